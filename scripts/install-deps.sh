@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian packages that the tests, the demo and the benchmark run against:
+# the distribution registry, nginx, skopeo, openssl, htpasswd and Ceph RGW.
+set -euo pipefail
+
+pkgs=(docker-registry nginx-light skopeo openssl apache2-utils ceph-mon ceph-osd radosgw curl ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,134 @@
+/**
+ * The kinds of error airlock raises. Each carries its exit code: 2 for a
+ * user's mistake in flags, a manifest or a bundle; 1 for a failure while
+ * doing the work. Library code throws these; only the base command prints.
+ */
+export type ErrorKind = 'usage' | 'manifest' | 'bundle' | 'integrity' | 'registry' | 'network' | 'failure'
+
+export class AirlockError extends Error {
+  readonly kind: ErrorKind
+  readonly exitCode: 1 | 2
+  /** Extra lines printed under the message (e.g. one line per manifest error). */
+  readonly details: string[]
+  readonly suggestions: string[]
+
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    opts: {details?: string[]; suggestions?: string[]; cause?: unknown} = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : {cause: opts.cause})
+    this.name = 'AirlockError'
+    this.kind = kind
+    this.exitCode = kind === 'usage' || kind === 'manifest' || kind === 'bundle' ? 2 : 1
+    this.details = opts.details ?? []
+    this.suggestions = opts.suggestions ?? []
+  }
+}
+
+/** Bad flags or arguments. Exit 2. */
+export class UsageError extends AirlockError {
+  constructor(message: string, opts: {details?: string[]; suggestions?: string[]} = {}) {
+    super('usage', message, opts)
+    this.name = 'UsageError'
+  }
+}
+
+/** One problem in a manifest, located by file, line, column and field path. */
+export interface ManifestProblem {
+  file: string
+  line: number
+  column: number
+  /** e.g. `spec.binaries[3].sha256`; empty for the whole document. */
+  path: string
+  message: string
+}
+
+export function formatProblem(p: ManifestProblem): string {
+  const where = `${p.file}:${p.line}:${p.column}`
+  return p.path ? `${where}: ${p.path}: ${p.message}` : `${where}: ${p.message}`
+}
+
+/** An invalid manifest: every problem found, not only the first. Exit 2. */
+export class ManifestError extends AirlockError {
+  readonly problems: ManifestProblem[]
+
+  constructor(file: string, problems: ManifestProblem[]) {
+    const n = problems.length
+    super('manifest', `${file}: ${n} problem${n === 1 ? '' : 's'} found`, {details: problems.map(formatProblem)})
+    this.name = 'ManifestError'
+    this.problems = problems
+  }
+}
+
+/** An invalid or unreadable bundle given as input. Exit 2. */
+export class BundleError extends AirlockError {
+  constructor(message: string, opts: {details?: string[]; cause?: unknown} = {}) {
+    super('bundle', message, opts)
+    this.name = 'BundleError'
+  }
+}
+
+/** Bytes that did not hash or size to what was expected. Exit 1. */
+export class IntegrityError extends AirlockError {
+  readonly expected: string
+  readonly actual: string
+  readonly subject: string
+
+  /**
+   * @param subject what was being checked, e.g. `blob sha256:ab.. of docker.io/library/nginx:1.25.3`
+   */
+  constructor(subject: string, expected: string, actual: string, opts: {details?: string[]} = {}) {
+    super('integrity', `${subject}: digest mismatch: expected ${expected}, got ${actual}`, opts)
+    this.name = 'IntegrityError'
+    this.subject = subject
+    this.expected = expected
+    this.actual = actual
+  }
+}
+
+/** A registry answered with an error. Keeps status, host and repository, never credentials. Exit 1. */
+export class RegistryError extends AirlockError {
+  readonly status?: number
+  readonly host: string
+  readonly repository?: string
+  /** OCI error codes from the response body, e.g. MANIFEST_UNKNOWN. */
+  readonly codes: string[]
+
+  constructor(
+    message: string,
+    opts: {host: string; status?: number; repository?: string; codes?: string[]; details?: string[]; cause?: unknown},
+  ) {
+    super('registry', message, opts)
+    this.name = 'RegistryError'
+    this.host = opts.host
+    this.status = opts.status
+    this.repository = opts.repository
+    this.codes = opts.codes ?? []
+  }
+}
+
+/** A connection failed or an HTTP server answered with an error status. Exit 1. */
+export class NetworkError extends AirlockError {
+  readonly host: string
+  readonly status?: number
+
+  constructor(message: string, opts: {host: string; status?: number; cause?: unknown}) {
+    super('network', message, opts)
+    this.name = 'NetworkError'
+    this.host = opts.host
+    this.status = opts.status
+  }
+}
+
+/** Any other failure while doing the work (disk full, a lock held, ...). Exit 1. */
+export class FailureError extends AirlockError {
+  constructor(message: string, opts: {details?: string[]; suggestions?: string[]; cause?: unknown} = {}) {
+    super('failure', message, opts)
+    this.name = 'FailureError'
+  }
+}
+
+export function isAirlockError(err: unknown): err is AirlockError {
+  return err instanceof AirlockError
+}

@@ -1,0 +1,150 @@
+import got, {type Got, type Response} from 'got'
+import {readFile} from 'node:fs/promises'
+import type {Readable} from 'node:stream'
+import {rootCertificates} from 'node:tls'
+
+import {NetworkError, UsageError} from '../errors.js'
+import {agentsFor} from './proxy.js'
+
+export interface TlsOptions {
+  /** Extra CAs (PEM files) trusted on top of the system ones. */
+  caFiles?: string[]
+  /** Allow unverified TLS. */
+  insecure?: boolean
+}
+
+export const USER_AGENT = 'airlock/0.1'
+
+async function readCas(files: string[]): Promise<string[]> {
+  return Promise.all(
+    files.map((f) =>
+      readFile(f, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new UsageError(`cannot read CA file ${f}: ${err.code ?? err.message}`)
+      }),
+    ),
+  )
+}
+
+/**
+ * The got instance every request goes through: keep-alive agents, proxy
+ * variables, extra CAs, timeouts. Retries are not got's: they live in
+ * `withRetry` so that streams and small requests share one policy.
+ */
+export async function createHttp(tls: TlsOptions = {}): Promise<Got> {
+  const extra = await readCas(tls.caFiles ?? [])
+  return got.extend({
+    retry: {limit: 0},
+    throwHttpErrors: false,
+    decompress: false,
+    timeout: {connect: 15_000, secureConnect: 15_000, socket: 60_000, response: 60_000},
+    headers: {'user-agent': USER_AGENT},
+    https: {
+      certificateAuthority: extra.length > 0 ? [...rootCertificates, ...extra] : undefined,
+      rejectUnauthorized: !tls.insecure,
+    },
+    hooks: {
+      init: [
+        (_raw, options) => {
+          const url = options.url
+          if (url) options.agent = agentsFor(new URL(url.toString()))
+        },
+      ],
+      beforeRedirect: [
+        (options) => {
+          if (options.url) options.agent = agentsFor(new URL(options.url.toString()))
+        },
+      ],
+    },
+  })
+}
+
+/** A non-success HTTP answer as a NetworkError that `withRetry` understands. */
+export function statusError(res: Pick<Response, 'statusCode' | 'statusMessage' | 'headers'>, url: URL | string, what?: string): NetworkError {
+  const u = new URL(url.toString())
+  const err = new NetworkError(
+    `${u.host}: HTTP ${res.statusCode}${res.statusMessage ? ` ${res.statusMessage}` : ''} for ${what ?? redactUrl(u)}`,
+    {host: u.host, status: res.statusCode},
+  )
+  const ra = res.headers['retry-after']
+  if (typeof ra === 'string') (err as NetworkError & {retryAfter?: string}).retryAfter = ra
+  return err
+}
+
+/** A socket or TLS failure as a NetworkError naming the host. */
+export function connectionError(err: unknown, url: URL | string): NetworkError {
+  const u = new URL(url.toString())
+  const e = err as {code?: string; message?: string}
+  if (err instanceof NetworkError) return err
+  const code = e.code && e.code !== 'ERR_GOT_REQUEST_ERROR' ? ` (${e.code})` : ''
+  const ne = new NetworkError(`${u.host}: ${e.message ?? String(err)}${code}`, {host: u.host, cause: err})
+  ;(ne as NetworkError & {code?: string}).code = e.code
+  return ne
+}
+
+/** A URL without user info or query, safe to print. */
+export function redactUrl(url: URL | string): string {
+  const u = new URL(url.toString())
+  u.username = ''
+  u.password = ''
+  u.search = ''
+  return u.toString()
+}
+
+export interface OpenedStream {
+  stream: Readable
+  /** Offset of the first byte sent: the one asked for on a 206, else 0. */
+  start: number
+  /** Size of the whole content when the server said so. */
+  total?: number
+  /** The URL that answered, after redirects. */
+  url: string
+}
+
+/**
+ * GET `url` as a stream from byte `offset` (a Range request when > 0).
+ * Resolves once the status is known; 2xx only, anything else throws.
+ */
+export async function openStream(
+  http: Got,
+  url: string,
+  opts: {offset?: number; headers?: Record<string, string>; what?: string} = {},
+): Promise<OpenedStream> {
+  const offset = opts.offset ?? 0
+  const headers: Record<string, string> = {...opts.headers}
+  if (offset > 0) headers.range = `bytes=${offset}-`
+  const stream = http.stream(url, {headers})
+  let res: Response
+  try {
+    res = await new Promise<Response>((resolve, reject) => {
+      stream.once('response', resolve)
+      stream.once('error', reject)
+    })
+  } catch (err) {
+    stream.destroy()
+    throw connectionError(err, url)
+  }
+  if (res.statusCode === 416 && offset > 0) {
+    stream.destroy()
+    // The partial file is no prefix of this content; start over.
+    return openStream(http, url, {...opts, offset: 0})
+  }
+  if (res.statusCode < 200 || res.statusCode >= 300) {
+    stream.destroy()
+    throw statusError(res, url, opts.what)
+  }
+  const partial = res.statusCode === 206
+  let start = 0
+  let total: number | undefined
+  if (partial) {
+    const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''))
+    start = m ? Number(m[1]) : 0
+    if (m && m[2] !== '*') total = Number(m[2])
+    if (!m || start !== offset) {
+      stream.destroy()
+      return openStream(http, url, {...opts, offset: 0})
+    }
+  } else if (res.headers['content-length'] !== undefined) {
+    total = Number(res.headers['content-length'])
+  }
+  return {stream, start, total, url: res.url}
+}

@@ -1,0 +1,50 @@
+import {HttpProxyAgent, HttpsProxyAgent} from 'hpagent'
+import http from 'node:http'
+import https from 'node:https'
+
+function env(name: string): string | undefined {
+  return process.env[name] ?? process.env[name.toLowerCase()] ?? undefined
+}
+
+/** NO_PROXY matching as curl does: `*`, exact hosts, domain suffixes, optional `:port`. */
+export function bypassesProxy(url: URL, noProxy = env('NO_PROXY')): boolean {
+  if (!noProxy) return false
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase()
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80')
+  for (const raw of noProxy.split(/[\s,]+/)) {
+    const entry = raw.trim().toLowerCase()
+    if (!entry) continue
+    if (entry === '*') return true
+    const m = /^(.*?)(?::(\d+))?$/.exec(entry)!
+    const name = m[1].replace(/^\*?\./, '')
+    if (m[2] && m[2] !== port) continue
+    if (host === name || host.endsWith(`.${name}`)) return true
+  }
+  return false
+}
+
+export function proxyFor(url: URL): string | undefined {
+  if (bypassesProxy(url)) return undefined
+  return url.protocol === 'https:' ? env('HTTPS_PROXY') : env('HTTP_PROXY')
+}
+
+export interface Agents {
+  http: http.Agent
+  https: https.Agent
+}
+
+const keepAlive = {keepAlive: true, maxSockets: 64, maxFreeSockets: 16, scheduling: 'lifo' as const}
+const direct: Agents = {http: new http.Agent(keepAlive), https: new https.Agent(keepAlive)}
+const viaProxy = new Map<string, Agents>()
+
+/** Keep-alive agents for a URL, through the proxy the environment names for it. */
+export function agentsFor(url: URL): Agents {
+  const proxy = proxyFor(url)
+  if (!proxy) return direct
+  let agents = viaProxy.get(proxy)
+  if (!agents) {
+    agents = {http: new HttpProxyAgent({...keepAlive, proxy}), https: new HttpsProxyAgent({...keepAlive, proxy})}
+    viaProxy.set(proxy, agents)
+  }
+  return agents
+}

@@ -1,0 +1,56 @@
+import {createHash, type Hash} from 'node:crypto'
+import {Transform, type TransformCallback} from 'node:stream'
+
+import {IntegrityError} from '../errors.js'
+
+export const SHA256_HEX = /^[a-f0-9]{64}$/
+export const DIGEST_RE = /^sha256:[a-f0-9]{64}$/
+
+/** `sha256:<hex>` of a buffer. */
+export function sha256Digest(data: Uint8Array | string): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`
+}
+
+export function isDigest(s: string): boolean {
+  return DIGEST_RE.test(s)
+}
+
+/** The hex part of `sha256:<hex>`. */
+export function digestHex(digest: string): string {
+  if (!isDigest(digest)) throw new Error(`not a sha256 digest: ${digest}`)
+  return digest.slice(7)
+}
+
+/**
+ * A pass-through stream that hashes what flows and refuses to pass more than
+ * `maxSize` bytes (a server that sends more than announced is cut off at
+ * once, not after filling the disk). The hot path of every download.
+ */
+export class HashingStream extends Transform {
+  readonly hash: Hash
+  bytes = 0
+
+  constructor(
+    private readonly maxSize?: number,
+    private readonly subject = 'stream',
+    hash?: Hash,
+  ) {
+    super()
+    this.hash = hash ?? createHash('sha256')
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length
+    if (this.maxSize !== undefined && this.bytes > this.maxSize) {
+      cb(new IntegrityError(this.subject, `${this.maxSize} bytes`, `more than ${this.maxSize} bytes`))
+      return
+    }
+    this.hash.update(chunk)
+    cb(null, chunk)
+  }
+
+  /** `sha256:<hex>`; call once, after the end. */
+  digest(): string {
+    return `sha256:${this.hash.digest('hex')}`
+  }
+}

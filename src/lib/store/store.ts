@@ -1,0 +1,75 @@
+import {mkdir, readFile, rm} from 'node:fs/promises'
+import {join, resolve} from 'node:path'
+
+import {digestHex} from '../oci/digest.js'
+import {writeFileAtomic} from './atomic.js'
+import {acquireLock} from './lock.js'
+
+export const DEFAULT_STORE = './airlock-store'
+
+/**
+ * The store's folders. `images/` is an OCI image layout; `files/` and
+ * `packages/` hold verified files at their mirrored paths; `.tmp/` holds
+ * partial downloads, which never appear under a final name.
+ */
+export class Store {
+  readonly root: string
+  readonly images: string
+  readonly files: string
+  readonly packages: string
+  readonly tmp: string
+
+  constructor(root: string = DEFAULT_STORE) {
+    this.root = resolve(root)
+    this.images = join(this.root, 'images')
+    this.files = join(this.root, 'files')
+    this.packages = join(this.root, 'packages')
+    this.tmp = join(this.root, '.tmp')
+  }
+
+  blobPath(digest: string): string {
+    return join(this.images, 'blobs', 'sha256', digestHex(digest))
+  }
+
+  /** Where a partial download of content with this digest waits to be resumed. */
+  partialPath(digest: string): string {
+    return join(this.tmp, 'partial', `${digestHex(digest)}.part`)
+  }
+
+  get indexPath(): string {
+    return join(this.images, 'index.json')
+  }
+
+  /** Create the folders and an empty OCI layout if missing. */
+  async init(): Promise<void> {
+    await mkdir(join(this.images, 'blobs', 'sha256'), {recursive: true})
+    await mkdir(this.files, {recursive: true})
+    await mkdir(this.packages, {recursive: true})
+    await mkdir(join(this.tmp, 'partial'), {recursive: true})
+    const layout = join(this.images, 'oci-layout')
+    if (!(await exists(layout))) await writeFileAtomic(layout, '{"imageLayoutVersion":"1.0.0"}')
+    if (!(await exists(this.indexPath))) {
+      await writeFileAtomic(this.indexPath, `${JSON.stringify({schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: []}, null, 2)}\n`)
+    }
+  }
+
+  /** Exclusive use of the store for one writer (pull). */
+  async lock(): Promise<() => Promise<void>> {
+    await mkdir(this.root, {recursive: true})
+    return acquireLock(join(this.root, '.lock'), `store ${this.root}`)
+  }
+
+  /** Drop partial files left by a finished run (kept on failure for resume). */
+  async cleanTmp(): Promise<void> {
+    await rm(join(this.tmp, 'scratch'), {recursive: true, force: true})
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await readFile(p)
+    return true
+  } catch {
+    return false
+  }
+}
