@@ -1,0 +1,44 @@
+import {readFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import type {BundleLock, LockFile, LockImage} from '../bundle/lock.js'
+import {writeFileAtomic} from './atomic.js'
+import type {Store} from './store.js'
+
+/**
+ * `STORE/records.json`: what pulls put in the store, in bundle.json's shape,
+ * so `bundle` can write the lock without the manifest. Entries are merged by
+ * image ref and by file path; the latest pull wins.
+ */
+export function recordsPath(store: Store): string {
+  return join(store.root, 'records.json')
+}
+
+export async function readRecords(store: Store): Promise<BundleLock | undefined> {
+  try {
+    return JSON.parse(await readFile(recordsPath(store), 'utf8')) as BundleLock
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+export async function mergeRecords(
+  store: Store,
+  update: {name: string; version?: string; images?: LockImage[]; files?: LockFile[]},
+): Promise<BundleLock> {
+  const prev = await readRecords(store)
+  const images = new Map((prev?.images ?? []).map((i) => [i.ref, i]))
+  for (const i of update.images ?? []) images.set(i.ref, i)
+  const files = new Map((prev?.files ?? []).map((f) => [`${f.kind === 'binary' ? 'files' : 'packages'}/${f.path}`, f]))
+  for (const f of update.files ?? []) files.set(`${f.kind === 'binary' ? 'files' : 'packages'}/${f.path}`, f)
+  const lock: BundleLock = {
+    apiVersion: 'airlock/v1',
+    name: update.name,
+    ...(update.version === undefined ? {} : {version: update.version}),
+    images: [...images.values()].sort((a, b) => a.ref.localeCompare(b.ref)),
+    files: [...files.values()].sort((a, b) => a.path.localeCompare(b.path)),
+  }
+  await writeFileAtomic(recordsPath(store), `${JSON.stringify(lock, null, 2)}\n`)
+  return lock
+}
