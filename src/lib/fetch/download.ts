@@ -81,7 +81,7 @@ async function attempt(req: DownloadRequest, count: (n: number) => void): Promis
     have = 0
   }
   const hash = createHash('sha256')
-  if (have > 0) await pipeline(createReadStream(req.partial, {end: have - 1}), hash)
+  if (have > 0) for await (const chunk of createReadStream(req.partial, {end: have - 1})) hash.update(chunk as Buffer)
   // A complete partial file (killed between EOF and rename) needs no request.
   const opened = req.size !== undefined && have === req.size ? undefined : await req.open(have)
   let resumed = have

@@ -1,0 +1,135 @@
+import {createHash, randomBytes} from 'node:crypto'
+import {existsSync} from 'node:fs'
+import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
+import {createServer, type Server} from 'node:http'
+import type {AddressInfo} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
+
+import {IntegrityError} from '../../src/lib/errors.js'
+import {downloadVerified} from '../../src/lib/fetch/download.js'
+import {createHttp, openStream} from '../../src/lib/fetch/http.js'
+
+// A loopback HTTP server whose faults (ignore Range, cut the body, serve wrong bytes)
+// are switched per test; these are the faults a real static server cannot be told to make.
+const body = randomBytes(256 * 1024)
+const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
+let mode: 'ok' | 'no-range' | 'cut' | 'corrupt' = 'ok'
+let served = 0
+let requests = 0
+let ranges: string[] = []
+let server: Server
+let base: string
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    requests++
+    ranges.push(req.headers.range ?? '')
+    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '')
+    let start = m && mode !== 'no-range' ? Number(m[1]) : 0
+    const data = mode === 'corrupt' ? Buffer.from(body).fill(7, 1000, 1001) : body
+    if (start > 0) {
+      res.writeHead(206, {'content-range': `bytes ${start}-${data.length - 1}/${data.length}`, 'content-length': data.length - start})
+    } else {
+      start = 0
+      res.writeHead(200, {'content-length': data.length})
+    }
+    const chunk = data.subarray(start)
+    if (mode === 'cut') {
+      const half = chunk.subarray(0, Math.floor(chunk.length / 2))
+      served += half.length
+      res.write(half, () => res.destroy())
+      mode = 'ok'
+      return
+    }
+    served += chunk.length
+    res.end(chunk)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/blob`
+})
+
+afterAll(() => new Promise<void>((r) => server.close(() => r())))
+
+beforeEach(() => {
+  mode = 'ok'
+  served = 0
+  requests = 0
+  ranges = []
+})
+
+async function setup() {
+  const dir = await mkdtemp(join(tmpdir(), 'airlock-dl-'))
+  const http = await createHttp()
+  return {
+    dir,
+    req: {
+      open: (offset: number) => openStream(http, base, {offset}),
+      digest,
+      size: body.length,
+      dest: join(dir, 'final'),
+      partial: join(dir, 'tmp', 'x.part'),
+      subject: 'blob under test',
+      policy: {attempts: 3, baseDelayMs: 1, maxDelayMs: 2},
+    },
+  }
+}
+
+describe('downloadVerified', () => {
+  it('writes verified content under its final name', async () => {
+    const {req} = await setup()
+    const r = await downloadVerified(req)
+    expect(r).toMatchObject({bytesFetched: body.length, bytesResumed: 0, size: body.length})
+    expect((await readFile(req.dest)).equals(body)).toBe(true)
+    expect(existsSync(req.partial)).toBe(false)
+  })
+
+  it('resumes a cut transfer with Range, fetching only the rest', async () => {
+    const {req} = await setup()
+    mode = 'cut'
+    const r = await downloadVerified(req)
+    // The second request asks only for what the first did not deliver.
+    expect(requests).toBe(2)
+    expect(ranges[0]).toBe('')
+    expect(ranges[1]).toMatch(/^bytes=[1-9]\d*-$/)
+    expect(r.bytesFetched).toBe(body.length)
+    expect((await readFile(req.dest)).equals(body)).toBe(true)
+  })
+
+  it('continues a partial file left by an earlier run', async () => {
+    const {req} = await setup()
+    await downloadVerified({...req, dest: join(req.dest + '-seed')})
+    const {mkdir} = await import('node:fs/promises')
+    await mkdir(join(req.partial, '..'), {recursive: true})
+    await writeFile(req.partial, body.subarray(0, 100_000))
+    served = 0
+    const r = await downloadVerified(req)
+    expect(r.bytesResumed).toBe(100_000)
+    expect(served).toBe(body.length - 100_000)
+    expect((await readFile(req.dest)).equals(body)).toBe(true)
+  })
+
+  it('starts over when the server ignores Range', async () => {
+    const {req} = await setup()
+    const {mkdir} = await import('node:fs/promises')
+    await mkdir(join(req.partial, '..'), {recursive: true})
+    await writeFile(req.partial, body.subarray(0, 50_000))
+    mode = 'no-range'
+    await downloadVerified(req)
+    expect(served).toBe(body.length)
+    expect((await readFile(req.dest)).equals(body)).toBe(true)
+  })
+
+  it('never makes corrupt bytes visible: retries once, then names both digests', async () => {
+    const {req} = await setup()
+    mode = 'corrupt'
+    const err = await downloadVerified(req).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(IntegrityError)
+    expect((err as IntegrityError).message).toContain(`expected ${digest}`)
+    expect((err as IntegrityError).message).toContain('blob under test')
+    expect(requests).toBe(2)
+    expect(existsSync(req.dest)).toBe(false)
+    expect(existsSync(req.partial)).toBe(false)
+  })
+})
