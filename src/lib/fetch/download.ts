@@ -32,9 +32,9 @@ export interface DownloadRequest {
 }
 
 export interface DownloadResult {
-  /** Bytes taken from the network in this call. */
+  /** Bytes received from the network in this call, retries included. */
   bytesFetched: number
-  /** Bytes found already in a partial file and not fetched again. */
+  /** Bytes of a partial file left by an earlier run that were kept, not fetched again. */
   bytesResumed: number
   size: number
 }
@@ -56,13 +56,14 @@ async function sizeOf(path: string): Promise<number> {
  */
 export async function downloadVerified(req: DownloadRequest): Promise<DownloadResult> {
   await mkdir(dirname(req.partial), {recursive: true})
+  const initial = await sizeOf(req.partial)
   let fetched = 0
-  let resumed = 0
   for (let round = 1; ; round++) {
     try {
       const r = await withRetry(() => attempt(req, (n) => (fetched += n)), {policy: req.policy, signal: req.signal})
-      resumed += r.resumed
       await commitFile(req.partial, req.dest)
+      // What an earlier run left and this one did not have to fetch again.
+      const resumed = Math.min(initial, Math.max(0, r.size - fetched))
       return {bytesFetched: fetched, bytesResumed: resumed, size: r.size}
     } catch (err) {
       if (err instanceof IntegrityError) {
@@ -74,7 +75,7 @@ export async function downloadVerified(req: DownloadRequest): Promise<DownloadRe
   }
 }
 
-async function attempt(req: DownloadRequest, count: (n: number) => void): Promise<{resumed: number; size: number}> {
+async function attempt(req: DownloadRequest, count: (n: number) => void): Promise<{size: number}> {
   let have = await sizeOf(req.partial)
   if (req.size !== undefined && have > req.size) {
     await truncate(req.partial, 0)
@@ -84,7 +85,6 @@ async function attempt(req: DownloadRequest, count: (n: number) => void): Promis
   if (have > 0) for await (const chunk of createReadStream(req.partial, {end: have - 1})) hash.update(chunk as Buffer)
   // A complete partial file (killed between EOF and rename) needs no request.
   const opened = req.size !== undefined && have === req.size ? undefined : await req.open(have)
-  let resumed = have
   if (opened && opened.start === 0 && have > 0) {
     // The server ignored the Range: start the file and the hash over.
     await truncate(req.partial, 0)
@@ -108,7 +108,7 @@ async function attempt(req: DownloadRequest, count: (n: number) => void): Promis
   const size = await sizeOf(req.partial)
   const actual = `sha256:${hash.digest('hex')}`
   check(req, size, actual, opened?.total)
-  return {resumed, size}
+  return {size}
 }
 
 async function attemptFresh(req: DownloadRequest, opened: OpenedStream, count: (n: number) => void) {
@@ -123,7 +123,7 @@ async function attemptFresh(req: DownloadRequest, opened: OpenedStream, count: (
   await pipeline(opened.stream, hasher, counter, createWriteStream(req.partial, {flags: 'w'}), {signal: req.signal})
   const size = await sizeOf(req.partial)
   check(req, size, hasher.digest(), opened.total)
-  return {resumed: 0, size}
+  return {size}
 }
 
 function check(req: DownloadRequest, size: number, actual: string, total?: number): void {
