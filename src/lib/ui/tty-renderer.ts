@@ -40,6 +40,8 @@ export class TtyProgress implements Progress {
               this.wrapper = task
               this.finishRoot = resolve
             }),
+          // Keep the last frame (finished tasks, warnings) on screen at the end.
+          rendererOptions: {persistentOutput: true, outputBar: Infinity},
         },
       ],
       {
