@@ -1,0 +1,216 @@
+import {createHash} from 'node:crypto'
+import {pipeline, type Readable, Transform, type TransformCallback} from 'node:stream'
+import {createGunzip} from 'node:zlib'
+
+import {openBundleFile} from '../bundle/parts.js'
+import {BUNDLE_FILES, type BundleLock, type LockFile, TOP_FOLDERS} from '../bundle/lock.js'
+import {AirlockError, BundleError, IntegrityError} from '../errors.js'
+import {readTar} from './tar-reader.js'
+
+/**
+ * The one place that reads a bundle's `.tar.gz` for an import and refuses
+ * what a hostile or broken archive could smuggle in. Both sinks (an nginx
+ * root, an S3 bucket) consume these entries and never see a raw tar header.
+ */
+
+export type ArchiveKind = 'files' | 'packages'
+
+export const ARCHIVES: {kind: ArchiveKind; name: string; top: string}[] = [
+  {kind: 'files', name: BUNDLE_FILES.files, top: TOP_FOLDERS.files},
+  {kind: 'packages', name: BUNDLE_FILES.packages, top: TOP_FOLDERS.packages},
+]
+
+/** The longest entry name accepted; mirrored paths are far shorter (PATH_MAX is 4096). */
+export const MAX_NAME = 4096
+const MAX_SEGMENT = 255
+
+export interface BundleEntry {
+  /** Where it goes: relative to the root or the prefix, top folder stripped. */
+  path: string
+  file: LockFile
+  executable: boolean
+  /**
+   * The entry's bytes, hashed as they flow. The iteration ends normally only
+   * when size and sha256 matched `bundle.json`; otherwise it throws an
+   * IntegrityError before the last chunk is acknowledged, so a sink that
+   * commits after the loop never commits bad content. A sink that does not
+   * need the bytes (a skipped file) may leave them: the reader drains them.
+   */
+  body: AsyncIterable<Buffer>
+}
+
+/** The lock's files that live in one archive: binaries in offline-files, packages and charts in component-tools. */
+export function lockFilesOf(lock: BundleLock, kind: ArchiveKind): LockFile[] {
+  return lock.files.filter((f) => (kind === 'files' ? f.kind === 'binary' : f.kind !== 'binary'))
+}
+
+/** `bundle.json` may say `<hex>` or `sha256:<hex>`; compare hex. */
+export function lockHex(file: LockFile): string {
+  return file.sha256.startsWith('sha256:') ? file.sha256.slice(7) : file.sha256
+}
+
+/**
+ * Check a raw entry name and strip its top folder. Returns the relative
+ * path, or `''` for the top folder itself. Throws BundleError naming why.
+ */
+export function checkEntryPath(raw: string, top: string): string {
+  const show = JSON.stringify(raw.length > 120 ? `${raw.slice(0, 120)}...` : raw)
+  const refuse = (why: string): never => {
+    throw new BundleError(`refused entry ${show}: ${why}`)
+  }
+  if (raw.includes('\0')) refuse('name contains a NUL byte')
+  if (raw.length > MAX_NAME) refuse(`name of ${raw.length} characters`)
+  if (raw.startsWith('/')) refuse('absolute path')
+  let name = raw.startsWith('./') ? raw.slice(2) : raw
+  name = name.replace(/\/+$/, '')
+  const parts = name.split('/')
+  for (const p of parts) {
+    if (p === '..') refuse('path goes up with ..')
+    if (p === '' || p === '.') refuse('path has an empty or . segment')
+    if (Buffer.byteLength(p) > MAX_SEGMENT) refuse(`a path segment of ${Buffer.byteLength(p)} bytes`)
+  }
+  if (parts[0] !== top) refuse(`outside the top folder ${top}/`)
+  return parts.slice(1).join('/')
+}
+
+/**
+ * The most decompressed bytes a well-formed archive of these files can
+ * have: data rounded to blocks, a header and a long-name record for every
+ * file and parent folder, the end marker and record padding. A gzip bomb
+ * stops here, not when the disk is full.
+ */
+export function maxTarBytes(files: LockFile[], top: string): number {
+  const block = (n: number) => Math.ceil(n / 512) * 512
+  const meta = (p: string) => 1024 + block(Buffer.byteLength(p) * 2 + 256)
+  const dirs = new Set<string>([top])
+  let total = 0
+  for (const f of files) {
+    const full = `${top}/${f.path}`
+    total += block(f.size) + meta(full)
+    const segs = full.split('/')
+    for (let i = 1; i < segs.length; i++) dirs.add(segs.slice(0, i).join('/'))
+  }
+  for (const d of dirs) total += meta(d)
+  return total + 64 * 1024
+}
+
+class ByteCap extends Transform {
+  private n = 0
+  constructor(
+    private readonly cap: number,
+    private readonly what: string,
+  ) {
+    super()
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.n += chunk.length
+    if (this.n > this.cap) {
+      cb(new BundleError(`${this.what}: decompresses to more than the ${this.cap} bytes bundle.json accounts for (a gzip bomb?)`))
+      return
+    }
+    cb(null, chunk)
+  }
+}
+
+async function* verified(body: AsyncIterable<Buffer>, file: LockFile, label: string): AsyncGenerator<Buffer> {
+  const hash = createHash('sha256')
+  let n = 0
+  for await (const c of body) {
+    n += c.length
+    hash.update(c)
+    yield c
+  }
+  if (n !== file.size) throw new IntegrityError(label, `${file.size} bytes`, `${n} bytes`)
+  const actual = hash.digest('hex')
+  if (actual !== lockHex(file)) throw new IntegrityError(label, `sha256:${lockHex(file)}`, `sha256:${actual}`)
+}
+
+function asBundleError(err: unknown, what: string): unknown {
+  if (err instanceof AirlockError) return err
+  const e = err as NodeJS.ErrnoException
+  if (typeof e?.code === 'string' && e.code.startsWith('Z_')) return new BundleError(`${what}: corrupt gzip: ${e.message}`, {cause: err})
+  if (e?.code === 'ENOENT') return new BundleError(`${what}: missing`, {cause: err})
+  return err
+}
+
+/**
+ * The checked file entries of one of the bundle's `.tar.gz`, in archive
+ * order. Refuses absolute paths, `..`, links, devices, fifos, NUL bytes,
+ * over-long names, entries `bundle.json` does not list (or lists with
+ * another size), duplicates, and a stream that decompresses past what the
+ * lock accounts for; at the end, every listed file must have been seen.
+ * Entries must be consumed one at a time (the archive is one stream).
+ */
+export async function* bundleEntries(dir: string, lock: BundleLock, kind: ArchiveKind): AsyncGenerator<BundleEntry> {
+  const name = ARCHIVES.find((a) => a.kind === kind)!.name
+  let source: Readable
+  try {
+    source = await openBundleFile(dir, name)
+  } catch (err) {
+    throw asBundleError(err, name)
+  }
+  yield* archiveEntries(source, lock, kind)
+}
+
+/** As bundleEntries, from an already opened `.tar.gz` stream. */
+export async function* archiveEntries(source: Readable, lock: BundleLock, kind: ArchiveKind): AsyncGenerator<BundleEntry> {
+  const archive = ARCHIVES.find((a) => a.kind === kind)!
+  const files = lockFilesOf(lock, kind)
+  const byPath = new Map(files.map((f) => [f.path, f]))
+  const seen = new Set<string>()
+  const what = archive.name
+  const gunzip = createGunzip({chunkSize: 256 * 1024})
+  const capped = new ByteCap(maxTarBytes(files, archive.top), what)
+  const stream = pipeline(source, gunzip, capped, () => {})
+  try {
+    for await (const {header, body} of readTar(stream, what)) {
+      let rel: string
+      try {
+        rel = checkEntryPath(header.path, archive.top)
+      } catch (err) {
+        throw new BundleError(`${what}: ${(err as Error).message}`)
+      }
+      const refuse = (why: string): never => {
+        throw new BundleError(`${what}: refused entry ${JSON.stringify(header.path)}: ${why}`)
+      }
+      switch (header.type) {
+        case 'directory':
+          continue
+        case 'symlink':
+          refuse(`symbolic link to ${JSON.stringify(header.linkpath ?? '')}`)
+          break
+        case 'hardlink':
+          refuse(`hard link to ${JSON.stringify(header.linkpath ?? '')}`)
+          break
+        case 'char-device':
+        case 'block-device':
+        case 'fifo':
+          refuse(`a ${header.type.replace('-', ' ')}`)
+          break
+        case 'other':
+          refuse(`unsupported entry type ${JSON.stringify(header.typeflag)}`)
+          break
+        case 'file':
+          break
+      }
+      if (rel === '') refuse('the top folder is not a file')
+      const file = byPath.get(rel) ?? refuse('not listed in bundle.json')
+      if (seen.has(rel)) refuse('appears twice')
+      seen.add(rel)
+      if (header.size > file.size) refuse(`${header.size} bytes, bigger than the ${file.size} bundle.json says`)
+      if (header.size !== file.size) refuse(`${header.size} bytes, bundle.json says ${file.size}`)
+      yield {path: rel, file, executable: (header.mode & 0o111) !== 0, body: verified(body, file, `${what}: ${rel}`)}
+    }
+  } catch (err) {
+    throw asBundleError(err, what)
+  } finally {
+    stream.destroy()
+  }
+  const missing = files.filter((f) => !seen.has(f.path))
+  if (missing.length > 0) {
+    throw new BundleError(`${what}: ${missing.length} file(s) listed in bundle.json are not in the archive`, {
+      details: missing.slice(0, 20).map((f) => f.path),
+    })
+  }
+}

@@ -1,0 +1,212 @@
+import {createHash} from 'node:crypto'
+import {createReadStream, type Stats} from 'node:fs'
+import {chmod, lstat, mkdir, open, readdir, realpath, rename, rm} from 'node:fs/promises'
+import {dirname, join} from 'node:path'
+
+import type {BundleLock} from '../bundle/lock.js'
+import {FailureError} from '../errors.js'
+import {fsyncPath, tempNameBeside} from '../store/atomic.js'
+import {formatBytes} from '../ui/format.js'
+import {silentProgress, type Progress} from '../ui/index.js'
+import {ARCHIVES, type ArchiveKind, type BundleEntry, bundleEntries, lockFilesOf, lockHex} from './archive-entries.js'
+import {type ImportedFile, type ImportTotals, totals} from './result.js'
+import {verifyBeforeImport} from './verify-first.js'
+
+export interface NginxImportOptions {
+  /** The web server's document root; created when missing. */
+  root: string
+  progress?: Progress
+}
+
+export interface NginxImportResult extends ImportTotals {
+  root: string
+}
+
+/** What tempNameBeside makes, so a re-run can clear what a killed run left. */
+const TEMP_RE = /^\.(.+)\.airlock-(\d+)-[0-9a-f]{8}\.tmp$/
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException)?.code
+}
+
+async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(p)
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return errno(err) === 'EPERM'
+  }
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const c of createReadStream(path, {highWaterMark: 1024 * 1024})) hash.update(c as Buffer)
+  return hash.digest('hex')
+}
+
+/**
+ * Writes bundle files under a root without ever following a link out of it,
+ * creating folders 0755, and committing each file by rename only after its
+ * bytes were fsynced and matched bundle.json.
+ */
+class RootWriter {
+  private readonly dirs = new Map<string, Promise<void>>()
+  /** Folders that got a new name in them; fsynced once at the end rather than per file. */
+  readonly touched = new Set<string>()
+
+  constructor(
+    readonly root: string,
+    /** Every relative path the bundle writes, to recognise our own stale temporary files. */
+    private readonly bundlePaths: Set<string>,
+  ) {}
+
+  /** Make `rel` (a folder under the root) exist, refusing links and non-folders on the way. */
+  ensureDir(rel: string): Promise<void> {
+    if (rel === '' || rel === '.') return Promise.resolve()
+    let p = this.dirs.get(rel)
+    if (!p) {
+      p = this.makeDir(rel)
+      this.dirs.set(rel, p)
+      p.catch(() => this.dirs.delete(rel))
+    }
+    return p
+  }
+
+  private async makeDir(rel: string): Promise<void> {
+    await this.ensureDir(dirname(rel))
+    const abs = join(this.root, rel)
+    let st = await lstatOrUndefined(abs)
+    if (!st) {
+      try {
+        await mkdir(abs, {mode: 0o755})
+        await chmod(abs, 0o755)
+        this.touched.add(dirname(abs))
+        return
+      } catch (err) {
+        if (errno(err) !== 'EEXIST') throw err
+        st = await lstat(abs)
+      }
+    }
+    if (st.isSymbolicLink()) throw new FailureError(`${abs} is a symbolic link; refusing to write through it`)
+    if (!st.isDirectory()) throw new FailureError(`${abs} exists and is not a folder`)
+    await this.clearStaleTemps(rel)
+  }
+
+  /** Remove temporary files a killed import left beside the bundle's own files, and nothing else. */
+  private async clearStaleTemps(rel: string): Promise<void> {
+    const abs = join(this.root, rel)
+    for (const name of await readdir(abs)) {
+      const m = TEMP_RE.exec(name)
+      if (!m || !this.bundlePaths.has(rel === '' ? m[1] : `${rel}/${m[1]}`) || processAlive(Number(m[2]))) continue
+      await rm(join(abs, name), {force: true})
+    }
+  }
+
+  /** Write one entry (or find it already there). */
+  async put(entry: BundleEntry, onBytes: (n: number) => void): Promise<ImportedFile['action']> {
+    const dir = dirname(entry.path)
+    await this.ensureDir(dir === '.' ? '' : dir)
+    const target = join(this.root, entry.path)
+    const mode = entry.executable ? 0o755 : 0o644
+    const st = await lstatOrUndefined(target)
+    if (st?.isDirectory()) throw new FailureError(`${target} is a folder; the bundle has a file there`)
+    if (st?.isFile() && st.size === entry.file.size && (await sha256File(target)) === lockHex(entry.file)) {
+      if ((st.mode & 0o777) !== mode) await chmod(target, mode)
+      onBytes(entry.file.size)
+      return 'skipped'
+    }
+    const tmp = tempNameBeside(target)
+    try {
+      const fh = await open(tmp, 'wx', mode)
+      try {
+        // Hot path: the body hashes as it flows and throws before its end if the bytes are not bundle.json's.
+        for await (const chunk of entry.body) {
+          let off = 0
+          while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten
+          onBytes(chunk.length)
+        }
+        await fh.chmod(mode)
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+      // A symlink or other odd file at the target is replaced, never written through.
+      await rename(tmp, target)
+    } catch (err) {
+      await rm(tmp, {force: true})
+      throw err
+    }
+    this.touched.add(dirname(target))
+    return 'written'
+  }
+}
+
+async function importArchive(
+  dir: string,
+  lock: BundleLock,
+  kind: ArchiveKind,
+  writer: RootWriter,
+  progress: Progress,
+  signal: AbortSignal,
+): Promise<ImportedFile[]> {
+  const files = lockFilesOf(lock, kind)
+  const name = ARCHIVES.find((a) => a.kind === kind)!.name
+  const total = files.reduce((n, f) => n + f.size, 0)
+  const task = progress.task(`${name}: ${files.length} file(s), ${formatBytes(total)}`, total)
+  const out: ImportedFile[] = []
+  try {
+    // Read even when bundle.json lists nothing for it: an entry it does not list is refused, not ignored.
+    for await (const entry of bundleEntries(dir, lock, kind)) {
+      signal.throwIfAborted()
+      const action = await writer.put(entry, (n) => task.advance(n))
+      out.push({path: entry.path, size: entry.file.size, sha256: lockHex(entry.file), action})
+    }
+    const written = out.filter((f) => f.action === 'written').length
+    task.done(`${written} written, ${out.length - written} already there`)
+    return out
+  } catch (err) {
+    task.fail((err as Error).message)
+    throw err
+  }
+}
+
+/**
+ * `import nginx`: verify the bundle, then unpack both `.tar.gz` (top folder
+ * stripped) into the root. Each file lands under a temporary name beside
+ * its target and is renamed only once complete, fsynced and matching
+ * bundle.json; an identical file is left alone; nothing the bundle does not
+ * name is touched (bar temporary files of a killed earlier import).
+ */
+export async function importNginx(dir: string, opts: NginxImportOptions): Promise<NginxImportResult> {
+  const progress = opts.progress ?? silentProgress
+  const lock = await verifyBeforeImport(dir, progress)
+  await mkdir(opts.root, {recursive: true, mode: 0o755})
+  const st = await lstat(await realpath(opts.root))
+  if (!st.isDirectory()) throw new FailureError(`--root ${opts.root} is not a folder`)
+  const root = await realpath(opts.root)
+  const writer = new RootWriter(root, new Set(lock.files.map((f) => f.path)))
+  // Both archives at once: each is one sequential stream, and gunzip of each runs on its own thread.
+  const abort = new AbortController()
+  const results = await Promise.all(
+    ARCHIVES.map((a) =>
+      importArchive(dir, lock, a.kind, writer, progress, abort.signal).catch((err: unknown) => {
+        abort.abort(err)
+        throw err
+      }),
+    ),
+  )
+  for (const d of writer.touched) await fsyncPath(d).catch(() => {})
+  const byPath = new Map(results.flat().map((f) => [f.path, f]))
+  // Report in bundle.json order, whatever order the archives were read in.
+  return {root, ...totals(lock.files.map((f) => byPath.get(f.path)!).filter(Boolean))}
+}
