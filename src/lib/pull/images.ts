@@ -1,5 +1,14 @@
 import type {LockImage} from '../bundle/lock.js'
-import type {Manifest} from '../manifest/types.js'
+import {Copier, type CopyRoot} from '../copy.js'
+import {FailureError} from '../errors.js'
+import {sha256Digest} from '../oci/digest.js'
+import {OciLayoutSink} from '../oci/layout.js'
+import {type Descriptor, type ImageIndex, type ImageManifest, isImageManifestMediaType, isIndexMediaType} from '../oci/media-types.js'
+import {formatPlatform, indexPlatforms, isRunnableDescriptor, parsePlatform, platformMatches} from '../oci/platform.js'
+import {RegistryClient} from '../registry/client.js'
+import {RegistrySource} from '../registry/source.js'
+import type {ImageEntry, Manifest} from '../manifest/types.js'
+import {formatBytes, shortDigest} from '../ui/format.js'
 import type {PullContext} from './context.js'
 
 export interface ImagePullResult {
@@ -9,12 +18,180 @@ export interface ImagePullResult {
   platforms: string[]
   bytesFetched: number
   bytesReused: number
+  /** When a platform filter rewrote an index: the registry's index digest. */
+  sourceDigest?: string
   /** The image's entry for records.json / bundle.json. */
   lock: LockImage
 }
 
-/** Placeholder until the registry client lands. */
-export async function pullImages(manifest: Manifest, _ctx: PullContext): Promise<ImagePullResult[]> {
-  if (manifest.images.length > 0) throw new Error('pulling images is not implemented yet')
-  return []
+/**
+ * Pull every image of the manifest into the store's OCI layout: resolve each
+ * reference, choose its platforms, and copy registry -> layout through one
+ * Copier, so blobs of all images share the pool and each digest comes once.
+ */
+export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<ImagePullResult[]> {
+  if (manifest.images.length === 0) return []
+  const layout = new OciLayoutSink(ctx.store, {signal: ctx.signal})
+  const copier = new Copier({sink: layout, pool: ctx.pool, concurrency: ctx.concurrency})
+  const clients = new Map<string, RegistryClient>()
+  const clientFor = (registry: string): RegistryClient => {
+    let c = clients.get(registry)
+    if (!c) {
+      const settings = manifest.registries.find((r) => r.host === registry)
+      c = new RegistryClient({
+        registry,
+        insecure: settings?.insecure,
+        caFiles: [...ctx.caFiles, ...(settings?.caFile ? [settings.caFile] : [])],
+        credentials: ctx.username === undefined ? undefined : {username: ctx.username, password: ctx.password ?? ''},
+        signal: ctx.signal,
+      })
+      clients.set(registry, c)
+    }
+    return c
+  }
+
+  const settled = await Promise.allSettled(
+    manifest.images.map((entry) => pullImage(entry, clientFor(entry.ref.registry), layout, copier, ctx)),
+  )
+  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as Error)
+  if (failures.length > 0) {
+    const first = failures[0]
+    if (failures.length > 1 && first instanceof Error && 'details' in first && Array.isArray(first.details)) {
+      first.details.push(...failures.slice(1).map((e) => `also: ${e.message}`))
+    }
+    throw first
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<ImagePullResult>).value)
+}
+
+/** The platforms asked for an image: `--platform`, else its own or the manifest's; `all` keeps every one. */
+function wantedPlatforms(entry: ImageEntry, ctx: PullContext): string[] | 'all' {
+  return ctx.platforms ?? entry.platforms
+}
+
+async function pullImage(
+  entry: ImageEntry,
+  client: RegistryClient,
+  layout: OciLayoutSink,
+  copier: Copier,
+  ctx: PullContext,
+): Promise<ImagePullResult> {
+  const task = ctx.progress.task(entry.name)
+  try {
+    const source = new RegistrySource(client, entry.ref.repository, layout)
+    const fetched = await client.getManifest(entry.ref.repository, entry.ref.digest ?? entry.ref.tag ?? 'latest')
+    const wanted = wantedPlatforms(entry, ctx)
+    let root: CopyRoot = fetched
+    let platforms: string[]
+    let sourceDigest: string | undefined
+    let configFetched = 0
+
+    if (isIndexMediaType(fetched.mediaType)) {
+      const index = JSON.parse(fetched.bytes.toString('utf8')) as ImageIndex
+      const has = indexPlatforms(index.manifests)
+      if (wanted === 'all') {
+        platforms = has
+      } else {
+        const specs = wanted.map(parsePlatform)
+        const kept = index.manifests.filter((d) => isRunnableDescriptor(d) && specs.some((w) => platformMatches(w, d.platform!)))
+        if (kept.length === 0) {
+          throw new FailureError(`${entry.name}: none of the platforms asked for (${wanted.join(', ')}) is in the image; it has ${has.join(', ') || 'none'}`)
+        }
+        const missing = wanted.filter((w) => !kept.some((d) => platformMatches(parsePlatform(w), d.platform!)))
+        if (missing.length > 0) ctx.progress.warn(`${entry.name}: has no ${missing.join(', ')} (it has ${has.join(', ')}); keeping the rest`)
+        platforms = indexPlatforms(kept)
+        if (kept.length !== index.manifests.length) {
+          // A new index with the kept entries' descriptors verbatim; everything else of the source index stays.
+          const bytes = Buffer.from(JSON.stringify({...index, manifests: kept}))
+          root = {bytes, mediaType: fetched.mediaType, digest: sha256Digest(bytes)}
+          sourceDigest = fetched.digest
+        }
+      }
+    } else if (isImageManifestMediaType(fetched.mediaType) || (JSON.parse(fetched.bytes.toString('utf8')) as ImageManifest).config) {
+      const m = JSON.parse(fetched.bytes.toString('utf8')) as ImageManifest
+      const cfg = await readConfig(m.config, source, layout, `config ${m.config.digest} of ${entry.name}`)
+      configFetched = cfg.fetched
+      const platform = cfg.platform
+      platforms = platform ? [platform] : []
+      if (wanted !== 'all' && platform) {
+        const ok = wanted.some((w) => platformMatches(parsePlatform(w), parsePlatform(platform)))
+        if (!ok) {
+          throw new FailureError(`${entry.name}: the image is for ${platform} only, not ${wanted.join(', ')}`, {
+            suggestions: [`add platforms: [${platform}] to the image in the manifest, or pull with --platform ${platform}`],
+          })
+        }
+      }
+    } else {
+      throw new FailureError(`${entry.name}: unsupported manifest media type ${fetched.mediaType}`)
+    }
+
+    let total = 0
+    const r = await copier.copyImage({
+      source,
+      root,
+      refs: [entry.name],
+      subject: entry.name,
+      onPlan: (p) => {
+        total = p.totalBytes
+        task.setTotal(p.totalBytes)
+      },
+      onBytes: (n) => task.advance(n),
+    })
+    const bytesFetched = r.bytesFetched + configFetched
+    const bytesReused = Math.max(0, r.bytesReused - configFetched)
+    task.done(
+      `${shortDigest(r.digest)} ${platforms.join(', ') || 'no platform'} ${formatBytes(total)}` +
+        (bytesFetched === 0 ? ', all in the store' : `, fetched ${formatBytes(bytesFetched)}`),
+    )
+    const lock: LockImage = {
+      ref: entry.name,
+      digest: r.digest,
+      mediaType: r.mediaType,
+      platforms,
+      size: r.size,
+      ...(sourceDigest ? {sourceDigest} : {}),
+    }
+    return {
+      ref: entry.name,
+      digest: r.digest,
+      mediaType: r.mediaType,
+      platforms,
+      bytesFetched,
+      bytesReused,
+      ...(sourceDigest ? {sourceDigest} : {}),
+      lock,
+    }
+  } catch (err) {
+    task.fail((err as Error).message)
+    throw err
+  }
+}
+
+/**
+ * The config of a single-platform image, to learn its platform: from the
+ * layout when there, else downloaded into it (verified, so the copy that
+ * follows finds it and does not fetch it again).
+ */
+async function readConfig(
+  desc: Descriptor,
+  source: RegistrySource,
+  layout: OciLayoutSink,
+  subject: string,
+): Promise<{platform?: string; fetched: number}> {
+  let fetched = 0
+  let bytes = await layout.readBlob(desc)
+  if (!bytes) {
+    const r = await layout.putBlob(desc, source.blobOpener(desc), {subject})
+    fetched = r.bytesFetched
+    bytes = await layout.readBlob(desc)
+    if (!bytes) throw new FailureError(`${subject}: not readable after download`)
+  }
+  try {
+    const cfg = JSON.parse(bytes.toString('utf8')) as {os?: string; architecture?: string; variant?: string}
+    if (!cfg.os || !cfg.architecture) return {fetched}
+    return {platform: formatPlatform({os: cfg.os, architecture: cfg.architecture, variant: cfg.variant}), fetched}
+  } catch {
+    // Not a JSON config (an artifact): no platform to check.
+    return {fetched}
+  }
 }

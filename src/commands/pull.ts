@@ -1,0 +1,57 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../lib/base-command.js'
+import {UsageError} from '../lib/errors.js'
+import {loadManifest} from '../lib/manifest/load.js'
+import {parsePlatform} from '../lib/oci/platform.js'
+import {pull, type PullResult} from '../lib/pull/pull.js'
+import {DEFAULT_STORE} from '../lib/store/store.js'
+import {formatBytes, shortDigest} from '../lib/ui/format.js'
+
+export default class Pull extends BaseCommand<typeof Pull> {
+  static override description =
+    'Fetch every image, binary and package of a manifest into the store: concurrent, deduplicated, incremental and resumable.'
+
+  static override args = {
+    manifest: Args.string({description: 'Path of the manifest (YAML).', required: true}),
+  }
+
+  static override flags = {
+    store: Flags.string({description: 'Store folder.', default: DEFAULT_STORE}),
+    concurrency: Flags.integer({description: 'Downloads at once (blobs and files share them).', default: 8, min: 1, max: 256}),
+    platform: Flags.string({description: 'Platform to keep (os/arch[/variant]); repeat for more. Overrides the manifest.', multiple: true}),
+    'ca-file': Flags.string({description: 'Extra trusted CA (PEM) for every host; repeatable.', multiple: true}),
+    username: Flags.string({description: 'Registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),
+    password: Flags.string({description: 'Registry password or token.', dependsOn: ['username']}),
+  }
+
+  static override examples = ['<%= config.bin %> pull manifest.yaml', '<%= config.bin %> pull manifest.yaml --store /data/store --platform linux/amd64 --platform linux/arm64']
+
+  async run(): Promise<PullResult> {
+    const f = this.flags
+    for (const p of f.platform ?? []) {
+      try {
+        parsePlatform(p)
+      } catch (err) {
+        throw new UsageError(`--platform: ${(err as Error).message}`)
+      }
+    }
+    const manifest = await loadManifest(this.args.manifest)
+    const result = await pull(manifest, {
+      store: f.store,
+      concurrency: f.concurrency,
+      progress: this.progress,
+      caFiles: f['ca-file'],
+      platforms: f.platform,
+      username: f.username,
+      password: f.password,
+    })
+    for (const i of result.images) {
+      this.out(`${i.ref}  ${shortDigest(i.digest)}  ${i.platforms.join(',') || '-'}  ${formatBytes(i.lock.size)}  fetched ${formatBytes(i.bytesFetched)}`)
+    }
+    for (const file of result.files) {
+      this.out(`${file.kind} ${file.path}  ${formatBytes(file.size)}  ${file.reused ? 'in the store' : `fetched ${formatBytes(file.bytesFetched)}`}`)
+    }
+    return result
+  }
+}

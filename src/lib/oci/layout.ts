@@ -1,0 +1,158 @@
+import {createReadStream} from 'node:fs'
+import {readFile, stat} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import type {BlobPutResult, ImageSink, ImageSource} from '../copy.js'
+import {FailureError, IntegrityError} from '../errors.js'
+import {downloadVerified, type Opener} from '../fetch/download.js'
+import type {RetryPolicy} from '../fetch/retry.js'
+import {writeFileAtomic} from '../store/atomic.js'
+import type {Store} from '../store/store.js'
+import {digestHex, sha256Digest} from './digest.js'
+import {type Descriptor, type ImageIndex, MediaType} from './media-types.js'
+
+/** index.json annotations every entry carries (contract: "The store"). */
+export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name'
+export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name'
+
+export function layoutBlobPath(root: string, digest: string): string {
+  return join(root, 'blobs', 'sha256', digestHex(digest))
+}
+
+async function sizeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size
+  } catch {
+    return undefined
+  }
+}
+
+export async function readLayoutIndex(root: string): Promise<ImageIndex> {
+  const path = join(root, 'index.json')
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: []}
+    throw err
+  }
+  try {
+    const j = JSON.parse(text) as ImageIndex
+    if (!Array.isArray(j.manifests)) throw new Error('no manifests array')
+    return j
+  } catch (err) {
+    throw new FailureError(`${path} is not a valid OCI index: ${(err as Error).message}`)
+  }
+}
+
+/**
+ * The store's `images/` as a copy sink: blobs arrive through the one
+ * download routine (partial file in the store's tmp, verified, renamed in);
+ * manifests are verified and written atomically; `tag` replaces index.json
+ * atomically, one writer at a time.
+ */
+export class OciLayoutSink implements ImageSink {
+  readonly root: string
+  private indexChain: Promise<unknown> = Promise.resolve()
+
+  constructor(
+    private readonly store: Store,
+    private readonly opts: {policy?: RetryPolicy; signal?: AbortSignal} = {},
+  ) {
+    this.root = store.images
+  }
+
+  async hasBlob(desc: Descriptor): Promise<boolean> {
+    return (await sizeOf(this.store.blobPath(desc.digest))) === desc.size
+  }
+
+  hasManifest(desc: Descriptor): Promise<boolean> {
+    return this.hasBlob(desc)
+  }
+
+  async putBlob(desc: Descriptor, open: Opener, opts: {subject: string; onBytes?: (n: number) => void}): Promise<BlobPutResult> {
+    const r = await downloadVerified({
+      open,
+      digest: desc.digest,
+      size: desc.size,
+      dest: this.store.blobPath(desc.digest),
+      partial: this.store.partialPath(desc.digest),
+      subject: opts.subject,
+      onBytes: opts.onBytes,
+      policy: this.opts.policy,
+      signal: this.opts.signal,
+    })
+    return {bytesFetched: r.bytesFetched, bytesResumed: r.bytesResumed}
+  }
+
+  async putManifest(desc: Descriptor, bytes: Buffer): Promise<void> {
+    const actual = sha256Digest(bytes)
+    if (actual !== desc.digest) throw new IntegrityError(`manifest ${desc.digest}`, desc.digest, actual)
+    if (await this.hasBlob({...desc, size: bytes.length})) return
+    await writeFileAtomic(this.store.blobPath(desc.digest), bytes)
+  }
+
+  /** Verified bytes of a blob already in the layout, or undefined. */
+  async readBlob(desc: Pick<Descriptor, 'digest' | 'size'>): Promise<Buffer | undefined> {
+    let bytes: Buffer
+    try {
+      bytes = await readFile(this.store.blobPath(desc.digest))
+    } catch {
+      return undefined
+    }
+    if (bytes.length !== desc.size && desc.size >= 0) return undefined
+    return sha256Digest(bytes) === desc.digest ? bytes : undefined
+  }
+
+  /** One index.json entry per ref, replacing an earlier one with the same name. */
+  tag(ref: string, desc: Descriptor): Promise<void> {
+    const next = this.indexChain.then(async () => {
+      const index = await readLayoutIndex(this.root)
+      const entry: Descriptor = {
+        mediaType: desc.mediaType,
+        digest: desc.digest,
+        size: desc.size,
+        annotations: {[REF_NAME_ANNOTATION]: ref, [CONTAINERD_NAME_ANNOTATION]: ref},
+      }
+      const manifests = index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] !== ref)
+      manifests.push(entry)
+      manifests.sort((a, b) => (a.annotations?.[REF_NAME_ANNOTATION] ?? '').localeCompare(b.annotations?.[REF_NAME_ANNOTATION] ?? ''))
+      const out = {...index, schemaVersion: 2, mediaType: MediaType.ociIndex, manifests}
+      await writeFileAtomic(join(this.root, 'index.json'), `${JSON.stringify(out, null, 2)}\n`)
+    })
+    this.indexChain = next.catch(() => {})
+    return next
+  }
+}
+
+/** An OCI image layout folder as a copy source (blobs read from disk, resumable by offset). */
+export class OciLayoutSource implements ImageSource {
+  readonly name: string
+
+  constructor(readonly root: string) {
+    this.name = `oci:${root}`
+  }
+
+  /** The index.json entry named `ref`. */
+  async resolve(ref: string): Promise<Descriptor | undefined> {
+    const index = await readLayoutIndex(this.root)
+    return index.manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref)
+  }
+
+  async fetchManifest(desc: Descriptor): Promise<Buffer> {
+    const bytes = await readFile(layoutBlobPath(this.root, desc.digest))
+    const actual = sha256Digest(bytes)
+    if (actual !== desc.digest) throw new IntegrityError(`manifest ${desc.digest} in ${this.root}`, desc.digest, actual)
+    return bytes
+  }
+
+  blobOpener(desc: Descriptor): Opener {
+    const path = layoutBlobPath(this.root, desc.digest)
+    return async (offset) => {
+      const size = await sizeOf(path)
+      if (size === undefined) throw new FailureError(`blob ${desc.digest} is missing from ${this.root}`)
+      const start = offset > 0 && offset < size ? offset : 0
+      return {stream: createReadStream(path, {start}), start, total: size, url: `file://${path}`}
+    }
+  }
+}

@@ -1,0 +1,68 @@
+/** The manifest media types a pull asks for and understands. */
+export const MediaType = {
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociConfig: 'application/vnd.oci.image.config.v1+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
+  dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+} as const
+
+/** `Accept` for manifest GETs: every kind we can store, most specific first. */
+export const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerList, MediaType.dockerManifest].join(', ')
+
+export function isIndexMediaType(mt: string | undefined): boolean {
+  return mt === MediaType.ociIndex || mt === MediaType.dockerList
+}
+
+export function isImageManifestMediaType(mt: string | undefined): boolean {
+  return mt === MediaType.ociManifest || mt === MediaType.dockerManifest
+}
+
+export function isSchema1MediaType(mt: string | undefined): boolean {
+  return mt === MediaType.dockerSchema1 || mt === MediaType.dockerSchema1Signed
+}
+
+/** The media type without parameters (`; charset=utf-8`). */
+export function bareMediaType(contentType: string | undefined): string | undefined {
+  const mt = contentType?.split(';')[0]?.trim().toLowerCase()
+  return mt || undefined
+}
+
+export interface Platform {
+  architecture: string
+  os: string
+  variant?: string
+  'os.version'?: string
+  'os.features'?: string[]
+}
+
+/** A content descriptor as OCI defines it; unknown fields are kept by callers that copy bytes verbatim. */
+export interface Descriptor {
+  mediaType: string
+  digest: string
+  size: number
+  platform?: Platform
+  annotations?: Record<string, string>
+  urls?: string[]
+  artifactType?: string
+}
+
+/** The parts of an image manifest we read. */
+export interface ImageManifest {
+  schemaVersion: number
+  mediaType?: string
+  config: Descriptor
+  layers: Descriptor[]
+  subject?: Descriptor
+}
+
+/** The parts of an index / manifest list we read. */
+export interface ImageIndex {
+  schemaVersion: number
+  mediaType?: string
+  manifests: Descriptor[]
+  annotations?: Record<string, string>
+}
