@@ -1,0 +1,50 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../lib/base-command.js'
+import {pointClusterConfig} from '../../lib/cluster-config.js'
+import {UsageError} from '../../lib/errors.js'
+import {importNginx} from '../../lib/importers/nginx.js'
+import type {ImportedFile} from '../../lib/importers/result.js'
+import {formatBytes} from '../../lib/ui/format.js'
+
+export interface ImportNginxResult {
+  root: string
+  /** The URL the cluster should fetch binaries from, when --endpoint was given. */
+  endpoint: string | null
+  clusterConfig: string | null
+  written: number
+  skipped: number
+  bytesWritten: number
+  files: ImportedFile[]
+}
+
+export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
+  static override description =
+    'Unpack a bundle\'s binaries and packages onto a web server\'s root, verified, atomically and idempotently.'
+
+  static override examples = [
+    '<%= config.bin %> import nginx ./bundle --root /usr/share/nginx/html',
+    '<%= config.bin %> import nginx ./bundle --root /usr/share/nginx/html --cluster-config clusterConfig.yaml --endpoint http://10.0.0.10',
+  ]
+
+  static override args = {
+    bundle: Args.directory({description: 'Bundle folder (bundle.json, SHA256SUMS, the archives).', required: true}),
+  }
+
+  static override flags = {
+    root: Flags.directory({description: 'Web server document root to unpack into (created when missing).', required: true}),
+    'cluster-config': Flags.file({description: 'clusterConfig.yaml whose spec.binaries to point at --endpoint.', dependsOn: ['endpoint']}),
+    endpoint: Flags.string({description: 'URL the web server serves --root at, written as externalRepoEndpoint.'}),
+  }
+
+  async run(): Promise<ImportNginxResult> {
+    const {root, endpoint} = this.flags
+    const clusterConfig = this.flags['cluster-config']
+    if (endpoint !== undefined && !/^https?:\/\/[^/]/.test(endpoint)) throw new UsageError(`--endpoint ${endpoint} is not an http(s) URL`)
+    const r = await importNginx(this.args.bundle, {root, progress: this.progress})
+    if (clusterConfig && endpoint) await pointClusterConfig(clusterConfig, {endpoint})
+    this.out(`${r.written} file(s) written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, under ${r.root}`)
+    if (clusterConfig) this.out(`${clusterConfig}: spec.binaries -> external ${endpoint}`)
+    return {root: r.root, endpoint: endpoint ?? null, clusterConfig: clusterConfig ?? null, written: r.written, skipped: r.skipped, bytesWritten: r.bytesWritten, files: r.files}
+  }
+}

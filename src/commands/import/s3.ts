@@ -1,0 +1,102 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../lib/base-command.js'
+import {pointClusterConfig} from '../../lib/cluster-config.js'
+import {UsageError} from '../../lib/errors.js'
+import type {ImportedFile} from '../../lib/importers/result.js'
+import {bucketUrl, checkS3Target, importS3} from '../../lib/importers/s3.js'
+import {resolveS3Credentials} from '../../lib/importers/s3-credentials.js'
+import {formatBytes} from '../../lib/ui/format.js'
+
+export interface ImportS3Result {
+  /** The URL the cluster should fetch binaries from (externalRepoEndpoint). */
+  endpoint: string
+  s3Endpoint: string
+  bucket: string
+  prefix: string
+  clusterConfig: string | null
+  written: number
+  skipped: number
+  bytesWritten: number
+  files: ImportedFile[]
+}
+
+export default class ImportS3 extends BaseCommand<typeof ImportS3> {
+  static override description =
+    'Upload a bundle\'s binaries and packages to an S3-compatible store, streamed from the archives, each object carrying its sha256.'
+
+  static override examples = [
+    '<%= config.bin %> import s3 ./bundle --endpoint https://rgw.local:7480 --bucket offline --prefix k8s --create-bucket',
+    'AWS_PROFILE=seed <%= config.bin %> import s3 ./bundle --endpoint https://rgw.local --bucket offline --cluster-config clusterConfig.yaml',
+  ]
+
+  static override args = {
+    bundle: Args.directory({description: 'Bundle folder (bundle.json, SHA256SUMS, the archives).', required: true}),
+  }
+
+  static override flags = {
+    endpoint: Flags.string({description: 'S3 endpoint URL (path-style addressing is used).', required: true}),
+    bucket: Flags.string({description: 'Bucket to upload into.', required: true}),
+    prefix: Flags.string({description: 'Key prefix: objects are <prefix>/<path>.', default: ''}),
+    region: Flags.string({description: 'Signing region.', default: 'us-east-1'}),
+    'create-bucket': Flags.boolean({description: 'Create the bucket when it does not exist.'}),
+    'ca-file': Flags.file({description: 'Extra CA (PEM) to trust for the endpoint.', exists: true}),
+    insecure: Flags.boolean({description: 'Allow plain HTTP to a non-loopback host and unverified TLS.'}),
+    'access-key': Flags.string({description: 'Access key (else AWS_ACCESS_KEY_ID, else ~/.aws/credentials).'}),
+    'secret-key': Flags.string({description: 'Secret key (else AWS_SECRET_ACCESS_KEY, else ~/.aws/credentials).'}),
+    profile: Flags.string({description: 'Profile in ~/.aws/credentials (else AWS_PROFILE, else default).'}),
+    concurrency: Flags.integer({description: 'Uploads (or parts of one large object) in flight.', default: 8, min: 1}),
+    'part-size': Flags.integer({description: 'Multipart part size in MiB; larger files are uploaded in parts.', default: 8, min: 5}),
+    'cluster-config': Flags.file({description: 'clusterConfig.yaml whose spec.binaries to point at the bucket.'}),
+    'repo-endpoint': Flags.string({
+      description: 'externalRepoEndpoint to write with --cluster-config (default <endpoint>/<bucket>[/<prefix>]).',
+    }),
+    'write-credentials': Flags.boolean({
+      description: 'With --cluster-config, also write externalRepoUsername/externalRepoPassword (the S3 keys) into it.',
+      dependsOn: ['cluster-config'],
+    }),
+  }
+
+  async run(): Promise<ImportS3Result> {
+    const f = this.flags
+    checkS3Target({endpoint: f.endpoint, bucket: f.bucket, insecure: f.insecure, concurrency: f.concurrency})
+    const repoEndpoint = f['repo-endpoint'] ?? bucketUrl(f.endpoint, f.bucket, f.prefix)
+    if (f['repo-endpoint'] !== undefined && !/^https?:\/\/[^/]/.test(f['repo-endpoint'])) {
+      throw new UsageError(`--repo-endpoint ${f['repo-endpoint']} is not an http(s) URL`)
+    }
+    const credentials = await resolveS3Credentials({accessKey: f['access-key'], secretKey: f['secret-key'], profile: f.profile})
+    const r = await importS3(this.args.bundle, {
+      endpoint: f.endpoint,
+      bucket: f.bucket,
+      prefix: f.prefix,
+      region: f.region,
+      createBucket: f['create-bucket'],
+      caFile: f['ca-file'],
+      insecure: f.insecure,
+      credentials,
+      concurrency: f.concurrency,
+      partSize: f['part-size'] * 1024 * 1024,
+      progress: this.progress,
+    })
+    const clusterConfig = f['cluster-config']
+    if (clusterConfig) {
+      await pointClusterConfig(clusterConfig, {
+        endpoint: repoEndpoint,
+        ...(f['write-credentials'] ? {username: credentials.accessKeyId, password: credentials.secretAccessKey} : {}),
+      })
+    }
+    this.out(`${r.written} object(s) written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, in ${r.bucket}${r.prefix ? `/${r.prefix}` : ''}`)
+    if (clusterConfig) this.out(`${clusterConfig}: spec.binaries -> external ${repoEndpoint}${f['write-credentials'] ? ' (with credentials)' : ''}`)
+    return {
+      endpoint: repoEndpoint,
+      s3Endpoint: r.s3Endpoint,
+      bucket: r.bucket,
+      prefix: r.prefix,
+      clusterConfig: clusterConfig ?? null,
+      written: r.written,
+      skipped: r.skipped,
+      bytesWritten: r.bytesWritten,
+      files: r.files,
+    }
+  }
+}

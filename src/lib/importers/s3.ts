@@ -1,0 +1,292 @@
+import {
+  CreateBucketCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3'
+import {Upload} from '@aws-sdk/lib-storage'
+import {HttpProxyAgent, HttpsProxyAgent} from 'hpagent'
+import http from 'node:http'
+import https from 'node:https'
+import {readFile} from 'node:fs/promises'
+import {Readable} from 'node:stream'
+import {rootCertificates} from 'node:tls'
+
+import {AirlockError, FailureError, NetworkError, UsageError} from '../errors.js'
+import {proxyFor} from '../fetch/proxy.js'
+import {isLoopbackRegistry} from '../oci/reference.js'
+import {formatBytes} from '../ui/format.js'
+import {silentProgress, type Progress, type TaskHandle} from '../ui/index.js'
+import {ARCHIVES, type BundleEntry, bundleEntries, lockFilesOf, lockHex} from './archive-entries.js'
+import {type ImportedFile, type ImportTotals, totals} from './result.js'
+import type {S3Credentials} from './s3-credentials.js'
+import {verifyBeforeImport} from './verify-first.js'
+
+export interface S3ImportOptions {
+  /** S3 endpoint URL, e.g. `http://127.0.0.1:7480`. */
+  endpoint: string
+  bucket: string
+  /** Key prefix; slashes at either end are ignored. */
+  prefix?: string
+  region?: string
+  createBucket?: boolean
+  caFile?: string
+  insecure?: boolean
+  credentials: S3Credentials
+  /** Uploads in flight (small objects) or parts in flight (one large object). Default 8. */
+  concurrency?: number
+  /** Multipart part size, and the largest object sent with one PUT. Default 8 MiB. */
+  partSize?: number
+  progress?: Progress
+}
+
+export interface S3ImportResult extends ImportTotals {
+  s3Endpoint: string
+  bucket: string
+  prefix: string
+}
+
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024
+const MIN_PART_SIZE = 5 * 1024 * 1024
+
+/** `prefix/path`, or `path` without a prefix. */
+export function objectKey(prefix: string, path: string): string {
+  return prefix ? `${prefix}/${path}` : path
+}
+
+export function normalizePrefix(prefix = ''): string {
+  return prefix.replace(/^\/+|\/+$/g, '')
+}
+
+/** Where files are served from once uploaded, path-style: `<endpoint>/<bucket>[/<prefix>]`. */
+export function bucketUrl(endpoint: string, bucket: string, prefix = ''): string {
+  const p = normalizePrefix(prefix)
+  return `${endpoint.replace(/\/+$/, '')}/${bucket}${p ? `/${p}` : ''}`
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as {$metadata?: {httpStatusCode?: number}})?.$metadata?.httpStatusCode
+}
+
+/** Map an SDK or socket error to one of ours; never includes credentials (the SDK's messages do not either). */
+function s3Error(err: unknown, host: string, what: string): AirlockError {
+  if (err instanceof AirlockError) return err
+  const status = statusOf(err)
+  if (err instanceof S3ServiceException || status !== undefined) {
+    const e = err as S3ServiceException
+    const code = e.name && e.name !== 'Unknown' ? e.name : `HTTP ${status}`
+    const hint = status === 403 ? ['check the access key, the secret key and the bucket policy'] : []
+    return new FailureError(`${what}: ${host} answered ${status ?? ''} ${code}${e.message && e.message !== e.name ? `: ${e.message}` : ''}`.replace(/\s+/g, ' '), {
+      suggestions: hint,
+      cause: err,
+    })
+  }
+  const e = err as NodeJS.ErrnoException
+  return new NetworkError(`${what}: ${host}: ${e?.code ?? ''} ${e?.message ?? String(err)}`.trim(), {host, cause: err})
+}
+
+async function makeClient(opts: S3ImportOptions, concurrency: number): Promise<S3Client> {
+  const url = new URL(opts.endpoint)
+  let ca: string[] | undefined
+  if (opts.caFile) {
+    try {
+      ca = [...rootCertificates, await readFile(opts.caFile, 'utf8')]
+    } catch (err) {
+      throw new UsageError(`cannot read CA file ${opts.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+  }
+  const proxy = proxyFor(url)
+  const tuning = {keepAlive: true, maxSockets: concurrency * 2 + 2}
+  const tls = {ca, rejectUnauthorized: !opts.insecure}
+  const httpAgent = proxy ? new HttpProxyAgent({...tuning, proxy}) : new http.Agent(tuning)
+  const httpsAgent = proxy ? new HttpsProxyAgent({...tuning, ...tls, proxy}) : new https.Agent({...tuning, ...tls})
+  return new S3Client({
+    endpoint: opts.endpoint,
+    region: opts.region || 'us-east-1',
+    forcePathStyle: true,
+    credentials: {
+      accessKeyId: opts.credentials.accessKeyId,
+      secretAccessKey: opts.credentials.secretAccessKey,
+      sessionToken: opts.credentials.sessionToken,
+    },
+    // RGW 16 rejects the aws-chunked trailers newer SDKs send by default (MissingContentLength).
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    // The SDK's own retries, per request: a multipart part is buffered, so it can be resent; a stream could not.
+    maxAttempts: 5,
+    requestHandler: {httpAgent, httpsAgent, connectionTimeout: 15_000, requestTimeout: 300_000},
+  })
+}
+
+/** Check the flags that decide how to reach the endpoint; before anything is read. */
+export function checkS3Target(opts: Pick<S3ImportOptions, 'endpoint' | 'bucket' | 'insecure' | 'partSize' | 'concurrency'>): URL {
+  let url: URL
+  try {
+    url = new URL(opts.endpoint)
+  } catch {
+    throw new UsageError(`--endpoint ${opts.endpoint} is not a URL (e.g. https://s3.example.com or http://127.0.0.1:7480)`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--endpoint ${opts.endpoint}: only http:// and https:// are supported`)
+  if (url.username || url.password) throw new UsageError('--endpoint must not carry credentials; use --access-key/--secret-key, the environment or ~/.aws/credentials')
+  if (url.protocol === 'http:' && !opts.insecure && !isLoopbackRegistry(url.host)) {
+    throw new UsageError(`--endpoint ${opts.endpoint} is plain HTTP; add --insecure to allow it for a host that is not loopback`)
+  }
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(opts.bucket)) throw new UsageError(`--bucket ${opts.bucket} is not a valid bucket name`)
+  if (opts.partSize !== undefined && opts.partSize < MIN_PART_SIZE) throw new UsageError(`part size must be at least ${formatBytes(MIN_PART_SIZE)}`)
+  if (opts.concurrency !== undefined && (!Number.isInteger(opts.concurrency) || opts.concurrency < 1)) throw new UsageError('--concurrency must be at least 1')
+  return url
+}
+
+async function ensureBucket(client: S3Client, opts: S3ImportOptions, host: string, progress: Progress): Promise<void> {
+  try {
+    await client.send(new HeadBucketCommand({Bucket: opts.bucket}))
+    return
+  } catch (err) {
+    if (statusOf(err) !== 404) throw s3Error(err, host, `bucket ${opts.bucket}`)
+  }
+  if (!opts.createBucket) {
+    throw new FailureError(`bucket ${opts.bucket} does not exist on ${host}`, {suggestions: ['add --create-bucket to create it']})
+  }
+  try {
+    await client.send(new CreateBucketCommand({Bucket: opts.bucket}))
+    progress.info(`created bucket ${opts.bucket}`)
+  } catch (err) {
+    // Another importer may have won the race.
+    const name = (err as Error).name
+    if (name !== 'BucketAlreadyOwnedByYou') throw s3Error(err, host, `create bucket ${opts.bucket}`)
+  }
+}
+
+/** Same size and the same sha256 metadata: the object is already what the bundle has. */
+async function alreadyThere(client: S3Client, bucket: string, key: string, entry: BundleEntry, host: string): Promise<boolean> {
+  try {
+    const head = await client.send(new HeadObjectCommand({Bucket: bucket, Key: key}))
+    return head.ContentLength === entry.file.size && head.Metadata?.sha256 === lockHex(entry.file)
+  } catch (err) {
+    if (statusOf(err) === 404) return false
+    throw s3Error(err, host, `HEAD ${key}`)
+  }
+}
+
+async function collect(body: AsyncIterable<Buffer>, size: number, task: TaskHandle): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(size)
+  let off = 0
+  for await (const c of body) {
+    c.copy(buf, off)
+    off += c.length
+    task.advance(c.length)
+  }
+  return buf
+}
+
+async function* counted(body: AsyncIterable<Buffer>, task: TaskHandle): AsyncGenerator<Buffer> {
+  for await (const c of body) {
+    task.advance(c.length)
+    yield c
+  }
+}
+
+/**
+ * `import s3`: verify the bundle, then turn each file of both `.tar.gz`
+ * into the object `<prefix>/<path>`, streamed from the archive (nothing is
+ * extracted to disk).
+ *
+ * Concurrency, within bounded memory: the archive is one stream, so entries
+ * are read in order. A file no bigger than one part is read into memory
+ * (verified against bundle.json as it is read) and its HEAD + PUT run in
+ * the background while the next entries are read, at most `concurrency` at
+ * a time: memory <= concurrency x partSize. A bigger file waits for those,
+ * then goes up as a multipart upload whose parts are sent `concurrency` at
+ * a time while the stream keeps being read: memory <= (concurrency + 1) x
+ * partSize. A multipart upload is completed only after the last byte
+ * hashed right, so a bad entry never becomes a visible object.
+ */
+export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3ImportResult> {
+  const progress = opts.progress ?? silentProgress
+  const url = checkS3Target(opts)
+  const host = url.host
+  const concurrency = opts.concurrency ?? 8
+  const partSize = opts.partSize ?? DEFAULT_PART_SIZE
+  const prefix = normalizePrefix(opts.prefix)
+  const lock = await verifyBeforeImport(dir, progress)
+  if (opts.insecure) progress.warn(`--insecure: ${host} may be reached over plain HTTP or unverified TLS`)
+  const client = await makeClient(opts, concurrency)
+  const results: ImportedFile[] = []
+  try {
+    await ensureBucket(client, opts, host, progress)
+    const inflight = new Set<Promise<void>>()
+    let failure: unknown
+    const settle = async () => {
+      await Promise.allSettled(inflight)
+      if (failure !== undefined) throw failure
+    }
+    for (const archive of ARCHIVES) {
+      const files = lockFilesOf(lock, archive.kind)
+      const total = files.reduce((n, f) => n + f.size, 0)
+      const task = progress.task(`${archive.name}: ${files.length} file(s), ${formatBytes(total)}`, total)
+      try {
+        for await (const entry of bundleEntries(dir, lock, archive.kind)) {
+          if (failure !== undefined) break
+          const key = objectKey(prefix, entry.path)
+          const row = (action: ImportedFile['action']): void => void results.push({path: key, size: entry.file.size, sha256: lockHex(entry.file), action})
+          const Metadata = {sha256: lockHex(entry.file)}
+          if (entry.file.size <= partSize) {
+            const data = await collect(entry.body, entry.file.size, task)
+            while (inflight.size >= concurrency) await Promise.race(inflight)
+            const job: Promise<void> = (async () => {
+              if (await alreadyThere(client, opts.bucket, key, entry, host)) {
+                row('skipped')
+                return
+              }
+              try {
+                await client.send(new PutObjectCommand({Bucket: opts.bucket, Key: key, Body: data, ContentLength: data.length, Metadata}))
+              } catch (err) {
+                throw s3Error(err, host, `PUT ${key}`)
+              }
+              row('written')
+            })()
+              .catch((err: unknown) => {
+                failure ??= err
+              })
+              .finally(() => inflight.delete(job))
+            inflight.add(job)
+            continue
+          }
+          await settle()
+          if (await alreadyThere(client, opts.bucket, key, entry, host)) {
+            task.advance(entry.file.size)
+            row('skipped')
+            continue
+          }
+          const upload = new Upload({
+            client,
+            params: {Bucket: opts.bucket, Key: key, Body: Readable.from(counted(entry.body, task)), ContentLength: entry.file.size, Metadata},
+            partSize,
+            queueSize: concurrency,
+            leavePartsOnError: false,
+          })
+          try {
+            await upload.done()
+          } catch (err) {
+            throw s3Error(err, host, `upload ${key}`)
+          }
+          row('written')
+        }
+        await settle()
+        const written = results.filter((r) => r.action === 'written').length
+        task.done(`${written} written so far, ${results.length - written} already there`)
+      } catch (err) {
+        await Promise.allSettled(inflight)
+        task.fail((err as Error).message)
+        throw err
+      }
+    }
+  } finally {
+    client.destroy()
+  }
+  const byKey = new Map(results.map((r) => [r.path, r]))
+  const ordered = lock.files.map((f) => byKey.get(objectKey(prefix, f.path))!).filter(Boolean)
+  return {s3Endpoint: opts.endpoint, bucket: opts.bucket, prefix, ...totals(ordered)}
+}
