@@ -1,15 +1,42 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
+import {loadManifest} from '../lib/manifest/load.js'
+
+export interface ValidateResult {
+  valid: true
+  name: string
+  version?: string
+  images: number
+  binaries: number
+  packages: number
+  platforms: string[]
+}
 
 export default class Validate extends BaseCommand<typeof Validate> {
   static override description = 'Check a manifest and print a summary, or every problem with file:line:column.'
+  static override examples = ['<%= config.bin %> validate manifests/kubernetes-1.29-amd64.yaml', '<%= config.bin %> validate manifest.yaml --json']
   static override args = {
     manifest: Args.string({description: 'Path of the manifest (YAML).', required: true}),
   }
 
-  async run(): Promise<{valid: boolean}> {
-    this.out(`TODO ${this.args.manifest}`)
-    return {valid: true}
+  async run(): Promise<ValidateResult> {
+    const m = await loadManifest(this.args.manifest)
+    const result: ValidateResult = {
+      valid: true,
+      name: m.name,
+      ...(m.version === undefined ? {} : {version: m.version}),
+      images: m.images.length,
+      binaries: m.binaries.length,
+      packages: m.packages.length,
+      platforms: m.platforms,
+    }
+    const charts = m.packages.filter((p) => p.kind === 'chart').length
+    this.out(`${m.name}${m.version ? ` ${m.version}` : ''}: valid`)
+    this.out(`  images:    ${result.images}`)
+    this.out(`  binaries:  ${result.binaries}`)
+    this.out(`  packages:  ${result.packages}${charts > 0 ? ` (${charts} chart${charts === 1 ? '' : 's'})` : ''}`)
+    this.out(`  platforms: ${m.platforms.join(', ')}`)
+    return result
   }
 }

@@ -1,0 +1,630 @@
+import path from 'node:path'
+
+import {formatReference, parseReference, ReferenceError} from '../oci/reference.js'
+import {chartPath, checkRelativePath, MirrorPathError, mirroredPath} from './mirror-path.js'
+import type {TreeMap, TreeNode, TreeSeq} from './tree.js'
+import type {ChartEntry, ImageEntry, Manifest, PackageEntry, RegistrySettings, SourcePos, UrlFileEntry} from './types.js'
+
+/** A problem before it has a line and column: the offset in the text it points at. */
+export interface RawProblem {
+  off: number
+  path: string
+  message: string
+}
+
+export const API_VERSION = 'airlock/v1'
+export const KIND = 'Manifest'
+export const DEFAULT_PLATFORMS = ['linux/amd64']
+
+const NAME = /^[a-z0-9][a-z0-9.-]*$/
+const PLATFORM = /^[a-z0-9_]+\/[a-z0-9_]+(?:\/[a-z0-9_.]+)?$/
+const SHA256 = /^[0-9a-fA-F]{64}$/
+const CHART_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
+const CHART_VERSION = /^[A-Za-z0-9][A-Za-z0-9.+_-]*$/
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
+
+/**
+ * Check the parsed document against manifest v1 and build the normalized
+ * Manifest. Collects every problem instead of stopping at the first one.
+ * `dir` is the manifest's folder, for relative `caFile` paths.
+ */
+export function validateTree(
+  root: TreeNode,
+  file: string,
+  dir: string,
+  pos: (off: number) => SourcePos,
+): {manifest: Manifest; problems: RawProblem[]} {
+  const v = new Validator(dir, pos)
+  const manifest = v.document(root, file)
+  return {manifest, problems: v.problems}
+}
+
+class Validator {
+  readonly problems: RawProblem[] = []
+  constructor(
+    private readonly dir: string,
+    private readonly pos: (off: number) => SourcePos,
+  ) {}
+
+  private add(off: number, p: string, message: string): void {
+    this.problems.push({off, path: p, message})
+  }
+
+  document(root: TreeNode, file: string): Manifest {
+    const manifest: Manifest = {
+      file,
+      dir: this.dir,
+      name: '',
+      platforms: [...DEFAULT_PLATFORMS],
+      registries: [],
+      images: [],
+      binaries: [],
+      packages: [],
+    }
+    const top = this.map(root, '', 'a mapping with apiVersion, kind, metadata and spec')
+    if (!top) return manifest
+    const f = this.fields(top, '', ['apiVersion', 'kind', 'metadata', 'spec'], ['apiVersion', 'kind', 'metadata', 'spec'])
+    const apiVersion = f.apiVersion && this.string(f.apiVersion, 'apiVersion')
+    if (apiVersion !== undefined && apiVersion !== API_VERSION) {
+      this.add(f.apiVersion!.off, 'apiVersion', `expected "${API_VERSION}", got "${apiVersion}"`)
+    }
+    const kind = f.kind && this.string(f.kind, 'kind')
+    if (kind !== undefined && kind !== KIND) this.add(f.kind!.off, 'kind', `expected "${KIND}", got "${kind}"`)
+    if (f.metadata) this.metadata(f.metadata, manifest)
+    if (f.spec) this.spec(f.spec, manifest)
+    return manifest
+  }
+
+  private metadata(node: TreeNode, m: Manifest): void {
+    const map = this.map(node, 'metadata', 'a mapping with name and version')
+    if (!map) return
+    const f = this.fields(map, 'metadata', ['name', 'version'], ['name'])
+    if (f.name) {
+      const name = this.string(f.name, 'metadata.name')
+      if (name !== undefined) {
+        if (!NAME.test(name) || name.length > 253) {
+          this.add(f.name.off, 'metadata.name', `"${name}" is not a valid name: expected lowercase letters, digits, . and -, starting with a letter or digit`)
+        } else {
+          m.name = name
+        }
+      }
+    }
+    if (f.version) {
+      const version = this.string(f.version, 'metadata.version')
+      if (version !== undefined) {
+        if (version === '') this.add(f.version.off, 'metadata.version', 'expected a non-empty string')
+        else m.version = version
+      }
+    }
+  }
+
+  private spec(node: TreeNode, m: Manifest): void {
+    const map = this.map(node, 'spec', 'a mapping with platforms, registries, images, binaries and packages')
+    if (!map) return
+    const f = this.fields(map, 'spec', ['platforms', 'registries', 'images', 'binaries', 'packages'], [])
+    if (f.platforms) {
+      const platforms = this.platforms(f.platforms, 'spec.platforms', false)
+      if (platforms && platforms !== 'all') m.platforms = platforms
+    }
+    if (f.registries) m.registries = this.registries(f.registries)
+    if (f.images) m.images = this.images(f.images, m.platforms)
+    const files = new PathClaims(this)
+    if (f.binaries) m.binaries = this.urlFiles(f.binaries, 'spec.binaries', 'binary', files)
+    const packages = new PathClaims(this)
+    if (f.packages) m.packages = this.packages(f.packages, packages)
+  }
+
+  private platforms(node: TreeNode, p: string, allowAll: boolean): string[] | 'all' | undefined {
+    const seq = this.seq(node, p, allowAll ? 'a list of os/arch[/variant], or [all]' : 'a list of os/arch[/variant]')
+    if (!seq) return undefined
+    if (seq.items.length === 0) {
+      this.add(seq.off, p, 'expected at least one platform')
+      return undefined
+    }
+    const out: string[] = []
+    const seen = new Map<string, number>()
+    let ok = true
+    let sawAll = false
+    seq.items.forEach((item, i) => {
+      const ip = `${p}[${i}]`
+      const s = this.string(item, ip)
+      if (s === undefined) {
+        ok = false
+        return
+      }
+      if (s === 'all') {
+        if (!allowAll) {
+          this.add(item.off, ip, '"all" is only allowed in an image entry\'s platforms; list the platforms here')
+          ok = false
+        }
+        sawAll = true
+        return
+      }
+      if (!PLATFORM.test(s)) {
+        this.add(item.off, ip, `"${s}" is not a platform: expected os/arch or os/arch/variant in lowercase, e.g. linux/amd64 or linux/arm64/v8`)
+        ok = false
+        return
+      }
+      const first = seen.get(s)
+      if (first !== undefined) {
+        this.add(item.off, ip, `duplicate platform "${s}" (also ${p}[${first}])`)
+        ok = false
+        return
+      }
+      seen.set(s, i)
+      out.push(s)
+    })
+    if (sawAll && allowAll) {
+      if (seq.items.length > 1) {
+        this.add(seq.off, p, '"all" keeps every platform and cannot be combined with others')
+        return undefined
+      }
+      return 'all'
+    }
+    return ok ? out : undefined
+  }
+
+  private registries(node: TreeNode): RegistrySettings[] {
+    const seq = this.seq(node, 'spec.registries', 'a list of {host, insecure, caFile}')
+    if (!seq) return []
+    const out: RegistrySettings[] = []
+    const seen = new Map<string, number>()
+    seq.items.forEach((item, i) => {
+      const p = `spec.registries[${i}]`
+      const map = this.map(item, p, 'a mapping with host, insecure and caFile')
+      if (!map) return
+      const f = this.fields(map, p, ['host', 'insecure', 'caFile'], ['host'])
+      let host: string | undefined
+      if (f.host) {
+        const h = this.string(f.host, `${p}.host`)
+        if (h !== undefined) {
+          if (/^[a-z][a-z0-9+.-]*:\/\//i.test(h)) {
+            this.add(f.host.off, `${p}.host`, `expected host[:port] without a scheme, e.g. ${h.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '')}`)
+          } else if (!HOST.test(h)) {
+            this.add(f.host.off, `${p}.host`, `"${h}" is not a registry host: expected host or host:port`)
+          } else {
+            host = normalizeRegistryHost(h)
+            const first = seen.get(host)
+            if (first !== undefined) this.add(f.host.off, `${p}.host`, `duplicate registry "${host}" (also spec.registries[${first}])`)
+            else seen.set(host, i)
+          }
+        }
+      }
+      let insecure = false
+      if (f.insecure) {
+        const b = this.boolean(f.insecure, `${p}.insecure`)
+        if (b !== undefined) insecure = b
+      }
+      let caFile: string | undefined
+      if (f.caFile) {
+        const c = this.string(f.caFile, `${p}.caFile`)
+        if (c !== undefined) {
+          if (c === '') this.add(f.caFile.off, `${p}.caFile`, 'expected a file path')
+          else caFile = path.resolve(this.dir, c)
+        }
+      }
+      if (host !== undefined) out.push({host, insecure, ...(caFile === undefined ? {} : {caFile})})
+    })
+    return out
+  }
+
+  private images(node: TreeNode, defaults: string[]): ImageEntry[] {
+    const seq = this.seq(node, 'spec.images', 'a list of image references')
+    if (!seq) return []
+    const out: ImageEntry[] = []
+    const seen = new Map<string, number>()
+    seq.items.forEach((item, i) => {
+      const p = `spec.images[${i}]`
+      let refNode: TreeNode | undefined
+      let platforms: string[] | 'all' | undefined
+      let own = false
+      let platformsOk = true
+      if (item.kind === 'map') {
+        const f = this.fields(item, p, ['ref', 'platforms'], ['ref'])
+        refNode = f.ref
+        if (f.platforms) {
+          platforms = this.platforms(f.platforms, `${p}.platforms`, true)
+          own = true
+          platformsOk = platforms !== undefined
+        }
+      } else if (item.kind === 'scalar' && typeof item.value === 'string') {
+        refNode = item
+      } else {
+        this.add(item.off, p, `expected an image reference or a mapping with ref and platforms, got ${describe(item)}`)
+        return
+      }
+      if (!refNode) return
+      const refPath = item.kind === 'map' ? `${p}.ref` : p
+      const s = this.string(refNode, refPath)
+      if (s === undefined) return
+      let ref
+      try {
+        ref = parseReference(s)
+      } catch (error) {
+        if (!(error instanceof ReferenceError)) throw error
+        this.add(refNode.off, refPath, `bad image reference "${s}": ${error.message}`)
+        return
+      }
+      const name = formatReference(ref)
+      const first = seen.get(name)
+      if (first !== undefined) {
+        this.add(refNode.off, refPath, `duplicate image ${name} (also spec.images[${first}])`)
+        return
+      }
+      seen.set(name, i)
+      if (!platformsOk) return
+      out.push({name, ref, platforms: platforms ?? [...defaults], ownPlatforms: own, pos: this.pos(refNode.off)})
+    })
+    return out
+  }
+
+  private urlFiles(node: TreeNode, p: string, kind: 'binary' | 'package', claims: PathClaims): UrlFileEntry[] {
+    const seq = this.seq(node, p, 'a list of {url, sha256 | checksumUrl, path}')
+    if (!seq) return []
+    const out: UrlFileEntry[] = []
+    seq.items.forEach((item, i) => {
+      const e = this.urlFile(item, `${p}[${i}]`, kind, claims)
+      if (e) out.push(e)
+    })
+    return out
+  }
+
+  private urlFile(item: TreeNode, p: string, kind: 'binary' | 'package', claims: PathClaims, map?: TreeMap): UrlFileEntry | undefined {
+    map ??= this.map(item, p, 'a mapping with url and sha256 or checksumUrl')
+    if (!map) return undefined
+    const f = this.fields(map, p, ['url', 'sha256', 'checksumUrl', 'path'], ['url'])
+    let ok = true
+    const url = f.url ? this.url(f.url, `${p}.url`) : undefined
+    if (url === undefined) ok = false
+    let sha256: string | undefined
+    if (f.sha256) {
+      sha256 = this.sha256(f.sha256, `${p}.sha256`)
+      if (sha256 === undefined) ok = false
+    }
+    let checksumUrl: string | undefined
+    if (f.checksumUrl) {
+      checksumUrl = this.url(f.checksumUrl, `${p}.checksumUrl`)
+      if (checksumUrl === undefined) ok = false
+    }
+    if (f.sha256 && f.checksumUrl) {
+      this.add(f.checksumUrl.off, `${p}.checksumUrl`, 'give either sha256 or checksumUrl, not both')
+      ok = false
+    } else if (!f.sha256 && !f.checksumUrl) {
+      this.add(map.off, `${p}.sha256`, 'missing checksum: expected sha256 (64 hex digits) or checksumUrl (a sha256sum file)')
+      ok = false
+    }
+    let filePath: string | undefined
+    let pathNode: TreeNode | undefined = f.path
+    if (f.path) {
+      const s = this.string(f.path, `${p}.path`)
+      if (s === undefined) ok = false
+      else {
+        try {
+          filePath = checkRelativePath(s)
+        } catch (error) {
+          if (!(error instanceof MirrorPathError)) throw error
+          this.add(f.path.off, `${p}.path`, `bad path "${s}": ${error.message}`)
+          ok = false
+        }
+      }
+    } else if (url !== undefined) {
+      try {
+        filePath = mirroredPath(url)
+        pathNode = f.url
+      } catch (error) {
+        if (!(error instanceof MirrorPathError)) throw error
+        this.add(f.url!.off, `${p}.url`, `${error.message} (give a path: for this file)`)
+        ok = false
+      }
+    }
+    if (!ok || url === undefined || filePath === undefined) return undefined
+    const where = f.path ? `${p}.path` : `${p}.url`
+    if (!claims.claim(filePath, {off: (pathNode ?? map).off, path: where, entry: p, identity: url, what: 'URL', content: sha256 ?? checksumUrl!})) return undefined
+    return {kind, url, ...(sha256 ? {sha256} : {}), ...(checksumUrl ? {checksumUrl} : {}), path: filePath, pos: this.pos(map.off)}
+  }
+
+  private packages(node: TreeNode, claims: PathClaims): PackageEntry[] {
+    const seq = this.seq(node, 'spec.packages', 'a list of {url, sha256 | checksumUrl, path} or {chart: ...}')
+    if (!seq) return []
+    const out: PackageEntry[] = []
+    seq.items.forEach((item, i) => {
+      const p = `spec.packages[${i}]`
+      const map = this.map(item, p, 'a mapping with url and sha256 or checksumUrl, or with chart')
+      if (!map) return
+      const isChart = map.pairs.some((pair) => pair.key === 'chart')
+      const e = isChart ? this.chart(map, p, claims) : this.urlFile(item, p, 'package', claims, map)
+      if (e) out.push(e)
+    })
+    return out
+  }
+
+  private chart(map: TreeMap, p: string, claims: PathClaims): ChartEntry | undefined {
+    const f = this.fields(map, p, ['chart'], ['chart'], 'a chart entry has only chart: {repo, name, version} or chart: {ref, version}')
+    const cp = `${p}.chart`
+    const c = this.map(f.chart!, cp, 'a mapping {repo, name, version} or {ref, version}')
+    if (!c) return undefined
+    const g = this.fields(c, cp, ['repo', 'ref', 'name', 'version'], ['version'])
+    let ok = true
+    let repo: string | undefined
+    let ociRef: string | undefined
+    let name: string | undefined
+    if (g.repo && g.ref) {
+      this.add(g.ref.off, `${cp}.ref`, 'give either repo (an HTTP chart repository) or ref (oci://...), not both')
+      return undefined
+    }
+    if (!g.repo && !g.ref) {
+      this.add(c.off, `${cp}.repo`, 'missing chart source: expected repo (an HTTP chart repository URL) and name, or ref (oci://host/path)')
+      ok = false
+    }
+    if (g.repo) {
+      repo = this.url(g.repo, `${cp}.repo`)
+      if (repo === undefined) ok = false
+      else repo = repo.replace(/\/+$/, '')
+      if (!g.name) {
+        this.add(c.off, `${cp}.name`, 'missing field: a chart from a repository needs its name')
+        ok = false
+      }
+    }
+    if (g.name) {
+      if (g.ref) {
+        this.add(g.name.off, `${cp}.name`, 'an OCI chart takes its name from ref; drop name')
+        ok = false
+      } else {
+        const s = this.string(g.name, `${cp}.name`)
+        if (s !== undefined && !CHART_NAME.test(s)) {
+          this.add(g.name.off, `${cp}.name`, `"${s}" is not a chart name: expected letters, digits, . _ and -`)
+          ok = false
+        } else name = s
+      }
+    }
+    if (g.ref) {
+      const s = this.string(g.ref, `${cp}.ref`)
+      if (s !== undefined) {
+        const r = ociChartRef(s)
+        if (typeof r === 'string') {
+          this.add(g.ref.off, `${cp}.ref`, r)
+          ok = false
+        } else {
+          ociRef = r.ref
+          name = r.name
+        }
+      } else ok = false
+    }
+    let version: string | undefined
+    if (g.version) {
+      const s = this.string(g.version, `${cp}.version`)
+      if (s !== undefined && !CHART_VERSION.test(s)) {
+        this.add(g.version.off, `${cp}.version`, `"${s}" is not a chart version: expected e.g. 15.1.0`)
+      } else version = s
+    }
+    if (!ok || name === undefined || version === undefined) return undefined
+    const filePath = chartPath(name, version)
+    const source = repo ?? ociRef!
+    if (!claims.claim(filePath, {off: c.off, path: cp, entry: p, identity: `${source} ${name} ${version}`, what: 'chart', content: `${source} ${name} ${version}`})) return undefined
+    return {kind: 'chart', ...(repo ? {repo} : {}), ...(ociRef ? {ociRef} : {}), name, version, path: filePath, pos: this.pos(c.off)}
+  }
+
+  // ---- shapes and scalars ----
+
+  map(node: TreeNode, p: string, expected: string): TreeMap | undefined {
+    if (node.kind === 'map') return node
+    this.add(node.off, p, `expected ${expected}, got ${describe(node)}`)
+    return undefined
+  }
+
+  private seq(node: TreeNode, p: string, expected: string): TreeSeq | undefined {
+    if (node.kind === 'seq') return node
+    this.add(node.off, p, `expected ${expected}, got ${describe(node)}`)
+    return undefined
+  }
+
+  /** The known fields of a mapping; reports unknown and missing ones. */
+  private fields<K extends string>(map: TreeMap, p: string, known: K[], required: K[], unknownHint?: string): Partial<Record<K, TreeNode>> {
+    const out: Partial<Record<K, TreeNode>> = {}
+    for (const pair of map.pairs) {
+      const fp = p ? `${p}.${pair.key}` : pair.key
+      if ((known as string[]).includes(pair.key)) {
+        out[pair.key as K] = pair.value
+        continue
+      }
+      const near = closest(pair.key, known)
+      const hint = unknownHint ?? (near ? `did you mean "${near}"?` : `expected one of: ${known.join(', ')}`)
+      this.add(pair.keyOff, fp, `unknown field "${pair.key}": ${hint}`)
+    }
+    for (const k of required) {
+      if (out[k] === undefined) this.add(map.off, p ? `${p}.${k}` : k, `missing required field "${k}"`)
+    }
+    return out
+  }
+
+  private string(node: TreeNode, p: string): string | undefined {
+    if (node.kind === 'scalar' && typeof node.value === 'string') return node.value
+    if (node.kind === 'scalar' && node.value !== null && node.plain) {
+      this.add(node.off, p, `expected a string, got ${describe(node)} (quote it: "${node.source}")`)
+    } else {
+      this.add(node.off, p, `expected a string, got ${describe(node)}`)
+    }
+    return undefined
+  }
+
+  private boolean(node: TreeNode, p: string): boolean | undefined {
+    if (node.kind === 'scalar' && typeof node.value === 'boolean') return node.value
+    this.add(node.off, p, `expected true or false, got ${describe(node)}`)
+    return undefined
+  }
+
+  private url(node: TreeNode, p: string): string | undefined {
+    const s = this.string(node, p)
+    if (s === undefined) return undefined
+    const problem = checkUrl(s)
+    if (problem) {
+      this.add(node.off, p, problem)
+      return undefined
+    }
+    return s
+  }
+
+  private sha256(node: TreeNode, p: string): string | undefined {
+    // A checksum made only of digits (or digits and one e) is a number to YAML; take it as written.
+    const s = node.kind === 'scalar' && node.plain && typeof node.value === 'number' ? node.source : node.kind === 'scalar' && typeof node.value === 'string' ? node.value : undefined
+    if (s === undefined) {
+      this.add(node.off, p, `expected a sha256 (64 hex digits), got ${describe(node)}`)
+      return undefined
+    }
+    if (!SHA256.test(s)) {
+      const why = s.startsWith('sha256:') ? ' (without the sha256: prefix)' : ` (got ${s.length} characters${/[^0-9a-fA-F]/.test(s) ? ', not all hex' : ''})`
+      this.add(node.off, p, `bad sha256 "${truncate(s)}": expected 64 hex digits${why}`)
+      return undefined
+    }
+    return s.toLowerCase()
+  }
+
+  addClaimProblem(off: number, p: string, message: string): void {
+    this.add(off, p, message)
+  }
+}
+
+interface Claim {
+  off: number
+  path: string
+  entry: string
+  /** What makes two entries the same: the URL, or the chart's source, name and version. */
+  identity: string
+  what: 'URL' | 'chart'
+  /** What makes two files at one path the same content. */
+  content: string
+}
+
+/**
+ * The files of one tree (offline-files or component-tools): a path may be
+ * claimed once, a URL listed once, and no file may sit where another
+ * entry needs a folder.
+ */
+class PathClaims {
+  private readonly files = new Map<string, Claim>()
+  private readonly urls = new Map<string, Claim>()
+  private readonly dirs = new Map<string, Claim>()
+  constructor(private readonly v: Validator) {}
+
+  claim(filePath: string, c: Claim): boolean {
+    const sameUrl = this.urls.get(c.identity)
+    if (sameUrl) {
+      this.v.addClaimProblem(c.off, c.path, `duplicate entry: ${sameUrl.entry} has the same ${c.what}`)
+      return false
+    }
+    const other = this.files.get(filePath)
+    if (other) {
+      const msg =
+        other.content === c.content
+          ? `duplicate entry: ${other.entry} maps to the same path "${filePath}"`
+          : `${other.entry} maps to the same path "${filePath}" with a different checksum: give one of them a path:`
+      this.v.addClaimProblem(c.off, c.path, msg)
+      return false
+    }
+    const asDir = this.dirs.get(filePath)
+    if (asDir) {
+      this.v.addClaimProblem(c.off, c.path, `"${filePath}" is a folder for ${asDir.entry}; it cannot also be a file`)
+      return false
+    }
+    const parts = filePath.split('/')
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/')
+      const f = this.files.get(dir)
+      if (f) {
+        this.v.addClaimProblem(c.off, c.path, `"${dir}" is a file for ${f.entry}; it cannot also be a folder`)
+        return false
+      }
+    }
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/')
+      if (!this.dirs.has(dir)) this.dirs.set(dir, c)
+    }
+    this.files.set(filePath, c)
+    this.urls.set(c.identity, c)
+    return true
+  }
+}
+
+/** undefined when the URL is acceptable, else why not. */
+export function checkUrl(s: string): string | undefined {
+  let u: URL
+  try {
+    u = new URL(s)
+  } catch {
+    return `"${truncate(s)}" is not a URL: expected http:// or https://`
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return `expected an http:// or https:// URL, got ${u.protocol}//`
+  if (u.username || u.password) {
+    return 'credentials inside a URL are refused (they would end up in the store and the bundle): pass them with flags or the Docker config'
+  }
+  if (!u.hostname) return 'the URL names no host'
+  return undefined
+}
+
+function ociChartRef(s: string): {ref: string; name: string} | string {
+  if (!s.startsWith('oci://')) return `expected oci://host/path, got "${truncate(s)}"`
+  const rest = s.slice('oci://'.length)
+  const host = rest.split('/')[0]
+  if (!rest.includes('/') || !(host.includes('.') || host.includes(':') || host === 'localhost')) {
+    return `expected oci://host/path with a registry host, got "${truncate(s)}"`
+  }
+  let ref
+  try {
+    ref = parseReference(rest)
+  } catch (error) {
+    if (!(error instanceof ReferenceError)) throw error
+    return `bad OCI chart reference "${truncate(s)}": ${error.message}`
+  }
+  if (rest.includes('@') || /:[^/]*$/.test(rest.slice(host.length))) {
+    return 'the chart reference must not carry a tag or digest: give the version in version'
+  }
+  return {ref: `oci://${ref.registry}/${ref.repository}`, name: ref.repository.split('/').pop()!}
+}
+
+function normalizeRegistryHost(h: string): string {
+  const lower = h.toLowerCase()
+  return lower === 'index.docker.io' || lower === 'registry-1.docker.io' ? 'docker.io' : lower
+}
+
+function describe(node: TreeNode): string {
+  if (node.kind === 'map') return 'a mapping'
+  if (node.kind === 'seq') return 'a list'
+  if (node.value === null) return 'nothing'
+  if (typeof node.value === 'number') return `the number ${node.source || node.value}`
+  if (typeof node.value === 'boolean') return `${node.value}`
+  return `"${truncate(node.value)}"`
+}
+
+function truncate(s: string): string {
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s
+}
+
+/** A known field within edit distance 2, for "did you mean". */
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined
+  let bestD = 3
+  for (const c of candidates) {
+    const d = distance(word.toLowerCase(), c.toLowerCase())
+    if (d < bestD) {
+      bestD = d
+      best = c
+    }
+  }
+  return best
+}
+
+function distance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3
+  const row = Array.from({length: b.length + 1}, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]
+    row[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
+      prev = tmp
+    }
+  }
+  return row[b.length]
+}
+
