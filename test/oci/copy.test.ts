@@ -1,0 +1,204 @@
+import {randomBytes} from 'node:crypto'
+import {existsSync} from 'node:fs'
+import {mkdtemp, readFile, readdir} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {Readable} from 'node:stream'
+import pLimit from 'p-limit'
+import {describe, expect, it} from 'vitest'
+
+import {type BlobPutResult, Copier, type ImageSink, type ImageSource} from '../../src/lib/copy.js'
+import {IntegrityError} from '../../src/lib/errors.js'
+import type {Opener} from '../../src/lib/fetch/download.js'
+import {sha256Digest} from '../../src/lib/oci/digest.js'
+import {OciLayoutSink, OciLayoutSource, readLayoutIndex} from '../../src/lib/oci/layout.js'
+import {type Descriptor, MediaType} from '../../src/lib/oci/media-types.js'
+import {Store} from '../../src/lib/store/store.js'
+
+/** An in-memory image source that counts what is asked of it and can corrupt a blob. */
+class MemorySource implements ImageSource {
+  readonly name = 'memory'
+  readonly content = new Map<string, Buffer>()
+  readonly blobOpens: string[] = []
+  corrupt?: string
+
+  add(data: Buffer, mediaType: string): Descriptor {
+    const digest = sha256Digest(data)
+    this.content.set(digest, data)
+    return {mediaType, digest, size: data.length}
+  }
+
+  async fetchManifest(desc: Descriptor): Promise<Buffer> {
+    return this.content.get(desc.digest)!
+  }
+
+  blobOpener(desc: Descriptor): Opener {
+    return async (offset) => {
+      this.blobOpens.push(desc.digest)
+      let data = this.content.get(desc.digest)!
+      if (this.corrupt === desc.digest) data = Buffer.from(data).fill(0, 10, 11)
+      return {stream: Readable.from([data.subarray(offset)]), start: offset, total: data.length, url: 'mem://'}
+    }
+  }
+}
+
+function image(src: MemorySource, platform: {os: string; architecture: string}, layers: Buffer[]) {
+  const config = src.add(Buffer.from(JSON.stringify({...platform, rootfs: {type: 'layers', diff_ids: []}, r: Math.random()})), MediaType.ociConfig)
+  const layerDescs = layers.map((l) => src.add(l, 'application/vnd.oci.image.layer.v1.tar+gzip'))
+  const m = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers: layerDescs}))
+  return {desc: {...src.add(m, MediaType.ociManifest), platform}, bytes: m}
+}
+
+function index(src: MemorySource, manifests: Descriptor[]) {
+  const bytes = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociIndex, manifests}))
+  return {bytes, mediaType: MediaType.ociIndex, digest: src.add(bytes, MediaType.ociIndex).digest}
+}
+
+async function layoutStore() {
+  const store = new Store(await mkdtemp(join(tmpdir(), 'airlock-copy-')))
+  await store.init()
+  return store
+}
+
+/** Records the order of sink writes around a real layout. */
+function recording(sink: ImageSink, log: string[]): ImageSink {
+  return {
+    hasBlob: (d) => sink.hasBlob(d),
+    hasManifest: (d) => sink.hasManifest(d),
+    putBlob: async (d, open, o) => {
+      const r = await sink.putBlob(d, open, o)
+      log.push(`blob ${d.digest}`)
+      return r
+    },
+    putManifest: async (d, b) => {
+      await sink.putManifest(d, b)
+      log.push(`manifest ${d.digest}`)
+    },
+    tag: async (ref, d, b) => {
+      await sink.tag(ref, d, b)
+      log.push(`tag ${ref}`)
+    },
+  }
+}
+
+describe('Copier into an OCI layout', () => {
+  it('copies an index: blobs before their manifest, manifests before the index, the tag last; each shared blob once', async () => {
+    const src = new MemorySource()
+    const base = randomBytes(5000)
+    const amd = image(src, {os: 'linux', architecture: 'amd64'}, [base, randomBytes(3000)])
+    const arm = image(src, {os: 'linux', architecture: 'arm64'}, [base, randomBytes(4000)])
+    const root = index(src, [amd.desc, arm.desc])
+    const single = image(src, {os: 'linux', architecture: 'amd64'}, [base])
+    const store = await layoutStore()
+    const log: string[] = []
+    const sink = recording(new OciLayoutSink(store), log)
+    const copier = new Copier({sink, pool: pLimit(4), concurrency: 4})
+    let planned = 0
+    let advanced = 0
+    const [r1, r2] = await Promise.all([
+      copier.copyImage({source: src, root, refs: ['reg/multi:1'], subject: 'reg/multi:1', onPlan: (p) => (planned = p.totalBytes), onBytes: (n) => (advanced += n)}),
+      copier.copyImage({
+        source: src,
+        root: {bytes: single.bytes, mediaType: MediaType.ociManifest, digest: single.desc.digest},
+        refs: ['reg/single:1'],
+        subject: 'reg/single:1',
+      }),
+    ])
+    expect(src.blobOpens.filter((d) => d === sha256Digest(base))).toHaveLength(1)
+    expect(new Set(src.blobOpens).size).toBe(src.blobOpens.length)
+    expect(advanced).toBe(planned)
+    // Unique manifests + configs + layers.
+    const blobSizes = r1.blobs.reduce((n, b) => n + b.size, 0)
+    expect(r1.size).toBe(root.bytes.length + amd.bytes.length + arm.bytes.length + blobSizes)
+    expect(r1.bytesFetched + r1.bytesReused).toBe(blobSizes)
+    expect(r2.bytesFetched + r2.bytesReused).toBe(5000 + JSON.parse(single.bytes.toString()).config.size)
+
+    for (const m of [amd, arm]) {
+      const own = JSON.parse(m.bytes.toString()) as {config: Descriptor; layers: Descriptor[]}
+      const at = log.indexOf(`manifest ${m.desc.digest}`)
+      for (const b of [own.config, ...own.layers]) {
+        const put = log.indexOf(`blob ${b.digest}`)
+        // Shared base may have been put for the other image; either way before this manifest.
+        expect(put === -1 ? true : put < at).toBe(true)
+      }
+      expect(at).toBeLessThan(log.indexOf(`manifest ${root.digest}`))
+    }
+    expect(log.indexOf(`manifest ${root.digest}`)).toBeLessThan(log.indexOf('tag reg/multi:1'))
+
+    const idx = await readLayoutIndex(store.images)
+    expect(idx.manifests.map((m) => m.annotations)).toEqual([
+      {'org.opencontainers.image.ref.name': 'reg/multi:1', 'io.containerd.image.name': 'reg/multi:1'},
+      {'org.opencontainers.image.ref.name': 'reg/single:1', 'io.containerd.image.name': 'reg/single:1'},
+    ])
+    expect(await readFile(store.blobPath(root.digest))).toEqual(root.bytes)
+
+    // Again into the same layout: nothing is read from the source.
+    const before = src.blobOpens.length
+    const again = await new Copier({sink: new OciLayoutSink(store), pool: pLimit(4), concurrency: 4}).copyImage({
+      source: src,
+      root,
+      refs: ['reg/multi:1'],
+      subject: 'x',
+    })
+    expect(src.blobOpens.length).toBe(before)
+    expect(again.bytesFetched).toBe(0)
+    expect((await readLayoutIndex(store.images)).manifests).toHaveLength(2)
+
+    // The layout reads back as a source.
+    const back = new OciLayoutSource(store.images)
+    expect((await back.resolve('reg/multi:1'))?.digest).toBe(root.digest)
+    expect(await back.fetchManifest(amd.desc)).toEqual(amd.bytes)
+  })
+
+  it('never lets a corrupted blob into the layout', async () => {
+    const src = new MemorySource()
+    const bad = randomBytes(2000)
+    const img = image(src, {os: 'linux', architecture: 'amd64'}, [bad])
+    src.corrupt = sha256Digest(bad)
+    const store = await layoutStore()
+    const copier = new Copier({sink: new OciLayoutSink(store, {policy: {attempts: 2, baseDelayMs: 1, maxDelayMs: 1}}), pool: pLimit(2), concurrency: 2})
+    const err = await copier
+      .copyImage({source: src, root: {bytes: img.bytes, mediaType: MediaType.ociManifest, digest: img.desc.digest}, refs: ['r'], subject: 'reg/bad:1'})
+      .catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(IntegrityError)
+    expect((err as IntegrityError).message).toContain(`blob ${sha256Digest(bad)} of reg/bad:1`)
+    expect(existsSync(store.blobPath(sha256Digest(bad)))).toBe(false)
+    expect(existsSync(store.blobPath(img.desc.digest))).toBe(false)
+    expect((await readLayoutIndex(store.images)).manifests).toHaveLength(0)
+    // Tried twice (the download routine's one retry), then gave up.
+    expect(src.blobOpens.filter((d) => d === sha256Digest(bad))).toHaveLength(2)
+    const blobs = await readdir(join(store.images, 'blobs', 'sha256'))
+    expect(blobs).not.toContain(sha256Digest(bad).slice(7))
+  })
+
+  it('keeps pool slots for small blobs while large ones wait', async () => {
+    const src = new MemorySource()
+    const large = Array.from({length: 6}, () => randomBytes(4096))
+    const small = Array.from({length: 6}, () => randomBytes(100))
+    const img = image(src, {os: 'linux', architecture: 'amd64'}, [...large, ...small])
+    const starts: number[] = []
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    let running = 0
+    // A sink that holds every blob until released, to see what got a slot.
+    const sink: ImageSink = {
+      hasBlob: async () => false,
+      hasManifest: async () => false,
+      putBlob: async (d: Descriptor): Promise<BlobPutResult> => {
+        starts.push(d.size)
+        running++
+        if (running === 4) release()
+        await gate
+        return {bytesFetched: d.size, bytesResumed: 0}
+      },
+      putManifest: async () => {},
+      tag: async () => {},
+    }
+    const copier = new Copier({sink, pool: pLimit(4), concurrency: 4, largeBlobBytes: 1000})
+    await copier.copyImage({source: src, root: {bytes: img.bytes, mediaType: MediaType.ociManifest, digest: img.desc.digest}, refs: [], subject: 's'})
+    // Four slots: three large (largest first), one kept for the small ones.
+    expect(starts.slice(0, 4).filter((s) => s >= 1000)).toHaveLength(3)
+    expect(starts.slice(0, 4).filter((s) => s < 1000)).toHaveLength(1)
+    expect(starts).toHaveLength(13)
+  })
+})
