@@ -189,27 +189,29 @@ export async function makeRawBundle(dir: string, listed: FixtureFile[], filesTar
 }
 
 /** The hostile archives of issue 6, each with the listed files it pretends to carry. */
-export function hostileArchives(): {name: string; listed: FixtureFile[]; tgz: () => Buffer}[] {
+export function hostileArchives(): {name: string; listed: FixtureFile[]; tgz: () => Buffer; why: RegExp}[] {
   const ok: FixtureFile = {path: 'h.example/ok.bin', data: Buffer.from('fine\n')}
   const evil: FixtureFile = {path: 'h.example/evil', data: Buffer.from('evil\n')}
   const top = 'offline-files'
   const okEntry: RawEntry = {name: `${top}/${ok.path}`, data: ok.data}
   const gz = (entries: RawEntry[]) => () => gzipSync(tarBytes(entries))
   return [
-    {name: 'dot-dot', listed: [ok], tgz: gz([okEntry, {name: `${top}/../../escaped.txt`, data: evil.data}])},
-    {name: 'absolute path', listed: [ok], tgz: gz([okEntry, {name: '/tmp/airlock-escaped.txt', data: evil.data}])},
-    {name: 'symlink out', listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '2', linkname: '/etc/passwd'}])},
-    {name: 'hardlink', listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '1', linkname: '/etc/passwd'}])},
-    {name: 'device', listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '3', mode: 0o600}])},
-    {name: 'fifo', listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '6'}])},
+    {name: 'dot-dot', why: /\.\./, listed: [ok], tgz: gz([okEntry, {name: `${top}/../../escaped.txt`, data: evil.data}])},
+    {name: 'absolute path', why: /absolute/, listed: [ok], tgz: gz([okEntry, {name: '/tmp/airlock-escaped.txt', data: evil.data}])},
+    {name: 'symlink out', why: /symbolic link/, listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '2', linkname: '/etc/passwd'}])},
+    {name: 'hardlink', why: /hard link/, listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '1', linkname: '/etc/passwd'}])},
+    {name: 'device', why: /char device/, listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '3', mode: 0o600}])},
+    {name: 'fifo', why: /fifo/, listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '6'}])},
     {
       name: '10000-character name',
+      why: /characters/,
       listed: [ok],
       tgz: gz([okEntry, {name: `${top}/long`, data: evil.data, pax: {path: `${top}/${'a/'.repeat(4999)}b`}}]),
     },
-    {name: 'NUL in name', listed: [ok], tgz: gz([okEntry, {name: 'x', data: evil.data, pax: {path: `${top}/h.example/ok.bin\0.evil`}}])},
+    {name: 'NUL in name', why: /NUL/, listed: [ok], tgz: gz([okEntry, {name: 'x', data: evil.data, pax: {path: `${top}/h.example/ok.bin\0.evil`}}])},
     {
       name: 'truncated gzip',
+      why: /gzip|truncated/,
       listed: [ok, {path: 'h.example/big.bin', data: fileData(300_000, 1)}],
       tgz: () => {
         const whole = gzipSync(tarBytes([okEntry, {name: `${top}/h.example/big.bin`, data: fileData(300_000, 1)}]))
@@ -218,12 +220,13 @@ export function hostileArchives(): {name: string; listed: FixtureFile[]; tgz: ()
     },
     {
       name: 'gzip bomb',
+      why: /gzip bomb/,
       listed: [ok],
       // A valid first entry, then 200 MB of zeros that gzip squeezes to about 200 KB.
       tgz: () => gzipSync(Buffer.concat([tarBytes([okEntry]).subarray(0, -1024), Buffer.alloc(200 * 1024 * 1024)]), {level: 9}),
     },
-    {name: 'entry missing from bundle.json', listed: [ok], tgz: gz([okEntry, {name: `${top}/${evil.path}`, data: evil.data}])},
-    {name: 'entry bigger than bundle.json says', listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, data: Buffer.from('evil and then some more\n')}])},
-    {name: 'content differs from bundle.json', listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, data: Buffer.from('EVIL\n')}])},
+    {name: 'entry missing from bundle.json', why: /not listed/, listed: [ok], tgz: gz([okEntry, {name: `${top}/${evil.path}`, data: evil.data}])},
+    {name: 'entry bigger than bundle.json says', why: /bigger/, listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, data: Buffer.from('evil and then some more\n')}])},
+    {name: 'content differs from bundle.json', why: /mismatch/, listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, data: Buffer.from('EVIL\n')}])},
   ]
 }

@@ -113,13 +113,18 @@ class ByteCap extends Transform {
   }
 }
 
-async function* verified(body: AsyncIterable<Buffer>, file: LockFile, label: string): AsyncGenerator<Buffer> {
+async function* verified(body: AsyncIterable<Buffer>, file: LockFile, label: string, what: string): AsyncGenerator<Buffer> {
   const hash = createHash('sha256')
   let n = 0
-  for await (const c of body) {
-    n += c.length
-    hash.update(c)
-    yield c
+  try {
+    for await (const c of body) {
+      n += c.length
+      hash.update(c)
+      yield c
+    }
+  } catch (err) {
+    // A broken stream surfaces inside whichever body is being read.
+    throw asBundleError(err, what)
   }
   if (n !== file.size) throw new IntegrityError(label, `${file.size} bytes`, `${n} bytes`)
   const actual = hash.digest('hex')
@@ -200,7 +205,7 @@ export async function* archiveEntries(source: Readable, lock: BundleLock, kind: 
       seen.add(rel)
       if (header.size > file.size) refuse(`${header.size} bytes, bigger than the ${file.size} bundle.json says`)
       if (header.size !== file.size) refuse(`${header.size} bytes, bundle.json says ${file.size}`)
-      yield {path: rel, file, executable: (header.mode & 0o111) !== 0, body: verified(body, file, `${what}: ${rel}`)}
+      yield {path: rel, file, executable: (header.mode & 0o111) !== 0, body: verified(body, file, `${what}: ${rel}`, what)}
     }
   } catch (err) {
     throw asBundleError(err, what)

@@ -1,0 +1,88 @@
+import {Readable} from 'node:stream'
+import {gzipSync} from 'node:zlib'
+import {describe, expect, it} from 'vitest'
+
+import type {BundleLock} from '../../src/lib/bundle/lock.js'
+import {archiveEntries, checkEntryPath, maxTarBytes} from '../../src/lib/importers/archive-entries.js'
+import {type FixtureFile, fileData, hostileArchives, lockEntry, tarBytes} from '../helpers/bundle-fixture.js'
+
+function lockOf(files: FixtureFile[]): BundleLock {
+  return {apiVersion: 'airlock/v1', name: 't', images: [], files: files.map(lockEntry)}
+}
+
+/** Consume every entry like a sink would: read each body to the end. */
+async function drain(tgz: Buffer, lock: BundleLock) {
+  const got: {path: string; bytes: number; executable: boolean}[] = []
+  for await (const e of archiveEntries(Readable.from([tgz]), lock, 'files')) {
+    let bytes = 0
+    for await (const c of e.body) bytes += c.length
+    got.push({path: e.path, bytes, executable: e.executable})
+  }
+  return got
+}
+
+describe('checkEntryPath', () => {
+  it('strips the top folder and refuses what could escape it', () => {
+    expect(checkEntryPath('offline-files/h/a/b', 'offline-files')).toBe('h/a/b')
+    expect(checkEntryPath('./offline-files/h/', 'offline-files')).toBe('h')
+    expect(checkEntryPath('offline-files/', 'offline-files')).toBe('')
+    expect(() => checkEntryPath('/etc/passwd', 'offline-files')).toThrow(/absolute/)
+    expect(() => checkEntryPath('offline-files/../x', 'offline-files')).toThrow(/\.\./)
+    expect(() => checkEntryPath('offline-files//x', 'offline-files')).toThrow(/empty/)
+    expect(() => checkEntryPath('other/x', 'offline-files')).toThrow(/top folder/)
+    expect(() => checkEntryPath('offline-files/a\0b', 'offline-files')).toThrow(/NUL/)
+    expect(() => checkEntryPath(`offline-files/${'a/'.repeat(3000)}`, 'offline-files')).toThrow(/characters/)
+    expect(() => checkEntryPath(`offline-files/${'a'.repeat(300)}`, 'offline-files')).toThrow(/segment/)
+  })
+})
+
+describe('archiveEntries', () => {
+  const files: FixtureFile[] = [
+    {path: 'dl.example/v1/kubeadm', data: fileData(200_000), executable: true},
+    {path: 'dl.example/v1/README', data: Buffer.from('hi\n')},
+  ]
+  const good = () =>
+    gzipSync(
+      tarBytes([
+        {name: 'offline-files/', type: '5', mode: 0o755},
+        {name: 'offline-files/dl.example/', type: '5', mode: 0o755},
+        {name: `offline-files/${files[0].path}`, data: files[0].data, mode: 0o755},
+        {name: `offline-files/${files[1].path}`, data: files[1].data},
+      ]),
+    )
+
+  it('yields each listed file, verified, with its exec bit', async () => {
+    expect(await drain(good(), lockOf(files))).toEqual([
+      {path: files[0].path, bytes: 200_000, executable: true},
+      {path: files[1].path, bytes: 3, executable: false},
+    ])
+  })
+
+  it('lets a sink leave a body unread', async () => {
+    const seen: string[] = []
+    for await (const e of archiveEntries(Readable.from([good()]), lockOf(files), 'files')) seen.push(e.path)
+    expect(seen).toEqual(files.map((f) => f.path))
+  })
+
+  it('fails when a listed file is not in the archive', async () => {
+    const more = [...files, {path: 'dl.example/v1/gone', data: Buffer.from('x')}]
+    await expect(drain(good(), lockOf(more))).rejects.toThrow(/not in the archive/)
+  })
+
+  it.each(hostileArchives().map((h) => [h.name, h] as const))('refuses a hostile archive: %s', async (_name, h) => {
+    const err = await drain(h.tgz(), lockOf(h.listed)).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(Error)
+    expect((err as {kind?: string}).kind).toMatch(/bundle|integrity/)
+    expect((err as Error).message).toMatch(h.why)
+  })
+
+  it('bounds the decompressed bytes by what bundle.json lists', () => {
+    const lock = lockOf(files)
+    const cap = maxTarBytes(lock.files, 'offline-files')
+    expect(cap).toBeGreaterThan(200_000 + 512 * 6)
+    expect(cap).toBeLessThan(400_000)
+  })
+})
