@@ -2,8 +2,12 @@ import {createReadStream} from 'node:fs'
 import {open, stat, type FileHandle} from 'node:fs/promises'
 import {PassThrough, Readable} from 'node:stream'
 
+import type {ImageSource} from '../copy.js'
 import {BundleError} from '../errors.js'
+import type {Opener} from '../fetch/download.js'
+import type {OpenedStream} from '../fetch/http.js'
 import {digestHex, isDigest} from './digest.js'
+import type {Descriptor} from './media-types.js'
 
 /**
  * An oci-archive (a plain tar of an OCI image layout) read in place: the tar
@@ -329,4 +333,31 @@ function parsePax(data: Buffer): Record<string, string> {
     i += len
   }
   return out
+}
+
+/**
+ * An oci-archive as a copy source: manifests read from the tar, blobs
+ * streamed from their offsets. Copy's Opener contract is met with a stream
+ * that starts at the asked offset, so any byte range can be sent again.
+ */
+export class ArchiveImageSource implements ImageSource {
+  readonly name: string
+
+  constructor(readonly archive: OciArchive) {
+    this.name = archive.path
+  }
+
+  async fetchManifest(desc: Descriptor): Promise<Buffer> {
+    if (!this.archive.hasBlob(desc.digest)) throw new BundleError(`${this.archive.path}: manifest ${desc.digest} is missing`)
+    return this.archive.readBlob(desc.digest)
+  }
+
+  blobOpener(desc: Descriptor): Opener {
+    return async (offset: number): Promise<OpenedStream> => {
+      if (!this.archive.hasBlob(desc.digest)) throw new BundleError(`${this.archive.path}: blob ${desc.digest} is missing`)
+      const e = this.archive.entry(OciArchive.blobName(desc.digest))
+      const from = Math.min(Math.max(0, offset), e.size)
+      return {stream: this.archive.streamRange(e.offset + from, e.size - from), start: from, total: e.size, url: `${this.archive.path}#${e.name}`}
+    }
+  }
 }
