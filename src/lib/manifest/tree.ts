@@ -58,9 +58,9 @@ export function parseTree(text: string): ParsedTree {
   const lineCounter = new LineCounter()
   const fast = fastParse(text)
   if (fast) {
-    // Hot path for big files: only the newline scan, no full parse.
-    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1)
+    // Hot path for big files: only the newline scan, no full parse. Line starts go in ascending order.
     lineCounter.addNewLine(0)
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineCounter.addNewLine(i + 1)
     return {root: fast.root ?? undefined, errors: [], lineCounter}
   }
   return parseWithYaml(text, lineCounter)

@@ -110,8 +110,10 @@ class Validator {
     if (f.images) m.images = this.images(f.images, m.platforms)
     const files = new PathClaims(this)
     if (f.binaries) m.binaries = this.urlFiles(f.binaries, 'spec.binaries', 'binary', files)
+    files.finish()
     const packages = new PathClaims(this)
     if (f.packages) m.packages = this.packages(f.packages, packages)
+    packages.finish()
   }
 
   private platforms(node: TreeNode, p: string, allowAll: boolean): string[] | 'all' | undefined {
@@ -503,7 +505,6 @@ interface Claim {
 class PathClaims {
   private readonly files = new Map<string, Claim>()
   private readonly urls = new Map<string, Claim>()
-  private readonly dirs = new Map<string, Claim>()
   constructor(private readonly v: Validator) {}
 
   claim(filePath: string, c: Claim): boolean {
@@ -521,27 +522,30 @@ class PathClaims {
       this.v.addClaimProblem(c.off, c.path, msg)
       return false
     }
-    const asDir = this.dirs.get(filePath)
-    if (asDir) {
-      this.v.addClaimProblem(c.off, c.path, `"${filePath}" is a folder for ${asDir.entry}; it cannot also be a file`)
-      return false
-    }
-    const parts = filePath.split('/')
-    for (let i = 1; i < parts.length; i++) {
-      const dir = parts.slice(0, i).join('/')
-      const f = this.files.get(dir)
-      if (f) {
-        this.v.addClaimProblem(c.off, c.path, `"${dir}" is a file for ${f.entry}; it cannot also be a folder`)
-        return false
-      }
-    }
-    for (let i = 1; i < parts.length; i++) {
-      const dir = parts.slice(0, i).join('/')
-      if (!this.dirs.has(dir)) this.dirs.set(dir, c)
-    }
     this.files.set(filePath, c)
     this.urls.set(c.identity, c)
     return true
+  }
+
+  /**
+   * Report files that other entries need as folders (`a/b` and `a/b/c`).
+   * Sorting with `/` as the lowest character keeps every `F/...` right after
+   * `F`, so one pass with a stack of ancestors finds them all without building every
+   * folder prefix (hot for big manifests).
+   */
+  finish(): void {
+    const keyed = [...this.files.keys()].map((p) => ({p, k: p.replaceAll('/', '\u0000')}))
+    keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
+    const ancestors: string[] = []
+    for (const {p} of keyed) {
+      while (ancestors.length > 0 && !p.startsWith(`${ancestors.at(-1)}/`)) ancestors.pop()
+      const file = ancestors.at(-1)
+      if (file !== undefined) {
+        const c = this.files.get(p)!
+        this.v.addClaimProblem(c.off, c.path, `"${file}" is a file for ${this.files.get(file)!.entry}; it cannot also be a folder`)
+      }
+      ancestors.push(p)
+    }
   }
 }
 
