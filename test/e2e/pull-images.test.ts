@@ -1,0 +1,216 @@
+import {execFile} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {existsSync} from 'node:fs'
+import {readdir, readFile, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {runCli} from '../helpers/cli.js'
+import {type Blob, pushImage, type PushedImage, randomLayer} from '../helpers/images.js'
+import {type NginxServer, startNginx} from '../helpers/nginx.js'
+import {type RegistryServer, startRegistry} from '../helpers/registry.js'
+import {makeTempDir} from '../helpers/tmp.js'
+
+const run = promisify(execFile)
+
+// One registry with OCI and Docker images sharing a base layer, behind nginx
+// so that every blob GET shows in an access log.
+let reg: RegistryServer
+let front: NginxServer
+let base: Blob
+let multi: PushedImage
+let dockerList: PushedImage
+let single: PushedImage
+let other: PushedImage
+
+beforeAll(async () => {
+  reg = await startRegistry()
+  base = randomLayer(300_000)
+  multi = await pushImage(reg, {repository: 'lib/multi', tag: '1.0', platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'], baseLayers: [base]})
+  dockerList = await pushImage(reg, {repository: 'lib/dock', tag: '2.0', format: 'docker', platforms: ['linux/amd64', 'linux/arm64'], baseLayers: [base]})
+  single = await pushImage(reg, {repository: 'lib/single', tag: '3.0', baseLayers: [base]})
+  other = await pushImage(reg, {repository: 'lib/other', tag: 'x', format: 'docker', layers: 2})
+  front = await startNginx({proxyTo: reg.url})
+})
+
+afterAll(async () => {
+  await front?.stop()
+  await reg?.stop()
+})
+
+function sha256(b: Buffer): string {
+  return `sha256:${createHash('sha256').update(b).digest('hex')}`
+}
+
+async function manifestFile(dir: string, images: string, extra = ''): Promise<string> {
+  const file = join(dir, 'airlock.yaml')
+  await writeFile(file, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: pull-test\nspec:\n  platforms: [linux/amd64]\n${extra}  images:\n${images}`)
+  return file
+}
+
+interface PullJson {
+  store: string
+  images: {ref: string; digest: string; mediaType: string; platforms: string[]; bytesFetched: number; bytesReused: number; sourceDigest?: string; lock: {size: number; sourceDigest?: string}}[]
+}
+
+async function blobGets(nginx: NginxServer): Promise<string[]> {
+  return (await nginx.accessLines()).filter((l) => /"GET \/v2\/[^ ]+\/blobs\/sha256:/.test(l))
+}
+
+describe('airlock pull (images) against the distribution registry', () => {
+  let store: string
+  let first: PullJson
+  const name = (img: PushedImage, host = front.host) => `${host}/${img.repository}:${img.tag}`
+
+  it('pulls a filtered index, [all], Docker and OCI media types and a pinned digest; shared layers once', async () => {
+    const dir = await makeTempDir('airlock-pull-')
+    store = join(dir, 'store')
+    const file = await manifestFile(
+      dir,
+      [
+        `    - ${name(multi)}`,
+        `    - ref: ${name(dockerList)}`,
+        `      platforms: [all]`,
+        `    - ${name(single)}`,
+        `    - ${front.host}/${other.repository}@${other.digest}`,
+      ].join('\n') + '\n',
+    )
+    const r = await runCli(['pull', file, '--store', store, '--json'])
+    expect(r.stderr).not.toMatch(/Error/)
+    expect(r.code).toBe(0)
+    first = JSON.parse(r.stdout) as PullJson
+    const byRef = new Map(first.images.map((i) => [i.ref, i]))
+
+    // Filtered index: a new index holding the amd64 descriptor verbatim, its source recorded.
+    const m = byRef.get(name(multi))!
+    expect(m.platforms).toEqual(['linux/amd64'])
+    expect(m.sourceDigest).toBe(multi.digest)
+    expect(m.lock.sourceDigest).toBe(multi.digest)
+    expect(m.digest).not.toBe(multi.digest)
+    const newIndex = await readFile(join(store, 'images/blobs/sha256', m.digest.slice(7)))
+    expect(sha256(newIndex)).toBe(m.digest)
+    const srcIndex = JSON.parse(multi.manifestBytes.toString()) as {manifests: {platform: {architecture: string}}[]}
+    expect(JSON.parse(newIndex.toString()).manifests).toEqual(srcIndex.manifests.filter((d) => d.platform.architecture === 'amd64'))
+
+    // [all]: the Docker manifest list byte for byte.
+    const d = byRef.get(name(dockerList))!
+    expect(d.digest).toBe(dockerList.digest)
+    expect(d.mediaType).toBe('application/vnd.docker.distribution.manifest.list.v2+json')
+    expect(d.platforms.sort()).toEqual(['linux/amd64', 'linux/arm64'])
+    expect(d.sourceDigest).toBeUndefined()
+    expect(await readFile(join(store, 'images/blobs/sha256', dockerList.digest.slice(7)))).toEqual(dockerList.manifestBytes)
+
+    const s = byRef.get(name(single))!
+    expect(s.digest).toBe(single.digest)
+    expect(s.mediaType).toBe(single.mediaType)
+    expect(s.platforms).toEqual(['linux/amd64'])
+    expect(s.lock.size).toBe(single.manifestBytes.length + single.blobs.reduce((n, b) => n + b.size, 0))
+
+    const o = byRef.get(`${front.host}/${other.repository}@${other.digest}`)!
+    expect(o.digest).toBe(other.digest)
+    expect(o.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json')
+
+    // Every blob GET once: the shared base layer too.
+    const gets = await blobGets(front)
+    const perDigest = new Map<string, number>()
+    for (const l of gets) {
+      const dg = /blobs\/(sha256:[a-f0-9]{64})/.exec(l)![1]
+      perDigest.set(dg, (perDigest.get(dg) ?? 0) + 1)
+    }
+    expect(perDigest.get(base.digest)).toBe(1)
+    expect([...perDigest.values()].every((n) => n === 1)).toBe(true)
+
+    // index.json: one entry per image with both annotations; every blob hashes to its name.
+    const index = JSON.parse(await readFile(join(store, 'images/index.json'), 'utf8')) as {manifests: {digest: string; annotations: Record<string, string>}[]}
+    expect(index.manifests.map((e) => e.annotations['org.opencontainers.image.ref.name']).sort()).toEqual([...byRef.keys()].sort())
+    for (const e of index.manifests) expect(e.annotations['io.containerd.image.name']).toBe(e.annotations['org.opencontainers.image.ref.name'])
+    for (const f of await readdir(join(store, 'images/blobs/sha256'))) {
+      expect(sha256(await readFile(join(store, 'images/blobs/sha256', f)))).toBe(`sha256:${f}`)
+    }
+    const records = JSON.parse(await readFile(join(store, 'records.json'), 'utf8')) as {images: {ref: string}[]}
+    expect(records.images).toHaveLength(4)
+  })
+
+  it('is read by skopeo, an independent implementation', async () => {
+    for (const img of first.images) {
+      const out = await makeTempDir('airlock-skopeo-')
+      await run('skopeo', ['copy', '--all', `oci:${join(store, 'images')}:${img.ref}`, `dir:${join(out, 'img')}`])
+      expect(existsSync(join(out, 'img', 'manifest.json'))).toBe(true)
+    }
+  })
+
+  it('fetches no blob on a re-run', async () => {
+    const before = (await blobGets(front)).length
+    const dir = await makeTempDir('airlock-pull-')
+    const file = await manifestFile(dir, `    - ${name(multi)}\n    - ${name(single)}\n`)
+    const r = await runCli(['pull', file, '--store', store, '--json'])
+    expect(r.code).toBe(0)
+    const res = JSON.parse(r.stdout) as PullJson
+    expect(res.images.every((i) => i.bytesFetched === 0)).toBe(true)
+    expect((await blobGets(front)).length).toBe(before)
+  })
+
+  it('keeps the platforms --platform names, overriding the manifest', async () => {
+    const dir = await makeTempDir('airlock-pull-')
+    const file = await manifestFile(dir, `    - ${name(multi)}\n`)
+    const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--json', '--platform', 'linux/arm64', '--platform', 'linux/arm/v7'])
+    expect(r.code).toBe(0)
+    const [img] = (JSON.parse(r.stdout) as PullJson).images
+    expect(img.platforms).toEqual(['linux/arm64', 'linux/arm/v7'])
+    expect(img.sourceDigest).toBe(multi.digest)
+  })
+
+  it('names the image and its platforms when none matches', async () => {
+    const dir = await makeTempDir('airlock-pull-')
+    const file = await manifestFile(dir, `    - ${name(multi)}\n    - ${name(single)}\n`)
+    let r = await runCli(['pull', file, '--store', join(dir, 'store'), '--platform', 'linux/s390x'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(`${name(multi)}: none of the platforms asked for (linux/s390x) is in the image; it has linux/amd64, linux/arm64, linux/arm/v7`)
+    expect(r.stderr).toContain(`${name(single)}: the image is for linux/amd64 only, not linux/s390x`)
+    r = await runCli(['pull', file, '--store', join(dir, 'store'), '--platform', 'linux/s390x', '--json'])
+    expect(JSON.parse(r.stdout).error.exitCode).toBe(1)
+  })
+
+  it('fails clearly for an unknown tag, an unknown repository and a pinned digest the registry does not have', async () => {
+    const dir = await makeTempDir('airlock-pull-')
+    for (const [ref, expected] of [
+      [`${front.host}/lib/multi:nope`, /lib\/multi:nope: HTTP 404 MANIFEST_UNKNOWN/],
+      [`${front.host}/lib/nothing:1`, /lib\/nothing:1: HTTP 404 NAME_UNKNOWN/],
+      [`${front.host}/lib/multi:1.0@sha256:${'ab'.repeat(32)}`, new RegExp(`lib/multi@sha256:${'ab'.repeat(32)}: HTTP 404 MANIFEST_UNKNOWN`)],
+    ] as const) {
+      const file = await manifestFile(dir, `    - ${ref}\n`)
+      const r = await runCli(['pull', file, '--store', join(dir, 'store')])
+      expect(r.code, r.stderr).toBe(1)
+      expect(r.stderr).toMatch(expected)
+    }
+  })
+
+  it('gives a clear error after the retries when the registry is down', async () => {
+    const dir = await makeTempDir('airlock-pull-')
+    const downReg = await startRegistry()
+    const host = downReg.host
+    await downReg.stop()
+    const file = await manifestFile(dir, `    - ${host}/lib/x:1\n`)
+    const t0 = Date.now()
+    const r = await runCli(['pull', file, '--store', join(dir, 'store')])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain(`Error: ${host}: connect ECONNREFUSED ${host}`)
+    // The retries waited (backoff), but not forever.
+    expect(Date.now() - t0).toBeGreaterThan(1000)
+    expect(Date.now() - t0).toBeLessThan(60_000)
+  })
+
+  it('refuses a second pull on the same store while one runs', async () => {
+    const dir = await makeTempDir('airlock-pull-')
+    const st = join(dir, 'store')
+    const file = await manifestFile(dir, `    - ${name(multi)}\n`)
+    const {mkdir} = await import('node:fs/promises')
+    await mkdir(st, {recursive: true})
+    // A lock held by a live process (this test runner).
+    await writeFile(join(st, '.lock'), `${process.pid} ${(await import('node:os')).hostname()}\n`)
+    const r = await runCli(['pull', file, '--store', st])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/in use by another airlock process/)
+  })
+})
