@@ -51,7 +51,7 @@ describe('pointClusterConfig', () => {
       return [...lines.slice(0, i + 1), ...lines.slice(j)]
     }
     expect(outside(after)).toEqual(outside(before))
-    expect(out).toContain('    type: external # default\n    externalRepoEndpoint: http://10.0.0.1:8080\n')
+    expect(out).toContain('  binaries:\n    type: external\n    externalRepoEndpoint: http://10.0.0.1:8080\n  kubernetesVersion')
     expect(out).not.toContain('internetMirror')
     expect(parse(out).spec.binaries).toEqual({type: 'external', externalRepoEndpoint: 'http://10.0.0.1:8080'})
     expect((await stat(file)).mode & 0o777).toBe(0o640)
