@@ -1,0 +1,109 @@
+import {lstat, mkdir, readFile, readdir, stat, symlink, writeFile} from 'node:fs/promises'
+import {dirname, join} from 'node:path'
+import {describe, expect, it} from 'vitest'
+
+import {importNginx} from '../../src/lib/importers/nginx.js'
+import {type FixtureFile, fileData, hostileArchives, makeBundle, makeRawBundle, sha256Hex} from '../helpers/bundle-fixture.js'
+import {makeTempDir} from '../helpers/tmp.js'
+
+const FILES: FixtureFile[] = [
+  {path: '127.0.0.1:8081/release/v1.29.0/bin/linux/amd64/kubeadm', data: fileData(3_000_000), executable: true},
+  {path: '127.0.0.1:8081/release/v1.29.0/bin/linux/amd64/kubeadm.sha256', data: Buffer.from('abc\n')},
+  {path: 'get.helm.sh/helm-v3.14.0-linux-amd64.tar.gz', data: fileData(500_000)},
+  {path: 'example.com/tools/nerdctl.tar.gz', data: fileData(100_000), kind: 'package'},
+  {path: 'charts/nginx-15.1.0.tgz', data: fileData(20_000), kind: 'chart'},
+]
+
+/** Every regular file under dir, relative, for "nothing else was written" checks. */
+async function tree(dir: string): Promise<string[]> {
+  const out: string[] = []
+  for (const e of await readdir(dir, {recursive: true, withFileTypes: true})) {
+    if (!e.isDirectory()) out.push(join(e.parentPath, e.name).slice(dir.length + 1))
+  }
+  return out.sort()
+}
+
+describe('importNginx', () => {
+  it('unpacks every file verified, keeps exec bits, then skips them all on a second run', async () => {
+    const work = await makeTempDir('nginx-import-')
+    const b = await makeBundle(join(work, 'bundle'), FILES)
+    const root = join(work, 'www')
+    await mkdir(join(root, 'get.helm.sh'), {recursive: true})
+    await writeFile(join(root, 'index.html'), 'mine')
+    await writeFile(join(root, 'get.helm.sh', 'other.txt'), 'mine too')
+
+    const first = await importNginx(b.dir, {root})
+    expect(first.written).toBe(FILES.length)
+    expect(first.files.map((f) => f.path)).toEqual(FILES.map((f) => f.path))
+    for (const f of FILES) {
+      const p = join(root, f.path)
+      expect(sha256Hex(await readFile(p))).toBe(sha256Hex(f.data))
+      expect((await stat(p)).mode & 0o777).toBe(f.executable ? 0o755 : 0o644)
+      expect((await stat(dirname(p))).mode & 0o777).toBe(0o755)
+    }
+    expect(await readFile(join(root, 'index.html'), 'utf8')).toBe('mine')
+    expect(await tree(root)).toEqual([...FILES.map((f) => f.path), 'get.helm.sh/other.txt', 'index.html'].sort())
+
+    const before = await stat(join(root, FILES[0].path))
+    const second = await importNginx(b.dir, {root})
+    expect(second.written).toBe(0)
+    expect(second.skipped).toBe(FILES.length)
+    expect((await stat(join(root, FILES[0].path))).mtimeMs).toBe(before.mtimeMs)
+    expect((await stat(join(root, FILES[0].path))).ino).toBe(before.ino)
+  })
+
+  it('rewrites a changed file and clears temporary files a killed run left', async () => {
+    const work = await makeTempDir('nginx-import-')
+    const b = await makeBundle(join(work, 'bundle'), FILES)
+    const root = join(work, 'www')
+    await importNginx(b.dir, {root})
+    const target = join(root, FILES[2].path)
+    await writeFile(target, 'tampered')
+    // What a SIGKILLed import leaves: a temp name of a dead process beside a bundle file; and a user's file alike in shape.
+    const stale = join(dirname(target), `.${FILES[2].path.split('/').pop()}.airlock-999999-0123abcd.tmp`)
+    const foreign = join(dirname(target), '.unrelated.airlock-999999-0123abcd.tmp')
+    await writeFile(stale, 'half')
+    await writeFile(foreign, 'not ours')
+    const r = await importNginx(b.dir, {root})
+    expect(r.files.filter((f) => f.action === 'written').map((f) => f.path)).toEqual([FILES[2].path])
+    expect(sha256Hex(await readFile(target))).toBe(sha256Hex(FILES[2].data))
+    await expect(lstat(stale)).rejects.toThrow(/ENOENT/)
+    expect(await readFile(foreign, 'utf8')).toBe('not ours')
+  })
+
+  it('never writes through a symbolic link inside the root', async () => {
+    const work = await makeTempDir('nginx-import-')
+    const b = await makeBundle(join(work, 'bundle'), FILES)
+    const root = join(work, 'www')
+    const outside = join(work, 'outside')
+    await mkdir(root, {recursive: true})
+    await mkdir(outside)
+    await symlink(outside, join(root, 'get.helm.sh'))
+    await expect(importNginx(b.dir, {root})).rejects.toThrow(/symbolic link/)
+    expect(await readdir(outside)).toEqual([])
+  })
+
+  it('refuses a bundle that fails verification before writing anything', async () => {
+    const work = await makeTempDir('nginx-import-')
+    const b = await makeBundle(join(work, 'bundle'), FILES)
+    const archive = join(b.dir, 'offline-files.tar.gz')
+    const bytes = await readFile(archive)
+    bytes[bytes.length >> 1] ^= 0x01
+    await writeFile(archive, bytes)
+    const root = join(work, 'www')
+    await expect(importNginx(b.dir, {root})).rejects.toMatchObject({kind: 'bundle', exitCode: 2})
+    await expect(lstat(root)).rejects.toThrow(/ENOENT/)
+  })
+
+  it.each(hostileArchives().map((h) => [h.name, h] as const))('refuses a hostile bundle: %s', async (_name, h) => {
+    const work = await makeTempDir('nginx-hostile-')
+    const b = await makeRawBundle(join(work, 'bundle'), h.listed, h.tgz())
+    const root = join(work, 'deep', 'www')
+    await expect(importNginx(b.dir, {root})).rejects.toThrow(h.why)
+    // Nothing outside the root: the work folder holds only the bundle and the root's parents.
+    expect((await tree(work)).filter((p) => !p.startsWith('bundle/') && !p.startsWith('deep/www/'))).toEqual([])
+    // Inside the root, at most the one good file, complete.
+    for (const p of await tree(root).catch(() => [])) expect(p).toBe('h.example/ok.bin')
+    await expect(lstat('/tmp/airlock-escaped.txt')).rejects.toThrow(/ENOENT/)
+  })
+})
