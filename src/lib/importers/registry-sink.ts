@@ -1,0 +1,281 @@
+import pLimit from 'p-limit'
+import {Readable} from 'node:stream'
+
+import type {LockImage} from '../bundle/lock.js'
+import {type BlobPutResult, Copier, type ImageSink} from '../copy.js'
+import {BundleError, IntegrityError, UsageError} from '../errors.js'
+import type {Opener} from '../fetch/download.js'
+import {ArchiveImageSource, OciArchive, type OciDescriptor} from '../oci/archive.js'
+import type {Descriptor} from '../oci/media-types.js'
+import {RegistryClient, manifestMediaType} from '../registry/client.js'
+import type {Credentials} from '../registry/credentials.js'
+import {type BlobReader, RegistryPusher} from '../registry/push.js'
+import type {Progress} from '../ui/progress.js'
+import {checkTargetOptions, type ImageTarget, targetFor} from './registry-target.js'
+
+/**
+ * `import registry`: every image of a bundle's oci-archive, read in place,
+ * pushed into a registry through the one copy routine. The archive is the
+ * source; a RegistrySink per target repository is the sink; all sinks share
+ * one pusher (one client, one token cache) and one record of which
+ * repository already holds which blob, so that a blob is uploaded once per
+ * run and mounted into every other repository that needs it.
+ */
+
+export interface RegistryImportOptions {
+  /** `HOST[:PORT]` of the target registry. */
+  registry: string
+  namespace?: string
+  keepRegistryHost?: boolean
+  credentials?: Credentials
+  caFiles?: string[]
+  insecure?: boolean
+  concurrency?: number
+  /** Print the mapping, push nothing (the bundle is still verified). */
+  dryRun?: boolean
+  progress?: Progress
+  /** Bytes per PATCH chunk for large blobs (tests make it small). */
+  chunkSize?: number
+}
+
+/** One row of the mapping, and of `--json`. */
+export interface ImportedImage {
+  source: string
+  target: string
+  digest: string
+}
+
+export interface PushStats {
+  /** Blobs sent over the wire, mounted from another repository, or found already there. */
+  uploaded: number
+  mounted: number
+  present: number
+  bytesUploaded: number
+  manifestsPushed: number
+}
+
+export interface RegistryImportResult {
+  images: ImportedImage[]
+  stats: PushStats
+}
+
+/** What every RegistrySink of one run shares. */
+class PushRun {
+  readonly stats: PushStats = {uploaded: 0, mounted: 0, present: 0, bytesUploaded: 0, manifestsPushed: 0}
+  /** Blob digest -> a repository of the target registry known to hold it (pushed, mounted or found). */
+  private readonly holders = new Map<string, string>()
+  /** Blob digest -> the first upload of it in this run, resolving to its repository. */
+  private readonly uploads = new Map<string, Promise<string>>()
+
+  constructor(readonly pusher: RegistryPusher) {}
+
+  held(digest: string, repository: string): void {
+    if (!this.holders.has(digest)) this.holders.set(digest, repository)
+  }
+
+  holder(digest: string): string | undefined {
+    return this.holders.get(digest)
+  }
+
+  /**
+   * Put a blob into `repository`. The first repository to need a digest
+   * uploads it; any other waits for that upload and mounts from there.
+   */
+  async put(repository: string, desc: Descriptor, read: BlobReader, onBytes?: (n: number) => void): Promise<BlobPutResult> {
+    const earlier = this.uploads.get(desc.digest)
+    if (earlier) await earlier.catch(() => undefined)
+    const from = this.holder(desc.digest)
+    const push = this.pusher.pushBlob(repository, desc, wrapReader(read, onBytes), from)
+    if (!earlier && !from) {
+      const mine = push.then(() => repository)
+      mine.catch(() => {}) // its failure is reported through `push`
+      this.uploads.set(desc.digest, mine)
+    }
+    const outcome = await push
+    this.held(desc.digest, repository)
+    if (outcome === 'mounted') {
+      this.stats.mounted++
+      return {bytesFetched: 0, bytesResumed: 0}
+    }
+    this.stats.uploaded++
+    this.stats.bytesUploaded += desc.size
+    return {bytesFetched: desc.size, bytesResumed: 0}
+  }
+}
+
+/** The bytes each attempt sends, reported to the copy's progress. */
+function wrapReader(read: BlobReader, onBytes?: (n: number) => void): BlobReader {
+  if (!onBytes) return read
+  return (offset, length) => {
+    const s = read(offset, length)
+    s.on('data', (c: Buffer) => onBytes(c.length))
+    return s
+  }
+}
+
+/** `length` bytes from `offset` of what an Opener serves, as a lazy stream (opened when first read). */
+export function openerReader(open: Opener, subject: string): BlobReader {
+  return (offset, length) =>
+    Readable.from(
+      (async function* () {
+        const {stream, start} = await open(offset)
+        try {
+          if (start !== offset) throw new BundleError(`${subject}: cannot read from byte ${offset}`)
+          let left = length
+          for await (const chunk of stream as AsyncIterable<Buffer>) {
+            if (chunk.length >= left) {
+              yield chunk.subarray(0, left)
+              left = 0
+              break
+            }
+            left -= chunk.length
+            yield chunk
+          }
+          if (left > 0) throw new BundleError(`${subject}: ended ${left} bytes early`)
+        } finally {
+          stream.destroy()
+        }
+      })(),
+      {objectMode: false},
+    )
+}
+
+/** One target repository as a copy sink. */
+export class RegistrySink implements ImageSink {
+  constructor(
+    private readonly run: PushRun,
+    readonly repository: string,
+  ) {}
+
+  async hasBlob(desc: Descriptor): Promise<boolean> {
+    const there = await this.run.pusher.hasBlob(this.repository, desc.digest, desc.size)
+    if (there) {
+      this.run.held(desc.digest, this.repository)
+      this.run.stats.present++
+    }
+    return there
+  }
+
+  putBlob(desc: Descriptor, open: Opener, opts: {subject: string; onBytes?: (n: number) => void}): Promise<BlobPutResult> {
+    return this.run.put(this.repository, desc, openerReader(open, opts.subject), opts.onBytes)
+  }
+
+  async hasManifest(desc: Descriptor): Promise<boolean> {
+    return (await this.run.pusher.manifestDigest(this.repository, desc.digest)) === desc.digest
+  }
+
+  async putManifest(desc: Descriptor, bytes: Buffer): Promise<void> {
+    if (await this.hasManifest(desc)) return
+    await this.push(desc.digest, desc, bytes)
+  }
+
+  async tag(ref: string, desc: Descriptor, bytes: Buffer): Promise<void> {
+    if (ref.startsWith('sha256:')) return // pushed by digest already, in putManifest
+    if ((await this.run.pusher.manifestDigest(this.repository, ref)) === desc.digest) return
+    await this.push(ref, desc, bytes)
+  }
+
+  private async push(reference: string, desc: Descriptor, bytes: Buffer): Promise<void> {
+    const mediaType = desc.mediaType || manifestMediaType(bytes)
+    const digest = await this.run.pusher.putManifest(this.repository, reference, bytes, mediaType)
+    if (digest !== desc.digest) throw new IntegrityError(`manifest ${this.repository}:${reference}`, desc.digest, digest)
+    this.run.stats.manifestsPushed++
+  }
+}
+
+interface PlannedImage {
+  lock: LockImage
+  desc: OciDescriptor
+  target: ImageTarget
+}
+
+/** Find each bundle.json image in the archive's index.json: by its ref annotation, else by digest. */
+function planImages(lockImages: LockImage[], manifests: OciDescriptor[], opts: Required<Pick<RegistryImportOptions, 'registry'>> & RegistryImportOptions, path: string): PlannedImage[] {
+  const planned: PlannedImage[] = []
+  const byTarget = new Map<string, string>()
+  for (const img of lockImages) {
+    const desc =
+      manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === img.ref || m.annotations?.['io.containerd.image.name'] === img.ref) ??
+      manifests.find((m) => m.digest === img.digest)
+    if (!desc) throw new BundleError(`${path}: ${img.ref} is in bundle.json but not in the archive's index.json`)
+    if (desc.digest !== img.digest) throw new IntegrityError(`${img.ref} in ${path}`, img.digest, desc.digest)
+    const target = targetFor(img.ref, img.digest, opts)
+    const clash = byTarget.get(target.ref)
+    if (clash && clash !== img.ref) {
+      throw new UsageError(`${clash} and ${img.ref} would both be pushed as ${target.ref}`, {
+        suggestions: ['use --keep-registry-host to keep the source registries apart'],
+      })
+    }
+    byTarget.set(target.ref, img.ref)
+    planned.push({lock: img, desc, target})
+  }
+  return planned
+}
+
+/** Push the images of an indexed oci-archive (already verified) to their targets. */
+export async function pushArchive(
+  archive: OciArchive,
+  lockImages: LockImage[],
+  opts: RegistryImportOptions & {concurrency: number; progress: Progress},
+): Promise<RegistryImportResult> {
+  opts = {...opts, ...checkTargetOptions(opts)}
+  const {progress, concurrency} = opts
+  const index = await archive.readIndex()
+  const planned = planImages(lockImages, index.manifests, opts, archive.path)
+  const images = planned.map((p) => ({source: p.lock.ref, target: p.target.ref, digest: p.lock.digest}))
+  const stats: PushStats = {uploaded: 0, mounted: 0, present: 0, bytesUploaded: 0, manifestsPushed: 0}
+  if (opts.dryRun || planned.length === 0) return {images, stats}
+  if (opts.insecure) progress.warn(`--insecure: plain HTTP and unverified TLS allowed for ${opts.registry}`)
+
+  const client = new RegistryClient({
+    registry: opts.registry,
+    insecure: opts.insecure,
+    caFiles: opts.caFiles,
+    credentials: opts.credentials,
+  })
+  const run = new PushRun(new RegistryPusher(client, {chunkSize: opts.chunkSize}))
+  const pool = pLimit(concurrency)
+  const source = new ArchiveImageSource(archive)
+  // A Copier per target repository: copy's "each digest once" is then exactly
+  // "once per repository"; the pool, the client and the mount record are shared.
+  const copiers = new Map<string, Copier>()
+  const copierFor = (repository: string): Copier => {
+    let c = copiers.get(repository)
+    if (!c) {
+      c = new Copier({sink: new RegistrySink(run, repository), pool, concurrency})
+      copiers.set(repository, c)
+    }
+    return c
+  }
+  // Fail on a bad address or bad credentials once, before any image starts.
+  await client.request({path: '/v2/', what: 'the API version check (GET /v2/)'})
+  const results = await Promise.allSettled(
+    planned.map(async (p) => {
+      const task = progress.task(`${p.lock.ref} -> ${p.target.ref}`, p.lock.size)
+      try {
+        const bytes = await archive.readBlob(p.desc.digest)
+        await copierFor(p.target.repository).copyImage({
+          source,
+          root: {bytes, mediaType: p.desc.mediaType, digest: p.desc.digest},
+          refs: [p.target.reference],
+          subject: p.lock.ref,
+          onPlan: (plan) => task.setTotal(plan.totalBytes),
+          onBytes: (n) => task.advance(n),
+        })
+        task.done()
+      } catch (err) {
+        task.fail(err instanceof Error ? err.message : String(err))
+        throw err
+      }
+    }),
+  )
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed.length > 0) {
+    const first = failed[0].reason
+    if (failed.length > 1 && first instanceof Error && 'details' in first && Array.isArray(first.details)) {
+      first.details.push(`${failed.length - 1} more image(s) failed too; run the import again to finish them`)
+    }
+    throw first
+  }
+  return {images, stats: run.stats}
+}
