@@ -158,15 +158,14 @@ export class RegistryClient {
       return https
     } catch (err) {
       const httpAllowed = this.opts.insecure || isLoopbackRegistry(this.host)
+      if (isCertificateError(err) && isAirlockError(err)) {
+        ;(err.suggestions as string[]).push(`trust the registry's CA with --ca-file or caFile in the manifest's spec.registries (host ${this.registry})`)
+      }
       if (!httpAllowed || isCertificateError(err) || (isAirlockError(err) && err.kind === 'registry')) throw err
       const http = `http://${this.host}`
-      try {
-        await this.pingAt(http)
-        return http
-      } catch (err2) {
-        // Both failed: the plain HTTP error is the more telling one for a loopback registry that is down.
-        throw err2
-      }
+      // When both fail, the plain HTTP error is the one reported (a loopback registry that is down).
+      await this.pingAt(http)
+      return http
     }
   }
 

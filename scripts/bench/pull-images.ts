@@ -1,0 +1,144 @@
+/**
+ * Benchmark: `airlock pull` of images against a registry behind nginx with a
+ * per-connection rate limit (a WAN or CDN on loopback), compared in the same
+ * run with a loop of `skopeo copy --all` into one OCI layout and with every
+ * unique blob fetched by curl at the same parallelism (the link's limit).
+ * Then airlock's peak RSS with blobs 100x larger.
+ *
+ *   node --import tsx scripts/bench/pull-images.ts
+ *
+ * Knobs (env): BENCH_IMAGES (16), BENCH_RATE (nginx limit_rate, 4m),
+ * BENCH_CONCURRENCY (8), BENCH_BIG_LAYER (bytes of the large-blob run, 200 MB: 100x the seeded layers).
+ */
+import {spawn} from 'node:child_process'
+import {mkdir, rm, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {type Blob, pushImage, type PushedImage, randomLayer} from '../../test/helpers/images.js'
+import {startNginx} from '../../test/helpers/nginx.js'
+import {startRegistry} from '../../test/helpers/registry.js'
+import {makeTempDir} from '../../test/helpers/tmp.js'
+
+const IMAGES = Number(process.env.BENCH_IMAGES ?? 16)
+const RATE = process.env.BENCH_RATE ?? '4m'
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
+const BIG = Number(process.env.BENCH_BIG_LAYER ?? 200 * 1024 * 1024)
+const MB = 1024 * 1024
+const root = new URL('../..', import.meta.url).pathname
+
+interface Timed {
+  ms: number
+  code: number
+  /** Peak RSS in KiB (from /usr/bin/time -f %M). */
+  rssKb?: number
+  stderr: string
+}
+
+function timed(cmd: string, args: string[], opts: {rss?: boolean} = {}): Promise<Timed> {
+  const t0 = performance.now()
+  const [c, a] = opts.rss ? ['/usr/bin/time', ['-f', 'RSS_KB=%M', cmd, ...args]] : [cmd, args]
+  return new Promise((resolve) => {
+    const child = spawn(c, a, {stdio: ['ignore', 'ignore', 'pipe']})
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('exit', (code) => {
+      const m = /RSS_KB=(\d+)/.exec(stderr)
+      resolve({ms: performance.now() - t0, code: code ?? 1, rssKb: m ? Number(m[1]) : undefined, stderr})
+    })
+  })
+}
+
+function check(what: string, t: Timed): void {
+  if (t.code !== 0) {
+    process.stderr.write(`${what} failed (exit ${t.code}):\n${t.stderr.slice(-2000)}\n`)
+    process.exit(1)
+  }
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+
+const work = await makeTempDir('airlock-bench-pull-')
+const reg = await startRegistry()
+const nginx = await startNginx({proxyTo: reg.url, rateLimit: RATE})
+try {
+  // Seed: multi-arch images sharing base layers, as real ones do (distro base, runtime), plus their own layers.
+  process.stderr.write(`seeding ${IMAGES} multi-arch images...\n`)
+  const bases: Blob[] = [randomLayer(3 * MB), randomLayer(2 * MB), randomLayer(1 * MB)]
+  const images: PushedImage[] = []
+  for (let i = 0; i < IMAGES; i++) {
+    images.push(
+      await pushImage(reg, {
+        repository: `bench/app${i}`,
+        tag: '1.0',
+        format: i % 2 === 0 ? 'oci' : 'docker',
+        platforms: ['linux/amd64', 'linux/arm64'],
+        layers: 2,
+        layerSize: (1 + (i % 3)) * MB,
+        baseLayers: bases.slice(0, 1 + (i % 3)),
+      }),
+    )
+  }
+  const unique = new Map<string, number>()
+  for (const img of images) for (const b of img.blobs) unique.set(b.digest, b.size)
+  const uniqueBytes = [...unique.values()].reduce((a, b) => a + b, 0)
+  const refs = images.map((img) => `${nginx.host}/${img.repository}:${img.tag}`)
+
+  // airlock
+  const manifest = join(work, 'airlock.yaml')
+  await writeFile(
+    manifest,
+    `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: bench\nspec:\n  images:\n${refs.map((r) => `    - ref: ${r}\n      platforms: [all]\n`).join('')}`,
+  )
+  const store = join(work, 'store')
+  const airlock = await timed(process.execPath, [join(root, 'bin/run.js'), 'pull', manifest, '--store', store, '--quiet', '--concurrency', String(CONCURRENCY)], {rss: true})
+  check('airlock pull', airlock)
+
+  // skopeo: one image after the other, every platform, into one layout.
+  const layout = join(work, 'skopeo-layout')
+  await mkdir(layout, {recursive: true})
+  const t0 = performance.now()
+  for (const r of refs) {
+    const t = await timed('skopeo', ['copy', '--all', '--quiet', '--src-tls-verify=false', `docker://${r}`, `oci:${layout}:${r}`])
+    check(`skopeo copy ${r}`, t)
+  }
+  const skopeoMs = performance.now() - t0
+
+  // curl: every unique blob, CONCURRENCY transfers at once.
+  const curlCfg = join(work, 'curl.cfg')
+  const firstRepo = new Map<string, string>()
+  for (const img of images) for (const b of img.blobs) if (!firstRepo.has(b.digest)) firstRepo.set(b.digest, img.repository)
+  await writeFile(
+    curlCfg,
+    [...firstRepo].map(([d, repo]) => `url = "http://${nginx.host}/v2/${repo}/blobs/${d}"\noutput = "/dev/null"\n`).join(''),
+  )
+  const curl = await timed('curl', ['-sS', '-f', '-L', '--parallel', '--parallel-immediate', '--parallel-max', String(CONCURRENCY), '-K', curlCfg])
+  check('curl', curl)
+
+  // Peak RSS with blobs 100x larger (no rate limit: memory, not time, is measured here).
+  await rm(store, {recursive: true, force: true})
+  const big = await pushImage(reg, {repository: 'bench/big', tag: '1', layers: 2, layerSize: BIG / 2})
+  const bigManifest = join(work, 'big.yaml')
+  await writeFile(bigManifest, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: bench-big\nspec:\n  images:\n    - ${reg.host}/${big.repository}:${big.tag}\n`)
+  const bigRun = await timed(process.execPath, [join(root, 'bin/run.js'), 'pull', bigManifest, '--store', join(work, 'store-big'), '--quiet'], {rss: true})
+  check('airlock pull (large blobs)', bigRun)
+
+  const rows = [
+    ['airlock pull', secs(airlock.ms), '1.00', `${Math.round((airlock.rssKb ?? 0) / 1024)} MB`],
+    ['skopeo copy --all loop', secs(skopeoMs), (skopeoMs / airlock.ms).toFixed(2), ''],
+    [`curl, ${CONCURRENCY} parallel`, secs(curl.ms), (curl.ms / airlock.ms).toFixed(2), ''],
+  ]
+  process.stdout.write(
+    `pull-images: ${IMAGES} multi-arch images, ${unique.size} unique blobs, ${(uniqueBytes / MB).toFixed(1)} MB, nginx limit_rate ${RATE}/connection, --concurrency ${CONCURRENCY}\n`,
+  )
+  process.stdout.write(`${'run'.padEnd(26)}${'time'.padStart(10)}${'time/airlock'.padStart(14)}${'peak RSS'.padStart(10)}\n`)
+  for (const r of rows) process.stdout.write(`${r[0].padEnd(26)}${r[1].padStart(10)}${r[2].padStart(14)}${r[3].padStart(10)}\n`)
+  process.stdout.write(
+    `skopeo loop / airlock: ${(skopeoMs / airlock.ms).toFixed(2)}x (target >= 2.5x); airlock / curl: ${(airlock.ms / curl.ms).toFixed(2)}x (target <= 1.25x)\n`,
+  )
+  process.stdout.write(
+    `large blobs: ${(BIG / MB).toFixed(0)} MB in 2 layers in ${secs(bigRun.ms)}, airlock peak RSS ${Math.round((bigRun.rssKb ?? 0) / 1024)} MB (target < 200 MB)\n`,
+  )
+} finally {
+  await nginx.stop()
+  await reg.stop()
+}
