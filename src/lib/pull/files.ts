@@ -1,5 +1,20 @@
+import {isAbsolute, relative, resolve, sep} from 'node:path'
+
 import type {LockFile} from '../bundle/lock.js'
-import type {Manifest} from '../manifest/types.js'
+import {resolveOciChart} from '../charts/oci.js'
+import {findChart, RepoIndexCache} from '../charts/repo-index.js'
+import {type StoredChart, writeStoreIndex} from '../charts/store-index.js'
+import {FailureError} from '../errors.js'
+import {fetchChecksum} from '../fetch/checksum.js'
+import {FileFetcher} from '../fetch/file-pull.js'
+import type {Opener} from '../fetch/download.js'
+import {createHttp, redactUrl} from '../fetch/http.js'
+import type {ChartEntry, Manifest, PackageEntry, UrlFileEntry} from '../manifest/types.js'
+import {digestHex} from '../oci/digest.js'
+import {Once} from '../once.js'
+import {RegistryClient} from '../registry/client.js'
+import type {Store} from '../store/store.js'
+import {formatBytes, shortDigest} from '../ui/format.js'
 import type {PullContext} from './context.js'
 
 export interface FilePullResult {
@@ -15,8 +30,124 @@ export interface FilePullResult {
   lock: LockFile
 }
 
-/** Placeholder until file downloads land. */
-export async function pullFiles(manifest: Manifest, _ctx: PullContext): Promise<FilePullResult[]> {
-  if (manifest.binaries.length + manifest.packages.length > 0) throw new Error('pulling files is not implemented yet')
-  return []
+/** What an entry resolves to before its download: where the bytes are and what they must hash to. */
+interface Resolved {
+  url: string
+  digest: string
+  size?: number
+  open?: Opener
+  chart?: StoredChart['entry']
+}
+
+/** Where an entry lives in the store: binaries under files/, packages and charts under packages/. */
+export function storePathOf(store: Store, entry: UrlFileEntry | ChartEntry): string {
+  const root = entry.kind === 'binary' ? store.files : store.packages
+  const dest = resolve(root, ...entry.path.split('/'))
+  const rel = relative(root, dest)
+  // The manifest loader already refuses `..`; this keeps a bad path from ever leaving the store.
+  if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
+    throw new FailureError(`${entry.path}: not a path inside the store`)
+  }
+  return dest
+}
+
+/**
+ * Pull every binary and package of the manifest into the store: checksums
+ * resolved (inline, a checksum file, a chart index or an OCI manifest), then
+ * each file through the shared pool and the one verified download routine.
+ * Charts also get the store's charts/index.yaml, merged with those already there.
+ */
+export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<FilePullResult[]> {
+  const entries: (UrlFileEntry | PackageEntry)[] = [...manifest.binaries, ...manifest.packages]
+  if (entries.length === 0) return []
+  const http = await createHttp({caFiles: ctx.caFiles})
+  const fetcher = new FileFetcher({http, once: new Once(), signal: ctx.signal})
+  const repos = new RepoIndexCache({http, signal: ctx.signal})
+  const clients = new Map<string, RegistryClient>()
+  const clientFor = (registry: string): RegistryClient => {
+    let c = clients.get(registry)
+    if (!c) {
+      const settings = manifest.registries.find((r) => r.host === registry)
+      c = new RegistryClient({
+        registry,
+        insecure: settings?.insecure,
+        caFiles: [...ctx.caFiles, ...(settings?.caFile ? [settings.caFile] : [])],
+        credentials: ctx.username === undefined ? undefined : {username: ctx.username, password: ctx.password ?? ''},
+        signal: ctx.signal,
+      })
+      clients.set(registry, c)
+    }
+    return c
+  }
+
+  const resolveEntry = async (entry: UrlFileEntry | ChartEntry): Promise<Resolved> => {
+    if (entry.kind !== 'chart') {
+      const hex = entry.sha256 ?? (await fetchChecksum(http, entry.checksumUrl!, entry.url, {signal: ctx.signal}))
+      return {url: entry.url, digest: `sha256:${hex}`}
+    }
+    if (entry.repo !== undefined) {
+      const found = findChart(await repos.get(entry.repo), entry.repo, entry.name, entry.version)
+      return {url: found.url, digest: found.digest, chart: found.entry}
+    }
+    const registry = entry.ociRef!.replace(/^oci:\/\//, '').split('/')[0]
+    const oci = await resolveOciChart(clientFor(registry), entry.ociRef!, entry.name, entry.version)
+    return {url: oci.url, digest: oci.digest, size: oci.size, open: oci.open, chart: oci.entry}
+  }
+
+  const charts: StoredChart[] = []
+  const pullOne = async (entry: UrlFileEntry | ChartEntry): Promise<FilePullResult> => {
+    const task = ctx.progress.task(entry.kind === 'chart' ? `chart ${entry.name} ${entry.version}` : entry.path)
+    try {
+      const dest = storePathOf(ctx.store, entry)
+      const src = await resolveEntry(entry)
+      const subject = `${entry.kind} ${entry.kind === 'chart' ? `${entry.name} ${entry.version} (${redactUrl(src.url)})` : redactUrl(src.url)}`
+      // One pool slot per file: hashing what is there and downloading are both the pool's kind of work.
+      const r = await ctx.pool(() =>
+        fetcher.fetch({
+          url: src.url,
+          open: src.open,
+          digest: src.digest,
+          size: src.size,
+          dest,
+          partial: ctx.store.partialPath(src.digest),
+          subject,
+          onTotal: (n) => task.setTotal(n),
+          onBytes: (n) => task.advance(n),
+        }),
+      )
+      if (src.chart) charts.push({entry: src.chart, digest: src.digest})
+      task.done(`${shortDigest(src.digest)} ${formatBytes(r.size)}${r.reused ? ', in the store' : `, fetched ${formatBytes(r.bytesFetched)}`}`)
+      const sha256 = digestHex(src.digest)
+      const url = entry.kind === 'chart' ? src.url : entry.url
+      return {
+        kind: entry.kind,
+        url,
+        path: entry.path,
+        size: r.size,
+        sha256,
+        reused: r.reused,
+        bytesFetched: r.bytesFetched,
+        lock: {kind: entry.kind, url, path: entry.path, size: r.size, sha256},
+      }
+    } catch (err) {
+      task.fail((err as Error).message)
+      throw err
+    }
+  }
+
+  const settled = await Promise.allSettled(entries.map(pullOne))
+  // The index lists every chart now in the store, even when another entry failed.
+  if (entries.some((e) => e.kind === 'chart')) {
+    charts.sort((a, b) => a.entry.name.localeCompare(b.entry.name) || a.entry.version.localeCompare(b.entry.version))
+    await writeStoreIndex(ctx.store, charts)
+  }
+  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as Error)
+  if (failures.length > 0) {
+    const first = failures[0]
+    if (failures.length > 1 && first instanceof Error && 'details' in first && Array.isArray(first.details)) {
+      first.details.push(...failures.slice(1).map((e) => `also: ${e.message}`))
+    }
+    throw first
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<FilePullResult>).value)
 }

@@ -1,0 +1,128 @@
+import {createHash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import {stat} from 'node:fs/promises'
+import type {Got} from 'got'
+
+import type {Once} from '../once.js'
+import {type DownloadResult, downloadVerified, type Opener} from './download.js'
+import {openStream, type OpenedStream} from './http.js'
+import type {RetryPolicy} from './retry.js'
+
+export interface FileFetchRequest {
+  /** Where the bytes come from; `url` is only used when `open` is not given. */
+  url: string
+  open?: Opener
+  /** `sha256:<hex>` the file must hash to. */
+  digest: string
+  /** Exact size when known (an OCI layer); else learned from the server. */
+  size?: number
+  /** Final path inside the store. */
+  dest: string
+  /** Partial download path inside the store's tmp. */
+  partial: string
+  /** Names the file in errors: `binary https://...`. */
+  subject: string
+  /** Told the whole size when the server says it, and bytes as they arrive. */
+  onTotal?: (total: number) => void
+  onBytes?: (n: number) => void
+}
+
+export interface FileFetchResult {
+  size: number
+  /** true when the store already had the file with this sha256. */
+  reused: boolean
+  bytesFetched: number
+}
+
+/** The sha256 and size of a file on disk, or undefined when it is missing. */
+export async function hashFile(path: string): Promise<{digest: string; size: number} | undefined> {
+  try {
+    const st = await stat(path)
+    if (!st.isFile()) return undefined
+  } catch {
+    return undefined
+  }
+  const hash = createHash('sha256')
+  let size = 0
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer)
+    size += (chunk as Buffer).length
+  }
+  return {digest: `sha256:${hash.digest('hex')}`, size}
+}
+
+/** An Opener reading a verified file already in the store (a second path for the same content). */
+export function localOpener(path: string): Opener {
+  return async (offset: number): Promise<OpenedStream> => {
+    const {size} = await stat(path)
+    const start = offset <= size ? offset : 0
+    return {stream: createReadStream(path, {start}), start, total: size, url: `file://${path}`}
+  }
+}
+
+/**
+ * Puts one file into the store: kept when the file already there hashes to
+ * the digest (re-hashed every run, so a file changed on disk is never
+ * trusted), else fetched through the one download routine, which verifies
+ * size and digest before the rename. Content with the same digest is fetched
+ * once; a second path gets a verified local copy.
+ */
+export class FileFetcher {
+  constructor(
+    private readonly opts: {
+      http: Got
+      /** Shared by every file of one run: digest -> the path that holds it. */
+      once: Once<string, string>
+      policy?: RetryPolicy
+      signal?: AbortSignal
+    },
+  ) {}
+
+  async fetch(req: FileFetchRequest): Promise<FileFetchResult> {
+    const have = await hashFile(req.dest)
+    if (have && have.digest === req.digest && (req.size === undefined || have.size === req.size)) {
+      req.onTotal?.(have.size)
+      req.onBytes?.(have.size)
+      return {size: have.size, reused: true, bytesFetched: 0}
+    }
+    let result: DownloadResult | undefined
+    const holder = await this.opts.once.run(req.digest, async () => {
+      result = await this.download(req, req.open ?? this.httpOpener(req))
+      return req.dest
+    })
+    if (result) return {size: result.size, reused: false, bytesFetched: result.bytesFetched}
+    if (holder === req.dest) {
+      // Another entry with this path already put it there in this run.
+      const again = await hashFile(req.dest)
+      return {size: again?.size ?? 0, reused: true, bytesFetched: 0}
+    }
+    // Same content under another path: copy it, verified like any download.
+    const copied = await this.download({...req, partial: `${req.partial}.copy`}, localOpener(holder))
+    return {size: copied.size, reused: true, bytesFetched: 0}
+  }
+
+  private httpOpener(req: FileFetchRequest): Opener {
+    let first = true
+    return async (offset: number) => {
+      const opened = await openStream(this.opts.http, req.url, {offset, what: req.subject})
+      if (opened.total !== undefined) req.onTotal?.(opened.total)
+      if (first && opened.start > 0) req.onBytes?.(opened.start)
+      first = false
+      return opened
+    }
+  }
+
+  private download(req: FileFetchRequest, open: Opener): Promise<DownloadResult> {
+    return downloadVerified({
+      open,
+      digest: req.digest,
+      size: req.size,
+      dest: req.dest,
+      partial: req.partial,
+      subject: req.subject,
+      onBytes: req.onBytes,
+      policy: this.opts.policy,
+      signal: this.opts.signal,
+    })
+  }
+}
