@@ -1,0 +1,99 @@
+import {readFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {BundleError} from '../errors.js'
+import {isDigest, SHA256_HEX} from '../oci/digest.js'
+import {BUNDLE_FILES, type BundleLock} from './lock.js'
+
+const KINDS = new Set(['binary', 'package', 'chart'])
+
+/**
+ * `DIR/bundle.json`, checked against the lock's shape. Missing, unparsable or
+ * malformed is a BundleError (exit 2) listing every problem found.
+ */
+export async function readBundleLock(dir: string): Promise<BundleLock> {
+  const file = join(dir, BUNDLE_FILES.lock)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new BundleError(code === 'ENOENT' ? `${file} is missing: not a bundle folder` : `cannot read ${file}: ${(err as Error).message}`, {cause: err})
+  }
+  return parseBundleLock(text, file)
+}
+
+/** Parse and check lock text (bundle.json or a store's records.json). */
+export function parseBundleLock(text: string, file: string): BundleLock {
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch (err) {
+    throw new BundleError(`${file} is not valid JSON: ${(err as Error).message}`, {cause: err})
+  }
+  const problems = lockProblems(doc)
+  if (problems.length > 0) {
+    throw new BundleError(`${file} is malformed (${problems.length} problem${problems.length === 1 ? '' : 's'})`, {details: problems})
+  }
+  return doc as BundleLock
+}
+
+/** Every way `doc` differs from the lock's shape; empty when it is a valid lock. */
+export function lockProblems(doc: unknown): string[] {
+  const problems: string[] = []
+  if (!isObject(doc)) return ['the document is not a JSON object']
+  if (doc.apiVersion !== 'airlock/v1') problems.push(`apiVersion: expected "airlock/v1", got ${JSON.stringify(doc.apiVersion)}`)
+  if (typeof doc.name !== 'string' || doc.name === '') problems.push('name: must be a non-empty string')
+  if (doc.version !== undefined && typeof doc.version !== 'string') problems.push('version: must be a string')
+  if (!Array.isArray(doc.images)) problems.push('images: must be an array')
+  else {
+    const refs = new Set<string>()
+    doc.images.forEach((img: unknown, i: number) => {
+      const at = `images[${i}]`
+      if (!isObject(img)) return void problems.push(`${at}: must be an object`)
+      if (typeof img.ref !== 'string' || img.ref === '') problems.push(`${at}.ref: must be a non-empty string`)
+      else if (refs.has(img.ref)) problems.push(`${at}.ref: ${img.ref} is listed twice`)
+      else refs.add(img.ref)
+      if (typeof img.digest !== 'string' || !isDigest(img.digest)) problems.push(`${at}.digest: must be sha256:<64 hex>`)
+      if (typeof img.mediaType !== 'string' || img.mediaType === '') problems.push(`${at}.mediaType: must be a non-empty string`)
+      if (!Array.isArray(img.platforms) || !img.platforms.every((p) => typeof p === 'string')) problems.push(`${at}.platforms: must be an array of strings`)
+      if (!isSize(img.size)) problems.push(`${at}.size: must be a whole number >= 0`)
+      if (img.sourceDigest !== undefined && (typeof img.sourceDigest !== 'string' || !isDigest(img.sourceDigest))) {
+        problems.push(`${at}.sourceDigest: must be sha256:<64 hex>`)
+      }
+    })
+  }
+  if (!Array.isArray(doc.files)) problems.push('files: must be an array')
+  else {
+    const paths = new Set<string>()
+    doc.files.forEach((f: unknown, i: number) => {
+      const at = `files[${i}]`
+      if (!isObject(f)) return void problems.push(`${at}: must be an object`)
+      if (typeof f.kind !== 'string' || !KINDS.has(f.kind)) problems.push(`${at}.kind: must be binary, package or chart`)
+      if (typeof f.url !== 'string') problems.push(`${at}.url: must be a string`)
+      if (typeof f.path !== 'string' || !isSafeRelativePath(f.path)) problems.push(`${at}.path: must be a relative path without empty, . or .. segments`)
+      else {
+        const key = `${f.kind === 'binary' ? 'files' : 'packages'}/${f.path}`
+        if (paths.has(key)) problems.push(`${at}.path: ${f.path} is listed twice`)
+        paths.add(key)
+      }
+      if (!isSize(f.size)) problems.push(`${at}.size: must be a whole number >= 0`)
+      if (typeof f.sha256 !== 'string' || !SHA256_HEX.test(f.sha256)) problems.push(`${at}.sha256: must be 64 lowercase hex digits`)
+    })
+  }
+  return problems
+}
+
+/** A path that stays inside its folder: relative, `/`-separated, no empty, `.` or `..` segments. */
+export function isSafeRelativePath(p: string): boolean {
+  if (p === '' || p.startsWith('/') || p.includes('\\') || p.includes('\0')) return false
+  return p.split('/').every((s) => s !== '' && s !== '.' && s !== '..')
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x)
+}
+
+function isSize(x: unknown): boolean {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+}
