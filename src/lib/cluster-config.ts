@@ -105,17 +105,18 @@ function splice(text: string, doc: Document, spec: YAMLMap, want: [string, strin
   return nl === -1 ? `${text}\n${block}\n` : `${text.slice(0, nl + 1)}${block}\n${text.slice(nl + 1)}`
 }
 
+/** A clusterConfig.yaml read and checked up front, so an import does not start when the file is unusable. */
+export interface ClusterConfigFile {
+  file: string
+  /** Point spec.binaries at the target and write the file atomically. */
+  point(target: BinariesEndpoint): Promise<void>
+}
+
 /**
- * Point `spec.binaries` of a clusterConfig.yaml at the imported files:
- * `{type: external, externalRepoEndpoint: URL}` (plus the repository
- * credentials when given). Every other line and comment is kept byte for
- * byte: the new block is spliced into the text at the ranges the yaml
- * parser reports, and the result is parsed again to check that only
- * spec.binaries changed (else the yaml document API writes it, which keeps
- * comments and key order but may respace). Written atomically with the
- * file's own mode.
+ * Read and check a clusterConfig.yaml (exists, valid YAML, has a `spec`
+ * map); a missing or unusable file is a usage error (exit 2).
  */
-export async function pointClusterConfig(file: string, target: BinariesEndpoint): Promise<void> {
+export async function openClusterConfig(file: string): Promise<ClusterConfigFile> {
   let text: string
   let mode: number
   try {
@@ -132,19 +133,37 @@ export async function pointClusterConfig(file: string, target: BinariesEndpoint)
   }
   const index = docs.findIndex((d) => specMap(d))
   if (index === -1) throw new UsageError(`--cluster-config ${file}: no spec map found; is this a clusterConfig.yaml?`)
-  const doc = docs[index]
-  const want = wanted(target)
-  const expected = docs.map((d) => d.toJS())
-  expected[index].spec.binaries = Object.fromEntries(want)
-
-  let out = splice(text, doc, specMap(doc)!, want)
-  if (out !== undefined) {
-    const again = parseAllDocuments(out)
-    const same = Array.isArray(again) && again.every((d) => d.errors.length === 0) && isDeepStrictEqual(again.map((d) => d.toJS()), expected)
-    if (!same) out = undefined
+  return {
+    file,
+    point: async (target) => {
+      const doc = docs[index]
+      const want = wanted(target)
+      const expected = docs.map((d) => d.toJS())
+      expected[index].spec.binaries = Object.fromEntries(want)
+      let out = splice(text, doc, specMap(doc)!, want)
+      if (out !== undefined) {
+        const again = parseAllDocuments(out)
+        const same = Array.isArray(again) && again.every((d) => d.errors.length === 0) && isDeepStrictEqual(again.map((d) => d.toJS()), expected)
+        if (!same) out = undefined
+      }
+      out ??= rewrite(text, docs, doc, want)
+      await writeFileAtomic(file, out, mode)
+    },
   }
-  out ??= rewrite(text, docs, doc, want)
-  await writeFileAtomic(file, out, mode)
+}
+
+/**
+ * Point `spec.binaries` of a clusterConfig.yaml at the imported files:
+ * `{type: external, externalRepoEndpoint: URL}` (plus the repository
+ * credentials when given). Every other line and comment is kept byte for
+ * byte: the new block is spliced into the text at the ranges the yaml
+ * parser reports, and the result is parsed again to check that only
+ * spec.binaries changed (else the yaml document API writes it, which keeps
+ * comments and key order but may respace). Written atomically with the
+ * file's own mode.
+ */
+export async function pointClusterConfig(file: string, target: BinariesEndpoint): Promise<void> {
+  await (await openClusterConfig(file)).point(target)
 }
 
 /** The fallback: edit the parsed tree and serialise it in the file's indentation. */

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {pointClusterConfig} from '../../lib/cluster-config.js'
+import {openClusterConfig} from '../../lib/cluster-config.js'
 import {UsageError} from '../../lib/errors.js'
 import {importNginx} from '../../lib/importers/nginx.js'
 import type {ImportedFile} from '../../lib/importers/result.js'
@@ -41,8 +41,10 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
     const {root, endpoint} = this.flags
     const clusterConfig = this.flags['cluster-config']
     if (endpoint !== undefined && !/^https?:\/\/[^/]/.test(endpoint)) throw new UsageError(`--endpoint ${endpoint} is not an http(s) URL`)
+    // Checked before the import, so an unusable file does not leave a half-done job.
+    const config = clusterConfig ? await openClusterConfig(clusterConfig) : undefined
     const r = await importNginx(this.args.bundle, {root, progress: this.progress})
-    if (clusterConfig && endpoint) await pointClusterConfig(clusterConfig, {endpoint})
+    if (config && endpoint) await config.point({endpoint})
     this.out(`${r.written} file(s) written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, under ${r.root}`)
     if (clusterConfig) this.out(`${clusterConfig}: spec.binaries -> external ${endpoint}`)
     return {root: r.root, endpoint: endpoint ?? null, clusterConfig: clusterConfig ?? null, written: r.written, skipped: r.skipped, bytesWritten: r.bytesWritten, files: r.files}

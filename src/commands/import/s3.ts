@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {pointClusterConfig} from '../../lib/cluster-config.js'
+import {openClusterConfig} from '../../lib/cluster-config.js'
 import {UsageError} from '../../lib/errors.js'
 import type {ImportedFile} from '../../lib/importers/result.js'
 import {bucketUrl, checkS3Target, importS3} from '../../lib/importers/s3.js'
@@ -64,6 +64,7 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
     if (f['repo-endpoint'] !== undefined && !/^https?:\/\/[^/]/.test(f['repo-endpoint'])) {
       throw new UsageError(`--repo-endpoint ${f['repo-endpoint']} is not an http(s) URL`)
     }
+    const config = f['cluster-config'] ? await openClusterConfig(f['cluster-config']) : undefined
     const credentials = await resolveS3Credentials({accessKey: f['access-key'], secretKey: f['secret-key'], profile: f.profile})
     const r = await importS3(this.args.bundle, {
       endpoint: f.endpoint,
@@ -79,8 +80,8 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
       progress: this.progress,
     })
     const clusterConfig = f['cluster-config']
-    if (clusterConfig) {
-      await pointClusterConfig(clusterConfig, {
+    if (config) {
+      await config.point({
         endpoint: repoEndpoint,
         ...(f['write-credentials'] ? {username: credentials.accessKeyId, password: credentials.secretAccessKey} : {}),
       })
