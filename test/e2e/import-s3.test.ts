@@ -1,0 +1,152 @@
+import {GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client} from '@aws-sdk/client-s3'
+import {spawn} from 'node:child_process'
+import {mkdir, readFile, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {type FixtureFile, fileData, hostileArchives, makeBundle, makeRawBundle, sha256Hex} from '../helpers/bundle-fixture.js'
+import {runCli} from '../helpers/cli.js'
+import {type S3Server, startRgw} from '../helpers/rgw.js'
+import {makeTempDir} from '../helpers/tmp.js'
+
+const FILES: FixtureFile[] = [
+  // Bigger than the 5 MiB part size used below: goes up as a multipart upload.
+  {path: '127.0.0.1:8081/release/v1.29.0/bin/linux/amd64/kubeadm', data: fileData(12_000_000), executable: true},
+  {path: '127.0.0.1:8081/release/v1.29.0/bin/linux/amd64/kubectl', data: fileData(2_000_000), executable: true},
+  {path: 'get.helm.sh/helm-v3.14.0-linux-amd64.tar.gz', data: fileData(300_000)},
+  {path: 'example.com/tools/nerdctl-1.7.0-linux-amd64.tar.gz', data: fileData(200_000), kind: 'package'},
+  {path: 'charts/nginx-15.1.0.tgz', data: fileData(30_000), kind: 'chart'},
+]
+
+describe('airlock import s3 (Ceph RGW)', () => {
+  let s3: S3Server
+  let client: S3Client
+  let work: string
+  let bundle: string
+  const creds = () => ['--access-key', s3.accessKey, '--secret-key', s3.secretKey, '--region', s3.region]
+
+  async function object(bucket: string, key: string): Promise<{sha: string; meta?: string; size?: number}> {
+    const got = await client.send(new GetObjectCommand({Bucket: bucket, Key: key}))
+    const body = Buffer.from(await got.Body!.transformToByteArray())
+    return {sha: sha256Hex(body), meta: got.Metadata?.sha256, size: got.ContentLength}
+  }
+
+  beforeAll(async () => {
+    s3 = await startRgw()
+    client = new S3Client({
+      endpoint: s3.endpoint,
+      region: s3.region,
+      forcePathStyle: true,
+      credentials: {accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey},
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    })
+    work = await makeTempDir('e2e-import-s3-')
+    bundle = (await makeBundle(join(work, 'bundle'), FILES)).dir
+  })
+  afterAll(async () => {
+    client?.destroy()
+    await s3?.stop()
+  })
+
+  it('uploads every file as <prefix>/<path> with its sha256, and never prints the secret', async () => {
+    const clusterConfig = join(work, 'clusterConfig.yaml')
+    await writeFile(clusterConfig, '# seed\nspec:\n  binaries:   # here\n    type: internet\n  version: 1 # keep\n')
+    const r = await runCli([
+      'import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'offline', '--prefix', '/k8s/', '--create-bucket',
+      ...creds(), '--part-size', '5', '--concurrency', '3', '--cluster-config', clusterConfig, '--json',
+    ])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout + r.stderr).not.toContain(s3.secretKey)
+    const out = JSON.parse(r.stdout)
+    expect(out.endpoint).toBe(`${s3.endpoint}/offline/k8s`)
+    expect(out.files).toEqual(FILES.map((f) => ({path: `k8s/${f.path}`, size: f.data.length, sha256: sha256Hex(f.data), action: 'written'})))
+    for (const f of FILES) {
+      expect(await object('offline', `k8s/${f.path}`)).toEqual({sha: sha256Hex(f.data), meta: sha256Hex(f.data), size: f.data.length})
+    }
+    const listed = await client.send(new ListObjectsV2Command({Bucket: 'offline'}))
+    expect(listed.KeyCount).toBe(FILES.length)
+    const yaml = await readFile(clusterConfig, 'utf8')
+    expect(yaml).toBe(`# seed\nspec:\n  binaries:   # here\n    type: external\n    externalRepoEndpoint: ${s3.endpoint}/offline/k8s\n  version: 1 # keep\n`)
+    expect(yaml).not.toContain(s3.secretKey)
+  })
+
+  it('writes nothing the second time (HEAD: same size and sha256)', async () => {
+    const r = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'offline', '--prefix', 'k8s', ...creds(), '--part-size', '5', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout)
+    expect(out.written).toBe(0)
+    expect(out.skipped).toBe(FILES.length)
+  })
+
+  it('takes credentials from the environment or ~/.aws/credentials, and writes them to clusterConfig.yaml only when asked', async () => {
+    const home = await makeTempDir('e2e-aws-home-')
+    await mkdir(join(home, '.aws'))
+    await writeFile(join(home, '.aws', 'credentials'), `[default]\naws_access_key_id = nope\naws_secret_access_key = nope\n\n[seed]\naws_access_key_id = ${s3.accessKey}\naws_secret_access_key = ${s3.secretKey}\n`)
+    const base = ['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'profile-bucket', '--create-bucket', '--region', s3.region, '--json']
+    const env = {HOME: home, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: ''}
+    const viaProfile = await runCli([...base, '--profile', 'seed'], {env})
+    expect(viaProfile.code, viaProfile.stderr).toBe(0)
+    const viaEnvProfile = await runCli(base, {env: {...env, AWS_PROFILE: 'seed'}})
+    expect(viaEnvProfile.code, viaEnvProfile.stderr).toBe(0)
+    expect(JSON.parse(viaEnvProfile.stdout).skipped).toBe(FILES.length)
+    const clusterConfig = join(work, 'with-creds.yaml')
+    await writeFile(clusterConfig, 'spec:\n  a: 1\n')
+    const viaEnv = await runCli([...base, '--cluster-config', clusterConfig, '--write-credentials', '--repo-endpoint', 'http://files.local/x'], {
+      env: {HOME: home, AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey},
+    })
+    expect(viaEnv.code, viaEnv.stderr).toBe(0)
+    expect(viaEnv.stdout + viaEnv.stderr).not.toContain(s3.secretKey)
+    expect(await readFile(clusterConfig, 'utf8')).toBe(
+      `spec:\n  a: 1\n  binaries:\n    type: external\n    externalRepoEndpoint: http://files.local/x\n    externalRepoUsername: ${s3.accessKey}\n    externalRepoPassword: ${s3.secretKey}\n`,
+    )
+    const wrong = await runCli(base, {env: {...env, AWS_PROFILE: 'default'}})
+    expect(wrong.code).toBe(1)
+    expect(wrong.stdout + wrong.stderr).not.toContain('nope')
+  })
+
+  it('refuses a missing bucket without --create-bucket', async () => {
+    const r = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'not-there', ...creds()])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/--create-bucket/)
+  })
+
+  it('a SIGKILL in the middle leaves only complete objects; a re-run completes', async () => {
+    const big: FixtureFile[] = Array.from({length: 12}, (_, i) => ({path: `big.example/f${i}.bin`, data: fileData(i % 3 === 0 ? 7_000_000 : 1_500_000, i)}))
+    const b = await makeBundle(join(work, 'big'), big)
+    const args = ['import', 's3', b.dir, '--endpoint', s3.endpoint, '--bucket', 'killed', '--create-bucket', ...creds(), '--part-size', '5', '--quiet']
+    const child = spawn(process.execPath, ['bin/run.js', ...args], {stdio: 'ignore'})
+    for (let i = 0; i < 600; i++) {
+      const n = await client.send(new ListObjectsV2Command({Bucket: 'killed'})).then((l) => l.KeyCount ?? 0, () => 0)
+      if (n >= 2) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    child.kill('SIGKILL')
+    await new Promise((r) => child.once('exit', r))
+    const listed = (await client.send(new ListObjectsV2Command({Bucket: 'killed'}))).Contents ?? []
+    expect(listed.length).toBeLessThan(big.length)
+    for (const o of listed) {
+      const f = big.find((x) => x.path === o.Key)!
+      expect((await object('killed', o.Key!)).sha).toBe(sha256Hex(f.data))
+    }
+    const r = await runCli(args.filter((a) => a !== '--quiet').concat('--json'))
+    expect(r.code, r.stderr).toBe(0)
+    for (const f of big) expect((await object('killed', f.path)).sha).toBe(sha256Hex(f.data))
+  })
+
+  it('refuses hostile bundles and uploads nothing they carry', async () => {
+    for (const h of hostileArchives()) {
+      const dir = await makeTempDir('e2e-s3-hostile-')
+      const b = await makeRawBundle(join(dir, 'bundle'), h.listed, h.tgz())
+      const r = await runCli(['import', 's3', b.dir, '--endpoint', s3.endpoint, '--bucket', 'hostile', '--create-bucket', ...creds()])
+      expect(r.code, h.name).toBeGreaterThan(0)
+    }
+    const listed = (await client.send(new ListObjectsV2Command({Bucket: 'hostile'})).catch(() => ({Contents: []}))).Contents ?? []
+    // At most the one well-formed file each hostile archive starts with, and it must be whole.
+    for (const o of listed) expect(o.Key).toBe('h.example/ok.bin')
+    if (listed.length > 0) {
+      const head = await client.send(new HeadObjectCommand({Bucket: 'hostile', Key: 'h.example/ok.bin'}))
+      expect(head.Metadata?.sha256).toBe(sha256Hex('fine\n'))
+    }
+  })
+})
