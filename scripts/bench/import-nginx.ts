@@ -1,0 +1,103 @@
+/**
+ * Benchmark: `airlock import nginx` of a bundle against GNU
+ * `tar -xzf ARCHIVE --strip-components=1 -C ROOT` of the same two archives,
+ * same run, each into a fresh empty root. airlock does more: it verifies
+ * the bundle first (SHA256SUMS and every entry against bundle.json), hashes
+ * every file as it is written, and fsyncs each file before its rename; tar
+ * does none of that. Target: at most 1.5x tar's time. Also times a re-run
+ * onto the filled root (everything skipped) and prints airlock's peak RSS.
+ *
+ *   node --import tsx scripts/bench/import-nginx.ts
+ *
+ * Knobs (env): BENCH_FILES (40 files), BENCH_FILE_MB (8: mean file size), BENCH_RUNS (3, median kept).
+ */
+import {spawn} from 'node:child_process'
+import {mkdir, rm} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {type FixtureFile, fileData, makeBundle} from '../../test/helpers/bundle-fixture.js'
+import {makeTempDir} from '../../test/helpers/tmp.js'
+
+const FILES = Number(process.env.BENCH_FILES ?? 40)
+const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 8)
+const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const MB = 1024 * 1024
+const root = new URL('../..', import.meta.url).pathname
+
+interface Timed {
+  ms: number
+  code: number
+  rssKb?: number
+  stderr: string
+}
+
+function timed(cmd: string, args: string[], opts: {rss?: boolean} = {}): Promise<Timed> {
+  const t0 = performance.now()
+  const [c, a] = opts.rss ? ['/usr/bin/time', ['-f', 'RSS_KB=%M', cmd, ...args]] : [cmd, args]
+  return new Promise((resolve) => {
+    const child = spawn(c, a, {stdio: ['ignore', 'ignore', 'pipe'], cwd: root})
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('exit', (code) => {
+      const m = /RSS_KB=(\d+)/.exec(stderr)
+      resolve({ms: performance.now() - t0, code: code ?? 1, rssKb: m ? Number(m[1]) : undefined, stderr})
+    })
+  })
+}
+
+function check(what: string, t: Timed): Timed {
+  if (t.code !== 0) {
+    process.stderr.write(`${what} failed (exit ${t.code}):\n${t.stderr.slice(-2000)}\n`)
+    process.exit(1)
+  }
+  return t
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+
+const work = await makeTempDir('bench-import-nginx-')
+// Sizes spread from small to twice the mean, like a kubespray offline-files set; a few packages too.
+const files: FixtureFile[] = Array.from({length: FILES}, (_, i) => ({
+  path: `dl.example/release/v1.29.${i}/bin/linux/amd64/tool-${i}`,
+  data: fileData(Math.round(((i % 8) + 0.5) / 4 * FILE_MB * MB), i),
+  executable: i % 2 === 0,
+  kind: i % 10 === 9 ? ('package' as const) : ('binary' as const),
+}))
+const total = files.reduce((n, f) => n + f.data.length, 0)
+process.stdout.write(`bundle: ${files.length} files, ${(total / MB).toFixed(0)} MB (building it...)\n`)
+const bundle = (await makeBundle(join(work, 'bundle'), files)).dir
+files.length = 0 // let the fixture's buffers go
+
+const tarMs: number[] = []
+const airlockMs: number[] = []
+let rss = 0
+let rerun: Timed | undefined
+for (let run = 0; run < RUNS; run++) {
+  const tarRoot = join(work, `tar-${run}`)
+  const airRoot = join(work, `airlock-${run}`)
+  await mkdir(tarRoot)
+  const t0 = performance.now()
+  for (const archive of ['offline-files.tar.gz', 'component-tools.tar.gz']) {
+    check('tar', await timed('tar', ['-xzf', join(bundle, archive), '--strip-components=1', '-C', tarRoot]))
+  }
+  tarMs.push(performance.now() - t0)
+  const a = check('airlock', await timed(process.execPath, ['bin/run.js', 'import', 'nginx', bundle, '--root', airRoot, '--quiet'], {rss: true}))
+  airlockMs.push(a.ms)
+  rss = Math.max(rss, a.rssKb ?? 0)
+  if (run === RUNS - 1) rerun = check('airlock re-run', await timed(process.execPath, ['bin/run.js', 'import', 'nginx', bundle, '--root', airRoot, '--quiet']))
+  await rm(tarRoot, {recursive: true, force: true})
+  if (run < RUNS - 1) await rm(airRoot, {recursive: true, force: true})
+}
+
+const tar = median(tarMs)
+const air = median(airlockMs)
+const rows = [
+  ['tool', 'time (median)', 'ratio'],
+  ['tar -xzf --strip-components=1', secs(tar), '1.00x'],
+  ['airlock import nginx', secs(air), `${(air / tar).toFixed(2)}x`],
+  ['airlock import nginx (re-run, all skipped)', secs(rerun!.ms), `${(rerun!.ms / tar).toFixed(2)}x`],
+]
+for (const r of rows) process.stdout.write(`${r[0].padEnd(44)} ${r[1].padStart(14)} ${r[2].padStart(7)}\n`)
+process.stdout.write(`airlock peak RSS: ${(rss / 1024).toFixed(0)} MB; target: <= 1.5x tar -> ${air <= 1.5 * tar ? 'met' : 'NOT met'}\n`)
+await rm(work, {recursive: true, force: true})
