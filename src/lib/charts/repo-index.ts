@@ -47,7 +47,8 @@ export function chartUrl(repo: string, url: string): string {
 export function parseRepoIndex(text: string, source: string): RepoIndex {
   let doc: unknown
   try {
-    doc = parse(text)
+    // Numbers stay strings: a version `1.10` or an all-digit digest must not turn into a float.
+    doc = parse(text, {customTags: (tags) => tags.filter((t) => !/:(int|float)$/.test(typeof t === 'string' ? t : t.tag))})
   } catch (err) {
     throw new FailureError(`${source} is not valid YAML: ${(err as Error).message.split('\n')[0]}`)
   }
