@@ -1,6 +1,6 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
-import {AirlockError, isAirlockError} from './errors.js'
+import {AirlockError, isAirlockError, ManifestError} from './errors.js'
 import {createProgress, type Progress} from './ui/index.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -69,7 +69,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   private report(err: AirlockError): void {
     process.exitCode = err.exitCode
     if (this.jsonEnabled()) {
-      this.logJson({error: {kind: err.kind, message: err.message, details: err.details, exitCode: err.exitCode}})
+      // A manifest's problems go out structured too, so scripts need not parse the details lines.
+      const problems = err instanceof ManifestError ? {problems: err.problems} : {}
+      this.logJson({error: {kind: err.kind, message: err.message, details: err.details, exitCode: err.exitCode, ...problems}})
       return
     }
     const lines = [`Error: ${err.message}`, ...err.details.map((d) => `  ${d}`)]
