@@ -226,7 +226,7 @@ export class RegistryPusher {
             throw err
           })
           const end = rangeEnd(st)
-          if (end === undefined || end + 1 > blob.size || end + 1 < offset - chunk) throw new RestartUpload()
+          if (end === undefined || end + 1 > blob.size) throw new RestartUpload()
           offset = end + 1
           location = locationOf(st, this.client, repository)
           if (offset >= blob.size) return
