@@ -81,8 +81,6 @@ export interface CopierOptions {
   pool: LimitFunction
   /** The pool's width, for sharing it between large and small blobs. */
   concurrency: number
-  /** Blobs at least this large count as large (default 32 MiB). */
-  largeBlobBytes?: number
   /** How many manifests are fetched at once (default: concurrency). */
   manifestConcurrency?: number
 }
@@ -109,19 +107,17 @@ export class Copier {
   private readonly sink: ImageSink
   private readonly pool: LimitFunction
   private readonly concurrency: number
-  private readonly large: number
   private readonly manifestLimit: LimitFunction
   private readonly blobOnce = new Once<string, BlobPutResult & {reused: boolean}>()
   private readonly manifestFetchOnce = new Once<string, Buffer>()
   private readonly manifestPutOnce = new Once<string, void>()
   private readonly pending: BlobJob[] = []
-  private runningLarge = 0
+  private runningBig = 0
 
   constructor(opts: CopierOptions) {
     this.sink = opts.sink
     this.pool = opts.pool
     this.concurrency = Math.max(1, opts.concurrency)
-    this.large = opts.largeBlobBytes ?? 32 * 1024 * 1024
     this.manifestLimit = pLimit(opts.manifestConcurrency ?? this.concurrency)
   }
 
@@ -227,38 +223,29 @@ export class Copier {
 
   /**
    * Runs in a pool slot and picks its job only now, so the order reflects
-   * everything queued by then. Large blobs start early (they bound the total
-   * time) but never take every slot while small blobs wait: a quarter of the
-   * pool stays free for them, so small images finish and show progress.
+   * everything queued by then. Most slots take the largest blob waiting
+   * (large blobs bound the total time, so they start first); a quarter of
+   * the slots take the smallest, so small blobs never wait behind large ones
+   * and small images finish early.
    */
   private async dispatch(): Promise<void> {
-    const job = this.pick()
-    if (!job) return
-    const isLarge = job.desc.size >= this.large
-    if (isLarge) this.runningLarge++
+    if (this.pending.length === 0) return
+    const reserve = this.concurrency >= 4 ? Math.floor(this.concurrency / 4) : this.concurrency >= 2 ? 1 : 0
+    const bigLane = this.runningBig < this.concurrency - reserve
+    let at = 0
+    for (let i = 1; i < this.pending.length; i++) {
+      const s = this.pending[i].desc.size
+      if (bigLane ? s > this.pending[at].desc.size : s < this.pending[at].desc.size) at = i
+    }
+    const job = this.pending.splice(at, 1)[0]
+    if (bigLane) this.runningBig++
     try {
       job.resolve(await this.sink.putBlob(job.desc, job.source.blobOpener(job.desc), {subject: job.subject, onBytes: job.onBytes}))
     } catch (err) {
       job.reject(err)
     } finally {
-      if (isLarge) this.runningLarge--
+      if (bigLane) this.runningBig--
     }
-  }
-
-  private pick(): BlobJob | undefined {
-    if (this.pending.length === 0) return undefined
-    const reserve = this.concurrency >= 4 ? Math.floor(this.concurrency / 4) : this.concurrency >= 2 ? 1 : 0
-    let largest = -1
-    let smallest = -1
-    for (let i = 0; i < this.pending.length; i++) {
-      const s = this.pending[i].desc.size
-      if (s >= this.large && (largest < 0 || s > this.pending[largest].desc.size)) largest = i
-      if (s < this.large && (smallest < 0 || s < this.pending[smallest].desc.size)) smallest = i
-    }
-    let i: number
-    if (largest >= 0 && (smallest < 0 || this.runningLarge < this.concurrency - reserve)) i = largest
-    else i = smallest >= 0 ? smallest : largest
-    return this.pending.splice(i, 1)[0]
   }
 }
 
