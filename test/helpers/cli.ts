@@ -1,0 +1,43 @@
+import {spawn} from 'node:child_process'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+/** The repository root (test/helpers/../..). */
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+export interface CliResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/**
+ * Runs the built CLI (`node bin/run.js ARGS`; needs `npm run build` first) and
+ * never throws on a non-zero exit. CI=1 makes progress plain lines; colours are
+ * off so tests can match text. A timeout kills it and reports code 137.
+ */
+export async function runCli(args: string[], opts: {cwd?: string; env?: Record<string, string>; timeoutMs?: number} = {}): Promise<CliResult> {
+  const env: Record<string, string | undefined> = {...process.env, CI: '1', NO_COLOR: '1', ...opts.env}
+  delete env.FORCE_COLOR
+  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), ...args], {
+    cwd: opts.cwd ?? repoRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  child.stdout.on('data', (b: Buffer) => out.push(b))
+  child.stderr.on('data', (b: Buffer) => err.push(b))
+  let timedOut = false
+  const timer = setTimeout(() => {
+    timedOut = true
+    child.kill('SIGKILL')
+  }, opts.timeoutMs ?? 170_000)
+  const code = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', (c, signal) => resolve(c ?? (signal === 'SIGKILL' ? 137 : 128 + 15)))
+  })
+  clearTimeout(timer)
+  const stderr = Buffer.concat(err).toString('utf8') + (timedOut ? `\n[runCli: killed after ${opts.timeoutMs ?? 170_000} ms]\n` : '')
+  return {code, stdout: Buffer.concat(out).toString('utf8'), stderr}
+}
