@@ -100,23 +100,34 @@ export class RegistryPusher {
     mountFrom?: string,
   ): Promise<BlobOutcome> {
     if (mountFrom && mountFrom !== repository) {
-      const res = await this.client.request({
-        method: 'POST',
-        path: `/v2/${repository}/blobs/uploads/?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(mountFrom)}`,
-        repository,
-        actions: PUSH,
-        scopes: [`repository:${mountFrom}:pull`],
-        headers: {'content-length': '0'},
-        accept: (s) => s === 201 || s === 202,
-        what: `mount of blob ${blob.digest} from ${mountFrom} into ${this.client.registry}/${repository}`,
-      })
-      if (res.status === 201) return 'mounted'
+      const res = await this.mount(repository, blob.digest, mountFrom)
+      if (res?.status === 201) return 'mounted'
       // 202: the registry declined the mount and opened an upload instead; use it.
       await this.upload(repository, blob, read, res)
       return 'uploaded'
     }
     await this.upload(repository, blob, read)
     return 'uploaded'
+  }
+
+  /** POST ?mount=&from=; undefined when the registry will not even consider it. */
+  private async mount(repository: string, digest: string, from: string): Promise<RegistryResponse | undefined> {
+    try {
+      return await this.client.request({
+        method: 'POST',
+        path: `/v2/${repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+        repository,
+        actions: PUSH,
+        scopes: [`repository:${from}:pull`],
+        headers: {'content-length': '0'},
+        accept: (s) => s === 201 || s === 202,
+        what: `mount of blob ${digest} from ${from} into ${this.client.registry}/${repository}`,
+      })
+    } catch (err) {
+      // Not allowed to read the source repository, or no mount support: upload instead.
+      if (err instanceof RegistryError && [401, 403, 404, 405].includes(err.status ?? 0)) return undefined
+      throw err
+    }
   }
 
   private startUpload(repository: string, digest: string): Promise<RegistryResponse> {
@@ -149,7 +160,14 @@ export class RegistryPusher {
         await this.session(repository, blob, read, start)
         return
       } catch (err) {
-        if (session >= MAX_SESSIONS || !(err instanceof RestartUpload || isLostSession(err))) throw err
+        if (!(err instanceof RestartUpload || isLostSession(err))) throw err
+        if (session >= MAX_SESSIONS) {
+          throw new RegistryError(`${this.client.registry}: the upload of blob ${blob.digest} to ${repository} was lost ${session} times`, {
+            host: this.client.host,
+            repository,
+            cause: err,
+          })
+        }
         // The registry may have completed the blob even though its answer was lost.
         if (await this.hasBlob(repository, blob.digest, blob.size)) return
       }
