@@ -195,7 +195,8 @@ describe('airlock pull (images) against the distribution registry', () => {
     const t0 = Date.now()
     const r = await runCli(['pull', file, '--store', join(dir, 'store')])
     expect(r.code).toBe(1)
-    expect(r.stderr).toContain(`Error: ${host}: connect ECONNREFUSED ${host}`)
+    expect(r.stderr).toContain(`Error: ${host}: cannot reach the registry: connect ECONNREFUSED ${host}`)
+    expect(r.stderr).toContain('(5 attempts)')
     // The retries waited (backoff), but not forever.
     expect(Date.now() - t0).toBeGreaterThan(1000)
     expect(Date.now() - t0).toBeLessThan(60_000)

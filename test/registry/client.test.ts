@@ -193,6 +193,6 @@ describe('RegistryClient', () => {
     const port = (dead.address() as AddressInfo).port
     await new Promise((r) => dead.close(r))
     const c = new RegistryClient({registry: `127.0.0.1:${port}`, policy})
-    await expect(c.getManifest('a/b', 'v1')).rejects.toThrow(new RegExp(`127.0.0.1:${port}.*ECONNREFUSED`))
+    await expect(c.getManifest('a/b', 'v1')).rejects.toThrow(new RegExp(`^127.0.0.1:${port}: cannot reach the registry: connect ECONNREFUSED .*\\(3 attempts\\)$`))
   })
 })

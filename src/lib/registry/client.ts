@@ -2,7 +2,7 @@ import type {Got} from 'got'
 import type {IncomingHttpHeaders} from 'node:http'
 import type {Readable} from 'node:stream'
 
-import {FailureError, IntegrityError, isAirlockError, RegistryError} from '../errors.js'
+import {FailureError, IntegrityError, isAirlockError, NetworkError, RegistryError} from '../errors.js'
 import type {Opener} from '../fetch/download.js'
 import {connectionError, createHttp, openStream, type OpenedStream, redactUrl} from '../fetch/http.js'
 import {defaultRetryPolicy, type RetryPolicy, withRetry} from '../fetch/retry.js'
@@ -144,8 +144,22 @@ export class RegistryClient {
 
   /** `https://host` or `http://host`, found by `GET /v2/` once. */
   base(): Promise<string> {
-    this.baseUrl ??= withRetry(() => this.ping(), {policy: this.policy, signal: this.opts.signal}).catch((err) => {
+    let attempts = 0
+    this.baseUrl ??= withRetry(
+      () => {
+        attempts++
+        return this.ping()
+      },
+      {policy: this.policy, signal: this.opts.signal},
+    ).catch((err) => {
       this.baseUrl = undefined
+      if (err instanceof NetworkError && err.status === undefined) {
+        const reason = err.message.startsWith(`${this.host}: `) ? err.message.slice(this.host.length + 2) : err.message
+        throw new NetworkError(`${this.registry}: cannot reach the registry: ${reason}${attempts > 1 ? ` (${attempts} attempts)` : ''}`, {
+          host: this.host,
+          cause: err,
+        })
+      }
       throw err
     })
     return this.baseUrl
