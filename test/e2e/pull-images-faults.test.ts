@@ -1,0 +1,123 @@
+import {spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {existsSync} from 'node:fs'
+import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {repoRoot, runCli} from '../helpers/cli.js'
+import {pushImage, type PushedImage} from '../helpers/images.js'
+import {type NginxServer, startNginx} from '../helpers/nginx.js'
+import {startFaultProxy} from '../helpers/proxy.js'
+import {type RegistryServer, startRegistry} from '../helpers/registry.js'
+import {makeTempDir} from '../helpers/tmp.js'
+
+let reg: RegistryServer
+let img: PushedImage
+
+beforeAll(async () => {
+  reg = await startRegistry()
+  img = await pushImage(reg, {repository: 'fault/app', tag: '1', layers: 1, layerSize: 3 * 1024 * 1024})
+})
+
+afterAll(async () => reg?.stop())
+
+function sha256(b: Buffer): string {
+  return `sha256:${createHash('sha256').update(b).digest('hex')}`
+}
+
+async function manifestFile(dir: string, host: string): Promise<string> {
+  const file = join(dir, 'airlock.yaml')
+  await writeFile(file, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: faults\nspec:\n  images:\n    - ${host}/${img.repository}:${img.tag}\n`)
+  return file
+}
+
+async function blobsAllVerified(store: string): Promise<string[]> {
+  const dir = join(store, 'images/blobs/sha256')
+  const names = existsSync(dir) ? await readdir(dir) : []
+  for (const f of names) expect(sha256(await readFile(join(dir, f)))).toBe(`sha256:${f}`)
+  return names
+}
+
+const layer = () => img.blobs.reduce((a, b) => (b.size > a.size ? b : a))
+
+describe('airlock pull under faults', () => {
+  it('never lets a byte flipped in transit land in the store', async () => {
+    const proxy = await startFaultProxy(reg.url, {flipByteAt: 100_000, match: /\/blobs\//})
+    try {
+      const dir = await makeTempDir('airlock-flip-')
+      const store = join(dir, 'store')
+      const r = await runCli(['pull', await manifestFile(dir, proxy.host), '--store', store])
+      // Every response through the proxy is corrupted: the download is retried once, then fails.
+      expect(r.code).toBe(1)
+      const big = layer()
+      expect(r.stderr).toContain(`blob ${big.digest} of ${proxy.host}/${img.repository}:${img.tag}: digest mismatch: expected ${big.digest}, got sha256:`)
+      const names = await blobsAllVerified(store)
+      expect(names).not.toContain(big.digest.slice(7))
+      // Nothing names the image either.
+      const index = JSON.parse(await readFile(join(store, 'images/index.json'), 'utf8')) as {manifests: unknown[]}
+      expect(index.manifests).toHaveLength(0)
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  it('resumes a broken transfer with Range in the same run', async () => {
+    const big = layer()
+    const proxy = await startFaultProxy(reg.url, {cutAfterBytes: 1_000_000, match: new RegExp(`/blobs/${big.digest}`)})
+    try {
+      const dir = await makeTempDir('airlock-cut-')
+      const store = join(dir, 'store')
+      const r = await runCli(['pull', await manifestFile(dir, proxy.host), '--store', store, '--json'])
+      expect(r.code, r.stderr).toBe(0)
+      const res = JSON.parse(r.stdout) as {images: {bytesFetched: number}[]}
+      // The cut part was not fetched twice.
+      const configSize = img.blobs.filter((b) => b !== big).reduce((n, b) => n + b.size, 0)
+      expect(res.images[0].bytesFetched).toBeLessThan(big.size + configSize + 200_000)
+      expect(await blobsAllVerified(store)).toContain(big.digest.slice(7))
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  describe('killed half-way', () => {
+    let nginx: NginxServer
+    beforeAll(async () => {
+      nginx = await startNginx({proxyTo: reg.url, rateLimit: '512k'})
+    })
+    afterAll(async () => nginx?.stop())
+
+    it('continues the partial file with Range on the next run, fetching fewer bytes', async () => {
+      const big = layer()
+      const dir = await makeTempDir('airlock-kill-')
+      const store = join(dir, 'store')
+      const file = await manifestFile(dir, nginx.host)
+      const partial = join(store, '.tmp/partial', `${big.digest.slice(7)}.part`)
+      const child = spawn(process.execPath, [join(repoRoot, 'bin/run.js'), 'pull', file, '--store', store, '--quiet'], {stdio: 'ignore'})
+      const exited = new Promise((r) => child.once('exit', r))
+      let have = 0
+      for (let i = 0; i < 600 && have < big.size / 3; i++) {
+        await sleep(50)
+        have = existsSync(partial) ? (await stat(partial)).size : 0
+      }
+      child.kill('SIGKILL')
+      await exited
+      have = (await stat(partial)).size
+      expect(have).toBeGreaterThan(0)
+      expect(have).toBeLessThan(big.size)
+      expect(existsSync(join(store, 'images/blobs/sha256', big.digest.slice(7)))).toBe(false)
+
+      // The dead process's lock is taken over; the partial file is continued.
+      const r = await runCli(['pull', file, '--store', store, '--json'])
+      expect(r.code, r.stderr).toBe(0)
+      const res = JSON.parse(r.stdout) as {images: {bytesFetched: number; bytesReused: number}[]}
+      expect(res.images[0].bytesFetched).toBeLessThan(big.size - have / 2)
+      expect(res.images[0].bytesReused).toBeGreaterThanOrEqual(have)
+      const ranged = (await nginx.accessLines()).filter((l) => l.includes(`/blobs/${big.digest}`) && /" 206 /.test(l))
+      expect(ranged.length).toBeGreaterThan(0)
+      expect(await blobsAllVerified(store)).toContain(big.digest.slice(7))
+      expect(existsSync(partial)).toBe(false)
+    })
+  })
+})
