@@ -22,6 +22,9 @@ export interface NginxImportResult extends ImportTotals {
   root: string
 }
 
+/** Files verified and being flushed to disk. Small: each flush holds one of the four libuv threads that gunzip and writes need too. */
+const MAX_PENDING_COMMITS = 2
+
 /** What tempNameBeside makes, so a re-run can clear what a killed run left. */
 const TEMP_RE = /^\.(.+)\.airlock-(\d+)-[0-9a-f]{8}\.tmp$/
 
@@ -63,6 +66,8 @@ class RootWriter {
   private readonly dirs = new Map<string, Promise<void>>()
   /** Folders that got a new name in them; fsynced once at the end rather than per file. */
   readonly touched = new Set<string>()
+  private readonly commits = new Set<Promise<void>>()
+  private commitError: unknown
 
   constructor(
     readonly root: string,
@@ -112,7 +117,13 @@ class RootWriter {
     }
   }
 
-  /** Write one entry (or find it already there). */
+  /** Wait for every pending flush and rename; throws the first that failed. */
+  async settle(): Promise<void> {
+    await Promise.all(this.commits)
+    if (this.commitError !== undefined) throw this.commitError
+  }
+
+  /** Write one entry (or find it already there); its flush and rename complete by `settle()`. */
   async put(entry: BundleEntry, onBytes: (n: number) => void): Promise<ImportedFile['action']> {
     const dir = dirname(entry.path)
     await this.ensureDir(dir === '.' ? '' : dir)
@@ -126,26 +137,38 @@ class RootWriter {
       return 'skipped'
     }
     const tmp = tempNameBeside(target)
+    const fh = await open(tmp, 'wx', mode).catch((err: unknown) => {
+      throw new FailureError(`cannot write beside ${target}: ${(err as Error).message}`, {cause: err})
+    })
     try {
-      const fh = await open(tmp, 'wx', mode)
-      try {
-        // Hot path: the body hashes as it flows and throws before its end if the bytes are not bundle.json's.
-        for await (const chunk of entry.body) {
-          let off = 0
-          while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten
-          onBytes(chunk.length)
-        }
-        await fh.chmod(mode)
-        await fh.sync()
-      } finally {
-        await fh.close()
+      // Hot path: the body hashes as it flows and throws before its end if the bytes are not bundle.json's.
+      for await (const chunk of entry.body) {
+        let off = 0
+        while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten
+        onBytes(chunk.length)
       }
-      // A symlink or other odd file at the target is replaced, never written through.
-      await rename(tmp, target)
+      await fh.chmod(mode)
     } catch (err) {
+      await fh.close().catch(() => {})
       await rm(tmp, {force: true})
       throw err
     }
+    // Verified. Flushing to disk is the slow part, so it runs while the next entries are read;
+    // the rename still waits for it, so a final name never points at unflushed data.
+    while (this.commits.size >= MAX_PENDING_COMMITS) await Promise.race(this.commits)
+    const commit: Promise<void> = (async () => {
+      try {
+        await fh.datasync()
+        await fh.close()
+        // A symlink or other odd file at the target is replaced, never written through.
+        await rename(tmp, target)
+      } catch (err) {
+        await fh.close().catch(() => {})
+        await rm(tmp, {force: true})
+        this.commitError ??= err
+      }
+    })().finally(() => this.commits.delete(commit))
+    this.commits.add(commit)
     this.touched.add(dirname(target))
     return 'written'
   }
@@ -197,14 +220,21 @@ export async function importNginx(dir: string, opts: NginxImportOptions): Promis
   const writer = new RootWriter(root, new Set(lock.files.map((f) => f.path)))
   // Both archives at once: each is one sequential stream, and gunzip of each runs on its own thread.
   const abort = new AbortController()
-  const results = await Promise.all(
-    ARCHIVES.map((a) =>
-      importArchive(dir, lock, a.kind, writer, progress, abort.signal).catch((err: unknown) => {
-        abort.abort(err)
-        throw err
-      }),
-    ),
-  )
+  let results: ImportedFile[][]
+  try {
+    results = await Promise.all(
+      ARCHIVES.map((a) =>
+        importArchive(dir, lock, a.kind, writer, progress, abort.signal).catch((err: unknown) => {
+          abort.abort(err)
+          throw err
+        }),
+      ),
+    )
+  } finally {
+    // Files already verified still get their final name, even when another entry failed.
+    await writer.settle().catch(() => {})
+  }
+  await writer.settle()
   for (const d of writer.touched) await fsyncPath(d).catch(() => {})
   const byPath = new Map(results.flat().map((f) => [f.path, f]))
   // Report in bundle.json order, whatever order the archives were read in.
