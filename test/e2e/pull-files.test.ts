@@ -141,16 +141,24 @@ describe('pullFiles against nginx', () => {
 
   it('takes the sha256 from a checksum file with one line, a bare hash, or many lines', async () => {
     const ctx = await context()
+    const sums = `${web.url}/files/SHA256SUMS`
+    const before = (await requestsFor(web, '/files/SHA256SUMS')).length
     const rs = await pullFiles(
-      manifestOf([
-        binary(`${web.url}/files/good.bin`, undefined, `${web.url}/files/good.bin.sha256`),
-        binary(`${web.url}/files/other.bin`, undefined, `${web.url}/files/bare.sha256`),
-        binary(`${web.url}/files/big.bin`, undefined, `${web.url}/files/SHA256SUMS`),
-      ]),
+      manifestOf(
+        [
+          binary(`${web.url}/files/good.bin`, undefined, `${web.url}/files/good.bin.sha256`),
+          binary(`${web.url}/files/other.bin`, undefined, `${web.url}/files/bare.sha256`),
+          binary(`${web.url}/files/big.bin`, undefined, sums),
+        ],
+        [{...binary(`${web.url}/files/other.bin`, undefined, sums), kind: 'package'}],
+      ),
       ctx,
     )
-    expect(rs.map((r) => r.sha256)).toEqual([sha(good), sha(other), sha(big)])
+    expect(rs.map((r) => r.sha256)).toEqual([sha(good), sha(other), sha(big), sha(other)])
     expect((await readFile(join(ctx.store.files, web.host, 'files', 'big.bin'))).equals(big)).toBe(true)
+    expect((await readFile(join(ctx.store.packages, web.host, 'files', 'other.bin'))).equals(other)).toBe(true)
+    // One checksum file naming several downloads is fetched once per run.
+    expect((await requestsFor(web, '/files/SHA256SUMS')).length).toBe(before + 1)
   })
 
   it('names an unusable checksum file, and a checksum file without the name', async () => {

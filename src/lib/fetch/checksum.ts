@@ -83,16 +83,31 @@ export function checksumFor(text: string, fileName: string, source: string): str
   })
 }
 
-/** Fetch `checksumUrl` (same retries, proxies and CAs as downloads) and pick the sha256 of `fileUrl`. */
-export async function fetchChecksum(
-  http: Got,
-  checksumUrl: string,
-  fileUrl: string,
-  opts: {policy?: RetryPolicy; signal?: AbortSignal} = {},
-): Promise<string> {
-  const source = redactUrl(checksumUrl)
-  const body = await fetchSmall(http, checksumUrl, {what: `checksum file ${source}`, maxBytes: MAX_CHECKSUM_FILE, ...opts})
-  return checksumFor(body.toString('utf8'), urlFileName(fileUrl), source)
+/**
+ * Checksum files of one run: each fetched once (a SHA256SUMS names many
+ * files), with the same retries, proxies and CAs as downloads.
+ */
+export class ChecksumFiles {
+  private readonly texts = new Map<string, Promise<string>>()
+
+  constructor(private readonly opts: {http: Got; policy?: RetryPolicy; signal?: AbortSignal}) {}
+
+  /** The sha256 (hex) that `checksumUrl` gives the file of `fileUrl`. */
+  async sha256For(checksumUrl: string, fileUrl: string): Promise<string> {
+    const source = redactUrl(checksumUrl)
+    let text = this.texts.get(checksumUrl)
+    if (!text) {
+      text = fetchSmall(this.opts.http, checksumUrl, {
+        what: `checksum file ${source}`,
+        maxBytes: MAX_CHECKSUM_FILE,
+        policy: this.opts.policy,
+        signal: this.opts.signal,
+      }).then((b) => b.toString('utf8'))
+      // Entries naming the same checksum file share its one fetch, and its failure.
+      this.texts.set(checksumUrl, text)
+    }
+    return checksumFor(await text, urlFileName(fileUrl), source)
+  }
 }
 
 function truncate(s: string): string {

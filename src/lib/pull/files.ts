@@ -5,7 +5,7 @@ import {resolveOciChart} from '../charts/oci.js'
 import {findChart, RepoIndexCache} from '../charts/repo-index.js'
 import {type StoredChart, writeStoreIndex} from '../charts/store-index.js'
 import {FailureError} from '../errors.js'
-import {fetchChecksum} from '../fetch/checksum.js'
+import {ChecksumFiles} from '../fetch/checksum.js'
 import {FileFetcher} from '../fetch/file-pull.js'
 import type {Opener} from '../fetch/download.js'
 import {createHttp, redactUrl} from '../fetch/http.js'
@@ -63,6 +63,7 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
   const http = await createHttp({caFiles: ctx.caFiles})
   const fetcher = new FileFetcher({http, once: new Once(), signal: ctx.signal})
   const repos = new RepoIndexCache({http, signal: ctx.signal})
+  const checksums = new ChecksumFiles({http, signal: ctx.signal})
   const clients = new Map<string, RegistryClient>()
   const clientFor = (registry: string): RegistryClient => {
     let c = clients.get(registry)
@@ -82,7 +83,7 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
 
   const resolveEntry = async (entry: UrlFileEntry | ChartEntry): Promise<Resolved> => {
     if (entry.kind !== 'chart') {
-      const hex = entry.sha256 ?? (await fetchChecksum(http, entry.checksumUrl!, entry.url, {signal: ctx.signal}))
+      const hex = entry.sha256 ?? (await checksums.sha256For(entry.checksumUrl!, entry.url))
       return {url: entry.url, digest: `sha256:${hex}`}
     }
     if (entry.repo !== undefined) {
