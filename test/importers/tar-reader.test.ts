@@ -1,6 +1,5 @@
 import {execFile} from 'node:child_process'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {promisify} from 'node:util'
@@ -8,6 +7,7 @@ import {describe, expect, it} from 'vitest'
 
 import {parsePax, readTar} from '../../src/lib/importers/tar-reader.js'
 import {tarBytes} from '../helpers/bundle-fixture.js'
+import {makeTempDir} from '../helpers/tmp.js'
 
 const run = promisify(execFile)
 
@@ -30,7 +30,7 @@ async function list(buf: Buffer, size?: number) {
 
 describe('readTar', () => {
   it('reads what GNU tar writes, long names included', async () => {
-    const dir = join(tmpdir(), `tar-reader-${process.pid}-${Date.now()}`)
+    const dir = await makeTempDir('tar-reader-')
     const long = `${'d'.repeat(120)}/${'f'.repeat(150)}`
     await mkdir(join(dir, 'top', 'd'.repeat(120)), {recursive: true})
     await writeFile(join(dir, 'top', long), 'long one')
