@@ -11,6 +11,7 @@ import type {TreeMap, TreeNode, TreePair, TreeScalar, TreeSeq} from './tree.js'
  */
 export function fastParse(text: string): {root: TreeNode | null} | undefined {
   try {
+    if (ODD_CHARS.test(text)) return undefined
     const entries = scanLines(text)
     if (entries.length === 0) return {root: null}
     const parser = new BlockParser(entries)
@@ -24,6 +25,8 @@ export function fastParse(text: string): {root: TreeNode | null} | undefined {
 }
 
 const BAIL = Symbol('bail')
+// Tabs, control characters and line breaks other than \n and \r\n: the yaml package has its own rules for them.
+const ODD_CHARS = /[\x00-\x09\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029\ufeff]|\r(?!\n)/
 function bail(): never {
   throw BAIL
 }
@@ -48,7 +51,6 @@ function scanLines(text: string): Entry[] {
     while (p < end && text.charCodeAt(p) === 32) p++
     if (p < end && text.charCodeAt(p) !== 35 /* # */) {
       const line = text.slice(lineStart, end)
-      if (line.includes('\t') || line.includes('\r')) bail()
       const col = p - lineStart
       if (col === 0 && /^(---|\.\.\.)(\s|$)/.test(line)) {
         // One leading document marker is fine; anything more is a multi-document file.
