@@ -44,6 +44,7 @@ export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<
         caFiles: [...ctx.caFiles, ...(settings?.caFile ? [settings.caFile] : [])],
         credentials: ctx.username === undefined ? undefined : {username: ctx.username, password: ctx.password ?? ''},
         signal: ctx.signal,
+        onWarning: (m) => ctx.progress.warn(m),
       })
       clients.set(registry, c)
     }

@@ -30,6 +30,8 @@ export interface RegistryClientOptions {
   dockerConfig?: boolean
   policy?: RetryPolicy
   signal?: AbortSignal
+  /** Told when the connection is weaker than HTTPS with verified TLS (plain HTTP fallback). */
+  onWarning?: (message: string) => void
 }
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
@@ -123,6 +125,7 @@ export class RegistryClient {
 
   constructor(opts: RegistryClientOptions) {
     this.opts = opts
+    if (opts.insecure) opts.onWarning?.(`${opts.registry}: insecure: TLS certificates are not verified and plain HTTP is allowed`)
     this.registry = opts.registry
     this.host = registryEndpointHost(opts.registry)
     this.policy = opts.policy ?? defaultRetryPolicy
@@ -153,7 +156,7 @@ export class RegistryClient {
       {policy: this.policy, signal: this.opts.signal},
     ).catch((err) => {
       this.baseUrl = undefined
-      if (err instanceof NetworkError && err.status === undefined) {
+      if (err instanceof NetworkError && err.status === undefined && !isCertificateError(err)) {
         const reason = err.message.startsWith(`${this.host}: `) ? err.message.slice(this.host.length + 2) : err.message
         throw new NetworkError(`${this.registry}: cannot reach the registry: ${reason}${attempts > 1 ? ` (${attempts} attempts)` : ''}`, {
           host: this.host,
@@ -179,6 +182,7 @@ export class RegistryClient {
       const http = `http://${this.host}`
       // When both fail, the plain HTTP error is the one reported (a loopback registry that is down).
       await this.pingAt(http)
+      // Loopback registries use plain HTTP as Docker allows, without a word; `insecure` was announced already.
       return http
     }
   }
