@@ -86,3 +86,23 @@ describe('FileFetcher', () => {
     await expect(readFile(dest)).rejects.toThrow(/ENOENT/)
   })
 })
+
+describe('HashCache', () => {
+  it('answers for an unchanged file only, and never for one changed since', async () => {
+    const {HashCache, statFile} = await import('../../src/lib/fetch/hash-cache.js')
+    const path = join(root, 'cached.bin')
+    await writeFile(path, 'abc')
+    const cache = new HashCache(join(root, 'hashes.json'))
+    const st = (await statFile(path))!
+    // Too young to trust: not recorded.
+    cache.remember(path, st, 'sha256:young', st.ctimeMs + 100)
+    expect(cache.lookup(path, st)).toBeUndefined()
+    cache.remember(path, st, 'sha256:old', st.ctimeMs + 10_000)
+    await cache.save()
+    const loaded = new HashCache(join(root, 'hashes.json'))
+    await loaded.load()
+    expect(loaded.lookup(path, st)).toBe('sha256:old')
+    await writeFile(path, 'abd')
+    expect(loaded.lookup(path, (await statFile(path))!)).toBeUndefined()
+  })
+})

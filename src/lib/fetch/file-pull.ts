@@ -5,6 +5,7 @@ import type {Got} from 'got'
 
 import type {Once} from '../once.js'
 import {type DownloadResult, downloadVerified, type Opener} from './download.js'
+import {type HashCache, statFile} from './hash-cache.js'
 import {openStream, type OpenedStream} from './http.js'
 import type {RetryPolicy} from './retry.js'
 
@@ -73,13 +74,27 @@ export class FileFetcher {
       http: Got
       /** Shared by every file of one run: digest -> the path that holds it. */
       once: Once<string, string>
+      /** Digests of unchanged files from earlier runs; without it every file in the store is hashed. */
+      hashes?: HashCache
       policy?: RetryPolicy
       signal?: AbortSignal
     },
   ) {}
 
+  /** What the file at `path` hashes to now: from the cache while unchanged, else read whole. */
+  private async current(path: string): Promise<{digest: string; size: number} | undefined> {
+    const st = await statFile(path)
+    if (!st) return undefined
+    const known = this.opts.hashes?.lookup(path, st)
+    if (known) return {digest: known, size: st.size}
+    const have = await hashFile(path)
+    // Recorded with the stat taken before reading: a write during the read changes ctime, so it can never match.
+    if (have && have.size === st.size) this.opts.hashes?.remember(path, st, have.digest)
+    return have
+  }
+
   async fetch(req: FileFetchRequest): Promise<FileFetchResult> {
-    const have = await hashFile(req.dest)
+    const have = await this.current(req.dest)
     if (have && have.digest === req.digest && (req.size === undefined || have.size === req.size)) {
       req.onTotal?.(have.size)
       req.onBytes?.(have.size)
@@ -93,7 +108,7 @@ export class FileFetcher {
     if (result) return {size: result.size, reused: false, bytesFetched: result.bytesFetched}
     if (holder === req.dest) {
       // Another entry with this path already put it there in this run.
-      const again = await hashFile(req.dest)
+      const again = await this.current(req.dest)
       return {size: again?.size ?? 0, reused: true, bytesFetched: 0}
     }
     // Same content under another path: copy it, verified like any download.

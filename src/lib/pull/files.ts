@@ -1,4 +1,4 @@
-import {isAbsolute, relative, resolve, sep} from 'node:path'
+import {isAbsolute, join, relative, resolve, sep} from 'node:path'
 
 import type {LockFile} from '../bundle/lock.js'
 import {resolveOciChart} from '../charts/oci.js'
@@ -7,6 +7,7 @@ import {type StoredChart, writeStoreIndex} from '../charts/store-index.js'
 import {FailureError} from '../errors.js'
 import {ChecksumFiles} from '../fetch/checksum.js'
 import {FileFetcher} from '../fetch/file-pull.js'
+import {HashCache} from '../fetch/hash-cache.js'
 import type {Opener} from '../fetch/download.js'
 import {createHttp, redactUrl} from '../fetch/http.js'
 import type {ChartEntry, Manifest, PackageEntry, UrlFileEntry} from '../manifest/types.js'
@@ -61,7 +62,9 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
   const entries: (UrlFileEntry | PackageEntry)[] = [...manifest.binaries, ...manifest.packages]
   if (entries.length === 0) return []
   const http = await createHttp({caFiles: ctx.caFiles})
-  const fetcher = new FileFetcher({http, once: new Once(), signal: ctx.signal})
+  const hashes = new HashCache(join(ctx.store.tmp, 'file-hashes.json'))
+  await hashes.load()
+  const fetcher = new FileFetcher({http, once: new Once(), hashes, signal: ctx.signal})
   const repos = new RepoIndexCache({http, signal: ctx.signal})
   const checksums = new ChecksumFiles({http, signal: ctx.signal})
   const clients = new Map<string, RegistryClient>()
@@ -137,6 +140,7 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
   }
 
   const settled = await Promise.allSettled(entries.map(pullOne))
+  await hashes.save()
   // The index lists every chart now in the store, even when another entry failed.
   if (entries.some((e) => e.kind === 'chart')) {
     charts.sort((a, b) => a.entry.name.localeCompare(b.entry.name) || a.entry.version.localeCompare(b.entry.version))
