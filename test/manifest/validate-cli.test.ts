@@ -1,4 +1,4 @@
-import {spawn, spawnSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {existsSync, statSync} from 'node:fs'
 import {mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
@@ -6,21 +6,10 @@ import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {runCli} from '../helpers/cli.js'
+
 const root = path.join(import.meta.dirname, '../..')
 const k8s = path.join(root, 'manifests/kubernetes-1.29-amd64.yaml')
-
-/** `node bin/run.js ARGS`; never throws on a non-zero exit. */
-function runCli(args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin/run.js'), ...args], {cwd: root, env: {...process.env, CI: '1'}})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({code: code ?? -1, stdout, stderr}))
-  })
-}
 
 /** bin/run.js runs dist/: build when it is missing or older than the sources this file tests. */
 async function ensureBuilt(): Promise<void> {
