@@ -1,0 +1,210 @@
+import {createHash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import {mkdir, readdir, rm} from 'node:fs/promises'
+import {join, resolve} from 'node:path'
+import {Readable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+
+import pLimit from 'p-limit'
+
+import {FailureError, IntegrityError, UsageError} from '../errors.js'
+import {acquireLock} from '../store/lock.js'
+import {readRecords, recordsPath} from '../store/records.js'
+import {Store} from '../store/store.js'
+import {formatBytes, formatDuration, formatRate} from '../ui/format.js'
+import {silentProgress, type Progress} from '../ui/progress.js'
+import {reproducibleGzip} from './gzip.js'
+import {BUNDLE_FILES, type BundleLock} from './lock.js'
+import {BundleOutput, type WrittenFile} from './output.js'
+import {type ArchiveItem, planBundle} from './plan.js'
+import {lockProblems} from './read-lock.js'
+import {formatSums} from './sums.js'
+import {encodeHeader, endOfArchive, padding} from './tar-writer.js'
+
+export interface BundleOptions {
+  store: string
+  out: string
+  /** Bytes per part; unset writes each archive whole. */
+  split?: number
+  /** Archives written at once (at most 3). */
+  concurrency?: number
+  /** Seconds since the epoch for every entry's mtime; default SOURCE_DATE_EPOCH or 0. */
+  mtime?: number
+  progress?: Progress
+}
+
+export interface BundleResult {
+  out: string
+  store: string
+  name: string
+  version?: string
+  images: number
+  files: number
+  /** Every file written into the bundle folder, as SHA256SUMS lists it (plus SHA256SUMS itself). */
+  written: WrittenFile[]
+  /** Bytes read from the store into archives. */
+  bytesIn: number
+  /** Bytes written into the bundle folder. */
+  bytesOut: number
+  ms: number
+}
+
+const READ_CHUNK = 1 << 20
+
+/** mtime of every entry: SOURCE_DATE_EPOCH (reproducible-builds.org) or 0. */
+export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.SOURCE_DATE_EPOCH
+  if (v === undefined || v === '') return 0
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got "${v}"`)
+  return Number(v)
+}
+
+/**
+ * Write the bundle of a store: the three archives streamed straight from the
+ * store (each byte hashed and checked against the records on the way),
+ * bundle.json and SHA256SUMS. Everything is written under temporary names
+ * and renamed at the end, archives first and SHA256SUMS last.
+ */
+export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
+  const started = Date.now()
+  const progress = opts.progress ?? silentProgress
+  const mtime = opts.mtime ?? sourceDateEpoch()
+  const store = new Store(opts.store)
+  const out = resolve(opts.out)
+  const records = await readRecords(store).catch((err: Error) => {
+    throw new FailureError(`${recordsPath(store)} is not readable JSON: ${err.message}`)
+  })
+  if (!records) {
+    throw new UsageError(`${store.root} holds no records.json: nothing was pulled into it`, {suggestions: ['run `airlock pull MANIFEST --store DIR` first, or point --store at the store pull wrote']})
+  }
+  const shape = lockProblems(records)
+  if (shape.length > 0) throw new FailureError(`${recordsPath(store)} is malformed`, {details: shape})
+
+  await mkdir(out, {recursive: true})
+  const releaseOut = await acquireLock(join(out, '.airlock-bundle.lock'), `bundle folder ${out}`)
+  let releaseStore: (() => Promise<void>) | undefined
+  const outputs: BundleOutput[] = []
+  try {
+    await removeStaleTemps(out)
+    releaseStore = await store.lock()
+    const plan = await planBundle(store, records)
+    if (plan.problems.length > 0) {
+      throw new FailureError(`the store ${store.root} does not match its records (${plan.problems.length} problem${plan.problems.length === 1 ? '' : 's'}); nothing was bundled`, {
+        details: plan.problems,
+        suggestions: ['run `airlock pull` again with the same manifest to repair the store'],
+      })
+    }
+    if (plan.strays > 0) progress.warn(`${plan.strays} file(s) in the store are not in records.json and are left out`)
+
+    let bytesIn = 0
+    const jobs: {name: string; items: ArchiveItem[]; gzip: boolean}[] = [
+      {name: BUNDLE_FILES.files, items: plan.files, gzip: true},
+      {name: BUNDLE_FILES.packages, items: plan.packages, gzip: true},
+      {name: BUNDLE_FILES.images, items: plan.images, gzip: false},
+    ]
+    const limit = pLimit(Math.max(1, Math.min(opts.concurrency ?? 8, jobs.length)))
+    await Promise.all(
+      jobs.map((job) =>
+        limit(async () => {
+          const total = job.items.reduce((n, i) => n + i.size, 0)
+          const task = progress.task(job.name, total)
+          const t0 = Date.now()
+          const output = new BundleOutput(out, job.name, opts.split)
+          outputs.push(output)
+          try {
+            const source = Readable.from(archiveBytes(job.items, mtime, (n) => {
+              bytesIn += n
+              task.advance(n)
+            }), {objectMode: false, highWaterMark: READ_CHUNK})
+            if (job.gzip) {
+              const [gzip, pin] = reproducibleGzip()
+              await pipeline(source, gzip, pin, output)
+            } else {
+              await pipeline(source, output)
+            }
+            const ms = Date.now() - t0
+            task.done(`${formatBytes(output.bytes)}${output.parts.length > 1 ? ` in ${output.parts.length} parts` : ''}, ${formatDuration(ms)}, ${formatRate(total, ms)}`)
+          } catch (err) {
+            task.fail((err as Error).message)
+            throw err
+          }
+        }),
+      ),
+    )
+
+    // Archives done: the lock now has every digest (the chart index's too).
+    const lockOut = new BundleOutput(out, BUNDLE_FILES.lock)
+    outputs.push(lockOut)
+    await pipeline(Readable.from([Buffer.from(`${JSON.stringify(plan.lock, null, 2)}\n`)]), lockOut)
+    const listed = [...outputs.flatMap((o) => o.written)]
+    const sumsOut = new BundleOutput(out, BUNDLE_FILES.sums)
+    outputs.push(sumsOut)
+    await pipeline(Readable.from([Buffer.from(formatSums(listed))]), sumsOut)
+
+    for (const o of outputs) await o.commit()
+    const written = [...listed, ...sumsOut.written]
+    return {
+      out,
+      store: store.root,
+      name: plan.lock.name,
+      ...(plan.lock.version === undefined ? {} : {version: plan.lock.version}),
+      images: plan.lock.images.length,
+      files: plan.lock.files.length,
+      written,
+      bytesIn,
+      bytesOut: written.reduce((n, w) => n + w.size, 0),
+      ms: Date.now() - started,
+    }
+  } catch (err) {
+    for (const o of outputs) await o.abort().catch(() => {})
+    throw err
+  } finally {
+    await releaseStore?.()
+    await releaseOut()
+  }
+}
+
+/**
+ * One archive's bytes: each entry's header, its body read from the store
+ * (hashed as it flows, the hot path) and padding, then the end marker.
+ * A body that differs from what the records say stops the archive.
+ */
+export async function* archiveBytes(items: ArchiveItem[], mtime: number, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
+  for (const item of items) {
+    yield encodeHeader({path: item.path, type: item.type, size: item.size, mode: item.mode, mtime})
+    if (item.type !== 'file') continue
+    if (item.data) {
+      item.onDigest?.(createHash('sha256').update(item.data).digest('hex'))
+      onBytes(item.data.length)
+      yield item.data
+      yield padding(item.data.length)
+      continue
+    }
+    const hash = createHash('sha256')
+    let n = 0
+    for await (const chunk of createReadStream(item.source!, {highWaterMark: READ_CHUNK}) as AsyncIterable<Buffer>) {
+      n += chunk.length
+      if (n > item.size) throw new IntegrityError(`${item.subject} (changed on disk while bundling?)`, `${item.size} bytes`, `more than ${item.size} bytes`)
+      hash.update(chunk)
+      onBytes(chunk.length)
+      yield chunk
+    }
+    if (n !== item.size) throw new IntegrityError(`${item.subject} (changed on disk while bundling?)`, `${item.size} bytes`, `${n} bytes`)
+    const hex = hash.digest('hex')
+    if (item.sha256 !== undefined && hex !== item.sha256) {
+      throw new IntegrityError(`${item.subject} (the store file changed since it was pulled)`, `sha256:${item.sha256}`, `sha256:${hex}`)
+    }
+    item.onDigest?.(hex)
+    yield padding(item.size)
+  }
+  yield endOfArchive()
+}
+
+/** Temporary files a killed bundle left behind (only ours, by their name pattern). */
+async function removeStaleTemps(dir: string): Promise<void> {
+  for (const e of await readdir(dir)) {
+    if (/^\..+\.airlock-\d+-[0-9a-f]{8}\.tmp$/.test(e)) await rm(join(dir, e), {force: true})
+  }
+}
+
+export type {BundleLock}

@@ -1,0 +1,97 @@
+import {Header, Pax} from 'tar'
+
+/**
+ * Reproducible tar headers. node-tar's Pack reads files itself, takes modes
+ * from stat, follows readdir order and stamps each entry's own mtime; we
+ * need fixed modes, a sorted order and to hash every byte we archive. So
+ * node-tar only encodes headers (ustar, with a pax record for long names)
+ * and the bodies are streamed by the bundle writer.
+ */
+
+export const BLOCK = 512
+
+export interface TarEntryMeta {
+  /** Entry name; directories end with `/`. */
+  path: string
+  type: 'file' | 'directory'
+  size: number
+  mode: number
+  /** Seconds since the epoch (SOURCE_DATE_EPOCH or 0). */
+  mtime: number
+}
+
+/** The header block(s) of one entry: a pax record first when the name or size does not fit ustar. */
+export function encodeHeader(meta: TarEntryMeta): Buffer {
+  const mtime = new Date(meta.mtime * 1000)
+  const data = {
+    path: meta.path,
+    mode: meta.mode,
+    uid: 0,
+    gid: 0,
+    size: meta.type === 'file' ? meta.size : 0,
+    mtime,
+    type: meta.type === 'file' ? ('File' as const) : ('Directory' as const),
+    uname: '',
+    gname: '',
+  }
+  const block = Buffer.alloc(BLOCK)
+  const h = new Header(data)
+  const needPax = h.encode(block, 0)
+  if (!needPax) return block
+  // The pax record carries the real path (and size past 8 GiB); the ustar header keeps a truncated name for old readers.
+  const pax = new Pax({path: meta.path, size: data.size, mtime, uid: 0, gid: 0}).encode()
+  return Buffer.concat([pax, block])
+}
+
+/** Zero bytes after a body up to the next block boundary. */
+export function padding(size: number): Buffer {
+  const rest = size % BLOCK
+  return rest === 0 ? Buffer.alloc(0) : Buffer.alloc(BLOCK - rest)
+}
+
+/** Two zero blocks end an archive. */
+export function endOfArchive(): Buffer {
+  return Buffer.alloc(2 * BLOCK)
+}
+
+/** Files get 0755 when any execute bit is set in the store, else 0644; folders 0755. */
+export function normalMode(type: 'file' | 'directory', storeMode = 0): number {
+  if (type === 'directory') return 0o755
+  return storeMode & 0o111 ? 0o755 : 0o644
+}
+
+/**
+ * Folder entries and files in one canonical order: a depth-first walk with
+ * the children of every folder sorted by name (code units, not locale), each
+ * folder right before its contents. `files` are `/`-separated paths.
+ */
+export function treeOrder(files: string[]): {path: string; type: 'file' | 'directory'}[] {
+  const sorted = [...files].sort(comparePaths)
+  const out: {path: string; type: 'file' | 'directory'}[] = []
+  const emitted = new Set<string>()
+  for (const f of sorted) {
+    const segs = f.split('/')
+    for (let i = 1; i < segs.length; i++) {
+      const dir = `${segs.slice(0, i).join('/')}/`
+      if (!emitted.has(dir)) {
+        emitted.add(dir)
+        out.push({path: dir, type: 'directory'})
+      }
+    }
+    out.push({path: f, type: 'file'})
+  }
+  return out
+}
+
+/** Compare paths segment by segment, so `a/b` sorts with its folder `a` and before `a-b`. */
+export function comparePaths(a: string, b: string): number {
+  const sa = a.split('/')
+  const sb = b.split('/')
+  for (let i = 0; i < Math.min(sa.length, sb.length); i++) {
+    if (sa[i] !== sb[i]) {
+      // A folder and a file of the same prefix: the shorter array is the file unless segments differ.
+      return sa[i] < sb[i] ? -1 : 1
+    }
+  }
+  return sa.length - sb.length
+}
