@@ -59,47 +59,82 @@ export interface RegistryImportResult {
   stats: PushStats
 }
 
-/** What every RegistrySink of one run shares. */
+/** The repository that uploads a digest in this run, and when it is done. */
+interface Claim {
+  repository: string
+  done: Promise<boolean>
+  settle(ok: boolean): void
+}
+
+/**
+ * What every RegistrySink of one run shares. The first repository that finds
+ * a blob missing claims its upload; every other repository that needs it
+ * waits for that upload before asking for a pool slot (so no slot idles
+ * waiting), then mounts it from there. Only when the mount is declined or
+ * the upload failed does a second repository upload it too.
+ */
 class PushRun {
   readonly stats: PushStats = {uploaded: 0, mounted: 0, present: 0, bytesUploaded: 0, manifestsPushed: 0}
   /** Blob digest -> a repository of the target registry known to hold it (pushed, mounted or found). */
   private readonly holders = new Map<string, string>()
-  /** Blob digest -> the first upload of it in this run, resolving to its repository. */
-  private readonly uploads = new Map<string, Promise<string>>()
+  private readonly claims = new Map<string, Claim>()
 
   constructor(readonly pusher: RegistryPusher) {}
 
-  held(digest: string, repository: string): void {
+  private held(digest: string, repository: string): void {
     if (!this.holders.has(digest)) this.holders.set(digest, repository)
   }
 
-  holder(digest: string): string | undefined {
-    return this.holders.get(digest)
+  /** True when `repository` has the blob, found there or mounted into it now. */
+  async has(repository: string, desc: Descriptor): Promise<boolean> {
+    if (await this.pusher.hasBlob(repository, desc.digest, desc.size)) {
+      this.held(desc.digest, repository)
+      this.stats.present++
+      return true
+    }
+    const claim = this.claims.get(desc.digest)
+    if (!claim) {
+      // Ours to upload: the Copier calls putBlob next, which settles the claim.
+      let settle!: (ok: boolean) => void
+      const done = new Promise<boolean>((resolve) => (settle = resolve))
+      this.claims.set(desc.digest, {repository, done, settle})
+      return false
+    }
+    if (claim.repository === repository) return false
+    await claim.done
+    const from = this.holders.get(desc.digest)
+    if (!from || from === repository) return false
+    const res = await this.pusher.mountBlob(repository, desc.digest, from)
+    if (res?.status !== 201) return false // declined: upload it here too
+    this.held(desc.digest, repository)
+    this.stats.mounted++
+    return true
   }
 
-  /**
-   * Put a blob into `repository`. The first repository to need a digest
-   * uploads it; any other waits for that upload and mounts from there.
-   */
+  /** Upload a blob into `repository` (mounting when another repository got it meanwhile). */
   async put(repository: string, desc: Descriptor, read: BlobReader, onBytes?: (n: number) => void): Promise<BlobPutResult> {
-    const earlier = this.uploads.get(desc.digest)
-    if (earlier) await earlier.catch(() => undefined)
-    const from = this.holder(desc.digest)
-    const push = this.pusher.pushBlob(repository, desc, wrapReader(read, onBytes), from)
-    if (!earlier && !from) {
-      const mine = push.then(() => repository)
-      mine.catch(() => {}) // its failure is reported through `push`
-      this.uploads.set(desc.digest, mine)
+    const claim = this.claims.get(desc.digest)
+    const mine = claim?.repository === repository
+    try {
+      const from = this.holders.get(desc.digest)
+      const outcome = await this.pusher.pushBlob(repository, desc, wrapReader(read, onBytes), from === repository ? undefined : from)
+      this.held(desc.digest, repository)
+      if (mine) claim.settle(true)
+      if (outcome === 'mounted') {
+        this.stats.mounted++
+        return {bytesFetched: 0, bytesResumed: 0}
+      }
+      this.stats.uploaded++
+      this.stats.bytesUploaded += desc.size
+      return {bytesFetched: desc.size, bytesResumed: 0}
+    } catch (err) {
+      if (mine) {
+        // Waiting repositories upload it themselves; a later run may claim it again.
+        this.claims.delete(desc.digest)
+        claim.settle(false)
+      }
+      throw err
     }
-    const outcome = await push
-    this.held(desc.digest, repository)
-    if (outcome === 'mounted') {
-      this.stats.mounted++
-      return {bytesFetched: 0, bytesResumed: 0}
-    }
-    this.stats.uploaded++
-    this.stats.bytesUploaded += desc.size
-    return {bytesFetched: desc.size, bytesResumed: 0}
   }
 }
 
@@ -147,13 +182,8 @@ export class RegistrySink implements ImageSink {
     readonly repository: string,
   ) {}
 
-  async hasBlob(desc: Descriptor): Promise<boolean> {
-    const there = await this.run.pusher.hasBlob(this.repository, desc.digest, desc.size)
-    if (there) {
-      this.run.held(desc.digest, this.repository)
-      this.run.stats.present++
-    }
-    return there
+  hasBlob(desc: Descriptor): Promise<boolean> {
+    return this.run.has(this.repository, desc)
   }
 
   putBlob(desc: Descriptor, open: Opener, opts: {subject: string; onBytes?: (n: number) => void}): Promise<BlobPutResult> {

@@ -100,7 +100,7 @@ export class RegistryPusher {
     mountFrom?: string,
   ): Promise<BlobOutcome> {
     if (mountFrom && mountFrom !== repository) {
-      const res = await this.mount(repository, blob.digest, mountFrom)
+      const res = await this.mountBlob(repository, blob.digest, mountFrom)
       if (res?.status === 201) return 'mounted'
       // 202: the registry declined the mount and opened an upload instead; use it.
       await this.upload(repository, blob, read, res)
@@ -110,8 +110,11 @@ export class RegistryPusher {
     return 'uploaded'
   }
 
-  /** POST ?mount=&from=; undefined when the registry will not even consider it. */
-  private async mount(repository: string, digest: string, from: string): Promise<RegistryResponse | undefined> {
+  /**
+   * POST ?mount=&from=: 201 mounted, 202 declined (with an upload session
+   * opened), undefined when the registry will not even consider it.
+   */
+  async mountBlob(repository: string, digest: string, from: string): Promise<RegistryResponse | undefined> {
     try {
       return await this.client.request({
         method: 'POST',
