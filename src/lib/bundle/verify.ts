@@ -1,0 +1,375 @@
+import {createHash, type Hash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import {readFile, stat} from 'node:fs/promises'
+import {basename, join} from 'node:path'
+import {pipeline, Readable} from 'node:stream'
+import {createGunzip} from 'node:zlib'
+
+import {AirlockError} from '../errors.js'
+import {readTar} from '../importers/tar-reader.js'
+import {isDigest} from '../oci/digest.js'
+import {REF_NAME_ANNOTATION} from '../oci/layout.js'
+import {type Descriptor, type ImageIndex, type ImageManifest, isImageManifestMediaType, isIndexMediaType} from '../oci/media-types.js'
+import {silentProgress, type Progress} from '../ui/progress.js'
+import {formatBytes} from '../ui/format.js'
+import {BUNDLE_FILES, type BundleLock, type LockFile, TOP_FOLDERS} from './lock.js'
+import {bundlePartPaths} from './parts.js'
+import {readBundleLock} from './read-lock.js'
+import {parseSums} from './sums.js'
+
+export interface VerifyReport {
+  ok: boolean
+  problems: string[]
+  lock: BundleLock
+}
+
+/** Manifests and configs are small JSON; anything bigger is a layer and is only hashed. */
+const MAX_JSON_BLOB = 4 * 1024 * 1024
+const FOREIGN_LAYER = /\.foreign\.|nondistributable/
+const READ_CHUNK = 1 << 20
+
+/**
+ * Check a bundle folder: SHA256SUMS against every file (split parts
+ * included); each `.tar.gz` entry against bundle.json (path, size, sha256,
+ * nothing extra, nothing missing); in `offline-images.tar` every blob's size
+ * and digest, every reference of every manifest and index, and index.json
+ * against bundle.json. Each archive is read once, as a stream, and every
+ * problem is collected. A missing or malformed bundle.json throws a
+ * BundleError instead: there is nothing to check against.
+ */
+export async function verifyBundle(dir: string, opts: {progress?: Progress} = {}): Promise<VerifyReport> {
+  const progress = opts.progress ?? silentProgress
+  const lock = await readBundleLock(dir)
+  const problems: string[] = []
+  /** sha256 hex of every file in the folder, by name, as computed while reading. */
+  const actual = new Map<string, string>()
+
+  actual.set(BUNDLE_FILES.lock, createHash('sha256').update(await readFile(join(dir, BUNDLE_FILES.lock))).digest('hex'))
+  await Promise.all([
+    verifyFilesArchive(dir, lock, 'files', problems, actual, progress),
+    verifyFilesArchive(dir, lock, 'packages', problems, actual, progress),
+    verifyImagesArchive(dir, lock, problems, actual, progress),
+  ])
+  await checkSums(dir, actual, problems)
+  return {ok: problems.length === 0, problems, lock}
+}
+
+/** SHA256SUMS must list every file of the bundle (each part of a split archive) with the sha256 it has. */
+async function checkSums(dir: string, actual: Map<string, string>, problems: string[]): Promise<void> {
+  let text: string
+  try {
+    text = await readFile(join(dir, BUNDLE_FILES.sums), 'utf8')
+  } catch {
+    problems.push(`${BUNDLE_FILES.sums}: missing`)
+    return
+  }
+  const {lines, bad} = parseSums(text)
+  for (const n of bad) problems.push(`${BUNDLE_FILES.sums}:${n}: not a "<sha256>  <file>" line`)
+  const listed = new Set<string>()
+  for (const l of lines) {
+    if (listed.has(l.name)) continue
+    listed.add(l.name)
+    const have = actual.get(l.name)
+    if (have === undefined) problems.push(`${BUNDLE_FILES.sums}: lists ${l.name}, which is not in the bundle`)
+    else if (have !== l.sha256) problems.push(`${l.name}: sha256 ${have} does not match SHA256SUMS (${l.sha256})`)
+  }
+  for (const name of actual.keys()) if (!listed.has(name)) problems.push(`${name}: not listed in ${BUNDLE_FILES.sums}`)
+}
+
+/**
+ * An archive's parts read in order, each hashed as it flows. Resumable: when
+ * the content check stops early (a broken gzip), `finish()` reads the rest so
+ * SHA256SUMS is still checked for every part.
+ */
+class PartsReader {
+  private part = 0
+  private offset = 0
+  private hash: Hash = createHash('sha256')
+  readonly digests = new Map<string, string>()
+
+  constructor(
+    private readonly paths: string[],
+    private readonly onBytes: (n: number) => void,
+  ) {}
+
+  /** Settles when the current chunks() generator has fully stopped (it may be mid-read when its consumer gives up). */
+  private active: Promise<void> = Promise.resolve()
+
+  async *chunks(): AsyncGenerator<Buffer> {
+    await this.active
+    let release = () => {}
+    this.active = new Promise((r) => (release = r))
+    try {
+      yield* this.read()
+    } finally {
+      release()
+    }
+  }
+
+  private async *read(): AsyncGenerator<Buffer> {
+    while (this.part < this.paths.length) {
+      const stream = createReadStream(this.paths[this.part], {start: this.offset, highWaterMark: READ_CHUNK})
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        this.hash.update(chunk)
+        this.offset += chunk.length
+        this.onBytes(chunk.length)
+        yield chunk
+      }
+      this.digests.set(basename(this.paths[this.part]), this.hash.digest('hex'))
+      this.hash = createHash('sha256')
+      this.part++
+      this.offset = 0
+    }
+  }
+
+  async finish(): Promise<void> {
+    for await (const c of this.chunks()) void c
+  }
+}
+
+async function openParts(dir: string, name: string, problems: string[], progress: Progress): Promise<{reader: PartsReader; done: (summary?: string) => void} | undefined> {
+  let paths: string[]
+  try {
+    paths = await bundlePartPaths(dir, name)
+  } catch (err) {
+    problems.push(`${name}: ${err instanceof AirlockError ? err.message : String(err)}`)
+    return undefined
+  }
+  let total = 0
+  for (const p of paths) total += (await stat(p)).size
+  const task = progress.task(`verify ${name}`, total)
+  return {reader: new PartsReader(paths, (n) => task.advance(n)), done: (s) => task.done(s ?? formatBytes(total))}
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException
+  if (typeof e?.code === 'string' && e.code.startsWith('Z_')) return `corrupt or truncated gzip (${e.message})`
+  return e instanceof Error ? e.message : String(e)
+}
+
+function lockHex(f: LockFile): string {
+  return f.sha256.replace(/^sha256:/, '')
+}
+
+/** `offline-files/a/b` -> `a/b`; undefined when the name is outside the top folder or not a clean relative path. */
+function underTop(raw: string, top: string): string | undefined {
+  const name = (raw.startsWith('./') ? raw.slice(2) : raw).replace(/\/+$/, '')
+  if (name.startsWith('/')) return undefined
+  const segs = name.split('/')
+  if (segs[0] !== top || segs.some((s) => s === '' || s === '.' || s === '..')) return undefined
+  return segs.slice(1).join('/')
+}
+
+async function verifyFilesArchive(
+  dir: string,
+  lock: BundleLock,
+  kind: 'files' | 'packages',
+  problems: string[],
+  actual: Map<string, string>,
+  progress: Progress,
+): Promise<void> {
+  const name = BUNDLE_FILES[kind]
+  const top = TOP_FOLDERS[kind]
+  const expected = lock.files.filter((f) => (kind === 'files' ? f.kind === 'binary' : f.kind !== 'binary'))
+  const byPath = new Map(expected.map((f) => [f.path, f]))
+  const seen = new Set<string>()
+  const opened = await openParts(dir, name, problems, progress)
+  if (!opened) {
+    if (expected.length > 0) problems.push(`${name}: the ${expected.length} file(s) bundle.json lists for it cannot be checked`)
+    return
+  }
+  const {reader} = opened
+  const gunzip = createGunzip({chunkSize: 256 * 1024})
+  const stream = pipeline(Readable.from(reader.chunks(), {objectMode: false}), gunzip, () => {})
+  let complete = false
+  try {
+    for await (const {header, body} of readTar(stream, name)) {
+      const rel = underTop(header.path, top)
+      const label = `${name}: ${header.path}`
+      if (rel === undefined) {
+        problems.push(`${label}: outside the top folder ${top}/ or not a clean relative path`)
+        continue
+      }
+      if (header.type === 'directory') continue
+      if (header.type !== 'file') {
+        problems.push(`${label}: a ${header.type} entry (only files and folders belong in a bundle)`)
+        continue
+      }
+      const f = byPath.get(rel)
+      if (!f) {
+        problems.push(`${label}: extra file, not listed in bundle.json`)
+        continue
+      }
+      if (seen.has(rel)) {
+        problems.push(`${label}: appears twice`)
+        continue
+      }
+      seen.add(rel)
+      const hash = createHash('sha256')
+      let n = 0
+      for await (const c of body) {
+        hash.update(c)
+        n += c.length
+      }
+      if (n !== f.size) problems.push(`${label}: ${n} bytes, bundle.json says ${f.size}`)
+      const hex = hash.digest('hex')
+      if (hex !== lockHex(f)) problems.push(`${label}: sha256 ${hex}, bundle.json says ${lockHex(f)}`)
+    }
+    complete = true
+  } catch (err) {
+    problems.push(`${name}: ${describe(err)}`)
+  } finally {
+    stream.destroy()
+  }
+  const missing = expected.filter((f) => !seen.has(f.path))
+  if (complete) for (const f of missing) problems.push(`${name}: ${top}/${f.path} is listed in bundle.json but not in the archive`)
+  else if (missing.length > 0) problems.push(`${name}: ${missing.length} file(s) listed in bundle.json were not reached`)
+  await reader.finish().catch((err: Error) => problems.push(`${name}: ${err.message}`))
+  for (const [part, hex] of reader.digests) actual.set(part, hex)
+  opened.done()
+}
+
+async function verifyImagesArchive(dir: string, lock: BundleLock, problems: string[], actual: Map<string, string>, progress: Progress): Promise<void> {
+  const name = BUNDLE_FILES.images
+  const opened = await openParts(dir, name, problems, progress)
+  if (!opened) return
+  const {reader} = opened
+  const blobs = new Map<string, number>()
+  const json = new Map<string, Buffer>()
+  let indexBytes: Buffer | undefined
+  let layoutOk = false
+  let layoutSeen = false
+  let complete = false
+  const source = Readable.from(reader.chunks(), {objectMode: false})
+  try {
+    for await (const {header, body} of readTar(source, name)) {
+      const path = header.path.replace(/^\.\//, '')
+      const label = `${name}: ${header.path}`
+      if (header.type === 'directory') {
+        if (!['blobs', 'blobs/', 'blobs/sha256', 'blobs/sha256/'].includes(path)) problems.push(`${label}: unexpected folder`)
+        continue
+      }
+      if (header.type !== 'file') {
+        problems.push(`${label}: a ${header.type} entry (an OCI layout holds only files)`)
+        continue
+      }
+      if (path === 'oci-layout' || path === 'index.json') {
+        const chunks: Buffer[] = []
+        for await (const c of body) chunks.push(c)
+        const bytes = Buffer.concat(chunks)
+        if (path === 'index.json') indexBytes = bytes
+        else {
+          try {
+            layoutOk = (JSON.parse(bytes.toString('utf8')) as {imageLayoutVersion?: string}).imageLayoutVersion === '1.0.0'
+          } catch {}
+          if (!layoutOk) problems.push(`${label}: not {"imageLayoutVersion":"1.0.0"}`)
+          layoutSeen = true
+        }
+        continue
+      }
+      const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(path)
+      if (!m) {
+        problems.push(`${label}: extra file, not part of an OCI layout`)
+        continue
+      }
+      const digest = `sha256:${m[1]}`
+      const hash = createHash('sha256')
+      const keep: Buffer[] | undefined = header.size <= MAX_JSON_BLOB ? [] : undefined
+      let n = 0
+      for await (const c of body) {
+        hash.update(c)
+        n += c.length
+        keep?.push(c)
+      }
+      const hex = hash.digest('hex')
+      if (hex !== m[1]) {
+        problems.push(`${label}: content hashes to sha256:${hex}, not its name`)
+        continue
+      }
+      if (blobs.has(digest)) problems.push(`${label}: appears twice`)
+      blobs.set(digest, n)
+      if (keep && keep.length > 0 && keep[0][0] === 0x7b) json.set(digest, Buffer.concat(keep))
+    }
+    complete = true
+  } catch (err) {
+    problems.push(`${name}: ${describe(err)}`)
+  } finally {
+    source.destroy()
+  }
+  await reader.finish().catch((err: Error) => problems.push(`${name}: ${err.message}`))
+  for (const [part, hex] of reader.digests) actual.set(part, hex)
+  opened.done()
+  if (!complete) {
+    problems.push(`${name}: the image layout was not checked past the damage`)
+    return
+  }
+  if (!layoutSeen) problems.push(`${name}: oci-layout is missing`)
+  checkLayout(name, lock, indexBytes, blobs, json, problems)
+}
+
+/** index.json against bundle.json, then every reference reachable from it; blobs nothing references are extra. */
+function checkLayout(name: string, lock: BundleLock, indexBytes: Buffer | undefined, blobs: Map<string, number>, json: Map<string, Buffer>, problems: string[]): void {
+  if (!indexBytes) return void problems.push(`${name}: index.json is missing`)
+  let index: ImageIndex
+  try {
+    index = JSON.parse(indexBytes.toString('utf8')) as ImageIndex
+    if (!Array.isArray(index.manifests)) throw new Error('no manifests array')
+  } catch (err) {
+    return void problems.push(`${name}: index.json is not a valid OCI index: ${(err as Error).message}`)
+  }
+  const byRef = new Map<string, Descriptor[]>()
+  for (const d of index.manifests) {
+    const ref = d.annotations?.[REF_NAME_ANNOTATION]
+    if (!ref) problems.push(`${name}: index.json entry ${d.digest} has no ${REF_NAME_ANNOTATION} annotation`)
+    else byRef.set(ref, [...(byRef.get(ref) ?? []), d])
+  }
+  const lockRefs = new Set(lock.images.map((i) => i.ref))
+  for (const [ref, ds] of byRef) {
+    if (!lockRefs.has(ref)) problems.push(`${name}: index.json names ${ref}, which bundle.json does not list`)
+    else if (ds.length > 1) problems.push(`${name}: index.json names ${ref} ${ds.length} times`)
+  }
+  const reached = new Set<string>()
+  const visit = (d: Descriptor, of: string): void => {
+    if (typeof d?.digest !== 'string' || !isDigest(d.digest)) return void problems.push(`${name}: ${of}: a reference without a sha256 digest`)
+    const size = blobs.get(d.digest)
+    if (size === undefined) {
+      if (FOREIGN_LAYER.test(d.mediaType ?? '') && d.urls?.length) return
+      return void problems.push(`${name}: ${of}: blob ${d.digest} is missing`)
+    }
+    if (size !== d.size) problems.push(`${name}: ${of}: blob ${d.digest} has ${size} bytes, the reference says ${d.size}`)
+    if (reached.has(d.digest)) return
+    reached.add(d.digest)
+    const mt = d.mediaType
+    const isIndex = isIndexMediaType(mt)
+    if (!isIndex && !isImageManifestMediaType(mt)) return
+    const bytes = json.get(d.digest)
+    let doc: ImageIndex & ImageManifest
+    try {
+      if (!bytes) throw new Error('not JSON')
+      doc = JSON.parse(bytes.toString('utf8'))
+    } catch {
+      return void problems.push(`${name}: ${of}: manifest ${d.digest} is not valid JSON`)
+    }
+    if (isIndex) {
+      if (!Array.isArray(doc.manifests)) return void problems.push(`${name}: ${of}: index ${d.digest} has no manifests`)
+      for (const c of doc.manifests) visit(c, `${of} > ${c.platform ? [c.platform.os, c.platform.architecture, c.platform.variant].filter(Boolean).join('/') : 'manifest'} ${c.digest}`)
+    } else {
+      if (!doc.config) problems.push(`${name}: ${of}: manifest ${d.digest} has no config`)
+      else visit(doc.config, `${of} config`)
+      if (!Array.isArray(doc.layers)) problems.push(`${name}: ${of}: manifest ${d.digest} has no layers`)
+      else doc.layers.forEach((l, i) => visit(l, `${of} layer ${i}`))
+    }
+  }
+  for (const img of lock.images) {
+    const ds = byRef.get(img.ref)
+    if (!ds) {
+      problems.push(`${name}: ${img.ref} (listed in bundle.json) is not in index.json`)
+      continue
+    }
+    const d = ds[0]
+    if (d.digest !== img.digest) problems.push(`${name}: ${img.ref}: index.json has ${d.digest}, bundle.json says ${img.digest}`)
+    if (d.mediaType !== img.mediaType) problems.push(`${name}: ${img.ref}: index.json has media type ${d.mediaType}, bundle.json says ${img.mediaType}`)
+    visit(d, img.ref)
+  }
+  for (const digest of [...blobs.keys()].sort()) if (!reached.has(digest)) problems.push(`${name}: blobs/sha256/${digest.slice(7)}: extra blob, no image references it`)
+}
