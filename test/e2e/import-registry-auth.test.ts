@@ -1,6 +1,6 @@
 import {execFile} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {mkdir, writeFile} from 'node:fs/promises'
+import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -93,6 +93,9 @@ describe('airlock import registry: token auth', () => {
     expect(r.code, r.stderr).toBe(0)
     const rows = JSON.parse(r.stdout) as {target: string}[]
     for (const [k, row] of rows.entries()) expect(await skopeoDigest(reg, row.target)).toBe(bundle.images[k].digest)
+    // The shared base layer was mounted: the token for it carried pull on the source repository.
+    const log = await readFile(reg.logFile, 'utf8')
+    expect(log).toMatch(/"POST \/v2\/tok\/\S+\/blobs\/uploads\/\?mount=\S+&from=tok%2F\S+ HTTP\/1\.1" 201/)
   })
 
   it('fails cleanly on a wrong password, without echoing it', async () => {
