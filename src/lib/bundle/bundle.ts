@@ -11,7 +11,7 @@ import {FailureError, IntegrityError, UsageError} from '../errors.js'
 import {acquireLock} from '../store/lock.js'
 import {readRecords, recordsPath} from '../store/records.js'
 import {Store} from '../store/store.js'
-import {formatBytes, formatDuration, formatRate} from '../ui/format.js'
+import {formatBytes, formatRate} from '../ui/format.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
 import {reproducibleGzip} from './gzip.js'
 import {BUNDLE_FILES, type BundleLock} from './lock.js'
@@ -123,7 +123,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
               await pipeline(source, output)
             }
             const ms = Date.now() - t0
-            task.done(`${formatBytes(output.bytes)}${output.parts.length > 1 ? ` in ${output.parts.length} parts` : ''}, ${formatDuration(ms)}, ${formatRate(total, ms)}`)
+            task.done(`${formatBytes(output.bytes)}${opts.split === undefined ? '' : ` in ${output.parts.length} part(s)`}, ${formatRate(total, ms)}`)
           } catch (err) {
             task.fail((err as Error).message)
             throw err

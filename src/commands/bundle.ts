@@ -1,0 +1,44 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../lib/base-command.js'
+import {type BundleResult, writeBundle} from '../lib/bundle/bundle.js'
+import {parseSize} from '../lib/bundle/size.js'
+import {DEFAULT_STORE} from '../lib/store/store.js'
+import {formatBytes, formatDuration, formatRate} from '../lib/ui/format.js'
+
+/** Flags bundle and build share. */
+export const bundleFlags = {
+  out: Flags.string({description: 'Bundle folder to write (created if missing).', required: true}),
+  split: Flags.string({description: 'Write each archive as numbered parts of at most this size (e.g. 4G, 500M); `cat NAME.* > NAME` rejoins them.'}),
+}
+
+export default class Bundle extends BaseCommand<typeof Bundle> {
+  static override description =
+    'Write the bundle from the store: offline-files.tar.gz, component-tools.tar.gz, offline-images.tar (an oci-archive), bundle.json and SHA256SUMS. Reproducible: the same store gives the same bytes.'
+
+  static override flags = {
+    ...bundleFlags,
+    store: Flags.string({description: 'Store folder.', default: DEFAULT_STORE}),
+    concurrency: Flags.integer({description: 'Archives written at once (at most 3).', default: 8, min: 1, max: 256}),
+  }
+
+  static override examples = ['<%= config.bin %> bundle --out ./bundle', '<%= config.bin %> bundle --store /data/store --out /media/usb/bundle --split 4G']
+
+  async run(): Promise<BundleResult> {
+    const f = this.flags
+    const result = await writeBundle({
+      store: f.store,
+      out: f.out,
+      split: f.split === undefined ? undefined : parseSize(f.split),
+      concurrency: f.concurrency,
+      progress: this.progress,
+    })
+    printBundle(result, (l) => this.out(l))
+    return result
+  }
+}
+
+export function printBundle(r: BundleResult, out: (line: string) => void): void {
+  for (const w of r.written) out(`${w.sha256}  ${formatBytes(w.size).padStart(10)}  ${w.name}`)
+  out(`${r.name}${r.version ? ` ${r.version}` : ''}: ${r.images} image(s), ${r.files} file(s) -> ${r.out}, ${formatBytes(r.bytesOut)} in ${formatDuration(r.ms)} (${formatRate(r.bytesIn, r.ms)})`)
+}
