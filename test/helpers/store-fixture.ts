@@ -1,7 +1,8 @@
 import {createHash, randomBytes} from 'node:crypto'
-import {chmod, mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {chmod, mkdir, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
+import {makeTempDir} from './tmp.js'
 
 /**
  * A store as `airlock pull` leaves it, written without src/: an OCI image
@@ -67,7 +68,7 @@ export const DEFAULT_FILES: StoreFileSpec[] = [
 ]
 
 export async function makeStoreFixture(opts: {root?: string; images?: StoreImageSpec[]; files?: StoreFileSpec[]; name?: string; version?: string} = {}): Promise<StoreFixture> {
-  const root = opts.root ?? (await mkdtemp(join(tmpdir(), 'airlock-store-')))
+  const root = opts.root ?? (await makeTempDir('airlock-store-'))
   const blobsDir = join(root, 'images', 'blobs', 'sha256')
   await mkdir(blobsDir, {recursive: true})
   const blobs = new Set<string>()

@@ -1,0 +1,75 @@
+import {mkdir, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {text} from 'node:stream/consumers'
+
+import {describe, expect, it} from 'vitest'
+
+import {bundlePartPaths, openBundleFile, partName} from '../../src/lib/bundle/parts.js'
+import {readBundleLock} from '../../src/lib/bundle/read-lock.js'
+import {BundleError} from '../../src/lib/errors.js'
+import {makeTempDir} from '../helpers/tmp.js'
+
+describe('split parts', () => {
+  it('reads the numbered parts in order as one stream', async () => {
+    const dir = await makeTempDir()
+    // Written out of order, and past 999 parts the names get a fourth digit.
+    for (const i of [2, 0, 1]) await writeFile(join(dir, partName('a.tar', i)), `part${i};`)
+    await writeFile(join(dir, 'a.tar.sha256'), 'not a part')
+    expect((await bundlePartPaths(dir, 'a.tar')).map((p) => p.slice(dir.length + 1))).toEqual(['a.tar.000', 'a.tar.001', 'a.tar.002'])
+    expect(await text(await openBundleFile(dir, 'a.tar'))).toBe('part0;part1;part2;')
+    expect(partName('x', 1000)).toBe('x.1000')
+  })
+
+  it('prefers the whole file (a cat rejoin) and refuses gaps, folders and absence', async () => {
+    const dir = await makeTempDir()
+    await writeFile(join(dir, 'a.tar.000'), 'x')
+    await writeFile(join(dir, 'a.tar.002'), 'y')
+    await expect(bundlePartPaths(dir, 'a.tar')).rejects.toThrow(/a\.tar\.001 is missing/)
+    await writeFile(join(dir, 'a.tar'), 'whole')
+    expect(await bundlePartPaths(dir, 'a.tar')).toEqual([join(dir, 'a.tar')])
+    await expect(bundlePartPaths(dir, 'b.tar')).rejects.toThrow(BundleError)
+    await mkdir(join(dir, 'c.tar'))
+    await expect(bundlePartPaths(dir, 'c.tar')).rejects.toThrow(/not a regular file/)
+    await expect(bundlePartPaths(join(dir, 'nope'), 'a.tar')).rejects.toThrow(BundleError)
+  })
+})
+
+describe('readBundleLock', () => {
+  const good = {
+    apiVersion: 'airlock/v1',
+    name: 'k8s',
+    images: [{ref: 'docker.io/library/nginx:1', digest: `sha256:${'a'.repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json', platforms: ['linux/amd64'], size: 3}],
+    files: [{kind: 'binary', url: 'https://x/y', path: 'x/y', size: 1, sha256: 'b'.repeat(64)}],
+  }
+
+  it('reads a valid lock', async () => {
+    const dir = await makeTempDir()
+    await writeFile(join(dir, 'bundle.json'), JSON.stringify(good))
+    expect(await readBundleLock(dir)).toEqual(good)
+  })
+
+  it('is a BundleError (exit 2) when missing, not JSON, or malformed, naming every problem', async () => {
+    const dir = await makeTempDir()
+    await expect(readBundleLock(dir)).rejects.toThrow(/bundle\.json is missing/)
+    await writeFile(join(dir, 'bundle.json'), '{')
+    await expect(readBundleLock(dir)).rejects.toMatchObject({kind: 'bundle', exitCode: 2, message: expect.stringMatching(/not valid JSON/)})
+    const bad = {
+      ...good,
+      apiVersion: 'v2',
+      images: [{...good.images[0], digest: 'sha256:zz'}, good.images[0]],
+      files: [{...good.files[0], path: '../etc/passwd', kind: 'other', size: -1, sha256: 'x'}],
+    }
+    await writeFile(join(dir, 'bundle.json'), JSON.stringify(bad))
+    const err = (await readBundleLock(dir).catch((e: unknown) => e)) as BundleError
+    expect(err).toBeInstanceOf(BundleError)
+    expect(err.details).toEqual([
+      'apiVersion: expected "airlock/v1", got "v2"',
+      'images[0].digest: must be sha256:<64 hex>',
+      'images[1].ref: docker.io/library/nginx:1 is listed twice',
+      'files[0].kind: must be binary, package or chart',
+      'files[0].path: must be a relative path without empty, . or .. segments',
+      'files[0].size: must be a whole number >= 0',
+      'files[0].sha256: must be 64 lowercase hex digits',
+    ])
+  })
+})
