@@ -1,9 +1,10 @@
 import {createHash} from 'node:crypto'
 import {createReadStream, type Stats} from 'node:fs'
-import {chmod, lstat, mkdir, open, readdir, realpath, rename, rm} from 'node:fs/promises'
-import {dirname, join} from 'node:path'
+import {chmod, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir} from 'node:fs/promises'
+import {dirname, join, resolve} from 'node:path'
 
 import type {BundleLock} from '../bundle/lock.js'
+import {readBundleLock} from '../bundle/read-lock.js'
 import {FailureError} from '../errors.js'
 import {fsyncPath, tempNameBeside} from '../store/atomic.js'
 import {formatBytes} from '../ui/format.js'
@@ -68,6 +69,10 @@ class RootWriter {
   readonly touched = new Set<string>()
   private readonly commits = new Set<Promise<void>>()
   private commitError: unknown
+  /** Files complete, verified and flushed under their temporary name, waiting for publish(). */
+  private readonly staged: {tmp: string; target: string}[] = []
+  /** Folders this import created, in creation order, so a refused import can take them back. */
+  private readonly created: string[] = []
 
   constructor(
     readonly root: string,
@@ -95,6 +100,7 @@ class RootWriter {
       try {
         await mkdir(abs, {mode: 0o755})
         await chmod(abs, 0o755)
+        this.created.push(abs)
         this.touched.add(dirname(abs))
         return
       } catch (err) {
@@ -117,13 +123,27 @@ class RootWriter {
     }
   }
 
-  /** Wait for every pending flush and rename; throws the first that failed. */
+  /** Wait for every pending flush; throws the first that failed. */
   async settle(): Promise<void> {
     await Promise.all(this.commits)
     if (this.commitError !== undefined) throw this.commitError
   }
 
-  /** Write one entry (or find it already there); its flush and rename complete by `settle()`. */
+  /** Give every staged file its final name (a rename each, replacing, never writing through, what is there). */
+  async publish(): Promise<void> {
+    await this.settle()
+    for (const {tmp, target} of this.staged.splice(0)) await rename(tmp, target)
+    for (const d of this.touched) await fsyncPath(d).catch(() => {})
+  }
+
+  /** A refused import: remove staged files and the folders this run created, when empty. */
+  async discard(): Promise<void> {
+    await Promise.allSettled(this.commits)
+    for (const {tmp} of this.staged.splice(0)) await rm(tmp, {force: true})
+    for (const d of this.created.splice(0).reverse()) await rmdir(d).catch(() => {})
+  }
+
+  /** Stage one entry (or find it already there); it becomes visible at `publish()`. */
   async put(entry: BundleEntry, onBytes: (n: number) => void): Promise<ImportedFile['action']> {
     const dir = dirname(entry.path)
     await this.ensureDir(dir === '.' ? '' : dir)
@@ -153,15 +173,14 @@ class RootWriter {
       await rm(tmp, {force: true})
       throw err
     }
-    // Verified. Flushing to disk is the slow part, so it runs while the next entries are read;
-    // the rename still waits for it, so a final name never points at unflushed data.
+    // Verified against bundle.json. Flushing to disk is the slow part, so it runs while the next
+    // entries are read; the file keeps its temporary name until publish().
     while (this.commits.size >= MAX_PENDING_COMMITS) await Promise.race(this.commits)
     const commit: Promise<void> = (async () => {
       try {
         await fh.datasync()
         await fh.close()
-        // A symlink or other odd file at the target is replaced, never written through.
-        await rename(tmp, target)
+        this.staged.push({tmp, target})
       } catch (err) {
         await fh.close().catch(() => {})
         await rm(tmp, {force: true})
@@ -203,40 +222,62 @@ async function importArchive(
   }
 }
 
+/** rmdir `dir` and its parents up to and including `top`, stopping at the first that is not empty. */
+async function removeEmptyChain(dir: string, top: string): Promise<void> {
+  for (let d = dir; d.startsWith(top); d = dirname(d)) {
+    if (!(await rmdir(d).then(() => true, () => false)) || d === top) return
+  }
+}
+
 /**
- * `import nginx`: verify the bundle, then unpack both `.tar.gz` (top folder
- * stripped) into the root. Each file lands under a temporary name beside
- * its target and is renamed only once complete, fsynced and matching
- * bundle.json; an identical file is left alone; nothing the bundle does not
- * name is touched (bar temporary files of a killed earlier import).
+ * `import nginx`: unpack both `.tar.gz` (top folder stripped) into the
+ * root, verified. The bundle's verification (verifyBundle: SHA256SUMS,
+ * every entry, the image layout) runs at the same time as the unpacking,
+ * on the other core, and decides: every file is first staged complete,
+ * checked against bundle.json and flushed under a temporary name beside
+ * its target; only when verification passed and every entry was staged
+ * are they renamed to their final names. A refused bundle leaves nothing
+ * behind (staged files and new folders are removed). An identical file is
+ * left alone; nothing the bundle does not name is touched (bar temporary
+ * files of a killed earlier import).
  */
 export async function importNginx(dir: string, opts: NginxImportOptions): Promise<NginxImportResult> {
   const progress = opts.progress ?? silentProgress
-  const lock = await verifyBeforeImport(dir, progress)
-  await mkdir(opts.root, {recursive: true, mode: 0o755})
-  const st = await lstat(await realpath(opts.root))
-  if (!st.isDirectory()) throw new FailureError(`--root ${opts.root} is not a folder`)
-  const root = await realpath(opts.root)
-  const writer = new RootWriter(root, new Set(lock.files.map((f) => f.path)))
-  // Both archives at once: each is one sequential stream, and gunzip of each runs on its own thread.
-  const abort = new AbortController()
-  let results: ImportedFile[][]
+  const lock = await readBundleLock(dir)
+  const verified = verifyBeforeImport(dir, progress).then(
+    () => undefined,
+    (err: unknown) => err,
+  )
+  let writer: RootWriter | undefined
+  let madeRoot: string | undefined
   try {
-    results = await Promise.all(
+    madeRoot = await mkdir(opts.root, {recursive: true, mode: 0o755})
+    const root = await realpath(opts.root)
+    if (!(await lstat(root)).isDirectory()) throw new FailureError(`--root ${opts.root} is not a folder`)
+    writer = new RootWriter(root, new Set(lock.files.map((f) => f.path)))
+    const w = writer
+    // Both archives at once: each is one sequential stream, and gunzip of each runs on its own thread.
+    const abort = new AbortController()
+    const results = await Promise.all(
       ARCHIVES.map((a) =>
-        importArchive(dir, lock, a.kind, writer, progress, abort.signal).catch((err: unknown) => {
+        importArchive(dir, lock, a.kind, w, progress, abort.signal).catch((err: unknown) => {
           abort.abort(err)
           throw err
         }),
       ),
     )
-  } finally {
-    // Files already verified still get their final name, even when another entry failed.
-    await writer.settle().catch(() => {})
+    await w.settle()
+    const refused = await verified
+    if (refused) throw refused
+    await w.publish()
+    const byPath = new Map(results.flat().map((f) => [f.path, f]))
+    // Report in bundle.json order, whatever order the archives were read in.
+    return {root, ...totals(lock.files.map((f) => byPath.get(f.path)!).filter(Boolean))}
+  } catch (err) {
+    await writer?.discard()
+    if (madeRoot) await removeEmptyChain(resolve(opts.root), resolve(madeRoot))
+    // Verification names every problem; prefer its report to the first entry that failed.
+    const refused = await verified
+    throw refused ?? err
   }
-  await writer.settle()
-  for (const d of writer.touched) await fsyncPath(d).catch(() => {})
-  const byPath = new Map(results.flat().map((f) => [f.path, f]))
-  // Report in bundle.json order, whatever order the archives were read in.
-  return {root, ...totals(lock.files.map((f) => byPath.get(f.path)!).filter(Boolean))}
 }
