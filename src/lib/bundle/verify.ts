@@ -246,7 +246,7 @@ async function verifyImagesArchive(dir: string, lock: BundleLock, problems: stri
       const path = header.path.replace(/^\.\//, '')
       const label = `${name}: ${header.path}`
       if (header.type === 'directory') {
-        if (!['blobs', 'blobs/', 'blobs/sha256', 'blobs/sha256/'].includes(path)) problems.push(`${label}: unexpected folder`)
+        if (!['', '.', 'blobs', 'blobs/', 'blobs/sha256', 'blobs/sha256/'].includes(path)) problems.push(`${label}: unexpected folder`)
         continue
       }
       if (header.type !== 'file') {
