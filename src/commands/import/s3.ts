@@ -1,10 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {openClusterConfig} from '../../lib/cluster-config.js'
 import {UsageError} from '../../lib/errors.js'
 import type {ImportedFile} from '../../lib/importers/result.js'
-import {bucketUrl, checkS3Target, importS3} from '../../lib/importers/s3.js'
 import {resolveS3Credentials} from '../../lib/importers/s3-credentials.js'
 import {formatBytes} from '../../lib/ui/format.js'
 
@@ -59,6 +57,10 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
 
   async run(): Promise<ImportS3Result> {
     const f = this.flags
+    // Loaded here, not at the top: oclif loads every command module to list them, and the AWS SDK
+    // would add half a second to every other command's start.
+    const {bucketUrl, checkS3Target, importS3} = await import('../../lib/importers/s3.js')
+    const {openClusterConfig} = await import('../../lib/cluster-config.js')
     checkS3Target({endpoint: f.endpoint, bucket: f.bucket, insecure: f.insecure, concurrency: f.concurrency})
     const repoEndpoint = f['repo-endpoint'] ?? bucketUrl(f.endpoint, f.bucket, f.prefix)
     if (f['repo-endpoint'] !== undefined && !/^https?:\/\/[^/]/.test(f['repo-endpoint'])) {
