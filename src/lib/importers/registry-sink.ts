@@ -117,7 +117,7 @@ class PushRun {
     const mine = claim?.repository === repository
     try {
       const from = this.holders.get(desc.digest)
-      const outcome = await this.pusher.pushBlob(repository, desc, wrapReader(read, onBytes), from === repository ? undefined : from)
+      const outcome = await this.pusher.pushBlob(repository, desc, read, from === repository ? undefined : from, onBytes)
       this.held(desc.digest, repository)
       if (mine) claim.settle(true)
       if (outcome === 'mounted') {
@@ -135,16 +135,6 @@ class PushRun {
       }
       throw err
     }
-  }
-}
-
-/** The bytes each attempt sends, reported to the copy's progress. */
-function wrapReader(read: BlobReader, onBytes?: (n: number) => void): BlobReader {
-  if (!onBytes) return read
-  return (offset, length) => {
-    const s = read(offset, length)
-    s.on('data', (c: Buffer) => onBytes(c.length))
-    return s
   }
 }
 

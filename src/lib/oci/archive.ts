@@ -50,7 +50,7 @@ interface Part {
 
 const BLOCK = 512
 /** Reads of blobs go in large chunks: the hot path of an import. */
-const STREAM_CHUNK = 1 << 20
+const STREAM_CHUNK = 256 << 10
 
 export class OciArchive {
   private readonly index = new Map<string, ArchiveEntry>()

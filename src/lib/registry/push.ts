@@ -1,4 +1,4 @@
-import type {Readable} from 'node:stream'
+import {pipeline, type Readable, Transform} from 'node:stream'
 
 import {IntegrityError, RegistryError} from '../errors.js'
 import {withRetry} from '../fetch/retry.js'
@@ -20,9 +20,10 @@ export type BlobReader = (offset: number, length: number) => Readable
 export interface PushOptions {
   /** Blobs up to this size go in one PUT; larger ones in PATCH chunks of this size (or the registry's minimum). */
   chunkSize?: number
-  /** Bytes sent, for progress; negative when an attempt is rolled back. */
-  onBytes?: (n: number) => void
 }
+
+/** Bytes sent, for progress; negative when a failed attempt is taken back. */
+export type OnBytes = (n: number) => void
 
 export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024
 
@@ -98,15 +99,16 @@ export class RegistryPusher {
     blob: {digest: string; size: number},
     read: BlobReader,
     mountFrom?: string,
+    onBytes?: OnBytes,
   ): Promise<BlobOutcome> {
     if (mountFrom && mountFrom !== repository) {
       const res = await this.mountBlob(repository, blob.digest, mountFrom)
       if (res?.status === 201) return 'mounted'
       // 202: the registry declined the mount and opened an upload instead; use it.
-      await this.upload(repository, blob, read, res)
+      await this.upload(repository, blob, read, onBytes, res)
       return 'uploaded'
     }
-    await this.upload(repository, blob, read)
+    await this.upload(repository, blob, read, onBytes)
     return 'uploaded'
   }
 
@@ -154,13 +156,14 @@ export class RegistryPusher {
     repository: string,
     blob: {digest: string; size: number},
     read: BlobReader,
+    onBytes: OnBytes | undefined,
     opened?: RegistryResponse,
   ): Promise<void> {
     for (let session = 1; ; session++) {
       const start = opened ?? (await this.startUpload(repository, blob.digest))
       opened = undefined
       try {
-        await this.session(repository, blob, read, start)
+        await this.session(repository, blob, read, start, onBytes)
         return
       } catch (err) {
         if (!(err instanceof RestartUpload || isLostSession(err))) throw err
@@ -177,18 +180,24 @@ export class RegistryPusher {
     }
   }
 
-  private async session(repository: string, blob: {digest: string; size: number}, read: BlobReader, start: RegistryResponse): Promise<void> {
+  private async session(
+    repository: string,
+    blob: {digest: string; size: number},
+    read: BlobReader,
+    start: RegistryResponse,
+    onBytes: OnBytes | undefined,
+  ): Promise<void> {
     const min = Number(header(start, 'oci-chunk-min-length') ?? 0)
     const chunk = Math.max(this.chunkSize, Number.isFinite(min) ? min : 0)
     let location = locationOf(start, this.client, repository)
     if (blob.size > chunk) {
-      location = await this.sendChunks(repository, blob, read, location, chunk)
+      location = await this.sendChunks(repository, blob, read, location, chunk, onBytes)
       await withRetry(() => this.finish(repository, blob, location, Buffer.alloc(0), 0))
       return
     }
     // Small blob: the whole body in the closing PUT.
     await withRetry(async () => {
-      const meter = this.meter()
+      const meter = byteMeter(onBytes)
       try {
         await this.finish(repository, blob, location, blob.size > 0 ? () => meter.wrap(read(0, blob.size)) : Buffer.alloc(0), blob.size)
       } catch (err) {
@@ -228,6 +237,7 @@ export class RegistryPusher {
     read: BlobReader,
     location: string,
     chunk: number,
+    onBytes: OnBytes | undefined,
   ): Promise<string> {
     let offset = 0
     while (offset < blob.size) {
@@ -254,7 +264,7 @@ export class RegistryPusher {
         }
         const len = Math.min(chunk, blob.size - offset)
         const at = offset
-        const meter = this.meter()
+        const meter = byteMeter(onBytes)
         try {
           const res = await this.client.request({
             method: 'PATCH',
@@ -281,27 +291,6 @@ export class RegistryPusher {
       })
     }
     return location
-  }
-
-  /** Count bytes sent for progress, and take them back when the attempt fails. */
-  private meter(): {wrap(stream: Readable): Readable; rollback(): void} {
-    const onBytes = this.opts.onBytes
-    let sent = 0
-    return {
-      wrap(stream) {
-        if (onBytes) {
-          stream.on('data', (c: Buffer) => {
-            sent += c.length
-            onBytes(c.length)
-          })
-        }
-        return stream
-      },
-      rollback() {
-        if (onBytes && sent > 0) onBytes(-sent)
-        sent = 0
-      },
-    }
   }
 
   /**
@@ -334,6 +323,33 @@ export class RegistryPusher {
 }
 
 const MAX_SESSIONS = 3
+
+/**
+ * Count bytes sent for progress, and take them back when the attempt fails.
+ * Counting is a stage of the body's pipeline (not a 'data' listener, which
+ * would start the flow before the request consumes it).
+ */
+function byteMeter(onBytes: OnBytes | undefined): {wrap(stream: Readable): Readable; rollback(): void} {
+  let sent = 0
+  return {
+    wrap(stream) {
+      if (!onBytes) return stream
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          sent += chunk.length
+          onBytes(chunk.length)
+          cb(null, chunk)
+        },
+      })
+      pipeline(stream, counter, () => {})
+      return counter
+    },
+    rollback() {
+      if (onBytes && sent > 0) onBytes(-sent)
+      sent = 0
+    },
+  }
+}
 
 /** A chunked upload that cannot be resumed where it stands: a new session is needed. */
 class RestartUpload extends Error {
