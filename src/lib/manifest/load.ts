@@ -42,10 +42,7 @@ export function parseManifest(bytes: Buffer, file: string): Manifest {
     throw problem(1, 1, 'the manifest is empty: expected apiVersion, kind, metadata and spec')
   }
   const tree = parseTree(text)
-  const at = (off: number): {line: number; column: number} => {
-    const lp = tree.lineCounter.linePos(Math.min(off, text.length))
-    return {line: lp.line, column: lp.col}
-  }
+  const at = tree.pos
   if (tree.errors.length > 0) {
     const problems = tree.errors.map((e): ManifestProblem => ({file, ...at(e.off), path: '', message: `YAML syntax error: ${e.message}`}))
     throw new ManifestError(file, sortProblems(problems))
