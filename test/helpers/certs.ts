@@ -1,5 +1,6 @@
 import {execFile} from 'node:child_process'
-import {mkdir, writeFile} from 'node:fs/promises'
+import {randomBytes} from 'node:crypto'
+import {mkdir, rm, writeFile} from 'node:fs/promises'
 import {isIP} from 'node:net'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -15,14 +16,17 @@ export interface Certs {
 
 /**
  * A throwaway CA and a server certificate it signs, valid for `hosts`
- * (IP SANs for addresses, DNS SANs for names), made with openssl.
+ * (IP SANs for addresses, DNS SANs for names), made with openssl. `dir`
+ * works as a containers --cert-dir (skopeo) and a Docker certs.d directory.
  */
 export async function makeCerts(dir: string, hosts: string[] = ['127.0.0.1', 'localhost']): Promise<Certs> {
   await mkdir(dir, {recursive: true})
   const caFile = join(dir, 'ca.crt')
-  const caKeyFile = join(dir, 'ca.key')
+  // Keys end in .pem, not .key: skopeo/containers' --cert-dir reads *.crt as CAs
+  // and wants a client *.cert beside every *.key, so the directory stays usable as one.
+  const caKeyFile = join(dir, 'ca-key.pem')
   const certFile = join(dir, 'server.crt')
-  const keyFile = join(dir, 'server.key')
+  const keyFile = join(dir, 'server-key.pem')
   const csr = join(dir, 'server.csr')
   const ext = join(dir, 'server.ext')
   const san = hosts.map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(',')
@@ -37,6 +41,7 @@ export async function makeCerts(dir: string, hosts: string[] = ['127.0.0.1', 'lo
     `subjectAltName=${san}`,
     '',
   ].join('\n'))
-  await run('openssl', ['x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKeyFile, '-CAcreateserial', '-days', '2', '-sha256', '-extfile', ext, '-out', certFile])
+  await run('openssl', ['x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKeyFile, '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', '2', '-sha256', '-extfile', ext, '-out', certFile])
+  await Promise.all([rm(csr), rm(ext)])
   return {caFile, caKeyFile, certFile, keyFile}
 }
