@@ -1,0 +1,174 @@
+import {execFile} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {createServer, type Server} from 'node:http'
+import {readdir, readFile, writeFile} from 'node:fs/promises'
+import type {AddressInfo} from 'node:net'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {runCli} from '../helpers/cli.js'
+import {type RegistryServer, startRegistry} from '../helpers/registry.js'
+import {makeStoreFixture, type StoreFixture} from '../helpers/store-fixture.js'
+import {makeTempDir} from '../helpers/tmp.js'
+
+const run = promisify(execFile)
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+
+/** The digest the registry serves for a reference, read by skopeo (independent of airlock). */
+async function servedDigest(ref: string): Promise<string> {
+  const {stdout} = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {encoding: 'buffer', maxBuffer: 16 << 20})
+  return `sha256:${sha256(stdout)}`
+}
+
+let reg: RegistryServer
+let store: StoreFixture
+let out: string
+
+beforeAll(async () => {
+  reg = await startRegistry()
+  store = await makeStoreFixture()
+  out = await makeTempDir('airlock-e2e-bundle-')
+})
+
+afterAll(async () => {
+  await reg?.stop()
+})
+
+describe('airlock bundle, verify, inspect', () => {
+  it('bundle --json reports every file written; verify and inspect read it', async () => {
+    const r = await runCli(['bundle', '--store', store.root, '--out', out, '--json'])
+    expect(r.stderr).not.toMatch(/Error/)
+    expect(r.code).toBe(0)
+    const result = JSON.parse(r.stdout)
+    expect(result.written.map((w: {name: string}) => w.name)).toEqual(['offline-files.tar.gz', 'component-tools.tar.gz', 'offline-images.tar', 'bundle.json', 'SHA256SUMS'])
+    expect(result).toMatchObject({images: 3, files: store.files.length + 1, name: 'fixture'})
+
+    const v = await runCli(['verify', out, '--json'])
+    expect(v.code).toBe(0)
+    expect(JSON.parse(v.stdout)).toEqual({ok: true, problems: []})
+
+    const i = await runCli(['inspect', out, '--json'])
+    expect(i.code).toBe(0)
+    const shape = JSON.parse(i.stdout)
+    expect(Object.keys(shape)).toEqual(['name', 'version', 'images', 'files'])
+    expect(shape.images.map((x: {ref: string}) => x.ref)).toEqual(store.images.map((x) => x.ref).sort())
+    expect(shape.images.find((x: {ref: string}) => x.ref === 'quay.io/example/multi:1.0').platforms).toEqual(['linux/amd64', 'linux/arm64'])
+    expect(shape.files[0]).toEqual({kind: 'binary', path: expect.any(String), size: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/), url: expect.any(String)})
+
+    const human = await runCli(['inspect', out])
+    expect(human.stdout).toMatch(/REF +DIGEST +PLATFORMS +SIZE/)
+    expect(human.stdout).toContain('linux/amd64,linux/arm64')
+  })
+
+  // skopeo 1.9 (Debian bookworm) looks up only OCI-typed index.json entries by name, so a Docker-typed
+  // manifest kept byte for byte is not found by `oci-archive:FILE:REF` there; every OCI image is.
+  const ociTyped = () => store.images.filter((i) => !i.mediaType.includes('docker'))
+
+  it('skopeo copies every OCI image out of offline-images.tar, the multi-arch index included, at the recorded digests', async () => {
+    expect(ociTyped().map((i) => i.platforms.length).sort()).toEqual([1, 2])
+    for (const img of ociTyped()) {
+      const target = `${reg.host}/copied/${img.ref.split('/').slice(1).join('/')}`
+      await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(out, 'offline-images.tar')}:${img.ref}`, `docker://${target}`])
+      expect(await servedDigest(target), img.ref).toBe(img.digest)
+    }
+  })
+
+  it('verify exits 1 and names each problem; 2 when bundle.json is missing', async () => {
+    const bad = await makeTempDir()
+    await run('cp', ['-r', `${out}/.`, bad])
+    const tar = await readFile(join(bad, 'offline-images.tar'))
+    tar[tar.length - 5000] ^= 0xff
+    await writeFile(join(bad, 'offline-images.tar'), tar)
+    const v = await runCli(['verify', bad])
+    expect(v.code).toBe(1)
+    expect(v.stdout).toMatch(/offline-images\.tar: sha256 .* does not match SHA256SUMS/)
+    const j = await runCli(['verify', bad, '--json'])
+    expect(j.code).toBe(1)
+    expect(JSON.parse(j.stdout).ok).toBe(false)
+    const none = await runCli(['verify', await makeTempDir()])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toMatch(/bundle\.json is missing/)
+  })
+
+  it('--split parts verify, and rejoined with cat skopeo reads them', async () => {
+    const dir = await makeTempDir()
+    const r = await runCli(['bundle', '--store', store.root, '--out', dir, '--split', '40K'])
+    expect(r.code).toBe(0)
+    expect((await readdir(dir)).filter((n) => n.startsWith('offline-images.tar.')).length).toBeGreaterThan(1)
+    expect((await runCli(['verify', dir])).code).toBe(0)
+    expect((await runCli(['inspect', dir, '--json'])).code).toBe(0)
+    await run('sh', ['-c', 'cat offline-images.tar.* > ../joined.tar && sha256sum -c SHA256SUMS'], {cwd: dir})
+    const multi = store.images.find((i) => i.platforms.length > 1)!
+    await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(dir, '..', 'joined.tar')}:${multi.ref}`, `docker://${reg.host}/split/multi:1.0`])
+    expect(await servedDigest(`${reg.host}/split/multi:1.0`)).toBe(multi.digest)
+  })
+
+  it('bad --split and a store without records are usage errors (exit 2)', async () => {
+    expect((await runCli(['bundle', '--store', store.root, '--out', await makeTempDir(), '--split', 'lots'])).code).toBe(2)
+    const r = await runCli(['bundle', '--store', await makeTempDir(), '--out', await makeTempDir()])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/records\.json/)
+  })
+})
+
+describe('airlock build', () => {
+  let files: Server
+  let filesUrl: string
+  const kubeadm = Buffer.from(`#!/bin/sh\necho kubeadm ${Date.now()}\n`)
+
+  beforeAll(async () => {
+    files = createServer((req, res) => {
+      if (req.url === '/release/v1.29.0/kubeadm') res.end(kubeadm)
+      else res.writeHead(404).end()
+    })
+    await new Promise<void>((r) => files.listen(0, '127.0.0.1', r))
+    filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`
+    // Images reach the registry through skopeo from a bundle of the fixture store: no pull involved.
+    const src = await makeTempDir()
+    expect((await runCli(['bundle', '--store', store.root, '--out', src])).code).toBe(0)
+    for (const img of store.images.filter((i) => i.platforms.length > 1)) {
+      await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(src, 'offline-images.tar')}:${img.ref}`, `docker://${reg.host}/src/${img.ref.split('/').at(-1)}`])
+    }
+  })
+
+  afterAll(async () => {
+    await new Promise((r) => files?.close(r))
+  })
+
+  it('pulls a manifest and writes a bundle that verify accepts and skopeo reads', async () => {
+    const dir = await makeTempDir()
+    const multi = store.images.find((i) => i.platforms.length > 1)!
+    const manifest = join(dir, 'airlock.yaml')
+    await writeFile(
+      manifest,
+      [
+        'apiVersion: airlock/v1',
+        'kind: Manifest',
+        'metadata:',
+        '  name: build-test',
+        '  version: "2.0"',
+        'spec:',
+        '  images:',
+        `    - ref: ${reg.host}/src/${multi.ref.split('/').at(-1)}`,
+        '      platforms: [all]',
+        '  binaries:',
+        `    - url: ${filesUrl}/release/v1.29.0/kubeadm`,
+        `      sha256: ${sha256(kubeadm)}`,
+        '',
+      ].join('\n'),
+    )
+    const bundle = join(dir, 'bundle')
+    const r = await runCli(['build', manifest, '--store', join(dir, 'store'), '--out', bundle, '--json'])
+    expect(r.stderr).not.toMatch(/Error:/)
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout).bundle).toMatchObject({name: 'build-test', version: '2.0', images: 1, files: 1})
+    expect((await runCli(['verify', bundle])).code).toBe(0)
+    const list = (await run('tar', ['-tzf', join(bundle, 'offline-files.tar.gz')])).stdout
+    expect(list).toContain(`offline-files/127.0.0.1:${filesUrl.split(':').at(-1)}/release/v1.29.0/kubeadm`)
+    const ref = `${reg.host}/src/${multi.ref.split('/').at(-1)}`
+    await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(bundle, 'offline-images.tar')}:${ref}`, `docker://${reg.host}/built/multi:1.0`])
+    expect(await servedDigest(`${reg.host}/built/multi:1.0`)).toBe(multi.digest)
+  })
+})
