@@ -65,15 +65,17 @@ describe('FileFetcher', () => {
     expect((await readFile(dest)).equals(data)).toBe(true)
   })
 
-  it('fetches content shared by two paths once and copies it to the second', async () => {
+  it('fetches content shared by three paths once and copies it to the others', async () => {
     const f = await fetcher()
     opens = 0
     const a = join(store.packages, 'x', 'one.bin')
     const b = join(store.packages, 'y', 'two.bin')
-    const [ra, rb] = await Promise.all([f.fetch(req(a)), f.fetch(req(b))])
+    const c = join(store.packages, 'z', 'three.bin')
+    const [ra, rb, rc] = await Promise.all([f.fetch(req(a)), f.fetch(req(b)), f.fetch(req(c))])
     expect(opens).toBe(1)
-    expect([ra.reused, rb.reused]).toEqual([false, true])
+    expect([ra.reused, rb.reused, rc.reused]).toEqual([false, true, true])
     expect((await readFile(b)).equals(data)).toBe(true)
+    expect((await readFile(c)).equals(data)).toBe(true)
   })
 
   it('refuses content with another digest and leaves nothing at the destination', async () => {

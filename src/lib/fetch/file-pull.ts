@@ -112,7 +112,9 @@ export class FileFetcher {
       return {size: again?.size ?? 0, reused: true, bytesFetched: 0}
     }
     // Same content under another path: copy it, verified like any download.
-    const copied = await this.download({...req, partial: `${req.partial}.copy`}, localOpener(holder))
+    // Its own partial name: several paths may copy the same content at once.
+    const copyPartial = `${req.partial}.${createHash('sha256').update(req.dest).digest('hex').slice(0, 16)}.copy`
+    const copied = await this.download({...req, partial: copyPartial}, localOpener(holder))
     return {size: copied.size, reused: true, bytesFetched: 0}
   }
 
