@@ -1,0 +1,137 @@
+import {spawn} from 'node:child_process'
+import {closeSync, openSync} from 'node:fs'
+import {mkdir, readFile, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {stopChild, trackChild} from './cleanup.js'
+import {harnessRequest, waitFor} from './http.js'
+import {freePort} from './ports.js'
+import {makeTempDir} from './tmp.js'
+
+export interface NginxServer {
+  /** http://127.0.0.1:PORT */
+  url: string
+  /** 127.0.0.1:PORT */
+  host: string
+  port: number
+  /** The document root (a fresh temp dir unless given). */
+  root: string
+  /**
+   * One line per request: `ADDR "METHOD URI PROTO" STATUS BODY_BYTES REQUEST_LENGTH "RANGE" REQUEST_TIME`,
+   * with RANGE `-` when the request had no Range header.
+   */
+  accessLog: string
+  errorLog: string
+  stop(): Promise<void>
+  accessLines(): Promise<string[]>
+}
+
+export interface NginxOpts {
+  root?: string
+  /** Per-connection rate (nginx limit_rate, e.g. '2m' = 2 MB/s), with a small send buffer so it bites on loopback. */
+  rateLimit?: string
+  /** Reverse proxy everything to this upstream URL (e.g. a registry). */
+  proxyTo?: string
+  /** Extra directives inside the server block. */
+  extraServerConfig?: string
+}
+
+/**
+ * Debian nginx(-light) in the foreground on a free loopback port, with every
+ * path (pid, logs, temp dirs) inside its own temp dir.
+ */
+export async function startNginx(opts: NginxOpts = {}): Promise<NginxServer> {
+  const dir = await makeTempDir('airlock-nginx-')
+  const root = opts.root ?? join(dir, 'www')
+  await mkdir(root, {recursive: true})
+  await mkdir(join(dir, 'tmp'))
+  const port = await freePort()
+  const host = `127.0.0.1:${port}`
+  const accessLog = join(dir, 'access.log')
+  const errorLog = join(dir, 'error.log')
+  const limit = opts.rateLimit ? [`limit_rate ${opts.rateLimit};`] : []
+  const location = opts.proxyTo
+    ? [
+        `proxy_pass ${opts.proxyTo.replace(/\/+$/, '')};`,
+        // The upstream sees the client's Host, so a registry's upload Locations point back here.
+        'proxy_set_header Host $http_host;',
+        'proxy_set_header X-Forwarded-For $remote_addr;',
+        'proxy_set_header X-Forwarded-Proto $scheme;',
+        'proxy_http_version 1.1;',
+        'proxy_set_header Connection "";',
+        'proxy_buffering off;',
+        'proxy_request_buffering off;',
+        'proxy_ssl_verify off;',
+        'proxy_read_timeout 300s;',
+        'proxy_send_timeout 300s;',
+      ]
+    : ['autoindex off;']
+  const conf = [
+    'daemon off;',
+    'master_process on;',
+    'worker_processes 1;',
+    // As root, workers would otherwise run as nobody and could not read 0700 temp dirs. Ignored (a warning) when not root.
+    ...(process.getuid?.() === 0 ? ['user root;'] : []),
+    `pid ${join(dir, 'nginx.pid')};`,
+    `error_log ${errorLog} warn;`,
+    'events { worker_connections 1024; }',
+    'http {',
+    '  default_type application/octet-stream;',
+    '  types { text/html html; text/plain txt; application/json json; application/yaml yaml yml; application/gzip gz tgz; }',
+    `  log_format airlock '$remote_addr "$request" $status $body_bytes_sent $request_length "$http_range" $request_time';`,
+    `  access_log ${accessLog} airlock;`,
+    `  client_body_temp_path ${join(dir, 'tmp', 'body')};`,
+    `  proxy_temp_path ${join(dir, 'tmp', 'proxy')};`,
+    `  fastcgi_temp_path ${join(dir, 'tmp', 'fastcgi')};`,
+    `  uwsgi_temp_path ${join(dir, 'tmp', 'uwsgi')};`,
+    `  scgi_temp_path ${join(dir, 'tmp', 'scgi')};`,
+    '  sendfile on;',
+    '  keepalive_timeout 30s;',
+    '  client_max_body_size 0;',
+    '  server {',
+    // A small send buffer: otherwise loopback socket buffers swallow megabytes before limit_rate has a say.
+    `    listen ${host}${opts.rateLimit ? ' sndbuf=32k' : ''};`,
+    '    server_name _;',
+    `    root ${root};`,
+    '    location / {',
+    ...[...limit, ...location].map((l) => `      ${l}`),
+    '    }',
+    ...(opts.extraServerConfig ? opts.extraServerConfig.split('\n').map((l) => `    ${l}`) : []),
+    '  }',
+    '}',
+    '',
+  ].join('\n')
+  const confFile = join(dir, 'nginx.conf')
+  await writeFile(confFile, conf)
+
+  const outFd = openSync(join(dir, 'nginx.out'), 'a')
+  const child = spawn('nginx', ['-p', dir, '-c', confFile, '-e', errorLog], {stdio: ['ignore', outFd, outFd], detached: true})
+  closeSync(outFd)
+  trackChild(child)
+  const exited = new Promise<never>((_, reject) => {
+    child.once('error', reject)
+    child.once('exit', (code, sig) => reject(new Error(`nginx exited early (${code ?? sig})`)))
+  })
+  exited.catch(() => undefined)
+  const stop = () => stopChild(child)
+  try {
+    await Promise.race([exited, waitFor(`nginx at ${host}`, async () => (await harnessRequest(`http://${host}/`, {timeoutMs: 2000})).status > 0, 15_000)])
+  } catch (err) {
+    await stop()
+    const log = (await readFile(errorLog, 'utf8').catch(() => '')) + (await readFile(join(dir, 'nginx.out'), 'utf8').catch(() => ''))
+    throw new Error(`${(err as Error).message}\n${log}`)
+  }
+  return {
+    url: `http://${host}`,
+    host,
+    port,
+    root,
+    accessLog,
+    errorLog,
+    stop,
+    async accessLines() {
+      const text = await readFile(accessLog, 'utf8').catch(() => '')
+      return text.split('\n').filter((l) => l.length > 0)
+    },
+  }
+}
