@@ -8,8 +8,14 @@
  *
  *   node --import tsx scripts/bench/import-registry.ts
  *
- * Knobs (env): BENCH_IMAGES (12 multi-arch images), BENCH_LAYER_MB (12: mean
- * layer size), BENCH_CONCURRENCY (8).
+ * The bundle looks like a cluster's offline images: 24 multi-arch images
+ * (two own layers per platform, 3 to 9 MB) on a shared 32 MB base, about
+ * 600 MB in all. skopeo unpacks the whole oci-archive for every image it
+ * copies, so its time grows with the number of images; airlock reads the
+ * archive once, in place.
+ *
+ * Knobs (env): BENCH_IMAGES (24 multi-arch images), BENCH_LAYER_MB (6: mean
+ * own layer size), BENCH_CONCURRENCY (8).
  */
 import {execFile, spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
@@ -21,8 +27,8 @@ import {makeRegistryBundle} from '../../test/helpers/registry-bundle-fixture.js'
 import {startRegistry} from '../../test/helpers/registry.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
 
-const IMAGES = Number(process.env.BENCH_IMAGES ?? 12)
-const LAYER_MB = Number(process.env.BENCH_LAYER_MB ?? 12)
+const IMAGES = Number(process.env.BENCH_IMAGES ?? 24)
+const LAYER_MB = Number(process.env.BENCH_LAYER_MB ?? 6)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
 const MB = 1024 * 1024
 const root = new URL('../..', import.meta.url).pathname
