@@ -58,10 +58,17 @@ function withDigest(location: string, digest: string): string {
   return u.toString()
 }
 
-/** The last byte the registry holds of an upload, from `Range: 0-N` (N = -1 for none). */
-function rangeEnd(res: RegistryResponse): number | undefined {
-  const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '')
-  return m ? Number(m[1]) : undefined
+/**
+ * How many bytes the registry holds of an upload, from `Range: 0-N`. The
+ * distribution registry answers `0-0` for an empty upload too, so `0-0`
+ * counts as nothing: re-sending one byte is harmless (a refusal restarts the
+ * session), skipping one is not.
+ */
+function rangeHeld(res: RegistryResponse): number | undefined {
+  const m = /^(?:bytes=)?0-(-?\d+)$/.exec(header(res, 'range') ?? '')
+  if (!m) return undefined
+  const end = Number(m[1])
+  return end <= 0 ? 0 : end + 1
 }
 
 export class RegistryPusher {
@@ -256,9 +263,9 @@ export class RegistryPusher {
             if (isLostSession(err)) throw new RestartUpload()
             throw err
           })
-          const end = rangeEnd(st)
-          if (end === undefined || end + 1 > blob.size) throw new RestartUpload()
-          offset = end + 1
+          const held = rangeHeld(st)
+          if (held === undefined || held > blob.size) throw new RestartUpload()
+          offset = held
           location = locationOf(st, this.client, repository)
           if (offset >= blob.size) return
         }
