@@ -41,6 +41,16 @@ export interface StoreFileSpec {
   /** Content instead of random bytes. */
   data?: Buffer
   executable?: boolean
+  /** Random bytes from a 16-letter alphabet (gzip gets about 2:1, like binaries) instead of incompressible ones. */
+  compressible?: boolean
+}
+
+const ALPHABET = Buffer.from('etaoinshrdlucmfw')
+
+function compressibleBytes(size: number): Buffer {
+  const b = randomBytes(size)
+  for (let i = 0; i < b.length; i++) b[i] = ALPHABET[b[i] & 15]
+  return b
 }
 
 export interface StoreFixture {
@@ -128,7 +138,7 @@ export async function makeStoreFixture(opts: {root?: string; images?: StoreImage
 
   const files: StoreFixture['files'] = []
   for (const f of opts.files ?? DEFAULT_FILES) {
-    const data = f.data ?? randomBytes(f.size ?? 1000)
+    const data = f.data ?? (f.compressible ? compressibleBytes(f.size ?? 1000) : randomBytes(f.size ?? 1000))
     const base = f.kind === 'binary' ? 'files' : 'packages'
     const p = join(root, base, ...f.path.split('/'))
     await mkdir(join(p, '..'), {recursive: true})
