@@ -1,4 +1,4 @@
-import {execFile} from 'node:child_process'
+import {execFile, spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {createServer, type Server} from 'node:http'
 import {readdir, readFile, writeFile} from 'node:fs/promises'
@@ -8,7 +8,7 @@ import {promisify} from 'node:util'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {runCli} from '../helpers/cli.js'
+import {repoRoot, runCli} from '../helpers/cli.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
 import {makeStoreFixture, type StoreFixture} from '../helpers/store-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
@@ -110,6 +110,33 @@ describe('airlock bundle, verify, inspect', () => {
     const r = await runCli(['bundle', '--store', await makeTempDir(), '--out', await makeTempDir()])
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/records\.json/)
+  })
+})
+
+describe('an interrupted bundle', () => {
+  it('leaves no archive under a final name, and the next run cleans up and succeeds', async () => {
+    const big = await makeStoreFixture({
+      images: [{ref: 'docker.io/library/big:1', layers: 2, layerSize: 40 << 20}],
+      files: [{kind: 'binary', path: 'example.com/big.bin', size: 60 << 20, compressible: true}],
+    })
+    const dir = await makeTempDir()
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'bundle', '--store', big.root, '--out', dir, '--quiet'], {stdio: 'ignore'})
+    const exited = new Promise((r) => child.once('exit', r))
+    // Kill it once its temporary archives hold some bytes.
+    for (let i = 0; i < 200; i++) {
+      const temps = (await readdir(dir)).filter((n) => n.endsWith('.tmp'))
+      if (temps.length >= 2) break
+      await new Promise((r) => setTimeout(r, 25))
+    }
+    child.kill('SIGKILL')
+    await exited
+    const left = await readdir(dir)
+    expect(left.filter((n) => n.endsWith('.tmp')).length).toBeGreaterThan(0)
+    expect(left.filter((n) => !n.startsWith('.'))).toEqual([])
+    const r = await runCli(['bundle', '--store', big.root, '--out', dir])
+    expect(r.code).toBe(0)
+    expect((await readdir(dir)).sort()).toEqual(['SHA256SUMS', 'bundle.json', 'component-tools.tar.gz', 'offline-files.tar.gz', 'offline-images.tar'])
+    expect((await runCli(['verify', dir])).code).toBe(0)
   })
 })
 
