@@ -92,7 +92,7 @@ class LayoutWriter {
       first = false
       hash.update(chunk)
       left -= chunk.length
-      if (!out.write(chunk)) await new Promise((r) => out.once('drain', r))
+      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()))
     }
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())))
     const hex = hash.digest('hex')
