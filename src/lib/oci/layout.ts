@@ -9,11 +9,26 @@ import type {RetryPolicy} from '../fetch/retry.js'
 import {writeFileAtomic} from '../store/atomic.js'
 import type {Store} from '../store/store.js'
 import {digestHex, sha256Digest} from './digest.js'
-import {type Descriptor, type ImageIndex, MediaType} from './media-types.js'
+import {type Descriptor, type ImageIndex, manifestMediaType, MediaType} from './media-types.js'
 
 /** index.json annotations every entry carries (contract: "The store"). */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name'
 export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name'
+
+/**
+ * The media type an index.json entry carries. Docker manifest lists and
+ * manifests are listed under their OCI equivalents (same shape): skopeo and
+ * the rest of containers/image only resolve a name on entries typed as OCI
+ * index or manifest, and the contract wants skopeo to read every image we
+ * store. The bytes and digest stay the registry's; the real type is the
+ * document's own `mediaType` field (and `mediaType` in bundle.json), which is
+ * what readers of the layout must use; OciLayoutSource.resolve does.
+ */
+export function layoutEntryMediaType(mediaType: string): string {
+  if (mediaType === MediaType.dockerList) return MediaType.ociIndex
+  if (mediaType === MediaType.dockerManifest) return MediaType.ociManifest
+  return mediaType
+}
 
 export function layoutBlobPath(root: string, digest: string): string {
   return join(root, 'blobs', 'sha256', digestHex(digest))
@@ -109,7 +124,7 @@ export class OciLayoutSink implements ImageSink {
     const next = this.indexChain.then(async () => {
       const index = await readLayoutIndex(this.root)
       const entry: Descriptor = {
-        mediaType: desc.mediaType,
+        mediaType: layoutEntryMediaType(desc.mediaType),
         digest: desc.digest,
         size: desc.size,
         annotations: {[REF_NAME_ANNOTATION]: ref, [CONTAINERD_NAME_ANNOTATION]: ref},
@@ -133,10 +148,13 @@ export class OciLayoutSource implements ImageSource {
     this.name = `oci:${root}`
   }
 
-  /** The index.json entry named `ref`. */
+  /** The index.json entry named `ref`, with the media type its bytes declare (see layoutEntryMediaType). */
   async resolve(ref: string): Promise<Descriptor | undefined> {
     const index = await readLayoutIndex(this.root)
-    return index.manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref)
+    const entry = index.manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref)
+    if (!entry) return undefined
+    const bytes = await this.fetchManifest(entry)
+    return {...entry, mediaType: manifestMediaType(bytes)}
   }
 
   async fetchManifest(desc: Descriptor): Promise<Buffer> {

@@ -66,3 +66,21 @@ export interface ImageIndex {
   manifests: Descriptor[]
   annotations?: Record<string, string>
 }
+
+/** The media type of manifest bytes: the Content-Type when specific, else the document's own field or shape. */
+export function manifestMediaType(bytes: Uint8Array, contentType?: string): string {
+  if (contentType && contentType !== 'application/json' && contentType !== 'text/plain' && contentType !== 'application/octet-stream') {
+    return contentType
+  }
+  let j: {mediaType?: string; schemaVersion?: number; manifests?: unknown; config?: unknown}
+  try {
+    j = JSON.parse(Buffer.from(bytes).toString('utf8'))
+  } catch {
+    return contentType ?? 'application/octet-stream'
+  }
+  if (typeof j.mediaType === 'string') return j.mediaType
+  if (j.schemaVersion === 1) return MediaType.dockerSchema1
+  if (Array.isArray(j.manifests)) return MediaType.ociIndex
+  if (j.config) return MediaType.ociManifest
+  return contentType ?? 'application/octet-stream'
+}

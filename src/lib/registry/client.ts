@@ -7,7 +7,9 @@ import type {Opener} from '../fetch/download.js'
 import {connectionError, createHttp, openStream, type OpenedStream, redactUrl} from '../fetch/http.js'
 import {defaultRetryPolicy, type RetryPolicy, withRetry} from '../fetch/retry.js'
 import {isDigest, sha256Digest} from '../oci/digest.js'
-import {bareMediaType, isSchema1MediaType, MANIFEST_ACCEPT, MediaType} from '../oci/media-types.js'
+import {bareMediaType, isSchema1MediaType, MANIFEST_ACCEPT, manifestMediaType} from '../oci/media-types.js'
+
+export {manifestMediaType} from '../oci/media-types.js'
 import {isLoopbackRegistry, registryEndpointHost} from '../oci/reference.js'
 import {type Challenge, parseChallenges, repositoryScope} from './challenge.js'
 import {type Credentials, dockerCredentials} from './credentials.js'
@@ -463,22 +465,4 @@ function withAuth(headers: Record<string, string> | undefined, auth: string | un
 function pickChallenge(header: string | string[] | undefined): Challenge | undefined {
   const all = parseChallenges(header)
   return all.find((c) => c.scheme === 'bearer') ?? all.find((c) => c.scheme === 'basic')
-}
-
-/** The media type of manifest bytes: the Content-Type when specific, else the document's own field or shape. */
-export function manifestMediaType(bytes: Buffer, contentType?: string): string {
-  if (contentType && contentType !== 'application/json' && contentType !== 'text/plain' && contentType !== 'application/octet-stream') {
-    return contentType
-  }
-  let j: {mediaType?: string; schemaVersion?: number; manifests?: unknown; config?: unknown}
-  try {
-    j = JSON.parse(bytes.toString('utf8'))
-  } catch {
-    return contentType ?? 'application/octet-stream'
-  }
-  if (typeof j.mediaType === 'string') return j.mediaType
-  if (j.schemaVersion === 1) return MediaType.dockerSchema1
-  if (Array.isArray(j.manifests)) return MediaType.ociIndex
-  if (j.config) return MediaType.ociManifest
-  return contentType ?? 'application/octet-stream'
 }
