@@ -58,6 +58,8 @@ describe('airlock pull under faults', () => {
       // Nothing names the image either.
       const index = JSON.parse(await readFile(join(store, 'images/index.json'), 'utf8')) as {manifests: unknown[]}
       expect(index.manifests).toHaveLength(0)
+      // The download routine's one retry after a mismatch, then the error: two corrupted answers for the layer.
+      expect(proxy.log.filter((l) => l.includes(big.digest) && l.endsWith('fault'))).toHaveLength(2)
     } finally {
       await proxy.stop()
     }
@@ -65,7 +67,7 @@ describe('airlock pull under faults', () => {
 
   it('resumes a broken transfer with Range in the same run', async () => {
     const big = layer()
-    const proxy = await startFaultProxy(reg.url, {cutAfterBytes: 1_000_000, match: new RegExp(`/blobs/${big.digest}`)})
+    const proxy = await startFaultProxy(reg.url, {cutAfterBytes: 1_000_000, match: new RegExp(`/blobs/${big.digest}`), times: 1})
     try {
       const dir = await makeTempDir('airlock-cut-')
       const store = join(dir, 'store')
@@ -76,6 +78,22 @@ describe('airlock pull under faults', () => {
       const configSize = img.blobs.filter((b) => b !== big).reduce((n, b) => n + b.size, 0)
       expect(res.images[0].bytesFetched).toBeLessThan(big.size + configSize + 200_000)
       expect(await blobsAllVerified(store)).toContain(big.digest.slice(7))
+      // The second request for the layer asked for the rest only.
+      expect(proxy.log.filter((l) => l.includes(big.digest))).toEqual([expect.stringMatching(/-> 200 fault$/), expect.stringMatching(/-> 206$/)])
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  it('retries 503 answers and succeeds', async () => {
+    const proxy = await startFaultProxy(reg.url, {failEvery: 2, match: /\/(blobs|manifests)\//})
+    try {
+      const dir = await makeTempDir('airlock-503-')
+      const store = join(dir, 'store')
+      const r = await runCli(['pull', await manifestFile(dir, proxy.host), '--store', store])
+      expect(r.code, r.stderr).toBe(0)
+      expect(proxy.faults).toBeGreaterThan(0)
+      expect(await blobsAllVerified(store)).toHaveLength(img.blobs.length + 1)
     } finally {
       await proxy.stop()
     }
