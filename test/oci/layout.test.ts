@@ -1,0 +1,56 @@
+import {mkdtemp, readFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {describe, expect, it} from 'vitest'
+
+import {IntegrityError} from '../../src/lib/errors.js'
+import {sha256Digest} from '../../src/lib/oci/digest.js'
+import {layoutEntryMediaType, OciLayoutSink, OciLayoutSource, readLayoutIndex} from '../../src/lib/oci/layout.js'
+import {MediaType} from '../../src/lib/oci/media-types.js'
+import {Store} from '../../src/lib/store/store.js'
+
+async function sink() {
+  const store = new Store(await mkdtemp(join(tmpdir(), 'airlock-layout-')))
+  await store.init()
+  return {store, layout: new OciLayoutSink(store)}
+}
+
+describe('OCI layout', () => {
+  it('lists Docker content under the OCI type of the same shape, and reads the real type back', async () => {
+    expect(layoutEntryMediaType(MediaType.dockerList)).toBe(MediaType.ociIndex)
+    expect(layoutEntryMediaType(MediaType.dockerManifest)).toBe(MediaType.ociManifest)
+    expect(layoutEntryMediaType(MediaType.ociIndex)).toBe(MediaType.ociIndex)
+    const {store, layout} = await sink()
+    const bytes = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.dockerList, manifests: []}))
+    const desc = {mediaType: MediaType.dockerList, digest: sha256Digest(bytes), size: bytes.length}
+    await layout.putManifest(desc, bytes)
+    await layout.tag('reg.example/a:1', desc)
+    const index = await readLayoutIndex(store.images)
+    expect(index.manifests[0].mediaType).toBe(MediaType.ociIndex)
+    expect(await readFile(store.blobPath(desc.digest))).toEqual(bytes)
+    expect((await new OciLayoutSource(store.images).resolve('reg.example/a:1'))?.mediaType).toBe(MediaType.dockerList)
+  })
+
+  it('replaces the entry of a ref and keeps the others, from tags written at once', async () => {
+    const {store, layout} = await sink()
+    const mk = (n: number) => {
+      const b = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, n}))
+      return {mediaType: MediaType.ociManifest, digest: sha256Digest(b), size: b.length}
+    }
+    await Promise.all([layout.tag('r/a:1', mk(1)), layout.tag('r/b:1', mk(2)), layout.tag('r/c:1', mk(3))])
+    await layout.tag('r/a:1', mk(4))
+    const index = await readLayoutIndex(store.images)
+    expect(index.manifests.map((m) => [m.annotations?.['org.opencontainers.image.ref.name'], m.digest])).toEqual([
+      ['r/a:1', mk(4).digest],
+      ['r/b:1', mk(2).digest],
+      ['r/c:1', mk(3).digest],
+    ])
+    expect(index.mediaType).toBe(MediaType.ociIndex)
+  })
+
+  it('refuses manifest bytes that do not match their digest', async () => {
+    const {layout} = await sink()
+    const bytes = Buffer.from('{}')
+    await expect(layout.putManifest({mediaType: MediaType.ociManifest, digest: sha256Digest('other'), size: 2}, bytes)).rejects.toBeInstanceOf(IntegrityError)
+  })
+})
