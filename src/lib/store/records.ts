@@ -36,8 +36,8 @@ export async function mergeRecords(
     apiVersion: 'airlock/v1',
     name: update.name,
     ...(update.version === undefined ? {} : {version: update.version}),
-    images: [...images.values()].sort((a, b) => a.ref.localeCompare(b.ref)),
-    files: [...files.values()].sort((a, b) => a.path.localeCompare(b.path)),
+    images: [...images.values()].sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0)),
+    files: [...files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
   }
   await writeFileAtomic(recordsPath(store), `${JSON.stringify(lock, null, 2)}\n`)
   return lock
