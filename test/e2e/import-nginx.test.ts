@@ -101,6 +101,7 @@ describe('airlock import nginx', () => {
     await mkdir(join(target, 'big.example'))
     await writeFile(join(target, big[5].path), 'old version\n')
     const child = spawn(process.execPath, ['bin/run.js', 'import', 'nginx', b.dir, '--root', target, '--quiet'], {stdio: 'ignore'})
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_code, signal) => r(signal)))
     // Kill while files are being staged.
     for (let i = 0; i < 500; i++) {
       const have = await files(target)
@@ -108,7 +109,8 @@ describe('airlock import nginx', () => {
       await new Promise((r) => setTimeout(r, 10))
     }
     child.kill('SIGKILL')
-    await new Promise((r) => child.once('exit', r))
+    // Killed, not finished before the kill: otherwise this test would prove nothing.
+    expect(await exited).toBe('SIGKILL')
     const finalNames = (await files(target)).filter((p) => !p.split('/').pop()!.startsWith('.'))
     for (const p of finalNames) {
       const body = await readFile(join(target, p))

@@ -116,13 +116,15 @@ describe('airlock import s3 (Ceph RGW)', () => {
     const b = await makeBundle(join(work, 'big'), big)
     const args = ['import', 's3', b.dir, '--endpoint', s3.endpoint, '--bucket', 'killed', '--create-bucket', ...creds(), '--part-size', '5', '--quiet']
     const child = spawn(process.execPath, ['bin/run.js', ...args], {stdio: 'ignore'})
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_code, signal) => r(signal)))
     for (let i = 0; i < 600; i++) {
       const n = await client.send(new ListObjectsV2Command({Bucket: 'killed'})).then((l) => l.KeyCount ?? 0, () => 0)
       if (n >= 2) break
       await new Promise((r) => setTimeout(r, 20))
     }
     child.kill('SIGKILL')
-    await new Promise((r) => child.once('exit', r))
+    // Killed, not finished before the kill: otherwise this test would prove nothing.
+    expect(await exited).toBe('SIGKILL')
     const listed = (await client.send(new ListObjectsV2Command({Bucket: 'killed'}))).Contents ?? []
     expect(listed.length).toBeLessThan(big.length)
     for (const o of listed) {

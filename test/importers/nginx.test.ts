@@ -1,4 +1,4 @@
-import {lstat, mkdir, readFile, readdir, stat, symlink, writeFile} from 'node:fs/promises'
+import {lstat, mkdir, readFile, readdir, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
@@ -69,6 +69,23 @@ describe('importNginx', () => {
     expect(sha256Hex(await readFile(target))).toBe(sha256Hex(FILES[2].data))
     await expect(lstat(stale)).rejects.toThrow(/ENOENT/)
     expect(await readFile(foreign, 'utf8')).toBe('not ours')
+  })
+
+  it('reads an archive split into numbered parts as one stream', async () => {
+    const work = await makeTempDir('nginx-import-')
+    const b = await makeBundle(join(work, 'bundle'), FILES)
+    const name = 'offline-files.tar.gz'
+    const whole = await readFile(join(b.dir, name))
+    const cut = Math.floor(whole.length / 3)
+    await writeFile(join(b.dir, `${name}.000`), whole.subarray(0, cut))
+    await writeFile(join(b.dir, `${name}.001`), whole.subarray(cut))
+    await rm(join(b.dir, name))
+    const sums = (await readFile(join(b.dir, 'SHA256SUMS'), 'utf8')).split('\n').filter((l) => l && !l.endsWith(`  ${name}`))
+    sums.push(`${sha256Hex(whole.subarray(0, cut))}  ${name}.000`, `${sha256Hex(whole.subarray(cut))}  ${name}.001`)
+    await writeFile(join(b.dir, 'SHA256SUMS'), `${sums.join('\n')}\n`)
+    const r = await importNginx(b.dir, {root: join(work, 'www')})
+    expect(r.written).toBe(FILES.length)
+    for (const f of FILES) expect(sha256Hex(await readFile(join(work, 'www', f.path)))).toBe(sha256Hex(f.data))
   })
 
   it('never writes through a symbolic link inside the root', async () => {
