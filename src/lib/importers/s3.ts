@@ -88,6 +88,8 @@ function s3Error(err: unknown, host: string, what: string): AirlockError {
 }
 
 async function makeClient(opts: S3ImportOptions, concurrency: number): Promise<S3Client> {
+  // The SDK warns on Node 20 about its own future releases; airlock supports Node >= 20 with the SDK it ships.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
   const url = new URL(opts.endpoint)
   let ca: string[] | undefined
   if (opts.caFile) {
