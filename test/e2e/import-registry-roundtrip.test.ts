@@ -73,7 +73,7 @@ describe('airlock build, then import registry of the real bundle (split into par
     const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as {images: LockImageJson[]}
 
     const r = await runCli(['import', 'registry', out, '--registry', dst.host, '--namespace', 'mirror', '--keep-registry-host', '--json'])
-    expect(r.code, r.stderr).toBe(0)
+    expect(r.code, r.stderr + r.stdout).toBe(0)
     const rows = JSON.parse(r.stdout) as {source: string; target: string; digest: string}[]
     expect(rows).toHaveLength(3)
     const hostPart = src.host.replace(':', '_')

@@ -178,8 +178,10 @@ export async function makeRegistryBundle(
   const index = {
     schemaVersion: 2,
     mediaType: MT.oci.index,
+    // As airlock's bundles do: Docker content listed under the OCI type of the same shape
+    // (skopeo resolves names only on those); the documents keep their own mediaType.
     manifests: images.map((i) => ({
-      mediaType: i.mediaType,
+      mediaType: i.mediaType === MT.docker.index ? MT.oci.index : i.mediaType === MT.docker.manifest ? MT.oci.manifest : i.mediaType,
       digest: i.digest,
       size: 0,
       annotations: {'org.opencontainers.image.ref.name': i.ref, 'io.containerd.image.name': i.ref},

@@ -203,6 +203,22 @@ export class RegistrySink implements ImageSink {
   }
 }
 
+/**
+ * The type a root is pushed as. index.json lists Docker content under the OCI
+ * type of the same shape (so that skopeo resolves it); the real type is the
+ * document's own `mediaType`, or bundle.json's, and a registry checks the
+ * Content-Type against the document.
+ */
+function rootMediaType(bytes: Buffer, p: PlannedImage): string {
+  try {
+    const own = (JSON.parse(bytes.toString('utf8')) as {mediaType?: unknown}).mediaType
+    if (typeof own === 'string' && own !== '') return own
+  } catch {
+    // not JSON: the copy reports that
+  }
+  return p.lock.mediaType || p.desc.mediaType
+}
+
 interface PlannedImage {
   lock: LockImage
   desc: OciDescriptor
@@ -276,7 +292,7 @@ export async function pushArchive(
         const bytes = await archive.readBlob(p.desc.digest)
         await copierFor(p.target.repository).copyImage({
           source,
-          root: {bytes, mediaType: p.desc.mediaType, digest: p.desc.digest},
+          root: {bytes, mediaType: rootMediaType(bytes, p), digest: p.desc.digest},
           refs: [p.target.reference],
           subject: p.lock.ref,
           onPlan: (plan) => task.setTotal(plan.totalBytes),
