@@ -59,11 +59,27 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
 const work = await makeTempDir('airlock-bench-pull-')
 const reg = await startRegistry()
-const nginx = await startNginx({proxyTo: reg.url, rateLimit: RATE})
+// limit_rate does not slow responses proxied with proxy_buffering off (the harness default for
+// proxyTo), so the registry API gets a location of its own with buffering on, in memory only.
+const nginx = await startNginx({
+  proxyTo: reg.url,
+  rateLimit: RATE,
+  extraServerConfig: [
+    'location /v2/ {',
+    `  proxy_pass ${reg.url};`,
+    '  proxy_set_header Host $http_host;',
+    '  proxy_http_version 1.1;',
+    '  proxy_set_header Connection "";',
+    '  proxy_buffering on;',
+    '  proxy_max_temp_file_size 0;',
+    `  limit_rate ${RATE};`,
+    '}',
+  ].join('\n'),
+})
 try {
   // Seed: multi-arch images sharing base layers, as real ones do (distro base, runtime), plus their own layers.
   process.stderr.write(`seeding ${IMAGES} multi-arch images...\n`)
-  const bases: Blob[] = [randomLayer(3 * MB), randomLayer(2 * MB), randomLayer(1 * MB)]
+  const bases: Blob[] = [randomLayer(8 * MB), randomLayer(4 * MB), randomLayer(2 * MB)]
   const images: PushedImage[] = []
   for (let i = 0; i < IMAGES; i++) {
     images.push(
@@ -73,7 +89,7 @@ try {
         format: i % 2 === 0 ? 'oci' : 'docker',
         platforms: ['linux/amd64', 'linux/arm64'],
         layers: 2,
-        layerSize: (1 + (i % 3)) * MB,
+        layerSize: (1 + (i % 3)) * 2 * MB,
         baseLayers: bases.slice(0, 1 + (i % 3)),
       }),
     )
