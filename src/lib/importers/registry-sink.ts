@@ -6,6 +6,7 @@ import {type BlobPutResult, Copier, type ImageSink} from '../copy.js'
 import {BundleError, IntegrityError, UsageError} from '../errors.js'
 import type {Opener} from '../fetch/download.js'
 import {ArchiveImageSource, OciArchive, type OciDescriptor} from '../oci/archive.js'
+import {CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION} from '../oci/layout.js'
 import type {Descriptor} from '../oci/media-types.js'
 import {RegistryClient, manifestMediaType} from '../registry/client.js'
 import type {Credentials} from '../registry/credentials.js'
@@ -231,7 +232,7 @@ function planImages(lockImages: LockImage[], manifests: OciDescriptor[], opts: R
   const byTarget = new Map<string, string>()
   for (const img of lockImages) {
     const desc =
-      manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === img.ref || m.annotations?.['io.containerd.image.name'] === img.ref) ??
+      manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === img.ref || m.annotations?.[CONTAINERD_NAME_ANNOTATION] === img.ref) ??
       manifests.find((m) => m.digest === img.digest)
     if (!desc) throw new BundleError(`${path}: ${img.ref} is in bundle.json but not in the archive's index.json`)
     if (desc.digest !== img.digest) throw new IntegrityError(`${img.ref} in ${path}`, img.digest, desc.digest)
