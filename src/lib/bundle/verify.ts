@@ -8,7 +8,7 @@ import {createGunzip} from 'node:zlib'
 import {AirlockError} from '../errors.js'
 import {readTar} from '../importers/tar-reader.js'
 import {isDigest} from '../oci/digest.js'
-import {REF_NAME_ANNOTATION} from '../oci/layout.js'
+import {layoutEntryMediaType, REF_NAME_ANNOTATION} from '../oci/layout.js'
 import {type Descriptor, type ImageIndex, type ImageManifest, isImageManifestMediaType, isIndexMediaType} from '../oci/media-types.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
 import {formatBytes} from '../ui/format.js'
@@ -368,7 +368,8 @@ function checkLayout(name: string, lock: BundleLock, indexBytes: Buffer | undefi
     }
     const d = ds[0]
     if (d.digest !== img.digest) problems.push(`${name}: ${img.ref}: index.json has ${d.digest}, bundle.json says ${img.digest}`)
-    if (d.mediaType !== img.mediaType) problems.push(`${name}: ${img.ref}: index.json has media type ${d.mediaType}, bundle.json says ${img.mediaType}`)
+    // Docker content is listed under its OCI twin in index.json (see layoutEntryMediaType).
+    if (d.mediaType !== img.mediaType && d.mediaType !== layoutEntryMediaType(img.mediaType)) problems.push(`${name}: ${img.ref}: index.json has media type ${d.mediaType}, bundle.json says ${img.mediaType}`)
     visit(d, img.ref)
   }
   for (const digest of [...blobs.keys()].sort()) if (!reached.has(digest)) problems.push(`${name}: blobs/sha256/${digest.slice(7)}: extra blob, no image references it`)
