@@ -15,7 +15,7 @@ import {mkdir, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {type Blob, pushImage, type PushedImage, randomLayer} from '../../test/helpers/images.js'
-import {startNginx} from '../../test/helpers/nginx.js'
+import {startThrottledRegistryFront} from '../../test/helpers/pull-images.js'
 import {startRegistry} from '../../test/helpers/registry.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
 
@@ -59,23 +59,7 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
 const work = await makeTempDir('airlock-bench-pull-')
 const reg = await startRegistry()
-// limit_rate does not slow responses proxied with proxy_buffering off (the harness default for
-// proxyTo), so the registry API gets a location of its own with buffering on, in memory only.
-const nginx = await startNginx({
-  proxyTo: reg.url,
-  rateLimit: RATE,
-  extraServerConfig: [
-    'location /v2/ {',
-    `  proxy_pass ${reg.url};`,
-    '  proxy_set_header Host $http_host;',
-    '  proxy_http_version 1.1;',
-    '  proxy_set_header Connection "";',
-    '  proxy_buffering on;',
-    '  proxy_max_temp_file_size 0;',
-    `  limit_rate ${RATE};`,
-    '}',
-  ].join('\n'),
-})
+const nginx = await startThrottledRegistryFront(reg.url, RATE)
 try {
   // Seed: multi-arch images sharing base layers, as real ones do (distro base, runtime), plus their own layers.
   process.stderr.write(`seeding ${IMAGES} multi-arch images...\n`)
