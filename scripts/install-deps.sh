@@ -3,7 +3,8 @@
 # the distribution registry, nginx, skopeo, openssl, htpasswd and Ceph RGW.
 set -euo pipefail
 
-pkgs=(docker-registry nginx-light skopeo openssl apache2-utils ceph-mon ceph-osd radosgw curl ca-certificates)
+# time: GNU time, which the benchmarks read peak RSS from.
+pkgs=(docker-registry nginx-light skopeo openssl apache2-utils ceph-mon ceph-osd radosgw curl ca-certificates time)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

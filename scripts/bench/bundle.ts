@@ -10,7 +10,6 @@
  *
  * Knobs (env): BENCH_SCALE (1 = about 1 GB).
  */
-import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {readdir, rm, stat} from 'node:fs/promises'
@@ -18,38 +17,9 @@ import {join} from 'node:path'
 
 import {makeStoreFixture, type StoreFileSpec, type StoreImageSpec} from '../../test/helpers/store-fixture.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
+import {check, MB, root, secs, timed} from '../bench-lib.js'
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1)
-const MB = 1024 * 1024
-const root = new URL('../..', import.meta.url).pathname
-
-interface Timed {
-  ms: number
-  code: number
-  rssKb?: number
-  stderr: string
-}
-
-function timed(cmd: string, args: string[], opts: {rss?: boolean; cwd?: string} = {}): Promise<Timed> {
-  const t0 = performance.now()
-  const [c, a] = opts.rss ? ['/usr/bin/time', ['-f', 'RSS_KB=%M', cmd, ...args]] : [cmd, args]
-  return new Promise((resolve) => {
-    const child = spawn(c, a, {stdio: ['ignore', 'ignore', 'pipe'], cwd: opts.cwd})
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('exit', (code) => {
-      const m = /RSS_KB=(\d+)/.exec(stderr)
-      resolve({ms: performance.now() - t0, code: code ?? 1, rssKb: m ? Number(m[1]) : undefined, stderr})
-    })
-  })
-}
-
-function check(what: string, t: Timed): void {
-  if (t.code !== 0) {
-    process.stderr.write(`${what} failed (exit ${t.code}):\n${t.stderr.slice(-2000)}\n`)
-    process.exit(1)
-  }
-}
 
 async function du(dir: string): Promise<number> {
   let n = 0
@@ -65,7 +35,6 @@ async function sha(file: string): Promise<string> {
   return h.digest('hex')
 }
 
-const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 const size = (n: number) => Math.round(n * SCALE)
 
 const work = await makeTempDir('airlock-bench-bundle-')

@@ -11,51 +11,18 @@
  *
  * Knobs (env): BENCH_FILES (40 files), BENCH_FILE_MB (8: mean file size), BENCH_RUNS (3, median kept).
  */
-import {spawn} from 'node:child_process'
 import {mkdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {type FixtureFile, fileData, makeBundle} from '../../test/helpers/bundle-fixture.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
+import {check, MB, secs, timed, type Timed} from '../bench-lib.js'
 
 const FILES = Number(process.env.BENCH_FILES ?? 40)
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 8)
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
-const MB = 1024 * 1024
-const root = new URL('../..', import.meta.url).pathname
-
-interface Timed {
-  ms: number
-  code: number
-  rssKb?: number
-  stderr: string
-}
-
-function timed(cmd: string, args: string[], opts: {rss?: boolean} = {}): Promise<Timed> {
-  const t0 = performance.now()
-  const [c, a] = opts.rss ? ['/usr/bin/time', ['-f', 'RSS_KB=%M', cmd, ...args]] : [cmd, args]
-  return new Promise((resolve) => {
-    const child = spawn(c, a, {stdio: ['ignore', 'ignore', 'pipe'], cwd: root})
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('exit', (code) => {
-      const m = /RSS_KB=(\d+)/.exec(stderr)
-      resolve({ms: performance.now() - t0, code: code ?? 1, rssKb: m ? Number(m[1]) : undefined, stderr})
-    })
-  })
-}
-
-function check(what: string, t: Timed): Timed {
-  if (t.code !== 0) {
-    process.stderr.write(`${what} failed (exit ${t.code}):\n${t.stderr.slice(-2000)}\n`)
-    process.exit(1)
-  }
-  return t
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
-
 const work = await makeTempDir('bench-import-nginx-')
 // Sizes spread from small to twice the mean, like a kubespray offline-files set; a few packages too.
 const files: FixtureFile[] = Array.from({length: FILES}, (_, i) => ({

@@ -17,7 +17,7 @@
  * Knobs (env): BENCH_IMAGES (24 multi-arch images), BENCH_LAYER_MB (6: mean
  * own layer size), BENCH_CONCURRENCY (8).
  */
-import {execFile, spawn} from 'node:child_process'
+import {execFile} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {stat} from 'node:fs/promises'
 import {join} from 'node:path'
@@ -26,44 +26,12 @@ import {promisify} from 'node:util'
 import {makeRegistryBundle} from '../../test/helpers/registry-bundle-fixture.js'
 import {startRegistry} from '../../test/helpers/registry.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
+import {check, MB, root, secs, timed} from '../bench-lib.js'
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 24)
 const LAYER_MB = Number(process.env.BENCH_LAYER_MB ?? 6)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
-const MB = 1024 * 1024
-const root = new URL('../..', import.meta.url).pathname
 const exec = promisify(execFile)
-
-interface Timed {
-  ms: number
-  code: number
-  /** Peak RSS in KiB (from /usr/bin/time -f %M). */
-  rssKb?: number
-  stderr: string
-}
-
-function timed(cmd: string, args: string[], opts: {rss?: boolean} = {}): Promise<Timed> {
-  const t0 = performance.now()
-  const [c, a] = opts.rss ? ['/usr/bin/time', ['-f', 'RSS_KB=%M', cmd, ...args]] : [cmd, args]
-  return new Promise((resolve) => {
-    const child = spawn(c, a, {stdio: ['ignore', 'ignore', 'pipe']})
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('exit', (code) => {
-      const m = /RSS_KB=(\d+)/.exec(stderr)
-      resolve({ms: performance.now() - t0, code: code ?? 1, rssKb: m ? Number(m[1]) : undefined, stderr})
-    })
-  })
-}
-
-function check(what: string, t: Timed): void {
-  if (t.code !== 0) {
-    process.stderr.write(`${what} failed (exit ${t.code}):\n${t.stderr.slice(-2000)}\n`)
-    process.exit(1)
-  }
-}
-
-const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
 const work = await makeTempDir('airlock-bench-ireg-')
 process.stderr.write(`writing a bundle of ${IMAGES} multi-arch images...\n`)

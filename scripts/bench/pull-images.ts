@@ -10,7 +10,6 @@
  * Knobs (env): BENCH_IMAGES (16), BENCH_RATE (nginx limit_rate, 4m),
  * BENCH_CONCURRENCY (8), BENCH_BIG_LAYER (bytes of the large-blob layer, 400 MB: 100x the median seeded layer).
  */
-import {spawn} from 'node:child_process'
 import {mkdir, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -18,44 +17,12 @@ import {type Blob, pushImage, type PushedImage, randomLayer} from '../../test/he
 import {startThrottledRegistryFront} from '../../test/helpers/pull-images.js'
 import {startRegistry} from '../../test/helpers/registry.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
+import {check, MB, root, secs, timed} from '../bench-lib.js'
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 16)
 const RATE = process.env.BENCH_RATE ?? '4m'
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
 const BIG = Number(process.env.BENCH_BIG_LAYER ?? 400 * 1024 * 1024)
-const MB = 1024 * 1024
-const root = new URL('../..', import.meta.url).pathname
-
-interface Timed {
-  ms: number
-  code: number
-  /** Peak RSS in KiB (from /usr/bin/time -f %M). */
-  rssKb?: number
-  stderr: string
-}
-
-function timed(cmd: string, args: string[], opts: {rss?: boolean} = {}): Promise<Timed> {
-  const t0 = performance.now()
-  const [c, a] = opts.rss ? ['/usr/bin/time', ['-f', 'RSS_KB=%M', cmd, ...args]] : [cmd, args]
-  return new Promise((resolve) => {
-    const child = spawn(c, a, {stdio: ['ignore', 'ignore', 'pipe']})
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('exit', (code) => {
-      const m = /RSS_KB=(\d+)/.exec(stderr)
-      resolve({ms: performance.now() - t0, code: code ?? 1, rssKb: m ? Number(m[1]) : undefined, stderr})
-    })
-  })
-}
-
-function check(what: string, t: Timed): void {
-  if (t.code !== 0) {
-    process.stderr.write(`${what} failed (exit ${t.code}):\n${t.stderr.slice(-2000)}\n`)
-    process.exit(1)
-  }
-}
-
-const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
 const work = await makeTempDir('airlock-bench-pull-')
 const reg = await startRegistry()
