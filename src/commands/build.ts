@@ -3,9 +3,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand} from '../lib/base-command.js'
 import {type BundleResult, writeBundle} from '../lib/bundle/bundle.js'
 import {parseSize} from '../lib/bundle/size.js'
-import {UsageError} from '../lib/errors.js'
 import {loadManifest} from '../lib/manifest/load.js'
-import {parsePlatform} from '../lib/oci/platform.js'
 import {pull, type PullResult} from '../lib/pull/pull.js'
 import {bundleFlags, printBundle} from './bundle.js'
 import Pull from './pull.js'
@@ -32,25 +30,11 @@ export default class Build extends BaseCommand<typeof Build> {
 
   async run(): Promise<BuildResult> {
     const f = this.flags
-    for (const p of f.platform ?? []) {
-      try {
-        parsePlatform(p)
-      } catch (err) {
-        throw new UsageError(`--platform: ${(err as Error).message}`)
-      }
-    }
+    const options = Pull.pullOptions(f, this.progress)
     // Checked before pulling, so a typo does not cost a download.
     const split = f.split === undefined ? undefined : parseSize(f.split)
     const manifest = await loadManifest(this.args.manifest)
-    const pulled = await pull(manifest, {
-      store: f.store,
-      concurrency: f.concurrency,
-      progress: this.progress,
-      caFiles: f['ca-file'],
-      platforms: f.platform,
-      username: f.username,
-      password: f.password,
-    })
+    const pulled = await pull(manifest, options)
     const bundle = await writeBundle({store: f.store, out: f.out, split, concurrency: f.concurrency, progress: this.progress})
     printBundle(bundle, (l) => this.out(l))
     return {pull: pulled, bundle}

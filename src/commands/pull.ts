@@ -1,12 +1,13 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../lib/base-command.js'
+import {BaseCommand, type CommandFlags} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {parsePlatform} from '../lib/oci/platform.js'
-import {pull, type PullResult} from '../lib/pull/pull.js'
+import {pull, type PullOptions, type PullResult} from '../lib/pull/pull.js'
 import {DEFAULT_STORE} from '../lib/store/store.js'
 import {formatBytes, shortDigest} from '../lib/ui/format.js'
+import type {Progress} from '../lib/ui/progress.js'
 
 export default class Pull extends BaseCommand<typeof Pull> {
   static override description =
@@ -27,8 +28,8 @@ export default class Pull extends BaseCommand<typeof Pull> {
 
   static override examples = ['<%= config.bin %> pull manifest.yaml', '<%= config.bin %> pull manifest.yaml --store /data/store --platform linux/amd64 --platform linux/arm64']
 
-  async run(): Promise<PullResult> {
-    const f = this.flags
+  /** The pull flags (shared with `build`) as library options, checked before any download. */
+  static pullOptions(f: CommandFlags<typeof Pull>, progress: Progress): PullOptions {
     for (const p of f.platform ?? []) {
       try {
         parsePlatform(p)
@@ -36,16 +37,21 @@ export default class Pull extends BaseCommand<typeof Pull> {
         throw new UsageError(`--platform: ${(err as Error).message}`)
       }
     }
-    const manifest = await loadManifest(this.args.manifest)
-    const result = await pull(manifest, {
+    return {
       store: f.store,
       concurrency: f.concurrency,
-      progress: this.progress,
+      progress,
       caFiles: f['ca-file'],
       platforms: f.platform,
       username: f.username,
       password: f.password,
-    })
+    }
+  }
+
+  async run(): Promise<PullResult> {
+    const options = Pull.pullOptions(this.flags, this.progress)
+    const manifest = await loadManifest(this.args.manifest)
+    const result = await pull(manifest, options)
     for (const i of result.images) {
       this.out(`${i.ref}  ${shortDigest(i.digest)}  ${i.platforms.join(',') || '-'}  ${formatBytes(i.lock.size)}  fetched ${formatBytes(i.bytesFetched)}`)
     }

@@ -8,6 +8,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {ChartEntry, Manifest} from '../../src/lib/manifest/types.js'
 import type {PullContext} from '../../src/lib/pull/context.js'
 import {pullFiles} from '../../src/lib/pull/files.js'
+import {RegistryClient} from '../../src/lib/registry/client.js'
 import {Store} from '../../src/lib/store/store.js'
 import {silentProgress} from '../../src/lib/ui/progress.js'
 import {type PushedChart, pushHelmChart} from '../helpers/charts.js'
@@ -43,7 +44,7 @@ function oci(repository: string, version: string): ChartEntry {
 async function context(): Promise<PullContext> {
   const store = new Store(await makeTempDir('airlock-oci-chart-'))
   await store.init()
-  return {store, pool: pLimit(4), concurrency: 4, progress: silentProgress, caFiles: []}
+  return {store, pool: pLimit(4), concurrency: 4, progress: silentProgress, caFiles: [], registry: (host) => new RegistryClient({registry: host})}
 }
 
 describe('OCI charts', () => {

@@ -100,7 +100,9 @@ async function context(opts: {concurrency?: number; progress?: Progress; signal?
   const store = new Store(opts.store ?? (await makeTempDir('airlock-pull-files-store-')))
   await store.init()
   const concurrency = opts.concurrency ?? 8
-  return {store, pool: pLimit(concurrency), concurrency, progress: opts.progress ?? silentProgress, caFiles: [], signal: opts.signal}
+  return {store, pool: pLimit(concurrency), concurrency, progress: opts.progress ?? silentProgress, caFiles: [], signal: opts.signal, registry: () => {
+    throw new Error('no registry in these tests')
+  }}
 }
 
 async function listFiles(dir: string): Promise<string[]> {

@@ -1,5 +1,7 @@
 import type {LimitFunction} from 'p-limit'
 
+import type {RegistryClient} from '../registry/client.js'
+
 import type {Store} from '../store/store.js'
 import type {Progress} from '../ui/progress.js'
 
@@ -14,8 +16,11 @@ export interface PullContext {
   caFiles: string[]
   /** `--platform` values; when set they override the manifest's platforms. */
   platforms?: string[]
-  /** Registry credentials from flags; otherwise the Docker config is read. */
-  username?: string
-  password?: string
+  /**
+   * The client for a registry host, one per host for the whole pull (images
+   * and OCI charts share its connections and tokens), set up from the
+   * manifest's registry settings, --ca-file and the credentials flags.
+   */
+  registry: (host: string) => RegistryClient
   signal?: AbortSignal
 }

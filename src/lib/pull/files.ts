@@ -1,5 +1,4 @@
 import {isAbsolute, join, relative, resolve, sep} from 'node:path'
-
 import type {LockFile} from '../bundle/lock.js'
 import {resolveOciChart} from '../charts/oci.js'
 import {findChart, RepoIndexCache} from '../charts/repo-index.js'
@@ -13,7 +12,6 @@ import {createHttp, redactUrl} from '../fetch/http.js'
 import type {ChartEntry, Manifest, PackageEntry, UrlFileEntry} from '../manifest/types.js'
 import {digestHex} from '../oci/digest.js'
 import {Once} from '../once.js'
-import {RegistryClient} from '../registry/client.js'
 import type {Store} from '../store/store.js'
 import {formatBytes, shortDigest} from '../ui/format.js'
 import type {PullContext} from './context.js'
@@ -67,22 +65,6 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
   const fetcher = new FileFetcher({http, once: new Once(), hashes, signal: ctx.signal})
   const repos = new RepoIndexCache({http, signal: ctx.signal})
   const checksums = new ChecksumFiles({http, signal: ctx.signal})
-  const clients = new Map<string, RegistryClient>()
-  const clientFor = (registry: string): RegistryClient => {
-    let c = clients.get(registry)
-    if (!c) {
-      const settings = manifest.registries.find((r) => r.host === registry)
-      c = new RegistryClient({
-        registry,
-        insecure: settings?.insecure,
-        caFiles: [...ctx.caFiles, ...(settings?.caFile ? [settings.caFile] : [])],
-        credentials: ctx.username === undefined ? undefined : {username: ctx.username, password: ctx.password ?? ''},
-        signal: ctx.signal,
-      })
-      clients.set(registry, c)
-    }
-    return c
-  }
 
   const resolveEntry = async (entry: UrlFileEntry | ChartEntry): Promise<Resolved> => {
     if (entry.kind !== 'chart') {
@@ -94,7 +76,7 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
       return {url: found.url, digest: found.digest, chart: found.entry}
     }
     const registry = entry.ociRef!.replace(/^oci:\/\//, '').split('/')[0]
-    const oci = await resolveOciChart(clientFor(registry), entry.ociRef!, entry.name, entry.version)
+    const oci = await resolveOciChart(ctx.registry(registry), entry.ociRef!, entry.name, entry.version)
     return {url: oci.url, digest: oci.digest, size: oci.size, open: oci.open, chart: oci.entry}
   }
 

@@ -5,7 +5,7 @@ import {sha256Digest} from '../oci/digest.js'
 import {OciLayoutSink} from '../oci/layout.js'
 import {type Descriptor, type ImageIndex, type ImageManifest, isImageManifestMediaType, isIndexMediaType} from '../oci/media-types.js'
 import {formatPlatform, indexPlatforms, isRunnableDescriptor, parsePlatform, platformMatches} from '../oci/platform.js'
-import {RegistryClient} from '../registry/client.js'
+import type {RegistryClient} from '../registry/client.js'
 import {RegistrySource} from '../registry/source.js'
 import type {ImageEntry, Manifest} from '../manifest/types.js'
 import {formatBytes, shortDigest} from '../ui/format.js'
@@ -33,26 +33,9 @@ export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<
   if (manifest.images.length === 0) return []
   const layout = new OciLayoutSink(ctx.store, {signal: ctx.signal})
   const copier = new Copier({sink: layout, pool: ctx.pool, concurrency: ctx.concurrency})
-  const clients = new Map<string, RegistryClient>()
-  const clientFor = (registry: string): RegistryClient => {
-    let c = clients.get(registry)
-    if (!c) {
-      const settings = manifest.registries.find((r) => r.host === registry)
-      c = new RegistryClient({
-        registry,
-        insecure: settings?.insecure,
-        caFiles: [...ctx.caFiles, ...(settings?.caFile ? [settings.caFile] : [])],
-        credentials: ctx.username === undefined ? undefined : {username: ctx.username, password: ctx.password ?? ''},
-        signal: ctx.signal,
-        onWarning: (m) => ctx.progress.warn(m),
-      })
-      clients.set(registry, c)
-    }
-    return c
-  }
 
   const settled = await Promise.allSettled(
-    manifest.images.map((entry) => pullImage(entry, clientFor(entry.ref.registry), layout, copier, ctx)),
+    manifest.images.map((entry) => pullImage(entry, ctx.registry(entry.ref.registry), layout, copier, ctx)),
   )
   const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as Error)
   if (failures.length > 0) {

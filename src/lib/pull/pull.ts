@@ -2,6 +2,7 @@ import pLimit from 'p-limit'
 
 import type {LockFile, LockImage} from '../bundle/lock.js'
 import type {Manifest} from '../manifest/types.js'
+import {RegistryClient} from '../registry/client.js'
 import {mergeRecords} from '../store/records.js'
 import {Store} from '../store/store.js'
 import type {Progress} from '../ui/progress.js'
@@ -35,15 +36,32 @@ export async function pull(manifest: Manifest, opts: PullOptions): Promise<PullR
   const release = await store.lock()
   try {
     await store.init()
+    const caFiles = opts.caFiles ?? []
+    const clients = new Map<string, RegistryClient>()
+    const registry = (host: string): RegistryClient => {
+      let c = clients.get(host)
+      if (!c) {
+        const settings = manifest.registries.find((r) => r.host === host)
+        c = new RegistryClient({
+          registry: host,
+          insecure: settings?.insecure,
+          caFiles: [...caFiles, ...(settings?.caFile ? [settings.caFile] : [])],
+          credentials: opts.username === undefined ? undefined : {username: opts.username, password: opts.password ?? ''},
+          signal: opts.signal,
+          onWarning: (m) => opts.progress.warn(m),
+        })
+        clients.set(host, c)
+      }
+      return c
+    }
     const ctx: PullContext = {
       store,
       pool: pLimit(opts.concurrency),
       concurrency: opts.concurrency,
       progress: opts.progress,
-      caFiles: opts.caFiles ?? [],
+      caFiles,
       platforms: opts.platforms && opts.platforms.length > 0 ? opts.platforms : undefined,
-      username: opts.username,
-      password: opts.password,
+      registry,
       signal: opts.signal,
     }
     const [images, files] = await Promise.all([pullImages(manifest, ctx), pullFiles(manifest, ctx)])
