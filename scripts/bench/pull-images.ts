@@ -14,7 +14,7 @@ import {mkdir, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {type Blob, pushImage, type PushedImage, randomLayer} from '../../test/helpers/images.js'
-import {startThrottledRegistryFront} from '../../test/helpers/pull-images.js'
+import {startNginx} from '../../test/helpers/nginx.js'
 import {startRegistry} from '../../test/helpers/registry.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
 import {check, MB, root, secs, timed} from '../bench-lib.js'
@@ -26,7 +26,7 @@ const BIG = Number(process.env.BENCH_BIG_LAYER ?? 400 * 1024 * 1024)
 
 const work = await makeTempDir('airlock-bench-pull-')
 const reg = await startRegistry()
-const nginx = await startThrottledRegistryFront(reg.url, RATE)
+const nginx = await startNginx({proxyTo: reg.url, rateLimit: RATE})
 try {
   // Seed: multi-arch images sharing base layers, as real ones do (distro base, runtime), plus their own layers.
   process.stderr.write(`seeding ${IMAGES} multi-arch images...\n`)

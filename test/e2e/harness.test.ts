@@ -52,6 +52,28 @@ describe('harness: nginx rate limit', () => {
     expect(limited.ms).toBeGreaterThan(2500)
     expect(limited.ms).toBeLessThan(6000)
   })
+
+  it('also slows a proxied download (proxyTo + rateLimit), passing Range and Host to the upstream', async () => {
+    const upstream = await startNginx({extraServerConfig: 'location = /host { return 200 "$http_host"; }'})
+    servers.push(upstream)
+    const plain = await startNginx({proxyTo: upstream.url})
+    servers.push(plain)
+    const slow = await startNginx({proxyTo: upstream.url, rateLimit: '1m'})
+    servers.push(slow)
+    const data = randomBytes(3 * 1024 * 1024)
+    await writeFile(join(upstream.root, 'big.bin'), data)
+    const unlimited = await timedDownload(`${plain.url}/big.bin`)
+    const limited = await timedDownload(`${slow.url}/big.bin`)
+    expect(unlimited.size).toBe(String(data.length))
+    expect(limited.size).toBe(String(data.length))
+    expect(unlimited.ms).toBeLessThan(1500)
+    expect(limited.ms).toBeGreaterThan(2500)
+    expect(limited.ms).toBeLessThan(6000)
+    const ranged = await exec('curl', ['-sS', '-r', '1000-1999', `${slow.url}/big.bin`], {encoding: 'buffer'})
+    expect(ranged.stdout.equals(data.subarray(1000, 2000))).toBe(true)
+    expect((await upstream.accessLines()).some((l) => l.includes('"GET /big.bin HTTP/1.1" 206 1000 ') && l.includes('"bytes=1000-1999"'))).toBe(true)
+    expect((await run('curl', ['-sS', `${slow.url}/host`])).out).toBe(slow.host)
+  })
 })
 
 describe('harness: skopeo against the registries', () => {

@@ -8,9 +8,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {repoRoot, runCli} from '../helpers/cli.js'
 import {pushImage, type PushedImage} from '../helpers/images.js'
-import type {NginxServer} from '../helpers/nginx.js'
+import {type NginxServer, startNginx} from '../helpers/nginx.js'
 import {startFaultProxy} from '../helpers/proxy.js'
-import {startThrottledRegistryFront} from '../helpers/pull-images.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
@@ -103,7 +102,7 @@ describe('airlock pull under faults', () => {
   describe('killed half-way', () => {
     let nginx: NginxServer
     beforeAll(async () => {
-      nginx = await startThrottledRegistryFront(reg.url, '512k')
+      nginx = await startNginx({proxyTo: reg.url, rateLimit: '512k'})
     })
     afterAll(async () => nginx?.stop())
 

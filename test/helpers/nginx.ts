@@ -30,7 +30,10 @@ export interface NginxOpts {
   root?: string
   /** Per-connection rate (nginx limit_rate, e.g. '2m' = 2 MB/s), with a small send buffer so it bites on loopback. */
   rateLimit?: string
-  /** Reverse proxy everything to this upstream URL (e.g. a registry). */
+  /**
+   * Reverse proxy everything to this upstream URL (e.g. a registry), passing Host and Range through.
+   * Combined with rateLimit, proxied responses are throttled too.
+   */
   proxyTo?: string
   /** Extra directives inside the server block. */
   extraServerConfig?: string
@@ -59,7 +62,10 @@ export async function startNginx(opts: NginxOpts = {}): Promise<NginxServer> {
         'proxy_set_header X-Forwarded-Proto $scheme;',
         'proxy_http_version 1.1;',
         'proxy_set_header Connection "";',
-        'proxy_buffering off;',
+        // limit_rate is not applied to unbuffered proxied responses, so a rate-limited front buffers;
+        // with no temp file nginx reads the upstream only as fast as the client drains its buffers,
+        // so blobs of any size stream through a bounded amount of memory.
+        ...(opts.rateLimit ? ['proxy_buffering on;', 'proxy_buffers 16 64k;', 'proxy_max_temp_file_size 0;'] : ['proxy_buffering off;']),
         'proxy_request_buffering off;',
         'proxy_ssl_verify off;',
         'proxy_read_timeout 300s;',
