@@ -66,6 +66,9 @@ describe('airlock import registry: TLS with htpasswd', () => {
     const r = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--ca-file', reg.caFile!, '--username', 'alice', '--password', 'not-the-Secret-42'])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/401|denied|unauthori[sz]ed|refused/i)
+    // The credentials were given: the hint says they were refused, not to log in.
+    expect(r.stderr).toContain('Hint: the registry refused the credentials for user alice (from --username/--password): check the username and password')
+    expect(r.stderr).not.toMatch(/docker login|pass --username/)
     expect(r.stderr).not.toContain('not-the-Secret-42')
     expect(r.stdout).not.toContain('not-the-Secret-42')
     expect(r.stderr).not.toMatch(/\n\s+at /) // no stack trace

@@ -1,5 +1,8 @@
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {IntegrityError, RegistryError} from '../../src/lib/errors.js'
@@ -112,6 +115,43 @@ describe('RegistryClient', () => {
     expect(err).toBeInstanceOf(RegistryError)
     expect((err as RegistryError).message).toMatch(/refused the credentials/)
     expect(JSON.stringify({m: (err as Error).message, s: (err as RegistryError).suggestions})).not.toContain('wrong-pass')
+    expect((err as RegistryError).suggestions).toContain('the registry refused the credentials for user alice (from --username/--password): check the username and password')
+  })
+
+  it('hints at docker login only when no credentials were sent; refused ones are named by user and origin, never by password', async () => {
+    const good = `Basic ${Buffer.from('alice:s3cret').toString('base64')}`
+    handler = (req, res) => {
+      if (req.headers.authorization === good) return json(res, 200, {})
+      json(res, 401, {errors: [{code: 'UNAUTHORIZED', message: 'authentication required'}]}, {'www-authenticate': 'Basic realm="fake"'})
+    }
+    const hintsOf = async (c: RegistryClient): Promise<string> => {
+      const err = await c.getManifest('team/app', 'v1').catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(RegistryError)
+      expect((err as RegistryError).status).toBe(401)
+      return (err as RegistryError).suggestions.join('\n')
+    }
+    const anonymous = await hintsOf(new RegistryClient({registry: host, dockerConfig: false, policy}))
+    expect(anonymous).toMatch(/docker login.*--username and --password/)
+
+    const flags = await hintsOf(new RegistryClient({registry: host, credentials: {username: 'alice', password: 'Wr0ng-flag-pw'}, policy}))
+    expect(flags).toContain('refused the credentials for user alice (from --username/--password): check the username and password')
+    expect(flags).not.toMatch(/docker login|pass --username/)
+    expect(flags).not.toContain('Wr0ng-flag-pw')
+
+    const dir = await mkdtemp(join(tmpdir(), 'airlock-client-'))
+    const prev = process.env.DOCKER_CONFIG
+    try {
+      await writeFile(join(dir, 'config.json'), JSON.stringify({auths: {[host]: {auth: Buffer.from('alice:Wr0ng-config-pw').toString('base64')}}}))
+      process.env.DOCKER_CONFIG = dir
+      const config = await hintsOf(new RegistryClient({registry: host, policy}))
+      expect(config).toContain('refused the credentials for user alice (from the Docker config): check the username and password')
+      expect(config).not.toMatch(/docker login|pass --username/)
+      expect(config).not.toContain('Wr0ng-config-pw')
+    } finally {
+      if (prev === undefined) delete process.env.DOCKER_CONFIG
+      else process.env.DOCKER_CONFIG = prev
+      await rm(dir, {recursive: true, force: true})
+    }
   })
 
   it('refuses Docker schema 1', async () => {

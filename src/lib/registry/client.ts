@@ -123,6 +123,8 @@ export class RegistryClient {
   private baseUrl?: Promise<string>
   private challenge?: Challenge
   private creds?: Promise<Credentials | undefined>
+  /** The credentials once looked up, so a refusal can say whose they were. */
+  private resolvedCreds?: Credentials
   private readonly tokens = new Map<string, CachedToken>()
 
   constructor(opts: RegistryClientOptions) {
@@ -139,11 +141,16 @@ export class RegistryClient {
   }
 
   private credentials(): Promise<Credentials | undefined> {
-    this.creds ??= this.opts.credentials
-      ? Promise.resolve(this.opts.credentials)
-      : this.opts.dockerConfig === false
-        ? Promise.resolve(undefined)
-        : dockerCredentials(this.registry)
+    this.creds ??= (
+      this.opts.credentials
+        ? Promise.resolve(this.opts.credentials)
+        : this.opts.dockerConfig === false
+          ? Promise.resolve(undefined)
+          : dockerCredentials(this.registry)
+    ).then((c) => {
+      this.resolvedCreds = c
+      return c
+    })
     return this.creds
   }
 
@@ -248,7 +255,7 @@ export class RegistryClient {
           host: this.host,
           status: res.status,
         }),
-        creds ? 'check the username and password' : 'log in with `docker login` or pass --username and --password',
+        this.authHint(res.status, creds),
       )
     }
     if (res.status < 200 || res.status >= 300) throw this.errorFor(res, {path: '', what: `a token from ${realm.host}`})
@@ -360,11 +367,26 @@ export class RegistryClient {
       codes,
     })
     if (res.status === 401 || res.status === 403) {
-      withHint(err, 'log in with `docker login` or pass --username and --password; check that the account may use this repository')
+      withHint(err, this.authHint(res.status, this.resolvedCreds))
     }
     const ra = res.headers['retry-after']
     if (typeof ra === 'string') (err as RegistryError & {retryAfter?: string}).retryAfter = ra
     return err
+  }
+
+  /**
+   * What to suggest after a 401/403. Credentials that were sent are named by
+   * user and origin (never the password): logging in again with the same
+   * ones would not help.
+   */
+  private authHint(status: number, creds: Credentials | undefined): string {
+    if (!creds) return 'log in with `docker login` or pass --username and --password; check that the account may use this repository'
+    const from = this.opts.credentials ? '--username/--password' : 'the Docker config'
+    if (creds.username === undefined) return `the registry refused the token from ${from}: log in again with \`docker login\``
+    const whose = `user ${creds.username} (from ${from})`
+    return status === 403
+      ? `the registry refused access for ${whose}: check the username and password, and that the account may use this repository`
+      : `the registry refused the credentials for ${whose}: check the username and password`
   }
 
   /**
