@@ -3,9 +3,12 @@ import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {promisify} from 'node:util'
+import {Header} from 'tar'
 import {describe, expect, it} from 'vitest'
 
-import {parsePax, readTar} from '../../src/lib/importers/tar-reader.js'
+import {BundleError} from '../../src/lib/errors.js'
+import {parsePax, type TarHeader, TarHeaderDecoder} from '../../src/lib/tar/headers.js'
+import {readTar} from '../../src/lib/tar/reader.js'
 import {tarBytes} from '../helpers/bundle-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
@@ -78,5 +81,111 @@ describe('readTar', () => {
     expect(m.get('path')).toBe('ab/ü')
     expect(m.get('size')).toBe('42')
     expect(() => parsePax(Buffer.from('99 path=x\n'))).toThrow(/length/)
+  })
+})
+
+/** One header block written by node-tar (ustar, base-256 for big numbers). */
+function block(path: string, type: string, size: number, linkpath?: string): Buffer {
+  const b = Buffer.alloc(512)
+  new Header({path, type: type as Header['type'], size, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0), linkpath}).encode(b, 0)
+  return b
+}
+
+/** A pax record; its length counts its own digits. */
+function paxRecord(key: string, value: string): Buffer {
+  const rest = ` ${key}=${value}\n`
+  let len = Buffer.byteLength(rest)
+  while (String(len).length + Buffer.byteLength(rest) !== len) len = String(len).length + Buffer.byteLength(rest)
+  return Buffer.from(`${len}${rest}`)
+}
+
+function padTo(data: Buffer): Buffer {
+  return Buffer.concat([data, Buffer.alloc((512 - (data.length % 512)) % 512)])
+}
+
+/** Feed the decoder blocks and metadata bodies the way both readers do; returns the entries. */
+function decode(buf: Buffer): TarHeader[] {
+  const d = new TarHeaderDecoder('test.tar')
+  const out: TarHeader[] = []
+  for (let pos = 0; pos + 512 <= buf.length; ) {
+    const step = d.block(buf.subarray(pos, pos + 512), pos)
+    if (step.kind === 'end') return out
+    pos += 512
+    if (step.kind === 'meta') {
+      d.meta(buf.subarray(pos, pos + step.size))
+      pos += Math.ceil(step.size / 512) * 512
+      continue
+    }
+    out.push(step.header)
+    pos += Math.ceil(step.header.size / 512) * 512
+  }
+  throw new Error('no end marker')
+}
+
+describe('TarHeaderDecoder', () => {
+  const end = Buffer.alloc(1024)
+
+  it('joins a ustar name prefix to the name', () => {
+    const path = `${'p'.repeat(120)}/${'n'.repeat(90)}`
+    const h = block(path, 'File', 0)
+    // node-tar put the directory into the 155-byte prefix field.
+    expect(h.subarray(345, 465).toString()).toBe('p'.repeat(120))
+    expect(decode(Buffer.concat([h, end]))).toMatchObject([{path, type: 'file', size: 0}])
+  })
+
+  it('takes a GNU long name and long link from L and K records', () => {
+    const name = `${'l'.repeat(300)}/file`
+    const link = `${'t'.repeat(200)}/target`
+    const L = Buffer.from(`${name}\0`)
+    const K = Buffer.from(`${link}\0`)
+    const buf = Buffer.concat([
+      block('././@LongLink', 'NextFileHasLongPath', L.length), padTo(L),
+      block('././@LongLink', 'NextFileHasLongLinkpath', K.length), padTo(K),
+      block(name.slice(0, 99), 'SymbolicLink', 0, link.slice(0, 99)),
+      block('next', 'File', 0),
+      end,
+    ])
+    expect(decode(buf)).toMatchObject([{path: name, type: 'symlink', linkpath: link}, {path: 'next', linkpath: undefined}])
+  })
+
+  it('takes path and size from a pax record over the ustar fields', () => {
+    const path = `${'x'.repeat(250)}/ü.bin`
+    const pax = Buffer.concat([paxRecord('path', path), paxRecord('size', '99999999'), paxRecord('mtime', '0')])
+    expect(parsePax(pax).get('path')).toBe(path)
+    const d = new TarHeaderDecoder('test.tar')
+    expect(d.block(block('PaxHeader/x', 'ExtendedHeader', pax.length), 0)).toEqual({kind: 'meta', size: pax.length})
+    d.meta(pax)
+    expect(d.block(block('short', 'File', 3), 1024)).toMatchObject({kind: 'entry', header: {path, size: 99999999, type: 'file'}})
+    // The record applies to one entry only.
+    expect(d.block(block('plain', 'File', 3), 99999999 + 1536)).toMatchObject({kind: 'entry', header: {path: 'plain', size: 3}})
+  })
+
+  it('reads a base-256 size past 8 GiB', () => {
+    const size = 8 * 1024 ** 3 + 5
+    const h = block('big.bin', 'File', size)
+    expect(h[124]).toBe(0x80) // node-tar wrote base-256, as GNU tar does
+    const d = new TarHeaderDecoder('test.tar')
+    expect(d.block(h, 0)).toMatchObject({kind: 'entry', header: {path: 'big.bin', size}})
+  })
+
+  it('refuses a bad checksum, a huge metadata record and metadata with no entry', () => {
+    const h = block('f', 'File', 0)
+    h[0] ^= 1
+    expect(() => new TarHeaderDecoder('test.tar').block(h, 1024)).toThrow(BundleError)
+    expect(() => new TarHeaderDecoder('test.tar').block(h, 1024)).toThrow(/test\.tar: header checksum mismatch at byte 1024/)
+    expect(() => new TarHeaderDecoder('t').block(block('x', 'ExtendedHeader', 2 << 20), 0)).toThrow(/metadata record of/)
+    const L = Buffer.from('name\0')
+    expect(() => decode(Buffer.concat([block('././@LongLink', 'NextFileHasLongPath', L.length), padTo(L), end]))).toThrow(/ends after a metadata record/)
+  })
+
+  it('gives data to every type but hard links and folders, as GNU tar reads them', () => {
+    // The "data" of the first entry looks like a header: GNU tar skips it unless the type has no data.
+    const hidden = Buffer.concat([block('hidden', 'File', 5), padTo(Buffer.from('HIDDN'))])
+    const cases = [['FIFO', 'x', true], ['SymbolicLink', 'x', true], ['CharacterDevice', 'x', true], ['Link', 'x', false], ['Directory', 'd/', false]] as const
+    for (const [type, name, hasData] of cases) {
+      const got = decode(Buffer.concat([block(name, type, hidden.length, 'y'), hidden, block('after', 'File', 0), end]))
+      expect(got.map((e) => e.path)).toEqual(hasData ? [name, 'after'] : [name, 'hidden', 'after'])
+      expect(got[0].size).toBe(hasData ? hidden.length : 0)
+    }
   })
 })

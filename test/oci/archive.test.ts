@@ -1,8 +1,9 @@
 import {execFile} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdir, mkdtemp, readdir, rm, truncate, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, open, readdir, rm, truncate, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {Readable} from 'node:stream'
 import {buffer} from 'node:stream/consumers'
 import {promisify} from 'node:util'
 import * as tar from 'tar'
@@ -11,6 +12,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {BundleError} from '../../src/lib/errors.js'
 import {OciArchive} from '../../src/lib/oci/archive.js'
 import {sha256Digest} from '../../src/lib/oci/digest.js'
+import {readTar} from '../../src/lib/tar/reader.js'
 
 const run = promisify(execFile)
 
@@ -134,5 +136,57 @@ describe('OciArchive', () => {
     } finally {
       await a.close()
     }
+  })
+
+  it('indexes a base-256 size (a sparse 8 GiB blob) and sees what the stream reader sees', async () => {
+    // A fifo claiming data that looks like a header, then an 8 GiB entry whose size only base-256 can hold.
+    const hdr = (path: string, type: tar.Header['type'], size: number): Buffer => {
+      const b = Buffer.alloc(512)
+      new tar.Header({path, type, size, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0)}).encode(b, 0)
+      return b
+    }
+    const hidden = Buffer.concat([hdr('./hidden', 'File', 1), Buffer.alloc(512, 1)])
+    const big = 8 * 1024 ** 3 + 3
+    const head = Buffer.concat([hdr('./p', 'FIFO', hidden.length), hidden, hdr('./blobs/big', 'File', big)])
+    const file = join(dir, 'sparse.tar')
+    await writeFile(file, head)
+    const tail = head.length + big + (512 - (big % 512))
+    await truncate(file, tail)
+    const fh = await open(file, 'r+')
+    try {
+      await fh.write(Buffer.concat([hdr('./after', 'File', 5), Buffer.from('after'), Buffer.alloc(507 + 1024)]), 0, undefined, tail)
+    } finally {
+      await fh.close()
+    }
+    const a = await OciArchive.open([file])
+    try {
+      expect([...a.entries.keys()]).toEqual(['blobs/big', 'after'])
+      expect(a.entry('blobs/big')).toMatchObject({offset: head.length, size: big})
+      expect((await a.readEntry('after')).toString()).toBe('after')
+    } finally {
+      await a.close()
+    }
+    // The stream reader decodes the same headers (only the start of the file: it would read the 8 GiB).
+    const seen: string[] = []
+    for await (const {header} of readTar(Readable.from([head]))) {
+      seen.push(`${header.type}:${header.path}:${header.size}`)
+      break
+    }
+    expect(seen).toEqual(['fifo:./p:1024'])
+  })
+
+  it('names a bad header checksum as a BundleError with its offset', async () => {
+    const file = join(dir, 'bad-sum.tar')
+    await run('tar', ['-cf', file, '-C', layout, 'oci-layout', 'index.json'])
+    const fh = await open(file, 'r+')
+    try {
+      // The second header: oci-layout's data is one block.
+      await fh.write(Buffer.from('Z'), 0, 1, 1024)
+    } finally {
+      await fh.close()
+    }
+    const err = await OciArchive.open([file]).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(BundleError)
+    expect((err as Error).message).toBe(`bad archive: ${file}: header checksum mismatch at byte 1024 (not a tar archive, or a corrupt one)`)
   })
 })

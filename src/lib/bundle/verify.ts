@@ -6,7 +6,7 @@ import {pipeline, Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
 import {AirlockError} from '../errors.js'
-import {readTar} from '../importers/tar-reader.js'
+import {readTar} from '../tar/reader.js'
 import {isDigest} from '../oci/digest.js'
 import {layoutEntryMediaType, REF_NAME_ANNOTATION} from '../oci/layout.js'
 import {type Descriptor, type ImageIndex, type ImageManifest, isImageManifestMediaType, isIndexMediaType} from '../oci/media-types.js'

@@ -5,7 +5,7 @@ import {createGunzip} from 'node:zlib'
 import {openBundleFile} from '../bundle/parts.js'
 import {BUNDLE_FILES, type BundleLock, type LockFile, TOP_FOLDERS} from '../bundle/lock.js'
 import {AirlockError, BundleError, IntegrityError} from '../errors.js'
-import {readTar} from './tar-reader.js'
+import {readTar} from '../tar/reader.js'
 
 /**
  * The one place that reads a bundle's `.tar.gz` for an import and refuses

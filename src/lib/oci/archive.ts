@@ -6,6 +6,7 @@ import type {ImageSource} from '../copy.js'
 import {BundleError} from '../errors.js'
 import type {Opener} from '../fetch/download.js'
 import type {OpenedStream} from '../fetch/http.js'
+import {BLOCK, padded, TarHeaderDecoder} from '../tar/headers.js'
 import {digestHex, isDigest} from './digest.js'
 import type {Descriptor} from './media-types.js'
 
@@ -48,7 +49,6 @@ interface Part {
   size: number
 }
 
-const BLOCK = 512
 /** Reads of blobs go in large chunks: the hot path of an import. */
 const STREAM_CHUNK = 256 << 10
 
@@ -125,58 +125,35 @@ export class OciArchive {
   }
 
   /**
-   * Walk the tar headers once, skipping over data. Understands ustar (with
-   * its name prefix), GNU long names and pax `path`/`size` records, which
-   * every tar writer in use produces for long blob paths or huge blobs.
+   * Walk the tar headers once, skipping over data; the shared decoder folds
+   * long names and pax records into the entries they describe. A tar that
+   * simply stops after its last entry (no end marker) is accepted.
    */
   private async scan(): Promise<void> {
     const entries = this.index
     const links: [string, string][] = []
+    const decoder = new TarHeaderDecoder(this.path)
     let pos = 0
-    let longName: string | undefined
-    let longLink: string | undefined
-    let pax: Record<string, string> = {}
-    let globalPax: Record<string, string> = {}
     while (pos + BLOCK <= this.size) {
-      const h = await this.readAt(pos, BLOCK)
-      if (h.length < BLOCK) break
-      if (h.every((b) => b === 0)) break // end-of-archive marker
-      if (!checksumOk(h)) throw new BundleError(`${this.path}: not a tar archive (bad header checksum at byte ${pos})`)
-      const type = String.fromCharCode(h[156] || 48)
-      let size = parseNumber(h.subarray(124, 136))
-      const magic = h.toString('latin1', 257, 263)
-      let name = cString(h, 0, 100)
-      if (magic === 'ustar\0') {
-        const prefix = cString(h, 345, 500)
-        if (prefix) name = `${prefix}/${name}`
-      }
-      const linkName = cString(h, 157, 257)
+      const step = decoder.block(await this.readAt(pos, BLOCK), pos)
+      if (step.kind === 'end') break
       const dataAt = pos + BLOCK
-      const merged = {...globalPax, ...pax}
-      if (type === 'x' || type === 'g' || type === 'L' || type === 'K') {
-        const data = await this.readAt(dataAt, size)
-        if (type === 'L') longName = cString(data, 0, data.length)
-        else if (type === 'K') longLink = cString(data, 0, data.length)
-        else if (type === 'x') pax = parsePax(data)
-        else globalPax = {...globalPax, ...parsePax(data)}
-        pos = dataAt + padded(size)
+      if (step.kind === 'meta') {
+        const data = await this.readAt(dataAt, step.size)
+        if (data.length < step.size) throw new BundleError(`${this.path}: truncated: a metadata record ends past the end of the archive`)
+        decoder.meta(data)
+        pos = dataAt + padded(step.size)
         continue
       }
-      if (merged.size !== undefined) size = Number(merged.size)
-      if (merged.path !== undefined) name = merged.path
-      else if (longName !== undefined) name = longName
-      name = cleanName(name)
-      if (type === '0' || type === '7') {
-        if (dataAt + size > this.size) throw new BundleError(`${this.path}: truncated: ${name} ends past the end of the archive`)
-        entries.set(name, {name, offset: dataAt, size})
-      } else if (type === '1') {
-        links.push([name, cleanName(merged.linkpath ?? longLink ?? linkName)])
+      const {header} = step
+      const name = cleanName(header.path)
+      if (header.type === 'file') {
+        if (dataAt + header.size > this.size) throw new BundleError(`${this.path}: truncated: ${name} ends past the end of the archive`)
+        entries.set(name, {name, offset: dataAt, size: header.size})
+      } else if (header.type === 'hardlink') {
+        links.push([name, cleanName(header.linkpath ?? '')])
       }
-      pax = {}
-      longName = undefined
-      longLink = undefined
-      // Links, devices, directories and fifos have no data whatever their size field says.
-      pos = dataAt + padded('123456'.includes(type) ? 0 : size)
+      pos = dataAt + padded(header.size)
     }
     for (const [name, target] of links) {
       const t = entries.get(target)
@@ -289,50 +266,6 @@ function cleanName(name: string): string {
   while (n.startsWith('/')) n = n.slice(1)
   if (n.endsWith('/')) n = n.slice(0, -1)
   return n
-}
-
-function cString(buf: Buffer, start: number, end: number): string {
-  const nul = buf.indexOf(0, start)
-  return buf.toString('utf8', start, nul >= 0 && nul < end ? nul : end)
-}
-
-/** Octal, or GNU base-256 (high bit set) for sizes beyond 8 GiB. */
-function parseNumber(field: Buffer): number {
-  if (field[0] & 0x80) {
-    let n = field[0] & 0x7f
-    for (let i = 1; i < field.length; i++) n = n * 256 + field[i]
-    return n
-  }
-  const s = field.toString('latin1').replace(/\0.*$/s, '').trim()
-  return s === '' ? 0 : parseInt(s, 8)
-}
-
-function checksumOk(h: Buffer): boolean {
-  const stored = parseNumber(h.subarray(148, 156))
-  let sum = 0
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i]
-  return sum === stored
-}
-
-function padded(size: number): number {
-  return Math.ceil(size / BLOCK) * BLOCK
-}
-
-/** Pax records: `LEN key=value\n`, LEN counting the whole record. */
-function parsePax(data: Buffer): Record<string, string> {
-  const out: Record<string, string> = {}
-  let i = 0
-  while (i < data.length) {
-    const sp = data.indexOf(0x20, i)
-    if (sp < 0) break
-    const len = parseInt(data.toString('latin1', i, sp), 10)
-    if (!Number.isFinite(len) || len <= 0) break
-    const rec = data.toString('utf8', sp + 1, i + len - 1)
-    const eq = rec.indexOf('=')
-    if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1)
-    i += len
-  }
-  return out
 }
 
 /**
