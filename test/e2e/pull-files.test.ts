@@ -232,7 +232,7 @@ describe('pullFiles against nginx', () => {
     const m = manifestOf([binary(url, sha(big))])
     await expect(pullFiles(m, ctx)).rejects.toThrow()
     expect(existsSync(join(ctx.store.files, slow.host, 'files', 'big.bin'))).toBe(false)
-    const partial = ctx.store.partialPath(`sha256:${sha(big)}`)
+    const partial = ctx.store.partialPath(`sha256:${sha(big)}`, 'file')
     const kept = (await stat(partial)).size
     expect(kept).toBeGreaterThan(0)
     expect(kept).toBeLessThan(big.length)

@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {Store} from '../../src/lib/store/store.js'
 import {repoRoot, runCli} from '../helpers/cli.js'
 import {pushImage, type PushedImage} from '../helpers/images.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
@@ -111,7 +112,7 @@ describe('airlock pull under faults', () => {
       const dir = await makeTempDir('airlock-kill-')
       const store = join(dir, 'store')
       const file = await manifestFile(dir, nginx.host)
-      const partial = join(store, '.tmp/partial', `${big.digest.slice(7)}.part`)
+      const partial = new Store(store).partialPath(big.digest, 'blob')
       const child = spawn(process.execPath, [join(repoRoot, 'bin/run.js'), 'pull', file, '--store', store, '--quiet'], {stdio: 'ignore'})
       const exited = new Promise((r) => child.once('exit', r))
       let have = 0

@@ -33,7 +33,7 @@ function req(dest: string, d = digest) {
     },
     digest: d,
     dest,
-    partial: store.partialPath(d),
+    partial: store.partialPath(d, 'file'),
     subject: 'binary src.bin',
   }
 }

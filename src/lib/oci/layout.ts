@@ -91,7 +91,7 @@ export class OciLayoutSink implements ImageSink {
       digest: desc.digest,
       size: desc.size,
       dest: this.store.blobPath(desc.digest),
-      partial: this.store.partialPath(desc.digest),
+      partial: this.store.partialPath(desc.digest, 'blob'),
       subject: opts.subject,
       onBytes: opts.onBytes,
       policy: this.opts.policy,

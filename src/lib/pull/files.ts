@@ -95,7 +95,7 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
           digest: src.digest,
           size: src.size,
           dest,
-          partial: ctx.store.partialPath(src.digest),
+          partial: ctx.store.partialPath(src.digest, 'file'),
           subject,
           onTotal: (n) => task.setTotal(n),
           onBytes: (n) => task.advance(n),

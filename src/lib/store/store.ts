@@ -7,6 +7,9 @@ import {acquireLock} from './lock.js'
 
 export const DEFAULT_STORE = './airlock-store'
 
+/** What a partial download will become: an image blob or a file (binary, chart, package). */
+export type PartialKind = 'blob' | 'file'
+
 /**
  * The store's folders. `images/` is an OCI image layout; `files/` and
  * `packages/` hold verified files at their mirrored paths; `.tmp/` holds
@@ -31,9 +34,13 @@ export class Store {
     return join(this.images, 'blobs', 'sha256', digestHex(digest))
   }
 
-  /** Where a partial download of content with this digest waits to be resumed. */
-  partialPath(digest: string): string {
-    return join(this.tmp, 'partial', `${digestHex(digest)}.part`)
+  /**
+   * Where a partial download of content with this digest waits to be resumed.
+   * Image blobs and files have their own names: a pull may fetch the same
+   * bytes as both at once, and two writers must never share a partial file.
+   */
+  partialPath(digest: string, kind: PartialKind = 'blob'): string {
+    return join(this.tmp, 'partial', `${kind}-${digestHex(digest)}.part`)
   }
 
   get indexPath(): string {
