@@ -40,17 +40,19 @@ const READ_CHUNK = 1 << 20
 export async function verifyBundle(dir: string, opts: {progress?: Progress} = {}): Promise<VerifyReport> {
   const progress = opts.progress ?? silentProgress
   const lock = await readBundleLock(dir)
-  const problems: string[] = []
   /** sha256 hex of every file in the folder, by name, as computed while reading. */
   const actual = new Map<string, string>()
 
   actual.set(BUNDLE_FILES.lock, createHash('sha256').update(await readFile(join(dir, BUNDLE_FILES.lock))).digest('hex'))
+  // The archives are read at once; each keeps its own list so the report's order does not depend on timing.
+  const found: [string[], string[], string[], string[]] = [[], [], [], []]
   await Promise.all([
-    verifyFilesArchive(dir, lock, 'files', problems, actual, progress),
-    verifyFilesArchive(dir, lock, 'packages', problems, actual, progress),
-    verifyImagesArchive(dir, lock, problems, actual, progress),
+    verifyFilesArchive(dir, lock, 'files', found[0], actual, progress),
+    verifyFilesArchive(dir, lock, 'packages', found[1], actual, progress),
+    verifyImagesArchive(dir, lock, found[2], actual, progress),
   ])
-  await checkSums(dir, actual, problems)
+  await checkSums(dir, actual, found[3])
+  const problems = found.flat()
   return {ok: problems.length === 0, problems, lock}
 }
 
