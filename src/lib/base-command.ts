@@ -68,14 +68,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   private report(err: AirlockError): void {
     process.exitCode = err.exitCode
+    const lines = [`Error: ${err.message}`, ...err.details.map((d) => `  ${d}`)]
+    for (const s of err.suggestions) lines.push(`Hint: ${s}`)
+    // The human text always goes to stderr; with --json, stdout also gets the one document.
+    process.stderr.write(`${lines.join('\n')}\n`)
     if (this.jsonEnabled()) {
       // A manifest's problems go out structured too, so scripts need not parse the details lines.
       const problems = err instanceof ManifestError ? {problems: err.problems} : {}
       this.logJson({error: {kind: err.kind, message: err.message, details: err.details, exitCode: err.exitCode, ...problems}})
-      return
     }
-    const lines = [`Error: ${err.message}`, ...err.details.map((d) => `  ${d}`)]
-    for (const s of err.suggestions) lines.push(`Hint: ${s}`)
-    process.stderr.write(`${lines.join('\n')}\n`)
   }
 }
