@@ -6,7 +6,9 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 
 import {ListBucketsCommand, S3Client} from '@aws-sdk/client-s3'
+import https from 'node:https'
 
+import {makeCerts} from './certs.js'
 import {stopChild, trackChild, trackDir} from './cleanup.js'
 import {waitFor} from './http.js'
 import {freePort} from './ports.js'
@@ -14,14 +16,16 @@ import {freePort} from './ports.js'
 const run = promisify(execFile)
 
 export interface S3Server {
-  /** http://127.0.0.1:PORT (path-style) */
+  /** http://127.0.0.1:PORT, or https://127.0.0.1:PORT with `tls` (path-style) */
   endpoint: string
+  /** With `tls`: the PEM of the CA that signed the gateway's certificate (valid for 127.0.0.1 and localhost). */
+  caFile?: string
   accessKey: string
   secretKey: string
   region: string
   /** The cluster's directory (config, keyring, logs). */
   dir: string
-  /** A client set up the way RGW 16 needs (path style, checksums only when required). */
+  /** A client set up the way RGW 16 needs (path style, checksums only when required), trusting `caFile`. */
   client(): S3Client
   stop(): Promise<void>
 }
@@ -39,8 +43,9 @@ const RGW_POOLS = [
   'default.rgw.buckets.non-ec',
 ]
 
-export function s3Client(endpoint: string, accessKey = ACCESS_KEY, secretKey = SECRET_KEY, region = REGION): S3Client {
+export function s3Client(endpoint: string, accessKey = ACCESS_KEY, secretKey = SECRET_KEY, region = REGION, ca?: string): S3Client {
   return new S3Client({
+    ...(ca ? {requestHandler: {httpsAgent: new https.Agent({ca, keepAlive: true})}} : {}),
     endpoint,
     region,
     forcePathStyle: true,
@@ -51,12 +56,17 @@ export function s3Client(endpoint: string, accessKey = ACCESS_KEY, secretKey = S
   })
 }
 
+export interface RgwOptions {
+  /** Serve HTTPS only (beast's ssl_endpoint) with a certificate from a throwaway CA (`caFile`). */
+  tls?: boolean
+}
+
 /**
  * A one-node Ceph cluster (monitor, memstore OSD, RADOS Gateway) on loopback,
  * every file under one short temp dir, every daemon a foreground child.
  * Resolves when a signed S3 request succeeds.
  */
-export async function startRgw(): Promise<S3Server> {
+export async function startRgw(opts: RgwOptions = {}): Promise<S3Server> {
   // Admin sockets are unix sockets: keep the path short, whatever TMPDIR says.
   const dir = await mkdtemp('/tmp/rgw-')
   trackDir(dir)
@@ -65,7 +75,14 @@ export async function startRgw(): Promise<S3Server> {
   for (const d of ['mon', 'osd', 'rgw', 'run', 'log']) await mkdir(join(dir, d))
   const [monPort, rgwPort] = [await freePort(), await freePort()]
   const fsid = randomUUID()
-  const endpoint = `http://127.0.0.1:${rgwPort}`
+  const endpoint = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${rgwPort}`
+  // Beast (Ceph 16) takes the certificate and its key as two PEM files; no plain endpoint beside it,
+  // so nothing can reach this gateway without TLS.
+  const certs = opts.tls ? await makeCerts(join(dir, 'tls')) : undefined
+  const frontend = certs
+    ? `beast ssl_endpoint=127.0.0.1:${rgwPort} ssl_certificate=${certs.certFile} ssl_private_key=${certs.keyFile}`
+    : `beast endpoint=127.0.0.1:${rgwPort}`
+  const ca = certs ? await readFile(certs.caFile, 'utf8') : undefined
   await writeFile(
     conf,
     [
@@ -108,7 +125,7 @@ export async function startRgw(): Promise<S3Server> {
       'memstore device bytes = 4294967296',
       '',
       '[client.rgw.a]',
-      `rgw frontends = beast endpoint=127.0.0.1:${rgwPort}`,
+      `rgw frontends = ${frontend}`,
       `rgw data = ${dir}/rgw`,
       'rgw dynamic resharding = false',
       'rgw gc obj min wait = 5',
@@ -169,7 +186,7 @@ export async function startRgw(): Promise<S3Server> {
     await ceph([], `${script}\n`)
     await run('radosgw-admin', ['-c', conf, 'user', 'create', '--uid=airlock', '--display-name=airlock test', `--access-key=${ACCESS_KEY}`, `--secret-key=${SECRET_KEY}`], {timeout: 60_000})
     daemon('client.rgw.a', 'radosgw', ['-n', 'client.rgw.a'])
-    const client = s3Client(endpoint)
+    const client = s3Client(endpoint, ACCESS_KEY, SECRET_KEY, REGION, ca)
     try {
       await waitFor('Ceph RGW', async () => {
         await client.send(new ListBucketsCommand({}))
@@ -183,5 +200,14 @@ export async function startRgw(): Promise<S3Server> {
     throw new Error(`${(err as Error).message}\n${await logs()}`)
   }
 
-  return {endpoint, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, region: REGION, dir, client: () => s3Client(endpoint), stop}
+  return {
+    endpoint,
+    caFile: certs?.caFile,
+    accessKey: ACCESS_KEY,
+    secretKey: SECRET_KEY,
+    region: REGION,
+    dir,
+    client: () => s3Client(endpoint, ACCESS_KEY, SECRET_KEY, REGION, ca),
+    stop,
+  }
 }

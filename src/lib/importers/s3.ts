@@ -84,7 +84,11 @@ function s3Error(err: unknown, host: string, what: string): AirlockError {
     })
   }
   const e = err as NodeJS.ErrnoException
-  return new NetworkError(`${what}: ${host}: ${e?.code ?? ''} ${e?.message ?? String(err)}`.trim(), {host, cause: err})
+  const net = new NetworkError(`${what}: ${host}: ${e?.code ?? ''} ${e?.message ?? String(err)}`.trim(), {host, cause: err})
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|UNABLE_TO_GET_ISSUER/.test(e?.code ?? '')) {
+    net.suggestions.push(`trust the CA that signed ${host}'s certificate with --ca-file, or skip the check with --insecure`)
+  }
+  return net
 }
 
 async function makeClient(opts: S3ImportOptions, concurrency: number): Promise<S3Client> {
