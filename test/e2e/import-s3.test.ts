@@ -1,4 +1,4 @@
-import {GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client} from '@aws-sdk/client-s3'
+import {GetBucketLocationCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client} from '@aws-sdk/client-s3'
 import {spawn} from 'node:child_process'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
@@ -109,6 +109,18 @@ describe('airlock import s3 (Ceph RGW)', () => {
     const r = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'not-there', ...creds()])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/--create-bucket/)
+  })
+
+  it('--create-bucket names the region as the location: RGW takes its zonegroup (default), refuses another with a hint', async () => {
+    const base = ['import', 's3', bundle, '--endpoint', s3.endpoint, '--create-bucket', '--access-key', s3.accessKey, '--secret-key', s3.secretKey, '--json']
+    const ok = await runCli([...base, '--bucket', 'zonegroup-default', '--region', 'default'])
+    expect(ok.code, ok.stderr).toBe(0)
+    expect((await client.send(new GetBucketLocationCommand({Bucket: 'zonegroup-default'}))).LocationConstraint).toBe('default')
+    const far = await runCli([...base, '--bucket', 'far-away', '--region', 'eu-west-1'])
+    expect(far.code).toBe(1)
+    expect(far.stderr).toMatch(/create bucket far-away: .*InvalidLocationConstraint/)
+    expect(far.stderr).toMatch(/Hint: --region eu-west-1 is sent as the new bucket's location/)
+    expect(far.stdout + far.stderr).not.toContain(s3.secretKey)
   })
 
   it('a SIGKILL in the middle leaves only complete objects; a re-run completes', async () => {

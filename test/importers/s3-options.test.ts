@@ -1,9 +1,11 @@
+import {S3Client} from '@aws-sdk/client-s3'
 import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import {bucketUrl, checkS3Target, normalizePrefix, objectKey} from '../../src/lib/importers/s3.js'
+import {bucketUrl, checkS3Target, createBucketInput, ensureBucket, normalizePrefix, objectKey} from '../../src/lib/importers/s3.js'
 import {parseIni, resolveS3Credentials} from '../../src/lib/importers/s3-credentials.js'
+import {silentProgress} from '../../src/lib/ui/index.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 describe('S3 target options', () => {
@@ -46,5 +48,57 @@ describe('resolveS3Credentials', () => {
     const ini = parseIni('; c\n# c\n[ a ]\nKey = v = w\n\n[b]\nx=1\n')
     expect(ini.get('a')?.get('key')).toBe('v = w')
     expect(ini.get('b')?.get('x')).toBe('1')
+  })
+})
+
+describe('creating the bucket', () => {
+  interface Sent {
+    method: string
+    path: string
+    body: string
+  }
+
+  // A client whose requests never leave the process: HEAD bucket answers 404, everything else 200,
+  // and what would have gone on the wire is kept.
+  function recordingClient(region: string): {client: S3Client; sent: Sent[]} {
+    const sent: Sent[] = []
+    const client = new S3Client({
+      region,
+      endpoint: 'http://127.0.0.1:9',
+      forcePathStyle: true,
+      credentials: {accessKeyId: 'AK', secretAccessKey: 'SK'},
+      requestHandler: {
+        async handle(req: {method: string; path: string; body?: unknown}) {
+          const body = typeof req.body === 'string' ? req.body : req.body instanceof Uint8Array ? Buffer.from(req.body).toString() : ''
+          sent.push({method: req.method, path: req.path, body})
+          const statusCode = req.method === 'HEAD' ? 404 : 200
+          return {response: {statusCode, headers: {}, body: new Uint8Array()}}
+        },
+      } as never,
+    })
+    return {client, sent}
+  }
+
+  it('names the region as LocationConstraint outside us-east-1, and sends no configuration in us-east-1', async () => {
+    expect(createBucketInput('b', 'eu-west-1')).toEqual({Bucket: 'b', CreateBucketConfiguration: {LocationConstraint: 'eu-west-1'}})
+    expect(createBucketInput('b', 'default')).toEqual({Bucket: 'b', CreateBucketConfiguration: {LocationConstraint: 'default'}})
+    expect(createBucketInput('b', 'us-east-1')).toEqual({Bucket: 'b'})
+    expect(createBucketInput('b')).toEqual({Bucket: 'b'})
+
+    const far = recordingClient('eu-west-1')
+    await ensureBucket(far.client, {bucket: 'offline', createBucket: true, region: 'eu-west-1'}, 'h', silentProgress)
+    expect(far.sent.map((s) => `${s.method} ${s.path}`)).toEqual(['HEAD /offline/', 'PUT /offline/'])
+    expect(far.sent[1].body).toMatch(/<CreateBucketConfiguration[^>]*><LocationConstraint>eu-west-1<\/LocationConstraint><\/CreateBucketConfiguration>/)
+
+    const east = recordingClient('us-east-1')
+    await ensureBucket(east.client, {bucket: 'offline', createBucket: true, region: 'us-east-1'}, 'h', silentProgress)
+    expect(east.sent.map((s) => `${s.method} ${s.path}`)).toEqual(['HEAD /offline/', 'PUT /offline/'])
+    expect(east.sent[1].body).not.toMatch(/LocationConstraint/)
+  })
+
+  it('sends nothing but the HEAD without --create-bucket', async () => {
+    const {client, sent} = recordingClient('eu-west-1')
+    await expect(ensureBucket(client, {bucket: 'offline', region: 'eu-west-1'}, 'h', silentProgress)).rejects.toThrow(/--create-bucket|does not exist/)
+    expect(sent.map((s) => s.method)).toEqual(['HEAD'])
   })
 })

@@ -1,5 +1,6 @@
 import {
   CreateBucketCommand,
+  type CreateBucketCommandInput,
   HeadBucketCommand,
   HeadObjectCommand,
   PutObjectCommand,
@@ -145,7 +146,21 @@ export function checkS3Target(opts: Pick<S3ImportOptions, 'endpoint' | 'bucket' 
   return url
 }
 
-async function ensureBucket(client: S3Client, opts: S3ImportOptions, host: string, progress: Progress): Promise<void> {
+/**
+ * CreateBucket for `region`: outside us-east-1, AWS refuses a bucket whose
+ * CreateBucketConfiguration does not name the region it is created in.
+ * us-east-1 is the one region that takes no LocationConstraint (and refuses
+ * one naming itself). Said here rather than left to the SDK, which fills it
+ * in today from the client's region, so what goes on the wire does not hang
+ * on a middleware. Ceph RGW accepts only its zonegroup names (`default` on a
+ * single site) and answers InvalidLocationConstraint to anything else,
+ * us-east-1 included.
+ */
+export function createBucketInput(bucket: string, region = 'us-east-1'): CreateBucketCommandInput {
+  return region === 'us-east-1' ? {Bucket: bucket} : {Bucket: bucket, CreateBucketConfiguration: {LocationConstraint: region as never}}
+}
+
+export async function ensureBucket(client: S3Client, opts: Pick<S3ImportOptions, 'bucket' | 'createBucket' | 'region'>, host: string, progress: Progress): Promise<void> {
   try {
     await client.send(new HeadBucketCommand({Bucket: opts.bucket}))
     return
@@ -156,12 +171,19 @@ async function ensureBucket(client: S3Client, opts: S3ImportOptions, host: strin
     throw new FailureError(`bucket ${opts.bucket} does not exist on ${host}`, {suggestions: ['add --create-bucket to create it']})
   }
   try {
-    await client.send(new CreateBucketCommand({Bucket: opts.bucket}))
+    await client.send(new CreateBucketCommand(createBucketInput(opts.bucket, opts.region || 'us-east-1')))
     progress.info(`created bucket ${opts.bucket}`)
   } catch (err) {
     // Another importer may have won the race.
     const name = (err as Error).name
-    if (name !== 'BucketAlreadyOwnedByYou') throw s3Error(err, host, `create bucket ${opts.bucket}`)
+    if (name === 'BucketAlreadyOwnedByYou') return
+    const failure = s3Error(err, host, `create bucket ${opts.bucket}`)
+    if (name === 'InvalidLocationConstraint' || name === 'IllegalLocationConstraintException') {
+      failure.suggestions.push(
+        `--region ${opts.region || 'us-east-1'} is sent as the new bucket's location; give the region ${host} serves (Ceph RGW: its zonegroup, e.g. default)`,
+      )
+    }
+    throw failure
   }
 }
 
