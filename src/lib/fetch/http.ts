@@ -43,10 +43,10 @@ export async function createHttp(tls: TlsOptions = {}): Promise<Got> {
       rejectUnauthorized: !tls.insecure,
     },
     hooks: {
-      init: [
-        (_raw, options) => {
-          const url = options.url
-          if (url) options.agent = agentsFor(new URL(url.toString()))
+      // Not an init hook: got runs those before it sets the URL, so none would get a proxy.
+      beforeRequest: [
+        (options) => {
+          if (options.url) options.agent = agentsFor(new URL(options.url.toString()))
         },
       ],
       beforeRedirect: [
