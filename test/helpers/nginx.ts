@@ -3,13 +3,14 @@ import {closeSync, openSync} from 'node:fs'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {makeCerts} from './certs.js'
 import {stopChild, trackChild} from './cleanup.js'
 import {harnessRequest, waitFor} from './http.js'
 import {freePort} from './ports.js'
 import {makeTempDir} from './tmp.js'
 
 export interface NginxServer {
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT, or https:// with `tls` */
   url: string
   /** 127.0.0.1:PORT */
   host: string
@@ -22,6 +23,8 @@ export interface NginxServer {
    */
   accessLog: string
   errorLog: string
+  /** The CA that signed the server's certificate (`tls` only). */
+  caFile?: string
   stop(): Promise<void>
   accessLines(): Promise<string[]>
 }
@@ -37,6 +40,8 @@ export interface NginxOpts {
   proxyTo?: string
   /** Extra directives inside the server block. */
   extraServerConfig?: string
+  /** Serve HTTPS with a certificate for 127.0.0.1 signed by a fresh CA (`caFile` on the server). */
+  tls?: boolean
 }
 
 /**
@@ -52,6 +57,8 @@ export async function startNginx(opts: NginxOpts = {}): Promise<NginxServer> {
   const host = `127.0.0.1:${port}`
   const accessLog = join(dir, 'access.log')
   const errorLog = join(dir, 'error.log')
+  const certs = opts.tls ? await makeCerts(join(dir, 'certs')) : undefined
+  const url = `${certs ? 'https' : 'http'}://${host}`
   const limit = opts.rateLimit ? [`limit_rate ${opts.rateLimit};`] : []
   const location = opts.proxyTo
     ? [
@@ -96,8 +103,9 @@ export async function startNginx(opts: NginxOpts = {}): Promise<NginxServer> {
     '  client_max_body_size 0;',
     '  server {',
     // A small send buffer: otherwise loopback socket buffers swallow megabytes before limit_rate has a say.
-    `    listen ${host}${opts.rateLimit ? ' sndbuf=32k' : ''};`,
+    `    listen ${host}${certs ? ' ssl' : ''}${opts.rateLimit ? ' sndbuf=32k' : ''};`,
     '    server_name _;',
+    ...(certs ? [`    ssl_certificate ${certs.certFile};`, `    ssl_certificate_key ${certs.keyFile};`] : []),
     `    root ${root};`,
     '    location / {',
     ...[...limit, ...location].map((l) => `      ${l}`),
@@ -121,19 +129,20 @@ export async function startNginx(opts: NginxOpts = {}): Promise<NginxServer> {
   exited.catch(() => undefined)
   const stop = () => stopChild(child)
   try {
-    await Promise.race([exited, waitFor(`nginx at ${host}`, async () => (await harnessRequest(`http://${host}/`, {timeoutMs: 2000})).status > 0, 15_000)])
+    await Promise.race([exited, waitFor(`nginx at ${host}`, async () => (await harnessRequest(`${url}/`, {timeoutMs: 2000, ca: certs ? await readFile(certs.caFile) : undefined})).status > 0, 15_000)])
   } catch (err) {
     await stop()
     const log = (await readFile(errorLog, 'utf8').catch(() => '')) + (await readFile(join(dir, 'nginx.out'), 'utf8').catch(() => ''))
     throw new Error(`${(err as Error).message}\n${log}`)
   }
   return {
-    url: `http://${host}`,
+    url,
     host,
     port,
     root,
     accessLog,
     errorLog,
+    caFile: certs?.caFile,
     stop,
     async accessLines() {
       const text = await readFile(accessLog, 'utf8').catch(() => '')
