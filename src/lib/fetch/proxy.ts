@@ -1,8 +1,7 @@
 import {HttpsProxyAgent} from 'hpagent'
+import {HttpProxyAgent} from 'http-proxy-agent'
 import http from 'node:http'
 import https from 'node:https'
-import type {Duplex} from 'node:stream'
-import tls from 'node:tls'
 
 function env(name: string): string | undefined {
   return process.env[name] ?? process.env[name.toLowerCase()] ?? undefined
@@ -35,43 +34,19 @@ export interface Agents {
   https: https.Agent
 }
 
-/**
- * Plain HTTP through a proxy the way curl does it: each request goes to the
- * proxy in absolute form (`GET http://host/path`). Not a CONNECT tunnel, which
- * proxies commonly allow to port 443 only (Squid's and tinyproxy's stock configs).
- */
-class ForwardingAgent extends http.Agent {
-  private readonly proxy: URL
-
-  constructor(proxy: string, opts: http.AgentOptions) {
-    super(opts)
-    this.proxy = new URL(proxy)
-  }
-
-  addRequest(req: http.ClientRequest, options: http.ClientRequestArgs): void {
-    const host = options.host ?? options.hostname ?? 'localhost'
-    const target = `http://${host.includes(':') ? `[${host}]` : host}${options.port ? `:${options.port}` : ''}`
-    // The request line is written after addRequest, so the absolute form still takes.
-    req.path = new URL(req.path, target).toString()
-    if (this.proxy.username || this.proxy.password) {
-      const basic = Buffer.from(`${decodeURIComponent(this.proxy.username)}:${decodeURIComponent(this.proxy.password)}`).toString('base64')
-      req.setHeader('proxy-authorization', `Basic ${basic}`)
-    }
-    const port = this.proxy.port || (this.proxy.protocol === 'https:' ? '443' : '80')
-    // @ts-expect-error addRequest's options are internal to node:http and not in its typings.
-    super.addRequest(req, {...options, host: this.proxy.hostname, hostname: this.proxy.hostname, port})
-  }
-
-  // An https:// proxy is spoken to over TLS, as hpagent does for CONNECT.
-  override createConnection(options: tls.ConnectionOptions, callback?: (err: Error | null, socket: Duplex) => void): Duplex | null | undefined {
-    if (this.proxy.protocol !== 'https:') return super.createConnection(options, callback)
-    return tls.connect({...options, servername: this.proxy.hostname})
-  }
-}
-
 const keepAlive = {keepAlive: true, maxSockets: 64, maxFreeSockets: 16, scheduling: 'lifo' as const}
 const direct: Agents = {http: new http.Agent(keepAlive), https: new https.Agent(keepAlive)}
 const viaProxy = new Map<string, Agents>()
+
+/**
+ * Agents that go through `proxy`: plain HTTP in absolute form (`GET
+ * http://host/path`, as curl does; proxies commonly allow CONNECT to port 443
+ * only), HTTPS through a CONNECT tunnel. `options` carry keep-alive settings
+ * and, for HTTPS, the TLS settings of the target.
+ */
+export function proxyAgents(proxy: string, options: https.AgentOptions): Agents {
+  return {http: new HttpProxyAgent(proxy, options), https: new HttpsProxyAgent({...options, proxy})}
+}
 
 /** Keep-alive agents for a URL, through the proxy the environment names for it. */
 export function agentsFor(url: URL): Agents {
@@ -79,7 +54,7 @@ export function agentsFor(url: URL): Agents {
   if (!proxy) return direct
   let agents = viaProxy.get(proxy)
   if (!agents) {
-    agents = {http: new ForwardingAgent(proxy, keepAlive), https: new HttpsProxyAgent({...keepAlive, proxy})}
+    agents = proxyAgents(proxy, keepAlive)
     viaProxy.set(proxy, agents)
   }
   return agents

@@ -8,7 +8,6 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3'
 import {Upload} from '@aws-sdk/lib-storage'
-import {HttpProxyAgent, HttpsProxyAgent} from 'hpagent'
 import http from 'node:http'
 import https from 'node:https'
 import {readFile} from 'node:fs/promises'
@@ -16,7 +15,7 @@ import {Readable} from 'node:stream'
 import {rootCertificates} from 'node:tls'
 
 import {AirlockError, FailureError, NetworkError, UsageError} from '../errors.js'
-import {proxyFor} from '../fetch/proxy.js'
+import {proxyAgents, proxyFor} from '../fetch/proxy.js'
 import {isLoopbackRegistry} from '../oci/reference.js'
 import {formatBytes} from '../ui/format.js'
 import {silentProgress, type Progress, type TaskHandle} from '../ui/index.js'
@@ -107,8 +106,9 @@ async function makeClient(opts: S3ImportOptions, concurrency: number): Promise<S
   const proxy = proxyFor(url)
   const tuning = {keepAlive: true, maxSockets: concurrency * 2 + 2}
   const tls = {ca, rejectUnauthorized: !opts.insecure}
-  const httpAgent = proxy ? new HttpProxyAgent({...tuning, proxy}) : new http.Agent(tuning)
-  const httpsAgent = proxy ? new HttpsProxyAgent({...tuning, ...tls, proxy}) : new https.Agent({...tuning, ...tls})
+  const viaProxy = proxy ? proxyAgents(proxy, {...tuning, ...tls}) : undefined
+  const httpAgent = viaProxy?.http ?? new http.Agent(tuning)
+  const httpsAgent = viaProxy?.https ?? new https.Agent({...tuning, ...tls})
   return new S3Client({
     endpoint: opts.endpoint,
     region: opts.region || 'us-east-1',
