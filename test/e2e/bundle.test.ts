@@ -10,17 +10,26 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {repoRoot, runCli} from '../helpers/cli.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
-import {makeStoreFixture, type StoreFixture} from '../helpers/store-fixture.js'
+import {DEFAULT_IMAGES, makeStoreFixture, type StoreFixture, type StoreImageSpec} from '../helpers/store-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 const run = promisify(execFile)
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
-/** The digest the registry serves for a reference, read by skopeo (independent of airlock). */
-async function servedDigest(ref: string): Promise<string> {
-  const {stdout} = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {encoding: 'buffer', maxBuffer: 16 << 20})
-  return `sha256:${sha256(stdout)}`
+/** The manifest bytes the registry serves for a reference, read by skopeo (independent of airlock). */
+async function served(ref: string): Promise<Buffer> {
+  return (await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {encoding: 'buffer', maxBuffer: 16 << 20})).stdout
 }
+
+/** The digest the registry serves for a reference. */
+async function servedDigest(ref: string): Promise<string> {
+  return `sha256:${sha256(await served(ref))}`
+}
+
+const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json'
+
+// The defaults (OCI single, Docker single, OCI multi-arch index) and a Docker manifest list.
+const IMAGES: StoreImageSpec[] = [...DEFAULT_IMAGES, {ref: 'docker.io/library/busybox:1.36', format: 'docker', platforms: ['linux/amd64', 'linux/arm/v7'], layers: 1, layerSize: 8_000}]
 
 let reg: RegistryServer
 let store: StoreFixture
@@ -28,7 +37,7 @@ let out: string
 
 beforeAll(async () => {
   reg = await startRegistry()
-  store = await makeStoreFixture()
+  store = await makeStoreFixture({images: IMAGES})
   out = await makeTempDir('airlock-e2e-bundle-')
 })
 
@@ -43,7 +52,7 @@ describe('airlock bundle, verify, inspect', () => {
     expect(r.code).toBe(0)
     const result = JSON.parse(r.stdout)
     expect(result.written.map((w: {name: string}) => w.name)).toEqual(['offline-files.tar.gz', 'component-tools.tar.gz', 'offline-images.tar', 'bundle.json', 'SHA256SUMS'])
-    expect(result).toMatchObject({images: 3, files: store.files.length + 1, name: 'fixture'})
+    expect(result).toMatchObject({images: IMAGES.length, files: store.files.length + 1, name: 'fixture'})
 
     const v = await runCli(['verify', out, '--json'])
     expect(v.code).toBe(0)
@@ -62,16 +71,38 @@ describe('airlock bundle, verify, inspect', () => {
     expect(human.stdout).toContain('linux/amd64,linux/arm64')
   })
 
-  // skopeo 1.9 (Debian bookworm) looks up only OCI-typed index.json entries by name, so a Docker-typed
-  // manifest kept byte for byte is not found by `oci-archive:FILE:REF` there; every OCI image is.
-  const ociTyped = () => store.images.filter((i) => !i.mediaType.includes('docker'))
-
-  it('skopeo copies every OCI image out of offline-images.tar, the multi-arch index included, at the recorded digests', async () => {
-    expect(ociTyped().map((i) => i.platforms.length).sort()).toEqual([1, 2])
-    for (const img of ociTyped()) {
+  // skopeo 1.9 (Debian bookworm) resolves a name only on OCI-typed index.json entries; Docker content is
+  // listed under its OCI twin type (as pull writes it), so every image is found, Docker ones included.
+  // Every digest survives but a Docker manifest list's: skopeo 1.9.3 takes the list's type from that
+  // entry and pushes the list re-serialized as an OCI index (same child manifests, new bytes, new digest).
+  // `airlock import registry` keeps it byte for byte.
+  it('skopeo copies every image out of offline-images.tar, OCI and Docker, single and multi-arch, at bundle.json\'s digests', async () => {
+    const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as {images: {ref: string; digest: string; mediaType: string}[]}
+    expect(lock.images.map((i) => `${i.mediaType} ${i.ref}`).sort()).toEqual([
+      'application/vnd.docker.distribution.manifest.list.v2+json docker.io/library/busybox:1.36',
+      'application/vnd.docker.distribution.manifest.v2+json registry.k8s.io/pause:3.9',
+      'application/vnd.oci.image.index.v1+json quay.io/example/multi:1.0',
+      'application/vnd.oci.image.manifest.v1+json docker.io/library/nginx:1.25.3',
+    ])
+    for (const img of lock.images) {
+      expect(img.digest, img.ref).toBe(store.images.find((i) => i.ref === img.ref)!.digest)
       const target = `${reg.host}/copied/${img.ref.split('/').slice(1).join('/')}`
-      await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(out, 'offline-images.tar')}:${img.ref}`, `docker://${target}`])
-      expect(await servedDigest(target), img.ref).toBe(img.digest)
+      await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(out, 'offline-images.tar')}:${img.ref}`, `docker://${target}`]).catch(
+        (err: {stderr?: string}) => {
+          throw new Error(`skopeo could not copy ${img.ref}: ${err.stderr}`)
+        },
+      )
+      if (img.mediaType !== DOCKER_LIST) {
+        expect(await servedDigest(target), img.ref).toBe(img.digest)
+        continue
+      }
+      type List = {mediaType: string; manifests: {mediaType: string; digest: string; size: number; platform: object}[]}
+      const original = JSON.parse(await readFile(join(store.root, 'images/blobs/sha256', img.digest.slice(7)), 'utf8')) as List
+      const pushed = JSON.parse((await served(target)).toString()) as List
+      expect(pushed.mediaType).toBe('application/vnd.oci.image.index.v1+json')
+      expect(pushed.manifests).toEqual(original.manifests)
+      const repo = target.split(':').slice(0, -1).join(':')
+      for (const child of original.manifests) expect(await servedDigest(`${repo}@${child.digest}`), `${img.ref} ${child.digest}`).toBe(child.digest)
     }
   })
 

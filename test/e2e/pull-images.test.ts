@@ -1,6 +1,5 @@
 import {execFile} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {existsSync} from 'node:fs'
 import {readdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -135,13 +134,34 @@ describe('airlock pull (images) against the distribution registry', () => {
     expect(records.images).toHaveLength(4)
   })
 
-  it('is read by skopeo, an independent implementation', async () => {
+  // Every image, Docker ones included (listed under their OCI twin types, the only ones skopeo 1.9 resolves
+  // by name), keeps its digest, but a Docker manifest list: skopeo 1.9.3 takes the list's type from
+  // index.json and writes it re-serialized as an OCI index (same child manifests, new digest).
+  it('is read by skopeo, an independent implementation, at the recorded digests', async () => {
+    expect(first.images.map((i) => i.mediaType).sort()).toEqual([
+      'application/vnd.docker.distribution.manifest.list.v2+json',
+      'application/vnd.docker.distribution.manifest.v2+json',
+      'application/vnd.oci.image.index.v1+json',
+      'application/vnd.oci.image.manifest.v1+json',
+    ])
     for (const img of first.images) {
       const out = await makeTempDir('airlock-skopeo-')
       await run('skopeo', ['copy', '--all', `oci:${join(store, 'images')}:${img.ref}`, `dir:${join(out, 'img')}`]).catch((err: {stderr?: string}) => {
         throw new Error(`skopeo could not read ${img.ref}: ${err.stderr}`)
       })
-      expect(existsSync(join(out, 'img', 'manifest.json'))).toBe(true)
+      const top = await readFile(join(out, 'img', 'manifest.json'))
+      if (img.mediaType !== 'application/vnd.docker.distribution.manifest.list.v2+json') {
+        expect(sha256(top), img.ref).toBe(img.digest)
+        continue
+      }
+      type List = {mediaType: string; manifests: {digest: string}[]}
+      const original = JSON.parse(await readFile(join(store, 'images/blobs/sha256', img.digest.slice(7)), 'utf8')) as List
+      const written = JSON.parse(top.toString()) as List
+      expect(written.mediaType).toBe('application/vnd.oci.image.index.v1+json')
+      expect(written.manifests).toEqual(original.manifests)
+      for (const child of original.manifests) {
+        expect(sha256(await readFile(join(out, 'img', `${child.digest.slice(7)}.manifest.json`))), child.digest).toBe(child.digest)
+      }
     }
   })
 

@@ -2,13 +2,15 @@ import {createHash, randomBytes} from 'node:crypto'
 import {chmod, mkdir, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {layoutEntryMediaType} from '../../src/lib/oci/layout.js'
 import {makeTempDir} from './tmp.js'
 
 /**
- * A store as `airlock pull` leaves it, written without src/: an OCI image
- * layout with random images (single-platform OCI and Docker, a multi-arch
- * index sharing a base layer), binaries and packages at mirrored paths
- * (one executable), a chart beside its charts/index.yaml, and records.json.
+ * A store as `airlock pull` leaves it, written without src/ (but for the one
+ * layout convention below): an OCI image layout with random images
+ * (single-platform OCI and Docker, a multi-arch index sharing a base layer),
+ * binaries and packages at mirrored paths (one executable), a chart beside
+ * its charts/index.yaml, and records.json.
  */
 
 const MT = {
@@ -130,7 +132,9 @@ export async function makeStoreFixture(opts: {root?: string; images?: StoreImage
       size += index.size
       top = {...index, mediaType: mt.index}
     }
-    indexEntries.push({mediaType: top.mediaType, digest: top.digest, size: top.size, annotations: {'org.opencontainers.image.ref.name': spec.ref, 'io.containerd.image.name': spec.ref}})
+    // As pull writes it: Docker content listed in index.json under its OCI twin type (skopeo resolves
+    // names only on those); the bytes, and records.json, keep the Docker type.
+    indexEntries.push({mediaType: layoutEntryMediaType(top.mediaType), digest: top.digest, size: top.size, annotations: {'org.opencontainers.image.ref.name': spec.ref, 'io.containerd.image.name': spec.ref}})
     images.push({ref: spec.ref, digest: top.digest, mediaType: top.mediaType, platforms, size, blobs: [...new Set([...imageBlobs, ...children.map((c) => c.digest), top.digest])]})
   }
   await writeFile(join(root, 'images', 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
