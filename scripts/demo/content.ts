@@ -7,6 +7,8 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 
+import {encodeHeader, endOfArchive, padding} from '../../src/lib/bundle/tar-writer.js'
+
 /** `size` bytes that depend only on `name`: a sha256 counter stream. */
 export function fixedBytes(name: string, size: number): Buffer {
   const out = Buffer.alloc(size)
@@ -31,24 +33,9 @@ export const DEMO_FILES: Record<string, number> = {
   'containerd/nerdctl/releases/download/v1.7.0/nerdctl-1.7.0-linux-amd64.tar.gz': 1024 * 1024,
 }
 
-/** One ustar entry (512-byte header + padded body), enough for a chart archive. */
+/** One tar entry: header, body, padding. */
 function tarEntry(name: string, body: Buffer): Buffer {
-  const h = Buffer.alloc(512)
-  h.write(name, 0, 100)
-  h.write('0000644\0', 100)
-  h.write('0000000\0', 108)
-  h.write('0000000\0', 116)
-  h.write(`${body.length.toString(8).padStart(11, '0')}\0`, 124)
-  h.write('00000000000\0', 136)
-  h.write('        ', 148)
-  h.write('0', 156)
-  h.write('ustar\0', 257)
-  h.write('00', 263)
-  let sum = 0
-  for (const b of h) sum += b
-  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148)
-  const pad = Buffer.alloc((512 - (body.length % 512)) % 512)
-  return Buffer.concat([h, body, pad])
+  return Buffer.concat([encodeHeader({path: name, type: 'file', size: body.length, mode: 0o644, mtime: 0}), body, padding(body.length)])
 }
 
 export function demoChart(name: string, version: string): Buffer {
@@ -57,7 +44,7 @@ export function demoChart(name: string, version: string): Buffer {
   const tar = Buffer.concat([
     tarEntry(`${name}/Chart.yaml`, Buffer.from(chartYaml)),
     tarEntry(`${name}/values.yaml`, Buffer.from(values)),
-    Buffer.alloc(1024),
+    endOfArchive(),
   ])
   return gzipSync(tar)
 }

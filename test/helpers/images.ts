@@ -1,9 +1,11 @@
 import {createHash, randomBytes} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {gunzipSync, gzipSync} from 'node:zlib'
+import {Header} from 'tar'
 
 import {harnessRequest, type HarnessResponse} from './http.js'
 import {type RegistryServer} from './registry.js'
+
 
 // Random images pushed with plain registry API calls (POST/PUT uploads, PUT
 // manifests), so tests of airlock's registry code never rely on that code to
@@ -49,21 +51,10 @@ export function sha256(data: Buffer | string): string {
 // diff_id (sha256 of the uncompressed tar) of layers made here, so configs need not gunzip them again.
 const diffIds = new WeakMap<Buffer, string>()
 
+/** A one-file tar, with node-tar encoding the header (independent of airlock's own tar writer). */
 function tarOf(name: string, content: Buffer): Buffer {
   const header = Buffer.alloc(512)
-  header.write(name, 0, 100, 'utf8')
-  header.write('0000644\0', 100)
-  header.write('0000000\0', 108)
-  header.write('0000000\0', 116)
-  header.write(`${content.length.toString(8).padStart(11, '0')}\0`, 124)
-  header.write('00000000000\0', 136)
-  header.write('        ', 148)
-  header.write('0', 156)
-  header.write('ustar\0', 257)
-  header.write('00', 263)
-  let sum = 0
-  for (const b of header) sum += b
-  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148)
+  new Header({path: name, type: 'File', size: content.length, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0}).encode(header, 0)
   const pad = Buffer.alloc((512 - (content.length % 512)) % 512)
   return Buffer.concat([header, content, pad, Buffer.alloc(1024)])
 }

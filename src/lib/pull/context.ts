@@ -24,3 +24,19 @@ export interface PullContext {
   registry: (host: string) => RegistryClient
   signal?: AbortSignal
 }
+
+/**
+ * The values of settled pulls, or the first failure with the others listed
+ * under it: every entry gets its chance before the pull reports.
+ */
+export function valuesOrFirstFailure<T>(settled: PromiseSettledResult<T>[]): T[] {
+  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as Error)
+  if (failures.length > 0) {
+    const first = failures[0]
+    if (failures.length > 1 && first instanceof Error && 'details' in first && Array.isArray(first.details)) {
+      first.details.push(...failures.slice(1).map((e) => `also: ${e.message}`))
+    }
+    throw first
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value)
+}

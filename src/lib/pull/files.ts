@@ -14,7 +14,7 @@ import {digestHex} from '../oci/digest.js'
 import {Once} from '../once.js'
 import type {Store} from '../store/store.js'
 import {formatBytes, shortDigest} from '../ui/format.js'
-import type {PullContext} from './context.js'
+import {type PullContext, valuesOrFirstFailure} from './context.js'
 
 export interface FilePullResult {
   kind: 'binary' | 'package' | 'chart'
@@ -128,13 +128,5 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
     charts.sort((a, b) => a.entry.name.localeCompare(b.entry.name) || a.entry.version.localeCompare(b.entry.version))
     await writeStoreIndex(ctx.store, charts)
   }
-  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as Error)
-  if (failures.length > 0) {
-    const first = failures[0]
-    if (failures.length > 1 && first instanceof Error && 'details' in first && Array.isArray(first.details)) {
-      first.details.push(...failures.slice(1).map((e) => `also: ${e.message}`))
-    }
-    throw first
-  }
-  return settled.map((s) => (s as PromiseFulfilledResult<FilePullResult>).value)
+  return valuesOrFirstFailure(settled)
 }

@@ -9,7 +9,7 @@ import type {RegistryClient} from '../registry/client.js'
 import {RegistrySource} from '../registry/source.js'
 import type {ImageEntry, Manifest} from '../manifest/types.js'
 import {formatBytes, shortDigest} from '../ui/format.js'
-import type {PullContext} from './context.js'
+import {type PullContext, valuesOrFirstFailure} from './context.js'
 
 export interface ImagePullResult {
   ref: string
@@ -37,15 +37,7 @@ export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<
   const settled = await Promise.allSettled(
     manifest.images.map((entry) => pullImage(entry, ctx.registry(entry.ref.registry), layout, copier, ctx)),
   )
-  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as Error)
-  if (failures.length > 0) {
-    const first = failures[0]
-    if (failures.length > 1 && first instanceof Error && 'details' in first && Array.isArray(first.details)) {
-      first.details.push(...failures.slice(1).map((e) => `also: ${e.message}`))
-    }
-    throw first
-  }
-  return settled.map((s) => (s as PromiseFulfilledResult<ImagePullResult>).value)
+  return valuesOrFirstFailure(settled)
 }
 
 /** The platforms asked for an image: `--platform`, else its own or the manifest's; `all` keeps every one. */
