@@ -71,7 +71,7 @@ function trimEnd(text: string, end: number): number {
  * comments and flow collections). Returns undefined when the layout is
  * not one it handles (a flow-style spec), for the caller to fall back.
  */
-function splice(text: string, doc: Document, spec: YAMLMap, want: [string, string][]): string | undefined {
+function splice(text: string, spec: YAMLMap, want: [string, string][]): string | undefined {
   if (spec.flow || !spec.range || spec.items.length === 0) return undefined
   const firstKey = spec.items[0].key as {range?: [number, number, number]}
   if (!firstKey?.range) return undefined
@@ -140,7 +140,7 @@ export async function openClusterConfig(file: string): Promise<ClusterConfigFile
       const want = wanted(target)
       const expected = docs.map((d) => d.toJS())
       expected[index].spec.binaries = Object.fromEntries(want)
-      let out = splice(text, doc, specMap(doc)!, want)
+      let out = splice(text, specMap(doc)!, want)
       if (out !== undefined) {
         const again = parseAllDocuments(out)
         const same = Array.isArray(again) && again.every((d) => d.errors.length === 0) && isDeepStrictEqual(again.map((d) => d.toJS()), expected)

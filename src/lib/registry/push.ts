@@ -76,7 +76,7 @@ export class RegistryPusher {
 
   constructor(
     readonly client: RegistryClient,
-    private readonly opts: PushOptions = {},
+    opts: PushOptions = {},
   ) {
     this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE
   }
