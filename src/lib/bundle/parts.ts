@@ -48,13 +48,6 @@ export async function bundlePartPaths(dir: string, name: string): Promise<string
   return parts.map((p) => join(dir, p.file))
 }
 
-/** Total size of `name` in `dir`, over all its parts. */
-export async function bundleFileSize(dir: string, name: string): Promise<number> {
-  let total = 0
-  for (const p of await bundlePartPaths(dir, name)) total += (await stat(p)).size
-  return total
-}
-
 /** The parts of `name` as one byte stream, read in order. */
 export async function openBundleFile(dir: string, name: string): Promise<Readable> {
   return concatFiles(await bundlePartPaths(dir, name))
