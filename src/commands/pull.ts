@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand, type CommandFlags} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
 import {loadManifest} from '../lib/manifest/load.js'
-import {parsePlatform} from '../lib/oci/platform.js'
+import {PLATFORM_HINT, PLATFORM_RE} from '../lib/oci/platform.js'
 import {pull, type PullOptions, type PullResult} from '../lib/pull/pull.js'
 import {DEFAULT_STORE} from '../lib/store/store.js'
 import {formatBytes, shortDigest} from '../lib/ui/format.js'
@@ -31,11 +31,7 @@ export default class Pull extends BaseCommand<typeof Pull> {
   /** The pull flags (shared with `build`) as library options, checked before any download. */
   static pullOptions(f: CommandFlags<typeof Pull>, progress: Progress): PullOptions {
     for (const p of f.platform ?? []) {
-      try {
-        parsePlatform(p)
-      } catch (err) {
-        throw new UsageError(`--platform: ${(err as Error).message}`)
-      }
+      if (!PLATFORM_RE.test(p)) throw new UsageError(`--platform ${p}: ${PLATFORM_HINT}`)
     }
     return {
       store: f.store,

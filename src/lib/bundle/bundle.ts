@@ -103,7 +103,8 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
       {name: BUNDLE_FILES.images, items: plan.images, gzip: false},
     ]
     const limit = pLimit(Math.max(1, Math.min(opts.concurrency ?? 8, jobs.length)))
-    await Promise.all(
+    // Every started archive ends (and queued ones never start) before a failure is reported and cleaned up.
+    const settled = await Promise.allSettled(
       jobs.map((job) =>
         limit(async () => {
           const total = job.items.reduce((n, i) => n + i.size, 0)
@@ -125,12 +126,15 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
             const ms = Date.now() - t0
             task.done(`${formatBytes(output.bytes)}${opts.split === undefined ? '' : ` in ${output.parts.length} part(s)`}, ${formatRate(total, ms)}`)
           } catch (err) {
+            limit.clearQueue()
             task.fail((err as Error).message)
             throw err
           }
         }),
       ),
     )
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed) throw failed.reason
 
     // Archives done: the lock now has every digest (the chart index's too).
     const lockOut = new BundleOutput(out, BUNDLE_FILES.lock)

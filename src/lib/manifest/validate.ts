@@ -1,5 +1,6 @@
 import path from 'node:path'
 
+import {PLATFORM_HINT, PLATFORM_RE} from '../oci/platform.js'
 import {formatReference, parseReference, ReferenceError} from '../oci/reference.js'
 import {chartPath, checkRelativePath, MirrorPathError, mirroredPath} from './mirror-path.js'
 import type {TreeMap, TreeNode, TreeSeq} from './tree.js'
@@ -17,7 +18,6 @@ export const KIND = 'Manifest'
 export const DEFAULT_PLATFORMS = ['linux/amd64']
 
 const NAME = /^[a-z0-9][a-z0-9.-]*$/
-const PLATFORM = /^[a-z0-9_]+\/[a-z0-9_]+(?:\/[a-z0-9_.]+)?$/
 const SHA256 = /^[0-9a-fA-F]{64}$/
 const CHART_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const CHART_VERSION = /^[A-Za-z0-9][A-Za-z0-9.+_-]*$/
@@ -142,8 +142,8 @@ class Validator {
         sawAll = true
         return
       }
-      if (!PLATFORM.test(s)) {
-        this.add(item.off, ip, `"${s}" is not a platform: expected os/arch or os/arch/variant in lowercase, e.g. linux/amd64 or linux/arm64/v8`)
+      if (!PLATFORM_RE.test(s)) {
+        this.add(item.off, ip, `"${s}" is not a platform: ${PLATFORM_HINT}`)
         ok = false
         return
       }

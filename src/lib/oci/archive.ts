@@ -196,7 +196,10 @@ export class OciArchive {
         if (to <= from) continue
         const rs = createReadStream(p.path, {start: from, end: to - 1, highWaterMark: STREAM_CHUNK})
         for await (const chunk of rs) {
+          // The reader went away (a failed upload destroys its source): stop, which closes `rs` too.
+          if (out.destroyed) return
           if (!out.write(chunk)) await new Promise<void>((resolve, reject) => {
+            if (out.destroyed) return reject(new Error('stream closed'))
             const onDrain = (): void => { out.off('close', onClose); resolve() }
             const onClose = (): void => { out.off('drain', onDrain); reject(new Error('stream closed')) }
             out.once('drain', onDrain)

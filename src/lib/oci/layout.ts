@@ -6,6 +6,7 @@ import type {BlobPutResult, ImageSink, ImageSource} from '../copy.js'
 import {FailureError, IntegrityError} from '../errors.js'
 import {downloadVerified, type Opener} from '../fetch/download.js'
 import type {RetryPolicy} from '../fetch/retry.js'
+import {Once} from '../once.js'
 import {writeFileAtomic} from '../store/atomic.js'
 import type {Store} from '../store/store.js'
 import {digestHex, sha256Digest} from './digest.js'
@@ -69,6 +70,7 @@ export async function readLayoutIndex(root: string): Promise<ImageIndex> {
 export class OciLayoutSink implements ImageSink {
   readonly root: string
   private indexChain: Promise<unknown> = Promise.resolve()
+  private readonly writes = new Once<string, BlobPutResult>()
 
   constructor(
     private readonly store: Store,
@@ -85,7 +87,16 @@ export class OciLayoutSink implements ImageSink {
     return this.hasBlob(desc)
   }
 
+  /**
+   * One writer per digest: the partial file is named by digest, and besides
+   * the copier (which already asks once) a pull reads single-platform configs
+   * through here, so two images sharing a config must not both append to it.
+   */
   async putBlob(desc: Descriptor, open: Opener, opts: {subject: string; onBytes?: (n: number) => void}): Promise<BlobPutResult> {
+    return this.writes.run(desc.digest, () => this.download(desc, open, opts))
+  }
+
+  private async download(desc: Descriptor, open: Opener, opts: {subject: string; onBytes?: (n: number) => void}): Promise<BlobPutResult> {
     const r = await downloadVerified({
       open,
       digest: desc.digest,

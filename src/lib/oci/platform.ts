@@ -7,6 +7,11 @@ export interface PlatformSpec {
   variant?: string
 }
 
+/** `os/arch` or `os/arch/variant`, lowercase: what a manifest and --platform accept. */
+export const PLATFORM_RE = /^[a-z0-9_]+\/[a-z0-9_]+(?:\/[a-z0-9_.]+)?$/
+
+export const PLATFORM_HINT = 'expected os/arch or os/arch/variant in lowercase, e.g. linux/amd64 or linux/arm64/v8'
+
 export function parsePlatform(s: string): PlatformSpec {
   const parts = s.trim().toLowerCase().split('/')
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) {

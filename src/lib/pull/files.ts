@@ -1,6 +1,6 @@
 import {isAbsolute, join, relative, resolve, sep} from 'node:path'
 import type {LockFile} from '../bundle/lock.js'
-import {resolveOciChart} from '../charts/oci.js'
+import {parseOciChartRef, resolveOciChart} from '../charts/oci.js'
 import {findChart, RepoIndexCache} from '../charts/repo-index.js'
 import {type StoredChart, writeStoreIndex} from '../charts/store-index.js'
 import {FailureError} from '../errors.js'
@@ -75,8 +75,7 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
       const found = findChart(await repos.get(entry.repo), entry.repo, entry.name, entry.version)
       return {url: found.url, digest: found.digest, chart: found.entry}
     }
-    const registry = entry.ociRef!.replace(/^oci:\/\//, '').split('/')[0]
-    const oci = await resolveOciChart(ctx.registry(registry), entry.ociRef!, entry.name, entry.version)
+    const oci = await resolveOciChart(ctx.registry(parseOciChartRef(entry.ociRef!).registry), entry.ociRef!, entry.name, entry.version)
     return {url: oci.url, digest: oci.digest, size: oci.size, open: oci.open, chart: oci.entry}
   }
 

@@ -1,12 +1,14 @@
 import pLimit from 'p-limit'
 
 import type {LockFile, LockImage} from '../bundle/lock.js'
+import {parseOciChartRef} from '../charts/oci.js'
+import {UsageError} from '../errors.js'
 import type {Manifest} from '../manifest/types.js'
 import {RegistryClient} from '../registry/client.js'
 import {mergeRecords} from '../store/records.js'
 import {Store} from '../store/store.js'
 import type {Progress} from '../ui/progress.js'
-import type {PullContext} from './context.js'
+import {type PullContext, valuesOrFirstFailure} from './context.js'
 import {type FilePullResult, pullFiles} from './files.js'
 import {type ImagePullResult, pullImages} from './images.js'
 
@@ -32,6 +34,7 @@ export interface PullResult {
  * once, through one download pool, under the store's lock.
  */
 export async function pull(manifest: Manifest, opts: PullOptions): Promise<PullResult> {
+  const loginHost = credentialsHost(manifest, opts)
   const store = new Store(opts.store)
   const release = await store.lock()
   try {
@@ -46,7 +49,7 @@ export async function pull(manifest: Manifest, opts: PullOptions): Promise<PullR
           registry: host,
           insecure: settings?.insecure,
           caFiles: [...caFiles, ...(settings?.caFile ? [settings.caFile] : [])],
-          credentials: opts.username === undefined ? undefined : {username: opts.username, password: opts.password ?? ''},
+          credentials: host === loginHost ? {username: opts.username!, password: opts.password ?? ''} : undefined,
           signal: opts.signal,
           onWarning: (m) => opts.progress.warn(m),
         })
@@ -64,16 +67,37 @@ export async function pull(manifest: Manifest, opts: PullOptions): Promise<PullR
       registry,
       signal: opts.signal,
     }
-    const [images, files] = await Promise.all([pullImages(manifest, ctx), pullFiles(manifest, ctx)])
+    // Both halves end before the lock is released, even when one fails.
+    const [images, files] = valuesOrFirstFailure(await Promise.allSettled([pullImages(manifest, ctx), pullFiles(manifest, ctx)])) as [
+      ImagePullResult[],
+      FilePullResult[],
+    ]
     await mergeRecords(store, {
       name: manifest.name,
       version: manifest.version,
       images: images.map((i) => i.lock satisfies LockImage),
       files: files.map((f) => f.lock satisfies LockFile),
     })
-    await store.cleanTmp()
     return {store: store.root, images, files}
   } finally {
     await release()
   }
+}
+
+/**
+ * The one registry host that --username/--password are for, so they never
+ * reach another registry or its token service: the host in spec.registries
+ * when it names one, else the only registry the manifest pulls from.
+ */
+function credentialsHost(manifest: Manifest, opts: PullOptions): string | undefined {
+  if (opts.username === undefined) return undefined
+  const listed = manifest.registries.map((r) => r.host)
+  const used = new Set(manifest.images.map((i) => i.ref.registry))
+  for (const p of manifest.packages) if (p.kind === 'chart' && p.ociRef) used.add(parseOciChartRef(p.ociRef).registry)
+  const candidates = listed.length > 0 ? listed : [...used]
+  if (candidates.length === 1) return candidates[0]
+  throw new UsageError(
+    `--username/--password: the manifest names ${candidates.length === 0 ? 'no registry' : `several registries (${candidates.join(', ')})`}; ` +
+      'list the one these credentials are for, alone, in spec.registries, and keep the others in the Docker config',
+  )
 }

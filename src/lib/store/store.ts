@@ -1,4 +1,4 @@
-import {mkdir, readFile, rm} from 'node:fs/promises'
+import {mkdir, readFile} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 
 import {digestHex} from '../oci/digest.js'
@@ -66,10 +66,6 @@ export class Store {
     return acquireLock(join(this.root, '.lock'), `store ${this.root}`)
   }
 
-  /** Drop partial files left by a finished run (kept on failure for resume). */
-  async cleanTmp(): Promise<void> {
-    await rm(join(this.tmp, 'scratch'), {recursive: true, force: true})
-  }
 }
 
 async function exists(p: string): Promise<boolean> {
