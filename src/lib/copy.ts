@@ -4,7 +4,7 @@ import pLimit from 'p-limit'
 import {FailureError, IntegrityError} from './errors.js'
 import type {Opener} from './fetch/download.js'
 import {sha256Digest} from './oci/digest.js'
-import type {Descriptor, ImageIndex, ImageManifest} from './oci/media-types.js'
+import {type Descriptor, type ImageIndex, type ImageManifest, isForeignLayer} from './oci/media-types.js'
 import {Once} from './once.js'
 
 /**
@@ -94,9 +94,6 @@ interface BlobJob {
   reject: (err: unknown) => void
 }
 
-/** Layers the registry is not allowed to serve (Windows base layers); they are referenced, never copied. */
-const FOREIGN_LAYER = /\.foreign\.|nondistributable/
-
 /**
  * The copy routine: source -> sink, used by `pull` (registry -> layout) and
  * `import registry` (archive -> registry). One Copier per run: blobs of all
@@ -138,7 +135,7 @@ export class Copier {
         await Promise.all(kids.map(async (k) => walk(k, await this.fetchManifest(req.source, k, req.subject))))
       } else if ((doc as ImageManifest).config) {
         const m = doc as ImageManifest
-        const own = [m.config, ...(m.layers ?? [])].filter((d) => !FOREIGN_LAYER.test(d.mediaType ?? ''))
+        const own = [m.config, ...(m.layers ?? [])].filter((d) => !isForeignLayer(d))
         children.set(desc.digest, own)
         for (const d of own) blobs.set(d.digest, d)
       } else {

@@ -150,6 +150,23 @@ describe('Copier into an OCI layout', () => {
     expect(await back.fetchManifest(amd.desc)).toEqual(amd.bytes)
   })
 
+  it('leaves foreign layers with urls where they are and copies foreign-typed layers without urls', async () => {
+    const src = new MemorySource()
+    const config = src.add(Buffer.from(JSON.stringify({os: 'windows', architecture: 'amd64'})), MediaType.ociConfig)
+    const foreignType = 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'
+    // Referenced by URL only: the source does not have it, so a copy attempt would fail.
+    const remote = {mediaType: foreignType, digest: sha256Digest(randomBytes(100)), size: 100, urls: ['https://mcr.example/base']}
+    const local = src.add(randomBytes(300), foreignType)
+    const bytes = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.dockerManifest, config, layers: [remote, local]}))
+    const root = {bytes, mediaType: MediaType.dockerManifest, digest: src.add(bytes, MediaType.dockerManifest).digest}
+    const store = await layoutStore()
+    const r = await new Copier({sink: new OciLayoutSink(store), pool: pLimit(2), concurrency: 2}).copyImage({source: src, root, refs: ['r/win:1'], subject: 'r/win:1'})
+    expect(r.blobs.map((b) => b.digest).sort()).toEqual([config.digest, local.digest].sort())
+    expect(src.blobOpens).not.toContain(remote.digest)
+    expect(await readFile(store.blobPath(local.digest))).toEqual(src.content.get(local.digest))
+    expect(existsSync(store.blobPath(remote.digest))).toBe(false)
+  })
+
   it('never lets a corrupted blob into the layout', async () => {
     const src = new MemorySource()
     const bad = randomBytes(2000)

@@ -3,7 +3,7 @@ import {join} from 'node:path'
 
 import {isDigest, sha256Digest} from '../oci/digest.js'
 import {REF_NAME_ANNOTATION} from '../oci/layout.js'
-import {type Descriptor, type ImageIndex, type ImageManifest, isImageManifestMediaType, isIndexMediaType, MediaType} from '../oci/media-types.js'
+import {type Descriptor, type ImageIndex, type ImageManifest, isForeignLayer, isImageManifestMediaType, isIndexMediaType, MediaType} from '../oci/media-types.js'
 import type {Store} from '../store/store.js'
 import {type BundleLock, type LockFile, TOP_FOLDERS} from './lock.js'
 import {normalMode, treeOrder} from './tar-writer.js'
@@ -40,7 +40,6 @@ export interface BundlePlan {
 /** The chart repository index pull writes beside the charts; bundled with them so the imported folder is a chart repo. */
 export const CHART_INDEX = 'charts/index.yaml'
 
-const FOREIGN_LAYER = /\.foreign\.|nondistributable/
 const MAX_MANIFEST = 4 * 1024 * 1024
 
 /**
@@ -152,7 +151,7 @@ async function planImages(store: Store, lock: BundleLock, problems: string[]): P
       if (doc.config) addBlob(doc.config, `${of} config`)
       for (const l of doc.layers ?? []) {
         // Foreign layers stay where their URLs point; pull never stores them.
-        if (FOREIGN_LAYER.test(l.mediaType) && l.urls?.length) {
+        if (isForeignLayer(l)) {
           const here = await stat(store.blobPath(l.digest)).catch(() => undefined)
           if (!here) continue
         }

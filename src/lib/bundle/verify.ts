@@ -9,7 +9,7 @@ import {AirlockError} from '../errors.js'
 import {readTar} from '../tar/reader.js'
 import {isDigest} from '../oci/digest.js'
 import {layoutEntryMediaType, REF_NAME_ANNOTATION} from '../oci/layout.js'
-import {type Descriptor, type ImageIndex, type ImageManifest, isImageManifestMediaType, isIndexMediaType} from '../oci/media-types.js'
+import {type Descriptor, type ImageIndex, type ImageManifest, isForeignLayer, isImageManifestMediaType, isIndexMediaType} from '../oci/media-types.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
 import {formatBytes} from '../ui/format.js'
 import {BUNDLE_FILES, type BundleLock, type LockFile, TOP_FOLDERS} from './lock.js'
@@ -25,7 +25,6 @@ export interface VerifyReport {
 
 /** Manifests and configs are small JSON; anything bigger is a layer and is only hashed. */
 const MAX_JSON_BLOB = 4 * 1024 * 1024
-const FOREIGN_LAYER = /\.foreign\.|nondistributable/
 const READ_CHUNK = 1 << 20
 
 /**
@@ -335,7 +334,7 @@ function checkLayout(name: string, lock: BundleLock, indexBytes: Buffer | undefi
     if (typeof d?.digest !== 'string' || !isDigest(d.digest)) return void problems.push(`${name}: ${of}: a reference without a sha256 digest`)
     const size = blobs.get(d.digest)
     if (size === undefined) {
-      if (FOREIGN_LAYER.test(d.mediaType ?? '') && d.urls?.length) return
+      if (isForeignLayer(d)) return
       return void problems.push(`${name}: ${of}: blob ${d.digest} is missing`)
     }
     if (size !== d.size) problems.push(`${name}: ${of}: blob ${d.digest} has ${size} bytes, the reference says ${d.size}`)

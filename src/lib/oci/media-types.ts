@@ -50,6 +50,19 @@ export interface Descriptor {
   artifactType?: string
 }
 
+/** Media types of layers a registry may not redistribute (Windows base layers): OCI non-distributable, Docker foreign. */
+const FOREIGN_MEDIA_TYPE = /\.foreign\.|nondistributable/
+
+/**
+ * A layer that lives at its `urls`, not in the registry: it is referenced,
+ * never copied, and a store or bundle need not hold it. One typed as foreign
+ * but without `urls` can only be served by the registry itself, so it is an
+ * ordinary blob and is copied like any other.
+ */
+export function isForeignLayer(desc: Pick<Descriptor, 'mediaType' | 'urls'>): boolean {
+  return FOREIGN_MEDIA_TYPE.test(desc.mediaType ?? '') && (desc.urls?.length ?? 0) > 0
+}
+
 /** The parts of an image manifest we read. */
 export interface ImageManifest {
   schemaVersion: number
