@@ -246,7 +246,8 @@ export class Copier {
   }
 }
 
-function parseManifest(bytes: Buffer, what: string): ImageIndex | ImageManifest {
+/** Manifest or index bytes as JSON; `what` names the manifest in the error when they are not JSON. */
+export function parseManifest(bytes: Buffer, what: string): ImageIndex | ImageManifest {
   try {
     return JSON.parse(bytes.toString('utf8')) as ImageIndex | ImageManifest
   } catch {

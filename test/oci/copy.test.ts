@@ -7,8 +7,8 @@ import {Readable} from 'node:stream'
 import pLimit from 'p-limit'
 import {describe, expect, it} from 'vitest'
 
-import {type BlobPutResult, Copier, type ImageSink, type ImageSource} from '../../src/lib/copy.js'
-import {IntegrityError} from '../../src/lib/errors.js'
+import {type BlobPutResult, Copier, type ImageSink, type ImageSource, parseManifest} from '../../src/lib/copy.js'
+import {FailureError, IntegrityError} from '../../src/lib/errors.js'
 import type {Opener} from '../../src/lib/fetch/download.js'
 import {sha256Digest} from '../../src/lib/oci/digest.js'
 import {OciLayoutSink, OciLayoutSource, readLayoutIndex} from '../../src/lib/oci/layout.js'
@@ -217,5 +217,18 @@ describe('Copier into an OCI layout', () => {
     expect(starts.slice(0, 4).filter((s) => s >= 1000)).toHaveLength(3)
     expect(starts.slice(0, 4).filter((s) => s < 1000)).toHaveLength(1)
     expect(starts).toHaveLength(13)
+  })
+
+  it('parses manifest bytes, naming the manifest when they are not JSON', () => {
+    expect(parseManifest(Buffer.from('{"schemaVersion":2,"manifests":[]}'), 'x')).toEqual({schemaVersion: 2, manifests: []})
+    const err = (() => {
+      try {
+        parseManifest(Buffer.from('<html>'), 'sha256:abc of reg/a:1')
+      } catch (e) {
+        return e
+      }
+    })()
+    expect(err).toBeInstanceOf(FailureError)
+    expect((err as Error).message).toContain('sha256:abc of reg/a:1')
   })
 })

@@ -1,5 +1,5 @@
 import type {LockImage} from '../bundle/lock.js'
-import {Copier, type CopyRoot} from '../copy.js'
+import {Copier, type CopyRoot, parseManifest} from '../copy.js'
 import {FailureError} from '../errors.js'
 import {sha256Digest} from '../oci/digest.js'
 import {OciLayoutSink} from '../oci/layout.js'
@@ -56,6 +56,7 @@ async function pullImage(
   try {
     const source = new RegistrySource(client, entry.ref.repository, layout)
     const fetched = await client.getManifest(entry.ref.repository, entry.ref.digest ?? entry.ref.tag ?? 'latest')
+    const doc = parseManifest(fetched.bytes, `${fetched.digest} of ${entry.name}`)
     const wanted = wantedPlatforms(entry, ctx)
     let root: CopyRoot = fetched
     let platforms: string[]
@@ -63,7 +64,7 @@ async function pullImage(
     let configFetched = 0
 
     if (isIndexMediaType(fetched.mediaType)) {
-      const index = JSON.parse(fetched.bytes.toString('utf8')) as ImageIndex
+      const index = doc as ImageIndex
       const has = indexPlatforms(index.manifests)
       if (wanted === 'all') {
         platforms = has
@@ -83,8 +84,8 @@ async function pullImage(
           sourceDigest = fetched.digest
         }
       }
-    } else if (isImageManifestMediaType(fetched.mediaType) || (JSON.parse(fetched.bytes.toString('utf8')) as ImageManifest).config) {
-      const m = JSON.parse(fetched.bytes.toString('utf8')) as ImageManifest
+    } else if (isImageManifestMediaType(fetched.mediaType) || (doc as ImageManifest).config) {
+      const m = doc as ImageManifest
       const cfg = await readConfig(m.config, source, layout, `config ${m.config.digest} of ${entry.name}`)
       configFetched = cfg.fetched
       const platform = cfg.platform
