@@ -72,4 +72,15 @@ describe('readBundleLock', () => {
       'files[0].sha256: must be 64 lowercase hex digits',
     ])
   })
+
+  it('refuses a path that is a binary and a package with different sha256, and allows one content in both', async () => {
+    const dir = await makeTempDir()
+    const pkg = {...good.files[0], kind: 'package'}
+    await writeFile(join(dir, 'bundle.json'), JSON.stringify({...good, files: [good.files[0], pkg]}))
+    expect((await readBundleLock(dir)).files).toHaveLength(2)
+    await writeFile(join(dir, 'bundle.json'), JSON.stringify({...good, files: [good.files[0], {...pkg, sha256: 'c'.repeat(64)}]}))
+    const err = (await readBundleLock(dir).catch((e: unknown) => e)) as BundleError
+    expect(err).toBeInstanceOf(BundleError)
+    expect(err.details).toEqual(['files[1].path: x/y is both a binary and a package with a different sha256 (they are imported into one tree)'])
+  })
 })

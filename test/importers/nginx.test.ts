@@ -52,6 +52,23 @@ describe('importNginx', () => {
     expect((await stat(join(root, FILES[0].path))).ino).toBe(before.ino)
   })
 
+  it('writes a file that is both a binary and a package (one content) once, as the binary, and reports it once', async () => {
+    const work = await makeTempDir('nginx-import-')
+    const shared: FixtureFile = {path: 'example.com/tools/both', data: fileData(200_000), executable: true}
+    const b = await makeBundle(join(work, 'bundle'), [shared, {...shared, executable: false, kind: 'package'}, FILES[1]])
+    const root = join(work, 'www')
+    const r = await importNginx(b.dir, {root})
+    expect(r.files.map((f) => [f.path, f.action])).toEqual([
+      [shared.path, 'written'],
+      [FILES[1].path, 'written'],
+    ])
+    expect(r.written).toBe(2)
+    expect(r.bytesWritten).toBe(shared.data.length + FILES[1].data.length)
+    expect(sha256Hex(await readFile(join(root, shared.path)))).toBe(sha256Hex(shared.data))
+    expect((await stat(join(root, shared.path))).mode & 0o777).toBe(0o755)
+    expect(await tree(root)).toEqual([shared.path, FILES[1].path].sort())
+  })
+
   it('rewrites a changed file and clears temporary files a killed run left', async () => {
     const work = await makeTempDir('nginx-import-')
     const b = await makeBundle(join(work, 'bundle'), FILES)

@@ -339,6 +339,19 @@ spec:
     expect([m.binaries[0].path, m.packages[0].path]).toEqual(['example.com/a', 'example.com/a'])
   })
 
+  it('rejects a binary and a package at one path with different checksums, as the importers put both in one tree', () => {
+    const p = only(`${head}  binaries:
+    - url: https://example.com/a
+      sha256: ${HEX}
+  packages:
+    - url: https://mirror.example.com/a
+      sha256: ${HEX2}
+      path: example.com/a
+`)
+    expect(p).toMatchObject({path: 'spec.packages[0].path', line: 12, column: 13})
+    expect(p.message).toContain('spec.binaries[0] maps to the same path "example.com/a" with a different checksum')
+  })
+
   it('rejects a file where another entry needs a folder', () => {
     const p = only(`${head}  binaries:
     - url: https://example.com/a/b

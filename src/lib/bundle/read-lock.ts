@@ -66,6 +66,8 @@ export function lockProblems(doc: unknown): string[] {
   if (!Array.isArray(doc.files)) problems.push('files: must be an array')
   else {
     const paths = new Set<string>()
+    /** sha256 by path of each tree: both are imported into one namespace, so a path in both must be one content. */
+    const trees = {files: new Map<string, unknown>(), packages: new Map<string, unknown>()}
     doc.files.forEach((f: unknown, i: number) => {
       const at = `files[${i}]`
       if (!isObject(f)) return void problems.push(`${at}: must be an object`)
@@ -76,6 +78,11 @@ export function lockProblems(doc: unknown): string[] {
         const key = `${f.kind === 'binary' ? 'files' : 'packages'}/${f.path}`
         if (paths.has(key)) problems.push(`${at}.path: ${f.path} is listed twice`)
         paths.add(key)
+        const [mine, theirs] = f.kind === 'binary' ? [trees.files, trees.packages] : [trees.packages, trees.files]
+        if (theirs.has(f.path) && theirs.get(f.path) !== f.sha256) {
+          problems.push(`${at}.path: ${f.path} is both a binary and a package with a different sha256 (they are imported into one tree)`)
+        }
+        if (!mine.has(f.path)) mine.set(f.path, f.sha256)
       }
       if (!isSize(f.size)) problems.push(`${at}.size: must be a whole number >= 0`)
       if (typeof f.sha256 !== 'string' || !SHA256_HEX.test(f.sha256)) problems.push(`${at}.sha256: must be 64 lowercase hex digits`)

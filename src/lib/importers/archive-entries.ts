@@ -44,6 +44,18 @@ export function lockFilesOf(lock: BundleLock, kind: ArchiveKind): LockFile[] {
   return lock.files.filter((f) => (kind === 'files' ? f.kind === 'binary' : f.kind !== 'binary'))
 }
 
+/**
+ * Paths of `kind`'s archive that the other archive writes instead. Both
+ * trees are imported into one namespace, and a package at a binary's path
+ * is the same content (read-lock.ts refuses another sha256 there), so it is
+ * written once: as the binary, whose archive mode is the one kept.
+ */
+export function writtenByOtherArchive(lock: BundleLock, kind: ArchiveKind): Set<string> {
+  if (kind === 'files') return new Set()
+  const binaries = new Set(lockFilesOf(lock, 'files').map((f) => f.path))
+  return new Set(lockFilesOf(lock, 'packages').filter((f) => binaries.has(f.path)).map((f) => f.path))
+}
+
 /** `bundle.json` may say `<hex>` or `sha256:<hex>`; compare hex. */
 export function lockHex(file: LockFile): string {
   return file.sha256.startsWith('sha256:') ? file.sha256.slice(7) : file.sha256

@@ -9,8 +9,8 @@ import {FailureError} from '../errors.js'
 import {fsyncPath, tempNameBeside} from '../store/atomic.js'
 import {formatBytes} from '../ui/format.js'
 import {silentProgress, type Progress} from '../ui/index.js'
-import {ARCHIVES, type ArchiveKind, type BundleEntry, bundleEntries, lockFilesOf, lockHex} from './archive-entries.js'
-import {type ImportedFile, type ImportTotals, totals} from './result.js'
+import {ARCHIVES, type ArchiveKind, type BundleEntry, bundleEntries, lockFilesOf, lockHex, writtenByOtherArchive} from './archive-entries.js'
+import {type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
 import {verifyBeforeImport} from './verify-first.js'
 
 export interface NginxImportOptions {
@@ -206,10 +206,15 @@ async function importArchive(
   const total = files.reduce((n, f) => n + f.size, 0)
   const task = progress.task(`${name}: ${files.length} file(s), ${formatBytes(total)}`, total)
   const out: ImportedFile[] = []
+  const elsewhere = writtenByOtherArchive(lock, kind)
   try {
     // Read even when bundle.json lists nothing for it: an entry it does not list is refused, not ignored.
     for await (const entry of bundleEntries(dir, lock, kind)) {
       signal.throwIfAborted()
+      if (elsewhere.has(entry.path)) {
+        task.advance(entry.file.size)
+        continue
+      }
       const action = await writer.put(entry, (n) => task.advance(n))
       out.push({path: entry.path, size: entry.file.size, sha256: lockHex(entry.file), action})
     }
@@ -270,9 +275,8 @@ export async function importNginx(dir: string, opts: NginxImportOptions): Promis
     const refused = await verified
     if (refused) throw refused
     await w.publish()
-    const byPath = new Map(results.flat().map((f) => [f.path, f]))
     // Report in bundle.json order, whatever order the archives were read in.
-    return {root, ...totals(lock.files.map((f) => byPath.get(f.path)!).filter(Boolean))}
+    return {root, ...totals(inLockOrder(lock, results.flat()))}
   } catch (err) {
     await writer?.discard()
     if (madeRoot) await removeEmptyChain(resolve(opts.root), resolve(madeRoot))

@@ -1,3 +1,5 @@
+import type {BundleLock} from '../bundle/lock.js'
+
 /** What an import did with one file of the bundle; the `--json` rows of both imports. */
 export interface ImportedFile {
   /** Path under the root, or the object key. */
@@ -24,4 +26,18 @@ export function totals(files: ImportedFile[]): ImportTotals {
     }
   }
   return {files, written, skipped: files.length - written, bytesWritten}
+}
+
+/** `rows` in bundle.json order, each path once (a binary and a package may share one); `keyOf` maps a lock path to a row's path. */
+export function inLockOrder(lock: BundleLock, rows: ImportedFile[], keyOf: (path: string) => string = (p) => p): ImportedFile[] {
+  const byPath = new Map(rows.map((r) => [r.path, r]))
+  const out: ImportedFile[] = []
+  for (const f of lock.files) {
+    const key = keyOf(f.path)
+    const row = byPath.get(key)
+    if (row === undefined) continue
+    out.push(row)
+    byPath.delete(key)
+  }
+  return out
 }

@@ -19,8 +19,8 @@ import {proxyAgents, proxyFor} from '../fetch/proxy.js'
 import {isLoopbackRegistry} from '../oci/reference.js'
 import {formatBytes} from '../ui/format.js'
 import {silentProgress, type Progress, type TaskHandle} from '../ui/index.js'
-import {ARCHIVES, type BundleEntry, bundleEntries, lockFilesOf, lockHex} from './archive-entries.js'
-import {type ImportedFile, type ImportTotals, totals} from './result.js'
+import {ARCHIVES, type BundleEntry, bundleEntries, lockFilesOf, lockHex, writtenByOtherArchive} from './archive-entries.js'
+import {type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
 import type {S3Credentials} from './s3-credentials.js'
 import {verifyBeforeImport} from './verify-first.js'
 
@@ -254,9 +254,14 @@ export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3Im
       const files = lockFilesOf(lock, archive.kind)
       const total = files.reduce((n, f) => n + f.size, 0)
       const task = progress.task(`${archive.name}: ${files.length} file(s), ${formatBytes(total)}`, total)
+      const elsewhere = writtenByOtherArchive(lock, archive.kind)
       try {
         for await (const entry of bundleEntries(dir, lock, archive.kind)) {
           if (failure !== undefined) break
+          if (elsewhere.has(entry.path)) {
+            task.advance(entry.file.size)
+            continue
+          }
           const key = objectKey(prefix, entry.path)
           const row = (action: ImportedFile['action']): void => void results.push({path: key, size: entry.file.size, sha256: lockHex(entry.file), action})
           const Metadata = {sha256: lockHex(entry.file)}
@@ -314,7 +319,5 @@ export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3Im
   } finally {
     client.destroy()
   }
-  const byKey = new Map(results.map((r) => [r.path, r]))
-  const ordered = lock.files.map((f) => byKey.get(objectKey(prefix, f.path))!).filter(Boolean)
-  return {s3Endpoint: opts.endpoint, bucket: opts.bucket, prefix, ...totals(ordered)}
+  return {s3Endpoint: opts.endpoint, bucket: opts.bucket, prefix, ...totals(inLockOrder(lock, results, (p) => objectKey(prefix, p)))}
 }

@@ -114,6 +114,7 @@ class Validator {
     const packages = new PathClaims(this)
     if (f.packages) m.packages = this.packages(f.packages, packages)
     packages.finish()
+    packages.clashesWith(files)
   }
 
   private platforms(node: TreeNode, p: string, allowAll: boolean): string[] | 'all' | undefined {
@@ -525,6 +526,20 @@ class PathClaims {
     this.files.set(filePath, c)
     this.urls.set(c.identity, c)
     return true
+  }
+
+  /**
+   * Both trees are unpacked into one namespace on import (an nginx root, an
+   * S3 prefix), so a path both claim must be the same content there, which
+   * the importers then write once.
+   */
+  clashesWith(other: PathClaims): void {
+    for (const [p, c] of this.files) {
+      const o = other.files.get(p)
+      if (o && o.content !== c.content) {
+        this.v.addClaimProblem(c.off, c.path, `${o.entry} maps to the same path "${p}" with a different checksum (binaries and packages are imported into one tree): give one of them a path:`)
+      }
+    }
   }
 
   /**
