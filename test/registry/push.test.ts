@@ -4,7 +4,7 @@ import type {AddressInfo} from 'node:net'
 import {Readable} from 'node:stream'
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
-import {IntegrityError} from '../../src/lib/errors.js'
+import {IntegrityError, RegistryError} from '../../src/lib/errors.js'
 import {RegistryClient} from '../../src/lib/registry/client.js'
 import {RegistryPusher} from '../../src/lib/registry/push.js'
 
@@ -112,8 +112,8 @@ beforeEach(() => {
   blobs.clear()
 })
 
-function pusher(chunkSize: number): RegistryPusher {
-  const client = new RegistryClient({registry: host, dockerConfig: false, policy: {attempts: 3, baseDelayMs: 5, maxDelayMs: 20}})
+function pusher(chunkSize: number, attempts = 3): RegistryPusher {
+  const client = new RegistryClient({registry: host, dockerConfig: false, policy: {attempts, baseDelayMs: 5, maxDelayMs: 20}})
   return new RegistryPusher(client, {chunkSize})
 }
 
@@ -150,6 +150,19 @@ describe('RegistryPusher', () => {
     expect(log.some((l) => l.startsWith('GET /v2/a/b/blobs/uploads/'))).toBe(true)
     expect(log.filter((l) => l.startsWith('POST'))).toHaveLength(1) // same session, not restarted
     expect(blobs.get(sha(large))!.equals(large)).toBe(true)
+  })
+
+  it("retries a failed chunk under the client's own policy", async () => {
+    knobs.failPatchOnce = true
+    const large = randomBytes(4000)
+    // One attempt allowed: the 503 stands, and no status check follows.
+    const err = await pusher(1000, 1)
+      .pushBlob('a/b', {digest: sha(large), size: large.length}, reader(large))
+      .catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(RegistryError)
+    expect((err as RegistryError).status).toBe(503)
+    expect(log.some((l) => l.startsWith('GET /v2/a/b/blobs/uploads/'))).toBe(false)
+    expect(blobs.has(sha(large))).toBe(false)
   })
 
   it('mounts from another repository, and uploads when the registry declines', async () => {

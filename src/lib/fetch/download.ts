@@ -1,13 +1,13 @@
-import {createHash} from 'node:crypto'
+import {createHash, type Hash} from 'node:crypto'
 import {createReadStream, createWriteStream} from 'node:fs'
 import {mkdir, rm, stat, truncate} from 'node:fs/promises'
 import {dirname} from 'node:path'
-import {Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
 import {IntegrityError} from '../errors.js'
 import {HashingStream} from '../oci/digest.js'
 import {commitFile} from '../store/atomic.js'
+import {countingStream} from './counting.js'
 import type {OpenedStream} from './http.js'
 import {type RetryPolicy, withRetry} from './retry.js'
 
@@ -48,19 +48,29 @@ async function sizeOf(path: string): Promise<number> {
 }
 
 /**
+ * The hash of the partial file's first `bytes` bytes, carried from one
+ * attempt to the next so a resume need not read them back from disk.
+ */
+interface RunningHash {
+  hash: Hash
+  bytes: number
+}
+
+/**
  * The one download routine, for image blobs and files alike: stream to a
  * partial file while hashing, resume it with Range after a break (hashing
- * what is already there first), compare size and digest at EOF, and only
- * then fsync and rename to the final name. A mismatch deletes the partial
- * file and starts over once before failing.
+ * what is already there first, unless this call hashed it as it came), compare
+ * size and digest at EOF, and only then fsync and rename to the final name. A
+ * mismatch deletes the partial file and starts over once before failing.
  */
 export async function downloadVerified(req: DownloadRequest): Promise<DownloadResult> {
   await mkdir(dirname(req.partial), {recursive: true})
   const initial = await sizeOf(req.partial)
   let fetched = 0
+  const running: RunningHash = {hash: createHash('sha256'), bytes: 0}
   for (let round = 1; ; round++) {
     try {
-      const r = await withRetry(() => attempt(req, (n) => (fetched += n)), {policy: req.policy, signal: req.signal})
+      const r = await withRetry(() => attempt(req, running, (n) => (fetched += n)), {policy: req.policy, signal: req.signal})
       await commitFile(req.partial, req.dest)
       // What an earlier run left and this one did not have to fetch again.
       const resumed = Math.min(initial, Math.max(0, r.size - fetched))
@@ -68,6 +78,8 @@ export async function downloadVerified(req: DownloadRequest): Promise<DownloadRe
     } catch (err) {
       if (err instanceof IntegrityError) {
         await rm(req.partial, {force: true})
+        running.hash = createHash('sha256')
+        running.bytes = 0
         if (round < 2) continue
       }
       throw err
@@ -75,54 +87,56 @@ export async function downloadVerified(req: DownloadRequest): Promise<DownloadRe
   }
 }
 
-async function attempt(req: DownloadRequest, count: (n: number) => void): Promise<{size: number}> {
+/**
+ * The hash of the partial file's first `have` bytes: the running one when it
+ * covers exactly those bytes, else read back from disk (an earlier run's
+ * file, or a break that hashed bytes the file never received).
+ */
+async function hashOfPartial(path: string, have: number, running: RunningHash): Promise<Hash> {
+  if (running.bytes === have) return running.hash.copy()
+  const hash = createHash('sha256')
+  if (have > 0) for await (const chunk of createReadStream(path, {end: have - 1})) hash.update(chunk as Buffer)
+  return hash
+}
+
+async function attempt(req: DownloadRequest, running: RunningHash, count: (n: number) => void): Promise<{size: number}> {
   let have = await sizeOf(req.partial)
   if (req.size !== undefined && have > req.size) {
     await truncate(req.partial, 0)
     have = 0
   }
-  const hash = createHash('sha256')
-  if (have > 0) for await (const chunk of createReadStream(req.partial, {end: have - 1})) hash.update(chunk as Buffer)
+  let hash = await hashOfPartial(req.partial, have, running)
   // A complete partial file (killed between EOF and rename) needs no request.
   const opened = req.size !== undefined && have === req.size ? undefined : await req.open(have)
   if (opened && opened.start === 0 && have > 0) {
     // The server ignored the Range: start the file and the hash over.
     await truncate(req.partial, 0)
-    hash.destroy()
-    return attemptFresh(req, opened, count)
+    hash = createHash('sha256')
+    have = 0
   }
   if (opened) {
     const expectedTotal = req.size ?? opened.total
     const hasher = new HashingStream(expectedTotal === undefined ? undefined : expectedTotal - have, req.subject, hash)
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        count(chunk.length)
-        req.onBytes?.(chunk.length)
-        cb(null, chunk)
-      },
+    const counter = countingStream((n) => {
+      count(n)
+      req.onBytes?.(n)
     })
-    await pipeline(opened.stream, hasher, counter, createWriteStream(req.partial, {flags: 'a'}), {signal: req.signal})
+    try {
+      await pipeline(opened.stream, hasher, counter, createWriteStream(req.partial, {flags: 'a'}), {signal: req.signal})
+    } finally {
+      // Valid for the next attempt only if the file then holds every byte hashed here.
+      running.hash = hash
+      running.bytes = have + hasher.bytes
+    }
   } else {
     req.onBytes?.(0)
+    running.hash = hash
+    running.bytes = have
   }
   const size = await sizeOf(req.partial)
-  const actual = `sha256:${hash.digest('hex')}`
+  // A copy: a short body leaves the running hash to carry on from.
+  const actual = `sha256:${hash.copy().digest('hex')}`
   check(req, size, actual, opened?.total)
-  return {size}
-}
-
-async function attemptFresh(req: DownloadRequest, opened: OpenedStream, count: (n: number) => void) {
-  const hasher = new HashingStream(req.size ?? opened.total, req.subject)
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      count(chunk.length)
-      req.onBytes?.(chunk.length)
-      cb(null, chunk)
-    },
-  })
-  await pipeline(opened.stream, hasher, counter, createWriteStream(req.partial, {flags: 'w'}), {signal: req.signal})
-  const size = await sizeOf(req.partial)
-  check(req, size, hasher.digest(), opened.total)
   return {size}
 }
 

@@ -278,6 +278,15 @@ export class RegistryClient {
   }
 
   /**
+   * Run `fn` under this client's retry policy and abort signal: for steps
+   * made of several requests (an upload chunk and its status check), whose
+   * requests then go with `retry: false`.
+   */
+  retry<T>(fn: (attempt: number) => Promise<T>): Promise<T> {
+    return withRetry(fn, {policy: this.policy, signal: this.opts.signal})
+  }
+
+  /**
    * The generic request: auth for the request's scopes, one token refresh on
    * 401, retries on 408/429/5xx and connection errors. Answers outside
    * `accept` become RegistryErrors carrying the registry's error codes.

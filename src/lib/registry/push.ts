@@ -1,7 +1,7 @@
-import {pipeline, type Readable, Transform} from 'node:stream'
+import {pipeline, type Readable} from 'node:stream'
 
 import {IntegrityError, RegistryError} from '../errors.js'
-import {withRetry} from '../fetch/retry.js'
+import {countingStream} from '../fetch/counting.js'
 import {sha256Digest} from '../oci/digest.js'
 import type {RegistryClient, RegistryResponse} from './client.js'
 
@@ -199,11 +199,11 @@ export class RegistryPusher {
     let location = locationOf(start, this.client, repository)
     if (blob.size > chunk) {
       location = await this.sendChunks(repository, blob, read, location, chunk, onBytes)
-      await withRetry(() => this.finish(repository, blob, location, Buffer.alloc(0), 0))
+      await this.client.retry(() => this.finish(repository, blob, location, Buffer.alloc(0), 0))
       return
     }
     // Small blob: the whole body in the closing PUT.
-    await withRetry(async () => {
+    await this.client.retry(async () => {
       const meter = byteMeter(onBytes)
       try {
         await this.finish(repository, blob, location, blob.size > 0 ? () => meter.wrap(read(0, blob.size)) : Buffer.alloc(0), blob.size)
@@ -248,7 +248,7 @@ export class RegistryPusher {
   ): Promise<string> {
     let offset = 0
     while (offset < blob.size) {
-      await withRetry(async (attempt) => {
+      await this.client.retry(async (attempt) => {
         if (attempt > 1) {
           // Ask where the upload stands and resume there.
           const st = await this.client.request({
@@ -331,22 +331,15 @@ export class RegistryPusher {
 
 const MAX_SESSIONS = 3
 
-/**
- * Count bytes sent for progress, and take them back when the attempt fails.
- * Counting is a stage of the body's pipeline (not a 'data' listener, which
- * would start the flow before the request consumes it).
- */
+/** Count bytes sent for progress, and take them back when the attempt fails. */
 function byteMeter(onBytes: OnBytes | undefined): {wrap(stream: Readable): Readable; rollback(): void} {
   let sent = 0
   return {
     wrap(stream) {
       if (!onBytes) return stream
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          sent += chunk.length
-          onBytes(chunk.length)
-          cb(null, chunk)
-        },
+      const counter = countingStream((n) => {
+        sent += n
+        onBytes(n)
       })
       pipeline(stream, counter, () => {})
       return counter
