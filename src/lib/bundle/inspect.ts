@@ -40,6 +40,6 @@ export async function inspectBundle(dir: string): Promise<InspectResult> {
       size: i.size,
       sourceDigest: i.sourceDigest ?? null,
     })),
-    files: lock.files.map((f) => ({kind: f.kind, path: f.path, size: f.size, sha256: f.sha256.replace(/^sha256:/, ''), url: f.url})),
+    files: lock.files.map((f) => ({kind: f.kind, path: f.path, size: f.size, sha256: f.sha256, url: f.url})),
   }
 }

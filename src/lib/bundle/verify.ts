@@ -12,7 +12,7 @@ import {layoutEntryMediaType, REF_NAME_ANNOTATION} from '../oci/layout.js'
 import {type Descriptor, type ImageIndex, type ImageManifest, isForeignLayer, isImageManifestMediaType, isIndexMediaType} from '../oci/media-types.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
 import {formatBytes} from '../ui/format.js'
-import {BUNDLE_FILES, type BundleLock, type LockFile, TOP_FOLDERS} from './lock.js'
+import {BUNDLE_FILES, type BundleLock, TOP_FOLDERS} from './lock.js'
 import {bundlePartPaths} from './parts.js'
 import {readBundleLock} from './read-lock.js'
 import {parseSums} from './sums.js'
@@ -148,10 +148,6 @@ function describe(err: unknown): string {
   return e instanceof Error ? e.message : String(e)
 }
 
-function lockHex(f: LockFile): string {
-  return f.sha256.replace(/^sha256:/, '')
-}
-
 /** `offline-files/a/b` -> `a/b`; undefined when the name is outside the top folder or not a clean relative path. */
 function underTop(raw: string, top: string): string | undefined {
   const name = (raw.startsWith('./') ? raw.slice(2) : raw).replace(/\/+$/, '')
@@ -214,7 +210,7 @@ async function verifyFilesArchive(
       }
       if (n !== f.size) problems.push(`${label}: ${n} bytes, bundle.json says ${f.size}`)
       const hex = hash.digest('hex')
-      if (hex !== lockHex(f)) problems.push(`${label}: sha256 ${hex}, bundle.json says ${lockHex(f)}`)
+      if (hex !== f.sha256) problems.push(`${label}: sha256 ${hex}, bundle.json says ${f.sha256}`)
     }
     complete = true
   } catch (err) {

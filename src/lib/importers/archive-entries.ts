@@ -56,11 +56,6 @@ export function writtenByOtherArchive(lock: BundleLock, kind: ArchiveKind): Set<
   return new Set(lockFilesOf(lock, 'packages').filter((f) => binaries.has(f.path)).map((f) => f.path))
 }
 
-/** `bundle.json` may say `<hex>` or `sha256:<hex>`; compare hex. */
-export function lockHex(file: LockFile): string {
-  return file.sha256.startsWith('sha256:') ? file.sha256.slice(7) : file.sha256
-}
-
 /**
  * Check a raw entry name and strip its top folder. Returns the relative
  * path, or `''` for the top folder itself. Throws BundleError naming why.
@@ -140,7 +135,7 @@ async function* verified(body: AsyncIterable<Buffer>, file: LockFile, label: str
   }
   if (n !== file.size) throw new IntegrityError(label, `${file.size} bytes`, `${n} bytes`)
   const actual = hash.digest('hex')
-  if (actual !== lockHex(file)) throw new IntegrityError(label, `sha256:${lockHex(file)}`, `sha256:${actual}`)
+  if (actual !== file.sha256) throw new IntegrityError(label, `sha256:${file.sha256}`, `sha256:${actual}`)
 }
 
 function asBundleError(err: unknown, what: string): unknown {

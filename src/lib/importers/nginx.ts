@@ -9,7 +9,7 @@ import {FailureError} from '../errors.js'
 import {fsyncPath, tempNameBeside} from '../store/atomic.js'
 import {formatBytes} from '../ui/format.js'
 import {silentProgress, type Progress} from '../ui/index.js'
-import {ARCHIVES, type ArchiveKind, type BundleEntry, bundleEntries, lockFilesOf, lockHex, writtenByOtherArchive} from './archive-entries.js'
+import {ARCHIVES, type ArchiveKind, type BundleEntry, bundleEntries, lockFilesOf, writtenByOtherArchive} from './archive-entries.js'
 import {type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
 import {verifyBeforeImport} from './verify-first.js'
 
@@ -151,7 +151,7 @@ class RootWriter {
     const mode = entry.executable ? 0o755 : 0o644
     const st = await lstatOrUndefined(target)
     if (st?.isDirectory()) throw new FailureError(`${target} is a folder; the bundle has a file there`)
-    if (st?.isFile() && st.size === entry.file.size && (await sha256File(target)) === lockHex(entry.file)) {
+    if (st?.isFile() && st.size === entry.file.size && (await sha256File(target)) === entry.file.sha256) {
       if ((st.mode & 0o777) !== mode) await chmod(target, mode)
       onBytes(entry.file.size)
       return 'skipped'
@@ -216,7 +216,7 @@ async function importArchive(
         continue
       }
       const action = await writer.put(entry, (n) => task.advance(n))
-      out.push({path: entry.path, size: entry.file.size, sha256: lockHex(entry.file), action})
+      out.push({path: entry.path, size: entry.file.size, sha256: entry.file.sha256, action})
     }
     const written = out.filter((f) => f.action === 'written').length
     task.done(`${written} written, ${out.length - written} already there`)

@@ -19,7 +19,7 @@ import {proxyAgents, proxyFor} from '../fetch/proxy.js'
 import {isLoopbackRegistry} from '../oci/reference.js'
 import {formatBytes} from '../ui/format.js'
 import {silentProgress, type Progress, type TaskHandle} from '../ui/index.js'
-import {ARCHIVES, type BundleEntry, bundleEntries, lockFilesOf, lockHex, writtenByOtherArchive} from './archive-entries.js'
+import {ARCHIVES, type BundleEntry, bundleEntries, lockFilesOf, writtenByOtherArchive} from './archive-entries.js'
 import {type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
 import type {S3Credentials} from './s3-credentials.js'
 import {verifyBeforeImport} from './verify-first.js'
@@ -191,7 +191,7 @@ export async function ensureBucket(client: S3Client, opts: Pick<S3ImportOptions,
 async function alreadyThere(client: S3Client, bucket: string, key: string, entry: BundleEntry, host: string): Promise<boolean> {
   try {
     const head = await client.send(new HeadObjectCommand({Bucket: bucket, Key: key}))
-    return head.ContentLength === entry.file.size && head.Metadata?.sha256 === lockHex(entry.file)
+    return head.ContentLength === entry.file.size && head.Metadata?.sha256 === entry.file.sha256
   } catch (err) {
     if (statusOf(err) === 404) return false
     throw s3Error(err, host, `HEAD ${key}`)
@@ -263,8 +263,8 @@ export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3Im
             continue
           }
           const key = objectKey(prefix, entry.path)
-          const row = (action: ImportedFile['action']): void => void results.push({path: key, size: entry.file.size, sha256: lockHex(entry.file), action})
-          const Metadata = {sha256: lockHex(entry.file)}
+          const row = (action: ImportedFile['action']): void => void results.push({path: key, size: entry.file.size, sha256: entry.file.sha256, action})
+          const Metadata = {sha256: entry.file.sha256}
           if (entry.file.size <= partSize) {
             const data = await collect(entry.body, entry.file.size, task)
             while (inflight.size >= concurrency) await Promise.race(inflight)
