@@ -73,7 +73,8 @@ describe('FileFetcher', () => {
     const c = join(store.packages, 'z', 'three.bin')
     const [ra, rb, rc] = await Promise.all([f.fetch(req(a)), f.fetch(req(b)), f.fetch(req(c))])
     expect(opens).toBe(1)
-    expect([ra.reused, rb.reused, rc.reused]).toEqual([false, true, true])
+    // Which of the three downloads depends on which store check ends first; exactly one does.
+    expect([ra.reused, rb.reused, rc.reused].sort()).toEqual([false, true, true])
     expect((await readFile(b)).equals(data)).toBe(true)
     expect((await readFile(c)).equals(data)).toBe(true)
   })
