@@ -8,6 +8,7 @@ import {pipeline} from 'node:stream/promises'
 import pLimit from 'p-limit'
 
 import {FailureError, IntegrityError, UsageError} from '../errors.js'
+import {parseTempName} from '../store/atomic.js'
 import {acquireLock} from '../store/lock.js'
 import {readRecords, recordsPath} from '../store/records.js'
 import {Store} from '../store/store.js'
@@ -207,7 +208,7 @@ export async function* archiveBytes(items: ArchiveItem[], mtime: number, onBytes
 /** Temporary files a killed bundle left behind (only ours, by their name pattern). */
 async function removeStaleTemps(dir: string): Promise<void> {
   for (const e of await readdir(dir)) {
-    if (/^\..+\.airlock-\d+-[0-9a-f]{8}\.tmp$/.test(e)) await rm(join(dir, e), {force: true})
+    if (parseTempName(e)) await rm(join(dir, e), {force: true})
   }
 }
 

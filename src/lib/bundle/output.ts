@@ -3,7 +3,7 @@ import {type FileHandle, open, readdir, rename, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Writable} from 'node:stream'
 
-import {fsyncPath, tempNameBeside} from '../store/atomic.js'
+import {fsyncPath, tempNameBeside, writeAll} from '../store/atomic.js'
 import {partName} from './parts.js'
 
 export interface WrittenFile {
@@ -108,14 +108,6 @@ export class BundleOutput extends Writable {
   async abort(): Promise<void> {
     this.destroy()
     for (const p of this.parts) await rm(p.tmp, {force: true})
-  }
-}
-
-async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
-  let off = 0
-  while (off < buf.length) {
-    const {bytesWritten} = await fh.write(buf, off, buf.length - off)
-    off += bytesWritten
   }
 }
 

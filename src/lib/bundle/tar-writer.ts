@@ -1,5 +1,7 @@
 import {Header, Pax} from 'tar'
 
+import {BLOCK, padded} from '../tar/headers.js'
+
 /**
  * Reproducible tar headers. node-tar's Pack reads files itself, takes modes
  * from stat, follows readdir order and stamps each entry's own mtime; we
@@ -7,8 +9,6 @@ import {Header, Pax} from 'tar'
  * node-tar only encodes headers (ustar, with a pax record for long names)
  * and the bodies are streamed by the bundle writer.
  */
-
-export const BLOCK = 512
 
 export interface TarEntryMeta {
   /** Entry name; directories end with `/`. */
@@ -45,8 +45,7 @@ export function encodeHeader(meta: TarEntryMeta): Buffer {
 
 /** Zero bytes after a body up to the next block boundary. */
 export function padding(size: number): Buffer {
-  const rest = size % BLOCK
-  return rest === 0 ? Buffer.alloc(0) : Buffer.alloc(BLOCK - rest)
+  return Buffer.alloc(padded(size) - size)
 }
 
 /** Two zero blocks end an archive. */

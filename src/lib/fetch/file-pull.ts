@@ -3,6 +3,7 @@ import {createReadStream} from 'node:fs'
 import {stat} from 'node:fs/promises'
 import type {Got} from 'got'
 
+import {hashFile} from '../oci/digest.js'
 import type {Once} from '../once.js'
 import {type DownloadResult, downloadVerified, type Opener} from './download.js'
 import {type HashCache, statFile} from './hash-cache.js'
@@ -33,23 +34,6 @@ export interface FileFetchResult {
   /** true when the store already had the file with this sha256. */
   reused: boolean
   bytesFetched: number
-}
-
-/** The sha256 and size of a file on disk, or undefined when it is missing. */
-export async function hashFile(path: string): Promise<{digest: string; size: number} | undefined> {
-  try {
-    const st = await stat(path)
-    if (!st.isFile()) return undefined
-  } catch {
-    return undefined
-  }
-  const hash = createHash('sha256')
-  let size = 0
-  for await (const chunk of createReadStream(path)) {
-    hash.update(chunk as Buffer)
-    size += (chunk as Buffer).length
-  }
-  return {digest: `sha256:${hash.digest('hex')}`, size}
 }
 
 /** An Opener reading a verified file already in the store (a second path for the same content). */

@@ -5,6 +5,7 @@ import {createGunzip} from 'node:zlib'
 import {openBundleFile} from '../bundle/parts.js'
 import {BUNDLE_FILES, type BundleLock, type LockFile, TOP_FOLDERS} from '../bundle/lock.js'
 import {AirlockError, BundleError, IntegrityError} from '../errors.js'
+import {padded} from '../tar/headers.js'
 import {readTar} from '../tar/reader.js'
 
 /**
@@ -87,13 +88,12 @@ export function checkEntryPath(raw: string, top: string): string {
  * stops here, not when the disk is full.
  */
 export function maxTarBytes(files: LockFile[], top: string): number {
-  const block = (n: number) => Math.ceil(n / 512) * 512
-  const meta = (p: string) => 1024 + block(Buffer.byteLength(p) * 2 + 256)
+  const meta = (p: string) => 1024 + padded(Buffer.byteLength(p) * 2 + 256)
   const dirs = new Set<string>([top])
   let total = 0
   for (const f of files) {
     const full = `${top}/${f.path}`
-    total += block(f.size) + meta(full)
+    total += padded(f.size) + meta(full)
     const segs = full.split('/')
     for (let i = 1; i < segs.length; i++) dirs.add(segs.slice(0, i).join('/'))
   }

@@ -1,12 +1,13 @@
-import {createHash} from 'node:crypto'
-import {createReadStream, type Stats} from 'node:fs'
+import {type Stats} from 'node:fs'
 import {chmod, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir} from 'node:fs/promises'
 import {dirname, join, resolve} from 'node:path'
 
 import type {BundleLock} from '../bundle/lock.js'
 import {readBundleLock} from '../bundle/read-lock.js'
 import {FailureError} from '../errors.js'
-import {fsyncPath, tempNameBeside} from '../store/atomic.js'
+import {hashFile} from '../oci/digest.js'
+import {fsyncPath, parseTempName, tempNameBeside, writeAll} from '../store/atomic.js'
+import {alive} from '../store/lock.js'
 import {formatBytes} from '../ui/format.js'
 import {silentProgress, type Progress} from '../ui/index.js'
 import {ARCHIVES, type ArchiveKind, type BundleEntry, bundleEntries, lockFilesOf, writtenByOtherArchive} from './archive-entries.js'
@@ -26,9 +27,6 @@ export interface NginxImportResult extends ImportTotals {
 /** Files verified and being flushed to disk. Small: each flush holds one of the four libuv threads that gunzip and writes need too. */
 const MAX_PENDING_COMMITS = 2
 
-/** What tempNameBeside makes, so a re-run can clear what a killed run left. */
-const TEMP_RE = /^\.(.+)\.airlock-(\d+)-[0-9a-f]{8}\.tmp$/
-
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code
 }
@@ -40,22 +38,6 @@ async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
     if (errno(err) === 'ENOENT') return undefined
     throw err
   }
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return errno(err) === 'EPERM'
-  }
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const c of createReadStream(path, {highWaterMark: 1024 * 1024})) hash.update(c as Buffer)
-  return hash.digest('hex')
 }
 
 /**
@@ -117,8 +99,8 @@ class RootWriter {
   private async clearStaleTemps(rel: string): Promise<void> {
     const abs = join(this.root, rel)
     for (const name of await readdir(abs)) {
-      const m = TEMP_RE.exec(name)
-      if (!m || !this.bundlePaths.has(rel === '' ? m[1] : `${rel}/${m[1]}`) || processAlive(Number(m[2]))) continue
+      const t = parseTempName(name)
+      if (!t || !this.bundlePaths.has(rel === '' ? t.target : `${rel}/${t.target}`) || alive(t.pid)) continue
       await rm(join(abs, name), {force: true})
     }
   }
@@ -151,7 +133,7 @@ class RootWriter {
     const mode = entry.executable ? 0o755 : 0o644
     const st = await lstatOrUndefined(target)
     if (st?.isDirectory()) throw new FailureError(`${target} is a folder; the bundle has a file there`)
-    if (st?.isFile() && st.size === entry.file.size && (await sha256File(target)) === entry.file.sha256) {
+    if (st?.isFile() && st.size === entry.file.size && (await hashFile(target))?.digest === `sha256:${entry.file.sha256}`) {
       if ((st.mode & 0o777) !== mode) await chmod(target, mode)
       onBytes(entry.file.size)
       return 'skipped'
@@ -163,8 +145,7 @@ class RootWriter {
     try {
       // Hot path: the body hashes as it flows and throws before its end if the bytes are not bundle.json's.
       for await (const chunk of entry.body) {
-        let off = 0
-        while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten
+        await writeAll(fh, chunk)
         onBytes(chunk.length)
       }
       await fh.chmod(mode)

@@ -1,4 +1,6 @@
 import {createHash, type Hash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import {stat} from 'node:fs/promises'
 import {Transform, type TransformCallback} from 'node:stream'
 
 import {IntegrityError} from '../errors.js'
@@ -19,6 +21,23 @@ export function isDigest(s: string): boolean {
 export function digestHex(digest: string): string {
   if (!isDigest(digest)) throw new Error(`not a sha256 digest: ${digest}`)
   return digest.slice(7)
+}
+
+/** The sha256 (`sha256:<hex>`) and size of a file on disk, or undefined when it is missing or not a regular file. */
+export async function hashFile(path: string): Promise<{digest: string; size: number} | undefined> {
+  try {
+    const st = await stat(path)
+    if (!st.isFile()) return undefined
+  } catch {
+    return undefined
+  }
+  const hash = createHash('sha256')
+  let size = 0
+  for await (const chunk of createReadStream(path, {highWaterMark: 1024 * 1024})) {
+    hash.update(chunk as Buffer)
+    size += (chunk as Buffer).length
+  }
+  return {digest: `sha256:${hash.digest('hex')}`, size}
 }
 
 /**

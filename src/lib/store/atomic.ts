@@ -1,10 +1,24 @@
 import {randomBytes} from 'node:crypto'
-import {mkdir, open, rename, rm} from 'node:fs/promises'
+import {type FileHandle, mkdir, open, rename, rm} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
 /** A temporary name beside `target`, so the final rename stays on one filesystem. */
 export function tempNameBeside(target: string): string {
   return join(dirname(target), `.${basename(target)}.airlock-${process.pid}-${randomBytes(4).toString('hex')}.tmp`)
+}
+
+const TEMP_NAME = /^\.(.+)\.airlock-(\d+)-[0-9a-f]{8}\.tmp$/
+
+/** A name tempNameBeside makes, read back: the target's name and the pid that made it; undefined for any other name. */
+export function parseTempName(name: string): {target: string; pid: number} | undefined {
+  const m = TEMP_NAME.exec(name)
+  return m ? {target: m[1], pid: Number(m[2])} : undefined
+}
+
+/** Write all of `buf` at the file's position (one write may take only part of it). */
+export async function writeAll(fh: FileHandle, buf: Uint8Array): Promise<void> {
+  let off = 0
+  while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten
 }
 
 /** fsync a file or directory by path. */

@@ -3,7 +3,8 @@ import {readFile, rm, writeFile} from 'node:fs/promises'
 
 import {FailureError} from '../errors.js'
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid runs on this host (EPERM: it does, as another user). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
