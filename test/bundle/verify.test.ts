@@ -8,6 +8,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import {writeBundle} from '../../src/lib/bundle/bundle.js'
 import {verifyBundle} from '../../src/lib/bundle/verify.js'
 import {BundleError} from '../../src/lib/errors.js'
+import {hostileArchives, makeRawBundle} from '../helpers/bundle-fixture.js'
 import {makeStoreFixture, type StoreFixture} from '../helpers/store-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
@@ -162,5 +163,21 @@ describe('verify', () => {
     await expect(verifyBundle(dir)).rejects.toBeInstanceOf(BundleError)
     await rm(join(dir, 'bundle.json'))
     await expect(verifyBundle(dir)).rejects.toThrow(/bundle\.json is missing/)
+  })
+})
+
+describe('verifyBundle on hostile archives', () => {
+  it.each(hostileArchives().map((h) => [h.name, h] as const))('reports %s as a problem line', async (_name, h) => {
+    const b = await makeRawBundle(join(await makeTempDir('airlock-hostile-'), 'bundle'), h.listed, h.tgz())
+    const r = await verifyBundle(b.dir)
+    expect(r.ok).toBe(false)
+    expect(r.problems.join('\n')).toMatch(h.verifyWhy ?? h.why)
+  })
+
+  it('caps what an archive may decompress to, as an import does', async () => {
+    const bomb = hostileArchives().find((h) => h.name === 'gzip bomb')!
+    const b = await makeRawBundle(join(await makeTempDir('airlock-bomb-'), 'bundle'), bomb.listed, bomb.tgz())
+    const r = await verifyBundle(b.dir)
+    expect(r.problems[0]).toMatch(/^offline-files\.tar\.gz: decompresses to more than the \d+ bytes bundle\.json accounts for/)
   })
 })

@@ -6,6 +6,7 @@ import {pipeline, Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
 import {AirlockError} from '../errors.js'
+import {ByteCap, checkEntryPath, lockFilesOf, maxTarBytes} from '../importers/archive-entries.js'
 import {readTar} from '../tar/reader.js'
 import {isDigest} from '../oci/digest.js'
 import {layoutEntryMediaType, REF_NAME_ANNOTATION} from '../oci/layout.js'
@@ -148,15 +149,6 @@ function describe(err: unknown): string {
   return e instanceof Error ? e.message : String(e)
 }
 
-/** `offline-files/a/b` -> `a/b`; undefined when the name is outside the top folder or not a clean relative path. */
-function underTop(raw: string, top: string): string | undefined {
-  const name = (raw.startsWith('./') ? raw.slice(2) : raw).replace(/\/+$/, '')
-  if (name.startsWith('/')) return undefined
-  const segs = name.split('/')
-  if (segs[0] !== top || segs.some((s) => s === '' || s === '.' || s === '..')) return undefined
-  return segs.slice(1).join('/')
-}
-
 async function verifyFilesArchive(
   dir: string,
   lock: BundleLock,
@@ -167,7 +159,7 @@ async function verifyFilesArchive(
 ): Promise<void> {
   const name = BUNDLE_FILES[kind]
   const top = TOP_FOLDERS[kind]
-  const expected = lock.files.filter((f) => (kind === 'files' ? f.kind === 'binary' : f.kind !== 'binary'))
+  const expected = lockFilesOf(lock, kind)
   const byPath = new Map(expected.map((f) => [f.path, f]))
   const seen = new Set<string>()
   const opened = await openParts(dir, name, problems, progress)
@@ -177,14 +169,18 @@ async function verifyFilesArchive(
   }
   const {reader} = opened
   const gunzip = createGunzip({chunkSize: 256 * 1024})
-  const stream = pipeline(Readable.from(reader.chunks(), {objectMode: false}), gunzip, () => {})
+  // The same decompression cap as an import: a gzip bomb is a problem line, not a full disk or memory.
+  const capped = new ByteCap(maxTarBytes(expected, top), name)
+  const stream = pipeline(Readable.from(reader.chunks(), {objectMode: false}), gunzip, capped, () => {})
   let complete = false
   try {
     for await (const {header, body} of readTar(stream, name)) {
-      const rel = underTop(header.path, top)
       const label = `${name}: ${header.path}`
-      if (rel === undefined) {
-        problems.push(`${label}: outside the top folder ${top}/ or not a clean relative path`)
+      let rel: string
+      try {
+        rel = checkEntryPath(header.path, top)
+      } catch (err) {
+        problems.push(`${name}: ${(err as Error).message}`)
         continue
       }
       if (header.type === 'directory') continue
@@ -214,7 +210,9 @@ async function verifyFilesArchive(
     }
     complete = true
   } catch (err) {
-    problems.push(`${name}: ${describe(err)}`)
+    // The cap's message already names the archive.
+    const why = describe(err)
+    problems.push(why.startsWith(`${name}: `) ? why : `${name}: ${why}`)
   } finally {
     stream.destroy()
   }

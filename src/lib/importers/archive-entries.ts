@@ -101,7 +101,8 @@ export function maxTarBytes(files: LockFile[], top: string): number {
   return total + 64 * 1024
 }
 
-class ByteCap extends Transform {
+/** Fails the stream once more than `cap` bytes passed: the decompression cap of maxTarBytes. */
+export class ByteCap extends Transform {
   private n = 0
   constructor(
     private readonly cap: number,
