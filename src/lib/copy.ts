@@ -33,7 +33,6 @@ export interface ImageSink {
   hasBlob(desc: Descriptor): Promise<boolean>
   /** Copy a blob from `open`; size and digest are verified before it becomes visible. */
   putBlob(desc: Descriptor, open: Opener, opts: {subject: string; onBytes?: (n: number) => void}): Promise<BlobPutResult>
-  hasManifest(desc: Descriptor): Promise<boolean>
   /** Store manifest or index bytes (verified against `desc.digest`) once all they point to is there. */
   putManifest(desc: Descriptor, bytes: Buffer): Promise<void>
   /** Name a copied root: an index.json entry in a layout, a tag in a registry. */

@@ -64,7 +64,6 @@ async function layoutStore() {
 function recording(sink: ImageSink, log: string[]): ImageSink {
   return {
     hasBlob: (d) => sink.hasBlob(d),
-    hasManifest: (d) => sink.hasManifest(d),
     putBlob: async (d, open, o) => {
       const r = await sink.putBlob(d, open, o)
       log.push(`blob ${d.digest}`)
@@ -200,7 +199,6 @@ describe('Copier into an OCI layout', () => {
     // A sink that holds every blob until released, to see what got a slot.
     const sink: ImageSink = {
       hasBlob: async () => false,
-      hasManifest: async () => false,
       putBlob: async (d: Descriptor): Promise<BlobPutResult> => {
         starts.push(d.size)
         running++

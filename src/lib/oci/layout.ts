@@ -83,10 +83,6 @@ export class OciLayoutSink implements ImageSink {
     return (await sizeOf(this.store.blobPath(desc.digest))) === desc.size
   }
 
-  hasManifest(desc: Descriptor): Promise<boolean> {
-    return this.hasBlob(desc)
-  }
-
   /**
    * One writer per digest: the partial file is named by digest, and besides
    * the copier (which already asks once) a pull reads single-platform configs
