@@ -8,7 +8,7 @@ import type {Opener} from '../fetch/download.js'
 import type {OpenedStream} from '../fetch/http.js'
 import {BLOCK, padded, TarHeaderDecoder} from '../tar/headers.js'
 import {digestHex, isDigest} from './digest.js'
-import type {Descriptor} from './media-types.js'
+import type {Descriptor, ImageIndex} from './media-types.js'
 
 /**
  * An oci-archive (a plain tar of an OCI image layout) read in place: the tar
@@ -26,21 +26,8 @@ export interface ArchiveEntry {
   size: number
 }
 
-export interface OciDescriptor {
-  mediaType: string
-  digest: string
-  size: number
-  annotations?: Record<string, string>
-  platform?: {os: string; architecture: string; variant?: string}
-  [key: string]: unknown
-}
-
-export interface OciIndexJson {
-  schemaVersion: number
-  mediaType?: string
-  manifests: OciDescriptor[]
-  annotations?: Record<string, string>
-}
+/** @deprecated The one descriptor type is `Descriptor` in media-types.ts; this name stays only until its last importer moves. */
+export type OciDescriptor = Descriptor
 
 interface Part {
   path: string
@@ -248,11 +235,11 @@ export class OciArchive {
   }
 
   /** The layout's `index.json`, checked for the `oci-layout` marker. */
-  async readIndex(): Promise<OciIndexJson> {
+  async readIndex(): Promise<ImageIndex> {
     if (!this.has('oci-layout')) throw new BundleError(`${this.path}: not an OCI image layout (no oci-layout inside)`)
-    let index: OciIndexJson
+    let index: ImageIndex
     try {
-      index = JSON.parse((await this.readEntry('index.json')).toString('utf8')) as OciIndexJson
+      index = JSON.parse((await this.readEntry('index.json')).toString('utf8')) as ImageIndex
     } catch (err) {
       if (err instanceof BundleError) throw err
       throw new BundleError(`${this.path}: index.json is not valid JSON`)
