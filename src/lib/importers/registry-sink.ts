@@ -5,7 +5,7 @@ import type {LockImage} from '../bundle/lock.js'
 import {type BlobPutResult, Copier, type ImageSink} from '../copy.js'
 import {BundleError, IntegrityError, UsageError} from '../errors.js'
 import type {Opener} from '../fetch/download.js'
-import {ArchiveImageSource, OciArchive, type OciDescriptor} from '../oci/archive.js'
+import {ArchiveImageSource, OciArchive} from '../oci/archive.js'
 import {CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION} from '../oci/layout.js'
 import type {Descriptor} from '../oci/media-types.js'
 import {RegistryClient, manifestMediaType} from '../registry/client.js'
@@ -222,12 +222,12 @@ function rootMediaType(bytes: Buffer, p: PlannedImage): string {
 
 interface PlannedImage {
   lock: LockImage
-  desc: OciDescriptor
+  desc: Descriptor
   target: ImageTarget
 }
 
 /** Find each bundle.json image in the archive's index.json: by its ref annotation, else by digest. */
-function planImages(lockImages: LockImage[], manifests: OciDescriptor[], opts: Required<Pick<RegistryImportOptions, 'registry'>> & RegistryImportOptions, path: string): PlannedImage[] {
+function planImages(lockImages: LockImage[], manifests: Descriptor[], opts: Required<Pick<RegistryImportOptions, 'registry'>> & RegistryImportOptions, path: string): PlannedImage[] {
   const planned: PlannedImage[] = []
   const byTarget = new Map<string, string>()
   for (const img of lockImages) {

@@ -26,9 +26,6 @@ export interface ArchiveEntry {
   size: number
 }
 
-/** @deprecated The one descriptor type is `Descriptor` in media-types.ts; this name stays only until its last importer moves. */
-export type OciDescriptor = Descriptor
-
 interface Part {
   path: string
   /** Offset of this part's first byte in the joined tar. */
