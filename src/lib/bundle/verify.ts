@@ -6,7 +6,7 @@ import {pipeline, Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
 import {AirlockError} from '../errors.js'
-import {ByteCap, checkEntryPath, lockFilesOf, maxTarBytes} from '../importers/archive-entries.js'
+import {ByteCap, checkEntryPath, lockFilesOf, maxTarBytes} from './archive-entries.js'
 import {readTar} from '../tar/reader.js'
 import {isDigest} from '../oci/digest.js'
 import {layoutEntryMediaType, REF_NAME_ANNOTATION} from '../oci/layout.js'

@@ -10,7 +10,7 @@ import {fsyncPath, parseTempName, tempNameBeside, writeAll} from '../store/atomi
 import {alive} from '../store/lock.js'
 import {formatBytes} from '../ui/format.js'
 import {silentProgress, type Progress} from '../ui/index.js'
-import {ARCHIVES, type ArchiveKind, type BundleEntry, bundleEntries, lockFilesOf, writtenByOtherArchive} from './archive-entries.js'
+import {ARCHIVES, type ArchiveKind, type BundleEntry, bundleEntries, lockFilesOf, writtenByOtherArchive} from '../bundle/archive-entries.js'
 import {type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
 import {verifyBeforeImport} from './verify-first.js'
 

@@ -2,11 +2,11 @@ import {createHash} from 'node:crypto'
 import {pipeline, type Readable, Transform, type TransformCallback} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
-import {openBundleFile} from '../bundle/parts.js'
-import {BUNDLE_FILES, type BundleLock, type LockFile, TOP_FOLDERS} from '../bundle/lock.js'
 import {AirlockError, BundleError, IntegrityError} from '../errors.js'
 import {padded} from '../tar/headers.js'
 import {readTar} from '../tar/reader.js'
+import {BUNDLE_FILES, type BundleLock, type LockFile, TOP_FOLDERS} from './lock.js'
+import {openBundleFile} from './parts.js'
 
 /**
  * The one place that reads a bundle's `.tar.gz` for an import and refuses
