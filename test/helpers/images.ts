@@ -44,6 +44,12 @@ export const MEDIA = {
   dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
 } as const
 
+/** The same types, by image format. */
+export const MEDIA_BY_FORMAT = {
+  oci: {manifest: MEDIA.ociManifest, index: MEDIA.ociIndex, config: MEDIA.ociConfig, layer: MEDIA.ociLayer},
+  docker: {manifest: MEDIA.dockerManifest, index: MEDIA.dockerList, config: MEDIA.dockerConfig, layer: MEDIA.dockerLayer},
+} as const
+
 export function sha256(data: Buffer | string): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`
 }

@@ -5,6 +5,7 @@ import {mkdir, mkdtemp, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+import {MEDIA_BY_FORMAT as MT} from './images.js'
 
 /**
  * A bundle made for import tests, independent of src/: an oci-archive
@@ -49,21 +50,6 @@ export interface BundleFixture {
   dir: string
   images: FixtureImage[]
   lock: {apiVersion: 'airlock/v1'; name: string; images: object[]; files: object[]}
-}
-
-const MT = {
-  oci: {
-    manifest: 'application/vnd.oci.image.manifest.v1+json',
-    index: 'application/vnd.oci.image.index.v1+json',
-    config: 'application/vnd.oci.image.config.v1+json',
-    layer: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  },
-  docker: {
-    manifest: 'application/vnd.docker.distribution.manifest.v2+json',
-    index: 'application/vnd.docker.distribution.manifest.list.v2+json',
-    config: 'application/vnd.docker.container.image.v1+json',
-    layer: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  },
 }
 
 class LayoutWriter {

@@ -4,6 +4,7 @@ import {join} from 'node:path'
 
 import {layoutEntryMediaType} from '../../src/lib/oci/layout.js'
 import {makeTempDir} from './tmp.js'
+import {MEDIA_BY_FORMAT as MT} from './images.js'
 
 /**
  * A store as `airlock pull` leaves it, written without src/ (but for the one
@@ -12,21 +13,6 @@ import {makeTempDir} from './tmp.js'
  * binaries and packages at mirrored paths (one executable), a chart beside
  * its charts/index.yaml, and records.json.
  */
-
-const MT = {
-  oci: {
-    manifest: 'application/vnd.oci.image.manifest.v1+json',
-    index: 'application/vnd.oci.image.index.v1+json',
-    config: 'application/vnd.oci.image.config.v1+json',
-    layer: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  },
-  docker: {
-    manifest: 'application/vnd.docker.distribution.manifest.v2+json',
-    index: 'application/vnd.docker.distribution.manifest.list.v2+json',
-    config: 'application/vnd.docker.container.image.v1+json',
-    layer: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  },
-}
 
 export interface StoreImageSpec {
   ref: string
