@@ -257,7 +257,7 @@ export class RegistryPusher {
             repository,
             actions: PUSH,
             accept: (s) => s === 204 || s === 200,
-            retry: false,
+            // A status query is safe to repeat: a 503 on it must not use up one of the chunk's attempts.
             what: `upload status of blob ${blob.digest} in ${this.client.registry}/${repository}`,
           }).catch((err: unknown) => {
             if (isLostSession(err)) throw new RestartUpload()
