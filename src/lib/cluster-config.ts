@@ -116,6 +116,11 @@ export interface ClusterConfigFile {
  * Read and check a clusterConfig.yaml (exists, valid YAML, has a `spec`
  * map); a missing or unusable file is a usage error (exit 2).
  */
+/** An externalRepoEndpoint must be an http(s) URL with a host; `flag` names where it came from. */
+export function checkRepoEndpoint(flag: string, url: string): void {
+  if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`${flag} ${url} is not an http(s) URL`)
+}
+
 export async function openClusterConfig(file: string): Promise<ClusterConfigFile> {
   let text: string
   let mode: number

@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {UsageError} from '../../lib/errors.js'
 import type {ImportedFile} from '../../lib/importers/result.js'
 import {formatBytes} from '../../lib/ui/format.js'
 
@@ -39,8 +38,8 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
     const {root, endpoint} = this.flags
     const clusterConfig = this.flags['cluster-config']
     // Loaded on use: oclif loads every command module to list them, so each keeps its start cheap.
-    const [{importNginx}, {openClusterConfig}] = await Promise.all([import('../../lib/importers/nginx.js'), import('../../lib/cluster-config.js')])
-    if (endpoint !== undefined && !/^https?:\/\/[^/]/.test(endpoint)) throw new UsageError(`--endpoint ${endpoint} is not an http(s) URL`)
+    const [{importNginx}, {checkRepoEndpoint, openClusterConfig}] = await Promise.all([import('../../lib/importers/nginx.js'), import('../../lib/cluster-config.js')])
+    if (endpoint !== undefined) checkRepoEndpoint('--endpoint', endpoint)
     // Checked before the import, so an unusable file does not leave a half-done job.
     const config = clusterConfig ? await openClusterConfig(clusterConfig) : undefined
     const r = await importNginx(this.args.bundle, {root, progress: this.progress})

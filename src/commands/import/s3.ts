@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import {UsageError} from '../../lib/errors.js'
 import type {ImportedFile} from '../../lib/importers/result.js'
 import {resolveS3Credentials} from '../../lib/importers/s3-credentials.js'
 import {formatBytes} from '../../lib/ui/format.js'
@@ -60,12 +59,10 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
     // Loaded here, not at the top: oclif loads every command module to list them, and the AWS SDK
     // would add half a second to every other command's start.
     const {bucketUrl, checkS3Target, importS3} = await import('../../lib/importers/s3.js')
-    const {openClusterConfig} = await import('../../lib/cluster-config.js')
+    const {checkRepoEndpoint, openClusterConfig} = await import('../../lib/cluster-config.js')
     checkS3Target({endpoint: f.endpoint, bucket: f.bucket, insecure: f.insecure, concurrency: f.concurrency})
     const repoEndpoint = f['repo-endpoint'] ?? bucketUrl(f.endpoint, f.bucket, f.prefix)
-    if (f['repo-endpoint'] !== undefined && !/^https?:\/\/[^/]/.test(f['repo-endpoint'])) {
-      throw new UsageError(`--repo-endpoint ${f['repo-endpoint']} is not an http(s) URL`)
-    }
+    if (f['repo-endpoint'] !== undefined) checkRepoEndpoint('--repo-endpoint', f['repo-endpoint'])
     const config = f['cluster-config'] ? await openClusterConfig(f['cluster-config']) : undefined
     const credentials = await resolveS3Credentials({accessKey: f['access-key'], secretKey: f['secret-key'], profile: f.profile})
     const r = await importS3(this.args.bundle, {
