@@ -78,14 +78,14 @@ function splice(text: string, spec: YAMLMap, want: [string, string][]): string |
   const ind = column(text, firstKey.range[0])
   const step = detectStyle(text).indent ?? 2
   const pair = spec.items.find((p) => isScalar(p.key) && p.key.value === 'binaries')
-  const lines = (at: number) => want.map(([k, v]) => `${' '.repeat(at)}${k}: ${scalar(v)}`)
+  const lines = (at: number, comments: Map<string, string> = new Map()) => want.map(([k, v]) => `${' '.repeat(at)}${k}: ${scalar(v)}${comments.get(k) ?? ''}`)
   if (pair) {
     const value = pair.value as {range?: [number, number, number]; flow?: boolean} | null
     const key = pair.key as {range?: [number, number, number]}
     if (isMap(value) && !value.flow && value.range && value.items.length > 0) {
       const at = column(text, value.range[0])
       const end = trimEnd(text, value.range[1])
-      return text.slice(0, value.range[0]) + lines(at).join('\n').slice(at) + text.slice(end)
+      return text.slice(0, value.range[0]) + lines(at, inlineComments(text, value)).join('\n').slice(at) + text.slice(end)
     }
     if (value && value.range) {
       // `binaries: internet` or a flow map: the block goes on the lines below the key.
@@ -103,6 +103,22 @@ function splice(text: string, spec: YAMLMap, want: [string, string][]): string |
   const nl = text.indexOf('\n', trimEnd(text, lastEnd))
   const block = [`${' '.repeat(ind)}binaries:`, ...lines(ind + step)].join('\n')
   return nl === -1 ? `${text}\n${block}\n` : `${text.slice(0, nl + 1)}${block}\n${text.slice(nl + 1)}`
+}
+
+/**
+ * The comment at the end of each key's line in a block map (`type: builtin   # why`),
+ * with the spacing before it, so a replaced value keeps the note the user wrote beside it.
+ */
+function inlineComments(text: string, map: YAMLMap): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const p of map.items) {
+    const valueEnd = (p.value as {range?: [number, number, number]} | null)?.range?.[1] ?? (p.key as {range?: [number, number, number]} | null)?.range?.[1]
+    if (!isScalar(p.key) || valueEnd === undefined) continue
+    const eol = text.indexOf('\n', valueEnd)
+    const rest = /^([ \t]+#.*?)\r?$/.exec(text.slice(valueEnd, eol === -1 ? undefined : eol))
+    if (rest) out.set(String(p.key.value), rest[1])
+  }
+  return out
 }
 
 /** A clusterConfig.yaml read and checked up front, so an import does not start when the file is unusable. */

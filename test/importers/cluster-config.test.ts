@@ -51,10 +51,19 @@ describe('pointClusterConfig', () => {
       return [...lines.slice(0, i + 1), ...lines.slice(j)]
     }
     expect(outside(after)).toEqual(outside(before))
-    expect(out).toContain('  binaries:\n    type: external\n    externalRepoEndpoint: http://10.0.0.1:8080\n  kubernetesVersion')
+    // The note beside the replaced type: line stays with it.
+    expect(out).toContain('  binaries:\n    type: external # default\n    externalRepoEndpoint: http://10.0.0.1:8080\n  kubernetesVersion')
     expect(out).not.toContain('internetMirror')
     expect(parse(out).spec.binaries).toEqual({type: 'external', externalRepoEndpoint: 'http://10.0.0.1:8080'})
     expect((await stat(file)).mode & 0o777).toBe(0o640)
+  })
+
+  it('keeps the inline comment of each replaced line, with its spacing', async () => {
+    const file = await withFile('spec:\n  binaries:\n    type: builtin   # the installer\'s own copy\n    externalRepoEndpoint: http://old # was\n    other: x # dropped with its line\n  x: 1 # kept\n')
+    await pointClusterConfig(file, {endpoint: 'http://new'})
+    expect(await readFile(file, 'utf8')).toBe(
+      'spec:\n  binaries:\n    type: external   # the installer\'s own copy\n    externalRepoEndpoint: http://new # was\n  x: 1 # kept\n',
+    )
   })
 
   it('adds binaries when missing, with credentials only when given', async () => {
