@@ -19,7 +19,8 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
   static override flags = {
     ...bundleFlags,
     store: Flags.string({description: 'Store folder.', default: DEFAULT_STORE}),
-    concurrency: Flags.integer({description: 'Archives written at once (at most 3).', default: 8, min: 1, max: 256}),
+    // There are three archives: more than 3 at once means nothing, so the flag stops there.
+    concurrency: Flags.integer({description: 'Archives written at once, 1 to 3 [default: all three].', min: 1, max: 3}),
   }
 
   static override examples = ['<%= config.bin %> bundle --out ./bundle', '<%= config.bin %> bundle --store /data/store --out /media/usb/bundle --split 4G']

@@ -1,6 +1,7 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
-import {AirlockError, isAirlockError, ManifestError} from './errors.js'
+import {AirlockError, isAirlockError, UsageError} from './errors.js'
+import {errorDocument, errorText} from './ui/error-report.js'
 import {createProgress, type Progress} from './ui/index.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -55,9 +56,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected override async catch(err: Interfaces.CommandError): Promise<unknown> {
     await this.progressInstance?.close()
     if (isAirlockError(err)) return this.report(err)
-    // oclif's own parse errors (unknown flag, missing argument) already carry exit 2.
-    const oclifExit = (err as {oclif?: {exit?: number}}).oclif?.exit
-    if (oclifExit !== undefined) return super.catch(err)
+    // oclif's own parse errors (unknown flag, missing argument, a value out of range): a usage error like ours.
+    const oclif = (err as {oclif?: {exit?: number}; code?: string}).oclif
+    if (oclif?.exit !== undefined && (err as {code?: string}).code !== 'EEXIT') return this.report(parseErrorToUsage(err, this.config.bin, this.id))
+    if ((err as {code?: string}).code === 'EEXIT') return super.catch(err)
     if (this.flags?.verbose) process.stderr.write(`${err.stack ?? err.message}\n`)
     return this.report(
       new AirlockError('failure', err.message || String(err), {
@@ -68,14 +70,33 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   private report(err: AirlockError): void {
     process.exitCode = err.exitCode
-    const lines = [`Error: ${err.message}`, ...err.details.map((d) => `  ${d}`)]
-    for (const s of err.suggestions) lines.push(`Hint: ${s}`)
     // The human text always goes to stderr; with --json, stdout also gets the one document.
-    process.stderr.write(`${lines.join('\n')}\n`)
-    if (this.jsonEnabled()) {
-      // A manifest's problems go out structured too, so scripts need not parse the details lines.
-      const problems = err instanceof ManifestError ? {problems: err.problems} : {}
-      this.logJson({error: {kind: err.kind, message: err.message, details: err.details, exitCode: err.exitCode, ...problems}})
-    }
+    process.stderr.write(errorText(err))
+    if (this.jsonEnabled()) this.logJson(errorDocument(err))
   }
+}
+
+/**
+ * oclif's parse error as our usage error: its message without the help
+ * footer and without the note on multi-value flags (which only matters when
+ * an argument follows such a flag, and reads as noise otherwise).
+ */
+export function parseErrorToUsage(err: Error, bin: string, id: string | undefined): UsageError {
+  let text = err.message
+    .replace(/\n*See more help with --help\s*$/, '')
+    .replace(/\n*Note: [\s\S]*?beginning of arguments\.?/, '')
+  // `Parsing --concurrency \n\tExpected an integer ...` -> `--concurrency: expected an integer ...`
+  text = text.replace(/^Parsing (--\S+)\s*\n\s*(\w)/, (_m, flag: string, c: string) => `${flag}: ${c.toLowerCase()}`)
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim().replace(/^Missing required flag (\w[\w-]*)$/, 'missing required flag --$1'))
+    .filter((l) => l && !/^The following errors? occurred:?$/.test(l))
+  // `Missing 1 required arg:` / `manifest  Path of ...` -> `missing argument MANIFEST (Path of ...)`
+  const missing = (err as {args?: {name?: string; description?: string}[]}).args
+  if (/^Missing \d+ required arg/.test(lines[0] ?? '') && missing?.every((a) => a.name)) {
+    lines.splice(0, lines.length, ...missing.map((a) => `missing argument ${a.name!.toUpperCase()}${a.description ? `: ${a.description.replace(/\.$/, '')}` : ''}`))
+    if (lines.length > 1) lines.unshift(`missing ${lines.length} arguments`)
+  }
+  const command = [bin, ...(id ? id.split(':') : [])].join(' ')
+  return new UsageError((lines[0] ?? 'bad usage').replace(/:$/, ''), {details: lines.slice(1), suggestions: [`${command} --help shows the arguments and flags`]})
 }
