@@ -1,7 +1,9 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
+import {formatProblem} from '../lib/errors.js'
 import {loadManifest} from '../lib/manifest/load.js'
+import {manifestWarnings} from '../lib/manifest/warnings.js'
 
 export interface ValidateResult {
   valid: true
@@ -11,6 +13,8 @@ export interface ValidateResult {
   binaries: number
   packages: number
   platforms: string[]
+  /** Valid but likely mistakes, `file:line:column: path: message`; also printed on stderr. */
+  warnings: string[]
 }
 
 export default class Validate extends BaseCommand<typeof Validate> {
@@ -30,7 +34,9 @@ export default class Validate extends BaseCommand<typeof Validate> {
       binaries: m.binaries.length,
       packages: m.packages.length,
       platforms: m.platforms,
+      warnings: manifestWarnings(m).map(formatProblem),
     }
+    for (const w of result.warnings) process.stderr.write(`Warning: ${w}\n`)
     const charts = m.packages.filter((p) => p.kind === 'chart').length
     this.out(`${m.name}${m.version ? ` ${m.version}` : ''}: valid`)
     this.out(`  images:    ${result.images}`)

@@ -12,7 +12,7 @@ import type {ChartEntry, Manifest, UrlFileEntry} from '../../src/lib/manifest/ty
 import type {PullContext} from '../../src/lib/pull/context.js'
 import {pullFiles} from '../../src/lib/pull/files.js'
 import {Store} from '../../src/lib/store/store.js'
-import {silentProgress, type Progress, type TaskHandle} from '../../src/lib/ui/progress.js'
+import {RecordingProgress, silentProgress, type Progress, type TaskHandle} from '../../src/lib/ui/progress.js'
 import {runCli} from '../helpers/cli.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
 import {startFaultProxy} from '../helpers/proxy.js'
@@ -188,6 +188,36 @@ describe('pullFiles against nginx', () => {
     expect((await requestsFor(web, '/files/missing.bin')).length).toBe(1)
   })
 
+  it('fetches and checks every URL on its own when two entries declare the same sha256', async () => {
+    // A copy-paste slip: other.bin given good.bin's sha256. It must be fetched, and refused.
+    const ctx = await context()
+    const progress = new RecordingProgress()
+    const slip = binary(`${web.url}/files/other.bin`, sha(good))
+    const err = await pullFiles(manifestOf([binary(`${web.url}/files/good.bin`, sha(good)), slip]), {...ctx, progress}).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(IntegrityError)
+    expect((err as Error).message).toContain(`${web.url}/files/other.bin`)
+    expect((err as Error).message).toContain(`got sha256:${sha(other)}`)
+    expect((await requestsFor(web, '/files/other.bin')).length).toBeGreaterThan(0)
+    expect(existsSync(join(ctx.store.files, web.host, 'files', 'other.bin'))).toBe(false)
+    expect((await readFile(join(ctx.store.files, web.host, 'files', 'good.bin'))).equals(good)).toBe(true)
+    expect(progress.events.some((e) => e.startsWith(`done ${web.host}/files/good.bin`))).toBe(true)
+    expect(progress.events.filter((e) => e.startsWith('fail '))).toEqual([expect.stringContaining(`fail ${web.host}/files/other.bin `)])
+  })
+
+  it('reports a failing URL under its own entry, while another URL with the same sha256 succeeds', async () => {
+    const ctx = await context()
+    const progress = new RecordingProgress()
+    const missing = `${web.url}/files/missing.bin`
+    // The failing entry first, so that it is the one a shared download would start with.
+    const err = await pullFiles(manifestOf([binary(missing, sha(good)), binary(`${web.url}/dl/good.bin`, sha(good))]), {...ctx, progress}).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(NetworkError)
+    expect((err as Error).message).toContain(missing)
+    expect((err as NetworkError).details.join("\n")).not.toContain("good.bin")
+    expect((await readFile(join(ctx.store.files, web.host, 'dl', 'good.bin'))).equals(good)).toBe(true)
+    expect(progress.events.filter((e) => e.startsWith('fail '))).toEqual([expect.stringMatching(new RegExp(`^fail ${web.host}/files/missing.bin .*HTTP 404`))])
+    expect(progress.events.some((e) => e.startsWith(`done ${web.host}/dl/good.bin`))).toBe(true)
+  })
+
   it('follows a redirect chain and stores the file at the path of the URL asked for', async () => {
     const ctx = await context()
     const url = `${web.url}/dl/good.bin`
@@ -232,7 +262,7 @@ describe('pullFiles against nginx', () => {
     const m = manifestOf([binary(url, sha(big))])
     await expect(pullFiles(m, ctx)).rejects.toThrow()
     expect(existsSync(join(ctx.store.files, slow.host, 'files', 'big.bin'))).toBe(false)
-    const partial = ctx.store.partialPath(`sha256:${sha(big)}`, 'file')
+    const partial = ctx.store.partialPath(`sha256:${sha(big)}`, 'file', url)
     const kept = (await stat(partial)).size
     expect(kept).toBeGreaterThan(0)
     expect(kept).toBeLessThan(big.length)

@@ -53,7 +53,34 @@ describe('airlock validate', () => {
       binaries: 9,
       packages: 2,
       platforms: ['linux/amd64'],
+      warnings: [],
     })
+    expect(r.stderr).not.toContain('Warning')
+  })
+
+  it('warns, and still exits 0, when different URLs declare the same sha256', async () => {
+    const file = path.join(dir, 'same-sha.yaml')
+    const hex = 'a'.repeat(64)
+    await writeFile(
+      file,
+      [
+        'apiVersion: airlock/v1',
+        'kind: Manifest',
+        'metadata: {name: same-sha}',
+        'spec:',
+        '  binaries:',
+        `    - url: https://dl.example.com/kubeadm`,
+        `      sha256: ${hex}`,
+        `    - url: https://dl.example.com/kubelet`,
+        `      sha256: ${hex}`,
+        '',
+      ].join('\n'),
+    )
+    const r = await runCli(['validate', file, '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const expected = `${file}:8:7: spec.binaries[1].sha256: the same sha256 as spec.binaries[0] (https://dl.example.com/kubeadm) for another URL`
+    expect((JSON.parse(r.stdout) as {warnings: string[]}).warnings).toEqual([expect.stringContaining(expected)])
+    expect(r.stderr).toContain(`Warning: ${expected}`)
   })
 
   it('prints every problem with file:line:column on stderr and exits 2', async () => {

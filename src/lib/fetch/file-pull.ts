@@ -49,14 +49,14 @@ export function localOpener(path: string): Opener {
  * Puts one file into the store: kept when the file already there hashes to
  * the digest (re-hashed every run, so a file changed on disk is never
  * trusted), else fetched through the one download routine, which verifies
- * size and digest before the rename. Content with the same digest is fetched
- * once; a second path gets a verified local copy.
+ * size and digest before the rename. A URL is fetched once per run; a second
+ * path for the same URL and digest gets a verified local copy.
  */
 export class FileFetcher {
   constructor(
     private readonly opts: {
       http: Got
-      /** Shared by every file of one run: digest -> the path that holds it. */
+      /** Shared by every file of one run: digest and URL -> the path that holds it. */
       once: Once<string, string>
       /** Digests of unchanged files from earlier runs; without it every file in the store is hashed. */
       hashes?: HashCache
@@ -85,7 +85,9 @@ export class FileFetcher {
       return {size: have.size, reused: true, bytesFetched: 0}
     }
     let result: DownloadResult | undefined
-    const holder = await this.opts.once.run(req.digest, async () => {
+    // Keyed by URL as well: two URLs that declare the same sha256 are each fetched and
+    // checked (a copy-paste slip must fail, not borrow the other's bytes).
+    const holder = await this.opts.once.run(`${req.digest} ${req.url}`, async () => {
       result = await this.download(req, req.open ?? this.httpOpener(req))
       return req.dest
     })

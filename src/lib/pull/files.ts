@@ -94,7 +94,7 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
           digest: src.digest,
           size: src.size,
           dest,
-          partial: ctx.store.partialPath(src.digest, 'file'),
+          partial: ctx.store.partialPath(src.digest, 'file', src.url),
           subject,
           onTotal: (n) => task.setTotal(n),
           onBytes: (n) => task.advance(n),

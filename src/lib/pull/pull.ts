@@ -2,8 +2,9 @@ import pLimit from 'p-limit'
 
 import type {LockFile, LockImage} from '../bundle/lock.js'
 import {parseOciChartRef} from '../charts/oci.js'
-import {UsageError} from '../errors.js'
+import {formatProblem, UsageError} from '../errors.js'
 import type {Manifest} from '../manifest/types.js'
+import {manifestWarnings} from '../manifest/warnings.js'
 import {RegistryClient} from '../registry/client.js'
 import {mergeRecords} from '../store/records.js'
 import {Store} from '../store/store.js'
@@ -35,6 +36,7 @@ export interface PullResult {
  */
 export async function pull(manifest: Manifest, opts: PullOptions): Promise<PullResult> {
   const loginHost = credentialsHost(manifest, opts)
+  for (const w of manifestWarnings(manifest)) opts.progress.warn(formatProblem(w))
   const store = new Store(opts.store)
   const release = await store.lock()
   try {

@@ -1,3 +1,4 @@
+import {createHash} from 'node:crypto'
 import {mkdir, readFile} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 
@@ -37,10 +38,13 @@ export class Store {
   /**
    * Where a partial download of content with this digest waits to be resumed.
    * Image blobs and files have their own names: a pull may fetch the same
-   * bytes as both at once, and two writers must never share a partial file.
+   * bytes as both at once, and two writers must never share a partial file;
+   * `source` (a file's URL) gives each URL its own.
    */
-  partialPath(digest: string, kind: PartialKind = 'blob'): string {
-    return join(this.tmp, 'partial', `${kind}-${digestHex(digest)}.part`)
+  partialPath(digest: string, kind: PartialKind = 'blob', source?: string): string {
+    // Files are fetched per URL: two URLs declaring one sha256 download side by side.
+    const from = source === undefined ? '' : `-${createHash('sha256').update(source).digest('hex').slice(0, 16)}`
+    return join(this.tmp, 'partial', `${kind}-${digestHex(digest)}${from}.part`)
   }
 
   get indexPath(): string {
