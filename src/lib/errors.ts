@@ -132,3 +132,28 @@ export class FailureError extends AirlockError {
 export function isAirlockError(err: unknown): err is AirlockError {
   return err instanceof AirlockError
 }
+
+/**
+ * Several failures of one run as one error: every one is listed (message,
+ * then its own details indented), none is dropped. Its kind is theirs when
+ * they share one, else `failure`; groups given to it are flattened.
+ */
+export class FailureGroup extends AirlockError {
+  readonly failures: Error[]
+
+  constructor(failures: Error[], what = 'entries') {
+    const kinds = new Set(failures.map((f) => (isAirlockError(f) ? f.kind : 'failure')))
+    const kind: ErrorKind = kinds.size === 1 ? [...kinds][0] : 'failure'
+    const details = failures.flatMap((f) => [f.message, ...(isAirlockError(f) ? f.details.map((d) => `  ${d}`) : [])])
+    const suggestions = [...new Set(failures.flatMap((f) => (isAirlockError(f) ? f.suggestions : [])))]
+    super(kind, `${failures.length} ${what} failed`, {details, suggestions, cause: failures[0]})
+    this.name = 'FailureGroup'
+    this.failures = failures
+  }
+}
+
+/** One error for what a run's settled tasks threw: the only one itself, several as a FailureGroup. */
+export function combineFailures(reasons: unknown[], what?: string): Error {
+  const flat = reasons.flatMap((r) => (r instanceof FailureGroup ? r.failures : [r instanceof Error ? r : new Error(String(r))]))
+  return flat.length === 1 ? flat[0] : new FailureGroup(flat, what)
+}

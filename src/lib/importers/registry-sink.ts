@@ -3,7 +3,7 @@ import {Readable} from 'node:stream'
 
 import type {LockImage} from '../bundle/lock.js'
 import {type BlobPutResult, Copier, type ImageSink} from '../copy.js'
-import {BundleError, IntegrityError, UsageError} from '../errors.js'
+import {BundleError, combineFailures, IntegrityError, UsageError} from '../errors.js'
 import type {Opener} from '../fetch/download.js'
 import {ArchiveImageSource, OciArchive} from '../oci/archive.js'
 import {CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION} from '../oci/layout.js'
@@ -307,12 +307,6 @@ export async function pushArchive(
     }),
   )
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
-  if (failed.length > 0) {
-    const first = failed[0].reason
-    if (failed.length > 1 && first instanceof Error && 'details' in first && Array.isArray(first.details)) {
-      first.details.push(`${failed.length - 1} more image(s) failed too; run the import again to finish them`)
-    }
-    throw first
-  }
+  if (failed.length > 0) throw combineFailures(failed.map((r) => r.reason as unknown), 'images')
   return {images, stats: run.stats}
 }

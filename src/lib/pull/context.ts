@@ -1,5 +1,7 @@
 import type {LimitFunction} from 'p-limit'
 
+import {combineFailures} from '../errors.js'
+
 import type {RegistryClient} from '../registry/client.js'
 
 import type {Store} from '../store/store.js'
@@ -26,17 +28,12 @@ export interface PullContext {
 }
 
 /**
- * The values of settled pulls, or the first failure with the others listed
- * under it: every entry gets its chance before the pull reports.
+ * The values of settled pulls, or every failure at once (the only one
+ * itself, several as one FailureGroup listing them all): every entry gets
+ * its chance before the pull reports.
  */
 export function valuesOrFirstFailure<T>(settled: PromiseSettledResult<T>[]): T[] {
-  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as Error)
-  if (failures.length > 0) {
-    const first = failures[0]
-    if (failures.length > 1 && first instanceof Error && 'details' in first && Array.isArray(first.details)) {
-      first.details.push(...failures.slice(1).map((e) => `also: ${e.message}`))
-    }
-    throw first
-  }
+  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as unknown)
+  if (failures.length > 0) throw combineFailures(failures)
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value)
 }
