@@ -1,0 +1,92 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../lib/base-command.js'
+import {UsageError} from '../lib/errors.js'
+import {DEFAULT_LISTEN} from '../lib/serve/listen.js'
+
+export interface ServeResult {
+  url: string
+  images: number
+  files: number
+  requests: number
+}
+
+export interface MirrorConfigResult {
+  kind: string
+  url: string
+  files: {registry: string; path: string; content: string}[]
+}
+
+export default class Serve extends BaseCommand<typeof Serve> {
+  static override description = [
+    'Serve a bundle in place: a read-only registry (the OCI distribution API under /v2/, each image at its source',
+    'repository path with and without the registry host) and every file of the bundle at its mirrored path, as an',
+    'nginx root would. The bundle is verified first. Images stream straight out of offline-images.tar; the files of',
+    'the two .tar.gz are unpacked once, verified, into a cache folder (--cache-dir). Stops on SIGINT or SIGTERM.',
+  ].join(' ')
+
+  static override examples = [
+    '<%= config.bin %> serve ./bundle --listen 0.0.0.0:5000',
+    '<%= config.bin %> serve ./bundle --tls-cert seed.crt --tls-key seed.key',
+    '<%= config.bin %> serve ./bundle --print-mirror-config containerd --advertise http://seed.example:5000',
+  ]
+
+  static override args = {
+    bundle: Args.directory({description: 'Bundle folder (bundle.json, SHA256SUMS, the archives).', required: true}),
+  }
+
+  static override flags = {
+    listen: Flags.string({description: 'ADDR:PORT to listen on.', default: DEFAULT_LISTEN}),
+    'tls-cert': Flags.file({description: 'PEM certificate (chain) to serve HTTPS with.', dependsOn: ['tls-key'], exists: true}),
+    'tls-key': Flags.file({description: 'PEM private key of --tls-cert.', dependsOn: ['tls-cert'], exists: true}),
+    base: Flags.directory({description: 'A base bundle of a delta bundle (repeatable); its content is served too.', multiple: true}),
+    'cache-dir': Flags.directory({description: 'Where the files of the .tar.gz are unpacked once, verified. [default: $XDG_CACHE_HOME/airlock/serve or ~/.cache/airlock/serve]'}),
+    'print-mirror-config': Flags.string({description: 'Print a registry mirror configuration pointing at this server for every source registry of the bundle, and exit without serving.', options: ['containerd']}),
+    advertise: Flags.string({description: 'URL nodes reach this server at, for --print-mirror-config. [default: http:// + the --listen address]', dependsOn: ['print-mirror-config']}),
+  }
+
+  async run(): Promise<ServeResult | MirrorConfigResult> {
+    const [{parseListen, defaultAdvertiseUrl}, mirror] = await Promise.all([import('../lib/serve/listen.js'), import('../lib/serve/mirror-config.js')])
+    const listen = parseListen(this.flags.listen)
+    const tls = Boolean(this.flags['tls-cert'])
+    const kind = this.flags['print-mirror-config']
+    if (kind !== undefined) {
+      const {readBundleLock} = await import('../lib/bundle/read-lock.js')
+      const url = this.flags.advertise === undefined ? defaultAdvertiseUrl(listen, tls) : mirror.checkAdvertiseUrl(this.flags.advertise)
+      const files = mirror.containerdHostsFiles(mirror.sourceRegistries(await readBundleLock(this.args.bundle)), url)
+      for (const f of files) this.out(`# ${f.path}\n${f.content}`)
+      return {kind, url, files}
+    }
+
+    const [{readFile}, {serveBundle}, {defaultCacheRoot}] = await Promise.all([
+      import('node:fs/promises'),
+      import('../lib/serve/server.js'),
+      import('../lib/serve/file-cache.js'),
+    ])
+    const read = async (flag: string, file: string): Promise<Buffer> =>
+      readFile(file).catch((err: Error) => {
+        throw new UsageError(`--${flag} ${file}: ${err.message}`)
+      })
+    const certs = tls ? {cert: await read('tls-cert', this.flags['tls-cert']!), key: await read('tls-key', this.flags['tls-key']!)} : undefined
+    const quiet = Boolean(this.flags.quiet)
+    const server = await serveBundle(this.args.bundle, {
+      bases: this.flags.base ?? [],
+      listen,
+      tls: certs,
+      cacheRoot: this.flags['cache-dir'] ?? defaultCacheRoot(),
+      progress: this.progress,
+      onAccess: quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
+    })
+    if (!quiet) {
+      process.stderr.write(`serving ${this.args.bundle} at ${server.url}: ${server.images} image(s) under /v2/, ${server.files} file(s); files unpacked in ${server.cache}\n`)
+    }
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'))
+      process.once('SIGTERM', () => resolve('SIGTERM'))
+    })
+    if (!quiet) process.stderr.write(`${signal}: stopping (responses under way may finish)\n`)
+    await server.close()
+    this.out(`served ${server.requests} request(s)`)
+    return {url: server.url, images: server.images, files: server.files, requests: server.requests}
+  }
+}

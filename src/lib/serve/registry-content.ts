@@ -1,0 +1,193 @@
+import type {Readable} from 'node:stream'
+
+import type {BundleLock, LockImage} from '../bundle/lock.js'
+import {hostComponent} from '../importers/registry-target.js'
+import {OciArchive} from '../oci/archive.js'
+import {isDigest} from '../oci/digest.js'
+import {type Descriptor, isIndexMediaType, isImageManifestMediaType, isSchema1MediaType, MediaType} from '../oci/media-types.js'
+import {parseReference} from '../oci/reference.js'
+
+/**
+ * What the served registry holds, built once at start from the bundle's
+ * lock and its indexed `offline-images.tar` (and those of its bases): the
+ * repositories with their tags, every manifest's real media type, the
+ * referrers of each subject. Blobs stay in the tar; only their offsets are
+ * in memory.
+ */
+
+/** A referrer as `bundle.json` lists it under its image (`images[].referrers`). */
+interface LockReferrer {
+  digest: string
+  mediaType: string
+  artifactType?: string
+  size: number
+  subject: string
+  tag?: string
+}
+
+export interface Repository {
+  name: string
+  /** Tag -> manifest digest. */
+  tags: Map<string, string>
+}
+
+/** Manifests are small documents; a bigger blob is never read as one. */
+const MAX_MANIFEST = 4 * 1024 * 1024
+
+export class RegistryContent {
+  private readonly repos = new Map<string, Repository>()
+  /** Real media type by manifest digest, learned on first read (manifests are few and small). */
+  private readonly manifestTypes = new Map<string, string | null>()
+  private readonly referrers = new Map<string, LockReferrer[]>()
+  /** `archives` in lookup order: the bundle first, then its bases. */
+  constructor(
+    private readonly archives: OciArchive[],
+    locks: BundleLock[],
+  ) {
+    for (const lock of locks) {
+      for (const img of lock.images) {
+        const ref = parseReference(img.ref)
+        // Where a containerd or CRI-O mirror asks (no host), and with the host kept as `import registry --keep-registry-host` names it.
+        for (const name of [ref.repository, `${hostComponent(ref.registry)}/${ref.repository}`]) {
+          const repo = this.repo(name)
+          // Two registries with one path: the host-kept names stay apart; the shorter one answers with the first image listed.
+          if (ref.tag && !repo.tags.has(ref.tag)) repo.tags.set(ref.tag, img.digest)
+          for (const r of referrersOf(img)) if (r.tag && !repo.tags.has(r.tag)) repo.tags.set(r.tag, r.digest)
+        }
+        for (const r of referrersOf(img)) {
+          const list = this.referrers.get(r.subject) ?? []
+          if (!list.some((x) => x.digest === r.digest)) list.push(r)
+          this.referrers.set(r.subject, list)
+        }
+        // bundle.json knows the real type of each image's top manifest.
+        this.manifestTypes.set(img.digest, img.mediaType)
+      }
+    }
+  }
+
+  private repo(name: string): Repository {
+    let r = this.repos.get(name)
+    if (!r) {
+      r = {name, tags: new Map()}
+      this.repos.set(name, r)
+    }
+    return r
+  }
+
+  /** The repository `name`, or with a containerd mirror's `ns` (the source registry) the host-kept one first. */
+  repository(name: string, ns?: string): Repository | undefined {
+    if (ns) {
+      const kept = this.repos.get(`${hostComponent(ns === 'registry-1.docker.io' || ns === 'index.docker.io' ? 'docker.io' : ns)}/${name}`)
+      if (kept) return kept
+    }
+    return this.repos.get(name)
+  }
+
+  /** Every repository name, sorted (`_catalog`). */
+  repositoryNames(): string[] {
+    return [...this.repos.keys()].sort()
+  }
+
+  private locate(digest: string): {archive: OciArchive; offset: number; size: number} | undefined {
+    if (!isDigest(digest)) return undefined
+    const name = OciArchive.blobName(digest)
+    for (const archive of this.archives) {
+      const e = archive.entries.get(name)
+      if (e) return {archive, offset: e.offset, size: e.size}
+    }
+    return undefined
+  }
+
+  /** Size of a blob (any content, manifests included), or undefined when the bundle lacks it. */
+  blobSize(digest: string): number | undefined {
+    return this.locate(digest)?.size
+  }
+
+  /** Bytes `start`..`end` (inclusive) of a blob, streamed from the tar. */
+  openBlob(digest: string, start: number, end: number): Readable {
+    const b = this.locate(digest)
+    if (!b) throw new Error(`no blob ${digest}`)
+    return b.archive.streamRange(b.offset + start, end - start + 1)
+  }
+
+  private async readSmall(digest: string): Promise<Buffer | undefined> {
+    const b = this.locate(digest)
+    if (!b || b.size > MAX_MANIFEST) return undefined
+    return b.archive.readEntry(OciArchive.blobName(digest), MAX_MANIFEST)
+  }
+
+  /**
+   * A manifest by digest with its real media type: the document's own
+   * `mediaType` (index.json lists Docker manifests under their OCI twin
+   * type, so it is never asked), else `bundle.json`'s, else its shape.
+   * Undefined when the digest is not a manifest of the bundle (a layer, a
+   * config, or nothing).
+   */
+  async manifest(digest: string): Promise<{bytes: Buffer; mediaType: string} | undefined> {
+    if (this.manifestTypes.get(digest) === null) return undefined
+    const bytes = await this.readSmall(digest)
+    if (!bytes) return undefined
+    let mediaType = this.manifestTypes.get(digest) ?? undefined
+    const own = manifestTypeOf(bytes)
+    if (own === undefined) {
+      this.manifestTypes.set(digest, null)
+      return undefined
+    }
+    if (own !== '') mediaType = own
+    mediaType ??= MediaType.ociManifest
+    this.manifestTypes.set(digest, mediaType)
+    return {bytes, mediaType}
+  }
+
+  /**
+   * The referrers of `subject` as an OCI image index's descriptors, each
+   * with its artifactType and the annotations of its manifest.
+   */
+  async referrersOf(subject: string): Promise<Descriptor[]> {
+    const out: Descriptor[] = []
+    for (const r of this.referrers.get(subject) ?? []) {
+      const d: Descriptor = {mediaType: r.mediaType, digest: r.digest, size: r.size}
+      if (r.artifactType) d.artifactType = r.artifactType
+      const bytes = await this.readSmall(r.digest).catch(() => undefined)
+      if (bytes) {
+        try {
+          const j = JSON.parse(bytes.toString('utf8')) as {annotations?: Record<string, string>}
+          if (j.annotations && typeof j.annotations === 'object') d.annotations = j.annotations
+        } catch {
+          // verify checked every manifest; nothing to add
+        }
+      }
+      out.push(d)
+    }
+    return out
+  }
+}
+
+function referrersOf(img: LockImage): LockReferrer[] {
+  const list = (img as LockImage & {referrers?: unknown}).referrers
+  return Array.isArray(list) ? (list as LockReferrer[]).filter((r) => r && isDigest(r.digest) && isDigest(r.subject)) : []
+}
+
+/**
+ * The media type a manifest's bytes declare: its `mediaType`, or `''` for
+ * a manifest that leaves it out (OCI allows that); undefined when the bytes
+ * are not a manifest at all (a config is JSON too, but has no schemaVersion).
+ */
+function manifestTypeOf(bytes: Buffer): string | undefined {
+  let j: {schemaVersion?: unknown; mediaType?: unknown; manifests?: unknown; config?: unknown; layers?: unknown; fsLayers?: unknown}
+  try {
+    j = JSON.parse(bytes.toString('utf8'))
+  } catch {
+    return undefined
+  }
+  if (!j || typeof j !== 'object') return undefined
+  if (j.schemaVersion === 1 && Array.isArray(j.fsLayers)) return typeof j.mediaType === 'string' && isSchema1MediaType(j.mediaType) ? j.mediaType : MediaType.dockerSchema1Signed
+  if (j.schemaVersion !== 2) return undefined
+  if (typeof j.mediaType === 'string') {
+    const mt = j.mediaType
+    return isIndexMediaType(mt) || isImageManifestMediaType(mt) || mt.includes('manifest') || mt.includes('index') ? mt : undefined
+  }
+  if (Array.isArray(j.manifests)) return MediaType.ociIndex
+  if (j.config && typeof j.config === 'object') return ''
+  return undefined
+}

@@ -1,0 +1,190 @@
+import {createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import {createServer as createHttpsServer} from 'node:https'
+import type {AddressInfo} from 'node:net'
+
+import type {BundleLock} from '../bundle/lock.js'
+import {BUNDLE_FILES} from '../bundle/lock.js'
+import {bundlePartPaths} from '../bundle/parts.js'
+import {isSafeRelativePath, readBundleLock} from '../bundle/read-lock.js'
+import {AirlockError, FailureError} from '../errors.js'
+import {OciArchive} from '../oci/archive.js'
+import {silentProgress, type Progress} from '../ui/index.js'
+import {type CachedFile, cacheFolder, openCached, prepareFiles} from './file-cache.js'
+import type {ListenAddress} from './listen.js'
+import {handleRegistry, refuseRegistryWrite, registryNotFound} from './registry-api.js'
+import {RegistryContent} from './registry-content.js'
+import {sendBody} from './range.js'
+
+export interface ServeOptions {
+  /** Base bundles of a delta, in the order given. */
+  bases?: string[]
+  listen: ListenAddress
+  /** PEM certificate and key: serve HTTPS. */
+  tls?: {cert: Buffer; key: Buffer}
+  /** Where the unpacked files of the `.tar.gz` live (see file-cache.ts). */
+  cacheRoot: string
+  progress?: Progress
+  /** One line per request, after its response ended. */
+  onAccess?: (line: string) => void
+}
+
+export interface BundleServer {
+  /** `http(s)://host:port` it answers at. */
+  url: string
+  images: number
+  files: number
+  /** The cache folder holding the unpacked files. */
+  cache: string
+  /** Requests answered so far. */
+  readonly requests: number
+  /** Stop accepting, let the responses under way finish (at most `graceMs`), then close everything. */
+  close(graceMs?: number): Promise<void>
+}
+
+/** Bases a delta names in its bundle.json (`base: [{name, version, lockSha256}]`). */
+function basesNamed(lock: BundleLock): {name?: string; version?: string}[] {
+  const base = (lock as BundleLock & {base?: unknown}).base
+  return Array.isArray(base) ? (base as {name?: string; version?: string}[]) : []
+}
+
+/**
+ * Serve a bundle in place: verify it (and its bases), unpack its files once
+ * into the cache, index `offline-images.tar`, then answer the registry API
+ * under `/v2/` and every file at its mirrored path. Resolves once listening.
+ */
+export async function serveBundle(dir: string, opts: ServeOptions): Promise<BundleServer> {
+  const progress = opts.progress ?? silentProgress
+  const bases = opts.bases ?? []
+  const lock = await readBundleLock(dir)
+  const named = basesNamed(lock)
+  if (named.length > 0 && bases.length === 0) {
+    const which = named.map((b) => `${b.name ?? '?'}${b.version ? ` ${b.version}` : ''}`).join(', ')
+    throw new AirlockError('bundle', `${dir} is a delta bundle: it leaves out what its base bundle(s) hold (${which}), so it cannot be served alone`, {
+      suggestions: ['name each base bundle folder with --base DIR; their content is served too'],
+    })
+  }
+  const baseLocks = await Promise.all(bases.map((b) => readBundleLock(b)))
+  // Lookups go to the bundle first, then its bases; unpacking runs bases first so a delta finds what it leaves out.
+  const dirs = [dir, ...bases]
+  const locks = [lock, ...baseLocks]
+  const cache = await cacheFolder(opts.cacheRoot, [...dirs].reverse())
+  const files = await prepareFiles([...dirs].reverse(), [...locks], cache, progress)
+
+  const archives: OciArchive[] = []
+  try {
+    for (const d of dirs) archives.push(await OciArchive.open(await bundlePartPaths(d, BUNDLE_FILES.images)))
+  } catch (err) {
+    await Promise.all(archives.map((a) => a.close()))
+    throw err
+  }
+  const content = new RegistryContent(archives, locks)
+
+  let requests = 0
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = process.hrtime.bigint()
+    res.once('close', () => {
+      requests++
+      if (!opts.onAccess) return
+      const ms = Number(process.hrtime.bigint() - started) / 1e6
+      const sent = res.writableFinished ? String(res.getHeader('content-length') ?? '-') : 'aborted'
+      opts.onAccess(`${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url} HTTP/${req.httpVersion}" ${res.statusCode} ${sent} ${ms.toFixed(1)}ms`)
+    })
+    route(content, files, req, res).catch((err: unknown) => {
+      if (!res.headersSent) {
+        res.statusCode = 500
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+        res.end(`internal error: ${(err as Error).message}\n`)
+      } else res.destroy(err as Error)
+    })
+  }
+  const server: Server = opts.tls ? createHttpsServer({cert: opts.tls.cert, key: opts.tls.key}, handler) : createHttpServer(handler)
+  // Large blobs to slow nodes: no cut-off on a response that keeps flowing.
+  server.requestTimeout = 0
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(new FailureError(`cannot listen on ${opts.listen.text}: ${err.code === 'EADDRINUSE' ? 'the address is in use' : err.message}`, {cause: err}))
+    })
+    server.listen(opts.listen.port, opts.listen.host, () => resolve())
+  }).catch(async (err: unknown) => {
+    await Promise.all(archives.map((a) => a.close()))
+    throw err
+  })
+  const addr = server.address() as AddressInfo
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+  const url = `${opts.tls ? 'https' : 'http'}://${host}:${addr.port}`
+  const imageCount = new Set(locks.flatMap((l) => l.images.map((i) => i.ref))).size
+
+  return {
+    url,
+    images: imageCount,
+    files: files.size,
+    cache,
+    get requests() {
+      return requests
+    },
+    async close(graceMs = 10_000) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs)
+      await closed
+      clearTimeout(timer)
+      await Promise.all(archives.map((a) => a.close()))
+    },
+  }
+}
+
+/**
+ * The path's segments, percent-decoded and checked: undefined for a `.`
+ * or `..` segment, an encoded `/` or NUL, or bad encoding, none of which
+ * names anything in a bundle.
+ */
+function decodePath(raw: string): string | undefined {
+  if (!raw.startsWith('/')) return undefined
+  const out: string[] = []
+  for (const seg of raw.split('/')) {
+    let s: string
+    try {
+      s = decodeURIComponent(seg)
+    } catch {
+      return undefined
+    }
+    if (s === '.' || s === '..' || s.includes('/') || s.includes('\0') || s.includes('\\')) return undefined
+    out.push(s)
+  }
+  return out.join('/')
+}
+
+async function route(content: RegistryContent, files: Map<string, CachedFile>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const raw = req.url ?? '/'
+  const q = raw.indexOf('?')
+  const rawPath = q === -1 ? raw : raw.slice(0, q)
+  const params = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1))
+  const isRegistry = rawPath === '/v2' || rawPath.startsWith('/v2/')
+  const reading = req.method === 'GET' || req.method === 'HEAD'
+  if (!reading) {
+    if (isRegistry) return refuseRegistryWrite(req, res)
+    res.statusCode = 405
+    res.setHeader('Allow', 'GET, HEAD')
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+    res.end('405 method not allowed: this server is read-only\n')
+    return
+  }
+  const path = decodePath(rawPath)
+  if (isRegistry) {
+    if (path === undefined) return registryNotFound(req, res)
+    return handleRegistry(content, req, res, path, params)
+  }
+  const rel = path?.slice(1)
+  const file = rel !== undefined && isSafeRelativePath(rel) ? files.get(rel) : undefined
+  if (!file) {
+    res.statusCode = 404
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+    res.end(req.method === 'HEAD' ? undefined : '404 not found\n')
+    return
+  }
+  sendBody(req, res, {
+    size: file.size,
+    headers: {'Content-Type': file.contentType, ETag: `"${file.sha256}"`},
+    open: (start, end) => openCached(file, start, end),
+  })
+}
