@@ -329,7 +329,7 @@ describe('airlock serve: containerd', () => {
     expect(stdout).toContain(multi.ref)
     expect(stdout).toContain(multi.digest)
     // containerd asked the mirror, naming the source registry.
-    expect(await readFile(server.log, 'utf8')).toContain(`"GET /v2/${path(multi)}/manifests/1.0?ns=${reg.host} HTTP/1.1" 200`)
+    expect(await readFile(server.log, 'utf8')).toContain(`"HEAD /v2/${path(multi)}/manifests/1.0?ns=${encodeURIComponent(reg.host)} HTTP/1.1" 200`)
   })
 })
 
