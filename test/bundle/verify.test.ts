@@ -8,6 +8,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import {writeBundle} from '../../src/lib/bundle/bundle.js'
 import {verifyBundle} from '../../src/lib/bundle/verify.js'
 import {BundleError} from '../../src/lib/errors.js'
+import {RecordingProgress} from '../../src/lib/ui/progress.js'
 import {hostileArchives, makeRawBundle} from '../helpers/bundle-fixture.js'
 import {makeStoreFixture, type StoreFixture} from '../helpers/store-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
@@ -54,13 +55,26 @@ describe('verify', () => {
     await flipAt(join(dir, 'offline-images.tar'), blob.subarray(100, 140))
     const r = await verifyBundle(dir)
     expect(r.ok).toBe(false)
-    expect(r.problems).toEqual(
-      expect.arrayContaining([
-        expect.stringMatching(new RegExp(`blobs/sha256/${layer.slice(7)}: content hashes to`)),
-        expect.stringMatching(/^offline-images\.tar: sha256 [0-9a-f]{64} does not match SHA256SUMS/),
-        expect.stringMatching(new RegExp(`blob ${layer} is missing`)),
-      ]),
-    )
+    // Corrupt, not missing: under the image that references it, with the expected and the actual digest.
+    expect(r.problems).toEqual([
+      expect.stringMatching(new RegExp(`^offline-images\\.tar: \\S+ .*layer \\d: blob ${layer} is corrupt: expected ${layer}, got sha256:[0-9a-f]{64}$`)),
+      expect.stringMatching(/^offline-images\.tar: sha256 [0-9a-f]{64} does not match SHA256SUMS/),
+    ])
+    expect(r.problems.join('\n')).not.toMatch(/missing/)
+  })
+
+  it('an archive is reported ok only when SHA256SUMS agrees too', async () => {
+    const dir = await copyOfGood()
+    // The gzip header's OS byte: gunzip ignores it, so only the archive's sha256 shows the change.
+    const gz = await readFile(join(dir, 'offline-files.tar.gz'))
+    gz[9] ^= 0x01
+    await writeFile(join(dir, 'offline-files.tar.gz'), gz)
+    const progress = new RecordingProgress()
+    const r = await verifyBundle(dir, {progress})
+    expect(r.problems).toEqual([expect.stringMatching(/^offline-files\.tar\.gz: sha256 [0-9a-f]{64} does not match SHA256SUMS/)])
+    expect(progress.events).toContain('fail verify offline-files.tar.gz 1 problem')
+    expect(progress.events.filter((e) => e.startsWith('done verify offline-files'))).toEqual([])
+    expect(progress.events).toEqual(expect.arrayContaining([expect.stringMatching(/^done verify component-tools\.tar\.gz /), expect.stringMatching(/^done verify offline-images\.tar /)]))
   })
 
   it('a flipped byte in a compressed archive or in bundle.json is named', async () => {

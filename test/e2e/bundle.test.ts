@@ -106,18 +106,18 @@ describe('airlock bundle, verify, inspect', () => {
     }
   })
 
-  it('verify exits 1 and names each problem; 2 when bundle.json is missing', async () => {
+  it('verify exits 2 and names each problem, as when bundle.json is missing', async () => {
     const bad = await makeTempDir()
     await run('cp', ['-r', `${out}/.`, bad])
     const tar = await readFile(join(bad, 'offline-images.tar'))
     tar[tar.length - 5000] ^= 0xff
     await writeFile(join(bad, 'offline-images.tar'), tar)
     const v = await runCli(['verify', bad])
-    expect(v.code).toBe(1)
-    expect(v.stdout).toMatch(/offline-images\.tar: sha256 .* does not match SHA256SUMS/)
+    expect(v.code).toBe(2)
+    expect(v.stderr).toMatch(/offline-images\.tar: sha256 .* does not match SHA256SUMS/)
     const j = await runCli(['verify', bad, '--json'])
-    expect(j.code).toBe(1)
-    expect(JSON.parse(j.stdout).ok).toBe(false)
+    expect(j.code).toBe(2)
+    expect(JSON.parse(j.stdout).error).toMatchObject({kind: 'bundle', exitCode: 2, details: expect.arrayContaining([expect.stringMatching(/does not match SHA256SUMS/)])})
     const none = await runCli(['verify', await makeTempDir()])
     expect(none.code).toBe(2)
     expect(none.stderr).toMatch(/bundle\.json is missing/)

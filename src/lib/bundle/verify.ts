@@ -11,7 +11,7 @@ import {readTar} from '../tar/reader.js'
 import {isDigest} from '../oci/digest.js'
 import {layoutEntryMediaType, REF_NAME_ANNOTATION} from '../oci/layout.js'
 import {type Descriptor, type ImageIndex, type ImageManifest, isForeignLayer, isImageManifestMediaType, isIndexMediaType} from '../oci/media-types.js'
-import {silentProgress, type Progress} from '../ui/progress.js'
+import {silentProgress, type Progress, type TaskHandle} from '../ui/progress.js'
 import {formatBytes} from '../ui/format.js'
 import {BUNDLE_FILES, type BundleLock, TOP_FOLDERS} from './lock.js'
 import {bundlePartPaths} from './parts.js'
@@ -22,6 +22,15 @@ export interface VerifyReport {
   ok: boolean
   problems: string[]
   lock: BundleLock
+  /** Every file of the folder that was read (split parts one by one), with the sha256 it has. */
+  files: {name: string; sha256: string}[]
+}
+
+/** An archive read, whose progress task ends when the whole bundle has been checked. */
+interface OpenedArchive {
+  name: string
+  total: number
+  task: TaskHandle
 }
 
 /** Manifests and configs are small JSON; anything bigger is a layer and is only hashed. */
@@ -46,14 +55,22 @@ export async function verifyBundle(dir: string, opts: {progress?: Progress} = {}
   actual.set(BUNDLE_FILES.lock, createHash('sha256').update(await readFile(join(dir, BUNDLE_FILES.lock))).digest('hex'))
   // The archives are read at once; each keeps its own list so the report's order does not depend on timing.
   const found: [string[], string[], string[], string[]] = [[], [], [], []]
-  await Promise.all([
+  const archives = await Promise.all([
     verifyFilesArchive(dir, lock, 'files', found[0], actual, progress),
     verifyFilesArchive(dir, lock, 'packages', found[1], actual, progress),
     verifyImagesArchive(dir, lock, found[2], actual, progress),
   ])
   await checkSums(dir, actual, found[3])
   const problems = found.flat()
-  return {ok: problems.length === 0, problems, lock}
+  // An archive is ok only once SHA256SUMS agrees too: a flipped byte the content check cannot see shows there.
+  for (const a of archives) {
+    if (!a) continue
+    const own = problems.filter((p) => p.startsWith(`${a.name}:`) || p.startsWith(`${a.name}.`)).length
+    if (own === 0) a.task.done(formatBytes(a.total))
+    else a.task.fail(`${own} problem${own === 1 ? '' : 's'}`)
+  }
+  const files = [...actual].map(([name, sha256]) => ({name, sha256})).sort((a, b) => a.name.localeCompare(b.name))
+  return {ok: problems.length === 0, problems, lock, files}
 }
 
 /** SHA256SUMS must list every file of the bundle (each part of a split archive) with the sha256 it has. */
@@ -129,7 +146,7 @@ class PartsReader {
   }
 }
 
-async function openParts(dir: string, name: string, problems: string[], progress: Progress): Promise<{reader: PartsReader; done: (summary?: string) => void} | undefined> {
+async function openParts(dir: string, name: string, problems: string[], progress: Progress): Promise<{reader: PartsReader; archive: OpenedArchive} | undefined> {
   let paths: string[]
   try {
     paths = await bundlePartPaths(dir, name)
@@ -140,7 +157,7 @@ async function openParts(dir: string, name: string, problems: string[], progress
   let total = 0
   for (const p of paths) total += (await stat(p)).size
   const task = progress.task(`verify ${name}`, total)
-  return {reader: new PartsReader(paths, (n) => task.advance(n)), done: (s) => task.done(s ?? formatBytes(total))}
+  return {reader: new PartsReader(paths, (n) => task.advance(n)), archive: {name, total, task}}
 }
 
 function describe(err: unknown): string {
@@ -156,7 +173,7 @@ async function verifyFilesArchive(
   problems: string[],
   actual: Map<string, string>,
   progress: Progress,
-): Promise<void> {
+): Promise<OpenedArchive | undefined> {
   const name = BUNDLE_FILES[kind]
   const top = TOP_FOLDERS[kind]
   const expected = lockFilesOf(lock, kind)
@@ -165,7 +182,7 @@ async function verifyFilesArchive(
   const opened = await openParts(dir, name, problems, progress)
   if (!opened) {
     if (expected.length > 0) problems.push(`${name}: the ${expected.length} file(s) bundle.json lists for it cannot be checked`)
-    return
+    return undefined
   }
   const {reader} = opened
   const gunzip = createGunzip({chunkSize: 256 * 1024})
@@ -221,15 +238,17 @@ async function verifyFilesArchive(
   else if (missing.length > 0) problems.push(`${name}: ${missing.length} file(s) listed in bundle.json were not reached`)
   await reader.finish().catch((err: Error) => problems.push(`${name}: ${err.message}`))
   for (const [part, hex] of reader.digests) actual.set(part, hex)
-  opened.done()
+  return opened.archive
 }
 
-async function verifyImagesArchive(dir: string, lock: BundleLock, problems: string[], actual: Map<string, string>, progress: Progress): Promise<void> {
+async function verifyImagesArchive(dir: string, lock: BundleLock, problems: string[], actual: Map<string, string>, progress: Progress): Promise<OpenedArchive | undefined> {
   const name = BUNDLE_FILES.images
   const opened = await openParts(dir, name, problems, progress)
-  if (!opened) return
+  if (!opened) return undefined
   const {reader} = opened
   const blobs = new Map<string, number>()
+  /** Blobs whose bytes do not hash to their name: digest -> the digest they have. */
+  const corrupt = new Map<string, string>()
   const json = new Map<string, Buffer>()
   let indexBytes: Buffer | undefined
   let layoutOk = false
@@ -278,7 +297,8 @@ async function verifyImagesArchive(dir: string, lock: BundleLock, problems: stri
       }
       const hex = hash.digest('hex')
       if (hex !== m[1]) {
-        problems.push(`${label}: content hashes to sha256:${hex}, not its name`)
+        // Reported where an image references it (or below, when none does), with both digests.
+        corrupt.set(digest, `sha256:${hex}`)
         continue
       }
       if (blobs.has(digest)) problems.push(`${label}: appears twice`)
@@ -293,17 +313,32 @@ async function verifyImagesArchive(dir: string, lock: BundleLock, problems: stri
   }
   await reader.finish().catch((err: Error) => problems.push(`${name}: ${err.message}`))
   for (const [part, hex] of reader.digests) actual.set(part, hex)
-  opened.done()
   if (!complete) {
+    for (const [digest, got] of corrupt) problems.push(`${name}: blobs/sha256/${digest.slice(7)}: corrupt: expected ${digest}, got ${got}`)
     problems.push(`${name}: the image layout was not checked past the damage`)
-    return
+    return opened.archive
   }
   if (!layoutSeen) problems.push(`${name}: oci-layout is missing`)
-  checkLayout(name, lock, indexBytes, blobs, json, problems)
+  checkLayout(name, lock, indexBytes, blobs, corrupt, json, problems)
+  return opened.archive
 }
 
 /** index.json against bundle.json, then every reference reachable from it; blobs nothing references are extra. */
-function checkLayout(name: string, lock: BundleLock, indexBytes: Buffer | undefined, blobs: Map<string, number>, json: Map<string, Buffer>, problems: string[]): void {
+function checkLayout(
+  name: string,
+  lock: BundleLock,
+  indexBytes: Buffer | undefined,
+  blobs: Map<string, number>,
+  corrupt: Map<string, string>,
+  json: Map<string, Buffer>,
+  problems: string[],
+): void {
+  const named = new Set<string>()
+  const reportCorrupt = (digest: string, where: string): void => {
+    if (named.has(digest)) return
+    named.add(digest)
+    problems.push(`${name}: ${where}: blob ${digest} is corrupt: expected ${digest}, got ${corrupt.get(digest)}`)
+  }
   if (!indexBytes) return void problems.push(`${name}: index.json is missing`)
   let index: ImageIndex
   try {
@@ -327,6 +362,7 @@ function checkLayout(name: string, lock: BundleLock, indexBytes: Buffer | undefi
   const visit = (d: Descriptor, of: string): void => {
     if (typeof d?.digest !== 'string' || !isDigest(d.digest)) return void problems.push(`${name}: ${of}: a reference without a sha256 digest`)
     const size = blobs.get(d.digest)
+    if (size === undefined && corrupt.has(d.digest)) return reportCorrupt(d.digest, of)
     if (size === undefined) {
       if (isForeignLayer(d)) return
       return void problems.push(`${name}: ${of}: blob ${d.digest} is missing`)
@@ -368,4 +404,5 @@ function checkLayout(name: string, lock: BundleLock, indexBytes: Buffer | undefi
     visit(d, img.ref)
   }
   for (const digest of [...blobs.keys()].sort()) if (!reached.has(digest)) problems.push(`${name}: blobs/sha256/${digest.slice(7)}: extra blob, no image references it`)
+  for (const digest of [...corrupt.keys()].sort()) reportCorrupt(digest, `blobs/sha256/${digest.slice(7)}`)
 }

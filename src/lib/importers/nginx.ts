@@ -203,7 +203,8 @@ async function importArchive(
     task.done(`${written} written, ${out.length - written} already there`)
     return out
   } catch (err) {
-    task.fail((err as Error).message)
+    // Stopped because the other archive failed: that one's line names the problem, not this one.
+    task.fail(signal.aborted && err === signal.reason ? 'stopped: the other archive failed' : (err as Error).message)
     throw err
   }
 }
