@@ -56,7 +56,9 @@ describe('airlock bundle, verify, inspect', () => {
 
     const v = await runCli(['verify', out, '--json'])
     expect(v.code).toBe(0)
-    expect(JSON.parse(v.stdout)).toEqual({ok: true, problems: []})
+    const verified = JSON.parse(v.stdout)
+    expect(verified).toMatchObject({ok: true, counts: {images: IMAGES.length, files: store.files.length + 1, checked: 4}})
+    expect(verified.items.map((x: {name: string}) => x.name)).toEqual(['bundle.json', 'component-tools.tar.gz', 'offline-files.tar.gz', 'offline-images.tar'])
 
     const i = await runCli(['inspect', out, '--json'])
     expect(i.code).toBe(0)
