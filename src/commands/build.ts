@@ -14,7 +14,7 @@ export interface BuildResult {
 }
 
 export default class Build extends BaseCommand<typeof Build> {
-  static override description = 'Pull everything a manifest names into the store, then write the bundle from it.'
+  static override description = 'Pull everything a manifest names into the store, then bundle exactly that (never other content the store holds).'
 
   static override args = {
     manifest: Args.string({description: 'Path of the manifest (YAML).', required: true}),
@@ -35,7 +35,8 @@ export default class Build extends BaseCommand<typeof Build> {
     const split = f.split === undefined ? undefined : parseSize(f.split)
     const manifest = await loadManifest(this.args.manifest)
     const pulled = await pull(manifest, options)
-    const bundle = await writeBundle({store: f.store, out: f.out, split, concurrency: f.concurrency, progress: this.progress})
+    // Only what this manifest names: the store may hold other manifests' content.
+    const bundle = await writeBundle({store: f.store, out: f.out, split, concurrency: f.concurrency, progress: this.progress, manifest})
     printBundle(bundle, (l) => this.out(l))
     return {pull: pulled, bundle}
   }

@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../lib/base-command.js'
 import {type BundleResult, writeBundle} from '../lib/bundle/bundle.js'
 import {parseSize} from '../lib/bundle/size.js'
+import {loadManifest} from '../lib/manifest/load.js'
 import {DEFAULT_STORE} from '../lib/store/store.js'
 import {formatBytes, formatDuration, formatRate} from '../lib/ui/format.js'
 
@@ -19,15 +20,19 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
   static override flags = {
     ...bundleFlags,
     store: Flags.string({description: 'Store folder.', default: DEFAULT_STORE}),
+    manifest: Flags.string({description: 'Bundle only the images and files this manifest names (it must have been pulled into the store); without it, everything in the store.'}),
     // There are three archives: more than 3 at once means nothing, so the flag stops there.
     concurrency: Flags.integer({description: 'Archives written at once, 1 to 3 [default: all three].', min: 1, max: 3}),
   }
 
-  static override examples = ['<%= config.bin %> bundle --out ./bundle', '<%= config.bin %> bundle --store /data/store --out /media/usb/bundle --split 4G']
+  static override examples = ['<%= config.bin %> bundle --out ./bundle', '<%= config.bin %> bundle --out ./bundle --manifest manifest.yaml', '<%= config.bin %> bundle --store /data/store --out /media/usb/bundle --split 4G']
 
   async run(): Promise<BundleResult> {
     const f = this.flags
+    const manifest = f.manifest === undefined ? undefined : await loadManifest(f.manifest)
+    if (!manifest) this.progress.info(`no --manifest: bundling everything in the store ${f.store} (every image and file any pull recorded)`)
     const result = await writeBundle({
+      manifest,
       store: f.store,
       out: f.out,
       split: f.split === undefined ? undefined : parseSize(f.split),

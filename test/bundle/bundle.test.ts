@@ -9,6 +9,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import {writeBundle} from '../../src/lib/bundle/bundle.js'
 import {verifyBundle} from '../../src/lib/bundle/verify.js'
 import {FailureError, IntegrityError} from '../../src/lib/errors.js'
+import {parseManifest} from '../../src/lib/manifest/load.js'
 import {makeStoreFixture, type StoreFixture} from '../helpers/store-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
@@ -173,5 +174,49 @@ describe('an empty store', () => {
     expect((await sh('tar -tzf offline-files.tar.gz', out)).trim()).toBe('offline-files/')
     expect((await sh('tar -tf offline-images.tar', out)).trim().split('\n')).toEqual(['oci-layout', 'index.json', 'blobs/', 'blobs/sha256/'])
     expect(await verifyBundle(out)).toMatchObject({ok: true})
+  })
+})
+
+describe('bundle narrowed to a manifest', () => {
+  it('carries only the named files, and a chart index of its own charts', async () => {
+    const store = await makeStoreFixture({
+      images: [],
+      files: [
+        {kind: 'binary', path: 'dl.k8s.io/kubeadm', size: 1000},
+        {kind: 'binary', path: 'dl.k8s.io/kubelet', size: 1000},
+        {kind: 'chart', path: 'charts/alpha-1.0.0.tgz', size: 500},
+        {kind: 'chart', path: 'charts/beta-2.0.0.tgz', size: 500},
+      ],
+    })
+    const kubeadm = store.files.find((f) => f.path === 'dl.k8s.io/kubeadm')!
+    const manifest = parseManifest(
+      Buffer.from(
+        [
+          'apiVersion: airlock/v1',
+          'kind: Manifest',
+          'metadata: {name: narrow}',
+          'spec:',
+          '  binaries:',
+          `    - {url: "https://dl.k8s.io/kubeadm", sha256: ${kubeadm.sha256}}`,
+          '  packages:',
+          '    - chart: {repo: "https://charts.example.com/stable", name: beta, version: 2.0.0}',
+          '',
+        ].join('\n'),
+      ),
+      join(store.root, 'narrow.yaml'),
+    )
+    const out = await makeTempDir('airlock-bundle-narrow-')
+    const r = await writeBundle({store: store.root, out, manifest})
+    expect(r).toMatchObject({name: 'narrow', images: 0, files: 3})
+    expect((await sh('tar -tzf offline-files.tar.gz', out)).trim().split('\n')).toEqual(['offline-files/', 'offline-files/dl.k8s.io/', 'offline-files/dl.k8s.io/kubeadm'])
+    const index = await sh('tar -xzOf component-tools.tar.gz component-tools/charts/index.yaml', out)
+    expect(index).toContain('beta-2.0.0.tgz')
+    expect(index).not.toContain('alpha-1.0.0.tgz')
+    expect((await verifyBundle(out)).ok).toBe(true)
+
+    const missing = parseManifest(Buffer.from('apiVersion: airlock/v1\nkind: Manifest\nmetadata: {name: more}\nspec:\n  images: [docker.io/library/nginx:1.25.3]\n'), join(store.root, 'more.yaml'))
+    const err = await writeBundle({store: store.root, out: await makeTempDir('airlock-bundle-narrow-'), manifest: missing}).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(FailureError)
+    expect((err as FailureError).details).toEqual(['image docker.io/library/nginx:1.25.3'])
   })
 })

@@ -231,4 +231,51 @@ describe('airlock build', () => {
     await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(bundle, 'offline-images.tar')}:${ref}`, `docker://${reg.host}/built/multi:1.0`])
     expect(await servedDigest(`${reg.host}/built/multi:1.0`)).toBe(multi.digest)
   })
+
+  it('build bundles exactly what its manifest names; bundle says it takes the whole store, and --manifest narrows it', async () => {
+    // A used store: the fixture's images and records, then a one-image manifest built into it.
+    const used = await makeStoreFixture({images: IMAGES})
+    const dir = await makeTempDir()
+    const multi = used.images.find((i) => i.platforms.length > 1)!
+    const ref = `${reg.host}/src/${multi.ref.split('/').at(-1)}`
+    const manifest = join(dir, 'small.yaml')
+    await writeFile(
+      manifest,
+      [
+        'apiVersion: airlock/v1',
+        'kind: Manifest',
+        'metadata: {name: small}',
+        'spec:',
+        '  images:',
+        `    - {ref: ${ref}, platforms: [all]}`,
+        '  binaries:',
+        `    - url: ${filesUrl}/release/v1.29.0/kubeadm`,
+        `      sha256: ${sha256(kubeadm)}`,
+        '',
+      ].join('\n'),
+    )
+    const lockOf = async (b: string) => JSON.parse(await readFile(join(b, 'bundle.json'), 'utf8')) as {name: string; images: {ref: string}[]; files: {path: string}[]}
+    const indexOf = async (b: string) => (await run('tar', ['-xOf', join(b, 'offline-images.tar'), 'index.json'])).stdout
+
+    const built = join(dir, 'built')
+    const r = await runCli(['build', manifest, '--store', used.root, '--out', built])
+    expect(r.code, r.stderr).toBe(0)
+    expect((await lockOf(built)).images.map((i) => i.ref)).toEqual([ref])
+    expect((await lockOf(built)).files.map((f) => f.path)).toEqual([`127.0.0.1:${filesUrl.split(':').at(-1)}/release/v1.29.0/kubeadm`])
+    expect(JSON.parse(await indexOf(built)).manifests).toHaveLength(1)
+    expect((await runCli(['verify', built])).code).toBe(0)
+
+    const whole = join(dir, 'whole')
+    const all = await runCli(['bundle', '--store', used.root, '--out', whole])
+    expect(all.code, all.stderr).toBe(0)
+    expect(all.stderr).toContain('bundling everything in the store')
+    expect((await lockOf(whole)).images).toHaveLength(IMAGES.length + 1)
+
+    const narrowed = join(dir, 'narrowed')
+    const some = await runCli(['bundle', '--store', used.root, '--out', narrowed, '--manifest', manifest])
+    expect(some.code, some.stderr).toBe(0)
+    expect(some.stderr).not.toContain('bundling everything')
+    expect(await readFile(join(narrowed, 'bundle.json'))).toEqual(await readFile(join(built, 'bundle.json')))
+    expect(await readFile(join(narrowed, 'offline-images.tar'))).toEqual(await readFile(join(built, 'offline-images.tar')))
+  })
 })

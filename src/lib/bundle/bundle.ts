@@ -8,6 +8,7 @@ import {pipeline} from 'node:stream/promises'
 import pLimit from 'p-limit'
 
 import {FailureError, IntegrityError, UsageError} from '../errors.js'
+import type {Manifest} from '../manifest/types.js'
 import {parseTempName} from '../store/atomic.js'
 import {acquireLock} from '../store/lock.js'
 import {readRecords, recordsPath} from '../store/records.js'
@@ -19,6 +20,7 @@ import {BUNDLE_FILES, type BundleLock} from './lock.js'
 import {BundleOutput, type WrittenFile} from './output.js'
 import {type ArchiveItem, planBundle} from './plan.js'
 import {lockProblems} from './read-lock.js'
+import {selectRecords} from './select.js'
 import {formatSums} from './sums.js'
 import {encodeHeader, endOfArchive, padding} from './tar-writer.js'
 
@@ -32,6 +34,8 @@ export interface BundleOptions {
   /** Seconds since the epoch for every entry's mtime; default SOURCE_DATE_EPOCH or 0. */
   mtime?: number
   progress?: Progress
+  /** Bundle only what this manifest names (build, bundle --manifest); without it, everything the store recorded. */
+  manifest?: Manifest
 }
 
 export interface BundleResult {
@@ -80,6 +84,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
   }
   const shape = lockProblems(records)
   if (shape.length > 0) throw new FailureError(`${recordsPath(store)} is malformed`, {details: shape})
+  const selected = opts.manifest ? selectRecords(records, opts.manifest) : records
 
   await mkdir(out, {recursive: true})
   const releaseOut = await acquireLock(join(out, '.airlock-bundle.lock'), `bundle folder ${out}`)
@@ -88,14 +93,14 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
   try {
     await removeStaleTemps(out)
     releaseStore = await store.lock()
-    const plan = await planBundle(store, records)
+    const plan = await planBundle(store, selected)
     if (plan.problems.length > 0) {
       throw new FailureError(`the store ${store.root} does not match its records (${plan.problems.length} problem${plan.problems.length === 1 ? '' : 's'}); nothing was bundled`, {
         details: plan.problems,
         suggestions: ['run `airlock pull` again with the same manifest to repair the store'],
       })
     }
-    if (plan.strays > 0) progress.warn(`${plan.strays} file(s) in the store are not in records.json and are left out`)
+    if (plan.strays > 0 && !opts.manifest) progress.warn(`${plan.strays} file(s) in the store are not in records.json and are left out`)
 
     let bytesIn = 0
     const jobs: {name: string; items: ArchiveItem[]; gzip: boolean}[] = [

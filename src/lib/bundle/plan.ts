@@ -1,6 +1,10 @@
 import {readFile, readdir, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {stringify} from 'yaml'
+
+import type {RepoIndex} from '../charts/repo-index.js'
+import {readStoreIndex} from '../charts/store-index.js'
 import {isDigest, sha256Digest} from '../oci/digest.js'
 import {REF_NAME_ANNOTATION} from '../oci/layout.js'
 import {type Descriptor, type ImageIndex, type ImageManifest, isForeignLayer, isImageManifestMediaType, isIndexMediaType, MediaType} from '../oci/media-types.js'
@@ -104,9 +108,34 @@ export async function planBundle(store: Store, records: BundleLock): Promise<Bun
 
   const files = await fileItems(store.files, TOP_FOLDERS.files, binaries)
   const pkgs = await fileItems(store.packages, TOP_FOLDERS.packages, packages)
+  await narrowChartIndex(store, packages, pkgs)
   const images = await planImages(store, lock, problems)
   const strays = await countStrays(store, lock, images)
   return {lock, files, packages: pkgs, images, problems, strays}
+}
+
+/**
+ * The store's chart index lists every chart ever pulled into it; a bundle
+ * narrowed to a manifest carries an index of its own charts only, so a
+ * chart repository built from it lists nothing it lacks.
+ */
+async function narrowChartIndex(store: Store, packages: LockFile[], items: ArchiveItem[]): Promise<void> {
+  const item = items.find((i) => i.path === `${TOP_FOLDERS.packages}/${CHART_INDEX}`)
+  if (!item || item.sha256 !== undefined) return
+  const index = await readStoreIndex(store)
+  if (!index) return
+  const bundled = new Set(packages.filter((f) => f.kind === 'chart').map((f) => f.path))
+  let dropped = false
+  const entries: RepoIndex['entries'] = {}
+  for (const [name, list] of Object.entries(index.entries)) {
+    const kept = list.filter((e) => typeof e.urls?.[0] === 'string' && bundled.has(`charts/${e.urls[0]}`))
+    if (kept.length < list.length) dropped = true
+    if (kept.length > 0) entries[name] = kept
+  }
+  if (!dropped) return
+  item.data = Buffer.from(stringify({...index, entries}, {lineWidth: 0}))
+  item.source = undefined
+  item.size = item.data.length
 }
 
 async function planImages(store: Store, lock: BundleLock, problems: string[]): Promise<ArchiveItem[]> {
