@@ -19,6 +19,8 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     this.out('')
     this.out(`IMAGES (${r.images.length})`)
     this.table(['REF', 'DIGEST', 'PLATFORMS', 'SIZE'], r.images.map((i) => [i.ref, shortDigest(i.digest), i.platforms.join(',') || '-', formatBytes(i.size)]))
+    // DIGEST is what a registry the bundle is imported into serves; a filtered index differs from upstream.
+    for (const i of r.images.filter((i) => i.sourceDigest)) this.out(`  ${i.ref}: a platform subset; the mirror serves ${i.digest}, not upstream's ${i.sourceDigest}`)
     this.out('')
     this.out(`FILES (${r.files.length})`)
     this.table(['KIND', 'PATH', 'SIZE', 'SHA256'], r.files.map((f) => [f.kind, f.path, formatBytes(f.size), f.sha256.slice(0, 12)]))

@@ -88,4 +88,44 @@ describe('airlock build, then import registry of the real bundle (split into par
     expect(web.platforms).toEqual(['linux/amd64', 'linux/arm64'])
     await run('skopeo', ['copy', '--all', '--src-tls-verify=false', `docker://${rows[0].target}`, `dir:${join(work, 'check')}`])
   })
+
+  it('a pinned index digest is served at that digest after import, whatever platforms the entry asks for', async () => {
+    const pinned = await pushImage(src, {repository: 'apps/pinned', tag: '3', platforms: ['linux/amd64', 'linux/arm64'], layers: 1, layerSize: 50_000})
+    const dir = await makeTempDir('airlock-ireg-pin-')
+    const manifest = join(dir, 'pinned.yaml')
+    await writeFile(
+      manifest,
+      [
+        'apiVersion: airlock/v1',
+        'kind: Manifest',
+        'metadata: {name: pinned}',
+        'spec:',
+        '  images:',
+        `    - ref: ${src.host}/apps/pinned@${pinned.digest}`,
+        '      platforms: [linux/amd64]',
+        `    - ${src.host}/apps/pinned:3`,
+        '',
+      ].join('\n'),
+    )
+    const out = join(dir, 'bundle')
+    const b = await runCli(['build', manifest, '--store', join(dir, 'store'), '--out', out])
+    expect(b.code, b.stderr).toBe(0)
+    expect(b.stderr).toContain(`${src.host}/apps/pinned@${pinned.digest}: pinned to an index digest; carrying all 2 platforms`)
+    const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as {images: (LockImageJson & {sourceDigest?: string})[]}
+    const byPin = lock.images.find((i) => i.ref.includes('@'))!
+    const byTag = lock.images.find((i) => i.ref.endsWith(':3'))!
+    expect(byPin).toMatchObject({digest: pinned.digest, platforms: ['linux/amd64', 'linux/arm64']})
+    expect(byPin.sourceDigest).toBeUndefined()
+    // Unpinned with a platform subset: a filtered index, its own digest, the upstream one recorded.
+    expect(byTag.platforms).toEqual(['linux/amd64'])
+    expect(byTag.digest).not.toBe(pinned.digest)
+    expect(byTag.sourceDigest).toBe(pinned.digest)
+    const shown = await runCli(['inspect', out])
+    expect(shown.stdout).toContain(`${byTag.ref}: a platform subset; the mirror serves ${byTag.digest}, not upstream's ${pinned.digest}`)
+
+    const r = await runCli(['import', 'registry', out, '--registry', dst.host, '--namespace', 'pin'])
+    expect(r.code, r.stderr + r.stdout).toBe(0)
+    expect(await skopeoDigest(`${dst.host}/pin/apps/pinned@${pinned.digest}`)).toBe(pinned.digest)
+    expect(await skopeoDigest(`${dst.host}/pin/apps/pinned:3`)).toBe(byTag.digest)
+  })
 })

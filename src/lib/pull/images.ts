@@ -68,6 +68,16 @@ async function pullImage(
       const has = indexPlatforms(index.manifests)
       if (wanted === 'all') {
         platforms = has
+      } else if (entry.ref.digest !== undefined) {
+        // A pinned digest must be pullable by that digest from the mirror, and a registry
+        // refuses an index whose platform manifests are absent: the whole index comes along.
+        platforms = has
+        const specs = wanted.map(parsePlatform)
+        if (!index.manifests.every((d) => isRunnableDescriptor(d) && specs.some((w) => platformMatches(w, d.platform!)))) {
+          ctx.progress.warn(
+            `${entry.name}: pinned to an index digest; carrying all ${index.manifests.length} platforms (${has.join(', ')}) so that the mirror serves ${entry.ref.digest}, not only ${wanted.join(', ')}`,
+          )
+        }
       } else {
         const specs = wanted.map(parsePlatform)
         const kept = index.manifests.filter((d) => isRunnableDescriptor(d) && specs.some((w) => platformMatches(w, d.platform!)))
