@@ -64,6 +64,7 @@ let lock: LockJson
 let multi: PushedImage
 let docker: PushedImage
 let dockerList: PushedImage
+let big: PushedImage
 let server: Served
 const chart = randomBytes(9_000)
 
@@ -72,6 +73,8 @@ beforeAll(async () => {
   multi = await pushImage(reg, {repository: 'library/multi', tag: '1.0', platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 300_000})
   docker = await pushImage(reg, {repository: 'team/app', tag: 'v2', format: 'docker', layers: 2, layerSize: 2_000_000})
   dockerList = await pushImage(reg, {repository: 'team/list', tag: '3', format: 'docker', platforms: ['linux/amd64', 'linux/arm/v7'], layerSize: 50_000})
+  // Bigger than what the kernel's socket buffers hold, so a response cut short shows.
+  big = await pushImage(reg, {repository: 'team/big', tag: '1', layers: 1, layerSize: 40_000_000})
 
   const root = await makeTempDir('airlock-serve-web-')
   const files: Record<string, Buffer> = {
@@ -106,6 +109,7 @@ beforeAll(async () => {
       `    - ${docker.ref}`,
       `    - ref: ${dockerList.ref}`,
       '      platforms: [all]',
+      `    - ${big.ref}`,
       '  binaries:',
       `    - {url: "${web.url}/release/v1/bin/kubeadm", sha256: ${sha256(files['release/v1/bin/kubeadm'])}}`,
       `    - {url: "${web.url}/release/v1/bin/kubeadm.sha256", sha256: ${sha256(files['release/v1/bin/kubeadm.sha256'])}}`,
@@ -367,6 +371,24 @@ describe('airlock serve: files', () => {
     expect(s.child.exitCode).toBe(0)
     const log = await readFile(s.log, 'utf8')
     expect(log).toMatch(/^127\.0\.0\.1 "GET \/\S+ HTTP\/1\.1" 200 \d+ [\d.]+ms$/m)
+  })
+})
+
+describe('airlock serve: stopping', () => {
+  it('SIGTERM lets a download under way finish, then exits 0', async () => {
+    const s = await startServe(bundle)
+    const layer = big.blobs.find((b) => b.size > 1_000_000)!
+    // About 3 s at 12 MB/s: the signal arrives in the middle of it, with more left than socket buffers hold.
+    const download = run('curl', ['-sf', '--limit-rate', '12M', `${s.url}/v2/${path(big)}/blobs/${layer.digest}`], {encoding: 'buffer', maxBuffer: 64 << 20})
+    await new Promise((r) => setTimeout(r, 500))
+    const exited = new Promise<number | null>((resolve) => s.child.once('exit', (code) => resolve(code)))
+    process.kill(s.child.pid!, 'SIGTERM')
+    const {stdout} = await download
+    expect(sha256(stdout)).toBe(layer.digest.slice(7))
+    expect(await exited).toBe(0)
+    expect(await readFile(s.log, 'utf8')).toMatch(/SIGTERM: stopping/)
+    // Nothing listens any more.
+    await expect(harnessRequest(`${s.url}/v2/`)).rejects.toThrow(/ECONNREFUSED/)
   })
 })
 
