@@ -37,7 +37,7 @@ describe('airlock validate', () => {
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain('kubernetes-1.29-amd64 1.29.5: valid')
     expect(r.stdout).toMatch(/images:\s+10\n/)
-    expect(r.stdout).toMatch(/binaries:\s+9\n/)
+    expect(r.stdout).toMatch(/binaries:\s+10\n/)
     expect(r.stdout).toMatch(/packages:\s+2\n/)
     expect(r.stdout).toMatch(/platforms:\s+linux\/amd64\n/)
   })
@@ -50,7 +50,7 @@ describe('airlock validate', () => {
       name: 'kubernetes-1.29-amd64',
       version: '1.29.5',
       images: 10,
-      binaries: 9,
+      binaries: 10,
       packages: 2,
       platforms: ['linux/amd64'],
       warnings: [],
