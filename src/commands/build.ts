@@ -28,6 +28,14 @@ export default class Build extends BaseCommand<typeof Build> {
 
   static override examples = ['<%= config.bin %> build manifest.yaml --out ./bundle', '<%= config.bin %> build manifest.yaml --store /data/store --out /media/usb/bundle --split 4G']
 
+  protected override interruptNote(done: number, of: number): string {
+    const store = this.flags.store
+    return (
+      `${done} of ${of} item(s) had finished and are kept in the store ${store}; partial downloads stay under ${store}/.tmp/. ` +
+      'Nothing in the bundle folder was given its final name. Run the same command again to resume: finished items are not fetched again, partial ones go on where they stopped (HTTP Range).'
+    )
+  }
+
   async run(): Promise<BuildResult> {
     const f = this.flags
     const options = Pull.pullOptions(f, this.progress)

@@ -27,6 +27,10 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
 
   static override examples = ['<%= config.bin %> bundle --out ./bundle', '<%= config.bin %> bundle --out ./bundle --manifest manifest.yaml', '<%= config.bin %> bundle --store /data/store --out /media/usb/bundle --split 4G']
 
+  protected override interruptNote(): string {
+    return `Nothing in ${this.flags.out} was given its final name (the archives are written under temporary names and renamed at the end). Run the same command again to write the bundle.`
+  }
+
   async run(): Promise<BundleResult> {
     const f = this.flags
     const manifest = f.manifest === undefined ? undefined : await loadManifest(f.manifest)

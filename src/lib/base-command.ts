@@ -2,7 +2,7 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {AirlockError, isAirlockError, UsageError} from './errors.js'
 import {errorDocument, errorText} from './ui/error-report.js'
-import {createProgress, type Progress} from './ui/index.js'
+import {CountingProgress, createProgress, type Progress} from './ui/index.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -22,10 +22,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected flags!: CommandFlags<T>
   protected args!: CommandArgs<T>
-  private progressInstance?: Progress
+  private progressInstance?: CountingProgress
+  private readonly onInterrupt = (): void => this.interrupted()
 
   public override async init(): Promise<void> {
     await super.init()
+    process.once('SIGINT', this.onInterrupt)
     const {args, flags} = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
@@ -39,7 +41,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** The progress renderer, created on first use. */
   protected get progress(): Progress {
-    this.progressInstance ??= createProgress({quiet: Boolean(this.flags?.quiet), heading: this.id ?? 'airlock'})
+    this.progressInstance ??= new CountingProgress(createProgress({quiet: Boolean(this.flags?.quiet), heading: (this.id ?? 'airlock').replaceAll(':', ' ')}))
     return this.progressInstance
   }
 
@@ -48,7 +50,30 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (!this.jsonEnabled()) this.log(line)
   }
 
+  /**
+   * What an interrupted run (Ctrl-C) leaves behind and how to go on, one or
+   * two sentences; `done` and `of` count the tasks that had finished.
+   */
+  protected interruptNote(_done: number, _of: number): string {
+    return 'Nothing was changed.'
+  }
+
+  /**
+   * Ctrl-C: stop the live view (the cursor comes back), say what was kept
+   * and that running the same command again goes on from there, exit 130.
+   */
+  private interrupted(): void {
+    const p = this.progressInstance
+    // close() does its drawing before its first await: the screen is clean when the note is written.
+    void p?.close()
+    const message = `Interrupted. ${this.interruptNote(p?.finished ?? 0, p?.started ?? 0)}`
+    process.stderr.write(`\n${message}\n`)
+    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({error: {kind: 'interrupted', message, exitCode: 130}}, null, 2)}\n`)
+    process.exit(130)
+  }
+
   protected override async finally(err: Error | undefined): Promise<void> {
+    process.removeListener('SIGINT', this.onInterrupt)
     await this.progressInstance?.close()
     return super.finally(err)
   }

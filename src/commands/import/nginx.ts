@@ -34,6 +34,10 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
     endpoint: Flags.string({description: 'URL the web server serves --root at, written as externalRepoEndpoint.'}),
   }
 
+  protected override interruptNote(): string {
+    return `Nothing under ${this.flags.root} was given its final name (files are staged beside their targets and renamed at the end; leftovers are swept by the next run). Run the same command again to import.`
+  }
+
   async run(): Promise<ImportNginxResult> {
     const {root, endpoint} = this.flags
     const clusterConfig = this.flags['cluster-config']

@@ -30,6 +30,10 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
     'dry-run': Flags.boolean({description: 'Verify the bundle and print the mapping; push nothing.'}),
   }
 
+  protected override interruptNote(done: number, of: number): string {
+    return `${done} of ${of} image(s) had been pushed; blobs and manifests already in the registry stay there. Run the same command again to resume: what the registry has is skipped.`
+  }
+
   async run(): Promise<ImportedImage[]> {
     const f = this.flags
     const r = await importRegistry(this.args.bundle, {

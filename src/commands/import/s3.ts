@@ -54,6 +54,10 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
     }),
   }
 
+  protected override interruptNote(done: number, of: number): string {
+    return `${done} of ${of} step(s) had finished; every object already uploaded is complete (a multipart upload only appears when all its parts are in). Run the same command again to resume: objects already there with the same sha256 are skipped.`
+  }
+
   async run(): Promise<ImportS3Result> {
     const f = this.flags
     // Loaded here, not at the top: oclif loads every command module to list them, and the AWS SDK

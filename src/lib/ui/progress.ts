@@ -62,3 +62,44 @@ export class RecordingProgress implements Progress {
 
   async close(): Promise<void> {}
 }
+
+/** Passes everything on to `inner` and counts tasks, so a command can say how far it got (on Ctrl-C). */
+export class CountingProgress implements Progress {
+  started = 0
+  finished = 0
+  failed = 0
+
+  constructor(private readonly inner: Progress) {}
+
+  task(title: string, total?: number): TaskHandle {
+    this.started++
+    const t = this.inner.task(title, total)
+    let ended = false
+    return {
+      advance: (n) => t.advance(n),
+      setTotal: (n) => t.setTotal(n),
+      done: (summary) => {
+        if (!ended) this.finished++
+        ended = true
+        t.done(summary)
+      },
+      fail: (message) => {
+        if (!ended) this.failed++
+        ended = true
+        t.fail(message)
+      },
+    }
+  }
+
+  info(message: string): void {
+    this.inner.info(message)
+  }
+
+  warn(message: string): void {
+    this.inner.warn(message)
+  }
+
+  close(): Promise<void> {
+    return this.inner.close()
+  }
+}
