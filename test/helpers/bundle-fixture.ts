@@ -71,7 +71,8 @@ export interface RawEntry {
   pax?: Record<string, string>
 }
 
-function header(name: string, type: string, size: number, mode: number, linkname = ''): Buffer {
+/** One ustar header block; `size` may lie about the data that follows. */
+export function tarHeader(name: string, type: string, size: number, mode = 0o644, linkname = ''): Buffer {
   const b = Buffer.alloc(512)
   b.write(name.slice(0, 100), 0, 'utf8')
   b.write(`${mode.toString(8).padStart(7, '0')}\0`, 100, 'ascii')
@@ -112,9 +113,9 @@ export function tarBytes(entries: RawEntry[]): Buffer {
     const data = e.data ?? Buffer.alloc(0)
     if (e.pax) {
       const body = paxBody(e.pax)
-      out.push(header('PaxHeader', 'x', body.length, 0o644), body, pad(body.length))
+      out.push(tarHeader('PaxHeader', 'x', body.length, 0o644), body, pad(body.length))
     }
-    out.push(header(e.name, e.type ?? '0', e.size ?? data.length, e.mode ?? 0o644, e.linkname), data, pad(data.length))
+    out.push(tarHeader(e.name, e.type ?? '0', e.size ?? data.length, e.mode ?? 0o644, e.linkname), data, pad(data.length))
   }
   out.push(Buffer.alloc(1024))
   return Buffer.concat(out)

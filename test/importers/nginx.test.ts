@@ -1,9 +1,10 @@
 import {lstat, mkdir, readFile, readdir, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
+import {gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
 
 import {importNginx} from '../../src/lib/importers/nginx.js'
-import {type FixtureFile, fileData, hostileArchives, makeBundle, makeRawBundle, sha256Hex} from '../helpers/bundle-fixture.js'
+import {type FixtureFile, fileData, hostileArchives, makeBundle, makeRawBundle, sha256Hex, tarBytes, tarHeader} from '../helpers/bundle-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 const FILES: FixtureFile[] = [
@@ -145,4 +146,32 @@ describe('importNginx', () => {
     await expect(lstat(join(work, 'deep'))).rejects.toThrow(/ENOENT/)
     await expect(lstat('/tmp/airlock-escaped.txt')).rejects.toThrow(/ENOENT/)
   })
+})
+
+describe('importNginx, a refused bundle', () => {
+  it('leaves the root untouched every time, though the other archive was still being staged', async () => {
+    const work = await makeTempDir('nginx-refused-')
+    const dir = join(work, 'bundle')
+    // Many small files in component-tools.tar.gz; in offline-files.tar.gz a pax header far over
+    // the limit, refused at once while the other archive is mid-way.
+    const small = Array.from({length: 300}, (_, i): FixtureFile => ({path: `example.com/many/d${i % 30}/f${i}.bin`, data: fileData(2_000 + i), kind: 'package'}))
+    const binaries = Array.from({length: 60}, (_, i): FixtureFile => ({path: `dl.example.com/b${i % 6}/f${i}.bin`, data: fileData(20_000 + i)}))
+    const b = await makeBundle(dir, [...binaries, ...small])
+    // The binaries first, so that the refusal comes while both archives are being staged.
+    const good = tarBytes([{name: 'offline-files/', type: '5', mode: 0o755}, ...binaries.map((f) => ({name: `offline-files/${f.path}`, data: f.data}))])
+    const paxBomb = Buffer.concat([good.subarray(0, good.length - 1024), tarHeader('PaxHeader', 'x', 128 * 1024 * 1024), Buffer.alloc(4096)])
+    await writeFile(join(dir, 'offline-files.tar.gz'), gzipSync(paxBomb))
+    const sums = (await readFile(join(dir, 'SHA256SUMS'), 'utf8')).replace(/^[0-9a-f]{64}(?=  offline-files\.tar\.gz$)/m, sha256Hex(await readFile(join(dir, 'offline-files.tar.gz'))))
+    await writeFile(join(dir, 'SHA256SUMS'), sums)
+    expect(b.lock.files).toHaveLength(360)
+
+    const root = join(work, 'www')
+    await mkdir(root)
+    await writeFile(join(root, 'index.html'), 'kept\n')
+    for (let i = 0; i < 25; i++) {
+      const err = await importNginx(dir, {root}).catch((e: unknown) => e)
+      expect(err).toMatchObject({exitCode: 2})
+      expect(await readdir(root, {recursive: true})).toEqual(['index.html'])
+    }
+  }, 120_000)
 })

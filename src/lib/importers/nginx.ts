@@ -245,7 +245,9 @@ export async function importNginx(dir: string, opts: NginxImportOptions): Promis
     const w = writer
     // Both archives at once: each is one sequential stream, and gunzip of each runs on its own thread.
     const abort = new AbortController()
-    const results = await Promise.all(
+    // The first failure stops the other archive, but both must have ended (the file it was
+    // staging registered) before the cleanup below runs, or that file outlives the cleanup.
+    const settled = await Promise.allSettled(
       ARCHIVES.map((a) =>
         importArchive(dir, lock, a.kind, w, progress, abort.signal).catch((err: unknown) => {
           abort.abort(err)
@@ -253,6 +255,9 @@ export async function importNginx(dir: string, opts: NginxImportOptions): Promis
         }),
       ),
     )
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed) throw failed.reason
+    const results = settled.map((r) => (r as PromiseFulfilledResult<ImportedFile[]>).value)
     await w.settle()
     const refused = await verified
     if (refused) throw refused
