@@ -1,19 +1,34 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
-import {inspectBundle, type InspectResult} from '../lib/bundle/inspect.js'
+import type {CycloneDxBom} from '../lib/bundle/cyclonedx.js'
+import {inspectBundle, inspectBundleBom, type InspectResult} from '../lib/bundle/inspect.js'
 import {formatBytes, shortDigest} from '../lib/ui/format.js'
 
 export default class Inspect extends BaseCommand<typeof Inspect> {
-  static override description = 'List what a bundle holds: images (ref, digest, platforms, size), binaries and packages (path, size, sha256).'
+  static override description =
+    'List what a bundle holds: images (ref, digest, platforms, size) and their referrers (signatures, SBOMs), binaries and packages (path, size, sha256). --format cyclonedx prints a CycloneDX 1.5 bill of materials instead.'
 
   static override args = {
     bundle: Args.string({description: 'Bundle folder.', required: true}),
   }
 
-  static override examples = ['<%= config.bin %> inspect ./bundle', '<%= config.bin %> inspect ./bundle --json']
+  static override flags = {
+    format: Flags.string({description: 'text: the tables below; cyclonedx: a CycloneDX 1.5 JSON bill of materials.', options: ['text', 'cyclonedx'], default: 'text'}),
+  }
 
-  async run(): Promise<InspectResult> {
+  static override examples = [
+    '<%= config.bin %> inspect ./bundle',
+    '<%= config.bin %> inspect ./bundle --json',
+    '<%= config.bin %> inspect ./bundle --format cyclonedx > bundle.cdx.json',
+  ]
+
+  async run(): Promise<InspectResult | CycloneDxBom> {
+    if (this.flags.format === 'cyclonedx') {
+      const bom = await inspectBundleBom(this.args.bundle, {name: this.config.name, version: this.config.version})
+      this.out(JSON.stringify(bom, null, 2))
+      return bom
+    }
     const r = await inspectBundle(this.args.bundle)
     this.out(`${r.name}${r.version ? ` ${r.version}` : ''}`)
     this.out('')
@@ -21,6 +36,15 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     this.table(['REF', 'DIGEST', 'PLATFORMS', 'SIZE'], r.images.map((i) => [i.ref, shortDigest(i.digest), i.platforms.join(',') || '-', formatBytes(i.size)]))
     // DIGEST is what a registry the bundle is imported into serves; a filtered index differs from upstream.
     for (const i of r.images.filter((i) => i.sourceDigest)) this.out(`  ${i.ref}: a platform subset; the mirror serves ${i.digest}, not upstream's ${i.sourceDigest}`)
+    const referrers = r.images.flatMap((i) => i.referrers.map((x) => ({ref: i.ref, ...x})))
+    if (referrers.length > 0) {
+      this.out('')
+      this.out(`REFERRERS (${referrers.length})`)
+      this.table(
+        ['IMAGE', 'DIGEST', 'ARTIFACT TYPE', 'SUBJECT', 'TAG'],
+        referrers.map((x) => [x.ref, shortDigest(x.digest), x.artifactType, shortDigest(x.subject), x.tag ?? '-']),
+      )
+    }
     this.out('')
     this.out(`FILES (${r.files.length})`)
     this.table(['KIND', 'PATH', 'SIZE', 'SHA256'], r.files.map((f) => [f.kind, f.path, formatBytes(f.size), f.sha256.slice(0, 12)]))

@@ -1,8 +1,10 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
+import type {ImageSignature} from '../lib/bundle/signatures.js'
 import {verifyBundle} from '../lib/bundle/verify.js'
-import {BundleError} from '../lib/errors.js'
+import {BundleError, FailureError} from '../lib/errors.js'
+import {readPublicKey} from '../lib/oci/cosign.js'
 
 export interface VerifyResult {
   ok: true
@@ -10,24 +12,46 @@ export interface VerifyResult {
   counts: {images: number; files: number; checked: number}
   /** Every file of the bundle folder that was read, with its sha256. */
   items: {name: string; sha256: string}[]
+  /** With --key: each image's cosign signature status. */
+  signatures?: ImageSignature[]
 }
 
 export default class Verify extends BaseCommand<typeof Verify> {
   static override description =
-    'Check every checksum and digest in a bundle: SHA256SUMS, each archived file against bundle.json, every blob and manifest reference of the images. Lists every problem; exit 2 if there is any.'
+    "Check every checksum and digest in a bundle: SHA256SUMS, each archived file against bundle.json, every blob and manifest reference of the images and their referrers. Lists every problem; exit 2 if there is any. With --key, also check each image's cosign signatures offline: a bad signature (or, with --require-signatures, an unsigned image) is exit 1."
 
   static override args = {
     bundle: Args.string({description: 'Bundle folder.', required: true}),
   }
 
-  static override examples = ['<%= config.bin %> verify ./bundle', '<%= config.bin %> verify ./bundle --json']
+  static override flags = {
+    key: Flags.string({description: 'cosign public key (PEM): report each image as signed, unsigned or bad; a bad signature fails.'}),
+    'require-signatures': Flags.boolean({description: 'With --key: an unsigned image fails too.', dependsOn: ['key']}),
+  }
+
+  static override examples = [
+    '<%= config.bin %> verify ./bundle',
+    '<%= config.bin %> verify ./bundle --json',
+    '<%= config.bin %> verify ./bundle --key cosign.pub --require-signatures',
+  ]
 
   async run(): Promise<VerifyResult> {
-    const report = await verifyBundle(this.args.bundle, {progress: this.progress})
+    const key = this.flags.key === undefined ? undefined : await readPublicKey(this.flags.key)
+    const report = await verifyBundle(this.args.bundle, {progress: this.progress, key, requireSignatures: this.flags['require-signatures']})
     if (!report.ok) {
       // An invalid bundle is exit 2, as for every import that refuses it.
       const n = report.problems.length
       throw new BundleError(`${this.args.bundle}: the bundle failed verification (${n} problem${n === 1 ? '' : 's'})`, {details: report.problems})
+    }
+    for (const s of report.signatures ?? []) this.out(`${s.status.padEnd(8)}  ${s.ref}@${s.digest}`)
+    const failed = report.signatureProblems ?? []
+    if (failed.length > 0) {
+      // The bundle is sound, its signatures are not what the key holder signed: a failure (exit 1), not a bad bundle.
+      const required = this.flags['require-signatures']
+      const bad = (report.signatures ?? []).filter((s) => s.status === 'bad' || (required && s.status === 'unsigned'))
+      throw new FailureError(`${this.args.bundle}: ${bad.length} image(s) failed the signature check with ${this.flags.key}`, {
+        details: [...bad.map((s) => `${s.status} ${s.ref}@${s.digest}`), ...failed],
+      })
     }
     const l = report.lock
     const result: VerifyResult = {
@@ -35,6 +59,7 @@ export default class Verify extends BaseCommand<typeof Verify> {
       bundle: this.args.bundle,
       counts: {images: l.images.length, files: l.files.length, checked: report.files.length},
       items: report.files,
+      ...(report.signatures ? {signatures: report.signatures} : {}),
     }
     for (const f of report.files) this.out(`${f.sha256}  ${f.name}`)
     this.out(`${this.args.bundle}: OK (${l.images.length} image(s), ${l.files.length} file(s); ${report.files.length} bundle files checked)`)

@@ -6,6 +6,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {MEDIA_BY_FORMAT as MT} from './images.js'
+import type {Referrer} from './referrers.js'
 
 /**
  * A bundle made for import tests, independent of src/: an oci-archive
@@ -26,6 +27,13 @@ export interface FixtureImageSpec {
   layerSize?: number
   /** Layers shared with other images (put into every platform's manifest first). */
   shared?: FixtureBlob[]
+  /**
+   * Signatures, SBOMs... of the image, made from its root descriptor; written
+   * as airlock stores them: blobs in the layout, an index.json entry each
+   * (no ref name, the subject and tag in annotations), listed under the
+   * image in bundle.json.
+   */
+  referrers?: (root: {ref: string; digest: string; mediaType: string; size: number; children: string[]}) => Referrer[]
 }
 
 export interface FixtureBlob {
@@ -44,6 +52,7 @@ export interface FixtureImage {
   blobs: FixtureBlob[]
   /** Digests of the child manifests of an index. */
   children: string[]
+  referrers: Referrer[]
 }
 
 export interface BundleFixture {
@@ -136,7 +145,12 @@ async function writeImage(w: LayoutWriter, spec: FixtureImageSpec): Promise<Fixt
   }
   const unique = new Map(blobs.map((b) => [b.digest, b]))
   const size = top.size + manifests.reduce((n, m) => n + (platforms.length > 1 ? m.size : 0), 0) + [...unique.values()].reduce((n, b) => n + b.size, 0)
-  return {ref: spec.ref, digest: top.digest, mediaType: top.mediaType, platforms, size, blobs: [...unique.values()], children}
+  const referrers = spec.referrers?.({ref: spec.ref, digest: top.digest, mediaType: top.mediaType, size: top.size, children}) ?? []
+  for (const r of referrers) {
+    for (const b of r.blobs) await w.put(b.data)
+    await w.put(r.manifestBytes)
+  }
+  return {ref: spec.ref, digest: top.digest, mediaType: top.mediaType, platforms, size, blobs: [...unique.values()], children, referrers}
 }
 
 /**
@@ -177,6 +191,12 @@ export async function makeRegistryBundle(
     const hex = images[k].digest.slice(7)
     index.manifests[k].size = (await readFile(join(layout, 'blobs', 'sha256', hex))).length
   }
+  const referrerEntries = new Map<string, object>()
+  for (const r of images.flatMap((i) => i.referrers)) {
+    const annotations = {'io.airlock.referrer.subject': r.subject, ...(r.tag ? {'io.airlock.referrer.tag': r.tag} : {})}
+    referrerEntries.set(r.digest, {mediaType: r.mediaType, digest: r.digest, size: r.size, artifactType: r.artifactType, annotations})
+  }
+  ;(index.manifests as object[]).push(...referrerEntries.values())
   await writeFile(join(layout, 'index.json'), JSON.stringify(index))
   await writeFile(join(layout, 'oci-layout'), JSON.stringify({imageLayoutVersion: '1.0.0'}))
   await run('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-cf', join(dir, 'offline-images.tar'), '-C', layout, 'oci-layout', 'index.json', 'blobs'])
@@ -191,7 +211,16 @@ export async function makeRegistryBundle(
   const lock = {
     apiVersion: 'airlock/v1' as const,
     name: opts.name ?? 'import-registry-test',
-    images: images.map((i) => ({ref: i.ref, digest: i.digest, mediaType: i.mediaType, platforms: i.platforms, size: i.size})),
+    images: images.map((i) => ({
+      ref: i.ref,
+      digest: i.digest,
+      mediaType: i.mediaType,
+      platforms: i.platforms,
+      size: i.size,
+      ...(i.referrers.length > 0
+        ? {referrers: i.referrers.map((r) => ({digest: r.digest, mediaType: r.mediaType, artifactType: r.artifactType, size: r.size, subject: r.subject, ...(r.tag ? {tag: r.tag} : {})}))}
+        : {}),
+    })),
     files: [],
   }
   await writeFile(join(dir, 'bundle.json'), `${JSON.stringify(lock, null, 2)}\n`)

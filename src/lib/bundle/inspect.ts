@@ -1,5 +1,9 @@
-import type {LockFile} from './lock.js'
-import {readBundleLock} from './read-lock.js'
+import {readFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {bundleBom, type CycloneDxBom} from './cyclonedx.js'
+import {BUNDLE_FILES, type LockFile, type LockReferrer} from './lock.js'
+import {parseBundleLock, readBundleLock} from './read-lock.js'
 
 export interface InspectImage {
   ref: string
@@ -8,6 +12,8 @@ export interface InspectImage {
   platforms: string[]
   size: number
   sourceDigest: string | null
+  /** Signatures, SBOMs and other artifacts that refer to the image, flat (tag null when found by subject). */
+  referrers: (Omit<LockReferrer, 'tag'> & {tag: string | null})[]
 }
 
 export interface InspectFile {
@@ -39,7 +45,23 @@ export async function inspectBundle(dir: string): Promise<InspectResult> {
       platforms: i.platforms,
       size: i.size,
       sourceDigest: i.sourceDigest ?? null,
+      referrers: (i.referrers ?? []).map((r) => ({
+        digest: r.digest,
+        mediaType: r.mediaType,
+        artifactType: r.artifactType,
+        size: r.size,
+        subject: r.subject,
+        tag: r.tag ?? null,
+      })),
     })),
     files: lock.files.map((f) => ({kind: f.kind, path: f.path, size: f.size, sha256: f.sha256, url: f.url})),
   }
+}
+
+/** The bundle's CycloneDX 1.5 bill of materials, from its bundle.json (see cyclonedx.ts). */
+export async function inspectBundleBom(dir: string, tool: {name: string; version: string}): Promise<CycloneDxBom> {
+  const file = join(dir, BUNDLE_FILES.lock)
+  await readBundleLock(dir)
+  const bytes = await readFile(file)
+  return bundleBom(parseBundleLock(bytes.toString('utf8'), file), bytes, tool)
 }

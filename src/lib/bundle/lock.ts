@@ -14,6 +14,23 @@ export interface LockImage {
   size: number
   /** When a platform filter rewrote an index: the digest of the source index. */
   sourceDigest?: string
+  /** Artifacts that refer to this image, one of its platform manifests or another of them (signatures, SBOMs), flat. */
+  referrers?: LockReferrer[]
+}
+
+/** A referrer carried with its image (contract: "Signatures, attestations and other referrers"). */
+export interface LockReferrer {
+  /** Digest of the referrer's manifest. */
+  digest: string
+  mediaType: string
+  /** The manifest's own artifactType, else its config's media type (the OCI rule). */
+  artifactType: string
+  /** Bytes of the referrer's manifest (a descriptor's size). */
+  size: number
+  /** The digest it points at: the image, one of its platform manifests, or another referrer. */
+  subject: string
+  /** The tag it was found under (cosign's `sha256-<hex>.sig`, `.att`, `.sbom`); none for a referrer found by its subject field. */
+  tag?: string
 }
 
 export interface LockFile {

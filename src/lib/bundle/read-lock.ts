@@ -61,6 +61,7 @@ export function lockProblems(doc: unknown): string[] {
       if (img.sourceDigest !== undefined && (typeof img.sourceDigest !== 'string' || !isDigest(img.sourceDigest))) {
         problems.push(`${at}.sourceDigest: must be sha256:<64 hex>`)
       }
+      if (img.referrers !== undefined) referrerProblems(img.referrers, at, problems)
     })
   }
   if (!Array.isArray(doc.files)) problems.push('files: must be an array')
@@ -89,6 +90,24 @@ export function lockProblems(doc: unknown): string[] {
     })
   }
   return problems
+}
+
+/** `images[i].referrers`: each a descriptor with its subject; listed once; a subject that is the image, its manifests or another referrer is checked by verify. */
+function referrerProblems(list: unknown, at: string, problems: string[]): void {
+  if (!Array.isArray(list)) return void problems.push(`${at}.referrers: must be an array`)
+  const seen = new Set<string>()
+  list.forEach((r: unknown, j: number) => {
+    const here = `${at}.referrers[${j}]`
+    if (!isObject(r)) return void problems.push(`${here}: must be an object`)
+    if (typeof r.digest !== 'string' || !isDigest(r.digest)) problems.push(`${here}.digest: must be sha256:<64 hex>`)
+    else if (seen.has(r.digest)) problems.push(`${here}.digest: ${r.digest} is listed twice`)
+    else seen.add(r.digest)
+    if (typeof r.mediaType !== 'string' || r.mediaType === '') problems.push(`${here}.mediaType: must be a non-empty string`)
+    if (typeof r.artifactType !== 'string' || r.artifactType === '') problems.push(`${here}.artifactType: must be a non-empty string`)
+    if (!isSize(r.size)) problems.push(`${here}.size: must be a whole number >= 0`)
+    if (typeof r.subject !== 'string' || !isDigest(r.subject)) problems.push(`${here}.subject: must be sha256:<64 hex>`)
+    if (r.tag !== undefined && (typeof r.tag !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(r.tag))) problems.push(`${here}.tag: must be a tag`)
+  })
 }
 
 /** A path that stays inside its folder: relative, `/`-separated, no empty, `.` or `..` segments. */

@@ -1,4 +1,4 @@
-import {createHash, type Hash} from 'node:crypto'
+import {createHash, type Hash, type KeyObject} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {readFile, stat} from 'node:fs/promises'
 import {basename, join} from 'node:path'
@@ -9,13 +9,15 @@ import {AirlockError} from '../errors.js'
 import {ByteCap, checkEntryPath, lockFilesOf, maxTarBytes} from './archive-entries.js'
 import {readTar} from '../tar/reader.js'
 import {isDigest} from '../oci/digest.js'
-import {layoutEntryMediaType, REF_NAME_ANNOTATION} from '../oci/layout.js'
+import {parseCosignTag} from '../oci/cosign.js'
+import {layoutEntryMediaType, REF_NAME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION} from '../oci/layout.js'
 import {type Descriptor, type ImageIndex, type ImageManifest, isForeignLayer, isImageManifestMediaType, isIndexMediaType} from '../oci/media-types.js'
 import {silentProgress, type Progress, type TaskHandle} from '../ui/progress.js'
 import {formatBytes} from '../ui/format.js'
 import {BUNDLE_FILES, type BundleLock, TOP_FOLDERS} from './lock.js'
 import {bundlePartPaths} from './parts.js'
 import {readBundleLock} from './read-lock.js'
+import {checkImageSignatures, type ImageSignature} from './signatures.js'
 import {parseSums} from './sums.js'
 
 export interface VerifyReport {
@@ -24,6 +26,18 @@ export interface VerifyReport {
   lock: BundleLock
   /** Every file of the folder that was read (split parts one by one), with the sha256 it has. */
   files: {name: string; sha256: string}[]
+  /** With `key`: each image's cosign signature status. */
+  signatures?: ImageSignature[]
+  /** With `key`: why signatures fail (a bad one; an unsigned image with requireSignatures). Not in `problems`: the bundle itself is sound. */
+  signatureProblems?: string[]
+}
+
+export interface VerifyOptions {
+  progress?: Progress
+  /** A cosign public key: check each image's signatures with it (offline). */
+  key?: KeyObject
+  /** With `key`: an unsigned image fails too. */
+  requireSignatures?: boolean
 }
 
 /** An archive read, whose progress task ends when the whole bundle has been checked. */
@@ -46,7 +60,7 @@ const READ_CHUNK = 1 << 20
  * problem is collected. A missing or malformed bundle.json throws a
  * BundleError instead: there is nothing to check against.
  */
-export async function verifyBundle(dir: string, opts: {progress?: Progress} = {}): Promise<VerifyReport> {
+export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const progress = opts.progress ?? silentProgress
   const lock = await readBundleLock(dir)
   /** sha256 hex of every file in the folder, by name, as computed while reading. */
@@ -55,12 +69,22 @@ export async function verifyBundle(dir: string, opts: {progress?: Progress} = {}
   actual.set(BUNDLE_FILES.lock, createHash('sha256').update(await readFile(join(dir, BUNDLE_FILES.lock))).digest('hex'))
   // The archives are read at once; each keeps its own list so the report's order does not depend on timing.
   const found: [string[], string[], string[], string[]] = [[], [], [], []]
+  /** The JSON blobs of the oci-archive (manifests, configs, signature payloads), each checked against its digest. */
+  const json = new Map<string, Buffer>()
   const archives = await Promise.all([
     verifyFilesArchive(dir, lock, 'files', found[0], actual, progress),
     verifyFilesArchive(dir, lock, 'packages', found[1], actual, progress),
-    verifyImagesArchive(dir, lock, found[2], actual, progress),
+    verifyImagesArchive(dir, lock, found[2], actual, progress, json),
   ])
   await checkSums(dir, actual, found[3])
+  let signatures: ImageSignature[] | undefined
+  const signatureProblems: string[] = []
+  if (opts.key) {
+    const report = checkImageSignatures(lock, (d) => json.get(d), opts.key)
+    signatures = report.signatures
+    signatureProblems.push(...report.problems)
+    if (opts.requireSignatures) for (const s of signatures) if (s.status === 'unsigned') signatureProblems.push(`${s.ref}: unsigned (no cosign signature names ${s.digest})`)
+  }
   const problems = found.flat()
   // An archive is ok only once SHA256SUMS agrees too: a flipped byte the content check cannot see shows there.
   for (const a of archives) {
@@ -70,7 +94,7 @@ export async function verifyBundle(dir: string, opts: {progress?: Progress} = {}
     else a.task.fail(`${own} problem${own === 1 ? '' : 's'}`)
   }
   const files = [...actual].map(([name, sha256]) => ({name, sha256})).sort((a, b) => a.name.localeCompare(b.name))
-  return {ok: problems.length === 0, problems, lock, files}
+  return {ok: problems.length === 0, problems, lock, files, ...(signatures ? {signatures, signatureProblems} : {})}
 }
 
 /** SHA256SUMS must list every file of the bundle (each part of a split archive) with the sha256 it has. */
@@ -241,7 +265,15 @@ async function verifyFilesArchive(
   return opened.archive
 }
 
-async function verifyImagesArchive(dir: string, lock: BundleLock, problems: string[], actual: Map<string, string>, progress: Progress): Promise<OpenedArchive | undefined> {
+/** Checks the oci-archive; `json` receives the JSON blobs it read (manifests, configs, signature payloads), each verified against its digest. */
+async function verifyImagesArchive(
+  dir: string,
+  lock: BundleLock,
+  problems: string[],
+  actual: Map<string, string>,
+  progress: Progress,
+  json: Map<string, Buffer>,
+): Promise<OpenedArchive | undefined> {
   const name = BUNDLE_FILES.images
   const opened = await openParts(dir, name, problems, progress)
   if (!opened) return undefined
@@ -249,7 +281,6 @@ async function verifyImagesArchive(dir: string, lock: BundleLock, problems: stri
   const blobs = new Map<string, number>()
   /** Blobs whose bytes do not hash to their name: digest -> the digest they have. */
   const corrupt = new Map<string, string>()
-  const json = new Map<string, Buffer>()
   let indexBytes: Buffer | undefined
   let layoutOk = false
   let layoutSeen = false
@@ -348,10 +379,13 @@ function checkLayout(
     return void problems.push(`${name}: index.json is not a valid OCI index: ${(err as Error).message}`)
   }
   const byRef = new Map<string, Descriptor[]>()
+  const referrerEntries = new Map<string, Descriptor>()
+  const listedReferrers = new Set(lock.images.flatMap((i) => (i.referrers ?? []).map((r) => r.digest)))
   for (const d of index.manifests) {
     const ref = d.annotations?.[REF_NAME_ANNOTATION]
-    if (!ref) problems.push(`${name}: index.json entry ${d.digest} has no ${REF_NAME_ANNOTATION} annotation`)
-    else byRef.set(ref, [...(byRef.get(ref) ?? []), d])
+    if (ref) byRef.set(ref, [...(byRef.get(ref) ?? []), d])
+    else if (listedReferrers.has(d.digest) && d.annotations?.[REFERRER_SUBJECT_ANNOTATION]) referrerEntries.set(d.digest, d)
+    else problems.push(`${name}: index.json entry ${d.digest} has no ${REF_NAME_ANNOTATION} annotation and is not a referrer bundle.json lists`)
   }
   const lockRefs = new Set(lock.images.map((i) => i.ref))
   for (const [ref, ds] of byRef) {
@@ -403,6 +437,55 @@ function checkLayout(
     if (d.mediaType !== img.mediaType && d.mediaType !== layoutEntryMediaType(img.mediaType)) problems.push(`${name}: ${img.ref}: index.json has media type ${d.mediaType}, bundle.json says ${img.mediaType}`)
     visit(d, img.ref)
   }
+  for (const img of lock.images) checkReferrers(name, img, referrerEntries, json, visit, problems)
   for (const digest of [...blobs.keys()].sort()) if (!reached.has(digest)) problems.push(`${name}: blobs/sha256/${digest.slice(7)}: extra blob, no image references it`)
   for (const digest of [...corrupt.keys()].sort()) reportCorrupt(digest, `blobs/sha256/${digest.slice(7)}`)
+}
+
+/**
+ * The referrers bundle.json lists under an image: each has its index.json
+ * entry with the same subject, is walked like an image (every blob there and
+ * of the right size), and points at something of this image: the image (or
+ * the index it was filtered from), one of its platform manifests, or another
+ * of its referrers; the manifest's own `subject` field, or else its cosign
+ * tag, must name that digest.
+ */
+function checkReferrers(
+  name: string,
+  img: BundleLock['images'][number],
+  entries: Map<string, Descriptor>,
+  json: Map<string, Buffer>,
+  visit: (d: Descriptor, of: string) => void,
+  problems: string[],
+): void {
+  const referrers = img.referrers ?? []
+  if (referrers.length === 0) return
+  const targets = new Set([img.digest, ...(img.sourceDigest ? [img.sourceDigest] : []), ...referrers.map((r) => r.digest)])
+  try {
+    const root = JSON.parse(json.get(img.digest)?.toString('utf8') ?? '{}') as Partial<ImageIndex>
+    for (const m of Array.isArray(root.manifests) ? root.manifests : []) targets.add(m.digest)
+  } catch {
+    // The image walk already reported it.
+  }
+  for (const r of referrers) {
+    const of = `${img.ref}: referrer ${r.digest}`
+    const entry = entries.get(r.digest)
+    if (!entry) problems.push(`${name}: ${of} has no index.json entry`)
+    else if (entry.annotations?.[REFERRER_SUBJECT_ANNOTATION] !== r.subject) {
+      problems.push(`${name}: ${of}: index.json says its subject is ${entry.annotations?.[REFERRER_SUBJECT_ANNOTATION]}, bundle.json says ${r.subject}`)
+    }
+    if (!targets.has(r.subject)) problems.push(`${name}: ${of}: its subject ${r.subject} is not this image, one of its manifests or referrers`)
+    visit({mediaType: r.mediaType, digest: r.digest, size: r.size}, of)
+    let doc: Partial<ImageManifest> & {artifactType?: string}
+    try {
+      doc = JSON.parse(json.get(r.digest)?.toString('utf8') ?? '') as typeof doc
+    } catch {
+      continue
+    }
+    const artifactType = doc.artifactType ?? doc.config?.mediaType
+    if (artifactType !== r.artifactType) problems.push(`${name}: ${of}: its artifact type is ${artifactType}, bundle.json says ${r.artifactType}`)
+    const points = doc.subject?.digest ?? (r.tag ? parseCosignTag(r.tag)?.digest : undefined)
+    if (points === undefined) problems.push(`${name}: ${of}: has no subject field and no cosign tag that names what it refers to`)
+    else if (points !== r.subject) problems.push(`${name}: ${of}: refers to ${points}, bundle.json says ${r.subject}`)
+  }
 }

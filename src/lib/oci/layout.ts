@@ -17,6 +17,27 @@ export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name'
 export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name'
 
 /**
+ * Referrers (signatures, SBOMs) have their own index.json entries, without a
+ * ref name (so skopeo and ctr never take one for an image), carrying the
+ * digest they refer to and the tag they were found under: a cosign `.sig`
+ * manifest has no `subject` field, only its tag ties it to the image. A
+ * reader of the layout finds every referrer of a digest by these entries.
+ */
+export const REFERRER_SUBJECT_ANNOTATION = 'io.airlock.referrer.subject'
+export const REFERRER_TAG_ANNOTATION = 'io.airlock.referrer.tag'
+
+/** The index.json entry of a referrer. */
+export function referrerEntry(r: {digest: string; mediaType: string; size: number; artifactType: string; subject: string; tag?: string}): Descriptor {
+  return {
+    mediaType: r.mediaType,
+    digest: r.digest,
+    size: r.size,
+    artifactType: r.artifactType,
+    annotations: {[REFERRER_SUBJECT_ANNOTATION]: r.subject, ...(r.tag ? {[REFERRER_TAG_ANNOTATION]: r.tag} : {})},
+  }
+}
+
+/**
  * The media type an index.json entry carries. Docker manifest lists and
  * manifests are listed under their OCI equivalents (same shape): skopeo and
  * the rest of containers/image only resolve a name on entries typed as OCI
