@@ -1,6 +1,6 @@
 import type {Readable} from 'node:stream'
 
-import type {BundleLock, LockImage} from '../bundle/lock.js'
+import type {BundleLock, LockImage, LockReferrer} from '../bundle/lock.js'
 import {hostComponent} from '../importers/registry-target.js'
 import {OciArchive} from '../oci/archive.js'
 import {isDigest} from '../oci/digest.js'
@@ -14,16 +14,6 @@ import {parseReference} from '../oci/reference.js'
  * referrers of each subject. Blobs stay in the tar; only their offsets are
  * in memory.
  */
-
-/** A referrer as `bundle.json` lists it under its image (`images[].referrers`). */
-interface LockReferrer {
-  digest: string
-  mediaType: string
-  artifactType?: string
-  size: number
-  subject: string
-  tag?: string
-}
 
 export interface Repository {
   name: string
@@ -163,9 +153,9 @@ export class RegistryContent {
   }
 }
 
+/** read-lock checked each referrer's shape (digests included). */
 function referrersOf(img: LockImage): LockReferrer[] {
-  const list = (img as LockImage & {referrers?: unknown}).referrers
-  return Array.isArray(list) ? (list as LockReferrer[]).filter((r) => r && isDigest(r.digest) && isDigest(r.subject)) : []
+  return img.referrers ?? []
 }
 
 /**
