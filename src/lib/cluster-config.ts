@@ -4,6 +4,9 @@ import {Document, isMap, isScalar, parseAllDocuments, type ToStringOptions, YAML
 
 import {UsageError} from './errors.js'
 import {writeFileAtomic} from './store/atomic.js'
+import {detectStyle} from './yaml-style.js'
+
+export {detectStyle} from './yaml-style.js'
 
 /** Where the cluster's installer should fetch binaries from after an import. */
 export interface BinariesEndpoint {
@@ -11,28 +14,6 @@ export interface BinariesEndpoint {
   /** Written only when the user asked for credentials in the file. */
   username?: string
   password?: string
-}
-
-/**
- * The indentation the file already uses, so that re-serialising leaves its
- * untouched lines byte for byte as they were.
- */
-export function detectStyle(text: string): Pick<ToStringOptions, 'indent' | 'indentSeq'> {
-  const lines = text.split('\n').filter((l) => l.trim() !== '' && !l.trimStart().startsWith('#'))
-  let indent: number | undefined
-  let indentSeq: boolean | undefined
-  for (let i = 0; i < lines.length - 1; i++) {
-    const here = /^( *)(.*)$/.exec(lines[i])!
-    const next = /^( *)(.*)$/.exec(lines[i + 1])!
-    if (!/:\s*(#.*)?$/.test(here[2])) continue
-    const d = next[1].length - here[1].length
-    if (next[2].startsWith('- ') || next[2] === '-') {
-      indentSeq ??= d > 0
-    } else if (d > 0) {
-      indent ??= d
-    }
-  }
-  return {indent: indent ?? 2, indentSeq: indentSeq ?? true}
 }
 
 function specMap(doc: Document): YAMLMap | undefined {
