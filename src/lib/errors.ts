@@ -97,7 +97,7 @@ export class RegistryError extends AirlockError {
 
   constructor(
     message: string,
-    opts: {host: string; status?: number; repository?: string; codes?: string[]; details?: string[]; cause?: unknown},
+    opts: {host: string; status?: number; repository?: string; codes?: string[]; details?: string[]; suggestions?: string[]; cause?: unknown},
   ) {
     super('registry', message, opts)
     this.name = 'RegistryError'

@@ -410,6 +410,8 @@ export class RegistryClient {
       repository,
       headers: {accept: MANIFEST_ACCEPT},
       what: `manifest ${name}`,
+    }).catch((err: unknown) => {
+      throw err instanceof RegistryError && err.status === 404 ? this.notFound(err, repository, reference) : err
     })
     const bytes = res.body
     const digest = sha256Digest(bytes)
@@ -426,6 +428,26 @@ export class RegistryClient {
       )
     }
     return {bytes, mediaType, digest}
+  }
+
+  /** A 404 for a manifest, said in a user's words: which image, which tag or digest, and how to see what there is. */
+  private notFound(err: RegistryError, repository: string, reference: string): RegistryError {
+    const repo = `${this.registry}/${repository}`
+    const code = err.codes[0] ?? 'MANIFEST_UNKNOWN'
+    const what =
+      code === 'NAME_UNKNOWN'
+        ? `${repo}: no such repository in ${this.registry}`
+        : isDigest(reference)
+          ? `${repo}@${reference}: no manifest with that digest in ${repo}`
+          : `${repo}:${reference}: tag ${reference} not found in ${repo}`
+    return new RegistryError(`${what} (HTTP 404 ${code})`, {
+      host: this.host,
+      status: 404,
+      repository,
+      codes: err.codes,
+      details: err.details,
+      suggestions: [`list its tags with \`skopeo list-tags docker://${repo}\` or GET /v2/${repository}/tags/list on ${this.registry}`],
+    })
   }
 
   /** HEAD a manifest: its digest, media type and size, or undefined when absent. */
