@@ -409,6 +409,9 @@ describe('airlock pull (CLI) with binaries, packages and a chart', () => {
     )
     const failed = await runCli(['pull', bad, '--store', badStore])
     expect(failed.code).toBe(1)
+    // The manifest's file and line come first, as validate names a problem.
+    const line = (await readFile(bad, 'utf8')).split('\n').findIndex((l) => l.includes('good.bin')) + 1
+    expect(failed.stderr).toMatch(new RegExp(`Error: ${bad}:${line}:\\d+: binary ${web.url}/files/good\\.bin: digest mismatch`))
     expect(failed.stderr).toContain(`expected sha256:${sha(other)}`)
     expect(failed.stderr).toContain(`got sha256:${sha(good)}`)
     expect(await listFiles(join(badStore, 'files'))).toEqual([])

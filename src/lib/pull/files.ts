@@ -85,7 +85,9 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
     try {
       const dest = storePathOf(ctx.store, entry)
       const src = await resolveEntry(entry)
-      const subject = `${entry.kind} ${entry.kind === 'chart' ? `${entry.name} ${entry.version} (${redactUrl(src.url)})` : redactUrl(src.url)}`
+      // Where the expected digest was written: the manifest's line first, as validate names it.
+      const from = entry.kind !== 'chart' && entry.checksumUrl ? ` (sha256 from ${redactUrl(entry.checksumUrl)})` : ''
+      const subject = `${manifest.file}:${entry.pos.line}:${entry.pos.column}: ${entry.kind} ${entry.kind === 'chart' ? `${entry.name} ${entry.version} (${redactUrl(src.url)})` : redactUrl(src.url)}${from}`
       // One pool slot per file: hashing what is there and downloading are both the pool's kind of work.
       const r = await ctx.pool(() =>
         fetcher.fetch({
