@@ -105,6 +105,15 @@ describe('airlock import s3 (Ceph RGW)', () => {
     expect(wrong.stdout + wrong.stderr).not.toContain('nope')
   })
 
+  it('a wrong secret key reads as access denied, with what to check', async () => {
+    const r = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'not-there', '--access-key', s3.accessKey, '--secret-key', 'wrong-secret', '--region', s3.region])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/^Error: .*: access denied by 127\.0\.0\.1:\d+ \(HTTP 403( \w+)?\)$/m)
+    expect(r.stderr).not.toMatch(/UnknownError|answered 403 HTTP 403/)
+    expect(r.stderr).toMatch(/Hint: check the access key and the secret key/)
+    expect(r.stdout + r.stderr).not.toContain('wrong-secret')
+  })
+
   it('refuses a missing bucket without --create-bucket', async () => {
     const r = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'not-there', ...creds()])
     expect(r.code).toBe(1)

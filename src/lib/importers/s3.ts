@@ -76,8 +76,18 @@ function s3Error(err: unknown, host: string, what: string): AirlockError {
   const status = statusOf(err)
   if (err instanceof S3ServiceException || status !== undefined) {
     const e = err as S3ServiceException
-    const code = e.name && e.name !== 'Unknown' ? e.name : `HTTP ${status}`
-    const hint = status === 403 ? ['check the access key, the secret key and the bucket policy'] : []
+    // A HEAD has no body, so the SDK knows no code for it: 'Unknown', 'UnknownError' or the bare status.
+    const named = e.name && !/^(Unknown(Error)?|\d+)$/.test(e.name) ? e.name : undefined
+    if (status === 403) {
+      return new FailureError(`${what}: access denied by ${host} (HTTP 403${named ? ` ${named}` : ''})`, {
+        suggestions: [
+          'check the access key and the secret key (--access-key/--secret-key, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else ~/.aws/credentials) and that this user may use the bucket',
+        ],
+        cause: err,
+      })
+    }
+    const code = named ?? `HTTP ${status}`
+    const hint: string[] = []
     return new FailureError(`${what}: ${host} answered ${status ?? ''} ${code}${e.message && e.message !== e.name ? `: ${e.message}` : ''}`.replace(/\s+/g, ' '), {
       suggestions: hint,
       cause: err,
