@@ -80,6 +80,8 @@ export default class Serve extends BaseCommand<typeof Serve> {
     if (!quiet) {
       process.stderr.write(`serving ${this.args.bundle} at ${server.url}: ${server.images} image(s) under /v2/, ${server.files} file(s); files unpacked in ${server.cache}\n`)
     }
+    // Listening: Ctrl-C now stops the server gracefully rather than exiting at once.
+    this.handleInterruptItself()
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'))
       process.once('SIGTERM', () => resolve('SIGTERM'))

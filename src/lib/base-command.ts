@@ -58,6 +58,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return 'Nothing was changed.'
   }
 
+  /** For a command that stops on Ctrl-C its own way (serve): the exit-130 handler is removed. */
+  protected handleInterruptItself(): void {
+    process.removeListener('SIGINT', this.onInterrupt)
+  }
+
   /**
    * Ctrl-C: stop the live view (the cursor comes back), say what was kept
    * and that running the same command again goes on from there, exit 130.
