@@ -2,39 +2,50 @@
  * Benchmark: `airlock import nginx` of a bundle against GNU
  * `tar -xzf ARCHIVE --strip-components=1 -C ROOT` of the same two archives,
  * same run, each into a fresh empty root. airlock does more: it verifies
- * the bundle first (SHA256SUMS and every entry against bundle.json), hashes
+ * the archives it imports (SHA256SUMS and every entry against bundle.json), hashes
  * every file as it is written, and fsyncs each file before its rename; tar
  * does none of that. Target: at most 1.5x tar's time. Also times a re-run
  * onto the filled root (everything skipped) and prints airlock's peak RSS.
  *
  *   node --import tsx scripts/bench/import-nginx.ts
  *
- * Knobs (env): BENCH_FILES (40 files), BENCH_FILE_MB (8: mean file size), BENCH_RUNS (3, median kept).
+ * The bundle also carries BENCH_IMAGE_MB of images (default 400), which import
+ * nginx does not import and so does not read.
+ *
+ * Knobs (env): BENCH_FILES (40 files), BENCH_FILE_MB (8: mean file size), BENCH_IMAGE_MB (400), BENCH_RUNS (3, median kept).
  */
 import {mkdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {type FixtureFile, fileData, makeBundle} from '../../test/helpers/bundle-fixture.js'
+import {writeBundle} from '../../src/lib/bundle/bundle.js'
+import {fileData} from '../../test/helpers/bundle-fixture.js'
+import {makeStoreFixture, type StoreFileSpec, type StoreImageSpec} from '../../test/helpers/store-fixture.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
 import {check, MB, secs, timed, type Timed} from '../bench-lib.js'
 
 const FILES = Number(process.env.BENCH_FILES ?? 40)
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 8)
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const IMAGE_MB = Number(process.env.BENCH_IMAGE_MB ?? 400)
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const work = await makeTempDir('bench-import-nginx-')
 // Sizes spread from small to twice the mean, like a kubespray offline-files set; a few packages too.
-const files: FixtureFile[] = Array.from({length: FILES}, (_, i) => ({
+const files: StoreFileSpec[] = Array.from({length: FILES}, (_, i) => ({
   path: `dl.example/release/v1.29.${i}/bin/linux/amd64/tool-${i}`,
   data: fileData(Math.round(((i % 8) + 0.5) / 4 * FILE_MB * MB), i),
   executable: i % 2 === 0,
   kind: i % 10 === 9 ? ('package' as const) : ('binary' as const),
 }))
-const total = files.reduce((n, f) => n + f.data.length, 0)
-process.stdout.write(`bundle: ${files.length} files, ${(total / MB).toFixed(0)} MB (building it...)\n`)
-const bundle = (await makeBundle(join(work, 'bundle'), files)).dir
+const total = files.reduce((n, f) => n + f.data!.length, 0)
+// Images too, as a real bundle has: import nginx does not import them, so it need not read them.
+const images: StoreImageSpec[] = IMAGE_MB <= 0 ? [] : Array.from({length: 8}, (_, i) => ({ref: `registry.example/app-${i}:1.0`, layers: 4, layerSize: Math.round((IMAGE_MB * MB) / 32)}))
+process.stdout.write(`bundle: ${files.length} files, ${(total / MB).toFixed(0)} MB; ${images.length} images, ${IMAGE_MB} MB (building it...)\n`)
+const store = await makeStoreFixture({root: join(work, 'store'), images, files})
 files.length = 0 // let the fixture's buffers go
+const bundle = join(work, 'bundle')
+await writeBundle({store: store.root, out: bundle})
+await rm(store.root, {recursive: true, force: true})
 
 const tarMs: number[] = []
 const airlockMs: number[] = []

@@ -3,7 +3,9 @@ import {dirname, join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
 
+import {verifyBundle} from '../../src/lib/bundle/verify.js'
 import {importNginx} from '../../src/lib/importers/nginx.js'
+import {RecordingProgress} from '../../src/lib/ui/progress.js'
 import {type FixtureFile, fileData, hostileArchives, makeBundle, makeRawBundle, sha256Hex, tarBytes, tarHeader} from '../helpers/bundle-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
@@ -174,4 +176,18 @@ describe('importNginx, a refused bundle', () => {
       expect(await readdir(root, {recursive: true})).toEqual(['index.html'])
     }
   }, 120_000)
+})
+
+describe('importNginx verifies what it imports', () => {
+  it('does not read offline-images.tar: a damaged one fails verify but not import nginx', async () => {
+    const work = await makeTempDir('nginx-scope-')
+    const b = await makeBundle(join(work, 'bundle'), FILES)
+    await writeFile(join(b.dir, 'offline-images.tar'), 'not a tar at all')
+    expect((await verifyBundle(b.dir)).problems.some((p) => p.startsWith('offline-images.tar'))).toBe(true)
+    const progress = new RecordingProgress()
+    const r = await importNginx(b.dir, {root: join(work, 'www'), progress})
+    expect(r.written).toBe(FILES.length)
+    expect(progress.events.filter((e) => e.includes('offline-images.tar'))).toEqual([])
+    expect(progress.events.some((e) => e.startsWith('start verify offline-files.tar.gz'))).toBe(true)
+  })
 })

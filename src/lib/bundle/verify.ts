@@ -38,6 +38,8 @@ export interface VerifyOptions {
   key?: KeyObject
   /** With `key`: an unsigned image fails too. */
   requireSignatures?: boolean
+  /** Only these archives (an import checks what it imports); default all three. */
+  only?: ArchiveScope[]
 }
 
 /** An archive read, whose progress task ends when the whole bundle has been checked. */
@@ -60,8 +62,12 @@ const READ_CHUNK = 1 << 20
  * problem is collected. A missing or malformed bundle.json throws a
  * BundleError instead: there is nothing to check against.
  */
+/** The archives of a bundle, by what they carry. */
+export type ArchiveScope = 'files' | 'packages' | 'images'
+
 export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const progress = opts.progress ?? silentProgress
+  const want = new Set<ArchiveScope>(opts.only ?? ['files', 'packages', 'images'])
   const lock = await readBundleLock(dir)
   /** sha256 hex of every file in the folder, by name, as computed while reading. */
   const actual = new Map<string, string>()
@@ -72,11 +78,13 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
   /** The JSON blobs of the oci-archive (manifests, configs, signature payloads), each checked against its digest. */
   const json = new Map<string, Buffer>()
   const archives = await Promise.all([
-    verifyFilesArchive(dir, lock, 'files', found[0], actual, progress),
-    verifyFilesArchive(dir, lock, 'packages', found[1], actual, progress),
-    verifyImagesArchive(dir, lock, found[2], actual, progress, json),
+    want.has('files') ? verifyFilesArchive(dir, lock, 'files', found[0], actual, progress) : undefined,
+    want.has('packages') ? verifyFilesArchive(dir, lock, 'packages', found[1], actual, progress) : undefined,
+    want.has('images') ? verifyImagesArchive(dir, lock, found[2], actual, progress, json) : undefined,
   ])
-  await checkSums(dir, actual, found[3])
+  // An archive left out (an import that does not use it) is neither read nor held to its SHA256SUMS lines.
+  const skipped = (['files', 'packages', 'images'] as const).filter((k) => !want.has(k)).map((k) => BUNDLE_FILES[k])
+  await checkSums(dir, actual, found[3], (name) => skipped.some((a) => name === a || partOf(name, a)))
   let signatures: ImageSignature[] | undefined
   const signatureProblems: string[] = []
   if (opts.key) {
@@ -98,7 +106,7 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
 }
 
 /** SHA256SUMS must list every file of the bundle (each part of a split archive) with the sha256 it has. */
-async function checkSums(dir: string, actual: Map<string, string>, problems: string[]): Promise<void> {
+async function checkSums(dir: string, actual: Map<string, string>, problems: string[], ignored: (name: string) => boolean = () => false): Promise<void> {
   let text: string
   try {
     text = await readFile(join(dir, BUNDLE_FILES.sums), 'utf8')
@@ -110,13 +118,18 @@ async function checkSums(dir: string, actual: Map<string, string>, problems: str
   for (const n of bad) problems.push(`${BUNDLE_FILES.sums}:${n}: not a "<sha256>  <file>" line`)
   const listed = new Set<string>()
   for (const l of lines) {
-    if (listed.has(l.name)) continue
+    if (listed.has(l.name) || ignored(l.name)) continue
     listed.add(l.name)
     const have = actual.get(l.name)
     if (have === undefined) problems.push(`${BUNDLE_FILES.sums}: lists ${l.name}, which is not in the bundle`)
     else if (have !== l.sha256) problems.push(`${l.name}: sha256 ${have} does not match SHA256SUMS (${l.sha256})`)
   }
   for (const name of actual.keys()) if (!listed.has(name)) problems.push(`${name}: not listed in ${BUNDLE_FILES.sums}`)
+}
+
+/** `offline-images.tar.003` is a part of `offline-images.tar`. */
+function partOf(name: string, archive: string): boolean {
+  return name.startsWith(`${archive}.`) && /^\d+$/.test(name.slice(archive.length + 1))
 }
 
 /**

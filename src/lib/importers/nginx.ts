@@ -218,8 +218,8 @@ async function removeEmptyChain(dir: string, top: string): Promise<void> {
 
 /**
  * `import nginx`: unpack both `.tar.gz` (top folder stripped) into the
- * root, verified. The bundle's verification (verifyBundle: SHA256SUMS,
- * every entry, the image layout) runs at the same time as the unpacking,
+ * root, verified. The bundle's verification of both archives (SHA256SUMS,
+ * every entry; not offline-images.tar, which it does not import) runs at the same time as the unpacking,
  * on the other core, and decides: every file is first staged complete,
  * checked against bundle.json and flushed under a temporary name beside
  * its target; only when verification passed and every entry was staged
@@ -231,7 +231,7 @@ async function removeEmptyChain(dir: string, top: string): Promise<void> {
 export async function importNginx(dir: string, opts: NginxImportOptions): Promise<NginxImportResult> {
   const progress = opts.progress ?? silentProgress
   const lock = await readBundleLock(dir)
-  const verified = verifyBeforeImport(dir, progress).then(
+  const verified = verifyBeforeImport(dir, ['files', 'packages'], progress).then(
     () => undefined,
     (err: unknown) => err,
   )

@@ -21,7 +21,7 @@ export async function importRegistry(dir: string, options: RegistryImportOptions
   const opts = {...options, ...target}
   const concurrency = options.concurrency ?? 8
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a positive whole number, got ${concurrency}`)
-  const lock = await verifyBeforeImport(dir, progress)
+  const lock = await verifyBeforeImport(dir, ['images'], progress)
   const archive = await OciArchive.open(await bundlePartPaths(dir, BUNDLE_FILES.images))
   try {
     return await pushArchive(archive, lock.images, {...opts, concurrency, progress})

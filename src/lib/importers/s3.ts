@@ -248,7 +248,7 @@ export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3Im
   const concurrency = opts.concurrency ?? 8
   const partSize = opts.partSize ?? DEFAULT_PART_SIZE
   const prefix = normalizePrefix(opts.prefix)
-  const lock = await verifyBeforeImport(dir, progress)
+  const lock = await verifyBeforeImport(dir, ['files', 'packages'], progress)
   if (opts.insecure) progress.warn(`--insecure: ${host} may be reached over plain HTTP or unverified TLS`)
   const client = await makeClient(opts, concurrency)
   const results: ImportedFile[] = []

@@ -1,14 +1,16 @@
-import {verifyBundle} from '../bundle/verify.js'
+import {type ArchiveScope, verifyBundle} from '../bundle/verify.js'
 import type {BundleLock} from '../bundle/lock.js'
 import {BundleError} from '../errors.js'
 import type {Progress} from '../ui/index.js'
 
 /**
- * Every import starts here: the whole bundle is verified before a single
- * byte is written, and a bundle with any problem is refused (exit 2).
+ * Every import starts here: what it imports is verified before a single
+ * byte is written (bundle.json, the archives it reads with their SHA256SUMS
+ * lines), and a bundle with any problem is refused (exit 2). An archive the
+ * import does not read is left to `airlock verify`, the full check.
  */
-export async function verifyBeforeImport(dir: string, progress?: Progress): Promise<BundleLock> {
-  const report = await verifyBundle(dir, {progress})
+export async function verifyBeforeImport(dir: string, scope: ArchiveScope[], progress?: Progress): Promise<BundleLock> {
+  const report = await verifyBundle(dir, {progress, only: scope})
   if (!report.ok) {
     const n = report.problems.length
     throw new BundleError(`${dir}: the bundle failed verification (${n} problem${n === 1 ? '' : 's'}); nothing was imported`, {
