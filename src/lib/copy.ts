@@ -1,43 +1,13 @@
 import type {LimitFunction} from 'p-limit'
 import pLimit from 'p-limit'
 
+import type {BlobPutResult, ImageSink, ImageSource} from './content/roles.js'
 import {FailureError, IntegrityError} from './errors.js'
-import type {Opener} from './fetch/download.js'
+import type {Descriptor} from './content/descriptor.js'
+import {isManifestEdge} from './graph/successors.js'
+import {walkGraph} from './graph/walk.js'
 import {sha256Digest} from './oci/digest.js'
-import {type Descriptor, type ImageIndex, type ImageManifest, isForeignLayer} from './oci/media-types.js'
 import {Once} from './once.js'
-
-/**
- * Where images are read from: a registry, an OCI layout, an archive.
- * Everything is addressed by descriptor; a source never decides what to copy.
- */
-export interface ImageSource {
-  /** For messages, e.g. `127.0.0.1:5000/library/nginx`. */
-  readonly name: string
-  /** The bytes of a manifest or index; they must hash to `desc.digest` (the copier checks again). */
-  fetchManifest(desc: Descriptor): Promise<Buffer>
-  /** An Opener (see fetch/download.ts) for a blob: resumable from an offset where the source can. */
-  blobOpener(desc: Descriptor): Opener
-}
-
-export interface BlobPutResult {
-  /** Bytes read from the source for this blob. */
-  bytesFetched: number
-  /** Bytes an earlier, interrupted attempt had kept and that were not read again. */
-  bytesResumed: number
-}
-
-/** Where images are written: an OCI layout, a registry. */
-export interface ImageSink {
-  /** True when the blob is already there with this size (and so is not copied). */
-  hasBlob(desc: Descriptor): Promise<boolean>
-  /** Copy a blob from `open`; size and digest are verified before it becomes visible. */
-  putBlob(desc: Descriptor, open: Opener, opts: {subject: string; onBytes?: (n: number) => void}): Promise<BlobPutResult>
-  /** Store manifest or index bytes (verified against `desc.digest`) once all they point to is there. */
-  putManifest(desc: Descriptor, bytes: Buffer): Promise<void>
-  /** Name a copied root: an index.json entry in a layout, a tag in a registry. */
-  tag(ref: string, desc: Descriptor, bytes: Buffer): Promise<void>
-}
 
 /** The manifest or index to copy, bytes in hand (it may be a platform-filtered index that no source has). */
 export interface CopyRoot {
@@ -52,7 +22,7 @@ export interface CopyImageRequest {
   /** Names the root gets in the sink once everything under it is there. */
   refs: string[]
   /** Names the image in errors, e.g. `docker.io/library/nginx:1.25.3`. */
-  subject: string
+  label: string
   /** Called once the tree is known: the unique blobs to copy and their total size. */
   onPlan?: (plan: {blobs: Descriptor[]; totalBytes: number}) => void
   /** Blob bytes as they flow, plus the size of each blob found already there. */
@@ -87,7 +57,7 @@ export interface CopierOptions {
 interface BlobJob {
   desc: Descriptor
   source: ImageSource
-  subject: string
+  label: string
   onBytes?: (n: number) => void
   resolve: (r: BlobPutResult) => void
   reject: (err: unknown) => void
@@ -120,29 +90,40 @@ export class Copier {
   async copyImage(req: CopyImageRequest): Promise<CopyImageResult> {
     const rootDesc: Descriptor = {mediaType: req.root.mediaType, digest: req.root.digest, size: req.root.bytes.length}
     if (sha256Digest(req.root.bytes) !== req.root.digest) {
-      throw new IntegrityError(`manifest of ${req.subject}`, req.root.digest, sha256Digest(req.root.bytes))
+      throw new IntegrityError(`manifest of ${req.label}`, req.root.digest, sha256Digest(req.root.bytes))
     }
-    // Plan: walk the tree, fetching child manifests, to know every blob (and the total) first.
-    const manifests: {desc: Descriptor; bytes: Buffer}[] = []
+    // Plan: walk the graph, fetching child manifests, to know every blob (and the total) first.
+    const manifests = new Map<string, {desc: Descriptor; bytes: Buffer}>()
     const blobs = new Map<string, Descriptor>()
     const children = new Map<string, Descriptor[]>()
-    const walk = async (desc: Descriptor, bytes: Buffer): Promise<void> => {
-      const doc = parseManifest(bytes, `${desc.digest} of ${req.subject}`)
-      if (Array.isArray((doc as ImageIndex).manifests)) {
-        const kids = (doc as ImageIndex).manifests
-        children.set(desc.digest, kids)
-        await Promise.all(kids.map(async (k) => walk(k, await this.fetchManifest(req.source, k, req.subject))))
-      } else if ((doc as ImageManifest).config) {
-        const m = doc as ImageManifest
-        const own = [m.config, ...(m.layers ?? [])].filter((d) => !isForeignLayer(d))
-        children.set(desc.digest, own)
-        for (const d of own) blobs.set(d.digest, d)
-      } else {
-        throw new FailureError(`${req.subject}: ${desc.digest} is neither an image manifest nor an index`)
-      }
-      if (!manifests.some((x) => x.desc.digest === desc.digest)) manifests.push({desc, bytes})
-    }
-    await walk(rootDesc, req.root.bytes)
+    const seen = new Set<string>()
+    await walkGraph<string>(
+      rootDesc,
+      req.label,
+      {
+        visit: (desc, _at, edge) => {
+          if (edge?.optional) return false // a foreign layer stays at its URLs
+          if (edge && !isManifestEdge(edge)) {
+            blobs.set(desc.digest, desc)
+            return false
+          }
+          if (seen.has(desc.digest)) return false
+          seen.add(desc.digest)
+          return true
+        },
+        bytes: (desc) => (desc.digest === rootDesc.digest ? req.root.bytes : this.fetchManifest(req.source, desc, req.label)),
+        invalid: (desc, _at, err) => {
+          if (err.reason === 'json') throw new FailureError(`manifest ${desc.digest} of ${req.label} is not valid JSON`)
+          throw new FailureError(`${req.label}: ${desc.digest} is neither an image manifest nor an index`)
+        },
+        node: (desc, {bytes, edges}) => {
+          children.set(desc.digest, edges.filter((e) => !e.optional).map((e) => e.desc))
+          if (!manifests.has(desc.digest)) manifests.set(desc.digest, {desc, bytes})
+        },
+        label: (at) => at,
+      },
+      {parallel: true},
+    )
     const blobList = [...blobs.values()]
     req.onPlan?.({blobs: blobList, totalBytes: blobList.reduce((n, b) => n + b.size, 0)})
 
@@ -164,7 +145,7 @@ export class Copier {
       let p = written.get(desc.digest)
       if (!p) {
         const deps = (children.get(desc.digest) ?? []).map((c) => {
-          const child = manifests.find((m) => m.desc.digest === c.digest)
+          const child = manifests.get(c.digest)
           return child ? put(child.desc, child.bytes) : (blobDone.get(c.digest) ?? Promise.resolve())
         })
         p = Promise.all(deps).then(() => this.manifestPutOnce.run(desc.digest, () => this.sink.putManifest(desc, bytes)))
@@ -177,18 +158,19 @@ export class Copier {
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
     if (failed) throw failed.reason
     for (const ref of req.refs) await this.sink.tag(ref, rootDesc, req.root.bytes)
-    const size = manifests.reduce((n, m) => n + m.bytes.length, 0) + blobList.reduce((n, b) => n + b.size, 0)
+    const walked = [...manifests.values()]
+    const size = walked.reduce((n, m) => n + m.bytes.length, 0) + blobList.reduce((n, b) => n + b.size, 0)
     // Root last, as written.
-    manifests.sort((a, b) => (a.desc.digest === rootDesc.digest ? 1 : b.desc.digest === rootDesc.digest ? -1 : 0))
-    return {digest: req.root.digest, mediaType: req.root.mediaType, manifests, blobs: blobList, size, bytesFetched, bytesReused}
+    walked.sort((a, b) => (a.desc.digest === rootDesc.digest ? 1 : b.desc.digest === rootDesc.digest ? -1 : 0))
+    return {digest: req.root.digest, mediaType: req.root.mediaType, manifests: walked, blobs: blobList, size, bytesFetched, bytesReused}
   }
 
-  private fetchManifest(source: ImageSource, desc: Descriptor, subject: string): Promise<Buffer> {
+  private fetchManifest(source: ImageSource, desc: Descriptor, label: string): Promise<Buffer> {
     return this.manifestFetchOnce.run(desc.digest, () =>
       this.manifestLimit(async () => {
         const bytes = await source.fetchManifest(desc)
         const actual = sha256Digest(bytes)
-        if (actual !== desc.digest) throw new IntegrityError(`manifest ${desc.digest} of ${subject}`, desc.digest, actual)
+        if (actual !== desc.digest) throw new IntegrityError(`manifest ${desc.digest} of ${label}`, desc.digest, actual)
         return bytes
       }),
     )
@@ -206,7 +188,7 @@ export class Copier {
       mine = true
       if (await this.sink.hasBlob(desc)) return {bytesFetched: 0, bytesResumed: 0, reused: true}
       const put = await new Promise<BlobPutResult>((resolve, reject) => {
-        this.pending.push({desc, source: req.source, subject: `blob ${desc.digest} of ${req.subject}`, onBytes, resolve, reject})
+        this.pending.push({desc, source: req.source, label: `blob ${desc.digest} of ${req.label}`, onBytes, resolve, reject})
         void this.pool(() => this.dispatch())
       })
       return {...put, reused: false}
@@ -236,20 +218,11 @@ export class Copier {
     const job = this.pending.splice(at, 1)[0]
     if (bigLane) this.runningBig++
     try {
-      job.resolve(await this.sink.putBlob(job.desc, job.source.blobOpener(job.desc), {subject: job.subject, onBytes: job.onBytes}))
+      job.resolve(await this.sink.putBlob(job.desc, job.source.blobOpener(job.desc), {label: job.label, onBytes: job.onBytes}))
     } catch (err) {
       job.reject(err)
     } finally {
       if (bigLane) this.runningBig--
     }
-  }
-}
-
-/** Manifest or index bytes as JSON; `what` names the manifest in the error when they are not JSON. */
-export function parseManifest(bytes: Buffer, what: string): ImageIndex | ImageManifest {
-  try {
-    return JSON.parse(bytes.toString('utf8')) as ImageIndex | ImageManifest
-  } catch {
-    throw new FailureError(`manifest ${what} is not valid JSON`)
   }
 }

@@ -3,7 +3,7 @@ import {gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
 
 import {archiveEntries, checkEntryPath, maxTarBytes} from '../../src/lib/bundle/archive-entries.js'
-import type {BundleLock} from '../../src/lib/bundle/lock.js'
+import type {BundleLock} from '../../src/lib/lock.js'
 import {type FixtureFile, fileData, hostileArchives, lockEntry, tarBytes} from '../helpers/bundle-fixture.js'
 
 function lockOf(files: FixtureFile[]): BundleLock {

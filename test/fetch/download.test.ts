@@ -71,7 +71,7 @@ async function setup() {
       size: body.length,
       dest: join(dir, 'final'),
       partial: join(dir, 'tmp', 'x.part'),
-      subject: 'blob under test',
+      label: 'blob under test',
       policy: {attempts: 3, baseDelayMs: 1, maxDelayMs: 2},
     },
   }

@@ -34,7 +34,7 @@ function req(dest: string, d = digest) {
     digest: d,
     dest,
     partial: store.partialPath(d, 'file'),
-    subject: 'binary src.bin',
+    label: 'binary src.bin',
   }
 }
 

@@ -7,12 +7,14 @@ import {Readable} from 'node:stream'
 import pLimit from 'p-limit'
 import {describe, expect, it} from 'vitest'
 
-import {type BlobPutResult, Copier, type ImageSink, type ImageSource, parseManifest} from '../../src/lib/copy.js'
+import type {BlobPutResult, ImageSink, ImageSource} from '../../src/lib/content/roles.js'
+import {Copier} from '../../src/lib/copy.js'
 import {FailureError, IntegrityError} from '../../src/lib/errors.js'
-import type {Opener} from '../../src/lib/fetch/download.js'
+import type {Opener} from '../../src/lib/content/opener.js'
 import {sha256Digest} from '../../src/lib/oci/digest.js'
 import {OciLayoutSink, OciLayoutSource, readLayoutIndex} from '../../src/lib/oci/layout.js'
-import {type Descriptor, MediaType} from '../../src/lib/oci/media-types.js'
+import type {Descriptor} from '../../src/lib/content/descriptor.js'
+import {MediaType} from '../../src/lib/content/media-types.js'
 import {Store} from '../../src/lib/store/store.js'
 
 /** An in-memory image source that counts what is asked of it and can corrupt a blob. */
@@ -95,12 +97,12 @@ describe('Copier into an OCI layout', () => {
     let planned = 0
     let advanced = 0
     const [r1, r2] = await Promise.all([
-      copier.copyImage({source: src, root, refs: ['reg/multi:1'], subject: 'reg/multi:1', onPlan: (p) => (planned = p.totalBytes), onBytes: (n) => (advanced += n)}),
+      copier.copyImage({source: src, root, refs: ['reg/multi:1'], label: 'reg/multi:1', onPlan: (p) => (planned = p.totalBytes), onBytes: (n) => (advanced += n)}),
       copier.copyImage({
         source: src,
         root: {bytes: single.bytes, mediaType: MediaType.ociManifest, digest: single.desc.digest},
         refs: ['reg/single:1'],
-        subject: 'reg/single:1',
+        label: 'reg/single:1',
       }),
     ])
     expect(src.blobOpens.filter((d) => d === sha256Digest(base))).toHaveLength(1)
@@ -137,7 +139,7 @@ describe('Copier into an OCI layout', () => {
       source: src,
       root,
       refs: ['reg/multi:1'],
-      subject: 'x',
+      label: 'x',
     })
     expect(src.blobOpens.length).toBe(before)
     expect(again.bytesFetched).toBe(0)
@@ -159,7 +161,7 @@ describe('Copier into an OCI layout', () => {
     const bytes = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.dockerManifest, config, layers: [remote, local]}))
     const root = {bytes, mediaType: MediaType.dockerManifest, digest: src.add(bytes, MediaType.dockerManifest).digest}
     const store = await layoutStore()
-    const r = await new Copier({sink: new OciLayoutSink(store), pool: pLimit(2), concurrency: 2}).copyImage({source: src, root, refs: ['r/win:1'], subject: 'r/win:1'})
+    const r = await new Copier({sink: new OciLayoutSink(store), pool: pLimit(2), concurrency: 2}).copyImage({source: src, root, refs: ['r/win:1'], label: 'r/win:1'})
     expect(r.blobs.map((b) => b.digest).sort()).toEqual([config.digest, local.digest].sort())
     expect(src.blobOpens).not.toContain(remote.digest)
     expect(await readFile(store.blobPath(local.digest))).toEqual(src.content.get(local.digest))
@@ -174,7 +176,7 @@ describe('Copier into an OCI layout', () => {
     const store = await layoutStore()
     const copier = new Copier({sink: new OciLayoutSink(store, {policy: {attempts: 2, baseDelayMs: 1, maxDelayMs: 1}}), pool: pLimit(2), concurrency: 2})
     const err = await copier
-      .copyImage({source: src, root: {bytes: img.bytes, mediaType: MediaType.ociManifest, digest: img.desc.digest}, refs: ['r'], subject: 'reg/bad:1'})
+      .copyImage({source: src, root: {bytes: img.bytes, mediaType: MediaType.ociManifest, digest: img.desc.digest}, refs: ['r'], label: 'reg/bad:1'})
       .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(IntegrityError)
     expect((err as IntegrityError).message).toContain(`blob ${sha256Digest(bad)} of reg/bad:1`)
@@ -210,23 +212,26 @@ describe('Copier into an OCI layout', () => {
       tag: async () => {},
     }
     const copier = new Copier({sink, pool: pLimit(4), concurrency: 4})
-    await copier.copyImage({source: src, root: {bytes: img.bytes, mediaType: MediaType.ociManifest, digest: img.desc.digest}, refs: [], subject: 's'})
+    await copier.copyImage({source: src, root: {bytes: img.bytes, mediaType: MediaType.ociManifest, digest: img.desc.digest}, refs: [], label: 's'})
     // Four slots: three large (largest first), one kept for the small ones.
     expect(starts.slice(0, 4).filter((s) => s >= 1000)).toHaveLength(3)
     expect(starts.slice(0, 4).filter((s) => s < 1000)).toHaveLength(1)
     expect(starts).toHaveLength(13)
   })
 
-  it('parses manifest bytes, naming the manifest when they are not JSON', () => {
-    expect(parseManifest(Buffer.from('{"schemaVersion":2,"manifests":[]}'), 'x')).toEqual({schemaVersion: 2, manifests: []})
-    const err = (() => {
-      try {
-        parseManifest(Buffer.from('<html>'), 'sha256:abc of reg/a:1')
-      } catch (e) {
-        return e
-      }
-    })()
+  it('names a child manifest that is not JSON, and the image it belongs to', async () => {
+    const src = new MemorySource()
+    const bad = src.add(Buffer.from('<html>'), MediaType.ociManifest)
+    const index = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [bad]}))
+    const sink: ImageSink = {
+      hasBlob: async () => false,
+      putBlob: async () => ({bytesFetched: 0, bytesResumed: 0}),
+      putManifest: async () => {},
+      tag: async () => {},
+    }
+    const copier = new Copier({sink, pool: pLimit(2), concurrency: 2})
+    const err = await copier.copyImage({source: src, root: {bytes: index, mediaType: MediaType.ociIndex, digest: sha256Digest(index)}, refs: [], label: 'reg/a:1'}).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(FailureError)
-    expect((err as Error).message).toContain('sha256:abc of reg/a:1')
+    expect((err as Error).message).toBe(`manifest ${bad.digest} of reg/a:1 is not valid JSON`)
   })
 })

@@ -7,7 +7,7 @@ import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {IntegrityError, RegistryError} from '../../src/lib/errors.js'
 import {sha256Digest} from '../../src/lib/oci/digest.js'
-import {MediaType} from '../../src/lib/oci/media-types.js'
+import {MediaType} from '../../src/lib/content/media-types.js'
 import {RegistryClient} from '../../src/lib/registry/client.js'
 
 // A loopback fake registry for what the real one cannot be told to do: expire

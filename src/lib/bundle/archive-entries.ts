@@ -5,7 +5,8 @@ import {createGunzip} from 'node:zlib'
 import {AirlockError, BundleError, IntegrityError} from '../errors.js'
 import {padded} from '../tar/headers.js'
 import {readTar} from '../tar/reader.js'
-import {BUNDLE_FILES, type BundleLock, type LockFile, TOP_FOLDERS} from './lock.js'
+import type {BundleLock, LockFile} from '../lock.js'
+import {BUNDLE_FILES, TOP_FOLDERS} from './lock.js'
 import {openBundleFile} from './parts.js'
 
 /**

@@ -16,7 +16,8 @@ import {Store} from '../store/store.js'
 import {formatBytes, formatRate} from '../ui/format.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
 import {reproducibleGzip} from './gzip.js'
-import {BUNDLE_FILES, type BundleLock} from './lock.js'
+import type {BundleLock} from '../lock.js'
+import {BUNDLE_FILES} from './lock.js'
 import {BundleOutput, type WrittenFile} from './output.js'
 import {type ArchiveItem, planBundle} from './plan.js'
 import {lockProblems} from './read-lock.js'
@@ -194,15 +195,15 @@ export async function* archiveBytes(items: ArchiveItem[], mtime: number, onBytes
     let n = 0
     for await (const chunk of createReadStream(item.source!, {highWaterMark: READ_CHUNK}) as AsyncIterable<Buffer>) {
       n += chunk.length
-      if (n > item.size) throw new IntegrityError(`${item.subject} (changed on disk while bundling?)`, `${item.size} bytes`, `more than ${item.size} bytes`)
+      if (n > item.size) throw new IntegrityError(`${item.label} (changed on disk while bundling?)`, `${item.size} bytes`, `more than ${item.size} bytes`)
       hash.update(chunk)
       onBytes(chunk.length)
       yield chunk
     }
-    if (n !== item.size) throw new IntegrityError(`${item.subject} (changed on disk while bundling?)`, `${item.size} bytes`, `${n} bytes`)
+    if (n !== item.size) throw new IntegrityError(`${item.label} (changed on disk while bundling?)`, `${item.size} bytes`, `${n} bytes`)
     const hex = hash.digest('hex')
     if (item.sha256 !== undefined && hex !== item.sha256) {
-      throw new IntegrityError(`${item.subject} (the store file changed since it was pulled)`, `sha256:${item.sha256}`, `sha256:${hex}`)
+      throw new IntegrityError(`${item.label} (the store file changed since it was pulled)`, `sha256:${item.sha256}`, `sha256:${hex}`)
     }
     item.onDigest?.(hex)
     yield padding(item.size)

@@ -1,8 +1,9 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import type {LockFile, LockReferrer} from '../lock.js'
 import {bundleBom, type CycloneDxBom} from './cyclonedx.js'
-import {BUNDLE_FILES, type LockFile, type LockReferrer} from './lock.js'
+import {BUNDLE_FILES} from './lock.js'
 import {parseBundleLock, readBundleLock} from './read-lock.js'
 
 export interface InspectImage {

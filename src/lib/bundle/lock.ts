@@ -1,55 +1,4 @@
-/**
- * `bundle.json`, the lock: what a bundle (and a store) holds, with every
- * digest. Its shape is fixed by the contract.
- */
-export interface LockImage {
-  /** Full normalized reference, e.g. `docker.io/library/nginx:1.25.3`. */
-  ref: string
-  /** Digest of the manifest or index stored for this ref. */
-  digest: string
-  mediaType: string
-  /** Platforms kept, e.g. `linux/amd64`, `linux/arm/v7`. */
-  platforms: string[]
-  /** Bytes of the manifest(s), configs and layers of this image. */
-  size: number
-  /** When a platform filter rewrote an index: the digest of the source index. */
-  sourceDigest?: string
-  /** Artifacts that refer to this image, one of its platform manifests or another of them (signatures, SBOMs), flat. */
-  referrers?: LockReferrer[]
-}
-
-/** A referrer carried with its image (contract: "Signatures, attestations and other referrers"). */
-export interface LockReferrer {
-  /** Digest of the referrer's manifest. */
-  digest: string
-  mediaType: string
-  /** The manifest's own artifactType, else its config's media type (the OCI rule). */
-  artifactType: string
-  /** Bytes of the referrer's manifest (a descriptor's size). */
-  size: number
-  /** The digest it points at: the image, one of its platform manifests, or another referrer. */
-  subject: string
-  /** The tag it was found under (cosign's `sha256-<hex>.sig`, `.att`, `.sbom`); none for a referrer found by its subject field. */
-  tag?: string
-}
-
-export interface LockFile {
-  kind: 'binary' | 'package' | 'chart'
-  url: string
-  /** Mirrored path, relative to `files/` (binaries) or `packages/` (packages, charts). */
-  path: string
-  size: number
-  sha256: string
-}
-
-export interface BundleLock {
-  apiVersion: 'airlock/v1'
-  name: string
-  version?: string
-  images: LockImage[]
-  files: LockFile[]
-}
-
+/** The files of a bundle folder (the lock's shape is in ../lock.ts). */
 export const BUNDLE_FILES = {
   files: 'offline-files.tar.gz',
   packages: 'component-tools.tar.gz',
@@ -60,3 +9,6 @@ export const BUNDLE_FILES = {
 
 /** Top folder inside each .tar.gz. */
 export const TOP_FOLDERS = {files: 'offline-files', packages: 'component-tools'} as const
+
+// The lock's types moved to ../lock.ts; named here too until every importer says so.
+export type {BundleLock, LockFile, LockImage, LockReferrer} from '../lock.js'

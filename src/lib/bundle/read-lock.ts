@@ -3,7 +3,8 @@ import {join} from 'node:path'
 
 import {BundleError} from '../errors.js'
 import {isDigest, SHA256_HEX} from '../oci/digest.js'
-import {BUNDLE_FILES, type BundleLock} from './lock.js'
+import type {BundleLock} from '../lock.js'
+import {BUNDLE_FILES} from './lock.js'
 
 const KINDS = new Set(['binary', 'package', 'chart'])
 

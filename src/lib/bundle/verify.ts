@@ -11,10 +11,13 @@ import {readTar} from '../tar/reader.js'
 import {isDigest} from '../oci/digest.js'
 import {parseCosignTag} from '../oci/cosign.js'
 import {layoutEntryMediaType, REF_NAME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION} from '../oci/layout.js'
-import {type Descriptor, type ImageIndex, type ImageManifest, isForeignLayer, isImageManifestMediaType, isIndexMediaType} from '../oci/media-types.js'
+import type {Descriptor, ImageIndex} from '../content/descriptor.js'
+import {manifestGaps, type ParsedManifest, parseLayoutIndex, parseManifestJson} from '../graph/parse.js'
+import {type GraphVisitor, walkGraph} from '../graph/walk.js'
 import {silentProgress, type Progress, type TaskHandle} from '../ui/progress.js'
 import {formatBytes} from '../ui/format.js'
-import {BUNDLE_FILES, type BundleLock, TOP_FOLDERS} from './lock.js'
+import type {BundleLock} from '../lock.js'
+import {BUNDLE_FILES, TOP_FOLDERS} from './lock.js'
 import {bundlePartPaths} from './parts.js'
 import {readBundleLock} from './read-lock.js'
 import {checkImageSignatures, type ImageSignature} from './signatures.js'
@@ -363,12 +366,12 @@ async function verifyImagesArchive(
     return opened.archive
   }
   if (!layoutSeen) problems.push(`${name}: oci-layout is missing`)
-  checkLayout(name, lock, indexBytes, blobs, corrupt, json, problems)
+  await checkLayout(name, lock, indexBytes, blobs, corrupt, json, problems)
   return opened.archive
 }
 
 /** index.json against bundle.json, then every reference reachable from it; blobs nothing references are extra. */
-function checkLayout(
+async function checkLayout(
   name: string,
   lock: BundleLock,
   indexBytes: Buffer | undefined,
@@ -376,7 +379,7 @@ function checkLayout(
   corrupt: Map<string, string>,
   json: Map<string, Buffer>,
   problems: string[],
-): void {
+): Promise<void> {
   const named = new Set<string>()
   const reportCorrupt = (digest: string, where: string): void => {
     if (named.has(digest)) return
@@ -386,8 +389,7 @@ function checkLayout(
   if (!indexBytes) return void problems.push(`${name}: index.json is missing`)
   let index: ImageIndex
   try {
-    index = JSON.parse(indexBytes.toString('utf8')) as ImageIndex
-    if (!Array.isArray(index.manifests)) throw new Error('no manifests array')
+    index = parseLayoutIndex(indexBytes)
   } catch (err) {
     return void problems.push(`${name}: index.json is not a valid OCI index: ${(err as Error).message}`)
   }
@@ -406,38 +408,47 @@ function checkLayout(
     else if (ds.length > 1) problems.push(`${name}: index.json names ${ref} ${ds.length} times`)
   }
   const reached = new Set<string>()
-  const visit = (d: Descriptor, of: string): void => {
-    if (typeof d?.digest !== 'string' || !isDigest(d.digest)) return void problems.push(`${name}: ${of}: a reference without a sha256 digest`)
-    const size = blobs.get(d.digest)
-    if (size === undefined && corrupt.has(d.digest)) return reportCorrupt(d.digest, of)
-    if (size === undefined) {
-      if (isForeignLayer(d)) return
-      return void problems.push(`${name}: ${of}: blob ${d.digest} is missing`)
-    }
-    if (size !== d.size) problems.push(`${name}: ${of}: blob ${d.digest} has ${size} bytes, the reference says ${d.size}`)
-    if (reached.has(d.digest)) return
-    reached.add(d.digest)
-    const mt = d.mediaType
-    const isIndex = isIndexMediaType(mt)
-    if (!isIndex && !isImageManifestMediaType(mt)) return
-    const bytes = json.get(d.digest)
-    let doc: ImageIndex & ImageManifest
-    try {
-      if (!bytes) throw new Error('not JSON')
-      doc = JSON.parse(bytes.toString('utf8'))
-    } catch {
-      return void problems.push(`${name}: ${of}: manifest ${d.digest} is not valid JSON`)
-    }
-    if (isIndex) {
-      if (!Array.isArray(doc.manifests)) return void problems.push(`${name}: ${of}: index ${d.digest} has no manifests`)
-      for (const c of doc.manifests) visit(c, `${of} > ${c.platform ? [c.platform.os, c.platform.architecture, c.platform.variant].filter(Boolean).join('/') : 'manifest'} ${c.digest}`)
-    } else {
-      if (!doc.config) problems.push(`${name}: ${of}: manifest ${d.digest} has no config`)
-      else visit(doc.config, `${of} config`)
-      if (!Array.isArray(doc.layers)) problems.push(`${name}: ${of}: manifest ${d.digest} has no layers`)
-      else doc.layers.forEach((l, i) => visit(l, `${of} layer ${i}`))
-    }
+  const visitor: GraphVisitor<string> = {
+    visit: (d, of, edge) => {
+      if (typeof d?.digest !== 'string' || !isDigest(d.digest)) {
+        problems.push(`${name}: ${of}: a reference without a sha256 digest`)
+        return false
+      }
+      const size = blobs.get(d.digest)
+      if (size === undefined && corrupt.has(d.digest)) {
+        reportCorrupt(d.digest, of)
+        return false
+      }
+      if (size === undefined) {
+        if (!edge?.optional) problems.push(`${name}: ${of}: blob ${d.digest} is missing`)
+        return false
+      }
+      if (size !== d.size) problems.push(`${name}: ${of}: blob ${d.digest} has ${size} bytes, the reference says ${d.size}`)
+      if (reached.has(d.digest)) return false
+      reached.add(d.digest)
+      return true
+    },
+    bytes: (d, of) => {
+      const bytes = json.get(d.digest)
+      if (!bytes) problems.push(`${name}: ${of}: manifest ${d.digest} is not valid JSON`)
+      return bytes
+    },
+    invalid: (d, of, err) => {
+      problems.push(err.reason === 'json' ? `${name}: ${of}: manifest ${d.digest} is not valid JSON` : `${name}: ${of}: ${d.digest} is not an image manifest or index`)
+    },
+    node: (d, {parsed}, of) => {
+      for (const gap of manifestGaps(parsed)) problems.push(`${name}: ${of}: ${parsed.kind === 'index' ? 'index' : 'manifest'} ${d.digest} has no ${gap}`)
+    },
+    label: (of, edge) => {
+      if (edge.role === 'manifest') {
+        const p = edge.desc.platform
+        return `${of} > ${p ? [p.os, p.architecture, p.variant].filter(Boolean).join('/') : 'manifest'} ${edge.desc.digest}`
+      }
+      if (edge.role === 'layer') return `${of} layer ${edge.index}`
+      return `${of} ${edge.role}`
+    },
   }
+  const walk = (d: Descriptor, of: string): Promise<void> => walkGraph(d, of, visitor)
   for (const img of lock.images) {
     const ds = byRef.get(img.ref)
     if (!ds) {
@@ -448,9 +459,9 @@ function checkLayout(
     if (d.digest !== img.digest) problems.push(`${name}: ${img.ref}: index.json has ${d.digest}, bundle.json says ${img.digest}`)
     // Docker content is listed under its OCI twin in index.json (see layoutEntryMediaType).
     if (d.mediaType !== img.mediaType && d.mediaType !== layoutEntryMediaType(img.mediaType)) problems.push(`${name}: ${img.ref}: index.json has media type ${d.mediaType}, bundle.json says ${img.mediaType}`)
-    visit(d, img.ref)
+    await walk(d, img.ref)
   }
-  for (const img of lock.images) checkReferrers(name, img, referrerEntries, json, visit, problems)
+  for (const img of lock.images) await checkReferrers(name, img, referrerEntries, json, walk, problems)
   for (const digest of [...blobs.keys()].sort()) if (!reached.has(digest)) problems.push(`${name}: blobs/sha256/${digest.slice(7)}: extra blob, no image references it`)
   for (const digest of [...corrupt.keys()].sort()) reportCorrupt(digest, `blobs/sha256/${digest.slice(7)}`)
 }
@@ -463,23 +474,20 @@ function checkLayout(
  * of its referrers; the manifest's own `subject` field, or else its cosign
  * tag, must name that digest.
  */
-function checkReferrers(
+async function checkReferrers(
   name: string,
   img: BundleLock['images'][number],
   entries: Map<string, Descriptor>,
   json: Map<string, Buffer>,
-  visit: (d: Descriptor, of: string) => void,
+  walk: (d: Descriptor, of: string) => Promise<void>,
   problems: string[],
-): void {
+): Promise<void> {
   const referrers = img.referrers ?? []
   if (referrers.length === 0) return
   const targets = new Set([img.digest, ...(img.sourceDigest ? [img.sourceDigest] : []), ...referrers.map((r) => r.digest)])
-  try {
-    const root = JSON.parse(json.get(img.digest)?.toString('utf8') ?? '{}') as Partial<ImageIndex>
-    for (const m of Array.isArray(root.manifests) ? root.manifests : []) targets.add(m.digest)
-  } catch {
-    // The image walk already reported it.
-  }
+  // An unreadable root: the image walk already reported it.
+  const root = parsedOrUndefined(json.get(img.digest))
+  if (root?.kind === 'index' && Array.isArray(root.index.manifests)) for (const m of root.index.manifests) targets.add(m.digest)
   for (const r of referrers) {
     const of = `${img.ref}: referrer ${r.digest}`
     const entry = entries.get(r.digest)
@@ -488,17 +496,24 @@ function checkReferrers(
       problems.push(`${name}: ${of}: index.json says its subject is ${entry.annotations?.[REFERRER_SUBJECT_ANNOTATION]}, bundle.json says ${r.subject}`)
     }
     if (!targets.has(r.subject)) problems.push(`${name}: ${of}: its subject ${r.subject} is not this image, one of its manifests or referrers`)
-    visit({mediaType: r.mediaType, digest: r.digest, size: r.size}, of)
-    let doc: Partial<ImageManifest> & {artifactType?: string}
-    try {
-      doc = JSON.parse(json.get(r.digest)?.toString('utf8') ?? '') as typeof doc
-    } catch {
-      continue
-    }
-    const artifactType = doc.artifactType ?? doc.config?.mediaType
+    await walk({mediaType: r.mediaType, digest: r.digest, size: r.size}, of)
+    const parsed = parsedOrUndefined(json.get(r.digest), r.mediaType)
+    if (!parsed) continue
+    const doc = parsed.kind === 'index' ? parsed.index : parsed.manifest
+    const artifactType = doc.artifactType ?? (parsed.kind === 'manifest' ? parsed.manifest.config?.mediaType : undefined)
     if (artifactType !== r.artifactType) problems.push(`${name}: ${of}: its artifact type is ${artifactType}, bundle.json says ${r.artifactType}`)
     const points = doc.subject?.digest ?? (r.tag ? parseCosignTag(r.tag)?.digest : undefined)
     if (points === undefined) problems.push(`${name}: ${of}: has no subject field and no cosign tag that names what it refers to`)
     else if (points !== r.subject) problems.push(`${name}: ${of}: refers to ${points}, bundle.json says ${r.subject}`)
+  }
+}
+
+/** Manifest bytes parsed, or undefined when they are not a manifest (reported by the walk). */
+function parsedOrUndefined(bytes: Buffer | undefined, mediaType?: string): ParsedManifest | undefined {
+  if (!bytes) return undefined
+  try {
+    return parseManifestJson(bytes, mediaType)
+  } catch {
+    return undefined
   }
 }

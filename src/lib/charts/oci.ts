@@ -1,7 +1,7 @@
 import {FailureError} from '../errors.js'
-import type {Opener} from '../fetch/download.js'
+import type {Opener} from '../content/opener.js'
 import {sha256Digest} from '../oci/digest.js'
-import type {ImageManifest} from '../oci/media-types.js'
+import type {ImageManifest} from '../content/descriptor.js'
 import type {RegistryClient} from '../registry/client.js'
 import type {ChartVersion} from './repo-index.js'
 

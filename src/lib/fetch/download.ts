@@ -8,11 +8,8 @@ import {IntegrityError} from '../errors.js'
 import {HashingStream} from '../oci/digest.js'
 import {commitFile} from '../store/atomic.js'
 import {countingStream} from './counting.js'
-import type {OpenedStream} from './http.js'
+import type {Opener} from '../content/opener.js'
 import {type RetryPolicy, withRetry} from './retry.js'
-
-/** Opens the content from byte `offset`; may start at 0 instead when the server cannot resume. */
-export type Opener = (offset: number) => Promise<OpenedStream>
 
 export interface DownloadRequest {
   open: Opener
@@ -25,7 +22,7 @@ export interface DownloadRequest {
   /** Partial download path; kept on a broken transfer so the next attempt resumes. */
   partial: string
   /** Names the content in errors: `blob sha256:... of docker.io/library/nginx:1.25`. */
-  subject: string
+  label: string
   onBytes?: (n: number) => void
   policy?: RetryPolicy
   signal?: AbortSignal
@@ -116,7 +113,7 @@ async function attempt(req: DownloadRequest, running: RunningHash, count: (n: nu
   }
   if (opened) {
     const expectedTotal = req.size ?? opened.total
-    const hasher = new HashingStream(expectedTotal === undefined ? undefined : expectedTotal - have, req.subject, hash)
+    const hasher = new HashingStream(expectedTotal === undefined ? undefined : expectedTotal - have, req.label, hash)
     const counter = countingStream((n) => {
       count(n)
       req.onBytes?.(n)
@@ -144,12 +141,12 @@ function check(req: DownloadRequest, size: number, actual: string, total?: numbe
   const want = req.size ?? total
   if (want !== undefined && size < want) {
     // Short body: a broken transfer, not bad content. Keep the partial file and resume.
-    const err = new Error(`${req.subject}: connection closed after ${size} of ${want} bytes`) as Error & {retryable: boolean}
+    const err = new Error(`${req.label}: connection closed after ${size} of ${want} bytes`) as Error & {retryable: boolean}
     err.retryable = true
     throw err
   }
   if (want !== undefined && size !== want) {
-    throw new IntegrityError(req.subject, `${want} bytes`, `${size} bytes`)
+    throw new IntegrityError(req.label, `${want} bytes`, `${size} bytes`)
   }
-  if (actual !== req.digest) throw new IntegrityError(req.subject, req.digest, actual)
+  if (actual !== req.digest) throw new IntegrityError(req.label, req.digest, actual)
 }

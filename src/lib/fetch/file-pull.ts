@@ -5,9 +5,10 @@ import type {Got} from 'got'
 
 import {hashFile} from '../oci/digest.js'
 import type {Once} from '../once.js'
-import {type DownloadResult, downloadVerified, type Opener} from './download.js'
+import type {Opener, OpenedStream} from '../content/opener.js'
+import {type DownloadResult, downloadVerified} from './download.js'
 import {type HashCache, statFile} from './hash-cache.js'
-import {openStream, type OpenedStream} from './http.js'
+import {openStream} from './http.js'
 import type {RetryPolicy} from './retry.js'
 
 export interface FileFetchRequest {
@@ -23,7 +24,7 @@ export interface FileFetchRequest {
   /** Partial download path inside the store's tmp. */
   partial: string
   /** Names the file in errors: `binary https://...`. */
-  subject: string
+  label: string
   /** Told the whole size when the server says it, and bytes as they arrive. */
   onTotal?: (total: number) => void
   onBytes?: (n: number) => void
@@ -107,7 +108,7 @@ export class FileFetcher {
   private httpOpener(req: FileFetchRequest): Opener {
     let first = true
     return async (offset: number) => {
-      const opened = await openStream(this.opts.http, req.url, {offset, what: req.subject})
+      const opened = await openStream(this.opts.http, req.url, {offset, what: req.label})
       if (opened.total !== undefined) req.onTotal?.(opened.total)
       if (first && opened.start > 0) req.onBytes?.(opened.start)
       first = false
@@ -122,7 +123,7 @@ export class FileFetcher {
       size: req.size,
       dest: req.dest,
       partial: req.partial,
-      subject: req.subject,
+      label: req.label,
       onBytes: req.onBytes,
       policy: this.opts.policy,
       signal: this.opts.signal,

@@ -1,8 +1,8 @@
 import got, {type Got, type Response} from 'got'
 import {readFile} from 'node:fs/promises'
-import type {Readable} from 'node:stream'
 import {rootCertificates} from 'node:tls'
 
+import type {OpenedStream} from '../content/opener.js'
 import {NetworkError, UsageError} from '../errors.js'
 import {agentsFor} from './proxy.js'
 
@@ -88,16 +88,6 @@ export function redactUrl(url: URL | string): string {
   u.password = ''
   u.search = ''
   return u.toString()
-}
-
-export interface OpenedStream {
-  stream: Readable
-  /** Offset of the first byte sent: the one asked for on a 206, else 0. */
-  start: number
-  /** Size of the whole content when the server said so. */
-  total?: number
-  /** The URL that answered, after redirects. */
-  url: string
 }
 
 /**

@@ -1,14 +1,16 @@
 import pLimit from 'p-limit'
 import {Readable} from 'node:stream'
 
-import type {LockImage} from '../bundle/lock.js'
-import {type BlobPutResult, Copier, type ImageSink} from '../copy.js'
+import type {LockImage} from '../lock.js'
+import type {Opener} from '../content/opener.js'
+import type {BlobPutOptions, BlobPutResult, ImageSink} from '../content/roles.js'
+import {Copier} from '../copy.js'
 import {BundleError, combineFailures, IntegrityError, UsageError} from '../errors.js'
-import type {Opener} from '../fetch/download.js'
 import {ArchiveImageSource, OciArchive} from '../oci/archive.js'
 import {CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION} from '../oci/layout.js'
-import type {Descriptor} from '../oci/media-types.js'
-import {RegistryClient, manifestMediaType} from '../registry/client.js'
+import type {Descriptor} from '../content/descriptor.js'
+import {manifestMediaType} from '../content/media-types.js'
+import {RegistryClient} from '../registry/client.js'
 import type {Credentials} from '../registry/credentials.js'
 import {type BlobReader, RegistryPusher} from '../registry/push.js'
 import type {Progress} from '../ui/progress.js'
@@ -140,13 +142,13 @@ class PushRun {
 }
 
 /** `length` bytes from `offset` of what an Opener serves, as a lazy stream (opened when first read). */
-export function openerReader(open: Opener, subject: string): BlobReader {
+export function openerReader(open: Opener, label: string): BlobReader {
   return (offset, length) =>
     Readable.from(
       (async function* () {
         const {stream, start} = await open(offset)
         try {
-          if (start !== offset) throw new BundleError(`${subject}: cannot read from byte ${offset}`)
+          if (start !== offset) throw new BundleError(`${label}: cannot read from byte ${offset}`)
           let left = length
           for await (const chunk of stream as AsyncIterable<Buffer>) {
             if (chunk.length >= left) {
@@ -157,7 +159,7 @@ export function openerReader(open: Opener, subject: string): BlobReader {
             left -= chunk.length
             yield chunk
           }
-          if (left > 0) throw new BundleError(`${subject}: ended ${left} bytes early`)
+          if (left > 0) throw new BundleError(`${label}: ended ${left} bytes early`)
         } finally {
           stream.destroy()
         }
@@ -177,8 +179,8 @@ export class RegistrySink implements ImageSink {
     return this.run.has(this.repository, desc)
   }
 
-  putBlob(desc: Descriptor, open: Opener, opts: {subject: string; onBytes?: (n: number) => void}): Promise<BlobPutResult> {
-    return this.run.put(this.repository, desc, openerReader(open, opts.subject), opts.onBytes)
+  putBlob(desc: Descriptor, open: Opener, opts: BlobPutOptions): Promise<BlobPutResult> {
+    return this.run.put(this.repository, desc, openerReader(open, opts.label), opts.onBytes)
   }
 
   async hasManifest(desc: Descriptor): Promise<boolean> {
@@ -295,7 +297,7 @@ export async function pushArchive(
           source,
           root: {bytes, mediaType: rootMediaType(bytes, p), digest: p.desc.digest},
           refs: [p.target.reference],
-          subject: p.lock.ref,
+          label: p.lock.ref,
           onPlan: (plan) => task.setTotal(plan.totalBytes),
           onBytes: (n) => task.advance(n),
         })

@@ -1,5 +1,5 @@
 import {type ArchiveScope, verifyBundle} from '../bundle/verify.js'
-import type {BundleLock} from '../bundle/lock.js'
+import type {BundleLock} from '../lock.js'
 import {BundleError} from '../errors.js'
 import type {Progress} from '../ui/index.js'
 

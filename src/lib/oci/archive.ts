@@ -2,13 +2,13 @@ import {createReadStream} from 'node:fs'
 import {open, stat, type FileHandle} from 'node:fs/promises'
 import {PassThrough, Readable} from 'node:stream'
 
-import type {ImageSource} from '../copy.js'
 import {BundleError} from '../errors.js'
-import type {Opener} from '../fetch/download.js'
-import type {OpenedStream} from '../fetch/http.js'
+import {ManifestParseError, parseLayoutIndex} from '../graph/parse.js'
+import type {Opener, OpenedStream} from '../content/opener.js'
+import type {ImageSource} from '../content/roles.js'
 import {BLOCK, padded, TarHeaderDecoder} from '../tar/headers.js'
 import {digestHex, isDigest} from './digest.js'
-import type {Descriptor, ImageIndex} from './media-types.js'
+import type {Descriptor, ImageIndex} from '../content/descriptor.js'
 
 /**
  * An oci-archive (a plain tar of an OCI image layout) read in place: the tar
@@ -234,15 +234,14 @@ export class OciArchive {
   /** The layout's `index.json`, checked for the `oci-layout` marker. */
   async readIndex(): Promise<ImageIndex> {
     if (!this.has('oci-layout')) throw new BundleError(`${this.path}: not an OCI image layout (no oci-layout inside)`)
-    let index: ImageIndex
+    const bytes = await this.readEntry('index.json')
     try {
-      index = JSON.parse((await this.readEntry('index.json')).toString('utf8')) as ImageIndex
+      return parseLayoutIndex(bytes)
     } catch (err) {
-      if (err instanceof BundleError) throw err
-      throw new BundleError(`${this.path}: index.json is not valid JSON`)
+      if (err instanceof ManifestParseError && err.reason === 'json') throw new BundleError(`${this.path}: index.json is not valid JSON`)
+      if (err instanceof ManifestParseError) throw new BundleError(`${this.path}: index.json has no manifests list`)
+      throw err
     }
-    if (!index || !Array.isArray(index.manifests)) throw new BundleError(`${this.path}: index.json has no manifests list`)
-    return index
   }
 }
 

@@ -4,7 +4,7 @@ import {readFile} from 'node:fs/promises'
 import {UsageError} from '../errors.js'
 
 import {digestHex, isDigest} from './digest.js'
-import type {ImageManifest} from './media-types.js'
+import type {ImageManifest} from '../content/descriptor.js'
 
 /**
  * cosign's key-based signatures, as cosign stores them: a manifest tagged

@@ -51,7 +51,7 @@ export class HashingStream extends Transform {
 
   constructor(
     private readonly maxSize?: number,
-    private readonly subject = 'stream',
+    private readonly label = 'stream',
     hash?: Hash,
   ) {
     super()
@@ -61,7 +61,7 @@ export class HashingStream extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length
     if (this.maxSize !== undefined && this.bytes > this.maxSize) {
-      cb(new IntegrityError(this.subject, `${this.maxSize} bytes`, `more than ${this.maxSize} bytes`))
+      cb(new IntegrityError(this.label, `${this.maxSize} bytes`, `more than ${this.maxSize} bytes`))
       return
     }
     this.hash.update(chunk)

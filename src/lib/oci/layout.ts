@@ -2,15 +2,18 @@ import {createReadStream} from 'node:fs'
 import {readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import type {BlobPutResult, ImageSink, ImageSource} from '../copy.js'
 import {FailureError, IntegrityError} from '../errors.js'
-import {downloadVerified, type Opener} from '../fetch/download.js'
+import {parseLayoutIndex} from '../graph/parse.js'
+import type {Opener} from '../content/opener.js'
+import type {BlobPutOptions, BlobPutResult, ImageSink, ImageSource} from '../content/roles.js'
+import {downloadVerified} from '../fetch/download.js'
 import type {RetryPolicy} from '../fetch/retry.js'
 import {Once} from '../once.js'
 import {writeFileAtomic} from '../store/atomic.js'
 import type {Store} from '../store/store.js'
 import {digestHex, sha256Digest} from './digest.js'
-import {type Descriptor, type ImageIndex, manifestMediaType, MediaType} from './media-types.js'
+import type {Descriptor, ImageIndex} from '../content/descriptor.js'
+import {manifestMediaType, MediaType} from '../content/media-types.js'
 
 /** index.json annotations every entry carries (contract: "The store"). */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name'
@@ -74,9 +77,7 @@ export async function readLayoutIndex(root: string): Promise<ImageIndex> {
     throw err
   }
   try {
-    const j = JSON.parse(text) as ImageIndex
-    if (!Array.isArray(j.manifests)) throw new Error('no manifests array')
-    return j
+    return parseLayoutIndex(Buffer.from(text))
   } catch (err) {
     throw new FailureError(`${path} is not a valid OCI index: ${(err as Error).message}`)
   }
@@ -109,18 +110,18 @@ export class OciLayoutSink implements ImageSink {
    * the copier (which already asks once) a pull reads single-platform configs
    * through here, so two images sharing a config must not both append to it.
    */
-  async putBlob(desc: Descriptor, open: Opener, opts: {subject: string; onBytes?: (n: number) => void}): Promise<BlobPutResult> {
+  async putBlob(desc: Descriptor, open: Opener, opts: BlobPutOptions): Promise<BlobPutResult> {
     return this.writes.run(desc.digest, () => this.download(desc, open, opts))
   }
 
-  private async download(desc: Descriptor, open: Opener, opts: {subject: string; onBytes?: (n: number) => void}): Promise<BlobPutResult> {
+  private async download(desc: Descriptor, open: Opener, opts: BlobPutOptions): Promise<BlobPutResult> {
     const r = await downloadVerified({
       open,
       digest: desc.digest,
       size: desc.size,
       dest: this.store.blobPath(desc.digest),
       partial: this.store.partialPath(desc.digest, 'blob'),
-      subject: opts.subject,
+      label: opts.label,
       onBytes: opts.onBytes,
       policy: this.opts.policy,
       signal: this.opts.signal,

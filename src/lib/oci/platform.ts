@@ -1,4 +1,4 @@
-import type {Descriptor, Platform} from './media-types.js'
+import type {Descriptor, Platform} from '../content/descriptor.js'
 
 /** `linux/arm64/v8` as {os, architecture, variant}. */
 export interface PlatformSpec {

@@ -1,5 +1,5 @@
 import {isAbsolute, join, relative, resolve, sep} from 'node:path'
-import type {LockFile} from '../bundle/lock.js'
+import type {LockFile} from '../lock.js'
 import {parseOciChartRef, resolveOciChart} from '../charts/oci.js'
 import {findChart, RepoIndexCache} from '../charts/repo-index.js'
 import {type StoredChart, writeStoreIndex} from '../charts/store-index.js'
@@ -7,7 +7,7 @@ import {FailureError} from '../errors.js'
 import {ChecksumFiles} from '../fetch/checksum.js'
 import {FileFetcher} from '../fetch/file-pull.js'
 import {HashCache} from '../fetch/hash-cache.js'
-import type {Opener} from '../fetch/download.js'
+import type {Opener} from '../content/opener.js'
 import {createHttp, redactUrl} from '../fetch/http.js'
 import type {ChartEntry, Manifest, PackageEntry, UrlFileEntry} from '../manifest/types.js'
 import {digestHex} from '../oci/digest.js'
@@ -87,7 +87,7 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
       const src = await resolveEntry(entry)
       // Where the expected digest was written: the manifest's line first, as validate names it.
       const from = entry.kind !== 'chart' && entry.checksumUrl ? ` (sha256 from ${redactUrl(entry.checksumUrl)})` : ''
-      const subject = `${manifest.file}:${entry.pos.line}:${entry.pos.column}: ${entry.kind} ${entry.kind === 'chart' ? `${entry.name} ${entry.version} (${redactUrl(src.url)})` : redactUrl(src.url)}${from}`
+      const label = `${manifest.file}:${entry.pos.line}:${entry.pos.column}: ${entry.kind} ${entry.kind === 'chart' ? `${entry.name} ${entry.version} (${redactUrl(src.url)})` : redactUrl(src.url)}${from}`
       // One pool slot per file: hashing what is there and downloading are both the pool's kind of work.
       const r = await ctx.pool(() =>
         fetcher.fetch({
@@ -97,7 +97,7 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
           size: src.size,
           dest,
           partial: ctx.store.partialPath(src.digest, 'file', src.url),
-          subject,
+          label,
           onTotal: (n) => task.setTotal(n),
           onBytes: (n) => task.advance(n),
         }),

@@ -1,9 +1,10 @@
-import type {LockImage} from '../bundle/lock.js'
-import {Copier, type CopyRoot, parseManifest} from '../copy.js'
+import type {LockImage} from '../lock.js'
+import {Copier, type CopyRoot} from '../copy.js'
 import {FailureError} from '../errors.js'
 import {sha256Digest} from '../oci/digest.js'
 import {OciLayoutSink} from '../oci/layout.js'
-import {type Descriptor, type ImageIndex, type ImageManifest, isImageManifestMediaType, isIndexMediaType} from '../oci/media-types.js'
+import type {Descriptor} from '../content/descriptor.js'
+import {ManifestParseError, type ParsedManifest, parseManifestJson} from '../graph/parse.js'
 import {formatPlatform, indexPlatforms, isRunnableDescriptor, parsePlatform, platformMatches} from '../oci/platform.js'
 import type {RegistryClient} from '../registry/client.js'
 import {RegistrySource} from '../registry/source.js'
@@ -56,15 +57,15 @@ async function pullImage(
   try {
     const source = new RegistrySource(client, entry.ref.repository, layout)
     const fetched = await client.getManifest(entry.ref.repository, entry.ref.digest ?? entry.ref.tag ?? 'latest')
-    const doc = parseManifest(fetched.bytes, `${fetched.digest} of ${entry.name}`)
+    const doc = parseRoot(fetched, entry.name)
     const wanted = wantedPlatforms(entry, ctx)
     let root: CopyRoot = fetched
     let platforms: string[]
     let sourceDigest: string | undefined
     let configFetched = 0
 
-    if (isIndexMediaType(fetched.mediaType)) {
-      const index = doc as ImageIndex
+    if (doc?.kind === 'index') {
+      const {index} = doc
       const has = indexPlatforms(index.manifests)
       if (wanted === 'all') {
         platforms = has
@@ -94,8 +95,8 @@ async function pullImage(
           sourceDigest = fetched.digest
         }
       }
-    } else if (isImageManifestMediaType(fetched.mediaType) || (doc as ImageManifest).config) {
-      const m = doc as ImageManifest
+    } else if (doc?.kind === 'manifest') {
+      const m = doc.manifest
       const cfg = await readConfig(m.config, source, layout, `config ${m.config.digest} of ${entry.name}`)
       configFetched = cfg.fetched
       const platform = cfg.platform
@@ -117,7 +118,7 @@ async function pullImage(
       source,
       root,
       refs: [entry.name],
-      subject: entry.name,
+      label: entry.name,
       onPlan: (p) => {
         total = p.totalBytes
         task.setTotal(p.totalBytes)
@@ -154,6 +155,17 @@ async function pullImage(
   }
 }
 
+/** The root as a typed document; undefined when it is neither an image manifest nor an index. */
+function parseRoot(fetched: {bytes: Buffer; mediaType: string; digest: string}, name: string): ParsedManifest | undefined {
+  try {
+    return parseManifestJson(fetched.bytes, fetched.mediaType)
+  } catch (err) {
+    if (err instanceof ManifestParseError && err.reason === 'json') throw new FailureError(`manifest ${fetched.digest} of ${name} is not valid JSON`)
+    if (err instanceof ManifestParseError) return undefined
+    throw err
+  }
+}
+
 /**
  * The config of a single-platform image, to learn its platform: from the
  * layout when there, else downloaded into it (verified, so the copy that
@@ -163,15 +175,15 @@ async function readConfig(
   desc: Descriptor,
   source: RegistrySource,
   layout: OciLayoutSink,
-  subject: string,
+  label: string,
 ): Promise<{platform?: string; fetched: number}> {
   let fetched = 0
   let bytes = await layout.readBlob(desc)
   if (!bytes) {
-    const r = await layout.putBlob(desc, source.blobOpener(desc), {subject})
+    const r = await layout.putBlob(desc, source.blobOpener(desc), {label})
     fetched = r.bytesFetched
     bytes = await layout.readBlob(desc)
-    if (!bytes) throw new FailureError(`${subject}: not readable after download`)
+    if (!bytes) throw new FailureError(`${label}: not readable after download`)
   }
   try {
     const cfg = JSON.parse(bytes.toString('utf8')) as {os?: string; architecture?: string; variant?: string}

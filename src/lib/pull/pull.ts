@@ -1,6 +1,6 @@
 import pLimit from 'p-limit'
 
-import type {LockFile, LockImage} from '../bundle/lock.js'
+import type {LockFile, LockImage} from '../lock.js'
 import {parseOciChartRef} from '../charts/oci.js'
 import {formatProblem, UsageError} from '../errors.js'
 import type {Manifest} from '../manifest/types.js'

@@ -1,6 +1,6 @@
-import type {ImageSource} from '../copy.js'
-import type {Opener} from '../fetch/download.js'
-import type {Descriptor} from '../oci/media-types.js'
+import type {Opener} from '../content/opener.js'
+import type {ImageSource} from '../content/roles.js'
+import type {Descriptor} from '../content/descriptor.js'
 import type {RegistryClient} from './client.js'
 
 /** A repository of a registry as a copy source. */

@@ -2,7 +2,8 @@ import type {IncomingMessage, ServerResponse} from 'node:http'
 import {Readable} from 'node:stream'
 
 import {isDigest} from '../oci/digest.js'
-import {type ImageIndex, MediaType} from '../oci/media-types.js'
+import type {ImageIndex} from '../content/descriptor.js'
+import {MediaType} from '../content/media-types.js'
 import {sendBody} from './range.js'
 import type {RegistryContent} from './registry-content.js'
 

@@ -4,7 +4,8 @@ import type {BundleLock, LockImage, LockReferrer} from '../bundle/lock.js'
 import {hostComponent} from '../importers/registry-target.js'
 import {OciArchive} from '../oci/archive.js'
 import {isDigest} from '../oci/digest.js'
-import {type Descriptor, isIndexMediaType, isImageManifestMediaType, isSchema1MediaType, MediaType} from '../oci/media-types.js'
+import type {Descriptor} from '../content/descriptor.js'
+import {isIndexMediaType, isImageManifestMediaType, isSchema1MediaType, MediaType} from '../content/media-types.js'
 import {parseReference} from '../oci/reference.js'
 
 /**

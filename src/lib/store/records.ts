@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import type {BundleLock, LockFile, LockImage} from '../bundle/lock.js'
+import type {BundleLock, LockFile, LockImage} from '../lock.js'
 import {writeFileAtomic} from './atomic.js'
 import type {Store} from './store.js'
 

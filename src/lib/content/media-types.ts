@@ -1,3 +1,5 @@
+import type {Descriptor} from './descriptor.js'
+
 /** The manifest media types a pull asks for and understands. */
 export const MediaType = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -31,25 +33,6 @@ export function bareMediaType(contentType: string | undefined): string | undefin
   return mt || undefined
 }
 
-export interface Platform {
-  architecture: string
-  os: string
-  variant?: string
-  'os.version'?: string
-  'os.features'?: string[]
-}
-
-/** A content descriptor as OCI defines it; unknown fields are kept by callers that copy bytes verbatim. */
-export interface Descriptor {
-  mediaType: string
-  digest: string
-  size: number
-  platform?: Platform
-  annotations?: Record<string, string>
-  urls?: string[]
-  artifactType?: string
-}
-
 /** Media types of layers a registry may not redistribute (Windows base layers): OCI non-distributable, Docker foreign. */
 const FOREIGN_MEDIA_TYPE = /\.foreign\.|nondistributable/
 
@@ -61,23 +44,6 @@ const FOREIGN_MEDIA_TYPE = /\.foreign\.|nondistributable/
  */
 export function isForeignLayer(desc: Pick<Descriptor, 'mediaType' | 'urls'>): boolean {
   return FOREIGN_MEDIA_TYPE.test(desc.mediaType ?? '') && (desc.urls?.length ?? 0) > 0
-}
-
-/** The parts of an image manifest we read. */
-export interface ImageManifest {
-  schemaVersion: number
-  mediaType?: string
-  config: Descriptor
-  layers: Descriptor[]
-  subject?: Descriptor
-}
-
-/** The parts of an index / manifest list we read. */
-export interface ImageIndex {
-  schemaVersion: number
-  mediaType?: string
-  manifests: Descriptor[]
-  annotations?: Record<string, string>
 }
 
 /** The media type of manifest bytes: the Content-Type when specific, else the document's own field or shape. */

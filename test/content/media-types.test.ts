@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {isForeignLayer} from '../../src/lib/oci/media-types.js'
+import {isForeignLayer} from '../../src/lib/content/media-types.js'
 
 const digest = `sha256:${'a'.repeat(64)}`
 

@@ -1,0 +1,18 @@
+import type {Readable} from 'node:stream'
+
+/** A stream of content as a source answered a request for it. */
+export interface OpenedStream {
+  stream: Readable
+  /** Offset of the first byte sent: the one asked for when the source could resume, else 0. */
+  start: number
+  /** Size of the whole content when the source said so. */
+  total?: number
+  /** Where the bytes come from, for messages (the URL that answered, after redirects). */
+  url: string
+}
+
+/**
+ * Opens content from byte `offset`; may start at 0 instead when the source
+ * cannot resume. Called again for every attempt, so a retry gets a new stream.
+ */
+export type Opener = (offset: number) => Promise<OpenedStream>
