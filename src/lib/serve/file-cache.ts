@@ -8,6 +8,7 @@ import type {Readable} from 'node:stream'
 import type {BundleLock} from '../bundle/lock.js'
 import {BUNDLE_FILES} from '../bundle/lock.js'
 import {importNginx} from '../importers/nginx.js'
+import {verifyBeforeImport} from '../importers/verify-first.js'
 import type {Progress} from '../ui/index.js'
 
 /**
@@ -45,11 +46,17 @@ export async function cacheFolder(root: string, dirs: string[]): Promise<string>
 
 /**
  * Unpack (or find) the files of `dirs` (bases first, the bundle last) in
- * `folder`, verifying each bundle; returns every served path. A bundle that
+ * `folder`, verifying each whole bundle (its images too); returns every
+ * served path. A bundle that
  * fails verification throws its BundleError and nothing new becomes visible.
  */
 export async function prepareFiles(dirs: string[], locks: BundleLock[], folder: string, progress?: Progress): Promise<Map<string, CachedFile>> {
-  for (const dir of dirs) await importNginx(dir, {root: folder, progress})
+  for (const dir of dirs) {
+    // import nginx checks the two archives it unpacks; the images, served from the tar as they are, are checked beside it.
+    const [unpacked, images] = await Promise.allSettled([importNginx(dir, {root: folder, progress}), verifyBeforeImport(dir, ['images'], progress)])
+    if (images.status === 'rejected') throw images.reason
+    if (unpacked.status === 'rejected') throw unpacked.reason
+  }
   const table = new Map<string, CachedFile>()
   for (const lock of locks) {
     for (const f of lock.files) {
