@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, type CommandFlags} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
+import {defaultLowSpeed} from '../lib/fetch/low-speed.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../lib/oci/platform.js'
 import {pull, type PullOptions, type PullResult} from '../lib/pull/pull.js'
@@ -24,6 +25,11 @@ export default class Pull extends BaseCommand<typeof Pull> {
     'ca-file': Flags.string({description: 'Extra trusted CA (PEM) for every host; repeatable.', multiple: true}),
     username: Flags.string({description: 'Registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),
     password: Flags.string({description: 'Registry password or token.', dependsOn: ['username']}),
+    'low-speed-limit': Flags.integer({
+      description: `Abandon a download slower than this many bytes per second for --low-speed-time, and retry it from where it stopped (Range); 0 turns it off. [default: ${defaultLowSpeed.bytesPerSecond}]`,
+      min: 0,
+    }),
+    'low-speed-time': Flags.integer({description: `Seconds a download may stay under --low-speed-limit. [default: ${defaultLowSpeed.seconds}]`, min: 1}),
   }
 
   static override examples = ['<%= config.bin %> pull manifest.yaml', '<%= config.bin %> pull manifest.yaml --store /data/store --platform linux/amd64 --platform linux/arm64']
@@ -41,6 +47,7 @@ export default class Pull extends BaseCommand<typeof Pull> {
       platforms: f.platform,
       username: f.username,
       password: f.password,
+      lowSpeed: {bytesPerSecond: f['low-speed-limit'] ?? defaultLowSpeed.bytesPerSecond, seconds: f['low-speed-time'] ?? defaultLowSpeed.seconds},
     }
   }
 

@@ -1,6 +1,8 @@
 import {createHash, randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {createServer} from 'node:http'
+import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
 import pLimit from 'p-limit'
 import {parse, stringify} from 'yaml'
@@ -291,6 +293,51 @@ describe('pullFiles against nginx', () => {
       expect(r.bytesFetched).toBeLessThanOrEqual(big.length / 2 + (big.length - from))
     } finally {
       await proxy.stop()
+    }
+  })
+
+  it('abandons a transfer that trickles under the speed floor and resumes it with Range', async () => {
+    // A real server started here (a small node http server): the first request sends half the
+    // file, then one byte every 400 ms; a Range request is answered at full speed.
+    const ranges: string[] = []
+    const sockets = new Set<import('node:net').Socket>()
+    const server = createServer((req, res) => {
+      const range = req.headers.range
+      ranges.push(range ?? 'none')
+      if (range) {
+        const start = Number(/bytes=(\d+)-/.exec(range)![1])
+        res.writeHead(206, {'content-length': big.length - start, 'content-range': `bytes ${start}-${big.length - 1}/${big.length}`})
+        res.end(big.subarray(start))
+        return
+      }
+      res.writeHead(200, {'content-length': big.length})
+      res.write(big.subarray(0, big.length / 2))
+      let at = big.length / 2
+      const t = setInterval(() => {
+        if (res.destroyed || at >= big.length) return clearInterval(t)
+        res.write(big.subarray(at, ++at))
+      }, 400)
+      res.on('close', () => clearInterval(t))
+    })
+    server.on('connection', (s) => {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/big.bin`
+      const ctx = {...(await context()), lowSpeed: {bytesPerSecond: 10_000, seconds: 2}}
+      const started = Date.now()
+      const [r] = await pullFiles(manifestOf([binary(url, sha(big))]), ctx)
+      expect(r.size).toBe(big.length)
+      expect(Date.now() - started).toBeLessThan(20_000)
+      expect(ranges[0]).toBe('none')
+      expect(ranges[1]).toMatch(/^bytes=\d+-$/)
+      expect(Number(/bytes=(\d+)-/.exec(ranges[1])![1])).toBeGreaterThanOrEqual(big.length / 2)
+      expect((await readFile(join(ctx.store.files, mirroredPath(url)))).equals(big)).toBe(true)
+    } finally {
+      for (const s of sockets) s.destroy()
+      await new Promise((r) => server.close(r))
     }
   })
 

@@ -9,6 +9,7 @@ import {HashingStream} from '../oci/digest.js'
 import {commitFile} from '../store/atomic.js'
 import {countingStream} from './counting.js'
 import type {Opener} from '../content/opener.js'
+import {defaultLowSpeed, type LowSpeed, lowSpeedGuard} from './low-speed.js'
 import {type RetryPolicy, withRetry} from './retry.js'
 
 export interface DownloadRequest {
@@ -25,6 +26,8 @@ export interface DownloadRequest {
   label: string
   onBytes?: (n: number) => void
   policy?: RetryPolicy
+  /** Abandon (and retry) a transfer slower than this; default defaultLowSpeed. */
+  lowSpeed?: LowSpeed
   signal?: AbortSignal
 }
 
@@ -119,7 +122,8 @@ async function attempt(req: DownloadRequest, running: RunningHash, count: (n: nu
       req.onBytes?.(n)
     })
     try {
-      await pipeline(opened.stream, hasher, counter, createWriteStream(req.partial, {flags: 'a'}), {signal: req.signal})
+      const guard = lowSpeedGuard(req.lowSpeed ?? defaultLowSpeed, `${req.label} from ${hostOf(opened.url)}`)
+      await pipeline(opened.stream, guard, hasher, counter, createWriteStream(req.partial, {flags: 'a'}), {signal: req.signal})
     } finally {
       // Valid for the next attempt only if the file then holds every byte hashed here.
       running.hash = hash
@@ -135,6 +139,14 @@ async function attempt(req: DownloadRequest, running: RunningHash, count: (n: nu
   const actual = `sha256:${hash.copy().digest('hex')}`
   check(req, size, actual, opened?.total)
   return {size}
+}
+
+function hostOf(url: string | undefined): string {
+  try {
+    return url ? new URL(url).host || url : 'the server'
+  } catch {
+    return url ?? 'the server'
+  }
 }
 
 function check(req: DownloadRequest, size: number, actual: string, total?: number): void {

@@ -9,6 +9,7 @@ import type {Opener, OpenedStream} from '../content/opener.js'
 import {type DownloadResult, downloadVerified} from './download.js'
 import {type HashCache, statFile} from './hash-cache.js'
 import {openStream} from './http.js'
+import type {LowSpeed} from './low-speed.js'
 import type {RetryPolicy} from './retry.js'
 
 export interface FileFetchRequest {
@@ -62,6 +63,7 @@ export class FileFetcher {
       /** Digests of unchanged files from earlier runs; without it every file in the store is hashed. */
       hashes?: HashCache
       policy?: RetryPolicy
+      lowSpeed?: LowSpeed
       signal?: AbortSignal
     },
   ) {}
@@ -126,6 +128,7 @@ export class FileFetcher {
       label: req.label,
       onBytes: req.onBytes,
       policy: this.opts.policy,
+      lowSpeed: this.opts.lowSpeed,
       signal: this.opts.signal,
     })
   }

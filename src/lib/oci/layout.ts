@@ -7,6 +7,7 @@ import {parseLayoutIndex} from '../graph/parse.js'
 import type {Opener} from '../content/opener.js'
 import type {BlobPutOptions, BlobPutResult, ImageSink, ImageSource} from '../content/roles.js'
 import {downloadVerified} from '../fetch/download.js'
+import type {LowSpeed} from '../fetch/low-speed.js'
 import type {RetryPolicy} from '../fetch/retry.js'
 import {Once} from '../once.js'
 import {writeFileAtomic} from '../store/atomic.js'
@@ -96,7 +97,7 @@ export class OciLayoutSink implements ImageSink {
 
   constructor(
     private readonly store: Store,
-    private readonly opts: {policy?: RetryPolicy; signal?: AbortSignal} = {},
+    private readonly opts: {policy?: RetryPolicy; lowSpeed?: LowSpeed; signal?: AbortSignal} = {},
   ) {
     this.root = store.images
   }
@@ -124,6 +125,7 @@ export class OciLayoutSink implements ImageSink {
       label: opts.label,
       onBytes: opts.onBytes,
       policy: this.opts.policy,
+      lowSpeed: this.opts.lowSpeed,
       signal: this.opts.signal,
     })
     return {bytesFetched: r.bytesFetched, bytesResumed: r.bytesResumed}

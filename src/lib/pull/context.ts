@@ -2,6 +2,7 @@ import type {LimitFunction} from 'p-limit'
 
 import {combineFailures} from '../errors.js'
 
+import type {LowSpeed} from '../fetch/low-speed.js'
 import type {RegistryClient} from '../registry/client.js'
 
 import type {Store} from '../store/store.js'
@@ -24,6 +25,8 @@ export interface PullContext {
    * manifest's registry settings, --ca-file and the credentials flags.
    */
   registry: (host: string) => RegistryClient
+  /** --low-speed-limit/--low-speed-time; unset: the download routine's default. */
+  lowSpeed?: LowSpeed
   signal?: AbortSignal
 }
 

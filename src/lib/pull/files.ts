@@ -62,7 +62,7 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
   const http = await createHttp({caFiles: ctx.caFiles})
   const hashes = new HashCache(join(ctx.store.tmp, 'file-hashes.json'))
   await hashes.load()
-  const fetcher = new FileFetcher({http, once: new Once(), hashes, signal: ctx.signal})
+  const fetcher = new FileFetcher({http, once: new Once(), hashes, lowSpeed: ctx.lowSpeed, signal: ctx.signal})
   const repos = new RepoIndexCache({http, signal: ctx.signal})
   const checksums = new ChecksumFiles({http, signal: ctx.signal})
 

@@ -32,7 +32,7 @@ export interface ImagePullResult {
  */
 export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<ImagePullResult[]> {
   if (manifest.images.length === 0) return []
-  const layout = new OciLayoutSink(ctx.store, {signal: ctx.signal})
+  const layout = new OciLayoutSink(ctx.store, {lowSpeed: ctx.lowSpeed, signal: ctx.signal})
   const copier = new Copier({sink: layout, pool: ctx.pool, concurrency: ctx.concurrency})
 
   const settled = await Promise.allSettled(

@@ -1,6 +1,7 @@
 import pLimit from 'p-limit'
 
 import type {LockFile, LockImage} from '../lock.js'
+import type {LowSpeed} from '../fetch/low-speed.js'
 import {parseOciChartRef} from '../charts/oci.js'
 import {formatProblem, UsageError} from '../errors.js'
 import type {Manifest} from '../manifest/types.js'
@@ -21,6 +22,7 @@ export interface PullOptions {
   platforms?: string[]
   username?: string
   password?: string
+  lowSpeed?: LowSpeed
   signal?: AbortSignal
 }
 
@@ -67,6 +69,7 @@ export async function pull(manifest: Manifest, opts: PullOptions): Promise<PullR
       caFiles,
       platforms: opts.platforms && opts.platforms.length > 0 ? opts.platforms : undefined,
       registry,
+      lowSpeed: opts.lowSpeed,
       signal: opts.signal,
     }
     // Both halves end before the lock is released, even when one fails.
