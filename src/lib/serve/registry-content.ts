@@ -5,7 +5,8 @@ import {hostComponent} from '../importers/registry-target.js'
 import {OciArchive} from '../oci/archive.js'
 import {isDigest} from '../oci/digest.js'
 import type {Descriptor} from '../content/descriptor.js'
-import {isIndexMediaType, isImageManifestMediaType, isSchema1MediaType, MediaType} from '../content/media-types.js'
+import {MediaType} from '../content/media-types.js'
+import {type ParsedManifest, parseManifestJson} from '../graph/parse.js'
 import {parseReference} from '../oci/reference.js'
 
 /**
@@ -118,14 +119,12 @@ export class RegistryContent {
     if (this.manifestTypes.get(digest) === null) return undefined
     const bytes = await this.readSmall(digest)
     if (!bytes) return undefined
-    let mediaType = this.manifestTypes.get(digest) ?? undefined
-    const own = manifestTypeOf(bytes)
+    const own = manifestKindOf(bytes)
     if (own === undefined) {
       this.manifestTypes.set(digest, null)
       return undefined
     }
-    if (own !== '') mediaType = own
-    mediaType ??= MediaType.ociManifest
+    const mediaType = own.mediaType ?? this.manifestTypes.get(digest) ?? (own.kind === 'index' ? MediaType.ociIndex : MediaType.ociManifest)
     this.manifestTypes.set(digest, mediaType)
     return {bytes, mediaType}
   }
@@ -160,25 +159,19 @@ function referrersOf(img: LockImage): LockReferrer[] {
 }
 
 /**
- * The media type a manifest's bytes declare: its `mediaType`, or `''` for
- * a manifest that leaves it out (OCI allows that); undefined when the bytes
- * are not a manifest at all (a config is JSON too, but has no schemaVersion).
+ * What manifest bytes say of themselves, read with the one manifest parser:
+ * the kind and the declared `mediaType` (OCI allows leaving it out);
+ * undefined when the bytes are not a manifest or index. A config is JSON
+ * with a `config` field too, but no schemaVersion 2.
  */
-function manifestTypeOf(bytes: Buffer): string | undefined {
-  let j: {schemaVersion?: unknown; mediaType?: unknown; manifests?: unknown; config?: unknown; layers?: unknown; fsLayers?: unknown}
+function manifestKindOf(bytes: Buffer): {kind: 'index' | 'manifest'; mediaType?: string} | undefined {
+  let parsed: ParsedManifest
   try {
-    j = JSON.parse(bytes.toString('utf8'))
+    parsed = parseManifestJson(bytes)
   } catch {
     return undefined
   }
-  if (!j || typeof j !== 'object') return undefined
-  if (j.schemaVersion === 1 && Array.isArray(j.fsLayers)) return typeof j.mediaType === 'string' && isSchema1MediaType(j.mediaType) ? j.mediaType : MediaType.dockerSchema1Signed
-  if (j.schemaVersion !== 2) return undefined
-  if (typeof j.mediaType === 'string') {
-    const mt = j.mediaType
-    return isIndexMediaType(mt) || isImageManifestMediaType(mt) || mt.includes('manifest') || mt.includes('index') ? mt : undefined
-  }
-  if (Array.isArray(j.manifests)) return MediaType.ociIndex
-  if (j.config && typeof j.config === 'object') return ''
-  return undefined
+  const doc = parsed.kind === 'index' ? parsed.index : parsed.manifest
+  if (doc.schemaVersion !== 2) return undefined
+  return {kind: parsed.kind, mediaType: parsed.mediaType}
 }
