@@ -193,7 +193,7 @@ describe('RegistryClient', () => {
     expect(err.codes).toEqual(['MANIFEST_UNKNOWN'])
     expect(err.status).toBe(404)
     expect(err.repository).toBe('a/b')
-    expect(err.message).toContain(`${host}: manifest ${host}/a/b:nope: HTTP 404 MANIFEST_UNKNOWN: manifest unknown`)
+    expect(err.message).toBe(`${host}/a/b:nope: tag nope not found in ${host}/a/b (HTTP 404 MANIFEST_UNKNOWN)`)
     expect(calls).toBe(1)
     calls = 0
     await c.getManifest('a/flaky', 'v1')
