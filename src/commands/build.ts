@@ -1,16 +1,16 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
-import {type BundleResult, writeBundle} from '../lib/bundle/bundle.js'
+import {writeBundle} from '../lib/bundle/bundle.js'
 import {parseSize} from '../lib/bundle/size.js'
 import {loadManifest} from '../lib/manifest/load.js'
-import {pull, type PullResult} from '../lib/pull/pull.js'
-import {bundleFlags, printBundle} from './bundle.js'
-import Pull from './pull.js'
+import {pull} from '../lib/pull/pull.js'
+import {type BundleCommandResult, bundleFlags, printBundle} from './bundle.js'
+import Pull, {type PullCommandResult, pullReport} from './pull.js'
 
-export interface BuildResult {
-  pull: PullResult
-  bundle: BundleResult
+/** build's result: the bundle's (counts, items: the files written), with pull's result beside it. */
+export interface BuildResult extends BundleCommandResult {
+  pull: PullCommandResult
 }
 
 export default class Build extends BaseCommand<typeof Build> {
@@ -42,11 +42,12 @@ export default class Build extends BaseCommand<typeof Build> {
     // Checked before pulling, so a typo does not cost a download.
     const split = f.split === undefined ? undefined : parseSize(f.split)
     const manifest = await loadManifest(this.args.manifest)
-    const pulled = await pull(manifest, options)
+    const pulled = pullReport(await pull(manifest, options))
+    for (const l of pulled.lines) this.out(l)
     // Only what this manifest names: the store may hold other manifests' content.
     const bundle = await writeBundle({store: f.store, out: f.out, split, concurrency: f.concurrency, progress: this.progress, manifest})
-    printBundle(bundle, (l) => this.out(l))
-    return {pull: pulled, bundle}
+    this.out('')
+    return {...printBundle(bundle, (l) => this.out(l)), pull: pulled.result}
   }
 }
 

@@ -2,10 +2,22 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
 import {type BundleResult, writeBundle} from '../lib/bundle/bundle.js'
+import type {WrittenFile} from '../lib/bundle/output.js'
 import {parseSize} from '../lib/bundle/size.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {DEFAULT_STORE} from '../lib/store/store.js'
 import {formatBytes, formatDuration, formatRate} from '../lib/ui/format.js'
+import type {CommandResult} from '../lib/ui/result.js'
+import {columns} from '../lib/ui/table.js'
+
+/** bundle's result: one item per file written into the bundle folder, as SHA256SUMS lists them. */
+export interface BundleCommandResult extends CommandResult<WrittenFile, {images: number; files: number; written: number; bytesIn: number; bytesOut: number}> {
+  name: string
+  version?: string
+  out: string
+  store: string
+  ms: number
+}
 
 /** Flags bundle and build share. */
 export const bundleFlags = {
@@ -31,7 +43,7 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
     return `Nothing in ${this.flags.out} was given its final name (the archives are written under temporary names and renamed at the end). Run the same command again to write the bundle.`
   }
 
-  async run(): Promise<BundleResult> {
+  async run(): Promise<BundleCommandResult> {
     const f = this.flags
     const manifest = f.manifest === undefined ? undefined : await loadManifest(f.manifest)
     if (!manifest) this.progress.info(`no --manifest: bundling everything in the store ${f.store} (every image and file any pull recorded)`)
@@ -43,12 +55,21 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
       concurrency: f.concurrency,
       progress: this.progress,
     })
-    printBundle(result, (l) => this.out(l))
-    return result
+    return printBundle(result, (l) => this.out(l))
   }
 }
 
-export function printBundle(r: BundleResult, out: (line: string) => void): void {
-  for (const w of r.written) out(`${w.sha256}  ${formatBytes(w.size).padStart(10)}  ${w.name}`)
-  out(`${r.name}${r.version ? ` ${r.version}` : ''}: ${r.images} image(s), ${r.files} file(s) -> ${r.out}, ${formatBytes(r.bytesOut)} in ${formatDuration(r.ms)} (${formatRate(r.bytesIn, r.ms)})`)
+/** Print what bundle wrote (aligned columns and a total line) and return it as bundle's result object. */
+export function printBundle(r: BundleResult, out: (line: string) => void): BundleCommandResult {
+  for (const l of columns(r.written.map((w) => [w.sha256, formatBytes(w.size).padStart(10), w.name]))) out(l)
+  out(`total: ${r.name}${r.version ? ` ${r.version}` : ''}: ${r.images} image(s), ${r.files} file(s) -> ${r.out}, ${formatBytes(r.bytesOut)} in ${formatDuration(r.ms)} (${formatRate(r.bytesIn, r.ms)})`)
+  return {
+    name: r.name,
+    ...(r.version === undefined ? {} : {version: r.version}),
+    out: r.out,
+    store: r.store,
+    ms: r.ms,
+    counts: {images: r.images, files: r.files, written: r.written.length, bytesIn: r.bytesIn, bytesOut: r.bytesOut},
+    items: r.written,
+  }
 }

@@ -4,6 +4,15 @@ import {BaseCommand} from '../lib/base-command.js'
 import type {CycloneDxBom} from '../lib/bundle/cyclonedx.js'
 import {inspectBundle, inspectBundleBom, type InspectResult} from '../lib/bundle/inspect.js'
 import {formatBytes, shortDigest} from '../lib/ui/format.js'
+import {columns} from '../lib/ui/table.js'
+
+/**
+ * inspect's result: counts, and its items in two lists, `images` and `files`
+ * (the words the contract uses for what a bundle lists).
+ */
+export type InspectCommandResult = InspectResult & {
+  counts: {images: number; referrers: number; binaries: number; packages: number; charts: number; bytes: number}
+}
 
 export default class Inspect extends BaseCommand<typeof Inspect> {
   static override description =
@@ -23,7 +32,7 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     '<%= config.bin %> inspect ./bundle --format cyclonedx > bundle.cdx.json',
   ]
 
-  async run(): Promise<InspectResult | CycloneDxBom> {
+  async run(): Promise<InspectCommandResult | CycloneDxBom> {
     if (this.flags.format === 'cyclonedx') {
       const bom = await inspectBundleBom(this.args.bundle, {name: this.config.name, version: this.config.version})
       this.out(JSON.stringify(bom, null, 2))
@@ -48,14 +57,22 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     this.out('')
     this.out(`FILES (${r.files.length})`)
     this.table(['KIND', 'PATH', 'SIZE', 'SHA256'], r.files.map((f) => [f.kind, f.path, formatBytes(f.size), f.sha256.slice(0, 12)]))
-    return r
+    const kinds = (k: string) => r.files.filter((f) => f.kind === k).length
+    const counts = {
+      images: r.images.length,
+      referrers: r.images.reduce((n, i) => n + i.referrers.length, 0),
+      binaries: kinds('binary'),
+      packages: kinds('package'),
+      charts: kinds('chart'),
+      bytes: r.images.reduce((n, i) => n + i.size, 0) + r.files.reduce((n, f) => n + f.size, 0),
+    }
+    this.out('')
+    this.out(`total: ${counts.images} image(s), ${counts.referrers} referrer(s), ${counts.binaries} binary(ies), ${counts.packages} package(s), ${counts.charts} chart(s), ${formatBytes(counts.bytes)}`)
+    return {name: r.name, version: r.version, counts, images: r.images, files: r.files}
   }
 
   private table(head: string[], rows: string[][]): void {
     if (rows.length === 0) return this.out('  (none)')
-    const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)))
-    const line = (cells: string[]) => `  ${cells.map((v, c) => (c === cells.length - 1 ? v : v.padEnd(widths[c]))).join('  ')}`
-    this.out(line(head))
-    for (const r of rows) this.out(line(r))
+    for (const l of columns(rows, {head, indent: '  '})) this.out(l)
   }
 }

@@ -5,10 +5,50 @@ import {UsageError} from '../lib/errors.js'
 import {defaultLowSpeed} from '../lib/fetch/low-speed.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../lib/oci/platform.js'
+import type {FilePullResult} from '../lib/pull/files.js'
+import type {ImagePullResult} from '../lib/pull/images.js'
 import {pull, type PullOptions, type PullResult} from '../lib/pull/pull.js'
 import {DEFAULT_STORE} from '../lib/store/store.js'
 import {formatBytes, shortDigest} from '../lib/ui/format.js'
 import type {Progress} from '../lib/ui/progress.js'
+import type {CommandResult} from '../lib/ui/result.js'
+import {columns, plural} from '../lib/ui/table.js'
+
+/** One row of pull's result: an image, or a binary, package or chart. */
+export type PullItem =
+  | ({kind: 'image'; size: number; reused: boolean} & Omit<ImagePullResult, 'lock'>)
+  | ({kind: FilePullResult['kind']} & Omit<FilePullResult, 'lock' | 'kind'>)
+
+export interface PullCommandResult
+  extends CommandResult<PullItem, {images: number; files: number; bytes: number; bytesFetched: number; reused: number}> {
+  store: string
+}
+
+/** pull's result object from the library's, and the stdout lines for it: aligned columns and a total line. */
+export function pullReport(r: PullResult): {result: PullCommandResult; lines: string[]} {
+  const items: PullItem[] = [
+    ...r.images.map(({lock, ...i}): PullItem => ({kind: 'image', ...i, size: lock.size, reused: i.bytesFetched === 0})),
+    ...r.files.map(({lock: _lock, ...f}): PullItem => f),
+  ]
+  const counts = {
+    images: r.images.length,
+    files: r.files.length,
+    bytes: items.reduce((n, i) => n + i.size, 0),
+    bytesFetched: items.reduce((n, i) => n + i.bytesFetched, 0),
+    reused: items.filter((i) => i.reused).length,
+  }
+  const rows = items.map((i) =>
+    i.kind === 'image'
+      ? [i.kind, i.ref, shortDigest(i.digest), i.platforms.join(',') || '-', formatBytes(i.size), i.reused ? 'in the store' : formatBytes(i.bytesFetched)]
+      : [i.kind, i.path, `sha256:${i.sha256.slice(0, 12)}`, '-', formatBytes(i.size), i.reused ? 'in the store' : formatBytes(i.bytesFetched)],
+  )
+  const lines = [
+    ...columns(rows, {head: ['KIND', 'NAME', 'DIGEST', 'PLATFORMS', 'SIZE', 'FETCHED']}),
+    `total: ${plural(items.length, 'item')} (${plural(counts.images, 'image')}, ${plural(counts.files, 'file')}), ${formatBytes(counts.bytes)} in ${r.store}; ` +
+      `fetched ${formatBytes(counts.bytesFetched)}, ${counts.reused} already in the store`,
+  ]
+  return {result: {store: r.store, counts, items}, lines}
+}
 
 export default class Pull extends BaseCommand<typeof Pull> {
   static override description =
@@ -59,16 +99,11 @@ export default class Pull extends BaseCommand<typeof Pull> {
     )
   }
 
-  async run(): Promise<PullResult> {
+  async run(): Promise<PullCommandResult> {
     const options = Pull.pullOptions(this.flags, this.progress)
     const manifest = await loadManifest(this.args.manifest)
-    const result = await pull(manifest, options)
-    for (const i of result.images) {
-      this.out(`${i.ref}  ${shortDigest(i.digest)}  ${i.platforms.join(',') || '-'}  ${formatBytes(i.lock.size)}  fetched ${formatBytes(i.bytesFetched)}`)
-    }
-    for (const file of result.files) {
-      this.out(`${file.kind} ${file.path}  ${formatBytes(file.size)}  ${file.reused ? 'in the store' : `fetched ${formatBytes(file.bytesFetched)}`}`)
-    }
+    const {result, lines} = pullReport(await pull(manifest, options))
+    for (const l of lines) this.out(l)
     return result
   }
 }

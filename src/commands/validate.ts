@@ -4,14 +4,19 @@ import {BaseCommand} from '../lib/base-command.js'
 import {formatProblem} from '../lib/errors.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {manifestWarnings} from '../lib/manifest/warnings.js'
+import type {CommandResult} from '../lib/ui/result.js'
 
-export interface ValidateResult {
+/** One entry of the manifest: an image's reference, a file's URL, a chart's name and version; and its line. */
+export interface ValidateItem {
+  kind: 'image' | 'binary' | 'package' | 'chart'
+  name: string
+  line: number
+}
+
+export interface ValidateResult extends CommandResult<ValidateItem, {images: number; binaries: number; packages: number; charts: number}> {
   valid: true
   name: string
   version?: string
-  images: number
-  binaries: number
-  packages: number
   platforms: string[]
   /** Valid but likely mistakes, `file:line:column: path: message`; also printed on stderr. */
   warnings: string[]
@@ -30,18 +35,25 @@ export default class Validate extends BaseCommand<typeof Validate> {
       valid: true,
       name: m.name,
       ...(m.version === undefined ? {} : {version: m.version}),
-      images: m.images.length,
-      binaries: m.binaries.length,
-      packages: m.packages.length,
       platforms: m.platforms,
       warnings: manifestWarnings(m).map(formatProblem),
+      counts: {
+        images: m.images.length,
+        binaries: m.binaries.length,
+        packages: m.packages.length,
+        charts: m.packages.filter((p) => p.kind === 'chart').length,
+      },
+      items: [
+        ...m.images.map((i): ValidateItem => ({kind: 'image', name: i.name, line: i.pos.line})),
+        ...[...m.binaries, ...m.packages].map((f): ValidateItem => ({kind: f.kind, name: f.kind === 'chart' ? `${f.name} ${f.version}` : f.url, line: f.pos.line})),
+      ],
     }
     for (const w of result.warnings) process.stderr.write(`Warning: ${w}\n`)
-    const charts = m.packages.filter((p) => p.kind === 'chart').length
+    const {charts} = result.counts
     this.out(`${m.name}${m.version ? ` ${m.version}` : ''}: valid`)
-    this.out(`  images:    ${result.images}`)
-    this.out(`  binaries:  ${result.binaries}`)
-    this.out(`  packages:  ${result.packages}${charts > 0 ? ` (${charts} chart${charts === 1 ? '' : 's'})` : ''}`)
+    this.out(`  images:    ${result.counts.images}`)
+    this.out(`  binaries:  ${result.counts.binaries}`)
+    this.out(`  packages:  ${result.counts.packages}${charts > 0 ? ` (${charts} chart${charts === 1 ? '' : 's'})` : ''}`)
     this.out(`  platforms: ${m.platforms.join(', ')}`)
     return result
   }

@@ -63,7 +63,8 @@ describe('airlock import nginx', () => {
     expect(r.code, r.stderr).toBe(0)
     const out = JSON.parse(r.stdout)
     expect(out.endpoint).toBe(web.url)
-    expect(out.files).toEqual(FILES.map((f) => ({path: f.path, size: f.data.length, sha256: sha256Hex(f.data), action: 'written'})))
+    expect(out.counts).toEqual({files: FILES.length, written: FILES.length, skipped: 0, bytesWritten: FILES.reduce((n, f) => n + f.data.length, 0)})
+    expect(out.items).toEqual(FILES.map((f) => ({path: f.path, size: f.data.length, sha256: sha256Hex(f.data), action: 'written'})))
     for (const f of FILES) {
       const res = await fetch(`${web.url}/${f.path}`)
       expect(res.status).toBe(200)
@@ -79,8 +80,8 @@ describe('airlock import nginx', () => {
     const r = await runCli(['import', 'nginx', bundle, '--root', root, '--json'])
     expect(r.code).toBe(0)
     const out = JSON.parse(r.stdout)
-    expect(out.written).toBe(0)
-    expect(out.files.every((f: {action: string}) => f.action === 'skipped')).toBe(true)
+    expect(out.counts.written).toBe(0)
+    expect(out.items.every((f: {action: string}) => f.action === 'skipped')).toBe(true)
     expect((await stat(join(root, FILES[0].path))).mtimeMs).toBe(before.mtimeMs)
   })
 

@@ -74,7 +74,7 @@ describe('airlock build, then import registry of the real bundle (split into par
 
     const r = await runCli(['import', 'registry', out, '--registry', dst.host, '--namespace', 'mirror', '--keep-registry-host', '--json'])
     expect(r.code, r.stderr + r.stdout).toBe(0)
-    const rows = JSON.parse(r.stdout) as {source: string; target: string; digest: string}[]
+    const rows = (JSON.parse(r.stdout) as {items: {source: string; target: string; digest: string}[]}).items
     expect(rows).toHaveLength(3)
     const hostPart = src.host.replace(':', '_')
     for (const [k, img] of lock.images.entries()) {

@@ -60,6 +60,8 @@ describe('airlock import registry (plain HTTP)', () => {
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain(`docker.io/library/web:1.0 -> ${reg.host}/mirror/library/web:1.0`)
     expect(r.stdout).toContain(`quay.io/org/multi:2 -> ${reg.host}/mirror/org/multi:2`)
+    // The summary is a result: on stdout, last.
+    expect(r.stdout.trimEnd().split('\n').pop()).toMatch(new RegExp(`^total: ${bundle.images.length} image\\(s\\) would be pushed to ${reg.host} \\(dry run`))
     expect((await logLines(reg)).length).toBe(before)
   })
 
@@ -67,7 +69,9 @@ describe('airlock import registry (plain HTTP)', () => {
     const before = (await logLines(reg)).length
     const r = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'mirror', '--json'])
     expect(r.code, r.stderr).toBe(0)
-    const rows = JSON.parse(r.stdout) as {source: string; target: string; digest: string}[]
+    const result = JSON.parse(r.stdout) as {counts: {images: number}; items: {source: string; target: string; digest: string}[]}
+    const rows = result.items
+    expect(result.counts.images).toBe(rows.length)
     expect(rows.map((x) => x.source)).toEqual(bundle.lock.images.map((i) => (i as {ref: string}).ref))
     for (const [k, img] of bundle.images.entries()) {
       expect(rows[k].digest).toBe(img.digest)
@@ -106,7 +110,7 @@ describe('airlock import registry (plain HTTP)', () => {
   it('--keep-registry-host keeps the source host as the first path component', async () => {
     const r = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--keep-registry-host', '--json'])
     expect(r.code, r.stderr).toBe(0)
-    const rows = JSON.parse(r.stdout) as {source: string; target: string; digest: string}[]
+    const rows = (JSON.parse(r.stdout) as {items: {source: string; target: string; digest: string}[]}).items
     expect(rows.map((x) => x.target)).toEqual([
       `${reg.host}/docker.io/library/web:1.0`,
       `${reg.host}/docker.io/library/web:1.1`,
@@ -122,7 +126,7 @@ describe('airlock import registry (plain HTTP)', () => {
       const r = await runCli(['import', 'registry', bundle.dir, '--registry', proxy.host, '--namespace', 'flaky', '--concurrency', '3', '--json'])
       expect(r.code, r.stderr).toBe(0)
       expect(proxy.requests).toBeGreaterThan(8)
-      const rows = JSON.parse(r.stdout) as {target: string}[]
+      const rows = (JSON.parse(r.stdout) as {items: {target: string}[]}).items
       for (const [k, row] of rows.entries()) {
         expect(await skopeoDigest(row.target.replace(proxy.host, reg.host))).toBe(bundle.images[k].digest)
       }

@@ -60,7 +60,8 @@ describe('airlock import s3 (Ceph RGW)', () => {
     expect(r.stdout + r.stderr).not.toContain(s3.secretKey)
     const out = JSON.parse(r.stdout)
     expect(out.endpoint).toBe(`${s3.endpoint}/offline/k8s`)
-    expect(out.files).toEqual(FILES.map((f) => ({path: `k8s/${f.path}`, size: f.data.length, sha256: sha256Hex(f.data), action: 'written'})))
+    expect(out.counts).toEqual({files: FILES.length, written: FILES.length, skipped: 0, bytesWritten: FILES.reduce((n, f) => n + f.data.length, 0)})
+    expect(out.items).toEqual(FILES.map((f) => ({path: `k8s/${f.path}`, size: f.data.length, sha256: sha256Hex(f.data), action: 'written'})))
     for (const f of FILES) {
       expect(await object('offline', `k8s/${f.path}`)).toEqual({sha: sha256Hex(f.data), meta: sha256Hex(f.data), size: f.data.length})
     }
@@ -75,8 +76,8 @@ describe('airlock import s3 (Ceph RGW)', () => {
     const r = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'offline', '--prefix', 'k8s', ...creds(), '--part-size', '5', '--json'])
     expect(r.code, r.stderr).toBe(0)
     const out = JSON.parse(r.stdout)
-    expect(out.written).toBe(0)
-    expect(out.skipped).toBe(FILES.length)
+    expect(out.counts.written).toBe(0)
+    expect(out.counts.skipped).toBe(FILES.length)
   })
 
   it('takes credentials from the environment or ~/.aws/credentials, and writes them to clusterConfig.yaml only when asked', async () => {
@@ -89,7 +90,7 @@ describe('airlock import s3 (Ceph RGW)', () => {
     expect(viaProfile.code, viaProfile.stderr).toBe(0)
     const viaEnvProfile = await runCli(base, {env: {...env, AWS_PROFILE: 'seed'}})
     expect(viaEnvProfile.code, viaEnvProfile.stderr).toBe(0)
-    expect(JSON.parse(viaEnvProfile.stdout).skipped).toBe(FILES.length)
+    expect(JSON.parse(viaEnvProfile.stdout).counts.skipped).toBe(FILES.length)
     const clusterConfig = join(work, 'with-creds.yaml')
     await writeFile(clusterConfig, 'spec:\n  a: 1\n')
     const viaEnv = await runCli([...base, '--cluster-config', clusterConfig, '--write-credentials', '--repo-endpoint', 'http://files.local/x'], {

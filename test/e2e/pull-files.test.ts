@@ -433,8 +433,9 @@ describe('airlock pull (CLI) with binaries, packages and a chart', () => {
     const r = await runCli(['pull', manifest, '--store', store, '--json'])
     expect(r.stderr).not.toMatch(/Error/)
     expect(r.code).toBe(0)
-    const out = JSON.parse(r.stdout) as {files: {kind: string; url: string; path: string; size: number; sha256: string; reused: boolean}[]}
-    expect(out.files.map((f) => [f.kind, f.path, f.size, f.sha256, f.reused])).toEqual([
+    const out = JSON.parse(r.stdout) as {counts: {files: number}; items: {kind: string; url: string; path: string; size: number; sha256: string; reused: boolean}[]}
+    expect(out.counts.files).toBe(4)
+    expect(out.items.map((f) => [f.kind, f.path, f.size, f.sha256, f.reused])).toEqual([
       ['binary', `${web.host}/files/good.bin`, good.length, sha(good), false],
       ['binary', 'tools/big.bin', big.length, sha(big), false],
       ['package', `${web.host}/files/other.bin`, other.length, sha(other), false],
@@ -446,7 +447,19 @@ describe('airlock pull (CLI) with binaries, packages and a chart', () => {
 
     const again = await runCli(['pull', manifest, '--store', store, '--json'])
     expect(again.code).toBe(0)
-    expect((JSON.parse(again.stdout) as typeof out).files.every((f) => f.reused)).toBe(true)
+    expect((JSON.parse(again.stdout) as typeof out).items.every((f) => f.reused)).toBe(true)
+
+    // The human result: aligned columns, one row per item, and a total line.
+    const human = await runCli(['pull', manifest, '--store', store])
+    expect(human.code).toBe(0)
+    const lines = human.stdout.trimEnd().split('\n')
+    expect(lines[0]).toMatch(/^KIND +NAME +DIGEST +PLATFORMS +SIZE +FETCHED$/)
+    expect(lines).toHaveLength(6)
+    for (const row of lines.slice(1, 5)) {
+      expect(row.indexOf(' sha256:')).toBe(lines[0].indexOf(' DIGEST'))
+      expect(row.endsWith('in the store')).toBe(true)
+    }
+    expect(lines[5]).toMatch(/^total: 4 items \(0 images, 4 files\), .* in .*; fetched 0 B, 4 already in the store$/)
 
     const badStore = join(dir, 'bad-store')
     const bad = join(dir, 'bad.yaml')

@@ -27,8 +27,8 @@ describe('airlock pull: Basic auth over TLS with a CA made at test time', () => 
     const file = await manifestFile(dir, img.ref, `  registries:\n    - host: ${reg.host}\n      caFile: ${reg.caFile}\n`)
     const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--username', 'alice', '--password', 'tls-s3cret', '--json'])
     expect(r.code, r.stderr).toBe(0)
-    const res = JSON.parse(r.stdout) as {images: {platforms: string[]}[]}
-    expect(res.images[0].platforms).toEqual(['linux/amd64'])
+    const res = JSON.parse(r.stdout) as {items: {platforms: string[]}[]}
+    expect(res.items[0].platforms).toEqual(['linux/amd64'])
   })
 
   it('takes the credentials from the Docker config and the CA from --ca-file', async () => {
@@ -69,7 +69,7 @@ describe('airlock pull: Bearer token auth', () => {
     const file = await manifestFile(dir, img.ref)
     const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--username', 'bob', '--password', 'tok-s3cret', '--json'])
     expect(r.code, r.stderr).toBe(0)
-    expect((JSON.parse(r.stdout) as {images: {digest: string}[]}).images[0].digest).toBe(img.digest)
+    expect((JSON.parse(r.stdout) as {items: {digest: string}[]}).items[0].digest).toBe(img.digest)
   })
 
   it('says the token service refused wrong credentials, without printing them', async () => {

@@ -74,10 +74,10 @@ describe('airlock pull under faults', () => {
       const store = join(dir, 'store')
       const r = await runCli(['pull', await manifestFile(dir, proxy.host), '--store', store, '--json'])
       expect(r.code, r.stderr).toBe(0)
-      const res = JSON.parse(r.stdout) as {images: {bytesFetched: number}[]}
+      const res = JSON.parse(r.stdout) as {items: {bytesFetched: number}[]}
       // The cut part was not fetched twice.
       const configSize = img.blobs.filter((b) => b !== big).reduce((n, b) => n + b.size, 0)
-      expect(res.images[0].bytesFetched).toBeLessThan(big.size + configSize + 200_000)
+      expect(res.items[0].bytesFetched).toBeLessThan(big.size + configSize + 200_000)
       expect(await blobsAllVerified(store)).toContain(big.digest.slice(7))
       // The second request for the layer asked for the rest only.
       expect(proxy.log.filter((l) => l.includes(big.digest))).toEqual([expect.stringMatching(/-> 200 fault$/), expect.stringMatching(/-> 206$/)])
@@ -130,9 +130,9 @@ describe('airlock pull under faults', () => {
       // The dead process's lock is taken over; the partial file is continued.
       const r = await runCli(['pull', file, '--store', store, '--json'])
       expect(r.code, r.stderr).toBe(0)
-      const res = JSON.parse(r.stdout) as {images: {bytesFetched: number; bytesReused: number}[]}
-      expect(res.images[0].bytesFetched).toBeLessThan(big.size - have / 2)
-      expect(res.images[0].bytesReused).toBeGreaterThanOrEqual(have)
+      const res = JSON.parse(r.stdout) as {items: {bytesFetched: number; bytesReused: number}[]}
+      expect(res.items[0].bytesFetched).toBeLessThan(big.size - have / 2)
+      expect(res.items[0].bytesReused).toBeGreaterThanOrEqual(have)
       const ranged = (await nginx.accessLines()).filter((l) => l.includes(`/blobs/${big.digest}`) && /" 206 /.test(l))
       expect(ranged.length).toBeGreaterThan(0)
       expect(await blobsAllVerified(store)).toContain(big.digest.slice(7))

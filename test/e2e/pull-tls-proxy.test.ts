@@ -141,8 +141,8 @@ describe('airlock pull through a forward proxy', () => {
     const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--ca-file', reg.caFile!, '--json'], {env: proxyEnv({HTTPS_PROXY: proxy.url})})
     expect(r.stderr).not.toMatch(/Error/)
     expect(r.code).toBe(0)
-    const out = JSON.parse(r.stdout) as {images: {ref: string; digest: string}[]}
-    expect(out.images.map((i) => i.digest)).toEqual([image.digest])
+    const out = JSON.parse(r.stdout) as {items: {ref: string; digest: string}[]}
+    expect(out.items.map((i) => i.digest)).toEqual([image.digest])
     const seen = (await proxy.requests()).slice(before.length)
     expect(seen.length).toBeGreaterThan(0)
     expect(seen.every((l) => l === `CONNECT ${reg.host} HTTP/1.1`)).toBe(true)

@@ -49,12 +49,14 @@ describe('airlock validate', () => {
       valid: true,
       name: 'kubernetes-1.29-amd64',
       version: '1.29.5',
-      images: 10,
-      binaries: 10,
-      packages: 2,
       platforms: ['linux/amd64'],
       warnings: [],
+      counts: {images: 10, binaries: 10, packages: 2, charts: 0},
+      items: expect.any(Array),
     })
+    const items = JSON.parse(r.stdout).items as {kind: string; name: string; line: number}[]
+    expect(items).toHaveLength(22)
+    expect(items[0]).toEqual({kind: 'image', name: expect.stringMatching(/^registry\.k8s\.io\//), line: expect.any(Number)})
     expect(r.stderr).not.toContain('Warning')
   })
 

@@ -9,10 +9,9 @@ export interface ImportNginxResult {
   /** The URL the cluster should fetch binaries from, when --endpoint was given. */
   endpoint: string | null
   clusterConfig: string | null
-  written: number
-  skipped: number
-  bytesWritten: number
-  files: ImportedFile[]
+  counts: {files: number; written: number; skipped: number; bytesWritten: number}
+  /** Every file of the bundle, in bundle.json order, with what was done with it. */
+  items: ImportedFile[]
 }
 
 export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
@@ -50,6 +49,12 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
     if (config && endpoint) await config.point({endpoint})
     this.out(`${r.written} file(s) written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, under ${r.root}`)
     if (clusterConfig) this.out(`${clusterConfig}: spec.binaries -> external ${endpoint}`)
-    return {root: r.root, endpoint: endpoint ?? null, clusterConfig: clusterConfig ?? null, written: r.written, skipped: r.skipped, bytesWritten: r.bytesWritten, files: r.files}
+    return {
+      root: r.root,
+      endpoint: endpoint ?? null,
+      clusterConfig: clusterConfig ?? null,
+      counts: {files: r.files.length, written: r.written, skipped: r.skipped, bytesWritten: r.bytesWritten},
+      items: r.files,
+    }
   }
 }

@@ -3,6 +3,14 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/base-command.js'
 import {type ImportedImage, importRegistry} from '../../lib/importers/registry.js'
 import {formatBytes} from '../../lib/ui/format.js'
+import type {CommandResult} from '../../lib/ui/result.js'
+
+/** import registry's result: one item per image (source -> target, digest) and what the push did. */
+export interface ImportRegistryResult
+  extends CommandResult<ImportedImage, {images: number; blobsUploaded: number; blobsMounted: number; blobsPresent: number; bytesUploaded: number; manifestsPushed: number}> {
+  registry: string
+  dryRun: boolean
+}
 
 export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
   static override description =
@@ -34,7 +42,7 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
     return `${done} of ${of} image(s) had been pushed; blobs and manifests already in the registry stay there. Run the same command again to resume: what the registry has is skipped.`
   }
 
-  async run(): Promise<ImportedImage[]> {
+  async run(): Promise<ImportRegistryResult> {
     const f = this.flags
     const r = await importRegistry(this.args.bundle, {
       registry: f.registry,
@@ -47,13 +55,22 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
       dryRun: f['dry-run'],
       progress: this.progress,
     })
+    // One `source -> target` line per image, as the contract words the mapping.
     for (const i of r.images) this.out(`${i.source} -> ${i.target}`)
-    if (!f['dry-run']) {
-      const s = r.stats
-      this.progress.info(
-        `${r.images.length} image(s): ${s.uploaded} blob(s) uploaded (${formatBytes(s.bytesUploaded)}), ${s.mounted} mounted, ${s.present} already there; ${s.manifestsPushed} manifest(s) pushed`,
-      )
+    const st = r.stats
+    const counts = {
+      images: r.images.length,
+      blobsUploaded: st.uploaded,
+      blobsMounted: st.mounted,
+      blobsPresent: st.present,
+      bytesUploaded: st.bytesUploaded,
+      manifestsPushed: st.manifestsPushed,
     }
-    return r.images
+    this.out(
+      f['dry-run']
+        ? `total: ${counts.images} image(s) would be pushed to ${f.registry} (dry run: nothing was pushed)`
+        : `total: ${counts.images} image(s) in ${f.registry}: ${st.uploaded} blob(s) uploaded (${formatBytes(st.bytesUploaded)}), ${st.mounted} mounted, ${st.present} already there; ${st.manifestsPushed} manifest(s) pushed`,
+    )
+    return {registry: f.registry, dryRun: Boolean(f['dry-run']), counts, items: r.images}
   }
 }

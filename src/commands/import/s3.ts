@@ -12,10 +12,9 @@ export interface ImportS3Result {
   bucket: string
   prefix: string
   clusterConfig: string | null
-  written: number
-  skipped: number
-  bytesWritten: number
-  files: ImportedFile[]
+  counts: {files: number; written: number; skipped: number; bytesWritten: number}
+  /** Every file of the bundle, in bundle.json order, with what was done with it. */
+  items: ImportedFile[]
 }
 
 export default class ImportS3 extends BaseCommand<typeof ImportS3> {
@@ -97,10 +96,8 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
       bucket: r.bucket,
       prefix: r.prefix,
       clusterConfig: clusterConfig ?? null,
-      written: r.written,
-      skipped: r.skipped,
-      bytesWritten: r.bytesWritten,
-      files: r.files,
+      counts: {files: r.files.length, written: r.written, skipped: r.skipped, bytesWritten: r.bytesWritten},
+      items: r.files,
     }
   }
 }
