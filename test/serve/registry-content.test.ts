@@ -44,8 +44,10 @@ const sig = json({
   layers: [],
   subject: {mediaType: MEDIA.dockerManifest, digest: digestOf(dockerManifest), size: dockerManifest.length},
 })
+// A cosign signature found by its sha256-<hex>.sig tag: no subject field of its own.
+const tagged = json({schemaVersion: 2, mediaType: MEDIA.ociManifest, config: {mediaType: MEDIA.ociConfig, digest: digestOf(config), size: config.length}, layers: []})
 
-const blobs = [config, layer, dockerManifest, bareManifest, empty, sbom, sig]
+const blobs = [config, layer, dockerManifest, bareManifest, empty, sbom, sig, tagged]
 const lock: BundleLock = {
   apiVersion: 'airlock/v1',
   name: 'content',
@@ -58,7 +60,8 @@ const lock: BundleLock = {
       size: 1,
       referrers: [
         {digest: digestOf(sbom), mediaType: MEDIA.ociManifest, artifactType: 'application/spdx+json', size: sbom.length, subject: digestOf(dockerManifest)},
-        {digest: digestOf(sig), mediaType: MEDIA.ociManifest, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', size: sig.length, subject: digestOf(dockerManifest), tag: `${digestOf(dockerManifest).replace(':', '-')}.sig`},
+        {digest: digestOf(sig), mediaType: MEDIA.ociManifest, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', size: sig.length, subject: digestOf(dockerManifest)},
+        {digest: digestOf(tagged), mediaType: MEDIA.ociManifest, artifactType: MEDIA.ociConfig, size: tagged.length, subject: digestOf(dockerManifest), tag: `${digestOf(dockerManifest).replace(':', '-')}.sig`},
       ],
     } as BundleLock['images'][number],
     {ref: '127.0.0.1:5001/library/app:2.0', digest: digestOf(bareManifest), mediaType: MEDIA.ociManifest, platforms: ['linux/amd64'], size: 1},
@@ -106,12 +109,14 @@ describe('RegistryContent', () => {
     expect(content.blobSize(digestOf(layer))).toBe(layer.length)
   })
 
-  it('lists referrers from the lock with artifactType and their manifests\' annotations', async () => {
+  it('lists referrers from the lock with artifactType and their manifests\' annotations, only those whose subject names the digest', async () => {
     expect(await content.referrersOf(digestOf(dockerManifest))).toEqual([
       {mediaType: MEDIA.ociManifest, digest: digestOf(sbom), size: sbom.length, artifactType: 'application/spdx+json', annotations: {'org.opencontainers.image.created': '2024-01-01T00:00:00Z'}},
       {mediaType: MEDIA.ociManifest, digest: digestOf(sig), size: sig.length, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json'},
     ])
     expect(await content.referrersOf(digestOf(bareManifest))).toEqual([])
+    // The tagged signature is not a referrer of the image, but its tag finds it.
+    expect(content.repository('library/app')!.tags.get(`${digestOf(dockerManifest).replace(':', '-')}.sig`)).toBe(digestOf(tagged))
   })
 
   it('streams any byte range of a blob out of the tar', async () => {

@@ -131,26 +131,32 @@ export class RegistryContent {
 
   /**
    * The referrers of `subject` as an OCI image index's descriptors, each
-   * with its artifactType and the annotations of its manifest.
+   * with its artifactType and the annotations of its manifest. Only
+   * manifests whose own `subject` names it, as a registry's referrers API
+   * answers: a cosign signature found by its `sha256-<hex>.sig` tag (no
+   * `subject` field) stays reachable by that tag instead.
    */
   async referrersOf(subject: string): Promise<Descriptor[]> {
     const out: Descriptor[] = []
     for (const r of this.referrers.get(subject) ?? []) {
+      const bytes = await this.readSmall(r.digest).catch(() => undefined)
+      let parsed: ParsedManifest
+      try {
+        if (!bytes) continue
+        parsed = parseManifestJson(bytes)
+      } catch {
+        continue
+      }
+      const doc = parsed.kind === 'index' ? parsed.index : parsed.manifest
+      if (doc.subject?.digest !== subject) continue
       const d: Descriptor = {mediaType: r.mediaType, digest: r.digest, size: r.size}
       if (r.artifactType) d.artifactType = r.artifactType
-      const bytes = await this.readSmall(r.digest).catch(() => undefined)
-      if (bytes) {
-        try {
-          const j = JSON.parse(bytes.toString('utf8')) as {annotations?: Record<string, string>}
-          if (j.annotations && typeof j.annotations === 'object') d.annotations = j.annotations
-        } catch {
-          // verify checked every manifest; nothing to add
-        }
-      }
+      if (doc.annotations && typeof doc.annotations === 'object') d.annotations = doc.annotations
       out.push(d)
     }
     return out
   }
+
 }
 
 /** read-lock checked each referrer's shape (digests included). */
