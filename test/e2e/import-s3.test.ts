@@ -1,4 +1,4 @@
-import {GetBucketLocationCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client} from '@aws-sdk/client-s3'
+import {GetBucketLocationCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
 import {spawn} from 'node:child_process'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
@@ -156,6 +156,31 @@ describe('airlock import s3 (Ceph RGW)', () => {
     const r = await runCli(args.filter((a) => a !== '--quiet').concat('--json'))
     expect(r.code, r.stderr).toBe(0)
     for (const f of big) expect((await object('killed', f.path)).sha).toBe(sha256Hex(f.data))
+  })
+
+  it('--public-read lets an anonymous GET read the prefix (and only it); without it --cluster-config warns', async () => {
+    const key = `pub/${FILES[2].path}`
+    const anonymous = async (bucket: string, k: string) => {
+      const res = await fetch(`${s3.endpoint}/${bucket}/${k}`)
+      return {status: res.status, sha: res.ok ? sha256Hex(Buffer.from(await res.arrayBuffer())) : undefined}
+    }
+    const clusterConfig = join(work, 'public-clusterConfig.yaml')
+    await writeFile(clusterConfig, 'spec:\n  binaries:\n    type: internet\n')
+
+    // Private: the installer would get 403, and the import says so.
+    const priv = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'private', '--prefix', 'pub', '--create-bucket', ...creds(), '--cluster-config', clusterConfig])
+    expect(priv.code, priv.stderr).toBe(0)
+    expect((await anonymous('private', key)).status).toBe(403)
+    expect(priv.stderr).toContain(`an anonymous GET of ${s3.endpoint}/private/pub/`)
+    expect(priv.stderr).toContain('--public-read')
+
+    const pub = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'public', '--prefix', 'pub', '--create-bucket', ...creds(), '--public-read', '--cluster-config', clusterConfig])
+    expect(pub.code, pub.stderr).toBe(0)
+    expect(pub.stderr).not.toContain('anonymous GET')
+    expect(await anonymous('public', key)).toEqual({status: 200, sha: sha256Hex(FILES[2].data)})
+    // Outside the prefix stays private.
+    await client.send(new PutObjectCommand({Bucket: 'public', Key: 'secret/x.txt', Body: 'x'}))
+    expect((await anonymous('public', 'secret/x.txt')).status).toBe(403)
   })
 
   it('refuses hostile bundles and uploads nothing they carry', async () => {

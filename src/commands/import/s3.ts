@@ -36,6 +36,9 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
     prefix: Flags.string({description: 'Key prefix: objects are <prefix>/<path>.', default: ''}),
     region: Flags.string({description: 'Signing region.', default: 'us-east-1'}),
     'create-bucket': Flags.boolean({description: 'Create the bucket when it does not exist.'}),
+    'public-read': Flags.boolean({
+      description: 'Set a bucket policy that lets anyone read (s3:GetObject) the objects under the prefix, as an installer fetching externalRepoEndpoint/<path> over plain HTTP needs.',
+    }),
     'ca-file': Flags.file({description: 'Extra CA (PEM) to trust for the endpoint.', exists: true}),
     insecure: Flags.boolean({description: 'Allow plain HTTP to a non-loopback host and unverified TLS.'}),
     'access-key': Flags.string({description: 'Access key (else AWS_ACCESS_KEY_ID, else ~/.aws/credentials).'}),
@@ -74,6 +77,7 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
       prefix: f.prefix,
       region: f.region,
       createBucket: f['create-bucket'],
+      publicRead: f['public-read'],
       caFile: f['ca-file'],
       insecure: f.insecure,
       credentials,
@@ -82,6 +86,18 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
       progress: this.progress,
     })
     const clusterConfig = f['cluster-config']
+    if (config && !f['write-credentials'] && r.files.length > 0) {
+      // The installer reads without credentials: say so now rather than at its first 403.
+      const {anonymousStatus} = await import('../../lib/importers/s3-anonymous.js')
+      const probe = `${repoEndpoint}/${r.files[0].path.slice(r.prefix ? r.prefix.length + 1 : 0)}`
+      const status = await anonymousStatus(probe, {caFile: f['ca-file'], insecure: f.insecure})
+      if (status !== 200) {
+        this.progress.warn(
+          `an anonymous GET of ${probe} got ${status === undefined ? 'no answer' : `HTTP ${status}`}: an installer pointed at ${repoEndpoint} without credentials cannot read the files; ` +
+            'add --public-read (a bucket policy allowing anonymous reads under the prefix) or --write-credentials',
+        )
+      }
+    }
     if (config) {
       await config.point({
         endpoint: repoEndpoint,

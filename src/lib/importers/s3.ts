@@ -1,8 +1,10 @@
 import {
   CreateBucketCommand,
   type CreateBucketCommandInput,
+  GetBucketPolicyCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  PutBucketPolicyCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -32,6 +34,8 @@ export interface S3ImportOptions {
   prefix?: string
   region?: string
   createBucket?: boolean
+  /** Set a bucket policy letting anyone GET objects under the prefix (an installer fetching over plain HTTP). */
+  publicRead?: boolean
   caFile?: string
   insecure?: boolean
   credentials: S3Credentials
@@ -326,8 +330,47 @@ export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3Im
         throw err
       }
     }
+    if (opts.publicRead) {
+      await allowPublicRead(client, opts.bucket, prefix, host)
+      progress.info(`bucket policy of ${opts.bucket}: anyone may read ${publicResource(opts.bucket, prefix)}`)
+    }
   } finally {
     client.destroy()
   }
   return {s3Endpoint: opts.endpoint, bucket: opts.bucket, prefix, ...totals(inLockOrder(lock, results, (p) => objectKey(prefix, p)))}
+}
+
+/** The objects --public-read opens: the prefix's, or the whole bucket's without one. */
+export function publicResource(bucket: string, prefix: string): string {
+  return `arn:aws:s3:::${bucket}/${prefix ? `${prefix}/` : ''}*`
+}
+
+const POLICY_SID = 'AirlockPublicRead'
+
+/**
+ * The bucket's policy with one statement (ours, by Sid) letting anyone
+ * s3:GetObject under the prefix; every other statement is kept as it was.
+ * A second prefix gets its own statement.
+ */
+export function publicReadPolicy(existing: string | undefined, bucket: string, prefix: string): string {
+  const policy = existing ? (JSON.parse(existing) as {Version?: string; Statement?: unknown[]}) : {}
+  const sid = prefix ? `${POLICY_SID}${prefix.replace(/[^A-Za-z0-9]/g, '')}` : POLICY_SID
+  const statements = (Array.isArray(policy.Statement) ? policy.Statement : []).filter((st) => (st as {Sid?: string}).Sid !== sid)
+  statements.push({Sid: sid, Effect: 'Allow', Principal: {AWS: ['*']}, Action: ['s3:GetObject'], Resource: [publicResource(bucket, prefix)]})
+  return JSON.stringify({Version: policy.Version ?? '2012-10-17', Statement: statements})
+}
+
+async function allowPublicRead(client: S3Client, bucket: string, prefix: string, host: string): Promise<void> {
+  let existing: string | undefined
+  try {
+    existing = (await client.send(new GetBucketPolicyCommand({Bucket: bucket}))).Policy
+  } catch (err) {
+    // No policy yet is the usual case.
+    if (statusOf(err) !== 404) throw s3Error(err, host, `GET the bucket policy of ${bucket}`)
+  }
+  try {
+    await client.send(new PutBucketPolicyCommand({Bucket: bucket, Policy: publicReadPolicy(existing, bucket, prefix)}))
+  } catch (err) {
+    throw s3Error(err, host, `PUT a public-read bucket policy on ${bucket}`)
+  }
 }
