@@ -3,18 +3,22 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
 import {DEFAULT_LISTEN} from '../lib/serve/listen.js'
+import type {ServedItem} from '../lib/serve/server.js'
+import {columns, plural} from '../lib/ui/table.js'
 
 export interface ServeResult {
   url: string
-  images: number
-  files: number
-  requests: number
+  /** Where the files of the .tar.gz were unpacked. */
+  cache: string
+  counts: {images: number; files: number; requests: number}
+  items: ServedItem[]
 }
 
 export interface MirrorConfigResult {
   kind: string
   url: string
-  files: {registry: string; path: string; content: string}[]
+  counts: {registries: number}
+  items: {registry: string; path: string; content: string}[]
 }
 
 export default class Serve extends BaseCommand<typeof Serve> {
@@ -55,7 +59,7 @@ export default class Serve extends BaseCommand<typeof Serve> {
       const url = this.flags.advertise === undefined ? defaultAdvertiseUrl(listen, tls) : mirror.checkAdvertiseUrl(this.flags.advertise)
       const files = mirror.containerdHostsFiles(mirror.sourceRegistries(await readBundleLock(this.args.bundle)), url)
       for (const f of files) this.out(`# ${f.path}\n${f.content}`)
-      return {kind, url, files}
+      return {kind, url, counts: {registries: files.length}, items: files}
     }
 
     const [{readFile}, {serveBundle}, {defaultCacheRoot}] = await Promise.all([
@@ -77,9 +81,10 @@ export default class Serve extends BaseCommand<typeof Serve> {
       progress: this.progress,
       onAccess: quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
     })
-    if (!quiet) {
-      process.stderr.write(`serving ${this.args.bundle} at ${server.url}: ${server.images} image(s) under /v2/, ${server.files} file(s); files unpacked in ${server.cache}\n`)
-    }
+    const rows = server.items.map((i) => (i.kind === 'image' ? ['image', `/v2/${i.paths.join(' /v2/')}`, i.digest] : ['file', `/${i.path}`, `sha256:${i.sha256}`]))
+    for (const line of columns(rows, {head: ['KIND', 'SERVED AT', 'DIGEST']})) this.out(line)
+    this.out(`total: ${plural(server.images, 'image')}, ${plural(server.files, 'file')} at ${server.url}`)
+    if (!quiet) process.stderr.write(`serving ${this.args.bundle} at ${server.url} (files unpacked in ${server.cache}); Ctrl-C or SIGTERM stops\n`)
     // Listening: Ctrl-C now stops the server gracefully rather than exiting at once.
     this.handleInterruptItself()
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -88,7 +93,7 @@ export default class Serve extends BaseCommand<typeof Serve> {
     })
     if (!quiet) process.stderr.write(`${signal}: stopping (responses under way may finish)\n`)
     await server.close()
-    this.out(`served ${server.requests} request(s)`)
-    return {url: server.url, images: server.images, files: server.files, requests: server.requests}
+    if (!quiet) process.stderr.write(`served ${plural(server.requests, 'request')}\n`)
+    return {url: server.url, cache: server.cache, counts: {images: server.images, files: server.files, requests: server.requests}, items: server.items}
   }
 }

@@ -392,6 +392,39 @@ describe('airlock serve: stopping', () => {
   })
 })
 
+describe('airlock serve: its result', () => {
+  it('prints where each image and file is served on stdout, and with --json one document when it stops', async () => {
+    const port = await freePort()
+    const start = (json: boolean) => {
+      const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'serve', bundle, '--listen', `127.0.0.1:${port}`, '--cache-dir', cacheDir, '--quiet', ...(json ? ['--json'] : [])], {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      trackChild(child)
+      let out = ''
+      child.stdout!.on('data', (b: Buffer) => (out += b.toString()))
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+      return {child, exited, out: () => out}
+    }
+    const human = start(false)
+    await waitFor('serve', async () => human.out().includes('total:'), 60_000)
+    expect(human.out()).toContain(`/v2/${path(docker)}:v2 /v2/${keptPath(docker)}:v2`)
+    expect(human.out()).toMatch(new RegExp(`total: 4 images, ${lock.files.length} files at http://127\\.0\\.0\\.1:${port}`))
+    process.kill(human.child.pid!, 'SIGTERM')
+    expect(await human.exited).toBe(0)
+
+    const json = start(true)
+    await waitFor('serve', async () => (await harnessRequest(`http://127.0.0.1:${port}/v2/`)).status === 200, 60_000)
+    await harnessRequest(`http://127.0.0.1:${port}/${lock.files[0].path}`)
+    process.kill(json.child.pid!, 'SIGTERM')
+    expect(await json.exited).toBe(0)
+    const doc = JSON.parse(json.out())
+    expect(doc).toMatchObject({url: `http://127.0.0.1:${port}`, counts: {images: 4, files: lock.files.length}})
+    expect(doc.counts.requests).toBeGreaterThanOrEqual(2)
+    expect(doc.items).toContainEqual({kind: 'image', ref: multi.ref, digest: multi.digest, mediaType: multi.mediaType, paths: [`${path(multi)}:1.0`, `${keptPath(multi)}:1.0`]})
+  })
+})
+
 describe('airlock serve: refusals', () => {
   it('exits 2 without serving when the bundle fails verification', async () => {
     const bad = await makeTempDir('airlock-serve-bad-')

@@ -7,7 +7,9 @@ import {BUNDLE_FILES} from '../bundle/lock.js'
 import {bundlePartPaths} from '../bundle/parts.js'
 import {isSafeRelativePath, readBundleLock} from '../bundle/read-lock.js'
 import {AirlockError, FailureError} from '../errors.js'
+import {hostComponent} from '../importers/registry-target.js'
 import {OciArchive} from '../oci/archive.js'
+import {parseReference} from '../oci/reference.js'
 import {silentProgress, type Progress} from '../ui/index.js'
 import {type CachedFile, cacheFolder, openCached, prepareFiles} from './file-cache.js'
 import type {ListenAddress} from './listen.js'
@@ -28,7 +30,14 @@ export interface ServeOptions {
   onAccess?: (line: string) => void
 }
 
+/** One image or file the server answers for, and where. */
+export type ServedItem =
+  | {kind: 'image'; ref: string; digest: string; mediaType: string; paths: string[]}
+  | {kind: 'file'; path: string; size: number; sha256: string}
+
 export interface BundleServer {
+  /** Every image (at both its names) and file served. */
+  items: ServedItem[]
   /** `http(s)://host:port` it answers at. */
   url: string
   images: number
@@ -112,9 +121,20 @@ export async function serveBundle(dir: string, opts: ServeOptions): Promise<Bund
   const addr = server.address() as AddressInfo
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
   const url = `${opts.tls ? 'https' : 'http'}://${host}:${addr.port}`
-  const imageCount = new Set(locks.flatMap((l) => l.images.map((i) => i.ref))).size
+  const items: ServedItem[] = []
+  const refs = new Set<string>()
+  for (const img of locks.flatMap((l) => l.images)) {
+    if (refs.has(img.ref)) continue
+    refs.add(img.ref)
+    const ref = parseReference(img.ref)
+    const at = ref.tag ? `:${ref.tag}` : `@${img.digest}`
+    items.push({kind: 'image', ref: img.ref, digest: img.digest, mediaType: img.mediaType, paths: [`${ref.repository}${at}`, `${hostComponent(ref.registry)}/${ref.repository}${at}`]})
+  }
+  for (const [path, f] of files) items.push({kind: 'file', path, size: f.size, sha256: f.sha256})
+  const imageCount = refs.size
 
   return {
+    items,
     url,
     images: imageCount,
     files: files.size,
