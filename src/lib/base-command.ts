@@ -68,8 +68,6 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * and that running the same command again goes on from there, exit 130.
    */
   private interrupted(): void {
-    // A command that listens for SIGINT itself (serve stops gracefully) handles it its own way.
-    if (process.listenerCount('SIGINT') > 0) return
     const p = this.progressInstance
     // close() does its drawing before its first await: the screen is clean when the note is written.
     void p?.close()
