@@ -235,4 +235,35 @@ describe('RegistryClient', () => {
     const c = new RegistryClient({registry: `127.0.0.1:${port}`, policy})
     await expect(c.getManifest('a/b', 'v1')).rejects.toThrow(new RegExp(`^127.0.0.1:${port}: cannot reach the registry: connect ECONNREFUSED .*\\(3 attempts\\)$`))
   })
+  it('asks a token service that answers 503 at most the policy\'s attempts (retries live in one layer)', async () => {
+    let tokenCalls = 0
+    handler = (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x')
+      if (url.pathname === '/token') {
+        tokenCalls++
+        return json(res, 503, {errors: [{code: 'UNAVAILABLE', message: 'try later'}]})
+      }
+      return json(res, 401, {errors: [{code: 'UNAUTHORIZED'}]}, {'www-authenticate': `Bearer realm="http://${host}/token",service="fake"`})
+    }
+    const c = new RegistryClient({registry: host, dockerConfig: false, policy})
+    await expect(c.getManifest('a/b', 'v1')).rejects.toMatchObject({status: 503})
+    expect(tokenCalls).toBe(policy.attempts)
+  })
+
+  it('lists tags page after page through relative Link headers', async () => {
+    const pages: Record<string, {tags: string[]; next?: string}> = {
+      '': {tags: ['a', 'b'], next: '/v2/x/y/tags/list?n=2&last=b'},
+      b: {tags: ['c', 'd'], next: '/v2/x/y/tags/list?n=2&last=d'},
+      d: {tags: ['e']},
+    }
+    handler = (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x')
+      if (url.pathname === '/v2/') return json(res, 200, {})
+      const page = pages[url.searchParams.get('last') ?? '']
+      json(res, 200, {name: 'x/y', tags: page.tags}, page.next ? {link: `<${page.next}>; rel="next"`} : {})
+    }
+    const c = new RegistryClient({registry: host, dockerConfig: false, policy})
+    expect(await c.listTags('x/y', {pageSize: 2})).toEqual(['a', 'b', 'c', 'd', 'e'])
+    expect(seen.filter((r) => r.url.includes('tags/list')).map((r) => r.url)).toEqual(['/v2/x/y/tags/list?n=2', '/v2/x/y/tags/list?n=2&last=b', '/v2/x/y/tags/list?n=2&last=d'])
+  })
 })

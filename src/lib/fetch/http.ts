@@ -1,10 +1,9 @@
 import got, {type Got, type Response} from 'got'
-import {readFile} from 'node:fs/promises'
-import {rootCertificates} from 'node:tls'
 
 import type {OpenedStream} from '../content/opener.js'
-import {NetworkError, UsageError} from '../errors.js'
+import {NetworkError} from '../errors.js'
 import {agentsFor} from './proxy.js'
+import {trustedCas} from './tls.js'
 
 export interface TlsOptions {
   /** Extra CAs (PEM files) trusted on top of the system ones. */
@@ -15,23 +14,13 @@ export interface TlsOptions {
 
 export const USER_AGENT = 'airlock/0.1'
 
-async function readCas(files: string[]): Promise<string[]> {
-  return Promise.all(
-    files.map((f) =>
-      readFile(f, 'utf8').catch((err: NodeJS.ErrnoException) => {
-        throw new UsageError(`cannot read CA file ${f}: ${err.code ?? err.message}`)
-      }),
-    ),
-  )
-}
-
 /**
  * The got instance every request goes through: keep-alive agents, proxy
  * variables, extra CAs, timeouts. Retries are not got's: they live in
  * `withRetry` so that streams and small requests share one policy.
  */
 export async function createHttp(tls: TlsOptions = {}): Promise<Got> {
-  const extra = await readCas(tls.caFiles ?? [])
+  const ca = await trustedCas(tls.caFiles)
   return got.extend({
     retry: {limit: 0},
     throwHttpErrors: false,
@@ -39,7 +28,7 @@ export async function createHttp(tls: TlsOptions = {}): Promise<Got> {
     timeout: {connect: 15_000, secureConnect: 15_000, socket: 60_000, response: 60_000},
     headers: {'user-agent': USER_AGENT},
     https: {
-      certificateAuthority: extra.length > 0 ? [...rootCertificates, ...extra] : undefined,
+      certificateAuthority: ca,
       rejectUnauthorized: !tls.insecure,
     },
     hooks: {

@@ -12,12 +12,11 @@ import {
 import {Upload} from '@aws-sdk/lib-storage'
 import http from 'node:http'
 import https from 'node:https'
-import {readFile} from 'node:fs/promises'
 import {Readable} from 'node:stream'
-import {rootCertificates} from 'node:tls'
 
 import {AirlockError, FailureError, NetworkError, UsageError} from '../errors.js'
 import {proxyAgents, proxyFor} from '../fetch/proxy.js'
+import {isCertificateError, trustedCas} from '../fetch/tls.js'
 import {isLoopbackRegistry} from '../oci/reference.js'
 import {formatBytes} from '../ui/format.js'
 import {silentProgress, type Progress, type TaskHandle} from '../ui/index.js'
@@ -99,7 +98,7 @@ function s3Error(err: unknown, host: string, what: string): AirlockError {
   }
   const e = err as NodeJS.ErrnoException
   const net = new NetworkError(`${what}: ${host}: ${e?.code ?? ''} ${e?.message ?? String(err)}`.trim(), {host, cause: err})
-  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|UNABLE_TO_GET_ISSUER/.test(e?.code ?? '')) {
+  if (isCertificateError(e)) {
     net.suggestions.push(`trust the CA that signed ${host}'s certificate with --ca-file, or skip the check with --insecure`)
   }
   return net
@@ -109,14 +108,7 @@ async function makeClient(opts: S3ImportOptions, concurrency: number): Promise<S
   // The SDK warns on Node 20 about its own future releases; airlock supports Node >= 20 with the SDK it ships.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
   const url = new URL(opts.endpoint)
-  let ca: string[] | undefined
-  if (opts.caFile) {
-    try {
-      ca = [...rootCertificates, await readFile(opts.caFile, 'utf8')]
-    } catch (err) {
-      throw new UsageError(`cannot read CA file ${opts.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-    }
-  }
+  const ca = await trustedCas(opts.caFile ? [opts.caFile] : [])
   const proxy = proxyFor(url)
   const tuning = {keepAlive: true, maxSockets: concurrency * 2 + 2}
   const tls = {ca, rejectUnauthorized: !opts.insecure}

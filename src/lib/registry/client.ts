@@ -1,21 +1,37 @@
-import type {Got} from 'got'
-import type {IncomingHttpHeaders} from 'node:http'
 import type {Readable} from 'node:stream'
 
-import {FailureError, IntegrityError, isAirlockError, NetworkError, RegistryError} from '../errors.js'
+import type {Descriptor} from '../content/descriptor.js'
 import type {Opener, OpenedStream} from '../content/opener.js'
-import {connectionError, createHttp, openStream, redactUrl} from '../fetch/http.js'
+import type {ReferrerLister, TagLister} from '../content/roles.js'
+import {IntegrityError, NetworkError, RegistryError} from '../errors.js'
+import {openStream} from '../fetch/http.js'
 import {defaultRetryPolicy, type RetryPolicy, withRetry} from '../fetch/retry.js'
+import {isCertificateError} from '../fetch/tls.js'
 import {isDigest, sha256Digest} from '../oci/digest.js'
-import {bareMediaType, isSchema1MediaType, MANIFEST_ACCEPT, manifestMediaType} from '../content/media-types.js'
-import {isLoopbackRegistry, registryEndpointHost} from '../oci/reference.js'
-import {type Challenge, parseChallenges, repositoryScope} from './challenge.js'
-import {type Credentials, dockerCredentials} from './credentials.js'
+import {bareMediaType, isSchema1MediaType, MANIFEST_ACCEPT, manifestMediaType, MediaType} from '../content/media-types.js'
+import {registryEndpointHost} from '../oci/reference.js'
+import {RegistryAuth, scopesFor, withAuth} from './auth.js'
+import type {Credentials} from './credentials.js'
+import {MAX_ERROR_BODY, responseError} from './errors.js'
+import {type HttpMethod, type RegistryResponse, RegistryTransport} from './transport.js'
+
+export type {HttpMethod, RegistryResponse} from './transport.js'
+
+/**
+ * The registry client, in layers (one file each): transport.ts (got,
+ * proxies, TLS, the HTTPS/HTTP scheme), auth.ts (challenges, credentials,
+ * tokens), errors.ts (answers as RegistryErrors) and this API on top. The
+ * retry policy applies here and only here: around the API version check,
+ * around each request with its auth, and in `retry()` for steps of several
+ * requests; nothing below retries, so a failing token service gets at most
+ * the policy's attempts.
+ */
 
 /** Manifests larger than this are refused (containerd uses the same bound). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-/** Error bodies are read up to this many bytes, the rest is dropped. */
-const MAX_ERROR_BODY = 64 * 1024
+
+/** Tag lists and catalogs are read in pages of this many names. */
+const PAGE_SIZE = 1000
 
 export interface RegistryClientOptions {
   /** The registry as references name it: `docker.io`, `registry.k8s.io`, `127.0.0.1:5000`. */
@@ -33,8 +49,6 @@ export interface RegistryClientOptions {
   /** Told when the connection is weaker than HTTPS with verified TLS (plain HTTP fallback). */
   onWarning?: (message: string) => void
 }
-
-export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
 export interface RegistryRequest {
   method?: HttpMethod
@@ -61,48 +75,11 @@ export interface RegistryRequest {
   retry?: boolean
 }
 
-export interface RegistryResponse {
-  status: number
-  headers: IncomingHttpHeaders
-  body: Buffer
-  /** The URL that answered, after redirects. */
-  url: string
-}
-
 export interface FetchedManifest {
   bytes: Buffer
   mediaType: string
   /** sha256 of `bytes`; equals the digest asked for or the registry's Docker-Content-Digest. */
   digest: string
-}
-
-interface CachedToken {
-  value: string
-  expires: number
-}
-
-/** Certificate problems are answers, not a reason to try plain HTTP. */
-function isCertificateError(err: unknown): boolean {
-  const code = (err as {code?: string; cause?: {code?: string}}).code ?? (err as {cause?: {code?: string}}).cause?.code ?? ''
-  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|UNABLE_TO_GET_ISSUER/.test(code)
-}
-
-function basicHeader(c: Credentials): string {
-  return `Basic ${Buffer.from(`${c.username ?? ''}:${c.password ?? ''}`).toString('base64')}`
-}
-
-/** `{errors: [{code, message}]}` from an error body, when it is one. */
-export function parseErrorBody(body: Buffer): {codes: string[]; messages: string[]} {
-  try {
-    const j = JSON.parse(body.subarray(0, MAX_ERROR_BODY).toString('utf8')) as {errors?: {code?: string; message?: string}[]}
-    const errors = Array.isArray(j.errors) ? j.errors : []
-    return {
-      codes: errors.map((e) => String(e.code ?? '')).filter(Boolean),
-      messages: errors.map((e) => String(e.message ?? '').slice(0, 200)).filter(Boolean),
-    }
-  } catch {
-    return {codes: [], messages: []}
-  }
 }
 
 /**
@@ -111,19 +88,15 @@ export function parseErrorBody(body: Buffer): {codes: string[]; messages: string
  * retries with the shared policy. `request` is the generic core that pull
  * and push calls are built on; nothing it throws names a credential.
  */
-export class RegistryClient {
+export class RegistryClient implements TagLister, ReferrerLister {
   readonly registry: string
   /** host[:port] requests go to (`registry-1.docker.io` for `docker.io`). */
   readonly host: string
   private readonly opts: RegistryClientOptions
   private readonly policy: RetryPolicy
-  private http?: Promise<Got>
+  private readonly transport: RegistryTransport
+  private readonly auth: RegistryAuth
   private baseUrl?: Promise<string>
-  private challenge?: Challenge
-  private creds?: Promise<Credentials | undefined>
-  /** The credentials once looked up, so a refusal can say whose they were. */
-  private resolvedCreds?: Credentials
-  private readonly tokens = new Map<string, CachedToken>()
 
   constructor(opts: RegistryClientOptions) {
     this.opts = opts
@@ -131,37 +104,17 @@ export class RegistryClient {
     this.registry = opts.registry
     this.host = registryEndpointHost(opts.registry)
     this.policy = opts.policy ?? defaultRetryPolicy
-  }
-
-  private got(): Promise<Got> {
-    this.http ??= createHttp({caFiles: this.opts.caFiles, insecure: this.opts.insecure})
-    return this.http
-  }
-
-  private credentials(): Promise<Credentials | undefined> {
-    this.creds ??= (
-      this.opts.credentials
-        ? Promise.resolve(this.opts.credentials)
-        : this.opts.dockerConfig === false
-          ? Promise.resolve(undefined)
-          : dockerCredentials(this.registry)
-    ).then((c) => {
-      this.resolvedCreds = c
-      return c
-    })
-    return this.creds
+    this.transport = new RegistryTransport({registry: opts.registry, host: this.host, insecure: opts.insecure, caFiles: opts.caFiles})
+    this.auth = new RegistryAuth({registry: opts.registry, host: this.host, credentials: opts.credentials, dockerConfig: opts.dockerConfig}, this.transport)
   }
 
   /** `https://host` or `http://host`, found by `GET /v2/` once. */
   base(): Promise<string> {
     let attempts = 0
-    this.baseUrl ??= withRetry(
-      () => {
-        attempts++
-        return this.ping()
-      },
-      {policy: this.policy, signal: this.opts.signal},
-    ).catch((err) => {
+    this.baseUrl ??= this.retry(() => {
+      attempts++
+      return this.transport.scheme((base) => this.ping(base))
+    }).catch((err) => {
       this.baseUrl = undefined
       if (err instanceof NetworkError && err.status === undefined && !isCertificateError(err)) {
         const reason = err.message.startsWith(`${this.host}: `) ? err.message.slice(this.host.length + 2) : err.message
@@ -175,99 +128,19 @@ export class RegistryClient {
     return this.baseUrl
   }
 
-  private async ping(): Promise<string> {
-    const https = `https://${this.host}`
-    try {
-      await this.pingAt(https)
-      return https
-    } catch (err) {
-      const httpAllowed = this.opts.insecure || isLoopbackRegistry(this.host)
-      if (isCertificateError(err) && isAirlockError(err)) {
-        ;(err.suggestions as string[]).push(`trust the registry's CA with --ca-file or caFile in the manifest's spec.registries (host ${this.registry})`)
-      }
-      if (!httpAllowed || isCertificateError(err) || (isAirlockError(err) && err.kind === 'registry')) throw err
-      const http = `http://${this.host}`
-      // When both fail, the plain HTTP error is the one reported (a loopback registry that is down).
-      await this.pingAt(http)
-      // Loopback registries use plain HTTP as Docker allows, without a word; `insecure` was announced already.
-      return http
-    }
-  }
-
-  private async pingAt(base: string): Promise<void> {
-    const res = await this.exchange(`${base}/v2/`, 'GET', {}, undefined, true, MAX_ERROR_BODY)
+  /** The API version check at one base URL: 2xx, or a 401 whose challenge is remembered. */
+  private async ping(base: string): Promise<void> {
+    const res = await this.transport.exchange(`${base}/v2/`, 'GET', {}, undefined, true, MAX_ERROR_BODY)
     if (res.status === 401) {
-      this.challenge = pickChallenge(res.headers['www-authenticate'])
+      this.auth.challenged(res.headers['www-authenticate'])
       return
     }
     if (res.status >= 200 && res.status < 300) return
     throw this.errorFor(res, {path: '/v2/', what: 'the API version check (GET /v2/)'})
   }
 
-  private scopesFor(req: Pick<RegistryRequest, 'repository' | 'actions' | 'scopes'>): string[] {
-    const s = new Set<string>(req.scopes ?? [])
-    if (req.repository) s.add(repositoryScope(req.repository, req.actions ?? ['pull']))
-    return [...s].sort()
-  }
-
-  /** The Authorization value for these scopes, fetching a token when needed. */
-  private async authorization(scopes: string[], refresh = false): Promise<string | undefined> {
-    const ch = this.challenge
-    if (!ch) return undefined
-    const creds = await this.credentials()
-    if (ch.scheme === 'basic') return creds?.username !== undefined ? basicHeader(creds) : undefined
-    if (ch.scheme !== 'bearer' || !ch.params.realm) return undefined
-    const key = scopes.join(' ')
-    const cached = this.tokens.get(key)
-    if (cached && !refresh && cached.expires > Date.now()) return `Bearer ${cached.value}`
-    const token = await this.fetchToken(ch, scopes, creds)
-    this.tokens.set(key, token)
-    return `Bearer ${token.value}`
-  }
-
-  private async fetchToken(ch: Challenge, scopes: string[], creds?: Credentials): Promise<CachedToken> {
-    const realm = new URL(ch.params.realm)
-    const http = await this.got()
-    const run = async () => {
-      if (creds?.token) {
-        // An identity token from `docker login` is an OAuth2 refresh token.
-        const form = new URLSearchParams({grant_type: 'refresh_token', refresh_token: creds.token, client_id: 'airlock'})
-        if (ch.params.service) form.set('service', ch.params.service)
-        if (scopes.length > 0) form.set('scope', scopes.join(' '))
-        return this.exchange(realm.toString(), 'POST', {'content-type': 'application/x-www-form-urlencoded'}, form.toString(), false, MAX_ERROR_BODY, http)
-      }
-      const u = new URL(realm)
-      if (ch.params.service) u.searchParams.set('service', ch.params.service)
-      for (const s of scopes) u.searchParams.append('scope', s)
-      const headers: Record<string, string> = creds?.username === undefined ? {} : {authorization: basicHeader(creds)}
-      return this.exchange(u.toString(), 'GET', headers, undefined, true, MAX_ERROR_BODY, http)
-    }
-    const res = await withRetry(async () => {
-      const r = await run()
-      if (r.status >= 500 || r.status === 429 || r.status === 408) throw this.errorFor(r, {path: '', what: `a token from ${realm.host}`})
-      return r
-    }, {policy: this.policy, signal: this.opts.signal})
-    if (res.status === 401 || res.status === 403) {
-      throw withHint(
-        new RegistryError(`${this.registry}: the token service ${realm.host} refused ${creds ? 'the credentials' : 'anonymous access'} (HTTP ${res.status})`, {
-          host: this.host,
-          status: res.status,
-        }),
-        this.authHint(res.status, creds),
-      )
-    }
-    if (res.status < 200 || res.status >= 300) throw this.errorFor(res, {path: '', what: `a token from ${realm.host}`})
-    let j: {token?: string; access_token?: string; expires_in?: number}
-    try {
-      j = JSON.parse(res.body.toString('utf8'))
-    } catch {
-      throw new RegistryError(`${this.registry}: the token service ${realm.host} sent no JSON`, {host: this.host, status: res.status})
-    }
-    const value = j.token || j.access_token
-    if (!value) throw new RegistryError(`${this.registry}: the token service ${realm.host} sent no token`, {host: this.host, status: res.status})
-    const ttl = typeof j.expires_in === 'number' && j.expires_in > 0 ? j.expires_in : 60
-    // Renew a little early so a token does not expire between check and use.
-    return {value, expires: Date.now() + Math.max(1, ttl - 10) * 1000}
+  private errorFor(res: RegistryResponse, req: Pick<RegistryRequest, 'path' | 'what' | 'repository'>): RegistryError {
+    return responseError(res, {registry: this.registry, host: this.host, what: req.what ?? req.path, repository: req.repository, authHint: (status) => this.auth.hint(status)})
   }
 
   private toUrl(base: string, path: string): string {
@@ -286,8 +159,9 @@ export class RegistryClient {
 
   /**
    * The generic request: auth for the request's scopes, one token refresh on
-   * 401, retries on 408/429/5xx and connection errors. Answers outside
-   * `accept` become RegistryErrors carrying the registry's error codes.
+   * 401, retries on 408/429/5xx and connection errors (a token service's
+   * too). Answers outside `accept` become RegistryErrors carrying the
+   * registry's error codes.
    */
   async request(req: RegistryRequest): Promise<RegistryResponse> {
     const base = await this.base()
@@ -295,105 +169,26 @@ export class RegistryClient {
     const method = req.method ?? 'GET'
     const follow = req.followRedirect ?? (method === 'GET' || method === 'HEAD')
     const accept = req.accept ?? ((s: number) => s >= 200 && s < 300)
-    let scopes = this.scopesFor(req)
+    let scopes = scopesFor(req)
     const body = () => (typeof req.body === 'function' ? req.body() : req.body)
+    const maxBody = req.maxBody ?? MAX_MANIFEST_BYTES
     const once = async (): Promise<RegistryResponse> => {
-      let auth = await this.authorization(scopes)
-      let res = await this.exchange(url, method, withAuth(req.headers, auth), body(), follow, req.maxBody ?? MAX_MANIFEST_BYTES)
+      let auth = await this.auth.authorization(scopes)
+      let res = await this.transport.exchange(url, method, withAuth(req.headers, auth), body(), follow, maxBody)
       if (res.status === 401) {
-        const ch = pickChallenge(res.headers['www-authenticate'])
+        const ch = this.auth.challenged(res.headers['www-authenticate'])
         if (ch) {
-          this.challenge = ch
           const asked = ch.params.scope?.split(' ').filter(Boolean) ?? []
           scopes = [...new Set([...scopes, ...asked])].sort()
         }
-        auth = await this.authorization(scopes, true)
-        if (auth) res = await this.exchange(url, method, withAuth(req.headers, auth), body(), follow, req.maxBody ?? MAX_MANIFEST_BYTES)
+        auth = await this.auth.authorization(scopes, true)
+        if (auth) res = await this.transport.exchange(url, method, withAuth(req.headers, auth), body(), follow, maxBody)
       }
       if (!accept(res.status)) throw this.errorFor(res, req)
       return res
     }
     if (req.retry === false) return once()
-    return withRetry(once, {policy: this.policy, signal: this.opts.signal})
-  }
-
-  /** One HTTP exchange, body read up to a cap (errors up to MAX_ERROR_BODY). */
-  private async exchange(
-    url: string,
-    method: HttpMethod,
-    headers: Record<string, string>,
-    body: Buffer | string | Readable | undefined,
-    followRedirect: boolean,
-    maxBody: number,
-    http?: Got,
-  ): Promise<RegistryResponse> {
-    const got = http ?? (await this.got())
-    const hasBody = method === 'POST' || method === 'PUT' || method === 'PATCH'
-    const stream = got.stream(url, {
-      method,
-      headers,
-      followRedirect,
-      body: hasBody ? (body ?? '') : undefined,
-    } as never)
-    try {
-      const res = await new Promise<import('got').Response>((resolve, reject) => {
-        stream.once('response', resolve)
-        stream.once('error', reject)
-      })
-      const cap = res.statusCode >= 200 && res.statusCode < 300 ? maxBody : MAX_ERROR_BODY
-      const chunks: Buffer[] = []
-      let n = 0
-      if (method !== 'HEAD') {
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          n += chunk.length
-          if (n > cap) {
-            if (cap === MAX_ERROR_BODY) break
-            throw new FailureError(`${new URL(url).host}: the answer to ${method} ${redactUrl(url)} is larger than ${cap} bytes`)
-          }
-          chunks.push(chunk)
-        }
-      }
-      return {status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), url: res.url}
-    } catch (err) {
-      if (isAirlockError(err)) throw err
-      throw connectionError(err, url)
-    } finally {
-      stream.destroy()
-    }
-  }
-
-  private errorFor(res: RegistryResponse, req: Pick<RegistryRequest, 'path' | 'what' | 'repository'>): RegistryError {
-    const {codes, messages} = parseErrorBody(res.body)
-    const what = req.what ?? `${req.path}`
-    const detail = messages.length > 0 ? `: ${messages.join('; ')}` : ''
-    const codeText = codes.length > 0 ? ` ${codes.join(', ')}` : ''
-    const err = new RegistryError(`${this.registry}: ${what}: HTTP ${res.status}${codeText}${detail}`, {
-      host: this.host,
-      status: res.status,
-      repository: req.repository,
-      codes,
-    })
-    if (res.status === 401 || res.status === 403) {
-      withHint(err, this.authHint(res.status, this.resolvedCreds))
-    }
-    const ra = res.headers['retry-after']
-    if (typeof ra === 'string') (err as RegistryError & {retryAfter?: string}).retryAfter = ra
-    return err
-  }
-
-  /**
-   * What to suggest after a 401/403. Credentials that were sent are named by
-   * user and origin (never the password): logging in again with the same
-   * ones would not help.
-   */
-  private authHint(status: number, creds: Credentials | undefined): string {
-    if (!creds) return 'log in with `docker login` or pass --username and --password; check that the account may use this repository'
-    const from = this.opts.credentials ? '--username/--password' : 'the Docker config'
-    if (creds.username === undefined) return `the registry refused the token from ${from}: log in again with \`docker login\``
-    const whose = `user ${creds.username} (from ${from})`
-    return status === 403
-      ? `the registry refused access for ${whose}: check the username and password, and that the account may use this repository`
-      : `the registry refused the credentials for ${whose}: check the username and password`
+    return this.retry(once)
   }
 
   /**
@@ -474,18 +269,18 @@ export class RegistryClient {
    * when a redirect leaves the registry's host. A 401 refreshes the token once.
    */
   blobOpener(repository: string, digest: string, what?: string): Opener {
-    const scopes = this.scopesFor({repository})
+    const scopes = scopesFor({repository})
     return async (offset: number): Promise<OpenedStream> => {
       const base = await this.base()
       const url = `${base}/v2/${repository}/blobs/${digest}`
-      const http = await this.got()
+      const http = await this.transport.got()
       for (let round = 0; ; round++) {
-        const auth = await this.authorization(scopes, round > 0)
+        const auth = await this.auth.authorization(scopes, round > 0)
         try {
           return await openStream(http, url, {offset, headers: withAuth({}, auth), what: what ?? `blob ${digest} of ${this.registry}/${repository}`})
         } catch (err) {
           const status = (err as {status?: number}).status
-          if (status === 401 && round === 0 && this.challenge) continue
+          if (status === 401 && round === 0 && this.auth.challenge) continue
           if (status === 401 || status === 403 || status === 404) {
             throw new RegistryError(`${this.registry}: ${what ?? `blob ${digest} of ${repository}`}: HTTP ${status}${status === 404 ? ' BLOB_UNKNOWN' : ''}`, {
               host: this.host,
@@ -499,21 +294,90 @@ export class RegistryClient {
       }
     }
   }
+
+  /**
+   * Every tag of `repository`, following the `Link: <...>; rel="next"`
+   * pages of `tags/list` (distribution spec); a repository the registry does
+   * not know is a RegistryError (404 NAME_UNKNOWN).
+   */
+  async listTags(repository: string, opts: {pageSize?: number} = {}): Promise<string[]> {
+    return this.pages(`/v2/${repository}/tags/list?n=${opts.pageSize ?? PAGE_SIZE}`, repository, `the tags of ${this.registry}/${repository}`, (j) => (j as {tags?: unknown}).tags)
+  }
+
+  /** Every repository of the registry, from the paginated `_catalog`. */
+  async catalog(opts: {pageSize?: number} = {}): Promise<string[]> {
+    return this.pages(`/v2/_catalog?n=${opts.pageSize ?? PAGE_SIZE}`, undefined, `the catalog of ${this.registry}`, (j) => (j as {repositories?: unknown}).repositories, ['registry:catalog:*'])
+  }
+
+  /** GET a JSON list page after page, as long as the answer links to a next one. */
+  private async pages(first: string, repository: string | undefined, what: string, pick: (j: unknown) => unknown, scopes?: string[]): Promise<string[]> {
+    const out: string[] = []
+    const seen = new Set<string>()
+    for (let path: string | undefined = first; path && !seen.has(path); ) {
+      seen.add(path)
+      const res = await this.request({path, repository, scopes, what})
+      let list: unknown
+      try {
+        list = pick(JSON.parse(res.body.toString('utf8')))
+      } catch {
+        throw new RegistryError(`${this.registry}: ${what}: the answer is not JSON`, {host: this.host, status: res.status, repository})
+      }
+      // A registry answers an empty repository with `null`.
+      if (list !== null && list !== undefined && !Array.isArray(list)) throw new RegistryError(`${this.registry}: ${what}: the answer has no list`, {host: this.host, status: res.status, repository})
+      for (const name of (list as unknown[] | null) ?? []) if (typeof name === 'string') out.push(name)
+      path = nextLink(res.headers.link, res.url)
+    }
+    return out
+  }
+
+  /**
+   * The manifests whose `subject` is `digest`: the referrers API
+   * (`GET /v2/<name>/referrers/<digest>`, `artifactType` filtered here too,
+   * as a registry may ignore the filter), else the referrers tag schema:
+   * the index tagged `sha256-<hex>`. None when neither is there.
+   */
+  async referrers(repository: string, digest: string, artifactType?: string): Promise<Descriptor[]> {
+    const what = `the referrers of ${this.registry}/${repository}@${digest}`
+    const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''
+    const res = await this.request({
+      path: `/v2/${repository}/referrers/${digest}${query}`,
+      repository,
+      headers: {accept: MediaType.ociIndex},
+      // 404: no referrers API (or an old registry); 400/405: the same from some registries.
+      accept: (s) => (s >= 200 && s < 300) || s === 404 || s === 400 || s === 405,
+      what,
+    })
+    let list: Descriptor[] | undefined
+    if (res.status >= 200 && res.status < 300 && bareMediaType(res.headers['content-type']) === MediaType.ociIndex) {
+      list = manifestsOf(res.body)
+      if (list === undefined) throw new RegistryError(`${this.registry}: ${what}: the answer is not an OCI index`, {host: this.host, status: res.status, repository})
+    } else {
+      const tag = `sha256-${digest.slice('sha256:'.length)}`
+      const head = await this.headManifest(repository, tag)
+      if (!head) return []
+      list = manifestsOf((await this.getManifest(repository, tag)).bytes) ?? []
+    }
+    return artifactType ? list.filter((d) => d.artifactType === artifactType) : list
+  }
 }
 
-function withHint<E extends RegistryError>(err: E, hint: string): E {
-  ;(err.suggestions as string[]).push(hint)
-  return err
+/** The URL of `Link: <url>; rel="next"`, resolved against the URL that answered. */
+export function nextLink(header: string | string[] | undefined, base: string): string | undefined {
+  for (const value of Array.isArray(header) ? header : header ? [header] : []) {
+    for (const part of value.split(/,(?=\s*<)/)) {
+      const m = /^\s*<([^>]*)>\s*;(.*)$/.exec(part)
+      if (m && /(?:^|;)\s*rel="?next"?\s*(?:;|$)/i.test(m[2])) return new URL(m[1], base).toString()
+    }
+  }
+  return undefined
 }
 
-function withAuth(headers: Record<string, string> | undefined, auth: string | undefined): Record<string, string> {
-  const h: Record<string, string> = {}
-  for (const [k, v] of Object.entries(headers ?? {})) h[k.toLowerCase()] = v
-  if (auth) h.authorization = auth
-  return h
-}
-
-function pickChallenge(header: string | string[] | undefined): Challenge | undefined {
-  const all = parseChallenges(header)
-  return all.find((c) => c.scheme === 'bearer') ?? all.find((c) => c.scheme === 'basic')
+/** The `manifests` of an index, or undefined when the bytes are not one. */
+function manifestsOf(bytes: Buffer): Descriptor[] | undefined {
+  try {
+    const j = JSON.parse(bytes.toString('utf8')) as {manifests?: unknown}
+    return Array.isArray(j.manifests) ? (j.manifests as Descriptor[]) : undefined
+  } catch {
+    return undefined
+  }
 }

@@ -1,0 +1,30 @@
+import {readFile} from 'node:fs/promises'
+import {rootCertificates} from 'node:tls'
+
+import {UsageError} from '../errors.js'
+
+/**
+ * TLS settings shared by every client that speaks HTTPS: the registry
+ * client, HTTP downloads and the S3 importer. One reading of CA files, one
+ * test for "this failure is about a certificate".
+ */
+
+/** The system CAs plus the PEM files given, or undefined when none are given (the default trust store). */
+export async function trustedCas(files: string[] = []): Promise<string[] | undefined> {
+  if (files.length === 0) return undefined
+  const extra = await Promise.all(
+    files.map((f) =>
+      readFile(f, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new UsageError(`cannot read CA file ${f}: ${err.code ?? err.message}`)
+      }),
+    ),
+  )
+  return [...rootCertificates, ...extra]
+}
+
+/** A certificate problem (an answer, not a reason to retry or fall back to plain HTTP), by its error code or its cause's. */
+export function isCertificateError(err: unknown): boolean {
+  const e = err as {code?: string; cause?: {code?: string}} | undefined
+  const code = e?.code ?? e?.cause?.code ?? ''
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|UNABLE_TO_GET_ISSUER/.test(code)
+}
