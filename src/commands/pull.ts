@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, type CommandFlags} from '../lib/base-command.js'
+import {DEFAULT_CONCURRENCY} from '../lib/defaults.js'
 import {UsageError} from '../lib/errors.js'
 import {defaultLowSpeed} from '../lib/fetch/low-speed.js'
 import {loadManifest} from '../lib/manifest/load.js'
@@ -60,7 +61,7 @@ export default class Pull extends BaseCommand<typeof Pull> {
 
   static override flags = {
     store: Flags.string({description: 'Store folder.', default: DEFAULT_STORE}),
-    concurrency: Flags.integer({description: 'Downloads at once (blobs and files share them).', default: 8, min: 1, max: 256}),
+    concurrency: Flags.integer({description: 'Downloads at once (blobs and files share them).', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
     platform: Flags.string({description: 'Platform to keep (os/arch[/variant]); repeat for more. Overrides the manifest.', multiple: true}),
     'ca-file': Flags.string({description: 'Extra trusted CA (PEM) for every host; repeatable.', multiple: true}),
     username: Flags.string({description: 'Registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),

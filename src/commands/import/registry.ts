@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
+import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {type ImportedImage, importRegistry} from '../../lib/importers/registry.js'
 import {formatBytes} from '../../lib/ui/format.js'
 import type {CommandResult} from '../../lib/ui/result.js'
@@ -34,7 +35,7 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
     password: Flags.string({description: 'Registry password or token.', dependsOn: ['username']}),
     'ca-file': Flags.string({description: 'Extra trusted CA (PEM); repeatable.', multiple: true}),
     insecure: Flags.boolean({description: 'Allow plain HTTP and unverified TLS for the registry.'}),
-    concurrency: Flags.integer({description: 'Blob uploads at once, across all images.', default: 8, min: 1, max: 256}),
+    concurrency: Flags.integer({description: 'Blob uploads at once, across all images.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
     'dry-run': Flags.boolean({description: 'Verify the bundle and print the mapping; push nothing.'}),
   }
 

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
+import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import type {ImportedFile} from '../../lib/importers/result.js'
 import {resolveS3Credentials} from '../../lib/importers/s3-credentials.js'
 import {formatBytes} from '../../lib/ui/format.js'
@@ -44,7 +45,7 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
     'access-key': Flags.string({description: 'Access key (else AWS_ACCESS_KEY_ID, else ~/.aws/credentials).'}),
     'secret-key': Flags.string({description: 'Secret key (else AWS_SECRET_ACCESS_KEY, else ~/.aws/credentials).'}),
     profile: Flags.string({description: 'Profile in ~/.aws/credentials (else AWS_PROFILE, else default).'}),
-    concurrency: Flags.integer({description: 'Uploads (or parts of one large object) in flight.', default: 8, min: 1}),
+    concurrency: Flags.integer({description: 'Uploads (or parts of one large object) in flight.', default: DEFAULT_CONCURRENCY, min: 1}),
     'part-size': Flags.integer({description: 'Multipart part size in MiB; larger files are uploaded in parts.', default: 8, min: 5}),
     'cluster-config': Flags.file({description: 'clusterConfig.yaml whose spec.binaries to point at the bucket.'}),
     'repo-endpoint': Flags.string({

@@ -7,6 +7,7 @@ import {pipeline} from 'node:stream/promises'
 
 import pLimit from 'p-limit'
 
+import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {FailureError, IntegrityError, UsageError} from '../errors.js'
 import type {Manifest} from '../manifest/types.js'
 import {parseTempName} from '../store/atomic.js'
@@ -109,7 +110,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
       {name: BUNDLE_FILES.packages, items: plan.packages, gzip: true},
       {name: BUNDLE_FILES.images, items: plan.images, gzip: false},
     ]
-    const limit = pLimit(Math.max(1, Math.min(opts.concurrency ?? 8, jobs.length)))
+    const limit = pLimit(Math.max(1, Math.min(opts.concurrency ?? DEFAULT_CONCURRENCY, jobs.length)))
     // Every started archive ends (and queued ones never start) before a failure is reported and cleaned up.
     const settled = await Promise.allSettled(
       jobs.map((job) =>

@@ -8,6 +8,7 @@ import {readStoreIndex} from '../charts/store-index.js'
 import {isDigest, sha256Digest} from '../oci/digest.js'
 import {REF_NAME_ANNOTATION} from '../oci/layout.js'
 import type {Descriptor, ImageIndex} from '../content/descriptor.js'
+import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import {MediaType} from '../content/media-types.js'
 import {parseLayoutIndex} from '../graph/parse.js'
 import {isManifestEdge} from '../graph/successors.js'
@@ -48,8 +49,6 @@ export interface BundlePlan {
 
 /** The chart repository index pull writes beside the charts; bundled with them so the imported folder is a chart repo. */
 export const CHART_INDEX = 'charts/index.yaml'
-
-const MAX_MANIFEST = 4 * 1024 * 1024
 
 /**
  * What goes into each archive, in order, checked against the store before
@@ -174,7 +173,7 @@ async function planImages(store: Store, lock: BundleLock, problems: string[]): P
         return false
       }
       if (!addBlob(d, of)) return false
-      if (d.size > MAX_MANIFEST) {
+      if (d.size > MAX_MANIFEST_BYTES) {
         problems.push(`${of}: manifest ${d.digest} of ${d.size} bytes is too large`)
         return false
       }

@@ -12,6 +12,7 @@ import {isDigest} from '../oci/digest.js'
 import {parseCosignTag} from '../oci/cosign.js'
 import {layoutEntryMediaType, REF_NAME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION} from '../oci/layout.js'
 import type {Descriptor, ImageIndex} from '../content/descriptor.js'
+import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import {manifestGaps, type ParsedManifest, parseLayoutIndex, parseManifestJson} from '../graph/parse.js'
 import {type GraphVisitor, walkGraph} from '../graph/walk.js'
 import {silentProgress, type Progress, type TaskHandle} from '../ui/progress.js'
@@ -52,8 +53,7 @@ interface OpenedArchive {
   task: TaskHandle
 }
 
-/** Manifests and configs are small JSON; anything bigger is a layer and is only hashed. */
-const MAX_JSON_BLOB = 4 * 1024 * 1024
+/** Manifests and configs are small JSON (up to MAX_MANIFEST_BYTES); anything bigger is a layer and is only hashed. */
 const READ_CHUNK = 1 << 20
 
 /**
@@ -335,7 +335,7 @@ async function verifyImagesArchive(
       }
       const digest = `sha256:${m[1]}`
       const hash = createHash('sha256')
-      const keep: Buffer[] | undefined = header.size <= MAX_JSON_BLOB ? [] : undefined
+      const keep: Buffer[] | undefined = header.size <= MAX_MANIFEST_BYTES ? [] : undefined
       let n = 0
       for await (const c of body) {
         hash.update(c)

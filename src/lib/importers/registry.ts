@@ -1,5 +1,6 @@
 import {bundlePartPaths} from '../bundle/parts.js'
 import {BUNDLE_FILES} from '../bundle/lock.js'
+import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {UsageError} from '../errors.js'
 import {OciArchive} from '../oci/archive.js'
 import {silentProgress} from '../ui/progress.js'
@@ -19,7 +20,7 @@ export async function importRegistry(dir: string, options: RegistryImportOptions
   const progress = options.progress ?? silentProgress
   const target = checkTargetOptions(options)
   const opts = {...options, ...target}
-  const concurrency = options.concurrency ?? 8
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a positive whole number, got ${concurrency}`)
   const lock = await verifyBeforeImport(dir, ['images'], progress)
   const archive = await OciArchive.open(await bundlePartPaths(dir, BUNDLE_FILES.images))

@@ -14,6 +14,7 @@ import http from 'node:http'
 import https from 'node:https'
 import {Readable} from 'node:stream'
 
+import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {AirlockError, FailureError, NetworkError, UsageError} from '../errors.js'
 import {proxyAgents, proxyFor} from '../fetch/proxy.js'
 import {isCertificateError, trustedCas} from '../fetch/tls.js'
@@ -241,7 +242,7 @@ export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3Im
   const progress = opts.progress ?? silentProgress
   const url = checkS3Target(opts)
   const host = url.host
-  const concurrency = opts.concurrency ?? 8
+  const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY
   const partSize = opts.partSize ?? DEFAULT_PART_SIZE
   const prefix = normalizePrefix(opts.prefix)
   const lock = await verifyBeforeImport(dir, ['files', 'packages'], progress)

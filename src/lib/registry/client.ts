@@ -1,6 +1,7 @@
 import type {Readable} from 'node:stream'
 
 import type {Descriptor} from '../content/descriptor.js'
+import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import type {Opener, OpenedStream} from '../content/opener.js'
 import type {ReferrerLister, TagLister} from '../content/roles.js'
 import {IntegrityError, NetworkError, RegistryError} from '../errors.js'
@@ -26,9 +27,6 @@ export type {HttpMethod, RegistryResponse} from './transport.js'
  * requests; nothing below retries, so a failing token service gets at most
  * the policy's attempts.
  */
-
-/** Manifests larger than this are refused (containerd uses the same bound). */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 /** Tag lists and catalogs are read in pages of this many names. */
 const PAGE_SIZE = 1000

@@ -2,6 +2,7 @@ import type {Readable} from 'node:stream'
 
 import type {BundleLock, LockImage, LockReferrer} from '../bundle/lock.js'
 import {hostComponent} from '../importers/registry-target.js'
+import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import {OciArchive} from '../oci/archive.js'
 import {isDigest} from '../oci/digest.js'
 import type {Descriptor} from '../content/descriptor.js'
@@ -24,7 +25,6 @@ export interface Repository {
 }
 
 /** Manifests are small documents; a bigger blob is never read as one. */
-const MAX_MANIFEST = 4 * 1024 * 1024
 
 export class RegistryContent {
   private readonly repos = new Map<string, Repository>()
@@ -104,8 +104,8 @@ export class RegistryContent {
 
   private async readSmall(digest: string): Promise<Buffer | undefined> {
     const b = this.locate(digest)
-    if (!b || b.size > MAX_MANIFEST) return undefined
-    return b.archive.readEntry(OciArchive.blobName(digest), MAX_MANIFEST)
+    if (!b || b.size > MAX_MANIFEST_BYTES) return undefined
+    return b.archive.readEntry(OciArchive.blobName(digest), MAX_MANIFEST_BYTES)
   }
 
   /**
