@@ -1,4 +1,15 @@
-import {GetBucketLocationCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
+import {
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetBucketLocationCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3'
 import {spawn} from 'node:child_process'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
@@ -181,6 +192,24 @@ describe('airlock import s3 (Ceph RGW)', () => {
     // Outside the prefix stays private.
     await client.send(new PutObjectCommand({Bucket: 'public', Key: 'secret/x.txt', Body: 'x'}))
     expect((await anonymous('public', 'secret/x.txt')).status).toBe(403)
+  })
+
+  it('aborts the multipart uploads a killed import left for its keys, and says so; others stay', async () => {
+    await client.send(new CreateBucketCommand({Bucket: 'leftover'}))
+    const ours = `k8s/${FILES[0].path}`
+    const theirs = 'k8s/someone-else/upload.bin'
+    const open = async (Key: string) => {
+      const {UploadId} = await client.send(new CreateMultipartUploadCommand({Bucket: 'leftover', Key, Metadata: {sha256: sha256Hex(FILES[0].data)}}))
+      await client.send(new UploadPartCommand({Bucket: 'leftover', Key, UploadId, PartNumber: 1, Body: FILES[0].data.subarray(0, 5 * 1024 * 1024)}))
+    }
+    await open(ours)
+    await open(theirs)
+    const r = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'leftover', '--prefix', 'k8s', ...creds(), '--part-size', '5'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain(`aborted 1 unfinished multipart upload(s) an earlier import left in leftover: ${ours}`)
+    const left = await client.send(new ListMultipartUploadsCommand({Bucket: 'leftover'}))
+    expect((left.Uploads ?? []).map((u) => u.Key)).toEqual([theirs])
+    expect((await object('leftover', ours)).sha).toBe(sha256Hex(FILES[0].data))
   })
 
   it('refuses hostile bundles and uploads nothing they carry', async () => {

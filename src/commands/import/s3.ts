@@ -58,7 +58,7 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
   }
 
   protected override interruptNote(done: number, of: number): string {
-    return `${done} of ${of} step(s) had finished; every object already uploaded is complete (a multipart upload only appears when all its parts are in). Run the same command again to resume: objects already there with the same sha256 are skipped.`
+    return `${done} of ${of} step(s) had finished; every object already uploaded is complete (a multipart upload only appears when all its parts are in). Run the same command again to resume: objects already there with the same sha256 are skipped, and a multipart upload left open is aborted.`
   }
 
   async run(): Promise<ImportS3Result> {

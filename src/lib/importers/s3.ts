@@ -1,9 +1,11 @@
 import {
   CreateBucketCommand,
   type CreateBucketCommandInput,
+  AbortMultipartUploadCommand,
   GetBucketPolicyCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   PutBucketPolicyCommand,
   PutObjectCommand,
   S3Client,
@@ -251,6 +253,9 @@ export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3Im
   const results: ImportedFile[] = []
   try {
     await ensureBucket(client, opts, host, progress)
+    const keys = new Set(lock.files.map((f) => objectKey(prefix, f.path)))
+    const aborted = await abortLeftUploads(client, opts.bucket, prefix, keys, host)
+    if (aborted.length > 0) progress.info(`aborted ${aborted.length} unfinished multipart upload(s) an earlier import left in ${opts.bucket}: ${aborted.join(', ')}`)
     const inflight = new Set<Promise<void>>()
     let failure: unknown
     const settle = async () => {
@@ -365,5 +370,37 @@ async function allowPublicRead(client: S3Client, bucket: string, prefix: string,
     await client.send(new PutBucketPolicyCommand({Bucket: bucket, Policy: publicReadPolicy(existing, bucket, prefix)}))
   } catch (err) {
     throw s3Error(err, host, `PUT a public-read bucket policy on ${bucket}`)
+  }
+}
+
+/**
+ * Multipart uploads an earlier, killed import left open (they hold storage
+ * until aborted): those under the prefix for a key this bundle writes,
+ * started before this run. Another writer's uploads for other keys are left alone.
+ */
+async function abortLeftUploads(client: S3Client, bucket: string, prefix: string, keys: Set<string>, host: string): Promise<string[]> {
+  const started = Date.now()
+  const aborted: string[] = []
+  let keyMarker: string | undefined
+  let uploadIdMarker: string | undefined
+  for (;;) {
+    let page
+    try {
+      page = await client.send(new ListMultipartUploadsCommand({Bucket: bucket, Prefix: prefix ? `${prefix}/` : undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker}))
+    } catch (err) {
+      throw s3Error(err, host, `list the multipart uploads of ${bucket}`)
+    }
+    for (const u of page.Uploads ?? []) {
+      if (!u.Key || !u.UploadId || !keys.has(u.Key) || (u.Initiated && u.Initiated.getTime() > started)) continue
+      try {
+        await client.send(new AbortMultipartUploadCommand({Bucket: bucket, Key: u.Key, UploadId: u.UploadId}))
+      } catch (err) {
+        if (statusOf(err) !== 404) throw s3Error(err, host, `abort the multipart upload of ${u.Key}`)
+      }
+      aborted.push(u.Key)
+    }
+    if (!page.IsTruncated) return aborted
+    keyMarker = page.NextKeyMarker
+    uploadIdMarker = page.NextUploadIdMarker
   }
 }
