@@ -17,6 +17,7 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 120_000,
+          globalSetup: ['test/e2e/global-setup.ts'],
           // Real servers on a two-core machine: one file at a time keeps timings honest.
           fileParallelism: false,
         },

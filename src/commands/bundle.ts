@@ -1,12 +1,14 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
-import {type BundleResult, writeBundle} from '../lib/bundle/bundle.js'
+import {type BundleResult, type BundleTool, writeBundle} from '../lib/bundle/bundle.js'
+import {IMPORTER_PLATFORMS, importerPlatforms, importerTools} from '../lib/bundle/importer.js'
 import type {WrittenFile} from '../lib/bundle/output.js'
 import {parseSize} from '../lib/bundle/size.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {DEFAULT_STORE} from '../lib/store/store.js'
 import {formatBytes, formatDuration, formatRate} from '../lib/ui/format.js'
+import type {Progress} from '../lib/ui/progress.js'
 import type {CommandResult} from '../lib/ui/result.js'
 import {columns} from '../lib/ui/table.js'
 
@@ -23,11 +25,23 @@ export interface BundleCommandResult extends CommandResult<WrittenFile, {images:
 export const bundleFlags = {
   out: Flags.string({description: 'Bundle folder to write (created if missing).', required: true}),
   split: Flags.string({description: 'Write each archive as numbered parts of at most this size (e.g. 4G, 500M); `cat NAME.* > NAME` rejoins them.'}),
+  importer: Flags.string({
+    description: `Carry the standalone executable for this platform (${IMPORTER_PLATFORMS.join(', ')}) beside import.sh; repeatable. Default: this machine's.`,
+    multiple: true,
+    exclusive: ['no-importer'],
+  }),
+  'no-importer': Flags.boolean({description: 'Carry no importer: no standalone executable and no import.sh.'}),
+}
+
+/** The importer files for the bundle flags; checked (and the executable built, from a clone) before any long work. */
+export async function bundleTools(flags: {importer?: string[]; 'no-importer'?: boolean}, progress: Progress): Promise<BundleTool[]> {
+  if (flags['no-importer']) return []
+  return importerTools(importerPlatforms(flags.importer), progress)
 }
 
 export default class Bundle extends BaseCommand<typeof Bundle> {
   static override description =
-    'Write the bundle from the store: offline-files.tar.gz, component-tools.tar.gz, offline-images.tar (an oci-archive), bundle.json and SHA256SUMS. Reproducible: the same store gives the same bytes.'
+    'Write the bundle from the store: offline-files.tar.gz, component-tools.tar.gz, offline-images.tar (an oci-archive), the importer (airlock-linux-<arch> and import.sh), bundle.json and SHA256SUMS. Reproducible: the same store and the same airlock give the same bytes.'
 
   static override flags = {
     ...bundleFlags,
@@ -37,7 +51,12 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
     concurrency: Flags.integer({description: 'Archives written at once, 1 to 3 [default: all three].', min: 1, max: 3}),
   }
 
-  static override examples = ['<%= config.bin %> bundle --out ./bundle', '<%= config.bin %> bundle --out ./bundle --manifest manifest.yaml', '<%= config.bin %> bundle --store /data/store --out /media/usb/bundle --split 4G']
+  static override examples = [
+    '<%= config.bin %> bundle --out ./bundle',
+    '<%= config.bin %> bundle --out ./bundle --manifest manifest.yaml',
+    '<%= config.bin %> bundle --store /data/store --out /media/usb/bundle --split 4G',
+    '<%= config.bin %> bundle --out ./bundle --importer linux/amd64 --importer linux/arm64',
+  ]
 
   protected override interruptNote(): string {
     return `Nothing in ${this.flags.out} was given its final name (the archives are written under temporary names and renamed at the end). Run the same command again to write the bundle.`
@@ -45,16 +64,11 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
 
   async run(): Promise<BundleCommandResult> {
     const f = this.flags
+    const split = f.split === undefined ? undefined : parseSize(f.split)
     const manifest = f.manifest === undefined ? undefined : await loadManifest(f.manifest)
+    const tools = await bundleTools(f, this.progress)
     if (!manifest) this.progress.info(`no --manifest: bundling everything in the store ${f.store} (every image and file any pull recorded)`)
-    const result = await writeBundle({
-      manifest,
-      store: f.store,
-      out: f.out,
-      split: f.split === undefined ? undefined : parseSize(f.split),
-      concurrency: f.concurrency,
-      progress: this.progress,
-    })
+    const result = await writeBundle({manifest, store: f.store, out: f.out, split, concurrency: f.concurrency, tools, progress: this.progress})
     return printBundle(result, (l) => this.out(l))
   }
 }

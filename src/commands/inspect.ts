@@ -16,7 +16,7 @@ export type InspectCommandResult = InspectResult & {
 
 export default class Inspect extends BaseCommand<typeof Inspect> {
   static override description =
-    'List what a bundle holds: images (ref, digest, platforms, size) and their referrers (signatures, SBOMs), binaries and packages (path, size, sha256). --format cyclonedx prints a CycloneDX 1.5 bill of materials instead.'
+    'List what a bundle holds: images (ref, digest, platforms, size) and their referrers (signatures, SBOMs), binaries and packages (path, size, sha256), and the importer it carries. --format cyclonedx prints a CycloneDX 1.5 bill of materials instead.'
 
   static override args = {
     bundle: Args.string({description: 'Bundle folder.', required: true}),
@@ -67,8 +67,11 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
       bytes: r.images.reduce((n, i) => n + i.size, 0) + r.files.reduce((n, f) => n + f.size, 0),
     }
     this.out('')
+    this.out(`TOOLS (${r.tools.length})`)
+    this.table(['PATH', 'PLATFORM', 'SIZE', 'SHA256'], r.tools.map((t) => [t.path, t.platform ?? '-', formatBytes(t.size), t.sha256.slice(0, 12)]))
+    this.out('')
     this.out(`total: ${counts.images} image(s), ${counts.referrers} referrer(s), ${counts.binaries} binary(ies), ${counts.packages} package(s), ${counts.charts} chart(s), ${formatBytes(counts.bytes)}`)
-    return {name: r.name, version: r.version, counts, images: r.images, files: r.files}
+    return {name: r.name, version: r.version, counts, images: r.images, files: r.files, tools: r.tools}
   }
 
   private table(head: string[], rows: string[][]): void {

@@ -43,10 +43,22 @@ export interface LockFile {
   sha256: string
 }
 
+/** A file carried beside the archives for the seed node: the standalone executable, import.sh. */
+export interface LockTool {
+  /** Relative to the bundle folder. */
+  path: string
+  /** `os/arch` of an executable. */
+  platform?: string
+  size: number
+  sha256: string
+}
+
 export interface BundleLock {
   apiVersion: 'airlock/v1'
   name: string
   version?: string
   images: LockImage[]
   files: LockFile[]
+  /** Absent when the bundle carries no tools (`--no-importer`, or a bundle written before tools existed). */
+  tools?: LockTool[]
 }

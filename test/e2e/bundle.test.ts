@@ -1,7 +1,7 @@
 import {execFile, spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {createServer, type Server} from 'node:http'
-import {readdir, readFile, writeFile} from 'node:fs/promises'
+import {readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -9,6 +9,7 @@ import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {repoRoot, runCli} from '../helpers/cli.js'
+import {executablePath, ownArch} from '../helpers/executable.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
 import {DEFAULT_IMAGES, makeStoreFixture, type StoreFixture, type StoreImageSpec} from '../helpers/store-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
@@ -51,8 +52,20 @@ describe('airlock bundle, verify, inspect', () => {
     expect(r.stderr).not.toMatch(/Error/)
     expect(r.code).toBe(0)
     const result = JSON.parse(r.stdout)
-    expect(result.items.map((w: {name: string}) => w.name)).toEqual(['offline-files.tar.gz', 'component-tools.tar.gz', 'offline-images.tar', 'bundle.json', 'SHA256SUMS'])
-    expect(result).toMatchObject({counts: {images: IMAGES.length, files: store.files.length + 1, written: 5}, name: 'fixture'})
+    const exe = `airlock-linux-${ownArch}`
+    expect(result.items.map((w: {name: string}) => w.name)).toEqual(['offline-files.tar.gz', 'component-tools.tar.gz', 'offline-images.tar', exe, 'import.sh', 'bundle.json', 'SHA256SUMS'])
+    expect(result).toMatchObject({counts: {images: IMAGES.length, files: store.files.length + 1, written: 7}, name: 'fixture'})
+    // The importer: this machine's standalone executable, byte for byte, and import.sh, both executable, in bundle.json and SHA256SUMS.
+    const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8'))
+    const exeBytes = await readFile(executablePath)
+    const script = await readFile(join(repoRoot, 'src/lib/bundle/import.sh'))
+    expect(lock.tools).toEqual([
+      {path: exe, platform: `linux/${ownArch}`, size: exeBytes.length, sha256: sha256(exeBytes)},
+      {path: 'import.sh', size: script.length, sha256: sha256(script)},
+    ])
+    expect(sha256(await readFile(join(out, exe)))).toBe(sha256(exeBytes))
+    for (const t of [exe, 'import.sh']) expect((await stat(join(out, t))).mode & 0o777, t).toBe(0o755)
+    await run('sha256sum', ['-c', 'SHA256SUMS'], {cwd: out})
 
     const v = await runCli(['verify', out, '--json'])
     expect(v.code).toBe(0)
@@ -63,8 +76,9 @@ describe('airlock bundle, verify, inspect', () => {
     const i = await runCli(['inspect', out, '--json'])
     expect(i.code).toBe(0)
     const shape = JSON.parse(i.stdout)
-    expect(Object.keys(shape)).toEqual(['name', 'version', 'counts', 'images', 'files'])
+    expect(Object.keys(shape)).toEqual(['name', 'version', 'counts', 'images', 'files', 'tools'])
     expect(shape.counts).toMatchObject({images: store.images.length, binaries: expect.any(Number), packages: expect.any(Number)})
+    expect(shape.tools.map((t: {path: string; platform: string | null}) => `${t.path} ${t.platform}`)).toEqual([`${exe} linux/${ownArch}`, 'import.sh null'])
     expect(shape.images.map((x: {ref: string}) => x.ref)).toEqual(store.images.map((x) => x.ref).sort())
     expect(shape.images.find((x: {ref: string}) => x.ref === 'quay.io/example/multi:1.0').platforms).toEqual(['linux/amd64', 'linux/arm64'])
     expect(shape.files[0]).toEqual({kind: 'binary', path: expect.any(String), size: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/), url: expect.any(String)})
@@ -126,9 +140,54 @@ describe('airlock bundle, verify, inspect', () => {
     expect(none.stderr).toMatch(/bundle\.json is missing/)
   })
 
+  it('verify checks the importer: a changed or missing tool is a problem, and so is one bundle.json does not list', async () => {
+    const bad = await makeTempDir()
+    await run('cp', ['-r', `${out}/.`, bad])
+    await writeFile(join(bad, 'import.sh'), `${await readFile(join(bad, 'import.sh'), 'utf8')}rm -rf /\n`)
+    await rm(join(bad, `airlock-linux-${ownArch}`))
+    const v = await runCli(['verify', bad, '--json'])
+    expect(v.code).toBe(1)
+    const problems = JSON.parse(v.stdout).problems as string[]
+    expect(problems).toContainEqual(expect.stringMatching(/^import\.sh: \d+ bytes, bundle\.json says \d+$/))
+    expect(problems).toContainEqual(expect.stringMatching(/^import\.sh: sha256 [0-9a-f]{64}, bundle\.json says [0-9a-f]{64}$/))
+    expect(problems).toContainEqual(`airlock-linux-${ownArch}: missing (bundle.json lists it under tools)`)
+    // Listed in SHA256SUMS but dropped from bundle.json: not in the bundle as verify sees it.
+    await run('cp', ['-r', `${out}/.`, bad])
+    const lock = JSON.parse(await readFile(join(bad, 'bundle.json'), 'utf8'))
+    await writeFile(join(bad, 'bundle.json'), JSON.stringify({...lock, tools: lock.tools.filter((t: {path: string}) => t.path !== 'import.sh')}))
+    const sums = (await readFile(join(bad, 'SHA256SUMS'), 'utf8')).replace(/^[0-9a-f]{64}  bundle\.json$/m, `${sha256(await readFile(join(bad, 'bundle.json')))}  bundle.json`)
+    await writeFile(join(bad, 'SHA256SUMS'), sums)
+    const w = await runCli(['verify', bad, '--json'])
+    expect(w.code).toBe(1)
+    expect(JSON.parse(w.stdout).problems).toEqual(['SHA256SUMS: lists import.sh, which is not in the bundle'])
+  })
+
+  it('the same store and the same airlock give byte-identical bundles, importer included; --no-importer drops it', async () => {
+    const again = await makeTempDir()
+    expect((await runCli(['bundle', '--store', store.root, '--out', again, '--quiet'])).code).toBe(0)
+    const names = (await readdir(out)).sort()
+    expect((await readdir(again)).sort()).toEqual(names)
+    for (const n of names) expect(sha256(await readFile(join(again, n))), n).toBe(sha256(await readFile(join(out, n))))
+    // Written again without the importer: the old executable and import.sh go too, nothing unlisted stays behind.
+    const r = await runCli(['bundle', '--store', store.root, '--out', again, '--no-importer', '--json'])
+    expect(r.code).toBe(0)
+    expect((await readdir(again)).sort()).toEqual(['SHA256SUMS', 'bundle.json', 'component-tools.tar.gz', 'offline-files.tar.gz', 'offline-images.tar'])
+    expect(JSON.parse(await readFile(join(again, 'bundle.json'), 'utf8')).tools).toEqual([])
+    expect((await runCli(['verify', again])).code).toBe(0)
+  })
+
+  it('--importer takes linux/amd64 and linux/arm64 only, and not with --no-importer (exit 2, nothing written)', async () => {
+    const dir = await makeTempDir()
+    const bad = await runCli(['bundle', '--store', store.root, '--out', dir, '--importer', 'linux/s390x'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/--importer linux\/s390x: the standalone executable is built for linux\/amd64 and linux\/arm64 only/)
+    expect((await runCli(['bundle', '--store', store.root, '--out', dir, '--importer', 'linux/amd64', '--no-importer'])).code).toBe(2)
+    expect(await readdir(dir)).toEqual([])
+  })
+
   it('--split parts verify, and rejoined with cat skopeo reads them', async () => {
     const dir = await makeTempDir()
-    const r = await runCli(['bundle', '--store', store.root, '--out', dir, '--split', '40K'])
+    const r = await runCli(['bundle', '--store', store.root, '--out', dir, '--split', '40K', '--no-importer'])
     expect(r.code).toBe(0)
     expect((await readdir(dir)).filter((n) => n.startsWith('offline-images.tar.')).length).toBeGreaterThan(1)
     expect((await runCli(['verify', dir])).code).toBe(0)
@@ -154,7 +213,7 @@ describe('an interrupted bundle', () => {
       files: [{kind: 'binary', path: 'example.com/big.bin', size: 60 << 20, compressible: true}],
     })
     const dir = await makeTempDir()
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'bundle', '--store', big.root, '--out', dir, '--quiet'], {stdio: 'ignore'})
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'bundle', '--store', big.root, '--out', dir, '--quiet', '--no-importer'], {stdio: 'ignore'})
     const exited = new Promise((r) => child.once('exit', r))
     // Kill it once its temporary archives hold some bytes.
     for (let i = 0; i < 200; i++) {
@@ -167,7 +226,7 @@ describe('an interrupted bundle', () => {
     const left = await readdir(dir)
     expect(left.filter((n) => n.endsWith('.tmp')).length).toBeGreaterThan(0)
     expect(left.filter((n) => !n.startsWith('.'))).toEqual([])
-    const r = await runCli(['bundle', '--store', big.root, '--out', dir])
+    const r = await runCli(['bundle', '--store', big.root, '--out', dir, '--no-importer'])
     expect(r.code).toBe(0)
     expect((await readdir(dir)).sort()).toEqual(['SHA256SUMS', 'bundle.json', 'component-tools.tar.gz', 'offline-files.tar.gz', 'offline-images.tar'])
     expect((await runCli(['verify', dir])).code).toBe(0)
@@ -188,7 +247,7 @@ describe('airlock build', () => {
     filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`
     // Images reach the registry through skopeo from a bundle of the fixture store: no pull involved.
     const src = await makeTempDir()
-    expect((await runCli(['bundle', '--store', store.root, '--out', src])).code).toBe(0)
+    expect((await runCli(['bundle', '--store', store.root, '--out', src, '--no-importer'])).code).toBe(0)
     for (const img of store.images.filter((i) => i.platforms.length > 1)) {
       await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(src, 'offline-images.tar')}:${img.ref}`, `docker://${reg.host}/src/${img.ref.split('/').at(-1)}`])
     }
@@ -226,6 +285,8 @@ describe('airlock build', () => {
     expect(r.code).toBe(0)
     expect(JSON.parse(r.stdout)).toMatchObject({name: 'build-test', version: '2.0', counts: {images: 1, files: 1}, pull: {counts: {images: 1, files: 1}}})
     expect((await runCli(['verify', bundle])).code).toBe(0)
+    // build carries the importer as bundle does.
+    expect(JSON.parse(await readFile(join(bundle, 'bundle.json'), 'utf8')).tools.map((t: {path: string}) => t.path)).toEqual([`airlock-linux-${ownArch}`, 'import.sh'])
     const list = (await run('tar', ['-tzf', join(bundle, 'offline-files.tar.gz')])).stdout
     expect(list).toContain(`offline-files/127.0.0.1:${filesUrl.split(':').at(-1)}/release/v1.29.0/kubeadm`)
     const ref = `${reg.host}/src/${multi.ref.split('/').at(-1)}`

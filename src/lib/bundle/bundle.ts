@@ -17,8 +17,8 @@ import {Store} from '../store/store.js'
 import {formatBytes, formatRate} from '../ui/format.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
 import {reproducibleGzip} from './gzip.js'
-import type {BundleLock} from '../lock.js'
-import {BUNDLE_FILES} from './lock.js'
+import type {BundleLock, LockTool} from '../lock.js'
+import {BUNDLE_FILES, isToolName} from './lock.js'
 import {BundleOutput, type WrittenFile} from './output.js'
 import {type ArchiveItem, planBundle} from './plan.js'
 import {lockProblems} from './read-lock.js'
@@ -35,9 +35,21 @@ export interface BundleOptions {
   concurrency?: number
   /** Seconds since the epoch for every entry's mtime; default SOURCE_DATE_EPOCH or 0. */
   mtime?: number
+  /** Files for the seed node to carry beside the archives (the importer); listed in bundle.json `tools` and SHA256SUMS. */
+  tools?: BundleTool[]
   progress?: Progress
   /** Bundle only what this manifest names (build, bundle --manifest); without it, everything the store recorded. */
   manifest?: Manifest
+}
+
+export interface BundleTool {
+  /** File name in the bundle folder. */
+  path: string
+  /** `os/arch` of an executable. */
+  platform?: string
+  /** A file to copy, or the bytes themselves. */
+  source: string | Buffer
+  mode: number
 }
 
 export interface BundleResult {
@@ -69,7 +81,7 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number {
 /**
  * Write the bundle of a store: the three archives streamed straight from the
  * store (each byte hashed and checked against the records on the way),
- * bundle.json and SHA256SUMS. Everything is written under temporary names
+ * the tools (the importer), bundle.json and SHA256SUMS. Everything is written under temporary names
  * and renamed at the end, archives first and SHA256SUMS last.
  */
 export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
@@ -144,16 +156,28 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failed) throw failed.reason
 
+    const tools: LockTool[] = []
+    for (const tool of [...(opts.tools ?? [])].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+      const toolOut = new BundleOutput(out, tool.path, undefined, undefined, tool.mode)
+      outputs.push(toolOut)
+      const source = typeof tool.source === 'string' ? createReadStream(tool.source, {highWaterMark: READ_CHUNK}) : Readable.from([tool.source])
+      await pipeline(source, toolOut)
+      const [w] = toolOut.written
+      tools.push({path: tool.path, ...(tool.platform === undefined ? {} : {platform: tool.platform}), size: w.size, sha256: w.sha256})
+    }
+
     // Archives done: the lock now has every digest (the chart index's too).
+    const lock: BundleLock = opts.tools === undefined ? plan.lock : {...plan.lock, tools}
     const lockOut = new BundleOutput(out, BUNDLE_FILES.lock)
     outputs.push(lockOut)
-    await pipeline(Readable.from([Buffer.from(`${JSON.stringify(plan.lock, null, 2)}\n`)]), lockOut)
+    await pipeline(Readable.from([Buffer.from(`${JSON.stringify(lock, null, 2)}\n`)]), lockOut)
     const listed = [...outputs.flatMap((o) => o.written)]
     const sumsOut = new BundleOutput(out, BUNDLE_FILES.sums)
     outputs.push(sumsOut)
     await pipeline(Readable.from([Buffer.from(formatSums(listed))]), sumsOut)
 
     for (const o of outputs) await o.commit()
+    await removeStaleTools(out, new Set(tools.map((t) => t.path)))
     const written = [...listed, ...sumsOut.written]
     return {
       out,
@@ -210,6 +234,13 @@ export async function* archiveBytes(items: ArchiveItem[], mtime: number, onBytes
     yield padding(item.size)
   }
   yield endOfArchive()
+}
+
+/** An importer an earlier bundle into this folder carried and this one does not: it would sit there unverified. */
+async function removeStaleTools(dir: string, keep: Set<string>): Promise<void> {
+  for (const e of await readdir(dir)) {
+    if (isToolName(e) && !keep.has(e)) await rm(join(dir, e), {force: true})
+  }
 }
 
 /** Temporary files a killed bundle left behind (only ours, by their name pattern). */

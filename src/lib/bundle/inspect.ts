@@ -25,12 +25,21 @@ export interface InspectFile {
   url: string
 }
 
+export interface InspectTool {
+  path: string
+  platform: string | null
+  size: number
+  sha256: string
+}
+
 /** What a bundle holds, in one shape whatever the bundle (absent values are null, lists may be empty). */
 export interface InspectResult {
   name: string
   version: string | null
   images: InspectImage[]
   files: InspectFile[]
+  /** The importer carried beside the archives (standalone executables, import.sh). */
+  tools: InspectTool[]
 }
 
 /** A bundle's contents from its bundle.json (fast: no archive is read; `verify` checks they match). */
@@ -56,6 +65,7 @@ export async function inspectBundle(dir: string): Promise<InspectResult> {
       })),
     })),
     files: lock.files.map((f) => ({kind: f.kind, path: f.path, size: f.size, sha256: f.sha256, url: f.url})),
+    tools: (lock.tools ?? []).map((t) => ({path: t.path, platform: t.platform ?? null, size: t.size, sha256: t.sha256})),
   }
 }
 

@@ -29,6 +29,8 @@ export class BundleOutput extends Writable {
     readonly name: string,
     private readonly split?: number,
     private readonly onBytes?: (n: number) => void,
+    /** Permissions of the file, whatever the umask (the executables carried as tools are 0755). */
+    private readonly mode?: number,
   ) {
     super({highWaterMark: 1 << 20})
   }
@@ -37,7 +39,8 @@ export class BundleOutput extends Writable {
     await this.closePart()
     const name = this.split === undefined ? this.name : partName(this.name, this.parts.length)
     const tmp = tempNameBeside(join(this.dir, name))
-    this.fh = await open(tmp, 'wx', 0o644)
+    this.fh = await open(tmp, 'wx', this.mode ?? 0o644)
+    if (this.mode !== undefined) await this.fh.chmod(this.mode)
     this.parts.push({name, tmp, size: 0, hash: createHash('sha256')})
   }
 

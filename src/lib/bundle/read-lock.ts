@@ -90,6 +90,7 @@ export function lockProblems(doc: unknown): string[] {
       if (typeof f.sha256 !== 'string' || !SHA256_HEX.test(f.sha256)) problems.push(`${at}.sha256: must be 64 lowercase hex digits`)
     })
   }
+  if (doc.tools !== undefined) toolProblems(doc.tools, problems)
   return problems
 }
 
@@ -108,6 +109,24 @@ function referrerProblems(list: unknown, at: string, problems: string[]): void {
     if (!isSize(r.size)) problems.push(`${here}.size: must be a whole number >= 0`)
     if (typeof r.subject !== 'string' || !isDigest(r.subject)) problems.push(`${here}.subject: must be sha256:<64 hex>`)
     if (r.tag !== undefined && (typeof r.tag !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(r.tag))) problems.push(`${here}.tag: must be a tag`)
+  })
+}
+
+/** `tools`: files beside the archives, each at its own safe path that is none of the bundle's own files. */
+function toolProblems(tools: unknown, problems: string[]): void {
+  if (!Array.isArray(tools)) return void problems.push('tools: must be an array')
+  const reserved = new Set<string>(Object.values(BUNDLE_FILES))
+  const paths = new Set<string>()
+  tools.forEach((t: unknown, i: number) => {
+    const at = `tools[${i}]`
+    if (!isObject(t)) return void problems.push(`${at}: must be an object`)
+    if (typeof t.path !== 'string' || !isSafeRelativePath(t.path)) problems.push(`${at}.path: must be a relative path without empty, . or .. segments`)
+    else if ([...reserved].some((r) => t.path === r || (t.path as string).startsWith(`${r}.`))) problems.push(`${at}.path: ${t.path} is one of the bundle's own files`)
+    else if (paths.has(t.path)) problems.push(`${at}.path: ${t.path} is listed twice`)
+    else paths.add(t.path)
+    if (t.platform !== undefined && (typeof t.platform !== 'string' || !/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(t.platform))) problems.push(`${at}.platform: must be os/arch, e.g. linux/amd64`)
+    if (!isSize(t.size)) problems.push(`${at}.size: must be a whole number >= 0`)
+    if (typeof t.sha256 !== 'string' || !SHA256_HEX.test(t.sha256)) problems.push(`${at}.sha256: must be 64 lowercase hex digits`)
   })
 }
 

@@ -1,6 +1,6 @@
 import {createHash, type Hash, type KeyObject} from 'node:crypto'
 import {createReadStream} from 'node:fs'
-import {readFile, stat} from 'node:fs/promises'
+import {lstat, readFile, stat} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 import {pipeline, Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
@@ -61,7 +61,7 @@ const READ_CHUNK = 1 << 20
  * included); each `.tar.gz` entry against bundle.json (path, size, sha256,
  * nothing extra, nothing missing); in `offline-images.tar` every blob's size
  * and digest, every reference of every manifest and index, and index.json
- * against bundle.json. Each archive is read once, as a stream, and every
+ * against bundle.json; each of bundle.json's tools (size, sha256). Each archive is read once, as a stream, and every
  * problem is collected. A missing or malformed bundle.json throws a
  * BundleError instead: there is nothing to check against.
  */
@@ -77,17 +77,20 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
 
   actual.set(BUNDLE_FILES.lock, createHash('sha256').update(await readFile(join(dir, BUNDLE_FILES.lock))).digest('hex'))
   // The archives are read at once; each keeps its own list so the report's order does not depend on timing.
-  const found: [string[], string[], string[], string[]] = [[], [], [], []]
+  const found: [string[], string[], string[], string[], string[]] = [[], [], [], [], []]
   /** The JSON blobs of the oci-archive (manifests, configs, signature payloads), each checked against its digest. */
   const json = new Map<string, Buffer>()
   const archives = await Promise.all([
     want.has('files') ? verifyFilesArchive(dir, lock, 'files', found[0], actual, progress) : undefined,
     want.has('packages') ? verifyFilesArchive(dir, lock, 'packages', found[1], actual, progress) : undefined,
     want.has('images') ? verifyImagesArchive(dir, lock, found[2], actual, progress, json) : undefined,
+    // The importer is checked by a full verify; an import runs it and has no use for it.
+    opts.only === undefined ? verifyTools(dir, lock, found[3], actual, progress) : undefined,
   ])
-  // An archive left out (an import that does not use it) is neither read nor held to its SHA256SUMS lines.
+  // An archive left out (an import that does not use it) is neither read nor held to its SHA256SUMS lines; nor are the tools then.
   const skipped = (['files', 'packages', 'images'] as const).filter((k) => !want.has(k)).map((k) => BUNDLE_FILES[k])
-  await checkSums(dir, actual, found[3], (name) => skipped.some((a) => name === a || partOf(name, a)))
+  const tools = new Set(opts.only === undefined ? [] : (lock.tools ?? []).map((t) => t.path))
+  await checkSums(dir, actual, found[4], (name) => tools.has(name) || skipped.some((a) => name === a || partOf(name, a)))
   let signatures: ImageSignature[] | undefined
   const signatureProblems: string[] = []
   if (opts.key) {
@@ -133,6 +136,42 @@ async function checkSums(dir: string, actual: Map<string, string>, problems: str
 /** `offline-images.tar.003` is a part of `offline-images.tar`. */
 function partOf(name: string, archive: string): boolean {
   return name.startsWith(`${archive}.`) && /^\d+$/.test(name.slice(archive.length + 1))
+}
+
+/** Each file of bundle.json `tools` (the standalone executables, import.sh): there, a regular file, with its size and sha256. */
+async function verifyTools(dir: string, lock: BundleLock, problems: string[], actual: Map<string, string>, progress: Progress): Promise<void> {
+  const tools = lock.tools ?? []
+  if (tools.length === 0) return
+  const task = progress.task('verify tools', tools.reduce((n, t) => n + t.size, 0))
+  for (const t of tools) {
+    const file = join(dir, t.path)
+    const st = await lstat(file).catch(() => undefined)
+    if (!st) {
+      problems.push(`${t.path}: missing (bundle.json lists it under tools)`)
+      continue
+    }
+    if (!st.isFile()) {
+      problems.push(`${t.path}: not a regular file`)
+      continue
+    }
+    const hash = createHash('sha256')
+    let n = 0
+    try {
+      for await (const chunk of createReadStream(file, {highWaterMark: READ_CHUNK}) as AsyncIterable<Buffer>) {
+        hash.update(chunk)
+        n += chunk.length
+        task.advance(chunk.length)
+      }
+    } catch (err) {
+      problems.push(`${t.path}: ${(err as Error).message}`)
+      continue
+    }
+    const hex = hash.digest('hex')
+    actual.set(t.path, hex)
+    if (n !== t.size) problems.push(`${t.path}: ${n} bytes, bundle.json says ${t.size}`)
+    if (hex !== t.sha256) problems.push(`${t.path}: sha256 ${hex}, bundle.json says ${t.sha256}`)
+  }
+  task.done(`${tools.length} file(s)`)
 }
 
 /**

