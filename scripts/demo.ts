@@ -12,10 +12,9 @@ import {dirname, join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {startNginx} from '../test/helpers/nginx.js'
-import {pushImage, randomLayer} from '../test/helpers/images.js'
 import {startRegistry} from '../test/helpers/registry.js'
 import {startRgw} from '../test/helpers/rgw.js'
-import {writeUpstream} from './demo/content.js'
+import {startInternet} from './demo/internet.js'
 
 const repo = dirname(dirname(fileURLToPath(import.meta.url)))
 const work = join(repo, '.demo')
@@ -26,13 +25,24 @@ function say(line: string): void {
 }
 
 async function airlock(...args: string[]): Promise<void> {
-  const shown = args.map((a) => (a.startsWith(repo) ? relative(repo, a) || '.' : a))
-  process.stdout.write(`$ airlock ${shown.join(' ')}\n`)
+  const line = `$ airlock ${args.map((a) => (a.startsWith(repo) ? relative(repo, a) || '.' : a)).join(' ')}`
+  await exec(line, process.execPath, [join(repo, 'bin', 'run.js'), ...args], repo)
+}
+
+/** A command on the seed node, run in the bundle folder with a bare PATH: what the bundle carries and the base system, nothing else. */
+async function seed(cmd: string, ...args: string[]): Promise<void> {
+  const dir = join(work, 'bundle')
+  const line = `(${relative(repo, dir)}) $ ${cmd} ${args.map((a) => (a.startsWith(`${work}/`) ? relative(dir, a) : a)).join(' ')}`
+  await exec(line, cmd, args, dir, {PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: process.env.HOME ?? '/root'})
+}
+
+async function exec(line: string, cmd: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<void> {
+  process.stdout.write(`${line}\n`)
   const code = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, [join(repo, 'bin', 'run.js'), ...args], {cwd: repo, stdio: 'inherit'})
+    const child = spawn(cmd, args, {cwd, stdio: 'inherit', ...(env ? {env} : {})})
     child.on('exit', (c) => resolve(c ?? 1))
   })
-  if (code !== 0) throw new Error(`airlock ${args[0]} exited ${code}`)
+  if (code !== 0) throw new Error(`${line.replace(/^.*\$ /, '')} exited ${code}`)
 }
 
 async function main(): Promise<void> {
@@ -40,21 +50,11 @@ async function main(): Promise<void> {
   await mkdir(work, {recursive: true})
 
   say('1. The "internet": a registry with images and a web server with binaries, packages and a chart')
-  const source = await startRegistry()
-  stops.push(source.stop)
-  const base = [randomLayer(2 * 1024 * 1024), randomLayer(1024 * 1024)]
-  await pushImage(source, {repository: 'demo/nginx', tag: '1.25.3', platforms: ['linux/amd64', 'linux/arm64'], baseLayers: base, layers: 2, layerSize: 3 * 1024 * 1024})
-  await pushImage(source, {repository: 'demo/pause', tag: '3.9', format: 'docker', platforms: ['linux/amd64', 'linux/arm64'], layers: 1, layerSize: 256 * 1024})
-  await pushImage(source, {repository: 'demo/app', tag: '1.0', baseLayers: base, layers: 1, layerSize: 2 * 1024 * 1024})
-  const upstreamRoot = join(work, 'upstream')
-  await writeUpstream(upstreamRoot)
-  const upstream = await startNginx({root: upstreamRoot})
-  stops.push(upstream.stop)
-  process.stdout.write(`registry ${source.host}, files ${upstream.url}\n`)
-
-  const manifest = join(work, 'demo.yaml')
-  const template = await readFile(join(repo, 'manifests', 'demo.yaml'), 'utf8')
-  await writeFile(manifest, template.replaceAll('127.0.0.1:5001', source.host).replaceAll('127.0.0.1:8081', upstream.host))
+  const internet = await startInternet(repo, work)
+  stops.push(internet.stop)
+  process.stdout.write(`registry ${internet.registry}, files ${internet.files}\n`)
+  const manifest = internet.manifest
+  const upstreamHost = new URL(internet.files).host
 
   say('2. On the bastion: check the manifest, pull everything, write the bundle')
   const store = join(work, 'store')
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   await airlock('verify', bundle)
   await airlock('inspect', bundle)
 
-  say('3. On the seed node: import onto an nginx root and point clusterConfig.yaml at it')
+  say('3. On the seed node (nothing installed: the bundle carries its importer): check it, import onto an nginx root, point clusterConfig.yaml at it')
   const www = join(work, 'www')
   await mkdir(www, {recursive: true})
   const web = await startNginx({root: www})
@@ -84,8 +84,9 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   )
-  await airlock('import', 'nginx', bundle, '--root', www, '--cluster-config', clusterConfig, '--endpoint', web.url)
-  const path = '127.0.0.1:8081/release/v1.29.0/bin/linux/amd64/kubeadm'.replace('127.0.0.1:8081', upstream.host)
+  await seed('sha256sum', '-c', 'SHA256SUMS')
+  await seed('./import.sh', 'nginx', www, '--cluster-config', clusterConfig, '--endpoint', web.url)
+  const path = `${upstreamHost}/release/v1.29.0/bin/linux/amd64/kubeadm`
   const res = await fetch(`${web.url}/${path}`)
   const body = Buffer.from(await res.arrayBuffer())
   process.stdout.write(`GET ${web.url}/${path} -> ${res.status}, sha256 ${createHash('sha256').update(body).digest('hex')}\n`)
@@ -94,12 +95,12 @@ async function main(): Promise<void> {
   say('4. On the seed node: upload the same files to an S3 bucket (Ceph RGW)')
   const s3 = await startRgw()
   stops.push(s3.stop)
-  await airlock('import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'offline', '--prefix', 'k8s', '--create-bucket', '--region', s3.region, '--access-key', s3.accessKey, '--secret-key', s3.secretKey)
+  await seed('./import.sh', 's3', '--endpoint', s3.endpoint, '--bucket', 'offline', '--prefix', 'k8s', '--create-bucket', '--region', s3.region, '--access-key', s3.accessKey, '--secret-key', s3.secretKey)
 
   say('5. On the seed node: push every image to a private registry with TLS and htpasswd')
   const target = await startRegistry({tls: true, auth: 'htpasswd', username: 'seed', password: 'seed-password'})
   stops.push(target.stop)
-  await airlock('import', 'registry', bundle, '--registry', target.host, '--namespace', 'mirror', '--ca-file', target.caFile!, '--username', 'seed', '--password', 'seed-password')
+  await seed('./import.sh', 'registry', '--registry', target.host, '--namespace', 'mirror', '--ca-file', target.caFile!, '--username', 'seed', '--password', 'seed-password')
 
   say('Done. Everything the demo made is under .demo/')
 }

@@ -70,8 +70,8 @@ describe('airlock bundle, verify, inspect', () => {
     const v = await runCli(['verify', out, '--json'])
     expect(v.code).toBe(0)
     const verified = JSON.parse(v.stdout)
-    expect(verified).toMatchObject({ok: true, counts: {images: IMAGES.length, files: store.files.length + 1, checked: 4}})
-    expect(verified.items.map((x: {name: string}) => x.name)).toEqual(['bundle.json', 'component-tools.tar.gz', 'offline-files.tar.gz', 'offline-images.tar'])
+    expect(verified).toMatchObject({ok: true, counts: {images: IMAGES.length, files: store.files.length + 1, checked: 6}})
+    expect(verified.items.map((x: {name: string}) => x.name)).toEqual([exe, 'bundle.json', 'component-tools.tar.gz', 'import.sh', 'offline-files.tar.gz', 'offline-images.tar'])
 
     const i = await runCli(['inspect', out, '--json'])
     expect(i.code).toBe(0)
@@ -146,7 +146,7 @@ describe('airlock bundle, verify, inspect', () => {
     await writeFile(join(bad, 'import.sh'), `${await readFile(join(bad, 'import.sh'), 'utf8')}rm -rf /\n`)
     await rm(join(bad, `airlock-linux-${ownArch}`))
     const v = await runCli(['verify', bad, '--json'])
-    expect(v.code).toBe(1)
+    expect(v.code).toBe(2)
     const problems = JSON.parse(v.stdout).problems as string[]
     expect(problems).toContainEqual(expect.stringMatching(/^import\.sh: \d+ bytes, bundle\.json says \d+$/))
     expect(problems).toContainEqual(expect.stringMatching(/^import\.sh: sha256 [0-9a-f]{64}, bundle\.json says [0-9a-f]{64}$/))
@@ -158,7 +158,7 @@ describe('airlock bundle, verify, inspect', () => {
     const sums = (await readFile(join(bad, 'SHA256SUMS'), 'utf8')).replace(/^[0-9a-f]{64}  bundle\.json$/m, `${sha256(await readFile(join(bad, 'bundle.json')))}  bundle.json`)
     await writeFile(join(bad, 'SHA256SUMS'), sums)
     const w = await runCli(['verify', bad, '--json'])
-    expect(w.code).toBe(1)
+    expect(w.code).toBe(2)
     expect(JSON.parse(w.stdout).problems).toEqual(['SHA256SUMS: lists import.sh, which is not in the bundle'])
   })
 
