@@ -16,7 +16,7 @@ import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {chmod, copyFile, mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {arch as hostArch} from 'node:os'
-import {join, resolve} from 'node:path'
+import {join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {Config, type Interfaces} from '@oclif/core'
@@ -153,8 +153,11 @@ export async function buildExecutable(arch: Arch, script?: string): Promise<stri
   // cache is still accepted by the executable's own random seed (the seed never enters what V8 checks).
   const codeCache = arch === machineArch()
   const assets = {'import.sh': join(repo, 'dist', 'lib', 'bundle', 'import.sh')}
-  await writeFile(seaConfig, JSON.stringify({main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: codeCache, useSnapshot: false, assets}))
-  await run(await nodeBinary(machineArch()), ['--random-seed=1', '--experimental-sea-config', seaConfig])
+  // The blob records the script's path as given (for stack traces): relative to the build folder, so the clone's place does not show.
+  const rel = (p: string) => relative(work, p)
+  const config = {main: rel(main), output: rel(blob), disableExperimentalSEAWarning: true, useCodeCache: codeCache, useSnapshot: false, assets: {'import.sh': rel(assets['import.sh'])}}
+  await writeFile(seaConfig, JSON.stringify(config))
+  await run(await nodeBinary(machineArch()), ['--random-seed=1', '--experimental-sea-config', seaConfig], work)
   const target = join(repo, 'dist', 'bin', `airlock-linux-${arch}`)
   const tmp = `${target}.tmp`
   await copyFile(await nodeBinary(arch), tmp)

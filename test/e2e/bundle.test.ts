@@ -147,7 +147,7 @@ describe('airlock bundle, verify, inspect', () => {
     await rm(join(bad, `airlock-linux-${ownArch}`))
     const v = await runCli(['verify', bad, '--json'])
     expect(v.code).toBe(2)
-    const problems = JSON.parse(v.stdout).problems as string[]
+    const problems = JSON.parse(v.stdout).error.details as string[]
     expect(problems).toContainEqual(expect.stringMatching(/^import\.sh: \d+ bytes, bundle\.json says \d+$/))
     expect(problems).toContainEqual(expect.stringMatching(/^import\.sh: sha256 [0-9a-f]{64}, bundle\.json says [0-9a-f]{64}$/))
     expect(problems).toContainEqual(`airlock-linux-${ownArch}: missing (bundle.json lists it under tools)`)
@@ -159,7 +159,7 @@ describe('airlock bundle, verify, inspect', () => {
     await writeFile(join(bad, 'SHA256SUMS'), sums)
     const w = await runCli(['verify', bad, '--json'])
     expect(w.code).toBe(2)
-    expect(JSON.parse(w.stdout).problems).toEqual(['SHA256SUMS: lists import.sh, which is not in the bundle'])
+    expect(JSON.parse(w.stdout).error.details).toEqual(['SHA256SUMS: lists import.sh, which is not in the bundle'])
   })
 
   it('the same store and the same airlock give byte-identical bundles, importer included; --no-importer drops it', async () => {
