@@ -101,12 +101,12 @@ process.on('warning', (w) => {
   if (/^Code cache data rejected/.test(w.message)) return;
   process.stderr.write('(node:' + process.pid + ') ' + (w.name || 'Warning') + ': ' + w.message + '\\n');
 });
-require = ((load, builtins) => {
+require = ((load, isBuiltin) => {
   const missing = (id) => Object.assign(new Error("Cannot find module '" + id + "'"), {code: 'MODULE_NOT_FOUND'})
-  const safe = (id) => { if (builtins.has(String(id).replace(/^node:/, ''))) return load(id); throw missing(id) }
+  const safe = (id) => { if (isBuiltin(String(id))) return load(id); throw missing(id) }
   safe.resolve = (id) => { throw missing(id) }
   return safe
-})(require, new Set(require('node:module').builtinModules));`
+})(require, require('node:module').isBuiltin);`
 
 /** dist/ as one CommonJS file, deterministic. */
 export async function bundleScript(out: string): Promise<void> {

@@ -7,9 +7,12 @@
  * command's module, loaded only when that command runs (`airlock --version`
  * and `--help` load none).
  */
+import {getAsset} from 'node:sea'
+
 import {type Command, execute, type Interfaces} from '@oclif/core'
 
 import {COMMAND_MODULES} from './commands/modules.js'
+import {setStandaloneRuntime} from './lib/standalone-runtime.js'
 
 /** Written by scripts/build-bin.ts (esbuild `define`): package.json's name, version and oclif section, and oclif's manifest of every command. */
 declare const AIRLOCK_EMBEDDED: {pjson: Interfaces.PJSON; manifest: Interfaces.Manifest}
@@ -73,5 +76,6 @@ class EmbeddedPlugin implements Interfaces.Plugin {
 }
 
 const root = process.execPath
+setStandaloneRuntime({executable: process.execPath, asset: (name) => Buffer.from(getAsset(name))})
 const plugin = new EmbeddedPlugin(root, AIRLOCK_EMBEDDED)
 void execute({loadOptions: {root, pjson: AIRLOCK_EMBEDDED.pjson, plugins: new Map([[plugin.name, plugin]])}})

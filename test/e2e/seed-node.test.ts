@@ -38,6 +38,24 @@ let store: StoreFixture
 let root: string
 let work: string
 
+/** Lines that start the distribution registry on 127.0.0.1:5000 inside the namespace, its data kept across tests. */
+async function registryLines(): Promise<string[]> {
+  const reg = join(work, 'registry')
+  await mkdir(join(reg, 'data'), {recursive: true})
+  const config = join(reg, 'config.yml')
+  await writeFile(config, ['version: 0.1', 'log:', '  level: warn', 'storage:', '  filesystem:', `    rootdirectory: ${reg}/data`, 'http:', '  addr: 127.0.0.1:5000', ''].join('\n'))
+  return [
+    'set -eu',
+    'ip link set lo up',
+    `mount -t proc proc '${root}/proc'`,
+    // The registry runs from this machine's file system: the point is what the seed root lacks, not where the registry lives.
+    `OTEL_TRACES_EXPORTER=none docker-registry serve '${config}' >>'${reg}/log' 2>&1 &`,
+    'pid=$!',
+    "trap 'kill $pid 2>/dev/null || true' EXIT",
+    'i=0; until curl -sf -o /dev/null http://127.0.0.1:5000/v2/; do i=$((i+1)); [ $i -lt 200 ] || { echo registry did not start; exit 1; }; sleep 0.1; done',
+  ]
+}
+
 beforeAll(async () => {
   const [rootfs, fixture] = await Promise.all([seedRootfs(), makeStoreFixture()])
   store = fixture
@@ -53,21 +71,10 @@ beforeAll(async () => {
 
 describe('a seed node with no Node.js and no network', () => {
   it('sha256sum -c, ./import.sh nginx, the executable verifies and pushes every image into a registry on loopback', async () => {
-    const reg = join(work, 'registry')
-    await mkdir(join(reg, 'data'), {recursive: true})
-    const config = join(reg, 'config.yml')
-    await writeFile(config, ['version: 0.1', 'log:', '  level: warn', 'storage:', '  filesystem:', `    rootdirectory: ${reg}/data`, 'http:', '  addr: 127.0.0.1:5000', ''].join('\n'))
     const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {images: {ref: string; digest: string}[]; files: {kind: string; path: string; sha256: string}[]}
     const readBack = lock.images.map((i) => `printf '%s ' '${repoOf(i.ref)}@${i.digest}'; skopeo inspect --raw --tls-verify=false docker://127.0.0.1:5000/${repoOf(i.ref)}@${i.digest} | sha256sum | cut -c1-64`)
     const script = [
-      'set -eu',
-      'ip link set lo up',
-      `mount -t proc proc '${root}/proc'`,
-      // The registry runs from this machine's file system: the point is what the seed root lacks, not where the registry lives.
-      `OTEL_TRACES_EXPORTER=none docker-registry serve '${config}' >'${reg}/log' 2>&1 &`,
-      'pid=$!',
-      "trap 'kill $pid 2>/dev/null || true' EXIT",
-      'i=0; until curl -sf -o /dev/null http://127.0.0.1:5000/v2/; do i=$((i+1)); [ $i -lt 200 ] || { echo registry did not start; exit 1; }; sleep 0.1; done',
+      ...(await registryLines()),
       'echo "== network"; if curl -s --max-time 3 -o /dev/null http://deb.debian.org/; then echo reachable; else echo unreachable; fi',
       `echo "== node"; ${inSeed(root, 'for c in node nodejs npm; do command -v $c || true; done; ls -d /usr/lib/node_modules /usr/local/lib/node_modules 2>/dev/null || echo none')}`,
       `echo "== seed"; ${inSeed(root, `cd /bundle; sha256sum -c SHA256SUMS; ./import.sh nginx /srv/www; ./${exe} verify .; ./${exe} import registry . --registry 127.0.0.1:5000 --insecure`)}`,
@@ -93,6 +100,57 @@ describe('a seed node with no Node.js and no network', () => {
     }
     // Every file of the bundle on the web root, with the sha256 bundle.json lists.
     for (const f of lock.files) expect(sha256(await readFile(join(root, 'srv', 'www', f.path))), f.path).toBe(f.sha256)
+  })
+
+  it('every command runs from the executable, outside any clone: --version, --help, --json, validate, build (pull, and bundle copying itself), inspect, verify, serve', async () => {
+    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {images: {ref: string; digest: string}[]}
+    // The images the first test pushed, pulled again from the registry on loopback.
+    const manifest = ['apiVersion: airlock/v1', 'kind: Manifest', 'metadata:', '  name: again', 'spec:', '  images:']
+    for (const i of lock.images) manifest.push(`    - ref: 127.0.0.1:5000/${repoOf(i.ref)}:${i.ref.split(':').at(-1)}@${i.digest}`, '      platforms: [all]')
+    await mkdir(join(root, 'work3'))
+    await writeFile(join(root, 'work3', 'again.yaml'), `${manifest.join('\n')}\n`)
+    const a = `/bundle/${exe}`
+    const r = await inNamespace(
+      [
+        ...(await registryLines()),
+        inSeed(
+          root,
+          [
+            'cd /work3',
+            `${a} --version >version.txt`,
+            `${a} --help >help.txt`,
+            `${a} import s3 --help >s3-help.txt`,
+            `${a} validate again.yaml --json >validate.json`,
+            `set +e; ${a} validate missing.yaml --json >missing.json; echo $? >missing.code; set -e`,
+            `${a} build again.yaml --store store --out again --json >build.json`,
+            `${a} inspect again --json >inspect.json`,
+            `${a} verify again --json >verify.json`,
+            `${a} serve again --print-mirror-config containerd --advertise http://seed.example:5000 >mirror.txt`,
+          ].join('; '),
+        ),
+      ].join('\n'),
+    )
+    expect(r.code, r.out).toBe(0)
+    expect(r.out).not.toMatch(/Warning|\(node:\d+\)/)
+    const at = (f: string) => readFile(join(root, 'work3', f), 'utf8')
+    expect(await at('version.txt')).toMatch(/^airlock\/\d+\.\d+\.\d+ linux-(x64|arm64) node-v20\./)
+    for (const c of ['build', 'bundle', 'import', 'inspect', 'pull', 'serve', 'validate', 'verify']) expect(await at('help.txt')).toMatch(new RegExp(`^  ${c}(\\s|$)`, 'm'))
+    expect(await at('s3-help.txt')).toContain('--bucket')
+    expect(JSON.parse(await at('validate.json'))).toMatchObject({valid: true, name: 'again', images: lock.images.length})
+    expect(await at('missing.code')).toBe('2\n')
+    expect(JSON.parse(await at('missing.json')).error).toMatchObject({exitCode: 2, message: expect.stringContaining('missing.yaml')})
+    expect(JSON.parse(await at('build.json')).bundle).toMatchObject({name: 'again', images: lock.images.length})
+    expect(JSON.parse(await at('verify.json'))).toMatchObject({ok: true})
+    // The executable carried itself and import.sh into the new bundle: the same bytes the clone's bundle has.
+    const inspected = JSON.parse(await at('inspect.json')) as {images: {digest: string}[]; tools: {path: string; sha256: string}[]}
+    expect(inspected.images.map((i) => i.digest).sort()).toEqual(lock.images.map((i) => i.digest).sort())
+    for (const t of [exe, 'import.sh']) {
+      const mine = sha256(await readFile(join(root, 'work3', 'again', t)))
+      expect(mine, t).toBe(sha256(await readFile(join(root, 'bundle', t))))
+      expect(inspected.tools.find((x) => x.path === t)?.sha256, t).toBe(mine)
+    }
+    expect(await at('mirror.txt')).toMatch(/^# 127\.0\.0\.1\S*\/hosts\.toml$/m)
+    expect(await at('mirror.txt')).toContain('[host."http://seed.example:5000"]')
   })
 
   it('./import.sh nginx works with sha256sum and tar alone once the executable is gone', async () => {

@@ -6,6 +6,7 @@ import {fileURLToPath} from 'node:url'
 
 import {FailureError, isAirlockError, UsageError} from '../errors.js'
 import {acquireLock} from '../store/lock.js'
+import {standaloneRuntime} from '../standalone-runtime.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
 import type {BundleTool} from './bundle.js'
 import {executableName, IMPORT_SCRIPT} from './lock.js'
@@ -51,35 +52,29 @@ export function importerPlatforms(asked: string[] | undefined): string[] {
 
 /** The files writeBundle puts beside the archives: one executable per platform, then import.sh. */
 export async function importerTools(platforms: string[], progress: Progress = silentProgress): Promise<BundleTool[]> {
-  const sea = await seaModule()
+  const standalone = standaloneRuntime()
   const tools: BundleTool[] = []
   for (const platform of platforms) {
     const a = platform.split('/')[1]
-    const source = sea ? await besideSelf(a) : await fromClone(a, progress)
+    const source = standalone ? await besideSelf(standalone.executable, a) : await fromClone(a, progress)
     tools.push({path: executableName(a), platform, source, mode: 0o755})
   }
-  const script = sea ? Buffer.from(sea.getAsset(IMPORT_SCRIPT)) : await readFile(new URL(`./${IMPORT_SCRIPT}`, import.meta.url))
+  const script = standalone ? standalone.asset(IMPORT_SCRIPT) : await readFile(new URL(`./${IMPORT_SCRIPT}`, import.meta.url))
   tools.push({path: IMPORT_SCRIPT, source: script, mode: 0o755})
   return tools
-}
-
-/** node:sea when this process is the standalone executable (node:sea is missing before Node 20.12: then it is not). */
-async function seaModule(): Promise<typeof import('node:sea') | undefined> {
-  const sea = await import('node:sea').catch(() => undefined)
-  return sea?.isSea() ? sea : undefined
 }
 
 async function isFile(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isFile() ?? false
 }
 
-async function besideSelf(a: string): Promise<string> {
+async function besideSelf(self: string, a: string): Promise<string> {
   const own = ownArch()
-  if (a === own) return process.execPath
-  const other = join(dirname(process.execPath), executableName(a))
+  if (a === own) return self
+  const other = join(dirname(self), executableName(a))
   if (await isFile(other)) return other
   throw new FailureError(`the importer for linux/${a} is not here: the standalone executable carries only itself (linux/${own}), and ${other} does not exist`, {
-    suggestions: [`put ${executableName(a)} (from \`npm run build:bin -- --arch ${a}\`) beside ${process.execPath}, or bundle with --no-importer`],
+    suggestions: [`put ${executableName(a)} (from \`npm run build:bin -- --arch ${a}\`) beside ${self}, or bundle with --no-importer`],
   })
 }
 
