@@ -136,10 +136,10 @@ describe('a seed node with no Node.js and no network', () => {
     expect(await at('version.txt')).toMatch(/^airlock\/\d+\.\d+\.\d+ linux-(x64|arm64) node-v20\./)
     for (const c of ['build', 'bundle', 'import', 'inspect', 'pull', 'serve', 'validate', 'verify']) expect(await at('help.txt')).toMatch(new RegExp(`^  ${c}(\\s|$)`, 'm'))
     expect(await at('s3-help.txt')).toContain('--bucket')
-    expect(JSON.parse(await at('validate.json'))).toMatchObject({valid: true, name: 'again', images: lock.images.length})
+    expect(JSON.parse(await at('validate.json'))).toMatchObject({valid: true, name: 'again', counts: {images: lock.images.length}})
     expect(await at('missing.code')).toBe('2\n')
     expect(JSON.parse(await at('missing.json')).error).toMatchObject({exitCode: 2, message: expect.stringContaining('missing.yaml')})
-    expect(JSON.parse(await at('build.json')).bundle).toMatchObject({name: 'again', images: lock.images.length})
+    expect(JSON.parse(await at('build.json'))).toMatchObject({name: 'again', counts: {images: lock.images.length}})
     expect(JSON.parse(await at('verify.json'))).toMatchObject({ok: true})
     // The executable carried itself and import.sh into the new bundle: the same bytes the clone's bundle has.
     const inspected = JSON.parse(await at('inspect.json')) as {images: {digest: string}[]; tools: {path: string; sha256: string}[]}
