@@ -105,6 +105,23 @@ spec:
     expect([m.registries, m.binaries, m.packages]).toEqual([[], [], []])
   })
 
+  it('takes spec.referrers: all by default, none, or a list of artifact types', () => {
+    expect(parse(`${head}  images: [alpine]\n`).referrers).toBe('all')
+    expect(parse(`${head}  referrers: none\n  images: [alpine]\n`).referrers).toBe('none')
+    expect(parse(`${head}  referrers: all\n`).referrers).toBe('all')
+    expect(parse(`${head}  referrers: [application/vnd.cyclonedx+json, application/vnd.dev.cosign.artifact.sig.v1+json]\n`).referrers).toEqual({
+      artifactTypes: ['application/vnd.cyclonedx+json', 'application/vnd.dev.cosign.artifact.sig.v1+json'],
+    })
+  })
+
+  it('rejects a bad spec.referrers with file:line and the field path', () => {
+    expect(only(`${head}  referrers: some\n`)).toMatchObject({line: 6, path: 'spec.referrers', message: expect.stringMatching(/expected all, none or a list of artifact types/)})
+    expect(only(`${head}  referrers: []\n`)).toMatchObject({line: 6, path: 'spec.referrers', message: expect.stringMatching(/at least one/)})
+    expect(only(`${head}  referrers:\n    - application/vnd.cyclonedx+json\n    - sbom\n`)).toMatchObject({line: 8, path: 'spec.referrers[1]', message: expect.stringMatching(/not an artifact type/)})
+    expect(only(`${head}  referrers: [a/b, a/b]\n`)).toMatchObject({line: 6, path: 'spec.referrers[1]', message: expect.stringMatching(/duplicate/)})
+    expect(only(`${head}  referrer: none\n`)).toMatchObject({path: 'spec.referrer', message: expect.stringMatching(/did you mean "referrers"/)})
+  })
+
   it('gives images the spec platforms unless they set their own', () => {
     const m = parse(`${head}  platforms: [linux/arm64/v8, linux/amd64]\n  images:\n    - a\n    - ref: b\n      platforms: [linux/s390x]\n`)
     expect(m.images.map((i) => i.platforms)).toEqual([['linux/arm64/v8', 'linux/amd64'], ['linux/s390x']])

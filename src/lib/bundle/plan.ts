@@ -6,7 +6,7 @@ import {stringify} from 'yaml'
 import type {RepoIndex} from '../charts/repo-index.js'
 import {readStoreIndex} from '../charts/store-index.js'
 import {isDigest, sha256Digest} from '../oci/digest.js'
-import {REF_NAME_ANNOTATION} from '../oci/layout.js'
+import {REF_NAME_ANNOTATION, referrerEntry} from '../oci/layout.js'
 import type {Descriptor, ImageIndex} from '../content/descriptor.js'
 import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import {MediaType} from '../content/media-types.js'
@@ -204,6 +204,16 @@ async function planImages(store: Store, lock: BundleLock, problems: string[]): P
     }
     entries.push(entry)
     await walkGraph(entry, img.ref, visitor)
+  }
+  // Each referrer (a signature, an SBOM) with its own index.json entry, walked like an image.
+  const referrers = new Set<string>()
+  for (const img of lock.images) {
+    for (const r of img.referrers ?? []) {
+      if (referrers.has(r.digest)) continue
+      referrers.add(r.digest)
+      entries.push(referrerEntry(r))
+      await walkGraph({mediaType: r.mediaType, digest: r.digest, size: r.size}, `${img.ref} referrer ${r.digest}`, visitor)
+    }
   }
 
   const items: ArchiveItem[] = [

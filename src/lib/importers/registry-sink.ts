@@ -1,7 +1,7 @@
 import pLimit from 'p-limit'
 import {Readable} from 'node:stream'
 
-import type {LockImage} from '../lock.js'
+import type {LockImage, LockReferrer} from '../lock.js'
 import type {Opener} from '../content/opener.js'
 import type {BlobPutOptions, BlobPutResult, ImageSink} from '../content/roles.js'
 import {Copier} from '../copy.js'
@@ -9,10 +9,11 @@ import {BundleError, combineFailures, IntegrityError, UsageError} from '../error
 import {ArchiveImageSource, OciArchive} from '../oci/archive.js'
 import {CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION} from '../oci/layout.js'
 import type {Descriptor} from '../content/descriptor.js'
-import {manifestMediaType} from '../content/media-types.js'
+import {manifestMediaType, MediaType} from '../content/media-types.js'
 import {RegistryClient} from '../registry/client.js'
 import type {Credentials} from '../registry/credentials.js'
 import {type BlobReader, RegistryPusher} from '../registry/push.js'
+import {referrersApi, referrersTag, referrersTagIndex} from '../registry/referrers.js'
 import type {Progress} from '../ui/progress.js'
 import {checkTargetOptions, type ImageTarget, targetFor} from './registry-target.js'
 
@@ -293,7 +294,8 @@ export async function pushArchive(
       const task = progress.task(`${p.lock.ref} -> ${p.target.ref}`, p.lock.size)
       try {
         const bytes = await archive.readBlob(p.desc.digest)
-        await copierFor(p.target.repository).copyImage({
+        const copier = copierFor(p.target.repository)
+        await copier.copyImage({
           source,
           root: {bytes, mediaType: rootMediaType(bytes, p), digest: p.desc.digest},
           refs: [p.target.reference],
@@ -301,6 +303,12 @@ export async function pushArchive(
           onPlan: (plan) => task.setTotal(plan.totalBytes),
           onBytes: (n) => task.advance(n),
         })
+        // Referrers after the image, each after its subject (bundle.json lists them in that order); cosign's keep their tags.
+        for (const r of p.lock.referrers ?? []) {
+          const rb = await archive.readBlob(r.digest)
+          await copier.copyImage({source, root: {bytes: rb, mediaType: r.mediaType, digest: r.digest}, refs: r.tag ? [r.tag] : [], label: `${p.lock.ref} referrer ${r.digest}`})
+        }
+        await pushReferrersTags(client, run, p.target.repository, p.lock.referrers ?? [], archive)
         task.done()
       } catch (err) {
         task.fail(err instanceof Error ? err.message : String(err))
@@ -311,4 +319,35 @@ export async function pushArchive(
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
   if (failed.length > 0) throw combineFailures(failed.map((r) => r.reason as unknown), 'images')
   return {images, stats: run.stats}
+}
+
+/**
+ * Where the target has no referrers API (distribution 2.8 has none), the
+ * referrers tag schema's index (`sha256-<hex of subject>`) of every
+ * referrer with a `subject` field, merged with the one already there, so
+ * that clients find them as they would through the API. cosign's tag-based
+ * artifacts are found by their own tags and are not listed.
+ */
+async function pushReferrersTags(client: RegistryClient, run: PushRun, repository: string, referrers: LockReferrer[], archive: OciArchive): Promise<void> {
+  const bySubject = new Map<string, LockReferrer[]>()
+  for (const r of referrers) if (!r.tag) bySubject.set(r.subject, [...(bySubject.get(r.subject) ?? []), r])
+  for (const [subject, list] of bySubject) {
+    if (await referrersApi(client, repository, subject)) continue
+    const existing = (await referrersTagIndex(client, repository, subject))?.manifests ?? []
+    const manifests: Descriptor[] = [...existing]
+    for (const r of list) {
+      if (manifests.some((m) => m.digest === r.digest)) continue
+      let annotations: Record<string, string> | undefined
+      try {
+        annotations = (JSON.parse((await archive.readBlob(r.digest)).toString('utf8')) as {annotations?: Record<string, string>}).annotations
+      } catch {
+        annotations = undefined
+      }
+      manifests.push({mediaType: r.mediaType, digest: r.digest, size: r.size, artifactType: r.artifactType, ...(annotations ? {annotations} : {})})
+    }
+    if (manifests.length === existing.length) continue
+    const bytes = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociIndex, manifests}))
+    await run.pusher.putManifest(repository, referrersTag(subject), bytes, MediaType.ociIndex)
+    run.stats.manifestsPushed++
+  }
 }

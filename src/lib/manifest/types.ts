@@ -13,6 +13,8 @@ export interface RegistrySettings {
   caFile?: string
 }
 
+export type ReferrerSelection = 'all' | 'none' | {artifactTypes: string[]}
+
 export interface ImageEntry {
   /** Full normalized reference, e.g. `docker.io/library/nginx:1.25.3`. */
   name: string
@@ -60,6 +62,8 @@ export interface Manifest {
   version?: string
   platforms: string[]
   registries: RegistrySettings[]
+  /** Which referrers of each image a pull copies: all (the default, also when absent), none, or those of these artifact types. */
+  referrers?: ReferrerSelection
   images: ImageEntry[]
   binaries: UrlFileEntry[]
   packages: PackageEntry[]

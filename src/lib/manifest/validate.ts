@@ -5,7 +5,10 @@ import {PLATFORM_HINT, PLATFORM_RE} from '../oci/platform.js'
 import {formatReference, parseReference, ReferenceError} from '../oci/reference.js'
 import {chartPath, checkRelativePath, MirrorPathError, mirroredPath} from './mirror-path.js'
 import type {TreeMap, TreeNode, TreeSeq} from './tree.js'
-import type {ChartEntry, ImageEntry, Manifest, PackageEntry, RegistrySettings, SourcePos, UrlFileEntry} from './types.js'
+import type {ChartEntry, ImageEntry, Manifest, PackageEntry, ReferrerSelection, RegistrySettings, SourcePos, UrlFileEntry} from './types.js'
+
+/** A media type (RFC 6838 type/subtype, as artifactType holds). */
+const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/
 
 /** A problem before it has a line and column: the offset in the text it points at. */
 export interface RawProblem {
@@ -58,6 +61,7 @@ class Validator {
       name: '',
       platforms: [...DEFAULT_PLATFORMS],
       registries: [],
+      referrers: 'all',
       images: [],
       binaries: [],
       packages: [],
@@ -100,14 +104,15 @@ class Validator {
   }
 
   private spec(node: TreeNode, m: Manifest): void {
-    const map = this.map(node, 'spec', 'a mapping with platforms, registries, images, binaries and packages')
+    const map = this.map(node, 'spec', 'a mapping with platforms, registries, referrers, images, binaries and packages')
     if (!map) return
-    const f = this.fields(map, 'spec', ['platforms', 'registries', 'images', 'binaries', 'packages'], [])
+    const f = this.fields(map, 'spec', ['platforms', 'registries', 'referrers', 'images', 'binaries', 'packages'], [])
     if (f.platforms) {
       const platforms = this.platforms(f.platforms, 'spec.platforms', false)
       if (platforms && platforms !== 'all') m.platforms = platforms
     }
     if (f.registries) m.registries = this.registries(f.registries)
+    if (f.referrers) m.referrers = this.referrers(f.referrers) ?? m.referrers
     if (f.images) m.images = this.images(f.images, m.platforms)
     const files = new PathClaims(this)
     if (f.binaries) m.binaries = this.urlFiles(f.binaries, 'spec.binaries', 'binary', files)
@@ -166,6 +171,33 @@ class Validator {
       return 'all'
     }
     return ok ? out : undefined
+  }
+
+  /** `spec.referrers`: `all` (the default), `none`, or a list of artifact types (media types) to keep. */
+  private referrers(node: TreeNode): ReferrerSelection | undefined {
+    const p = 'spec.referrers'
+    if (node.kind === 'scalar') {
+      const s = this.string(node, p)
+      if (s === 'all' || s === 'none') return s
+      if (s !== undefined) this.add(node.off, p, `expected all, none or a list of artifact types, got "${s}"`)
+      return undefined
+    }
+    const seq = this.seq(node, p, 'all, none or a list of artifact types')
+    if (!seq) return undefined
+    if (seq.items.length === 0) {
+      this.add(seq.off, p, 'expected at least one artifact type (or none)')
+      return undefined
+    }
+    const types: string[] = []
+    seq.items.forEach((item, i) => {
+      const ip = `${p}[${i}]`
+      const s = this.string(item, ip)
+      if (s === undefined) return
+      if (!MEDIA_TYPE_RE.test(s)) this.add(item.off, ip, `"${s}" is not an artifact type: expected a media type such as application/vnd.cyclonedx+json`)
+      else if (types.includes(s)) this.add(item.off, ip, `duplicate artifact type "${s}" (also ${p}[${types.indexOf(s)}])`)
+      else types.push(s)
+    })
+    return types.length === seq.items.length ? {artifactTypes: types} : undefined
   }
 
   private registries(node: TreeNode): RegistrySettings[] {

@@ -152,17 +152,28 @@ export class OciLayoutSink implements ImageSink {
 
   /** One index.json entry per ref, replacing an earlier one with the same name. */
   tag(ref: string, desc: Descriptor): Promise<void> {
+    const entry: Descriptor = {
+      mediaType: layoutEntryMediaType(desc.mediaType),
+      digest: desc.digest,
+      size: desc.size,
+      annotations: {[REF_NAME_ANNOTATION]: ref, [CONTAINERD_NAME_ANNOTATION]: ref},
+    }
+    return this.updateIndex((m) => m.annotations?.[REF_NAME_ANNOTATION] !== ref, entry)
+  }
+
+  /** A referrer's index.json entry (see referrerEntry), replacing an earlier one of the same digest. */
+  addReferrer(r: Parameters<typeof referrerEntry>[0]): Promise<void> {
+    return this.updateIndex((m) => m.annotations?.[REF_NAME_ANNOTATION] !== undefined || m.digest !== r.digest, referrerEntry(r))
+  }
+
+  /** index.json rewritten atomically, one writer at a time: the entries `keep` keeps, plus `entry`; images by name, then referrers by digest. */
+  private updateIndex(keep: (m: Descriptor) => boolean, entry: Descriptor): Promise<void> {
     const next = this.indexChain.then(async () => {
       const index = await readLayoutIndex(this.root)
-      const entry: Descriptor = {
-        mediaType: layoutEntryMediaType(desc.mediaType),
-        digest: desc.digest,
-        size: desc.size,
-        annotations: {[REF_NAME_ANNOTATION]: ref, [CONTAINERD_NAME_ANNOTATION]: ref},
-      }
-      const manifests = index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] !== ref)
+      const manifests = index.manifests.filter(keep)
       manifests.push(entry)
-      manifests.sort((a, b) => (a.annotations?.[REF_NAME_ANNOTATION] ?? '').localeCompare(b.annotations?.[REF_NAME_ANNOTATION] ?? ''))
+      const key = (m: Descriptor) => m.annotations?.[REF_NAME_ANNOTATION] ?? `\uffff${m.digest}`
+      manifests.sort((a, b) => key(a).localeCompare(key(b)))
       const out = {...index, schemaVersion: 2, mediaType: MediaType.ociIndex, manifests}
       await writeFileAtomic(join(this.root, 'index.json'), `${JSON.stringify(out, null, 2)}\n`)
     })

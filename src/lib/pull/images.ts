@@ -8,9 +8,10 @@ import {ManifestParseError, type ParsedManifest, parseManifestJson} from '../gra
 import {formatPlatform, indexPlatforms, isRunnableDescriptor, parsePlatform, platformMatches} from '../oci/platform.js'
 import type {RegistryClient} from '../registry/client.js'
 import {RegistrySource} from '../registry/source.js'
-import type {ImageEntry, Manifest} from '../manifest/types.js'
+import type {ImageEntry, Manifest, ReferrerSelection} from '../manifest/types.js'
 import {formatBytes, shortDigest} from '../ui/format.js'
 import {type PullContext, valuesOrFirstFailure} from './context.js'
+import {pullReferrers} from './referrers.js'
 
 export interface ImagePullResult {
   ref: string
@@ -36,7 +37,7 @@ export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<
   const copier = new Copier({sink: layout, pool: ctx.pool, concurrency: ctx.concurrency})
 
   const settled = await Promise.allSettled(
-    manifest.images.map((entry) => pullImage(entry, ctx.registry(entry.ref.registry), layout, copier, ctx)),
+    manifest.images.map((entry) => pullImage(entry, ctx.registry(entry.ref.registry), layout, copier, ctx, manifest.referrers ?? 'all')),
   )
   return valuesOrFirstFailure(settled)
 }
@@ -52,6 +53,7 @@ async function pullImage(
   layout: OciLayoutSink,
   copier: Copier,
   ctx: PullContext,
+  referrerSelection: ReferrerSelection,
 ): Promise<ImagePullResult> {
   const task = ctx.progress.task(entry.name)
   try {
@@ -125,10 +127,25 @@ async function pullImage(
       },
       onBytes: (n) => task.advance(n),
     })
+    // What refers to the registry's digest (the source index when the filter rewrote it) and to each platform manifest kept.
+    const subjects = [...new Set([fetched.digest, ...r.manifests.map((m) => m.desc.digest).filter((d) => d !== r.digest || !sourceDigest)])]
+    const referrers = await pullReferrers({
+      client,
+      repository: entry.ref.repository,
+      source,
+      copier,
+      layout,
+      subjects,
+      selection: referrerSelection,
+      image: entry.name,
+      replaced: sourceDigest,
+      warn: (m) => ctx.progress.warn(m),
+    })
     const bytesFetched = r.bytesFetched + configFetched
     const bytesReused = Math.max(0, r.bytesReused - configFetched)
     task.done(
       `${shortDigest(r.digest)} ${platforms.join(', ') || 'no platform'} ${formatBytes(total)}` +
+        (referrers.length > 0 ? `, ${referrers.length} referrer${referrers.length === 1 ? '' : 's'}` : '') +
         (bytesFetched === 0 ? ', all in the store' : `, fetched ${formatBytes(bytesFetched)}`),
     )
     const lock: LockImage = {
@@ -138,6 +155,7 @@ async function pullImage(
       platforms,
       size: r.size,
       ...(sourceDigest ? {sourceDigest} : {}),
+      ...(referrers.length > 0 ? {referrers} : {}),
     }
     return {
       ref: entry.name,

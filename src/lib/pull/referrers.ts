@@ -1,0 +1,119 @@
+import type {LockReferrer} from '../lock.js'
+import type {Descriptor, ImageManifest} from '../content/descriptor.js'
+import {MediaType} from '../content/media-types.js'
+import type {ImageSource} from '../content/roles.js'
+import type {Copier} from '../copy.js'
+import {parseManifestJson} from '../graph/parse.js'
+import {FailureError} from '../errors.js'
+import {COSIGN_TAG_SUFFIXES, cosignTag} from '../oci/cosign.js'
+import type {OciLayoutSink} from '../oci/layout.js'
+import type {ReferrerSelection} from '../manifest/types.js'
+import type {RegistryClient} from '../registry/client.js'
+import {referrersApi, referrersTagIndex} from '../registry/referrers.js'
+
+/** A referrer as a registry lists it: its descriptor, and the tag it was found under (cosign's). */
+export interface FoundReferrer {
+  desc: Descriptor
+  tag?: string
+}
+
+/**
+ * What refers to `digest` in `repository`: the referrers API where the
+ * registry answers it, else the referrers tag schema's `sha256-<hex>` index;
+ * and cosign's `sha256-<hex>.sig`, `.att` and `.sbom` tags (cosign's
+ * tag-based artifacts have no `subject`, so no API lists them).
+ */
+export async function findReferrers(client: RegistryClient, repository: string, digest: string): Promise<FoundReferrer[]> {
+  const found: FoundReferrer[] = []
+  const index = (await referrersApi(client, repository, digest)) ?? (await referrersTagIndex(client, repository, digest))
+  for (const d of index?.manifests ?? []) found.push({desc: d})
+  for (const suffix of COSIGN_TAG_SUFFIXES) {
+    const tag = cosignTag(digest, suffix)
+    if (!(await client.headManifest(repository, tag))) continue
+    const m = await client.getManifest(repository, tag)
+    found.push({desc: {mediaType: m.mediaType, digest: m.digest, size: m.bytes.length}, tag})
+  }
+  return found
+}
+
+/** A referrer's manifest (or index) as parsed by the one parser; a failure names it. */
+function referrerDoc(bytes: Buffer, what: string): {mediaType?: string; artifactType?: string; config?: Descriptor; subject?: Descriptor} {
+  let parsed
+  try {
+    parsed = parseManifestJson(bytes)
+  } catch (err) {
+    throw new FailureError(`${what} is not a manifest: ${(err as Error).message}`)
+  }
+  const doc = (parsed.kind === 'index' ? parsed.index : parsed.manifest) as ImageManifest & {artifactType?: string}
+  return {mediaType: parsed.mediaType, artifactType: doc.artifactType, config: parsed.kind === 'manifest' ? doc.config : undefined, subject: doc.subject}
+}
+
+/** The OCI rule: a manifest's own artifactType, else its config's media type. */
+export function artifactTypeOf(bytes: Buffer, what: string): string {
+  const doc = referrerDoc(bytes, what)
+  const t = doc.artifactType ?? doc.config?.mediaType
+  if (typeof t !== 'string' || t === '') throw new FailureError(`${what} has neither an artifactType nor a config media type`)
+  return t
+}
+
+export function selected(selection: ReferrerSelection, artifactType: string): boolean {
+  return selection === 'all' || (selection !== 'none' && selection.artifactTypes.includes(artifactType))
+}
+
+export interface PullReferrersRequest {
+  client: RegistryClient
+  repository: string
+  source: ImageSource
+  copier: Copier
+  layout: OciLayoutSink
+  /** The digests whose referrers are wanted: the image's and each of its platform manifests'. */
+  subjects: string[]
+  selection: ReferrerSelection
+  /** Names the image in errors. */
+  image: string
+  /** The registry's index when a platform filter replaced it: the store does not hold it, so a referrer whose `subject` field names it cannot be carried. */
+  replaced?: string
+  warn?: (message: string) => void
+  onBytes?: (n: number) => void
+}
+
+/**
+ * Every referrer of the subjects, and of those referrers in turn (the
+ * signature of an SBOM), that the selection keeps: each copied byte for byte
+ * (manifest, config, layers) through the image's Copier into the layout,
+ * given its index.json entry there, and returned flat for the image's lock
+ * entry. A referrer that cannot be fetched fails the image.
+ */
+export async function pullReferrers(req: PullReferrersRequest): Promise<LockReferrer[]> {
+  if (req.selection === 'none') return []
+  const out: LockReferrer[] = []
+  const seen = new Set<string>(req.subjects)
+  let wave = [...req.subjects]
+  while (wave.length > 0) {
+    const next: string[] = []
+    for (const subject of wave) {
+      for (const f of await findReferrers(req.client, req.repository, subject)) {
+        if (seen.has(f.desc.digest)) continue
+        seen.add(f.desc.digest)
+        const what = `referrer ${f.desc.digest} of ${req.image}`
+        const bytes = await req.source.fetchManifest(f.desc)
+        if (bytes.length !== f.desc.size) throw new FailureError(`${what}: ${bytes.length} bytes, its descriptor says ${f.desc.size}`)
+        const artifactType = artifactTypeOf(bytes, what)
+        if (!selected(req.selection, artifactType)) continue
+        const mediaType = manifestMediaTypeOf(bytes, f.desc.mediaType)
+        const r = await req.copier.copyImage({source: req.source, root: {bytes, mediaType, digest: f.desc.digest}, refs: [], label: what, onBytes: req.onBytes})
+        const entry: LockReferrer = {digest: r.digest, mediaType, artifactType, size: bytes.length, subject, ...(f.tag ? {tag: f.tag} : {})}
+        await req.layout.addReferrer(entry)
+        out.push(entry)
+        next.push(r.digest)
+      }
+    }
+    wave = next
+  }
+  return out
+}
+
+function manifestMediaTypeOf(bytes: Buffer, fallback: string): string {
+  const own = referrerDoc(bytes, 'referrer').mediaType
+  return typeof own === 'string' && own !== '' ? own : fallback || MediaType.ociManifest
+}
