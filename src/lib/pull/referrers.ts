@@ -24,16 +24,17 @@ export interface FoundReferrer {
  * tag-based artifacts have no `subject`, so no API lists them).
  */
 export async function findReferrers(client: RegistryClient, repository: string, digest: string): Promise<FoundReferrer[]> {
-  const found: FoundReferrer[] = []
-  const index = (await referrersApi(client, repository, digest)) ?? (await referrersTagIndex(client, repository, digest))
-  for (const d of index?.manifests ?? []) found.push({desc: d})
-  for (const suffix of COSIGN_TAG_SUFFIXES) {
-    const tag = cosignTag(digest, suffix)
-    if (!(await client.headManifest(repository, tag))) continue
-    const m = await client.getManifest(repository, tag)
-    found.push({desc: {mediaType: m.mediaType, digest: m.digest, size: m.bytes.length}, tag})
-  }
-  return found
+  // The lookups are independent small requests: all at once.
+  const [index, ...tagged] = await Promise.all([
+    referrersApi(client, repository, digest).then(async (api) => api ?? (await referrersTagIndex(client, repository, digest))),
+    ...COSIGN_TAG_SUFFIXES.map(async (suffix): Promise<FoundReferrer | undefined> => {
+      const tag = cosignTag(digest, suffix)
+      if (!(await client.headManifest(repository, tag))) return undefined
+      const m = await client.getManifest(repository, tag)
+      return {desc: {mediaType: m.mediaType, digest: m.digest, size: m.bytes.length}, tag}
+    }),
+  ])
+  return [...(index?.manifests ?? []).map((desc) => ({desc})), ...tagged.filter((t): t is FoundReferrer => t !== undefined)]
 }
 
 /** A referrer's manifest (or index) as parsed by the one parser; a failure names it. */
@@ -91,13 +92,17 @@ export async function pullReferrers(req: PullReferrersRequest): Promise<LockRefe
   let wave = [...req.subjects]
   while (wave.length > 0) {
     const next: string[] = []
-    for (const subject of wave) {
-      for (const f of await findReferrers(req.client, req.repository, subject)) {
+    const lists = await Promise.all(wave.map((subject) => findReferrers(req.client, req.repository, subject)))
+    for (const [k, subject] of wave.entries()) {
+      for (const f of lists[k]) {
         if (seen.has(f.desc.digest)) continue
-        seen.add(f.desc.digest)
         const what = `referrer ${f.desc.digest} of ${req.image}`
         const bytes = await req.source.fetchManifest(f.desc)
         if (bytes.length !== f.desc.size) throw new FailureError(`${what}: ${bytes.length} bytes, its descriptor says ${f.desc.size}`)
+        // A stale or careless fallback index may list a manifest whose subject is another digest: not a referrer of this one.
+        const points = (parseManifest(bytes, what) as ImageManifest).subject?.digest
+        if (points !== undefined && points !== subject) continue
+        seen.add(f.desc.digest)
         const artifactType = artifactTypeOf(bytes, what)
         if (!selected(req.selection, artifactType)) continue
         const mediaType = manifestMediaTypeOf(bytes, f.desc.mediaType)
