@@ -203,6 +203,25 @@ describe('pull, bundle, verify, inspect and import registry carry referrers', ()
   })
 })
 
+describe('a platform filter that rewrites the index', () => {
+  it('keeps the signature of the upstream index (verify --key: signed by the source digest), leaves out an SBOM whose subject is that index, with a warning', async () => {
+    const file = join(tmp, 'filtered.yaml')
+    await writeFile(file, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: filtered\nspec:\n  platforms: [linux/amd64]\n  images:\n    - ${APP()}\n`)
+    const store = join(tmp, 'store-filtered')
+    const r = await runCli(['pull', file, '--store', store])
+    expect(r.code).toBe(0)
+    expect(r.stderr).toContain(`left out referrer ${attached.sbom.digest}`)
+    const app = JSON.parse(await readFile(join(store, 'records.json'), 'utf8')).images[0]
+    expect(app.sourceDigest).toBe(image.digest)
+    expect(app.referrers).toEqual([asLock(attached.signature)])
+    const out = join(tmp, 'bundle-filtered')
+    expect((await runCli(['bundle', '--store', store, '--out', out])).code).toBe(0)
+    const v = await runCli(['verify', out, '--key', keyFile, '--json'])
+    expect(v.code).toBe(0)
+    expect(JSON.parse(v.stdout).signatures).toEqual([{ref: APP(), digest: app.digest, status: 'signed'}])
+  })
+})
+
 describe('spec.referrers narrows what pull copies', () => {
   it('none: images only', async () => {
     const store = join(tmp, 'store-none')

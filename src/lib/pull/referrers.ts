@@ -100,9 +100,14 @@ export async function pullReferrers(req: PullReferrersRequest): Promise<LockRefe
         const bytes = await req.source.fetchManifest(f.desc)
         if (bytes.length !== f.desc.size) throw new FailureError(`${what}: ${bytes.length} bytes, its descriptor says ${f.desc.size}`)
         // A stale or careless fallback index may list a manifest whose subject is another digest: not a referrer of this one.
-        const points = (parseManifest(bytes, what) as ImageManifest).subject?.digest
+        const points = referrerDoc(bytes, what).subject?.digest
         if (points !== undefined && points !== subject) continue
         seen.add(f.desc.digest)
+        if (points !== undefined && points === req.replaced) {
+          // Copying it would copy its subject, the whole upstream index, platforms the filter dropped included.
+          req.warn?.(`${req.image}: left out referrer ${f.desc.digest}: it refers to the upstream index ${points}, which the platform filter replaced (keep every platform to carry it)`)
+          continue
+        }
         const artifactType = artifactTypeOf(bytes, what)
         if (!selected(req.selection, artifactType)) continue
         const mediaType = manifestMediaTypeOf(bytes, f.desc.mediaType)
