@@ -296,6 +296,42 @@ describe('pullFiles against nginx', () => {
     }
   })
 
+  it('names the file, the host and the attempts when resets outlast the retries', async () => {
+    const proxy = await startFaultProxy(web.url, {cutAfterBytes: 40_000, match: /big\.bin$/})
+    try {
+      const ctx = await context()
+      const url = `${proxy.url}/files/big.bin`
+      const err = await pullFiles(manifestOf([binary(url, sha(big))]), ctx).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(NetworkError)
+      const message = (err as Error).message
+      expect(message).toContain(`binary ${url}`)
+      expect(message).toContain(`from ${new URL(proxy.url).host}`)
+      expect(message).toMatch(/gave up after 5 attempts, each resuming with Range/)
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  it('names the file and the host when the server sends fewer bytes than its Content-Length', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, {'content-length': big.length})
+      res.end(big.subarray(0, 1000))
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    try {
+      const host = `127.0.0.1:${(server.address() as AddressInfo).port}`
+      const url = `http://${host}/short.bin`
+      const ctx = await context()
+      const err = await pullFiles(manifestOf([binary(url, sha(big))]), ctx).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(NetworkError)
+      expect((err as Error).message).toContain(`binary ${url} from ${host}`)
+      expect((err as Error).message).toMatch(/gave up after \d+ attempt/)
+    } finally {
+      server.closeAllConnections()
+      await new Promise((r) => server.close(r))
+    }
+  })
+
   it('abandons a transfer that trickles under the speed floor and resumes it with Range', async () => {
     // A real server started here (a small node http server): the first request sends half the
     // file, then one byte every 400 ms; a Range request is answered at full speed.

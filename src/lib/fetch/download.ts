@@ -4,7 +4,7 @@ import {mkdir, rm, stat, truncate} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 
-import {IntegrityError} from '../errors.js'
+import {IntegrityError, isAirlockError, NetworkError} from '../errors.js'
 import {HashingStream} from '../oci/digest.js'
 import {commitFile} from '../store/atomic.js'
 import {countingStream} from './counting.js'
@@ -68,9 +68,17 @@ export async function downloadVerified(req: DownloadRequest): Promise<DownloadRe
   const initial = await sizeOf(req.partial)
   let fetched = 0
   const running: RunningHash = {hash: createHash('sha256'), bytes: 0}
+  // What a final error names: the server last spoken to and how many attempts it got.
+  const seen = {url: undefined as string | undefined, attempts: 0}
   for (let round = 1; ; round++) {
     try {
-      const r = await withRetry(() => attempt(req, running, (n) => (fetched += n)), {policy: req.policy, signal: req.signal})
+      const r = await withRetry(
+        () => {
+          seen.attempts++
+          return attempt(req, running, (n) => (fetched += n), seen)
+        },
+        {policy: req.policy, signal: req.signal},
+      )
       await commitFile(req.partial, req.dest)
       // What an earlier run left and this one did not have to fetch again.
       const resumed = Math.min(initial, Math.max(0, r.size - fetched))
@@ -82,9 +90,28 @@ export async function downloadVerified(req: DownloadRequest): Promise<DownloadRe
         running.bytes = 0
         if (round < 2) continue
       }
-      throw err
+      throw named(err, req, seen, running.bytes)
     }
   }
+}
+
+/**
+ * A transfer error as a user can act on it: what was downloaded, from which
+ * host, and what was tried. Errors that already say so (ours) pass through;
+ * a bare socket or got error ("read ECONNRESET", "The server aborted pending
+ * request") gets the subject, the host and the attempts around it.
+ */
+function named(err: unknown, req: DownloadRequest, seen: {url?: string; attempts: number}, have: number): unknown {
+  if (req.signal?.aborted) return err
+  const host = hostOf(seen.url)
+  const tried = seen.attempts > 1 ? `${seen.attempts} attempts, each resuming with Range where the last stopped` : '1 attempt'
+  if (err instanceof NetworkError && !err.message.includes(req.label)) {
+    return new NetworkError(`${req.label}: ${err.message}; gave up after ${tried}`, {host: err.host, status: err.status, cause: err})
+  }
+  if (isAirlockError(err)) return err
+  const e = err as {code?: string; message?: string}
+  const code = e.code && !String(e.message).includes(e.code) ? ` (${e.code})` : ''
+  return new NetworkError(`${req.label} from ${host}: ${e.message ?? String(err)}${code}; gave up after ${tried} (${have} bytes kept for the next run)`, {host, cause: err})
 }
 
 /**
@@ -99,7 +126,7 @@ async function hashOfPartial(path: string, have: number, running: RunningHash): 
   return hash
 }
 
-async function attempt(req: DownloadRequest, running: RunningHash, count: (n: number) => void): Promise<{size: number}> {
+async function attempt(req: DownloadRequest, running: RunningHash, count: (n: number) => void, seen: {url?: string}): Promise<{size: number}> {
   let have = await sizeOf(req.partial)
   if (req.size !== undefined && have > req.size) {
     await truncate(req.partial, 0)
@@ -115,6 +142,7 @@ async function attempt(req: DownloadRequest, running: RunningHash, count: (n: nu
     have = 0
   }
   if (opened) {
+    seen.url = opened.url
     const expectedTotal = req.size ?? opened.total
     const hasher = new HashingStream(expectedTotal === undefined ? undefined : expectedTotal - have, req.label, hash)
     const counter = countingStream((n) => {
