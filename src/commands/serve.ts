@@ -81,16 +81,18 @@ export default class Serve extends BaseCommand<typeof Serve> {
       progress: this.progress,
       onAccess: quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
     })
+    // Listening: from here Ctrl-C and SIGTERM stop the server gracefully (taken before anything is printed, so a
+    // client that sees the list and signals at once still gets a clean stop), rather than exiting at once.
+    this.handleInterruptItself()
+    const stopped = new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'))
+      process.once('SIGTERM', () => resolve('SIGTERM'))
+    })
     const rows = server.items.map((i) => (i.kind === 'image' ? ['image', `/v2/${i.paths.join(' /v2/')}`, i.digest] : ['file', `/${i.path}`, `sha256:${i.sha256}`]))
     for (const line of columns(rows, {head: ['KIND', 'SERVED AT', 'DIGEST']})) this.out(line)
     this.out(`total: ${plural(server.images, 'image')}, ${plural(server.files, 'file')} at ${server.url}`)
     if (!quiet) process.stderr.write(`serving ${this.args.bundle} at ${server.url} (files unpacked in ${server.cache}); Ctrl-C or SIGTERM stops\n`)
-    // Listening: Ctrl-C now stops the server gracefully rather than exiting at once.
-    this.handleInterruptItself()
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'))
-      process.once('SIGTERM', () => resolve('SIGTERM'))
-    })
+    const signal = await stopped
     if (!quiet) process.stderr.write(`${signal}: stopping (responses under way may finish)\n`)
     await server.close()
     if (!quiet) process.stderr.write(`served ${plural(server.requests, 'request')}\n`)
