@@ -109,15 +109,22 @@ export interface ClusterConfigFile {
   point(target: BinariesEndpoint): Promise<void>
 }
 
-/**
- * Read and check a clusterConfig.yaml (exists, valid YAML, has a `spec`
- * map); a missing or unusable file is a usage error (exit 2).
- */
 /** An externalRepoEndpoint must be an http(s) URL with a host; `flag` names where it came from. */
 export function checkRepoEndpoint(flag: string, url: string): void {
   if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`${flag} ${url} is not an http(s) URL`)
 }
 
+/**
+ * Read and check a clusterConfig.yaml (exists, valid YAML, has a `spec`
+ * map); a missing or unusable file is a usage error (exit 2). Its `point`
+ * sets `spec.binaries` to `{type: external, externalRepoEndpoint: URL}`
+ * (plus the repository credentials when given), keeping every other line
+ * and comment byte for byte: the new block is spliced into the text at the
+ * ranges the yaml parser reports, and the result is parsed again to check
+ * that only spec.binaries changed (else the yaml document API writes it,
+ * which keeps comments and key order but may respace). Written atomically
+ * with the file's own mode.
+ */
 export async function openClusterConfig(file: string): Promise<ClusterConfigFile> {
   let text: string
   let mode: number
@@ -152,20 +159,6 @@ export async function openClusterConfig(file: string): Promise<ClusterConfigFile
       await writeFileAtomic(file, out, mode)
     },
   }
-}
-
-/**
- * Point `spec.binaries` of a clusterConfig.yaml at the imported files:
- * `{type: external, externalRepoEndpoint: URL}` (plus the repository
- * credentials when given). Every other line and comment is kept byte for
- * byte: the new block is spliced into the text at the ranges the yaml
- * parser reports, and the result is parsed again to check that only
- * spec.binaries changed (else the yaml document API writes it, which keeps
- * comments and key order but may respace). Written atomically with the
- * file's own mode.
- */
-export async function pointClusterConfig(file: string, target: BinariesEndpoint): Promise<void> {
-  await (await openClusterConfig(file)).point(target)
 }
 
 /** The fallback: edit the parsed tree and serialise it in the file's indentation. */

@@ -3,7 +3,12 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
 
-import {detectStyle, pointClusterConfig} from '../../src/lib/cluster-config.js'
+import {type BinariesEndpoint, detectStyle, openClusterConfig} from '../../src/lib/cluster-config.js'
+
+/** What an import does: open the file (checking it), then point spec.binaries at the target. */
+async function pointClusterConfig(file: string, target: BinariesEndpoint): Promise<void> {
+  await (await openClusterConfig(file)).point(target)
+}
 import {makeTempDir} from '../helpers/tmp.js'
 
 const ORIGINAL = [

@@ -75,10 +75,10 @@ spec:
     expect(m.dir).toBe(path.resolve('.'))
     expect(m.platforms).toEqual(['linux/amd64'])
     expect(m.registries).toEqual([{host: '127.0.0.1:5001', insecure: true, caFile: path.resolve('certs/ca.crt')}])
-    expect(m.images.map((i) => [i.name, i.platforms, i.ownPlatforms])).toEqual([
-      ['docker.io/library/nginx:1.25.3', ['linux/amd64'], false],
-      [`registry.k8s.io/pause:3.9@sha256:${HEX}`, ['linux/amd64', 'linux/arm64'], true],
-      ['docker.io/library/nginx:latest', 'all', true],
+    expect(m.images.map((i) => [i.name, i.platforms])).toEqual([
+      ['docker.io/library/nginx:1.25.3', ['linux/amd64']],
+      [`registry.k8s.io/pause:3.9@sha256:${HEX}`, ['linux/amd64', 'linux/arm64']],
+      ['docker.io/library/nginx:latest', 'all'],
     ])
     expect(m.images[1].ref).toEqual({registry: 'registry.k8s.io', repository: 'pause', tag: '3.9', digest: `sha256:${HEX}`})
     expect(m.images[0].pos).toEqual({line: 13, column: 7})
@@ -100,7 +100,7 @@ spec:
   it('defaults platforms to linux/amd64 and lists to empty', () => {
     const m = parse(`${head}  images: [alpine]\n`)
     expect(m.platforms).toEqual(['linux/amd64'])
-    expect(m.images[0]).toMatchObject({name: 'docker.io/library/alpine:latest', platforms: ['linux/amd64'], ownPlatforms: false})
+    expect(m.images[0]).toMatchObject({name: 'docker.io/library/alpine:latest', platforms: ['linux/amd64']})
     expect(m.version).toBeUndefined()
     expect([m.registries, m.binaries, m.packages]).toEqual([[], [], []])
   })

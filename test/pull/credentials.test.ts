@@ -8,7 +8,7 @@ import {silentProgress} from '../../src/lib/ui/progress.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 function image(name: string): ImageEntry {
-  return {name, ref: parseReference(name), platforms: ['linux/amd64'], ownPlatforms: false, pos: {line: 1, column: 1}}
+  return {name, ref: parseReference(name), platforms: ['linux/amd64'], pos: {line: 1, column: 1}}
 }
 
 function manifest(images: string[], registries: string[] = []): Manifest {

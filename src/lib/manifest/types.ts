@@ -21,8 +21,6 @@ export interface ImageEntry {
   ref: ImageReference
   /** Platforms to keep (`os/arch` or `os/arch/variant`), or 'all'. */
   platforms: string[] | 'all'
-  /** True when the entry set its own `platforms` (so `--platform` still overrides it). */
-  ownPlatforms: boolean
   pos: SourcePos
 }
 

@@ -253,14 +253,12 @@ class Validator {
       const p = `spec.images[${i}]`
       let refNode: TreeNode | undefined
       let platforms: string[] | 'all' | undefined
-      let own = false
       let platformsOk = true
       if (item.kind === 'map') {
         const f = this.fields(item, p, ['ref', 'platforms'], ['ref'])
         refNode = f.ref
         if (f.platforms) {
           platforms = this.platforms(f.platforms, `${p}.platforms`, true)
-          own = true
           platformsOk = platforms !== undefined
         }
       } else if (item.kind === 'scalar' && typeof item.value === 'string') {
@@ -289,7 +287,7 @@ class Validator {
       }
       seen.set(name, i)
       if (!platformsOk) return
-      out.push({name, ref, platforms: platforms ?? [...defaults], ownPlatforms: own, pos: this.pos(refNode.off)})
+      out.push({name, ref, platforms: platforms ?? [...defaults], pos: this.pos(refNode.off)})
     })
     return out
   }
