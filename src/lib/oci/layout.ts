@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {FailureError, IntegrityError} from '../errors.js'
 import {parseLayoutIndex} from '../graph/parse.js'
 import type {Opener} from '../content/opener.js'
-import type {BlobPutOptions, BlobPutResult, ImageSink, ImageSource} from '../content/roles.js'
+import type {BlobPutOptions, BlobPutResult, ImageSink, ImageSource, Resolver} from '../content/roles.js'
 import {downloadVerified} from '../fetch/download.js'
 import type {LowSpeed} from '../fetch/low-speed.js'
 import type {RetryPolicy} from '../fetch/retry.js'
@@ -183,7 +183,7 @@ export class OciLayoutSink implements ImageSink {
 }
 
 /** An OCI image layout folder as a copy source (blobs read from disk, resumable by offset). */
-export class OciLayoutSource implements ImageSource {
+export class OciLayoutSource implements ImageSource, Resolver {
   readonly name: string
 
   constructor(readonly root: string) {
