@@ -13,7 +13,7 @@ import {manifestMediaType, MediaType} from '../content/media-types.js'
 import {RegistryClient} from '../registry/client.js'
 import type {Credentials} from '../registry/credentials.js'
 import {type BlobReader, RegistryPusher} from '../registry/push.js'
-import {referrersApi, referrersTag, referrersTagIndex} from '../registry/referrers.js'
+import {hasReferrersApi, referrersTag} from '../registry/referrers.js'
 import type {Progress} from '../ui/progress.js'
 import {checkTargetOptions, type ImageTarget, targetFor} from './registry-target.js'
 
@@ -332,8 +332,8 @@ async function pushReferrersTags(client: RegistryClient, run: PushRun, repositor
   const bySubject = new Map<string, LockReferrer[]>()
   for (const r of referrers) if (!r.tag) bySubject.set(r.subject, [...(bySubject.get(r.subject) ?? []), r])
   for (const [subject, list] of bySubject) {
-    if (await referrersApi(client, repository, subject)) continue
-    const existing = (await referrersTagIndex(client, repository, subject))?.manifests ?? []
+    if (await hasReferrersApi(client, repository, subject)) continue
+    const existing = await client.referrers(repository, subject)
     const manifests: Descriptor[] = [...existing]
     for (const r of list) {
       if (manifests.some((m) => m.digest === r.digest)) continue

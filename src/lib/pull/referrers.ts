@@ -9,7 +9,6 @@ import {COSIGN_TAG_SUFFIXES, cosignTag} from '../oci/cosign.js'
 import type {OciLayoutSink} from '../oci/layout.js'
 import type {ReferrerSelection} from '../manifest/types.js'
 import type {RegistryClient} from '../registry/client.js'
-import {referrersApi, referrersTagIndex} from '../registry/referrers.js'
 
 /** A referrer as a registry lists it: its descriptor, and the tag it was found under (cosign's). */
 export interface FoundReferrer {
@@ -25,8 +24,8 @@ export interface FoundReferrer {
  */
 export async function findReferrers(client: RegistryClient, repository: string, digest: string): Promise<FoundReferrer[]> {
   // The lookups are independent small requests: all at once.
-  const [index, ...tagged] = await Promise.all([
-    referrersApi(client, repository, digest).then(async (api) => api ?? (await referrersTagIndex(client, repository, digest))),
+  const [listed, ...tagged] = await Promise.all([
+    client.referrers(repository, digest),
     ...COSIGN_TAG_SUFFIXES.map(async (suffix): Promise<FoundReferrer | undefined> => {
       const tag = cosignTag(digest, suffix)
       if (!(await client.headManifest(repository, tag))) return undefined
@@ -34,7 +33,7 @@ export async function findReferrers(client: RegistryClient, repository: string, 
       return {desc: {mediaType: m.mediaType, digest: m.digest, size: m.bytes.length}, tag}
     }),
   ])
-  return [...(index?.manifests ?? []).map((desc) => ({desc})), ...tagged.filter((t): t is FoundReferrer => t !== undefined)]
+  return [...(listed as Descriptor[]).map((desc) => ({desc})), ...tagged.filter((t): t is FoundReferrer => t !== undefined)]
 }
 
 /** A referrer's manifest (or index) as parsed by the one parser; a failure names it. */

@@ -1,6 +1,4 @@
-import {FailureError} from '../errors.js'
 import {digestHex} from '../oci/digest.js'
-import type {ImageIndex} from '../content/descriptor.js'
 import {MediaType} from '../content/media-types.js'
 import type {RegistryClient} from './client.js'
 
@@ -10,11 +8,11 @@ export function referrersTag(digest: string): string {
 }
 
 /**
- * `GET /v2/<name>/referrers/<digest>`: the index of what refers to `digest`,
- * or undefined when the registry has no referrers API (distribution 2.8
- * answers 404; some answer 400 or 405).
+ * Whether the registry answers the referrers API for `digest` (distribution
+ * 2.8 answers 404; some answer 400 or 405): where it does, the registry keeps
+ * the list itself and a pusher writes no referrers tag schema index.
  */
-export async function referrersApi(client: RegistryClient, repository: string, digest: string): Promise<ImageIndex | undefined> {
+export async function hasReferrersApi(client: RegistryClient, repository: string, digest: string): Promise<boolean> {
   const res = await client.request({
     path: `/v2/${repository}/referrers/${digest}`,
     repository,
@@ -22,24 +20,5 @@ export async function referrersApi(client: RegistryClient, repository: string, d
     accept: (s) => (s >= 200 && s < 300) || s === 404 || s === 400 || s === 405,
     what: `referrers of ${client.registry}/${repository}@${digest}`,
   })
-  if (res.status !== 200) return undefined
-  return parseIndex(res.body, `referrers of ${client.registry}/${repository}@${digest}`)
-}
-
-/** The referrers tag schema's index of `digest`, or undefined when the tag is not there. */
-export async function referrersTagIndex(client: RegistryClient, repository: string, digest: string): Promise<ImageIndex | undefined> {
-  const tag = referrersTag(digest)
-  if (!(await client.headManifest(repository, tag))) return undefined
-  return parseIndex((await client.getManifest(repository, tag)).bytes, `${client.registry}/${repository}:${tag}`)
-}
-
-function parseIndex(bytes: Buffer, what: string): ImageIndex {
-  let doc: ImageIndex
-  try {
-    doc = JSON.parse(bytes.toString('utf8')) as ImageIndex
-  } catch {
-    throw new FailureError(`${what}: not JSON`)
-  }
-  if (!Array.isArray(doc?.manifests)) throw new FailureError(`${what}: not an OCI index`)
-  return doc
+  return res.status >= 200 && res.status < 300
 }
