@@ -42,7 +42,7 @@ describe('failures of a run', () => {
     expect(error.details).toHaveLength(3)
     // The human Error lists the same three under it.
     const tail = r.stderr.slice(r.stderr.indexOf('Error: '))
-    expect(tail.split('\n').filter((l) => l.startsWith('  127.0.0.1'))).toHaveLength(3)
+    expect(tail.split('\n').filter((l) => l.startsWith('  ') && l.includes(`127.0.0.1:${port}`))).toHaveLength(3)
   }, 60_000)
 
   it('combineFailures flattens groups and keeps each failure with its details', () => {

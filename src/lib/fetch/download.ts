@@ -104,14 +104,14 @@ export async function downloadVerified(req: DownloadRequest): Promise<DownloadRe
 function named(err: unknown, req: DownloadRequest, seen: {url?: string; attempts: number}, have: number): unknown {
   if (req.signal?.aborted) return err
   const host = hostOf(seen.url)
-  const tried = seen.attempts > 1 ? `${seen.attempts} attempts, each resuming with Range where the last stopped` : '1 attempt'
+  const tried = `${seen.attempts} attempt${seen.attempts === 1 ? '' : 's'}${seen.attempts > 1 && have > 0 ? ', each resuming with Range where the last stopped' : ''}`
   if (err instanceof NetworkError && !err.message.includes(req.label)) {
     return new NetworkError(`${req.label}: ${err.message}; gave up after ${tried}`, {host: err.host, status: err.status, cause: err})
   }
   if (isAirlockError(err)) return err
   const e = err as {code?: string; message?: string}
   const code = e.code && !String(e.message).includes(e.code) ? ` (${e.code})` : ''
-  return new NetworkError(`${req.label} from ${host}: ${e.message ?? String(err)}${code}; gave up after ${tried} (${have} bytes kept for the next run)`, {host, cause: err})
+  return new NetworkError(`${req.label} from ${host}: ${e.message ?? String(err)}${code}; gave up after ${tried}${have > 0 ? ` (${have} bytes kept for the next run)` : ''}`, {host, cause: err})
 }
 
 /**
