@@ -46,7 +46,7 @@ export default class Build extends BaseCommand<typeof Build> {
     const pulled = pullReport(await pull(manifest, options))
     for (const l of pulled.lines) this.out(l)
     // Only what this manifest names: the store may hold other manifests' content.
-    const bundle = await writeBundle({store: f.store, out: f.out, split, concurrency: f.concurrency, tools, progress: this.progress, manifest})
+    const bundle = await writeBundle({store: f.store, out: f.out, split, concurrency: f.concurrency, tools, progress: this.progress, manifest, since: f.since})
     this.out('')
     return {...printBundle(bundle, (l) => this.out(l)), pull: pulled.result}
   }

@@ -4,6 +4,7 @@ import {BaseCommand} from '../lib/base-command.js'
 import {type BundleResult, type BundleTool, writeBundle} from '../lib/bundle/bundle.js'
 import {IMPORTER_PLATFORMS, importerPlatforms, importerTools} from '../lib/bundle/importer.js'
 import type {WrittenFile} from '../lib/bundle/output.js'
+import type {DeltaSummary} from '../lib/bundle/delta.js'
 import {parseSize} from '../lib/bundle/size.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {DEFAULT_STORE} from '../lib/store/store.js'
@@ -19,6 +20,8 @@ export interface BundleCommandResult extends CommandResult<WrittenFile, {images:
   out: string
   store: string
   ms: number
+  /** A delta (--since): what it carries and what it leaves to its bases. */
+  delta?: DeltaSummary
 }
 
 /** Flags bundle and build share. */
@@ -31,6 +34,10 @@ export const bundleFlags = {
     exclusive: ['no-importer'],
   }),
   'no-importer': Flags.boolean({description: 'Carry no importer: no standalone executable and no import.sh.'}),
+  since: Flags.string({
+    description: 'Write a delta: leave out every blob, manifest and file this base holds (an earlier bundle folder, its bundle.json, or an `airlock inventory` file). Repeatable: the bases taken together.',
+    multiple: true,
+  }),
 }
 
 /** The importer files for the bundle flags; checked (and the executable built, from a clone) before any long work. */
@@ -54,6 +61,7 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
   static override examples = [
     '<%= config.bin %> bundle --out ./bundle',
     '<%= config.bin %> bundle --out ./bundle --manifest manifest.yaml',
+    '<%= config.bin %> bundle --out ./delta --manifest v2.yaml --since ./bundle-v1',
     '<%= config.bin %> bundle --store /data/store --out /media/usb/bundle --split 4G',
     '<%= config.bin %> bundle --out ./bundle --importer linux/amd64 --importer linux/arm64',
   ]
@@ -68,7 +76,7 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
     const manifest = f.manifest === undefined ? undefined : await loadManifest(f.manifest)
     const tools = await bundleTools(f, this.progress)
     if (!manifest) this.progress.info(`no --manifest: bundling everything in the store ${f.store} (every image and file any pull recorded)`)
-    const result = await writeBundle({manifest, store: f.store, out: f.out, split, concurrency: f.concurrency, tools, progress: this.progress})
+    const result = await writeBundle({manifest, store: f.store, out: f.out, split, concurrency: f.concurrency, tools, progress: this.progress, since: f.since})
     return printBundle(result, (l) => this.out(l))
   }
 }
@@ -76,6 +84,10 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
 /** Print what bundle wrote (aligned columns and a total line) and return it as bundle's result object. */
 export function printBundle(r: BundleResult, out: (line: string) => void): BundleCommandResult {
   for (const l of columns(r.written.map((w) => [w.sha256, formatBytes(w.size).padStart(10), w.name]))) out(l)
+  if (r.delta) {
+    const d = r.delta
+    out(`delta since ${d.base.map((b) => `${b.name}${b.version ? ` ${b.version}` : ''}`).join(', ')}: carries ${d.carried.blobs} blob(s) and ${d.carried.files} file(s) (${formatBytes(d.carried.bytes)}); leaves ${d.fromBase.blobs} blob(s) and ${d.fromBase.files} file(s) (${formatBytes(d.fromBase.bytes)}) to the base`)
+  }
   out(`total: ${r.name}${r.version ? ` ${r.version}` : ''}: ${r.images} image(s), ${r.files} file(s) -> ${r.out}, ${formatBytes(r.bytesOut)} in ${formatDuration(r.ms)} (${formatRate(r.bytesIn, r.ms)})`)
   return {
     name: r.name,
@@ -85,5 +97,6 @@ export function printBundle(r: BundleResult, out: (line: string) => void): Bundl
     ms: r.ms,
     counts: {images: r.images, files: r.files, written: r.written.length, bytesIn: r.bytesIn, bytesOut: r.bytesOut},
     items: r.written,
+    ...(r.delta ? {delta: r.delta} : {}),
   }
 }

@@ -56,7 +56,20 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     }
     this.out('')
     this.out(`FILES (${r.files.length})`)
-    this.table(['KIND', 'PATH', 'SIZE', 'SHA256'], r.files.map((f) => [f.kind, f.path, formatBytes(f.size), f.sha256.slice(0, 12)]))
+    if (!r.delta) this.table(['KIND', 'PATH', 'SIZE', 'SHA256'], r.files.map((f) => [f.kind, f.path, formatBytes(f.size), f.sha256.slice(0, 12)]))
+    else this.table(['KIND', 'PATH', 'SIZE', 'SHA256', 'IN'], r.files.map((f) => [f.kind, f.path, formatBytes(f.size), f.sha256.slice(0, 12), f.fromBase ? 'base' : 'delta']))
+    if (r.delta) {
+      const d = r.delta
+      this.out('')
+      this.out(`DELTA since ${d.base.map((b) => `${b.name}${b.version ? ` ${b.version}` : ''} (bundle.json sha256 ${b.lockSha256.slice(0, 12)})`).join(', ')}`)
+      this.table(
+        ['', 'BLOBS', 'FILES', 'SIZE'],
+        [
+          ['carried', String(d.carried.blobs), String(d.carried.files), formatBytes(d.carried.bytes)],
+          ['expected from base', String(d.fromBase.blobs), String(d.fromBase.files), formatBytes(d.fromBase.bytes)],
+        ],
+      )
+    }
     const kinds = (k: string) => r.files.filter((f) => f.kind === k).length
     const counts = {
       images: r.images.length,
@@ -71,7 +84,7 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     this.table(['PATH', 'PLATFORM', 'SIZE', 'SHA256'], r.tools.map((t) => [t.path, t.platform ?? '-', formatBytes(t.size), t.sha256.slice(0, 12)]))
     this.out('')
     this.out(`total: ${counts.images} image(s), ${counts.referrers} referrer(s), ${counts.binaries} binary(ies), ${counts.packages} package(s), ${counts.charts} chart(s), ${formatBytes(counts.bytes)}`)
-    return {name: r.name, version: r.version, counts, images: r.images, files: r.files, tools: r.tools}
+    return {name: r.name, version: r.version, counts, images: r.images, files: r.files, tools: r.tools, delta: r.delta}
   }
 
   private table(head: string[], rows: string[][]): void {

@@ -2,9 +2,11 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
 import type {ImageSignature} from '../lib/bundle/signatures.js'
-import {verifyBundle} from '../lib/bundle/verify.js'
+import {deltaSummary, type DeltaSummary} from '../lib/bundle/delta.js'
+import {verifyBundle, verifyWithBases} from '../lib/bundle/verify.js'
 import {BundleError, FailureError} from '../lib/errors.js'
 import {readPublicKey} from '../lib/oci/cosign.js'
+import {formatBytes} from '../lib/ui/format.js'
 
 export interface VerifyResult {
   ok: true
@@ -14,6 +16,8 @@ export interface VerifyResult {
   items: {name: string; sha256: string}[]
   /** With --key: each image's cosign signature status. */
   signatures?: ImageSignature[]
+  /** A delta: what it carries and what it expects from its bases (checked against them with --base). */
+  delta?: DeltaSummary & {basesChecked: string[]}
 }
 
 export default class Verify extends BaseCommand<typeof Verify> {
@@ -27,17 +31,24 @@ export default class Verify extends BaseCommand<typeof Verify> {
   static override flags = {
     key: Flags.string({description: 'cosign public key (PEM): report each image as signed, unsigned or bad; a bad signature fails.'}),
     'require-signatures': Flags.boolean({description: 'With --key: an unsigned image fails too.', dependsOn: ['key']}),
+    base: Flags.string({
+      description: 'For a delta: a bundle folder it was built against (repeatable, for a chain of deltas); checks that they all together hold every digest and file of its bundle.json.',
+      multiple: true,
+    }),
   }
 
   static override examples = [
     '<%= config.bin %> verify ./bundle',
     '<%= config.bin %> verify ./bundle --json',
     '<%= config.bin %> verify ./bundle --key cosign.pub --require-signatures',
+    '<%= config.bin %> verify ./delta --base ./bundle-v1',
   ]
 
   async run(): Promise<VerifyResult> {
     const key = this.flags.key === undefined ? undefined : await readPublicKey(this.flags.key)
-    const report = await verifyBundle(this.args.bundle, {progress: this.progress, key, requireSignatures: this.flags['require-signatures']})
+    const bases = this.flags.base ?? []
+    const opts = {progress: this.progress, key, requireSignatures: this.flags['require-signatures']}
+    const report = bases.length > 0 ? await verifyWithBases(this.args.bundle, bases, opts) : await verifyBundle(this.args.bundle, opts)
     if (!report.ok) {
       // An invalid bundle is exit 2, as for every import that refuses it.
       const n = report.problems.length
@@ -61,7 +72,15 @@ export default class Verify extends BaseCommand<typeof Verify> {
       items: report.files,
       ...(report.signatures ? {signatures: report.signatures} : {}),
     }
+    const delta = deltaSummary(l)
+    if (delta) result.delta = {...delta, basesChecked: bases}
     for (const f of report.files) this.out(`${f.sha256}  ${f.name}`)
+    if (delta) {
+      this.out(`delta: carries ${delta.carried.blobs} blob(s) and ${delta.carried.files} file(s) (${formatBytes(delta.carried.bytes)}), all checked`)
+      this.out(
+        `expects from its base${delta.base.length === 1 ? '' : 's'} (${delta.base.map((b) => `${b.name}${b.version ? ` ${b.version}` : ''}`).join(', ')}): ${delta.fromBase.blobs} blob(s) and ${delta.fromBase.files} file(s) (${formatBytes(delta.fromBase.bytes)}), ${bases.length > 0 ? `all found in ${bases.join(', ')}` : 'not checked (give --base DIR to check them)'}`,
+      )
+    }
     this.out(`${this.args.bundle}: OK (${l.images.length} image(s), ${l.files.length} file(s); ${report.files.length} bundle files checked)`)
     return result
   }

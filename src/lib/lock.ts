@@ -41,6 +41,25 @@ export interface LockFile {
   path: string
   size: number
   sha256: string
+  /** In a delta: left out of the archives, expected from a base (the target already holds it). */
+  fromBase?: true
+}
+
+/** One manifest, index, config or layer of the bundle's images (the whole graph, not only what a delta carries). */
+export interface LockBlob {
+  digest: string
+  mediaType: string
+  size: number
+  /** In a delta: left out of offline-images.tar, expected from a base. */
+  fromBase?: true
+}
+
+/** A bundle or inventory a delta was built against (`--since`). */
+export interface LockBase {
+  name: string
+  version?: string
+  /** sha256 (64 hex) of the base's bundle.json or inventory file. */
+  lockSha256: string
 }
 
 /** A file carried beside the archives for the seed node: the standalone executable, import.sh. */
@@ -61,4 +80,8 @@ export interface BundleLock {
   files: LockFile[]
   /** Absent when the bundle carries no tools (`--no-importer`, or a bundle written before tools existed). */
   tools?: LockTool[]
+  /** Every digest of the images' graphs, sorted; absent in bundles written before deltas existed. */
+  blobs?: LockBlob[]
+  /** Present in a delta: the bases it leaves content to. */
+  base?: LockBase[]
 }

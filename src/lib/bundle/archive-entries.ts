@@ -41,9 +41,9 @@ export interface BundleEntry {
   body: AsyncIterable<Buffer>
 }
 
-/** The lock's files that live in one archive: binaries in offline-files, packages and charts in component-tools. */
+/** The lock's files that live in one archive: binaries in offline-files, packages and charts in component-tools; a delta's left-out files in neither. */
 export function lockFilesOf(lock: BundleLock, kind: ArchiveKind): LockFile[] {
-  return lock.files.filter((f) => (kind === 'files' ? f.kind === 'binary' : f.kind !== 'binary'))
+  return lock.files.filter((f) => !f.fromBase && (kind === 'files' ? f.kind === 'binary' : f.kind !== 'binary'))
 }
 
 /**

@@ -19,6 +19,8 @@ import {silentProgress, type Progress} from '../ui/progress.js'
 import {reproducibleGzip} from './gzip.js'
 import type {BundleLock, LockTool} from '../lock.js'
 import {BUNDLE_FILES, isToolName} from './lock.js'
+import {readBases} from './base.js'
+import {deltaSummary, type DeltaSummary} from './delta.js'
 import {BundleOutput, type WrittenFile} from './output.js'
 import {type ArchiveItem, planBundle} from './plan.js'
 import {lockProblems} from './read-lock.js'
@@ -40,6 +42,8 @@ export interface BundleOptions {
   progress?: Progress
   /** Bundle only what this manifest names (build, bundle --manifest); without it, everything the store recorded. */
   manifest?: Manifest
+  /** `--since`: bundle folders, bundle.json or inventory files; the archives carry only what none of them holds. */
+  since?: string[]
 }
 
 export interface BundleTool {
@@ -66,6 +70,8 @@ export interface BundleResult {
   /** Bytes written into the bundle folder. */
   bytesOut: number
   ms: number
+  /** For a delta: what it carries and what it leaves to its bases. */
+  delta?: DeltaSummary
 }
 
 const READ_CHUNK = 1 << 20
@@ -99,6 +105,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
   const shape = lockProblems(records)
   if (shape.length > 0) throw new FailureError(`${recordsPath(store)} is malformed`, {details: shape})
   const selected = opts.manifest ? selectRecords(records, opts.manifest) : records
+  const base = opts.since && opts.since.length > 0 ? await readBases(opts.since) : undefined
 
   await mkdir(out, {recursive: true})
   const releaseOut = await acquireLock(join(out, '.airlock-bundle.lock'), `bundle folder ${out}`)
@@ -107,7 +114,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
   try {
     await removeStaleTemps(out)
     releaseStore = await store.lock()
-    const plan = await planBundle(store, selected)
+    const plan = await planBundle(store, selected, base)
     if (plan.problems.length > 0) {
       throw new FailureError(`the store ${store.root} does not match its records (${plan.problems.length} problem${plan.problems.length === 1 ? '' : 's'}); nothing was bundled`, {
         details: plan.problems,
@@ -179,6 +186,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
     for (const o of outputs) await o.commit()
     await removeStaleTools(out, new Set(tools.map((t) => t.path)))
     const written = [...listed, ...sumsOut.written]
+    const delta = deltaSummary(plan.lock)
     return {
       out,
       store: store.root,
@@ -190,6 +198,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
       bytesIn,
       bytesOut: written.reduce((n, w) => n + w.size, 0),
       ms: Date.now() - started,
+      ...(delta ? {delta} : {}),
     }
   } catch (err) {
     for (const o of outputs) await o.abort().catch(() => {})

@@ -2,6 +2,7 @@ import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {LockFile, LockReferrer} from '../lock.js'
+import {deltaSummary, type DeltaSummary} from './delta.js'
 import {bundleBom, type CycloneDxBom} from './cyclonedx.js'
 import {BUNDLE_FILES} from './lock.js'
 import {parseBundleLock, readBundleLock} from './read-lock.js'
@@ -23,6 +24,8 @@ export interface InspectFile {
   size: number
   sha256: string
   url: string
+  /** In a delta: left out, expected from a base. */
+  fromBase: boolean
 }
 
 export interface InspectTool {
@@ -40,12 +43,14 @@ export interface InspectResult {
   files: InspectFile[]
   /** The importer carried beside the archives (standalone executables, import.sh). */
   tools: InspectTool[]
+  /** A delta: what it carries and what it expects from its bases; null for a whole bundle. */
+  delta: DeltaSummary | null
 }
 
 /** A bundle's contents from its bundle.json (fast: no archive is read; `verify` checks they match). */
 export async function inspectBundle(dir: string): Promise<InspectResult> {
   const lock = await readBundleLock(dir)
-  return {
+  const result: InspectResult = {
     name: lock.name,
     version: lock.version ?? null,
     images: lock.images.map((i) => ({
@@ -64,9 +69,13 @@ export async function inspectBundle(dir: string): Promise<InspectResult> {
         tag: r.tag ?? null,
       })),
     })),
-    files: lock.files.map((f) => ({kind: f.kind, path: f.path, size: f.size, sha256: f.sha256, url: f.url})),
+    files: lock.files.map((f) => ({kind: f.kind, path: f.path, size: f.size, sha256: f.sha256, url: f.url, fromBase: f.fromBase === true})),
     tools: (lock.tools ?? []).map((t) => ({path: t.path, platform: t.platform ?? null, size: t.size, sha256: t.sha256})),
+    delta: null,
   }
+  const delta = deltaSummary(lock)
+  if (delta) result.delta = delta
+  return result
 }
 
 /** The bundle's CycloneDX 1.5 bill of materials, from its bundle.json (see cyclonedx.ts). */

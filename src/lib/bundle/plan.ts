@@ -16,6 +16,7 @@ import {type GraphVisitor, walkGraph} from '../graph/walk.js'
 import type {Store} from '../store/store.js'
 import type {BundleLock, LockFile} from '../lock.js'
 import {TOP_FOLDERS} from './lock.js'
+import {type BaseContent, fileKey} from './base.js'
 import {normalMode, treeOrder} from './tar-writer.js'
 
 /** One entry of an archive: a folder, inline bytes, or a store file streamed and checked. */
@@ -55,14 +56,19 @@ export const CHART_INDEX = 'charts/index.yaml'
  * a byte is written: every recorded file there with its recorded size, every
  * image's manifests, configs and layers present.
  */
-export async function planBundle(store: Store, records: BundleLock): Promise<BundlePlan> {
+export async function planBundle(store: Store, records: BundleLock, base?: BaseContent): Promise<BundlePlan> {
   const problems: string[] = []
   const lock: BundleLock = {
     apiVersion: 'airlock/v1',
     name: records.name,
     ...(records.version === undefined ? {} : {version: records.version}),
     images: [...records.images].sort((a, b) => cmp(a.ref, b.ref)),
-    files: [...records.files].sort((a, b) => cmp(groupOf(a), groupOf(b)) || cmp(a.path, b.path)),
+    files: records.files.map((f) => ({...f})).sort((a, b) => cmp(groupOf(a), groupOf(b)) || cmp(a.path, b.path)),
+  }
+  // A delta: what a base has stays out of the archives, and the lock says so entry by entry.
+  if (base) {
+    lock.base = base.bases.map((b) => b.entry)
+    for (const f of lock.files) if (f.path !== CHART_INDEX && base.files.has(fileKey(f))) f.fromBase = true
   }
 
   const fileItems = async (root: string, top: string, list: LockFile[]): Promise<ArchiveItem[]> => {
@@ -110,10 +116,11 @@ export async function planBundle(store: Store, records: BundleLock): Promise<Bun
     }
   }
 
-  const files = await fileItems(store.files, TOP_FOLDERS.files, binaries)
-  const pkgs = await fileItems(store.packages, TOP_FOLDERS.packages, packages)
+  const carried = (list: LockFile[]) => list.filter((f) => !f.fromBase)
+  const files = await fileItems(store.files, TOP_FOLDERS.files, carried(binaries))
+  const pkgs = await fileItems(store.packages, TOP_FOLDERS.packages, carried(packages))
   await narrowChartIndex(store, packages, pkgs)
-  const images = await planImages(store, lock, problems)
+  const images = await planImages(store, lock, problems, base?.digests)
   const strays = await countStrays(store, lock, images)
   return {lock, files, packages: pkgs, images, problems, strays}
 }
@@ -142,7 +149,14 @@ async function narrowChartIndex(store: Store, packages: LockFile[], items: Archi
   item.size = item.data.length
 }
 
-async function planImages(store: Store, lock: BundleLock, problems: string[]): Promise<ArchiveItem[]> {
+/**
+ * offline-images.tar's entries, and `lock.blobs`: every digest of the
+ * images' graphs. In a delta, a digest a base lists is left out, and so is
+ * everything under a manifest a base lists (a base that holds a manifest
+ * holds what it points to: registries refuse a manifest without its blobs,
+ * and bundles and inventories list whole graphs).
+ */
+async function planImages(store: Store, lock: BundleLock, problems: string[], baseDigests?: Set<string>): Promise<ArchiveItem[]> {
   let index: ImageIndex = {schemaVersion: 2, manifests: []}
   try {
     index = parseLayoutIndex(await readFile(store.indexPath))
@@ -154,6 +168,9 @@ async function planImages(store: Store, lock: BundleLock, problems: string[]): P
   }
 
   const blobs = new Map<string, number>()
+  const mediaTypes = new Map<string, string>()
+  /** What each manifest or index points to, for marking everything under a manifest a base holds. */
+  const children = new Map<string, string[]>()
   const addBlob = (d: Descriptor, of: string): boolean => {
     if (!isDigest(d.digest)) {
       problems.push(`${of}: reference ${d.digest} is not a sha256 digest`)
@@ -162,6 +179,7 @@ async function planImages(store: Store, lock: BundleLock, problems: string[]): P
     const prev = blobs.get(d.digest)
     if (prev !== undefined && prev !== d.size) problems.push(`${of}: ${d.digest} is referenced with sizes ${prev} and ${d.size}`)
     blobs.set(d.digest, d.size)
+    if (!mediaTypes.has(d.digest)) mediaTypes.set(d.digest, d.mediaType ?? '')
     return prev === undefined
   }
   const visitor: GraphVisitor<string> = {
@@ -187,6 +205,8 @@ async function planImages(store: Store, lock: BundleLock, problems: string[]): P
     invalid: (d, of, err) => {
       problems.push(err.reason === 'json' ? `${of}: manifest ${d.digest} is not JSON` : `${of}: ${d.digest} has media type ${err.mediaType ?? '(none)'}, not an image manifest or index`)
     },
+    // What a manifest points to (its subject aside: a referrer does not hold what it refers to).
+    node: (d, {edges}) => void children.set(d.digest, edges.filter((e) => e.role !== 'subject').map((e) => e.desc.digest)),
     label: (of, edge, parent) => (edge.role === 'manifest' ? `${of} (index ${parent.digest.slice(0, 19)})` : `${of} ${edge.role}`),
   }
 
@@ -216,6 +236,17 @@ async function planImages(store: Store, lock: BundleLock, problems: string[]): P
     }
   }
 
+  const fromBase = new Set<string>()
+  const mark = (digest: string): void => {
+    if (fromBase.has(digest)) return
+    fromBase.add(digest)
+    for (const c of children.get(digest) ?? []) mark(c)
+  }
+  if (baseDigests) for (const digest of blobs.keys()) if (baseDigests.has(digest)) mark(digest)
+  lock.blobs = [...blobs]
+    .sort((a, b) => cmp(a[0], b[0]))
+    .map(([digest, size]) => ({digest, mediaType: mediaTypes.get(digest)!, size, ...(fromBase.has(digest) ? {fromBase: true as const} : {})}))
+
   const items: ArchiveItem[] = [
     {path: 'oci-layout', type: 'file', mode: 0o644, size: 0, data: Buffer.from('{"imageLayoutVersion":"1.0.0"}'), label: 'oci-layout'},
     {path: 'index.json', type: 'file', mode: 0o644, size: 0, data: Buffer.from(`${JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: entries}, null, 2)}\n`), label: 'index.json'},
@@ -224,6 +255,7 @@ async function planImages(store: Store, lock: BundleLock, problems: string[]): P
   ]
   for (const it of items) if (it.data) it.size = it.data.length
   for (const [digest, size] of [...blobs].sort((a, b) => cmp(a[0], b[0]))) {
+    if (fromBase.has(digest)) continue
     const source = store.blobPath(digest)
     const st = await stat(source).catch(() => undefined)
     if (!st) problems.push(`${source}: blob missing from the store`)
@@ -239,6 +271,8 @@ async function countStrays(store: Store, lock: BundleLock, images: ArchiveItem[]
   const wanted = new Set<string>()
   for (const f of lock.files) wanted.add(join(f.kind === 'binary' ? store.files : store.packages, ...f.path.split('/')))
   for (const i of images) if (i.source) wanted.add(i.source)
+  // What a delta leaves out is still content of the bundle, not a stray.
+  for (const b of lock.blobs ?? []) wanted.add(store.blobPath(b.digest))
   let n = 0
   const walk = async (dir: string): Promise<void> => {
     const entries = await readdir(dir, {withFileTypes: true}).catch(() => [])

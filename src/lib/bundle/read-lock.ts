@@ -88,9 +88,35 @@ export function lockProblems(doc: unknown): string[] {
       }
       if (!isSize(f.size)) problems.push(`${at}.size: must be a whole number >= 0`)
       if (typeof f.sha256 !== 'string' || !SHA256_HEX.test(f.sha256)) problems.push(`${at}.sha256: must be 64 lowercase hex digits`)
+      if (f.fromBase !== undefined && f.fromBase !== true) problems.push(`${at}.fromBase: must be true when present`)
     })
   }
   if (doc.tools !== undefined) toolProblems(doc.tools, problems)
+  if (doc.blobs !== undefined) {
+    if (!Array.isArray(doc.blobs)) problems.push('blobs: must be an array')
+    else {
+      doc.blobs.forEach((b: unknown, i: number) => {
+        const at = `blobs[${i}]`
+        if (!isObject(b)) return void problems.push(`${at}: must be an object`)
+        if (typeof b.digest !== 'string' || !isDigest(b.digest)) problems.push(`${at}.digest: must be sha256:<64 hex>`)
+        if (typeof b.mediaType !== 'string') problems.push(`${at}.mediaType: must be a string`)
+        if (!isSize(b.size)) problems.push(`${at}.size: must be a whole number >= 0`)
+        if (b.fromBase !== undefined && b.fromBase !== true) problems.push(`${at}.fromBase: must be true when present`)
+      })
+    }
+  }
+  if (doc.base !== undefined) {
+    if (!Array.isArray(doc.base)) problems.push('base: must be an array')
+    else {
+      doc.base.forEach((b: unknown, i: number) => {
+        const at = `base[${i}]`
+        if (!isObject(b)) return void problems.push(`${at}: must be an object`)
+        if (typeof b.name !== 'string' || b.name === '') problems.push(`${at}.name: must be a non-empty string`)
+        if (b.version !== undefined && typeof b.version !== 'string') problems.push(`${at}.version: must be a string`)
+        if (typeof b.lockSha256 !== 'string' || !SHA256_HEX.test(b.lockSha256)) problems.push(`${at}.lockSha256: must be 64 lowercase hex digits`)
+      })
+    }
+  }
   return problems
 }
 

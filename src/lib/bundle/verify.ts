@@ -30,6 +30,8 @@ export interface VerifyReport {
   lock: BundleLock
   /** Every file of the folder that was read (split parts one by one), with the sha256 it has. */
   files: {name: string; sha256: string}[]
+  /** What the archives were found to hold, intact: blob digests, and files as `path\0sha256` (for checking a chain of deltas). */
+  carried: {digests: Set<string>; files: Set<string>}
   /** With `key`: each image's cosign signature status. */
   signatures?: ImageSignature[]
   /** With `key`: why signatures fail (a bad one; an unsigned image with requireSignatures). Not in `problems`: the bundle itself is sound. */
@@ -80,10 +82,11 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
   const found: [string[], string[], string[], string[], string[]] = [[], [], [], [], []]
   /** The JSON blobs of the oci-archive (manifests, configs, signature payloads), each checked against its digest. */
   const json = new Map<string, Buffer>()
+  const carried = {digests: new Set<string>(), files: new Set<string>()}
   const archives = await Promise.all([
-    want.has('files') ? verifyFilesArchive(dir, lock, 'files', found[0], actual, progress) : undefined,
-    want.has('packages') ? verifyFilesArchive(dir, lock, 'packages', found[1], actual, progress) : undefined,
-    want.has('images') ? verifyImagesArchive(dir, lock, found[2], actual, progress, json) : undefined,
+    want.has('files') ? verifyFilesArchive(dir, lock, 'files', found[0], actual, progress, carried.files) : undefined,
+    want.has('packages') ? verifyFilesArchive(dir, lock, 'packages', found[1], actual, progress, carried.files) : undefined,
+    want.has('images') ? verifyImagesArchive(dir, lock, found[2], actual, progress, json, carried.digests) : undefined,
     // The importer is checked by a full verify; an import runs it and has no use for it.
     opts.only === undefined ? verifyTools(dir, lock, found[3], actual, progress) : undefined,
   ])
@@ -108,7 +111,36 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
     else a.task.fail(`${own} problem${own === 1 ? '' : 's'}`)
   }
   const files = [...actual].map(([name, sha256]) => ({name, sha256})).sort((a, b) => a.name.localeCompare(b.name))
-  return {ok: problems.length === 0, problems, lock, files, ...(signatures ? {signatures, signatureProblems} : {})}
+  return {ok: problems.length === 0, problems, lock, files, carried, ...(signatures ? {signatures, signatureProblems} : {})}
+}
+
+/**
+ * A delta and its bases checked together (`verify DELTA --base DIR...`):
+ * each is verified on its own, then every blob and file the delta leaves
+ * out must be carried, intact, by one of the bases. Bases may be deltas
+ * themselves (a chain), so only what each one carries counts.
+ */
+export async function verifyWithBases(dir: string, bases: string[], opts: VerifyOptions = {}): Promise<VerifyReport & {bases: VerifyReport[]}> {
+  const report = await verifyBundle(dir, opts)
+  const reports: VerifyReport[] = []
+  const problems = [...report.problems]
+  const digests = new Set<string>()
+  const files = new Set<string>()
+  for (const b of bases) {
+    const r = await verifyBundle(b, opts)
+    reports.push(r)
+    for (const p of r.problems) problems.push(`${b}: ${p}`)
+    for (const d of r.carried.digests) digests.add(d)
+    for (const f of r.carried.files) files.add(f)
+  }
+  const lock = report.lock
+  for (const blob of lock.blobs ?? []) {
+    if (blob.fromBase && !digests.has(blob.digest)) problems.push(`${blob.digest} (${blob.mediaType || 'blob'}, ${formatBytes(blob.size)}): left to the bases, and no base carries it`)
+  }
+  for (const f of lock.files) {
+    if (f.fromBase && !files.has(`${f.path}\0${f.sha256}`)) problems.push(`${f.path} (sha256 ${f.sha256}, ${formatBytes(f.size)}): left to the bases, and no base carries it`)
+  }
+  return {...report, ok: problems.length === 0, problems, bases: reports}
 }
 
 /** SHA256SUMS must list every file of the bundle (each part of a split archive) with the sha256 it has. */
@@ -252,6 +284,7 @@ async function verifyFilesArchive(
   problems: string[],
   actual: Map<string, string>,
   progress: Progress,
+  carried: Set<string>,
 ): Promise<OpenedArchive | undefined> {
   const name = BUNDLE_FILES[kind]
   const top = TOP_FOLDERS[kind]
@@ -303,6 +336,7 @@ async function verifyFilesArchive(
       if (n !== f.size) problems.push(`${label}: ${n} bytes, bundle.json says ${f.size}`)
       const hex = hash.digest('hex')
       if (hex !== f.sha256) problems.push(`${label}: sha256 ${hex}, bundle.json says ${f.sha256}`)
+      else if (n === f.size) carried.add(`${f.path}\0${hex}`)
     }
     complete = true
   } catch (err) {
@@ -328,6 +362,7 @@ async function verifyImagesArchive(
   actual: Map<string, string>,
   progress: Progress,
   json: Map<string, Buffer>,
+  carried: Set<string>,
 ): Promise<OpenedArchive | undefined> {
   const name = BUNDLE_FILES.images
   const opened = await openParts(dir, name, problems, progress)
@@ -406,6 +441,7 @@ async function verifyImagesArchive(
   }
   if (!layoutSeen) problems.push(`${name}: oci-layout is missing`)
   await checkLayout(name, lock, indexBytes, blobs, corrupt, json, problems)
+  for (const d of blobs.keys()) carried.add(d)
   return opened.archive
 }
 
@@ -447,21 +483,26 @@ async function checkLayout(
     else if (ds.length > 1) problems.push(`${name}: index.json names ${ref} ${ds.length} times`)
   }
   const reached = new Set<string>()
+  const fromBase = new Set((lock.blobs ?? []).filter((b) => b.fromBase).map((b) => b.digest))
+  const referenced = new Set<string>()
   const visitor: GraphVisitor<string> = {
     visit: (d, of, edge) => {
       if (typeof d?.digest !== 'string' || !isDigest(d.digest)) {
         problems.push(`${name}: ${of}: a reference without a sha256 digest`)
         return false
       }
+      referenced.add(d.digest)
       const size = blobs.get(d.digest)
       if (size === undefined && corrupt.has(d.digest)) {
         reportCorrupt(d.digest, of)
         return false
       }
       if (size === undefined) {
-        if (!edge?.optional) problems.push(`${name}: ${of}: blob ${d.digest} is missing`)
+        // A delta's lock names what it leaves to its bases: absent here by design, counted, not a problem.
+        if (!edge?.optional && !fromBase.has(d.digest)) problems.push(`${name}: ${of}: blob ${d.digest} is missing`)
         return false
       }
+      if (fromBase.has(d.digest)) problems.push(`${name}: ${of}: blob ${d.digest} is carried, but bundle.json says it is left to the bases`)
       if (size !== d.size) problems.push(`${name}: ${of}: blob ${d.digest} has ${size} bytes, the reference says ${d.size}`)
       if (reached.has(d.digest)) return false
       reached.add(d.digest)
@@ -501,6 +542,10 @@ async function checkLayout(
     await walk(d, img.ref)
   }
   for (const img of lock.images) await checkReferrers(name, img, referrerEntries, json, walk, problems)
+  for (const b of lock.blobs ?? []) {
+    // Under a manifest left to the bases nothing is visited here; what is carried must be reached.
+    if (!b.fromBase && !referenced.has(b.digest)) problems.push(`${name}: blob ${b.digest} is listed in bundle.json's blobs but no image refers to it`)
+  }
   for (const digest of [...blobs.keys()].sort()) if (!reached.has(digest)) problems.push(`${name}: blobs/sha256/${digest.slice(7)}: extra blob, no image references it`)
   for (const digest of [...corrupt.keys()].sort()) reportCorrupt(digest, `blobs/sha256/${digest.slice(7)}`)
 }

@@ -12,6 +12,8 @@ import {formatBytes} from '../ui/format.js'
 import {silentProgress, type Progress} from '../ui/index.js'
 import {ARCHIVES, type ArchiveKind, type BundleEntry, bundleEntries, lockFilesOf, writtenByOtherArchive} from '../bundle/archive-entries.js'
 import {type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
+import {isDelta, refuseIncompleteTarget} from './delta-check.js'
+import {filesHeld, rootHolds} from './holds.js'
 import {verifyBeforeImport} from './verify-first.js'
 
 export interface NginxImportOptions {
@@ -231,6 +233,12 @@ async function removeEmptyChain(dir: string, top: string): Promise<void> {
 export async function importNginx(dir: string, opts: NginxImportOptions): Promise<NginxImportResult> {
   const progress = opts.progress ?? silentProgress
   const lock = await readBundleLock(dir)
+  if (isDelta(lock)) {
+    // What the delta leaves out must be on disk already, checked before the root is even created.
+    const left = lock.files.filter((f) => f.fromBase)
+    const held = await filesHeld(left, (f) => rootHolds(opts.root, f))
+    refuseIncompleteTarget(`--root ${opts.root}`, lock, left.filter((f) => !held.has(f)).map((f) => ({what: `${f.path} (sha256 ${f.sha256})`, size: f.size})))
+  }
   const verified = verifyBeforeImport(dir, ['files', 'packages'], progress).then(
     () => undefined,
     (err: unknown) => err,

@@ -1,9 +1,9 @@
 import pLimit from 'p-limit'
 import {Readable} from 'node:stream'
 
-import type {LockImage, LockReferrer} from '../lock.js'
+import type {BundleLock, LockImage, LockReferrer} from '../lock.js'
 import type {Opener} from '../content/opener.js'
-import type {BlobPutOptions, BlobPutResult, ImageSink} from '../content/roles.js'
+import type {BlobPutOptions, BlobPutResult, ImageSink, ImageSource} from '../content/roles.js'
 import {Copier} from '../copy.js'
 import {BundleError, combineFailures, IntegrityError, UsageError} from '../errors.js'
 import {ArchiveImageSource, OciArchive} from '../oci/archive.js'
@@ -15,6 +15,8 @@ import type {Credentials} from '../registry/credentials.js'
 import {type BlobReader, RegistryPusher} from '../registry/push.js'
 import {hasReferrersApi, referrersTag} from '../registry/referrers.js'
 import type {Progress} from '../ui/progress.js'
+import {refuseIncompleteTarget} from './delta-check.js'
+import {checkDeltaTarget, DeltaImageSource, RegistryHolds} from './registry-holds.js'
 import {checkTargetOptions, type ImageTarget, targetFor} from './registry-target.js'
 
 /**
@@ -84,6 +86,11 @@ class PushRun {
   private readonly claims = new Map<string, Claim>()
 
   constructor(readonly pusher: RegistryPusher) {}
+
+  /** Blobs known (from a delta's check) to be in a repository, to mount from. */
+  seed(holders: Map<string, string>): void {
+    for (const [digest, repository] of holders) this.held(digest, repository)
+  }
 
   private held(digest: string, repository: string): void {
     if (!this.holders.has(digest)) this.holders.set(digest, repository)
@@ -257,6 +264,8 @@ export async function pushArchive(
   archive: OciArchive,
   lockImages: LockImage[],
   opts: RegistryImportOptions & {concurrency: number; progress: Progress},
+  /** A delta's lock: what it leaves out is checked in the target first, then found or mounted there. */
+  delta?: BundleLock,
 ): Promise<RegistryImportResult> {
   opts = {...opts, ...checkTargetOptions(opts)}
   const {progress, concurrency} = opts
@@ -275,7 +284,20 @@ export async function pushArchive(
   })
   const run = new PushRun(new RegistryPusher(client, {chunkSize: opts.chunkSize}))
   const pool = pLimit(concurrency)
-  const source = new ArchiveImageSource(archive)
+  const archiveSource = new ArchiveImageSource(archive)
+  // Fail on a bad address or bad credentials once, before any image starts.
+  await client.request({path: '/v2/', what: 'the API version check (GET /v2/)'})
+  if (delta) {
+    const {missing, holders} = await checkDeltaTarget(
+      archive,
+      delta,
+      planned.map((p) => ({ref: p.lock.ref, root: p.desc, repository: p.target.repository})),
+      new RegistryHolds(client, concurrency),
+    )
+    refuseIncompleteTarget(`registry ${opts.registry}`, delta, missing)
+    run.seed(holders)
+  }
+  const sourceFor = (repository: string): ImageSource => (delta ? new DeltaImageSource(archiveSource, client, repository) : archiveSource)
   // A Copier per target repository: copy's "each digest once" is then exactly
   // "once per repository"; the pool, the client and the mount record are shared.
   const copiers = new Map<string, Copier>()
@@ -287,13 +309,12 @@ export async function pushArchive(
     }
     return c
   }
-  // Fail on a bad address or bad credentials once, before any image starts.
-  await client.request({path: '/v2/', what: 'the API version check (GET /v2/)'})
   const results = await Promise.allSettled(
     planned.map(async (p) => {
       const task = progress.task(`${p.lock.ref} -> ${p.target.ref}`, p.lock.size)
       try {
-        const bytes = await archive.readBlob(p.desc.digest)
+        const source = sourceFor(p.target.repository)
+        const bytes = await source.fetchManifest(p.desc)
         const copier = copierFor(p.target.repository)
         await copier.copyImage({
           source,

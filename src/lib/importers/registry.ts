@@ -1,5 +1,6 @@
 import {bundlePartPaths} from '../bundle/parts.js'
 import {BUNDLE_FILES} from '../bundle/lock.js'
+import {isDelta} from '../bundle/delta.js'
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {UsageError} from '../errors.js'
 import {OciArchive} from '../oci/archive.js'
@@ -25,7 +26,7 @@ export async function importRegistry(dir: string, options: RegistryImportOptions
   const lock = await verifyBeforeImport(dir, ['images'], progress)
   const archive = await OciArchive.open(await bundlePartPaths(dir, BUNDLE_FILES.images))
   try {
-    return await pushArchive(archive, lock.images, {...opts, concurrency, progress})
+    return await pushArchive(archive, lock.images, {...opts, concurrency, progress}, isDelta(lock) ? lock : undefined)
   } finally {
     await archive.close()
   }

@@ -23,9 +23,12 @@ import {isCertificateError, trustedCas} from '../fetch/tls.js'
 import {isLoopbackRegistry} from '../oci/reference.js'
 import {formatBytes} from '../ui/format.js'
 import {silentProgress, type Progress, type TaskHandle} from '../ui/index.js'
-import {ARCHIVES, type BundleEntry, bundleEntries, lockFilesOf, writtenByOtherArchive} from '../bundle/archive-entries.js'
+import {ARCHIVES, bundleEntries, lockFilesOf, writtenByOtherArchive} from '../bundle/archive-entries.js'
+import type {LockFile} from '../lock.js'
 import {type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
 import type {S3Credentials} from './s3-credentials.js'
+import {isDelta, refuseIncompleteTarget} from './delta-check.js'
+import {filesHeld} from './holds.js'
 import {verifyBeforeImport} from './verify-first.js'
 
 export interface S3ImportOptions {
@@ -107,7 +110,7 @@ function s3Error(err: unknown, host: string, what: string): AirlockError {
   return net
 }
 
-async function makeClient(opts: S3ImportOptions, concurrency: number): Promise<S3Client> {
+export async function makeClient(opts: S3ImportOptions, concurrency: number): Promise<S3Client> {
   // The SDK warns on Node 20 about its own future releases; airlock supports Node >= 20 with the SDK it ships.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
   const url = new URL(opts.endpoint)
@@ -197,11 +200,12 @@ export async function ensureBucket(client: S3Client, opts: Pick<S3ImportOptions,
 }
 
 /** Same size and the same sha256 metadata: the object is already what the bundle has. */
-async function alreadyThere(client: S3Client, bucket: string, key: string, entry: BundleEntry, host: string): Promise<boolean> {
+export async function objectHolds(client: S3Client, bucket: string, key: string, file: Pick<LockFile, 'size' | 'sha256'>, host: string): Promise<boolean> {
   try {
     const head = await client.send(new HeadObjectCommand({Bucket: bucket, Key: key}))
-    return head.ContentLength === entry.file.size && head.Metadata?.sha256 === entry.file.sha256
+    return head.ContentLength === file.size && head.Metadata?.sha256 === file.sha256
   } catch (err) {
+    // No such object, or (checking a delta against an empty store) no such bucket yet.
     if (statusOf(err) === 404) return false
     throw s3Error(err, host, `HEAD ${key}`)
   }
@@ -252,6 +256,12 @@ export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3Im
   const client = await makeClient(opts, concurrency)
   const results: ImportedFile[] = []
   try {
+    // A delta: what it leaves out must be in the bucket already (HEAD only), before the bucket is even created.
+    if (isDelta(lock)) {
+      const left = lock.files.filter((f) => f.fromBase)
+      const held = await filesHeld(left, (f) => objectHolds(client, opts.bucket, objectKey(prefix, f.path), f, host), concurrency)
+      refuseIncompleteTarget(`bucket ${opts.bucket} at ${host}`, lock, left.filter((f) => !held.has(f)).map((f) => ({what: objectKey(prefix, f.path) + ` (sha256 ${f.sha256})`, size: f.size})))
+    }
     await ensureBucket(client, opts, host, progress)
     const keys = new Set(lock.files.map((f) => objectKey(prefix, f.path)))
     const aborted = await abortLeftUploads(client, opts.bucket, prefix, keys, host)
@@ -281,7 +291,7 @@ export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3Im
             const data = await collect(entry.body, entry.file.size, task)
             while (inflight.size >= concurrency) await Promise.race(inflight)
             const job: Promise<void> = (async () => {
-              if (await alreadyThere(client, opts.bucket, key, entry, host)) {
+              if (await objectHolds(client, opts.bucket, key, entry.file, host)) {
                 row('skipped')
                 return
               }
@@ -300,7 +310,7 @@ export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3Im
             continue
           }
           await settle()
-          if (await alreadyThere(client, opts.bucket, key, entry, host)) {
+          if (await objectHolds(client, opts.bucket, key, entry.file, host)) {
             task.advance(entry.file.size)
             row('skipped')
             continue

@@ -52,8 +52,7 @@ export interface BundleServer {
 
 /** Bases a delta names in its bundle.json (`base: [{name, version, lockSha256}]`). */
 function basesNamed(lock: BundleLock): {name?: string; version?: string}[] {
-  const base = (lock as BundleLock & {base?: unknown}).base
-  return Array.isArray(base) ? (base as {name?: string; version?: string}[]) : []
+  return lock.base ?? []
 }
 
 /**

@@ -1,0 +1,35 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../lib/base-command.js'
+import {type InventoryResult, inventoryNginx} from '../../lib/inventory/inventory.js'
+
+/** Flags every inventory takes. */
+export const inventoryFlags = {
+  lock: Flags.string({description: 'The lock to check against: a bundle folder or its bundle.json.', required: true}),
+  out: Flags.string({description: 'Inventory file to write (bundle.json shape, listing only what the target holds).', required: true}),
+}
+
+export function printInventory(r: InventoryResult, out: (line: string) => void): void {
+  const c = r.counts
+  out(`${r.target} holds ${c.images}/${c.imagesInLock} image(s), ${c.blobs}/${c.blobsInLock} blob(s) and manifest(s), ${c.files}/${c.filesInLock} file(s) of the lock -> ${r.out}`)
+}
+
+export default class InventoryNginx extends BaseCommand<typeof InventoryNginx> {
+  static override description =
+    "Record which of a lock's files a web server root already holds (same path, size and sha256; only reads), as a file `bundle --since` takes."
+
+  static override examples = ['<%= config.bin %> inventory nginx --root /usr/share/nginx/html --lock ./bundle-v2/bundle.json --out have-nginx.json']
+
+  static override flags = {
+    ...inventoryFlags,
+    root: Flags.directory({description: 'Web server document root, as given to import nginx.', required: true, exists: true}),
+    concurrency: Flags.integer({description: 'Files read at once.', default: 4, min: 1, max: 64}),
+  }
+
+  async run(): Promise<InventoryResult> {
+    const f = this.flags
+    const r = await inventoryNginx({root: f.root, lock: f.lock, out: f.out, concurrency: f.concurrency, progress: this.progress})
+    printInventory(r, (l) => this.out(l))
+    return r
+  }
+}

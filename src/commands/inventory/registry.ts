@@ -1,0 +1,45 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../lib/base-command.js'
+import {type InventoryResult, inventoryRegistry} from '../../lib/inventory/inventory.js'
+import {printInventory, inventoryFlags} from './nginx.js'
+
+export default class InventoryRegistry extends BaseCommand<typeof InventoryRegistry> {
+  static override description =
+    "Record which of a lock's images, manifests and blobs a registry already holds (HEAD requests; nothing is written to the registry), as a file `bundle --since` takes. Repositories are named as import registry names them."
+
+  static override examples = [
+    '<%= config.bin %> inventory registry --registry registry.local:5000 --lock ./bundle-v2/bundle.json --out have-registry.json',
+    '<%= config.bin %> inventory registry --registry registry.local --namespace mirror --lock bundle.json --out have.json --ca-file ca.crt',
+  ]
+
+  static override flags = {
+    ...inventoryFlags,
+    registry: Flags.string({description: 'Target registry, HOST[:PORT].', required: true}),
+    namespace: Flags.string({description: 'Path put before every repository, as given to import registry.'}),
+    'keep-registry-host': Flags.boolean({description: 'The source registry host is the first path component, as with import registry --keep-registry-host.'}),
+    username: Flags.string({description: 'Registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),
+    password: Flags.string({description: 'Registry password or token.', dependsOn: ['username']}),
+    'ca-file': Flags.string({description: 'Extra trusted CA (PEM); repeatable.', multiple: true}),
+    insecure: Flags.boolean({description: 'Allow plain HTTP and unverified TLS for the registry.'}),
+    concurrency: Flags.integer({description: 'HEAD requests at once.', default: 8, min: 1, max: 256}),
+  }
+
+  async run(): Promise<InventoryResult> {
+    const f = this.flags
+    const r = await inventoryRegistry({
+      registry: f.registry,
+      namespace: f.namespace,
+      keepRegistryHost: f['keep-registry-host'],
+      credentials: f.username === undefined ? undefined : {username: f.username, password: f.password},
+      caFiles: f['ca-file'],
+      insecure: f.insecure,
+      concurrency: f.concurrency,
+      lock: f.lock,
+      out: f.out,
+      progress: this.progress,
+    })
+    printInventory(r, (l) => this.out(l))
+    return r
+  }
+}

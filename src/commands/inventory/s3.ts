@@ -1,0 +1,49 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../lib/base-command.js'
+import {resolveS3Credentials} from '../../lib/importers/s3-credentials.js'
+import type {InventoryResult} from '../../lib/inventory/inventory.js'
+import {inventoryFlags, printInventory} from './nginx.js'
+
+export default class InventoryS3 extends BaseCommand<typeof InventoryS3> {
+  static override description =
+    "Record which of a lock's files an S3 bucket already holds (objects <prefix>/<path> with the same size and x-amz-meta-sha256; HEAD only), as a file `bundle --since` takes."
+
+  static override examples = ['<%= config.bin %> inventory s3 --endpoint https://rgw.local:7480 --bucket offline --prefix k8s --lock ./bundle-v2/bundle.json --out have-s3.json']
+
+  static override flags = {
+    ...inventoryFlags,
+    endpoint: Flags.string({description: 'S3 endpoint URL (path-style addressing is used).', required: true}),
+    bucket: Flags.string({description: 'Bucket, as given to import s3.', required: true}),
+    prefix: Flags.string({description: 'Key prefix, as given to import s3.', default: ''}),
+    region: Flags.string({description: 'Signing region.', default: 'us-east-1'}),
+    'ca-file': Flags.file({description: 'Extra CA (PEM) to trust for the endpoint.', exists: true}),
+    insecure: Flags.boolean({description: 'Allow plain HTTP to a non-loopback host and unverified TLS.'}),
+    'access-key': Flags.string({description: 'Access key (else AWS_ACCESS_KEY_ID, else ~/.aws/credentials).'}),
+    'secret-key': Flags.string({description: 'Secret key (else AWS_SECRET_ACCESS_KEY, else ~/.aws/credentials).'}),
+    profile: Flags.string({description: 'Profile in ~/.aws/credentials (else AWS_PROFILE, else default).'}),
+    concurrency: Flags.integer({description: 'HEAD requests at once.', default: 8, min: 1}),
+  }
+
+  async run(): Promise<InventoryResult> {
+    const f = this.flags
+    // Loaded here: the AWS SDK would slow every other command's start.
+    const {inventoryS3} = await import('../../lib/inventory/s3.js')
+    const credentials = await resolveS3Credentials({accessKey: f['access-key'], secretKey: f['secret-key'], profile: f.profile})
+    const r = await inventoryS3({
+      endpoint: f.endpoint,
+      bucket: f.bucket,
+      prefix: f.prefix,
+      region: f.region,
+      caFile: f['ca-file'],
+      insecure: f.insecure,
+      credentials,
+      concurrency: f.concurrency,
+      lock: f.lock,
+      out: f.out,
+      progress: this.progress,
+    })
+    printInventory(r, (l) => this.out(l))
+    return r
+  }
+}

@@ -1,0 +1,30 @@
+import {isDelta} from '../bundle/delta.js'
+import type {BundleLock} from '../lock.js'
+import {FailureError} from '../errors.js'
+import {formatBytes} from '../ui/format.js'
+
+/** Something a delta leaves to its base that the target does not hold. */
+export interface MissingFromTarget {
+  /** e.g. `sha256:… (layer) for docker.io/library/nginx:1.25.3 in 127.0.0.1:5000/library/nginx`, or a file path. */
+  what: string
+  size: number
+}
+
+/**
+ * The refusal of a delta import: nothing was written, and the message says
+ * how many items and bytes the target lacks, each named in the details.
+ */
+export function refuseIncompleteTarget(target: string, lock: BundleLock, missing: MissingFromTarget[]): void {
+  if (missing.length === 0) return
+  const bytes = missing.reduce((n, m) => n + m.size, 0)
+  const bases = (lock.base ?? []).map((b) => `${b.name}${b.version ? ` ${b.version}` : ''}`).join(', ')
+  throw new FailureError(
+    `${target} lacks ${missing.length} item(s), ${formatBytes(bytes)} (${bytes} bytes), that this delta leaves to its base (${bases}); nothing was written`,
+    {
+      details: missing.map((m) => `${m.what}: ${formatBytes(m.size)} (${m.size} bytes)`),
+      suggestions: ['import the base bundle(s) first, or build a delta against an `airlock inventory` of this target'],
+    },
+  )
+}
+
+export {isDelta}
