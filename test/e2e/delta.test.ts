@@ -93,9 +93,9 @@ beforeAll(async () => {
   await writeFile(join(dir, 'v1.yaml'), manifest('1.0.0', [img.app1, img.tool1, img.same], [{path: 'rel/kubeadm', data: kubeadm}, {path: 'rel/tool-1.0', data: tool10}]))
   await writeFile(join(dir, 'v2.yaml'), manifest('2.0.0', [img.app2, img.tool2, img.same], [{path: 'rel/kubeadm', data: kubeadm}, {path: 'rel/tool-1.1', data: tool11}]))
   // [all] is not asked: same:1.0 keeps linux/amd64 only, a rewritten index, in both versions alike.
-  await cli(['build', join(dir, 'v1.yaml'), '--store', store, '--out', join(dir, 'v1'), '--quiet'])
-  await cli(['build', join(dir, 'v2.yaml'), '--store', store, '--out', join(dir, 'v2-full'), '--quiet'])
-  deltaResult = JSON.parse(await cli(['bundle', '--store', store, '--manifest', join(dir, 'v2.yaml'), '--since', join(dir, 'v1'), '--out', join(dir, 'v2-delta'), '--json']))
+  await cli(['build', '--no-importer', join(dir, 'v1.yaml'), '--store', store, '--out', join(dir, 'v1'), '--quiet'])
+  await cli(['build', '--no-importer', join(dir, 'v2.yaml'), '--store', store, '--out', join(dir, 'v2-full'), '--quiet'])
+  deltaResult = JSON.parse(await cli(['bundle', '--no-importer', '--store', store, '--manifest', join(dir, 'v2.yaml'), '--since', join(dir, 'v1'), '--out', join(dir, 'v2-delta'), '--json']))
 }, 240_000)
 
 afterAll(async () => {
@@ -171,7 +171,7 @@ describe('delta bundles (--since)', () => {
 
   it('reproducible: the same store and base give byte-identical archives; build --since gives the same', async () => {
     const again = join(dir, 'v2-delta-again')
-    await cli(['build', join(dir, 'v2.yaml'), '--store', store, '--since', join(dir, 'v1', 'bundle.json'), '--out', again, '--quiet'])
+    await cli(['build', '--no-importer', join(dir, 'v2.yaml'), '--store', store, '--since', join(dir, 'v1', 'bundle.json'), '--out', again, '--quiet'])
     for (const f of ['offline-images.tar', 'offline-files.tar.gz', 'component-tools.tar.gz', 'bundle.json', 'SHA256SUMS']) {
       expect(sha(await readFile(join(again, f))), f).toBe(sha(await readFile(join(dir, 'v2-delta', f))))
     }
@@ -181,7 +181,7 @@ describe('delta bundles (--since)', () => {
     img.tool3 = await pushImage(src, {repository: 'team/tool', tag: '3.0', format: 'docker', layers: 1, layerSize: 10_000})
     await writeFile(join(dir, 'v3.yaml'), manifest('3.0.0', [img.app2, img.tool3, img.same], [{path: 'rel/kubeadm', data: kubeadm}, {path: 'rel/tool-1.1', data: tool11}]))
     const out = join(dir, 'v3-delta')
-    await cli(['build', join(dir, 'v3.yaml'), '--store', store, '--since', join(dir, 'v2-delta'), '--out', out, '--quiet'])
+    await cli(['build', '--no-importer', join(dir, 'v3.yaml'), '--store', store, '--since', join(dir, 'v2-delta'), '--out', out, '--quiet'])
     expect(await archivedBlobs(out)).toEqual(digestsOf(img.tool3).sort())
     expect(await archivedFiles(out)).toEqual([])
     await cli(['verify', out, '--base', join(dir, 'v2-delta'), '--base', join(dir, 'v1')])
@@ -253,7 +253,7 @@ describe('importing a delta, and inventories', () => {
     expect(s3Out.counts).toMatchObject({files: 1, filesInLock: 2})
 
     const viaInventory = join(dir, 'v2-via-inventory')
-    await cli(['bundle', '--store', store, '--manifest', join(dir, 'v2.yaml'), '--since', join(dir, 'have-registry.json'), '--since', join(dir, 'have-nginx.json'), '--out', viaInventory, '--quiet'])
+    await cli(['bundle', '--no-importer', '--store', store, '--manifest', join(dir, 'v2.yaml'), '--since', join(dir, 'have-registry.json'), '--since', join(dir, 'have-nginx.json'), '--out', viaInventory, '--quiet'])
     for (const f of ['offline-images.tar', 'offline-files.tar.gz', 'component-tools.tar.gz']) {
       expect(sha(await readFile(join(viaInventory, f))), f).toBe(sha(await readFile(join(dir, 'v2-delta', f))))
     }
