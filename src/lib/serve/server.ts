@@ -2,15 +2,15 @@ import {createServer as createHttpServer, type IncomingMessage, type Server, typ
 import {createServer as createHttpsServer} from 'node:https'
 import type {AddressInfo} from 'node:net'
 
-import type {BundleLock} from '../bundle/lock.js'
 import {BUNDLE_FILES} from '../bundle/lock.js'
 import {bundlePartPaths} from '../bundle/parts.js'
-import {isSafeRelativePath, readBundleLock} from '../bundle/read-lock.js'
-import {AirlockError, FailureError} from '../errors.js'
+import {isSafeRelativePath} from '../bundle/read-lock.js'
+import {BundleError, FailureError} from '../errors.js'
 import {hostComponent} from '../importers/registry-target.js'
 import {OciArchive} from '../oci/archive.js'
 import {parseReference} from '../oci/reference.js'
 import {silentProgress, type Progress} from '../ui/index.js'
+import {openBundleSet} from './bundle-set.js'
 import {type CachedFile, cacheFolder, openCached, prepareFiles} from './file-cache.js'
 import type {ListenAddress} from './listen.js'
 import {handleRegistry, refuseRegistryWrite, registryNotFound} from './registry-api.js'
@@ -50,11 +50,6 @@ export interface BundleServer {
   close(graceMs?: number): Promise<void>
 }
 
-/** Bases a delta names in its bundle.json (`base: [{name, version, lockSha256}]`). */
-function basesNamed(lock: BundleLock): {name?: string; version?: string}[] {
-  return lock.base ?? []
-}
-
 /**
  * Serve a bundle in place: verify it (and its bases), unpack its files once
  * into the cache, index `offline-images.tar`, then answer the registry API
@@ -62,21 +57,12 @@ function basesNamed(lock: BundleLock): {name?: string; version?: string}[] {
  */
 export async function serveBundle(dir: string, opts: ServeOptions): Promise<BundleServer> {
   const progress = opts.progress ?? silentProgress
-  const bases = opts.bases ?? []
-  const lock = await readBundleLock(dir)
-  const named = basesNamed(lock)
-  if (named.length > 0 && bases.length === 0) {
-    const which = named.map((b) => `${b.name ?? '?'}${b.version ? ` ${b.version}` : ''}`).join(', ')
-    throw new AirlockError('bundle', `${dir} is a delta bundle: it leaves out what its base bundle(s) hold (${which}), so it cannot be served alone`, {
-      suggestions: ['name each base bundle folder with --base DIR; their content is served too'],
-    })
-  }
-  const baseLocks = await Promise.all(bases.map((b) => readBundleLock(b)))
-  // Lookups go to the bundle first, then its bases; unpacking runs bases first so a delta finds what it leaves out.
-  const dirs = [dir, ...bases]
-  const locks = [lock, ...baseLocks]
-  const cache = await cacheFolder(opts.cacheRoot, [...dirs].reverse())
-  const files = await prepareFiles([...dirs].reverse(), [...locks], cache, progress)
+  const set = await openBundleSet(dir, opts.bases ?? [])
+  const dirs = set.lookup.map((b) => b.dir)
+  const locks = set.lookup.map((b) => b.lock)
+  // Bases are unpacked (and verified) first, into the same folder: a delta's import then finds there what it leaves out.
+  const cache = await cacheFolder(opts.cacheRoot, set.unpack.map((b) => b.dir))
+  const files = await prepareFiles(set.unpack.map((b) => b.dir), locks, cache, progress)
 
   const archives: OciArchive[] = []
   try {
@@ -86,6 +72,12 @@ export async function serveBundle(dir: string, opts: ServeOptions): Promise<Bund
     throw err
   }
   const content = new RegistryContent(archives, locks)
+  // A delta's images are whole only with its bases: every digest its lock lists must be in one of the archives.
+  const missing = locks.flatMap((l) => l.blobs ?? []).filter((b) => content.blobSize(b.digest) !== b.size)
+  if (missing.length > 0) {
+    await Promise.all(archives.map((a) => a.close()))
+    throw new BundleError(`${dir}: ${missing.length} blob(s) its bundle.json lists are in neither it nor its bases`, {details: missing.slice(0, 20).map((b) => `${b.digest} (${b.mediaType}, ${b.size} bytes)`)})
+  }
 
   let requests = 0
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
