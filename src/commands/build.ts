@@ -4,13 +4,18 @@ import {BaseCommand} from '../lib/base-command.js'
 import {writeBundle} from '../lib/bundle/bundle.js'
 import {parseSize} from '../lib/bundle/size.js'
 import {loadManifest} from '../lib/manifest/load.js'
-import {pull} from '../lib/pull/pull.js'
+import {pull, resolvePullManifest} from '../lib/pull/pull.js'
 import {type BundleCommandResult, bundleFlags, bundleTools, printBundle} from './bundle.js'
 import Pull, {type PullCommandResult, pullReport} from './pull.js'
 
 /** build's result: the bundle's (counts, items: the files written), with pull's result beside it. */
 export interface BuildResult extends BundleCommandResult {
   pull: PullCommandResult
+}
+
+function pullFlags() {
+  const {'dry-run': _, ...flags} = Pull.flags
+  return flags
 }
 
 export default class Build extends BaseCommand<typeof Build> {
@@ -20,9 +25,9 @@ export default class Build extends BaseCommand<typeof Build> {
     manifest: Args.string({description: 'Path of the manifest (YAML).', required: true}),
   }
 
-  // The same flags as pull (one definition), plus where the bundle goes.
+  // The same flags as pull (one definition) but its --dry-run, plus where the bundle goes.
   static override flags = {
-    ...Pull.flags,
+    ...pullFlags(),
     ...bundleFlags,
   }
 
@@ -41,9 +46,11 @@ export default class Build extends BaseCommand<typeof Build> {
     const options = Pull.pullOptions(f, this.progress)
     // Checked before pulling, so a typo does not cost a download.
     const split = f.split === undefined ? undefined : parseSize(f.split)
-    const manifest = await loadManifest(this.args.manifest)
+    const loaded = await loadManifest(this.args.manifest)
     const tools = await bundleTools(f, this.progress)
-    const pulled = pullReport(await pull(manifest, options))
+    // Selections resolved once: the bundle takes exactly the tags this pull took.
+    const {manifest, resolution} = await resolvePullManifest(loaded, options)
+    const pulled = pullReport({...(await pull(manifest, options)), ...(resolution ? {selections: resolution.selections, repositories: resolution.repositories} : {})})
     for (const l of pulled.lines) this.out(l)
     // Only what this manifest names: the store may hold other manifests' content.
     const bundle = await writeBundle({store: f.store, out: f.out, split, concurrency: f.concurrency, tools, progress: this.progress, manifest, since: f.since})

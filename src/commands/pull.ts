@@ -8,7 +8,9 @@ import {loadManifest} from '../lib/manifest/load.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../lib/oci/platform.js'
 import type {FilePullResult} from '../lib/pull/files.js'
 import type {ImagePullResult} from '../lib/pull/images.js'
-import {pull, type PullOptions, type PullResult} from '../lib/pull/pull.js'
+import {planPull, pull, type PullOptions, type PullPlan, type PullResult} from '../lib/pull/pull.js'
+import {formatSelections} from '../lib/select/report.js'
+import type {RepositoriesReport, SelectionReport} from '../lib/select/resolve.js'
 import {DEFAULT_STORE} from '../lib/store/store.js'
 import {formatBytes, shortDigest} from '../lib/ui/format.js'
 import type {Progress} from '../lib/ui/progress.js'
@@ -23,6 +25,32 @@ export type PullItem =
 export interface PullCommandResult
   extends CommandResult<PullItem, {images: number; files: number; bytes: number; bytesFetched: number; reused: number}> {
   store: string
+  /** What each tag selection took and left, when the manifest has selections. */
+  selections?: SelectionReport[]
+  repositories?: RepositoriesReport[]
+}
+
+/** `pull --dry-run`: what a pull would fetch, selections resolved; nothing fetched. */
+export interface PullPlanResult extends CommandResult<PullPlan['images'][number] | PullPlan['files'][number], {images: number; files: number}> {
+  dryRun: true
+  selections: SelectionReport[]
+  repositories: RepositoriesReport[]
+}
+
+/** The dry run's result and stdout lines: the selection report, then each image and file. */
+export function planReport(p: PullPlan): {result: PullPlanResult; lines: string[]} {
+  const lines = [
+    ...formatSelections(p.selections, p.repositories),
+    ...columns([
+      ...p.images.map((i) => ['image', i.ref, i.platforms === 'all' ? 'all platforms' : i.platforms.join(',')]),
+      ...p.files.map((f) => [f.kind, f.path, f.source]),
+    ]),
+    `would pull ${plural(p.images.length, 'image')} and ${plural(p.files.length, 'file')}`,
+  ]
+  return {
+    result: {dryRun: true, counts: {images: p.images.length, files: p.files.length}, items: [...p.images, ...p.files], selections: p.selections, repositories: p.repositories},
+    lines,
+  }
 }
 
 /** pull's result object from the library's, and the stdout lines for it: aligned columns and a total line. */
@@ -48,7 +76,8 @@ export function pullReport(r: PullResult): {result: PullCommandResult; lines: st
     `total: ${plural(items.length, 'item')} (${plural(counts.images, 'image')}, ${plural(counts.files, 'file')}), ${formatBytes(counts.bytes)} in ${r.store}; ` +
       `fetched ${formatBytes(counts.bytesFetched)}, ${counts.reused} already in the store`,
   ]
-  return {result: {store: r.store, counts, items}, lines}
+  const selections = r.selections ? {selections: r.selections, repositories: r.repositories ?? []} : {}
+  return {result: {store: r.store, counts, items, ...selections}, lines: [...formatSelections(r.selections ?? [], r.repositories ?? []), ...lines]}
 }
 
 export default class Pull extends BaseCommand<typeof Pull> {
@@ -60,6 +89,7 @@ export default class Pull extends BaseCommand<typeof Pull> {
   }
 
   static override flags = {
+    'dry-run': Flags.boolean({description: 'Resolve tag selections and print what would be pulled, with the tags each selection took; fetch nothing.'}),
     store: Flags.string({description: 'Store folder.', default: DEFAULT_STORE}),
     concurrency: Flags.integer({description: 'Downloads at once (blobs and files share them).', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
     platform: Flags.string({description: 'Platform to keep (os/arch[/variant]); repeat for more. Overrides the manifest.', multiple: true}),
@@ -73,10 +103,10 @@ export default class Pull extends BaseCommand<typeof Pull> {
     'low-speed-time': Flags.integer({description: `Seconds a download may stay under --low-speed-limit. [default: ${defaultLowSpeed.seconds}]`, min: 1}),
   }
 
-  static override examples = ['<%= config.bin %> pull manifest.yaml', '<%= config.bin %> pull manifest.yaml --store /data/store --platform linux/amd64 --platform linux/arm64']
+  static override examples = ['<%= config.bin %> pull manifest.yaml', '<%= config.bin %> pull manifest.yaml --dry-run', '<%= config.bin %> pull manifest.yaml --store /data/store --platform linux/amd64 --platform linux/arm64']
 
   /** The pull flags (shared with `build`) as library options, checked before any download. */
-  static pullOptions(f: CommandFlags<typeof Pull>, progress: Progress): PullOptions {
+  static pullOptions(f: Omit<CommandFlags<typeof Pull>, 'dry-run'>, progress: Progress): PullOptions {
     for (const p of f.platform ?? []) {
       if (!PLATFORM_RE.test(p)) throw new UsageError(`--platform ${p}: ${PLATFORM_HINT}`)
     }
@@ -100,9 +130,14 @@ export default class Pull extends BaseCommand<typeof Pull> {
     )
   }
 
-  async run(): Promise<PullCommandResult> {
+  async run(): Promise<PullCommandResult | PullPlanResult> {
     const options = Pull.pullOptions(this.flags, this.progress)
     const manifest = await loadManifest(this.args.manifest)
+    if (this.flags['dry-run']) {
+      const {result, lines} = planReport(await planPull(manifest, options))
+      for (const l of lines) this.out(l)
+      return result
+    }
     const {result, lines} = pullReport(await pull(manifest, options))
     for (const l of lines) this.out(l)
     return result

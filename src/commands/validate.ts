@@ -1,9 +1,13 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
 import {formatProblem} from '../lib/errors.js'
 import {loadManifest} from '../lib/manifest/load.js'
+import {describeSelection} from '../lib/manifest/tag-selection.js'
 import {manifestWarnings} from '../lib/manifest/warnings.js'
+import {sourceClients} from '../lib/select/clients.js'
+import {formatSelections} from '../lib/select/report.js'
+import {hasSelections, type RepositoriesReport, resolveSelections, type SelectionReport} from '../lib/select/resolve.js'
 import type {CommandResult} from '../lib/ui/result.js'
 
 /** One entry of the manifest: an image's reference, a file's URL, a chart's name and version; and its line. */
@@ -20,17 +24,40 @@ export interface ValidateResult extends CommandResult<ValidateItem, {images: num
   platforms: string[]
   /** Valid but likely mistakes, `file:line:column: path: message`; also printed on stderr. */
   warnings: string[]
+  /** Tag selections and `spec.repositories` entries, when the manifest has any. */
+  selections?: {field: string; repository: string; tags: string}[]
+  /** With --resolve: what each selection takes now, and every image the manifest then names. */
+  resolved?: {images: string[]; selections: SelectionReport[]; repositories: RepositoriesReport[]}
 }
 
 export default class Validate extends BaseCommand<typeof Validate> {
-  static override description = 'Check a manifest and print a summary, or every problem with file:line:column.'
-  static override examples = ['<%= config.bin %> validate manifests/kubernetes-1.29-amd64.yaml', '<%= config.bin %> validate manifest.yaml --json']
+  static override description =
+    'Check a manifest and print a summary, or every problem with file:line:column. Offline unless --resolve: then tag selections are resolved against their registries and their tags listed.'
+
+  static override examples = [
+    '<%= config.bin %> validate manifests/kubernetes-1.29-amd64.yaml',
+    '<%= config.bin %> validate manifest.yaml --json',
+    '<%= config.bin %> validate manifest.yaml --resolve',
+  ]
+
   static override args = {
     manifest: Args.string({description: 'Path of the manifest (YAML).', required: true}),
   }
 
+  static override flags = {
+    resolve: Flags.boolean({description: 'Read the tag lists (and catalogs) of the registries the selections name, and print which tags each takes. Needs the registries; without it validate reads nothing but the file.'}),
+    'ca-file': Flags.string({description: 'With --resolve: extra trusted CA (PEM) for every host; repeatable.', multiple: true}),
+    username: Flags.string({description: 'With --resolve: registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),
+    password: Flags.string({description: 'With --resolve: registry password or token.', dependsOn: ['username']}),
+  }
+
   async run(): Promise<ValidateResult> {
+    const f = this.flags
     const m = await loadManifest(this.args.manifest)
+    const selections = [
+      ...(m.selections ?? []).map((s) => ({field: s.field, repository: `${s.registry}/${s.repository}`, tags: describeSelection(s.tags)})),
+      ...(m.repositories ?? []).map((r) => ({field: r.field, repository: `${r.registry}${r.include === undefined ? '' : ` include ${JSON.stringify(r.include)}`}${r.exclude === undefined ? '' : ` exclude ${JSON.stringify(r.exclude)}`}`, tags: describeSelection(r.tags)})),
+    ]
     const result: ValidateResult = {
       valid: true,
       name: m.name,
@@ -47,14 +74,27 @@ export default class Validate extends BaseCommand<typeof Validate> {
         ...m.images.map((i): ValidateItem => ({kind: 'image', name: i.name, line: i.pos.line})),
         ...[...m.binaries, ...m.packages].map((f): ValidateItem => ({kind: f.kind, name: f.kind === 'chart' ? `${f.name} ${f.version}` : f.url, line: f.pos.line})),
       ],
+      ...(selections.length > 0 ? {selections} : {}),
+    }
+    if (f.resolve && hasSelections(m)) {
+      const sources = sourceClients(m, {caFiles: f['ca-file'], username: f.username, password: f.password, onWarning: (w) => this.progress.warn(w)})
+      const r = await resolveSelections(m, {registry: sources.lister})
+      result.resolved = {images: r.images.map((i) => i.name), selections: r.selections, repositories: r.repositories}
     }
     for (const w of result.warnings) process.stderr.write(`Warning: ${w}\n`)
     const {charts} = result.counts
     this.out(`${m.name}${m.version ? ` ${m.version}` : ''}: valid`)
-    this.out(`  images:    ${result.counts.images}`)
+    this.out(`  images:    ${result.counts.images}${selections.length > 0 ? ` named, and ${selections.length} tag selection${selections.length === 1 ? '' : 's'}` : ''}`)
     this.out(`  binaries:  ${result.counts.binaries}`)
     this.out(`  packages:  ${result.counts.packages}${charts > 0 ? ` (${charts} chart${charts === 1 ? '' : 's'})` : ''}`)
     this.out(`  platforms: ${m.platforms.join(', ')}`)
+    if (result.resolved) {
+      for (const l of formatSelections(result.resolved.selections, result.resolved.repositories)) this.out(l)
+      this.out(`images after resolving: ${result.resolved.images.length}`)
+    } else {
+      for (const s of selections) this.out(`  ${s.field}: ${s.repository} ${s.tags}`)
+      if (selections.length > 0) this.out('selections are resolved by pull and lock; --resolve lists the tags each takes now')
+    }
     return result
   }
 }

@@ -1,4 +1,5 @@
 import {FailureError} from '../errors.js'
+import {describeSelection, selectTags} from '../manifest/tag-selection.js'
 import type {Manifest} from '../manifest/types.js'
 import type {BundleLock, LockFile} from './lock.js'
 
@@ -16,6 +17,9 @@ function treeOf(f: {kind: LockFile['kind']}): 'files' | 'packages' {
  * normalized reference) and files (by mirrored path), under the manifest's
  * name and version. Other content the store holds stays out of the bundle.
  * Anything the manifest names that the store lacks is an error listing each.
+ * A tag selection (and a `spec.repositories` entry) is applied to the tags
+ * the store holds of its repository, so `bundle --manifest` needs no
+ * registry; `build` passes the manifest its pull resolved.
  */
 export function selectRecords(records: BundleLock, manifest: Manifest): BundleLock {
   const images = new Map(records.images.map((i) => [i.ref, i]))
@@ -28,10 +32,42 @@ export function selectRecords(records: BundleLock, manifest: Manifest): BundleLo
     images: [],
     files: [],
   }
+  const taken = new Set<string>()
+  const take = (ref: string) => {
+    if (taken.has(ref)) return
+    taken.add(ref)
+    lock.images.push(images.get(ref)!)
+  }
   for (const e of manifest.images) {
-    const found = images.get(e.name)
-    if (found) lock.images.push(found)
+    if (images.has(e.name)) take(e.name)
     else missing.push(`image ${e.name}`)
+  }
+  // Tags the store holds, by repository (`host/path`); pinned references are no tags to select from.
+  const tagsOf = new Map<string, string[]>()
+  for (const ref of images.keys()) {
+    const m = /^(.+):([^:/@]+)$/.exec(ref)
+    if (m) tagsOf.set(m[1], [...(tagsOf.get(m[1]) ?? []), m[2]])
+  }
+  for (const sel of manifest.selections ?? []) {
+    const repo = `${sel.registry}/${sel.repository}`
+    const picked = selectTags(tagsOf.get(repo) ?? [], sel.tags).selected
+    if (picked.length === 0) missing.push(`${sel.field}: no image of ${repo} matching ${describeSelection(sel.tags)}`)
+    for (const t of picked) take(`${repo}:${t.tag}`)
+  }
+  for (const r of manifest.repositories ?? []) {
+    const include = r.include === undefined ? undefined : new RegExp(r.include)
+    const exclude = r.exclude === undefined ? undefined : new RegExp(r.exclude)
+    let n = 0
+    for (const [repo, tags] of [...tagsOf].sort(([a], [b]) => a.localeCompare(b))) {
+      if (!repo.startsWith(`${r.registry}/`)) continue
+      const path = repo.slice(r.registry.length + 1)
+      if ((include && !include.test(path)) || exclude?.test(path)) continue
+      for (const t of selectTags(tags, r.tags).selected) {
+        take(`${repo}:${t.tag}`)
+        n++
+      }
+    }
+    if (n === 0) missing.push(`${r.field}: no image of ${r.registry} matching the entry`)
   }
   const seen = new Set<string>()
   for (const e of [...manifest.binaries, ...manifest.packages]) {

@@ -13,9 +13,13 @@ import {validateTree} from './validate.js'
  * field path, what was expected) when it is not a valid manifest v1.
  */
 export async function loadManifest(file: string): Promise<Manifest> {
-  let bytes: Buffer
+  return parseManifest(await readManifestFile(file), file)
+}
+
+/** The bytes of a manifest file; UsageError when it cannot be read. */
+export async function readManifestFile(file: string): Promise<Buffer> {
   try {
-    bytes = await readFile(file)
+    return await readFile(file)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'ENOENT') throw new UsageError(`manifest not found: ${file}`)
@@ -23,7 +27,6 @@ export async function loadManifest(file: string): Promise<Manifest> {
     if (code === 'EACCES' || code === 'EPERM') throw new UsageError(`manifest is not readable (permission denied): ${file}`)
     throw new UsageError(`cannot read manifest ${file}: ${(error as Error).message}`)
   }
-  return parseManifest(bytes, file)
 }
 
 /** The same checks on bytes already read; `file` names them in messages and anchors relative paths. */

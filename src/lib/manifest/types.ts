@@ -1,4 +1,5 @@
 import type {ImageReference} from '../oci/reference.js'
+import type {TagSelection} from './tag-selection.js'
 
 /** Where an entry came from, for error messages. */
 export interface SourcePos {
@@ -21,6 +22,37 @@ export interface ImageEntry {
   ref: ImageReference
   /** Platforms to keep (`os/arch` or `os/arch/variant`), or 'all'. */
   platforms: string[] | 'all'
+  pos: SourcePos
+}
+
+/**
+ * An `images` entry that names a repository and a tag selection instead of
+ * one tag; `lock` and every pull resolve it against the registry's tag list.
+ */
+export interface ImageSelection {
+  /** Registry as references name it: `docker.io`, `127.0.0.1:5001`. */
+  registry: string
+  /** Repository path: `library/nginx`. */
+  repository: string
+  tags: TagSelection
+  /** As ImageEntry.platforms; applies to every selected tag. */
+  platforms: string[] | 'all'
+  ownPlatforms: boolean
+  /** The entry's field path, e.g. `spec.images[2]`, and where its `tags` are. */
+  field: string
+  pos: SourcePos
+}
+
+/** A `spec.repositories` entry: the repositories of a registry's catalog whose path matches, each with a tag selection. */
+export interface RepositorySelection {
+  registry: string
+  include?: string
+  exclude?: string
+  tags: TagSelection
+  platforms: string[] | 'all'
+  ownPlatforms: boolean
+  /** e.g. `spec.repositories[0]` */
+  field: string
   pos: SourcePos
 }
 
@@ -62,7 +94,11 @@ export interface Manifest {
   registries: RegistrySettings[]
   /** Which referrers of each image a pull copies: all (the default, also when absent), none, or those of these artifact types. */
   referrers?: ReferrerSelection
+  /** Entries naming one image. */
   images: ImageEntry[]
+  /** Entries naming a repository and a tag selection (resolved by select/resolve.ts); none when absent. */
+  selections?: ImageSelection[]
+  repositories?: RepositorySelection[]
   binaries: UrlFileEntry[]
   packages: PackageEntry[]
 }

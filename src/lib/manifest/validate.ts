@@ -2,10 +2,11 @@ import path from 'node:path'
 
 import {closest} from '../closest.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../oci/platform.js'
-import {formatReference, parseReference, ReferenceError} from '../oci/reference.js'
+import {formatReference, type ImageReference, parseReference, ReferenceError} from '../oci/reference.js'
 import {chartPath, checkRelativePath, MirrorPathError, mirroredPath} from './mirror-path.js'
+import {checkRegex, checkSemverRange, TAG_RULE_KEYS, type TagSelection} from './tag-selection.js'
 import type {TreeMap, TreeNode, TreeSeq} from './tree.js'
-import type {ChartEntry, ImageEntry, Manifest, PackageEntry, ReferrerSelection, RegistrySettings, SourcePos, UrlFileEntry} from './types.js'
+import type {ChartEntry, ImageEntry, ImageSelection, Manifest, PackageEntry, ReferrerSelection, RegistrySettings, RepositorySelection, SourcePos, UrlFileEntry} from './types.js'
 
 /** A media type (RFC 6838 type/subtype, as artifactType holds). */
 const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/
@@ -45,6 +46,7 @@ export function validateTree(
 
 class Validator {
   readonly problems: RawProblem[] = []
+  private readonly selections: ImageSelection[] = []
   constructor(
     private readonly dir: string,
     private readonly pos: (off: number) => SourcePos,
@@ -63,6 +65,8 @@ class Validator {
       registries: [],
       referrers: 'all',
       images: [],
+      selections: [],
+      repositories: [],
       binaries: [],
       packages: [],
     }
@@ -104,9 +108,9 @@ class Validator {
   }
 
   private spec(node: TreeNode, m: Manifest): void {
-    const map = this.map(node, 'spec', 'a mapping with platforms, registries, referrers, images, binaries and packages')
+    const map = this.map(node, 'spec', 'a mapping with platforms, registries, referrers, images, repositories, binaries and packages')
     if (!map) return
-    const f = this.fields(map, 'spec', ['platforms', 'registries', 'referrers', 'images', 'binaries', 'packages'], [])
+    const f = this.fields(map, 'spec', ['platforms', 'registries', 'referrers', 'images', 'repositories', 'binaries', 'packages'], [])
     if (f.platforms) {
       const platforms = this.platforms(f.platforms, 'spec.platforms', false)
       if (platforms && platforms !== 'all') m.platforms = platforms
@@ -114,6 +118,8 @@ class Validator {
     if (f.registries) m.registries = this.registries(f.registries)
     if (f.referrers) m.referrers = this.referrers(f.referrers) ?? m.referrers
     if (f.images) m.images = this.images(f.images, m.platforms)
+    m.selections = this.selections
+    if (f.repositories) m.repositories = this.repositories(f.repositories, m.platforms)
     const files = new PathClaims(this)
     if (f.binaries) m.binaries = this.urlFiles(f.binaries, 'spec.binaries', 'binary', files)
     files.finish()
@@ -254,6 +260,11 @@ class Validator {
       let refNode: TreeNode | undefined
       let platforms: string[] | 'all' | undefined
       let platformsOk = true
+      if (item.kind === 'map' && item.pairs.some((pair) => pair.key === 'repository')) {
+        const sel = this.imageSelection(item, p, defaults)
+        if (sel) this.selections.push(sel)
+        return
+      }
       if (item.kind === 'map') {
         const f = this.fields(item, p, ['ref', 'platforms'], ['ref'])
         refNode = f.ref
@@ -264,7 +275,7 @@ class Validator {
       } else if (item.kind === 'scalar' && typeof item.value === 'string') {
         refNode = item
       } else {
-        this.add(item.off, p, `expected an image reference or a mapping with ref and platforms, got ${describe(item)}`)
+        this.add(item.off, p, `expected an image reference, a mapping with ref and platforms, or one with repository and tags, got ${describe(item)}`)
         return
       }
       if (!refNode) return
@@ -288,6 +299,133 @@ class Validator {
       seen.set(name, i)
       if (!platformsOk) return
       out.push({name, ref, platforms: platforms ?? [...defaults], pos: this.pos(refNode.off)})
+    })
+    return out
+  }
+
+  /** `{repository, tags, platforms}`: a repository and which of its tags to take. */
+  private imageSelection(map: TreeMap, p: string, defaults: string[]): ImageSelection | undefined {
+    const f = this.fields(map, p, ['repository', 'tags', 'platforms', 'ref'], ['repository', 'tags'])
+    if (f.ref) {
+      this.add(f.ref.off, `${p}.ref`, 'give either ref (one image) or repository with tags (a selection of its tags), not both')
+      return undefined
+    }
+    let ok = true
+    let ref: ImageReference | undefined
+    const s = this.string(f.repository!, `${p}.repository`)
+    if (s !== undefined) {
+      try {
+        ref = parseReference(s)
+        if (ref.digest || s.lastIndexOf(':') > s.lastIndexOf('/')) {
+          this.add(f.repository!.off, `${p}.repository`, `"${s}" names a tag or digest: a repository is host/path, and tags: says which tags to take`)
+          ok = false
+        }
+      } catch (error) {
+        if (!(error instanceof ReferenceError)) throw error
+        this.add(f.repository!.off, `${p}.repository`, `bad repository "${s}": ${error.message}`)
+        ok = false
+      }
+    } else ok = false
+    const tags = f.tags && this.tagSelection(f.tags, `${p}.tags`)
+    let platforms: string[] | 'all' | undefined
+    if (f.platforms) {
+      platforms = this.platforms(f.platforms, `${p}.platforms`, true)
+      if (platforms === undefined) ok = false
+    }
+    if (!ok || !ref || !tags) return undefined
+    return {
+      registry: ref.registry,
+      repository: ref.repository,
+      tags,
+      platforms: platforms ?? [...defaults],
+      ownPlatforms: f.platforms !== undefined,
+      field: p,
+      pos: this.pos(f.tags!.off),
+    }
+  }
+
+  /** `all`, or a mapping of semver, regex, exclude and latest. */
+  private tagSelection(node: TreeNode, p: string): TagSelection | undefined {
+    if (node.kind === 'scalar' && node.value === 'all') return 'all'
+    const map = this.map(node, p, 'all, or a mapping with semver, regex, exclude and latest')
+    if (!map) return undefined
+    if (map.pairs.length === 0) {
+      this.add(map.off, p, 'expected at least one of semver, regex, exclude and latest (or tags: all)')
+      return undefined
+    }
+    const f = this.fields(map, p, [...TAG_RULE_KEYS], [])
+    const out: TagSelection = {}
+    let ok = Object.keys(f).length === map.pairs.length
+    if (f.semver) {
+      const r = this.string(f.semver, `${p}.semver`)
+      const problem = r === undefined ? undefined : checkSemverRange(r)
+      if (problem) this.add(f.semver.off, `${p}.semver`, problem)
+      if (r === undefined || problem) ok = false
+      else out.semver = r
+    }
+    for (const k of ['regex', 'exclude'] as const) {
+      const node = f[k]
+      if (!node) continue
+      const r = this.string(node, `${p}.${k}`)
+      const problem = r === undefined ? undefined : checkRegex(r)
+      if (problem) this.add(node.off, `${p}.${k}`, problem)
+      if (r === undefined || problem) ok = false
+      else out[k] = r
+    }
+    if (f.latest) {
+      const n = f.latest.kind === 'scalar' ? f.latest.value : undefined
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
+        this.add(f.latest.off, `${p}.latest`, `expected a whole number of at least 1 (how many of the highest versions to keep), got ${describe(f.latest)}`)
+        ok = false
+      } else out.latest = n
+    }
+    return ok ? out : undefined
+  }
+
+  /** `spec.repositories`: whole repositories from a registry's catalog. */
+  private repositories(node: TreeNode, defaults: string[]): RepositorySelection[] {
+    const seq = this.seq(node, 'spec.repositories', 'a list of {registry, include, exclude, tags}')
+    if (!seq) return []
+    const out: RepositorySelection[] = []
+    seq.items.forEach((item, i) => {
+      const p = `spec.repositories[${i}]`
+      const map = this.map(item, p, 'a mapping with registry, include, exclude and tags')
+      if (!map) return
+      const f = this.fields(map, p, ['registry', 'include', 'exclude', 'tags', 'platforms'], ['registry', 'tags'])
+      let ok = true
+      let registry: string | undefined
+      if (f.registry) {
+        const h = this.string(f.registry, `${p}.registry`)
+        if (h !== undefined && (/^[a-z][a-z0-9+.-]*:\/\//i.test(h) || !HOST.test(h))) {
+          this.add(f.registry.off, `${p}.registry`, `"${h}" is not a registry host: expected host or host:port, without a scheme or path`)
+        } else if (h !== undefined) registry = normalizeRegistryHost(h)
+      }
+      const patterns: {include?: string; exclude?: string} = {}
+      for (const k of ['include', 'exclude'] as const) {
+        const n = f[k]
+        if (!n) continue
+        const r = this.string(n, `${p}.${k}`)
+        const problem = r === undefined ? undefined : checkRegex(r)
+        if (problem) this.add(n.off, `${p}.${k}`, problem)
+        if (r === undefined || problem) ok = false
+        else patterns[k] = r
+      }
+      const tags = f.tags && this.tagSelection(f.tags, `${p}.tags`)
+      let platforms: string[] | 'all' | undefined
+      if (f.platforms) {
+        platforms = this.platforms(f.platforms, `${p}.platforms`, true)
+        if (platforms === undefined) ok = false
+      }
+      if (!ok || registry === undefined || !tags) return
+      out.push({
+        registry,
+        ...patterns,
+        tags,
+        platforms: platforms ?? [...defaults],
+        ownPlatforms: f.platforms !== undefined,
+        field: p,
+        pos: this.pos(map.off),
+      })
     })
     return out
   }

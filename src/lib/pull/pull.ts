@@ -2,11 +2,11 @@ import pLimit from 'p-limit'
 
 import type {LockFile, LockImage} from '../lock.js'
 import type {LowSpeed} from '../fetch/low-speed.js'
-import {parseOciChartRef} from '../charts/oci.js'
-import {formatProblem, UsageError} from '../errors.js'
+import {formatProblem} from '../errors.js'
 import type {Manifest} from '../manifest/types.js'
 import {manifestWarnings} from '../manifest/warnings.js'
-import {RegistryClient} from '../registry/client.js'
+import {sourceClients} from '../select/clients.js'
+import {type RepositoriesReport, type Resolution, resolveManifest, type SelectionReport} from '../select/resolve.js'
 import {mergeRecords} from '../store/records.js'
 import {Store} from '../store/store.js'
 import type {Progress} from '../ui/progress.js'
@@ -30,37 +30,50 @@ export interface PullResult {
   store: string
   images: ImagePullResult[]
   files: FilePullResult[]
+  /** What each tag selection of the manifest took and left (absent when it has no selections). */
+  selections?: SelectionReport[]
+  repositories?: RepositoriesReport[]
+}
+
+/** What `pull --dry-run` prints: the images and files a pull would fetch, selections resolved. */
+export interface PullPlan {
+  images: {kind: 'image'; ref: string; platforms: string[] | 'all'}[]
+  files: {kind: 'binary' | 'package' | 'chart'; path: string; source: string}[]
+  selections: SelectionReport[]
+  repositories: RepositoriesReport[]
+}
+
+/** The manifest with its selections resolved against the registries (as it is when it has none). */
+export function resolvePullManifest(manifest: Manifest, opts: Pick<PullOptions, 'caFiles' | 'username' | 'password' | 'signal' | 'progress'>): Promise<{manifest: Manifest; resolution?: Resolution}> {
+  const sources = sourceClients(manifest, {...opts, onWarning: (m) => opts.progress.warn(m)})
+  return resolveManifest(manifest, {registry: sources.lister})
+}
+
+/** Resolve the manifest's selections and list what a pull would fetch; nothing is written. */
+export async function planPull(manifest: Manifest, opts: Omit<PullOptions, 'store' | 'concurrency'>): Promise<PullPlan> {
+  const {manifest: m, resolution} = await resolvePullManifest(manifest, opts)
+  return {
+    images: m.images.map((i) => ({kind: 'image' as const, ref: i.name, platforms: opts.platforms && opts.platforms.length > 0 ? opts.platforms : i.platforms})),
+    files: [...m.binaries, ...m.packages].map((f) => ({kind: f.kind, path: f.path, source: f.kind === 'chart' ? (f.repo ?? f.ociRef!) : f.url})),
+    selections: resolution?.selections ?? [],
+    repositories: resolution?.repositories ?? [],
+  }
 }
 
 /**
  * Fetch everything a manifest names into the store: images and files at
  * once, through one download pool, under the store's lock.
  */
-export async function pull(manifest: Manifest, opts: PullOptions): Promise<PullResult> {
-  const loginHost = credentialsHost(manifest, opts)
-  for (const w of manifestWarnings(manifest)) opts.progress.warn(formatProblem(w))
+export async function pull(given: Manifest, opts: PullOptions): Promise<PullResult> {
+  const sources = sourceClients(given, {...opts, onWarning: (m) => opts.progress.warn(m)})
+  for (const w of manifestWarnings(given)) opts.progress.warn(formatProblem(w))
+  // Selections first: one that matches nothing is an invalid manifest, found before the store is touched.
+  const {manifest, resolution} = await resolveManifest(given, {registry: sources.lister})
   const store = new Store(opts.store)
   const release = await store.lock()
   try {
     await store.init()
     const caFiles = opts.caFiles ?? []
-    const clients = new Map<string, RegistryClient>()
-    const registry = (host: string): RegistryClient => {
-      let c = clients.get(host)
-      if (!c) {
-        const settings = manifest.registries.find((r) => r.host === host)
-        c = new RegistryClient({
-          registry: host,
-          insecure: settings?.insecure,
-          caFiles: [...caFiles, ...(settings?.caFile ? [settings.caFile] : [])],
-          credentials: host === loginHost ? {username: opts.username!, password: opts.password ?? ''} : undefined,
-          signal: opts.signal,
-          onWarning: (m) => opts.progress.warn(m),
-        })
-        clients.set(host, c)
-      }
-      return c
-    }
     const ctx: PullContext = {
       store,
       pool: pLimit(opts.concurrency),
@@ -68,7 +81,7 @@ export async function pull(manifest: Manifest, opts: PullOptions): Promise<PullR
       progress: opts.progress,
       caFiles,
       platforms: opts.platforms && opts.platforms.length > 0 ? opts.platforms : undefined,
-      registry,
+      registry: sources.client,
       lowSpeed: opts.lowSpeed,
       signal: opts.signal,
     }
@@ -83,26 +96,13 @@ export async function pull(manifest: Manifest, opts: PullOptions): Promise<PullR
       images: images.map((i) => i.lock satisfies LockImage),
       files: files.map((f) => f.lock satisfies LockFile),
     })
-    return {store: store.root, images, files}
+    return {
+      store: store.root,
+      images,
+      files,
+      ...(resolution ? {selections: resolution.selections, repositories: resolution.repositories} : {}),
+    }
   } finally {
     await release()
   }
-}
-
-/**
- * The one registry host that --username/--password are for, so they never
- * reach another registry or its token service: the host in spec.registries
- * when it names one, else the only registry the manifest pulls from.
- */
-function credentialsHost(manifest: Manifest, opts: PullOptions): string | undefined {
-  if (opts.username === undefined) return undefined
-  const listed = manifest.registries.map((r) => r.host)
-  const used = new Set(manifest.images.map((i) => i.ref.registry))
-  for (const p of manifest.packages) if (p.kind === 'chart' && p.ociRef) used.add(parseOciChartRef(p.ociRef).registry)
-  const candidates = listed.length > 0 ? listed : [...used]
-  if (candidates.length === 1) return candidates[0]
-  throw new UsageError(
-    `--username/--password: the manifest names ${candidates.length === 0 ? 'no registry' : `several registries (${candidates.join(', ')})`}; ` +
-      'list the one these credentials are for, alone, in spec.registries, and keep the others in the Docker config',
-  )
 }
