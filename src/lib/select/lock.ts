@@ -1,0 +1,104 @@
+import {stat} from 'node:fs/promises'
+import path from 'node:path'
+import pLimit from 'p-limit'
+
+import {FailureError, ManifestError} from '../errors.js'
+import {parseManifest, readManifestFile} from '../manifest/load.js'
+import {writeLocked} from '../manifest/lock-writer.js'
+import type {ImageEntry} from '../manifest/types.js'
+import {formatReference} from '../oci/reference.js'
+import type {RegistryClient} from '../registry/client.js'
+import {writeFileAtomic} from '../store/atomic.js'
+import type {Progress} from '../ui/progress.js'
+import {sourceClients} from './clients.js'
+import {type RepositoriesReport, resolveSelections, type SelectionReport} from './resolve.js'
+
+export interface LockOptions {
+  /** Where the locked manifest goes; default: the manifest itself. */
+  out?: string
+  caFiles?: string[]
+  username?: string
+  password?: string
+  /** Tag lists and digests read at once (default 8). */
+  concurrency?: number
+  progress: Progress
+}
+
+export interface LockResult {
+  file: string
+  out: string
+  /** False when the manifest was locked already: nothing was rewritten. */
+  changed: boolean
+  /** Every image of the locked manifest with the digest it is pinned to. */
+  images: {ref: string; digest: string}[]
+  selections: SelectionReport[]
+  repositories: RepositoriesReport[]
+}
+
+/**
+ * `airlock lock`: resolve every tag selection and every tag of a manifest to
+ * a digest and write the manifest back pinned (see manifest/lock-writer.ts),
+ * comments and key order kept, so the next pull is exact and the change is
+ * reviewable. The result is parsed again before it is written, and written
+ * atomically.
+ */
+export async function lockManifest(file: string, opts: LockOptions): Promise<LockResult> {
+  const out = opts.out ?? file
+  const bytes = await readManifestFile(file)
+  const manifest = parseManifest(bytes, file)
+  const sources = sourceClients(manifest, {...opts, onWarning: (m) => opts.progress.warn(m)})
+  const resolution = await resolveSelections(manifest, {registry: sources.lister, concurrency: opts.concurrency})
+  const limit = pLimit(opts.concurrency ?? 8)
+
+  // Each image named by tag, once: its digest is what the registry serves for the tag now.
+  const byName = new Map<string, ImageEntry>()
+  for (const e of resolution.images) if (!e.ref.digest) byName.set(formatReference(e.ref), e)
+  const digests = new Map<string, string>()
+  await Promise.all(
+    [...byName].map(([name, e]) =>
+      limit(async () => {
+        const task = opts.progress.task(`resolve ${name}`)
+        try {
+          const digest = await tagDigest(sources.client(e.ref.registry), e.ref.repository, e.ref.tag!)
+          digests.set(name, digest)
+          task.done(digest)
+        } catch (error) {
+          task.fail((error as Error).message)
+          throw error
+        }
+      }),
+    ),
+  )
+  const expansions = new Map<string, string[]>()
+  for (const [field, entries] of resolution.expansions) {
+    expansions.set(field, entries.map((e) => `${formatReference(e.ref)}@${digests.get(formatReference(e.ref))!}`))
+  }
+  const text = bytes.toString('utf8')
+  const locked = writeLocked(text, {digests, expansions})
+  if (locked.changed) {
+    // What is written must be a valid manifest with nothing left to resolve; anything else is our bug.
+    let check
+    try {
+      check = parseManifest(Buffer.from(locked.text), out)
+    } catch (error) {
+      const detail = error instanceof ManifestError ? error.details : [(error as Error).message]
+      throw new FailureError(`${file}: the locked manifest would not be valid; nothing was written`, {details: detail})
+    }
+    if ((check.selections?.length ?? 0) > 0 || (check.repositories?.length ?? 0) > 0) {
+      throw new FailureError(`${file}: the locked manifest still has selections; nothing was written`)
+    }
+  }
+  if (locked.changed || path.resolve(out) !== path.resolve(file)) {
+    const mode = (await stat(file)).mode & 0o777
+    await writeFileAtomic(out, locked.changed ? locked.text : bytes, mode)
+  }
+  const images = resolution.images.map((e) => ({ref: formatReference(e.ref.digest ? e.ref : {...e.ref, digest: digests.get(formatReference(e.ref))}), digest: e.ref.digest ?? digests.get(formatReference(e.ref))!}))
+  return {file, out, changed: locked.changed, images, selections: resolution.selections, repositories: resolution.repositories}
+}
+
+/** The digest a registry serves for a tag: from HEAD's Docker-Content-Digest, else by hashing what GET returns. */
+async function tagDigest(client: RegistryClient, repository: string, tag: string): Promise<string> {
+  const head = await client.headManifest(repository, tag)
+  if (head?.digest?.startsWith('sha256:')) return head.digest
+  return (await client.getManifest(repository, tag)).digest
+}
