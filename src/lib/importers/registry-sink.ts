@@ -79,7 +79,7 @@ interface Claim {
  * waiting), then mounts it from there. Only when the mount is declined or
  * the upload failed does a second repository upload it too.
  */
-class PushRun {
+export class PushRun {
   readonly stats: PushStats = {uploaded: 0, mounted: 0, present: 0, bytesUploaded: 0, manifestsPushed: 0}
   /** Blob digest -> a repository of the target registry known to hold it (pushed, mounted or found). */
   private readonly holders = new Map<string, string>()

@@ -1,0 +1,70 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../lib/base-command.js'
+import {UsageError} from '../lib/errors.js'
+import {loadManifest} from '../lib/manifest/load.js'
+import {mirror, type MirrorResult} from '../lib/mirror/mirror.js'
+import {PLATFORM_HINT, PLATFORM_RE} from '../lib/oci/platform.js'
+import {formatSelections} from '../lib/select/report.js'
+import {formatBytes} from '../lib/ui/format.js'
+
+export default class Mirror extends BaseCommand<typeof Mirror> {
+  static override description =
+    "Copy a manifest's images straight from their registries into another registry, with no store: digests byte for byte, blobs streamed, what the target has skipped. Targets are named as import registry names them."
+
+  static override examples = [
+    '<%= config.bin %> mirror manifest.yaml --registry registry.dmz:5000',
+    '<%= config.bin %> mirror manifest.yaml --registry registry.dmz --namespace mirror --ca-file ca.crt --username admin --password secret',
+    '<%= config.bin %> mirror manifest.yaml --registry registry.dmz --dry-run',
+  ]
+
+  static override args = {
+    manifest: Args.string({description: 'Path of the manifest (YAML).', required: true}),
+  }
+
+  static override flags = {
+    registry: Flags.string({description: 'Target registry, HOST[:PORT].', required: true}),
+    namespace: Flags.string({description: 'Path put before every repository, e.g. mirror or team/k8s.'}),
+    'keep-registry-host': Flags.boolean({description: 'Keep the source registry host as the first path component (registry/docker.io/library/nginx).'}),
+    username: Flags.string({description: 'Target registry username (else the Docker config, else anonymous). Sources use the Docker config.', dependsOn: ['password']}),
+    password: Flags.string({description: 'Target registry password or token.', dependsOn: ['username']}),
+    'ca-file': Flags.string({description: 'Extra trusted CA (PEM) for the target and every source; repeatable.', multiple: true}),
+    insecure: Flags.boolean({description: 'Allow plain HTTP and unverified TLS for the target registry.'}),
+    concurrency: Flags.integer({description: 'Blobs copied at once, across all images.', default: 8, min: 1, max: 256}),
+    platform: Flags.string({description: 'Platform to keep (os/arch[/variant]); repeat for more. Overrides the manifest.', multiple: true}),
+    'dry-run': Flags.boolean({description: 'Resolve tag selections and print the source -> target mapping; copy nothing.'}),
+  }
+
+  protected override interruptNote(done: number, of: number): string {
+    return `${done} of ${of} image(s) had been copied; blobs and manifests already in the target stay there. Run the same command again to resume: what the target has is skipped.`
+  }
+
+  async run(): Promise<MirrorResult> {
+    const f = this.flags
+    for (const p of f.platform ?? []) {
+      if (!PLATFORM_RE.test(p)) throw new UsageError(`--platform ${p}: ${PLATFORM_HINT}`)
+    }
+    const manifest = await loadManifest(this.args.manifest)
+    const r = await mirror(manifest, {
+      registry: f.registry,
+      namespace: f.namespace,
+      keepRegistryHost: f['keep-registry-host'],
+      credentials: f.username === undefined ? undefined : {username: f.username, password: f.password},
+      caFiles: f['ca-file'],
+      insecure: f.insecure,
+      concurrency: f.concurrency,
+      platforms: f.platform,
+      dryRun: f['dry-run'],
+      progress: this.progress,
+    })
+    for (const l of formatSelections(r.selections ?? [], r.repositories ?? [])) (f['dry-run'] ? this.out.bind(this) : this.progress.info.bind(this.progress))(l)
+    for (const i of r.images) this.out(`${i.source} -> ${i.target}${i.digest ? `  ${i.digest}` : ''}`)
+    if (!f['dry-run']) {
+      const s = r.stats
+      this.progress.info(
+        `${r.images.length} image(s): ${s.uploaded} blob(s) uploaded (${formatBytes(s.bytesUploaded)}), ${s.mounted} mounted, ${s.present} already there; ${s.manifestsPushed} manifest(s) pushed`,
+      )
+    }
+    return r
+  }
+}

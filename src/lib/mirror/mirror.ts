@@ -1,0 +1,167 @@
+import pLimit from 'p-limit'
+
+import type {Descriptor} from '../content/descriptor.js'
+import {Copier} from '../copy.js'
+import {IntegrityError, UsageError} from '../errors.js'
+import {type PushStats, PushRun, RegistrySink} from '../importers/registry-sink.js'
+import {checkTargetOptions, type ImageTarget, targetFor} from '../importers/registry-target.js'
+import type {ImageEntry, Manifest} from '../manifest/types.js'
+import {chooseRoot} from '../oci/choose-root.js'
+import {sha256Digest} from '../oci/digest.js'
+import {MAX_MANIFEST_BYTES, RegistryClient} from '../registry/client.js'
+import type {Credentials} from '../registry/credentials.js'
+import {RegistryPusher} from '../registry/push.js'
+import {RegistrySource} from '../registry/source.js'
+import {sourceClients} from '../select/clients.js'
+import {type RepositoriesReport, resolveManifest, type SelectionReport} from '../select/resolve.js'
+import {formatBytes, shortDigest} from '../ui/format.js'
+import type {Progress} from '../ui/progress.js'
+
+/**
+ * `airlock mirror`: the manifest's images straight from their registries to
+ * a target registry, through the one copier, with no store: manifests are
+ * held in memory, blobs stream from the source GET into the target upload.
+ * The target side is `import registry`'s: the same naming (namespace, the
+ * source host dropped or kept), the same sink (HEAD-skip, cross-repository
+ * mounts, chunked uploads), auth and TLS. Digests stay byte for byte; the
+ * target registry checks every blob's digest before it keeps it.
+ */
+export interface MirrorOptions {
+  /** `HOST[:PORT]` of the target registry. */
+  registry: string
+  namespace?: string
+  keepRegistryHost?: boolean
+  /** Target credentials (`--username`/`--password`); sources use the Docker config. */
+  credentials?: Credentials
+  /** Extra CAs trusted for the target and every source. */
+  caFiles?: string[]
+  /** Plain HTTP and unverified TLS for the target. */
+  insecure?: boolean
+  concurrency: number
+  /** `--platform`: overrides the manifest's platforms. */
+  platforms?: string[]
+  /** Resolve and print the mapping; copy nothing. */
+  dryRun?: boolean
+  progress: Progress
+  signal?: AbortSignal
+  /** Bytes per PATCH chunk for large blobs (tests make it small). */
+  chunkSize?: number
+}
+
+export interface MirroredImage {
+  source: string
+  target: string
+  /** The digest pushed (a platform-filtered index has its own; `sourceDigest` is the registry's). */
+  digest: string
+  platforms: string[]
+  sourceDigest?: string
+}
+
+export interface MirrorResult {
+  images: MirroredImage[]
+  stats: PushStats
+  selections?: SelectionReport[]
+  repositories?: RepositoriesReport[]
+}
+
+export async function mirror(given: Manifest, opts: MirrorOptions): Promise<MirrorResult> {
+  const target = checkTargetOptions(opts)
+  const {progress} = opts
+  if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new UsageError(`--concurrency must be a positive whole number, got ${opts.concurrency}`)
+  const sources = sourceClients(given, {caFiles: opts.caFiles, signal: opts.signal, onWarning: (m) => progress.warn(m)})
+  const {manifest, resolution} = await resolveManifest(given, {registry: sources.lister})
+  const report = resolution ? {selections: resolution.selections, repositories: resolution.repositories} : {}
+  const planned = plan(manifest.images, target)
+  const stats: PushStats = {uploaded: 0, mounted: 0, present: 0, bytesUploaded: 0, manifestsPushed: 0}
+  if (opts.dryRun || planned.length === 0) {
+    return {images: planned.map((p) => ({source: p.entry.name, target: p.target.ref, digest: p.entry.ref.digest ?? '', platforms: []})), stats, ...report}
+  }
+  if (opts.insecure) progress.warn(`--insecure: plain HTTP and unverified TLS allowed for ${target.registry}`)
+  const client = new RegistryClient({
+    registry: target.registry,
+    insecure: opts.insecure,
+    caFiles: opts.caFiles,
+    credentials: opts.credentials,
+    signal: opts.signal,
+    onWarning: (m) => progress.warn(m),
+  })
+  const run = new PushRun(new RegistryPusher(client, {chunkSize: opts.chunkSize}))
+  const pool = pLimit(opts.concurrency)
+  // A Copier per target repository, as import registry does: "each digest once" is then
+  // "once per repository"; the pool, the client and the record of mounts are shared.
+  const copiers = new Map<string, Copier>()
+  const copierFor = (repository: string): Copier => {
+    let c = copiers.get(repository)
+    if (!c) {
+      c = new Copier({sink: new RegistrySink(run, repository), pool, concurrency: opts.concurrency})
+      copiers.set(repository, c)
+    }
+    return c
+  }
+  // Fail on a bad address or bad credentials once, before any image starts.
+  await client.request({path: '/v2/', what: 'the API version check (GET /v2/)'})
+  const wanted = (e: ImageEntry) => (opts.platforms && opts.platforms.length > 0 ? opts.platforms : e.platforms)
+  const results = await Promise.allSettled(
+    planned.map(async ({entry, target: t}): Promise<MirroredImage> => {
+      const task = progress.task(`${entry.name} -> ${t.ref}`)
+      try {
+        const src = sources.client(entry.ref.registry)
+        const repo = entry.ref.repository
+        const fetched = await src.getManifest(repo, entry.ref.digest ?? entry.ref.tag ?? 'latest')
+        const chosen = await chooseRoot(entry.name, fetched, wanted(entry), entry.ref.digest !== undefined, (d) => readConfig(src, repo, d), (m) => progress.warn(m))
+        let total = 0
+        const r = await copierFor(t.repository).copyImage({
+          source: new RegistrySource(src, repo),
+          root: chosen.root,
+          refs: [t.source.tag ?? chosen.root.digest],
+          label: entry.name,
+          onPlan: (p) => {
+            total = p.totalBytes
+            task.setTotal(p.totalBytes)
+          },
+          onBytes: (n) => task.advance(n),
+        })
+        task.done(`${shortDigest(r.digest)} ${chosen.platforms.join(', ') || 'no platform'} ${formatBytes(total)}`)
+        return {source: entry.name, target: t.ref, digest: r.digest, platforms: chosen.platforms, ...(chosen.sourceDigest ? {sourceDigest: chosen.sourceDigest} : {})}
+      } catch (err) {
+        task.fail(err instanceof Error ? err.message : String(err))
+        throw err
+      }
+    }),
+  )
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed.length > 0) {
+    const first = failed[0].reason
+    if (first instanceof Error && 'details' in first && Array.isArray(first.details)) {
+      first.details.push(...failed.slice(1).map((f) => `also: ${(f.reason as Error).message}`))
+      if (failed.length > 1) first.details.push('run the mirror again to finish them: what is in the target already is skipped')
+    }
+    throw first
+  }
+  return {images: results.map((r) => (r as PromiseFulfilledResult<MirroredImage>).value), stats: run.stats, ...report}
+}
+
+/** Each image's target; two sources that would land on one target are refused before anything is copied. */
+function plan(images: ImageEntry[], options: ReturnType<typeof checkTargetOptions>): {entry: ImageEntry; target: ImageTarget}[] {
+  const byTarget = new Map<string, string>()
+  return images.map((entry) => {
+    const target = targetFor(entry.name, entry.ref.digest ?? '', options)
+    const clash = byTarget.get(target.ref)
+    if (clash && clash !== entry.name) {
+      throw new UsageError(`${clash} and ${entry.name} would both be mirrored as ${target.ref}`, {
+        suggestions: ['use --keep-registry-host to keep the source registries apart'],
+      })
+    }
+    byTarget.set(target.ref, entry.name)
+    return {entry, target}
+  })
+}
+
+/** A config blob in memory (to learn a single-platform image's platform), verified. */
+async function readConfig(client: RegistryClient, repository: string, desc: Descriptor): Promise<Buffer> {
+  const what = `config ${desc.digest} of ${client.registry}/${repository}`
+  const res = await client.request({path: `/v2/${repository}/blobs/${desc.digest}`, repository, maxBody: Math.min(desc.size, MAX_MANIFEST_BYTES), what})
+  const actual = sha256Digest(res.body)
+  if (actual !== desc.digest) throw new IntegrityError(what, desc.digest, actual)
+  return res.body
+}

@@ -1,0 +1,113 @@
+import {execFile} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {readdir, readFile, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {runCli} from '../helpers/cli.js'
+import {type PushedImage, pushImage, randomLayer} from '../helpers/images.js'
+import {type RegistryServer, startRegistry} from '../helpers/registry.js'
+import {makeTempDir} from '../helpers/tmp.js'
+
+const run = promisify(execFile)
+
+let source: RegistryServer
+let target: RegistryServer
+let dir: string
+const pushed: PushedImage[] = []
+
+async function targetDigest(ref: string): Promise<string> {
+  const {stdout} = await run('skopeo', ['inspect', '--raw', '--cert-dir', join(dir, 'certs'), '--creds', `${target.username}:${target.password}`, `docker://${ref}`], {
+    encoding: 'buffer',
+    maxBuffer: 1 << 24,
+  })
+  return `sha256:${createHash('sha256').update(stdout).digest('hex')}`
+}
+
+/** Requests that write to the target (uploads, mounts, manifests), from its own log. */
+async function writes(): Promise<number> {
+  const log = await readFile(target.logFile, 'utf8')
+  return (log.match(/"(?:PUT|PATCH|POST) \/v2\//g) ?? []).length
+}
+
+beforeAll(async () => {
+  dir = await makeTempDir('airlock-mirror-')
+  source = await startRegistry()
+  target = await startRegistry({tls: true, auth: 'htpasswd', username: 'mirror', password: 'm1rror-pass'})
+  // skopeo reads the target's CA from a cert dir.
+  await run('mkdir', ['-p', join(dir, 'certs')])
+  await writeFile(join(dir, 'certs', 'ca.crt'), await readFile(target.caFile!))
+  const base = randomLayer(200_000)
+  for (const tag of ['v1.28.0', 'v1.28.1', 'v1.29.0', 'latest']) pushed.push(await pushImage(source, {repository: 'team/app', tag, baseLayers: [base], layerSize: 50_000}))
+  pushed.push(await pushImage(source, {repository: 'team/multi', tag: '2.0', platforms: ['linux/amd64', 'linux/arm64'], baseLayers: [base], layerSize: 40_000}))
+  pushed.push(await pushImage(source, {repository: 'library/tool', tag: '1', format: 'docker', layerSize: 30_000}))
+}, 120_000)
+
+afterAll(async () => {
+  await source?.stop()
+  await target?.stop()
+})
+
+describe('airlock mirror', () => {
+  it('copies every image registry to registry at its source digest, then a re-run uploads nothing', async () => {
+    const s = source.host
+    const file = join(dir, 'mirror.yaml')
+    await writeFile(
+      file,
+      `apiVersion: airlock/v1
+kind: Manifest
+metadata:
+  name: mirror
+spec:
+  images:
+    - repository: ${s}/team/app
+      tags: {semver: ">=1.28.1"}
+    - ref: ${s}/team/multi:2.0
+      platforms: [all]
+    - ${s}/library/tool:1
+`,
+    )
+    const work = await makeTempDir('airlock-mirror-cwd-')
+    const args = ['mirror', file, '--registry', target.host, '--namespace', 'dmz', '--ca-file', target.caFile!, '--username', 'mirror', '--password', 'm1rror-pass', '--json']
+    const first = await runCli(args, {cwd: work})
+    expect(first.code, first.stderr).toBe(0)
+    const r = JSON.parse(first.stdout) as {images: {source: string; target: string; digest: string}[]; stats: Record<string, number>}
+    const want = pushed.filter((p) => !['v1.28.0', 'latest'].includes(p.tag))
+    expect(r.images.map((i) => i.source).sort()).toEqual(want.map((p) => `${s}/${p.repository}:${p.tag}`).sort())
+    for (const p of want) {
+      const row = r.images.find((i) => i.source === `${s}/${p.repository}:${p.tag}`)!
+      expect(row.target).toBe(`${target.host}/dmz/${p.repository}:${p.tag}`)
+      expect(row.digest).toBe(p.digest)
+      expect(await targetDigest(row.target), row.target).toBe(p.digest)
+    }
+    // The shared base layer went over the wire once and was mounted into the other repositories.
+    expect(r.stats.mounted).toBeGreaterThan(0)
+    // Each manifest by digest (the index's two children too), then each tag.
+    expect(r.stats.manifestsPushed).toBe(2 * want.length + 2)
+    expect(first.stderr).not.toContain('m1rror-pass')
+    // Nothing was written beside the run: blobs streamed from source to target.
+    expect(await readdir(work)).toEqual([])
+
+    const before = await writes()
+    const again = await runCli(args, {cwd: work})
+    expect(again.code, again.stderr).toBe(0)
+    const r2 = JSON.parse(again.stdout) as {stats: Record<string, number>}
+    expect(r2.stats).toMatchObject({uploaded: 0, mounted: 0, bytesUploaded: 0, manifestsPushed: 0})
+    expect(await writes()).toBe(before)
+  })
+
+  it('--dry-run prints the mapping and copies nothing; a selection that matches nothing exits 2', async () => {
+    const file = join(dir, 'dry.yaml')
+    await writeFile(file, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: dry\nspec:\n  images:\n    - repository: ${source.host}/team/app\n      tags: {latest: 1}\n`)
+    const before = await writes()
+    const dry = await runCli(['mirror', file, '--registry', target.host, '--namespace', 'dry', '--dry-run'])
+    expect(dry.code, dry.stderr).toBe(0)
+    expect(dry.stdout).toContain(`${source.host}/team/app:v1.29.0 -> ${target.host}/dry/team/app:v1.29.0`)
+    expect(await writes()).toBe(before)
+    await writeFile(file, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: dry\nspec:\n  images:\n    - repository: ${source.host}/team/app\n      tags: {semver: "^9"}\n`)
+    const none = await runCli(['mirror', file, '--registry', target.host, '--dry-run'])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain(`spec.images[0].tags: no tag of ${source.host}/team/app matches {semver: "^9"}`)
+  })
+})
