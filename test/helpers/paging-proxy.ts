@@ -65,7 +65,9 @@ export async function startPagingProxy(registryUrl: string, opts: {pageSize?: nu
           const field = isCatalog ? 'repositories' : 'tags'
           const doc = JSON.parse(all.body.toString('utf8')) as Record<string, unknown>
           const names = [...((doc[field] as string[] | null) ?? [])].sort()
-          const n = Math.max(1, Number(url.searchParams.get('n') ?? (isCatalog ? catalogPageSize : pageSize)))
+          // A client may ask for fewer per page, not more: the server caps n, as GHCR and Harbor do.
+          const cap = isCatalog ? catalogPageSize : pageSize
+          const n = Math.max(1, Math.min(cap, Number(url.searchParams.get('n') ?? cap)))
           const last = url.searchParams.get('last')
           const rest = last === null ? names : names.filter((x) => x > last)
           const page = rest.slice(0, n)

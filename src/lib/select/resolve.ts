@@ -1,13 +1,14 @@
 import pLimit from 'p-limit'
 
+import type {TagLister} from '../content/roles.js'
+
 import {isAirlockError, ManifestError, type ManifestProblem, RegistryError} from '../errors.js'
 import {describeSelection, selectTags, type TagSelection} from '../manifest/tag-selection.js'
 import type {ImageEntry, Manifest, SourcePos} from '../manifest/types.js'
 import {formatReference} from '../oci/reference.js'
 
-/** What resolving needs of a registry: its tag lists and its catalog, each read to the end of their pages. */
-export interface SelectionRegistry {
-  listTags(repository: string): Promise<string[]>
+/** What resolving needs of a registry: its tag lists (the TagLister role) and its catalog, each read to the end of their pages. */
+export interface SelectionRegistry extends TagLister {
   catalog(): Promise<string[]>
 }
 
