@@ -4,6 +4,9 @@
  */
 import {spawn} from 'node:child_process'
 
+import {type Blob, pushImage, type PushedImage, randomLayer} from '../test/helpers/images.js'
+import type {RegistryServer} from '../test/helpers/registry.js'
+
 export const MB = 1024 * 1024
 export const root = new URL('..', import.meta.url).pathname
 
@@ -39,3 +42,27 @@ export function check(what: string, t: Timed): Timed {
 }
 
 export const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+
+/**
+ * The image set the registry benchmarks share: multi-arch images sharing
+ * base layers, as real ones do (distro base, runtime), plus two own layers
+ * per platform, OCI and Docker formats alternating.
+ */
+export async function seedBenchImages(reg: RegistryServer, count: number): Promise<PushedImage[]> {
+  const bases: Blob[] = [randomLayer(8 * MB), randomLayer(4 * MB), randomLayer(2 * MB)]
+  const images: PushedImage[] = []
+  for (let i = 0; i < count; i++) {
+    images.push(
+      await pushImage(reg, {
+        repository: `bench/app${i}`,
+        tag: '1.0',
+        format: i % 2 === 0 ? 'oci' : 'docker',
+        platforms: ['linux/amd64', 'linux/arm64'],
+        layers: 2,
+        layerSize: (1 + (i % 3)) * 2 * MB,
+        baseLayers: bases.slice(0, 1 + (i % 3)),
+      }),
+    )
+  }
+  return images
+}

@@ -13,11 +13,11 @@
 import {mkdir, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {type Blob, pushImage, type PushedImage, randomLayer} from '../../test/helpers/images.js'
+import {pushImage} from '../../test/helpers/images.js'
 import {startNginx} from '../../test/helpers/nginx.js'
 import {startRegistry} from '../../test/helpers/registry.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
-import {check, MB, root, secs, timed} from '../bench-lib.js'
+import {check, MB, root, secs, seedBenchImages, timed} from '../bench-lib.js'
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 16)
 const RATE = process.env.BENCH_RATE ?? '4m'
@@ -30,21 +30,7 @@ const nginx = await startNginx({proxyTo: reg.url, rateLimit: RATE})
 try {
   // Seed: multi-arch images sharing base layers, as real ones do (distro base, runtime), plus their own layers.
   process.stderr.write(`seeding ${IMAGES} multi-arch images...\n`)
-  const bases: Blob[] = [randomLayer(8 * MB), randomLayer(4 * MB), randomLayer(2 * MB)]
-  const images: PushedImage[] = []
-  for (let i = 0; i < IMAGES; i++) {
-    images.push(
-      await pushImage(reg, {
-        repository: `bench/app${i}`,
-        tag: '1.0',
-        format: i % 2 === 0 ? 'oci' : 'docker',
-        platforms: ['linux/amd64', 'linux/arm64'],
-        layers: 2,
-        layerSize: (1 + (i % 3)) * 2 * MB,
-        baseLayers: bases.slice(0, 1 + (i % 3)),
-      }),
-    )
-  }
+  const images = await seedBenchImages(reg, IMAGES)
   const unique = new Map<string, number>()
   for (const img of images) for (const b of img.blobs) unique.set(b.digest, b.size)
   const uniqueBytes = [...unique.values()].reduce((a, b) => a + b, 0)
