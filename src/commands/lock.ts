@@ -3,6 +3,11 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../lib/base-command.js'
 import {type LockResult, lockManifest} from '../lib/select/lock.js'
 import {formatSelections} from '../lib/select/report.js'
+import type {CommandResult} from '../lib/ui/result.js'
+import {columns} from '../lib/ui/table.js'
+
+/** lock's result: one item per image of the locked manifest (reference and digest), and the selection report. */
+export interface LockCommandResult extends CommandResult<LockResult['images'][number], {images: number; selections: number}>, Omit<LockResult, 'images'> {}
 
 export default class Lock extends BaseCommand<typeof Lock> {
   static override description =
@@ -22,7 +27,7 @@ export default class Lock extends BaseCommand<typeof Lock> {
 
   static override examples = ['<%= config.bin %> lock manifest.yaml', '<%= config.bin %> lock manifest.yaml --out manifest.lock.yaml']
 
-  async run(): Promise<LockResult> {
+  async run(): Promise<LockCommandResult> {
     const f = this.flags
     const result = await lockManifest(this.args.manifest, {
       out: f.out,
@@ -33,8 +38,9 @@ export default class Lock extends BaseCommand<typeof Lock> {
       progress: this.progress,
     })
     for (const l of formatSelections(result.selections, result.repositories)) this.out(l)
-    for (const i of result.images) this.out(i.ref)
-    this.out(result.changed ? `${result.out}: locked, ${result.images.length} image(s) pinned` : `${result.out}: already locked, nothing changed`)
-    return result
+    for (const l of columns(result.images.map((i) => [i.ref.replace(/@sha256:.*$/, ''), i.digest]))) this.out(l)
+    this.out(result.changed ? `total: ${result.images.length} image(s) pinned in ${result.out}` : `total: ${result.images.length} image(s); ${result.out} was locked already, nothing changed`)
+    const {images, ...rest} = result
+    return {...rest, counts: {images: images.length, selections: result.selections.length}, items: images}
   }
 }

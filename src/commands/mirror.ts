@@ -3,10 +3,21 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
 import {loadManifest} from '../lib/manifest/load.js'
-import {mirror, type MirrorResult} from '../lib/mirror/mirror.js'
+import {type MirroredImage, mirror} from '../lib/mirror/mirror.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../lib/oci/platform.js'
 import {formatSelections} from '../lib/select/report.js'
+import type {RepositoriesReport, SelectionReport} from '../lib/select/resolve.js'
 import {formatBytes} from '../lib/ui/format.js'
+import type {CommandResult} from '../lib/ui/result.js'
+
+/** mirror's result: one item per image (source -> target, digest) and what the copy did, as import registry's. */
+export interface MirrorCommandResult
+  extends CommandResult<MirroredImage, {images: number; blobsUploaded: number; blobsMounted: number; blobsPresent: number; bytesUploaded: number; manifestsPushed: number}> {
+  registry: string
+  dryRun: boolean
+  selections?: SelectionReport[]
+  repositories?: RepositoriesReport[]
+}
 
 export default class Mirror extends BaseCommand<typeof Mirror> {
   static override description =
@@ -39,7 +50,7 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
     return `${done} of ${of} image(s) had been copied; blobs and manifests already in the target stay there. Run the same command again to resume: what the target has is skipped.`
   }
 
-  async run(): Promise<MirrorResult> {
+  async run(): Promise<MirrorCommandResult> {
     const f = this.flags
     for (const p of f.platform ?? []) {
       if (!PLATFORM_RE.test(p)) throw new UsageError(`--platform ${p}: ${PLATFORM_HINT}`)
@@ -57,14 +68,24 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
       dryRun: f['dry-run'],
       progress: this.progress,
     })
-    for (const l of formatSelections(r.selections ?? [], r.repositories ?? [])) (f['dry-run'] ? this.out.bind(this) : this.progress.info.bind(this.progress))(l)
-    for (const i of r.images) this.out(`${i.source} -> ${i.target}${i.digest ? `  ${i.digest}` : ''}`)
-    if (!f['dry-run']) {
-      const s = r.stats
-      this.progress.info(
-        `${r.images.length} image(s): ${s.uploaded} blob(s) uploaded (${formatBytes(s.bytesUploaded)}), ${s.mounted} mounted, ${s.present} already there; ${s.manifestsPushed} manifest(s) pushed`,
-      )
+    for (const l of formatSelections(r.selections ?? [], r.repositories ?? [])) this.out(l)
+    // One `source -> target` line per image, as import registry prints its mapping.
+    for (const i of r.images) this.out(`${i.source} -> ${i.target}`)
+    const st = r.stats
+    const counts = {
+      images: r.images.length,
+      blobsUploaded: st.uploaded,
+      blobsMounted: st.mounted,
+      blobsPresent: st.present,
+      bytesUploaded: st.bytesUploaded,
+      manifestsPushed: st.manifestsPushed,
     }
-    return r
+    this.out(
+      f['dry-run']
+        ? `total: ${counts.images} image(s) would be copied to ${f.registry} (dry run: nothing was copied)`
+        : `total: ${counts.images} image(s) in ${f.registry}: ${st.uploaded} blob(s) uploaded (${formatBytes(st.bytesUploaded)}), ${st.mounted} mounted, ${st.present} already there; ${st.manifestsPushed} manifest(s) pushed`,
+    )
+    const selections = r.selections ? {selections: r.selections, repositories: r.repositories ?? []} : {}
+    return {registry: f.registry, dryRun: Boolean(f['dry-run']), counts, items: r.images, ...selections}
   }
 }

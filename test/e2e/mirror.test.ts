@@ -72,19 +72,19 @@ spec:
     const args = ['mirror', file, '--registry', target.host, '--namespace', 'dmz', '--ca-file', target.caFile!, '--username', 'mirror', '--password', 'm1rror-pass', '--json']
     const first = await runCli(args, {cwd: work})
     expect(first.code, first.stderr).toBe(0)
-    const r = JSON.parse(first.stdout) as {images: {source: string; target: string; digest: string}[]; stats: Record<string, number>}
+    const r = JSON.parse(first.stdout) as {items: {source: string; target: string; digest: string}[]; counts: Record<string, number>}
     const want = pushed.filter((p) => !['v1.28.0', 'latest'].includes(p.tag))
-    expect(r.images.map((i) => i.source).sort()).toEqual(want.map((p) => `${s}/${p.repository}:${p.tag}`).sort())
+    expect(r.items.map((i) => i.source).sort()).toEqual(want.map((p) => `${s}/${p.repository}:${p.tag}`).sort())
     for (const p of want) {
-      const row = r.images.find((i) => i.source === `${s}/${p.repository}:${p.tag}`)!
+      const row = r.items.find((i) => i.source === `${s}/${p.repository}:${p.tag}`)!
       expect(row.target).toBe(`${target.host}/dmz/${p.repository}:${p.tag}`)
       expect(row.digest).toBe(p.digest)
       expect(await targetDigest(row.target), row.target).toBe(p.digest)
     }
     // The shared base layer went over the wire once and was mounted into the other repositories.
-    expect(r.stats.mounted).toBeGreaterThan(0)
+    expect(r.counts.blobsMounted).toBeGreaterThan(0)
     // Each manifest by digest (the index's two children too), then each tag.
-    expect(r.stats.manifestsPushed).toBe(2 * want.length + 2)
+    expect(r.counts.manifestsPushed).toBe(2 * want.length + 2)
     expect(first.stderr).not.toContain('m1rror-pass')
     // Nothing was written beside the run: blobs streamed from source to target.
     expect(await readdir(work)).toEqual([])
@@ -92,8 +92,8 @@ spec:
     const before = await writes()
     const again = await runCli(args, {cwd: work})
     expect(again.code, again.stderr).toBe(0)
-    const r2 = JSON.parse(again.stdout) as {stats: Record<string, number>}
-    expect(r2.stats).toMatchObject({uploaded: 0, mounted: 0, bytesUploaded: 0, manifestsPushed: 0})
+    const r2 = JSON.parse(again.stdout) as {counts: Record<string, number>}
+    expect(r2.counts).toMatchObject({images: want.length, blobsUploaded: 0, blobsMounted: 0, bytesUploaded: 0, manifestsPushed: 0})
     expect(await writes()).toBe(before)
   })
 
