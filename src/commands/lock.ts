@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
+import {DEFAULT_CONCURRENCY} from '../lib/defaults.js'
 import {type LockResult, lockManifest} from '../lib/select/lock.js'
 import {formatSelections} from '../lib/select/report.js'
 import type {CommandResult} from '../lib/ui/result.js'
@@ -19,7 +20,7 @@ export default class Lock extends BaseCommand<typeof Lock> {
 
   static override flags = {
     out: Flags.string({description: 'Write the locked manifest here instead of over MANIFEST.'}),
-    concurrency: Flags.integer({description: 'Tag lists and digests read at once.', default: 8, min: 1, max: 256}),
+    concurrency: Flags.integer({description: 'Tag lists and digests read at once.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
     'ca-file': Flags.string({description: 'Extra trusted CA (PEM) for every host; repeatable.', multiple: true}),
     username: Flags.string({description: 'Registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),
     password: Flags.string({description: 'Registry password or token.', dependsOn: ['username']}),

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
+import {DEFAULT_CONCURRENCY} from '../lib/defaults.js'
 import {UsageError} from '../lib/errors.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {type MirroredImage, mirror} from '../lib/mirror/mirror.js'
@@ -41,7 +42,7 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
     password: Flags.string({description: 'Target registry password or token.', dependsOn: ['username']}),
     'ca-file': Flags.string({description: 'Extra trusted CA (PEM) for the target and every source; repeatable.', multiple: true}),
     insecure: Flags.boolean({description: 'Allow plain HTTP and unverified TLS for the target registry.'}),
-    concurrency: Flags.integer({description: 'Blobs copied at once, across all images.', default: 8, min: 1, max: 256}),
+    concurrency: Flags.integer({description: 'Blobs copied at once, across all images.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
     platform: Flags.string({description: 'Platform to keep (os/arch[/variant]); repeat for more. Overrides the manifest.', multiple: true}),
     'dry-run': Flags.boolean({description: 'Resolve tag selections and print the source -> target mapping; copy nothing.'}),
   }

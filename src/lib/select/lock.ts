@@ -2,6 +2,7 @@ import {stat} from 'node:fs/promises'
 import path from 'node:path'
 import pLimit from 'p-limit'
 
+import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {FailureError, ManifestError} from '../errors.js'
 import {parseManifest, readManifestFile} from '../manifest/load.js'
 import {writeLocked} from '../manifest/lock-writer.js'
@@ -48,7 +49,7 @@ export async function lockManifest(file: string, opts: LockOptions): Promise<Loc
   const manifest = parseManifest(bytes, file)
   const sources = sourceClients(manifest, {...opts, onWarning: (m) => opts.progress.warn(m)})
   const resolution = await resolveSelections(manifest, {registry: sources.lister, concurrency: opts.concurrency})
-  const limit = pLimit(opts.concurrency ?? 8)
+  const limit = pLimit(opts.concurrency ?? DEFAULT_CONCURRENCY)
 
   // Each image named by tag, once: its digest is what the registry serves for the tag now.
   const byName = new Map<string, ImageEntry>()

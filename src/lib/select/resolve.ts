@@ -1,7 +1,7 @@
 import pLimit from 'p-limit'
 
 import type {TagLister} from '../content/roles.js'
-
+import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {isAirlockError, ManifestError, type ManifestProblem, RegistryError} from '../errors.js'
 import {describeSelection, selectTags, type TagSelection} from '../manifest/tag-selection.js'
 import type {ImageEntry, Manifest, SourcePos} from '../manifest/types.js'
@@ -91,7 +91,7 @@ interface Pending {
  * problems are reported at once, at the selection's file:line:column.
  */
 export async function resolveSelections(m: Manifest, opts: ResolveOptions): Promise<Resolution> {
-  const limit = pLimit(opts.concurrency ?? 8)
+  const limit = pLimit(opts.concurrency ?? DEFAULT_CONCURRENCY)
   const problems: ManifestProblem[] = []
   const problem = (pos: SourcePos, path: string, message: string) => problems.push({file: m.file, ...pos, path, message})
 
