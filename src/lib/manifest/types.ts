@@ -37,7 +37,6 @@ export interface ImageSelection {
   tags: TagSelection
   /** As ImageEntry.platforms; applies to every selected tag. */
   platforms: string[] | 'all'
-  ownPlatforms: boolean
   /** The entry's field path, e.g. `spec.images[2]`, and where its `tags` are. */
   field: string
   pos: SourcePos
@@ -50,7 +49,6 @@ export interface RepositorySelection {
   exclude?: string
   tags: TagSelection
   platforms: string[] | 'all'
-  ownPlatforms: boolean
   /** e.g. `spec.repositories[0]` */
   field: string
   pos: SourcePos

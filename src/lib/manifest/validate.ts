@@ -338,7 +338,6 @@ class Validator {
       repository: ref.repository,
       tags,
       platforms: platforms ?? [...defaults],
-      ownPlatforms: f.platforms !== undefined,
       field: p,
       pos: this.pos(f.tags!.off),
     }
@@ -422,7 +421,6 @@ class Validator {
         ...patterns,
         tags,
         platforms: platforms ?? [...defaults],
-        ownPlatforms: f.platforms !== undefined,
         field: p,
         pos: this.pos(map.off),
       })

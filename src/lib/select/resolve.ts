@@ -78,7 +78,6 @@ interface Pending {
   repository: string
   tags: TagSelection
   platforms: ImageEntry['platforms']
-  ownPlatforms: boolean
   pos: SourcePos
   /** Part of a `spec.repositories` entry, where one repository without a match is no error. */
   fromCatalog: boolean
@@ -111,7 +110,7 @@ export async function resolveSelections(m: Manifest, opts: ResolveOptions): Prom
         return
       }
       for (const repository of taken) {
-        pending.push({field: r.field, registry: r.registry, repository, tags: r.tags, platforms: r.platforms, ownPlatforms: r.ownPlatforms, pos: r.pos, fromCatalog: true})
+        pending.push({field: r.field, registry: r.registry, repository, tags: r.tags, platforms: r.platforms, pos: r.pos, fromCatalog: true})
       }
     }),
   )
@@ -155,7 +154,6 @@ export async function resolveSelections(m: Manifest, opts: ResolveOptions): Prom
         name: `${repo}:${s.tag}`,
         ref: {registry: p.registry, repository: p.repository, tag: s.tag},
         platforms: p.platforms,
-        ownPlatforms: p.ownPlatforms,
         pos: p.pos,
       }
       const key = imageKey(entry)
