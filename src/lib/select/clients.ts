@@ -2,7 +2,6 @@ import {parseOciChartRef} from '../charts/oci.js'
 import {UsageError} from '../errors.js'
 import type {Manifest} from '../manifest/types.js'
 import {RegistryClient} from '../registry/client.js'
-import {catalog, listTags} from '../registry/listing.js'
 import type {SelectionRegistry} from './resolve.js'
 
 export interface SourceClientOptions {
@@ -48,7 +47,7 @@ export function sourceClients(manifest: Manifest, opts: SourceClientOptions): So
   }
   return {
     client,
-    lister: (host) => ({listTags: (repository) => listTags(client(host), repository), catalog: () => catalog(client(host))}),
+    lister: (host) => ({listTags: (repository) => client(host).listTags(repository), catalog: () => client(host).catalog()}),
   }
 }
 
