@@ -8,6 +8,7 @@ import {type MirroredImage, mirror} from '../lib/mirror/mirror.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../lib/oci/platform.js'
 import {formatSelections} from '../lib/select/report.js'
 import type {RepositoriesReport, SelectionReport} from '../lib/select/resolve.js'
+import {registryTargetFlags} from '../lib/target-flags.js'
 import {formatBytes} from '../lib/ui/format.js'
 import type {CommandResult} from '../lib/ui/result.js'
 
@@ -35,13 +36,9 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
   }
 
   static override flags = {
-    registry: Flags.string({description: 'Target registry, HOST[:PORT].', required: true}),
-    namespace: Flags.string({description: 'Path put before every repository, e.g. mirror or team/k8s.'}),
-    'keep-registry-host': Flags.boolean({description: 'Keep the source registry host as the first path component (registry/docker.io/library/nginx).'}),
+    ...registryTargetFlags,
     username: Flags.string({description: 'Target registry username (else the Docker config, else anonymous). Sources use the Docker config.', dependsOn: ['password']}),
-    password: Flags.string({description: 'Target registry password or token.', dependsOn: ['username']}),
     'ca-file': Flags.string({description: 'Extra trusted CA (PEM) for the target and every source; repeatable.', multiple: true}),
-    insecure: Flags.boolean({description: 'Allow plain HTTP and unverified TLS for the target registry.'}),
     concurrency: Flags.integer({description: 'Blobs copied at once, across all images.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
     platform: Flags.string({description: 'Platform to keep (os/arch[/variant]); repeat for more. Overrides the manifest.', multiple: true}),
     'dry-run': Flags.boolean({description: 'Resolve tag selections and print the source -> target mapping; copy nothing.'}),

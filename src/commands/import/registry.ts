@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
+import {registryTargetFlags} from '../../lib/target-flags.js'
 import {type ImportedImage, importRegistry} from '../../lib/importers/registry.js'
 import {formatBytes} from '../../lib/ui/format.js'
 import type {CommandResult} from '../../lib/ui/result.js'
@@ -28,13 +29,7 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
   }
 
   static override flags = {
-    registry: Flags.string({description: 'Target registry, HOST[:PORT].', required: true}),
-    namespace: Flags.string({description: 'Path put before every repository, e.g. mirror or team/k8s.'}),
-    'keep-registry-host': Flags.boolean({description: 'Keep the source registry host as the first path component (registry/docker.io/library/nginx).'}),
-    username: Flags.string({description: 'Registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),
-    password: Flags.string({description: 'Registry password or token.', dependsOn: ['username']}),
-    'ca-file': Flags.string({description: 'Extra trusted CA (PEM); repeatable.', multiple: true}),
-    insecure: Flags.boolean({description: 'Allow plain HTTP and unverified TLS for the registry.'}),
+    ...registryTargetFlags,
     concurrency: Flags.integer({description: 'Blob uploads at once, across all images.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
     'dry-run': Flags.boolean({description: 'Verify the bundle and print the mapping; push nothing.'}),
   }

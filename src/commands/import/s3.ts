@@ -4,6 +4,7 @@ import {BaseCommand} from '../../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import type {ImportedFile} from '../../lib/importers/result.js'
 import {resolveS3Credentials} from '../../lib/importers/s3-credentials.js'
+import {s3TargetFlags} from '../../lib/target-flags.js'
 import {formatBytes} from '../../lib/ui/format.js'
 
 export interface ImportS3Result {
@@ -32,19 +33,12 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
   }
 
   static override flags = {
-    endpoint: Flags.string({description: 'S3 endpoint URL (path-style addressing is used).', required: true}),
+    ...s3TargetFlags,
     bucket: Flags.string({description: 'Bucket to upload into.', required: true}),
-    prefix: Flags.string({description: 'Key prefix: objects are <prefix>/<path>.', default: ''}),
-    region: Flags.string({description: 'Signing region.', default: 'us-east-1'}),
     'create-bucket': Flags.boolean({description: 'Create the bucket when it does not exist.'}),
     'public-read': Flags.boolean({
       description: 'Set a bucket policy that lets anyone read (s3:GetObject) the objects under the prefix, as an installer fetching externalRepoEndpoint/<path> over plain HTTP needs.',
     }),
-    'ca-file': Flags.file({description: 'Extra CA (PEM) to trust for the endpoint.', exists: true}),
-    insecure: Flags.boolean({description: 'Allow plain HTTP to a non-loopback host and unverified TLS.'}),
-    'access-key': Flags.string({description: 'Access key (else AWS_ACCESS_KEY_ID, else ~/.aws/credentials).'}),
-    'secret-key': Flags.string({description: 'Secret key (else AWS_SECRET_ACCESS_KEY, else ~/.aws/credentials).'}),
-    profile: Flags.string({description: 'Profile in ~/.aws/credentials (else AWS_PROFILE, else default).'}),
     concurrency: Flags.integer({description: 'Uploads (or parts of one large object) in flight.', default: DEFAULT_CONCURRENCY, min: 1}),
     'part-size': Flags.integer({description: 'Multipart part size in MiB; larger files are uploaded in parts.', default: 8, min: 5}),
     'cluster-config': Flags.file({description: 'clusterConfig.yaml whose spec.binaries to point at the bucket.'}),

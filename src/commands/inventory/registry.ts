@@ -2,6 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import {type InventoryResult, inventoryRegistry} from '../../lib/inventory/inventory.js'
+import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
+import {registryTargetFlags} from '../../lib/target-flags.js'
 import {printInventory, inventoryFlags} from './nginx.js'
 
 export default class InventoryRegistry extends BaseCommand<typeof InventoryRegistry> {
@@ -15,14 +17,8 @@ export default class InventoryRegistry extends BaseCommand<typeof InventoryRegis
 
   static override flags = {
     ...inventoryFlags,
-    registry: Flags.string({description: 'Target registry, HOST[:PORT].', required: true}),
-    namespace: Flags.string({description: 'Path put before every repository, as given to import registry.'}),
-    'keep-registry-host': Flags.boolean({description: 'The source registry host is the first path component, as with import registry --keep-registry-host.'}),
-    username: Flags.string({description: 'Registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),
-    password: Flags.string({description: 'Registry password or token.', dependsOn: ['username']}),
-    'ca-file': Flags.string({description: 'Extra trusted CA (PEM); repeatable.', multiple: true}),
-    insecure: Flags.boolean({description: 'Allow plain HTTP and unverified TLS for the registry.'}),
-    concurrency: Flags.integer({description: 'HEAD requests at once.', default: 8, min: 1, max: 256}),
+    ...registryTargetFlags,
+    concurrency: Flags.integer({description: 'HEAD requests at once.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
   }
 
   async run(): Promise<InventoryResult> {

@@ -1,8 +1,10 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
+import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {resolveS3Credentials} from '../../lib/importers/s3-credentials.js'
 import type {InventoryResult} from '../../lib/inventory/inventory.js'
+import {s3TargetFlags} from '../../lib/target-flags.js'
 import {inventoryFlags, printInventory} from './nginx.js'
 
 export default class InventoryS3 extends BaseCommand<typeof InventoryS3> {
@@ -13,16 +15,10 @@ export default class InventoryS3 extends BaseCommand<typeof InventoryS3> {
 
   static override flags = {
     ...inventoryFlags,
-    endpoint: Flags.string({description: 'S3 endpoint URL (path-style addressing is used).', required: true}),
+    ...s3TargetFlags,
     bucket: Flags.string({description: 'Bucket, as given to import s3.', required: true}),
     prefix: Flags.string({description: 'Key prefix, as given to import s3.', default: ''}),
-    region: Flags.string({description: 'Signing region.', default: 'us-east-1'}),
-    'ca-file': Flags.file({description: 'Extra CA (PEM) to trust for the endpoint.', exists: true}),
-    insecure: Flags.boolean({description: 'Allow plain HTTP to a non-loopback host and unverified TLS.'}),
-    'access-key': Flags.string({description: 'Access key (else AWS_ACCESS_KEY_ID, else ~/.aws/credentials).'}),
-    'secret-key': Flags.string({description: 'Secret key (else AWS_SECRET_ACCESS_KEY, else ~/.aws/credentials).'}),
-    profile: Flags.string({description: 'Profile in ~/.aws/credentials (else AWS_PROFILE, else default).'}),
-    concurrency: Flags.integer({description: 'HEAD requests at once.', default: 8, min: 1}),
+    concurrency: Flags.integer({description: 'HEAD requests at once.', default: DEFAULT_CONCURRENCY, min: 1}),
   }
 
   async run(): Promise<InventoryResult> {

@@ -1,0 +1,31 @@
+import {Flags} from '@oclif/core'
+
+/**
+ * The flags that name a target, shared by every command that reads or writes
+ * it: `import registry`, `inventory registry` and `mirror` name a registry the
+ * same way; `import s3` and `inventory s3` a bucket. One definition each, so
+ * an inventory is always taken of the target an import writes.
+ */
+export const registryTargetFlags = {
+  registry: Flags.string({description: 'Target registry, HOST[:PORT].', required: true}),
+  namespace: Flags.string({description: 'Path put before every repository, e.g. mirror or team/k8s.'}),
+  'keep-registry-host': Flags.boolean({
+    description: 'Keep the source registry host as the first path component (registry/docker.io/library/nginx; a host:port becomes host_port).',
+  }),
+  username: Flags.string({description: 'Target registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),
+  password: Flags.string({description: 'Target registry password or token.', dependsOn: ['username']}),
+  'ca-file': Flags.string({description: 'Extra trusted CA (PEM); repeatable.', multiple: true}),
+  insecure: Flags.boolean({description: 'Allow plain HTTP and unverified TLS for the target registry.'}),
+}
+
+export const s3TargetFlags = {
+  endpoint: Flags.string({description: 'S3 endpoint URL (path-style addressing is used).', required: true}),
+  bucket: Flags.string({description: 'Bucket.', required: true}),
+  prefix: Flags.string({description: 'Key prefix: objects are <prefix>/<path>.', default: ''}),
+  region: Flags.string({description: 'Signing region.', default: 'us-east-1'}),
+  'ca-file': Flags.file({description: 'Extra CA (PEM) to trust for the endpoint.', exists: true}),
+  insecure: Flags.boolean({description: 'Allow plain HTTP to a non-loopback host and unverified TLS.'}),
+  'access-key': Flags.string({description: 'Access key (else AWS_ACCESS_KEY_ID, else ~/.aws/credentials).'}),
+  'secret-key': Flags.string({description: 'Secret key (else AWS_SECRET_ACCESS_KEY, else ~/.aws/credentials).'}),
+  profile: Flags.string({description: 'Profile in ~/.aws/credentials (else AWS_PROFILE, else default).'}),
+}
