@@ -45,7 +45,7 @@ describe('airlock import registry: TLS with htpasswd', () => {
       '--ca-file', reg.caFile!, '--username', 'alice', '--password', 'pa55-w0rd-tls', '--json',
     ])
     expect(r.code, r.stderr).toBe(0)
-    const rows = JSON.parse(r.stdout) as {source: string; target: string; digest: string}[]
+    const rows = (JSON.parse(r.stdout) as {items: {source: string; target: string; digest: string}[]}).items
     expect(rows).toHaveLength(2)
     for (const [k, row] of rows.entries()) expect(await skopeoDigest(reg, row.target)).toBe(bundle.images[k].digest)
     expect(r.stderr).not.toContain('pa55-w0rd-tls')
@@ -94,7 +94,7 @@ describe('airlock import registry: token auth', () => {
   it('pushes with Bearer tokens (push scope, plus pull on a mount source)', async () => {
     const r = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'tok', '--username', 'bob', '--password', 't0ken-pass', '--json'])
     expect(r.code, r.stderr).toBe(0)
-    const rows = JSON.parse(r.stdout) as {target: string}[]
+    const rows = (JSON.parse(r.stdout) as {items: {target: string}[]}).items
     for (const [k, row] of rows.entries()) expect(await skopeoDigest(reg, row.target)).toBe(bundle.images[k].digest)
     // The shared base layer was mounted: the token for it carried pull on the source repository.
     const log = await readFile(reg.logFile, 'utf8')
