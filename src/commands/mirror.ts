@@ -4,17 +4,17 @@ import {BaseCommand} from '../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../lib/defaults.js'
 import {UsageError} from '../lib/errors.js'
 import {loadManifest} from '../lib/manifest/load.js'
+import {type PushCounts, pushCounts, pushTotalLine} from '../lib/importers/registry-sink.js'
 import {type MirroredImage, mirror} from '../lib/mirror/mirror.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../lib/oci/platform.js'
 import {formatSelections} from '../lib/select/report.js'
 import type {RepositoriesReport, SelectionReport} from '../lib/select/resolve.js'
 import {registryTargetFlags} from '../lib/target-flags.js'
-import {formatBytes} from '../lib/ui/format.js'
 import type {CommandResult} from '../lib/ui/result.js'
 
 /** mirror's result: one item per image (source -> target, digest) and what the copy did, as import registry's. */
 export interface MirrorCommandResult
-  extends CommandResult<MirroredImage, {images: number; blobsUploaded: number; blobsMounted: number; blobsPresent: number; bytesUploaded: number; manifestsPushed: number}> {
+  extends CommandResult<MirroredImage, PushCounts> {
   registry: string
   dryRun: boolean
   selections?: SelectionReport[]
@@ -69,20 +69,8 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
     for (const l of formatSelections(r.selections ?? [], r.repositories ?? [])) this.out(l)
     // One `source -> target` line per image, as import registry prints its mapping.
     for (const i of r.images) this.out(`${i.source} -> ${i.target}`)
-    const st = r.stats
-    const counts = {
-      images: r.images.length,
-      blobsUploaded: st.uploaded,
-      blobsMounted: st.mounted,
-      blobsPresent: st.present,
-      bytesUploaded: st.bytesUploaded,
-      manifestsPushed: st.manifestsPushed,
-    }
-    this.out(
-      f['dry-run']
-        ? `total: ${counts.images} image(s) would be copied to ${f.registry} (dry run: nothing was copied)`
-        : `total: ${counts.images} image(s) in ${f.registry}: ${st.uploaded} blob(s) uploaded (${formatBytes(st.bytesUploaded)}), ${st.mounted} mounted, ${st.present} already there; ${st.manifestsPushed} manifest(s) pushed`,
-    )
+    const counts = pushCounts(r.images.length, r.stats)
+    this.out(pushTotalLine(f.registry, counts, Boolean(f['dry-run']), 'copied'))
     const selections = r.selections ? {selections: r.selections, repositories: r.repositories ?? []} : {}
     return {registry: f.registry, dryRun: Boolean(f['dry-run']), counts, items: r.images, ...selections}
   }

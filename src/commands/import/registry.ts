@@ -4,12 +4,12 @@ import {BaseCommand} from '../../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {registryTargetFlags} from '../../lib/target-flags.js'
 import {type ImportedImage, importRegistry} from '../../lib/importers/registry.js'
-import {formatBytes} from '../../lib/ui/format.js'
+import {type PushCounts, pushCounts, pushTotalLine} from '../../lib/importers/registry-sink.js'
 import type {CommandResult} from '../../lib/ui/result.js'
 
 /** import registry's result: one item per image (source -> target, digest) and what the push did. */
 export interface ImportRegistryResult
-  extends CommandResult<ImportedImage, {images: number; blobsUploaded: number; blobsMounted: number; blobsPresent: number; bytesUploaded: number; manifestsPushed: number}> {
+  extends CommandResult<ImportedImage, PushCounts> {
   registry: string
   dryRun: boolean
 }
@@ -53,20 +53,8 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
     })
     // One `source -> target` line per image, as the contract words the mapping.
     for (const i of r.images) this.out(`${i.source} -> ${i.target}`)
-    const st = r.stats
-    const counts = {
-      images: r.images.length,
-      blobsUploaded: st.uploaded,
-      blobsMounted: st.mounted,
-      blobsPresent: st.present,
-      bytesUploaded: st.bytesUploaded,
-      manifestsPushed: st.manifestsPushed,
-    }
-    this.out(
-      f['dry-run']
-        ? `total: ${counts.images} image(s) would be pushed to ${f.registry} (dry run: nothing was pushed)`
-        : `total: ${counts.images} image(s) in ${f.registry}: ${st.uploaded} blob(s) uploaded (${formatBytes(st.bytesUploaded)}), ${st.mounted} mounted, ${st.present} already there; ${st.manifestsPushed} manifest(s) pushed`,
-    )
+    const counts = pushCounts(r.images.length, r.stats)
+    this.out(pushTotalLine(f.registry, counts, Boolean(f['dry-run']), 'pushed'))
     return {registry: f.registry, dryRun: Boolean(f['dry-run']), counts, items: r.images}
   }
 }

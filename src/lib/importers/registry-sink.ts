@@ -14,6 +14,7 @@ import {RegistryClient} from '../registry/client.js'
 import type {Credentials} from '../registry/credentials.js'
 import {type BlobReader, RegistryPusher} from '../registry/push.js'
 import {hasReferrersApi, referrersTag} from '../registry/referrers.js'
+import {formatBytes} from '../ui/format.js'
 import type {Progress} from '../ui/progress.js'
 import {refuseIncompleteTarget} from './delta-check.js'
 import {checkDeltaTarget, DeltaImageSource, RegistryHolds} from './registry-holds.js'
@@ -58,6 +59,27 @@ export interface PushStats {
   present: number
   bytesUploaded: number
   manifestsPushed: number
+}
+
+/** What every push to a registry reports (`import registry`, `mirror`): its result's counts. */
+export type PushCounts = {
+  images: number
+  blobsUploaded: number
+  blobsMounted: number
+  blobsPresent: number
+  bytesUploaded: number
+  manifestsPushed: number
+}
+
+export function pushCounts(images: number, st: PushStats): PushCounts {
+  return {images, blobsUploaded: st.uploaded, blobsMounted: st.mounted, blobsPresent: st.present, bytesUploaded: st.bytesUploaded, manifestsPushed: st.manifestsPushed}
+}
+
+/** The `total:` line of a push; `verb` is what a dry run would have done (`pushed`, `copied`). */
+export function pushTotalLine(registry: string, c: PushCounts, dryRun: boolean, verb: string): string {
+  return dryRun
+    ? `total: ${c.images} image(s) would be ${verb} to ${registry} (dry run: nothing was ${verb})`
+    : `total: ${c.images} image(s) in ${registry}: ${c.blobsUploaded} blob(s) uploaded (${formatBytes(c.bytesUploaded)}), ${c.blobsMounted} mounted, ${c.blobsPresent} already there; ${c.manifestsPushed} manifest(s) pushed`
 }
 
 export interface RegistryImportResult {
