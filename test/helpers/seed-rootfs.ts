@@ -1,6 +1,6 @@
 import {execFile} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {rename, rm, stat} from 'node:fs/promises'
+import {mkdir, rename, rm, stat} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -23,6 +23,8 @@ export async function seedRootfs(): Promise<string> {
   if ((await stat(join(dir, 'usr', 'bin', 'sha256sum')).catch(() => undefined))?.isFile()) return dir
   const tmp = `${dir}.tmp-${process.pid}`
   await rm(tmp, {recursive: true, force: true})
+  // mmdebstrap resolves its target's absolute path, which fails while the cache folder itself does not exist (a fresh machine).
+  await mkdir(cache, {recursive: true})
   try {
     const include = SEED.include.length > 0 ? [`--include=${SEED.include.join(',')}`] : []
     await run('mmdebstrap', [`--variant=${SEED.variant}`, '--quiet', ...include, SEED.suite, tmp], {maxBuffer: 16 << 20})
