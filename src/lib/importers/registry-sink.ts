@@ -29,14 +29,19 @@ import {checkTargetOptions, type ImageTarget, targetFor} from './registry-target
  * run and mounted into every other repository that needs it.
  */
 
-export interface RegistryImportOptions {
+/** The target registry, as `registryTargetFlags` name it: every push to a registry (`import registry`, `mirror`) takes these. */
+export interface RegistryTargetOptions {
   /** `HOST[:PORT]` of the target registry. */
   registry: string
   namespace?: string
   keepRegistryHost?: boolean
   credentials?: Credentials
   caFiles?: string[]
+  /** Plain HTTP and unverified TLS for the target. */
   insecure?: boolean
+}
+
+export interface RegistryImportOptions extends RegistryTargetOptions {
   concurrency?: number
   /** Print the mapping, push nothing (the bundle is still verified). */
   dryRun?: boolean

@@ -4,13 +4,12 @@ import type {Descriptor} from '../content/descriptor.js'
 import {Copier} from '../copy.js'
 import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import {IntegrityError, UsageError} from '../errors.js'
-import {type PushStats, PushRun, RegistrySink} from '../importers/registry-sink.js'
+import {type PushStats, PushRun, type RegistryTargetOptions, RegistrySink} from '../importers/registry-sink.js'
 import {checkTargetOptions, type ImageTarget, targetFor} from '../importers/registry-target.js'
 import type {ImageEntry, Manifest} from '../manifest/types.js'
 import {chooseRoot} from '../oci/choose-root.js'
 import {sha256Digest} from '../oci/digest.js'
 import {RegistryClient} from '../registry/client.js'
-import type {Credentials} from '../registry/credentials.js'
 import {RegistryPusher} from '../registry/push.js'
 import {RegistrySource} from '../registry/source.js'
 import {sourceClients} from '../select/clients.js'
@@ -27,17 +26,8 @@ import type {Progress} from '../ui/progress.js'
  * mounts, chunked uploads), auth and TLS. Digests stay byte for byte; the
  * target registry checks every blob's digest before it keeps it.
  */
-export interface MirrorOptions {
-  /** `HOST[:PORT]` of the target registry. */
-  registry: string
-  namespace?: string
-  keepRegistryHost?: boolean
-  /** Target credentials (`--username`/`--password`); sources use the Docker config. */
-  credentials?: Credentials
-  /** Extra CAs trusted for the target and every source. */
-  caFiles?: string[]
-  /** Plain HTTP and unverified TLS for the target. */
-  insecure?: boolean
+/** `credentials` are the target's (sources use the Docker config); `caFiles` are trusted for the target and every source. */
+export interface MirrorOptions extends RegistryTargetOptions {
   concurrency: number
   /** `--platform`: overrides the manifest's platforms. */
   platforms?: string[]
