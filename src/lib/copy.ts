@@ -6,7 +6,7 @@ import {FailureError, IntegrityError} from './errors.js'
 import type {Descriptor} from './content/descriptor.js'
 import {isManifestEdge} from './graph/successors.js'
 import {walkGraph} from './graph/walk.js'
-import {sha256Digest} from './oci/digest.js'
+import {sha256Digest} from './content/digest.js'
 import {Once} from './once.js'
 
 /** The manifest or index to copy, bytes in hand (it may be a platform-filtered index that no source has). */

@@ -5,7 +5,7 @@ import {MediaType} from '../../src/lib/content/media-types.js'
 import {ManifestParseError, manifestGaps, parseLayoutIndex, parseManifestJson} from '../../src/lib/graph/parse.js'
 import {successors} from '../../src/lib/graph/successors.js'
 import {walkGraph} from '../../src/lib/graph/walk.js'
-import {sha256Digest} from '../../src/lib/oci/digest.js'
+import {sha256Digest} from '../../src/lib/content/digest.js'
 
 const json = (o: unknown) => Buffer.from(JSON.stringify(o))
 const blob = (b: Buffer, mediaType: string): Descriptor => ({mediaType, digest: sha256Digest(b), size: b.length})

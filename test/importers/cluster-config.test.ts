@@ -3,7 +3,8 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
 
-import {type BinariesEndpoint, detectStyle, openClusterConfig} from '../../src/lib/cluster-config.js'
+import {type BinariesEndpoint, openClusterConfig} from '../../src/lib/importers/cluster-config.js'
+import {detectStyle} from '../../src/lib/yaml-style.js'
 
 /** What an import does: open the file (checking it), then point spec.binaries at the target. */
 async function pointClusterConfig(file: string, target: BinariesEndpoint): Promise<void> {

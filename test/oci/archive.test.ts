@@ -11,7 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {BundleError} from '../../src/lib/errors.js'
 import {OciArchive} from '../../src/lib/oci/archive.js'
-import {sha256Digest} from '../../src/lib/oci/digest.js'
+import {sha256Digest} from '../../src/lib/content/digest.js'
 import {readTar} from '../../src/lib/tar/reader.js'
 
 const run = promisify(execFile)

@@ -11,7 +11,7 @@ import type {BlobPutResult, ImageSink, ImageSource} from '../../src/lib/content/
 import {Copier} from '../../src/lib/copy.js'
 import {FailureError, IntegrityError} from '../../src/lib/errors.js'
 import type {Opener} from '../../src/lib/content/opener.js'
-import {sha256Digest} from '../../src/lib/oci/digest.js'
+import {sha256Digest} from '../../src/lib/content/digest.js'
 import {OciLayoutSink, OciLayoutSource, readLayoutIndex} from '../../src/lib/oci/layout.js'
 import type {Descriptor} from '../../src/lib/content/descriptor.js'
 import {MediaType} from '../../src/lib/content/media-types.js'

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {IntegrityError} from '../../src/lib/errors.js'
-import {sha256Digest} from '../../src/lib/oci/digest.js'
+import {sha256Digest} from '../../src/lib/content/digest.js'
 import {layoutEntryMediaType, OciLayoutSink, OciLayoutSource, readLayoutIndex} from '../../src/lib/oci/layout.js'
 import {MediaType} from '../../src/lib/content/media-types.js'
 import {Store} from '../../src/lib/store/store.js'

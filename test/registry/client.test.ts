@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {IntegrityError, RegistryError} from '../../src/lib/errors.js'
-import {sha256Digest} from '../../src/lib/oci/digest.js'
+import {sha256Digest} from '../../src/lib/content/digest.js'
 import {MediaType} from '../../src/lib/content/media-types.js'
 import {RegistryClient} from '../../src/lib/registry/client.js'
 

@@ -41,7 +41,7 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
     const {root, endpoint} = this.flags
     const clusterConfig = this.flags['cluster-config']
     // Loaded on use: oclif loads every command module to list them, so each keeps its start cheap.
-    const [{importNginx}, {checkRepoEndpoint, openClusterConfig}] = await Promise.all([import('../../lib/importers/nginx.js'), import('../../lib/cluster-config.js')])
+    const [{importNginx}, {checkRepoEndpoint, openClusterConfig}] = await Promise.all([import('../../lib/importers/nginx.js'), import('../../lib/importers/cluster-config.js')])
     if (endpoint !== undefined) checkRepoEndpoint('--endpoint', endpoint)
     // Checked before the import, so an unusable file does not leave a half-done job.
     const config = clusterConfig ? await openClusterConfig(clusterConfig) : undefined

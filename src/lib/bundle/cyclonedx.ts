@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 
-import {digestHex} from '../oci/digest.js'
+import {digestHex} from '../content/digest.js'
 import {parseReference} from '../oci/reference.js'
 import type {BundleLock, LockImage, LockReferrer} from './lock.js'
 

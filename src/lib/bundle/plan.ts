@@ -5,7 +5,7 @@ import {stringify} from 'yaml'
 
 import type {RepoIndex} from '../charts/repo-index.js'
 import {readStoreIndex} from '../charts/store-index.js'
-import {isDigest, sha256Digest} from '../oci/digest.js'
+import {isDigest, sha256Digest} from '../content/digest.js'
 import {REF_NAME_ANNOTATION, referrerEntry} from '../oci/layout.js'
 import type {Descriptor, ImageIndex} from '../content/descriptor.js'
 import {MAX_MANIFEST_BYTES} from '../defaults.js'

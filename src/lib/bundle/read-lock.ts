@@ -2,7 +2,7 @@ import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {BundleError} from '../errors.js'
-import {isDigest, SHA256_HEX} from '../oci/digest.js'
+import {isDigest, SHA256_HEX} from '../content/digest.js'
 import type {BundleLock} from '../lock.js'
 import {BUNDLE_FILES} from './lock.js'
 

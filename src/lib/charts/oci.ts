@@ -1,6 +1,6 @@
 import {FailureError} from '../errors.js'
 import type {Opener} from '../content/opener.js'
-import {sha256Digest} from '../oci/digest.js'
+import {sha256Digest} from '../content/digest.js'
 import type {ImageManifest} from '../content/descriptor.js'
 import type {RegistryClient} from '../registry/client.js'
 import type {ChartVersion} from './repo-index.js'

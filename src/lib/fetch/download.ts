@@ -5,7 +5,7 @@ import {dirname} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 
 import {IntegrityError, isAirlockError, NetworkError} from '../errors.js'
-import {HashingStream} from '../oci/digest.js'
+import {HashingStream} from './hashing-stream.js'
 import {commitFile} from '../store/atomic.js'
 import {countingStream} from './counting.js'
 import type {Opener} from '../content/opener.js'

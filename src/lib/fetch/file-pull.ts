@@ -3,7 +3,7 @@ import {createReadStream} from 'node:fs'
 import {stat} from 'node:fs/promises'
 import type {Got} from 'got'
 
-import {hashFile} from '../oci/digest.js'
+import {hashFile} from './hashing-stream.js'
 import type {Once} from '../once.js'
 import type {Opener, OpenedStream} from '../content/opener.js'
 import {type DownloadResult, downloadVerified} from './download.js'

@@ -4,7 +4,7 @@ import {join, sep} from 'node:path'
 import pLimit from 'p-limit'
 
 import type {LockFile} from '../lock.js'
-import {hashFile} from '../oci/digest.js'
+import {hashFile} from '../fetch/hashing-stream.js'
 
 /**
  * What a target already holds, read only: the checks a delta import runs

@@ -8,7 +8,7 @@ import {type PushStats, PushRun, type RegistryTargetOptions, RegistrySink} from 
 import {checkTargetOptions, type ImageTarget, targetFor} from '../importers/registry-target.js'
 import type {ImageEntry, Manifest} from '../manifest/types.js'
 import {chooseRoot} from '../oci/choose-root.js'
-import {sha256Digest} from '../oci/digest.js'
+import {sha256Digest} from '../content/digest.js'
 import {RegistryClient} from '../registry/client.js'
 import {RegistryPusher} from '../registry/push.js'
 import {RegistrySource} from '../registry/source.js'

@@ -7,7 +7,7 @@ import {ManifestParseError, parseLayoutIndex} from '../graph/parse.js'
 import type {Opener, OpenedStream} from '../content/opener.js'
 import type {ImageSource} from '../content/roles.js'
 import {BLOCK, padded, TarHeaderDecoder} from '../tar/headers.js'
-import {digestHex, isDigest} from './digest.js'
+import {digestHex, isDigest} from '../content/digest.js'
 import type {Descriptor, ImageIndex} from '../content/descriptor.js'
 
 /**

@@ -1,7 +1,7 @@
 import type {Descriptor} from '../content/descriptor.js'
 import {FailureError} from '../errors.js'
 import {ManifestParseError, type ParsedManifest, parseManifestJson} from '../graph/parse.js'
-import {sha256Digest} from './digest.js'
+import {sha256Digest} from '../content/digest.js'
 import {formatPlatform, indexPlatforms, isRunnableDescriptor, parsePlatform, platformMatches} from './platform.js'
 
 /** A manifest or index as fetched: its bytes, media type and digest. */

@@ -3,7 +3,7 @@ import {readFile} from 'node:fs/promises'
 
 import {UsageError} from '../errors.js'
 
-import {digestHex, isDigest} from './digest.js'
+import {digestHex, isDigest} from '../content/digest.js'
 import type {ImageManifest} from '../content/descriptor.js'
 
 /**

@@ -12,7 +12,7 @@ import type {RetryPolicy} from '../fetch/retry.js'
 import {Once} from '../once.js'
 import {writeFileAtomic} from '../store/atomic.js'
 import type {Store} from '../store/store.js'
-import {digestHex, sha256Digest} from './digest.js'
+import {digestHex, sha256Digest} from '../content/digest.js'
 import type {Descriptor, ImageIndex} from '../content/descriptor.js'
 import {manifestMediaType, MediaType} from '../content/media-types.js'
 

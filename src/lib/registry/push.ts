@@ -2,7 +2,7 @@ import {pipeline, type Readable} from 'node:stream'
 
 import {IntegrityError, RegistryError} from '../errors.js'
 import {countingStream} from '../fetch/counting.js'
-import {sha256Digest} from '../oci/digest.js'
+import {sha256Digest} from '../content/digest.js'
 import type {RegistryClient, RegistryResponse} from './client.js'
 
 /**

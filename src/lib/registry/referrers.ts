@@ -1,4 +1,4 @@
-import {digestHex} from '../oci/digest.js'
+import {digestHex} from '../content/digest.js'
 import {MediaType} from '../content/media-types.js'
 import type {RegistryClient} from './client.js'
 

@@ -1,7 +1,7 @@
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import {Readable} from 'node:stream'
 
-import {isDigest} from '../oci/digest.js'
+import {isDigest} from '../content/digest.js'
 import type {ImageIndex} from '../content/descriptor.js'
 import {MediaType} from '../content/media-types.js'
 import {sendBody} from './range.js'

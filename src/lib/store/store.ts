@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import {mkdir, readFile} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 
-import {digestHex} from '../oci/digest.js'
+import {digestHex} from '../content/digest.js'
 import {writeFileAtomic} from './atomic.js'
 import {acquireLock} from './lock.js'
 

@@ -2,11 +2,9 @@ import {readFile, stat} from 'node:fs/promises'
 import {isDeepStrictEqual} from 'node:util'
 import {Document, isMap, isScalar, parseAllDocuments, type ToStringOptions, YAMLMap} from 'yaml'
 
-import {UsageError} from './errors.js'
-import {writeFileAtomic} from './store/atomic.js'
-import {detectStyle} from './yaml-style.js'
-
-export {detectStyle} from './yaml-style.js'
+import {UsageError} from '../errors.js'
+import {writeFileAtomic} from '../store/atomic.js'
+import {detectStyle} from '../yaml-style.js'
 
 /** Where the cluster's installer should fetch binaries from after an import. */
 export interface BinariesEndpoint {

@@ -5,24 +5,6 @@ import {Transform, type TransformCallback} from 'node:stream'
 
 import {IntegrityError} from '../errors.js'
 
-export const SHA256_HEX = /^[a-f0-9]{64}$/
-export const DIGEST_RE = /^sha256:[a-f0-9]{64}$/
-
-/** `sha256:<hex>` of a buffer. */
-export function sha256Digest(data: Uint8Array | string): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`
-}
-
-export function isDigest(s: string): boolean {
-  return DIGEST_RE.test(s)
-}
-
-/** The hex part of `sha256:<hex>`. */
-export function digestHex(digest: string): string {
-  if (!isDigest(digest)) throw new Error(`not a sha256 digest: ${digest}`)
-  return digest.slice(7)
-}
-
 /** The sha256 (`sha256:<hex>`) and size of a file on disk, or undefined when it is missing or not a regular file. */
 export async function hashFile(path: string): Promise<{digest: string; size: number} | undefined> {
   try {

@@ -3,7 +3,8 @@ import {pipeline} from 'node:stream/promises'
 import {describe, expect, it} from 'vitest'
 
 import {IntegrityError} from '../../src/lib/errors.js'
-import {HashingStream, sha256Digest} from '../../src/lib/oci/digest.js'
+import {sha256Digest} from '../../src/lib/content/digest.js'
+import {HashingStream} from '../../src/lib/fetch/hashing-stream.js'
 
 async function drain(source: Readable, hasher: HashingStream): Promise<number> {
   let n = 0
