@@ -35,8 +35,18 @@ export interface StoreFileSpec {
 
 const ALPHABET = Buffer.from('etaoinshrdlucmfw')
 
-function compressibleBytes(size: number): Buffer {
-  const b = randomBytes(size)
+/** Bytes of a sha256 counter stream: the same for the same seed, for stores a test compares byte for byte across versions. */
+function seededBytes(seed: string): (size: number) => Buffer {
+  let counter = 0
+  return (size) => {
+    const out = Buffer.alloc(size)
+    for (let off = 0; off < size; off += 32) createHash('sha256').update(`${seed}\0${counter++}`).digest().copy(out, off)
+    return out
+  }
+}
+
+function compressibleBytes(size: number, random: (size: number) => Buffer): Buffer {
+  const b = random(size)
   for (let i = 0; i < b.length; i++) b[i] = ALPHABET[b[i] & 15]
   return b
 }
@@ -65,7 +75,18 @@ export const DEFAULT_FILES: StoreFileSpec[] = [
   {kind: 'chart', path: 'charts/nginx-15.1.0.tgz', size: 4_000},
 ]
 
-export async function makeStoreFixture(opts: {root?: string; images?: StoreImageSpec[]; files?: StoreFileSpec[]; name?: string; version?: string} = {}): Promise<StoreFixture> {
+export async function makeStoreFixture(
+  opts: {
+    root?: string
+    images?: StoreImageSpec[]
+    files?: StoreFileSpec[]
+    name?: string
+    version?: string
+    /** Every byte derived from this instead of random: the same seed gives the same store. */
+    seed?: string
+  } = {},
+): Promise<StoreFixture> {
+  const random = opts.seed === undefined ? randomBytes : seededBytes(opts.seed)
   const root = opts.root ?? (await makeTempDir('airlock-store-'))
   const blobsDir = join(root, 'images', 'blobs', 'sha256')
   await mkdir(blobsDir, {recursive: true})
@@ -76,7 +97,7 @@ export async function makeStoreFixture(opts: {root?: string; images?: StoreImage
     blobs.add(`sha256:${hex}`)
     return {digest: `sha256:${hex}`, size: data.length}
   }
-  const randomLayer = (size: number) => Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0]), randomBytes(Math.max(0, size - 4))])
+  const randomLayer = (size: number) => Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0]), random(Math.max(0, size - 4))])
 
   const images: StoreFixture['images'] = []
   const indexEntries: object[] = []
@@ -97,7 +118,7 @@ export async function makeStoreFixture(opts: {root?: string; images?: StoreImage
         imageBlobs.push(b.digest)
         size += b.size
       }
-      const config = await put(Buffer.from(JSON.stringify({architecture, os, ...(variant ? {variant} : {}), rootfs: {type: 'layers', diff_ids: layers.map(() => `sha256:${sha(randomBytes(8))}`)}, config: {}})))
+      const config = await put(Buffer.from(JSON.stringify({architecture, os, ...(variant ? {variant} : {}), rootfs: {type: 'layers', diff_ids: layers.map(() => `sha256:${sha(random(8))}`)}, config: {}})))
       imageBlobs.push(config.digest)
       size += config.size
       const manifest = await put(Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: mt.manifest, config: {mediaType: mt.config, digest: config.digest, size: config.size}, layers})))
@@ -128,7 +149,7 @@ export async function makeStoreFixture(opts: {root?: string; images?: StoreImage
 
   const files: StoreFixture['files'] = []
   for (const f of opts.files ?? DEFAULT_FILES) {
-    const data = f.data ?? (f.compressible ? compressibleBytes(f.size ?? 1000) : randomBytes(f.size ?? 1000))
+    const data = f.data ?? (f.compressible ? compressibleBytes(f.size ?? 1000, random) : random(f.size ?? 1000))
     const base = f.kind === 'binary' ? 'files' : 'packages'
     const p = join(root, base, ...f.path.split('/'))
     await mkdir(join(p, '..'), {recursive: true})
