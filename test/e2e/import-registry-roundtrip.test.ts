@@ -110,7 +110,7 @@ describe('airlock build, then import registry of the real bundle (split into par
     const out = join(dir, 'bundle')
     const b = await runCli(['build', manifest, '--store', join(dir, 'store'), '--out', out])
     expect(b.code, b.stderr).toBe(0)
-    expect(b.stderr).toContain(`${src.host}/apps/pinned@${pinned.digest}: pinned to an index digest; carrying all 2 platforms`)
+    expect(b.stderr).toContain(`${src.host}/apps/pinned@${pinned.digest}: pinned to an index digest with no tag; carrying all 2 platforms`)
     const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as {images: (LockImageJson & {sourceDigest?: string})[]}
     const byPin = lock.images.find((i) => i.ref.includes('@'))!
     const byTag = lock.images.find((i) => i.ref.endsWith(':3'))!

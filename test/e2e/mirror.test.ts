@@ -97,6 +97,27 @@ spec:
     expect(await writes()).toBe(before)
   })
 
+  it('a locked multi-arch tag with a platform subset is filtered as the tag is; a digest alone keeps the whole index', async () => {
+    const s = source.host
+    const multi = pushed.find((p) => p.repository === 'team/multi')!
+    const file = join(dir, 'locked.yaml')
+    await writeFile(
+      file,
+      `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: locked\nspec:\n  platforms: [linux/arm64]\n  images:\n    - ${s}/team/multi:2.0@${multi.digest}\n    - ${s}/team/multi@${multi.digest}\n`,
+    )
+    const r = await runCli(['mirror', file, '--registry', target.host, '--namespace', 'locked', '--ca-file', target.caFile!, '--username', 'mirror', '--password', 'm1rror-pass', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const items = (JSON.parse(r.stdout) as {items: {source: string; target: string; digest: string; platforms: string[]; sourceDigest?: string}[]}).items
+    const byTag = items.find((i) => i.source === `${s}/team/multi:2.0@${multi.digest}`)!
+    expect(byTag).toMatchObject({target: `${target.host}/locked/team/multi:2.0`, platforms: ['linux/arm64'], sourceDigest: multi.digest})
+    expect(byTag.digest).not.toBe(multi.digest)
+    expect(await targetDigest(byTag.target)).toBe(byTag.digest)
+    const byDigest = items.find((i) => i.source === `${s}/team/multi@${multi.digest}`)!
+    expect(byDigest).toMatchObject({target: `${target.host}/locked/team/multi@${multi.digest}`, digest: multi.digest})
+    expect(await targetDigest(byDigest.target)).toBe(multi.digest)
+    expect(r.stderr).toContain(`${s}/team/multi@${multi.digest}: pinned to an index digest with no tag; carrying all 2 platforms`)
+  })
+
   it('--dry-run prints the mapping and copies nothing; a selection that matches nothing exits 2', async () => {
     const file = join(dir, 'dry.yaml')
     await writeFile(file, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: dry\nspec:\n  images:\n    - repository: ${source.host}/team/app\n      tags: {latest: 1}\n`)

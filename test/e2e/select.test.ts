@@ -231,4 +231,47 @@ describe('airlock lock', () => {
     const valid = await runCli(['validate', out])
     expect(valid.code, valid.stderr).toBe(0)
   })
+
+  it('a locked multi-arch tag with a platform subset builds the same images as the unlocked one; a digest alone keeps the whole index', async () => {
+    const p = proxy.host
+    const multi = await pushImage(reg, {repository: 'team/multi', tag: '1.0', platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'], layerSize: 2048})
+    const file = await manifest(
+      'multi',
+      `  platforms: [linux/amd64, linux/arm64]
+  images:
+    - ${p}/team/multi:1.0
+    - ref: ${p}/team/multi@${multi.digest}
+      platforms: [linux/amd64]
+`,
+    )
+    type Img = {ref: string; digest: string; platforms: string[]; sourceDigest?: string}
+    const build = async (m: string, name: string): Promise<{images: Img[]; stderr: string}> => {
+      const out = join(dir, name)
+      const r = await runCli(['build', m, '--store', join(dir, `${name}-store`), '--out', out, '--no-importer'])
+      expect(r.code, r.stderr).toBe(0)
+      return {images: (JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as {images: Img[]}).images, stderr: r.stderr}
+    }
+    const unlocked = await build(file, 'multi-unlocked')
+    const lockedFile = join(dir, 'multi.locked.yaml')
+    const l = await runCli(['lock', file, '--out', lockedFile])
+    expect(l.code, l.stderr).toBe(0)
+    expect(await readFile(lockedFile, 'utf8')).toContain(`- ${p}/team/multi:1.0@${multi.digest}\n`)
+    const locked = await build(lockedFile, 'multi-locked')
+
+    // The tag: the same filtered index either way, the upstream (locked) digest as its source.
+    const byTag = unlocked.images.find((i) => i.ref === `${p}/team/multi:1.0`)!
+    const byLock = locked.images.find((i) => i.ref === `${p}/team/multi:1.0@${multi.digest}`)!
+    expect(byTag).toMatchObject({platforms: ['linux/amd64', 'linux/arm64'], sourceDigest: multi.digest})
+    expect(byTag.digest).not.toBe(multi.digest)
+    expect(byLock).toMatchObject({digest: byTag.digest, platforms: byTag.platforms, sourceDigest: multi.digest})
+    expect(locked.images.map((i) => i.digest)).toEqual(unlocked.images.map((i) => i.digest))
+    // The digest alone: the whole index, every platform, and a note saying so, in both builds.
+    for (const b of [unlocked, locked]) {
+      const pinned = b.images.find((i) => i.ref === `${p}/team/multi@${multi.digest}`)!
+      expect(pinned).toMatchObject({digest: multi.digest, platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7']})
+      expect(pinned.sourceDigest).toBeUndefined()
+      expect(b.stderr).toContain(`${p}/team/multi@${multi.digest}: pinned to an index digest with no tag; carrying all 3 platforms`)
+      expect(b.stderr).not.toContain(`${p}/team/multi:1.0@${multi.digest}: pinned`)
+    }
+  })
 })

@@ -99,7 +99,7 @@ export async function mirror(given: Manifest, opts: MirrorOptions): Promise<Mirr
         const src = sources.client(entry.ref.registry)
         const repo = entry.ref.repository
         const fetched = await src.getManifest(repo, entry.ref.digest ?? entry.ref.tag ?? 'latest')
-        const chosen = await chooseRoot(entry.name, fetched, wanted(entry), entry.ref.digest !== undefined, (d) => readConfig(src, repo, d), (m) => progress.warn(m))
+        const chosen = await chooseRoot(entry.name, fetched, wanted(entry), entry.ref, (d) => readConfig(src, repo, d), (m) => progress.warn(m))
         let total = 0
         const r = await copierFor(t.repository).copyImage({
           source: new RegistrySource(src, repo),

@@ -3,6 +3,7 @@ import {FailureError} from '../errors.js'
 import {ManifestParseError, type ParsedManifest, parseManifestJson} from '../graph/parse.js'
 import {sha256Digest} from '../content/digest.js'
 import {formatPlatform, indexPlatforms, isRunnableDescriptor, parsePlatform, platformMatches} from './platform.js'
+import type {ImageReference} from './reference.js'
 
 /** A manifest or index as fetched: its bytes, media type and digest. */
 export interface FetchedRoot {
@@ -20,19 +21,34 @@ export interface ChosenRoot {
 }
 
 /**
+ * Whether a reference keeps a whole index whatever the platform filter: one
+ * pinned by digest alone (`host/app@sha256:...`). The filtered index would
+ * have no name to be served under but its new digest, and the pinned digest
+ * must stay pullable after import, which needs every platform (a registry
+ * refuses an index whose platform manifests are absent). A reference with a
+ * tag and a digest (what `airlock lock` writes) is fetched by the digest,
+ * so the content is exactly what was locked, and filtered as a tag is: the
+ * kept platforms are served under the tag, the same index an unlocked pull
+ * of that tag stores.
+ */
+export function keepsWholeIndex(ref: Pick<ImageReference, 'tag' | 'digest'>): boolean {
+  return ref.digest !== undefined && ref.tag === undefined
+}
+
+/**
  * Which root an image entry copies, for `pull` and `mirror` alike: an index
  * filtered to the platforms asked for (a new index with the kept entries'
- * descriptors verbatim), the whole index for `all` or a pinned digest (a
- * registry refuses an index whose platform manifests are absent, and a
- * pinned digest must stay pullable by that digest), or a single manifest
- * whose config names an acceptable platform. `config` reads a config blob
- * (verified by the caller); `warn` gets what the user should know.
+ * descriptors verbatim), the whole index for `all` or a digest-only
+ * reference (`keepsWholeIndex`), or a single manifest whose config names an
+ * acceptable platform. `fetched` is what `ref` names (by its digest when it
+ * has one); `config` reads a config blob (verified by the caller); `warn`
+ * gets what the user should know.
  */
 export async function chooseRoot(
   name: string,
   fetched: FetchedRoot,
   wanted: string[] | 'all',
-  pinned: boolean,
+  ref: Pick<ImageReference, 'tag' | 'digest'>,
   config: (desc: Descriptor) => Promise<Buffer>,
   warn: (message: string) => void,
 ): Promise<ChosenRoot> {
@@ -49,9 +65,11 @@ export async function chooseRoot(
     const has = indexPlatforms(index.manifests)
     if (wanted === 'all') return {root: fetched, platforms: has}
     const specs = wanted.map(parsePlatform)
-    if (pinned) {
+    if (keepsWholeIndex(ref)) {
       if (!index.manifests.every((d) => isRunnableDescriptor(d) && specs.some((w) => platformMatches(w, d.platform!)))) {
-        warn(`${name}: pinned to an index digest; carrying all ${index.manifests.length} platforms (${has.join(', ')}) so that the mirror serves ${fetched.digest}, not only ${wanted.join(', ')}`)
+        warn(
+          `${name}: pinned to an index digest with no tag; carrying all ${index.manifests.length} platforms (${has.join(', ')}) so that the mirror serves ${fetched.digest}, not only ${wanted.join(', ')} (name a tag too, host/repo:tag@sha256:..., to filter it)`,
+        )
       }
       return {root: fetched, platforms: has}
     }

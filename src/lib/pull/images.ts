@@ -62,7 +62,7 @@ async function pullImage(
       entry.name,
       fetched,
       wantedPlatforms(entry, ctx),
-      entry.ref.digest !== undefined,
+      entry.ref,
       async (desc) => {
         const cfg = await readConfig(desc, source, layout, `config ${desc.digest} of ${entry.name}`)
         configFetched = cfg.fetched
