@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
+import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {type InventoryResult, inventoryNginx} from '../../lib/inventory/inventory.js'
 
 /** Flags every inventory takes. */
@@ -23,7 +24,7 @@ export default class InventoryNginx extends BaseCommand<typeof InventoryNginx> {
   static override flags = {
     ...inventoryFlags,
     root: Flags.directory({description: 'Web server document root, as given to import nginx.', required: true, exists: true}),
-    concurrency: Flags.integer({description: 'Files read at once.', default: 4, min: 1, max: 64}),
+    concurrency: Flags.integer({description: 'Files read at once.', default: DEFAULT_CONCURRENCY, min: 1, max: 64}),
   }
 
   async run(): Promise<InventoryResult> {

@@ -4,6 +4,7 @@ import {join, sep} from 'node:path'
 import pLimit from 'p-limit'
 
 import type {LockFile} from '../lock.js'
+import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {hashFile} from '../fetch/hashing-stream.js'
 
 /**
@@ -12,7 +13,7 @@ import {hashFile} from '../fetch/hashing-stream.js'
  */
 
 /** The files of `files` that `holds` finds, asked `concurrency` at a time. */
-export async function filesHeld(files: LockFile[], holds: (f: LockFile) => Promise<boolean>, concurrency = 8): Promise<Set<LockFile>> {
+export async function filesHeld(files: LockFile[], holds: (f: LockFile) => Promise<boolean>, concurrency = DEFAULT_CONCURRENCY): Promise<Set<LockFile>> {
   const limit = pLimit(concurrency)
   const held = new Set<LockFile>()
   await Promise.all(files.map((f) => limit(async () => void ((await holds(f)) && held.add(f)))))

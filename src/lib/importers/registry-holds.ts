@@ -1,6 +1,7 @@
 import pLimit from 'p-limit'
 
 import type {BundleLock, LockBlob} from '../lock.js'
+import {DEFAULT_CONCURRENCY, MAX_MANIFEST_BYTES} from '../defaults.js'
 import type {Descriptor} from '../content/descriptor.js'
 import {isImageManifestMediaType, isIndexMediaType} from '../content/media-types.js'
 import type {Opener} from '../content/opener.js'
@@ -21,7 +22,7 @@ export class RegistryHolds {
 
   constructor(
     readonly client: RegistryClient,
-    concurrency = 8,
+    concurrency = DEFAULT_CONCURRENCY,
   ) {
     this.limit = pLimit(concurrency)
   }
@@ -111,7 +112,7 @@ export async function checkDeltaTarget(
           if (!edge?.optional && edge?.role !== 'subject') pending.push(check(d, img))
           return false
         },
-        bytes: (d) => (d.size <= 4 << 20 ? archive.readBlob(d.digest) : undefined),
+        bytes: (d) => (d.size <= MAX_MANIFEST_BYTES ? archive.readBlob(d.digest) : undefined),
         invalid: () => {}, // verify, run first, reports it
         label: (at) => at,
       })

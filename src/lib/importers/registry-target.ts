@@ -1,5 +1,5 @@
 import {UsageError} from '../errors.js'
-import {parseReference, ReferenceError, type ImageReference} from '../oci/reference.js'
+import {isRegistryHost, parseReference, ReferenceError, type ImageReference} from '../oci/reference.js'
 
 /**
  * Where an image of the bundle goes in the target registry:
@@ -15,7 +15,6 @@ export interface TargetOptions {
 }
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
-const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
 
 /** Check `--registry` and `--namespace` once, before anything runs. */
 export function checkTargetOptions(opts: TargetOptions): TargetOptions {
@@ -24,7 +23,7 @@ export function checkTargetOptions(opts: TargetOptions): TargetOptions {
   const scheme = /^(https?):\/\//i.exec(registry)
   if (scheme) registry = registry.slice(scheme[0].length)
   registry = registry.replace(/\/+$/, '')
-  if (!HOST.test(registry)) {
+  if (!isRegistryHost(registry)) {
     throw new UsageError(`--registry must be HOST[:PORT], got "${opts.registry}"`, {
       suggestions: ['put the path in --namespace, e.g. --registry registry.local:5000 --namespace mirror'],
     })

@@ -3,6 +3,7 @@ import {readFile, stat} from 'node:fs/promises'
 import type {BundleLock, LockBlob, LockFile} from '../lock.js'
 import {parseBundleLock, readBundleLock} from '../bundle/read-lock.js'
 import {BundleError, UsageError} from '../errors.js'
+import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {filesHeld, rootHolds} from '../importers/holds.js'
 import {RegistryHolds} from '../importers/registry-holds.js'
 import {checkTargetOptions, targetFor, type TargetOptions} from '../importers/registry-target.js'
@@ -98,7 +99,7 @@ export async function inventoryRegistry(opts: RegistryInventoryOptions): Promise
   if (opts.insecure) progress.warn(`--insecure: plain HTTP and unverified TLS allowed for ${target.registry}`)
   const client = new RegistryClient({registry: target.registry, insecure: opts.insecure, caFiles: opts.caFiles, credentials: opts.credentials})
   await client.request({path: '/v2/', what: 'the API version check (GET /v2/)'})
-  const holds = new RegistryHolds(client, opts.concurrency ?? 8)
+  const holds = new RegistryHolds(client, opts.concurrency ?? DEFAULT_CONCURRENCY)
   const images = new Set<string>()
   const blobs = new Set<string>()
   const task = progress.task(`inventory of ${target.registry}`, lock.images.length + (lock.blobs?.length ?? 0))
@@ -158,7 +159,7 @@ export async function inventoryNginx(opts: {root: string; lock: string; out: str
     const ok = await rootHolds(opts.root, f)
     task.advance(1)
     return ok
-  }, opts.concurrency ?? 4)
+  }, opts.concurrency ?? DEFAULT_CONCURRENCY)
   const result = await writeInventory(opts.out, inventoryLock(lock, new Set(), new Set(), held), opts.root, lock)
   task.done(`${result.counts.files}/${result.counts.filesInLock} file(s) held`)
   return result

@@ -1,3 +1,4 @@
+import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {filesHeld} from '../importers/holds.js'
 import {checkS3Target, makeClient, normalizePrefix, objectHolds, objectKey, type S3ImportOptions} from '../importers/s3.js'
 import {silentProgress} from '../ui/progress.js'
@@ -16,7 +17,7 @@ export async function inventoryS3(
   const prefix = normalizePrefix(opts.prefix)
   const lock = await readInventoryLock(opts.lock)
   if (opts.insecure) progress.warn(`--insecure: ${host} may be reached over plain HTTP or unverified TLS`)
-  const concurrency = opts.concurrency ?? 8
+  const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY
   const client = await makeClient(opts as S3ImportOptions, concurrency)
   try {
     const task = progress.task(`inventory of ${opts.bucket} at ${host}`, lock.files.length)

@@ -2,7 +2,7 @@ import path from 'node:path'
 
 import {closest} from '../closest.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../oci/platform.js'
-import {formatReference, type ImageReference, parseReference, ReferenceError} from '../oci/reference.js'
+import {formatReference, type ImageReference, isRegistryHost, normalizeRegistryHost, parseReference, ReferenceError} from '../oci/reference.js'
 import {chartPath, checkRelativePath, MirrorPathError, mirroredPath} from './mirror-path.js'
 import {checkRegex, checkSemverRange, TAG_RULE_KEYS, type TagSelection} from './tag-selection.js'
 import type {TreeMap, TreeNode, TreeSeq} from './tree.js'
@@ -26,7 +26,6 @@ const NAME = /^[a-z0-9][a-z0-9.-]*$/
 const SHA256 = /^[0-9a-fA-F]{64}$/
 const CHART_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const CHART_VERSION = /^[A-Za-z0-9][A-Za-z0-9.+_-]*$/
-const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
 
 /**
  * Check the parsed document against manifest v1 and build the normalized
@@ -222,10 +221,10 @@ class Validator {
         if (h !== undefined) {
           if (/^[a-z][a-z0-9+.-]*:\/\//i.test(h)) {
             this.add(f.host.off, `${p}.host`, `expected host[:port] without a scheme, e.g. ${h.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '')}`)
-          } else if (!HOST.test(h)) {
+          } else if (!isRegistryHost(h)) {
             this.add(f.host.off, `${p}.host`, `"${h}" is not a registry host: expected host or host:port`)
           } else {
-            host = normalizeRegistryHost(h)
+            host = normalizeRegistryHost(h.toLowerCase())
             const first = seen.get(host)
             if (first !== undefined) this.add(f.host.off, `${p}.host`, `duplicate registry "${host}" (also spec.registries[${first}])`)
             else seen.set(host, i)
@@ -395,9 +394,9 @@ class Validator {
       let registry: string | undefined
       if (f.registry) {
         const h = this.string(f.registry, `${p}.registry`)
-        if (h !== undefined && (/^[a-z][a-z0-9+.-]*:\/\//i.test(h) || !HOST.test(h))) {
+        if (h !== undefined && (/^[a-z][a-z0-9+.-]*:\/\//i.test(h) || !isRegistryHost(h))) {
           this.add(f.registry.off, `${p}.registry`, `"${h}" is not a registry host: expected host or host:port, without a scheme or path`)
-        } else if (h !== undefined) registry = normalizeRegistryHost(h)
+        } else if (h !== undefined) registry = normalizeRegistryHost(h.toLowerCase())
       }
       const patterns: {include?: string; exclude?: string} = {}
       for (const k of ['include', 'exclude'] as const) {
@@ -765,11 +764,6 @@ function ociChartRef(s: string): {ref: string; name: string} | string {
     return 'the chart reference must not carry a tag or digest: give the version in version'
   }
   return {ref: `oci://${ref.registry}/${ref.repository}`, name: ref.repository.split('/').pop()!}
-}
-
-function normalizeRegistryHost(h: string): string {
-  const lower = h.toLowerCase()
-  return lower === 'index.docker.io' || lower === 'registry-1.docker.io' ? 'docker.io' : lower
 }
 
 function describe(node: TreeNode): string {

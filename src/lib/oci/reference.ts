@@ -15,7 +15,7 @@ export interface ImageReference {
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
 const DIGEST = /^sha256:[a-f0-9]{64}$/
-const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
+const REGISTRY_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
 
 export class ReferenceError extends Error {}
 
@@ -44,9 +44,9 @@ export function parseReference(input: string): ImageReference {
   let registry = 'docker.io'
   if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost' || parts[0].startsWith('['))) {
     registry = parts.shift()!
-    if (!HOST.test(registry)) throw new ReferenceError(`bad registry host "${registry}"`)
+    if (!isRegistryHost(registry)) throw new ReferenceError(`bad registry host "${registry}"`)
   }
-  if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = 'docker.io'
+  registry = normalizeRegistryHost(registry)
   if (parts.length === 0 || parts.some((p) => p === '')) throw new ReferenceError(`bad repository path in "${input}"`)
   for (const p of parts) {
     if (!COMPONENT.test(p)) throw new ReferenceError(`bad repository name component "${p}" (lowercase letters, digits and . _ - only)`)
@@ -56,6 +56,17 @@ export function parseReference(input: string): ImageReference {
   if (repository.length > 255) throw new ReferenceError('repository name longer than 255 characters')
   if (!tag && !digest) tag = 'latest'
   return {registry, repository, tag, digest}
+}
+
+/** `host`, `host:port`, `[v6]:port`: a registry host as a reference, `--registry` or a mirror key names it. */
+export function isRegistryHost(s: string): boolean {
+  return REGISTRY_HOST.test(s)
+}
+
+/** Docker Hub's other names (`index.docker.io`, `registry-1.docker.io`, any case) as references name it: `docker.io`; any other host unchanged. */
+export function normalizeRegistryHost(host: string): string {
+  const lower = host.toLowerCase()
+  return lower === 'index.docker.io' || lower === 'registry-1.docker.io' ? 'docker.io' : host
 }
 
 /** `docker.io/library/nginx:1.25.3`, `registry.k8s.io/pause:3.9@sha256:...`. */

@@ -4,6 +4,7 @@ import {homedir} from 'node:os'
 import {join} from 'node:path'
 
 import {UsageError} from '../errors.js'
+import {normalizeRegistryHost} from '../oci/reference.js'
 
 export interface Credentials {
   username?: string
@@ -26,8 +27,6 @@ interface DockerConfig {
   credsStore?: string
 }
 
-const DOCKER_HUB_KEYS = ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io', 'registry-1.docker.io']
-
 export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.DOCKER_CONFIG || join(homedir(), '.docker'), 'config.json')
 }
@@ -35,7 +34,7 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 /** `https://host:5000/v1/` -> `host:5000`; Docker Hub's names -> `docker.io`. */
 export function normalizeAuthKey(key: string): string {
   const host = key.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').toLowerCase()
-  return DOCKER_HUB_KEYS.includes(host) || host === 'index.docker.io' ? 'docker.io' : host
+  return normalizeRegistryHost(host)
 }
 
 async function readConfig(path: string): Promise<DockerConfig | undefined> {

@@ -8,7 +8,7 @@ import {isDigest} from '../content/digest.js'
 import type {Descriptor} from '../content/descriptor.js'
 import {MediaType} from '../content/media-types.js'
 import {type ParsedManifest, parseManifestJson} from '../graph/parse.js'
-import {parseReference} from '../oci/reference.js'
+import {normalizeRegistryHost, parseReference} from '../oci/reference.js'
 
 /**
  * What the served registry holds, built once at start from the bundle's
@@ -69,7 +69,7 @@ export class RegistryContent {
   /** The repository `name`, or with a containerd mirror's `ns` (the source registry) the host-kept one first. */
   repository(name: string, ns?: string): Repository | undefined {
     if (ns) {
-      const kept = this.repos.get(`${hostComponent(ns === 'registry-1.docker.io' || ns === 'index.docker.io' ? 'docker.io' : ns)}/${name}`)
+      const kept = this.repos.get(`${hostComponent(normalizeRegistryHost(ns))}/${name}`)
       if (kept) return kept
     }
     return this.repos.get(name)
