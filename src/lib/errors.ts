@@ -73,15 +73,13 @@ export class BundleError extends AirlockError {
 export class IntegrityError extends AirlockError {
   readonly expected: string
   readonly actual: string
-  readonly subject: string
+  /** What was being checked, e.g. `blob sha256:ab.. of docker.io/library/nginx:1.25.3`. */
+  readonly what: string
 
-  /**
-   * @param subject what was being checked, e.g. `blob sha256:ab.. of docker.io/library/nginx:1.25.3`
-   */
-  constructor(subject: string, expected: string, actual: string, opts: {details?: string[]} = {}) {
-    super('integrity', `${subject}: digest mismatch: expected ${expected}, got ${actual}`, opts)
+  constructor(what: string, expected: string, actual: string, opts: {details?: string[]} = {}) {
+    super('integrity', `${what}: digest mismatch: expected ${expected}, got ${actual}`, opts)
     this.name = 'IntegrityError'
-    this.subject = subject
+    this.what = what
     this.expected = expected
     this.actual = actual
   }

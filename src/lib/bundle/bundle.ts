@@ -11,7 +11,7 @@ import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {FailureError, IntegrityError, UsageError} from '../errors.js'
 import type {Manifest} from '../manifest/types.js'
 import {parseTempName} from '../store/atomic.js'
-import {acquireLock} from '../store/lock.js'
+import {acquirePidLock} from '../store/pid-lock.js'
 import {readRecords, recordsPath} from '../store/records.js'
 import {Store} from '../store/store.js'
 import {formatBytes, formatRate} from '../ui/format.js'
@@ -108,7 +108,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
   const base = opts.since && opts.since.length > 0 ? await readBases(opts.since) : undefined
 
   await mkdir(out, {recursive: true})
-  const releaseOut = await acquireLock(join(out, '.airlock-bundle.lock'), `bundle folder ${out}`)
+  const releaseOut = await acquirePidLock(join(out, '.airlock-bundle.lock'), `bundle folder ${out}`)
   let releaseStore: (() => Promise<void>) | undefined
   const outputs: BundleOutput[] = []
   try {

@@ -5,7 +5,7 @@ import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {FailureError, isAirlockError, UsageError} from '../errors.js'
-import {acquireLock} from '../store/lock.js'
+import {acquirePidLock} from '../store/pid-lock.js'
 import {standaloneRuntime} from '../standalone-runtime.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
 import type {BundleTool} from './bundle.js'
@@ -118,7 +118,7 @@ async function waitForLock(path: string): Promise<() => Promise<void>> {
   const deadline = Date.now() + 10 * 60_000
   for (;;) {
     try {
-      return await acquireLock(path, 'the standalone executable build')
+      return await acquirePidLock(path, 'the standalone executable build')
     } catch (err) {
       if (!isAirlockError(err) || Date.now() > deadline) throw err
       await new Promise((r) => setTimeout(r, 500))

@@ -4,7 +4,7 @@ import {join, resolve} from 'node:path'
 
 import {digestHex} from '../content/digest.js'
 import {writeFileAtomic} from './atomic.js'
-import {acquireLock} from './lock.js'
+import {acquirePidLock} from './pid-lock.js'
 
 export const DEFAULT_STORE = './airlock-store'
 
@@ -67,7 +67,7 @@ export class Store {
   /** Exclusive use of the store for one writer (pull). */
   async lock(): Promise<() => Promise<void>> {
     await mkdir(this.root, {recursive: true})
-    return acquireLock(join(this.root, '.lock'), `store ${this.root}`)
+    return acquirePidLock(join(this.root, '.lock'), `store ${this.root}`)
   }
 
 }

@@ -4,16 +4,16 @@ import {hostname, tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import {acquireLock} from '../../src/lib/store/lock.js'
+import {acquirePidLock} from '../../src/lib/store/pid-lock.js'
 
-describe('acquireLock', () => {
+describe('acquirePidLock', () => {
   it('refuses a second holder while the first lives, and frees on release', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'airlock-lock-'))
     const path = join(dir, '.lock')
-    const release = await acquireLock(path, 'store X')
-    await expect(acquireLock(path, 'store X')).rejects.toThrow(/store X is in use by another airlock process \(pid \d+/)
+    const release = await acquirePidLock(path, 'store X')
+    await expect(acquirePidLock(path, 'store X')).rejects.toThrow(/store X is in use by another airlock process \(pid \d+/)
     await release()
-    const again = await acquireLock(path, 'store X')
+    const again = await acquirePidLock(path, 'store X')
     await again()
   })
 
@@ -23,7 +23,7 @@ describe('acquireLock', () => {
     // A pid that certainly ended: a child that already exited.
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString()
     await writeFile(path, `${dead} ${hostname()}\n`)
-    const release = await acquireLock(path, 'store X')
+    const release = await acquirePidLock(path, 'store X')
     expect((await readFile(path, 'utf8')).split(' ')[0]).toBe(String(process.pid))
     await release()
   })

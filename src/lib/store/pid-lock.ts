@@ -14,11 +14,13 @@ export function alive(pid: number): boolean {
 }
 
 /**
- * Take an exclusive lock file. A lock left by a process that is gone (same
- * host, pid not running) is taken over; a live one is a clear error.
- * Returns the release function.
+ * Take an exclusive lock file holding our pid and host, for a store, a
+ * bundle folder or a build (not the bundle's lock, `bundle.json`: see
+ * ../lock.ts). A lock left by a process that is gone (same host, pid not
+ * running) is taken over; a live one is a clear error. Returns the release
+ * function.
  */
-export async function acquireLock(path: string, what: string): Promise<() => Promise<void>> {
+export async function acquirePidLock(path: string, what: string): Promise<() => Promise<void>> {
   const me = `${process.pid} ${hostname()}\n`
   for (let tries = 0; tries < 3; tries++) {
     try {
