@@ -38,6 +38,8 @@ export interface RegistryOpts {
   auth?: 'none' | 'htpasswd' | 'token'
   username?: string
   password?: string
+  /** Serve this storage root (e.g. one written by `writeTinyImages`) instead of a fresh, empty one. */
+  dataDir?: string
 }
 
 /**
@@ -51,9 +53,9 @@ export async function startRegistry(opts: RegistryOpts = {}): Promise<RegistrySe
   const username = auth === 'none' ? opts.username : (opts.username ?? 'airlock')
   const password = auth === 'none' ? opts.password : (opts.password ?? 'airlock-test-password')
   const dir = await makeTempDir('airlock-registry-')
-  const dataDir = join(dir, 'data')
+  const dataDir = opts.dataDir ?? join(dir, 'data')
   const logFile = join(dir, 'registry.log')
-  await mkdir(dataDir)
+  await mkdir(dataDir, {recursive: true})
   const port = await freePort()
   const host = `127.0.0.1:${port}`
   const url = `${opts.tls ? 'https' : 'http'}://${host}`
