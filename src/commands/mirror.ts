@@ -69,7 +69,11 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
     for (const l of formatSelections(r.selections ?? [], r.repositories ?? [])) this.out(l)
     // One `source -> target` line per image, as import registry prints its mapping.
     for (const i of r.images) this.out(`${i.source} -> ${i.target}`)
-    const counts = pushCounts(r.images.length, r.stats)
+    const counts = pushCounts(
+      r.images.length,
+      r.images.reduce((n, i) => n + (i.referrers?.length ?? 0), 0),
+      r.stats,
+    )
     this.out(pushTotalLine(f.registry, counts, Boolean(f['dry-run']), 'copied'))
     const selections = r.selections ? {selections: r.selections, repositories: r.repositories ?? []} : {}
     return {registry: f.registry, dryRun: Boolean(f['dry-run']), counts, items: r.images, ...selections}

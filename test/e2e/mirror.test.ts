@@ -7,6 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runCli} from '../helpers/cli.js'
 import {type PushedImage, pushImage, randomLayer} from '../helpers/images.js'
+import {attachReferrers, cosignKeyPair, pushFallbackIndex, pushReferrer, type Referrer, sbomArtifact, type SignedImageReferrers} from '../helpers/referrers.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
@@ -16,13 +17,21 @@ let source: RegistryServer
 let target: RegistryServer
 let dir: string
 const pushed: PushedImage[] = []
+let signed: PushedImage
+let attached: SignedImageReferrers
+let childSbom: Referrer
 
-async function targetDigest(ref: string): Promise<string> {
+/** The manifest bytes the target serves for a reference, read by skopeo (independent of airlock). */
+async function targetRaw(ref: string): Promise<Buffer> {
   const {stdout} = await run('skopeo', ['inspect', '--raw', '--cert-dir', join(dir, 'certs'), '--creds', `${target.username}:${target.password}`, `docker://${ref}`], {
     encoding: 'buffer',
     maxBuffer: 1 << 24,
   })
-  return `sha256:${createHash('sha256').update(stdout).digest('hex')}`
+  return stdout
+}
+
+async function targetDigest(ref: string): Promise<string> {
+  return `sha256:${createHash('sha256').update(await targetRaw(ref)).digest('hex')}`
 }
 
 /** Requests that write to the target (uploads, mounts, manifests), from its own log. */
@@ -42,6 +51,14 @@ beforeAll(async () => {
   for (const tag of ['v1.28.0', 'v1.28.1', 'v1.29.0', 'latest']) pushed.push(await pushImage(source, {repository: 'team/app', tag, baseLayers: [base], layerSize: 50_000}))
   pushed.push(await pushImage(source, {repository: 'team/multi', tag: '2.0', platforms: ['linux/amd64', 'linux/arm64'], baseLayers: [base], layerSize: 40_000}))
   pushed.push(await pushImage(source, {repository: 'library/tool', tag: '1', format: 'docker', layerSize: 30_000}))
+  // A signed multi-arch image: a cosign signature, an SBOM with subject (in the fallback tag index, as
+  // distribution 2.8 has no referrers API), the SBOM's signature, and an SBOM of the arm64 manifest.
+  signed = await pushImage(source, {repository: 'team/signed', tag: '1.0', platforms: ['linux/amd64', 'linux/arm64'], layerSize: 10_000})
+  attached = await attachReferrers(source, signed, cosignKeyPair())
+  const arm = signed.children!.find((c) => c.platform === 'linux/arm64')!
+  childSbom = sbomArtifact({digest: arm.digest, mediaType: arm.mediaType, size: arm.manifestBytes.length}, 'signed-arm64')
+  await pushReferrer(source, 'team/signed', childSbom)
+  await pushFallbackIndex(source, 'team/signed', arm.digest, [childSbom])
 }, 120_000)
 
 afterAll(async () => {
@@ -95,6 +112,44 @@ spec:
     const r2 = JSON.parse(again.stdout) as {counts: Record<string, number>}
     expect(r2.counts).toMatchObject({images: want.length, blobsUploaded: 0, blobsMounted: 0, bytesUploaded: 0, manifestsPushed: 0})
     expect(await writes()).toBe(before)
+  })
+
+  it('copies the referrers too: each at its digest, cosign tags kept, the fallback tag index where the target has no referrers API', async () => {
+    const s = source.host
+    const file = join(dir, 'signed.yaml')
+    const write = (extra: string) =>
+      writeFile(file, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: signed\nspec:\n${extra}  images:\n    - ref: ${s}/team/signed:1.0\n      platforms: [all]\n`)
+    await write('')
+    const args = (ns: string) => ['mirror', file, '--registry', target.host, '--namespace', ns, '--ca-file', target.caFile!, '--username', 'mirror', '--password', 'm1rror-pass', '--json']
+    const r = await runCli(args('sig'))
+    expect(r.code, r.stderr).toBe(0)
+    const all = [...attached.all, childSbom]
+    const out = JSON.parse(r.stdout) as {counts: Record<string, number>; items: {referrers?: {digest: string; subject: string; tag?: string}[]}[]}
+    expect(out.items[0].referrers?.map((x) => [x.digest, x.subject, x.tag]).sort()).toEqual(all.map((x) => [x.digest, x.subject, x.tag]).sort())
+    expect(out.counts.referrers).toBe(all.length)
+    const repo = `${target.host}/sig/team/signed`
+    for (const x of all) {
+      expect((await targetRaw(`${repo}@${x.digest}`)).equals(x.manifestBytes), x.digest).toBe(true)
+      if (x.tag) expect(await targetDigest(`${repo}:${x.tag}`), x.tag).toBe(x.digest)
+    }
+    // What a client without the referrers API reads: the referrers tag schema's index of each subject.
+    const fallback = JSON.parse((await targetRaw(`${repo}:sha256-${signed.digest.slice(7)}`)).toString()) as {manifests: {digest: string; artifactType: string}[]}
+    expect(fallback.manifests).toEqual([expect.objectContaining({digest: attached.sbom.digest, artifactType: 'application/vnd.cyclonedx+json'})])
+    const childFallback = JSON.parse((await targetRaw(`${repo}:sha256-${childSbom.subject.slice(7)}`)).toString()) as {manifests: {digest: string}[]}
+    expect(childFallback.manifests.map((m) => m.digest)).toEqual([childSbom.digest])
+    // Again: nothing is written, the fallback indexes stay as they are.
+    const before = await writes()
+    const again = await runCli(args('sig'))
+    expect(again.code, again.stderr).toBe(0)
+    expect(await writes()).toBe(before)
+
+    // spec.referrers narrows it: SBOMs only, no signatures.
+    await write('  referrers: [application/vnd.cyclonedx+json]\n')
+    const sbom = await runCli(args('sbom'))
+    expect(sbom.code, sbom.stderr).toBe(0)
+    const only = (JSON.parse(sbom.stdout) as {items: {referrers?: {digest: string}[]}[]}).items[0].referrers!.map((x) => x.digest)
+    expect(only.sort()).toEqual([attached.sbom.digest, childSbom.digest].sort())
+    await expect(targetRaw(`${target.host}/sbom/team/signed:${attached.signature.tag}`)).rejects.toThrow()
   })
 
   it('a locked multi-arch tag with a platform subset is filtered as the tag is; a digest alone keeps the whole index', async () => {

@@ -53,7 +53,11 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
     })
     // One `source -> target` line per image, as the contract words the mapping.
     for (const i of r.images) this.out(`${i.source} -> ${i.target}`)
-    const counts = pushCounts(r.images.length, r.stats)
+    const counts = pushCounts(
+      r.images.length,
+      r.images.reduce((n, i) => n + i.referrers, 0),
+      r.stats,
+    )
     this.out(pushTotalLine(f.registry, counts, Boolean(f['dry-run']), 'pushed'))
     return {registry: f.registry, dryRun: Boolean(f['dry-run']), counts, items: r.images}
   }

@@ -55,6 +55,8 @@ export interface ImportedImage {
   source: string
   target: string
   digest: string
+  /** How many referrers (signatures, SBOMs...) the bundle carries for it, pushed with it. */
+  referrers: number
 }
 
 export interface PushStats {
@@ -69,6 +71,8 @@ export interface PushStats {
 /** What every push to a registry reports (`import registry`, `mirror`): its result's counts. */
 export type PushCounts = {
   images: number
+  /** Signatures, attestations, SBOMs pushed with the images. */
+  referrers: number
   blobsUploaded: number
   blobsMounted: number
   blobsPresent: number
@@ -76,15 +80,15 @@ export type PushCounts = {
   manifestsPushed: number
 }
 
-export function pushCounts(images: number, st: PushStats): PushCounts {
-  return {images, blobsUploaded: st.uploaded, blobsMounted: st.mounted, blobsPresent: st.present, bytesUploaded: st.bytesUploaded, manifestsPushed: st.manifestsPushed}
+export function pushCounts(images: number, referrers: number, st: PushStats): PushCounts {
+  return {images, referrers, blobsUploaded: st.uploaded, blobsMounted: st.mounted, blobsPresent: st.present, bytesUploaded: st.bytesUploaded, manifestsPushed: st.manifestsPushed}
 }
 
 /** The `total:` line of a push; `verb` is what a dry run would have done (`pushed`, `copied`). */
 export function pushTotalLine(registry: string, c: PushCounts, dryRun: boolean, verb: string): string {
   return dryRun
     ? `total: ${c.images} image(s) would be ${verb} to ${registry} (dry run: nothing was ${verb})`
-    : `total: ${c.images} image(s) in ${registry}: ${c.blobsUploaded} blob(s) uploaded (${formatBytes(c.bytesUploaded)}), ${c.blobsMounted} mounted, ${c.blobsPresent} already there; ${c.manifestsPushed} manifest(s) pushed`
+    : `total: ${c.images} image(s)${c.referrers > 0 ? ` and ${c.referrers} referrer(s)` : ''} in ${registry}: ${c.blobsUploaded} blob(s) uploaded (${formatBytes(c.bytesUploaded)}), ${c.blobsMounted} mounted, ${c.blobsPresent} already there; ${c.manifestsPushed} manifest(s) pushed`
 }
 
 export interface RegistryImportResult {
@@ -298,7 +302,7 @@ export async function pushArchive(
   const {progress, concurrency} = opts
   const index = await archive.readIndex()
   const planned = planImages(lockImages, index.manifests, opts, archive.path)
-  const images = planned.map((p) => ({source: p.lock.ref, target: p.target.ref, digest: p.lock.digest}))
+  const images = planned.map((p) => ({source: p.lock.ref, target: p.target.ref, digest: p.lock.digest, referrers: p.lock.referrers?.length ?? 0}))
   const stats: PushStats = {uploaded: 0, mounted: 0, present: 0, bytesUploaded: 0, manifestsPushed: 0}
   if (opts.dryRun || planned.length === 0) return {images, stats}
   if (opts.insecure) progress.warn(`--insecure: plain HTTP and unverified TLS allowed for ${opts.registry}`)
@@ -356,7 +360,7 @@ export async function pushArchive(
           const rb = await archive.readBlob(r.digest)
           await copier.copyImage({source, root: {bytes: rb, mediaType: r.mediaType, digest: r.digest}, refs: r.tag ? [r.tag] : [], label: `${p.lock.ref} referrer ${r.digest}`})
         }
-        await pushReferrersTags(client, run, p.target.repository, p.lock.referrers ?? [], archive)
+        await pushReferrersTags(client, run, p.target.repository, p.lock.referrers ?? [], (digest) => archive.readBlob(digest))
         task.done()
       } catch (err) {
         task.fail(err instanceof Error ? err.message : String(err))
@@ -374,9 +378,16 @@ export async function pushArchive(
  * referrers tag schema's index (`sha256-<hex of subject>`) of every
  * referrer with a `subject` field, merged with the one already there, so
  * that clients find them as they would through the API. cosign's tag-based
- * artifacts are found by their own tags and are not listed.
+ * artifacts are found by their own tags and are not listed. `read` gives a
+ * referrer's manifest bytes (for its annotations), wherever they come from.
  */
-async function pushReferrersTags(client: RegistryClient, run: PushRun, repository: string, referrers: LockReferrer[], archive: OciArchive): Promise<void> {
+export async function pushReferrersTags(
+  client: RegistryClient,
+  run: PushRun,
+  repository: string,
+  referrers: LockReferrer[],
+  read: (digest: string) => Promise<Buffer>,
+): Promise<void> {
   const bySubject = new Map<string, LockReferrer[]>()
   for (const r of referrers) if (!r.tag) bySubject.set(r.subject, [...(bySubject.get(r.subject) ?? []), r])
   for (const [subject, list] of bySubject) {
@@ -387,7 +398,7 @@ async function pushReferrersTags(client: RegistryClient, run: PushRun, repositor
       if (manifests.some((m) => m.digest === r.digest)) continue
       let annotations: Record<string, string> | undefined
       try {
-        annotations = (JSON.parse((await archive.readBlob(r.digest)).toString('utf8')) as {annotations?: Record<string, string>}).annotations
+        annotations = (JSON.parse((await read(r.digest)).toString('utf8')) as {annotations?: Record<string, string>}).annotations
       } catch {
         annotations = undefined
       }

@@ -1,13 +1,15 @@
 import pLimit from 'p-limit'
 
 import type {Descriptor} from '../content/descriptor.js'
+import type {LockReferrer} from '../lock.js'
 import {Copier} from '../copy.js'
 import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import {IntegrityError, UsageError} from '../errors.js'
-import {type PushStats, PushRun, type RegistryTargetOptions, RegistrySink} from '../importers/registry-sink.js'
+import {type PushStats, PushRun, pushReferrersTags, type RegistryTargetOptions, RegistrySink} from '../importers/registry-sink.js'
 import {checkTargetOptions, type ImageTarget, targetFor} from '../importers/registry-target.js'
 import type {ImageEntry, Manifest} from '../manifest/types.js'
 import {chooseRoot} from '../oci/choose-root.js'
+import {pullReferrers, referrerSubjects} from '../pull/referrers.js'
 import {sha256Digest} from '../content/digest.js'
 import {RegistryClient} from '../registry/client.js'
 import {RegistryPusher} from '../registry/push.js'
@@ -24,7 +26,10 @@ import type {Progress} from '../ui/progress.js'
  * The target side is `import registry`'s: the same naming (namespace, the
  * source host dropped or kept), the same sink (HEAD-skip, cross-repository
  * mounts, chunked uploads), auth and TLS. Digests stay byte for byte; the
- * target registry checks every blob's digest before it keeps it.
+ * target registry checks every blob's digest before it keeps it. Referrers
+ * come as `pull` finds them (`spec.referrers` narrows them) and go as
+ * `import registry` pushes them: after their subjects, cosign's tags kept,
+ * the referrers tag schema's index where the target has no referrers API.
  */
 /** `credentials` are the target's (sources use the Docker config); `caFiles` are trusted for the target and every source. */
 export interface MirrorOptions extends RegistryTargetOptions {
@@ -46,6 +51,8 @@ export interface MirroredImage {
   digest: string
   platforms: string[]
   sourceDigest?: string
+  /** Signatures, attestations, SBOMs copied with the image, as `bundle.json` lists them (absent when none). */
+  referrers?: LockReferrer[]
 }
 
 export interface MirrorResult {
@@ -101,8 +108,10 @@ export async function mirror(given: Manifest, opts: MirrorOptions): Promise<Mirr
         const fetched = await src.getManifest(repo, entry.ref.digest ?? entry.ref.tag ?? 'latest')
         const chosen = await chooseRoot(entry.name, fetched, wanted(entry), entry.ref, (d) => readConfig(src, repo, d), (m) => progress.warn(m))
         let total = 0
-        const r = await copierFor(t.repository).copyImage({
-          source: new RegistrySource(src, repo),
+        const source = new RegistrySource(src, repo)
+        const copier = copierFor(t.repository)
+        const r = await copier.copyImage({
+          source,
           root: chosen.root,
           refs: [t.source.tag ?? chosen.root.digest],
           label: entry.name,
@@ -112,8 +121,33 @@ export async function mirror(given: Manifest, opts: MirrorOptions): Promise<Mirr
           },
           onBytes: (n) => task.advance(n),
         })
-        task.done(`${shortDigest(r.digest)} ${chosen.platforms.join(', ') || 'no platform'} ${formatBytes(total)}`)
-        return {source: entry.name, target: t.ref, digest: r.digest, platforms: chosen.platforms, ...(chosen.sourceDigest ? {sourceDigest: chosen.sourceDigest} : {})}
+        const manifests = new Map<string, Buffer>()
+        const referrers = await pullReferrers({
+          client: src,
+          repository: repo,
+          source,
+          copier,
+          tagInSink: true,
+          record: async (e, bytes) => void manifests.set(e.digest, bytes),
+          subjects: referrerSubjects(fetched.digest, r, chosen.sourceDigest),
+          selection: manifest.referrers ?? 'all',
+          image: entry.name,
+          replaced: chosen.sourceDigest,
+          warn: (m) => progress.warn(m),
+        })
+        await pushReferrersTags(client, run, t.repository, referrers, async (d) => manifests.get(d)!)
+        task.done(
+          `${shortDigest(r.digest)} ${chosen.platforms.join(', ') || 'no platform'} ${formatBytes(total)}` +
+            (referrers.length > 0 ? `, ${referrers.length} referrer${referrers.length === 1 ? '' : 's'}` : ''),
+        )
+        return {
+          source: entry.name,
+          target: t.ref,
+          digest: r.digest,
+          platforms: chosen.platforms,
+          ...(chosen.sourceDigest ? {sourceDigest: chosen.sourceDigest} : {}),
+          ...(referrers.length > 0 ? {referrers} : {}),
+        }
       } catch (err) {
         task.fail(err instanceof Error ? err.message : String(err))
         throw err

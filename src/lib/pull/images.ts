@@ -9,7 +9,7 @@ import {RegistrySource} from '../registry/source.js'
 import type {ImageEntry, Manifest, ReferrerSelection} from '../manifest/types.js'
 import {formatBytes, shortDigest} from '../ui/format.js'
 import {type PullContext, valuesOrFirstFailure} from './context.js'
-import {pullReferrers} from './referrers.js'
+import {pullReferrers, referrerSubjects} from './referrers.js'
 
 export interface ImagePullResult {
   ref: string
@@ -83,14 +83,13 @@ async function pullImage(
       },
       onBytes: (n) => task.advance(n),
     })
-    // What refers to the registry's digest (the source index when the filter rewrote it) and to each platform manifest kept.
-    const subjects = [...new Set([fetched.digest, ...r.manifests.map((m) => m.desc.digest).filter((d) => d !== r.digest || !sourceDigest)])]
+    const subjects = referrerSubjects(fetched.digest, r, sourceDigest)
     const referrers = await pullReferrers({
       client,
       repository: entry.ref.repository,
       source,
       copier,
-      layout,
+      record: (e) => layout.addReferrer(e),
       subjects,
       selection: referrerSelection,
       image: entry.name,

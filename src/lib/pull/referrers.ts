@@ -6,7 +6,6 @@ import type {Copier} from '../copy.js'
 import {parseManifestJson} from '../graph/parse.js'
 import {FailureError} from '../errors.js'
 import {COSIGN_TAG_SUFFIXES, cosignTag} from '../oci/cosign.js'
-import type {OciLayoutSink} from '../oci/layout.js'
 import type {ReferrerSelection} from '../manifest/types.js'
 import type {RegistryClient} from '../registry/client.js'
 
@@ -56,6 +55,16 @@ export function artifactTypeOf(bytes: Buffer, what: string): string {
   return t
 }
 
+/**
+ * Whose referrers an image carries: the registry's digest of what was
+ * fetched (the upstream index when a platform filter replaced it, whose
+ * cosign signature then still comes) and each manifest copied under it, but
+ * a filtered index of our own making, which no registry has referrers of.
+ */
+export function referrerSubjects(fetchedDigest: string, copied: {digest: string; manifests: {desc: Descriptor}[]}, replaced?: string): string[] {
+  return [...new Set([fetchedDigest, ...copied.manifests.map((m) => m.desc.digest).filter((d) => d !== copied.digest || !replaced)])]
+}
+
 export function selected(selection: ReferrerSelection, artifactType: string): boolean {
   return selection === 'all' || (selection !== 'none' && selection.artifactTypes.includes(artifactType))
 }
@@ -64,8 +73,12 @@ export interface PullReferrersRequest {
   client: RegistryClient
   repository: string
   source: ImageSource
+  /** Into the sink the image went: the store's layout (`pull`), a target repository (`mirror`). */
   copier: Copier
-  layout: OciLayoutSink
+  /** Each referrer copied, once it and what it points to are in the sink: the layout gives it an index.json entry. */
+  record?: (entry: LockReferrer, bytes: Buffer) => Promise<void>
+  /** Give a cosign referrer its tag in the sink too (a registry; a layout records the tag through `record`). */
+  tagInSink?: boolean
   /** The digests whose referrers are wanted: the image's and each of its platform manifests'. */
   subjects: string[]
   selection: ReferrerSelection
@@ -80,9 +93,9 @@ export interface PullReferrersRequest {
 /**
  * Every referrer of the subjects, and of those referrers in turn (the
  * signature of an SBOM), that the selection keeps: each copied byte for byte
- * (manifest, config, layers) through the image's Copier into the layout,
- * given its index.json entry there, and returned flat for the image's lock
- * entry. A referrer that cannot be fetched fails the image.
+ * (manifest, config, layers) through the image's Copier into its sink,
+ * recorded there, and returned flat for the image's lock entry. A referrer
+ * that cannot be fetched fails the image.
  */
 export async function pullReferrers(req: PullReferrersRequest): Promise<LockReferrer[]> {
   if (req.selection === 'none') return []
@@ -110,9 +123,10 @@ export async function pullReferrers(req: PullReferrersRequest): Promise<LockRefe
         const artifactType = artifactTypeOf(bytes, what)
         if (!selected(req.selection, artifactType)) continue
         const mediaType = manifestMediaTypeOf(bytes, f.desc.mediaType)
-        const r = await req.copier.copyImage({source: req.source, root: {bytes, mediaType, digest: f.desc.digest}, refs: [], label: what, onBytes: req.onBytes})
+        const refs = req.tagInSink && f.tag ? [f.tag] : []
+        const r = await req.copier.copyImage({source: req.source, root: {bytes, mediaType, digest: f.desc.digest}, refs, label: what, onBytes: req.onBytes})
         const entry: LockReferrer = {digest: r.digest, mediaType, artifactType, size: bytes.length, subject, ...(f.tag ? {tag: f.tag} : {})}
-        await req.layout.addReferrer(entry)
+        await req.record?.(entry, bytes)
         out.push(entry)
         next.push(r.digest)
       }
