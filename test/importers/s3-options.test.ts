@@ -3,7 +3,7 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import {bucketUrl, checkS3Target, createBucketInput, ensureBucket, normalizePrefix, objectKey} from '../../src/lib/importers/s3.js'
+import {bucketUrl, checkS3Target, createBucketInput, ensureBucket, normalizePrefix, objectKey} from '../../src/lib/importers/s3-client.js'
 import {parseIni, resolveS3Credentials} from '../../src/lib/importers/s3-credentials.js'
 import {silentProgress} from '../../src/lib/ui/index.js'
 import {makeTempDir} from '../helpers/tmp.js'

@@ -3,17 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {type InventoryResult, inventoryNginx} from '../../lib/inventory/inventory.js'
-
-/** Flags every inventory takes. */
-export const inventoryFlags = {
-  lock: Flags.string({description: 'The lock to check against: a bundle folder or its bundle.json.', required: true}),
-  out: Flags.string({description: 'Inventory file to write (bundle.json shape, listing only what the target holds).', required: true}),
-}
-
-export function printInventory(r: InventoryResult, out: (line: string) => void): void {
-  const c = r.counts
-  out(`${r.target} holds ${c.images}/${c.imagesInLock} image(s), ${c.blobs}/${c.blobsInLock} blob(s) and manifest(s), ${c.files}/${c.filesInLock} file(s) of the lock -> ${r.out}`)
-}
+import {inventoryFlags, printInventory} from '../../lib/inventory-flags.js'
 
 export default class InventoryNginx extends BaseCommand<typeof InventoryNginx> {
   static override description =

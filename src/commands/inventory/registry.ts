@@ -4,7 +4,7 @@ import {BaseCommand} from '../../lib/base-command.js'
 import {type InventoryResult, inventoryRegistry} from '../../lib/inventory/inventory.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {registryTargetFlags} from '../../lib/target-flags.js'
-import {printInventory, inventoryFlags} from './nginx.js'
+import {inventoryFlags, printInventory} from '../../lib/inventory-flags.js'
 
 export default class InventoryRegistry extends BaseCommand<typeof InventoryRegistry> {
   static override description =

@@ -5,7 +5,7 @@ import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {resolveS3Credentials} from '../../lib/importers/s3-credentials.js'
 import type {InventoryResult} from '../../lib/inventory/inventory.js'
 import {s3TargetFlags} from '../../lib/target-flags.js'
-import {inventoryFlags, printInventory} from './nginx.js'
+import {inventoryFlags, printInventory} from '../../lib/inventory-flags.js'
 
 export default class InventoryS3 extends BaseCommand<typeof InventoryS3> {
   static override description =

@@ -81,3 +81,46 @@ export interface ImageSource extends ManifestFetcher, BlobFetcher {
 
 /** Where images are written: an OCI layout, a registry repository. */
 export interface ImageSink extends BlobChecker, BlobPusher, ManifestPusher, Tagger {}
+
+/** A file as a file sink sees it: where it goes (relative, `/`-separated, already checked safe), what it must be. */
+export interface FileRef {
+  path: string
+  size: number
+  sha256: string
+}
+
+/** What a sink did with one file: took its bytes, or found it already there (same size and sha256). */
+export type FilePutAction = 'written' | 'skipped'
+
+export interface FilePutOptions {
+  /** Whether the file is executable where the place keeps modes (a web root: 0755 rather than 0644). */
+  executable: boolean
+  /** Bytes taken in (or found already there), for progress. */
+  onBytes: (n: number) => void
+  /** What was done with the file; called once, possibly after put resolved (a flush or an upload that runs on). */
+  onStored: (action: FilePutAction) => void
+}
+
+/**
+ * Where files are written: a web server root, an S3 bucket (in the spirit of
+ * containerd's content writer, committed or aborted). `put` takes a body
+ * that hashes itself as it flows and throws before its end when the bytes are
+ * not `file`'s; nothing from a body that did not end normally ever becomes
+ * visible under its final name. Work a put leaves running (a flush, an upload)
+ * is awaited by `commit` or `abort`, and a put may throw the failure of an
+ * earlier one.
+ */
+export interface FileSink {
+  /** For messages: `--root /srv/www`, `bucket offline at 10.0.0.5:7480`. */
+  readonly name: string
+  /** The name a path gets there, as results list it: the path under the root, the object key. */
+  where(path: string): string
+  /** Whether the place holds `file` (same size and sha256) already. Only reads. */
+  has(file: FileRef): Promise<boolean>
+  /** Take in one file; resolves once `body` is consumed, so the caller can read the next. */
+  put(file: FileRef, body: AsyncIterable<Buffer>, opts: FilePutOptions): Promise<void>
+  /** Wait for what the puts left running and make every file visible under its name; throws the first failure. */
+  commit(): Promise<void>
+  /** After a failure: wait for what is running and take back what is not visible yet. */
+  abort(): Promise<void>
+}

@@ -4,7 +4,8 @@ import type {BundleLock, LockBlob, LockFile} from '../lock.js'
 import {parseBundleLock, readBundleLock} from '../bundle/read-lock.js'
 import {BundleError, UsageError} from '../errors.js'
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
-import {filesHeld, rootHolds} from '../importers/holds.js'
+import {filesHeld} from '../importers/holds.js'
+import {RootSink} from '../importers/root-sink.js'
 import {RegistryHolds} from '../importers/registry-holds.js'
 import {checkTargetOptions, targetFor, type TargetOptions} from '../importers/registry-target.js'
 import type {Descriptor} from '../content/descriptor.js'
@@ -155,8 +156,10 @@ export async function inventoryNginx(opts: {root: string; lock: string; out: str
   const progress = opts.progress ?? silentProgress
   const lock = await readInventoryLock(opts.lock)
   const task = progress.task(`inventory of ${opts.root}`, lock.files.length)
+  // The same `has` import nginx skips with.
+  const sink = new RootSink(opts.root)
   const held = await filesHeld(lock.files, async (f) => {
-    const ok = await rootHolds(opts.root, f)
+    const ok = await sink.has(f)
     task.advance(1)
     return ok
   }, opts.concurrency ?? DEFAULT_CONCURRENCY)

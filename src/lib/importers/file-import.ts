@@ -1,0 +1,123 @@
+import {ARCHIVES, type ArchiveKind, bundleEntries, lockFilesOf, writtenByOtherArchive} from '../bundle/archive-entries.js'
+import type {FilePutAction, FileSink} from '../content/roles.js'
+import type {BundleLock} from '../lock.js'
+import {formatBytes} from '../ui/format.js'
+import type {Progress, TaskHandle} from '../ui/index.js'
+import {isDelta, refuseIncompleteTarget} from './delta-check.js'
+import {filesHeld} from './holds.js'
+import {type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
+
+/** A file sink with the step that makes its place ready for puts (a root created, a bucket made), run after a delta's pre-check. */
+export interface OpenableFileSink extends FileSink {
+  open(): Promise<void>
+}
+
+export interface FileImportOptions {
+  progress: Progress
+  /**
+   * The bundle's check of the two archives, started once the delta
+   * pre-check passed and run beside the import; nothing is committed unless
+   * it resolves, and its report is preferred to the first entry that failed.
+   * Absent when the caller verified before (a sink whose puts are visible at once).
+   */
+  verify?: () => Promise<void>
+  /** Checks at once of a delta's left-out files. */
+  concurrency?: number
+}
+
+/**
+ * The one loop of `import nginx` and `import s3` (and serve's file cache):
+ * a delta's left-out files checked on the sink first, then both `.tar.gz`
+ * read at once (each is one sequential stream; gunzip of each runs on its
+ * own thread), every checked entry put into the sink; the first failure
+ * stops the other archive, and both must have ended (the entry each was
+ * putting registered with the sink) before the sink aborts. Then the sink
+ * commits, and the result lists every file once, in bundle.json order.
+ */
+export async function importFiles(dir: string, lock: BundleLock, sink: OpenableFileSink, opts: FileImportOptions): Promise<ImportTotals> {
+  const {progress} = opts
+  if (isDelta(lock)) {
+    // What the delta leaves out must be there already, checked before the target is even created.
+    const left = lock.files.filter((f) => f.fromBase)
+    const held = await filesHeld(left, (f) => sink.has(f), opts.concurrency)
+    refuseIncompleteTarget(sink.name, lock, left.filter((f) => !held.has(f)).map((f) => ({what: `${sink.where(f.path)} (sha256 ${f.sha256})`, size: f.size})))
+  }
+  const verified = opts.verify?.().then(
+    () => undefined,
+    (err: unknown) => err,
+  )
+  const rows: ImportedFile[] = []
+  const tasks: {task: TaskHandle; rows: ImportedFile[]}[] = []
+  try {
+    await sink.open()
+    const abort = new AbortController()
+    const settled = await Promise.allSettled(
+      ARCHIVES.map((a) => {
+        const mine: ImportedFile[] = []
+        const task = startTask(lock, a.kind, progress)
+        tasks.push({task, rows: mine})
+        return importArchive(dir, lock, a.kind, sink, task, abort.signal, (row) => {
+          mine.push(row)
+          rows.push(row)
+        }).catch((err: unknown) => {
+          abort.abort(err)
+          throw err
+        })
+      }),
+    )
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed) throw failed.reason
+    const refused = await verified
+    if (refused) throw refused
+    await sink.commit()
+  } catch (err) {
+    await sink.abort()
+    // Verification names every problem; prefer its report to the first entry that failed.
+    throw (await verified) ?? err
+  }
+  for (const {task, rows: mine} of tasks) {
+    const written = mine.filter((r) => r.action === 'written').length
+    task.done(`${written} written, ${mine.length - written} already there`)
+  }
+  // In bundle.json order, whatever order the archives were read and the puts finished in.
+  return totals(inLockOrder(lock, rows, (p) => sink.where(p)))
+}
+
+function startTask(lock: BundleLock, kind: ArchiveKind, progress: Progress): TaskHandle {
+  const files = lockFilesOf(lock, kind)
+  const name = ARCHIVES.find((a) => a.kind === kind)!.name
+  const total = files.reduce((n, f) => n + f.size, 0)
+  return progress.task(`${name}: ${files.length} file(s), ${formatBytes(total)}`, total)
+}
+
+async function importArchive(
+  dir: string,
+  lock: BundleLock,
+  kind: ArchiveKind,
+  sink: FileSink,
+  task: TaskHandle,
+  signal: AbortSignal,
+  row: (r: ImportedFile) => void,
+): Promise<void> {
+  const elsewhere = writtenByOtherArchive(lock, kind)
+  try {
+    // Read even when bundle.json lists nothing for it: an entry it does not list is refused, not ignored.
+    for await (const entry of bundleEntries(dir, lock, kind)) {
+      signal.throwIfAborted()
+      if (elsewhere.has(entry.path)) {
+        task.advance(entry.file.size)
+        continue
+      }
+      const {file} = entry
+      await sink.put({path: entry.path, size: file.size, sha256: file.sha256}, entry.body, {
+        executable: entry.executable,
+        onBytes: (n) => task.advance(n),
+        onStored: (action: FilePutAction) => row({path: sink.where(entry.path), size: file.size, sha256: file.sha256, action}),
+      })
+    }
+  } catch (err) {
+    // Stopped because the other archive failed: that one's line names the problem, not this one.
+    task.fail(signal.aborted && err === signal.reason ? 'stopped: the other archive failed' : (err as Error).message)
+    throw err
+  }
+}

@@ -1,0 +1,212 @@
+import {type Stats} from 'node:fs'
+import {chmod, lstat, mkdir, open, readdir, realpath, rename, rm, rmdir} from 'node:fs/promises'
+import {dirname, join, resolve, sep} from 'node:path'
+
+import type {FilePutOptions, FileRef, FileSink} from '../content/roles.js'
+import {FailureError} from '../errors.js'
+import {hashFile} from '../fetch/hashing-stream.js'
+import {fsyncPath, parseTempName, tempNameBeside, writeAll} from '../store/atomic.js'
+import {alive} from '../store/pid-lock.js'
+
+/** Files verified and being flushed to disk. Small: each flush holds one of the four libuv threads that gunzip and writes need too. */
+const MAX_PENDING_COMMITS = 2
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException)?.code
+}
+
+async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(p)
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+/** rmdir `dir` and its parents up to and including `top`, stopping at the first that is not empty. */
+async function removeEmptyChain(dir: string, top: string): Promise<void> {
+  for (let d = dir; d.startsWith(top); d = dirname(d)) {
+    if (!(await rmdir(d).then(() => true, () => false)) || d === top) return
+  }
+}
+
+/**
+ * A web server's document root as a file sink. Writes never follow a link
+ * out of the root: folders are created 0755 and a link or a non-folder on
+ * the way is refused, a folder where a file goes too. Each file is written
+ * beside its target under a temporary name, hashed as it comes (the body
+ * checks itself), fsynced, and renamed only at `commit`, so a refused import
+ * leaves nothing under a final name; `abort` removes the staged files and
+ * the folders this run created. An identical file is left alone (its mode
+ * corrected); nothing the bundle does not name is touched, bar temporary
+ * files of a killed earlier import.
+ */
+export class RootSink implements FileSink {
+  readonly name: string
+  /** The root, links resolved; set by open(). */
+  private root = ''
+  private madeRoot: string | undefined
+  private readonly dirs = new Map<string, Promise<void>>()
+  /** Folders that got a new name in them; fsynced once at commit rather than per file. */
+  private readonly touched = new Set<string>()
+  private readonly flushes = new Set<Promise<void>>()
+  private flushError: unknown
+  /** Files complete, verified and flushed under their temporary name, waiting for commit(). */
+  private readonly staged: {tmp: string; target: string}[] = []
+  /** Folders this import created, in creation order, so a refused import can take them back. */
+  private readonly created: string[] = []
+
+  constructor(
+    /** As the user gave it; created when missing. */
+    readonly given: string,
+    /** Every relative path the bundle writes, to recognise our own stale temporary files. */
+    private readonly bundlePaths: Set<string> = new Set(),
+  ) {
+    this.name = `--root ${given}`
+  }
+
+  /** The root with links resolved, once open() ran. */
+  get path(): string {
+    return this.root
+  }
+
+  where(path: string): string {
+    return path
+  }
+
+  /**
+   * A regular file at `file.path` (no link on the way leads out of the root)
+   * with its size and sha256; the whole file is read, as a file of the right
+   * size with other bytes is not the file.
+   */
+  async has(file: FileRef): Promise<boolean> {
+    const path = join(this.given, ...file.path.split('/'))
+    const st = await lstat(path).catch(() => undefined)
+    if (!st?.isFile() || st.size !== file.size) return false
+    const real = await realpath(path).catch(() => undefined)
+    const realRoot = await realpath(this.given).catch(() => this.given)
+    if (!real || !real.startsWith(realRoot + sep)) return false
+    return this.holdsAt(path, file)
+  }
+
+  private async holdsAt(path: string, file: FileRef): Promise<boolean> {
+    const h = await hashFile(path)
+    return h !== undefined && h.size === file.size && h.digest === `sha256:${file.sha256}`
+  }
+
+  /** Create the root when missing (0755) and resolve it. */
+  async open(): Promise<void> {
+    this.madeRoot = await mkdir(this.given, {recursive: true, mode: 0o755})
+    this.root = await realpath(this.given)
+    if (!(await lstat(this.root)).isDirectory()) throw new FailureError(`--root ${this.given} is not a folder`)
+  }
+
+  async put(file: FileRef, body: AsyncIterable<Buffer>, opts: FilePutOptions): Promise<void> {
+    if (this.flushError !== undefined) throw this.flushError
+    const dir = dirname(file.path)
+    await this.ensureDir(dir === '.' ? '' : dir)
+    const target = join(this.root, file.path)
+    const mode = opts.executable ? 0o755 : 0o644
+    const st = await lstatOrUndefined(target)
+    if (st?.isDirectory()) throw new FailureError(`${target} is a folder; the bundle has a file there`)
+    if (st?.isFile() && st.size === file.size && (await this.holdsAt(target, file))) {
+      if ((st.mode & 0o777) !== mode) await chmod(target, mode)
+      opts.onBytes(file.size)
+      opts.onStored('skipped')
+      return
+    }
+    const tmp = tempNameBeside(target)
+    const fh = await open(tmp, 'wx', mode).catch((err: unknown) => {
+      throw new FailureError(`cannot write beside ${target}: ${(err as Error).message}`, {cause: err})
+    })
+    try {
+      // Hot path: the body hashes as it flows and throws before its end if the bytes are not the file's.
+      for await (const chunk of body) {
+        await writeAll(fh, chunk)
+        opts.onBytes(chunk.length)
+      }
+      await fh.chmod(mode)
+    } catch (err) {
+      await fh.close().catch(() => {})
+      await rm(tmp, {force: true})
+      throw err
+    }
+    // Verified. Flushing to disk is the slow part, so it runs while the next entries are read;
+    // the file keeps its temporary name until commit().
+    while (this.flushes.size >= MAX_PENDING_COMMITS) await Promise.race(this.flushes)
+    const flush: Promise<void> = (async () => {
+      try {
+        await fh.datasync()
+        await fh.close()
+        this.staged.push({tmp, target})
+      } catch (err) {
+        await fh.close().catch(() => {})
+        await rm(tmp, {force: true})
+        this.flushError ??= err
+      }
+    })().finally(() => this.flushes.delete(flush))
+    this.flushes.add(flush)
+    this.touched.add(dirname(target))
+    opts.onStored('written')
+  }
+
+  /** Give every staged file its final name (a rename each, replacing, never writing through, what is there). */
+  async commit(): Promise<void> {
+    await Promise.all(this.flushes)
+    if (this.flushError !== undefined) throw this.flushError
+    for (const {tmp, target} of this.staged.splice(0)) await rename(tmp, target)
+    for (const d of this.touched) await fsyncPath(d).catch(() => {})
+  }
+
+  /** Remove staged files and the folders this run created (the root too), when empty. */
+  async abort(): Promise<void> {
+    await Promise.allSettled(this.flushes)
+    for (const {tmp} of this.staged.splice(0)) await rm(tmp, {force: true})
+    for (const d of this.created.splice(0).reverse()) await rmdir(d).catch(() => {})
+    if (this.madeRoot) await removeEmptyChain(resolve(this.given), resolve(this.madeRoot))
+  }
+
+  /** Make `rel` (a folder under the root) exist, refusing links and non-folders on the way. */
+  private ensureDir(rel: string): Promise<void> {
+    if (rel === '' || rel === '.') return Promise.resolve()
+    let p = this.dirs.get(rel)
+    if (!p) {
+      p = this.makeDir(rel)
+      this.dirs.set(rel, p)
+      p.catch(() => this.dirs.delete(rel))
+    }
+    return p
+  }
+
+  private async makeDir(rel: string): Promise<void> {
+    await this.ensureDir(dirname(rel))
+    const abs = join(this.root, rel)
+    let st = await lstatOrUndefined(abs)
+    if (!st) {
+      try {
+        await mkdir(abs, {mode: 0o755})
+        await chmod(abs, 0o755)
+        this.created.push(abs)
+        this.touched.add(dirname(abs))
+        return
+      } catch (err) {
+        if (errno(err) !== 'EEXIST') throw err
+        st = await lstat(abs)
+      }
+    }
+    if (st.isSymbolicLink()) throw new FailureError(`${abs} is a symbolic link; refusing to write through it`)
+    if (!st.isDirectory()) throw new FailureError(`${abs} exists and is not a folder`)
+    await this.clearStaleTemps(rel)
+  }
+
+  /** Remove temporary files a killed import left beside the bundle's own files, and nothing else. */
+  private async clearStaleTemps(rel: string): Promise<void> {
+    const abs = join(this.root, rel)
+    for (const name of await readdir(abs)) {
+      const t = parseTempName(name)
+      if (!t || !this.bundlePaths.has(rel === '' ? t.target : `${rel}/${t.target}`) || alive(t.pid)) continue
+      await rm(join(abs, name), {force: true})
+    }
+  }
+}
