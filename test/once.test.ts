@@ -25,4 +25,12 @@ describe('Once', () => {
     await expect(once.run('k', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom')
     expect(await once.run('k', async () => 7)).toBe(7)
   })
+
+  it('with keep: false, shares only overlapping calls and holds no result after', async () => {
+    const once = new Once<string, number>({keep: false})
+    let runs = 0
+    const run = () => once.run('k', async () => ++runs)
+    expect(await Promise.all([run(), run()])).toEqual([1, 1])
+    expect(await run()).toBe(2)
+  })
 })

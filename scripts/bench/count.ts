@@ -123,7 +123,7 @@ try {
   const storeSize = await du(store)
   check('warm-up', await timed('sh', ['-c', `find ${store} -type f -exec cat {} + > /dev/null`]))
   const bundleDir = join(work, 'bundle')
-  const bundle = check('airlock bundle', await timed(process.execPath, [cli, 'bundle', '--store', store, '--out', bundleDir, '--quiet'], {rss: true}))
+  const bundle = check('airlock bundle', await timed(process.execPath, [cli, 'bundle', '--store', store, '--out', bundleDir, '--no-importer', '--quiet'], {rss: true}))
   const gnuDir = join(work, 'gnu')
   const gnu = await reference('GNU tar', 'sh', [
     '-c',

@@ -75,7 +75,8 @@ export class Copier {
   private readonly concurrency: number
   private readonly manifestLimit: LimitFunction
   private readonly blobOnce = new Once<string, BlobPutResult & {reused: boolean}>()
-  private readonly manifestFetchOnce = new Once<string, Buffer>()
+  /** Overlapping fetches of one manifest share a request; the bytes are not kept after (thousands of images would pile up). */
+  private readonly manifestFetchOnce = new Once<string, Buffer>({keep: false})
   private readonly manifestPutOnce = new Once<string, void>()
   private readonly pending: BlobJob[] = []
   private runningBig = 0

@@ -8,3 +8,16 @@ export const DEFAULT_CONCURRENCY = 8
 
 /** Manifests and indexes larger than this are refused or not read as JSON (containerd uses the same bound). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+/**
+ * Images (or files) a run keeps in flight per `--concurrency` slot: enough
+ * that small ones keep every slot busy (each image spends most of its time
+ * on manifest round trips), few enough that memory does not grow with the
+ * number of images: only these hold manifests and progress rows.
+ */
+export const IN_FLIGHT_PER_SLOT = 4
+
+/** How many images or files a run of `concurrency` slots works on at once. */
+export function inFlight(concurrency: number): number {
+  return Math.max(16, IN_FLIGHT_PER_SLOT * concurrency)
+}

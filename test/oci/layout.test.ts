@@ -1,4 +1,4 @@
-import {mkdtemp, readFile} from 'node:fs/promises'
+import {mkdtemp, readFile, rm, stat} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
@@ -46,6 +46,30 @@ describe('OCI layout', () => {
       ['r/c:1', mk(3).digest],
     ])
     expect(index.mediaType).toBe(MediaType.ociIndex)
+  })
+
+  it('with deferIndex, keeps thousands of tags in memory and writes index.json once on flush, keeping what was there', async () => {
+    const {store, layout: first} = await sink()
+    try {
+      const mk = (n: number) => {
+        const b = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, n}))
+        return {mediaType: MediaType.ociManifest, digest: sha256Digest(b), size: b.length}
+      }
+      await first.tag('r/kept:1', mk(-1))
+      const layout = new OciLayoutSink(store, {deferIndex: true})
+      const before = await stat(store.indexPath)
+      await Promise.all(Array.from({length: 3000}, (_, i) => layout.tag(`r/app-${i}:1`, mk(i))))
+      // Not rewritten per tag: the file is as the earlier run left it until flush.
+      expect((await stat(store.indexPath)).mtimeMs).toBe(before.mtimeMs)
+      expect((await readLayoutIndex(store.images)).manifests).toHaveLength(1)
+      await layout.flush()
+      const names = (await readLayoutIndex(store.images)).manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name'])
+      expect(names).toHaveLength(3001)
+      expect(names).toContain('r/kept:1')
+      expect(names).toContain('r/app-2999:1')
+    } finally {
+      await rm(store.root, {recursive: true, force: true})
+    }
   })
 
   it('refuses manifest bytes that do not match their digest', async () => {

@@ -227,7 +227,8 @@ export async function* archiveBytes(items: ArchiveItem[], mtime: number, onBytes
     }
     const hash = createHash('sha256')
     let n = 0
-    for await (const chunk of createReadStream(item.source!, {highWaterMark: READ_CHUNK}) as AsyncIterable<Buffer>) {
+    // A read buffer no larger than the file: each chunk of a small file would otherwise pin a 1 MiB buffer while it waits to be written.
+    for await (const chunk of createReadStream(item.source!, {highWaterMark: Math.max(1, Math.min(READ_CHUNK, item.size))}) as AsyncIterable<Buffer>) {
       n += chunk.length
       if (n > item.size) throw new IntegrityError(`${item.label} (changed on disk while bundling?)`, `${item.size} bytes`, `more than ${item.size} bytes`)
       hash.update(chunk)

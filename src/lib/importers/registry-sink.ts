@@ -1,6 +1,8 @@
 import pLimit from 'p-limit'
 import {Readable} from 'node:stream'
 
+import {inFlight} from '../defaults.js'
+
 import type {BundleLock, LockImage, LockReferrer} from '../lock.js'
 import type {Opener} from '../content/opener.js'
 import type {BlobPutOptions, BlobPutResult, ImageSink, ImageSource} from '../content/roles.js'
@@ -271,10 +273,15 @@ interface PlannedImage {
 function planImages(lockImages: LockImage[], manifests: Descriptor[], opts: Required<Pick<RegistryImportOptions, 'registry'>> & RegistryImportOptions, path: string): PlannedImage[] {
   const planned: PlannedImage[] = []
   const byTarget = new Map<string, string>()
+  // Looked up by name, then by digest, the first entry of each winning (as a scan in order would find it).
+  const byName = new Map<string, Descriptor>()
+  const byDigest = new Map<string, Descriptor>()
+  for (const m of manifests) {
+    for (const name of [m.annotations?.[REF_NAME_ANNOTATION], m.annotations?.[CONTAINERD_NAME_ANNOTATION]]) if (name !== undefined && !byName.has(name)) byName.set(name, m)
+    if (!byDigest.has(m.digest)) byDigest.set(m.digest, m)
+  }
   for (const img of lockImages) {
-    const desc =
-      manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === img.ref || m.annotations?.[CONTAINERD_NAME_ANNOTATION] === img.ref) ??
-      manifests.find((m) => m.digest === img.digest)
+    const desc = byName.get(img.ref) ?? byDigest.get(img.digest)
     if (!desc) throw new BundleError(`${path}: ${img.ref} is in bundle.json but not in the archive's index.json`)
     if (desc.digest !== img.digest) throw new IntegrityError(`${img.ref} in ${path}`, img.digest, desc.digest)
     const target = targetFor(img.ref, img.digest, opts)
@@ -331,6 +338,10 @@ export async function pushArchive(
   const sourceFor = (repository: string): ImageSource => (delta ? new DeltaImageSource(archiveSource, client, repository) : archiveSource)
   // A Copier per target repository: copy's "each digest once" is then exactly
   // "once per repository"; the pool, the client and the mount record are shared.
+  // A repository's Copier goes once its last image is done, so a run of
+  // thousands of repositories holds the copiers of the images in flight only.
+  const left = new Map<string, number>()
+  for (const p of planned) left.set(p.target.repository, (left.get(p.target.repository) ?? 0) + 1)
   const copiers = new Map<string, Copier>()
   const copierFor = (repository: string): Copier => {
     let c = copiers.get(repository)
@@ -340,8 +351,15 @@ export async function pushArchive(
     }
     return c
   }
+  const release = (repository: string): void => {
+    const n = left.get(repository)! - 1
+    left.set(repository, n)
+    if (n === 0) copiers.delete(repository)
+  }
+  // A bounded number of images at once: each holds its manifests and a progress row only while it runs.
+  const inflight = pLimit(inFlight(concurrency))
   const results = await Promise.allSettled(
-    planned.map(async (p) => {
+    planned.map((p) => inflight(async () => {
       const task = progress.task(`${p.lock.ref} -> ${p.target.ref}`, p.lock.size)
       try {
         const source = sourceFor(p.target.repository)
@@ -365,8 +383,10 @@ export async function pushArchive(
       } catch (err) {
         task.fail(err instanceof Error ? err.message : String(err))
         throw err
+      } finally {
+        release(p.target.repository)
       }
-    }),
+    })),
   )
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
   if (failed.length > 0) throw combineFailures(failed.map((r) => r.reason as unknown), 'images')

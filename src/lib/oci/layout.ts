@@ -92,12 +92,29 @@ export async function readLayoutIndex(root: string): Promise<ImageIndex> {
  */
 export class OciLayoutSink implements ImageSink {
   readonly root: string
-  private indexChain: Promise<unknown> = Promise.resolve()
+  private index?: Promise<{head: ImageIndex; entries: Map<string, Descriptor>}>
+  private lastWrite: Promise<void> = Promise.resolve()
+  private nextWrite?: Promise<void>
+  /** A tag or referrer entry is in memory and not yet in index.json. */
+  private dirty = false
+  private timer?: NodeJS.Timeout
   private readonly writes = new Once<string, BlobPutResult>()
 
   constructor(
     private readonly store: Store,
-    private readonly opts: {policy?: RetryPolicy; lowSpeed?: LowSpeed; signal?: AbortSignal} = {},
+    private readonly opts: {
+      policy?: RetryPolicy
+      lowSpeed?: LowSpeed
+      signal?: AbortSignal
+      /**
+       * Keep tags in memory, written every few seconds and on `flush()`
+       * (pull: a few index.json writes for the whole run instead of one per
+       * image, each the whole file). What a killed run tagged but did not
+       * write is tagged again by the next run, which finds the blobs and
+       * manifests already there.
+       */
+      deferIndex?: boolean
+    } = {},
   ) {
     this.root = store.images
   }
@@ -158,28 +175,88 @@ export class OciLayoutSink implements ImageSink {
       size: desc.size,
       annotations: {[REF_NAME_ANNOTATION]: ref, [CONTAINERD_NAME_ANNOTATION]: ref},
     }
-    return this.updateIndex((m) => m.annotations?.[REF_NAME_ANNOTATION] !== ref, entry)
+    return this.updateIndex(indexKey(entry), entry)
   }
 
   /** A referrer's index.json entry (see referrerEntry), replacing an earlier one of the same digest. */
   addReferrer(r: Parameters<typeof referrerEntry>[0]): Promise<void> {
-    return this.updateIndex((m) => m.annotations?.[REF_NAME_ANNOTATION] !== undefined || m.digest !== r.digest, referrerEntry(r))
+    const entry = referrerEntry(r)
+    return this.updateIndex(indexKey(entry), entry)
   }
 
-  /** index.json rewritten atomically, one writer at a time: the entries `keep` keeps, plus `entry`; images by name, then referrers by digest. */
-  private updateIndex(keep: (m: Descriptor) => boolean, entry: Descriptor): Promise<void> {
-    const next = this.indexChain.then(async () => {
-      const index = await readLayoutIndex(this.root)
-      const manifests = index.manifests.filter(keep)
-      manifests.push(entry)
-      const key = (m: Descriptor) => m.annotations?.[REF_NAME_ANNOTATION] ?? `\uffff${m.digest}`
-      manifests.sort((a, b) => key(a).localeCompare(key(b)))
-      const out = {...index, schemaVersion: 2, mediaType: MediaType.ociIndex, manifests}
-      await writeFileAtomic(join(this.root, 'index.json'), `${JSON.stringify(out, null, 2)}\n`)
-    })
-    this.indexChain = next.catch(() => {})
-    return next
+  /**
+   * `entry` replaces the entry of the same key in index.json, which is
+   * rewritten atomically, one writer at a time, images by name, then
+   * referrers by digest. The index is read once and kept as a map; tags that
+   * arrive while a write runs go out together in the next one.
+   */
+  private async updateIndex(key: string, entry: Descriptor): Promise<void> {
+    const index = await this.loadIndex()
+    index.entries.set(key, entry)
+    this.dirty = true
+    if (!this.opts.deferIndex) return this.scheduleWrite()
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined
+        // A failure here leaves the index dirty: flush() writes it again and reports.
+        this.scheduleWrite().catch(() => {})
+      }, DEFERRED_INDEX_MS)
+      this.timer.unref()
+    }
   }
+
+  /** Write index.json now if a tag since the last write is not in it. */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    await this.lastWrite
+    if (this.dirty) await this.scheduleWrite()
+  }
+
+  private loadIndex(): Promise<{head: ImageIndex; entries: Map<string, Descriptor>}> {
+    this.index ??= readLayoutIndex(this.root).then((head) => ({head, entries: new Map(head.manifests.map((m) => [indexKey(m), m]))}))
+    // A failed read is tried again by the next caller.
+    this.index.catch(() => (this.index = undefined))
+    return this.index
+  }
+
+  private scheduleWrite(): Promise<void> {
+    if (!this.nextWrite) {
+      const next = this.lastWrite.then(() => {
+        // From here on, tags wait for the write after this one.
+        this.nextWrite = undefined
+        this.dirty = false
+        return this.writeIndex().catch((err: unknown) => {
+          this.dirty = true
+          throw err
+        })
+      })
+      this.nextWrite = next
+      this.lastWrite = next.catch(() => {})
+    }
+    return this.nextWrite
+  }
+
+  private async writeIndex(): Promise<void> {
+    const {head, entries} = await this.loadIndex()
+    const sortKey = (m: Descriptor) => m.annotations?.[REF_NAME_ANNOTATION] ?? `\uffff${m.digest}`
+    const manifests = [...entries.values()].map((m) => [sortKey(m), m] as const)
+    manifests.sort((a, b) => collator.compare(a[0], b[0]))
+    const out = {...head, schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: manifests.map(([, m]) => m)}
+    await writeFileAtomic(join(this.root, 'index.json'), `${JSON.stringify(out, null, 2)}\n`)
+  }
+}
+
+/** With `deferIndex`, how long a tag waits in memory at most before index.json is written. */
+const DEFERRED_INDEX_MS = 3000
+
+/** The order of index.json's entries: localeCompare's, by a collator made once (the same order, many times faster). */
+const collator = new Intl.Collator()
+
+/** What an index.json entry replaces: the entry of the same name, or (for one without a name, a referrer) of the same digest. */
+function indexKey(m: Descriptor): string {
+  const ref = m.annotations?.[REF_NAME_ANNOTATION]
+  return ref === undefined ? `digest ${m.digest}` : `ref ${ref}`
 }
 
 /** An OCI image layout folder as a copy source (blobs read from disk, resumable by offset). */

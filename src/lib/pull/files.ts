@@ -1,8 +1,12 @@
 import {isAbsolute, join, relative, resolve, sep} from 'node:path'
+
+import pLimit from 'p-limit'
+
 import type {LockFile} from '../lock.js'
 import {parseOciChartRef, resolveOciChart} from '../charts/oci.js'
 import {findChart, RepoIndexCache} from '../charts/repo-index.js'
 import {type StoredChart, writeStoreIndex} from '../charts/store-index.js'
+import {inFlight} from '../defaults.js'
 import {FailureError} from '../errors.js'
 import {ChecksumFiles} from '../fetch/checksum.js'
 import {FileFetcher} from '../fetch/file-pull.js'
@@ -122,7 +126,9 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
     }
   }
 
-  const settled = await Promise.allSettled(entries.map(pullOne))
+  // A bounded number of files at once: a progress row each only while it runs.
+  const inflight = pLimit(inFlight(ctx.concurrency))
+  const settled = await Promise.allSettled(entries.map((e) => inflight(() => pullOne(e))))
   await hashes.save()
   // The index lists every chart now in the store, even when another entry failed.
   if (entries.some((e) => e.kind === 'chart')) {

@@ -1,5 +1,8 @@
+import pLimit from 'p-limit'
+
 import type {LockImage} from '../lock.js'
 import {Copier} from '../copy.js'
+import {inFlight} from '../defaults.js'
 import {FailureError} from '../errors.js'
 import {chooseRoot} from '../oci/choose-root.js'
 import {OciLayoutSink} from '../oci/layout.js'
@@ -31,12 +34,20 @@ export interface ImagePullResult {
  */
 export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<ImagePullResult[]> {
   if (manifest.images.length === 0) return []
-  const layout = new OciLayoutSink(ctx.store, {lowSpeed: ctx.lowSpeed, signal: ctx.signal})
+  const layout = new OciLayoutSink(ctx.store, {lowSpeed: ctx.lowSpeed, signal: ctx.signal, deferIndex: true})
   const copier = new Copier({sink: layout, pool: ctx.pool, concurrency: ctx.concurrency})
 
-  const settled = await Promise.allSettled(
-    manifest.images.map((entry) => pullImage(entry, ctx.registry(entry.ref.registry), layout, copier, ctx, manifest.referrers ?? 'all')),
-  )
+  // A bounded number of images at once: each holds its manifests and a progress row only while it runs.
+  const images = pLimit(inFlight(ctx.concurrency))
+  let settled: PromiseSettledResult<ImagePullResult>[]
+  try {
+    settled = await Promise.allSettled(
+      manifest.images.map((entry) => images(() => pullImage(entry, ctx.registry(entry.ref.registry), layout, copier, ctx, manifest.referrers ?? 'all'))),
+    )
+  } finally {
+    // index.json once, with every image tagged, the failed ones' neighbours too.
+    await layout.flush()
+  }
   return valuesOrFirstFailure(settled)
 }
 

@@ -39,9 +39,22 @@ export interface TerminalStream {
  * erased, the line written, and the region drawn again below it. The
  * cursor is hidden while the region is live and shown again on close and
  * on any exit, Ctrl-C included.
+ *
+ * A run may have thousands of tasks (one per image or file): the view keeps
+ * only the running ones and the last few finished, and sums the rest into
+ * counters, so its memory and each frame's cost stay flat in the count.
  */
 export class TtyProgress implements Progress {
-  private readonly items: Item[] = []
+  /** Running tasks, in the order they started. */
+  private readonly running = new Set<Item>()
+  /** The last few finished, oldest first (at most MAX_FINISHED_LINES). */
+  private readonly recent: Item[] = []
+  /** Tasks started, ended and failed; bytes done and expected of the ended ones. */
+  private count = 0
+  private finished = 0
+  private failed = 0
+  private endedBytes = 0
+  private endedTotal = 0
   private readonly started = Date.now()
   private readonly timer: NodeJS.Timeout
   /** Lines of the frame now on screen (0: none drawn). */
@@ -68,27 +81,47 @@ export class TtyProgress implements Progress {
 
   task(title: string, total?: number): TaskHandle {
     const item: Item = {title, total, bytes: 0, started: Date.now(), state: 'running'}
-    this.items.push(item)
+    this.running.add(item)
+    this.count++
     return {
       advance: (n) => {
         item.bytes += n
+        if (item.state !== 'running') this.endedBytes += n
       },
       setTotal: (t) => {
+        if (item.state !== 'running') this.endedTotal += t - (item.total ?? item.bytes)
         item.total = t
       },
       done: (summary) => {
         if (item.state !== 'running') return
         item.state = 'done'
         item.note = summary
+        this.end(item)
+        this.recent.push(item)
+        if (this.recent.length > MAX_FINISHED_LINES) this.recent.shift()
       },
       fail: (message) => {
         if (item.state !== 'running') return
         item.state = 'failed'
         item.note = message
+        this.end(item)
+        this.failed++
         // A failure stays on screen, above the live region.
         this.above(`✖ ${item.title}: ${message}`)
       },
     }
+  }
+
+  /** Tasks the view holds (running ones and the last few finished): bounded, however many ran. */
+  get retained(): number {
+    return this.running.size + this.recent.length
+  }
+
+  private end(item: Item): void {
+    this.running.delete(item)
+    this.finished++
+    this.endedBytes += item.bytes
+    this.endedTotal += item.total ?? item.bytes
   }
 
   info(message: string): void {
@@ -105,7 +138,7 @@ export class TtyProgress implements Progress {
     clearInterval(this.timer)
     this.erase()
     // The last word: one summary line, when there was anything to count.
-    if (this.items.length > 0) this.stream.write(`${this.fit(this.summary(false))}\n`)
+    if (this.count > 0) this.stream.write(`${this.fit(this.summary(false))}\n`)
     this.stream.write(SHOW_CURSOR)
     process.removeListener('exit', this.onExit)
     this.restoreStdout?.()
@@ -140,7 +173,7 @@ export class TtyProgress implements Progress {
   }
 
   private render(): void {
-    if (this.closed || this.items.length === 0) return
+    if (this.closed || this.count === 0) return
     const rows = this.size().rows
     const lines = this.frame().slice(0, Math.max(1, rows - 2)).map((l) => this.fit(l))
     this.erase()
@@ -149,33 +182,30 @@ export class TtyProgress implements Progress {
   }
 
   private summary(live: boolean): string {
-    let done = 0
-    let total = 0
-    let finished = 0
-    let failed = 0
-    for (const it of this.items) {
+    let done = this.endedBytes
+    let total = this.endedTotal
+    for (const it of this.running) {
       done += it.bytes
       total += it.total ?? it.bytes
-      if (it.state !== 'running') finished++
-      if (it.state === 'failed') failed++
     }
+    const {finished, failed} = this
     const elapsed = Date.now() - this.started
-    const mark = live ? SPINNER[this.tick++ % SPINNER.length] : failed > 0 ? '✖' : finished < this.items.length ? '◼' : '✔'
+    const mark = live ? SPINNER[this.tick++ % SPINNER.length] : failed > 0 ? '✖' : finished < this.count ? '◼' : '✔'
     const bytes = done > 0 || total > 0 ? `, ${formatBytes(done)}${live && total > done ? ` of ${formatBytes(total)}` : ''}` : ''
     const rate = done > 0 ? `, ${formatRate(done, elapsed)}` : ''
-    return `${mark} ${this.heading}: ${finished}/${this.items.length} done${failed > 0 ? `, ${failed} failed` : ''}${bytes}${rate}${live ? '' : ` in ${formatDuration(elapsed)}`}`
+    return `${mark} ${this.heading}: ${finished}/${this.count} done${failed > 0 ? `, ${failed} failed` : ''}${bytes}${rate}${live ? '' : ` in ${formatDuration(elapsed)}`}`
   }
 
   private frame(): string[] {
     const lines = [this.summary(true)]
-    const ended = this.items.filter((i) => i.state === 'done').slice(-MAX_FINISHED_LINES)
-    for (const it of ended) lines.push(`  ✔ ${it.title}${it.note ? `  ${it.note}` : ''}`)
-    const active = this.items.filter((i) => i.state === 'running')
-    for (const it of active.slice(0, MAX_ACTIVE_LINES)) {
+    for (const it of this.recent) lines.push(`  ✔ ${it.title}${it.note ? `  ${it.note}` : ''}`)
+    let shown = 0
+    for (const it of this.running) {
+      if (shown++ === MAX_ACTIVE_LINES) break
       const size = it.total ? `${formatBytes(it.bytes)}/${formatBytes(it.total)}` : formatBytes(it.bytes)
       lines.push(`  … ${it.title}  ${size}  ${formatRate(it.bytes, Date.now() - it.started)}`)
     }
-    if (active.length > MAX_ACTIVE_LINES) lines.push(`    and ${active.length - MAX_ACTIVE_LINES} more`)
+    if (this.running.size > MAX_ACTIVE_LINES) lines.push(`    and ${this.running.size - MAX_ACTIVE_LINES} more`)
     return lines
   }
 
