@@ -2,8 +2,9 @@ import {createHash} from 'node:crypto'
 import {pipeline, type Readable, Transform, type TransformCallback} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
+import {relativePathProblem} from '../content/paths.js'
 import {AirlockError, BundleError, IntegrityError} from '../errors.js'
-import {padded} from '../tar/headers.js'
+import {padded, type TarHeader} from '../tar/headers.js'
 import {readTar} from '../tar/reader.js'
 import type {BundleLock, LockFile} from '../lock.js'
 import {BUNDLE_FILES, TOP_FOLDERS} from './lock.js'
@@ -24,7 +25,6 @@ export const ARCHIVES: {kind: ArchiveKind; name: string; top: string}[] = [
 
 /** The longest entry name accepted; mirrored paths are far shorter (PATH_MAX is 4096). */
 export const MAX_NAME = 4096
-const MAX_SEGMENT = 255
 
 export interface BundleEntry {
   /** Where it goes: relative to the root or the prefix, top folder stripped. */
@@ -67,19 +67,38 @@ export function checkEntryPath(raw: string, top: string): string {
   const refuse = (why: string): never => {
     throw new BundleError(`refused entry ${show}: ${why}`)
   }
-  if (raw.includes('\0')) refuse('name contains a NUL byte')
   if (raw.length > MAX_NAME) refuse(`name of ${raw.length} characters`)
-  if (raw.startsWith('/')) refuse('absolute path')
-  let name = raw.startsWith('./') ? raw.slice(2) : raw
-  name = name.replace(/\/+$/, '')
+  // A tar name may start with ./ and a folder's ends with /; neither changes what it names.
+  const name = (raw.startsWith('./') ? raw.slice(2) : raw).replace(/\/+$/, '')
+  const why = relativePathProblem(name)
+  if (why) refuse(why)
   const parts = name.split('/')
-  for (const p of parts) {
-    if (p === '..') refuse('path goes up with ..')
-    if (p === '' || p === '.') refuse('path has an empty or . segment')
-    if (Buffer.byteLength(p) > MAX_SEGMENT) refuse(`a path segment of ${Buffer.byteLength(p)} bytes`)
-  }
   if (parts[0] !== top) refuse(`outside the top folder ${top}/`)
   return parts.slice(1).join('/')
+}
+
+/**
+ * Why an entry of a bundle's `.tar.gz` is neither a regular file nor a
+ * folder (a link, a device, a fifo, a type we do not know), or undefined.
+ * Only files and folders belong in a bundle: the one check of entry types,
+ * for imports and verify alike.
+ */
+export function entryTypeProblem(header: Pick<TarHeader, 'type' | 'typeflag' | 'linkpath'>): string | undefined {
+  switch (header.type) {
+    case 'file':
+    case 'directory':
+      return undefined
+    case 'symlink':
+      return `symbolic link to ${JSON.stringify(header.linkpath ?? '')}`
+    case 'hardlink':
+      return `hard link to ${JSON.stringify(header.linkpath ?? '')}`
+    case 'char-device':
+    case 'block-device':
+    case 'fifo':
+      return `a ${header.type.replace('-', ' ')}`
+    default:
+      return `unsupported entry type ${JSON.stringify(header.typeflag)}`
+  }
 }
 
 /**
@@ -188,26 +207,9 @@ export async function* archiveEntries(source: Readable, lock: BundleLock, kind: 
       const refuse = (why: string): never => {
         throw new BundleError(`${what}: refused entry ${JSON.stringify(header.path)}: ${why}`)
       }
-      switch (header.type) {
-        case 'directory':
-          continue
-        case 'symlink':
-          refuse(`symbolic link to ${JSON.stringify(header.linkpath ?? '')}`)
-          break
-        case 'hardlink':
-          refuse(`hard link to ${JSON.stringify(header.linkpath ?? '')}`)
-          break
-        case 'char-device':
-        case 'block-device':
-        case 'fifo':
-          refuse(`a ${header.type.replace('-', ' ')}`)
-          break
-        case 'other':
-          refuse(`unsupported entry type ${JSON.stringify(header.typeflag)}`)
-          break
-        case 'file':
-          break
-      }
+      if (header.type === 'directory') continue
+      const why = entryTypeProblem(header)
+      if (why) refuse(why)
       if (rel === '') refuse('the top folder is not a file')
       const file = byPath.get(rel) ?? refuse('not listed in bundle.json')
       if (seen.has(rel)) refuse('appears twice')

@@ -3,6 +3,7 @@ import {join} from 'node:path'
 
 import {BundleError} from '../errors.js'
 import {isDigest, SHA256_HEX} from '../content/digest.js'
+import {isSafeRelativePath} from '../content/paths.js'
 import type {BundleLock} from '../lock.js'
 import {BUNDLE_FILES} from './lock.js'
 
@@ -154,12 +155,6 @@ function toolProblems(tools: unknown, problems: string[]): void {
     if (!isSize(t.size)) problems.push(`${at}.size: must be a whole number >= 0`)
     if (typeof t.sha256 !== 'string' || !SHA256_HEX.test(t.sha256)) problems.push(`${at}.sha256: must be 64 lowercase hex digits`)
   })
-}
-
-/** A path that stays inside its folder: relative, `/`-separated, no empty, `.` or `..` segments. */
-export function isSafeRelativePath(p: string): boolean {
-  if (p === '' || p.startsWith('/') || p.includes('\\') || p.includes('\0')) return false
-  return p.split('/').every((s) => s !== '' && s !== '.' && s !== '..')
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {

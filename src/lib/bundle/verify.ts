@@ -6,7 +6,7 @@ import {pipeline, Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
 import {AirlockError} from '../errors.js'
-import {ByteCap, checkEntryPath, lockFilesOf, maxTarBytes} from './archive-entries.js'
+import {ByteCap, checkEntryPath, entryTypeProblem, lockFilesOf, maxTarBytes} from './archive-entries.js'
 import {readTar} from '../tar/reader.js'
 import {isDigest} from '../content/digest.js'
 import {parseCosignTag} from '../oci/cosign.js'
@@ -313,8 +313,9 @@ async function verifyFilesArchive(
         continue
       }
       if (header.type === 'directory') continue
-      if (header.type !== 'file') {
-        problems.push(`${label}: a ${header.type} entry (only files and folders belong in a bundle)`)
+      const why = entryTypeProblem(header)
+      if (why) {
+        problems.push(`${label}: ${why} (only files and folders belong in a bundle)`)
         continue
       }
       const f = byPath.get(rel)

@@ -28,3 +28,14 @@ export function isCertificateError(err: unknown): boolean {
   const code = e?.code ?? e?.cause?.code ?? ''
   return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|UNABLE_TO_GET_ISSUER/.test(code)
 }
+
+/**
+ * When `err` is a certificate problem, add to its suggestions what a user
+ * can do: trust the CA that signed `host`'s certificate `how` (the flag or
+ * field that names a CA for this kind of target).
+ */
+export function suggestTrust(err: unknown, host: string, how: string): void {
+  if (!isCertificateError(err)) return
+  const suggestions = (err as {suggestions?: string[]}).suggestions
+  if (Array.isArray(suggestions)) suggestions.push(`trust the CA that signed ${host}'s certificate ${how}`)
+}

@@ -11,7 +11,7 @@ import https from 'node:https'
 
 import {AirlockError, FailureError, NetworkError, UsageError} from '../errors.js'
 import {proxyAgents, proxyFor} from '../fetch/proxy.js'
-import {isCertificateError, trustedCas} from '../fetch/tls.js'
+import {suggestTrust, trustedCas} from '../fetch/tls.js'
 import {isLoopbackRegistry} from '../oci/reference.js'
 import {formatBytes} from '../ui/format.js'
 import type {Progress} from '../ui/index.js'
@@ -89,9 +89,7 @@ export function s3Error(err: unknown, host: string, what: string): AirlockError 
   }
   const e = err as NodeJS.ErrnoException
   const net = new NetworkError(`${what}: ${host}: ${e?.code ?? ''} ${e?.message ?? String(err)}`.trim(), {host, cause: err})
-  if (isCertificateError(e)) {
-    net.suggestions.push(`trust the CA that signed ${host}'s certificate with --ca-file, or skip the check with --insecure`)
-  }
+  suggestTrust(net, host, 'with --ca-file, or skip the check with --insecure')
   return net
 }
 

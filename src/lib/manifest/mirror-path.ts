@@ -1,3 +1,5 @@
+import {relativePathProblem} from '../content/paths.js'
+
 /**
  * Where a downloaded file lives inside the store and the bundle: the URL's
  * host (with `:port` only when the URL names a non-default one) followed by
@@ -36,14 +38,9 @@ export function mirroredPath(url: string): string {
  * `.` or `..` segment. Returns it unchanged.
  */
 export function checkRelativePath(p: string): string {
-  if (p === '') throw new MirrorPathError('the path is empty')
-  if (p.startsWith('/')) throw new MirrorPathError('the path must be relative (no leading /)')
-  if (p.includes('\\')) throw new MirrorPathError('use / to separate folders, not \\')
-  for (const s of p.split('/')) {
-    if (s === '') throw new MirrorPathError('the path has an empty segment (// or a trailing /)')
-    if (s === '.' || s === '..') throw new MirrorPathError(`the path must not contain "${s}" segments`)
-    if (FORBIDDEN_IN_SEGMENT.test(s)) throw new MirrorPathError('the path contains a control character')
-  }
+  const why = relativePathProblem(p)
+  if (why) throw new MirrorPathError(`${why}: the path must be relative, /-separated, without empty, . or .. segments`)
+  if (p.split('/').some((s) => FORBIDDEN_IN_SEGMENT.test(s))) throw new MirrorPathError('the path contains a control character')
   return p
 }
 

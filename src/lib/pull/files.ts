@@ -1,7 +1,8 @@
-import {isAbsolute, join, relative, resolve, sep} from 'node:path'
+import {join, resolve} from 'node:path'
 
 import pLimit from 'p-limit'
 
+import {relativePathProblem} from '../content/paths.js'
 import type {LockFile} from '../lock.js'
 import {parseOciChartRef, resolveOciChart} from '../charts/oci.js'
 import {findChart, RepoIndexCache} from '../charts/repo-index.js'
@@ -45,13 +46,10 @@ interface Resolved {
 /** Where an entry lives in the store: binaries under files/, packages and charts under packages/. */
 export function storePathOf(store: Store, entry: UrlFileEntry | ChartEntry): string {
   const root = entry.kind === 'binary' ? store.files : store.packages
-  const dest = resolve(root, ...entry.path.split('/'))
-  const rel = relative(root, dest)
   // The manifest loader already refuses `..`; this keeps a bad path from ever leaving the store.
-  if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
-    throw new FailureError(`${entry.path}: not a path inside the store`)
-  }
-  return dest
+  const why = relativePathProblem(entry.path)
+  if (why) throw new FailureError(`${entry.path}: not a path inside the store (${why})`)
+  return resolve(root, ...entry.path.split('/'))
 }
 
 /**

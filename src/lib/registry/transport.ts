@@ -4,7 +4,7 @@ import type {Readable} from 'node:stream'
 
 import {FailureError, isAirlockError} from '../errors.js'
 import {connectionError, createHttp, redactUrl} from '../fetch/http.js'
-import {isCertificateError} from '../fetch/tls.js'
+import {isCertificateError, suggestTrust} from '../fetch/tls.js'
 import {isLoopbackRegistry} from '../oci/reference.js'
 import {MAX_ERROR_BODY} from './errors.js'
 
@@ -99,9 +99,7 @@ export class RegistryTransport {
       return https
     } catch (err) {
       const httpAllowed = this.opts.insecure || isLoopbackRegistry(this.opts.host)
-      if (isCertificateError(err) && isAirlockError(err)) {
-        ;(err.suggestions as string[]).push(`trust the registry's CA with --ca-file or caFile in the manifest's spec.registries (host ${this.opts.registry})`)
-      }
+      suggestTrust(err, this.opts.registry, "with --ca-file, or caFile in the manifest's spec.registries")
       if (!httpAllowed || isCertificateError(err) || (isAirlockError(err) && err.kind === 'registry')) throw err
       const http = `http://${this.opts.host}`
       // When both fail, the plain HTTP error is the one reported (a loopback registry that is down).

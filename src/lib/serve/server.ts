@@ -4,7 +4,7 @@ import type {AddressInfo} from 'node:net'
 
 import {BUNDLE_FILES} from '../bundle/lock.js'
 import {bundlePartPaths} from '../bundle/parts.js'
-import {isSafeRelativePath} from '../bundle/read-lock.js'
+import {isSafeRelativePath, relativePathProblem} from '../content/paths.js'
 import {BundleError, FailureError} from '../errors.js'
 import {hostComponent} from '../importers/registry-target.js'
 import {OciArchive} from '../oci/archive.js'
@@ -145,9 +145,10 @@ export async function serveBundle(dir: string, opts: ServeOptions): Promise<Bund
 }
 
 /**
- * The path's segments, percent-decoded and checked: undefined for a `.`
- * or `..` segment, an encoded `/` or NUL, or bad encoding, none of which
- * names anything in a bundle.
+ * The path's segments, percent-decoded and checked: undefined for bad
+ * encoding, an encoded `/`, or a segment the one path check refuses (`.`,
+ * `..`, NUL, backslash), none of which names anything in a bundle. Empty
+ * segments pass (`/v2/`); a file's path is checked whole below.
  */
 function decodePath(raw: string): string | undefined {
   if (!raw.startsWith('/')) return undefined
@@ -159,7 +160,7 @@ function decodePath(raw: string): string | undefined {
     } catch {
       return undefined
     }
-    if (s === '.' || s === '..' || s.includes('/') || s.includes('\0') || s.includes('\\')) return undefined
+    if (s.includes('/') || (s !== '' && relativePathProblem(s) !== undefined)) return undefined
     out.push(s)
   }
   return out.join('/')
