@@ -8,6 +8,7 @@ export default defineConfig({
           name: 'unit',
           include: ['test/**/*.test.ts'],
           exclude: ['test/e2e/**'],
+          setupFiles: ['test/helpers/after-file.ts'],
           testTimeout: 30_000,
         },
       },
@@ -18,6 +19,7 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 120_000,
           globalSetup: ['test/e2e/global-setup.ts'],
+          setupFiles: ['test/helpers/after-file.ts'],
           // Real servers on a two-core machine: one file at a time keeps timings honest.
           fileParallelism: false,
         },

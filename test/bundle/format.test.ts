@@ -1,6 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
@@ -9,6 +8,7 @@ import {parseSize} from '../../src/lib/bundle/size.js'
 import {formatSums, parseSums} from '../../src/lib/bundle/sums.js'
 import {comparePaths, encodeHeader, endOfArchive, normalMode, padding, treeOrder} from '../../src/lib/bundle/tar-writer.js'
 import {UsageError} from '../../src/lib/errors.js'
+import {makeTempDir} from '../helpers/tmp.js'
 
 describe('tree order', () => {
   it('puts each folder right before its contents, children sorted by code unit', () => {
@@ -39,8 +39,8 @@ describe('headers', () => {
     expect(normalMode('directory', 0o700)).toBe(0o755)
   })
 
-  it('writes entries GNU tar lists with uid/gid 0, no names, fixed mtime, long names through pax', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'airlock-hdr-'))
+  it('writes entries GNU tar lists with uid/gid 0, no names, fixed mtime, long names through pax', async () => {
+    const dir = await makeTempDir('airlock-hdr-')
     const long = `top/${'segment-'.repeat(30)}/file.bin`
     const body = Buffer.from('hello')
     const parts = [

@@ -71,7 +71,7 @@ describe('harness: nginx rate limit', () => {
     expect(limited.ms).toBeGreaterThan(2200)
     expect(limited.ms).toBeLessThan(8000)
     const ranged = await exec('curl', ['-sS', '-r', '1000-1999', `${slow.url}/big.bin`], {encoding: 'buffer'})
-    expect(ranged.stdout.equals(data.subarray(1000, 2000))).toBe(true)
+    expect(ranged.stdout).toEqual(data.subarray(1000, 2000))
     expect((await upstream.accessLines()).some((l) => l.includes('"GET /big.bin HTTP/1.1" 206 1000 ') && l.includes('"bytes=1000-1999"'))).toBe(true)
     expect((await run('curl', ['-sS', `${slow.url}/host`])).out).toBe(slow.host)
   })
@@ -124,7 +124,7 @@ describe('harness: Ceph RGW', () => {
     const body = randomBytes(2 * 1024 * 1024)
     await c.send(new PutObjectCommand({Bucket: 'harness-bucket', Key: 'a/b.bin', Body: body, Metadata: {sha256: 'x'}}))
     const got = await c.send(new GetObjectCommand({Bucket: 'harness-bucket', Key: 'a/b.bin'}))
-    expect(Buffer.from(await got.Body!.transformToByteArray()).equals(body)).toBe(true)
+    expect(Buffer.from(await got.Body!.transformToByteArray())).toEqual(body)
     expect(got.Metadata?.sha256).toBe('x')
     const list = await c.send(new ListObjectsV2Command({Bucket: 'harness-bucket'}))
     expect(list.Contents?.map((o) => o.Key)).toEqual(['a/b.bin'])
@@ -144,7 +144,7 @@ describe('harness: Ceph RGW', () => {
 describe('harness: cleanup when the test process ends', () => {
   for (const how of ['exit', 'throw', 'SIGTERM'] as const) {
     it(`kills servers and removes temp dirs on ${how}`, async () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/harness/fixtures/leaky-servers.ts'), how === 'SIGTERM' ? 'wait' : how], {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/e2e/fixtures/leaky-servers.ts'), how === 'SIGTERM' ? 'wait' : how], {
         cwd: repoRoot,
         stdio: ['ignore', 'pipe', 'pipe'],
       })

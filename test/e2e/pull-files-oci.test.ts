@@ -53,7 +53,7 @@ describe('OCI charts', () => {
     const [r] = await pullFiles(manifestOf([oci('charts/gamma', '1.2.3+build.1')]), ctx)
     expect(r).toMatchObject({kind: 'chart', path: 'charts/gamma-1.2.3+build.1.tgz', url: `${pushed.ref}:${pushed.tag}`, size: tgz.length, sha256: sha(tgz), reused: false})
     const dir = join(ctx.store.packages, 'charts')
-    expect((await readFile(join(dir, 'gamma-1.2.3+build.1.tgz'))).equals(tgz)).toBe(true)
+    expect(await readFile(join(dir, 'gamma-1.2.3+build.1.tgz'))).toEqual(tgz)
     const idx = parse(await readFile(join(dir, 'index.yaml'), 'utf8')) as {entries: Record<string, Record<string, unknown>[]>}
     expect(idx.entries.gamma[0]).toMatchObject({name: 'gamma', version: '1.2.3+build.1', description: 'a test chart', appVersion: '9.9', digest: sha(tgz), urls: ['gamma-1.2.3+build.1.tgz']})
     const [again] = await pullFiles(manifestOf([oci('charts/gamma', '1.2.3+build.1')]), ctx)

@@ -126,7 +126,7 @@ describe('pullFiles against nginx', () => {
     const [r] = await pullFiles(m, ctx)
     expect(r).toMatchObject({kind: 'binary', url, path: `${web.host}/files/good.bin`, size: good.length, sha256: sha(good), reused: false})
     expect(r.lock).toEqual({kind: 'binary', url, path: `${web.host}/files/good.bin`, size: good.length, sha256: sha(good)})
-    expect((await readFile(join(ctx.store.files, web.host, 'files', 'good.bin'))).equals(good)).toBe(true)
+    expect(await readFile(join(ctx.store.files, web.host, 'files', 'good.bin'))).toEqual(good)
     const before = (await requestsFor(web, '/files/good.bin')).length
     const [again] = await pullFiles(m, ctx)
     expect(again).toMatchObject({reused: true, bytesFetched: 0, size: good.length})
@@ -159,8 +159,8 @@ describe('pullFiles against nginx', () => {
       ctx,
     )
     expect(rs.map((r) => r.sha256)).toEqual([sha(good), sha(other), sha(big), sha(other)])
-    expect((await readFile(join(ctx.store.files, web.host, 'files', 'big.bin'))).equals(big)).toBe(true)
-    expect((await readFile(join(ctx.store.packages, web.host, 'files', 'other.bin'))).equals(other)).toBe(true)
+    expect(await readFile(join(ctx.store.files, web.host, 'files', 'big.bin'))).toEqual(big)
+    expect(await readFile(join(ctx.store.packages, web.host, 'files', 'other.bin'))).toEqual(other)
     // One checksum file naming several downloads is fetched once per run.
     expect((await requestsFor(web, '/files/SHA256SUMS')).length).toBe(before + 1)
   })
@@ -201,7 +201,7 @@ describe('pullFiles against nginx', () => {
     expect((err as Error).message).toContain(`got sha256:${sha(other)}`)
     expect((await requestsFor(web, '/files/other.bin')).length).toBeGreaterThan(0)
     expect(existsSync(join(ctx.store.files, web.host, 'files', 'other.bin'))).toBe(false)
-    expect((await readFile(join(ctx.store.files, web.host, 'files', 'good.bin'))).equals(good)).toBe(true)
+    expect(await readFile(join(ctx.store.files, web.host, 'files', 'good.bin'))).toEqual(good)
     expect(progress.events.some((e) => e.startsWith(`done ${web.host}/files/good.bin`))).toBe(true)
     expect(progress.events.filter((e) => e.startsWith('fail '))).toEqual([expect.stringContaining(`fail ${web.host}/files/other.bin `)])
   })
@@ -215,7 +215,7 @@ describe('pullFiles against nginx', () => {
     expect(err).toBeInstanceOf(NetworkError)
     expect((err as Error).message).toContain(missing)
     expect((err as NetworkError).details.join("\n")).not.toContain("good.bin")
-    expect((await readFile(join(ctx.store.files, web.host, 'dl', 'good.bin'))).equals(good)).toBe(true)
+    expect(await readFile(join(ctx.store.files, web.host, 'dl', 'good.bin'))).toEqual(good)
     expect(progress.events.filter((e) => e.startsWith('fail '))).toEqual([expect.stringMatching(new RegExp(`^fail ${web.host}/files/missing.bin .*HTTP 404`))])
     expect(progress.events.some((e) => e.startsWith(`done ${web.host}/dl/good.bin`))).toBe(true)
   })
@@ -225,7 +225,7 @@ describe('pullFiles against nginx', () => {
     const url = `${web.url}/dl/good.bin`
     const [r] = await pullFiles(manifestOf([binary(url, sha(good))]), ctx)
     expect(r.path).toBe(`${web.host}/dl/good.bin`)
-    expect((await readFile(join(ctx.store.files, web.host, 'dl', 'good.bin'))).equals(good)).toBe(true)
+    expect(await readFile(join(ctx.store.files, web.host, 'dl', 'good.bin'))).toEqual(good)
     const log = await web.accessLines()
     expect(log.some((l) => l.includes('/hop/good.bin') && / 302 /.test(l))).toBe(true)
   })
@@ -237,7 +237,7 @@ describe('pullFiles against nginx', () => {
       const ctx = await context()
       const [r] = await pullFiles(manifestOf([binary(`${proxy.url}/files/good.bin`, sha(good))]), ctx)
       expect(r.size).toBe(good.length)
-      expect((await readFile(join(ctx.store.files, proxy.host, 'files', 'good.bin'))).equals(good)).toBe(true)
+      expect(await readFile(join(ctx.store.files, proxy.host, 'files', 'good.bin'))).toEqual(good)
       expect(proxy.log).toEqual(['GET /files/good.bin -> 503 fault', 'GET /files/good.bin -> 503 fault', 'GET /files/good.bin -> 200'])
     } finally {
       await proxy.stop()
@@ -272,7 +272,7 @@ describe('pullFiles against nginx', () => {
     const [r] = await pullFiles(m, {...ctx, progress: silentProgress, signal: undefined})
     expect(r.reused).toBe(false)
     expect(r.bytesFetched).toBe(big.length - kept)
-    expect((await readFile(join(ctx.store.files, slow.host, 'files', 'big.bin'))).equals(big)).toBe(true)
+    expect(await readFile(join(ctx.store.files, slow.host, 'files', 'big.bin'))).toEqual(big)
     expect((await requestsFor(slow, '/files/big.bin')).some((l) => / 206 /.test(l))).toBe(true)
   })
 
@@ -281,7 +281,7 @@ describe('pullFiles against nginx', () => {
     try {
       const ctx = await context()
       const [r] = await pullFiles(manifestOf([binary(`${proxy.url}/files/big.bin`, sha(big))]), ctx)
-      expect((await readFile(join(ctx.store.files, proxy.host, 'files', 'big.bin'))).equals(big)).toBe(true)
+      expect(await readFile(join(ctx.store.files, proxy.host, 'files', 'big.bin'))).toEqual(big)
       expect(proxy.log).toEqual(['GET /files/big.bin -> 200 fault', 'GET /files/big.bin -> 206'])
       // The second request asked for the rest only.
       const ranged = (await requestsFor(web, '/files/big.bin')).filter((l) => / 206 /.test(l))
@@ -370,7 +370,7 @@ describe('pullFiles against nginx', () => {
       expect(ranges[0]).toBe('none')
       expect(ranges[1]).toMatch(/^bytes=\d+-$/)
       expect(Number(/bytes=(\d+)-/.exec(ranges[1])![1])).toBeGreaterThanOrEqual(big.length / 2)
-      expect((await readFile(join(ctx.store.files, mirroredPath(url)))).equals(big)).toBe(true)
+      expect(await readFile(join(ctx.store.files, mirroredPath(url)))).toEqual(big)
     } finally {
       for (const s of sockets) s.destroy()
       await new Promise((r) => server.close(r))
@@ -395,7 +395,7 @@ describe('pullFiles against nginx', () => {
     const rs = await pullFiles(manifestOf(many.map((b, i) => binary(`${slow.url}/many/f${i}.bin`, sha(b)))), {...ctx, pool: counting})
     expect(rs).toHaveLength(many.length)
     expect(peak).toBe(4)
-    for (const [i, b] of many.entries()) expect((await readFile(join(ctx.store.files, slow.host, 'many', `f${i}.bin`))).equals(b)).toBe(true)
+    for (const [i, b] of many.entries()) expect(await readFile(join(ctx.store.files, slow.host, 'many', `f${i}.bin`))).toEqual(b)
   })
 })
 
@@ -411,8 +411,8 @@ describe('Helm charts from a repository served by nginx', () => {
       ['chart', 'charts/beta-0.3.0.tgz', `${web.url}/cdn/beta-0.3.0.tgz`, sha(chartB)],
     ])
     const charts = join(ctx.store.packages, 'charts')
-    expect((await readFile(join(charts, 'alpha-1.1.0.tgz'))).equals(chartA2)).toBe(true)
-    expect((await readFile(join(charts, 'beta-0.3.0.tgz'))).equals(chartB)).toBe(true)
+    expect(await readFile(join(charts, 'alpha-1.1.0.tgz'))).toEqual(chartA2)
+    expect(await readFile(join(charts, 'beta-0.3.0.tgz'))).toEqual(chartB)
 
     // A later pull of another chart keeps the first ones in the index.
     await pullFiles(manifestOf([], [chart(repo, 'alpha', '1.0.0')]), ctx)
@@ -477,8 +477,8 @@ describe('airlock pull (CLI) with binaries, packages and a chart', () => {
       ['package', `${web.host}/files/other.bin`, other.length, sha(other), false],
       ['chart', 'charts/alpha-1.1.0.tgz', chartA2.length, sha(chartA2), false],
     ])
-    expect((await readFile(join(store, 'files', 'tools', 'big.bin'))).equals(big)).toBe(true)
-    expect((await readFile(join(store, 'packages', web.host, 'files', 'other.bin'))).equals(other)).toBe(true)
+    expect(await readFile(join(store, 'files', 'tools', 'big.bin'))).toEqual(big)
+    expect(await readFile(join(store, 'packages', web.host, 'files', 'other.bin'))).toEqual(other)
     expect(existsSync(join(store, 'packages', 'charts', 'index.yaml'))).toBe(true)
 
     const again = await runCli(['pull', manifest, '--store', store, '--json'])

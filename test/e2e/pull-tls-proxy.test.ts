@@ -83,7 +83,7 @@ describe('airlock pull over HTTPS with --ca-file', () => {
     const ok = await runCli(['pull', file, '--store', join(dir, 'store-b'), '--ca-file', secure.caFile!], {env: proxyEnv()})
     expect(ok.stderr).not.toMatch(/Error/)
     expect(ok.code).toBe(0)
-    expect((await readFile(join(dir, 'store-b', 'files', secure.host, 'files', 'secure.bin'))).equals(secureFile)).toBe(true)
+    expect(await readFile(join(dir, 'store-b', 'files', secure.host, 'files', 'secure.bin'))).toEqual(secureFile)
   })
 })
 
@@ -98,7 +98,7 @@ describe('airlock pull through a forward proxy', () => {
     expect(r.code).toBe(0)
     const seen = (await proxy.requests()).slice(before.length)
     expect(seen).toContain(`GET ${url} HTTP/1.1`)
-    expect((await readFile(join(dir, 'store', 'files', plain.host, 'files', 'plain.bin'))).equals(plainFile)).toBe(true)
+    expect(await readFile(join(dir, 'store', 'files', plain.host, 'files', 'plain.bin'))).toEqual(plainFile)
   })
 
   it('tunnels an https download through HTTPS_PROXY with CONNECT, trusting --ca-file', async () => {
@@ -112,7 +112,7 @@ describe('airlock pull through a forward proxy', () => {
     expect(seen).toContain(`CONNECT ${secure.host} HTTP/1.1`)
     // Inside the tunnel the request is TLS: the proxy never sees the path.
     expect(seen.join('\n')).not.toContain('secure.bin')
-    expect((await readFile(join(dir, 'store', 'files', secure.host, 'files', 'secure.bin'))).equals(secureFile)).toBe(true)
+    expect(await readFile(join(dir, 'store', 'files', secure.host, 'files', 'secure.bin'))).toEqual(secureFile)
   })
 
   it('goes direct for hosts in NO_PROXY', async () => {
@@ -130,8 +130,8 @@ describe('airlock pull through a forward proxy', () => {
     expect(r.stderr).not.toMatch(/Error/)
     expect(r.code).toBe(0)
     expect((await proxy.requests()).slice(before.length)).toEqual([])
-    expect((await readFile(join(dir, 'store', 'files', plain.host, 'files', 'plain.bin'))).equals(plainFile)).toBe(true)
-    expect((await readFile(join(dir, 'store', 'files', secure.host, 'files', 'secure.bin'))).equals(secureFile)).toBe(true)
+    expect(await readFile(join(dir, 'store', 'files', plain.host, 'files', 'plain.bin'))).toEqual(plainFile)
+    expect(await readFile(join(dir, 'store', 'files', secure.host, 'files', 'secure.bin'))).toEqual(secureFile)
   })
 
   it('pulls an image from a TLS registry through HTTPS_PROXY', async () => {

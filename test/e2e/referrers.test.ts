@@ -187,7 +187,7 @@ describe('pull, bundle, verify, inspect and import registry carry referrers', ()
     expect(r.code).toBe(0)
     const repo = `${target.host}/team/app`
     for (const x of all) {
-      expect((await served(`${repo}@${x.digest}`)).equals(x.manifestBytes)).toBe(true)
+      expect(await served(`${repo}@${x.digest}`)).toEqual(x.manifestBytes)
       if (x.tag) expect(sha256(await served(`${repo}:${x.tag}`))).toBe(x.digest)
       const session = new RegistrySession(target, 'team/app')
       for (const b of x.blobs) expect(await session.hasBlob(b.digest)).toBe(true)

@@ -172,14 +172,14 @@ describe('airlock serve: registry API', () => {
           expect(r.headers['content-type']).toBe(img.mediaType)
           expect(r.headers['docker-content-digest']).toBe(img.digest)
           expect(Number(r.headers['content-length'])).toBe(img.manifestBytes.length)
-          if (method === 'GET') expect(r.body.equals(img.manifestBytes)).toBe(true)
+          if (method === 'GET') expect(r.body).toEqual(img.manifestBytes)
         }
       }
     }
     const child = dockerList.children![0]
     const c = await harnessRequest(`${server.url}/v2/${keptPath(dockerList)}/manifests/${child.digest}`)
     expect(c.headers['content-type']).toBe('application/vnd.docker.distribution.manifest.v2+json')
-    expect(c.body.equals(child.manifestBytes)).toBe(true)
+    expect(c.body).toEqual(child.manifestBytes)
     // A layer is a blob, not a manifest.
     expect((await harnessRequest(`${server.url}/v2/${path(docker)}/manifests/${docker.blobs[1].digest}`)).status).toBe(404)
   })
@@ -205,14 +205,14 @@ describe('airlock serve: registry API', () => {
       const r = await harnessRequest(url, {headers: {range}})
       expect(r.status, range).toBe(206)
       expect(r.headers['content-range']).toBe(`bytes ${start}-${end}/${layer.size}`)
-      expect(r.body.equals(layer.data.subarray(start, end + 1)), range).toBe(true)
+      expect(r.body, range).toEqual(layer.data.subarray(start, end + 1))
     }
     const past = await harnessRequest(url, {headers: {range: `bytes=${layer.size}-`}})
     expect(past.status).toBe(416)
     expect(past.headers['content-range']).toBe(`bytes */${layer.size}`)
     // curl, an independent client, asking for a middle range.
     const {stdout} = await run('curl', ['-sf', '-r', '5000-5099', url], {encoding: 'buffer'})
-    expect(stdout.equals(layer.data.subarray(5000, 5100))).toBe(true)
+    expect(stdout).toEqual(layer.data.subarray(5000, 5100))
   })
 
   it('tags/list and _catalog page with n and last and a Link header', async () => {
@@ -353,7 +353,7 @@ describe('airlock serve: files', () => {
     expect(r.status).toBe(206)
     expect(r.body.length).toBe(100)
     const whole = (await harnessRequest(`${server.url}/${kubeadm.path}`)).body
-    expect(r.body.equals(whole.subarray(100, 200))).toBe(true)
+    expect(r.body).toEqual(whole.subarray(100, 200))
   })
 
   it('a second start finds the verified cache and serves the same; TLS with --tls-cert/--tls-key', async () => {

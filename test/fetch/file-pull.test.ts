@@ -62,7 +62,7 @@ describe('FileFetcher', () => {
     const third = await (await fetcher()).fetch(req(dest))
     expect(third.reused).toBe(false)
     expect(opens).toBe(2)
-    expect((await readFile(dest)).equals(data)).toBe(true)
+    expect(await readFile(dest)).toEqual(data)
   })
 
   it('fetches content shared by three paths once and copies it to the others', async () => {
@@ -75,8 +75,8 @@ describe('FileFetcher', () => {
     expect(opens).toBe(1)
     // Which of the three downloads depends on which store check ends first; exactly one does.
     expect([ra.reused, rb.reused, rc.reused].sort()).toEqual([false, true, true])
-    expect((await readFile(b)).equals(data)).toBe(true)
-    expect((await readFile(c)).equals(data)).toBe(true)
+    expect(await readFile(b)).toEqual(data)
+    expect(await readFile(c)).toEqual(data)
   })
 
   it('refuses content with another digest and leaves nothing at the destination', async () => {

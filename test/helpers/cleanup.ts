@@ -1,5 +1,6 @@
 import {type ChildProcess} from 'node:child_process'
 import {rmSync} from 'node:fs'
+import {rm} from 'node:fs/promises'
 
 // One registry of what the harness leaves behind (server processes, temp dirs),
 // torn down synchronously when the test process exits for any reason, so a
@@ -63,8 +64,15 @@ export function trackDir(dir: string): void {
   dirs.add(dir)
 }
 
-export function untrackDir(dir: string): void {
-  dirs.delete(dir)
+/**
+ * Kill what a test file left running and remove its temp folders, awaited:
+ * run after each file (test/helpers/after-file.ts), as a worker may be ended
+ * without an exit event.
+ */
+export async function cleanupAfterFile(): Promise<void> {
+  await Promise.all([...children].map((c) => stopChild(c, 2000)))
+  await Promise.all([...dirs].map((d) => rm(d, {recursive: true, force: true, maxRetries: 3})))
+  dirs.clear()
 }
 
 /** TERM the child's group, KILL it after timeoutMs, resolve once it is gone. */

@@ -1,4 +1,5 @@
 import {spawn} from 'node:child_process'
+import {existsSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -12,11 +13,13 @@ export interface CliResult {
 }
 
 /**
- * Runs the built CLI (`node bin/run.js ARGS`; needs `npm run build` first) and
+ * Runs the built CLI (`node bin/run.js ARGS`; needs `npm run build` first: it
+ * throws when dist/ is missing, so a test fails rather than skips) and
  * never throws on a non-zero exit. CI=1 makes progress plain lines; colours are
  * off so tests can match text. A timeout kills it and reports code 137.
  */
 export async function runCli(args: string[], opts: {cwd?: string; env?: Record<string, string>; timeoutMs?: number} = {}): Promise<CliResult> {
+  if (!existsSync(join(repoRoot, 'dist', 'commands'))) throw new Error(`${join(repoRoot, 'dist')} has no commands: run \`npm run build\` first`)
   const env: Record<string, string | undefined> = {...process.env, CI: '1', NO_COLOR: '1', ...opts.env}
   delete env.FORCE_COLOR
   const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), ...args], {

@@ -1,12 +1,12 @@
 import {execFile} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
-import {createWriteStream, rmSync} from 'node:fs'
-import {mkdir, mkdtemp, readFile, rename, rm, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {createWriteStream} from 'node:fs'
+import {mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {MEDIA_BY_FORMAT as MT} from './images.js'
 import type {Referrer} from './referrers.js'
+import {makeTempDir} from './tmp.js'
 
 /**
  * A bundle made for import tests, independent of src/: an oci-archive
@@ -162,8 +162,7 @@ export async function makeRegistryBundle(
   specs: FixtureImageSpec[],
   opts: {dir?: string; sharedLayers?: number[]; name?: string} = {},
 ): Promise<BundleFixture> {
-  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'airlock-rbundle-')))
-  if (!opts.dir) process.once('exit', () => rmSync(dir, {recursive: true, force: true}))
+  const dir = opts.dir ?? (await makeTempDir('airlock-rbundle-'))
   await mkdir(dir, {recursive: true})
   const layout = join(dir, '.layout')
   await mkdir(join(layout, 'blobs', 'sha256'), {recursive: true})

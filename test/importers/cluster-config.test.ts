@@ -4,7 +4,6 @@ import {describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
 
 import {type BinariesEndpoint, openClusterConfig} from '../../src/lib/importers/cluster-config.js'
-import {detectStyle} from '../../src/lib/yaml-style.js'
 
 /** What an import does: open the file (checking it), then point spec.binaries at the target. */
 async function pointClusterConfig(file: string, target: BinariesEndpoint): Promise<void> {
@@ -97,10 +96,5 @@ describe('pointClusterConfig', () => {
     const broken = await withFile('spec: [\n')
     await expect(pointClusterConfig(broken, {endpoint: 'http://h'})).rejects.toThrow(/not valid YAML/)
     expect(await readFile(noSpec, 'utf8')).toBe('apiVersion: v1\nkind: ClusterConfig\n')
-  })
-
-  it('detects indentation', () => {
-    expect(detectStyle('a:\n    b: 1\n')).toEqual({indent: 4, indentSeq: true})
-    expect(detectStyle('a:\n  b:\n  - 1\n')).toEqual({indent: 2, indentSeq: false})
   })
 })

@@ -48,7 +48,7 @@ async function expectAllBlobs(a: OciArchive): Promise<void> {
     expect(a.blobSize(d)).toBe(data.length)
     const got = await buffer(a.openBlob(d))
     expect(sha256Digest(got)).toBe(d)
-    if (data.length < 1 << 20) expect((await a.readBlob(d)).equals(data)).toBe(true)
+    if (data.length < 1 << 20) expect(await a.readBlob(d)).toEqual(data)
   }
   expect(a.hasBlob(sha256Digest('absent'))).toBe(false)
 }

@@ -1,6 +1,4 @@
-import {mkdtemp, readFile, rm, stat} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {readFile, rm, stat} from 'node:fs/promises'
 import {describe, expect, it} from 'vitest'
 
 import {IntegrityError} from '../../src/lib/errors.js'
@@ -8,9 +6,10 @@ import {sha256Digest} from '../../src/lib/content/digest.js'
 import {layoutEntryMediaType, OciLayoutSink, OciLayoutSource, readLayoutIndex} from '../../src/lib/oci/layout.js'
 import {MediaType} from '../../src/lib/content/media-types.js'
 import {Store} from '../../src/lib/store/store.js'
+import {makeTempDir} from '../helpers/tmp.js'
 
 async function sink() {
-  const store = new Store(await mkdtemp(join(tmpdir(), 'airlock-layout-')))
+  const store = new Store(await makeTempDir('airlock-layout-'))
   await store.init()
   return {store, layout: new OciLayoutSink(store)}
 }

@@ -1,16 +1,15 @@
 import {chmod, mkdir, writeFile} from 'node:fs/promises'
-import {mkdtemp} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {dockerCredentials, normalizeAuthKey} from '../../src/lib/registry/credentials.js'
+import {makeTempDir} from '../helpers/tmp.js'
 
 let dir: string
 const oldPath = process.env.PATH
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'airlock-creds-'))
+  dir = await makeTempDir('airlock-creds-')
   const bin = join(dir, 'bin')
   await mkdir(bin)
   // A credential helper speaking the docker-credential protocol: server on stdin, JSON out.

@@ -103,7 +103,7 @@ describe('RegistryContent', () => {
   it('gives each manifest its real media type, and no blob that is not a manifest', async () => {
     expect((await content.manifest(digestOf(dockerManifest)))?.mediaType).toBe(MEDIA.dockerManifest)
     expect((await content.manifest(digestOf(bareManifest)))?.mediaType).toBe(MEDIA.ociManifest)
-    expect((await content.manifest(digestOf(sbom)))?.bytes.equals(sbom)).toBe(true)
+    expect((await content.manifest(digestOf(sbom)))?.bytes).toEqual(sbom)
     for (const b of [config, layer, empty]) expect(await content.manifest(digestOf(b))).toBeUndefined()
     expect(await content.manifest(`sha256:${'0'.repeat(64)}`)).toBeUndefined()
     expect(content.blobSize(digestOf(layer))).toBe(layer.length)

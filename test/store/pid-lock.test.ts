@@ -1,14 +1,15 @@
 import {spawnSync} from 'node:child_process'
-import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
-import {hostname, tmpdir} from 'node:os'
+import {readFile, writeFile} from 'node:fs/promises'
+import {hostname} from 'node:os'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {acquirePidLock} from '../../src/lib/store/pid-lock.js'
+import {makeTempDir} from '../helpers/tmp.js'
 
 describe('acquirePidLock', () => {
   it('refuses a second holder while the first lives, and frees on release', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'airlock-lock-'))
+    const dir = await makeTempDir('airlock-lock-')
     const path = join(dir, '.lock')
     const release = await acquirePidLock(path, 'store X')
     await expect(acquirePidLock(path, 'store X')).rejects.toThrow(/store X is in use by another airlock process \(pid \d+/)
@@ -18,7 +19,7 @@ describe('acquirePidLock', () => {
   })
 
   it('takes over a lock left by a dead process', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'airlock-lock-'))
+    const dir = await makeTempDir('airlock-lock-')
     const path = join(dir, '.lock')
     // A pid that certainly ended: a child that already exited.
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString()

@@ -1,3 +1,4 @@
+import {createHash} from 'node:crypto'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
@@ -17,8 +18,16 @@ describe('Store.partialPath', () => {
     expect(store.partialPath(digest)).toBe(blob)
   })
 
-  it('is stable for one digest and kind, so a later run finds the partial file to resume', () => {
-    expect(new Store('/srv/store').partialPath(digest, 'file')).toBe(new Store('/srv/store').partialPath(digest, 'file'))
-    expect(new Store('/srv/store').partialPath(`sha256:${'cd'.repeat(32)}`, 'file')).not.toBe(new Store('/srv/store').partialPath(digest, 'file'))
+  it('names the partial file by the digest alone, so a later run finds it to resume', () => {
+    expect(new Store('/srv/store').partialPath(`sha256:${'cd'.repeat(32)}`, 'file')).toBe(join('/srv/store', '.tmp', 'partial', `file-${'cd'.repeat(32)}.part`))
+  })
+
+  it('gives two URLs declaring one sha256 partial files of their own, each named by its URL', () => {
+    const store = new Store('/srv/store')
+    const a = store.partialPath(digest, 'file', 'https://a.example/x.tgz')
+    const b = store.partialPath(digest, 'file', 'https://b.example/x.tgz')
+    expect(a).not.toBe(b)
+    const urlHex = createHash('sha256').update('https://a.example/x.tgz').digest('hex').slice(0, 16)
+    expect(a).toBe(join('/srv/store', '.tmp', 'partial', `file-${'ab'.repeat(32)}-${urlHex}.part`))
   })
 })

@@ -17,7 +17,9 @@ async function ensureBuilt(): Promise<void> {
   const sources = [path.join(root, 'src/commands/validate.ts'), path.join(root, 'src/lib/base-command.ts')]
   for (const f of await readdir(path.join(root, 'src/lib/manifest'))) sources.push(path.join(root, 'src/lib/manifest', f))
   const stale = !existsSync(built) || sources.some((s) => statSync(s).mtimeMs > statSync(built).mtimeMs)
-  if (stale) spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], {cwd: root, stdio: 'ignore'})
+  if (!stale) return
+  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], {cwd: root, encoding: 'utf8'})
+  if (r.status !== 0) throw new Error(`the build for this test failed:\n${r.stdout}${r.stderr}`)
 }
 
 const STACK_LINE = /^\s+at .+(:\d+:\d+\)?|\(native\))$/m

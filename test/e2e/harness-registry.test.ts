@@ -79,12 +79,12 @@ describe('plain registry with pushed images', () => {
     const top = await s.getManifest('1.0')
     expect(top.status).toBe(200)
     expect(top.headers['docker-content-digest']).toBe(img.digest)
-    expect(top.body.equals(img.manifestBytes)).toBe(true)
+    expect(top.body).toEqual(img.manifestBytes)
     const index = JSON.parse(top.body.toString()) as {manifests: {digest: string; platform: {architecture: string; variant?: string}}[]}
     expect(index.manifests[2].platform).toEqual({os: 'linux', architecture: 'arm', variant: 'v7'})
     for (const child of img.children!) {
       const m = await s.getManifest(child.digest)
-      expect(m.body.equals(child.manifestBytes)).toBe(true)
+      expect(m.body).toEqual(child.manifestBytes)
       expect(m.headers['content-type']).toBe(MEDIA.ociManifest)
       const manifest = JSON.parse(m.body.toString()) as {config: {digest: string}; layers: {digest: string; size: number}[]}
       expect(manifest.layers[0].digest).toBe(base.digest)
@@ -110,7 +110,7 @@ describe('plain registry with pushed images', () => {
     expect(single.platforms).toEqual(['linux/amd64'])
     const r = await new RegistrySession(reg, 'lib/one').getManifest('x')
     expect(r.headers['content-type']).toBe(MEDIA.dockerManifest)
-    expect(r.body.equals(single.manifestBytes)).toBe(true)
+    expect(r.body).toEqual(single.manifestBytes)
     const m = JSON.parse(r.body.toString()) as {config: {mediaType: string}; layers: {mediaType: string; digest: string}[]}
     expect(m.config.mediaType).toBe(MEDIA.dockerConfig)
     expect(m.layers.map((l) => l.mediaType)).toEqual([MEDIA.dockerLayer, MEDIA.dockerLayer])

@@ -38,9 +38,9 @@ describe('nginx', () => {
     expect(web.url).toBe(`http://127.0.0.1:${web.port}`)
     expect(web.host).toBe(`127.0.0.1:${web.port}`)
     const full = await curl([`${web.url}/files/data.bin`])
-    expect(full.out.equals(data)).toBe(true)
+    expect(full.out).toEqual(data)
     const part = await curl(['-r', '1000-1999', `${web.url}/files/data.bin`])
-    expect(part.out.equals(data.subarray(1000, 2000))).toBe(true)
+    expect(part.out).toEqual(data.subarray(1000, 2000))
     const missing = await curl(['-o', '/dev/null', '-w', '%{http_code}', `${web.url}/files/none.bin`])
     expect(missing.out.toString()).toBe('404')
     // autoindex off
@@ -60,10 +60,10 @@ describe('nginx', () => {
       const img = await pushImage({...reg, url: front.url}, {repository: 'via/front', tag: '1', layers: 1, layerSize: 2_000_000})
       expect(img.ref).toBe(`${front.host}/via/front:1`)
       const direct = await new RegistrySession(reg, 'via/front').getManifest('1')
-      expect(direct.body.equals(img.manifestBytes)).toBe(true)
+      expect(direct.body).toEqual(img.manifestBytes)
       const layer = img.blobs.find((b) => b.size === 2_000_000)!
       const ranged = await curl(['-r', '10-19', `${front.url}/v2/via/front/blobs/${layer.digest}`])
-      expect(ranged.out.equals(layer.data.subarray(10, 20))).toBe(true)
+      expect(ranged.out).toEqual(layer.data.subarray(10, 20))
       const lines = await front.accessLines()
       expect(lines.some((l) => /"PUT \/v2\/via\/front\/blobs\/uploads\/\S+ HTTP\/1.1" 201 /.test(l))).toBe(true)
       expect(lines.some((l) => l.includes('"PUT /v2/via/front/manifests/1 HTTP/1.1" 201'))).toBe(true)
@@ -86,7 +86,7 @@ describe('fault proxy', () => {
     const p = await startFaultProxy(web.url, {})
     try {
       const r = await curl([`${p.url}/files/data.bin`])
-      expect(r.out.equals(data)).toBe(true)
+      expect(r.out).toEqual(data)
       await curl([`${p.url}/files/data.bin`])
       expect(p.requests).toBe(2)
       expect(p.faults).toBe(0)
@@ -104,7 +104,7 @@ describe('fault proxy', () => {
       const diffs = [...r.out.keys()].filter((i) => r.out[i] !== data[i])
       expect(diffs).toEqual([300_000])
       expect(r.out[300_000]).toBe(data[300_000] ^ 0xff)
-      expect((await curl([`${p.url}/files/other.bin`])).out.equals(data)).toBe(true)
+      expect((await curl([`${p.url}/files/other.bin`])).out).toEqual(data)
       expect(p.faults).toBe(1)
     } finally {
       await p.stop()
@@ -117,8 +117,8 @@ describe('fault proxy', () => {
       const cut = await curl(['-o', '-', `${p.url}/files/data.bin`])
       expect(cut.code).toBe(18)
       expect(cut.out.length).toBe(100_000)
-      expect(cut.out.equals(data.subarray(0, 100_000))).toBe(true)
-      expect((await curl([`${p.url}/files/data.bin`])).out.equals(data)).toBe(true)
+      expect(cut.out).toEqual(data.subarray(0, 100_000))
+      expect((await curl([`${p.url}/files/data.bin`])).out).toEqual(data)
     } finally {
       await p.stop()
     }

@@ -1,15 +1,15 @@
 import {createHash, randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {mkdtemp, readFile, writeFile} from 'node:fs/promises'
+import {readFile, writeFile} from 'node:fs/promises'
 import {createServer, type Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {IntegrityError} from '../../src/lib/errors.js'
 import {downloadVerified} from '../../src/lib/fetch/download.js'
 import {createHttp, openStream} from '../../src/lib/fetch/http.js'
+import {makeTempDir} from '../helpers/tmp.js'
 
 // A loopback HTTP server whose faults (ignore Range, cut the body, serve wrong bytes)
 // are switched per test; these are the faults a real static server cannot be told to make.
@@ -61,7 +61,7 @@ beforeEach(() => {
 })
 
 async function setup() {
-  const dir = await mkdtemp(join(tmpdir(), 'airlock-dl-'))
+  const dir = await makeTempDir('airlock-dl-')
   const http = await createHttp()
   return {
     dir,
@@ -82,7 +82,7 @@ describe('downloadVerified', () => {
     const {req} = await setup()
     const r = await downloadVerified(req)
     expect(r).toMatchObject({bytesFetched: body.length, bytesResumed: 0, size: body.length})
-    expect((await readFile(req.dest)).equals(body)).toBe(true)
+    expect(await readFile(req.dest)).toEqual(body)
     expect(existsSync(req.partial)).toBe(false)
   })
 
@@ -96,7 +96,7 @@ describe('downloadVerified', () => {
     expect(ranges[1]).toMatch(/^bytes=[1-9]\d*-$/)
     expect(r.bytesResumed).toBe(0)
     expect(r.bytesFetched).toBeLessThan(body.length * 1.6)
-    expect((await readFile(req.dest)).equals(body)).toBe(true)
+    expect(await readFile(req.dest)).toEqual(body)
   })
 
   it('continues a partial file left by an earlier run', async () => {
@@ -109,7 +109,7 @@ describe('downloadVerified', () => {
     const r = await downloadVerified(req)
     expect(r.bytesResumed).toBe(100_000)
     expect(served).toBe(body.length - 100_000)
-    expect((await readFile(req.dest)).equals(body)).toBe(true)
+    expect(await readFile(req.dest)).toEqual(body)
   })
 
   it('starts over when the server ignores Range', async () => {
@@ -120,7 +120,7 @@ describe('downloadVerified', () => {
     mode = 'no-range'
     await downloadVerified(req)
     expect(served).toBe(body.length)
-    expect((await readFile(req.dest)).equals(body)).toBe(true)
+    expect(await readFile(req.dest)).toEqual(body)
   })
 
   it('never makes corrupt bytes visible: retries once, then names both digests', async () => {
