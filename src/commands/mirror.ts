@@ -9,7 +9,7 @@ import {type MirroredImage, mirror} from '../lib/mirror/mirror.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../lib/oci/platform.js'
 import {formatSelections} from '../lib/select/report.js'
 import type {RepositoriesReport, SelectionReport} from '../lib/select/resolve.js'
-import {registryTargetFlags} from '../lib/target-flags.js'
+import {registryTargetFlags, registryTargetOptions} from '../lib/target-flags.js'
 import type {CommandResult} from '../lib/ui/result.js'
 
 /** mirror's result: one item per image (source -> target, digest) and what the copy did, as import registry's. */
@@ -55,12 +55,7 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
     }
     const manifest = await loadManifest(this.args.manifest)
     const r = await mirror(manifest, {
-      registry: f.registry,
-      namespace: f.namespace,
-      keepRegistryHost: f['keep-registry-host'],
-      credentials: f.username === undefined ? undefined : {username: f.username, password: f.password},
-      caFiles: f['ca-file'],
-      insecure: f.insecure,
+      ...registryTargetOptions(f),
       concurrency: f.concurrency,
       platforms: f.platform,
       dryRun: f['dry-run'],

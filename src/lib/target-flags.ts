@@ -1,5 +1,7 @@
 import {Flags} from '@oclif/core'
 
+import type {RegistryTargetOptions} from './importers/registry-sink.js'
+
 /**
  * The flags that name a target, shared by every command that reads or writes
  * it: `import registry`, `inventory registry` and `mirror` name a registry the
@@ -16,6 +18,26 @@ export const registryTargetFlags = {
   password: Flags.string({description: 'Target registry password or token.', dependsOn: ['username']}),
   'ca-file': Flags.string({description: 'Extra trusted CA (PEM); repeatable.', multiple: true}),
   insecure: Flags.boolean({description: 'Allow plain HTTP and unverified TLS for the target registry.'}),
+}
+
+/** The target `registryTargetFlags` name, as the library takes it. */
+export function registryTargetOptions(f: {
+  registry: string
+  namespace?: string
+  'keep-registry-host'?: boolean
+  username?: string
+  password?: string
+  'ca-file'?: string[]
+  insecure?: boolean
+}): RegistryTargetOptions {
+  return {
+    registry: f.registry,
+    namespace: f.namespace,
+    keepRegistryHost: f['keep-registry-host'],
+    credentials: f.username === undefined ? undefined : {username: f.username, password: f.password},
+    caFiles: f['ca-file'],
+    insecure: f.insecure,
+  }
 }
 
 export const s3TargetFlags = {

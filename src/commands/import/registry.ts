@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
-import {registryTargetFlags} from '../../lib/target-flags.js'
+import {registryTargetFlags, registryTargetOptions} from '../../lib/target-flags.js'
 import {type ImportedImage, importRegistry} from '../../lib/importers/registry.js'
 import {type PushCounts, pushCounts, pushTotalLine} from '../../lib/importers/registry-sink.js'
 import type {CommandResult} from '../../lib/ui/result.js'
@@ -41,12 +41,7 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
   async run(): Promise<ImportRegistryResult> {
     const f = this.flags
     const r = await importRegistry(this.args.bundle, {
-      registry: f.registry,
-      namespace: f.namespace,
-      keepRegistryHost: f['keep-registry-host'],
-      credentials: f.username === undefined ? undefined : {username: f.username, password: f.password},
-      caFiles: f['ca-file'],
-      insecure: f.insecure,
+      ...registryTargetOptions(f),
       concurrency: f.concurrency,
       dryRun: f['dry-run'],
       progress: this.progress,

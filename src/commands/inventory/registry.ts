@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/base-command.js'
 import {type InventoryResult, inventoryRegistry} from '../../lib/inventory/inventory.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
-import {registryTargetFlags} from '../../lib/target-flags.js'
+import {registryTargetFlags, registryTargetOptions} from '../../lib/target-flags.js'
 import {inventoryFlags, printInventory} from '../../lib/inventory-flags.js'
 
 export default class InventoryRegistry extends BaseCommand<typeof InventoryRegistry> {
@@ -24,12 +24,7 @@ export default class InventoryRegistry extends BaseCommand<typeof InventoryRegis
   async run(): Promise<InventoryResult> {
     const f = this.flags
     const r = await inventoryRegistry({
-      registry: f.registry,
-      namespace: f.namespace,
-      keepRegistryHost: f['keep-registry-host'],
-      credentials: f.username === undefined ? undefined : {username: f.username, password: f.password},
-      caFiles: f['ca-file'],
-      insecure: f.insecure,
+      ...registryTargetOptions(f),
       concurrency: f.concurrency,
       lock: f.lock,
       out: f.out,
