@@ -129,7 +129,7 @@ spec:
     expect(out.counts.referrers).toBe(all.length)
     const repo = `${target.host}/sig/team/signed`
     for (const x of all) {
-      expect((await targetRaw(`${repo}@${x.digest}`)).equals(x.manifestBytes), x.digest).toBe(true)
+      expect(await targetRaw(`${repo}@${x.digest}`), x.digest).toEqual(x.manifestBytes)
       if (x.tag) expect(await targetDigest(`${repo}:${x.tag}`), x.tag).toBe(x.digest)
     }
     // What a client without the referrers API reads: the referrers tag schema's index of each subject.
