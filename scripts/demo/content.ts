@@ -7,7 +7,7 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 
-import {encodeHeader, endOfArchive, padding} from '../../src/lib/bundle/tar-writer.js'
+import {encodeHeader, endOfArchive, padding} from '../../src/lib/tar/writer.js'
 
 /** `size` bytes that depend only on `name`: a sha256 counter stream. */
 export function fixedBytes(name: string, size: number): Buffer {

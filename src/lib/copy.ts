@@ -52,6 +52,11 @@ export interface CopierOptions {
   concurrency: number
   /** How many manifests are fetched at once (default: concurrency). */
   manifestConcurrency?: number
+  /**
+   * Whether a foreign layer (one that lives at its `urls`) is copied too;
+   * by default never. A bundle carries one its store happens to hold.
+   */
+  copyForeign?: (desc: Descriptor) => boolean
 }
 
 interface BlobJob {
@@ -74,6 +79,7 @@ export class Copier {
   private readonly pool: LimitFunction
   private readonly concurrency: number
   private readonly manifestLimit: LimitFunction
+  private readonly copyForeign: (desc: Descriptor) => boolean
   private readonly blobOnce = new Once<string, BlobPutResult & {reused: boolean}>()
   /** Overlapping fetches of one manifest share a request; the bytes are not kept after (thousands of images would pile up). */
   private readonly manifestFetchOnce = new Once<string, Buffer>({keep: false})
@@ -86,6 +92,7 @@ export class Copier {
     this.pool = opts.pool
     this.concurrency = Math.max(1, opts.concurrency)
     this.manifestLimit = pLimit(opts.manifestConcurrency ?? this.concurrency)
+    this.copyForeign = opts.copyForeign ?? (() => false)
   }
 
   async copyImage(req: CopyImageRequest): Promise<CopyImageResult> {
@@ -103,7 +110,7 @@ export class Copier {
       req.label,
       {
         visit: (desc, _at, edge) => {
-          if (edge?.optional) return false // a foreign layer stays at its URLs
+          if (edge?.optional && !this.copyForeign(desc)) return false // a foreign layer stays at its URLs
           if (edge && !isManifestEdge(edge)) {
             blobs.set(desc.digest, desc)
             return false
@@ -118,7 +125,8 @@ export class Copier {
           throw new FailureError(`${req.label}: ${desc.digest} is neither an image manifest nor an index`)
         },
         node: (desc, {bytes, edges}) => {
-          children.set(desc.digest, edges.filter((e) => !e.optional).map((e) => e.desc))
+          // A foreign layer left out is waited for as a blob never started: not at all.
+          children.set(desc.digest, edges.map((e) => e.desc))
           if (!manifests.has(desc.digest)) manifests.set(desc.digest, {desc, bytes})
         },
         label: (at) => at,

@@ -135,6 +135,20 @@ describe('bundle refuses a store that differs from its records', () => {
     expect(await readdir(out)).toEqual([])
   })
 
+  it('a changed blob (same size) is an IntegrityError naming it, and no archive gets a final name', async () => {
+    const store = await makeStoreFixture()
+    const out = await makeTempDir()
+    const layer = store.images[0].blobs[1]
+    const p = join(store.root, 'images', 'blobs', 'sha256', layer.slice(7))
+    const data = await readFile(p)
+    data[100] ^= 0xff
+    await writeFile(p, data)
+    const err = await writeBundle({store: store.root, out}).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(IntegrityError)
+    expect((err as Error).message).toContain(layer)
+    expect(await readdir(out)).toEqual([])
+  })
+
   it('missing and resized files and a missing blob are all listed before anything is written', async () => {
     const store = await makeStoreFixture()
     const out = await makeTempDir()

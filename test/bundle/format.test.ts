@@ -6,7 +6,7 @@ import {describe, expect, it} from 'vitest'
 
 import {parseSize} from '../../src/lib/bundle/size.js'
 import {formatSums, parseSums} from '../../src/lib/bundle/sums.js'
-import {comparePaths, encodeHeader, endOfArchive, normalMode, padding, treeOrder} from '../../src/lib/bundle/tar-writer.js'
+import {comparePaths, encodeHeader, endOfArchive, normalMode, padding, treeOrder} from '../../src/lib/tar/writer.js'
 import {UsageError} from '../../src/lib/errors.js'
 import {makeTempDir} from '../helpers/tmp.js'
 

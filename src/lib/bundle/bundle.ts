@@ -8,7 +8,7 @@ import {pipeline} from 'node:stream/promises'
 import pLimit from 'p-limit'
 
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
-import {FailureError, IntegrityError, UsageError} from '../errors.js'
+import {FailureError, UsageError} from '../errors.js'
 import type {Manifest} from '../manifest/types.js'
 import {parseTempName} from '../store/atomic.js'
 import {acquirePidLock} from '../store/pid-lock.js'
@@ -22,11 +22,12 @@ import {BUNDLE_FILES, isToolName} from './lock.js'
 import {readBases} from './base.js'
 import {deltaSummary, type DeltaSummary} from './delta.js'
 import {BundleOutput, type WrittenFile} from './output.js'
+import {copyImagesToArchive} from './images.js'
 import {type ArchiveItem, planBundle} from './plan.js'
 import {lockProblems} from './read-lock.js'
 import {selectRecords} from './select.js'
 import {formatSums} from './sums.js'
-import {encodeHeader, endOfArchive, padding} from './tar-writer.js'
+import {checkedBody, encodeHeader, endOfArchive, padding} from '../tar/writer.js'
 
 export interface BundleOptions {
   store: string
@@ -124,26 +125,41 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
     if (plan.strays > 0 && !opts.manifest) progress.warn(`${plan.strays} file(s) in the store are not in records.json and are left out`)
 
     let bytesIn = 0
-    const jobs: {name: string; items: ArchiveItem[]; gzip: boolean}[] = [
-      {name: BUNDLE_FILES.files, items: plan.files, gzip: true},
-      {name: BUNDLE_FILES.packages, items: plan.packages, gzip: true},
-      {name: BUNDLE_FILES.images, items: plan.images, gzip: false},
+    /** An archive's bytes, and their total for progress; `onBytes` counts what is read from the store. */
+    type Archive = {total: number; bytes: (onBytes: (n: number) => void) => Readable}
+    const files = (items: ArchiveItem[]) => async (): Promise<Archive> => ({
+      total: items.reduce((n, i) => n + i.size, 0),
+      bytes: (onBytes) => Readable.from(archiveBytes(items, mtime, onBytes), {objectMode: false, highWaterMark: READ_CHUNK}),
+    })
+    const jobs: {name: string; archive: () => Promise<Archive>; gzip: boolean}[] = [
+      {name: BUNDLE_FILES.files, archive: files(plan.files), gzip: true},
+      {name: BUNDLE_FILES.packages, archive: files(plan.packages), gzip: true},
+      {
+        name: BUNDLE_FILES.images,
+        archive: async () => {
+          const sink = await copyImagesToArchive(store, plan.images, mtime)
+          return {total: sink.size, bytes: (onBytes) => sink.stream(onBytes)}
+        },
+        gzip: false,
+      },
     ]
     const limit = pLimit(Math.max(1, Math.min(opts.concurrency ?? DEFAULT_CONCURRENCY, jobs.length)))
     // Every started archive ends (and queued ones never start) before a failure is reported and cleaned up.
     const settled = await Promise.allSettled(
       jobs.map((job) =>
         limit(async () => {
-          const total = job.items.reduce((n, i) => n + i.size, 0)
-          const task = progress.task(job.name, total)
+          const task = progress.task(job.name)
           const t0 = Date.now()
           const output = new BundleOutput(out, job.name, opts.split)
           outputs.push(output)
           try {
-            const source = Readable.from(archiveBytes(job.items, mtime, (n) => {
+            const archive = await job.archive()
+            const total = archive.total
+            task.setTotal(total)
+            const source = archive.bytes((n) => {
               bytesIn += n
               task.advance(n)
-            }), {objectMode: false, highWaterMark: READ_CHUNK})
+            })
             if (job.gzip) {
               const [gzip, pin] = reproducibleGzip()
               await pipeline(source, gzip, pin, output)
@@ -225,23 +241,10 @@ export async function* archiveBytes(items: ArchiveItem[], mtime: number, onBytes
       yield padding(item.data.length)
       continue
     }
-    const hash = createHash('sha256')
-    let n = 0
     // A read buffer no larger than the file: each chunk of a small file would otherwise pin a 1 MiB buffer while it waits to be written.
-    for await (const chunk of createReadStream(item.source!, {highWaterMark: Math.max(1, Math.min(READ_CHUNK, item.size))}) as AsyncIterable<Buffer>) {
-      n += chunk.length
-      if (n > item.size) throw new IntegrityError(`${item.label} (changed on disk while bundling?)`, `${item.size} bytes`, `more than ${item.size} bytes`)
-      hash.update(chunk)
-      onBytes(chunk.length)
-      yield chunk
-    }
-    if (n !== item.size) throw new IntegrityError(`${item.label} (changed on disk while bundling?)`, `${item.size} bytes`, `${n} bytes`)
-    const hex = hash.digest('hex')
-    if (item.sha256 !== undefined && hex !== item.sha256) {
-      throw new IntegrityError(`${item.label} (the store file changed since it was pulled)`, `sha256:${item.sha256}`, `sha256:${hex}`)
-    }
+    const chunks = createReadStream(item.source!, {highWaterMark: Math.max(1, Math.min(READ_CHUNK, item.size))}) as AsyncIterable<Buffer>
+    const hex = yield* checkedBody(chunks, {size: item.size, sha256: item.sha256, label: `${item.label} (the store file changed since it was pulled)`, onBytes})
     item.onDigest?.(hex)
-    yield padding(item.size)
   }
   yield endOfArchive()
 }

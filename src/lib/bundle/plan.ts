@@ -6,20 +6,19 @@ import {stringify} from 'yaml'
 import type {RepoIndex} from '../charts/repo-index.js'
 import {readStoreIndex} from '../charts/store-index.js'
 import {isDigest, sha256Digest} from '../content/digest.js'
-import {REF_NAME_ANNOTATION, referrerEntry} from '../oci/layout.js'
+import {REF_NAME_ANNOTATION} from '../oci/layout.js'
 import type {Descriptor, ImageIndex} from '../content/descriptor.js'
 import {MAX_MANIFEST_BYTES} from '../defaults.js'
-import {MediaType} from '../content/media-types.js'
 import {parseLayoutIndex} from '../graph/parse.js'
 import {isManifestEdge} from '../graph/successors.js'
 import {type GraphVisitor, walkGraph} from '../graph/walk.js'
 import type {Store} from '../store/store.js'
-import type {BundleLock, LockFile} from '../lock.js'
+import type {BundleLock, LockFile, LockReferrer} from '../lock.js'
 import {TOP_FOLDERS} from './lock.js'
 import {type BaseContent, fileKey} from './base.js'
-import {normalMode, treeOrder} from './tar-writer.js'
+import {normalMode, treeOrder} from '../tar/writer.js'
 
-/** One entry of an archive: a folder, inline bytes, or a store file streamed and checked. */
+/** One entry of a file archive: a folder, inline bytes, or a store file streamed and checked. */
 export interface ArchiveItem {
   path: string
   type: 'file' | 'directory'
@@ -27,7 +26,7 @@ export interface ArchiveItem {
   size: number
   /** Absolute path of the store file whose bytes go in. */
   source?: string
-  /** Small generated content (index.json, oci-layout). */
+  /** Small generated content (a chart index narrowed to the bundle's charts). */
   data?: Buffer
   /** The hex sha256 the bytes must have; absent for files whose digest the bundle computes (the chart index). */
   sha256?: string
@@ -37,11 +36,23 @@ export interface ArchiveItem {
   onDigest?: (hex: string) => void
 }
 
+/** What offline-images.tar carries: the roots to copy into it, and what a delta leaves out. */
+export interface ImagesPlan {
+  /** Each image's root (its store index.json entry, with the record's media type), in the lock's order. */
+  images: {ref: string; desc: Descriptor}[]
+  /** Each referrer once, in the order the lock lists them. */
+  referrers: LockReferrer[]
+  /** Every digest of the images' graphs: `lock.blobs` (foreign layers only where the store holds them). */
+  digests: Set<string>
+  /** Digests a base holds, and everything under a manifest it holds: left out of the archive. */
+  fromBase: Set<string>
+}
+
 export interface BundlePlan {
   lock: BundleLock
   files: ArchiveItem[]
   packages: ArchiveItem[]
-  images: ArchiveItem[]
+  images: ImagesPlan
   /** Every way the store differs from its records; the bundle is refused when there is any. */
   problems: string[]
   /** Files and blobs in the store that no record names (left out). */
@@ -52,9 +63,10 @@ export interface BundlePlan {
 export const CHART_INDEX = 'charts/index.yaml'
 
 /**
- * What goes into each archive, in order, checked against the store before
- * a byte is written: every recorded file there with its recorded size, every
- * image's manifests, configs and layers present.
+ * What goes into each archive, checked against the store before a byte is
+ * written: the file archives' entries in order, every recorded file there
+ * with its recorded size; the images and referrers to copy into
+ * offline-images.tar, every manifest, config and layer present.
  */
 export async function planBundle(store: Store, records: BundleLock, base?: BaseContent): Promise<BundlePlan> {
   const problems: string[] = []
@@ -121,7 +133,7 @@ export async function planBundle(store: Store, records: BundleLock, base?: BaseC
   const pkgs = await fileItems(store.packages, TOP_FOLDERS.packages, carried(packages))
   await narrowChartIndex(store, packages, pkgs)
   const images = await planImages(store, lock, problems, base?.digests)
-  const strays = await countStrays(store, lock, images)
+  const strays = await countStrays(store, lock)
   return {lock, files, packages: pkgs, images, problems, strays}
 }
 
@@ -150,13 +162,13 @@ async function narrowChartIndex(store: Store, packages: LockFile[], items: Archi
 }
 
 /**
- * offline-images.tar's entries, and `lock.blobs`: every digest of the
- * images' graphs. In a delta, a digest a base lists is left out, and so is
+ * What offline-images.tar carries, and `lock.blobs`: every digest of the
+ * images' graphs, each blob checked to be in the store with its size. In a delta, a digest a base lists is left out, and so is
  * everything under a manifest a base lists (a base that holds a manifest
  * holds what it points to: registries refuse a manifest without its blobs,
  * and bundles and inventories list whole graphs).
  */
-async function planImages(store: Store, lock: BundleLock, problems: string[], baseDigests?: Set<string>): Promise<ArchiveItem[]> {
+async function planImages(store: Store, lock: BundleLock, problems: string[], baseDigests?: Set<string>): Promise<ImagesPlan> {
   let index: ImageIndex = {schemaVersion: 2, manifests: []}
   try {
     index = parseLayoutIndex(await readFile(store.indexPath))
@@ -210,7 +222,7 @@ async function planImages(store: Store, lock: BundleLock, problems: string[], ba
     label: (of, edge, parent) => (edge.role === 'manifest' ? `${of} (index ${parent.digest.slice(0, 19)})` : `${of} ${edge.role}`),
   }
 
-  const entries: Descriptor[] = []
+  const images: ImagesPlan['images'] = []
   for (const img of lock.images) {
     const matches = index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === img.ref)
     const entry = matches.find((m) => m.digest === img.digest)
@@ -222,16 +234,15 @@ async function planImages(store: Store, lock: BundleLock, problems: string[], ba
       )
       continue
     }
-    entries.push(entry)
+    images.push({ref: img.ref, desc: {...entry, mediaType: img.mediaType}})
     await walkGraph(entry, img.ref, visitor)
   }
   // Each referrer (a signature, an SBOM) with its own index.json entry, walked like an image.
-  const referrers = new Set<string>()
+  const referrers = new Map<string, LockReferrer>()
   for (const img of lock.images) {
     for (const r of img.referrers ?? []) {
       if (referrers.has(r.digest)) continue
-      referrers.add(r.digest)
-      entries.push(referrerEntry(r))
+      referrers.set(r.digest, r)
       await walkGraph({mediaType: r.mediaType, digest: r.digest, size: r.size}, `${img.ref} referrer ${r.digest}`, visitor)
     }
   }
@@ -247,30 +258,20 @@ async function planImages(store: Store, lock: BundleLock, problems: string[], ba
     .sort((a, b) => cmp(a[0], b[0]))
     .map(([digest, size]) => ({digest, mediaType: mediaTypes.get(digest)!, size, ...(fromBase.has(digest) ? {fromBase: true as const} : {})}))
 
-  const items: ArchiveItem[] = [
-    {path: 'oci-layout', type: 'file', mode: 0o644, size: 0, data: Buffer.from('{"imageLayoutVersion":"1.0.0"}'), label: 'oci-layout'},
-    {path: 'index.json', type: 'file', mode: 0o644, size: 0, data: Buffer.from(`${JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: entries}, null, 2)}\n`), label: 'index.json'},
-    {path: 'blobs/', type: 'directory', mode: 0o755, size: 0, label: 'blobs'},
-    {path: 'blobs/sha256/', type: 'directory', mode: 0o755, size: 0, label: 'blobs/sha256'},
-  ]
-  for (const it of items) if (it.data) it.size = it.data.length
   for (const [digest, size] of [...blobs].sort((a, b) => cmp(a[0], b[0]))) {
     if (fromBase.has(digest)) continue
     const source = store.blobPath(digest)
     const st = await stat(source).catch(() => undefined)
     if (!st) problems.push(`${source}: blob missing from the store`)
     else if (st.size !== size) problems.push(`${source}: ${st.size} bytes in the store, its descriptor says ${size}`)
-    const hex = digest.slice(7)
-    items.push({path: `blobs/sha256/${hex}`, type: 'file', mode: 0o644, size, source, sha256: hex, label: source})
   }
-  return items
+  return {images, referrers: [...referrers.values()], digests: new Set(blobs.keys()), fromBase}
 }
 
 /** Files and blobs in the store that no record reaches: left out of the bundle, counted for a warning. */
-async function countStrays(store: Store, lock: BundleLock, images: ArchiveItem[]): Promise<number> {
+async function countStrays(store: Store, lock: BundleLock): Promise<number> {
   const wanted = new Set<string>()
   for (const f of lock.files) wanted.add(join(f.kind === 'binary' ? store.files : store.packages, ...f.path.split('/')))
-  for (const i of images) if (i.source) wanted.add(i.source)
   // What a delta leaves out is still content of the bundle, not a stray.
   for (const b of lock.blobs ?? []) wanted.add(store.blobPath(b.digest))
   let n = 0

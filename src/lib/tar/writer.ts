@@ -1,6 +1,9 @@
+import {createHash} from 'node:crypto'
+
 import {Header, Pax} from 'tar'
 
-import {BLOCK, padded} from '../tar/headers.js'
+import {IntegrityError} from '../errors.js'
+import {BLOCK, padded} from './headers.js'
 
 /**
  * Reproducible tar headers. node-tar's Pack reads files itself, takes modes
@@ -46,6 +49,41 @@ export function encodeHeader(meta: TarEntryMeta): Buffer {
 /** Zero bytes after a body up to the next block boundary. */
 export function padding(size: number): Buffer {
   return Buffer.alloc(padded(size) - size)
+}
+
+/** What an entry's body must be, and whom to tell as it flows. */
+export interface BodyCheck {
+  size: number
+  /** Hex sha256 the bytes must have; absent when the archive learns it (the digest is returned either way). */
+  sha256?: string
+  /** Names the content in errors, with a hint at the cause (a store file changed since it was pulled). */
+  label: string
+  onBytes?: (n: number) => void
+}
+
+/**
+ * An entry's body passed through as it is read: counted, cut off past
+ * `size`, hashed, and checked at its end against the size and sha256 it must
+ * have; returns the hex sha256. Then its padding. The hot path of a bundle:
+ * no stream object per entry, one hash update per chunk.
+ */
+export async function* checkedBody(chunks: AsyncIterable<Buffer> | Iterable<Buffer>, want: BodyCheck): AsyncGenerator<Buffer, string> {
+  const hash = createHash('sha256')
+  let n = 0
+  for await (const chunk of chunks) {
+    n += chunk.length
+    if (n > want.size) throw new IntegrityError(want.label, `${want.size} bytes`, `more than ${want.size} bytes`)
+    hash.update(chunk)
+    want.onBytes?.(chunk.length)
+    yield chunk
+  }
+  if (n !== want.size) throw new IntegrityError(want.label, `${want.size} bytes`, `${n} bytes`)
+  const hex = hash.digest('hex')
+  if (want.sha256 !== undefined && hex !== want.sha256) {
+    throw new IntegrityError(want.label, `sha256:${want.sha256}`, `sha256:${hex}`)
+  }
+  yield padding(n)
+  return hex
 }
 
 /** Two zero blocks end an archive. */

@@ -1,0 +1,168 @@
+import {Readable} from 'node:stream'
+
+import {digestHex, sha256Digest} from '../content/digest.js'
+import type {Descriptor} from '../content/descriptor.js'
+import {MediaType} from '../content/media-types.js'
+import type {Opener} from '../content/opener.js'
+import type {BlobPutOptions, BlobPutResult, ImageSink} from '../content/roles.js'
+import {IntegrityError} from '../errors.js'
+import {checkedBody, encodeHeader, endOfArchive, padding} from '../tar/writer.js'
+import {layoutEntry, referrerEntry} from './layout.js'
+
+/**
+ * An oci-archive as a copy sink: a plain tar of an OCI image layout, written
+ * reproducibly. Its entries have a fixed order that no copy order gives
+ * (`oci-layout`, `index.json` naming every image, the two folders, then
+ * every blob by digest), so a put only takes note: a blob's descriptor and
+ * the Opener it came with, a manifest's verified bytes. `stream()` then
+ * writes the tar in that order, opening each blob as its turn comes, every
+ * byte hashed as it flows and checked against the descriptor before the
+ * next entry starts. Memory holds the manifests, never a blob.
+ *
+ * Byte for byte the same for the same content: uid/gid 0, no user names,
+ * modes 0644 and 0755, one mtime; `index.json` lists the tagged images by
+ * name (code-unit order), then the referrers in the order they were added.
+ */
+
+export interface ArchiveImageSinkOptions {
+  /** Seconds since the epoch for every entry (SOURCE_DATE_EPOCH or 0). */
+  mtime: number
+  /** Digests the target already holds (a delta's bases): they stay out of the archive, their index.json entries do not. */
+  holds?: ReadonlySet<string>
+}
+
+interface Noted {
+  desc: Descriptor
+  label: string
+  open?: Opener
+  bytes?: Buffer
+}
+
+const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}')
+const READ_CHUNK = 1 << 20
+/** Blobs opened ahead of the one being written. */
+const AHEAD = 16
+/** A blob up to this size is read whole when opened ahead (at most AHEAD of them in memory). */
+const SMALL = 256 << 10
+
+/** A blob's bytes as its turn comes: read already (small), or a stream not yet read. */
+interface Body {
+  url: string
+  chunks: AsyncIterable<Buffer> | Buffer[]
+  close(): void
+}
+
+async function openBody(b: Noted): Promise<Body> {
+  const opened = await b.open!(0)
+  const stream = opened.stream
+  const close = (): void => void stream.destroy()
+  if (b.desc.size > SMALL) return {url: opened.url, chunks: stream as AsyncIterable<Buffer>, close}
+  const chunks: Buffer[] = []
+  let n = 0
+  // More than the descriptor says is left for the check to refuse; no need to read it all.
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    chunks.push(chunk)
+    n += chunk.length
+    if (n > b.desc.size) break
+  }
+  return {url: opened.url, chunks, close}
+}
+
+export class ArchiveImageSink implements ImageSink {
+  private readonly blobs = new Map<string, Noted>()
+  private readonly images = new Map<string, Descriptor>()
+  private readonly referrers = new Map<string, Descriptor>()
+
+  constructor(private readonly opts: ArchiveImageSinkOptions) {}
+
+  async hasBlob(desc: Descriptor): Promise<boolean> {
+    return this.opts.holds?.has(desc.digest) === true || this.blobs.get(desc.digest)?.desc.size === desc.size
+  }
+
+  /** Noted, not read: its bytes are read, hashed and checked when `stream()` reaches it (so nothing is fetched here). */
+  async putBlob(desc: Descriptor, open: Opener, opts: BlobPutOptions): Promise<BlobPutResult> {
+    digestHex(desc.digest)
+    if (!this.opts.holds?.has(desc.digest)) this.blobs.set(desc.digest, {desc, open, label: opts.label})
+    return {bytesFetched: 0, bytesResumed: 0}
+  }
+
+  async putManifest(desc: Descriptor, bytes: Buffer): Promise<void> {
+    const actual = sha256Digest(bytes)
+    if (actual !== desc.digest) throw new IntegrityError(`manifest ${desc.digest}`, desc.digest, actual)
+    if (this.opts.holds?.has(desc.digest)) return
+    this.blobs.set(desc.digest, {desc: {...desc, size: bytes.length}, bytes, label: `manifest ${desc.digest}`})
+  }
+
+  /** An index.json entry naming the image, as in the store's layout; a later tag of the same name replaces it. */
+  async tag(ref: string, desc: Descriptor): Promise<void> {
+    this.images.set(ref, layoutEntry(ref, desc))
+  }
+
+  /** A referrer's index.json entry (see referrerEntry), once per digest, after the images. */
+  addReferrer(r: Parameters<typeof referrerEntry>[0]): void {
+    if (!this.referrers.has(r.digest)) this.referrers.set(r.digest, referrerEntry(r))
+  }
+
+  /** The `index.json` the archive carries. */
+  index(): Buffer {
+    const names = [...this.images.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    const manifests = [...names.map((n) => this.images.get(n)!), ...this.referrers.values()]
+    return Buffer.from(`${JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociIndex, manifests}, null, 2)}\n`)
+  }
+
+  /** Bytes of all entry bodies (`index.json` and `oci-layout` included): a progress total. */
+  get size(): number {
+    let n = OCI_LAYOUT.length + this.index().length
+    for (const b of this.blobs.values()) n += b.desc.size
+    return n
+  }
+
+  /** The whole tar, in its fixed order; `onBytes` counts body bytes as they go out. */
+  stream(onBytes?: (n: number) => void): Readable {
+    return Readable.from(this.entries(onBytes), {objectMode: false, highWaterMark: READ_CHUNK})
+  }
+
+  private async *entries(onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
+    const mtime = this.opts.mtime
+    const small = (path: string, data: Buffer): Buffer[] => {
+      onBytes?.(data.length)
+      return [encodeHeader({path, type: 'file', size: data.length, mode: 0o644, mtime}), data, padding(data.length)]
+    }
+    yield* small('oci-layout', OCI_LAYOUT)
+    yield* small('index.json', this.index())
+    yield encodeHeader({path: 'blobs/', type: 'directory', size: 0, mode: 0o755, mtime})
+    yield encodeHeader({path: 'blobs/sha256/', type: 'directory', size: 0, mode: 0o755, mtime})
+    // The hot path: one header, the body straight from its source, the padding. Blobs are opened a
+    // few ahead of the one being written, and small ones read whole then, so that their opens and
+    // reads overlap instead of taking turns (a store of many small images is mostly such blobs).
+    const order = [...this.blobs.keys()].sort()
+    const ahead: (Promise<Body> | undefined)[] = []
+    const fetch = (i: number): void => {
+      const b = this.blobs.get(order[i])
+      if (i >= order.length || ahead[i] || !b?.open) return
+      const p = openBody(b)
+      p.catch(() => {}) // awaited in its turn; a failure ahead must not go unhandled meanwhile
+      ahead[i] = p
+    }
+    try {
+      for (let i = 0; i < order.length; i++) {
+        for (let j = i; j <= i + AHEAD; j++) fetch(j)
+        const digest = order[i]
+        const b = this.blobs.get(digest)!
+        const path = `blobs/sha256/${digestHex(digest)}`
+        if (b.bytes) {
+          yield* small(path, b.bytes)
+          continue
+        }
+        yield encodeHeader({path, type: 'file', size: b.desc.size, mode: 0o644, mtime})
+        const body = await ahead[i]!
+        ahead[i] = undefined
+        yield* checkedBody(body.chunks, {size: b.desc.size, sha256: digestHex(digest), label: `${b.label} (${body.url})`, onBytes})
+      }
+    } finally {
+      // Stopped early (a failure, or the reader went away): close what was opened ahead.
+      for (const p of ahead) void p?.then((body) => body.close(), () => {})
+    }
+    yield endOfArchive()
+  }
+}
