@@ -1,17 +1,13 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
-import type {ImportedFile} from '../../lib/importers/result.js'
+import {fileImportResult, type FileImportResult} from '../../lib/importers/result.js'
 import {formatBytes} from '../../lib/ui/format.js'
 
-export interface ImportNginxResult {
+export interface ImportNginxResult extends FileImportResult {
   root: string
   /** The URL the cluster should fetch binaries from, when --endpoint was given. */
   endpoint: string | null
-  clusterConfig: string | null
-  counts: {files: number; written: number; skipped: number; bytesWritten: number}
-  /** Every file of the bundle, in bundle.json order, with what was done with it. */
-  items: ImportedFile[]
 }
 
 export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
@@ -52,9 +48,7 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
     return {
       root: r.root,
       endpoint: endpoint ?? null,
-      clusterConfig: clusterConfig ?? null,
-      counts: {files: r.files.length, written: r.written, skipped: r.skipped, bytesWritten: r.bytesWritten},
-      items: r.files,
+      ...fileImportResult(r, clusterConfig),
     }
   }
 }

@@ -2,21 +2,17 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
-import type {ImportedFile} from '../../lib/importers/result.js'
+import {fileImportResult, type FileImportResult} from '../../lib/importers/result.js'
 import {resolveS3Credentials} from '../../lib/importers/s3-credentials.js'
 import {s3TargetFlags} from '../../lib/target-flags.js'
 import {formatBytes} from '../../lib/ui/format.js'
 
-export interface ImportS3Result {
+export interface ImportS3Result extends FileImportResult {
   /** The URL the cluster should fetch binaries from (externalRepoEndpoint). */
   endpoint: string
   s3Endpoint: string
   bucket: string
   prefix: string
-  clusterConfig: string | null
-  counts: {files: number; written: number; skipped: number; bytesWritten: number}
-  /** Every file of the bundle, in bundle.json order, with what was done with it. */
-  items: ImportedFile[]
 }
 
 export default class ImportS3 extends BaseCommand<typeof ImportS3> {
@@ -106,9 +102,7 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
       s3Endpoint: r.s3Endpoint,
       bucket: r.bucket,
       prefix: r.prefix,
-      clusterConfig: clusterConfig ?? null,
-      counts: {files: r.files.length, written: r.written, skipped: r.skipped, bytesWritten: r.bytesWritten},
-      items: r.files,
+      ...fileImportResult(r, clusterConfig),
     }
   }
 }

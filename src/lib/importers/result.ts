@@ -16,6 +16,18 @@ export interface ImportTotals {
   bytesWritten: number
 }
 
+/** The `--json` fields both file imports give, after their target's own. */
+export interface FileImportResult {
+  clusterConfig: string | null
+  counts: {files: number; written: number; skipped: number; bytesWritten: number}
+  /** Every file of the bundle, in bundle.json order, with what was done with it. */
+  items: ImportedFile[]
+}
+
+export function fileImportResult(t: ImportTotals, clusterConfig: string | undefined): FileImportResult {
+  return {clusterConfig: clusterConfig ?? null, counts: {files: t.files.length, written: t.written, skipped: t.skipped, bytesWritten: t.bytesWritten}, items: t.files}
+}
+
 export function totals(files: ImportedFile[]): ImportTotals {
   let written = 0
   let bytesWritten = 0
