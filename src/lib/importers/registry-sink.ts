@@ -43,6 +43,15 @@ export interface RegistryTargetOptions {
   insecure?: boolean
 }
 
+/**
+ * The client of the target registry (`registry` as checkTargetOptions left
+ * it), with one warning when --insecure lets plain HTTP and unverified TLS in.
+ */
+export function targetClient(registry: string, opts: RegistryTargetOptions, progress: Progress, signal?: AbortSignal): RegistryClient {
+  if (opts.insecure) progress.warn(`--insecure: plain HTTP and unverified TLS allowed for ${registry}`)
+  return new RegistryClient({registry, insecure: opts.insecure, caFiles: opts.caFiles, credentials: opts.credentials, signal})
+}
+
 export interface RegistryImportOptions extends RegistryTargetOptions {
   concurrency?: number
   /** Print the mapping, push nothing (the bundle is still verified). */
@@ -312,14 +321,7 @@ export async function pushArchive(
   const images = planned.map((p) => ({source: p.lock.ref, target: p.target.ref, digest: p.lock.digest, referrers: p.lock.referrers?.length ?? 0}))
   const stats: PushStats = {uploaded: 0, mounted: 0, present: 0, bytesUploaded: 0, manifestsPushed: 0}
   if (opts.dryRun || planned.length === 0) return {images, stats}
-  if (opts.insecure) progress.warn(`--insecure: plain HTTP and unverified TLS allowed for ${opts.registry}`)
-
-  const client = new RegistryClient({
-    registry: opts.registry,
-    insecure: opts.insecure,
-    caFiles: opts.caFiles,
-    credentials: opts.credentials,
-  })
+  const client = targetClient(opts.registry, opts, progress)
   const run = new PushRun(new RegistryPusher(client, {chunkSize: opts.chunkSize}))
   const pool = pLimit(concurrency)
   const archiveSource = new ArchiveImageSource(archive)

@@ -7,11 +7,10 @@ import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {filesHeld} from '../importers/holds.js'
 import {RootSink} from '../importers/root-sink.js'
 import {RegistryHolds} from '../importers/registry-holds.js'
-import {checkTargetOptions, targetFor, type TargetOptions} from '../importers/registry-target.js'
+import {checkTargetOptions, targetFor} from '../importers/registry-target.js'
 import type {Descriptor} from '../content/descriptor.js'
 import {walkGraph} from '../graph/walk.js'
-import {RegistryClient} from '../registry/client.js'
-import type {Credentials} from '../registry/credentials.js'
+import {type RegistryTargetOptions, targetClient} from '../importers/registry-sink.js'
 import {writeFileAtomic} from '../store/atomic.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
 import type {CommandResult} from '../ui/result.js'
@@ -76,12 +75,9 @@ export async function writeInventory(out: string, lock: BundleLock, target: stri
   }
 }
 
-export interface RegistryInventoryOptions extends TargetOptions {
+export interface RegistryInventoryOptions extends RegistryTargetOptions {
   lock: string
   out: string
-  credentials?: Credentials
-  caFiles?: string[]
-  insecure?: boolean
   concurrency?: number
   progress?: Progress
 }
@@ -97,8 +93,7 @@ export async function inventoryRegistry(opts: RegistryInventoryOptions): Promise
   const progress = opts.progress ?? silentProgress
   const target = checkTargetOptions(opts)
   const lock = await readInventoryLock(opts.lock)
-  if (opts.insecure) progress.warn(`--insecure: plain HTTP and unverified TLS allowed for ${target.registry}`)
-  const client = new RegistryClient({registry: target.registry, insecure: opts.insecure, caFiles: opts.caFiles, credentials: opts.credentials})
+  const client = targetClient(target.registry, opts, progress)
   await client.request({path: '/v2/', what: 'the API version check (GET /v2/)'})
   const holds = new RegistryHolds(client, opts.concurrency ?? DEFAULT_CONCURRENCY)
   const images = new Set<string>()

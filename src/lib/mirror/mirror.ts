@@ -5,7 +5,7 @@ import type {LockReferrer} from '../lock.js'
 import {Copier} from '../copy.js'
 import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import {IntegrityError, UsageError} from '../errors.js'
-import {type PushStats, PushRun, pushReferrersTags, type RegistryTargetOptions, RegistrySink} from '../importers/registry-sink.js'
+import {type PushStats, PushRun, pushReferrersTags, type RegistryTargetOptions, RegistrySink, targetClient} from '../importers/registry-sink.js'
 import {checkTargetOptions, type ImageTarget, targetFor} from '../importers/registry-target.js'
 import type {ImageEntry, Manifest} from '../manifest/types.js'
 import {chooseRoot} from '../oci/choose-root.js'
@@ -74,15 +74,7 @@ export async function mirror(given: Manifest, opts: MirrorOptions): Promise<Mirr
   if (opts.dryRun || planned.length === 0) {
     return {images: planned.map((p) => ({source: p.entry.name, target: p.target.ref, digest: p.entry.ref.digest ?? '', platforms: []})), stats, ...report}
   }
-  if (opts.insecure) progress.warn(`--insecure: plain HTTP and unverified TLS allowed for ${target.registry}`)
-  const client = new RegistryClient({
-    registry: target.registry,
-    insecure: opts.insecure,
-    caFiles: opts.caFiles,
-    credentials: opts.credentials,
-    signal: opts.signal,
-    onWarning: (m) => progress.warn(m),
-  })
+  const client = targetClient(target.registry, opts, progress, opts.signal)
   const run = new PushRun(new RegistryPusher(client, {chunkSize: opts.chunkSize}))
   const pool = pLimit(opts.concurrency)
   // A Copier per target repository, as import registry does: "each digest once" is then
