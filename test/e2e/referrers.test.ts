@@ -7,6 +7,7 @@ import {promisify} from 'node:util'
 import {Spec, Validation} from '@cyclonedx/cyclonedx-library'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import type {LockReferrer} from '../../src/lib/lock.js'
 import {runCli} from '../helpers/cli.js'
 import {pushImage, type PushedImage, RegistrySession} from '../helpers/images.js'
 import {
@@ -61,16 +62,8 @@ async function manifestFile(name: string, extra = ''): Promise<string> {
   return file
 }
 
-interface LockReferrerJson {
-  digest: string
-  mediaType: string
-  artifactType: string
-  size: number
-  subject: string
-  tag?: string
-}
-
-const asLock = (r: Referrer): LockReferrerJson => ({
+// What bundle.json records of a referrer.
+const asLock = (r: Referrer): LockReferrer => ({
   digest: r.digest,
   mediaType: r.mediaType,
   artifactType: r.artifactType,
