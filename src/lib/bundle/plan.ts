@@ -1,3 +1,4 @@
+import {readFileSync, type Stats, statSync} from 'node:fs'
 import {readFile, readdir, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -210,7 +211,7 @@ async function planImages(store: Store, lock: BundleLock, problems: string[], ba
       return true
     },
     bytes: async (d) => {
-      const bytes = await readFile(store.blobPath(d.digest)).catch(() => undefined)
+      const bytes = readOrUndefined(store.blobPath(d.digest))
       // Missing: reported as a missing blob below. Mismatched: reported when the blob is archived, with the store path.
       return bytes && sha256Digest(bytes) === d.digest ? bytes : undefined
     },
@@ -258,10 +259,11 @@ async function planImages(store: Store, lock: BundleLock, problems: string[], ba
     .sort((a, b) => cmp(a[0], b[0]))
     .map(([digest, size]) => ({digest, mediaType: mediaTypes.get(digest)!, size, ...(fromBase.has(digest) ? {fromBase: true as const} : {})}))
 
+  // One stat per blob, synchronously: thousands of them through the thread pool cost more than the calls.
   for (const [digest, size] of [...blobs].sort((a, b) => cmp(a[0], b[0]))) {
     if (fromBase.has(digest)) continue
     const source = store.blobPath(digest)
-    const st = await stat(source).catch(() => undefined)
+    const st = statOrUndefined(source)
     if (!st) problems.push(`${source}: blob missing from the store`)
     else if (st.size !== size) problems.push(`${source}: ${st.size} bytes in the store, its descriptor says ${size}`)
   }
@@ -287,6 +289,23 @@ async function countStrays(store: Store, lock: BundleLock): Promise<number> {
   await walk(store.packages)
   await walk(join(store.images, 'blobs', 'sha256'))
   return n
+}
+
+/** A manifest's bytes, read synchronously (small, and thousands of them in a large store), or undefined. */
+function readOrUndefined(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path)
+  } catch {
+    return undefined
+  }
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path)
+  } catch {
+    return undefined
+  }
 }
 
 function groupOf(f: LockFile): string {

@@ -9,6 +9,11 @@ export interface OpenedStream {
   total?: number
   /** Where the bytes come from, for messages (the URL that answered, after redirects). */
   url: string
+  /**
+   * The same bytes, already read, when the source had them in hand at once
+   * (a small file on disk); a reader may take them instead of the stream.
+   */
+  bytes?: Buffer
 }
 
 /**

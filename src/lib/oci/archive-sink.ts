@@ -54,6 +54,7 @@ interface Body {
 
 async function openBody(b: Noted): Promise<Body> {
   const opened = await b.open!(0)
+  if (opened.bytes) return {url: opened.url, chunks: [opened.bytes], close: () => {}}
   const stream = opened.stream
   const close = (): void => void stream.destroy()
   if (b.desc.size > SMALL) return {url: opened.url, chunks: stream as AsyncIterable<Buffer>, close}
