@@ -2,13 +2,44 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../lib/defaults.js'
-import {type LockResult, lockManifest} from '../lib/select/lock.js'
+import {type LockedImage, type LockResult, lockManifest} from '../lib/select/lock.js'
 import {formatSelections} from '../lib/select/report.js'
 import type {CommandResult} from '../lib/ui/result.js'
-import {columns} from '../lib/ui/table.js'
+import {columns, plural} from '../lib/ui/table.js'
 
-/** lock's result: one item per image of the locked manifest (reference and digest), and the selection report. */
-export interface LockCommandResult extends CommandResult<LockResult['images'][number], {images: number; selections: number}>, Omit<LockResult, 'images'> {}
+/** What lock did, summed up: images of the locked manifest, how many were pinned now or already, selections and repositories entries expanded. */
+export type LockCounts = {
+  images: number
+  pinned: number
+  unchanged: number
+  selections: number
+  repositories: number
+}
+
+/** lock's result: one item per image of the locked manifest (reference, digest, pinned or unchanged, the selection it came from), and the selection report. */
+export interface LockCommandResult extends CommandResult<LockedImage, LockCounts>, Omit<LockResult, 'images'> {}
+
+/** lock's result object and stdout lines: the selection report, aligned columns, a total line. */
+export function lockReport(result: LockResult): {result: LockCommandResult; lines: string[]} {
+  const {images, ...rest} = result
+  const counts: LockCounts = {
+    images: images.length,
+    pinned: images.filter((i) => i.action === 'pinned').length,
+    unchanged: images.filter((i) => i.action === 'unchanged').length,
+    // The report has a row per repository a spec.repositories entry took: count the images' selections apart.
+    selections: new Set(result.selections.map((s) => s.field).filter((f) => !result.repositories.some((r) => r.field === f))).size,
+    repositories: result.repositories.length,
+  }
+  const expanded = counts.selections + counts.repositories
+  const lines = [
+    ...formatSelections(result.selections, result.repositories),
+    ...columns(images.map((i) => [i.ref.replace(/@sha256:.*$/, ''), i.digest, i.action, i.from ?? ''])),
+    result.changed
+      ? `total: ${plural(counts.images, 'image')} in ${result.out}: ${counts.pinned} pinned now, ${counts.unchanged} pinned already; ${plural(expanded, 'selection')} expanded`
+      : `total: ${plural(counts.images, 'image')}; ${result.out} was locked already, nothing changed`,
+  ]
+  return {result: {...rest, counts, items: images}, lines}
+}
 
 export default class Lock extends BaseCommand<typeof Lock> {
   static override description =
@@ -38,10 +69,8 @@ export default class Lock extends BaseCommand<typeof Lock> {
       password: f.password,
       progress: this.progress,
     })
-    for (const l of formatSelections(result.selections, result.repositories)) this.out(l)
-    for (const l of columns(result.images.map((i) => [i.ref.replace(/@sha256:.*$/, ''), i.digest]))) this.out(l)
-    this.out(result.changed ? `total: ${result.images.length} image(s) pinned in ${result.out}` : `total: ${result.images.length} image(s); ${result.out} was locked already, nothing changed`)
-    const {images, ...rest} = result
-    return {...rest, counts: {images: images.length, selections: result.selections.length}, items: images}
+    const {result: out, lines} = lockReport(result)
+    for (const l of lines) this.out(l)
+    return out
   }
 }

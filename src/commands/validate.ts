@@ -17,7 +17,7 @@ export interface ValidateItem {
   line: number
 }
 
-export interface ValidateResult extends CommandResult<ValidateItem, {images: number; binaries: number; packages: number; charts: number}> {
+export interface ValidateResult extends CommandResult<ValidateItem, {images: number; selections: number; binaries: number; packages: number; charts: number}> {
   valid: true
   name: string
   version?: string
@@ -66,6 +66,7 @@ export default class Validate extends BaseCommand<typeof Validate> {
       warnings: manifestWarnings(m).map(formatProblem),
       counts: {
         images: m.images.length,
+        selections: selections.length,
         binaries: m.binaries.length,
         packages: m.packages.length,
         charts: m.packages.filter((p) => p.kind === 'chart').length,

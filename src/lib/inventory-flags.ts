@@ -14,5 +14,5 @@ export const inventoryFlags = {
 
 export function printInventory(r: InventoryResult, out: (line: string) => void): void {
   const c = r.counts
-  out(`${r.target} holds ${c.images}/${c.imagesInLock} image(s), ${c.blobs}/${c.blobsInLock} blob(s) and manifest(s), ${c.files}/${c.filesInLock} file(s) of the lock -> ${r.out}`)
+  out(`total: ${r.target} holds ${c.images}/${c.imagesInLock} image(s), ${c.blobs}/${c.blobsInLock} blob(s) and manifest(s), ${c.files}/${c.filesInLock} file(s) of the lock -> ${r.out}`)
 }

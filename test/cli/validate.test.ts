@@ -53,7 +53,7 @@ describe('airlock validate', () => {
       version: '1.29.5',
       platforms: ['linux/amd64'],
       warnings: [],
-      counts: {images: 10, binaries: 10, packages: 2, charts: 0},
+      counts: {images: 10, selections: 0, binaries: 10, packages: 2, charts: 0},
       items: expect.any(Array),
     })
     const items = JSON.parse(r.stdout).items as {kind: string; name: string; line: number}[]

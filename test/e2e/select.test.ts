@@ -191,8 +191,17 @@ describe('airlock lock', () => {
 `,
     )
     const out = join(dir, 'lock.locked.yaml')
-    const r = await runCli(['lock', file, '--out', out])
+    const r = await runCli(['lock', file, '--out', out, '--json'])
     expect(r.code, r.stderr).toBe(0)
+    const result = JSON.parse(r.stdout) as {counts: Record<string, number>; items: {ref: string; action: string; from?: string}[]}
+    expect(result.counts).toEqual({images: 5, pinned: 5, unchanged: 0, selections: 1, repositories: 1})
+    expect(result.items.map((i) => [i.ref.replace(/@.*/, ''), i.action, i.from])).toEqual([
+      [`${p}/team/app:dev-abc`, 'pinned', undefined],
+      [`${p}/team/app:v1.29.0`, 'pinned', 'spec.images[1]'],
+      [`${p}/team/app:v1.28.4`, 'pinned', 'spec.images[1]'],
+      [`${p}/team/many:2.0.119`, 'pinned', 'spec.repositories[0]'],
+      [`${p}/team/many:2.0.118`, 'pinned', 'spec.repositories[0]'],
+    ])
     const locked = await readFile(out, 'utf8')
     const refs = [...locked.matchAll(/(?:- |ref: )(\S+@sha256:[0-9a-f]{64})/g)].map((m) => m[1])
     expect(refs.map((x) => x.replace(/@.*/, ''))).toEqual([
@@ -226,7 +235,9 @@ describe('airlock lock', () => {
     expect(await readFile(file, 'utf8')).toContain('tags: {latest: 2}')
     const again = await runCli(['lock', out, '--json'])
     expect(again.code, again.stderr).toBe(0)
-    expect(JSON.parse(again.stdout)).toMatchObject({changed: false})
+    expect(JSON.parse(again.stdout)).toMatchObject({changed: false, counts: {images: 5, pinned: 0, unchanged: 5, selections: 0, repositories: 0}})
+    const plain = await runCli(['lock', out])
+    expect(plain.stdout).toContain(`total: 5 images; ${out} was locked already, nothing changed`)
     expect(await readFile(out, 'utf8')).toBe(locked)
     const valid = await runCli(['validate', out])
     expect(valid.code, valid.stderr).toBe(0)

@@ -25,13 +25,22 @@ export interface LockOptions {
   progress: Progress
 }
 
+/** One image of the locked manifest: pinned now, or pinned in the file already; `from` names the selection it came from. */
+export interface LockedImage {
+  ref: string
+  digest: string
+  action: 'pinned' | 'unchanged'
+  /** The selection or `spec.repositories` entry that expanded to it, e.g. `spec.images[1]`. */
+  from?: string
+}
+
 export interface LockResult {
   file: string
   out: string
   /** False when the manifest was locked already: nothing was rewritten. */
   changed: boolean
   /** Every image of the locked manifest with the digest it is pinned to. */
-  images: {ref: string; digest: string}[]
+  images: LockedImage[]
   selections: SelectionReport[]
   repositories: RepositoriesReport[]
 }
@@ -93,7 +102,13 @@ export async function lockManifest(file: string, opts: LockOptions): Promise<Loc
     const mode = (await stat(file)).mode & 0o777
     await writeFileAtomic(out, locked.changed ? locked.text : bytes, mode)
   }
-  const images = resolution.images.map((e) => ({ref: formatReference(e.ref.digest ? e.ref : {...e.ref, digest: digests.get(formatReference(e.ref))}), digest: e.ref.digest ?? digests.get(formatReference(e.ref))!}))
+  const fromField = new Map<ImageEntry, string>()
+  for (const [field, entries] of resolution.expansions) for (const e of entries) fromField.set(e, field)
+  const images = resolution.images.map((e): LockedImage => {
+    const digest = e.ref.digest ?? digests.get(formatReference(e.ref))!
+    const from = fromField.get(e)
+    return {ref: formatReference({...e.ref, digest}), digest, action: e.ref.digest ? 'unchanged' : 'pinned', ...(from ? {from} : {})}
+  })
   return {file, out, changed: locked.changed, images, selections: resolution.selections, repositories: resolution.repositories}
 }
 
