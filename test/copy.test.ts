@@ -7,7 +7,7 @@ import pLimit from 'p-limit'
 import {describe, expect, it} from 'vitest'
 
 import type {BlobPutResult, ImageSink, ImageSource} from '../src/lib/content/roles.js'
-import {Copier} from '../src/lib/copy.js'
+import {BlobQueue, Copier} from '../src/lib/copy.js'
 import {FailureError, IntegrityError} from '../src/lib/errors.js'
 import type {Opener} from '../src/lib/content/opener.js'
 import {sha256Digest} from '../src/lib/content/digest.js'
@@ -217,6 +217,41 @@ describe('Copier into an OCI layout', () => {
     expect(starts.slice(0, 4).filter((s) => s >= 1000)).toHaveLength(3)
     expect(starts.slice(0, 4).filter((s) => s < 1000)).toHaveLength(1)
     expect(starts).toHaveLength(13)
+  })
+
+  it('Copiers sharing a queue start the largest blob waiting first, whichever Copier queued it', async () => {
+    const src = new MemorySource()
+    const smallImg = image(src, {os: 'linux', architecture: 'amd64'}, [randomBytes(100), randomBytes(120)])
+    const largeImg = image(src, {os: 'linux', architecture: 'arm64'}, [randomBytes(8192)])
+    const starts: number[] = []
+    let checked = 0
+    const sink: ImageSink = {
+      hasBlob: async () => {
+        checked++
+        return false
+      },
+      putBlob: async (d: Descriptor): Promise<BlobPutResult> => {
+        starts.push(d.size)
+        return {bytesFetched: d.size, bytesResumed: 0}
+      },
+      putManifest: async () => {},
+      tag: async () => {},
+    }
+    // One slot, held until every blob of both images is queued: then the order is the queue's alone.
+    const pool = pLimit(1)
+    let open!: () => void
+    const held = pool(() => new Promise<void>((r) => (open = r)))
+    const queue = new BlobQueue(pool, 1)
+    const copy = (img: ReturnType<typeof image>) =>
+      new Copier({sink, pool, queue, concurrency: 1}).copyImage({source: src, root: {bytes: img.bytes, mediaType: MediaType.ociManifest, digest: img.desc.digest}, refs: [], label: 'q'})
+    const done = Promise.all([copy(smallImg), copy(largeImg)])
+    while (checked < 5) await new Promise((r) => setImmediate(r))
+    await new Promise((r) => setImmediate(r))
+    open()
+    await held
+    await done
+    expect(starts[0]).toBe(8192)
+    expect(starts).toHaveLength(5)
   })
 
   it('names a child manifest that is not JSON, and the image it belongs to', async () => {

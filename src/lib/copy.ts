@@ -57,15 +57,65 @@ export interface CopierOptions {
    * by default never. A bundle carries one its store happens to hold.
    */
   copyForeign?: (desc: Descriptor) => boolean
+  /** The queue of blobs waiting for the pool, when several Copiers share one pool (a Copier per target repository). */
+  queue?: BlobQueue
 }
 
 interface BlobJob {
-  desc: Descriptor
-  source: ImageSource
-  label: string
-  onBytes?: (n: number) => void
+  size: number
+  put: () => Promise<BlobPutResult>
   resolve: (r: BlobPutResult) => void
   reject: (err: unknown) => void
+}
+
+/**
+ * The blobs waiting for a slot of one pool, in one queue however many
+ * Copiers feed it (import registry and mirror have a Copier per target
+ * repository), so that the order below holds across all of them: each slot
+ * picks its job only when it runs, so the order reflects everything queued
+ * by then. Most slots take the largest blob waiting (large blobs bound the
+ * total time, so they start first); a quarter of the slots take the
+ * smallest, so small blobs never wait behind large ones and small images
+ * finish early.
+ */
+export class BlobQueue {
+  private readonly pending: BlobJob[] = []
+  private runningBig = 0
+  private readonly concurrency: number
+
+  constructor(
+    private readonly pool: LimitFunction,
+    concurrency: number,
+  ) {
+    this.concurrency = Math.max(1, concurrency)
+  }
+
+  put(size: number, put: () => Promise<BlobPutResult>): Promise<BlobPutResult> {
+    return new Promise<BlobPutResult>((resolve, reject) => {
+      this.pending.push({size, put, resolve, reject})
+      void this.pool(() => this.dispatch())
+    })
+  }
+
+  private async dispatch(): Promise<void> {
+    if (this.pending.length === 0) return
+    const reserve = this.concurrency >= 4 ? Math.floor(this.concurrency / 4) : this.concurrency >= 2 ? 1 : 0
+    const bigLane = this.runningBig < this.concurrency - reserve
+    let at = 0
+    for (let i = 1; i < this.pending.length; i++) {
+      const s = this.pending[i].size
+      if (bigLane ? s > this.pending[at].size : s < this.pending[at].size) at = i
+    }
+    const job = this.pending.splice(at, 1)[0]
+    if (bigLane) this.runningBig++
+    try {
+      job.resolve(await job.put())
+    } catch (err) {
+      job.reject(err)
+    } finally {
+      if (bigLane) this.runningBig--
+    }
+  }
 }
 
 /**
@@ -76,22 +126,18 @@ interface BlobJob {
  */
 export class Copier {
   private readonly sink: ImageSink
-  private readonly pool: LimitFunction
-  private readonly concurrency: number
+  private readonly queue: BlobQueue
   private readonly manifestLimit: LimitFunction
   private readonly copyForeign: (desc: Descriptor) => boolean
   private readonly blobOnce = new Once<string, BlobPutResult & {reused: boolean}>()
   /** Overlapping fetches of one manifest share a request; the bytes are not kept after (thousands of images would pile up). */
   private readonly manifestFetchOnce = new Once<string, Buffer>({keep: false})
   private readonly manifestPutOnce = new Once<string, void>()
-  private readonly pending: BlobJob[] = []
-  private runningBig = 0
 
   constructor(opts: CopierOptions) {
     this.sink = opts.sink
-    this.pool = opts.pool
-    this.concurrency = Math.max(1, opts.concurrency)
-    this.manifestLimit = pLimit(opts.manifestConcurrency ?? this.concurrency)
+    this.queue = opts.queue ?? new BlobQueue(opts.pool, opts.concurrency)
+    this.manifestLimit = pLimit(opts.manifestConcurrency ?? Math.max(1, opts.concurrency))
     this.copyForeign = opts.copyForeign ?? (() => false)
   }
 
@@ -196,42 +242,13 @@ export class Copier {
     const r = await this.blobOnce.run(desc.digest, async () => {
       mine = true
       if (await this.sink.hasBlob(desc)) return {bytesFetched: 0, bytesResumed: 0, reused: true}
-      const put = await new Promise<BlobPutResult>((resolve, reject) => {
-        this.pending.push({desc, source: req.source, label: `blob ${desc.digest} of ${req.label}`, onBytes, resolve, reject})
-        void this.pool(() => this.dispatch())
-      })
+      const label = `blob ${desc.digest} of ${req.label}`
+      const put = await this.queue.put(desc.size, () => this.sink.putBlob(desc, req.source.blobOpener(desc), {label, onBytes}))
       return {...put, reused: false}
     })
     // Bring the image's progress to the blob's size, whoever fetched it.
     if (advanced < desc.size) req.onBytes?.(desc.size - advanced)
     if (!mine || r.reused) return {bytesFetched: 0, bytesReused: desc.size}
     return {bytesFetched: r.bytesFetched, bytesReused: r.bytesResumed}
-  }
-
-  /**
-   * Runs in a pool slot and picks its job only now, so the order reflects
-   * everything queued by then. Most slots take the largest blob waiting
-   * (large blobs bound the total time, so they start first); a quarter of
-   * the slots take the smallest, so small blobs never wait behind large ones
-   * and small images finish early.
-   */
-  private async dispatch(): Promise<void> {
-    if (this.pending.length === 0) return
-    const reserve = this.concurrency >= 4 ? Math.floor(this.concurrency / 4) : this.concurrency >= 2 ? 1 : 0
-    const bigLane = this.runningBig < this.concurrency - reserve
-    let at = 0
-    for (let i = 1; i < this.pending.length; i++) {
-      const s = this.pending[i].desc.size
-      if (bigLane ? s > this.pending[at].desc.size : s < this.pending[at].desc.size) at = i
-    }
-    const job = this.pending.splice(at, 1)[0]
-    if (bigLane) this.runningBig++
-    try {
-      job.resolve(await this.sink.putBlob(job.desc, job.source.blobOpener(job.desc), {label: job.label, onBytes: job.onBytes}))
-    } catch (err) {
-      job.reject(err)
-    } finally {
-      if (bigLane) this.runningBig--
-    }
   }
 }

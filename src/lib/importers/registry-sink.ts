@@ -6,7 +6,7 @@ import {inFlight} from '../defaults.js'
 import type {BundleLock, LockImage, LockReferrer} from '../lock.js'
 import type {Opener} from '../content/opener.js'
 import type {BlobPutOptions, BlobPutResult, ImageSink, ImageSource} from '../content/roles.js'
-import {Copier} from '../copy.js'
+import {BlobQueue, Copier} from '../copy.js'
 import {BundleError, combineFailures, IntegrityError, UsageError} from '../errors.js'
 import {ArchiveImageSource, OciArchive} from '../oci/archive.js'
 import {CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION} from '../oci/layout.js'
@@ -324,6 +324,8 @@ export async function pushArchive(
   const client = targetClient(opts.registry, opts, progress)
   const run = new PushRun(new RegistryPusher(client, {chunkSize: opts.chunkSize}))
   const pool = pLimit(concurrency)
+  // One queue for every repository's Copier: the largest blob waiting goes first, whichever image it is of.
+  const queue = new BlobQueue(pool, concurrency)
   const archiveSource = new ArchiveImageSource(archive)
   // Fail on a bad address or bad credentials once, before any image starts.
   await client.request({path: '/v2/', what: 'the API version check (GET /v2/)'})
@@ -348,7 +350,7 @@ export async function pushArchive(
   const copierFor = (repository: string): Copier => {
     let c = copiers.get(repository)
     if (!c) {
-      c = new Copier({sink: new RegistrySink(run, repository), pool, concurrency})
+      c = new Copier({sink: new RegistrySink(run, repository), pool, queue, concurrency})
       copiers.set(repository, c)
     }
     return c

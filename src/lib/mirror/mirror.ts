@@ -2,7 +2,7 @@ import pLimit from 'p-limit'
 
 import type {Descriptor} from '../content/descriptor.js'
 import type {LockReferrer} from '../lock.js'
-import {Copier} from '../copy.js'
+import {BlobQueue, Copier} from '../copy.js'
 import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import {IntegrityError, UsageError} from '../errors.js'
 import {type PushStats, PushRun, pushReferrersTags, type RegistryTargetOptions, RegistrySink, targetClient} from '../importers/registry-sink.js'
@@ -77,13 +77,15 @@ export async function mirror(given: Manifest, opts: MirrorOptions): Promise<Mirr
   const client = targetClient(target.registry, opts, progress, opts.signal)
   const run = new PushRun(new RegistryPusher(client, {chunkSize: opts.chunkSize}))
   const pool = pLimit(opts.concurrency)
+  // One queue for every repository's Copier: the largest blob waiting goes first, whichever image it is of.
+  const queue = new BlobQueue(pool, opts.concurrency)
   // A Copier per target repository, as import registry does: "each digest once" is then
   // "once per repository"; the pool, the client and the record of mounts are shared.
   const copiers = new Map<string, Copier>()
   const copierFor = (repository: string): Copier => {
     let c = copiers.get(repository)
     if (!c) {
-      c = new Copier({sink: new RegistrySink(run, repository), pool, concurrency: opts.concurrency})
+      c = new Copier({sink: new RegistrySink(run, repository), pool, queue, concurrency: opts.concurrency})
       copiers.set(repository, c)
     }
     return c
