@@ -1,3 +1,4 @@
+import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {describe, expect, it} from 'vitest'
@@ -89,14 +90,29 @@ describe('importFiles', () => {
     expect(sink.events.at(-1)).toBe('commit')
   })
 
-  it('commits only once verification passed: a refusal aborts the sink and is the error reported', async () => {
+  it('runs the full check only when its own read found a problem, and reports that check: nothing committed', async () => {
     const {dir, lock} = await bundle()
-    const sink = new MemorySink()
+    let verifying = 0
+    const clean = new MemorySink()
+    await importFiles(dir, lock, clean, {progress: silentProgress, verify: async () => void verifying++})
+    expect(verifying).toBe(0)
+    expect(clean.events.at(-1)).toBe('commit')
+
+    // Every entry still right, but SHA256SUMS does not match the archive's bytes.
+    const sums = join(dir, 'SHA256SUMS')
+    await writeFile(sums, (await readFile(sums, 'utf8')).replace(/^[0-9a-f]{64}(?=  offline-files\.tar\.gz$)/m, '0'.repeat(64)))
     const refusal = new BundleError('the bundle failed verification')
+    const sink = new MemorySink()
     const err = await importFiles(dir, lock, sink, {progress: silentProgress, verify: () => sleep(50).then(() => Promise.reject(refusal))}).catch((e: unknown) => e)
     expect(err).toBe(refusal)
     expect(sink.events).not.toContain('commit')
     expect(sink.events.at(-1)).toBe('abort')
+
+    // Without a full check to run (the caller verified before), the read's own finding is the error.
+    const unchecked = new MemorySink()
+    const own = await importFiles(dir, lock, unchecked, {progress: silentProgress}).catch((e: unknown) => e)
+    expect(own).toMatchObject({exitCode: 2, details: [expect.stringMatching(/^offline-files\.tar\.gz: sha256 [0-9a-f]{64} does not match SHA256SUMS \(0{64}\)$/)]})
+    expect(unchecked.events).not.toContain('commit')
   })
 
   it('stops the other archive on a failure, and aborts only once both archives ended', async () => {
@@ -109,7 +125,8 @@ describe('importFiles', () => {
         if (f.path === 'dl.example/a/kubeadm') await sleep(50).then(() => Promise.reject(broken))
       },
     })
-    const err = await importFiles(dir, lock, sink, {progress: silentProgress}).catch((e: unknown) => e)
+    // A bundle the full check finds sound: the sink's own failure is the error.
+    const err = await importFiles(dir, lock, sink, {progress: silentProgress, verify: async () => {}}).catch((e: unknown) => e)
     expect(err).toBe(broken)
     expect(sink.events).not.toContain('put dl.example/a/kubelet')
     // The package's put, started before the failure, ended before the sink was aborted.

@@ -1,6 +1,6 @@
 import {lstat, mkdir, readFile, readdir, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
-import {gzipSync} from 'node:zlib'
+import {gunzipSync, gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
 
 import {verifyBundle} from '../../src/lib/bundle/verify.js'
@@ -188,6 +188,36 @@ describe('importNginx verifies what it imports', () => {
     const r = await importNginx(b.dir, {root: join(work, 'www'), progress})
     expect(r.written).toBe(FILES.length)
     expect(progress.events.filter((e) => e.includes('offline-images.tar'))).toEqual([])
-    expect(progress.events.some((e) => e.startsWith('start verify offline-files.tar.gz'))).toBe(true)
+    expect(progress.events.some((e) => e.startsWith('start offline-files.tar.gz:'))).toBe(true)
+  })
+
+  it('refuses an archive whose bytes SHA256SUMS does not list, though every entry in it is right: nothing written', async () => {
+    const work = await makeTempDir('nginx-sums-')
+    const b = await makeBundle(join(work, 'bundle'), FILES)
+    const archive = join(b.dir, 'offline-files.tar.gz')
+    const before = await readFile(archive)
+    // Re-compressed: the same tar, so each entry's size and sha256 still match bundle.json.
+    const after = gzipSync(gunzipSync(before), {level: 1})
+    expect(after).not.toEqual(before)
+    await writeFile(archive, after)
+    const root = join(work, 'www')
+    await mkdir(root)
+    await writeFile(join(root, 'index.html'), 'kept\n')
+    const err = (await importNginx(b.dir, {root}).catch((e: unknown) => e)) as {exitCode: number; details: string[]}
+    expect(err).toMatchObject({kind: 'bundle', exitCode: 2})
+    expect(err.details).toEqual([`offline-files.tar.gz: sha256 ${sha256Hex(after)} does not match SHA256SUMS (${sha256Hex(before)})`])
+    expect(await tree(root)).toEqual(['index.html'])
+  })
+
+  it('refuses a bundle.json that SHA256SUMS does not list, though it reads the same: nothing written', async () => {
+    const work = await makeTempDir('nginx-sums-')
+    const b = await makeBundle(join(work, 'bundle'), FILES)
+    const lockFile = join(b.dir, 'bundle.json')
+    await writeFile(lockFile, `${(await readFile(lockFile, 'utf8')).trimEnd()}\n\n`)
+    const root = join(work, 'www')
+    const err = (await importNginx(b.dir, {root}).catch((e: unknown) => e)) as {exitCode: number; details: string[]}
+    expect(err).toMatchObject({kind: 'bundle', exitCode: 2})
+    expect(err.details).toEqual([expect.stringMatching(/^bundle\.json: sha256 [0-9a-f]{64} does not match SHA256SUMS/)])
+    await expect(lstat(root)).rejects.toThrow(/ENOENT/)
   })
 })

@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {pipeline, type Readable, Transform, type TransformCallback} from 'node:stream'
+import {pipeline, Readable, Transform, type TransformCallback} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
 import {relativePathProblem} from '../content/paths.js'
@@ -8,7 +8,7 @@ import {padded, type TarHeader} from '../tar/headers.js'
 import {readTar} from '../tar/reader.js'
 import type {BundleLock, LockFile} from '../lock.js'
 import {BUNDLE_FILES, TOP_FOLDERS} from './lock.js'
-import {openBundleFile} from './parts.js'
+import {bundlePartPaths, PartsReader} from './parts.js'
 
 /**
  * The one place that reads a bundle's `.tar.gz` for an import and refuses
@@ -174,16 +174,26 @@ function asBundleError(err: unknown, what: string): unknown {
  * another size), duplicates, and a stream that decompresses past what the
  * lock accounts for; at the end, every listed file must have been seen.
  * Entries must be consumed one at a time (the archive is one stream).
+ * The raw bytes of each file (each part) are hashed as they are read, and
+ * read to the end once the entries are: when the iteration ends normally,
+ * `digests` holds the sha256 of each by name, for SHA256SUMS.
  */
-export async function* bundleEntries(dir: string, lock: BundleLock, kind: ArchiveKind): AsyncGenerator<BundleEntry> {
+export async function* bundleEntries(dir: string, lock: BundleLock, kind: ArchiveKind, digests?: Map<string, string>): AsyncGenerator<BundleEntry> {
   const name = ARCHIVES.find((a) => a.kind === kind)!.name
-  let source: Readable
+  let reader: PartsReader
   try {
-    source = await openBundleFile(dir, name)
+    reader = new PartsReader(await bundlePartPaths(dir, name))
   } catch (err) {
     throw asBundleError(err, name)
   }
-  yield* archiveEntries(source, lock, kind)
+  yield* archiveEntries(Readable.from(reader.chunks(), {objectMode: false}), lock, kind)
+  // Past the tar's end marker: the rest of the file counts for SHA256SUMS too.
+  try {
+    await reader.finish()
+  } catch (err) {
+    throw asBundleError(err, name)
+  }
+  for (const [part, hex] of reader.digests) digests?.set(part, hex)
 }
 
 /** As bundleEntries, from an already opened `.tar.gz` stream. */

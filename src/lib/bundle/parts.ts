@@ -1,6 +1,7 @@
+import {createHash, type Hash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {readdir, stat} from 'node:fs/promises'
-import {join} from 'node:path'
+import {basename, join} from 'node:path'
 import {Readable} from 'node:stream'
 
 import {BundleError} from '../errors.js'
@@ -67,4 +68,55 @@ export function concatFiles(paths: string[]): Readable {
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+/**
+ * An archive's parts read in order, each hashed as it flows. Resumable: when
+ * the content check stops early (a broken gzip), `finish()` reads the rest so
+ * SHA256SUMS is still checked for every part.
+ */
+export class PartsReader {
+  private part = 0
+  private offset = 0
+  private hash: Hash = createHash('sha256')
+  readonly digests = new Map<string, string>()
+
+  constructor(
+    private readonly paths: string[],
+    private readonly onBytes: (n: number) => void = () => {},
+  ) {}
+
+  /** Settles when the current chunks() generator has fully stopped (it may be mid-read when its consumer gives up). */
+  private active: Promise<void> = Promise.resolve()
+
+  async *chunks(): AsyncGenerator<Buffer> {
+    await this.active
+    let release = () => {}
+    this.active = new Promise((r) => (release = r))
+    try {
+      yield* this.read()
+    } finally {
+      release()
+    }
+  }
+
+  private async *read(): AsyncGenerator<Buffer> {
+    while (this.part < this.paths.length) {
+      const stream = createReadStream(this.paths[this.part], {start: this.offset, highWaterMark: READ_CHUNK})
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        this.hash.update(chunk)
+        this.offset += chunk.length
+        this.onBytes(chunk.length)
+        yield chunk
+      }
+      this.digests.set(basename(this.paths[this.part]), this.hash.digest('hex'))
+      this.hash = createHash('sha256')
+      this.part++
+      this.offset = 0
+    }
+  }
+
+  async finish(): Promise<void> {
+    for await (const c of this.chunks()) void c
+  }
 }

@@ -1,7 +1,7 @@
-import {createHash, type Hash, type KeyObject} from 'node:crypto'
+import {createHash, type KeyObject} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {lstat, readFile, stat} from 'node:fs/promises'
-import {basename, join} from 'node:path'
+import {join} from 'node:path'
 import {pipeline, Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
@@ -19,7 +19,7 @@ import {silentProgress, type Progress, type TaskHandle} from '../ui/progress.js'
 import {formatBytes} from '../ui/format.js'
 import type {BundleLock} from '../lock.js'
 import {BUNDLE_FILES, TOP_FOLDERS} from './lock.js'
-import {bundlePartPaths} from './parts.js'
+import {bundlePartPaths, PartsReader} from './parts.js'
 import {readBundleLock} from './read-lock.js'
 import {checkImageSignatures, type ImageSignature} from './signatures.js'
 import {parseSums} from './sums.js'
@@ -90,10 +90,7 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
     // The importer is checked by a full verify; an import runs it and has no use for it.
     opts.only === undefined ? verifyTools(dir, lock, found[3], actual, progress) : undefined,
   ])
-  // An archive left out (an import that does not use it) is neither read nor held to its SHA256SUMS lines; nor are the tools then.
-  const skipped = (['files', 'packages', 'images'] as const).filter((k) => !want.has(k)).map((k) => BUNDLE_FILES[k])
-  const tools = new Set(opts.only === undefined ? [] : (lock.tools ?? []).map((t) => t.path))
-  await checkSums(dir, actual, found[4], (name) => tools.has(name) || skipped.some((a) => name === a || partOf(name, a)))
+  await checkSums(dir, actual, found[4], notRead(lock, opts.only))
   let signatures: ImageSignature[] | undefined
   const signatureProblems: string[] = []
   if (opts.key) {
@@ -141,6 +138,33 @@ export async function verifyWithBases(dir: string, bases: string[], opts: Verify
     if (f.fromBase && !files.has(`${f.path}\0${f.sha256}`)) problems.push(`${f.path} (sha256 ${f.sha256}, ${formatBytes(f.size)}): left to the bases, and no base carries it`)
   }
   return {...report, ok: problems.length === 0, problems, bases: reports}
+}
+
+/**
+ * The check of SHA256SUMS that verify makes with `only`, for an import that
+ * read the archives itself: `read` holds the sha256 of each file (each part)
+ * of those archives as the import read it; bundle.json is hashed here. An
+ * empty list means SHA256SUMS agrees with everything the import used.
+ */
+export async function importedSumsProblems(dir: string, lock: BundleLock, only: ArchiveScope[], read: Map<string, string>): Promise<string[]> {
+  const actual = new Map(read)
+  const problems: string[] = []
+  try {
+    actual.set(BUNDLE_FILES.lock, createHash('sha256').update(await readFile(join(dir, BUNDLE_FILES.lock))).digest('hex'))
+  } catch (err) {
+    problems.push(`${BUNDLE_FILES.lock}: ${(err as Error).message}`)
+  }
+  await checkSums(dir, actual, problems, notRead(lock, only))
+  return problems
+}
+
+/** SHA256SUMS lines a check limited to `only` leaves alone: an archive it does not read (and its parts), and the tools. */
+function notRead(lock: BundleLock, only: ArchiveScope[] | undefined): (name: string) => boolean {
+  if (only === undefined) return () => false
+  // An archive left out (an import that does not use it) is neither read nor held to its SHA256SUMS lines; nor are the tools then.
+  const skipped = (['files', 'packages', 'images'] as const).filter((k) => !only.includes(k)).map((k) => BUNDLE_FILES[k])
+  const tools = new Set((lock.tools ?? []).map((t) => t.path))
+  return (name) => tools.has(name) || skipped.some((a) => name === a || partOf(name, a))
 }
 
 /** SHA256SUMS must list every file of the bundle (each part of a split archive) with the sha256 it has. */
@@ -204,57 +228,6 @@ async function verifyTools(dir: string, lock: BundleLock, problems: string[], ac
     if (hex !== t.sha256) problems.push(`${t.path}: sha256 ${hex}, bundle.json says ${t.sha256}`)
   }
   task.done(`${tools.length} file(s)`)
-}
-
-/**
- * An archive's parts read in order, each hashed as it flows. Resumable: when
- * the content check stops early (a broken gzip), `finish()` reads the rest so
- * SHA256SUMS is still checked for every part.
- */
-class PartsReader {
-  private part = 0
-  private offset = 0
-  private hash: Hash = createHash('sha256')
-  readonly digests = new Map<string, string>()
-
-  constructor(
-    private readonly paths: string[],
-    private readonly onBytes: (n: number) => void,
-  ) {}
-
-  /** Settles when the current chunks() generator has fully stopped (it may be mid-read when its consumer gives up). */
-  private active: Promise<void> = Promise.resolve()
-
-  async *chunks(): AsyncGenerator<Buffer> {
-    await this.active
-    let release = () => {}
-    this.active = new Promise((r) => (release = r))
-    try {
-      yield* this.read()
-    } finally {
-      release()
-    }
-  }
-
-  private async *read(): AsyncGenerator<Buffer> {
-    while (this.part < this.paths.length) {
-      const stream = createReadStream(this.paths[this.part], {start: this.offset, highWaterMark: READ_CHUNK})
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        this.hash.update(chunk)
-        this.offset += chunk.length
-        this.onBytes(chunk.length)
-        yield chunk
-      }
-      this.digests.set(basename(this.paths[this.part]), this.hash.digest('hex'))
-      this.hash = createHash('sha256')
-      this.part++
-      this.offset = 0
-    }
-  }
-
-  async finish(): Promise<void> {
-    for await (const c of this.chunks()) void c
-  }
 }
 
 async function openParts(dir: string, name: string, problems: string[], progress: Progress): Promise<{reader: PartsReader; archive: OpenedArchive} | undefined> {

@@ -1,10 +1,12 @@
 import {ARCHIVES, type ArchiveKind, bundleEntries, lockFilesOf, writtenByOtherArchive} from '../bundle/archive-entries.js'
+import {importedSumsProblems} from '../bundle/verify.js'
 import type {FilePutAction, FileSink} from '../content/roles.js'
 import type {BundleLock} from '../lock.js'
 import {formatBytes} from '../ui/format.js'
 import type {Progress, TaskHandle} from '../ui/index.js'
 import {isDelta, refuseIncompleteTarget} from './delta-check.js'
 import {filesHeld} from './holds.js'
+import {refusedBundle} from './verify-first.js'
 import {type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
 
 /** A file sink with the step that makes its place ready for puts (a root created, a bucket made), run after a delta's pre-check. */
@@ -15,10 +17,10 @@ export interface OpenableFileSink extends FileSink {
 export interface FileImportOptions {
   progress: Progress
   /**
-   * The bundle's check of the two archives, started once the delta
-   * pre-check passed and run beside the import; nothing is committed unless
-   * it resolves, and its report is preferred to the first entry that failed.
-   * Absent when the caller verified before (a sink whose puts are visible at once).
+   * The bundle's full check of the two archives, run only when the import's
+   * own read found a problem: its report (every problem, not just the first)
+   * is preferred to that problem. Absent when the caller verified before (a
+   * sink whose puts are visible at once).
    */
   verify?: () => Promise<void>
   /** Checks at once of a delta's left-out files. */
@@ -31,8 +33,11 @@ export interface FileImportOptions {
  * read at once (each is one sequential stream; gunzip of each runs on its
  * own thread), every checked entry put into the sink; the first failure
  * stops the other archive, and both must have ended (the entry each was
- * putting registered with the sink) before the sink aborts. Then the sink
- * commits, and the result lists every file once, in bundle.json order.
+ * putting registered with the sink) before the sink aborts. That single read
+ * is the whole check of what is imported: each entry against bundle.json
+ * (every listed file once, nothing else), and each archive's raw bytes,
+ * hashed as they are read, with bundle.json against SHA256SUMS. Only then
+ * does the sink commit; the result lists every file once, in bundle.json order.
  */
 export async function importFiles(dir: string, lock: BundleLock, sink: OpenableFileSink, opts: FileImportOptions): Promise<ImportTotals> {
   const {progress} = opts
@@ -42,12 +47,10 @@ export async function importFiles(dir: string, lock: BundleLock, sink: OpenableF
     const held = await filesHeld(left, (f) => sink.has(f), opts.concurrency)
     refuseIncompleteTarget(sink.name, lock, left.filter((f) => !held.has(f)).map((f) => ({what: `${sink.where(f.path)} (sha256 ${f.sha256})`, size: f.size})))
   }
-  const verified = opts.verify?.().then(
-    () => undefined,
-    (err: unknown) => err,
-  )
   const rows: ImportedFile[] = []
   const tasks: {task: TaskHandle; rows: ImportedFile[]}[] = []
+  /** The sha256 of each archive file (each part) as the import read it. */
+  const read = new Map<string, string>()
   try {
     await sink.open()
     const abort = new AbortController()
@@ -56,7 +59,7 @@ export async function importFiles(dir: string, lock: BundleLock, sink: OpenableF
         const mine: ImportedFile[] = []
         const task = startTask(lock, a.kind, progress)
         tasks.push({task, rows: mine})
-        return importArchive(dir, lock, a.kind, sink, task, abort.signal, (row) => {
+        return importArchive(dir, lock, a.kind, sink, task, abort.signal, read, (row) => {
           mine.push(row)
           rows.push(row)
         }).catch((err: unknown) => {
@@ -67,13 +70,14 @@ export async function importFiles(dir: string, lock: BundleLock, sink: OpenableF
     )
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failed) throw failed.reason
-    const refused = await verified
-    if (refused) throw refused
+    const problems = await importedSumsProblems(dir, lock, ['files', 'packages'], read)
+    if (problems.length > 0) throw refusedBundle(dir, problems)
     await sink.commit()
   } catch (err) {
     await sink.abort()
-    // Verification names every problem; prefer its report to the first entry that failed.
-    throw (await verified) ?? err
+    // Verification names every problem; prefer its report to the first one the import met.
+    if (opts.verify) await opts.verify()
+    throw err
   }
   for (const {task, rows: mine} of tasks) {
     const written = mine.filter((r) => r.action === 'written').length
@@ -97,12 +101,13 @@ async function importArchive(
   sink: FileSink,
   task: TaskHandle,
   signal: AbortSignal,
+  read: Map<string, string>,
   row: (r: ImportedFile) => void,
 ): Promise<void> {
   const elsewhere = writtenByOtherArchive(lock, kind)
   try {
     // Read even when bundle.json lists nothing for it: an entry it does not list is refused, not ignored.
-    for await (const entry of bundleEntries(dir, lock, kind)) {
+    for await (const entry of bundleEntries(dir, lock, kind, read)) {
       signal.throwIfAborted()
       if (elsewhere.has(entry.path)) {
         task.advance(entry.file.size)

@@ -17,13 +17,14 @@ export interface NginxImportResult extends ImportTotals {
 
 /**
  * `import nginx`: unpack both `.tar.gz` (top folder stripped) into the
- * root, verified. The bundle's verification of both archives (SHA256SUMS,
- * every entry; not offline-images.tar, which it does not import) runs at
- * the same time as the unpacking, on the other core, and decides: every
- * file is first staged by the `RootSink` (complete, checked against
- * bundle.json, flushed under a temporary name beside its target); only when
- * verification passed and every entry was staged are they renamed to their
- * final names. A refused bundle leaves nothing behind.
+ * root, verified by that single read (SHA256SUMS of each archive and of
+ * bundle.json, every entry against bundle.json; not offline-images.tar,
+ * which it does not import): every file is first staged by the `RootSink`
+ * (complete, checked against bundle.json, flushed under a temporary name
+ * beside its target); only when both archives checked out in full are they
+ * renamed to their final names. A refused bundle leaves nothing behind, and
+ * the bundle's verification of the two archives then runs for its report of
+ * every problem.
  */
 export async function importNginx(dir: string, opts: NginxImportOptions): Promise<NginxImportResult> {
   const progress = opts.progress ?? silentProgress

@@ -11,11 +11,12 @@ import type {Progress} from '../ui/index.js'
  */
 export async function verifyBeforeImport(dir: string, scope: ArchiveScope[], progress?: Progress): Promise<BundleLock> {
   const report = await verifyBundle(dir, {progress, only: scope})
-  if (!report.ok) {
-    const n = report.problems.length
-    throw new BundleError(`${dir}: the bundle failed verification (${n} problem${n === 1 ? '' : 's'}); nothing was imported`, {
-      details: report.problems,
-    })
-  }
+  if (!report.ok) throw refusedBundle(dir, report.problems)
   return report.lock
+}
+
+/** The error of an import refused because its bundle has problems (exit 2), each listed. */
+export function refusedBundle(dir: string, problems: string[]): BundleError {
+  const n = problems.length
+  return new BundleError(`${dir}: the bundle failed verification (${n} problem${n === 1 ? '' : 's'}); nothing was imported`, {details: problems})
 }

@@ -16,8 +16,8 @@ import type {Progress} from '../ui/index.js'
  * stream cannot be entered in the middle, so each bundle is unpacked once
  * into a cache folder, exactly as `import nginx` unpacks onto a web root:
  * verified, each file written under a temporary name and renamed only after
- * its size and sha256 matched, the bundle's full verification deciding
- * before anything gets its final name. A second start finds the files there
+ * its size and sha256 matched and the archives matched SHA256SUMS, before
+ * anything gets its final name. A second start finds the files there
  * and only hashes them again. The folder is keyed by the sha256 of
  * `bundle.json`, so two bundles never share one; only paths `bundle.json`
  * lists are ever served from it.
