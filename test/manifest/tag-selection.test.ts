@@ -16,6 +16,19 @@ describe('selectTags', () => {
     expect(picked(TAGS, {semver: '>=1.29.0-0'})).toEqual(['v1.29.0', 'v1.29.0-rc.1'])
   })
 
+  it('never takes a signature or attestation tag as an image, not even with tags: all or a regex that matches it', () => {
+    const hex = 'ab'.repeat(32)
+    const artifacts = [`sha256-${hex}`, `sha256-${hex}.sig`, `sha256-${hex}.att`, `sha256-${hex}.sbom`]
+    const tags = [...TAGS, ...artifacts]
+    expect(picked(tags, 'all')).toEqual(picked(TAGS, 'all'))
+    expect(picked(tags, {regex: '^sha256-'})).toEqual([])
+    const r = selectTags(tags, 'all')
+    expect(r.left.map((l) => l.tag).sort()).toEqual([...artifacts].sort())
+    expect(r.left[0].reason).toMatch(/artifact tag/)
+    // A tag that only looks alike is an ordinary tag.
+    expect(picked(['sha256-short', `sha256-${hex}x`], 'all').sort()).toEqual([`sha256-${hex}x`, 'sha256-short'])
+  })
+
   it('says why each other tag was left out', () => {
     const r = selectTags(TAGS, {semver: '>=1.28.0 <1.30.0'})
     expect(r.left).toEqual([

@@ -1,5 +1,7 @@
 import semver from 'semver'
 
+import {isReferrerTag} from '../registry/referrers.js'
+
 /**
  * Which tags of a repository an `images` entry takes: `all`, or rules applied
  * in this order: `regex` (the tag must match), `exclude` (it must not),
@@ -80,9 +82,14 @@ export function compareTags(a: string, b: string): number {
 
 /** Apply a selection to a repository's tags: what it takes, by which rule, and why each other tag was left out. */
 export function selectTags(tags: string[], sel: TagSelection): TagSelectionResult {
-  const sorted = [...new Set(tags)].sort(compareTags)
-  if (sel === 'all') return {selected: sorted.map((tag) => ({tag, rule: 'all'})), left: []}
   const left: LeftOutTag[] = []
+  const sorted: string[] = []
+  for (const tag of [...new Set(tags)].sort(compareTags)) {
+    // A signature's or attestation's tag is not an image: it comes with the referrers of the image it names.
+    if (isReferrerTag(tag)) left.push({tag, reason: 'an artifact tag (referrers tag schema or cosign), copied with its image\'s referrers'})
+    else sorted.push(tag)
+  }
+  if (sel === 'all') return {selected: sorted.map((tag) => ({tag, rule: 'all'})), left}
   const regex = sel.regex === undefined ? undefined : new RegExp(sel.regex)
   const exclude = sel.exclude === undefined ? undefined : new RegExp(sel.exclude)
   const passed: string[] = []

@@ -8,6 +8,15 @@ export function referrersTag(digest: string): string {
 }
 
 /**
+ * Whether a tag is an artifact's, not an image's: the referrers tag schema's
+ * `sha256-<hex>` or cosign's `sha256-<hex>.sig`/`.att`/`.sbom`. They travel
+ * with the referrers of the image they name, never as images of their own.
+ */
+export function isReferrerTag(tag: string): boolean {
+  return /^sha256-[0-9a-f]{64}(\.[a-z]+)?$/.test(tag)
+}
+
+/**
  * Whether the registry answers the referrers API for `digest` (distribution
  * 2.8 answers 404; some answer 400 or 405): where it does, the registry keeps
  * the list itself and a pusher writes no referrers tag schema index.
