@@ -1,22 +1,20 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {text} from 'node:stream/consumers'
 
 import {describe, expect, it} from 'vitest'
 
-import {bundlePartPaths, openBundleFile, partName} from '../../src/lib/bundle/parts.js'
+import {bundlePartPaths, partName} from '../../src/lib/bundle/parts.js'
 import {readBundleLock} from '../../src/lib/bundle/read-lock.js'
 import {BundleError} from '../../src/lib/errors.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 describe('split parts', () => {
-  it('reads the numbered parts in order as one stream', async () => {
+  it('finds the numbered parts in order', async () => {
     const dir = await makeTempDir()
     // Written out of order, and past 999 parts the names get a fourth digit.
     for (const i of [2, 0, 1]) await writeFile(join(dir, partName('a.tar', i)), `part${i};`)
     await writeFile(join(dir, 'a.tar.sha256'), 'not a part')
     expect((await bundlePartPaths(dir, 'a.tar')).map((p) => p.slice(dir.length + 1))).toEqual(['a.tar.000', 'a.tar.001', 'a.tar.002'])
-    expect(await text(await openBundleFile(dir, 'a.tar'))).toBe('part0;part1;part2;')
     expect(partName('x', 1000)).toBe('x.1000')
   })
 

@@ -2,7 +2,6 @@ import {createHash, type Hash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {readdir, stat} from 'node:fs/promises'
 import {basename, join} from 'node:path'
-import {Readable} from 'node:stream'
 
 import {BundleError} from '../errors.js'
 
@@ -49,22 +48,7 @@ export async function bundlePartPaths(dir: string, name: string): Promise<string
   return parts.map((p) => join(dir, p.file))
 }
 
-/** The parts of `name` as one byte stream, read in order. */
-export async function openBundleFile(dir: string, name: string): Promise<Readable> {
-  return concatFiles(await bundlePartPaths(dir, name))
-}
-
 const READ_CHUNK = 1 << 20
-
-/** Files read one after another as one stream (1 MiB reads: fewer syscalls on the hot path). */
-export function concatFiles(paths: string[]): Readable {
-  async function* chunks(): AsyncGenerator<Buffer> {
-    for (const p of paths) {
-      for await (const chunk of createReadStream(p, {highWaterMark: READ_CHUNK})) yield chunk as Buffer
-    }
-  }
-  return Readable.from(chunks(), {objectMode: false, highWaterMark: READ_CHUNK})
-}
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
