@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import type {RegistryTargetOptions} from './importers/registry-sink.js'
+import {resolveS3Credentials, type S3Credentials} from './importers/s3-credentials.js'
 
 /**
  * The flags that name a target, shared by every command that reads or writes
@@ -50,4 +51,27 @@ export const s3TargetFlags = {
   'access-key': Flags.string({description: 'Access key (else AWS_ACCESS_KEY_ID, else ~/.aws/credentials).'}),
   'secret-key': Flags.string({description: 'Secret key (else AWS_SECRET_ACCESS_KEY, else ~/.aws/credentials).'}),
   profile: Flags.string({description: 'Profile in ~/.aws/credentials (else AWS_PROFILE, else default).'}),
+}
+
+/** The bucket `s3TargetFlags` name, as the library takes it, the credentials resolved (flags, else environment, else ~/.aws/credentials). */
+export async function s3TargetOptions(f: {
+  endpoint: string
+  bucket: string
+  prefix: string
+  region: string
+  'ca-file'?: string
+  insecure: boolean
+  'access-key'?: string
+  'secret-key'?: string
+  profile?: string
+}): Promise<{endpoint: string; bucket: string; prefix: string; region: string; caFile?: string; insecure: boolean; credentials: S3Credentials}> {
+  return {
+    endpoint: f.endpoint,
+    bucket: f.bucket,
+    prefix: f.prefix,
+    region: f.region,
+    caFile: f['ca-file'],
+    insecure: f.insecure,
+    credentials: await resolveS3Credentials({accessKey: f['access-key'], secretKey: f['secret-key'], profile: f.profile}),
+  }
 }

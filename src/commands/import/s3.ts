@@ -3,8 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {fileImportResult, type FileImportResult} from '../../lib/importers/result.js'
-import {resolveS3Credentials} from '../../lib/importers/s3-credentials.js'
-import {s3TargetFlags} from '../../lib/target-flags.js'
+import {s3TargetFlags, s3TargetOptions} from '../../lib/target-flags.js'
 import {formatBytes} from '../../lib/ui/format.js'
 
 export interface ImportS3Result extends FileImportResult {
@@ -61,17 +60,11 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
     const repoEndpoint = f['repo-endpoint'] ?? bucketUrl(f.endpoint, f.bucket, f.prefix)
     if (f['repo-endpoint'] !== undefined) checkRepoEndpoint('--repo-endpoint', f['repo-endpoint'])
     const config = f['cluster-config'] ? await openClusterConfig(f['cluster-config']) : undefined
-    const credentials = await resolveS3Credentials({accessKey: f['access-key'], secretKey: f['secret-key'], profile: f.profile})
+    const target = await s3TargetOptions(f)
     const r = await importS3(this.args.bundle, {
-      endpoint: f.endpoint,
-      bucket: f.bucket,
-      prefix: f.prefix,
-      region: f.region,
+      ...target,
       createBucket: f['create-bucket'],
       publicRead: f['public-read'],
-      caFile: f['ca-file'],
-      insecure: f.insecure,
-      credentials,
       concurrency: f.concurrency,
       partSize: f['part-size'] * 1024 * 1024,
       progress: this.progress,
@@ -92,7 +85,7 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
     if (config) {
       await config.point({
         endpoint: repoEndpoint,
-        ...(f['write-credentials'] ? {username: credentials.accessKeyId, password: credentials.secretAccessKey} : {}),
+        ...(f['write-credentials'] ? {username: target.credentials.accessKeyId, password: target.credentials.secretAccessKey} : {}),
       })
     }
     this.out(`${r.written} object(s) written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, in ${r.bucket}${r.prefix ? `/${r.prefix}` : ''}`)

@@ -2,9 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
-import {resolveS3Credentials} from '../../lib/importers/s3-credentials.js'
 import type {InventoryResult} from '../../lib/inventory/inventory.js'
-import {s3TargetFlags} from '../../lib/target-flags.js'
+import {s3TargetFlags, s3TargetOptions} from '../../lib/target-flags.js'
 import {inventoryFlags, printInventory} from '../../lib/inventory-flags.js'
 
 export default class InventoryS3 extends BaseCommand<typeof InventoryS3> {
@@ -25,15 +24,8 @@ export default class InventoryS3 extends BaseCommand<typeof InventoryS3> {
     const f = this.flags
     // Loaded here: the AWS SDK would slow every other command's start.
     const {inventoryS3} = await import('../../lib/inventory/s3.js')
-    const credentials = await resolveS3Credentials({accessKey: f['access-key'], secretKey: f['secret-key'], profile: f.profile})
     const r = await inventoryS3({
-      endpoint: f.endpoint,
-      bucket: f.bucket,
-      prefix: f.prefix,
-      region: f.region,
-      caFile: f['ca-file'],
-      insecure: f.insecure,
-      credentials,
+      ...(await s3TargetOptions(f)),
       concurrency: f.concurrency,
       lock: f.lock,
       out: f.out,
