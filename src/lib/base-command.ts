@@ -1,6 +1,7 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {AirlockError, isAirlockError, UsageError} from './errors.js'
+import {tuneHeap} from './heap.js'
 import {errorDocument, errorText} from './ui/error-report.js'
 import {CountingProgress, createProgress, type Progress} from './ui/index.js'
 
@@ -26,6 +27,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   private readonly onInterrupt = (): void => this.interrupted()
 
   public override async init(): Promise<void> {
+    tuneHeap()
     await super.init()
     process.once('SIGINT', this.onInterrupt)
     const {args, flags} = await this.parse({

@@ -1,0 +1,23 @@
+import {execFile} from 'node:child_process'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+
+import {describe, expect, it} from 'vitest'
+
+import {repoRoot} from './helpers/cli.js'
+
+const run = promisify(execFile)
+
+async function youngGeneration(mode: 'tuned' | 'default'): Promise<{initial: number; largest: number}> {
+  const {stdout} = await run(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/fixtures/heap-load.ts'), mode], {cwd: repoRoot})
+  return JSON.parse(stdout) as {initial: number; largest: number}
+}
+
+describe('tuneHeap', () => {
+  // Set from inside the process, as every command does: the flags must take effect there, not only on node's command line.
+  it('keeps the young generation at its initial size under a load that grows it by default', async () => {
+    const [tuned, untuned] = await Promise.all([youngGeneration('tuned'), youngGeneration('default')])
+    expect(untuned.largest).toBeGreaterThanOrEqual(4 * untuned.initial)
+    expect(tuned.largest).toBe(tuned.initial)
+  }, 60_000)
+})
