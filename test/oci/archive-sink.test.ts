@@ -18,13 +18,13 @@ import {makeTempDir} from '../helpers/tmp.js'
 // with the archive reader: every image whole, the order fixed, what the
 // target holds left out, and a blob that changed after it was put refused.
 
-async function copyAll(holds: (store: StoreFixture) => Set<string> = () => new Set()) {
-  const store = await makeStoreFixture({images: [
+async function copyAll(holds: (store: StoreFixture) => Set<string> = () => new Set(), opts: {reread?: boolean; store?: StoreFixture} = {}) {
+  const store = opts.store ?? await makeStoreFixture({images: [
     {ref: 'quay.io/b/multi:1', platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 3000},
     {ref: 'docker.io/library/a:1', format: 'docker', layers: 1, layerSize: 2000},
   ], files: []})
   const source = new OciLayoutSource(join(store.root, 'images'))
-  const sink = new ArchiveImageSink({mtime: 0, holds: holds(store)})
+  const sink = new ArchiveImageSink({mtime: 0, holds: holds(store), ...(opts.reread ? {source} : {})})
   const copier = new Copier({sink, pool: pLimit(4), concurrency: 4})
   for (const img of store.images) {
     const bytes = await source.fetchManifest({mediaType: img.mediaType, digest: img.digest, size: 0})
@@ -80,5 +80,29 @@ describe('ArchiveImageSink', () => {
     const err = await write(sink).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(IntegrityError)
     expect((err as Error).message).toContain(layer)
+  })
+
+  it('with a source to read from again, keeps no manifest bytes and writes the same archive', async () => {
+    const first = await copyAll()
+    const kept = await readFile(await write(first.sink))
+    const {sink} = await copyAll(undefined, {reread: true, store: first.store})
+    expect((sink as unknown as {blobs: Map<string, {bytes?: Buffer; open?: unknown}>}).blobs.size).toBeGreaterThan(0)
+    for (const noted of (sink as unknown as {blobs: Map<string, {bytes?: Buffer; open?: unknown}>}).blobs.values()) {
+      expect(noted.bytes).toBeUndefined()
+      expect(noted.open).toBeUndefined()
+    }
+    expect((await readFile(await write(sink))).equals(kept)).toBe(true)
+  })
+
+  it('with a source, a manifest that changed there after it was put stops the archive with an IntegrityError naming it', async () => {
+    const {store, sink} = await copyAll(undefined, {reread: true})
+    const manifest = store.images[1].digest
+    const path = join(store.root, 'images', 'blobs', 'sha256', manifest.slice(7))
+    const data = await readFile(path)
+    data[data.length - 2] ^= 0x01
+    await writeFile(path, data)
+    const err = await write(sink).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(IntegrityError)
+    expect((err as Error).message).toContain(manifest)
   })
 })

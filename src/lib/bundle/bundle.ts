@@ -18,7 +18,7 @@ import {formatBytes, formatRate} from '../ui/format.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
 import {reproducibleGzip} from './gzip.js'
 import type {BundleLock, LockTool} from '../lock.js'
-import {BUNDLE_FILES, isToolName} from './lock.js'
+import {BUNDLE_FILES, isToolName, lockText} from './lock.js'
 import {readBases} from './base.js'
 import {deltaSummary, type DeltaSummary} from './delta.js'
 import {BundleOutput, type WrittenFile} from './output.js'
@@ -193,7 +193,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
     const lock: BundleLock = opts.tools === undefined ? plan.lock : {...plan.lock, tools}
     const lockOut = new BundleOutput(out, BUNDLE_FILES.lock)
     outputs.push(lockOut)
-    await pipeline(Readable.from([Buffer.from(`${JSON.stringify(lock, null, 2)}\n`)]), lockOut)
+    await pipeline(Readable.from(lockText(lock), {objectMode: false}), lockOut)
     const listed = [...outputs.flatMap((o) => o.written)]
     const sumsOut = new BundleOutput(out, BUNDLE_FILES.sums)
     outputs.push(sumsOut)

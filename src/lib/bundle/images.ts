@@ -16,7 +16,8 @@ import type {ImagesPlan} from './plan.js'
  */
 export async function copyImagesToArchive(store: Store, plan: ImagesPlan, mtime: number): Promise<ArchiveImageSink> {
   const source = new OciLayoutSource(store.images)
-  const sink = new ArchiveImageSink({mtime, holds: plan.fromBase})
+  // The store serves every digest again when the tar reaches it: the sink keeps descriptors, not bytes.
+  const sink = new ArchiveImageSink({mtime, holds: plan.fromBase, source})
   const copier = new Copier({
     sink,
     pool: pLimit(DEFAULT_CONCURRENCY),

@@ -19,6 +19,9 @@ export interface WrittenFile {
  * Nothing gets a final name before `commit()`, so an interrupted bundle
  * leaves no half-written archive that looks finished.
  */
+/** Size of the buffer small writes are gathered in. */
+const GATHER = 1 << 20
+
 export class BundleOutput extends Writable {
   readonly parts: {name: string; tmp: string; size: number; hash: Hash}[] = []
   bytes = 0
@@ -56,9 +59,30 @@ export class BundleOutput extends Writable {
     this.writeChunk(chunk).then(() => cb(), cb)
   }
 
+  /**
+   * Many small chunks (a tar of thousands of small blobs is mostly headers,
+   * small bodies and padding) go out as one write, gathered in one buffer
+   * kept for the whole file: a new buffer per write would be garbage that
+   * piles up outside V8's heap until a collection notices it.
+   */
   override _writev(chunks: {chunk: Buffer}[], cb: (err?: Error | null) => void): void {
-    const all = chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk))
-    this.writeChunk(all).then(() => cb(), cb)
+    this.writeGathered(chunks.map((c) => c.chunk)).then(() => cb(), cb)
+  }
+
+  private scratch?: Buffer
+
+  private async writeGathered(chunks: Buffer[]): Promise<void> {
+    this.scratch ??= Buffer.allocUnsafeSlow(GATHER)
+    let used = 0
+    for (const chunk of chunks) {
+      if (used > 0 && used + chunk.length > GATHER) {
+        await this.writeChunk(this.scratch.subarray(0, used))
+        used = 0
+      }
+      if (chunk.length >= GATHER) await this.writeChunk(chunk)
+      else used += chunk.copy(this.scratch, used)
+    }
+    if (used > 0) await this.writeChunk(this.scratch.subarray(0, used))
   }
 
   private async writeChunk(chunk: Buffer): Promise<void> {

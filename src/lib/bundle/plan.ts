@@ -218,14 +218,19 @@ async function planImages(store: Store, lock: BundleLock, problems: string[], ba
     invalid: (d, of, err) => {
       problems.push(err.reason === 'json' ? `${of}: manifest ${d.digest} is not JSON` : `${of}: ${d.digest} has media type ${err.mediaType ?? '(none)'}, not an image manifest or index`)
     },
-    // What a manifest points to (its subject aside: a referrer does not hold what it refers to).
-    node: (d, {edges}) => void children.set(d.digest, edges.filter((e) => e.role !== 'subject').map((e) => e.desc.digest)),
+    // What a manifest points to (its subject aside: a referrer does not hold what it refers to); a delta needs it only.
+    node: (d, {edges}) => void (baseDigests && children.set(d.digest, edges.filter((e) => e.role !== 'subject').map((e) => e.desc.digest))),
     label: (of, edge, parent) => (edge.role === 'manifest' ? `${of} (index ${parent.digest.slice(0, 19)})` : `${of} ${edge.role}`),
   }
 
+  const byRef = new Map<string, Descriptor[]>()
+  for (const m of index.manifests) {
+    const ref = m.annotations?.[REF_NAME_ANNOTATION]
+    if (ref !== undefined) byRef.set(ref, [...(byRef.get(ref) ?? []), m])
+  }
   const images: ImagesPlan['images'] = []
   for (const img of lock.images) {
-    const matches = index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === img.ref)
+    const matches = byRef.get(img.ref) ?? []
     const entry = matches.find((m) => m.digest === img.digest)
     if (!entry) {
       problems.push(

@@ -4,7 +4,7 @@ import {digestHex, sha256Digest} from '../content/digest.js'
 import type {Descriptor} from '../content/descriptor.js'
 import {MediaType} from '../content/media-types.js'
 import type {Opener} from '../content/opener.js'
-import type {BlobPutOptions, BlobPutResult, ImageSink} from '../content/roles.js'
+import type {BlobPutOptions, BlobPutResult, ImageSink, ImageSource} from '../content/roles.js'
 import {IntegrityError} from '../errors.js'
 import {checkedBody, encodeHeader, endOfArchive, padding} from '../tar/writer.js'
 import {layoutEntry, referrerEntry} from './layout.js'
@@ -17,7 +17,10 @@ import {layoutEntry, referrerEntry} from './layout.js'
  * the Opener it came with, a manifest's verified bytes. `stream()` then
  * writes the tar in that order, opening each blob as its turn comes, every
  * byte hashed as it flows and checked against the descriptor before the
- * next entry starts. Memory holds the manifests, never a blob.
+ * next entry starts. Memory holds the manifests, never a blob; given a
+ * `source` that can serve every digest again (a bundle's store), it holds
+ * descriptors only, and manifests are read again in their turn, checked
+ * like any blob: thousands of images then cost no more than their names.
  *
  * Byte for byte the same for the same content: uid/gid 0, no user names,
  * modes 0644 and 0755, one mtime; `index.json` lists the tagged images by
@@ -29,6 +32,12 @@ export interface ArchiveImageSinkOptions {
   mtime: number
   /** Digests the target already holds (a delta's bases): they stay out of the archive, their index.json entries do not. */
   holds?: ReadonlySet<string>
+  /**
+   * Where every put digest can be read again when its turn comes (the
+   * layout the copy reads from): the sink then keeps neither manifest bytes
+   * nor an Opener per blob, only descriptors.
+   */
+  source?: Pick<ImageSource, 'blobOpener'>
 }
 
 interface Noted {
@@ -52,8 +61,8 @@ interface Body {
   close(): void
 }
 
-async function openBody(b: Noted): Promise<Body> {
-  const opened = await b.open!(0)
+async function openBody(b: Noted, open: Opener): Promise<Body> {
+  const opened = await open(0)
   if (opened.bytes) return {url: opened.url, chunks: [opened.bytes], close: () => {}}
   const stream = opened.stream
   const close = (): void => void stream.destroy()
@@ -83,7 +92,7 @@ export class ArchiveImageSink implements ImageSink {
   /** Noted, not read: its bytes are read, hashed and checked when `stream()` reaches it (so nothing is fetched here). */
   async putBlob(desc: Descriptor, open: Opener, opts: BlobPutOptions): Promise<BlobPutResult> {
     digestHex(desc.digest)
-    if (!this.opts.holds?.has(desc.digest)) this.blobs.set(desc.digest, {desc, open, label: opts.label})
+    if (!this.opts.holds?.has(desc.digest)) this.blobs.set(desc.digest, this.opts.source ? {desc, label: opts.label} : {desc, open, label: opts.label})
     return {bytesFetched: 0, bytesResumed: 0}
   }
 
@@ -91,7 +100,8 @@ export class ArchiveImageSink implements ImageSink {
     const actual = sha256Digest(bytes)
     if (actual !== desc.digest) throw new IntegrityError(`manifest ${desc.digest}`, desc.digest, actual)
     if (this.opts.holds?.has(desc.digest)) return
-    this.blobs.set(desc.digest, {desc: {...desc, size: bytes.length}, bytes, label: `manifest ${desc.digest}`})
+    const noted: Noted = {desc: {...desc, size: bytes.length}, label: `manifest ${desc.digest}`}
+    this.blobs.set(desc.digest, this.opts.source ? noted : {...noted, bytes})
   }
 
   /** An index.json entry naming the image, as in the store's layout; a later tag of the same name replaces it. */
@@ -138,10 +148,11 @@ export class ArchiveImageSink implements ImageSink {
     // reads overlap instead of taking turns (a store of many small images is mostly such blobs).
     const order = [...this.blobs.keys()].sort()
     const ahead: (Promise<Body> | undefined)[] = []
+    const source = this.opts.source
     const fetch = (i: number): void => {
       const b = this.blobs.get(order[i])
-      if (i >= order.length || ahead[i] || !b?.open) return
-      const p = openBody(b)
+      if (i >= order.length || ahead[i] || !b || b.bytes) return
+      const p = openBody(b, b.open ?? source!.blobOpener(b.desc))
       p.catch(() => {}) // awaited in its turn; a failure ahead must not go unhandled meanwhile
       ahead[i] = p
     }

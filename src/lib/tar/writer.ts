@@ -37,7 +37,8 @@ export function encodeHeader(meta: TarEntryMeta): Buffer {
     uname: '',
     gname: '',
   }
-  const block = Buffer.alloc(BLOCK)
+  // From Node's shared pool, zeroed: a tar of thousands of small blobs writes a header each, and a buffer of its own per header is garbage outside V8's heap.
+  const block = Buffer.allocUnsafe(BLOCK).fill(0)
   const h = new Header(data)
   const needPax = h.encode(block, 0)
   if (!needPax) return block
@@ -48,8 +49,11 @@ export function encodeHeader(meta: TarEntryMeta): Buffer {
 
 /** Zero bytes after a body up to the next block boundary. */
 export function padding(size: number): Buffer {
-  return Buffer.alloc(padded(size) - size)
+  return ZEROS.subarray(0, padded(size) - size)
 }
+
+/** Shared by every padding (never written to). */
+const ZEROS = Buffer.alloc(BLOCK)
 
 /** What an entry's body must be, and whom to tell as it flows. */
 export interface BodyCheck {
