@@ -108,6 +108,29 @@ describe('verify', () => {
     expect(r.problems).toEqual([expect.stringMatching(new RegExp(`^offline-images\\.tar: quay\\.io/example/multi:1\\.0 > linux/amd64 sha256:[0-9a-f]{64} layer 1: blob ${layer} is missing$`))])
   })
 
+  it('an image whose index.json entry points at a config is named as not a manifest (configs are not kept in memory)', async () => {
+    const dir = await copyOfGood()
+    const x = await makeTempDir()
+    await sh(`tar -xf offline-images.tar -C ${x}`, dir)
+    const blob = async (digest: string) => JSON.parse(await readFile(join(x, 'blobs', 'sha256', digest.slice(7)), 'utf8'))
+    const index = JSON.parse(await readFile(join(x, 'index.json'), 'utf8'))
+    const entry = index.manifests[0]
+    let doc = await blob(entry.digest)
+    if (doc.manifests) doc = await blob(doc.manifests[0].digest)
+    const config = doc.config as {digest: string; size: number}
+    const ref = entry.annotations['org.opencontainers.image.ref.name']
+    const oldDigest = entry.digest
+    Object.assign(entry, {digest: config.digest, size: config.size})
+    await writeFile(join(x, 'index.json'), JSON.stringify(index))
+    await sh(`tar -cf ${join(dir, 'offline-images.tar')} -C ${x} .`, dir)
+    const lock = JSON.parse(await readFile(join(dir, 'bundle.json'), 'utf8'))
+    for (const img of lock.images) if (img.digest === oldDigest) img.digest = config.digest
+    await writeFile(join(dir, 'bundle.json'), JSON.stringify(lock, null, 2))
+    await resum(dir)
+    const r = await verifyBundle(dir)
+    expect(r.problems).toContain(`offline-images.tar: ${ref}: ${config.digest} is not an image manifest or index`)
+  })
+
   it('an extra file in a .tar.gz and an extra blob are named', async () => {
     const dir = await copyOfGood()
     const x = await makeTempDir()

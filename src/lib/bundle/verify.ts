@@ -80,13 +80,13 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
   actual.set(BUNDLE_FILES.lock, createHash('sha256').update(await readFile(join(dir, BUNDLE_FILES.lock))).digest('hex'))
   // The archives are read at once; each keeps its own list so the report's order does not depend on timing.
   const found: [string[], string[], string[], string[], string[]] = [[], [], [], [], []]
-  /** The JSON blobs of the oci-archive (manifests, configs, signature payloads), each checked against its digest. */
+  /** The manifests and indexes of the oci-archive (with a key, every JSON blob: signature payloads too), each checked against its digest. */
   const json = new Map<string, Buffer>()
   const carried = {digests: new Set<string>(), files: new Set<string>()}
   const archives = await Promise.all([
     want.has('files') ? verifyFilesArchive(dir, lock, 'files', found[0], actual, progress, carried.files) : undefined,
     want.has('packages') ? verifyFilesArchive(dir, lock, 'packages', found[1], actual, progress, carried.files) : undefined,
-    want.has('images') ? verifyImagesArchive(dir, lock, found[2], actual, progress, json, carried.digests) : undefined,
+    want.has('images') ? verifyImagesArchive(dir, lock, found[2], actual, progress, json, carried.digests, opts.key !== undefined) : undefined,
     // The importer is checked by a full verify; an import runs it and has no use for it.
     opts.only === undefined ? verifyTools(dir, lock, found[3], actual, progress) : undefined,
   ])
@@ -328,7 +328,12 @@ async function verifyFilesArchive(
   return opened.archive
 }
 
-/** Checks the oci-archive; `json` receives the JSON blobs it read (manifests, configs, signature payloads), each verified against its digest. */
+/**
+ * Checks the oci-archive; `json` receives the manifests and indexes it read,
+ * each verified against its digest, and with `everyJson` every other JSON
+ * blob too (configs, signature payloads): a bundle of thousands of images
+ * holds only what the graph walk reads.
+ */
 async function verifyImagesArchive(
   dir: string,
   lock: BundleLock,
@@ -337,6 +342,7 @@ async function verifyImagesArchive(
   progress: Progress,
   json: Map<string, Buffer>,
   carried: Set<string>,
+  everyJson: boolean,
 ): Promise<OpenedArchive | undefined> {
   const name = BUNDLE_FILES.images
   const opened = await openParts(dir, name, problems, progress)
@@ -345,6 +351,8 @@ async function verifyImagesArchive(
   const blobs = new Map<string, number>()
   /** Blobs whose bytes do not hash to their name: digest -> the digest they have. */
   const corrupt = new Map<string, string>()
+  /** JSON blobs not kept, being neither manifest nor index (configs): named, should an index point at one. */
+  const otherJson = new Set<string>()
   let indexBytes: Buffer | undefined
   let layoutOk = false
   let layoutSeen = false
@@ -398,7 +406,11 @@ async function verifyImagesArchive(
       }
       if (blobs.has(digest)) problems.push(`${label}: appears twice`)
       blobs.set(digest, n)
-      if (keep && keep.length > 0 && keep[0][0] === 0x7b) json.set(digest, Buffer.concat(keep))
+      if (keep && keep.length > 0 && keep[0][0] === 0x7b) {
+        const bytes = Buffer.concat(keep)
+        if (everyJson || isManifestOrIndex(bytes)) json.set(digest, bytes)
+        else otherJson.add(digest)
+      }
     }
     complete = true
   } catch (err) {
@@ -414,7 +426,7 @@ async function verifyImagesArchive(
     return opened.archive
   }
   if (!layoutSeen) problems.push(`${name}: oci-layout is missing`)
-  await checkLayout(name, lock, indexBytes, blobs, corrupt, json, problems)
+  await checkLayout(name, lock, indexBytes, blobs, corrupt, json, otherJson, problems)
   for (const d of blobs.keys()) carried.add(d)
   return opened.archive
 }
@@ -427,6 +439,7 @@ async function checkLayout(
   blobs: Map<string, number>,
   corrupt: Map<string, string>,
   json: Map<string, Buffer>,
+  otherJson: Set<string>,
   problems: string[],
 ): Promise<void> {
   const named = new Set<string>()
@@ -484,8 +497,10 @@ async function checkLayout(
     },
     bytes: (d, of) => {
       const bytes = json.get(d.digest)
-      if (!bytes) problems.push(`${name}: ${of}: manifest ${d.digest} is not valid JSON`)
-      return bytes
+      if (bytes) return bytes
+      if (otherJson.has(d.digest)) problems.push(`${name}: ${of}: ${d.digest} is not an image manifest or index`)
+      else problems.push(`${name}: ${of}: manifest ${d.digest} is not valid JSON`)
+      return undefined
     },
     invalid: (d, of, err) => {
       problems.push(err.reason === 'json' ? `${name}: ${of}: manifest ${d.digest} is not valid JSON` : `${name}: ${of}: ${d.digest} is not an image manifest or index`)
@@ -564,6 +579,21 @@ async function checkReferrers(
     if (points === undefined) problems.push(`${name}: ${of}: has no subject field and no cosign tag that names what it refers to`)
     else if (points !== r.subject) problems.push(`${name}: ${of}: refers to ${points}, bundle.json says ${r.subject}`)
   }
+}
+
+/**
+ * Whether JSON bytes may be a manifest or an index (what the graph walk
+ * reads): an object with any field of one. Image configs have none of them
+ * (their `config` is the container's), nor do signature payloads.
+ */
+function isManifestOrIndex(bytes: Buffer): boolean {
+  let doc: unknown
+  try {
+    doc = JSON.parse(bytes.toString('utf8'))
+  } catch {
+    return true // the walk reports it as not valid JSON, should anything point at it
+  }
+  return typeof doc !== 'object' || doc === null || Array.isArray(doc) || ['schemaVersion', 'mediaType', 'manifests', 'layers'].some((k) => k in doc)
 }
 
 /** Manifest bytes parsed, or undefined when they are not a manifest (reported by the walk). */

@@ -125,6 +125,7 @@ export class PushRun {
   readonly stats: PushStats = {uploaded: 0, mounted: 0, present: 0, bytesUploaded: 0, manifestsPushed: 0}
   /** Blob digest -> a repository of the target registry known to hold it (pushed, mounted or found). */
   private readonly holders = new Map<string, string>()
+  /** Uploads under way, by digest: gone once settled (thousands of blobs would keep a promise each), `holders` answers after. */
   private readonly claims = new Map<string, Claim>()
 
   constructor(readonly pusher: RegistryPusher) {}
@@ -146,15 +147,17 @@ export class PushRun {
       return true
     }
     const claim = this.claims.get(desc.digest)
-    if (!claim) {
+    if (claim) {
+      if (claim.repository === repository) return false
+      await claim.done
+    } else if (!this.holders.has(desc.digest)) {
       // Ours to upload: the Copier calls putBlob next, which settles the claim.
       let settle!: (ok: boolean) => void
       const done = new Promise<boolean>((resolve) => (settle = resolve))
       this.claims.set(desc.digest, {repository, done, settle})
       return false
     }
-    if (claim.repository === repository) return false
-    await claim.done
+    // Uploaded (or found) in another repository already: mount it from there.
     const from = this.holders.get(desc.digest)
     if (!from || from === repository) return false
     const res = await this.pusher.mountBlob(repository, desc.digest, from)
@@ -172,7 +175,11 @@ export class PushRun {
       const from = this.holders.get(desc.digest)
       const outcome = await this.pusher.pushBlob(repository, desc, read, from === repository ? undefined : from, onBytes)
       this.held(desc.digest, repository)
-      if (mine) claim.settle(true)
+      if (mine) {
+        // Settled: whoever waits has the promise; a later repository mounts from `holders` in its own put.
+        this.claims.delete(desc.digest)
+        claim.settle(true)
+      }
       if (outcome === 'mounted') {
         this.stats.mounted++
         return {bytesFetched: 0, bytesResumed: 0}
