@@ -129,10 +129,16 @@ export class Copier {
   private readonly queue: BlobQueue
   private readonly manifestLimit: LimitFunction
   private readonly copyForeign: (desc: Descriptor) => boolean
-  private readonly blobOnce = new Once<string, BlobPutResult & {reused: boolean}>()
+  /**
+   * Overlapping copies of one blob share a run. None is kept after it
+   * settled (a run of thousands of images would hold a promise per digest):
+   * a later image asks the sink, which has it by then.
+   */
+  private readonly blobOnce = new Once<string, BlobPutResult & {reused: boolean}>({keep: false})
   /** Overlapping fetches of one manifest share a request; the bytes are not kept after (thousands of images would pile up). */
   private readonly manifestFetchOnce = new Once<string, Buffer>({keep: false})
-  private readonly manifestPutOnce = new Once<string, void>()
+  /** As blobs: a manifest written is found by the sink's own check the next time. */
+  private readonly manifestPutOnce = new Once<string, void>({keep: false})
 
   constructor(opts: CopierOptions) {
     this.sink = opts.sink

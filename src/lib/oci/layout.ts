@@ -141,7 +141,8 @@ export class OciLayoutSink implements ImageSink {
   /** A tag or referrer entry is in memory and not yet in index.json. */
   private dirty = false
   private timer?: NodeJS.Timeout
-  private readonly writes = new Once<string, BlobPutResult>()
+  /** Downloads under way, by digest (gone once settled: the blob is then in the layout). */
+  private readonly writes = new Once<string, BlobPutResult>({keep: false})
 
   constructor(
     private readonly store: Store,
