@@ -19,10 +19,11 @@ import {arch as hostArch} from 'node:os'
 import {join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {Config, type Interfaces} from '@oclif/core'
 import {build} from 'esbuild'
 import {inject} from 'postject'
 import * as tar from 'tar'
+
+import {commandManifest} from './oclif-manifest.js'
 
 /** The Node.js the executable runs on: the version the tests run (`node --version`), as published on the npm registry. */
 export const NODE = {
@@ -84,15 +85,6 @@ async function nodeBinary(arch: Arch): Promise<string> {
   await tar.x({file: tgz, cwd: dir, strip: 1, filter: (p) => p === 'package/bin/node'})
   await writeFile(join(dir, '.integrity'), NODE.integrity[arch])
   return bin
-}
-
-/** oclif's manifest of every command (flags, args, help texts), made here because the executable has no files to make it from. */
-async function commandManifest(): Promise<Interfaces.Manifest> {
-  const config = await Config.load(repo)
-  // oclif keeps the manifest it made on its Plugin class, not on the Plugin interface.
-  const manifest = (config.getPluginsList().find((p) => p.isRoot) as {manifest?: Interfaces.Manifest} | undefined)?.manifest
-  if (!manifest || Object.keys(manifest.commands).length === 0) throw new Error('oclif found no commands: run `npm run build` first')
-  return manifest
 }
 
 const SAFE_REQUIRE = `process.removeAllListeners('warning');

@@ -11,7 +11,7 @@ import {getAsset} from 'node:sea'
 
 import {type Command, execute, type Interfaces} from '@oclif/core'
 
-import {COMMAND_MODULES} from './commands/modules.js'
+import {COMMAND_MODULES} from './command-modules.js'
 import {setStandaloneRuntime} from './lib/standalone-runtime.js'
 
 /** Written by scripts/build-bin.ts (esbuild `define`): package.json's name, version and oclif section, and oclif's manifest of every command. */

@@ -1,8 +1,7 @@
-import got, {type Got, type Response} from 'got'
+import type {Got, Response} from 'got'
 
 import type {OpenedStream} from '../content/opener.js'
 import {NetworkError} from '../errors.js'
-import {agentsFor} from './proxy.js'
 import {trustedCas} from './tls.js'
 
 export interface TlsOptions {
@@ -20,7 +19,9 @@ export const USER_AGENT = 'airlock/0.1'
  * `withRetry` so that streams and small requests share one policy.
  */
 export async function createHttp(tls: TlsOptions = {}): Promise<Got> {
-  const ca = await trustedCas(tls.caFiles)
+  // got and the proxy agents load here, with the first client: a command that makes no request
+  // (verify, inspect, bundle, import nginx) never pays their memory and start-up time.
+  const [{default: got}, {agentsFor}, ca] = await Promise.all([import('got'), import('./proxy.js'), trustedCas(tls.caFiles)])
   return got.extend({
     retry: {limit: 0},
     throwHttpErrors: false,
