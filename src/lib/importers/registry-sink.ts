@@ -308,7 +308,8 @@ function planImages(lockImages: LockImage[], manifests: Descriptor[], opts: Requ
       })
     }
     byTarget.set(target.ref, img.ref)
-    planned.push({lock: img, desc, target})
+    // The entry's names are the image's ref, in bundle.json already: not kept twice more per image.
+    planned.push({lock: img, desc: {mediaType: desc.mediaType, digest: desc.digest, size: desc.size}, target})
   }
   return planned
 }

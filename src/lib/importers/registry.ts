@@ -4,7 +4,8 @@ import {isDelta} from '../bundle/delta.js'
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {UsageError} from '../errors.js'
 import {OciArchive} from '../oci/archive.js'
-import {silentProgress} from '../ui/progress.js'
+import type {BundleLock, LockImage} from '../lock.js'
+import {type Progress, silentProgress} from '../ui/progress.js'
 import {checkTargetOptions} from './registry-target.js'
 import {pushArchive, type RegistryImportOptions, type RegistryImportResult} from './registry-sink.js'
 import {verifyBeforeImport} from './verify-first.js'
@@ -23,11 +24,21 @@ export async function importRegistry(dir: string, options: RegistryImportOptions
   const opts = {...options, ...target}
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a positive whole number, got ${concurrency}`)
-  const lock = await verifyBeforeImport(dir, ['images'], progress)
+  const {images, delta} = await verifiedImages(dir, progress)
   const archive = await OciArchive.open(await bundlePartPaths(dir, BUNDLE_FILES.images))
   try {
-    return await pushArchive(archive, lock.images, {...opts, concurrency, progress}, isDelta(lock) ? lock : undefined)
+    return await pushArchive(archive, images, {...opts, concurrency, progress}, delta)
   } finally {
     await archive.close()
   }
+}
+
+/**
+ * The verified bundle's images, and its whole lock only when it is a delta
+ * (whose check needs `blobs`): a lock of thousands of images lists every
+ * blob, which the push has no use for.
+ */
+async function verifiedImages(dir: string, progress: Progress): Promise<{images: LockImage[]; delta?: BundleLock}> {
+  const lock = await verifyBeforeImport(dir, ['images'], progress)
+  return isDelta(lock) ? {images: lock.images, delta: lock} : {images: lock.images}
 }
