@@ -19,9 +19,9 @@ const HEAVY = ['got', 'hpagent', 'http-proxy-agent', '@aws-sdk/client-s3', '@aws
 const hook = pathToFileURL(join(repoRoot, 'test', 'helpers', 'record-imports.mjs')).href
 
 /** Runs the CLI; returns the command modules (as paths under dist/commands) and the packages it imported. */
-async function loads(args: string[]): Promise<{commands: string[]; packages: string[]; stderr: string}> {
+async function loads(args: string[], env: Record<string, string> = {}): Promise<{commands: string[]; packages: string[]; stderr: string}> {
   const record = join(await makeTempDir('airlock-imports-'), 'imports')
-  const r = await runCli(args, {env: {NODE_OPTIONS: `--import=${hook}`, AIRLOCK_RECORD_IMPORTS: record}})
+  const r = await runCli(args, {env: {...env, NODE_OPTIONS: `--import=${hook}`, AIRLOCK_RECORD_IMPORTS: record}})
   const urls = (await readFile(record, 'utf8').catch(() => '')).split('\n').filter((u) => u.startsWith('file:'))
   const files = [...new Set(urls.map((u) => relative(repoRoot, fileURLToPath(u))))]
   const commands = files.filter((f) => f.startsWith('dist/commands/')).sort()
@@ -50,6 +50,12 @@ describe('start-up cost', () => {
     // The record sees packages: what the command does need is there.
     if (uses) expect(got.packages).toContain(uses)
     for (const p of HEAVY) expect(got.packages, got.stderr).not.toContain(p)
+  })
+
+  it.each(['development', 'test'])('under NODE_ENV=%s the built CLI loads no TypeScript transpiler (oclif would, and double the memory)', async (nodeEnv) => {
+    const got = await loads(['validate', 'manifests/kubernetes-1.29-amd64.yaml'], {NODE_ENV: nodeEnv})
+    expect(got.commands, got.stderr).toEqual(['dist/commands/validate.js'])
+    for (const p of ['tsx', 'esbuild', 'ts-node', 'typescript']) expect(got.packages, got.stderr).not.toContain(p)
   })
 
   it('oclif.manifest.json lists every command, in dist/commands', async () => {
