@@ -21,3 +21,13 @@ export const IN_FLIGHT_PER_SLOT = 4
 export function inFlight(concurrency: number): number {
   return Math.max(16, IN_FLIGHT_PER_SLOT * concurrency)
 }
+
+/**
+ * Chunk size of a file read from start to end (a bundle's archives,
+ * bundle.json, a file hashed whole): under glibc's first mmap threshold,
+ * 128 KiB. A freed buffer above it raises that threshold to its size for the
+ * rest of the process, and from then on smaller buffers come from the heap,
+ * whose freed middle is never given back: an import of 4,000 images kept
+ * 20 MB more that way.
+ */
+export const SEQUENTIAL_READ_BYTES = 120 << 10

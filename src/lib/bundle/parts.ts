@@ -3,6 +3,7 @@ import {createReadStream} from 'node:fs'
 import {readdir, stat} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 
+import {SEQUENTIAL_READ_BYTES} from '../defaults.js'
 import {BundleError} from '../errors.js'
 
 /**
@@ -48,7 +49,6 @@ export async function bundlePartPaths(dir: string, name: string): Promise<string
   return parts.map((p) => join(dir, p.file))
 }
 
-const READ_CHUNK = 1 << 20
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
@@ -86,7 +86,7 @@ export class PartsReader {
 
   private async *read(): AsyncGenerator<Buffer> {
     while (this.part < this.paths.length) {
-      const stream = createReadStream(this.paths[this.part], {start: this.offset, highWaterMark: READ_CHUNK})
+      const stream = createReadStream(this.paths[this.part], {start: this.offset, highWaterMark: SEQUENTIAL_READ_BYTES})
       for await (const chunk of stream as AsyncIterable<Buffer>) {
         this.hash.update(chunk)
         this.offset += chunk.length

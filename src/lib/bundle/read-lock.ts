@@ -1,6 +1,7 @@
-import {readFile} from 'node:fs/promises'
+import {createReadStream} from 'node:fs'
 import {join} from 'node:path'
 
+import {SEQUENTIAL_READ_BYTES} from '../defaults.js'
 import {BundleError} from '../errors.js'
 import {isDigest, SHA256_HEX} from '../content/digest.js'
 import {isSafeRelativePath} from '../content/paths.js'
@@ -15,9 +16,10 @@ const KINDS = new Set(['binary', 'package', 'chart'])
  */
 export async function readBundleLock(dir: string): Promise<BundleLock> {
   const file = join(dir, BUNDLE_FILES.lock)
-  let text: string
+  let text = ''
   try {
-    text = await readFile(file, 'utf8')
+    // In pieces (see SEQUENTIAL_READ_BYTES): a lock of thousands of images is megabytes.
+    for await (const piece of createReadStream(file, {encoding: 'utf8', highWaterMark: SEQUENTIAL_READ_BYTES})) text += piece as string
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     throw new BundleError(code === 'ENOENT' ? `${file} is missing: not a bundle folder` : `cannot read ${file}: ${(err as Error).message}`, {cause: err})

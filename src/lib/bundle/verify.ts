@@ -5,10 +5,11 @@ import {join} from 'node:path'
 import {pipeline, Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
-import {AirlockError} from '../errors.js'
+import {AirlockError, BundleError} from '../errors.js'
 import {ByteCap, checkEntryPath, entryTypeProblem, lockFilesOf, maxTarBytes} from './archive-entries.js'
 import {readTar} from '../tar/reader.js'
-import {isDigest} from '../content/digest.js'
+import {digestHex, isDigest} from '../content/digest.js'
+import {hashFile} from '../fetch/hashing-stream.js'
 import {parseCosignTag} from '../oci/cosign.js'
 import {layoutEntryMediaType, REF_NAME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION} from '../oci/layout.js'
 import type {Descriptor, ImageIndex} from '../content/descriptor.js'
@@ -77,7 +78,7 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
   /** sha256 hex of every file in the folder, by name, as computed while reading. */
   const actual = new Map<string, string>()
 
-  actual.set(BUNDLE_FILES.lock, createHash('sha256').update(await readFile(join(dir, BUNDLE_FILES.lock))).digest('hex'))
+  actual.set(BUNDLE_FILES.lock, await lockSha256(dir))
   // The archives are read at once; each keeps its own list so the report's order does not depend on timing.
   const found: [string[], string[], string[], string[], string[]] = [[], [], [], [], []]
   /** The manifests and indexes of the oci-archive (with a key, every JSON blob: signature payloads too), each checked against its digest. */
@@ -150,7 +151,7 @@ export async function importedSumsProblems(dir: string, lock: BundleLock, only: 
   const actual = new Map(read)
   const problems: string[] = []
   try {
-    actual.set(BUNDLE_FILES.lock, createHash('sha256').update(await readFile(join(dir, BUNDLE_FILES.lock))).digest('hex'))
+    actual.set(BUNDLE_FILES.lock, await lockSha256(dir))
   } catch (err) {
     problems.push(`${BUNDLE_FILES.lock}: ${(err as Error).message}`)
   }
@@ -326,6 +327,14 @@ async function verifyFilesArchive(
   await reader.finish().catch((err: Error) => problems.push(`${name}: ${err.message}`))
   for (const [part, hex] of reader.digests) actual.set(part, hex)
   return opened.archive
+}
+
+/** bundle.json's sha256 (hex), read in pieces: a lock of thousands of images is megabytes. */
+async function lockSha256(dir: string): Promise<string> {
+  const file = join(dir, BUNDLE_FILES.lock)
+  const h = await hashFile(file)
+  if (!h) throw new BundleError(`${file} is not a readable file`)
+  return digestHex(h.digest)
 }
 
 /**

@@ -3,6 +3,7 @@ import {createReadStream} from 'node:fs'
 import {stat} from 'node:fs/promises'
 import {Transform, type TransformCallback} from 'node:stream'
 
+import {SEQUENTIAL_READ_BYTES} from '../defaults.js'
 import {IntegrityError} from '../errors.js'
 
 /** The sha256 (`sha256:<hex>`) and size of a file on disk, or undefined when it is missing or not a regular file. */
@@ -15,7 +16,7 @@ export async function hashFile(path: string): Promise<{digest: string; size: num
   }
   const hash = createHash('sha256')
   let size = 0
-  for await (const chunk of createReadStream(path, {highWaterMark: 1024 * 1024})) {
+  for await (const chunk of createReadStream(path, {highWaterMark: SEQUENTIAL_READ_BYTES})) {
     hash.update(chunk as Buffer)
     size += (chunk as Buffer).length
   }
