@@ -11,6 +11,7 @@ import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {FailureError, UsageError} from '../errors.js'
 import type {Manifest} from '../manifest/types.js'
 import {parseTempName} from '../store/atomic.js'
+import {readSmall, SMALL_FILE} from '../store/read-small.js'
 import {acquirePidLock} from '../store/pid-lock.js'
 import {readRecords, recordsPath} from '../store/records.js'
 import {Store} from '../store/store.js'
@@ -241,8 +242,11 @@ export async function* archiveBytes(items: ArchiveItem[], mtime: number, onBytes
       yield padding(item.data.length)
       continue
     }
-    // A read buffer no larger than the file: each chunk of a small file would otherwise pin a 1 MiB buffer while it waits to be written.
-    const chunks = createReadStream(item.source!, {highWaterMark: Math.max(1, Math.min(READ_CHUNK, item.size))}) as AsyncIterable<Buffer>
+    // A small file is read whole, at once (see readSmall); a larger one streams, with a read buffer no larger than the file.
+    const chunks =
+      item.size <= SMALL_FILE
+        ? [readSmall(item.source!, item.size, `${item.label}: missing from the store`)]
+        : (createReadStream(item.source!, {highWaterMark: Math.max(1, Math.min(READ_CHUNK, item.size))}) as AsyncIterable<Buffer>)
     const hex = yield* checkedBody(chunks, {size: item.size, sha256: item.sha256, label: `${item.label} (the store file changed since it was pulled)`, onBytes})
     item.onDigest?.(hex)
   }

@@ -1,4 +1,4 @@
-import {closeSync, openSync, readFileSync, readSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import {type FileHandle, open, readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
@@ -12,6 +12,7 @@ import type {LowSpeed} from '../fetch/low-speed.js'
 import type {RetryPolicy} from '../fetch/retry.js'
 import {Once} from '../once.js'
 import {writeFileAtomic} from '../store/atomic.js'
+import {readSmall, SMALL_FILE} from '../store/read-small.js'
 import type {Store} from '../store/store.js'
 import {digestHex, sha256Digest} from '../content/digest.js'
 import type {Descriptor, ImageIndex} from '../content/descriptor.js'
@@ -44,35 +45,6 @@ export function referrerEntry(r: {digest: string; mediaType: string; size: numbe
 
 /** Reads of blobs go in chunks of up to 1 MiB: fewer syscalls on the hot path. */
 const READ_CHUNK = 1 << 20
-/** Blobs up to this size are read whole, at once (configs, small layers, signatures). */
-const SMALL_BLOB = 64 << 10
-
-/**
- * A small blob's bytes, one more than its descriptor says at most (so a
- * grown file still fails its check); missing is a FailureError naming it.
- */
-function readSmall(path: string, desc: Descriptor, root: string): Buffer {
-  let fd: number
-  try {
-    fd = openSync(path, 'r')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FailureError(`blob ${desc.digest} is missing from ${root}`)
-    throw err
-  }
-  try {
-    const buf = Buffer.allocUnsafe(Math.max(0, desc.size) + 1)
-    let n = 0
-    for (;;) {
-      const r = readSync(fd, buf, n, buf.length - n, n)
-      if (r === 0) break
-      n += r
-      if (n === buf.length) break
-    }
-    return buf.subarray(0, n)
-  } finally {
-    closeSync(fd)
-  }
-}
 
 /**
  * The media type an index.json entry carries. Docker manifest lists and
@@ -333,8 +305,8 @@ export class OciLayoutSource implements ImageSource, Resolver {
   blobOpener(desc: Descriptor): Opener {
     const path = layoutBlobPath(this.root, desc.digest)
     return async (offset) => {
-      if (offset <= 0 && desc.size <= SMALL_BLOB) {
-        const bytes = readSmall(path, desc, this.root)
+      if (offset <= 0 && desc.size <= SMALL_FILE) {
+        const bytes = readSmall(path, desc.size, `blob ${desc.digest} is missing from ${this.root}`)
         let stream: Readable | undefined
         return {
           bytes,
