@@ -23,8 +23,8 @@ export function inFlight(concurrency: number): number {
 }
 
 /**
- * Chunk size of a file read from start to end (a bundle's archives,
- * bundle.json, a file hashed whole): under glibc's first mmap threshold,
+ * Chunk size in which a bundle's archives, bundle.json and a file hashed
+ * whole are read from start to end: under glibc's first mmap threshold,
  * 128 KiB. A freed buffer above it raises that threshold to its size for the
  * rest of the process, and from then on smaller buffers come from the heap,
  * whose freed middle is never given back: an import of 4,000 images kept

@@ -27,14 +27,6 @@ function lstatSyncOrUndefined(p: string): Stats | undefined {
   }
 }
 
-async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(p)
-  } catch (err) {
-    if (errno(err) === 'ENOENT') return undefined
-    throw err
-  }
-}
 
 /** rmdir `dir` and its parents up to and including `top`, stopping at the first that is not empty. */
 async function removeEmptyChain(dir: string, top: string): Promise<void> {
@@ -199,7 +191,7 @@ export class RootSink implements FileSink {
   private async makeDir(rel: string): Promise<void> {
     await this.ensureDir(dirname(rel))
     const abs = join(this.root, rel)
-    let st = await lstatOrUndefined(abs)
+    let st = lstatSyncOrUndefined(abs)
     if (!st) {
       try {
         await mkdir(abs, {mode: 0o755})
