@@ -4,12 +4,13 @@
 set -euo pipefail
 
 # time: GNU time, which the benchmarks read peak RSS from.
+# strace: shows the tests that import nginx flushes staged files before it renames them.
 # tinyproxy: the forward proxy the tests point HTTP_PROXY / HTTPS_PROXY at.
 # python3-pyte: the terminal emulator test/helpers/pty_screen.py reads the live view with.
 # containerd, podman: real clients pulling from `airlock serve`.
 # mmdebstrap: the minimal Debian root file system the seed-node test imports a bundle in
 # (entered with chroot inside unshare; ip brings up its loopback); shellcheck: checks import.sh.
-pkgs=(docker-registry nginx-light skopeo openssl apache2-utils ceph-mon ceph-osd radosgw curl ca-certificates time tinyproxy containerd podman python3-pyte mmdebstrap shellcheck iproute2 util-linux)
+pkgs=(docker-registry nginx-light skopeo openssl apache2-utils ceph-mon ceph-osd radosgw curl ca-certificates time tinyproxy containerd podman python3-pyte mmdebstrap shellcheck iproute2 util-linux strace)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

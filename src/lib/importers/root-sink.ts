@@ -1,18 +1,15 @@
-import {closeSync, fchmodSync, fdatasync as fdatasyncCallback, lstatSync, openSync, rmSync, type Stats, writeSync} from 'node:fs'
+import {closeSync, fchmodSync, lstatSync, openSync, rmSync, type Stats, writeSync} from 'node:fs'
 import {chmod, lstat, mkdir, readdir, realpath, rename, rm, rmdir} from 'node:fs/promises'
 import {dirname, join, resolve, sep} from 'node:path'
-import {promisify} from 'node:util'
 
 import type {FilePutOptions, FileRef, FileSink} from '../content/roles.js'
 import {FailureError} from '../errors.js'
 import {hashFile} from '../fetch/hashing-stream.js'
-import {fsyncPath, parseTempName, tempNameBeside} from '../store/atomic.js'
+import {fsyncPath, parseTempName, syncFilesystem, tempNameBeside} from '../store/atomic.js'
 import {alive} from '../store/pid-lock.js'
 
-const fdatasync = promisify(fdatasyncCallback)
-
-/** Files verified and being flushed to disk. Small: each flush holds one of the four libuv threads that gunzip and writes need too. */
-const MAX_PENDING_COMMITS = 2
+/** Files flushed at once when the filesystem cannot be flushed in one call. */
+const FLUSH_CONCURRENCY = 4
 
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code
@@ -28,6 +25,15 @@ function lstatSyncOrUndefined(p: string): Stats | undefined {
 }
 
 
+/** fsync each path, a few at once: what one flush of the filesystem does, where that is not to be had. */
+async function flushEach(paths: string[]): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < paths.length) await fsyncPath(paths[next++])
+  }
+  await Promise.all(Array.from({length: Math.min(FLUSH_CONCURRENCY, paths.length)}, worker))
+}
+
 /** rmdir `dir` and its parents up to and including `top`, stopping at the first that is not empty. */
 async function removeEmptyChain(dir: string, top: string): Promise<void> {
   for (let d = dir; d.startsWith(top); d = dirname(d)) {
@@ -40,9 +46,10 @@ async function removeEmptyChain(dir: string, top: string): Promise<void> {
  * out of the root: folders are created 0755 and a link or a non-folder on
  * the way is refused, a folder where a file goes too. Each file is written
  * beside its target under a temporary name, hashed as it comes (the body
- * checks itself), fsynced, and renamed only at `commit`, so a refused import
- * leaves nothing under a final name; `abort` removes the staged files and
- * the folders this run created. An identical file is left alone (its mode
+ * checks itself), and renamed only at `commit`, after one flush of the whole
+ * filesystem, so a refused import leaves nothing under a final name and a
+ * crash after commit no empty file under one; `abort` removes the staged
+ * files and the folders this run created. An identical file is left alone (its mode
  * corrected); nothing the bundle does not name is touched, bar temporary
  * files of a killed earlier import.
  */
@@ -54,12 +61,12 @@ export class RootSink implements FileSink {
   private readonly dirs = new Map<string, Promise<void>>()
   /** Folders that got a new name in them; fsynced once at commit rather than per file. */
   private readonly touched = new Set<string>()
-  private readonly flushes = new Set<Promise<void>>()
-  private flushError: unknown
-  /** Files complete, verified and flushed under their temporary name, waiting for commit(). */
+  /** Files complete and verified under their temporary name, waiting for commit(). */
   private readonly staged: {tmp: string; target: string}[] = []
   /** Folders this import created, in creation order, so a refused import can take them back. */
   private readonly created: string[] = []
+  /** The same, relative to the root: nothing can be at a target in one of them before commit(). */
+  private readonly fresh = new Set<string>()
 
   constructor(
     /** As the user gave it; created when missing. */
@@ -107,15 +114,15 @@ export class RootSink implements FileSink {
   }
 
   async put(file: FileRef, body: AsyncIterable<Buffer>, opts: FilePutOptions): Promise<void> {
-    if (this.flushError !== undefined) throw this.flushError
     const dir = dirname(file.path)
-    await this.ensureDir(dir === '.' ? '' : dir)
+    const rel = dir === '.' ? '' : dir
+    await this.ensureDir(rel)
     const target = join(this.root, file.path)
     const mode = opts.executable ? 0o755 : 0o644
-    // The hot path of an import of thousands of small files: the calls up to the flush are made
-    // synchronously (each takes microseconds; a round trip through the thread pool costs more),
-    // and the flush, the slow part, runs in the pool while the next entries are read.
-    const st = lstatSyncOrUndefined(target)
+    // The hot path of an import of thousands of small files: every call is made synchronously
+    // (each takes microseconds; a round trip through the thread pool costs more), and the
+    // flush to disk waits for commit(), one for the whole import.
+    const st = this.fresh.has(rel) ? undefined : lstatSyncOrUndefined(target)
     if (st?.isDirectory()) throw new FailureError(`${target} is a folder; the bundle has a file there`)
     if (st?.isFile() && st.size === file.size && (await this.holdsAt(target, file))) {
       if ((st.mode & 0o777) !== mode) await chmod(target, mode)
@@ -137,40 +144,31 @@ export class RootSink implements FileSink {
         opts.onBytes(chunk.length)
       }
       fchmodSync(fd, mode)
+      closeSync(fd)
     } catch (err) {
       closeSync(fd)
       rmSync(tmp, {force: true})
       throw err
     }
     // Verified; the file keeps its temporary name until commit().
-    while (this.flushes.size >= MAX_PENDING_COMMITS) await Promise.race(this.flushes)
-    const flush: Promise<void> = (async () => {
-      try {
-        await fdatasync(fd)
-        closeSync(fd)
-        this.staged.push({tmp, target})
-      } catch (err) {
-        closeSync(fd)
-        await rm(tmp, {force: true})
-        this.flushError ??= err
-      }
-    })().finally(() => this.flushes.delete(flush))
-    this.flushes.add(flush)
+    this.staged.push({tmp, target})
     this.touched.add(dirname(target))
     opts.onStored('written')
   }
 
-  /** Give every staged file its final name (a rename each, replacing, never writing through, what is there). */
+  /**
+   * Flush the staged files to disk, then give each its final name (a rename
+   * each, replacing, never writing through, what is there), then flush the
+   * folders that got the new names.
+   */
   async commit(): Promise<void> {
-    await Promise.all(this.flushes)
-    if (this.flushError !== undefined) throw this.flushError
+    if (!(await syncFilesystem(this.root))) await flushEach(this.staged.map((s) => s.tmp))
     for (const {tmp, target} of this.staged.splice(0)) await rename(tmp, target)
-    for (const d of this.touched) await fsyncPath(d).catch(() => {})
+    if (!(await syncFilesystem(this.root))) for (const d of this.touched) await fsyncPath(d).catch(() => {})
   }
 
   /** Remove staged files and the folders this run created (the root too), when empty. */
   async abort(): Promise<void> {
-    await Promise.allSettled(this.flushes)
     for (const {tmp} of this.staged.splice(0)) await rm(tmp, {force: true})
     for (const d of this.created.splice(0).reverse()) await rmdir(d).catch(() => {})
     if (this.madeRoot) await removeEmptyChain(resolve(this.given), resolve(this.madeRoot))
@@ -197,6 +195,7 @@ export class RootSink implements FileSink {
         await mkdir(abs, {mode: 0o755})
         await chmod(abs, 0o755)
         this.created.push(abs)
+        this.fresh.add(rel)
         this.touched.add(dirname(abs))
         return
       } catch (err) {

@@ -1,10 +1,16 @@
+import {execFile} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {type FileHandle, mkdir, open, rename, rm} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
+/** The tail of this process's temporary names: a random start, then counted (a name costs no call to the random source). */
+let nextTempTail = randomBytes(4).readUInt32BE(0)
+
 /** A temporary name beside `target`, so the final rename stays on one filesystem. */
 export function tempNameBeside(target: string): string {
-  return join(dirname(target), `.${basename(target)}.airlock-${process.pid}-${randomBytes(4).toString('hex')}.tmp`)
+  const tail = nextTempTail.toString(16).padStart(8, '0')
+  nextTempTail = (nextTempTail + 1) >>> 0
+  return join(dirname(target), `.${basename(target)}.airlock-${process.pid}-${tail}.tmp`)
 }
 
 const TEMP_NAME = /^\.(.+)\.airlock-(\d+)-[0-9a-f]{8}\.tmp$/
@@ -29,6 +35,20 @@ export async function fsyncPath(path: string): Promise<void> {
   } finally {
     await fh.close()
   }
+}
+
+/**
+ * Flush to disk everything written on the filesystem that holds `path`, in
+ * one call: syncfs(2), through `sync -f` (coreutils and BusyBox have it; Node
+ * has no binding). A thousand staged files then cost one flush where an
+ * fsync each costs a round trip to the disk each. False when it could not
+ * (no such `sync`: another system or an old coreutils), and the caller
+ * flushes file by file.
+ */
+export function syncFilesystem(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile('sync', ['-f', path], (err) => resolve(!err))
+  })
 }
 
 /**
