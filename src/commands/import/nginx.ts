@@ -37,10 +37,14 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
     const {root, endpoint} = this.flags
     const clusterConfig = this.flags['cluster-config']
     // Loaded on use: oclif loads every command module to list them, so each keeps its start cheap.
-    const [{importNginx}, {checkRepoEndpoint, openClusterConfig}] = await Promise.all([import('../../lib/importers/nginx.js'), import('../../lib/importers/cluster-config.js')])
-    if (endpoint !== undefined) checkRepoEndpoint('--endpoint', endpoint)
+    // The YAML library too: only with --endpoint or --cluster-config.
+    const [{importNginx}, cc] = await Promise.all([
+      import('../../lib/importers/nginx.js'),
+      endpoint !== undefined || clusterConfig !== undefined ? import('../../lib/importers/cluster-config.js') : undefined,
+    ])
+    if (endpoint !== undefined) cc!.checkRepoEndpoint('--endpoint', endpoint)
     // Checked before the import, so an unusable file does not leave a half-done job.
-    const config = clusterConfig ? await openClusterConfig(clusterConfig) : undefined
+    const config = clusterConfig ? await cc!.openClusterConfig(clusterConfig) : undefined
     const r = await importNginx(this.args.bundle, {root, progress: this.progress})
     if (config && endpoint) await config.point({endpoint})
     this.out(`${r.written} file(s) written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, under ${r.root}`)

@@ -1,5 +1,6 @@
-import {closeSync, fchmodSync, lstatSync, openSync, rmSync, type Stats, writeSync} from 'node:fs'
-import {chmod, lstat, mkdir, readdir, realpath, rename, rm, rmdir} from 'node:fs/promises'
+import {closeSync, fchmodSync, lstatSync, openSync, renameSync, rmSync, type Stats, writeSync} from 'node:fs'
+import {chmod, lstat, mkdir, readdir, realpath, rm, rmdir} from 'node:fs/promises'
+import {setImmediate as nextTurn} from 'node:timers/promises'
 import {dirname, join, resolve, sep} from 'node:path'
 
 import type {FilePutOptions, FileRef, FileSink} from '../content/roles.js'
@@ -7,6 +8,9 @@ import {FailureError} from '../errors.js'
 import {hashFile} from '../fetch/hashing-stream.js'
 import {fsyncPath, parseTempName, syncFilesystem, tempNameBeside} from '../store/atomic.js'
 import {alive} from '../store/pid-lock.js'
+
+/** Renames made synchronously between two turns of the event loop (so the live view keeps moving). */
+const RENAMES_PER_TURN = 256
 
 /** Files flushed at once when the filesystem cannot be flushed in one call. */
 const FLUSH_CONCURRENCY = 4
@@ -163,7 +167,11 @@ export class RootSink implements FileSink {
    */
   async commit(): Promise<void> {
     if (!(await syncFilesystem(this.root))) await flushEach(this.staged.map((s) => s.tmp))
-    for (const {tmp, target} of this.staged.splice(0)) await rename(tmp, target)
+    const staged = this.staged.splice(0)
+    for (let i = 0; i < staged.length; i++) {
+      renameSync(staged[i].tmp, staged[i].target)
+      if (i % RENAMES_PER_TURN === RENAMES_PER_TURN - 1) await nextTurn()
+    }
     if (!(await syncFilesystem(this.root))) for (const d of this.touched) await fsyncPath(d).catch(() => {})
   }
 

@@ -1,4 +1,4 @@
-import {Header} from 'tar'
+import {Header} from 'tar/header'
 
 import {BundleError} from '../errors.js'
 

@@ -1,6 +1,7 @@
 import {createHash} from 'node:crypto'
 
-import {Header, Pax} from 'tar'
+import {Header} from 'tar/header'
+import {Pax} from 'tar/pax'
 
 import {IntegrityError} from '../errors.js'
 import {BLOCK, padded} from './headers.js'
