@@ -149,6 +149,22 @@ describe('bundle refuses a store that differs from its records', () => {
     expect(await readdir(out)).toEqual([])
   })
 
+  it('a changed manifest (same size) is an IntegrityError naming it and its image, and no archive gets a final name', async () => {
+    const store = await makeStoreFixture()
+    const out = await makeTempDir()
+    const image = store.images[0]
+    const p = join(store.root, 'images', 'blobs', 'sha256', image.digest.slice(7))
+    const data = await readFile(p)
+    // Still JSON of the same size, pointing elsewhere: one hex digit of the first digest in it changed.
+    const at = data.indexOf('sha256:') + 7
+    data[at] = data[at] === 0x30 ? 0x31 : 0x30
+    await writeFile(p, data)
+    const err = await writeBundle({store: store.root, out}).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(IntegrityError)
+    expect((err as IntegrityError).what).toContain(`blob ${image.digest} of ${image.ref}`)
+    expect(await readdir(out)).toEqual([])
+  })
+
   it('missing and resized files and a missing blob are all listed before anything is written', async () => {
     const store = await makeStoreFixture()
     const out = await makeTempDir()

@@ -105,4 +105,25 @@ describe('ArchiveImageSink', () => {
     expect(err).toBeInstanceOf(IntegrityError)
     expect((err as Error).message).toContain(manifest)
   })
+
+  it('noted digest by digest (no copy: what the plan of a bundle does), writes the very archive the copy writes; what the target holds stays out', async () => {
+    const first = await copyAll()
+    const kept = await readFile(await write(first.sink))
+    const source = new OciLayoutSource(join(first.store.root, 'images'))
+    const sizeOf = async (d: string) => (await readFile(join(first.store.root, 'images', 'blobs', 'sha256', d.slice(7)))).length
+    const noted = new ArchiveImageSink({mtime: 0, source})
+    for (const d of first.store.blobs) noted.note({mediaType: 'application/octet-stream', digest: d, size: await sizeOf(d)}, `blob ${d}`)
+    for (const img of first.store.images) await noted.tag(img.ref, {mediaType: img.mediaType, digest: img.digest, size: await sizeOf(img.digest)})
+    expect((await readFile(await write(noted))).equals(kept)).toBe(true)
+
+    const held = first.store.images[0].blobs[0]
+    const partial = new ArchiveImageSink({mtime: 0, source, holds: new Set([held])})
+    partial.note({mediaType: 'application/octet-stream', digest: held, size: await sizeOf(held)}, `blob ${held}`)
+    expect(partial.size).toBe(new ArchiveImageSink({mtime: 0, source}).size)
+  })
+
+  it('note() needs a source to read the digest from when the tar reaches it', () => {
+    const sink = new ArchiveImageSink({mtime: 0})
+    expect(() => sink.note({mediaType: 'application/octet-stream', digest: `sha256:${'a'.repeat(64)}`, size: 1}, 'x')).toThrow(/needs a source/)
+  })
 })

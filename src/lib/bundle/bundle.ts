@@ -23,7 +23,7 @@ import {BUNDLE_FILES, isToolName, lockText} from './lock.js'
 import {readBases} from './base.js'
 import {deltaSummary, type DeltaSummary} from './delta.js'
 import {BundleOutput, type WrittenFile} from './output.js'
-import {copyImagesToArchive} from './images.js'
+import {imagesArchive} from './images.js'
 import {type ArchiveItem, planBundle} from './plan.js'
 import {lockProblems} from './read-lock.js'
 import {selectRecords} from './select.js'
@@ -138,7 +138,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
       {
         name: BUNDLE_FILES.images,
         archive: async () => {
-          const sink = await copyImagesToArchive(store, plan.images, mtime)
+          const sink = await imagesArchive(store, plan.images, plan.lock, mtime)
           return {total: sink.size, bytes: (onBytes) => sink.stream(onBytes)}
         },
         gzip: false,

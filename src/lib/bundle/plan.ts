@@ -43,8 +43,8 @@ export interface ImagesPlan {
   images: {ref: string; desc: Descriptor}[]
   /** Each referrer once, in the order the lock lists them. */
   referrers: LockReferrer[]
-  /** Every digest of the images' graphs: `lock.blobs` (foreign layers only where the store holds them). */
-  digests: Set<string>
+  /** Where the walk first met each digest of `lock.blobs` (an image and the way down to it), to name it in errors. */
+  labels: Map<string, string>
   /** Digests a base holds, and everything under a manifest it holds: left out of the archive. */
   fromBase: Set<string>
 }
@@ -182,6 +182,7 @@ async function planImages(store: Store, lock: BundleLock, problems: string[], ba
 
   const blobs = new Map<string, number>()
   const mediaTypes = new Map<string, string>()
+  const labels = new Map<string, string>()
   /** What each manifest or index points to, for marking everything under a manifest a base holds. */
   const children = new Map<string, string[]>()
   const addBlob = (d: Descriptor, of: string): boolean => {
@@ -192,7 +193,10 @@ async function planImages(store: Store, lock: BundleLock, problems: string[], ba
     const prev = blobs.get(d.digest)
     if (prev !== undefined && prev !== d.size) problems.push(`${of}: ${d.digest} is referenced with sizes ${prev} and ${d.size}`)
     blobs.set(d.digest, d.size)
-    if (!mediaTypes.has(d.digest)) mediaTypes.set(d.digest, d.mediaType ?? '')
+    if (prev === undefined) {
+      mediaTypes.set(d.digest, d.mediaType ?? '')
+      labels.set(d.digest, of)
+    }
     return prev === undefined
   }
   const visitor: GraphVisitor<string> = {
@@ -272,7 +276,7 @@ async function planImages(store: Store, lock: BundleLock, problems: string[], ba
     if (!st) problems.push(`${source}: blob missing from the store`)
     else if (st.size !== size) problems.push(`${source}: ${st.size} bytes in the store, its descriptor says ${size}`)
   }
-  return {images, referrers: [...referrers.values()], digests: new Set(blobs.keys()), fromBase}
+  return {images, referrers: [...referrers.values()], labels, fromBase}
 }
 
 /** Files and blobs in the store that no record reaches: left out of the bundle, counted for a warning. */

@@ -104,6 +104,17 @@ export class ArchiveImageSink implements ImageSink {
     this.blobs.set(desc.digest, this.opts.source ? noted : {...noted, bytes})
   }
 
+  /**
+   * A digest the `source` serves when the tar reaches it: noted with no
+   * copy before (a bundle's plan has walked and checked the store's graphs
+   * already); its bytes are checked as they are archived, as any blob's.
+   */
+  note(desc: Descriptor, label: string): void {
+    if (!this.opts.source) throw new Error('ArchiveImageSink.note needs a source to read the digest from')
+    digestHex(desc.digest)
+    if (!this.opts.holds?.has(desc.digest)) this.blobs.set(desc.digest, {desc, label})
+  }
+
   /** An index.json entry naming the image, as in the store's layout; a later tag of the same name replaces it. */
   async tag(ref: string, desc: Descriptor): Promise<void> {
     this.images.set(ref, layoutEntry(ref, desc))
@@ -156,9 +167,11 @@ export class ArchiveImageSink implements ImageSink {
       p.catch(() => {}) // awaited in its turn; a failure ahead must not go unhandled meanwhile
       ahead[i] = p
     }
+    /** The first blob not yet opened ahead. */
+    let next = 0
     try {
       for (let i = 0; i < order.length; i++) {
-        for (let j = i; j <= i + AHEAD; j++) fetch(j)
+        for (; next <= i + AHEAD; next++) fetch(next)
         const digest = order[i]
         const b = this.blobs.get(digest)!
         const path = `blobs/sha256/${digestHex(digest)}`
