@@ -2,10 +2,7 @@ import {readFileSync, type Stats, statSync} from 'node:fs'
 import {readFile, readdir, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {stringify} from 'yaml'
-
 import type {RepoIndex} from '../charts/repo-index.js'
-import {readStoreIndex} from '../charts/store-index.js'
 import {isDigest, sha256Digest} from '../content/digest.js'
 import {REF_NAME_ANNOTATION} from '../oci/layout.js'
 import type {Descriptor, ImageIndex} from '../content/descriptor.js'
@@ -146,6 +143,8 @@ export async function planBundle(store: Store, records: BundleLock, base?: BaseC
 async function narrowChartIndex(store: Store, packages: LockFile[], items: ArchiveItem[]): Promise<void> {
   const item = items.find((i) => i.path === `${TOP_FOLDERS.packages}/${CHART_INDEX}`)
   if (!item || item.sha256 !== undefined) return
+  // Loaded here: the YAML library is for stores with charts only, not for every bundle's start.
+  const [{readStoreIndex}, {stringify}] = await Promise.all([import('../charts/store-index.js'), import('yaml')])
   const index = await readStoreIndex(store)
   if (!index) return
   const bundled = new Set(packages.filter((f) => f.kind === 'chart').map((f) => f.path))

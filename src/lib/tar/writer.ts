@@ -24,27 +24,32 @@ export interface TarEntryMeta {
   mtime: number
 }
 
+/**
+ * One node-tar Header for every entry, its fields set anew each time: it
+ * only encodes here, and a new one per entry (its constructor copies every
+ * field) cost as much again as the encoding, in a tar of thousands of small
+ * blobs.
+ */
+const header = new Header({uid: 0, gid: 0, uname: '', gname: ''})
+/** The Date of the last mtime encoded: one archive uses one. */
+let lastMtime = {seconds: Number.NaN, date: new Date(0)}
+
 /** The header block(s) of one entry: a pax record first when the name or size does not fit ustar. */
 export function encodeHeader(meta: TarEntryMeta): Buffer {
-  const mtime = new Date(meta.mtime * 1000)
-  const data = {
-    path: meta.path,
-    mode: meta.mode,
-    uid: 0,
-    gid: 0,
-    size: meta.type === 'file' ? meta.size : 0,
-    mtime,
-    type: meta.type === 'file' ? ('File' as const) : ('Directory' as const),
-    uname: '',
-    gname: '',
-  }
+  if (meta.mtime !== lastMtime.seconds) lastMtime = {seconds: meta.mtime, date: new Date(meta.mtime * 1000)}
+  const mtime = lastMtime.date
+  const size = meta.type === 'file' ? meta.size : 0
+  header.path = meta.path
+  header.mode = meta.mode
+  header.size = size
+  header.mtime = mtime
+  header.type = meta.type === 'file' ? 'File' : 'Directory'
   // From Node's shared pool, zeroed: a tar of thousands of small blobs writes a header each, and a buffer of its own per header is garbage outside V8's heap.
   const block = Buffer.allocUnsafe(BLOCK).fill(0)
-  const h = new Header(data)
-  const needPax = h.encode(block, 0)
+  const needPax = header.encode(block, 0)
   if (!needPax) return block
   // The pax record carries the real path (and size past 8 GiB); the ustar header keeps a truncated name for old readers.
-  const pax = new Pax({path: meta.path, size: data.size, mtime, uid: 0, gid: 0}).encode()
+  const pax = new Pax({path: meta.path, size, mtime, uid: 0, gid: 0}).encode()
   return Buffer.concat([pax, block])
 }
 
