@@ -9,7 +9,11 @@
  *   import nginx     GNU tar -xzf of the two file archives
  *
  * Prints time and peak RSS of every run (GNU time), airlock's and the
- * reference's. The goal: airlock's memory flat in the count (under 150 MB at
+ * reference's. Then the same jobs run again with one image and one file,
+ * and a second table gives each job's fixed cost (that run's time) and its
+ * cost per entry (an image or a file the job handles): the full run's time
+ * less the one-entry run's, over the entries between; the reference's the
+ * same way. The goal: airlock's memory flat in the count (under 150 MB at
  * 4,000 images), its per-entry cost close to tar's.
  *
  *   node --import tsx scripts/bench/count.ts
@@ -79,53 +83,50 @@ for (const f of specs) {
   await writeFile(join(www, f.path), f.data)
 }
 const nginx = await startNginx({root: www})
-try {
-  const manifest = join(work, 'count.yaml')
-  const lines = ['apiVersion: airlock/v1', 'kind: Manifest', 'metadata:', '  name: count', 'spec:', '  images:']
-  for (const img of set.images) lines.push(`    - ref: ${src.host}/${img.repository}:${img.tag}`, '      platforms: [all]')
-  for (const kind of ['binaries', 'packages'] as const) {
-    lines.push(`  ${kind}:`)
-    for (const f of specs.filter((s) => s.kind === kind)) {
-      lines.push(`    - url: ${nginx.url}/${f.path}`, `      sha256: ${createHash('sha256').update(f.data).digest('hex')}`)
-    }
-  }
-  await writeFile(manifest, `${lines.join('\n')}\n`)
-  specs.length = 0
+/** One run of the four jobs over a manifest, airlock's and the reference's, in folders named with `tag`. */
+interface Jobs {
+  pull: Timed
+  pullRef?: Timed
+  bundle: Timed
+  bundleRef?: Timed
+  ireg: Timed
+  iregRef?: Timed
+  inginx: Timed
+  inginxRef?: Timed
+  storeSize: {bytes: number; files: number}
+}
 
-  const rows: string[][] = []
-  const row = (job: string, a: Timed, refName: string, ref?: Timed) =>
-    rows.push(ref ? [job, secs(a.ms), mb(a), refName, secs(ref.ms), mb(ref), `${(a.ms / ref.ms).toFixed(2)}x`] : [job, secs(a.ms), mb(a), '(not run)', '', '', ''])
-  /** A reference run, unless BENCH_REFERENCE=0. */
-  const reference = async (what: string, cmd: string, args: string[]): Promise<Timed | undefined> =>
-    REFERENCE ? check(what, await timed(cmd, args, {rss: true})) : undefined
+/** A reference run, unless BENCH_REFERENCE=0. */
+const reference = async (what: string, cmd: string, args: string[]): Promise<Timed | undefined> =>
+  REFERENCE ? check(what, await timed(cmd, args, {rss: true})) : undefined
 
+async function runJobs(tag: string, manifest: string, images: {repository: string; tag: string}[], urls: string[]): Promise<Jobs> {
+  const say = (what: string) => process.stderr.write(`[${tag}] ${what}...\n`)
+  const dir = join(work, tag)
+  await mkdir(dir)
   // pull
-  process.stderr.write('airlock pull...\n')
-  const store = join(work, 'store')
+  say('airlock pull')
+  const store = join(dir, 'store')
   const pull = check('airlock pull', await timed(process.execPath, [cli, 'pull', manifest, '--store', store, '--quiet', '--concurrency', String(CONCURRENCY)], {rss: true}))
-  const syncFile = join(work, 'sync.yaml')
-  await writeFile(syncFile, `${src.host}:\n  tls-verify: false\n  images:\n${set.images.map((i) => `    ${i.repository}: ["${i.tag}"]\n`).join('')}`)
-  process.stderr.write('skopeo sync + curl...\n')
-  const skopeoDir = join(work, 'skopeo-dir')
+  const syncFile = join(dir, 'sync.yaml')
+  await writeFile(syncFile, `${src.host}:\n  tls-verify: false\n  images:\n${images.map((i) => `    ${i.repository}: ["${i.tag}"]\n`).join('')}`)
+  say('skopeo sync + curl')
+  const skopeoDir = join(dir, 'skopeo-dir')
   await mkdir(skopeoDir)
   const sync = await reference('skopeo sync', 'skopeo', ['sync', '--all', '--preserve-digests', '--src', 'yaml', '--dest', 'dir', syncFile, skopeoDir])
-  const curlCfg = join(work, 'curl.cfg')
-  const urls = (await readdir(www, {recursive: true, withFileTypes: true})).filter((e) => e.isFile())
-  await writeFile(
-    curlCfg,
-    urls.map((e) => `url = "${nginx.url}/${join(e.parentPath ?? (e as unknown as {path: string}).path, e.name).slice(www.length + 1)}"\noutput = "/dev/null"\n`).join(''),
-  )
+  const curlCfg = join(dir, 'curl.cfg')
+  await writeFile(curlCfg, urls.map((u) => `url = "${u}"\noutput = "/dev/null"\n`).join(''))
   const curl = await reference('curl', 'curl', ['-sS', '-f', '--parallel', '--parallel-max', String(CONCURRENCY), '-K', curlCfg])
-  row('pull', pull, 'skopeo sync + curl', sync && curl ? {ms: sync.ms + curl.ms, code: 0, rssKb: Math.max(sync.rssKb ?? 0, curl.rssKb ?? 0), stderr: ''} : undefined)
+  const pullRef = sync && curl ? {ms: sync.ms + curl.ms, code: 0, rssKb: Math.max(sync.rssKb ?? 0, curl.rssKb ?? 0), stderr: ''} : undefined
 
   // bundle
-  process.stderr.write('airlock bundle...\n')
+  say('airlock bundle')
   const storeSize = await du(store)
   check('warm-up', await timed('sh', ['-c', `find ${store} -type f -exec cat {} + > /dev/null`]))
-  const bundleDir = join(work, 'bundle')
+  const bundleDir = join(dir, 'bundle')
   const bundle = check('airlock bundle', await timed(process.execPath, [cli, 'bundle', '--store', store, '--out', bundleDir, '--no-importer', '--quiet'], {rss: true}))
-  const gnuDir = join(work, 'gnu')
-  const gnu = await reference('GNU tar', 'sh', [
+  const gnuDir = join(dir, 'gnu')
+  const bundleRef = await reference('GNU tar', 'sh', [
     '-c',
     [
       `mkdir -p ${gnuDir}`,
@@ -134,50 +135,82 @@ try {
       `tar -cf ${gnuDir}/offline-images.tar -C ${store}/images .`,
     ].join(' && '),
   ])
-  row('bundle', bundle, 'GNU tar (-cf, -czf x2)', gnu)
 
   // import registry
-  process.stderr.write('airlock import registry...\n')
+  say('airlock import registry')
   const ireg = check(
     'airlock import registry',
-    await timed(process.execPath, [cli, 'import', 'registry', bundleDir, '--registry', regA.host, '--namespace', 'bench', '--concurrency', String(CONCURRENCY), '--quiet'], {rss: true}),
+    await timed(process.execPath, [cli, 'import', 'registry', bundleDir, '--registry', regA.host, '--namespace', tag, '--concurrency', String(CONCURRENCY), '--quiet'], {rss: true}),
   )
-  process.stderr.write('skopeo sync dir -> registry...\n')
-  const syncUp = await reference('skopeo sync to a registry', 'skopeo', [
-    'sync',
-    '--all',
-    '--preserve-digests',
-    '--src',
-    'dir',
-    '--dest',
-    'docker',
-    '--dest-tls-verify=false',
-    skopeoDir,
-    `${regB.host}/bench`,
-  ])
-  row('import registry', ireg, 'skopeo sync dir -> registry', syncUp)
+  say('skopeo sync dir -> registry')
+  const iregRef = await reference('skopeo sync to a registry', 'skopeo', ['sync', '--all', '--preserve-digests', '--src', 'dir', '--dest', 'docker', '--dest-tls-verify=false', skopeoDir, `${regB.host}/${tag}`])
 
   // import nginx
-  process.stderr.write('airlock import nginx...\n')
-  const airRoot = join(work, 'root-airlock')
-  const tarRoot = join(work, 'root-tar')
+  say('airlock import nginx')
+  const tarRoot = join(dir, 'root-tar')
   await mkdir(tarRoot)
-  const inginx = check('airlock import nginx', await timed(process.execPath, [cli, 'import', 'nginx', bundleDir, '--root', airRoot, '--quiet'], {rss: true}))
-  const untar = await reference('tar -xzf', 'sh', [
+  const inginx = check('airlock import nginx', await timed(process.execPath, [cli, 'import', 'nginx', bundleDir, '--root', join(dir, 'root-airlock'), '--quiet'], {rss: true}))
+  const inginxRef = await reference('tar -xzf', 'sh', [
     '-c',
     ['offline-files.tar.gz', 'component-tools.tar.gz'].map((a) => `tar -xzf ${join(bundleDir, a)} --strip-components=1 -C ${tarRoot}`).join(' && '),
   ])
-  row('import nginx', inginx, 'tar -xzf x2', untar)
+  return {pull, pullRef, bundle, bundleRef, ireg, iregRef, inginx, inginxRef, storeSize}
+}
 
-  const head = ['job', 'airlock', 'RSS', 'reference', 'time', 'RSS', 'airlock/ref']
+try {
+  const manifest = join(work, 'count.yaml')
+  const one = join(work, 'one.yaml')
+  const head = ['apiVersion: airlock/v1', 'kind: Manifest', 'metadata:', '  name: count', 'spec:', '  images:']
+  const imageLines = (imgs: typeof set.images) => imgs.flatMap((img) => [`    - ref: ${src.host}/${img.repository}:${img.tag}`, '      platforms: [all]'])
+  const fileLines = (list: typeof specs, kind: 'binaries' | 'packages') => [
+    `  ${kind}:`,
+    ...list.filter((s) => s.kind === kind).flatMap((f) => [`    - url: ${nginx.url}/${f.path}`, `      sha256: ${createHash('sha256').update(f.data).digest('hex')}`]),
+  ]
+  await writeFile(manifest, `${[...head, ...imageLines(set.images), ...fileLines(specs, 'binaries'), ...fileLines(specs, 'packages')].join('\n')}\n`)
+  // One image and one file: the same jobs' fixed cost, to take from the full run's time for the cost of an entry.
+  await writeFile(one, `${[...head, ...imageLines(set.images.slice(0, 1)), ...fileLines(specs.slice(0, 1), 'binaries')].join('\n')}\n`)
+  const urls = specs.map((f) => `${nginx.url}/${f.path}`)
+  const oneUrl = urls.slice(0, 1)
+  specs.length = 0
+
+  const all = await runJobs('all', manifest, set.images, urls)
+  const fixed = await runJobs('one', one, set.images.slice(0, 1), oneUrl)
+
+  const rows: string[][] = []
+  const row = (job: string, a: Timed, refName: string, ref?: Timed) =>
+    rows.push(ref ? [job, secs(a.ms), mb(a), refName, secs(ref.ms), mb(ref), `${(a.ms / ref.ms).toFixed(2)}x`] : [job, secs(a.ms), mb(a), '(not run)', '', '', ''])
+  row('pull', all.pull, 'skopeo sync + curl', all.pullRef)
+  row('bundle', all.bundle, 'GNU tar (-cf, -czf x2)', all.bundleRef)
+  row('import registry', all.ireg, 'skopeo sync dir -> registry', all.iregRef)
+  row('import nginx', all.inginx, 'tar -xzf x2', all.inginxRef)
+
+  const headers = ['job', 'airlock', 'RSS', 'reference', 'time', 'RSS', 'airlock/ref']
   const widths = [17, 10, 9, 31, 10, 9, 12]
-  const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : i === 3 ? `  ${c.padEnd(widths[i] - 2)}` : c.padStart(widths[i]))).join('')
+  const fmt = (r: string[], w = widths) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : i === 3 && w === widths ? `  ${c.padEnd(w[i] - 2)}` : c.padStart(w[i]))).join('')
   process.stdout.write(
-    `count: ${COUNT} two-platform images and ${FILES} files; store ${(storeSize.bytes / MB).toFixed(0)} MB in ${storeSize.files} files; --concurrency ${CONCURRENCY}\n`,
+    `count: ${COUNT} two-platform images and ${FILES} files; store ${(all.storeSize.bytes / MB).toFixed(0)} MB in ${all.storeSize.files} files; --concurrency ${CONCURRENCY}\n`,
   )
-  process.stdout.write(`${fmt(head)}\n${rows.map(fmt).join('\n')}\n`)
-  const worst = Math.max(pull.rssKb ?? 0, bundle.rssKb ?? 0, ireg.rssKb ?? 0, inginx.rssKb ?? 0)
+  process.stdout.write(`${fmt(headers)}\n${rows.map((r) => fmt(r)).join('\n')}\n`)
+  const worst = Math.max(all.pull.rssKb ?? 0, all.bundle.rssKb ?? 0, all.ireg.rssKb ?? 0, all.inginx.rssKb ?? 0)
   process.stdout.write(`airlock peak RSS ${Math.round(worst / 1024)} MB (target < 150 MB at 4,000 images: ${worst < 150 * 1024 ? 'met' : 'NOT met'})\n`)
+
+  // The cost of an entry (an image or a file the job handles): the full run less the one-entry run, over the entries between.
+  const perEntry = (n: number, a: Timed, b: Timed) => (a.ms - b.ms) / (n - 1)
+  const ms = (x: number) => `${x.toFixed(3)} ms`
+  const costWidths = [17, 12, 15, 15, 12]
+  const costRows: string[][] = []
+  const costRow = (job: string, entries: number, a: Timed, a1: Timed, r?: Timed, r1?: Timed) => {
+    const mine = perEntry(entries, a, a1)
+    const theirs = r && r1 ? perEntry(entries, r, r1) : undefined
+    costRows.push([job, secs(a1.ms), ms(mine), theirs === undefined ? '(not run)' : ms(theirs), theirs === undefined ? '' : `${(mine / theirs).toFixed(2)}x`])
+  }
+  // pull and bundle handle images and files (counted as one entry each, the one-entry run has one of each); import registry the images, import nginx the files.
+  costRow('pull', COUNT + FILES - 1, all.pull, fixed.pull, all.pullRef, fixed.pullRef)
+  costRow('bundle', COUNT + FILES - 1, all.bundle, fixed.bundle, all.bundleRef, fixed.bundleRef)
+  costRow('import registry', COUNT, all.ireg, fixed.ireg, all.iregRef, fixed.iregRef)
+  costRow('import nginx', FILES, all.inginx, fixed.inginx, all.inginxRef, fixed.inginxRef)
+  process.stdout.write(`\nper entry: (time of the full run - time with one image and one file) / entries between\n`)
+  process.stdout.write(`${fmt(['job', 'fixed', 'airlock/entry', 'ref/entry', 'airlock/ref'], costWidths)}\n${costRows.map((r) => fmt(r, costWidths)).join('\n')}\n`)
 } finally {
   await src.stop()
   await regA.stop()

@@ -17,7 +17,7 @@ import {readRecords, recordsPath} from '../store/records.js'
 import {Store} from '../store/store.js'
 import {formatBytes, formatRate} from '../ui/format.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
-import {reproducibleGzip} from './gzip.js'
+import {inBlocks, reproducibleGzip} from './gzip.js'
 import type {BundleLock, LockTool} from '../lock.js'
 import {BUNDLE_FILES, isToolName, lockText} from './lock.js'
 import {readBases} from './base.js'
@@ -130,7 +130,8 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
     type Archive = {total: number; bytes: (onBytes: (n: number) => void) => Readable}
     const files = (items: ArchiveItem[]) => async (): Promise<Archive> => ({
       total: items.reduce((n, i) => n + i.size, 0),
-      bytes: (onBytes) => Readable.from(archiveBytes(items, mtime, onBytes), {objectMode: false, highWaterMark: READ_CHUNK}),
+      // Gathered into blocks for gzip (see inBlocks).
+      bytes: (onBytes) => Readable.from(inBlocks(archiveBytes(items, mtime, onBytes)), {objectMode: false, highWaterMark: READ_CHUNK}),
     })
     const jobs: {name: string; archive: () => Promise<Archive>; gzip: boolean}[] = [
       {name: BUNDLE_FILES.files, archive: files(plan.files), gzip: true},

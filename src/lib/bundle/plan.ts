@@ -91,7 +91,8 @@ export async function planBundle(store: Store, records: BundleLock, base?: BaseC
       }
       const f = byPath.get(e.path)!
       const source = join(root, ...f.path.split('/'))
-      const st = await stat(source).catch(() => undefined)
+      // Synchronously, as for blobs below: thousands of stats through the thread pool cost more than the calls.
+      const st = statOrUndefined(source)
       const where = `${root}/${f.path}`
       if (!st) problems.push(`${where}: missing from the store (recorded ${f.size} bytes)`)
       else if (!st.isFile()) problems.push(`${where}: not a regular file`)
