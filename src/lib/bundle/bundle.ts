@@ -17,7 +17,7 @@ import {readRecords, recordsPath} from '../store/records.js'
 import {Store} from '../store/store.js'
 import {formatBytes, formatRate} from '../ui/format.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
-import {inBlocks, reproducibleGzip} from './gzip.js'
+import {reproducibleGzip} from './gzip.js'
 import type {BundleLock, LockTool} from '../lock.js'
 import {BUNDLE_FILES, isToolName, lockText} from './lock.js'
 import {readBases} from './base.js'
@@ -28,7 +28,7 @@ import {type ArchiveItem, planBundle} from './plan.js'
 import {lockProblems} from './read-lock.js'
 import {selectRecords} from './select.js'
 import {formatSums} from './sums.js'
-import {checkedBody, encodeHeader, endOfArchive, padding} from '../tar/writer.js'
+import {checkedBody, encodeHeader, endOfArchive, inBlocks, padding} from '../tar/writer.js'
 
 export interface BundleOptions {
   store: string
@@ -130,7 +130,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
     type Archive = {total: number; bytes: (onBytes: (n: number) => void) => Readable}
     const files = (items: ArchiveItem[]) => async (): Promise<Archive> => ({
       total: items.reduce((n, i) => n + i.size, 0),
-      // Gathered into blocks for gzip (see inBlocks).
+      // In blocks for gzip (see TAR_BLOCK).
       bytes: (onBytes) => Readable.from(inBlocks(archiveBytes(items, mtime, onBytes)), {objectMode: false, highWaterMark: READ_CHUNK}),
     })
     const jobs: {name: string; archive: () => Promise<Archive>; gzip: boolean}[] = [

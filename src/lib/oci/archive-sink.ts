@@ -6,7 +6,7 @@ import {MediaType} from '../content/media-types.js'
 import type {Opener} from '../content/opener.js'
 import type {BlobPutOptions, BlobPutResult, ImageSink, ImageSource} from '../content/roles.js'
 import {IntegrityError} from '../errors.js'
-import {checkedBody, encodeHeader, endOfArchive, padding} from '../tar/writer.js'
+import {checkedBody, encodeHeader, endOfArchive, inBlocks, padding} from '../tar/writer.js'
 import {layoutEntry, referrerEntry} from './layout.js'
 
 /**
@@ -141,7 +141,8 @@ export class ArchiveImageSink implements ImageSink {
 
   /** The whole tar, in its fixed order; `onBytes` counts body bytes as they go out. */
   stream(onBytes?: (n: number) => void): Readable {
-    return Readable.from(this.entries(onBytes), {objectMode: false, highWaterMark: READ_CHUNK})
+    // In blocks (see TAR_BLOCK): thousands of small blobs are mostly headers, small bodies and padding.
+    return Readable.from(inBlocks(this.entries(onBytes)), {objectMode: false, highWaterMark: READ_CHUNK})
   }
 
   private async *entries(onBytes?: (n: number) => void): AsyncGenerator<Buffer> {

@@ -53,6 +53,36 @@ export function encodeHeader(meta: TarEntryMeta): Buffer {
   return Buffer.concat([pax, block])
 }
 
+/**
+ * The size of the blocks a tar stream is handed on in. A tar written entry
+ * by entry is mostly small pieces (a header, a small body, its padding), and
+ * whatever takes them pays per piece: zlib takes every write to the thread
+ * pool on its own, a file every write to the disk. Under glibc's first mmap
+ * threshold (see SEQUENTIAL_READ_BYTES): a buffer freed is reused for the
+ * next one.
+ */
+export const TAR_BLOCK = 120 * 1024
+
+/** The bytes of `chunks`, as they come, in blocks of `size` (the last one shorter); a chunk of a block or more passes as it is. */
+export async function* inBlocks(chunks: AsyncIterable<Buffer>, size = TAR_BLOCK): AsyncGenerator<Buffer> {
+  let block: Buffer | undefined
+  let used = 0
+  for await (const chunk of chunks) {
+    if (used > 0 && used + chunk.length > size) {
+      yield block!.subarray(0, used)
+      block = undefined
+      used = 0
+    }
+    if (chunk.length >= size) {
+      yield chunk
+      continue
+    }
+    block ??= Buffer.allocUnsafe(size)
+    used += chunk.copy(block, used)
+  }
+  if (used > 0) yield block!.subarray(0, used)
+}
+
 /** Zero bytes after a body up to the next block boundary. */
 export function padding(size: number): Buffer {
   return ZEROS.subarray(0, padded(size) - size)

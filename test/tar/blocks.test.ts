@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {describe, expect, it} from 'vitest'
 
-import {inBlocks} from '../../src/lib/bundle/gzip.js'
+import {inBlocks} from '../../src/lib/tar/writer.js'
 
 async function* from(chunks: Buffer[]): AsyncGenerator<Buffer> {
   yield* chunks
@@ -15,7 +15,7 @@ async function collect(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
 }
 
 describe('inBlocks', () => {
-  it('hands a gzip stream the same bytes in full blocks: small pieces gathered, a large one passed as it is', async () => {
+  it('hands the next stage (gzip, a file) the same bytes in full blocks: small pieces gathered, a large one passed as it is', async () => {
     // A tar of small files as the bundle writes it: header, body, padding, and now and then a large body.
     const pieces = Array.from({length: 500}, (_, i) => randomBytes(i % 50 === 7 ? 300_000 : [512, 1 + (i % 900), 511][i % 3]))
     const blocks = await collect(inBlocks(from(pieces), 64 * 1024))
