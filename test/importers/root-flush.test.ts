@@ -1,5 +1,5 @@
 import {execFile} from 'node:child_process'
-import {mkdir, readFile} from 'node:fs/promises'
+import {mkdir, readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {describe, expect, it} from 'vitest'
@@ -79,6 +79,25 @@ describe('import nginx flushes the staged files before any gets its final name',
       const flushed = calls.findIndex((c) => isFlush(c) && c.args.includes(tmp))
       expect(flushed, `${tmp} flushed before the first rename`).toBeGreaterThanOrEqual(0)
       expect(flushed).toBeLessThan(firstRename)
+    }
+  })
+})
+
+describe('import nginx modes', () => {
+  it('gives files 0644 and executables 0755 under a umask that takes bits from both (an fchmod where open() could not)', async () => {
+    const work = await makeTempDir('root-umask-')
+    const files: FixtureFile[] = [
+      {path: 'example.com/bin/tool', data: fileData(3000), executable: true},
+      {path: 'example.com/doc/readme', data: fileData(100)},
+    ]
+    const b = await makeBundle(join(work, 'bundle'), files)
+    for (const [umask, name] of [['077', 'strict'], ['022', 'usual']]) {
+      const root = join(work, name)
+      await run('sh', ['-c', `umask ${umask} && exec "$0" "$@"`, process.execPath, join(repoRoot, 'bin', 'run.js'), 'import', 'nginx', b.dir, '--root', root, '--quiet'], {
+        env: {...process.env, CI: '1'},
+      })
+      expect((await stat(join(root, files[0].path))).mode & 0o777, `${name}: ${files[0].path}`).toBe(0o755)
+      expect((await stat(join(root, files[1].path))).mode & 0o777, `${name}: ${files[1].path}`).toBe(0o644)
     }
   })
 })

@@ -71,6 +71,8 @@ export class RootSink implements FileSink {
   private readonly created: string[] = []
   /** The same, relative to the root: nothing can be at a target in one of them before commit(). */
   private readonly fresh = new Set<string>()
+  /** The process's umask, read once: files need an fchmod only when it clears bits of their mode. */
+  private readonly umask = process.umask()
 
   constructor(
     /** As the user gave it; created when missing. */
@@ -147,7 +149,8 @@ export class RootSink implements FileSink {
         for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off)
         opts.onBytes(chunk.length)
       }
-      fchmodSync(fd, mode)
+      // The mode open() gave, unless the umask took bits from it.
+      if ((mode & this.umask) !== 0) fchmodSync(fd, mode)
       closeSync(fd)
     } catch (err) {
       closeSync(fd)
