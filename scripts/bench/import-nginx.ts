@@ -3,8 +3,8 @@
  * `tar -xzf ARCHIVE --strip-components=1 -C ROOT` of the same two archives,
  * same run, each into a fresh empty root. airlock does more: it verifies
  * the archives it imports (SHA256SUMS and every entry against bundle.json), hashes
- * every file as it is written, and fsyncs each file before its rename; tar
- * does none of that. Target: at most 1.5x tar's time. Also times a re-run
+ * every file as it is written, and flushes them to disk (one syncfs) before it
+ * renames them in; tar does none of that. Target: at most 1.5x tar's time. Also times a re-run
  * onto the filled root (everything skipped) and prints airlock's peak RSS.
  *
  *   node --import tsx scripts/bench/import-nginx.ts

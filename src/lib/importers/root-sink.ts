@@ -151,12 +151,12 @@ export class RootSink implements FileSink {
       }
       // The mode open() gave, unless the umask took bits from it.
       if ((mode & this.umask) !== 0) fchmodSync(fd, mode)
-      closeSync(fd)
     } catch (err) {
       closeSync(fd)
       rmSync(tmp, {force: true})
       throw err
     }
+    closeSync(fd)
     // Verified; the file keeps its temporary name until commit().
     this.staged.push({tmp, target})
     this.touched.add(dirname(target))
@@ -170,10 +170,15 @@ export class RootSink implements FileSink {
    */
   async commit(): Promise<void> {
     if (!(await syncFilesystem(this.root))) await flushEach(this.staged.map((s) => s.tmp))
-    const staged = this.staged.splice(0)
-    for (let i = 0; i < staged.length; i++) {
-      renameSync(staged[i].tmp, staged[i].target)
-      if (i % RENAMES_PER_TURN === RENAMES_PER_TURN - 1) await nextTurn()
+    let renamed = 0
+    try {
+      for (const {tmp, target} of this.staged) {
+        renameSync(tmp, target)
+        if (++renamed % RENAMES_PER_TURN === 0) await nextTurn()
+      }
+    } finally {
+      // What got its name is the root's now; abort() removes only what is still staged.
+      this.staged.splice(0, renamed)
     }
     if (!(await syncFilesystem(this.root))) for (const d of this.touched) await fsyncPath(d).catch(() => {})
   }
