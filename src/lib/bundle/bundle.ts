@@ -139,8 +139,8 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
       {
         name: BUNDLE_FILES.images,
         archive: async () => {
-          const sink = await imagesArchive(store, plan.images, plan.lock, mtime)
-          return {total: sink.size, bytes: (onBytes) => sink.stream(onBytes)}
+          const archive = imagesArchive(store, plan.images, plan.lock, mtime)
+          return {total: archive.size, bytes: (onBytes) => archive.stream(onBytes)}
         },
         gzip: false,
       },

@@ -1,50 +1,41 @@
 import {Readable} from 'node:stream'
 
-import {digestHex, sha256Digest} from '../content/digest.js'
+import {digestHex} from '../content/digest.js'
 import type {Descriptor} from '../content/descriptor.js'
 import {MediaType} from '../content/media-types.js'
 import type {Opener} from '../content/opener.js'
-import type {BlobPutOptions, BlobPutResult, ImageSink, ImageSource} from '../content/roles.js'
-import {IntegrityError} from '../errors.js'
+import type {ImageSource} from '../content/roles.js'
 import {checkedBody, encodeHeader, endOfArchive, inBlocks, padding} from '../tar/writer.js'
 import {layoutEntry, referrerEntry} from './layout.js'
 
 /**
- * An oci-archive as a copy sink: a plain tar of an OCI image layout, written
- * reproducibly. Its entries have a fixed order that no copy order gives
- * (`oci-layout`, `index.json` naming every image, the two folders, then
- * every blob by digest), so a put only takes note: a blob's descriptor and
- * the Opener it came with, a manifest's verified bytes. `stream()` then
- * writes the tar in that order, opening each blob as its turn comes, every
- * byte hashed as it flows and checked against the descriptor before the
- * next entry starts. Memory holds the manifests, never a blob; given a
- * `source` that can serve every digest again (a bundle's store), it holds
- * descriptors only, and manifests are read again in their turn, checked
- * like any blob: thousands of images then cost no more than their names.
+ * An oci-archive written from a source that holds every digest (a bundle's
+ * store): a plain tar of an OCI image layout, written reproducibly. Its
+ * entries have a fixed order (`oci-layout`, `index.json` naming every image,
+ * the two folders, then every blob by digest), so the digests are noted
+ * first, by descriptor only, and `stream()` then writes the tar in that
+ * order, reading each blob from the source as its turn comes (a few ahead),
+ * every byte hashed as it flows and checked against the descriptor before
+ * the next entry starts. Manifests are read and checked like any blob:
+ * thousands of images cost no more than their names.
  *
  * Byte for byte the same for the same content: uid/gid 0, no user names,
  * modes 0644 and 0755, one mtime; `index.json` lists the tagged images by
  * name (code-unit order), then the referrers in the order they were added.
  */
 
-export interface ArchiveImageSinkOptions {
+export interface OciArchiveWriterOptions {
   /** Seconds since the epoch for every entry (SOURCE_DATE_EPOCH or 0). */
   mtime: number
   /** Digests the target already holds (a delta's bases): they stay out of the archive, their index.json entries do not. */
   holds?: ReadonlySet<string>
-  /**
-   * Where every put digest can be read again when its turn comes (the
-   * layout the copy reads from): the sink then keeps neither manifest bytes
-   * nor an Opener per blob, only descriptors.
-   */
-  source?: Pick<ImageSource, 'blobOpener'>
+  /** Where every noted digest is read when its turn comes. */
+  source: Pick<ImageSource, 'blobOpener'>
 }
 
 interface Noted {
   desc: Descriptor
   label: string
-  open?: Opener
-  bytes?: Buffer
 }
 
 const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}')
@@ -78,45 +69,21 @@ async function openBody(b: Noted, open: Opener): Promise<Body> {
   return {url: opened.url, chunks, close}
 }
 
-export class ArchiveImageSink implements ImageSink {
+export class OciArchiveWriter {
   private readonly blobs = new Map<string, Noted>()
   private readonly images = new Map<string, Descriptor>()
   private readonly referrers = new Map<string, Descriptor>()
 
-  constructor(private readonly opts: ArchiveImageSinkOptions) {}
+  constructor(private readonly opts: OciArchiveWriterOptions) {}
 
-  async hasBlob(desc: Descriptor): Promise<boolean> {
-    return this.opts.holds?.has(desc.digest) === true || this.blobs.get(desc.digest)?.desc.size === desc.size
-  }
-
-  /** Noted, not read: its bytes are read, hashed and checked when `stream()` reaches it (so nothing is fetched here). */
-  async putBlob(desc: Descriptor, open: Opener, opts: BlobPutOptions): Promise<BlobPutResult> {
-    digestHex(desc.digest)
-    if (!this.opts.holds?.has(desc.digest)) this.blobs.set(desc.digest, this.opts.source ? {desc, label: opts.label} : {desc, open, label: opts.label})
-    return {bytesFetched: 0, bytesResumed: 0}
-  }
-
-  async putManifest(desc: Descriptor, bytes: Buffer): Promise<void> {
-    const actual = sha256Digest(bytes)
-    if (actual !== desc.digest) throw new IntegrityError(`manifest ${desc.digest}`, desc.digest, actual)
-    if (this.opts.holds?.has(desc.digest)) return
-    const noted: Noted = {desc: {...desc, size: bytes.length}, label: `manifest ${desc.digest}`}
-    this.blobs.set(desc.digest, this.opts.source ? noted : {...noted, bytes})
-  }
-
-  /**
-   * A digest the `source` serves when the tar reaches it: noted with no
-   * copy before (a bundle's plan has walked and checked the store's graphs
-   * already); its bytes are checked as they are archived, as any blob's.
-   */
+  /** A digest the archive carries (unless the target holds it), `label` naming it in errors; read when the tar reaches it. */
   note(desc: Descriptor, label: string): void {
-    if (!this.opts.source) throw new Error('ArchiveImageSink.note needs a source to read the digest from')
     digestHex(desc.digest)
     if (!this.opts.holds?.has(desc.digest)) this.blobs.set(desc.digest, {desc, label})
   }
 
   /** An index.json entry naming the image, as in the store's layout; a later tag of the same name replaces it. */
-  async tag(ref: string, desc: Descriptor): Promise<void> {
+  tag(ref: string, desc: Descriptor): void {
     this.images.set(ref, layoutEntry(ref, desc))
   }
 
@@ -162,9 +129,9 @@ export class ArchiveImageSink implements ImageSink {
     const ahead: (Promise<Body> | undefined)[] = []
     const source = this.opts.source
     const fetch = (i: number): void => {
-      const b = this.blobs.get(order[i])
-      if (i >= order.length || ahead[i] || !b || b.bytes) return
-      const p = openBody(b, b.open ?? source!.blobOpener(b.desc))
+      if (i >= order.length) return
+      const b = this.blobs.get(order[i])!
+      const p = openBody(b, source.blobOpener(b.desc))
       p.catch(() => {}) // awaited in its turn; a failure ahead must not go unhandled meanwhile
       ahead[i] = p
     }
@@ -176,10 +143,6 @@ export class ArchiveImageSink implements ImageSink {
         const digest = order[i]
         const b = this.blobs.get(digest)!
         const path = `blobs/sha256/${digestHex(digest)}`
-        if (b.bytes) {
-          yield* small(path, b.bytes)
-          continue
-        }
         yield encodeHeader({path, type: 'file', size: b.desc.size, mode: 0o644, mtime})
         const body = await ahead[i]!
         ahead[i] = undefined
