@@ -8,6 +8,9 @@
  *   import registry  skopeo sync --all (that dir -> a fresh registry)
  *   import nginx     GNU tar -xzf of the two file archives
  *
+ * and, for bundle and import nginx, node-tar (tar's c and x) doing the same
+ * in Node with nothing checked: the floor of the job in the language.
+ *
  * Prints time and peak RSS of every run (GNU time), airlock's and the
  * reference's. Then the same jobs run again with one image and one file,
  * and a second table gives each job's fixed cost (that run's time) and its
@@ -89,12 +92,32 @@ interface Jobs {
   pullRef?: Timed
   bundle: Timed
   bundleRef?: Timed
+  bundleNode?: Timed
   ireg: Timed
   iregRef?: Timed
   inginx: Timed
   inginxRef?: Timed
+  inginxNode?: Timed
   storeSize: {bytes: number; files: number}
 }
+
+/** node-tar (a dependency already) writing the bundle's three archives, as `bundle` does but checking nothing. */
+const NODE_TAR_CREATE = `
+import {c} from 'tar'
+const [store, out] = process.argv.slice(1)
+await import('node:fs').then((fs) => fs.mkdirSync(out, {recursive: true}))
+await c({gzip: true, file: out + '/offline-files.tar.gz', cwd: store}, ['files'])
+await c({gzip: true, file: out + '/component-tools.tar.gz', cwd: store}, ['packages'])
+await c({file: out + '/offline-images.tar', cwd: store + '/images'}, ['.'])
+`
+
+/** node-tar unpacking the two file archives, top folder stripped, as `import nginx` does but checking and flushing nothing. */
+const NODE_TAR_EXTRACT = `
+import {x} from 'tar'
+const [bundle, root] = process.argv.slice(1)
+await import('node:fs').then((fs) => fs.mkdirSync(root, {recursive: true}))
+for (const a of ['offline-files.tar.gz', 'component-tools.tar.gz']) await x({file: bundle + '/' + a, cwd: root, strip: 1})
+`
 
 /** A reference run, unless BENCH_REFERENCE=0. */
 const reference = async (what: string, cmd: string, args: string[]): Promise<Timed | undefined> =>
@@ -135,6 +158,8 @@ async function runJobs(tag: string, manifest: string, images: {repository: strin
       `tar -cf ${gnuDir}/offline-images.tar -C ${store}/images .`,
     ].join(' && '),
   ])
+  // The same archives written by node-tar: what the job costs in Node with nothing checked.
+  const bundleNode = await reference('node-tar create', process.execPath, ['--input-type=module', '-e', NODE_TAR_CREATE, store, join(dir, 'node-tar')])
 
   // import registry
   say('airlock import registry')
@@ -154,7 +179,8 @@ async function runJobs(tag: string, manifest: string, images: {repository: strin
     '-c',
     ['offline-files.tar.gz', 'component-tools.tar.gz'].map((a) => `tar -xzf ${join(bundleDir, a)} --strip-components=1 -C ${tarRoot}`).join(' && '),
   ])
-  return {pull, pullRef, bundle, bundleRef, ireg, iregRef, inginx, inginxRef, storeSize}
+  const inginxNode = await reference('node-tar extract', process.execPath, ['--input-type=module', '-e', NODE_TAR_EXTRACT, bundleDir, join(dir, 'root-node-tar')])
+  return {pull, pullRef, bundle, bundleRef, bundleNode, ireg, iregRef, inginx, inginxRef, inginxNode, storeSize}
 }
 
 try {
@@ -181,8 +207,10 @@ try {
     rows.push(ref ? [job, secs(a.ms), mb(a), refName, secs(ref.ms), mb(ref), `${(a.ms / ref.ms).toFixed(2)}x`] : [job, secs(a.ms), mb(a), '(not run)', '', '', ''])
   row('pull', all.pull, 'skopeo sync + curl', all.pullRef)
   row('bundle', all.bundle, 'GNU tar (-cf, -czf x2)', all.bundleRef)
+  row('bundle', all.bundle, 'node-tar c (same archives)', all.bundleNode)
   row('import registry', all.ireg, 'skopeo sync dir -> registry', all.iregRef)
   row('import nginx', all.inginx, 'tar -xzf x2', all.inginxRef)
+  row('import nginx', all.inginx, 'node-tar x (same archives)', all.inginxNode)
 
   const headers = ['job', 'airlock', 'RSS', 'reference', 'time', 'RSS', 'airlock/ref']
   const widths = [17, 10, 9, 31, 10, 9, 12]
@@ -207,8 +235,10 @@ try {
   // pull and bundle handle images and files (counted as one entry each, the one-entry run has one of each); import registry the images, import nginx the files.
   costRow('pull', COUNT + FILES - 1, all.pull, fixed.pull, all.pullRef, fixed.pullRef)
   costRow('bundle', COUNT + FILES - 1, all.bundle, fixed.bundle, all.bundleRef, fixed.bundleRef)
+  costRow('  vs node-tar', COUNT + FILES - 1, all.bundle, fixed.bundle, all.bundleNode, fixed.bundleNode)
   costRow('import registry', COUNT, all.ireg, fixed.ireg, all.iregRef, fixed.iregRef)
   costRow('import nginx', FILES, all.inginx, fixed.inginx, all.inginxRef, fixed.inginxRef)
+  costRow('  vs node-tar', FILES, all.inginx, fixed.inginx, all.inginxNode, fixed.inginxNode)
   process.stdout.write(`\nper entry: (time of the full run - time with one image and one file) / entries between\n`)
   process.stdout.write(`${fmt(['job', 'fixed', 'airlock/entry', 'ref/entry', 'airlock/ref'], costWidths)}\n${costRows.map((r) => fmt(r, costWidths)).join('\n')}\n`)
 } finally {
