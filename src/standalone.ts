@@ -9,9 +9,10 @@
  */
 import {getAsset} from 'node:sea'
 
-import {type Command, execute, type Interfaces} from '@oclif/core'
+import {type Command, Config, execute, type Interfaces} from '@oclif/core'
 
 import {COMMAND_MODULES} from './command-modules.js'
+import commandNotFound from './hooks/command-not-found.js'
 import {setStandaloneRuntime} from './lib/standalone-runtime.js'
 
 /** Written by scripts/build-bin.ts (esbuild `define`): package.json's name, version and oclif section, and oclif's manifest of every command. */
@@ -78,4 +79,20 @@ class EmbeddedPlugin implements Interfaces.Plugin {
 const root = process.execPath
 setStandaloneRuntime({executable: process.execPath, asset: (name) => Buffer.from(getAsset(name))})
 const plugin = new EmbeddedPlugin(root, AIRLOCK_EMBEDDED)
+
+/**
+ * oclif loads a hook from a file named in package.json; the executable has
+ * none, so its one hook (`airlock pul`: a usage error naming the command it
+ * most likely meant, a JSON error document with --json) is called from here
+ * as oclif would call it, and every other event runs as before. On the
+ * class, not on a Config: oclif's run() makes a Config of its own from the
+ * options it is given. This oclif is the executable's own copy, bundled in.
+ */
+const runHook = Config.prototype.runHook
+Config.prototype.runHook = async function (this: Config, event: string, opts: unknown, ...rest: [number?, boolean?]) {
+  if (event !== 'command_not_found') return runHook.call(this, event as 'init', opts as never, ...rest)
+  const result = await commandNotFound.call({config: this} as never, {...(opts as Interfaces.Hooks['command_not_found']['options']), config: this, context: {} as never})
+  return {successes: [{plugin, result}], failures: []}
+} as Config['runHook']
+
 void execute({loadOptions: {root, pjson: AIRLOCK_EMBEDDED.pjson, plugins: new Map([[plugin.name, plugin]])}})

@@ -102,7 +102,7 @@ describe('a seed node with no Node.js and no network', () => {
     for (const f of lock.files) expect(sha256(await readFile(join(root, 'srv', 'www', f.path))), f.path).toBe(f.sha256)
   })
 
-  it('every command runs from the executable, outside any clone: --version, --help, --json, validate, build (pull, and bundle copying itself), inspect, verify, serve', async () => {
+  it('every command runs from the executable, outside any clone: --version, --help, --json, a mistyped command, validate, build (pull, and bundle copying itself), inspect, verify, serve', async () => {
     const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {images: {ref: string; digest: string}[]}
     // The images the first test pushed, pulled again from the registry on loopback.
     const manifest = ['apiVersion: airlock/v1', 'kind: Manifest', 'metadata:', '  name: again', 'spec:', '  images:']
@@ -122,6 +122,7 @@ describe('a seed node with no Node.js and no network', () => {
             `${a} import s3 --help >s3-help.txt`,
             `${a} validate again.yaml --json >validate.json`,
             `set +e; ${a} validate missing.yaml --json >missing.json; echo $? >missing.code; set -e`,
+            `set +e; ${a} pul --json >pul.json 2>pul.err; echo $? >pul.code; set -e`,
             `${a} build again.yaml --store store --out again --json >build.json`,
             `${a} inspect again --json >inspect.json`,
             `${a} verify again --json >verify.json`,
@@ -139,6 +140,10 @@ describe('a seed node with no Node.js and no network', () => {
     expect(JSON.parse(await at('validate.json'))).toMatchObject({valid: true, name: 'again', counts: {images: lock.images.length}})
     expect(await at('missing.code')).toBe('2\n')
     expect(JSON.parse(await at('missing.json')).error).toMatchObject({exitCode: 2, message: expect.stringContaining('missing.yaml')})
+    // A mistyped command: the usage error and the did-you-mean the npm-installed CLI gives, not oclif's own message.
+    expect(await at('pul.code')).toBe('2\n')
+    expect(JSON.parse(await at('pul.json')).error).toMatchObject({kind: 'usage', exitCode: 2, message: 'airlock pul: no such command'})
+    expect(await at('pul.err')).toContain('did you mean airlock pull?')
     expect(JSON.parse(await at('build.json'))).toMatchObject({name: 'again', counts: {images: lock.images.length}})
     expect(JSON.parse(await at('verify.json'))).toMatchObject({ok: true})
     // The executable carried itself and import.sh into the new bundle: the same bytes the clone's bundle has.
