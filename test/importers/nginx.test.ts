@@ -176,6 +176,24 @@ describe('importNginx, a refused bundle', () => {
       expect(await readdir(root, {recursive: true})).toEqual(['index.html'])
     }
   }, 120_000)
+
+  it('refuses a file at a path the bundle also has a folder at, in either order, and gives nothing a final name', async () => {
+    const work = await makeTempDir('nginx-file-folder-')
+    const first: FixtureFile = {path: 'h.example/ok.bin', data: Buffer.from('fine\n')}
+    const file: FixtureFile = {path: 'h.example/x/a', data: Buffer.from('a file\n')}
+    const under: FixtureFile = {path: 'h.example/x/a/b', data: Buffer.from('under it\n')}
+    for (const [name, order] of [['file first', [first, file, under]], ['folder first', [first, under, file]]] as const) {
+      const dir = join(work, name.replace(' ', '-'))
+      const tgz = gzipSync(tarBytes([{name: 'offline-files/', type: '5', mode: 0o755}, ...order.map((f) => ({name: `offline-files/${f.path}`, data: f.data}))]))
+      await makeRawBundle(dir, [...order], tgz)
+      const root = join(work, `www-${name.replace(' ', '-')}`)
+      const err = await importNginx(dir, {root}).catch((e: unknown) => e)
+      expect(err, name).toBeInstanceOf(Error)
+      expect((err as Error).message, name).toMatch(/folder|file there/)
+      const left = await readdir(root, {recursive: true, withFileTypes: true}).catch(() => [])
+      expect(left.filter((e) => !e.isDirectory()).map((e) => e.name), name).toEqual([])
+    }
+  })
 })
 
 describe('importNginx verifies what it imports', () => {

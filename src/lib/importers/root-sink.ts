@@ -67,6 +67,8 @@ export class RootSink implements FileSink {
   private readonly touched = new Set<string>()
   /** Files complete and verified under their temporary name, waiting for commit(). */
   private readonly staged: {tmp: string; target: string}[] = []
+  /** Their paths relative to the root: a folder the bundle also wants at one is refused before commit(), not by a failing rename. */
+  private readonly stagedPaths = new Set<string>()
   /** Folders this import created, in creation order, so a refused import can take them back. */
   private readonly created: string[] = []
   /** The same, relative to the root: nothing can be at a target in one of them before commit(). */
@@ -125,6 +127,8 @@ export class RootSink implements FileSink {
     await this.ensureDir(rel)
     const target = join(this.root, file.path)
     const mode = opts.executable ? 0o755 : 0o644
+    // A folder this import made or checked at the file's own path (a hostile bundle lists both).
+    if (this.dirs.has(file.path)) throw new FailureError(`${target} is a folder; the bundle has a file there`)
     // The hot path of an import of thousands of small files: every call is made synchronously
     // (each takes microseconds; a round trip through the thread pool costs more), and the
     // flush to disk waits for commit(), one for the whole import.
@@ -136,6 +140,8 @@ export class RootSink implements FileSink {
       opts.onStored('skipped')
       return
     }
+    // Claimed before the first await, so that the other archive cannot make a folder here meanwhile.
+    this.stagedPaths.add(file.path)
     const tmp = tempNameBeside(target)
     let fd: number
     try {
@@ -205,6 +211,7 @@ export class RootSink implements FileSink {
   private async makeDir(rel: string): Promise<void> {
     await this.ensureDir(dirname(rel))
     const abs = join(this.root, rel)
+    if (this.stagedPaths.has(rel)) throw new FailureError(`${abs}: the bundle has a file there and files under it`)
     let st = lstatSyncOrUndefined(abs)
     if (!st) {
       try {
