@@ -24,7 +24,8 @@ export function inFlight(concurrency: number): number {
 
 /**
  * Chunk size in which a bundle's archives, bundle.json and a file hashed
- * whole are read from start to end: under glibc's first mmap threshold,
+ * whole are read from start to end, and in which a tar being written is
+ * handed on (TAR_BLOCK): under glibc's first mmap threshold,
  * 128 KiB. A freed buffer above it raises that threshold to its size for the
  * rest of the process, and from then on smaller buffers come from the heap,
  * whose freed middle is never given back: an import of 4,000 images kept

@@ -3,6 +3,7 @@ import {createHash} from 'node:crypto'
 import {Header} from 'tar/header'
 import {Pax} from 'tar/pax'
 
+import {SEQUENTIAL_READ_BYTES} from '../defaults.js'
 import {IntegrityError} from '../errors.js'
 import {BLOCK, padded} from './headers.js'
 
@@ -57,11 +58,10 @@ export function encodeHeader(meta: TarEntryMeta): Buffer {
  * The size of the blocks a tar stream is handed on in. A tar written entry
  * by entry is mostly small pieces (a header, a small body, its padding), and
  * whatever takes them pays per piece: zlib takes every write to the thread
- * pool on its own, a file every write to the disk. Under glibc's first mmap
- * threshold (see SEQUENTIAL_READ_BYTES): a buffer freed is reused for the
- * next one.
+ * pool on its own, a file every write to the disk. SEQUENTIAL_READ_BYTES, for
+ * the same reason as reads: a buffer freed is reused for the next one.
  */
-export const TAR_BLOCK = 120 * 1024
+export const TAR_BLOCK = SEQUENTIAL_READ_BYTES
 
 /** The bytes of `chunks`, as they come, in blocks of `size` (the last one shorter); a chunk of a block or more passes as it is. */
 export async function* inBlocks(chunks: AsyncIterable<Buffer>, size = TAR_BLOCK): AsyncGenerator<Buffer> {
