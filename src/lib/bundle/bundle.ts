@@ -246,7 +246,7 @@ export async function* archiveBytes(items: ArchiveItem[], mtime: number, onBytes
     // A small file is read whole, at once (see readSmall); a larger one streams, with a read buffer no larger than the file.
     const chunks =
       item.size <= SMALL_FILE
-        ? [readSmall(item.source!, item.size, `${item.label}: missing from the store`)]
+        ? [readSmall(item.source!, item.size, () => `${item.label}: missing from the store`)]
         : (createReadStream(item.source!, {highWaterMark: Math.max(1, Math.min(READ_CHUNK, item.size))}) as AsyncIterable<Buffer>)
     const hex = yield* checkedBody(chunks, {size: item.size, sha256: item.sha256, label: `${item.label} (the store file changed since it was pulled)`, onBytes})
     item.onDigest?.(hex)

@@ -306,7 +306,7 @@ export class OciLayoutSource implements ImageSource, Resolver {
     const path = layoutBlobPath(this.root, desc.digest)
     return async (offset) => {
       if (offset <= 0 && desc.size <= SMALL_FILE) {
-        const bytes = readSmall(path, desc.size, `blob ${desc.digest} is missing from ${this.root}`)
+        const bytes = readSmall(path, desc.size, () => `blob ${desc.digest} is missing from ${this.root}`)
         let stream: Readable | undefined
         return {
           bytes,

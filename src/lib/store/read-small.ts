@@ -9,14 +9,15 @@ export const SMALL_FILE = 64 << 10
  * A small file's bytes, read synchronously: for thousands of small files the
  * round trips through Node's thread pool cost ten times the reads
  * themselves. Reads one byte more than `size` at most, so a file that grew
- * still fails its check; a missing file is a FailureError saying `missing`.
+ * still fails its check; a missing file is a FailureError saying `missing()`
+ * (made only then: thousands of reads would otherwise each build a message).
  */
-export function readSmall(path: string, size: number, missing: string): Buffer {
+export function readSmall(path: string, size: number, missing: () => string): Buffer {
   let fd: number
   try {
     fd = openSync(path, 'r')
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FailureError(missing)
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FailureError(missing())
     throw err
   }
   try {
