@@ -8,7 +8,7 @@ import {repoRoot} from './helpers/cli.js'
 
 const run = promisify(execFile)
 
-async function youngGeneration(mode: 'tuned' | 'default'): Promise<{initial: number; largest: number}> {
+async function youngGeneration(mode: 'tuned' | 'default' | 'tuned-worker' | 'tuned-worker-only'): Promise<{initial: number; largest: number}> {
   const {stdout} = await run(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/fixtures/heap-load.ts'), mode], {cwd: repoRoot})
   return JSON.parse(stdout) as {initial: number; largest: number}
 }
@@ -19,5 +19,11 @@ describe('tuneHeap', () => {
     const [tuned, untuned] = await Promise.all([youngGeneration('tuned'), youngGeneration('default')])
     expect(untuned.largest).toBeGreaterThanOrEqual(4 * untuned.initial)
     expect(tuned.largest).toBe(tuned.initial)
+  }, 60_000)
+
+  it('keeps it so after a worker thread started and ended, once retuneHeap ran (the start resets the flags)', async () => {
+    const [again, reset] = await Promise.all([youngGeneration('tuned-worker'), youngGeneration('tuned-worker-only')])
+    expect(reset.largest).toBeGreaterThanOrEqual(4 * reset.initial)
+    expect(again.largest).toBe(again.initial)
   }, 60_000)
 })

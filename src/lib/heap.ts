@@ -25,3 +25,12 @@ export function tuneHeap(env: NodeJS.ProcessEnv = process.env): boolean {
   tuned = true
   return tuned
 }
+
+/**
+ * Apply HEAP_FLAGS again, if tuneHeap applied them: a worker thread's start
+ * sets V8's flags back to the command line's, for the whole process, and the
+ * young generation then grows to its default maximum (16 MiB a half).
+ */
+export function retuneHeap(): void {
+  if (tuned) for (const flag of HEAP_FLAGS) setFlagsFromString(flag)
+}

@@ -6,6 +6,7 @@ import {promisify} from 'node:util'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
+import {fileData, makeBundle} from '../helpers/bundle-fixture.js'
 import {runCli} from '../helpers/cli.js'
 import {ownArch} from '../helpers/executable.js'
 import {seedRootfs} from '../helpers/seed-rootfs.js'
@@ -102,7 +103,10 @@ describe('a seed node with no Node.js and no network', () => {
     for (const f of lock.files) expect(sha256(await readFile(join(root, 'srv', 'www', f.path))), f.path).toBe(f.sha256)
   })
 
-  it('every command runs from the executable, outside any clone: --version, --help, --json, a mistyped command, validate, build (pull, and bundle copying itself), inspect, verify, serve', async () => {
+  it('every command runs from the executable, outside any clone: --version, --help, --json, a mistyped command, validate, build (pull, and bundle copying itself), inspect, verify, serve, import nginx of many small files', async () => {
+    // Enough small files that most are written by import nginx's write thread, a worker the executable starts from its own code.
+    const many = Array.from({length: 120}, (_, i) => ({path: `files.example/d${i % 7}/f${i}`, data: fileData(500 + i * 37)}))
+    await makeBundle(join(root, 'many'), many)
     const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {images: {ref: string; digest: string}[]}
     // The images the first test pushed, pulled again from the registry on loopback.
     const manifest = ['apiVersion: airlock/v1', 'kind: Manifest', 'metadata:', '  name: again', 'spec:', '  images:']
@@ -127,6 +131,7 @@ describe('a seed node with no Node.js and no network', () => {
             `${a} inspect again --json >inspect.json`,
             `${a} verify again --json >verify.json`,
             `${a} serve again --print-mirror-config containerd --advertise http://seed.example:5000 >mirror.txt`,
+            `${a} import nginx /many --root /srv/many --json >many.json`,
           ].join('; '),
         ),
       ].join('\n'),
@@ -156,6 +161,8 @@ describe('a seed node with no Node.js and no network', () => {
     }
     expect(await at('mirror.txt')).toMatch(/^# 127\.0\.0\.1\S*\/hosts\.toml$/m)
     expect(await at('mirror.txt')).toContain('[host."http://seed.example:5000"]')
+    expect(JSON.parse(await at('many.json'))).toMatchObject({counts: {files: many.length, written: many.length}})
+    for (const f of many) expect(sha256(await readFile(join(root, 'srv', 'many', f.path))), f.path).toBe(sha256(f.data))
   })
 
   it('./import.sh nginx works with sha256sum and tar alone once the executable is gone', async () => {

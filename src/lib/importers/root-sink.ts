@@ -8,9 +8,19 @@ import {FailureError} from '../errors.js'
 import {hashFile} from '../fetch/hashing-stream.js'
 import {fsyncPath, parseTempName, syncFilesystem, tempNameBeside} from '../store/atomic.js'
 import {alive} from '../store/pid-lock.js'
+import {WriteThread, WriteThreadError} from '../store/write-thread.js'
 
 /** Renames made synchronously between two turns of the event loop (so the live view keeps moving). */
 const RENAMES_PER_TURN = 256
+
+/** Files up to this size are read whole and handed to the write thread; larger ones are written here as they come. */
+const THREAD_FILE_BYTES = 256 * 1024
+
+/** The write thread's ring: what it may fall behind by. */
+const WRITE_RING_BYTES = 4 * 1024 * 1024
+
+/** Small files written here before the write thread starts: for a few, its start costs more than it saves. */
+const BEFORE_THREAD = 32
 
 /** Files flushed at once when the filesystem cannot be flushed in one call. */
 const FLUSH_CONCURRENCY = 4
@@ -50,12 +60,15 @@ async function removeEmptyChain(dir: string, top: string): Promise<void> {
  * out of the root: folders are created 0755 and a link or a non-folder on
  * the way is refused, a folder where a file goes too. Each file is written
  * beside its target under a temporary name, hashed as it comes (the body
- * checks itself), and renamed only at `commit`, after one flush of the whole
- * filesystem, so a refused import leaves nothing under a final name and a
- * crash after commit no empty file under one; `abort` removes the staged
- * files and the folders this run created. An identical file is left alone (its mode
- * corrected); nothing the bundle does not name is touched, bar temporary
- * files of a killed earlier import.
+ * checks itself; past the first few, a small file is checked whole, then
+ * created and written by the `WriteThread` while the next ones are read),
+ * and renamed only at `commit`, once the thread wrote everything and after
+ * one flush of the whole filesystem, so a refused import leaves nothing
+ * under a final name and a crash after commit no empty file under one;
+ * `abort` stops the thread, then removes the staged files and the folders
+ * this run created. An identical file is left alone (its mode corrected);
+ * nothing the bundle does not name is touched, bar temporary files of a
+ * killed earlier import.
  */
 export class RootSink implements FileSink {
   readonly name: string
@@ -75,6 +88,9 @@ export class RootSink implements FileSink {
   private readonly fresh = new Set<string>()
   /** The process's umask, read once: files need an fchmod only when it clears bits of their mode. */
   private readonly umask = process.umask()
+  /** Where small files are written once there are more than a few (see WriteThread). */
+  private thread: WriteThread | undefined
+  private smallFiles = 0
 
   constructor(
     /** As the user gave it; created when missing. */
@@ -143,6 +159,37 @@ export class RootSink implements FileSink {
     // Claimed before the first await, so that the other archive cannot make a folder here meanwhile.
     this.stagedPaths.add(file.path)
     const tmp = tempNameBeside(target)
+    // The mode open() gives, unless the umask takes bits from it.
+    const fixMode = (mode & this.umask) !== 0
+    if (file.size <= THREAD_FILE_BYTES && (this.thread || ++this.smallFiles > BEFORE_THREAD)) {
+      await this.putOnThread(tmp, target, body, mode, fixMode, opts)
+    } else {
+      await this.putHere(tmp, target, body, mode, fixMode, opts)
+    }
+    // Verified; the file keeps its temporary name until commit().
+    this.touched.add(dirname(target))
+    opts.onStored('written')
+  }
+
+  /** A small file read whole (the body checks itself as it ends), then handed to the thread; staged from then on, written or not. */
+  private async putOnThread(tmp: string, target: string, body: AsyncIterable<Buffer>, mode: number, fixMode: boolean, opts: FilePutOptions): Promise<void> {
+    const chunks: Buffer[] = []
+    let length = 0
+    for await (const chunk of body) {
+      chunks.push(chunk)
+      length += chunk.length
+      opts.onBytes(chunk.length)
+    }
+    this.thread ??= new WriteThread(WRITE_RING_BYTES)
+    try {
+      await this.thread.write(tmp, chunks, length, mode, fixMode)
+    } catch (err) {
+      throw this.threadFailure(err)
+    }
+    this.staged.push({tmp, target})
+  }
+
+  private async putHere(tmp: string, target: string, body: AsyncIterable<Buffer>, mode: number, fixMode: boolean, opts: FilePutOptions): Promise<void> {
     let fd: number
     try {
       fd = openSync(tmp, 'wx', mode)
@@ -155,18 +202,21 @@ export class RootSink implements FileSink {
         for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off)
         opts.onBytes(chunk.length)
       }
-      // The mode open() gave, unless the umask took bits from it.
-      if ((mode & this.umask) !== 0) fchmodSync(fd, mode)
+      if (fixMode) fchmodSync(fd, mode)
     } catch (err) {
       closeSync(fd)
       rmSync(tmp, {force: true})
       throw err
     }
     closeSync(fd)
-    // Verified; the file keeps its temporary name until commit().
     this.staged.push({tmp, target})
-    this.touched.add(dirname(target))
-    opts.onStored('written')
+  }
+
+  /** The write thread's failure, naming the file it was writing. */
+  private threadFailure(err: unknown): unknown {
+    if (!(err instanceof WriteThreadError)) return err
+    const target = this.staged.find((s) => s.tmp === err.path)?.target ?? err.path
+    return new FailureError(`cannot write beside ${target}: ${err.message}`, {cause: err})
   }
 
   /**
@@ -175,6 +225,15 @@ export class RootSink implements FileSink {
    * folders that got the new names.
    */
   async commit(): Promise<void> {
+    if (this.thread) {
+      try {
+        await this.thread.drain()
+      } catch (err) {
+        throw this.threadFailure(err)
+      }
+      await this.thread.stop()
+      this.thread = undefined
+    }
     if (!(await syncFilesystem(this.root))) await flushEach(this.staged.map((s) => s.tmp))
     let renamed = 0
     try {
@@ -191,6 +250,9 @@ export class RootSink implements FileSink {
 
   /** Remove staged files and the folders this run created (the root too), when empty. */
   async abort(): Promise<void> {
+    // The thread stopped first: nothing it was handed is created after its temporary name is removed.
+    await this.thread?.stop()
+    this.thread = undefined
     for (const {tmp} of this.staged.splice(0)) await rm(tmp, {force: true})
     for (const d of this.created.splice(0).reverse()) await rmdir(d).catch(() => {})
     if (this.madeRoot) await removeEmptyChain(resolve(this.given), resolve(this.madeRoot))

@@ -1,0 +1,182 @@
+import {Worker} from 'node:worker_threads'
+
+import {retuneHeap} from '../heap.js'
+
+/**
+ * The thread's whole program (builtins only, so it runs the same in the
+ * standalone executable): each file of a batch created under its name (never
+ * replacing one), its bytes written from the shared ring, closed; then the
+ * ring space of the batch given back. The first failure stops the thread's
+ * work for good and is reported with the file's name.
+ */
+const PROGRAM = `
+const {closeSync, fchmodSync, openSync, writeSync} = require('node:fs')
+const {parentPort, workerData} = require('node:worker_threads')
+const ring = new Uint8Array(workerData.ring)
+let failed = false
+parentPort.on('message', (batch) => {
+  if (failed) return
+  let released = 0
+  for (const f of batch) {
+    try {
+      const fd = openSync(f.path, 'wx', f.mode)
+      try {
+        for (let off = f.off, end = f.off + f.length; off < end; ) off += writeSync(fd, ring, off, end - off)
+        if (f.chmod) fchmodSync(fd, f.mode)
+      } finally {
+        closeSync(fd)
+      }
+    } catch (err) {
+      failed = true
+      parentPort.postMessage({failed: f.path, message: err.message, code: err.code})
+      return
+    }
+    released += f.span
+  }
+  parentPort.postMessage({done: batch.length, released})
+})
+`
+
+/** One file for the thread: its bytes at `off` in the ring; `span` is what it holds of the ring (its bytes and any gap left before them at the ring's end). */
+interface QueuedFile {
+  path: string
+  mode: number
+  /** fchmod after the write: the umask took bits from the mode open() was given. */
+  chmod: boolean
+  off: number
+  length: number
+  span: number
+}
+
+/** A file the thread could not write: its path, and the system's message. */
+export class WriteThreadError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message)
+  }
+}
+
+/** Files sent to the thread in one message, at most. */
+const BATCH_FILES = 64
+
+/**
+ * Small files written on a thread of their own. On a filesystem where
+ * creating a file costs more than the work around it (a journal updated per
+ * name), the main thread goes on reading, checking and hashing the next
+ * entries while this one creates the last ones. Their bytes pass through one
+ * shared ring of `ringBytes` allocated once, so memory stays flat however
+ * many files come; `write` waits only while the ring is full. `drain` waits
+ * until every queued file is written and closed, and throws the first
+ * failure; `stop` ends the thread, after which nothing more is created, so
+ * that what was queued can be removed.
+ */
+export class WriteThread {
+  private readonly ring: Buffer
+  private readonly worker: Worker
+  private batch: QueuedFile[] = []
+  private flushScheduled = false
+  /** Next free byte of the ring, and the bytes held by files not yet written. */
+  private head = 0
+  private used = 0
+  /** Files queued, and those the thread confirmed. */
+  private queued = 0
+  private written = 0
+  private failure: Error | undefined
+  private waiters: (() => void)[] = []
+  private stopped = false
+
+  constructor(readonly ringBytes: number) {
+    const shared = new SharedArrayBuffer(ringBytes)
+    this.ring = Buffer.from(shared)
+    this.worker = new Worker(PROGRAM, {eval: true, workerData: {ring: shared}})
+    // A worker's start sets V8's flags back to the command line's, for this thread too.
+    this.worker.once('online', retuneHeap)
+    // Held open only while it has work, so an idle thread never keeps the process alive.
+    this.worker.unref()
+    this.worker.on('message', (m: {done: number; released: number} | {failed: string; message: string; code?: string}) => {
+      if ('failed' in m) this.fail(new WriteThreadError(m.failed, m.message, m.code))
+      else {
+        this.written += m.done
+        this.used -= m.released
+        if (this.written === this.queued) this.worker.unref()
+      }
+      this.wake()
+    })
+    this.worker.on('error', (err) => this.fail(err))
+    this.worker.on('exit', () => {
+      if (!this.stopped) this.fail(new Error('the thread writing files ended unexpectedly'))
+    })
+  }
+
+  /**
+   * Queue a new file at `path` (created with `mode`, never replacing one)
+   * holding `chunks`, `length` bytes in all (at most `ringBytes`): they are
+   * copied into the ring once it has room. Throws the thread's failure, once
+   * there is one.
+   */
+  async write(path: string, chunks: readonly Buffer[], length: number, mode: number, chmod: boolean): Promise<void> {
+    if (length > this.ringBytes) throw new RangeError(`${length} bytes do not fit the write thread's ring of ${this.ringBytes}`)
+    for (;;) {
+      if (this.failure) throw this.failure
+      // A file is never split across the ring's end: the gap left there is held until the file is written.
+      const gap = this.head + length > this.ringBytes ? this.ringBytes - this.head : 0
+      if (this.used + gap + length <= this.ringBytes) break
+      await this.next()
+    }
+    // From the check to here nothing awaits, so no other write can take the same space.
+    const gap = this.head + length > this.ringBytes ? this.ringBytes - this.head : 0
+    if (this.head + length > this.ringBytes) this.head = 0
+    const off = this.head
+    let at = off
+    for (const c of chunks) at += c.copy(this.ring, at)
+    this.head += length
+    this.used += gap + length
+    this.batch.push({path, mode, chmod, off, length, span: gap + length})
+    this.queued++
+    if (this.batch.length >= BATCH_FILES) this.flush()
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(() => this.flush())
+    }
+  }
+
+  /** Resolves once every queued file is written and closed; rejects with the first failure. */
+  async drain(): Promise<void> {
+    this.flush()
+    while (this.written < this.queued && !this.failure) await this.next()
+    if (this.failure) throw this.failure
+  }
+
+  /** End the thread; once this resolves, it creates nothing more. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.batch = []
+    await this.worker.terminate()
+  }
+
+  private flush(): void {
+    this.flushScheduled = false
+    if (this.batch.length === 0 || this.failure) return
+    const batch = this.batch
+    this.batch = []
+    this.worker.ref()
+    this.worker.postMessage(batch)
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err
+    this.worker.unref()
+    this.wake()
+  }
+
+  private next(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w()
+  }
+}

@@ -1,0 +1,36 @@
+import {createHash} from 'node:crypto'
+import {rmSync} from 'node:fs'
+import {readdir} from 'node:fs/promises'
+import {join} from 'node:path'
+import {describe, expect, it} from 'vitest'
+
+import {FailureError} from '../../src/lib/errors.js'
+import {RootSink} from '../../src/lib/importers/root-sink.js'
+import {makeTempDir} from '../helpers/tmp.js'
+
+async function* once(data: Buffer): AsyncGenerator<Buffer> {
+  yield data
+}
+
+const noop = {executable: false, onBytes: () => {}, onStored: () => {}}
+
+describe('RootSink, many small files', () => {
+  it('fails the commit naming the file its write thread could not create, and aborts to an untouched root', async () => {
+    const work = await makeTempDir('root-sink-thread-')
+    const root = join(work, 'www')
+    const sink = new RootSink(root)
+    await sink.open()
+    // The first few small files are written on the main thread; the rest go to the write thread,
+    // which takes some milliseconds to start: the folder is gone before it creates anything.
+    const files = Array.from({length: 60}, (_, i) => ({path: `h.example/d/f${i}`, data: Buffer.from(`file ${i}\n`)}))
+    for (const f of files) {
+      await sink.put({path: f.path, size: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex')}, once(f.data), noop)
+    }
+    rmSync(join(root, 'h.example', 'd'), {recursive: true})
+    const err = await sink.commit().catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(FailureError)
+    expect((err as Error).message).toMatch(new RegExp(`^cannot write beside ${join(root, 'h.example/d/f')}\\d+: ENOENT`))
+    await sink.abort()
+    await expect(readdir(root)).rejects.toThrow(/ENOENT/)
+  })
+})
