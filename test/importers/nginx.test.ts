@@ -5,6 +5,7 @@ import {describe, expect, it} from 'vitest'
 
 import {verifyBundle} from '../../src/lib/bundle/verify.js'
 import {importNginx} from '../../src/lib/importers/nginx.js'
+import {tempStem} from '../../src/lib/store/atomic.js'
 import {RecordingProgress} from '../../src/lib/ui/progress.js'
 import {type FixtureFile, fileData, hostileArchives, makeBundle, makeRawBundle, sha256Hex, tarBytes, tarHeader} from '../helpers/bundle-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
@@ -89,6 +90,24 @@ describe('importNginx', () => {
     expect(sha256Hex(await readFile(target))).toBe(sha256Hex(FILES[2].data))
     await expect(lstat(stale)).rejects.toThrow(/ENOENT/)
     expect(await readFile(foreign, 'utf8')).toBe('not ours')
+  })
+
+  it('imports names up to NAME_MAX (their temporary names shortened) and clears the temporary files a killed run left of them', async () => {
+    const work = await makeTempDir('nginx-long-')
+    const long: FixtureFile[] = [
+      {path: `h.example/d/${'n'.repeat(255)}`, data: Buffer.from('longest ascii\n')},
+      {path: `h.example/d/${'é'.repeat(127)}`, data: Buffer.from('254 bytes of two-byte characters\n')},
+      {path: `h.example/d/${'n'.repeat(254)}`, data: Buffer.from('same first bytes\n')},
+    ]
+    const b = await makeBundle(join(work, 'bundle'), long)
+    const root = join(work, 'www')
+    await mkdir(join(root, 'h.example', 'd'), {recursive: true})
+    const stale = join(root, 'h.example', 'd', `.${tempStem('n'.repeat(255))}.airlock-999999-0123abcd.tmp`)
+    await writeFile(stale, 'half')
+    const r = await importNginx(b.dir, {root})
+    expect(r.written).toBe(long.length)
+    for (const f of long) expect(sha256Hex(await readFile(join(root, f.path))), f.path.slice(0, 20)).toBe(sha256Hex(f.data))
+    await expect(lstat(stale)).rejects.toThrow(/ENOENT/)
   })
 
   it('reads an archive split into numbered parts as one stream', async () => {

@@ -6,7 +6,7 @@ import {dirname, join, resolve, sep} from 'node:path'
 import type {FilePutOptions, FileRef, FileSink} from '../content/roles.js'
 import {FailureError} from '../errors.js'
 import {hashFile} from '../fetch/hashing-stream.js'
-import {fsyncPath, parseTempName, syncFilesystem, tempNameBeside} from '../store/atomic.js'
+import {fsyncPath, parseTempName, syncFilesystem, tempNameBeside, tempStem} from '../store/atomic.js'
 import {alive} from '../store/pid-lock.js'
 import {WriteThread, WriteThreadError} from '../store/write-thread.js'
 
@@ -88,6 +88,8 @@ export class RootSink implements FileSink {
   private readonly fresh = new Set<string>()
   /** The process's umask, read once: files need an fchmod only when it clears bits of their mode. */
   private readonly umask = process.umask()
+  /** Paths of the bundle whose temporary names carry a shortened name (tempStem), as shortened, to recognise their stale temporary files too. */
+  private readonly shortened = new Set<string>()
   /** Where small files are written once there are more than a few (see WriteThread). */
   private thread: WriteThread | undefined
   private smallFiles = 0
@@ -99,6 +101,11 @@ export class RootSink implements FileSink {
     private readonly bundlePaths: Set<string> = new Set(),
   ) {
     this.name = `--root ${given}`
+    for (const p of bundlePaths) {
+      const slash = p.lastIndexOf('/')
+      const stem = tempStem(p.slice(slash + 1))
+      if (stem !== p.slice(slash + 1)) this.shortened.add(`${p.slice(0, slash + 1)}${stem}`)
+    }
   }
 
   /** The root with links resolved, once open() ran. */
@@ -298,7 +305,9 @@ export class RootSink implements FileSink {
     const abs = join(this.root, rel)
     for (const name of await readdir(abs)) {
       const t = parseTempName(name)
-      if (!t || !this.bundlePaths.has(rel === '' ? t.target : `${rel}/${t.target}`) || alive(t.pid)) continue
+      if (!t) continue
+      const path = rel === '' ? t.target : `${rel}/${t.target}`
+      if (!(this.bundlePaths.has(path) || this.shortened.has(path)) || alive(t.pid)) continue
       await rm(join(abs, name), {force: true})
     }
   }
