@@ -85,7 +85,7 @@ describe('import nginx flushes the staged files before any gets its final name',
 })
 
 describe('import nginx modes', () => {
-  it('gives files 0644 and executables 0755 under a umask that takes bits from both (an fchmod where open() could not)', async () => {
+  it('gives files 0644, executables and folders 0755 under a umask that takes bits from them (an fchmod where open() could not)', async () => {
     const work = await makeTempDir('root-umask-')
     // Enough files that the later ones are written by the write thread, not the main one.
     const files: FixtureFile[] = Array.from({length: 48}, (_, i) =>
@@ -98,6 +98,7 @@ describe('import nginx modes', () => {
         env: {...process.env, CI: '1'},
       })
       for (const f of files) expect((await stat(join(root, f.path))).mode & 0o777, `${name}: ${f.path}`).toBe(f.executable ? 0o755 : 0o644)
+      for (const d of ['example.com', 'example.com/bin', 'example.com/doc']) expect((await stat(join(root, d))).mode & 0o777, `${name}: ${d}/`).toBe(0o755)
     }
   })
 })

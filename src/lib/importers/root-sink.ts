@@ -1,4 +1,4 @@
-import {closeSync, fchmodSync, lstatSync, openSync, renameSync, rmSync, type Stats, writeSync} from 'node:fs'
+import {chmodSync, closeSync, fchmodSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, type Stats, writeSync} from 'node:fs'
 import {chmod, lstat, mkdir, readdir, realpath, rm, rmdir} from 'node:fs/promises'
 import {setImmediate as nextTurn} from 'node:timers/promises'
 import {dirname, join, resolve, sep} from 'node:path'
@@ -283,17 +283,23 @@ export class RootSink implements FileSink {
     if (this.stagedPaths.has(rel)) throw new FailureError(`${abs}: the bundle has a file there and files under it`)
     let st = lstatSyncOrUndefined(abs)
     if (!st) {
+      // Synchronous, as the files are: an import of thousands of small files makes hundreds of folders.
+      let made = false
       try {
-        await mkdir(abs, {mode: 0o755})
-        await chmod(abs, 0o755)
+        mkdirSync(abs, {mode: 0o755})
+        made = true
+      } catch (err) {
+        if (errno(err) !== 'EEXIST') throw err
+      }
+      if (made) {
         this.created.push(abs)
         this.fresh.add(rel)
         this.touched.add(dirname(abs))
+        // 0755 whatever the umask: a web server reads it as another user.
+        if ((0o755 & this.umask) !== 0) chmodSync(abs, 0o755)
         return
-      } catch (err) {
-        if (errno(err) !== 'EEXIST') throw err
-        st = await lstat(abs)
       }
+      st = lstatSync(abs)
     }
     if (st.isSymbolicLink()) throw new FailureError(`${abs} is a symbolic link; refusing to write through it`)
     if (!st.isDirectory()) throw new FailureError(`${abs} exists and is not a folder`)

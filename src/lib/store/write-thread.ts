@@ -78,7 +78,7 @@ export class WriteThread {
   private readonly worker: Worker
   private batch: QueuedFile[] = []
   private flushScheduled = false
-  /** Next free byte of the ring, and the bytes held by files not yet written. */
+  /** Next free byte of the ring (below ringBytes), and the bytes held by files not yet written. */
   private head = 0
   private used = 0
   /** Files queued, and those the thread confirmed. */
@@ -92,7 +92,7 @@ export class WriteThread {
     const shared = new SharedArrayBuffer(ringBytes)
     this.ring = Buffer.from(shared)
     this.worker = new Worker(PROGRAM, {eval: true, workerData: {ring: shared}})
-    // A worker's start sets V8's flags back to the command line's, for this thread too.
+    // A worker's start sets V8's flags back to the command line's, for the whole process.
     this.worker.once('online', retuneHeap)
     // Held open only while it has work, so an idle thread never keeps the process alive.
     this.worker.unref()
@@ -119,20 +119,21 @@ export class WriteThread {
    */
   async write(path: string, chunks: readonly Buffer[], length: number, mode: number, chmod: boolean): Promise<void> {
     if (length > this.ringBytes) throw new RangeError(`${length} bytes do not fit the write thread's ring of ${this.ringBytes}`)
+    // A file is never split across the ring's end: it starts again at 0, and the gap left at the end is held until the file is written.
+    let gap = 0
     for (;;) {
       if (this.failure) throw this.failure
-      // A file is never split across the ring's end: the gap left there is held until the file is written.
-      const gap = this.head + length > this.ringBytes ? this.ringBytes - this.head : 0
+      gap = this.head + length > this.ringBytes ? this.ringBytes - this.head : 0
       if (this.used + gap + length <= this.ringBytes) break
       await this.next()
     }
     // From the check to here nothing awaits, so no other write can take the same space.
-    const gap = this.head + length > this.ringBytes ? this.ringBytes - this.head : 0
-    if (this.head + length > this.ringBytes) this.head = 0
+    if (gap > 0) this.head = 0
     const off = this.head
     let at = off
     for (const c of chunks) at += c.copy(this.ring, at)
-    this.head += length
+    // Below ringBytes always, so a file that would pass the end leaves a gap of at least one byte.
+    this.head = (this.head + length) % this.ringBytes
     this.used += gap + length
     this.batch.push({path, mode, chmod, off, length, span: gap + length})
     this.queued++
