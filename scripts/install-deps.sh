@@ -10,7 +10,8 @@ set -euo pipefail
 # containerd, podman: real clients pulling from `airlock serve`.
 # mmdebstrap: the minimal Debian root file system the seed-node test imports a bundle in
 # (entered with chroot inside unshare; ip brings up its loopback); shellcheck: checks import.sh.
-pkgs=(docker-registry nginx-light skopeo openssl apache2-utils ceph-mon ceph-osd radosgw curl ca-certificates time tinyproxy containerd podman python3-pyte mmdebstrap shellcheck iproute2 util-linux strace)
+# rclone: the usual tool the count benchmark measures import s3 against.
+pkgs=(docker-registry nginx-light skopeo openssl apache2-utils ceph-mon ceph-osd radosgw curl ca-certificates time tinyproxy containerd podman python3-pyte mmdebstrap shellcheck iproute2 util-linux strace rclone)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,12 +1,15 @@
 /**
  * Benchmark: the cost of the count, not the size. Many tiny multi-arch images
- * and many small files through `pull`, `bundle`, `import registry` and
- * `import nginx`, each against the usual tool doing the same in the same run:
+ * and many small files through `pull`, `bundle`, `import registry`,
+ * `import nginx` and `import s3`, each against the usual tool doing the same
+ * in the same run:
  *
  *   pull             skopeo sync --all (registry -> dir) + curl of every file
  *   bundle           GNU tar -cf of the image layout + tar -czf of files/ and packages/
  *   import registry  skopeo sync --all (that dir -> a fresh registry)
  *   import nginx     GNU tar -xzf of the two file archives
+ *   import s3        tar -xzf of the two file archives, then rclone copy of
+ *                    the files into a bucket (Ceph RGW on loopback)
  *
  * and, for bundle and import nginx, node-tar (tar's c and x) doing the same
  * in Node with nothing checked: the floor of the job in the language.
@@ -28,7 +31,8 @@
  *
  * Knobs (env): BENCH_COUNT (1000 images), BENCH_FILES (1000 files),
  * BENCH_CONCURRENCY (8), BENCH_REFERENCE (1; 0 runs airlock alone: skopeo
- * takes minutes per thousand images).
+ * takes minutes per thousand images), BENCH_S3 (1; 0 leaves out import s3
+ * and the Ceph cluster it needs).
  */
 import {createHash} from 'node:crypto'
 import {mkdir, readdir, rm, stat, writeFile} from 'node:fs/promises'
@@ -36,6 +40,7 @@ import {homedir} from 'node:os'
 import {join} from 'node:path'
 
 import {startNginx} from '../../test/helpers/nginx.js'
+import {startRgw} from '../../test/helpers/rgw.js'
 import {countImageStorage} from '../../test/helpers/registry-storage.js'
 import {startRegistry} from '../../test/helpers/registry.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
@@ -45,6 +50,7 @@ const COUNT = Number(process.env.BENCH_COUNT ?? 1000)
 const FILES = Number(process.env.BENCH_FILES ?? 1000)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
 const REFERENCE = process.env.BENCH_REFERENCE !== '0'
+const S3 = process.env.BENCH_S3 !== '0'
 const cache = process.env.AIRLOCK_BENCH_CACHE ?? join(homedir(), '.cache', 'airlock-bench')
 const cli = join(root, 'bin/run.js')
 
@@ -86,6 +92,7 @@ for (const f of specs) {
   await writeFile(join(www, f.path), f.data)
 }
 const nginx = await startNginx({root: www})
+const rgw = S3 ? await startRgw() : undefined
 /** One run of the four jobs over a manifest, airlock's and the reference's, in folders named with `tag`. */
 interface Jobs {
   pull: Timed
@@ -98,6 +105,8 @@ interface Jobs {
   inginx: Timed
   inginxRef?: Timed
   inginxNode?: Timed
+  is3?: Timed
+  is3Ref?: Timed
   storeSize: {bytes: number; files: number}
 }
 
@@ -180,7 +189,32 @@ async function runJobs(tag: string, manifest: string, images: {repository: strin
     ['offline-files.tar.gz', 'component-tools.tar.gz'].map((a) => `tar -xzf ${join(bundleDir, a)} --strip-components=1 -C ${tarRoot}`).join(' && '),
   ])
   const inginxNode = await reference('node-tar extract', process.execPath, ['--input-type=module', '-e', NODE_TAR_EXTRACT, bundleDir, join(dir, 'root-node-tar')])
-  return {pull, pullRef, bundle, bundleRef, bundleNode, ireg, iregRef, inginx, inginxRef, inginxNode, storeSize}
+
+  // import s3: into a bucket of its own each, airlock's and the reference's
+  let is3: Timed | undefined
+  let is3Ref: Timed | undefined
+  if (rgw) {
+    say('airlock import s3')
+    const keys = ['--access-key', rgw.accessKey, '--secret-key', rgw.secretKey]
+    is3 = check(
+      'airlock import s3',
+      await timed(process.execPath, [cli, 'import', 's3', bundleDir, '--endpoint', rgw.endpoint, '--bucket', `count-${tag}`, '--create-bucket', ...keys, '--concurrency', String(CONCURRENCY), '--quiet'], {rss: true}),
+    )
+    say('tar -xzf + rclone copy')
+    const unpacked = join(dir, 'root-rclone')
+    // rclone's S3 remote given on the command line (no config file); it makes the bucket itself.
+    const remote = `:s3,provider=Ceph,endpoint='${rgw.endpoint}',access_key_id=${rgw.accessKey},secret_access_key=${rgw.secretKey}:count-${tag}-rclone`
+    is3Ref = await reference('tar -xzf + rclone copy', 'sh', [
+      '-c',
+      [
+        `mkdir -p ${unpacked}`,
+        ...['offline-files.tar.gz', 'component-tools.tar.gz'].map((a) => `tar -xzf ${join(bundleDir, a)} --strip-components=1 -C ${unpacked}`),
+        // A CA bundle set for other endpoints makes rclone's S3 client fail at start; the endpoint here is plain HTTP.
+        `env -u AWS_CA_BUNDLE rclone copy ${unpacked} "${remote}" --transfers ${CONCURRENCY} --checkers ${CONCURRENCY} --config /dev/null -q`,
+      ].join(' && '),
+    ])
+  }
+  return {pull, pullRef, bundle, bundleRef, bundleNode, ireg, iregRef, inginx, inginxRef, inginxNode, is3, is3Ref, storeSize}
 }
 
 try {
@@ -211,6 +245,7 @@ try {
   row('import registry', all.ireg, 'skopeo sync dir -> registry', all.iregRef)
   row('import nginx', all.inginx, 'tar -xzf x2', all.inginxRef)
   row('import nginx', all.inginx, 'node-tar x (same archives)', all.inginxNode)
+  if (all.is3) row('import s3', all.is3, 'tar -xzf x2 + rclone copy', all.is3Ref)
 
   const headers = ['job', 'airlock', 'RSS', 'reference', 'time', 'RSS', 'airlock/ref']
   const widths = [17, 10, 9, 31, 10, 9, 12]
@@ -219,7 +254,7 @@ try {
     `count: ${COUNT} two-platform images and ${FILES} files; store ${(all.storeSize.bytes / MB).toFixed(0)} MB in ${all.storeSize.files} files; --concurrency ${CONCURRENCY}\n`,
   )
   process.stdout.write(`${fmt(headers)}\n${rows.map((r) => fmt(r)).join('\n')}\n`)
-  const worst = Math.max(all.pull.rssKb ?? 0, all.bundle.rssKb ?? 0, all.ireg.rssKb ?? 0, all.inginx.rssKb ?? 0)
+  const worst = Math.max(all.pull.rssKb ?? 0, all.bundle.rssKb ?? 0, all.ireg.rssKb ?? 0, all.inginx.rssKb ?? 0, all.is3?.rssKb ?? 0)
   process.stdout.write(`airlock peak RSS ${Math.round(worst / 1024)} MB (target < 150 MB at 4,000 images: ${worst < 150 * 1024 ? 'met' : 'NOT met'})\n`)
 
   // The cost of an entry (an image or a file the job handles): the full run less the one-entry run, over the entries between.
@@ -239,6 +274,7 @@ try {
   costRow('import registry', COUNT, all.ireg, fixed.ireg, all.iregRef, fixed.iregRef)
   costRow('import nginx', FILES, all.inginx, fixed.inginx, all.inginxRef, fixed.inginxRef)
   costRow('  vs node-tar', FILES, all.inginx, fixed.inginx, all.inginxNode, fixed.inginxNode)
+  if (all.is3 && fixed.is3) costRow('import s3', FILES, all.is3, fixed.is3, all.is3Ref, fixed.is3Ref)
   process.stdout.write(`\nper entry: (time of the full run - time with one image and one file) / entries between\n`)
   process.stdout.write(`${fmt(['job', 'fixed', 'airlock/entry', 'ref/entry', 'airlock/ref'], costWidths)}\n${costRows.map((r) => fmt(r, costWidths)).join('\n')}\n`)
 } finally {
@@ -246,5 +282,6 @@ try {
   await regA.stop()
   await regB.stop()
   await nginx.stop()
+  await rgw?.stop()
   await rm(work, {recursive: true, force: true})
 }
