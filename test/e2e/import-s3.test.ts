@@ -1,11 +1,13 @@
 import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetBucketLocationCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutBucketPolicyCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -15,9 +17,14 @@ import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {readBundleLock} from '../../src/lib/bundle/read-lock.js'
+import {importFiles} from '../../src/lib/importers/file-import.js'
+import {objectKey} from '../../src/lib/importers/s3-client.js'
+import {S3Sink} from '../../src/lib/importers/s3-sink.js'
+import {silentProgress} from '../../src/lib/ui/index.js'
 import {type FixtureFile, fileData, hostileArchives, makeBundle, makeRawBundle, sha256Hex} from '../helpers/bundle-fixture.js'
 import {runCli} from '../helpers/cli.js'
-import {type S3Server, startRgw} from '../helpers/rgw.js'
+import {s3Client, type S3Server, startRgw} from '../helpers/rgw.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 const FILES: FixtureFile[] = [
@@ -210,6 +217,57 @@ describe('airlock import s3 (Ceph RGW)', () => {
     const left = await client.send(new ListMultipartUploadsCommand({Bucket: 'leftover'}))
     expect((left.Uploads ?? []).map((u) => u.Key)).toEqual([theirs])
     expect((await object('leftover', ours)).sha).toBe(sha256Hex(FILES[0].data))
+  })
+
+  it('lists the prefix once: a first import sends no HEAD (a PUT a file), a second asks only the objects of the right size, and a key that may not list asks each', async () => {
+    const small = Array.from({length: 24}, (_, i): FixtureFile => ({path: `files.example/d${i % 3}/f${i}`, data: fileData(1000 + i)}))
+    const b = await makeBundle(join(work, 'listed-bundle'), small)
+    const lock = await readBundleLock(b.dir)
+    const keys = new Set(lock.files.map((f) => objectKey('p', f.path)))
+    /** An import through a client that counts the requests it sends, by command. */
+    const importCounted = async (bucket: string) => {
+      const counting = s3Client(s3.endpoint)
+      const sent = new Map<string, number>()
+      counting.middlewareStack.add(
+        (next, context) => async (args) => {
+          sent.set(context.commandName!, (sent.get(context.commandName!) ?? 0) + 1)
+          return next(args)
+        },
+        {step: 'initialize'},
+      )
+      try {
+        const sink = new S3Sink(counting, {bucket, createBucket: true, prefix: 'p', host: s3.endpoint, concurrency: 4, keys})
+        const r = await importFiles(b.dir, lock, sink, {progress: silentProgress})
+        return {written: r.written, sent: Object.fromEntries(sent)}
+      } finally {
+        counting.destroy()
+      }
+    }
+    const first = await importCounted('listed')
+    expect(first.written).toBe(small.length)
+    expect(first.sent).toMatchObject({ListObjectsV2Command: 1, PutObjectCommand: small.length})
+    expect(first.sent.HeadObjectCommand).toBeUndefined()
+    for (const f of small) expect((await object('listed', `p/${f.path}`)).sha).toBe(sha256Hex(f.data))
+
+    // One object gone, one of the same size with other bytes: only same-size objects are asked, and the two are put again.
+    await client.send(new DeleteObjectCommand({Bucket: 'listed', Key: `p/${small[0].path}`}))
+    await client.send(new PutObjectCommand({Bucket: 'listed', Key: `p/${small[1].path}`, Body: Buffer.alloc(small[1].data.length), Metadata: {sha256: '0'.repeat(64)}}))
+    const second = await importCounted('listed')
+    expect(second.written).toBe(2)
+    expect(second.sent).toMatchObject({ListObjectsV2Command: 1, HeadObjectCommand: small.length - 1, PutObjectCommand: 2})
+    expect((await object('listed', `p/${small[1].path}`)).sha).toBe(sha256Hex(small[1].data))
+
+    // The listing refused (403): a HEAD for each file, as without a listing, and the import still completes.
+    await client.send(new CreateBucketCommand({Bucket: 'unlisted'}))
+    // Only a listing of the prefix is denied: HeadBucket (which needs s3:ListBucket too) names no prefix.
+    const deny = {
+      Version: '2012-10-17',
+      Statement: [{Effect: 'Deny', Principal: '*', Action: ['s3:ListBucket'], Resource: ['arn:aws:s3:::unlisted'], Condition: {StringLike: {'s3:prefix': ['p/*']}}}],
+    }
+    await client.send(new PutBucketPolicyCommand({Bucket: 'unlisted', Policy: JSON.stringify(deny)}))
+    const denied = await importCounted('unlisted')
+    expect(denied.written).toBe(small.length)
+    expect(denied.sent).toMatchObject({ListObjectsV2Command: 1, HeadObjectCommand: small.length, PutObjectCommand: small.length})
   })
 
   it('refuses hostile bundles and uploads nothing they carry', async () => {

@@ -103,8 +103,9 @@ export class RootSink implements FileSink {
     this.name = `--root ${given}`
     for (const p of bundlePaths) {
       const slash = p.lastIndexOf('/')
-      const stem = tempStem(p.slice(slash + 1))
-      if (stem !== p.slice(slash + 1)) this.shortened.add(`${p.slice(0, slash + 1)}${stem}`)
+      const name = p.slice(slash + 1)
+      const stem = tempStem(name)
+      if (stem !== name) this.shortened.add(`${p.slice(0, slash + 1)}${stem}`)
     }
   }
 

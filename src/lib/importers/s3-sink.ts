@@ -1,4 +1,4 @@
-import {AbortMultipartUploadCommand, ListMultipartUploadsCommand, PutObjectCommand, type S3Client} from '@aws-sdk/client-s3'
+import {AbortMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client} from '@aws-sdk/client-s3'
 import {Upload} from '@aws-sdk/lib-storage'
 import {Readable} from 'node:stream'
 
@@ -26,6 +26,13 @@ export interface S3SinkOptions extends Pick<S3TargetOptions, 'bucket' | 'createB
  * and sha256 is skipped. Objects are visible as soon as they are complete,
  * so an import verifies the bundle before it puts anything here.
  *
+ * What is there already is listed once, at open() (a page per 1,000 keys):
+ * a file with no object of its size is put without a HEAD first, so a first
+ * import costs one request per file, not two. Only an object of the same
+ * size is asked for its sha256. Where the listing is refused (a key allowed
+ * to put but not to list) or runs far past the bundle's own keys, each file
+ * is asked with a HEAD, as before.
+ *
  * Concurrency, within bounded memory: puts are taken one at a time (the two
  * archives' entries interleave). A file no bigger than one part is read into
  * memory (verified as it is read) and its HEAD + PUT run in the background,
@@ -41,6 +48,8 @@ export class S3Sink implements OpenableFileSink {
   private failure: unknown
   /** The put before this one; puts run one after another. */
   private turn: Promise<void> = Promise.resolve()
+  /** The size of each of the bundle's keys already in the bucket, listed at open(); undefined where it could not be listed. */
+  private present: Map<string, number> | undefined
 
   constructor(
     private readonly client: S3Client,
@@ -63,6 +72,13 @@ export class S3Sink implements OpenableFileSink {
     await ensureBucket(this.client, this.opts, host, progress)
     const aborted = await abortLeftUploads(this.client, bucket, prefix, keys, host)
     if (aborted.length > 0) progress.info(`aborted ${aborted.length} unfinished multipart upload(s) an earlier import left in ${bucket}: ${aborted.join(', ')}`)
+    this.present = keys.size > 0 ? await listPresent(this.client, bucket, prefix, keys, host) : undefined
+  }
+
+  /** The object at `key` is the file already: by the listing where its size rules it out, else by its HEAD (size and sha256). */
+  private async holds(key: string, file: FileRef): Promise<boolean> {
+    if (this.present && this.present.get(key) !== file.size) return false
+    return objectHolds(this.client, this.opts.bucket, key, file, this.opts.host)
   }
 
   put(file: FileRef, body: AsyncIterable<Buffer>, opts: FilePutOptions): Promise<void> {
@@ -81,7 +97,7 @@ export class S3Sink implements OpenableFileSink {
       const data = await collect(body, file.size, opts.onBytes)
       while (this.inflight.size >= concurrency) await Promise.race(this.inflight)
       const job: Promise<void> = (async () => {
-        if (await objectHolds(client, bucket, key, file, host)) {
+        if (await this.holds(key, file)) {
           opts.onStored('skipped')
           return
         }
@@ -100,7 +116,7 @@ export class S3Sink implements OpenableFileSink {
       return
     }
     await this.settle()
-    if (await objectHolds(client, bucket, key, file, host)) {
+    if (await this.holds(key, file)) {
       // The body is left unread: the archive reader skips it.
       opts.onBytes(file.size)
       opts.onStored('skipped')
@@ -155,6 +171,39 @@ async function* counted(body: AsyncIterable<Buffer>, onBytes: (n: number) => voi
     onBytes(c.length)
     yield c
   }
+}
+
+/** How many objects per key of the bundle the listing reads at most (see listPresent). */
+const LIST_LIMIT_FACTOR = 4
+
+/**
+ * The size of every object under the prefix whose key the bundle writes,
+ * from a listing of the prefix. Undefined where the key may not list the
+ * bucket (403), or where the prefix holds more than LIST_LIMIT_FACTOR times
+ * the bundle's keys (at least 10,000 objects): a HEAD per file then costs
+ * less than reading the listing.
+ */
+async function listPresent(client: S3Client, bucket: string, prefix: string, keys: Set<string>, host: string): Promise<Map<string, number> | undefined> {
+  const limit = Math.max(10_000, LIST_LIMIT_FACTOR * keys.size)
+  const present = new Map<string, number>()
+  let seen = 0
+  let token: string | undefined
+  do {
+    let page
+    try {
+      page = await client.send(new ListObjectsV2Command({Bucket: bucket, Prefix: prefix ? `${prefix}/` : undefined, ContinuationToken: token}))
+    } catch (err) {
+      if (statusOf(err) === 403) return undefined
+      throw s3Error(err, host, `list ${bucket}${prefix ? `/${prefix}/` : ''}`)
+    }
+    for (const o of page.Contents ?? []) {
+      if (o.Key !== undefined && keys.has(o.Key)) present.set(o.Key, o.Size ?? -1)
+    }
+    seen += page.KeyCount ?? page.Contents?.length ?? 0
+    if (seen > limit) return undefined
+    token = page.IsTruncated ? page.NextContinuationToken : undefined
+  } while (token)
+  return present
 }
 
 /**
