@@ -219,13 +219,13 @@ describe('airlock import s3 (Ceph RGW)', () => {
     expect((await object('leftover', ours)).sha).toBe(sha256Hex(FILES[0].data))
   })
 
-  it('lists the prefix once: a first import sends no HEAD (a PUT a file), a second asks only the objects of the right size, and a key that may not list asks each', async () => {
+  it('lists the prefix once: a first import sends no HEAD (a PUT a file), a second asks only the objects of the right size; a key that may not list, or a crowded prefix, asks each', async () => {
     const small = Array.from({length: 24}, (_, i): FixtureFile => ({path: `files.example/d${i % 3}/f${i}`, data: fileData(1000 + i)}))
     const b = await makeBundle(join(work, 'listed-bundle'), small)
-    const lock = await readBundleLock(b.dir)
-    const keys = new Set(lock.files.map((f) => objectKey('p', f.path)))
-    /** An import through a client that counts the requests it sends, by command. */
-    const importCounted = async (bucket: string) => {
+    /** An import of `dir` through a client that counts the requests it sends, by command. */
+    const importCounted = async (bucket: string, dir = b.dir) => {
+      const lock = await readBundleLock(dir)
+      const keys = new Set(lock.files.map((f) => objectKey('p', f.path)))
       const counting = s3Client(s3.endpoint)
       const sent = new Map<string, number>()
       counting.middlewareStack.add(
@@ -237,7 +237,7 @@ describe('airlock import s3 (Ceph RGW)', () => {
       )
       try {
         const sink = new S3Sink(counting, {bucket, createBucket: true, prefix: 'p', host: s3.endpoint, concurrency: 4, keys})
-        const r = await importFiles(b.dir, lock, sink, {progress: silentProgress})
+        const r = await importFiles(dir, lock, sink, {progress: silentProgress})
         return {written: r.written, sent: Object.fromEntries(sent)}
       } finally {
         counting.destroy()
@@ -268,7 +268,18 @@ describe('airlock import s3 (Ceph RGW)', () => {
     const denied = await importCounted('unlisted')
     expect(denied.written).toBe(small.length)
     expect(denied.sent).toMatchObject({ListObjectsV2Command: 1, HeadObjectCommand: small.length, PutObjectCommand: small.length})
-  })
+
+    // A prefix holding far more than the bundle: the listing stops once it took as many requests as a HEAD per file.
+    await client.send(new CreateBucketCommand({Bucket: 'crowded'}))
+    const others = Array.from({length: 1001}, (_, i) => `p/others/o${i}`)
+    for (let i = 0; i < others.length; i += 50) {
+      await Promise.all(others.slice(i, i + 50).map((Key) => client.send(new PutObjectCommand({Bucket: 'crowded', Key, Body: 'x'}))))
+    }
+    const one = await makeBundle(join(work, 'one-file-bundle'), small.slice(0, 1))
+    const crowded = await importCounted('crowded', one.dir)
+    expect(crowded.written).toBe(1)
+    expect(crowded.sent).toMatchObject({ListObjectsV2Command: 1, HeadObjectCommand: 1, PutObjectCommand: 1})
+  }, 120_000)
 
   it('refuses hostile bundles and uploads nothing they carry', async () => {
     for (const h of hostileArchives()) {

@@ -30,8 +30,9 @@ export interface S3SinkOptions extends Pick<S3TargetOptions, 'bucket' | 'createB
  * a file with no object of its size is put without a HEAD first, so a first
  * import costs one request per file, not two. Only an object of the same
  * size is asked for its sha256. Where the listing is refused (a key allowed
- * to put but not to list) or runs far past the bundle's own keys, each file
- * is asked with a HEAD, as before.
+ * to put but not to list) or would take more requests than a HEAD per file
+ * (a prefix holding far more than the bundle), each file is asked with a
+ * HEAD, as before.
  *
  * Concurrency, within bounded memory: puts are taken one at a time (the two
  * archives' entries interleave). A file no bigger than one part is read into
@@ -173,22 +174,19 @@ async function* counted(body: AsyncIterable<Buffer>, onBytes: (n: number) => voi
   }
 }
 
-/** How many objects per key of the bundle the listing reads at most (see listPresent). */
-const LIST_LIMIT_FACTOR = 4
-
 /**
  * The size of every object under the prefix whose key the bundle writes,
- * from a listing of the prefix. Undefined where the key may not list the
- * bucket (403), or where the prefix holds more than LIST_LIMIT_FACTOR times
- * the bundle's keys (at least 10,000 objects): a HEAD per file then costs
- * less than reading the listing.
+ * from a listing of the prefix (1,000 objects a page). Undefined where the
+ * key may not list it (403), or once the listing has taken as many requests
+ * as a HEAD for each of the bundle's keys would (a prefix holding far more
+ * than the bundle): asking each file then costs less.
  */
 async function listPresent(client: S3Client, bucket: string, prefix: string, keys: Set<string>, host: string): Promise<Map<string, number> | undefined> {
-  const limit = Math.max(10_000, LIST_LIMIT_FACTOR * keys.size)
   const present = new Map<string, number>()
-  let seen = 0
+  let pages = 0
   let token: string | undefined
   do {
+    if (++pages > keys.size) return undefined
     let page
     try {
       page = await client.send(new ListObjectsV2Command({Bucket: bucket, Prefix: prefix ? `${prefix}/` : undefined, ContinuationToken: token}))
@@ -199,8 +197,6 @@ async function listPresent(client: S3Client, bucket: string, prefix: string, key
     for (const o of page.Contents ?? []) {
       if (o.Key !== undefined && keys.has(o.Key)) present.set(o.Key, o.Size ?? -1)
     }
-    seen += page.KeyCount ?? page.Contents?.length ?? 0
-    if (seen > limit) return undefined
     token = page.IsTruncated ? page.NextContinuationToken : undefined
   } while (token)
   return present
