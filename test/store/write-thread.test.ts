@@ -37,6 +37,17 @@ describe('WriteThread', () => {
     expect(files.some((f) => f.data.length === 0)).toBe(true)
   })
 
+  it('refuses a file of more than half its ring, which might never fit after the last one written', async () => {
+    const dir = await makeTempDir('write-thread-big-')
+    const thread = new WriteThread(10_000)
+    await expect(thread.write(join(dir, 'big'), [Buffer.alloc(5001)], 5001, 0o644, false)).rejects.toThrow(RangeError)
+    await thread.write(join(dir, 'half'), [Buffer.alloc(5000, 1)], 5000, 0o644, false)
+    await thread.drain()
+    await thread.stop()
+    expect((await readFile(join(dir, 'half'))).length).toBe(5000)
+    expect(await readdir(dir)).toEqual(['half'])
+  })
+
   it('never replaces a file: the first failure names the file, stops the thread, and every later write and the drain throw it', async () => {
     const dir = await makeTempDir('write-thread-fail-')
     await writeFile(join(dir, 'taken'), 'mine\n')

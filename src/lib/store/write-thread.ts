@@ -113,12 +113,13 @@ export class WriteThread {
 
   /**
    * Queue a new file at `path` (created with `mode`, never replacing one)
-   * holding `chunks`, `length` bytes in all (at most `ringBytes`): they are
-   * copied into the ring once it has room. Throws the thread's failure, once
-   * there is one.
+   * holding `chunks`, `length` bytes in all: they are copied into the ring
+   * once it has room. At most half the ring, so that a file always fits once
+   * the ones before it are written, wherever the last one ended. Throws the
+   * thread's failure, once there is one.
    */
   async write(path: string, chunks: readonly Buffer[], length: number, mode: number, chmod: boolean): Promise<void> {
-    if (length > this.ringBytes) throw new RangeError(`${length} bytes do not fit the write thread's ring of ${this.ringBytes}`)
+    if (length > this.ringBytes / 2) throw new RangeError(`${length} bytes are more than half the write thread's ring of ${this.ringBytes}`)
     // A file is never split across the ring's end: it starts again at 0, and the gap left at the end is held until the file is written.
     let gap = 0
     for (;;) {
