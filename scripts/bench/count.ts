@@ -93,7 +93,7 @@ for (const f of specs) {
 }
 const nginx = await startNginx({root: www})
 const rgw = S3 ? await startRgw() : undefined
-/** One run of the four jobs over a manifest, airlock's and the reference's, in folders named with `tag`. */
+/** One run of the jobs over a manifest, airlock's and the reference's, in folders named with `tag`. */
 interface Jobs {
   pull: Timed
   pullRef?: Timed
@@ -127,6 +127,10 @@ const [bundle, root] = process.argv.slice(1)
 await import('node:fs').then((fs) => fs.mkdirSync(root, {recursive: true}))
 for (const a of ['offline-files.tar.gz', 'component-tools.tar.gz']) await x({file: bundle + '/' + a, cwd: root, strip: 1})
 `
+
+/** GNU tar unpacking the bundle's two file archives into `to`, top folder stripped: one command each. */
+const untarFiles = (bundleDir: string, to: string): string[] =>
+  ['offline-files.tar.gz', 'component-tools.tar.gz'].map((a) => `tar -xzf ${join(bundleDir, a)} --strip-components=1 -C ${to}`)
 
 /** A reference run, unless BENCH_REFERENCE=0. */
 const reference = async (what: string, cmd: string, args: string[]): Promise<Timed | undefined> =>
@@ -186,7 +190,7 @@ async function runJobs(tag: string, manifest: string, images: {repository: strin
   const inginx = check('airlock import nginx', await timed(process.execPath, [cli, 'import', 'nginx', bundleDir, '--root', join(dir, 'root-airlock'), '--quiet'], {rss: true}))
   const inginxRef = await reference('tar -xzf', 'sh', [
     '-c',
-    ['offline-files.tar.gz', 'component-tools.tar.gz'].map((a) => `tar -xzf ${join(bundleDir, a)} --strip-components=1 -C ${tarRoot}`).join(' && '),
+    untarFiles(bundleDir, tarRoot).join(' && '),
   ])
   const inginxNode = await reference('node-tar extract', process.execPath, ['--input-type=module', '-e', NODE_TAR_EXTRACT, bundleDir, join(dir, 'root-node-tar')])
 
@@ -208,7 +212,7 @@ async function runJobs(tag: string, manifest: string, images: {repository: strin
       '-c',
       [
         `mkdir -p ${unpacked}`,
-        ...['offline-files.tar.gz', 'component-tools.tar.gz'].map((a) => `tar -xzf ${join(bundleDir, a)} --strip-components=1 -C ${unpacked}`),
+        ...untarFiles(bundleDir, unpacked),
         // A CA bundle set for other endpoints makes rclone's S3 client fail at start; the endpoint here is plain HTTP.
         `env -u AWS_CA_BUNDLE rclone copy ${unpacked} "${remote}" --transfers ${CONCURRENCY} --checkers ${CONCURRENCY} --config /dev/null -q`,
       ].join(' && '),

@@ -21,9 +21,13 @@ let tuned = false
 /** Apply HEAP_FLAGS to this process, once. `AIRLOCK_V8_DEFAULTS=1` leaves V8 as it is (to compare). */
 export function tuneHeap(env: NodeJS.ProcessEnv = process.env): boolean {
   if (tuned || env.AIRLOCK_V8_DEFAULTS === '1') return tuned
-  for (const flag of HEAP_FLAGS) setFlagsFromString(flag)
+  applyFlags()
   tuned = true
   return tuned
+}
+
+function applyFlags(): void {
+  for (const flag of HEAP_FLAGS) setFlagsFromString(flag)
 }
 
 /**
@@ -32,5 +36,5 @@ export function tuneHeap(env: NodeJS.ProcessEnv = process.env): boolean {
  * young generation then grows to its default maximum (16 MiB a half).
  */
 export function retuneHeap(): void {
-  if (tuned) for (const flag of HEAP_FLAGS) setFlagsFromString(flag)
+  if (tuned) applyFlags()
 }

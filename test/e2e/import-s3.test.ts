@@ -236,7 +236,7 @@ describe('airlock import s3 (Ceph RGW)', () => {
         {step: 'initialize'},
       )
       try {
-        const sink = new S3Sink(counting, {bucket, createBucket: true, prefix: 'p', host: s3.endpoint, concurrency: 4, keys})
+        const sink = new S3Sink(counting, {bucket, createBucket: true, prefix: 'p', host: new URL(s3.endpoint).host, concurrency: 4, keys})
         const r = await importFiles(dir, lock, sink, {progress: silentProgress})
         return {written: r.written, sent: Object.fromEntries(sent)}
       } finally {

@@ -48,6 +48,11 @@ async function flushEach(paths: string[]): Promise<void> {
   await Promise.all(Array.from({length: Math.min(FLUSH_CONCURRENCY, paths.length)}, worker))
 }
 
+/** A staged file that could not be created or written, on this thread or the write thread. */
+function cannotWrite(target: string, err: Error): FailureError {
+  return new FailureError(`cannot write beside ${target}: ${err.message}`, {cause: err})
+}
+
 /** rmdir `dir` and its parents up to and including `top`, stopping at the first that is not empty. */
 async function removeEmptyChain(dir: string, top: string): Promise<void> {
   for (let d = dir; d.startsWith(top); d = dirname(d)) {
@@ -202,7 +207,7 @@ export class RootSink implements FileSink {
     try {
       fd = openSync(tmp, 'wx', mode)
     } catch (err) {
-      throw new FailureError(`cannot write beside ${target}: ${(err as Error).message}`, {cause: err})
+      throw cannotWrite(target, err as Error)
     }
     try {
       // The body hashes as it flows and throws before its end if the bytes are not the file's.
@@ -224,7 +229,7 @@ export class RootSink implements FileSink {
   private threadFailure(err: unknown): unknown {
     if (!(err instanceof WriteThreadError)) return err
     const target = this.staged.find((s) => s.tmp === err.path)?.target ?? err.path
-    return new FailureError(`cannot write beside ${target}: ${err.message}`, {cause: err})
+    return cannotWrite(target, err)
   }
 
   /**
