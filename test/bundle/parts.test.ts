@@ -81,4 +81,20 @@ describe('readBundleLock', () => {
     expect(err).toBeInstanceOf(BundleError)
     expect(err.details).toEqual(['files[1].path: x/y is both a binary and a package with a different sha256 (they are imported into one tree)'])
   })
+
+  it('refuses a file at a path another file needs as a folder, in either order and across the two trees', async () => {
+    const dir = await makeTempDir()
+    const under = {...good.files[0], path: 'x/y/z', sha256: 'c'.repeat(64)}
+    for (const [files, expected] of [
+      [[good.files[0], under], 'files[0].path: x/y is a file, and a folder for files[1] (x/y/z)'],
+      [[under, {...good.files[0], kind: 'package'}], 'files[1].path: x/y is a file, and a folder for files[0] (x/y/z)'],
+    ] as const) {
+      await writeFile(join(dir, 'bundle.json'), JSON.stringify({...good, files}))
+      const err = (await readBundleLock(dir).catch((e: unknown) => e)) as BundleError
+      expect(err).toBeInstanceOf(BundleError)
+      expect(err.details).toEqual([expected])
+    }
+    await writeFile(join(dir, 'bundle.json'), JSON.stringify({...good, files: [good.files[0], {...under, path: 'x/yz'}]}))
+    expect((await readBundleLock(dir)).files).toHaveLength(2)
+  })
 })

@@ -196,7 +196,7 @@ describe('importNginx, a refused bundle', () => {
     }
   }, 120_000)
 
-  it('refuses a file at a path the bundle also has a folder at, in either order, and gives nothing a final name', async () => {
+  it('refuses a bundle.json with a file at a path it also has a folder at, in either order, and gives nothing a final name', async () => {
     const work = await makeTempDir('nginx-file-folder-')
     const first: FixtureFile = {path: 'h.example/ok.bin', data: Buffer.from('fine\n')}
     const file: FixtureFile = {path: 'h.example/x/a', data: Buffer.from('a file\n')}
@@ -208,7 +208,9 @@ describe('importNginx, a refused bundle', () => {
       const root = join(work, `www-${name.replace(' ', '-')}`)
       const err = await importNginx(dir, {root}).catch((e: unknown) => e)
       expect(err, name).toBeInstanceOf(Error)
-      expect((err as Error).message, name).toMatch(/folder|file there/)
+      // bundle.json itself is refused, before the root is touched (RootSink refuses such a pair too: root-sink.test.ts).
+      expect(err, name).toMatchObject({exitCode: 2, message: expect.stringMatching(/bundle\.json is malformed \(1 problem\)$/)})
+      expect((err as {details?: string[]}).details, name).toEqual([expect.stringMatching(/^files\[\d\]\.path: h\.example\/x\/a is a file, and a folder for files\[\d\] \(h\.example\/x\/a\/b\)$/)])
       const left = await readdir(root, {recursive: true, withFileTypes: true}).catch(() => [])
       expect(left.filter((e) => !e.isDirectory()).map((e) => e.name), name).toEqual([])
     }

@@ -34,3 +34,24 @@ describe('RootSink, many small files', () => {
     await expect(readdir(root)).rejects.toThrow(/ENOENT/)
   })
 })
+
+describe('RootSink, a file where another needs a folder', () => {
+  // bundle.json refuses such a pair before an import starts (read-lock.ts); the sink refuses it too, for any other caller.
+  it('refuses the second put in either order, and aborts to an untouched root', async () => {
+    const work = await makeTempDir('root-sink-file-folder-')
+    const file = {path: 'h.example/x/a', data: Buffer.from('a file\n')}
+    const under = {path: 'h.example/x/a/b', data: Buffer.from('under it\n')}
+    for (const [name, order] of [['file first', [file, under]], ['folder first', [under, file]]] as const) {
+      const root = join(work, name.replace(' ', '-'))
+      const sink = new RootSink(root)
+      await sink.open()
+      const put = (f: {path: string; data: Buffer}) => sink.put({path: f.path, size: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex')}, once(f.data), noop)
+      await put(order[0])
+      const err = await put(order[1]).catch((e: unknown) => e)
+      expect(err, name).toBeInstanceOf(FailureError)
+      expect((err as Error).message, name).toMatch(name === 'file first' ? /the bundle has a file there and files under it/ : /is a folder; the bundle has a file there/)
+      await sink.abort()
+      await expect(readdir(root), name).rejects.toThrow(/ENOENT/)
+    }
+  })
+})

@@ -93,6 +93,7 @@ export function lockProblems(doc: unknown): string[] {
       if (typeof f.sha256 !== 'string' || !SHA256_HEX.test(f.sha256)) problems.push(`${at}.sha256: must be 64 lowercase hex digits`)
       if (f.fromBase !== undefined && f.fromBase !== true) problems.push(`${at}.fromBase: must be true when present`)
     })
+    fileUnderFileProblems(doc.files, problems)
   }
   if (doc.tools !== undefined) toolProblems(doc.tools, problems)
   if (doc.blobs !== undefined) {
@@ -121,6 +122,27 @@ export function lockProblems(doc: unknown): string[] {
     }
   }
   return problems
+}
+
+/**
+ * A file at a path another file needs as a folder (`x/a` and `x/a/b`): no
+ * root or bucket prefix can hold both, as both trees are imported into one.
+ */
+function fileUnderFileProblems(files: unknown[], problems: string[]): void {
+  /** Each folder some file needs, with the first file that needs it. */
+  const folders = new Map<string, number>()
+  files.forEach((f: unknown, i: number) => {
+    if (!isObject(f) || typeof f.path !== 'string' || !isSafeRelativePath(f.path)) return
+    for (let slash = f.path.indexOf('/'); slash !== -1; slash = f.path.indexOf('/', slash + 1)) {
+      const folder = f.path.slice(0, slash)
+      if (!folders.has(folder)) folders.set(folder, i)
+    }
+  })
+  files.forEach((f: unknown, i: number) => {
+    if (!isObject(f) || typeof f.path !== 'string') return
+    const j = folders.get(f.path)
+    if (j !== undefined) problems.push(`files[${i}].path: ${f.path} is a file, and a folder for files[${j}] (${(files[j] as {path: string}).path})`)
+  })
 }
 
 /** `images[i].referrers`: each a descriptor with its subject; listed once; a subject that is the image, its manifests or another referrer is checked by verify. */
