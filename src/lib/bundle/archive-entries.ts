@@ -114,8 +114,7 @@ export function maxTarBytes(files: LockFile[], top: string): number {
   for (const f of files) {
     const full = `${top}/${f.path}`
     total += padded(f.size) + meta(full)
-    const segs = full.split('/')
-    for (let i = 1; i < segs.length; i++) dirs.add(segs.slice(0, i).join('/'))
+    for (let slash = full.indexOf('/'); slash !== -1; slash = full.indexOf('/', slash + 1)) dirs.add(full.slice(0, slash))
   }
   for (const d of dirs) total += meta(d)
   return total + 64 * 1024
