@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import {Writable} from 'node:stream'
 
 import {fsyncPath, tempNameBeside, writeAll} from '../store/atomic.js'
+import {gathered} from '../tar/writer.js'
 import {partName} from './parts.js'
 
 export interface WrittenFile {
@@ -13,14 +14,15 @@ export interface WrittenFile {
   sha256: string
 }
 
+/** Size of the buffer small writes are gathered in. */
+const GATHER = 1 << 20
+
 /**
  * Where an archive's bytes go: a temporary file beside its final name (or
  * one per part with `split`), hashed and counted as they are written.
  * Nothing gets a final name before `commit()`, so an interrupted bundle
  * leaves no half-written archive that looks finished.
  */
-/** Size of the buffer small writes are gathered in. */
-const GATHER = 1 << 20
 
 export class BundleOutput extends Writable {
   readonly parts: {name: string; tmp: string; size: number; hash: Hash}[] = []
@@ -72,17 +74,8 @@ export class BundleOutput extends Writable {
   private scratch?: Buffer
 
   private async writeGathered(chunks: Buffer[]): Promise<void> {
-    this.scratch ??= Buffer.allocUnsafeSlow(GATHER)
-    let used = 0
-    for (const chunk of chunks) {
-      if (used > 0 && used + chunk.length > GATHER) {
-        await this.writeChunk(this.scratch.subarray(0, used))
-        used = 0
-      }
-      if (chunk.length >= GATHER) await this.writeChunk(chunk)
-      else used += chunk.copy(this.scratch, used)
-    }
-    if (used > 0) await this.writeChunk(this.scratch.subarray(0, used))
+    // One buffer for every block: each is written before the next is gathered.
+    for await (const block of gathered(chunks, GATHER, () => (this.scratch ??= Buffer.allocUnsafeSlow(GATHER)))) await this.writeChunk(block)
   }
 
   private async writeChunk(chunk: Buffer): Promise<void> {

@@ -64,23 +64,36 @@ export function encodeHeader(meta: TarEntryMeta): Buffer {
 export const TAR_BLOCK = SEQUENTIAL_READ_BYTES
 
 /** The bytes of `chunks`, as they come, in blocks of `size` (the last one shorter); a chunk of a block or more passes as it is. */
-export async function* inBlocks(chunks: AsyncIterable<Buffer>, size = TAR_BLOCK): AsyncGenerator<Buffer> {
-  let block: Buffer | undefined
+export function inBlocks(chunks: AsyncIterable<Buffer>, size = TAR_BLOCK): AsyncGenerator<Buffer> {
+  return gathered(chunks, size, () => Buffer.allocUnsafe(size))
+}
+
+/**
+ * The one gathering of small pieces into blocks: the bytes of `chunks`, as
+ * they come, copied into buffers of `size` from `block()` and handed on full
+ * (the last one shorter); a chunk of `size` or more passes as it is, after
+ * what was gathered before it. A block is asked for only once the one
+ * before it was handed on and the taker came back for more, so `block` may
+ * give the same buffer every time to a taker that is done with each block
+ * when it asks for the next.
+ */
+export async function* gathered(chunks: AsyncIterable<Buffer> | Iterable<Buffer>, size: number, block: () => Buffer): AsyncGenerator<Buffer> {
+  let buf: Buffer | undefined
   let used = 0
   for await (const chunk of chunks) {
     if (used > 0 && used + chunk.length > size) {
-      yield block!.subarray(0, used)
-      block = undefined
+      yield buf!.subarray(0, used)
+      buf = undefined
       used = 0
     }
     if (chunk.length >= size) {
       yield chunk
       continue
     }
-    block ??= Buffer.allocUnsafe(size)
-    used += chunk.copy(block, used)
+    buf ??= block()
+    used += chunk.copy(buf, used)
   }
-  if (used > 0) yield block!.subarray(0, used)
+  if (used > 0) yield buf!.subarray(0, used)
 }
 
 /** Zero bytes after a body up to the next block boundary. */
