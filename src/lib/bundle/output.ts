@@ -23,7 +23,6 @@ const GATHER = 1 << 20
  * Nothing gets a final name before `commit()`, so an interrupted bundle
  * leaves no half-written archive that looks finished.
  */
-
 export class BundleOutput extends Writable {
   readonly parts: {name: string; tmp: string; size: number; hash: Hash}[] = []
   bytes = 0
