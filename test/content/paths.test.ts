@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {checkEntryPath} from '../../src/lib/bundle/archive-entries.js'
 import {parseBundleLock} from '../../src/lib/bundle/read-lock.js'
-import {relativePathProblem} from '../../src/lib/content/paths.js'
+import {folderClashes, relativePathProblem} from '../../src/lib/content/paths.js'
 import {checkRelativePath, MirrorPathError} from '../../src/lib/manifest/mirror-path.js'
 
 const REFUSED: [string, RegExp][] = [
@@ -43,5 +43,18 @@ describe('relativePathProblem', () => {
       })()
       expect(err?.details?.join('\n'), p).toMatch(/files\[0\]\.path/)
     }
+  })
+})
+
+describe('folderClashes', () => {
+  it('pairs each path with the nearest path above it, in any order; equal paths and shared name prefixes do not clash', () => {
+    expect(folderClashes(['x/a/b/c', 'x/yz', 'x/a', 'x/y', 'x/a/b', 'x/y'])).toEqual([
+      [2, 4],
+      [4, 0],
+    ])
+    expect(folderClashes(['a', 'a.b/c', 'a-b', 'b'])).toEqual([])
+    // A name that sorts between a folder and its files (`-` before `/`) does not hide them.
+    expect(folderClashes(['a/b', 'a-b', 'a'])).toEqual([[2, 0]])
+    expect(folderClashes([])).toEqual([])
   })
 })

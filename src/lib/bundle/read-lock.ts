@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {SEQUENTIAL_READ_BYTES} from '../defaults.js'
 import {BundleError} from '../errors.js'
 import {isDigest, SHA256_HEX} from '../content/digest.js'
-import {isSafeRelativePath} from '../content/paths.js'
+import {folderClashes, isSafeRelativePath} from '../content/paths.js'
 import type {BundleLock} from '../lock.js'
 import {BUNDLE_FILES} from './lock.js'
 
@@ -127,22 +127,20 @@ export function lockProblems(doc: unknown): string[] {
 /**
  * A file at a path another file needs as a folder (`x/a` and `x/a/b`): no
  * root or bucket prefix can hold both, as both trees are imported into one.
+ * Each such file is named once, with the first file under it.
  */
 function fileUnderFileProblems(files: unknown[], problems: string[]): void {
-  /** Each folder some file needs, with the first file that needs it. */
-  const folders = new Map<string, number>()
-  files.forEach((f: unknown, i: number) => {
-    if (!isObject(f) || typeof f.path !== 'string' || !isSafeRelativePath(f.path)) return
-    for (let slash = f.path.indexOf('/'); slash !== -1; slash = f.path.indexOf('/', slash + 1)) {
-      const folder = f.path.slice(0, slash)
-      if (!folders.has(folder)) folders.set(folder, i)
-    }
-  })
-  files.forEach((f: unknown, i: number) => {
-    if (!isObject(f) || typeof f.path !== 'string') return
-    const j = folders.get(f.path)
-    if (j !== undefined) problems.push(`files[${i}].path: ${f.path} is a file, and a folder for files[${j}] (${(files[j] as {path: string}).path})`)
-  })
+  const listed = files.flatMap((f, i) => (isObject(f) && typeof f.path === 'string' && isSafeRelativePath(f.path) ? [{path: f.path, i}] : []))
+  /** The first file under each clashing path. */
+  const firstUnder = new Map<string, number>()
+  for (const [file, under] of folderClashes(listed.map((l) => l.path))) {
+    const path = listed[file].path
+    firstUnder.set(path, Math.min(firstUnder.get(path) ?? Infinity, listed[under].i))
+  }
+  for (const {path, i} of listed) {
+    const j = firstUnder.get(path)
+    if (j !== undefined) problems.push(`files[${i}].path: ${path} is a file, and a folder for files[${j}] (${(files[j] as {path: string}).path})`)
+  }
 }
 
 /** `images[i].referrers`: each a descriptor with its subject; listed once; a subject that is the image, its manifests or another referrer is checked by verify. */

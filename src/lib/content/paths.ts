@@ -31,3 +31,26 @@ export function relativePathProblem(p: string): string | undefined {
 export function isSafeRelativePath(p: string): boolean {
   return relativePathProblem(p) === undefined
 }
+
+/**
+ * Paths that another path needs as a folder (`a/b` beside `a/b/c`): no
+ * folder can hold both. Each clash as `[file, under]`, indexes into
+ * `paths`: a path, and the nearest path above it that is there too. Equal
+ * paths do not clash (of several equal ones, the last stands for them).
+ * Sorted with `/` as the lowest character, every `F/...` comes right after
+ * `F`, so one pass with a stack of ancestors finds them all without
+ * building every folder prefix.
+ */
+export function folderClashes(paths: readonly string[]): [file: number, under: number][] {
+  const keys = paths.map((p) => p.replaceAll('/', '\u0000'))
+  const order = paths.map((_, i) => i).sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : a - b))
+  const clashes: [number, number][] = []
+  const ancestors: number[] = []
+  for (const i of order) {
+    while (ancestors.length > 0 && !paths[i].startsWith(`${paths[ancestors.at(-1)!]}/`)) ancestors.pop()
+    const file = ancestors.at(-1)
+    if (file !== undefined) clashes.push([file, i])
+    ancestors.push(i)
+  }
+  return clashes
+}

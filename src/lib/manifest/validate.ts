@@ -1,6 +1,7 @@
 import path from 'node:path'
 
 import {closest} from '../closest.js'
+import {folderClashes} from '../content/paths.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../oci/platform.js'
 import {formatReference, type ImageReference, isRegistryHost, normalizeRegistryHost, parseReference, ReferenceError} from '../oci/reference.js'
 import {chartPath, checkRelativePath, MirrorPathError, mirroredPath} from './mirror-path.js'
@@ -708,24 +709,12 @@ class PathClaims {
     }
   }
 
-  /**
-   * Report files that other entries need as folders (`a/b` and `a/b/c`).
-   * Sorting with `/` as the lowest character keeps every `F/...` right after
-   * `F`, so one pass with a stack of ancestors finds them all without building every
-   * folder prefix (hot for big manifests).
-   */
+  /** Report files that other entries need as folders (`a/b` and `a/b/c`). */
   finish(): void {
-    const keyed = [...this.files.keys()].map((p) => ({p, k: p.replaceAll('/', '\u0000')}))
-    keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
-    const ancestors: string[] = []
-    for (const {p} of keyed) {
-      while (ancestors.length > 0 && !p.startsWith(`${ancestors.at(-1)}/`)) ancestors.pop()
-      const file = ancestors.at(-1)
-      if (file !== undefined) {
-        const c = this.files.get(p)!
-        this.v.addClaimProblem(c.off, c.path, `"${file}" is a file for ${this.files.get(file)!.entry}; it cannot also be a folder`)
-      }
-      ancestors.push(p)
+    const paths = [...this.files.keys()]
+    for (const [file, under] of folderClashes(paths)) {
+      const c = this.files.get(paths[under])!
+      this.v.addClaimProblem(c.off, c.path, `"${paths[file]}" is a file for ${this.files.get(paths[file])!.entry}; it cannot also be a folder`)
     }
   }
 }
