@@ -124,6 +124,20 @@ describe('fault proxy', () => {
     }
   })
 
+  it('with spareRetries, forwards a request answered 503 the next time it comes', async () => {
+    const p = await startFaultProxy(web.url, {failEvery: 1, spareRetries: true})
+    try {
+      const codes: string[] = []
+      for (const name of ['data.bin', 'data.bin', 'none.bin', 'data.bin', 'none.bin', 'none.bin']) {
+        codes.push((await curl(['-o', '/dev/null', '-w', '%{http_code}', `${p.url}/files/${name}`])).out.toString())
+      }
+      expect(codes).toEqual(['503', '200', '503', '503', '404', '503'])
+      expect(p.faults).toBe(4)
+    } finally {
+      await p.stop()
+    }
+  })
+
   it('answers 503 to every Nth request', async () => {
     const p = await startFaultProxy(web.url, {failEvery: 3})
     try {

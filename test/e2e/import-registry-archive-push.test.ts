@@ -55,7 +55,7 @@ describe('registry push of an oci-archive (server-backed)', () => {
   })
 
   it('resumes chunks through a registry that answers 503 every third request', async () => {
-    const proxy = await startFaultProxy(reg.url, {failEvery: 3})
+    const proxy = await startFaultProxy(reg.url, {failEvery: 3, spareRetries: true})
     try {
       const r = await pushArchive(archive, bundle.lock.images as LockImage[], {
         registry: proxy.host,
@@ -64,6 +64,7 @@ describe('registry push of an oci-archive (server-backed)', () => {
         progress: new RecordingProgress(),
         chunkSize: 700_000,
       })
+      expect(proxy.faults).toBeGreaterThan(0)
       for (const [k, row] of r.images.entries()) expect(await digestOf(row.target.replace(proxy.host, reg.host))).toBe(bundle.images[k].digest)
     } finally {
       await proxy.stop()

@@ -13,6 +13,13 @@ export interface FaultProxyOpts {
   match?: RegExp
   /** Fault at most this many responses (flip/cut/503 alike); default no limit. */
   times?: number
+  /**
+   * With failEvery: a request (method and path) answered 503 is forwarded the
+   * next time it comes, so every retry gets through. Without it, the retries
+   * of clients running side by side can fall into step with the count, so
+   * that one request meets the 503 at every attempt.
+   */
+  spareRetries?: boolean
 }
 
 export interface FaultProxy {
@@ -53,6 +60,7 @@ export async function startFaultProxy(target: string, opts: FaultProxyOpts = {})
   let faults = 0
   let matching = 0
   const log: string[] = []
+  const refused = new Set<string>()
   let proxyOrigin = ''
 
   const canFault = () => opts.times === undefined || faults < opts.times
@@ -63,8 +71,11 @@ export async function startFaultProxy(target: string, opts: FaultProxyOpts = {})
     const entry = log.push(`${req.method} ${path}`) - 1
     const matches = opts.match ? opts.match.test(path) : true
     if (matches) matching++
-    if (matches && opts.failEvery && matching % opts.failEvery === 0 && canFault()) {
+    const key = `${req.method} ${path}`
+    const spared = opts.spareRetries === true && refused.delete(key)
+    if (matches && opts.failEvery && matching % opts.failEvery === 0 && !spared && canFault()) {
       faults++
+      if (opts.spareRetries) refused.add(key)
       log[entry] += ' -> 503 fault'
       req.resume()
       res.writeHead(503, {'content-type': 'application/json'})
