@@ -87,7 +87,7 @@ describe('airlock pull under faults', () => {
   })
 
   it('retries 503 answers and succeeds', async () => {
-    const proxy = await startFaultProxy(reg.url, {failEvery: 2, match: /\/(blobs|manifests)\//})
+    const proxy = await startFaultProxy(reg.url, {failEvery: 2, spareRetries: true, match: /\/(blobs|manifests)\//})
     try {
       const dir = await makeTempDir('airlock-503-')
       const store = join(dir, 'store')
