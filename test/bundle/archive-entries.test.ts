@@ -2,7 +2,8 @@ import {Readable} from 'node:stream'
 import {gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
 
-import {archiveEntries, checkEntryPath, maxTarBytes} from '../../src/lib/bundle/archive-entries.js'
+import {archiveBatches, type BundleEntry, checkEntryPath, maxTarBytes} from '../../src/lib/bundle/archive-entries.js'
+import {IntegrityError} from '../../src/lib/errors.js'
 import type {BundleLock} from '../../src/lib/lock.js'
 import {type FixtureFile, fileData, hostileArchives, lockEntry, tarBytes} from '../helpers/bundle-fixture.js'
 
@@ -10,10 +11,15 @@ function lockOf(files: FixtureFile[]): BundleLock {
   return {apiVersion: 'airlock/v1', name: 't', images: [], files: files.map(lockEntry)}
 }
 
+/** The entries of archiveBatches one at a time, as a sink takes them. */
+async function* entries(tgz: Buffer, lock: BundleLock): AsyncGenerator<BundleEntry> {
+  for await (const batch of archiveBatches(Readable.from([tgz]), lock, 'files')) yield* batch
+}
+
 /** Consume every entry like a sink would: read each body to the end. */
 async function drain(tgz: Buffer, lock: BundleLock) {
   const got: {path: string; bytes: number; executable: boolean}[] = []
-  for await (const e of archiveEntries(Readable.from([tgz]), lock, 'files')) {
+  for await (const e of entries(tgz, lock)) {
     let bytes = 0
     for await (const c of e.body) bytes += c.length
     got.push({path: e.path, bytes, executable: e.executable})
@@ -36,7 +42,7 @@ describe('checkEntryPath', () => {
   })
 })
 
-describe('archiveEntries', () => {
+describe('archiveBatches', () => {
   const files: FixtureFile[] = [
     {path: 'dl.example/v1/kubeadm', data: fileData(200_000), executable: true},
     {path: 'dl.example/v1/README', data: Buffer.from('hi\n')},
@@ -58,9 +64,53 @@ describe('archiveEntries', () => {
     ])
   })
 
+  it('hands small files whole and checked, in batches, and streams a big one as the last of its batch', async () => {
+    const mixed: FixtureFile[] = [
+      {path: 'h/a', data: Buffer.from('aaa\n')},
+      {path: 'h/b', data: fileData(200_000)},
+      {path: 'h/big', data: fileData(300_000)},
+      {path: 'h/d', data: Buffer.from('')},
+    ]
+    const tgz = gzipSync(tarBytes(mixed.map((f) => ({name: `offline-files/${f.path}`, data: f.data}))))
+    const batches: {path: string; whole: boolean; bytes: number}[][] = []
+    for await (const batch of archiveBatches(Readable.from([tgz]), lockOf(mixed), 'files')) {
+      const got = []
+      for (const e of batch) {
+        let bytes = 0
+        for await (const c of e.body) bytes += c.length
+        if (e.bytes) expect(e.bytes.equals(mixed.find((f) => f.path === e.path)!.data)).toBe(true)
+        got.push({path: e.path, whole: e.bytes !== undefined, bytes})
+      }
+      batches.push(got)
+    }
+    expect(batches).toEqual([
+      [
+        {path: 'h/a', whole: true, bytes: 4},
+        {path: 'h/b', whole: true, bytes: 200_000},
+        {path: 'h/big', whole: false, bytes: 300_000},
+      ],
+      [{path: 'h/d', whole: true, bytes: 0}],
+    ])
+  })
+
+  it('checks a small file before its batch is handed out', async () => {
+    const listed: FixtureFile[] = [
+      {path: 'h/a', data: Buffer.from('good\n')},
+      {path: 'h/b', data: Buffer.from('good too\n')},
+    ]
+    const tgz = gzipSync(tarBytes([{name: 'offline-files/h/a', data: listed[0].data}, {name: 'offline-files/h/b', data: Buffer.from('EVIL too\n')}]))
+    const seen: string[] = []
+    const err = await (async () => {
+      for await (const batch of archiveBatches(Readable.from([tgz]), lockOf(listed), 'files')) seen.push(...batch.map((e) => e.path))
+    })().catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(IntegrityError)
+    expect((err as Error).message).toMatch(/offline-files\.tar\.gz: h\/b/)
+    expect(seen).toEqual([])
+  })
+
   it('lets a sink leave a body unread', async () => {
     const seen: string[] = []
-    for await (const e of archiveEntries(Readable.from([good()]), lockOf(files), 'files')) seen.push(e.path)
+    for await (const e of entries(good(), lockOf(files))) seen.push(e.path)
     expect(seen).toEqual(files.map((f) => f.path))
   })
 

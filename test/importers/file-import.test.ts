@@ -62,6 +62,17 @@ class MemorySink implements OpenableFileSink {
   }
 }
 
+/** A sink that also takes small checked files whole, at once, as a web root's does while its write thread has room. */
+class WholeSink extends MemorySink {
+  putWhole(f: FileRef, bytes: Buffer, opts: FilePutOptions): undefined {
+    this.events.push(`whole ${f.path} ${bytes.length}`)
+    this.held.set(f.path, bytes.toString('hex'))
+    opts.onBytes(bytes.length)
+    opts.onStored('written')
+    return undefined
+  }
+}
+
 const FILES: FixtureFile[] = [
   {path: 'dl.example/a/kubeadm', data: fileData(300_000), executable: true},
   {path: 'dl.example/a/kubelet', data: fileData(100_000)},
@@ -88,6 +99,17 @@ describe('importFiles', () => {
     expect(r).toMatchObject({written: 4, skipped: 0, bytesWritten: 470_000})
     expect(sink.events[0]).toBe('open')
     expect(sink.events.at(-1)).toBe('commit')
+  })
+
+  it('hands a sink with putWhole each small file whole, and streams only the big one through put', async () => {
+    const {dir, lock} = await bundle()
+    const sink = new WholeSink()
+    const r = await importFiles(dir, lock, sink, {progress: silentProgress})
+    expect(sink.events.filter((e) => /^(put|whole) /.test(e)).sort()).toEqual(
+      ['put dl.example/a/kubeadm', 'whole charts/x-1.0.0.tgz 20000', 'whole dl.example/a/kubelet 100000', 'whole example.com/tools/both 50000'].sort(),
+    )
+    expect(sink.held.get('dl.example/a/kubelet')).toBe(FILES[1].data.toString('hex'))
+    expect(r).toMatchObject({written: 4, skipped: 0, bytesWritten: 470_000})
   })
 
   it('runs the full check only when its own read found a problem, and reports that check: nothing committed', async () => {

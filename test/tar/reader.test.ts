@@ -8,7 +8,7 @@ import {describe, expect, it} from 'vitest'
 
 import {BundleError} from '../../src/lib/errors.js'
 import {parsePax, type TarHeader, TarHeaderDecoder} from '../../src/lib/tar/headers.js'
-import {readTar} from '../../src/lib/tar/reader.js'
+import {readTar, readTarBatches, WHOLE_BODY_BYTES} from '../../src/lib/tar/reader.js'
 import {tarBytes} from '../helpers/bundle-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
@@ -74,6 +74,38 @@ describe('readTar', () => {
     const bad = Buffer.from(buf)
     bad[10] ^= 0xff
     await expect(list(bad)).rejects.toThrow(/checksum/)
+  })
+
+  it('hands out in one batch the entries already read, each small body whole; a big body streams, last of its batch', async () => {
+    const big = Buffer.alloc(WHOLE_BODY_BYTES + 1, 7)
+    const buf = tarBytes([
+      {name: 'd/', type: '5', mode: 0o755},
+      {name: 'd/a', data: Buffer.from('one')},
+      {name: 'd/b', data: Buffer.alloc(WHOLE_BODY_BYTES, 2)},
+      {name: 'd/big', data: big},
+      {name: 'd/c', data: Buffer.from('three')},
+    ])
+    const shape = async (size: number) => {
+      const out: string[][] = []
+      for await (const batch of readTarBatches(chunked(buf, size))) {
+        const items: string[] = []
+        for (const item of batch) {
+          if (item.data) items.push(`${item.header.path}=${item.data.length}`)
+          else {
+            let n = 0
+            for await (const c of item.body) n += c.length
+            items.push(`${item.header.path}~${n}`)
+          }
+        }
+        out.push(items)
+      }
+      return out
+    }
+    // All of it read at once: one batch up to the big body, one after.
+    expect(await shape(buf.length)).toEqual([['d/=0', 'd/a=3', `d/b=${WHOLE_BODY_BYTES}`, `d/big~${big.length}`], ['d/c=5']])
+    // In small chunks: a small body that ends in a later chunk is waited for, and the batch before it handed out first.
+    const small = (await shape(1000)).flat()
+    expect(small).toEqual(['d/=0', 'd/a=3', `d/b=${WHOLE_BODY_BYTES}`, `d/big~${big.length}`, 'd/c=5'])
   })
 
   it('parses pax records by byte length', () => {

@@ -1,11 +1,11 @@
-import {createHash} from 'node:crypto'
+import {createHash, hash} from 'node:crypto'
 import {pipeline, Readable, Transform, type TransformCallback} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
 import {relativePathProblem} from '../content/paths.js'
 import {AirlockError, BundleError, IntegrityError} from '../errors.js'
 import {padded, type TarHeader} from '../tar/headers.js'
-import {readTar} from '../tar/reader.js'
+import {readTarBatches, wholeBody} from '../tar/reader.js'
 import type {BundleLock, LockFile} from '../lock.js'
 import {BUNDLE_FILES, TOP_FOLDERS} from './lock.js'
 import {bundlePartPaths, PartsReader} from './parts.js'
@@ -39,6 +39,8 @@ export interface BundleEntry {
    * need the bytes (a skipped file) may leave them: the reader drains them.
    */
   body: AsyncIterable<Buffer>
+  /** A small file's whole bytes, checked against `bundle.json` already; `body` then yields just these. */
+  bytes?: Buffer
 }
 
 /** The lock's files that live in one archive: binaries in offline-files, packages and charts in component-tools; a delta's left-out files in neither. */
@@ -140,6 +142,13 @@ export class ByteCap extends Transform {
   }
 }
 
+/** A whole body checked against bundle.json: its size and sha256, or an IntegrityError. */
+function checkWhole(data: Buffer, file: LockFile, label: string): void {
+  if (data.length !== file.size) throw new IntegrityError(label, `${file.size} bytes`, `${data.length} bytes`)
+  const actual = hash('sha256', data, 'hex')
+  if (actual !== file.sha256) throw new IntegrityError(label, `sha256:${file.sha256}`, `sha256:${actual}`)
+}
+
 async function* verified(body: AsyncIterable<Buffer>, file: LockFile, label: string, what: string): AsyncGenerator<Buffer> {
   const hash = createHash('sha256')
   let n = 0
@@ -168,16 +177,19 @@ function asBundleError(err: unknown, what: string): unknown {
 
 /**
  * The checked file entries of one of the bundle's `.tar.gz`, in archive
- * order. Refuses absolute paths, `..`, links, devices, fifos, NUL bytes,
- * over-long names, entries `bundle.json` does not list (or lists with
- * another size), duplicates, and a stream that decompresses past what the
- * lock accounts for; at the end, every listed file must have been seen.
- * Entries must be consumed one at a time (the archive is one stream).
- * The raw bytes of each file (each part) are hashed as they are read, and
- * read to the end once the entries are: when the iteration ends normally,
- * `digests` holds the sha256 of each by name, for SHA256SUMS.
+ * order, in batches (see readTarBatches): a small file comes whole with its
+ * `bytes` checked already, a bigger one checks itself as its body is read
+ * and is the last of its batch; it must be consumed before the next batch
+ * is asked for (the archive is one stream). Refuses absolute paths, `..`,
+ * links, devices, fifos, NUL bytes, over-long names, entries `bundle.json`
+ * does not list (or lists with another size), duplicates, and a stream that
+ * decompresses past what the lock accounts for; at the end, every listed
+ * file must have been seen. The raw bytes of each file (each part) are
+ * hashed as they are read, and read to the end once the entries are: when
+ * the iteration ends normally, `digests` holds the sha256 of each by name,
+ * for SHA256SUMS.
  */
-export async function* bundleEntries(dir: string, lock: BundleLock, kind: ArchiveKind, digests?: Map<string, string>): AsyncGenerator<BundleEntry> {
+export async function* bundleBatches(dir: string, lock: BundleLock, kind: ArchiveKind, digests?: Map<string, string>): AsyncGenerator<BundleEntry[]> {
   const name = ARCHIVES.find((a) => a.kind === kind)!.name
   let reader: PartsReader
   try {
@@ -185,7 +197,7 @@ export async function* bundleEntries(dir: string, lock: BundleLock, kind: Archiv
   } catch (err) {
     throw asBundleError(err, name)
   }
-  yield* archiveEntries(Readable.from(reader.chunks(), {objectMode: false}), lock, kind)
+  yield* archiveBatches(Readable.from(reader.chunks(), {objectMode: false}), lock, kind)
   // Past the tar's end marker: the rest of the file counts for SHA256SUMS too.
   try {
     await reader.finish()
@@ -195,8 +207,8 @@ export async function* bundleEntries(dir: string, lock: BundleLock, kind: Archiv
   for (const [part, hex] of reader.digests) digests?.set(part, hex)
 }
 
-/** As bundleEntries, from an already opened `.tar.gz` stream. */
-export async function* archiveEntries(source: Readable, lock: BundleLock, kind: ArchiveKind): AsyncGenerator<BundleEntry> {
+/** As bundleBatches, from an already opened `.tar.gz` stream. */
+export async function* archiveBatches(source: Readable, lock: BundleLock, kind: ArchiveKind): AsyncGenerator<BundleEntry[]> {
   const archive = ARCHIVES.find((a) => a.kind === kind)!
   const files = lockFilesOf(lock, kind)
   const byPath = new Map(files.map((f) => [f.path, f]))
@@ -205,27 +217,45 @@ export async function* archiveEntries(source: Readable, lock: BundleLock, kind: 
   const gunzip = createGunzip({chunkSize: 256 * 1024})
   const capped = new ByteCap(maxTarBytes(files, archive.top), what)
   const stream = pipeline(source, gunzip, capped, () => {})
+  /** The listed file an entry is, or undefined for a folder; throws naming why it is refused. */
+  const listed = (header: TarHeader): {rel: string; file: LockFile} | undefined => {
+    let rel: string
+    try {
+      rel = checkEntryPath(header.path, archive.top)
+    } catch (err) {
+      throw new BundleError(`${what}: ${(err as Error).message}`)
+    }
+    const refuse = (why: string): never => {
+      throw new BundleError(`${what}: refused entry ${JSON.stringify(header.path)}: ${why}`)
+    }
+    if (header.type === 'directory') return undefined
+    const why = entryTypeProblem(header)
+    if (why) refuse(why)
+    if (rel === '') refuse('the top folder is not a file')
+    const file = byPath.get(rel) ?? refuse('not listed in bundle.json')
+    if (seen.has(rel)) refuse('appears twice')
+    seen.add(rel)
+    if (header.size > file.size) refuse(`${header.size} bytes, bigger than the ${file.size} bundle.json says`)
+    if (header.size !== file.size) refuse(`${header.size} bytes, bundle.json says ${file.size}`)
+    return {rel, file}
+  }
   try {
-    for await (const {header, body} of readTar(stream, what)) {
-      let rel: string
-      try {
-        rel = checkEntryPath(header.path, archive.top)
-      } catch (err) {
-        throw new BundleError(`${what}: ${(err as Error).message}`)
+    for await (const items of readTarBatches(stream, what)) {
+      const out: BundleEntry[] = []
+      for (const {header, data, body} of items) {
+        const entry = listed(header)
+        if (!entry) continue
+        const {rel, file} = entry
+        const executable = (header.mode & 0o111) !== 0
+        const label = `${what}: ${rel}`
+        if (data) {
+          checkWhole(data, file, label)
+          out.push({path: rel, file, executable, bytes: data, body: wholeBody(data)})
+        } else {
+          out.push({path: rel, file, executable, body: verified(body, file, label, what)})
+        }
       }
-      const refuse = (why: string): never => {
-        throw new BundleError(`${what}: refused entry ${JSON.stringify(header.path)}: ${why}`)
-      }
-      if (header.type === 'directory') continue
-      const why = entryTypeProblem(header)
-      if (why) refuse(why)
-      if (rel === '') refuse('the top folder is not a file')
-      const file = byPath.get(rel) ?? refuse('not listed in bundle.json')
-      if (seen.has(rel)) refuse('appears twice')
-      seen.add(rel)
-      if (header.size > file.size) refuse(`${header.size} bytes, bigger than the ${file.size} bundle.json says`)
-      if (header.size !== file.size) refuse(`${header.size} bytes, bundle.json says ${file.size}`)
-      yield {path: rel, file, executable: (header.mode & 0o111) !== 0, body: verified(body, file, `${what}: ${rel}`, what)}
+      if (out.length > 0) yield out
     }
   } catch (err) {
     throw asBundleError(err, what)

@@ -119,6 +119,12 @@ export interface FileSink {
   has(file: FileRef): Promise<boolean>
   /** Take in one file; resolves once `body` is consumed, so the caller can read the next. */
   put(file: FileRef, body: AsyncIterable<Buffer>, opts: FilePutOptions): Promise<void>
+  /**
+   * Optional: take in a small file whose bytes are checked already, as put()
+   * does; undefined when it was taken in at once, without an await (the
+   * caller then goes on to the next entry of its batch).
+   */
+  putWhole?(file: FileRef, bytes: Buffer, opts: FilePutOptions): Promise<void> | undefined
   /** Wait for what the puts left running and make every file visible under its name; throws the first failure. */
   commit(): Promise<void>
   /** After a failure: wait for what is running and take back what is not visible yet. */

@@ -1,4 +1,4 @@
-import {ARCHIVES, type ArchiveKind, bundleEntries, lockFilesOf, writtenByOtherArchive} from '../bundle/archive-entries.js'
+import {ARCHIVES, type ArchiveKind, bundleBatches, lockFilesOf, writtenByOtherArchive} from '../bundle/archive-entries.js'
 import {importedSumsProblems} from '../bundle/verify.js'
 import type {FilePutAction, FileSink} from '../content/roles.js'
 import type {BundleLock} from '../lock.js'
@@ -107,18 +107,24 @@ async function importArchive(
   const elsewhere = writtenByOtherArchive(lock, kind)
   try {
     // Read even when bundle.json lists nothing for it: an entry it does not list is refused, not ignored.
-    for await (const entry of bundleEntries(dir, lock, kind, read)) {
-      signal.throwIfAborted()
-      if (elsewhere.has(entry.path)) {
-        task.advance(entry.file.size)
-        continue
+    for await (const batch of bundleBatches(dir, lock, kind, read)) {
+      for (const entry of batch) {
+        signal.throwIfAborted()
+        if (elsewhere.has(entry.path)) {
+          task.advance(entry.file.size)
+          continue
+        }
+        const {file} = entry
+        const ref = {path: entry.path, size: file.size, sha256: file.sha256}
+        const opts = {
+          executable: entry.executable,
+          onBytes: (n: number) => task.advance(n),
+          onStored: (action: FilePutAction) => row({path: sink.where(entry.path), size: file.size, sha256: file.sha256, action}),
+        }
+        // A small file checked already goes in without an await where the sink can take it at once.
+        const putting = entry.bytes && sink.putWhole ? sink.putWhole(ref, entry.bytes, opts) : sink.put(ref, entry.body, opts)
+        if (putting) await putting
       }
-      const {file} = entry
-      await sink.put({path: entry.path, size: file.size, sha256: file.sha256}, entry.body, {
-        executable: entry.executable,
-        onBytes: (n) => task.advance(n),
-        onStored: (action: FilePutAction) => row({path: sink.where(entry.path), size: file.size, sha256: file.sha256, action}),
-      })
     }
   } catch (err) {
     // Stopped because the other archive failed: that one's line names the problem, not this one.

@@ -9,6 +9,7 @@ import {hashFile} from '../fetch/hashing-stream.js'
 import {fsyncPath, parseTempName, syncFilesystem, tempNameBeside, tempStem} from '../store/atomic.js'
 import {alive} from '../store/pid-lock.js'
 import {WriteThread, WriteThreadError} from '../store/write-thread.js'
+import {wholeBody} from '../tar/reader.js'
 
 /** Renames made synchronously between two turns of the event loop (so the live view keeps moving). */
 const RENAMES_PER_TURN = 256
@@ -24,6 +25,19 @@ const BEFORE_THREAD = 32
 
 /** Files flushed at once when the filesystem cannot be flushed in one call. */
 const FLUSH_CONCURRENCY = 4
+
+/** Where a file goes and what is there: its final name, its mode, and a file of its size already at that name. */
+interface Place {
+  target: string
+  mode: number
+  existing: Stats | undefined
+}
+
+/** The folder of a relative path, '' for the root. */
+function folderOf(path: string): string {
+  const dir = dirname(path)
+  return dir === '.' ? '' : dir
+}
 
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code
@@ -81,6 +95,8 @@ export class RootSink implements FileSink {
   private root = ''
   private madeRoot: string | undefined
   private readonly dirs = new Map<string, Promise<void>>()
+  /** Folders made or checked (their promise in `dirs` fulfilled), the root's '' included: putWhole need not wait for them. */
+  private readonly readyDirs = new Set<string>([''])
   /** Folders that got a new name in them; fsynced once at commit rather than per file. */
   private readonly touched = new Set<string>()
   /** Files complete and verified under their temporary name, waiting for commit(). */
@@ -151,41 +167,87 @@ export class RootSink implements FileSink {
   }
 
   async put(file: FileRef, body: AsyncIterable<Buffer>, opts: FilePutOptions): Promise<void> {
-    const dir = dirname(file.path)
-    const rel = dir === '.' ? '' : dir
+    const rel = folderOf(file.path)
     await this.ensureDir(rel)
-    const target = join(this.root, file.path)
-    const mode = opts.executable ? 0o755 : 0o644
-    // A folder this import made or checked at the file's own path (a hostile bundle lists both).
-    if (this.dirs.has(file.path)) throw new FailureError(`${target} is a folder; the bundle has a file there`)
     // The hot path of an import of thousands of small files: every call is made synchronously
     // (each takes microseconds; a round trip through the thread pool costs more), and the
     // flush to disk waits for commit(), one for the whole import.
+    const place = this.placeOf(file, opts.executable, rel)
+    if (await this.kept(place, file, opts)) return
+    const {tmp, fixMode} = this.claim(file, place)
+    if (file.size <= THREAD_FILE_BYTES && (this.thread || ++this.smallFiles > BEFORE_THREAD)) {
+      await this.putOnThread(tmp, place, body, fixMode, opts)
+    } else {
+      await this.putHere(tmp, place, body, fixMode, opts)
+    }
+    this.stagedAs(tmp, place.target, opts)
+  }
+
+  /**
+   * put() for a small file whose bytes are checked already, without an
+   * await when its folder is ready, nothing is at its place and the write
+   * thread has room: then it is staged before this returns undefined.
+   */
+  putWhole(file: FileRef, bytes: Buffer, opts: FilePutOptions): Promise<void> | undefined {
+    const rel = folderOf(file.path)
+    const thread = this.thread
+    if (!thread || file.size > THREAD_FILE_BYTES || !this.readyDirs.has(rel)) return this.put(file, wholeBody(bytes), opts)
+    const place = this.placeOf(file, opts.executable, rel)
+    // A file of the same size there: compared with ours, which reads it.
+    if (place.existing) return this.put(file, wholeBody(bytes), opts)
+    const {tmp, fixMode} = this.claim(file, place)
+    opts.onBytes(bytes.length)
+    try {
+      if (thread.tryWrite(tmp, [bytes], bytes.length, place.mode, fixMode)) {
+        this.stagedAs(tmp, place.target, opts)
+        return undefined
+      }
+    } catch (err) {
+      throw this.threadFailure(err)
+    }
+    return thread.write(tmp, [bytes], bytes.length, place.mode, fixMode).then(
+      () => this.stagedAs(tmp, place.target, opts),
+      (err: unknown) => {
+        throw this.threadFailure(err)
+      },
+    )
+  }
+
+  /** Where a file goes, with the checks made before anything is written: no folder at it, and what is there now when it has our size. */
+  private placeOf(file: FileRef, executable: boolean, rel: string): Place {
+    const target = join(this.root, file.path)
+    // A folder this import made or checked at the file's own path (a hostile bundle lists both).
+    if (this.dirs.has(file.path)) throw new FailureError(`${target} is a folder; the bundle has a file there`)
     const st = this.fresh.has(rel) ? undefined : lstatSyncOrUndefined(target)
     if (st?.isDirectory()) throw new FailureError(`${target} is a folder; the bundle has a file there`)
-    if (st?.isFile() && st.size === file.size && (await this.holdsAt(target, file))) {
-      if ((st.mode & 0o777) !== mode) await chmod(target, mode)
-      opts.onBytes(file.size)
-      opts.onStored('skipped')
-      return
-    }
-    // Claimed before the first await, so that the other archive cannot make a folder here meanwhile.
+    return {target, mode: executable ? 0o755 : 0o644, existing: st?.isFile() && st.size === file.size ? st : undefined}
+  }
+
+  /** Whether the file there is ours already: then it is left alone (its mode corrected) and reported skipped. */
+  private async kept(place: Place, file: FileRef, opts: FilePutOptions): Promise<boolean> {
+    if (!place.existing || !(await this.holdsAt(place.target, file))) return false
+    if ((place.existing.mode & 0o777) !== place.mode) await chmod(place.target, place.mode)
+    opts.onBytes(file.size)
+    opts.onStored('skipped')
+    return true
+  }
+
+  /** The path claimed for a file about to be written, and its temporary name; claimed before any await, so that the other archive cannot make a folder here meanwhile. */
+  private claim(file: FileRef, place: Place): {tmp: string; fixMode: boolean} {
     this.stagedPaths.add(file.path)
-    const tmp = tempNameBeside(target)
-    // The mode open() gives, unless the umask takes bits from it.
-    const fixMode = (mode & this.umask) !== 0
-    if (file.size <= THREAD_FILE_BYTES && (this.thread || ++this.smallFiles > BEFORE_THREAD)) {
-      await this.putOnThread(tmp, target, body, mode, fixMode, opts)
-    } else {
-      await this.putHere(tmp, target, body, mode, fixMode, opts)
-    }
-    // Verified; the file keeps its temporary name until commit().
+    // fixMode: the mode open() gives is not enough, as the umask takes bits from it.
+    return {tmp: tempNameBeside(place.target), fixMode: (place.mode & this.umask) !== 0}
+  }
+
+  /** Verified and written (or queued on the thread): the file keeps its temporary name until commit(). */
+  private stagedAs(tmp: string, target: string, opts: FilePutOptions): void {
+    this.staged.push({tmp, target})
     this.touched.add(dirname(target))
     opts.onStored('written')
   }
 
   /** A small file read whole (the body checks itself as it ends), then handed to the thread; staged from then on, written or not. */
-  private async putOnThread(tmp: string, target: string, body: AsyncIterable<Buffer>, mode: number, fixMode: boolean, opts: FilePutOptions): Promise<void> {
+  private async putOnThread(tmp: string, place: Place, body: AsyncIterable<Buffer>, fixMode: boolean, opts: FilePutOptions): Promise<void> {
     const chunks: Buffer[] = []
     let length = 0
     for await (const chunk of body) {
@@ -195,19 +257,18 @@ export class RootSink implements FileSink {
     }
     this.thread ??= new WriteThread(WRITE_RING_BYTES)
     try {
-      await this.thread.write(tmp, chunks, length, mode, fixMode)
+      await this.thread.write(tmp, chunks, length, place.mode, fixMode)
     } catch (err) {
       throw this.threadFailure(err)
     }
-    this.staged.push({tmp, target})
   }
 
-  private async putHere(tmp: string, target: string, body: AsyncIterable<Buffer>, mode: number, fixMode: boolean, opts: FilePutOptions): Promise<void> {
+  private async putHere(tmp: string, place: Place, body: AsyncIterable<Buffer>, fixMode: boolean, opts: FilePutOptions): Promise<void> {
     let fd: number
     try {
-      fd = openSync(tmp, 'wx', mode)
+      fd = openSync(tmp, 'wx', place.mode)
     } catch (err) {
-      throw cannotWrite(target, err as Error)
+      throw cannotWrite(place.target, err as Error)
     }
     try {
       // The body hashes as it flows and throws before its end if the bytes are not the file's.
@@ -215,14 +276,13 @@ export class RootSink implements FileSink {
         for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off)
         opts.onBytes(chunk.length)
       }
-      if (fixMode) fchmodSync(fd, mode)
+      if (fixMode) fchmodSync(fd, place.mode)
     } catch (err) {
       closeSync(fd)
       rmSync(tmp, {force: true})
       throw err
     }
     closeSync(fd)
-    this.staged.push({tmp, target})
   }
 
   /** The write thread's failure, naming the file it was writing. */
@@ -278,6 +338,7 @@ export class RootSink implements FileSink {
     if (!p) {
       p = this.makeDir(rel)
       this.dirs.set(rel, p)
+      p.then(() => this.readyDirs.add(rel), () => {})
       p.catch(() => this.dirs.delete(rel))
     }
     return p

@@ -119,16 +119,16 @@ export class WriteThread {
    * thread's failure, once there is one.
    */
   async write(path: string, chunks: readonly Buffer[], length: number, mode: number, chmod: boolean): Promise<void> {
+    while (!this.tryWrite(path, chunks, length, mode, chmod)) await this.next()
+  }
+
+  /** As write, when the ring has room now; false (nothing queued) when it has not. */
+  tryWrite(path: string, chunks: readonly Buffer[], length: number, mode: number, chmod: boolean): boolean {
     if (length > this.ringBytes / 2) throw new RangeError(`${length} bytes are more than half the write thread's ring of ${this.ringBytes}`)
+    if (this.failure) throw this.failure
     // A file is never split across the ring's end: it starts again at 0, and the gap left at the end is held until the file is written.
-    let gap = 0
-    for (;;) {
-      if (this.failure) throw this.failure
-      gap = this.head + length > this.ringBytes ? this.ringBytes - this.head : 0
-      if (this.used + gap + length <= this.ringBytes) break
-      await this.next()
-    }
-    // From the check to here nothing awaits, so no other write can take the same space.
+    const gap = this.head + length > this.ringBytes ? this.ringBytes - this.head : 0
+    if (this.used + gap + length > this.ringBytes) return false
     if (gap > 0) this.head = 0
     const off = this.head
     let at = off
@@ -143,6 +143,7 @@ export class WriteThread {
       this.flushScheduled = true
       setImmediate(() => this.flush())
     }
+    return true
   }
 
   /** Resolves once every queued file is written and closed; rejects with the first failure. */
