@@ -7,9 +7,10 @@ import {BLOCK, padded, TarHeaderDecoder, type TarHeader} from './headers.js'
  * must drain before asking for the next batch. Pulling (rather than
  * node-tar's push parser) gives the importers natural backpressure and lets
  * them await a file write or an upload between entries; batches let them
- * take thousands of small files without one. It understands ustar, GNU long names and pax per-file records,
- * and nothing clever: no decompression sniffing, so a gzip inside the tar
- * stays an opaque file. Headers are decoded by `TarHeaderDecoder`.
+ * take thousands of small files without one. It understands ustar, GNU long
+ * names and pax per-file records, and nothing clever: no decompression
+ * sniffing, so a gzip inside the tar stays an opaque file. Headers are
+ * decoded by `TarHeaderDecoder`.
  */
 
 /** Reads exact byte counts out of an async iterable of buffers without copying where it can. */
