@@ -25,27 +25,37 @@ export class ByteReader {
     this.it = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
   }
 
-  private async fill(): Promise<boolean> {
-    if (this.ended) return false
+  /** The source's next chunk, or null at its end. */
+  private async next(): Promise<Buffer | null> {
+    if (this.ended) return null
     const r = await this.it.next()
     if (r.done) {
       this.ended = true
-      return false
+      return null
     }
-    const chunk = typeof r.value === 'string' ? Buffer.from(r.value) : r.value
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk])
-    return true
+    return typeof r.value === 'string' ? Buffer.from(r.value) : r.value
   }
 
   /** Exactly `n` bytes, or null at a clean end (no byte of them there); a partial read throws. */
   async exact(n: number, what: string): Promise<Buffer | null> {
-    while (this.buf.length < n) {
-      if (!(await this.fill())) {
-        if (this.buf.length === 0) return null
-        throw new BundleError(`truncated archive: ${what} needs ${n} bytes, only ${this.buf.length} left`)
+    const here = this.take(n)
+    if (here) return here
+    // Bytes that straddle chunks: only they are copied together, not the chunks around them.
+    const parts = [this.buf]
+    let have = this.buf.length
+    while (have < n) {
+      const chunk = await this.next()
+      if (!chunk) {
+        if (have === 0) return null
+        throw new BundleError(`truncated archive: ${what} needs ${n} bytes, only ${have} left`)
       }
+      const use = Math.min(chunk.length, n - have)
+      parts.push(chunk.subarray(0, use))
+      this.buf = chunk.subarray(use)
+      have += use
     }
-    return this.take(n)
+    this.consumed += n
+    return Buffer.concat(parts, n)
   }
 
   /** Exactly `n` bytes if they are in the buffer already, else null (nothing taken). */
@@ -61,8 +71,10 @@ export class ByteReader {
   async *chunks(n: number, what: string): AsyncGenerator<Buffer> {
     let left = n
     while (left > 0) {
-      if (this.buf.length === 0 && !(await this.fill())) {
-        throw new BundleError(`truncated archive: ${what} ends ${left} bytes early`)
+      if (this.buf.length === 0) {
+        const chunk = await this.next()
+        if (!chunk) throw new BundleError(`truncated archive: ${what} ends ${left} bytes early`)
+        this.buf = chunk
       }
       const take = Math.min(left, this.buf.length)
       const out = this.buf.subarray(0, take)
@@ -77,10 +89,7 @@ export class ByteReader {
   async drain(): Promise<void> {
     this.consumed += this.buf.length
     this.buf = Buffer.alloc(0)
-    while (await this.fill()) {
-      this.consumed += this.buf.length
-      this.buf = Buffer.alloc(0)
-    }
+    for (let chunk = await this.next(); chunk; chunk = await this.next()) this.consumed += chunk.length
   }
 }
 
