@@ -1,4 +1,4 @@
-import {createHash, hash} from 'node:crypto'
+import {createHash, hash as hashOnce} from 'node:crypto'
 import {pipeline, Readable, Transform, type TransformCallback} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
@@ -142,11 +142,10 @@ export class ByteCap extends Transform {
   }
 }
 
-/** A whole body checked against bundle.json: its size and sha256, or an IntegrityError. */
-function checkWhole(data: Buffer, file: LockFile, label: string): void {
-  if (data.length !== file.size) throw new IntegrityError(label, `${file.size} bytes`, `${data.length} bytes`)
-  const actual = hash('sha256', data, 'hex')
-  if (actual !== file.sha256) throw new IntegrityError(label, `sha256:${file.sha256}`, `sha256:${actual}`)
+/** The bytes of a file as read (their count and sha256) held to bundle.json: an IntegrityError unless both match. */
+function checkRead(file: LockFile, label: string, size: number, sha256: string): void {
+  if (size !== file.size) throw new IntegrityError(label, `${file.size} bytes`, `${size} bytes`)
+  if (sha256 !== file.sha256) throw new IntegrityError(label, `sha256:${file.sha256}`, `sha256:${sha256}`)
 }
 
 async function* verified(body: AsyncIterable<Buffer>, file: LockFile, label: string, what: string): AsyncGenerator<Buffer> {
@@ -162,9 +161,7 @@ async function* verified(body: AsyncIterable<Buffer>, file: LockFile, label: str
     // A broken stream surfaces inside whichever body is being read.
     throw asBundleError(err, what)
   }
-  if (n !== file.size) throw new IntegrityError(label, `${file.size} bytes`, `${n} bytes`)
-  const actual = hash.digest('hex')
-  if (actual !== file.sha256) throw new IntegrityError(label, `sha256:${file.sha256}`, `sha256:${actual}`)
+  checkRead(file, label, n, hash.digest('hex'))
 }
 
 function asBundleError(err: unknown, what: string): unknown {
@@ -249,7 +246,7 @@ export async function* archiveBatches(source: Readable, lock: BundleLock, kind: 
         const executable = (header.mode & 0o111) !== 0
         const label = `${what}: ${rel}`
         if (data) {
-          checkWhole(data, file, label)
+          checkRead(file, label, data.length, hashOnce('sha256', data, 'hex'))
           out.push({path: rel, file, executable, bytes: data, body: wholeBody(data)})
         } else {
           out.push({path: rel, file, executable, body: verified(body, file, label, what)})
