@@ -81,7 +81,7 @@ export async function startForwardProxy(opts: ForwardProxyOpts = {}): Promise<Fo
   } catch (err) {
     await stop()
     const log = (await readFile(logFile, 'utf8').catch(() => '')) + (await readFile(join(dir, 'tinyproxy.out'), 'utf8').catch(() => ''))
-    throw new Error(`${(err as Error).message}\n${log}`)
+    throw new Error(`${(err as Error).message}\n${log}`, {cause: err})
   }
   return {
     url: `http://${host}`,

@@ -133,7 +133,7 @@ export async function startNginx(opts: NginxOpts = {}): Promise<NginxServer> {
   } catch (err) {
     await stop()
     const log = (await readFile(errorLog, 'utf8').catch(() => '')) + (await readFile(join(dir, 'nginx.out'), 'utf8').catch(() => ''))
-    throw new Error(`${(err as Error).message}\n${log}`)
+    throw new Error(`${(err as Error).message}\n${log}`, {cause: err})
   }
   return {
     url,

@@ -142,7 +142,7 @@ export async function startRegistry(opts: RegistryOpts = {}): Promise<RegistrySe
   } catch (err) {
     await stop()
     const log = await readFile(logFile, 'utf8').catch(() => '')
-    throw new Error(`${(err as Error).message}\n${log.split('\n').slice(-20).join('\n')}`)
+    throw new Error(`${(err as Error).message}\n${log.split('\n').slice(-20).join('\n')}`, {cause: err})
   }
   return {host, url, caFile: opts.tls ? certs?.caFile : undefined, username, password, auth, token, dataDir, logFile, stop}
 }

@@ -197,7 +197,7 @@ export async function startRgw(opts: RgwOptions = {}): Promise<S3Server> {
     }
   } catch (err) {
     await stop()
-    throw new Error(`${(err as Error).message}\n${await logs()}`)
+    throw new Error(`${(err as Error).message}\n${await logs()}`, {cause: err})
   }
 
   return {

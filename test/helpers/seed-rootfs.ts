@@ -32,7 +32,7 @@ export async function seedRootfs(): Promise<string> {
     await rename(tmp, dir)
   } catch (err) {
     await rm(tmp, {recursive: true, force: true})
-    throw new Error(`mmdebstrap could not make the seed root file system: ${(err as {stderr?: string}).stderr ?? (err as Error).message}`)
+    throw new Error(`mmdebstrap could not make the seed root file system: ${(err as {stderr?: string}).stderr ?? (err as Error).message}`, {cause: err})
   }
   return dir
 }

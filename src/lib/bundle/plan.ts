@@ -170,7 +170,7 @@ async function narrowChartIndex(store: Store, packages: LockFile[], items: Archi
  * and bundles and inventories list whole graphs).
  */
 async function planImages(store: Store, lock: BundleLock, problems: string[], baseDigests?: Set<string>): Promise<ImagesPlan> {
-  let index: ImageIndex = {schemaVersion: 2, manifests: []}
+  let index: ImageIndex
   try {
     index = parseLayoutIndex(await readFile(store.indexPath))
   } catch (err) {

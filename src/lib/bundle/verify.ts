@@ -387,7 +387,9 @@ async function verifyImagesArchive(
         else {
           try {
             layoutOk = (JSON.parse(bytes.toString('utf8')) as {imageLayoutVersion?: string}).imageLayoutVersion === '1.0.0'
-          } catch {}
+          } catch {
+            // not JSON: layoutOk stays false and the line below says so
+          }
           if (!layoutOk) problems.push(`${label}: not {"imageLayoutVersion":"1.0.0"}`)
           layoutSeen = true
         }

@@ -212,6 +212,7 @@ export class TtyProgress implements Progress {
   /** Route writes to `out` through the region: erase it, write, draw again at the next frame. */
   private interceptWrites(out: NodeJS.WriteStream): () => void {
     const original = out.write
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the replacement write keeps the stream's own `this`
     const self = this
     out.write = function (this: NodeJS.WriteStream, ...args: Parameters<NodeJS.WriteStream['write']>) {
       self.erase()
