@@ -68,11 +68,6 @@ export interface ReferrerLister {
   referrers(repository: string, digest: string, artifactType?: string): Promise<Descriptor[]>
 }
 
-/** Makes a blob that `from` holds appear in this place without copying its bytes; false when declined. */
-export interface Mounter {
-  mountBlob(desc: Descriptor, from: string): Promise<boolean>
-}
-
 /** Where images are read from: a registry repository, an OCI layout, an oci-archive. */
 export interface ImageSource extends ManifestFetcher, BlobFetcher {
   /** For messages, e.g. `127.0.0.1:5000/library/nginx`. */
