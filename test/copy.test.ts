@@ -2,56 +2,28 @@ import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {readFile, readdir} from 'node:fs/promises'
 import {join} from 'node:path'
-import {Readable} from 'node:stream'
 import pLimit from 'p-limit'
 import {describe, expect, it} from 'vitest'
 
-import type {BlobPutResult, ImageSink, ImageSource} from '../src/lib/content/roles.js'
+import type {BlobPutResult, ImageSink} from '../src/lib/content/roles.js'
 import {BlobQueue, Copier} from '../src/lib/copy.js'
 import {FailureError, IntegrityError} from '../src/lib/errors.js'
-import type {Opener} from '../src/lib/content/opener.js'
 import {sha256Digest} from '../src/lib/content/digest.js'
 import {OciLayoutSink, OciLayoutSource, readLayoutIndex} from '../src/lib/oci/layout.js'
 import type {Descriptor} from '../src/lib/content/descriptor.js'
 import {MediaType} from '../src/lib/content/media-types.js'
 import {Store} from '../src/lib/store/store.js'
+import {MemoryImages} from './helpers/memory-images.js'
 import {makeTempDir} from './helpers/tmp.js'
 
-/** An in-memory image source that counts what is asked of it and can corrupt a blob. */
-class MemorySource implements ImageSource {
-  readonly name = 'memory'
-  readonly content = new Map<string, Buffer>()
-  readonly blobOpens: string[] = []
-  corrupt?: string
-
-  add(data: Buffer, mediaType: string): Descriptor {
-    const digest = sha256Digest(data)
-    this.content.set(digest, data)
-    return {mediaType, digest, size: data.length}
-  }
-
-  async fetchManifest(desc: Descriptor): Promise<Buffer> {
-    return this.content.get(desc.digest)!
-  }
-
-  blobOpener(desc: Descriptor): Opener {
-    return async (offset) => {
-      this.blobOpens.push(desc.digest)
-      let data = this.content.get(desc.digest)!
-      if (this.corrupt === desc.digest) data = Buffer.from(data).fill(0, 10, 11)
-      return {stream: Readable.from([data.subarray(offset)]), start: offset, total: data.length, url: 'mem://'}
-    }
-  }
-}
-
-function image(src: MemorySource, platform: {os: string; architecture: string}, layers: Buffer[]) {
+function image(src: MemoryImages, platform: {os: string; architecture: string}, layers: Buffer[]) {
   const config = src.add(Buffer.from(JSON.stringify({...platform, rootfs: {type: 'layers', diff_ids: []}, r: Math.random()})), MediaType.ociConfig)
   const layerDescs = layers.map((l) => src.add(l, 'application/vnd.oci.image.layer.v1.tar+gzip'))
   const m = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers: layerDescs}))
   return {desc: {...src.add(m, MediaType.ociManifest), platform}, bytes: m}
 }
 
-function index(src: MemorySource, manifests: Descriptor[]) {
+function index(src: MemoryImages, manifests: Descriptor[]) {
   const bytes = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociIndex, manifests}))
   return {bytes, mediaType: MediaType.ociIndex, digest: src.add(bytes, MediaType.ociIndex).digest}
 }
@@ -84,7 +56,7 @@ function recording(sink: ImageSink, log: string[]): ImageSink {
 
 describe('Copier into an OCI layout', () => {
   it('copies an index: blobs before their manifest, manifests before the index, the tag last; each shared blob once', async () => {
-    const src = new MemorySource()
+    const src = new MemoryImages()
     const base = randomBytes(5000)
     const amd = image(src, {os: 'linux', architecture: 'amd64'}, [base, randomBytes(3000)])
     const arm = image(src, {os: 'linux', architecture: 'arm64'}, [base, randomBytes(4000)])
@@ -152,7 +124,7 @@ describe('Copier into an OCI layout', () => {
   })
 
   it('leaves foreign layers with urls where they are and copies foreign-typed layers without urls', async () => {
-    const src = new MemorySource()
+    const src = new MemoryImages()
     const config = src.add(Buffer.from(JSON.stringify({os: 'windows', architecture: 'amd64'})), MediaType.ociConfig)
     const foreignType = 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'
     // Referenced by URL only: the source does not have it, so a copy attempt would fail.
@@ -169,7 +141,7 @@ describe('Copier into an OCI layout', () => {
   })
 
   it('never lets a corrupted blob into the layout', async () => {
-    const src = new MemorySource()
+    const src = new MemoryImages()
     const bad = randomBytes(2000)
     const img = image(src, {os: 'linux', architecture: 'amd64'}, [bad])
     src.corrupt = sha256Digest(bad)
@@ -190,7 +162,7 @@ describe('Copier into an OCI layout', () => {
   })
 
   it('starts large blobs first but keeps a quarter of the slots for small ones', async () => {
-    const src = new MemorySource()
+    const src = new MemoryImages()
     const large = Array.from({length: 6}, () => randomBytes(4096))
     const small = Array.from({length: 6}, () => randomBytes(100))
     const img = image(src, {os: 'linux', architecture: 'amd64'}, [...large, ...small])
@@ -220,7 +192,7 @@ describe('Copier into an OCI layout', () => {
   })
 
   it('Copiers sharing a queue start the largest blob waiting first, whichever Copier queued it', async () => {
-    const src = new MemorySource()
+    const src = new MemoryImages()
     const smallImg = image(src, {os: 'linux', architecture: 'amd64'}, [randomBytes(100), randomBytes(120)])
     const largeImg = image(src, {os: 'linux', architecture: 'arm64'}, [randomBytes(8192)])
     const starts: number[] = []
@@ -255,7 +227,7 @@ describe('Copier into an OCI layout', () => {
   })
 
   it('names a child manifest that is not JSON, and the image it belongs to', async () => {
-    const src = new MemorySource()
+    const src = new MemoryImages()
     const bad = src.add(Buffer.from('<html>'), MediaType.ociManifest)
     const index = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [bad]}))
     const sink: ImageSink = {
