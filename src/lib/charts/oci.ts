@@ -1,6 +1,5 @@
 import {FailureError} from '../errors.js'
 import type {Opener} from '../content/opener.js'
-import {sha256Digest} from '../content/digest.js'
 import type {ImageManifest} from '../content/descriptor.js'
 import type {RegistryClient} from '../registry/client.js'
 import type {ChartVersion} from './repo-index.js'
@@ -58,7 +57,7 @@ export async function resolveOciChart(client: RegistryClient, ref: string, name:
   }
   let meta: Record<string, unknown> = {}
   if (m.config?.mediaType === HELM_CONFIG && m.config.size <= MAX_CONFIG) {
-    meta = await readConfig(client, repository, m.config.digest).catch(() => ({}))
+    meta = await readConfig(client, repository, m.config).catch(() => ({}))
   }
   const entry: ChartVersion = {...meta, name, version, urls: []}
   return {
@@ -70,10 +69,9 @@ export async function resolveOciChart(client: RegistryClient, ref: string, name:
   }
 }
 
-async function readConfig(client: RegistryClient, repository: string, digest: string): Promise<Record<string, unknown>> {
-  const res = await client.request({path: `/v2/${repository}/blobs/${digest}`, repository, maxBody: MAX_CONFIG, what: `chart config ${digest}`})
-  // Only metadata for index.yaml, but unverified bytes are still not used.
-  if (sha256Digest(res.body) !== digest) return {}
-  const j = JSON.parse(res.body.toString('utf8')) as unknown
+async function readConfig(client: RegistryClient, repository: string, config: {digest: string; size: number}): Promise<Record<string, unknown>> {
+  // Only metadata for index.yaml, but unverified bytes are still not used (the caller takes a failure as no metadata).
+  const bytes = await client.getSmallBlob(repository, config, `chart config ${config.digest}`, MAX_CONFIG)
+  const j = JSON.parse(bytes.toString('utf8')) as unknown
   return j && typeof j === 'object' && !Array.isArray(j) ? (j as Record<string, unknown>) : {}
 }

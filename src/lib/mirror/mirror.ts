@@ -3,14 +3,12 @@ import pLimit from 'p-limit'
 import type {Descriptor} from '../content/descriptor.js'
 import type {LockReferrer} from '../lock.js'
 import {BlobQueue, Copier} from '../copy.js'
-import {MAX_MANIFEST_BYTES} from '../defaults.js'
-import {IntegrityError, UsageError} from '../errors.js'
+import {UsageError} from '../errors.js'
 import {type PushStats, PushRun, pushReferrersTags, type RegistryTargetOptions, RegistrySink, targetClient} from '../importers/registry-sink.js'
 import {checkTargetOptions, type ImageTarget, targetFor} from '../importers/registry-target.js'
 import type {ImageEntry, Manifest} from '../manifest/types.js'
 import {chooseRoot} from '../oci/choose-root.js'
 import {pullReferrers, referrerSubjects} from '../pull/referrers.js'
-import {sha256Digest} from '../content/digest.js'
 import {RegistryClient} from '../registry/client.js'
 import {RegistryPusher} from '../registry/push.js'
 import {RegistrySource} from '../registry/source.js'
@@ -177,10 +175,6 @@ function plan(images: ImageEntry[], options: ReturnType<typeof checkTargetOption
 }
 
 /** A config blob in memory (to learn a single-platform image's platform), verified. */
-async function readConfig(client: RegistryClient, repository: string, desc: Descriptor): Promise<Buffer> {
-  const what = `config ${desc.digest} of ${client.registry}/${repository}`
-  const res = await client.request({path: `/v2/${repository}/blobs/${desc.digest}`, repository, maxBody: Math.min(desc.size, MAX_MANIFEST_BYTES), what})
-  const actual = sha256Digest(res.body)
-  if (actual !== desc.digest) throw new IntegrityError(what, desc.digest, actual)
-  return res.body
+function readConfig(client: RegistryClient, repository: string, desc: Descriptor): Promise<Buffer> {
+  return client.getSmallBlob(repository, desc, `config ${desc.digest} of ${client.registry}/${repository}`)
 }

@@ -10,6 +10,7 @@ import {defaultRetryPolicy, type RetryPolicy, withRetry} from '../fetch/retry.js
 import {isCertificateError} from '../fetch/tls.js'
 import {isDigest, sha256Digest} from '../content/digest.js'
 import {bareMediaType, isSchema1MediaType, MANIFEST_ACCEPT, manifestMediaType, MediaType} from '../content/media-types.js'
+import {manifestGaps, parseManifestJson} from '../graph/parse.js'
 import {registryEndpointHost} from '../oci/reference.js'
 import {RegistryAuth, scopesFor, withAuth} from './auth.js'
 import type {Credentials} from './credentials.js'
@@ -302,6 +303,18 @@ export class RegistryClient implements TagLister, ReferrerLister {
     return this.pages(`/v2/${repository}/tags/list?n=${opts.pageSize ?? PAGE_SIZE}`, repository, `the tags of ${this.registry}/${repository}`, (j) => (j as {tags?: unknown}).tags)
   }
 
+  /**
+   * A small blob (a config) read whole into memory, capped at `maxBytes`
+   * and verified against its digest: the one reader of config blobs
+   * straight from a registry (mirror learns a platform, a chart its metadata).
+   */
+  async getSmallBlob(repository: string, desc: Pick<Descriptor, 'digest' | 'size'>, what: string, maxBytes = MAX_MANIFEST_BYTES): Promise<Buffer> {
+    const res = await this.request({path: `/v2/${repository}/blobs/${desc.digest}`, repository, maxBody: Math.min(desc.size, maxBytes), what})
+    const actual = sha256Digest(res.body)
+    if (actual !== desc.digest) throw new IntegrityError(what, desc.digest, actual)
+    return res.body
+  }
+
   /** Every repository of the registry, from the paginated `_catalog`. */
   async catalog(opts: {pageSize?: number} = {}): Promise<string[]> {
     return this.pages(`/v2/_catalog?n=${opts.pageSize ?? PAGE_SIZE}`, undefined, `the catalog of ${this.registry}`, (j) => (j as {repositories?: unknown}).repositories, ['registry:catalog:*'])
@@ -370,11 +383,11 @@ export function nextLink(header: string | string[] | undefined, base: string): s
   return undefined
 }
 
-/** The `manifests` of an index, or undefined when the bytes are not one. */
+/** The `manifests` of an index (by graph/'s one parser), or undefined when the bytes are not one. */
 function manifestsOf(bytes: Buffer): Descriptor[] | undefined {
   try {
-    const j = JSON.parse(bytes.toString('utf8')) as {manifests?: unknown}
-    return Array.isArray(j.manifests) ? (j.manifests as Descriptor[]) : undefined
+    const parsed = parseManifestJson(bytes, MediaType.ociIndex)
+    return parsed.kind === 'index' && manifestGaps(parsed).length === 0 ? parsed.index.manifests : undefined
   } catch {
     return undefined
   }
