@@ -110,13 +110,13 @@ export class RegistryAuth {
       const form = new URLSearchParams({grant_type: 'refresh_token', refresh_token: creds.token, client_id: 'airlock'})
       if (ch.params.service) form.set('service', ch.params.service)
       if (scopes.length > 0) form.set('scope', scopes.join(' '))
-      res = await this.transport.exchange(realm.toString(), 'POST', {'content-type': 'application/x-www-form-urlencoded'}, form.toString(), false, MAX_ERROR_BODY)
+      res = await this.transport.exchange(realm.toString(), 'POST', {headers: {'content-type': 'application/x-www-form-urlencoded'}, body: form.toString(), followRedirect: false, maxBody: MAX_ERROR_BODY})
     } else {
       const u = new URL(realm)
       if (ch.params.service) u.searchParams.set('service', ch.params.service)
       for (const s of scopes) u.searchParams.append('scope', s)
       const headers: Record<string, string> = creds?.username === undefined ? {} : {authorization: basicHeader(creds)}
-      res = await this.transport.exchange(u.toString(), 'GET', headers, undefined, true, MAX_ERROR_BODY)
+      res = await this.transport.exchange(u.toString(), 'GET', {headers, followRedirect: true, maxBody: MAX_ERROR_BODY})
     }
     if (res.status === 401 || res.status === 403) {
       throw withHint(

@@ -129,7 +129,7 @@ export class RegistryClient implements TagLister, ReferrerLister {
 
   /** The API version check at one base URL: 2xx, or a 401 whose challenge is remembered. */
   private async ping(base: string): Promise<void> {
-    const res = await this.transport.exchange(`${base}/v2/`, 'GET', {}, undefined, true, MAX_ERROR_BODY)
+    const res = await this.transport.exchange(`${base}/v2/`, 'GET', {followRedirect: true, maxBody: MAX_ERROR_BODY})
     if (res.status === 401) {
       this.auth.challenged(res.headers['www-authenticate'])
       return
@@ -173,7 +173,7 @@ export class RegistryClient implements TagLister, ReferrerLister {
     const maxBody = req.maxBody ?? MAX_MANIFEST_BYTES
     const once = async (): Promise<RegistryResponse> => {
       let auth = await this.auth.authorization(scopes)
-      let res = await this.transport.exchange(url, method, withAuth(req.headers, auth), body(), follow, maxBody)
+      let res = await this.transport.exchange(url, method, {headers: withAuth(req.headers, auth), body: body(), followRedirect: follow, maxBody})
       if (res.status === 401) {
         const ch = this.auth.challenged(res.headers['www-authenticate'])
         if (ch) {
@@ -181,7 +181,7 @@ export class RegistryClient implements TagLister, ReferrerLister {
           scopes = [...new Set([...scopes, ...asked])].sort()
         }
         auth = await this.auth.authorization(scopes, true)
-        if (auth) res = await this.transport.exchange(url, method, withAuth(req.headers, auth), body(), follow, maxBody)
+        if (auth) res = await this.transport.exchange(url, method, {headers: withAuth(req.headers, auth), body: body(), followRedirect: follow, maxBody})
       }
       if (!accept(res.status)) throw this.errorFor(res, req)
       return res

@@ -198,7 +198,7 @@ export class RegistryPusher {
     const chunk = Math.max(this.chunkSize, Number.isFinite(min) ? min : 0)
     let location = locationOf(start, this.client, repository)
     if (blob.size > chunk) {
-      location = await this.sendChunks(repository, blob, read, location, chunk, onBytes)
+      location = await this.sendChunks(repository, blob, read, location, {chunk, onBytes})
       await this.client.retry(() => this.finish(repository, blob, location, Buffer.alloc(0), 0))
       return
     }
@@ -243,8 +243,7 @@ export class RegistryPusher {
     blob: {digest: string; size: number},
     read: BlobReader,
     location: string,
-    chunk: number,
-    onBytes: OnBytes | undefined,
+    {chunk, onBytes}: {chunk: number; onBytes?: OnBytes},
   ): Promise<string> {
     let offset = 0
     while (offset < blob.size) {

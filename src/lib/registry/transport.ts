@@ -33,6 +33,15 @@ export interface TransportOptions {
   caFiles?: string[]
 }
 
+/** What one exchange sends and how it reads the answer. */
+export interface ExchangeRequest {
+  headers?: Record<string, string>
+  body?: Buffer | string | Readable
+  followRedirect: boolean
+  /** Cap on the bytes read from a 2xx body. */
+  maxBody: number
+}
+
 export class RegistryTransport {
   private http?: Promise<Got>
 
@@ -44,14 +53,8 @@ export class RegistryTransport {
   }
 
   /** One HTTP exchange, body read up to `maxBody` (an error's up to MAX_ERROR_BODY). */
-  async exchange(
-    url: string,
-    method: HttpMethod,
-    headers: Record<string, string>,
-    body: Buffer | string | Readable | undefined,
-    followRedirect: boolean,
-    maxBody: number,
-  ): Promise<RegistryResponse> {
+  async exchange(url: string, method: HttpMethod, req: ExchangeRequest): Promise<RegistryResponse> {
+    const {headers = {}, body, followRedirect, maxBody} = req
     const got = await this.got()
     const hasBody = method === 'POST' || method === 'PUT' || method === 'PATCH'
     const stream = got.stream(url, {
