@@ -6,7 +6,7 @@ import {BlobQueue, Copier} from '../copy.js'
 import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import {IntegrityError, UsageError} from '../errors.js'
 import {type PushStats, PushRun, pushReferrersTags, type RegistryTargetOptions, RegistrySink, targetClient} from '../importers/registry-sink.js'
-import {checkTargetOptions, type ImageTarget, targetFor} from '../importers/registry-target.js'
+import {checkTargetOptions, type ImageTarget, planTargets} from '../importers/registry-target.js'
 import type {ImageEntry, Manifest} from '../manifest/types.js'
 import {chooseRoot} from '../oci/choose-root.js'
 import {pullReferrers, referrerSubjects} from '../pull/referrers.js'
@@ -160,20 +160,10 @@ export async function mirror(given: Manifest, opts: MirrorOptions): Promise<Mirr
   return {images: results.map((r) => (r as PromiseFulfilledResult<MirroredImage>).value), stats: run.stats, ...report}
 }
 
-/** Each image's target; two sources that would land on one target are refused before anything is copied. */
+/** Each image's target, all known before anything is copied (a collision is refused there). */
 function plan(images: ImageEntry[], options: ReturnType<typeof checkTargetOptions>): {entry: ImageEntry; target: ImageTarget}[] {
-  const byTarget = new Map<string, string>()
-  return images.map((entry) => {
-    const target = targetFor(entry.name, entry.ref.digest ?? '', options)
-    const clash = byTarget.get(target.ref)
-    if (clash && clash !== entry.name) {
-      throw new UsageError(`${clash} and ${entry.name} would both be mirrored as ${target.ref}`, {
-        suggestions: ['use --keep-registry-host to keep the source registries apart'],
-      })
-    }
-    byTarget.set(target.ref, entry.name)
-    return {entry, target}
-  })
+  const targets = planTargets(images.map((e) => ({ref: e.name, digest: e.ref.digest ?? ''})), options)
+  return images.map((entry, n) => ({entry, target: targets[n]}))
 }
 
 /** A config blob in memory (to learn a single-platform image's platform), verified. */
