@@ -30,6 +30,14 @@ export const registryTargetFlags = {
   insecure: Flags.boolean({description: 'Allow plain HTTP and unverified TLS for the target registry.'}),
 }
 
+/** `--mirror-config DIR`, as `import registry`, `mirror` and `serve` take it. */
+export const mirrorConfigFlag = {
+  'mirror-config': Flags.string({
+    description:
+      'Write what nodes need to pull every image by its original name from where it went: DIR/containerd/certs.d/<source host>/hosts.toml, DIR/registries.conf (podman, CRI-O, skopeo) and DIR/registries.yaml (k3s, RKE2).',
+  }),
+}
+
 /** The target `registryTargetFlags` name, as the library takes it. */
 export function registryTargetOptions(f: {
   registry: string

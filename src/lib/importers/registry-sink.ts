@@ -18,6 +18,7 @@ import {type BlobReader, RegistryPusher} from '../registry/push.js'
 import {hasReferrersApi, referrersTag} from '../registry/referrers.js'
 import {formatBytes} from '../ui/format.js'
 import type {Progress} from '../ui/progress.js'
+import {writePushedMirrorConfig} from '../mirror-config/mirror-config.js'
 import {refuseIncompleteTarget} from './delta-check.js'
 import {checkDeltaTarget, DeltaImageSource, RegistryHolds} from './registry-holds.js'
 import {checkTargetOptions, type ImageTarget, planTargets, type TargetOptions} from './registry-target.js'
@@ -55,6 +56,8 @@ export interface RegistryImportOptions extends RegistryTargetOptions {
   progress?: Progress
   /** Bytes per PATCH chunk for large blobs (tests make it small). */
   chunkSize?: number
+  /** `--mirror-config DIR`: write the nodes' mirror configuration there after the push. */
+  mirrorConfig?: string
 }
 
 /** One row of the mapping, and of `--json`. */
@@ -101,6 +104,8 @@ export function pushTotalLine(registry: string, c: PushCounts, dryRun: boolean, 
 export interface RegistryImportResult {
   images: ImportedImage[]
   stats: PushStats
+  /** The files `--mirror-config` wrote. */
+  mirrorConfig?: string[]
 }
 
 /** The repository that uploads a digest in this run, and when it is done. */
@@ -389,7 +394,10 @@ export async function pushArchive(
   )
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
   if (failed.length > 0) throw combineFailures(failed.map((r) => r.reason as unknown), 'images')
-  return {images, stats: run.stats}
+  if (opts.mirrorConfig === undefined) return {images, stats: run.stats}
+  const target = {url: await client.base(), insecure: opts.insecure, caFiles: opts.caFiles}
+  const mirrorConfig = await writePushedMirrorConfig(opts.mirrorConfig, planned.map((p) => p.target), target, 'airlock import registry', (m) => progress.warn(m))
+  return {images, stats: run.stats, mirrorConfig}
 }
 
 /**

@@ -8,6 +8,7 @@ import {IntegrityError, UsageError} from '../errors.js'
 import {type PushStats, PushRun, pushReferrersTags, type RegistryTargetOptions, RegistrySink, targetClient} from '../importers/registry-sink.js'
 import {checkTargetOptions, type ImageTarget, planTargets} from '../importers/registry-target.js'
 import type {ImageEntry, Manifest} from '../manifest/types.js'
+import {writePushedMirrorConfig} from '../mirror-config/mirror-config.js'
 import {chooseRoot} from '../oci/choose-root.js'
 import {pullReferrers, referrerSubjects} from '../pull/referrers.js'
 import {sha256Digest} from '../content/digest.js'
@@ -42,6 +43,8 @@ export interface MirrorOptions extends RegistryTargetOptions {
   signal?: AbortSignal
   /** Bytes per PATCH chunk for large blobs (tests make it small). */
   chunkSize?: number
+  /** `--mirror-config DIR`: write the nodes' mirror configuration there after the copy. */
+  mirrorConfig?: string
 }
 
 export interface MirroredImage {
@@ -60,6 +63,8 @@ export interface MirrorResult {
   stats: PushStats
   selections?: SelectionReport[]
   repositories?: RepositoriesReport[]
+  /** The files `--mirror-config` wrote. */
+  mirrorConfig?: string[]
 }
 
 export async function mirror(given: Manifest, opts: MirrorOptions): Promise<MirrorResult> {
@@ -157,7 +162,11 @@ export async function mirror(given: Manifest, opts: MirrorOptions): Promise<Mirr
     }
     throw first
   }
-  return {images: results.map((r) => (r as PromiseFulfilledResult<MirroredImage>).value), stats: run.stats, ...report}
+  const images = results.map((r) => (r as PromiseFulfilledResult<MirroredImage>).value)
+  if (opts.mirrorConfig === undefined) return {images, stats: run.stats, ...report}
+  const pushed = {url: await client.base(), insecure: opts.insecure, caFiles: opts.caFiles}
+  const mirrorConfig = await writePushedMirrorConfig(opts.mirrorConfig, planned.map((p) => p.target), pushed, 'airlock mirror', (m) => progress.warn(m))
+  return {images, stats: run.stats, ...report, mirrorConfig}
 }
 
 /** Each image's target, all known before anything is copied (a collision is refused there). */
