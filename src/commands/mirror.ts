@@ -9,7 +9,7 @@ import {type MirroredImage, mirror} from '../lib/mirror/mirror.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../lib/oci/platform.js'
 import {formatSelections} from '../lib/select/report.js'
 import type {RepositoriesReport, SelectionReport} from '../lib/select/resolve.js'
-import {registryTargetFlags, registryTargetOptions} from '../lib/target-flags.js'
+import {mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../lib/target-flags.js'
 import type {CommandResult} from '../lib/ui/result.js'
 
 /** mirror's result: one item per image (source -> target, digest) and what the copy did, as import registry's. */
@@ -17,6 +17,8 @@ export interface MirrorCommandResult
   extends CommandResult<MirroredImage, PushCounts> {
   registry: string
   dryRun: boolean
+  /** The files --mirror-config wrote (null without it). */
+  mirrorConfig: string[] | null
   selections?: SelectionReport[]
   repositories?: RepositoriesReport[]
 }
@@ -37,6 +39,7 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
 
   static override flags = {
     ...registryTargetFlags,
+    ...mirrorConfigFlag,
     username: Flags.string({description: 'Target registry username (else the Docker config, else anonymous). Sources use the Docker config.', dependsOn: ['password']}),
     'ca-file': Flags.string({description: 'Extra trusted CA (PEM) for the target and every source; repeatable.', multiple: true}),
     concurrency: Flags.integer({description: 'Blobs copied at once, across all images.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
@@ -59,8 +62,11 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
       concurrency: f.concurrency,
       platforms: f.platform,
       dryRun: f['dry-run'],
+      mirrorConfig: f['dry-run'] ? undefined : f['mirror-config'],
       progress: this.progress,
     })
+    if (f['dry-run'] && f['mirror-config'] !== undefined) this.progress.warn(`dry run: nothing written to --mirror-config ${f['mirror-config']}`)
+    for (const file of r.mirrorConfig ?? []) this.progress.info(`wrote ${file}`)
     for (const l of formatSelections(r.selections ?? [], r.repositories ?? [])) this.out(l)
     // One `source -> target` line per image, as import registry prints its mapping.
     for (const i of r.images) this.out(`${i.source} -> ${i.target}`)
@@ -71,6 +77,6 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
     )
     this.out(pushTotalLine(f.registry, counts, Boolean(f['dry-run']), 'copied'))
     const selections = r.selections ? {selections: r.selections, repositories: r.repositories ?? []} : {}
-    return {registry: f.registry, dryRun: Boolean(f['dry-run']), counts, items: r.images, ...selections}
+    return {registry: f.registry, dryRun: Boolean(f['dry-run']), mirrorConfig: r.mirrorConfig ?? null, counts, items: r.images, ...selections}
   }
 }

@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
 import {DEFAULT_LISTEN} from '../lib/serve/listen.js'
+import {mirrorConfigFlag} from '../lib/target-flags.js'
 import type {ServedItem} from '../lib/serve/server.js'
 import {columns, plural} from '../lib/ui/table.js'
 
@@ -33,6 +34,7 @@ export default class Serve extends BaseCommand<typeof Serve> {
     '<%= config.bin %> serve ./bundle --listen 0.0.0.0:5000',
     '<%= config.bin %> serve ./bundle --tls-cert seed.crt --tls-key seed.key',
     '<%= config.bin %> serve ./bundle --print-mirror-config containerd --advertise http://seed.example:5000',
+    '<%= config.bin %> serve ./bundle --mirror-config ./node-config --advertise http://seed.example:5000',
   ]
 
   static override args = {
@@ -46,7 +48,8 @@ export default class Serve extends BaseCommand<typeof Serve> {
     base: Flags.directory({description: 'A base bundle of a delta bundle (repeatable); its content is served too.', multiple: true}),
     'cache-dir': Flags.directory({description: 'Where the files of the .tar.gz are unpacked once, verified. [default: $XDG_CACHE_HOME/airlock/serve or ~/.cache/airlock/serve]'}),
     'print-mirror-config': Flags.string({description: 'Print a registry mirror configuration pointing at this server for every source registry of the bundle, and exit without serving.', options: ['containerd']}),
-    advertise: Flags.string({description: 'URL nodes reach this server at, for --print-mirror-config. [default: http:// + the --listen address]', dependsOn: ['print-mirror-config']}),
+    ...mirrorConfigFlag,
+    advertise: Flags.string({description: 'URL nodes reach this server at, for --print-mirror-config and --mirror-config. [default: http:// + the --listen address]'}),
   }
 
   async run(): Promise<ServeResult | MirrorConfigResult> {
@@ -54,11 +57,24 @@ export default class Serve extends BaseCommand<typeof Serve> {
     const listen = parseListen(this.flags.listen)
     const tls = Boolean(this.flags['tls-cert'])
     const kind = this.flags['print-mirror-config']
+    const configDir = this.flags['mirror-config']
+    if (this.flags.advertise !== undefined && kind === undefined && configDir === undefined) {
+      throw new UsageError('--advertise is for --print-mirror-config or --mirror-config')
+    }
+    const url = this.flags.advertise === undefined ? defaultAdvertiseUrl(listen, tls) : mirror.checkAdvertiseUrl(this.flags.advertise)
+    // The same files import registry writes, pointing at this server (each image at its path without the host).
+    const writeConfig = async (dir: string): Promise<void> => {
+      const [{readBundleLock}, nodes] = await Promise.all([import('../lib/bundle/read-lock.js'), import('../lib/mirror-config/mirror-config.js')])
+      const config = nodes.mirrorConfig(mirror.servedNames(await readBundleLock(this.args.bundle)), {url, privateCa: tls}, 'airlock serve')
+      const warning = nodes.containerdMissWarning(config, dir)
+      if (warning) this.progress.warn(warning)
+      for (const file of await nodes.writeMirrorConfig(dir, config)) this.progress.info(`wrote ${file}`)
+    }
     if (kind !== undefined) {
       const {readBundleLock} = await import('../lib/bundle/read-lock.js')
-      const url = this.flags.advertise === undefined ? defaultAdvertiseUrl(listen, tls) : mirror.checkAdvertiseUrl(this.flags.advertise)
       const files = mirror.containerdHostsFiles(mirror.sourceRegistries(await readBundleLock(this.args.bundle)), url)
       for (const f of files) this.out(`# ${f.path}\n${f.content}`)
+      if (configDir !== undefined) await writeConfig(configDir)
       return {kind, url, counts: {registries: files.length}, items: files}
     }
 
@@ -81,6 +97,8 @@ export default class Serve extends BaseCommand<typeof Serve> {
       progress: this.progress,
       onAccess: quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
     })
+    // Written once the bundle verified and the server listens.
+    if (configDir !== undefined) await writeConfig(configDir)
     // Listening: from here Ctrl-C and SIGTERM stop the server gracefully (taken before anything is printed, so a
     // client that sees the list and signals at once still gets a clean stop), rather than exiting at once.
     this.handleInterruptItself()

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import type {RegistryTargetOptions} from './importers/registry-sink.js'
+import {parseMapRule} from './importers/registry-target.js'
 import {resolveS3Credentials, type S3Credentials} from './importers/s3-credentials.js'
 
 /**
@@ -15,10 +16,26 @@ export const registryTargetFlags = {
   'keep-registry-host': Flags.boolean({
     description: 'Keep the source registry host as the first path component (registry/docker.io/library/nginx; a host:port becomes host_port).',
   }),
+  map: Flags.string({
+    description: 'FROM=TO: a source repository prefix, host included (quay.io/calico), put at TO under --namespace instead; whole path components, the first matching rule wins; repeatable.',
+    multiple: true,
+  }),
+  'max-path-depth': Flags.integer({
+    description: 'At most N path components under --namespace: the leading ones of a deeper path are joined with - into its first (tools/team/app at 2 -> tools-team/app).',
+    min: 1,
+  }),
   username: Flags.string({description: 'Target registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),
   password: Flags.string({description: 'Target registry password or token.', dependsOn: ['username']}),
   'ca-file': Flags.string({description: 'Extra trusted CA (PEM); repeatable.', multiple: true}),
   insecure: Flags.boolean({description: 'Allow plain HTTP and unverified TLS for the target registry.'}),
+}
+
+/** `--mirror-config DIR`, as `import registry`, `mirror` and `serve` take it. */
+export const mirrorConfigFlag = {
+  'mirror-config': Flags.string({
+    description:
+      'Write what nodes need to pull every image by its original name from where it went: DIR/containerd/certs.d/<source host>/hosts.toml, DIR/registries.conf (podman, CRI-O, skopeo) and DIR/registries.yaml (k3s, RKE2).',
+  }),
 }
 
 /** The target `registryTargetFlags` name, as the library takes it. */
@@ -26,6 +43,8 @@ export function registryTargetOptions(f: {
   registry: string
   namespace?: string
   'keep-registry-host'?: boolean
+  map?: string[]
+  'max-path-depth'?: number
   username?: string
   password?: string
   'ca-file'?: string[]
@@ -35,6 +54,8 @@ export function registryTargetOptions(f: {
     registry: f.registry,
     namespace: f.namespace,
     keepRegistryHost: f['keep-registry-host'],
+    map: (f.map ?? []).map((m) => parseMapRule(m)),
+    maxPathDepth: f['max-path-depth'],
     credentials: f.username === undefined ? undefined : {username: f.username, password: f.password},
     caFiles: f['ca-file'],
     insecure: f.insecure,

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
-import {registryTargetFlags, registryTargetOptions} from '../../lib/target-flags.js'
+import {mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../../lib/target-flags.js'
 import {type ImportedImage, importRegistry} from '../../lib/importers/registry.js'
 import {type PushCounts, pushCounts, pushTotalLine} from '../../lib/importers/registry-sink.js'
 import type {CommandResult} from '../../lib/ui/result.js'
@@ -12,6 +12,8 @@ export interface ImportRegistryResult
   extends CommandResult<ImportedImage, PushCounts> {
   registry: string
   dryRun: boolean
+  /** The files --mirror-config wrote (null without it). */
+  mirrorConfig: string[] | null
 }
 
 export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
@@ -30,6 +32,7 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
 
   static override flags = {
     ...registryTargetFlags,
+    ...mirrorConfigFlag,
     concurrency: Flags.integer({description: 'Blob uploads at once, across all images.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
     'dry-run': Flags.boolean({description: 'Verify the bundle and print the mapping; push nothing.'}),
   }
@@ -44,8 +47,11 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
       ...registryTargetOptions(f),
       concurrency: f.concurrency,
       dryRun: f['dry-run'],
+      mirrorConfig: f['dry-run'] ? undefined : f['mirror-config'],
       progress: this.progress,
     })
+    if (f['dry-run'] && f['mirror-config'] !== undefined) this.progress.warn(`dry run: nothing written to --mirror-config ${f['mirror-config']}`)
+    for (const file of r.mirrorConfig ?? []) this.progress.info(`wrote ${file}`)
     // One `source -> target` line per image, as the contract words the mapping.
     for (const i of r.images) this.out(`${i.source} -> ${i.target}`)
     const counts = pushCounts(
@@ -54,6 +60,6 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
       r.stats,
     )
     this.out(pushTotalLine(f.registry, counts, Boolean(f['dry-run']), 'pushed'))
-    return {registry: f.registry, dryRun: Boolean(f['dry-run']), counts, items: r.images}
+    return {registry: f.registry, dryRun: Boolean(f['dry-run']), mirrorConfig: r.mirrorConfig ?? null, counts, items: r.images}
   }
 }

@@ -7,7 +7,7 @@ import type {BundleLock, LockImage, LockReferrer} from '../lock.js'
 import type {Opener} from '../content/opener.js'
 import type {BlobPutOptions, BlobPutResult, ImageSink, ImageSource} from '../content/roles.js'
 import {BlobQueue, Copier} from '../copy.js'
-import {BundleError, combineFailures, IntegrityError, UsageError} from '../errors.js'
+import {BundleError, combineFailures, IntegrityError} from '../errors.js'
 import {ArchiveImageSource, OciArchive} from '../oci/archive.js'
 import {CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION} from '../oci/layout.js'
 import type {Descriptor} from '../content/descriptor.js'
@@ -18,9 +18,10 @@ import {type BlobReader, RegistryPusher} from '../registry/push.js'
 import {hasReferrersApi, referrersTag} from '../registry/referrers.js'
 import {formatBytes} from '../ui/format.js'
 import type {Progress} from '../ui/progress.js'
+import {writePushedMirrorConfig} from '../mirror-config/mirror-config.js'
 import {refuseIncompleteTarget} from './delta-check.js'
 import {checkDeltaTarget, DeltaImageSource, RegistryHolds} from './registry-holds.js'
-import {checkTargetOptions, type ImageTarget, targetFor} from './registry-target.js'
+import {checkTargetOptions, type ImageTarget, planTargets, type TargetOptions} from './registry-target.js'
 
 /**
  * `import registry`: every image of a bundle's oci-archive, read in place,
@@ -32,11 +33,7 @@ import {checkTargetOptions, type ImageTarget, targetFor} from './registry-target
  */
 
 /** The target registry, as `registryTargetFlags` name it: every push to a registry (`import registry`, `mirror`) takes these. */
-export interface RegistryTargetOptions {
-  /** `HOST[:PORT]` of the target registry. */
-  registry: string
-  namespace?: string
-  keepRegistryHost?: boolean
+export interface RegistryTargetOptions extends TargetOptions {
   credentials?: Credentials
   caFiles?: string[]
   /** Plain HTTP and unverified TLS for the target. */
@@ -59,6 +56,8 @@ export interface RegistryImportOptions extends RegistryTargetOptions {
   progress?: Progress
   /** Bytes per PATCH chunk for large blobs (tests make it small). */
   chunkSize?: number
+  /** `--mirror-config DIR`: write the nodes' mirror configuration there after the push. */
+  mirrorConfig?: string
 }
 
 /** One row of the mapping, and of `--json`. */
@@ -105,6 +104,8 @@ export function pushTotalLine(registry: string, c: PushCounts, dryRun: boolean, 
 export interface RegistryImportResult {
   images: ImportedImage[]
   stats: PushStats
+  /** The files `--mirror-config` wrote. */
+  mirrorConfig?: string[]
 }
 
 /** The repository that uploads a digest in this run, and when it is done. */
@@ -285,10 +286,8 @@ interface PlannedImage {
   target: ImageTarget
 }
 
-/** Find each bundle.json image in the archive's index.json: by its ref annotation, else by digest. */
-function planImages(lockImages: LockImage[], manifests: Descriptor[], opts: Required<Pick<RegistryImportOptions, 'registry'>> & RegistryImportOptions, path: string): PlannedImage[] {
-  const planned: PlannedImage[] = []
-  const byTarget = new Map<string, string>()
+/** Find each bundle.json image in the archive's index.json (by its ref annotation, else by digest), and its target. */
+function planImages(lockImages: LockImage[], manifests: Descriptor[], opts: RegistryImportOptions, path: string): PlannedImage[] {
   // Looked up by name, then by digest, the first entry of each winning (as a scan in order would find it).
   const byName = new Map<string, Descriptor>()
   const byDigest = new Map<string, Descriptor>()
@@ -296,22 +295,15 @@ function planImages(lockImages: LockImage[], manifests: Descriptor[], opts: Requ
     for (const name of [m.annotations?.[REF_NAME_ANNOTATION], m.annotations?.[CONTAINERD_NAME_ANNOTATION]]) if (name !== undefined && !byName.has(name)) byName.set(name, m)
     if (!byDigest.has(m.digest)) byDigest.set(m.digest, m)
   }
-  for (const img of lockImages) {
+  // Every target first: a collision is refused before the first push.
+  const targets = planTargets(lockImages, opts)
+  return lockImages.map((img, n) => {
     const desc = byName.get(img.ref) ?? byDigest.get(img.digest)
     if (!desc) throw new BundleError(`${path}: ${img.ref} is in bundle.json but not in the archive's index.json`)
     if (desc.digest !== img.digest) throw new IntegrityError(`${img.ref} in ${path}`, img.digest, desc.digest)
-    const target = targetFor(img.ref, img.digest, opts)
-    const clash = byTarget.get(target.ref)
-    if (clash && clash !== img.ref) {
-      throw new UsageError(`${clash} and ${img.ref} would both be pushed as ${target.ref}`, {
-        suggestions: ['use --keep-registry-host to keep the source registries apart'],
-      })
-    }
-    byTarget.set(target.ref, img.ref)
     // The entry's names are the image's ref, in bundle.json already: not kept twice more per image.
-    planned.push({lock: img, desc: {mediaType: desc.mediaType, digest: desc.digest, size: desc.size}, target})
-  }
-  return planned
+    return {lock: img, desc: {mediaType: desc.mediaType, digest: desc.digest, size: desc.size}, target: targets[n]}
+  })
 }
 
 /** Push the images of an indexed oci-archive (already verified) to their targets. */
@@ -402,7 +394,10 @@ export async function pushArchive(
   )
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
   if (failed.length > 0) throw combineFailures(failed.map((r) => r.reason as unknown), 'images')
-  return {images, stats: run.stats}
+  if (opts.mirrorConfig === undefined) return {images, stats: run.stats}
+  const target = {url: await client.base(), insecure: opts.insecure, caFiles: opts.caFiles}
+  const mirrorConfig = await writePushedMirrorConfig(opts.mirrorConfig, planned.map((p) => p.target), target, 'airlock import registry', (m) => progress.warn(m))
+  return {images, stats: run.stats, mirrorConfig}
 }
 
 /**

@@ -1,17 +1,34 @@
 import {UsageError} from '../errors.js'
-import {isRegistryHost, parseReference, ReferenceError, type ImageReference} from '../oci/reference.js'
+import {isRegistryHost, normalizeRegistryHost, parseReference, ReferenceError, type ImageReference} from '../oci/reference.js'
 
 /**
- * Where an image of the bundle goes in the target registry:
- * `<registry>/<namespace>/<source path without its registry host>`, or with
- * `keepRegistryHost` the source host as the first path component
- * (`registry/docker.io/library/nginx`), which some installers expect.
+ * Where an image goes in the target registry, the one mapping that
+ * `import registry`, `mirror`, `inventory registry` and a delta's check
+ * share: `<registry>/<namespace>/<path>`, where the path is the source path
+ * without its registry host (with `keepRegistryHost`, the host as its first
+ * component: `registry/docker.io/library/nginx`, which some installers
+ * expect); or, where a `--map FROM=TO` rule matches the source
+ * (`quay.io/calico` matches `quay.io/calico/node`, never
+ * `quay.io/calicoctl`), TO followed by the rest of the source path, the
+ * first matching rule winning. Then `--max-path-depth N`: a path (under the
+ * namespace) of more than N components keeps its last N-1 and joins the
+ * leading ones with `-` into its first (`tools/team/app` at 2 ->
+ * `tools-team/app`).
  */
 export interface TargetOptions {
   /** `HOST[:PORT]` of the target registry. */
   registry: string
   namespace?: string
   keepRegistryHost?: boolean
+  /** `--map` rules, in the order given (parseMapRule reads one). */
+  map?: MapRule[]
+  maxPathDepth?: number
+}
+
+/** One `--map FROM=TO`: FROM a source repository prefix with its registry host, TO what replaces it under the namespace (empty: nothing). */
+export interface MapRule {
+  from: string
+  to: string
 }
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
@@ -37,7 +54,41 @@ export function checkTargetOptions(opts: TargetOptions): TargetOptions {
       }
     }
   }
-  return {registry, namespace, keepRegistryHost: Boolean(opts.keepRegistryHost)}
+  const maxPathDepth = opts.maxPathDepth
+  if (maxPathDepth !== undefined && (!Number.isInteger(maxPathDepth) || maxPathDepth < 1)) {
+    throw new UsageError(`--max-path-depth must be a whole number of 1 or more, got ${maxPathDepth}`)
+  }
+  const map = (opts.map ?? []).map((r) => checkMapRule(r))
+  return {registry, namespace, keepRegistryHost: Boolean(opts.keepRegistryHost), map, maxPathDepth}
+}
+
+/** `--map FROM=TO` as the flag gives it. */
+export function parseMapRule(text: string): MapRule {
+  const eq = text.indexOf('=')
+  if (eq < 0) throw new UsageError(`--map ${text}: expected FROM=TO, e.g. --map quay.io/calico=tools/calico`)
+  return checkMapRule({from: text.slice(0, eq), to: text.slice(eq + 1)})
+}
+
+/** FROM names a registry host and repository components; TO is components (or nothing). Both without surrounding slashes. */
+function checkMapRule(rule: MapRule): MapRule {
+  const text = `${rule.from}=${rule.to}`
+  const from = rule.from.trim().replace(/\/+$/, '')
+  const to = rule.to.trim().replace(/^\/+|\/+$/g, '')
+  const [host, ...path] = from.split('/')
+  if (!looksLikeHost(host) || !isRegistryHost(host)) {
+    throw new UsageError(`--map ${text}: FROM must start with the source registry host, as bundle.json names it`, {
+      suggestions: [`e.g. --map docker.io/${from}=${to} or --map quay.io/calico=tools/calico`],
+    })
+  }
+  for (const c of path) if (!COMPONENT.test(c)) throw new UsageError(`--map ${text}: bad component "${c}" in FROM`)
+  if (to !== '') for (const c of to.split('/')) if (!COMPONENT.test(c)) throw new UsageError(`--map ${text}: bad component "${c}" in TO (lowercase letters, digits and . _ - only)`)
+  // Docker Hub's other names are docker.io in every reference airlock reads.
+  return {from: [normalizeRegistryHost(host), ...path].join('/'), to}
+}
+
+/** A first path component that names a registry, as references tell one (a dot, a port, localhost, an IPv6 address). */
+function looksLikeHost(s: string): boolean {
+  return s.includes('.') || s.includes(':') || s === 'localhost' || s.startsWith('[')
 }
 
 /**
@@ -68,13 +119,53 @@ export function targetFor(sourceRef: string, digest: string, options: TargetOpti
     if (err instanceof ReferenceError) throw new UsageError(`bad image reference "${sourceRef}" in the bundle: ${err.message}`)
     throw err
   }
-  const parts: string[] = []
-  if (options.namespace) parts.push(options.namespace)
-  if (options.keepRegistryHost) parts.push(hostComponent(source.registry))
-  parts.push(source.repository)
-  const repository = parts.join('/')
+  const path = limitDepth(mappedPath(source, options), options.maxPathDepth)
+  const repository = options.namespace ? (path === '' ? options.namespace : `${options.namespace}/${path}`) : path
+  if (repository === '') throw new UsageError(`${sourceRef}: --map leaves no repository name; give TO, or a --namespace`)
   if (repository.length > 255) throw new UsageError(`target repository name longer than 255 characters: ${repository}`)
   const reference = source.tag ?? digest
   const ref = `${options.registry}/${repository}${source.tag ? `:${source.tag}` : `@${digest}`}`
   return {source, repository, ref, reference}
+}
+
+/** The path under the namespace: the first `--map` rule that matches the source on whole components, else the source path (its host kept when asked). */
+function mappedPath(source: ImageReference, options: TargetOptions): string {
+  const name = `${source.registry}/${source.repository}`
+  for (const rule of options.map ?? []) {
+    if (name === rule.from || name.startsWith(`${rule.from}/`)) {
+      const rest = name.slice(rule.from.length + 1)
+      return [rule.to, rest].filter((s) => s !== '').join('/')
+    }
+  }
+  return options.keepRegistryHost ? `${hostComponent(source.registry)}/${source.repository}` : source.repository
+}
+
+/** `--max-path-depth`: past `depth` components, the leading ones are joined with `-` into the first. */
+function limitDepth(path: string, depth: number | undefined): string {
+  const parts = path.split('/')
+  if (depth === undefined || parts.length <= depth) return path
+  const keep = depth - 1
+  return [parts.slice(0, parts.length - keep).join('-'), ...parts.slice(parts.length - keep)].join('/')
+}
+
+/**
+ * Every image's target, all known before anything is pushed: two source
+ * repositories that would land in one target repository are refused
+ * (exit 2), both named. One source repository may of course bring many
+ * tags.
+ */
+export function planTargets(images: {ref: string; digest: string}[], options: TargetOptions): ImageTarget[] {
+  const bySource = new Map<string, string>()
+  return images.map((img) => {
+    const target = targetFor(img.ref, img.digest, options)
+    const source = `${target.source.registry}/${target.source.repository}`
+    const clash = bySource.get(target.repository)
+    if (clash !== undefined && clash !== source) {
+      throw new UsageError(`${clash} and ${source} would both land in ${options.registry}/${target.repository}`, {
+        suggestions: ['give one of them its own --map rule, or keep the source registries apart with --keep-registry-host'],
+      })
+    }
+    bySource.set(target.repository, source)
+    return target
+  })
 }

@@ -7,7 +7,7 @@ import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {filesHeld} from '../importers/holds.js'
 import {RootSink} from '../importers/root-sink.js'
 import {RegistryHolds} from '../importers/registry-holds.js'
-import {checkTargetOptions, targetFor} from '../importers/registry-target.js'
+import {checkTargetOptions, planTargets} from '../importers/registry-target.js'
 import type {Descriptor} from '../content/descriptor.js'
 import {walkGraph} from '../graph/walk.js'
 import {type RegistryTargetOptions, targetClient} from '../importers/registry-sink.js'
@@ -83,7 +83,8 @@ export interface RegistryInventoryOptions extends RegistryTargetOptions {
 }
 
 /**
- * A registry, with import registry's naming (namespace, keep-registry-host):
+ * A registry, with import registry's naming (namespace, keep-registry-host,
+ * --map, --max-path-depth):
  * an image is held when its manifest is in its target repository (with all
  * it points to: a registry refuses a manifest without its blobs, so the
  * manifests there are read to list them); any other blob or manifest of the
@@ -99,7 +100,7 @@ export async function inventoryRegistry(opts: RegistryInventoryOptions): Promise
   const images = new Set<string>()
   const blobs = new Set<string>()
   const task = progress.task(`inventory of ${target.registry}`, lock.images.length + (lock.blobs?.length ?? 0))
-  const repositories = lock.images.map((i) => targetFor(i.ref, i.digest, target).repository)
+  const repositories = planTargets(lock.images, target).map((t) => t.repository)
   // Everything under a manifest the repository has is there too (the registry checked it on PUT): listed from the manifests, no HEAD each.
   const all = (repository: string, root: Descriptor): Promise<void> =>
     walkGraph(

@@ -5,8 +5,9 @@ import type {LockReferrer} from '../lock.js'
 import {BlobQueue, Copier} from '../copy.js'
 import {UsageError} from '../errors.js'
 import {type PushStats, PushRun, pushReferrersTags, type RegistryTargetOptions, RegistrySink, targetClient} from '../importers/registry-sink.js'
-import {checkTargetOptions, type ImageTarget, targetFor} from '../importers/registry-target.js'
+import {checkTargetOptions, type ImageTarget, planTargets} from '../importers/registry-target.js'
 import type {ImageEntry, Manifest} from '../manifest/types.js'
+import {writePushedMirrorConfig} from '../mirror-config/mirror-config.js'
 import {chooseRoot} from '../oci/choose-root.js'
 import {pullReferrers, referrerSubjects} from '../pull/referrers.js'
 import {RegistryClient} from '../registry/client.js'
@@ -40,6 +41,8 @@ export interface MirrorOptions extends RegistryTargetOptions {
   signal?: AbortSignal
   /** Bytes per PATCH chunk for large blobs (tests make it small). */
   chunkSize?: number
+  /** `--mirror-config DIR`: write the nodes' mirror configuration there after the copy. */
+  mirrorConfig?: string
 }
 
 export interface MirroredImage {
@@ -58,6 +61,8 @@ export interface MirrorResult {
   stats: PushStats
   selections?: SelectionReport[]
   repositories?: RepositoriesReport[]
+  /** The files `--mirror-config` wrote. */
+  mirrorConfig?: string[]
 }
 
 export async function mirror(given: Manifest, opts: MirrorOptions): Promise<MirrorResult> {
@@ -155,23 +160,17 @@ export async function mirror(given: Manifest, opts: MirrorOptions): Promise<Mirr
     }
     throw first
   }
-  return {images: results.map((r) => (r as PromiseFulfilledResult<MirroredImage>).value), stats: run.stats, ...report}
+  const images = results.map((r) => (r as PromiseFulfilledResult<MirroredImage>).value)
+  if (opts.mirrorConfig === undefined) return {images, stats: run.stats, ...report}
+  const pushed = {url: await client.base(), insecure: opts.insecure, caFiles: opts.caFiles}
+  const mirrorConfig = await writePushedMirrorConfig(opts.mirrorConfig, planned.map((p) => p.target), pushed, 'airlock mirror', (m) => progress.warn(m))
+  return {images, stats: run.stats, ...report, mirrorConfig}
 }
 
-/** Each image's target; two sources that would land on one target are refused before anything is copied. */
+/** Each image's target, all known before anything is copied (a collision is refused there). */
 function plan(images: ImageEntry[], options: ReturnType<typeof checkTargetOptions>): {entry: ImageEntry; target: ImageTarget}[] {
-  const byTarget = new Map<string, string>()
-  return images.map((entry) => {
-    const target = targetFor(entry.name, entry.ref.digest ?? '', options)
-    const clash = byTarget.get(target.ref)
-    if (clash && clash !== entry.name) {
-      throw new UsageError(`${clash} and ${entry.name} would both be mirrored as ${target.ref}`, {
-        suggestions: ['use --keep-registry-host to keep the source registries apart'],
-      })
-    }
-    byTarget.set(target.ref, entry.name)
-    return {entry, target}
-  })
+  const targets = planTargets(images.map((e) => ({ref: e.name, digest: e.ref.digest ?? ''})), options)
+  return images.map((entry, n) => ({entry, target: targets[n]}))
 }
 
 /** A config blob in memory (to learn a single-platform image's platform), verified. */

@@ -1,6 +1,7 @@
 import {UsageError} from '../errors.js'
 import type {BundleLock} from '../bundle/lock.js'
-import {parseReference, registryEndpointHost} from '../oci/reference.js'
+import {containerdHostsToml, type MirroredName} from '../mirror-config/mirror-config.js'
+import {parseReference} from '../oci/reference.js'
 
 /** What `--print-mirror-config` can write. */
 export const MIRROR_CONFIG_KINDS = ['containerd'] as const
@@ -40,11 +41,19 @@ export function containerdHostsFiles(registries: string[], url: string): MirrorC
   return [...new Set(registries)].sort().map((registry) => ({
     registry,
     path: `${registry}/hosts.toml`,
-    content: [`server = "https://${registryEndpointHost(registry)}"`, '', `[host."${url}"]`, '  capabilities = ["pull", "resolve"]', ''].join('\n'),
+    content: containerdHostsToml(registry, {url}),
   }))
 }
 
 /** The registries the bundle's images come from, as their references name them. */
 export function sourceRegistries(lock: BundleLock): string[] {
   return [...new Set(lock.images.map((i) => parseReference(i.ref).registry))].sort()
+}
+
+/** Each image's source repository and where the server answers it (its path without the host): what `serve --mirror-config` points nodes at. */
+export function servedNames(lock: BundleLock): MirroredName[] {
+  return lock.images.map((i) => {
+    const ref = parseReference(i.ref)
+    return {registry: ref.registry, repository: ref.repository, target: ref.repository}
+  })
 }
