@@ -69,6 +69,8 @@ export interface OsFetchContext {
    * answers 404 and `optional` is set.
    */
   fetchSigned(req: {url: string; path: string; label: string; maxBytes: number; optional?: boolean; verify: (bytes: Buffer) => Promise<void>}): Promise<SignedFile | undefined>
+  /** Put bytes the resolver has verified (a detached signature it checked) into the store at `path`. */
+  putVerified(req: {url: string; path: string; bytes: Buffer}): Promise<SignedFile>
   /** Fetch a small document (a detached signature) without storing it; undefined on 404 when optional. */
   fetchBytes(req: {url: string; label: string; maxBytes: number; optional?: boolean}): Promise<Buffer | undefined>
   /** The absolute store path of a mirrored path. */

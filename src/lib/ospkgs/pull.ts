@@ -86,8 +86,11 @@ export async function pullOsPackages(manifest: Manifest, ctx: PullContext): Prom
       bytesFetched += bytes.length
       // Verified before it is written: nothing unverified gets its final name.
       await req.verify(bytes)
-      await writeIfChanged(storePath(req.path), bytes)
-      return {bytes, path: req.path, url: req.url, sha256: sha256Hex(bytes), size: bytes.length}
+      return fetchCtx.putVerified({url: req.url, path: req.path, bytes})
+    },
+    async putVerified(req) {
+      await writeIfChanged(storePath(req.path), req.bytes)
+      return {bytes: req.bytes, path: req.path, url: req.url, sha256: sha256Hex(req.bytes), size: req.bytes.length}
     },
     fetchBytes: (req) => small(req.url, req.label, req.maxBytes, req.optional),
     storePath,
