@@ -52,8 +52,6 @@ export async function openIndex(file: string, compression: IndexCompression): Pr
  * Version, Filename or SHA256 is an Error naming it.
  */
 export async function* readPackages(stream: AsyncIterable<Uint8Array | string>, repo: number, what: string): AsyncGenerator<DebPackage> {
-  const decoder = new TextDecoder('utf-8')
-  let rest = ''
   let fields = new Map<string, string>()
   let last = ''
   let line = 0
@@ -86,38 +84,46 @@ export async function* readPackages(stream: AsyncIterable<Uint8Array | string>, 
       repo,
     }
   }
-  const take = (l: string): DebPackage | undefined => {
+  // Hot path: every line of the index passes here. Lines are found in the
+  // bytes and only the kept values decoded, each a string of its own (a slice
+  // of a large decoded chunk would keep the whole chunk alive).
+  const take = (buf: Buffer, s: number, e: number): DebPackage | undefined => {
     line++
-    if (l === '' || l === '\r') return finish()
-    const c = l.charCodeAt(0)
+    if (e > s && buf[e - 1] === 0x0d) e--
+    if (e === s) return finish()
+    const c = buf[s]
     if (c === 0x20 || c === 0x09) {
       // A continuation line: only dependency fields matter, and they rarely wrap.
-      if (last) fields.set(last, `${fields.get(last)} ${l.trim()}`)
+      if (last) fields.set(last, `${fields.get(last)} ${buf.toString('utf8', s, e).trim()}`)
       return undefined
     }
-    const colon = l.indexOf(':')
-    if (colon <= 0) return undefined
-    const key = l.slice(0, colon).toLowerCase()
+    const colon = buf.indexOf(0x3a, s)
+    if (colon <= s || colon >= e || colon - s > 16) {
+      last = ''
+      return undefined
+    }
+    const key = buf.toString('latin1', s, colon).toLowerCase()
     if (KEPT.has(key)) {
-      fields.set(key, l.slice(colon + 1).trim())
+      fields.set(key, buf.toString('utf8', colon + 1, e).trim())
       last = key === 'depends' || key === 'pre-depends' || key === 'recommends' || key === 'provides' ? key : ''
     } else last = ''
     return undefined
   }
-  // Hot path: every line of the index passes here.
+  let rest: Buffer = Buffer.alloc(0)
   for await (const chunk of stream) {
-    const text = rest + (typeof chunk === 'string' ? chunk : decoder.decode(chunk, {stream: true}))
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    const buf = rest.length > 0 ? Buffer.concat([rest, bytes]) : bytes
     let start = 0
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-      const p = take(text.slice(start, nl))
+    for (let nl = buf.indexOf(0x0a); nl >= 0; nl = buf.indexOf(0x0a, start)) {
+      const p = take(buf, start, nl)
       if (p) yield p
       start = nl + 1
     }
-    rest = text.slice(start)
+    // A copy: the partial line must not keep the chunk it came from.
+    rest = Buffer.from(buf.subarray(start))
   }
-  rest += decoder.decode()
-  if (rest !== '') {
-    const p = take(rest)
+  if (rest.length > 0) {
+    const p = take(rest, 0, rest.length)
     if (p) yield p
   }
   const p = finish()
