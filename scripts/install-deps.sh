@@ -12,6 +12,9 @@ set -euo pipefail
 # (entered with chroot inside unshare; ip brings up its loopback); shellcheck: checks import.sh.
 # rclone: the usual tool the count benchmark measures import s3 against.
 pkgs=(docker-registry nginx-light skopeo openssl apache2-utils ceph-mon ceph-osd radosgw curl ca-certificates time tinyproxy containerd podman python3-pyte mmdebstrap shellcheck iproute2 util-linux strace rclone)
+# apt-utils (apt-ftparchive), dpkg-dev, gnupg, xz-utils: the signed apt repository the osPackages
+# tests build; python3: its http.server serves the imported root inside the seed node's namespace.
+pkgs+=(apt-utils dpkg-dev gnupg xz-utils python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

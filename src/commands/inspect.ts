@@ -58,6 +58,12 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     this.out(`FILES (${r.files.length})`)
     if (!r.delta) this.table(['KIND', 'PATH', 'SIZE', 'SHA256'], r.files.map((f) => [f.kind, f.path, formatBytes(f.size), f.sha256.slice(0, 12)]))
     else this.table(['KIND', 'PATH', 'SIZE', 'SHA256', 'IN'], r.files.map((f) => [f.kind, f.path, formatBytes(f.size), f.sha256.slice(0, 12), f.fromBase ? 'base' : 'delta']))
+    const os = r.files.filter((f) => f.os)
+    if (os.length > 0) {
+      this.out('')
+      this.out(`OS PACKAGES (${os.length})`)
+      this.table(['NAME', 'VERSION', 'ARCH', 'SIZE'], os.map((f) => [f.os!.name, f.os!.version, f.os!.architecture, formatBytes(f.size)]))
+    }
     if (r.delta) {
       const d = r.delta
       this.out('')

@@ -28,6 +28,8 @@ export interface PullCommandResult
   /** What each tag selection took and left, when the manifest has selections. */
   selections?: SelectionReport[]
   repositories?: RepositoriesReport[]
+  /** The manifest's spec.osPackages, when it has any: repositories mirrored, packages in their closures, bytes fetched for them. */
+  osPackages?: {repositories: number; packages: number; bytesFetched: number}
 }
 
 /** `pull --dry-run`: what a pull would fetch, selections resolved; nothing fetched. */
@@ -77,7 +79,9 @@ export function pullReport(r: PullResult): {result: PullCommandResult; lines: st
       `fetched ${formatBytes(counts.bytesFetched)}, ${counts.reused} already in the store`,
   ]
   const selections = r.selections ? {selections: r.selections, repositories: r.repositories ?? []} : {}
-  return {result: {store: r.store, counts, items, ...selections}, lines: [...formatSelections(r.selections ?? [], r.repositories ?? []), ...lines]}
+  const os = r.osPackages ? {osPackages: {repositories: r.osPackages.repositories.length, packages: r.osPackages.packages, bytesFetched: r.osPackages.bytesFetched}} : {}
+  if (os.osPackages) lines.push(`os packages: ${plural(os.osPackages.packages, 'package')} from ${os.osPackages.repositories} repositor${os.osPackages.repositories === 1 ? 'y' : 'ies'} (docs/os-packages.md), fetched ${formatBytes(os.osPackages.bytesFetched)}`)
+  return {result: {store: r.store, counts, items, ...selections, ...os}, lines: [...formatSelections(r.selections ?? [], r.repositories ?? []), ...lines]}
 }
 
 export default class Pull extends BaseCommand<typeof Pull> {

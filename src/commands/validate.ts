@@ -88,6 +88,7 @@ export default class Validate extends BaseCommand<typeof Validate> {
     this.out(`  images:    ${result.counts.images}${selections.length > 0 ? ` named, and ${selections.length} tag selection${selections.length === 1 ? '' : 's'}` : ''}`)
     this.out(`  binaries:  ${result.counts.binaries}`)
     this.out(`  packages:  ${result.counts.packages}${charts > 0 ? ` (${charts} chart${charts === 1 ? '' : 's'})` : ''}`)
+    if (m.osPackages && m.osPackages.length > 0) this.out(`  osPackages: ${m.osPackages.length} repositor${m.osPackages.length === 1 ? 'y' : 'ies'} (${m.osPackages.map((o) => o.type).join(', ')})`)
     this.out(`  platforms: ${m.platforms.join(', ')}`)
     if (result.resolved) {
       for (const l of formatSelections(result.resolved.selections, result.resolved.repositories)) this.out(l)

@@ -8,6 +8,8 @@ export interface ImportNginxResult extends FileImportResult {
   root: string
   /** The URL the cluster should fetch binaries from, when --endpoint was given. */
   endpoint: string | null
+  /** Per OS repository: the source file a node needs, written beside the repository under --root. */
+  osSources: {path: string; text: string}[]
 }
 
 export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
@@ -45,13 +47,15 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
     if (endpoint !== undefined) cc!.checkRepoEndpoint('--endpoint', endpoint)
     // Checked before the import, so an unusable file does not leave a half-done job.
     const config = clusterConfig ? await cc!.openClusterConfig(clusterConfig) : undefined
-    const r = await importNginx(this.args.bundle, {root, progress: this.progress})
+    const r = await importNginx(this.args.bundle, {root, progress: this.progress, endpoint})
     if (config && endpoint) await config.point({endpoint})
     this.out(`${r.written} file(s) written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, under ${r.root}`)
     if (clusterConfig) this.out(`${clusterConfig}: spec.binaries -> external ${endpoint}`)
+    for (const s of r.osSources) this.out(`${s.path} (for the node):\n${s.text.trimEnd()}`)
     return {
       root: r.root,
       endpoint: endpoint ?? null,
+      osSources: r.osSources,
       ...fileImportResult(r, clusterConfig),
     }
   }

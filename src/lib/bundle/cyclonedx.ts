@@ -25,7 +25,7 @@ export interface CycloneDxBom {
 }
 
 export interface BomComponent {
-  type: 'application' | 'container' | 'file' | 'data'
+  type: 'application' | 'container' | 'file' | 'data' | 'library'
   'bom-ref'?: string
   name: string
   version?: string
@@ -106,15 +106,18 @@ function referrerComponent(ref: string, r: LockReferrer): BomComponent {
 }
 
 function fileComponent(f: BundleLock['files'][number]): BomComponent {
+  // An OS package is named as its index names it; the vendor (a purl's namespace) is not known, so no purl is guessed.
   return {
-    type: 'file',
+    type: f.os ? 'library' : 'file',
     'bom-ref': `${f.kind === 'binary' ? 'files' : 'packages'}/${f.path}`,
-    name: f.path,
+    name: f.os ? f.os.name : f.path,
+    ...(f.os ? {version: f.os.version} : {}),
     hashes: [{alg: 'SHA-256', content: f.sha256}],
     ...(f.url ? {externalReferences: [{type: 'distribution' as const, url: f.url}]} : {}),
     properties: [
       {name: 'airlock:kind', value: f.kind},
       {name: 'airlock:size', value: String(f.size)},
+      ...(f.os ? [{name: 'airlock:path', value: f.path}, {name: 'airlock:architecture', value: f.os.architecture}] : []),
     ],
   }
 }

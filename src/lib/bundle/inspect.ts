@@ -26,6 +26,8 @@ export interface InspectFile {
   url: string
   /** In a delta: left out, expected from a base. */
   fromBase: boolean
+  /** An os-package: its name, version and architecture; null for other files. */
+  os: {name: string; version: string; architecture: string} | null
 }
 
 export interface InspectTool {
@@ -69,7 +71,7 @@ export async function inspectBundle(dir: string): Promise<InspectResult> {
         tag: r.tag ?? null,
       })),
     })),
-    files: lock.files.map((f) => ({kind: f.kind, path: f.path, size: f.size, sha256: f.sha256, url: f.url, fromBase: f.fromBase === true})),
+    files: lock.files.map((f) => ({kind: f.kind, path: f.path, size: f.size, sha256: f.sha256, url: f.url, fromBase: f.fromBase === true, os: f.os ?? null})),
     tools: (lock.tools ?? []).map((t) => ({path: t.path, platform: t.platform ?? null, size: t.size, sha256: t.sha256})),
     delta: null,
   }

@@ -2,6 +2,7 @@ import {readBundleLock} from '../bundle/read-lock.js'
 import {silentProgress, type Progress} from '../ui/index.js'
 import {importFiles} from './file-import.js'
 import type {ImportTotals} from './result.js'
+import {type OsSourceFile, writeOsSources} from './os-sources.js'
 import {RootSink} from './root-sink.js'
 import {verifyBeforeImport} from './verify-first.js'
 
@@ -9,10 +10,14 @@ export interface NginxImportOptions {
   /** The web server's document root; created when missing. */
   root: string
   progress?: Progress
+  /** The URL the root is served at, for the OS repositories' source lines. */
+  endpoint?: string
 }
 
 export interface NginxImportResult extends ImportTotals {
   root: string
+  /** A node's source file per OS repository, written beside it. */
+  osSources: OsSourceFile[]
 }
 
 /**
@@ -34,5 +39,7 @@ export async function importNginx(dir: string, opts: NginxImportOptions): Promis
     progress,
     verify: async () => void (await verifyBeforeImport(dir, ['files', 'packages'], progress)),
   })
-  return {root: sink.path, ...result}
+  // After the commit: a source line only ever names a repository that is there.
+  const osSources = await writeOsSources(sink.path, lock, opts.endpoint)
+  return {root: sink.path, ...result, osSources}
 }
