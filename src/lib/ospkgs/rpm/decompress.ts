@@ -1,0 +1,53 @@
+/**
+ * The compressions a repodata file comes in, by its name as repomd.xml
+ * lists it: `.gz` (createrepo_c before 1.0, RHEL 8 and 9 family
+ * repositories), `.zst` (createrepo_c 1.0 and later, current Fedora) or
+ * none. zstd through fzstd (pure JavaScript, by the author of fflate,
+ * streaming), so it runs on Node 20 and in the standalone executable.
+ */
+import {Readable, Transform} from 'node:stream'
+import {createGunzip} from 'node:zlib'
+
+import {Decompress} from 'fzstd'
+
+export function compressionOf(location: string): 'gz' | 'zst' | 'none' | undefined {
+  if (location.endsWith('.gz')) return 'gz'
+  if (location.endsWith('.zst')) return 'zst'
+  if (location.endsWith('.xml')) return 'none'
+  return undefined
+}
+
+function zstdStream(): Transform {
+  let push: (c: Uint8Array) => void = () => {}
+  const z = new Decompress((chunk) => push(chunk))
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      push = (c) => this.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength))
+      try {
+        z.push(chunk)
+        done()
+      } catch (e) {
+        done(e as Error)
+      }
+    },
+    flush(done) {
+      push = (c) => this.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength))
+      try {
+        z.push(new Uint8Array(0), true)
+        done()
+      } catch (e) {
+        done(e as Error)
+      }
+    },
+  })
+}
+
+/** `source` decompressed as `location`'s name says. Throws for a compression not handled. */
+export function decompressed(source: Readable, location: string): Readable {
+  const kind = compressionOf(location)
+  if (kind === undefined) throw new Error(`${location}: compression not supported (gz, zst or none)`)
+  if (kind === 'none') return source
+  const out = kind === 'gz' ? createGunzip() : zstdStream()
+  source.on('error', (e) => out.destroy(e))
+  return source.pipe(out)
+}
