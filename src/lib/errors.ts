@@ -85,6 +85,20 @@ export class IntegrityError extends AirlockError {
   }
 }
 
+/**
+ * Content whose OpenPGP signature does not verify with the key it must be
+ * signed with (an apt InRelease, an rpm package). An IntegrityError, so the
+ * download routine drops the partial file; its message speaks of the
+ * signature, not of a digest. Exit 1.
+ */
+export class SignatureError extends IntegrityError {
+  constructor(what: string, why: string, opts: {details?: string[]} = {}) {
+    super(what, 'a valid signature', why, opts)
+    this.name = 'SignatureError'
+    this.message = `${what}: signature check failed: ${why}`
+  }
+}
+
 /** A registry answered with an error. Keeps status, host and repository, never credentials. Exit 1. */
 export class RegistryError extends AirlockError {
   readonly status?: number

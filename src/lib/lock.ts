@@ -34,15 +34,56 @@ export interface LockReferrer {
   tag?: string
 }
 
+/**
+ * `os-metadata`: a signed OS repository's metadata (apt InRelease, Release,
+ * Release.gpg, Packages indexes; rpm repomd.xml and what it lists) or the
+ * entry's keyring; `os-package`: a .deb or .rpm of a closure. Both live under
+ * `packages/` like packages and charts (see docs/os-packages.md).
+ */
+export type LockFileKind = 'binary' | 'package' | 'chart' | 'os-metadata' | 'os-package'
+
 export interface LockFile {
-  kind: 'binary' | 'package' | 'chart'
+  kind: LockFileKind
   url: string
-  /** Mirrored path, relative to `files/` (binaries) or `packages/` (packages, charts). */
+  /** Mirrored path, relative to `files/` (binaries) or `packages/` (packages, charts, OS repositories). */
   path: string
   size: number
   sha256: string
   /** In a delta: left out of the archives, expected from a base (the target already holds it). */
   fromBase?: true
+  /** An `os-package`: the package it is, as its index names it. */
+  os?: LockOsPackage
+}
+
+/** What an `os-package` file is. */
+export interface LockOsPackage {
+  name: string
+  version: string
+  /** apt: amd64, arm64, all; rpm: x86_64, aarch64, noarch. */
+  architecture: string
+}
+
+/**
+ * One `spec.osPackages` entry as pulled: where its repository is mirrored
+ * and what a node needs to use it. Its files are in `files[]` (kinds
+ * `os-metadata` and `os-package`); `files` here names their paths.
+ */
+export interface LockOsRepository {
+  type: 'apt' | 'rpm'
+  /** The upstream repository URL, as the manifest gives it (no trailing slash). */
+  url: string
+  /** Mirrored base path: `<host>/<path>` of the URL, relative to `packages/`. */
+  path: string
+  /** apt only. */
+  suites?: string[]
+  components?: string[]
+  architectures: string[]
+  /** Path (in `files[]`) of the public key(s) a node checks the repository with: the apt keyring, the rpm gpgKey. */
+  key: string
+  /** The packages the manifest asked for (the closure is in `files`). */
+  packages: string[]
+  /** Every path of `files[]` this repository needs, sorted. */
+  files: string[]
 }
 
 /** One manifest, index, config or layer of the bundle's images (the whole graph, not only what a delta carries). */
@@ -84,4 +125,6 @@ export interface BundleLock {
   blobs?: LockBlob[]
   /** Present in a delta: the bases it leaves content to. */
   base?: LockBase[]
+  /** The OS package repositories the files of kinds os-metadata and os-package make up; absent when none. */
+  osRepositories?: LockOsRepository[]
 }

@@ -64,7 +64,7 @@ describe('readBundleLock', () => {
       'apiVersion: expected "airlock/v1", got "v2"',
       'images[0].digest: must be sha256:<64 hex>',
       'images[1].ref: docker.io/library/nginx:1 is listed twice',
-      'files[0].kind: must be binary, package or chart',
+      'files[0].kind: must be binary, package, chart, os-metadata or os-package',
       'files[0].path: must be a relative path without empty, . or .. segments',
       'files[0].size: must be a whole number >= 0',
       'files[0].sha256: must be 64 lowercase hex digits',

@@ -74,6 +74,7 @@ export async function planBundle(store: Store, records: BundleLock, base?: BaseC
     ...(records.version === undefined ? {} : {version: records.version}),
     images: [...records.images].sort((a, b) => cmp(a.ref, b.ref)),
     files: records.files.map((f) => ({...f})).sort((a, b) => cmp(groupOf(a), groupOf(b)) || cmp(a.path, b.path)),
+    ...(records.osRepositories && records.osRepositories.length > 0 ? {osRepositories: records.osRepositories} : {}),
   }
   // A delta: what a base has stays out of the archives, and the lock says so entry by entry.
   if (base) {

@@ -8,7 +8,7 @@ import {folderClashes, isSafeRelativePath} from '../content/paths.js'
 import type {BundleLock} from '../lock.js'
 import {BUNDLE_FILES} from './lock.js'
 
-const KINDS = new Set(['binary', 'package', 'chart'])
+const KINDS = new Set(['binary', 'package', 'chart', 'os-metadata', 'os-package'])
 
 /**
  * `DIR/bundle.json`, checked against the lock's shape. Missing, unparsable or
@@ -76,7 +76,7 @@ export function lockProblems(doc: unknown): string[] {
     doc.files.forEach((f: unknown, i: number) => {
       const at = `files[${i}]`
       if (!isObject(f)) return void problems.push(`${at}: must be an object`)
-      if (typeof f.kind !== 'string' || !KINDS.has(f.kind)) problems.push(`${at}.kind: must be binary, package or chart`)
+      if (typeof f.kind !== 'string' || !KINDS.has(f.kind)) problems.push(`${at}.kind: must be binary, package, chart, os-metadata or os-package`)
       if (typeof f.url !== 'string') problems.push(`${at}.url: must be a string`)
       if (typeof f.path !== 'string' || !isSafeRelativePath(f.path)) problems.push(`${at}.path: must be a relative path without empty, . or .. segments`)
       else {
@@ -92,6 +92,9 @@ export function lockProblems(doc: unknown): string[] {
       if (!isSize(f.size)) problems.push(`${at}.size: must be a whole number >= 0`)
       if (typeof f.sha256 !== 'string' || !SHA256_HEX.test(f.sha256)) problems.push(`${at}.sha256: must be 64 lowercase hex digits`)
       if (f.fromBase !== undefined && f.fromBase !== true) problems.push(`${at}.fromBase: must be true when present`)
+      if (f.os !== undefined && (!isObject(f.os) || ['name', 'version', 'architecture'].some((k) => typeof (f.os as Record<string, unknown>)[k] !== 'string'))) {
+        problems.push(`${at}.os: must be {name, version, architecture}`)
+      }
     })
     fileUnderFileProblems(doc.files, problems)
   }
@@ -121,7 +124,27 @@ export function lockProblems(doc: unknown): string[] {
       })
     }
   }
+  if (doc.osRepositories !== undefined) osRepositoryProblems(doc.osRepositories, Array.isArray(doc.files) ? doc.files : [], problems)
   return problems
+}
+
+/** `osRepositories`: each names its type, URL, mirrored path and key, and only files `files[]` lists under packages/. */
+function osRepositoryProblems(list: unknown, files: unknown[], problems: string[]): void {
+  if (!Array.isArray(list)) return void problems.push('osRepositories: must be an array')
+  const packagePaths = new Set(files.flatMap((f) => (isObject(f) && f.kind !== 'binary' && typeof f.path === 'string' ? [f.path] : [])))
+  const strings = (x: unknown) => Array.isArray(x) && x.every((s) => typeof s === 'string')
+  list.forEach((r: unknown, i: number) => {
+    const at = `osRepositories[${i}]`
+    if (!isObject(r)) return void problems.push(`${at}: must be an object`)
+    if (r.type !== 'apt' && r.type !== 'rpm') problems.push(`${at}.type: must be apt or rpm`)
+    if (typeof r.url !== 'string' || r.url === '') problems.push(`${at}.url: must be a non-empty string`)
+    if (typeof r.path !== 'string' || !isSafeRelativePath(r.path)) problems.push(`${at}.path: must be a relative path without empty, . or .. segments`)
+    for (const k of ['suites', 'components'] as const) if (r[k] !== undefined && !strings(r[k])) problems.push(`${at}.${k}: must be an array of strings`)
+    for (const k of ['architectures', 'packages'] as const) if (!strings(r[k])) problems.push(`${at}.${k}: must be an array of strings`)
+    if (typeof r.key !== 'string' || !packagePaths.has(r.key)) problems.push(`${at}.key: must be the path of a file listed in files`)
+    if (!strings(r.files)) problems.push(`${at}.files: must be an array of strings`)
+    else for (const f of r.files as string[]) if (!packagePaths.has(f)) problems.push(`${at}.files: ${f} is not listed in files`)
+  })
 }
 
 /**

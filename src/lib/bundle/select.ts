@@ -2,6 +2,7 @@ import {FailureError} from '../errors.js'
 import {describeSelection, selectTags} from '../manifest/tag-selection.js'
 import type {Manifest} from '../manifest/types.js'
 import type {BundleLock, LockFile} from './lock.js'
+import {osRepositoryKey} from '../store/records.js'
 
 /** binaries live under files/, packages and charts under packages/: a path is unique within its tree. */
 function fileKey(tree: 'files' | 'packages', path: string): string {
@@ -77,6 +78,25 @@ export function selectRecords(records: BundleLock, manifest: Manifest): BundleLo
     const found = files.get(key)
     if (found) lock.files.push(found)
     else missing.push(`${e.kind} ${e.path}`)
+  }
+  for (const e of manifest.osPackages ?? []) {
+    const key = osRepositoryKey({type: e.type, url: e.url, suites: e.type === 'apt' ? e.suites : undefined})
+    const repo = (records.osRepositories ?? []).find((r) => osRepositoryKey(r) === key)
+    if (!repo) {
+      missing.push(`${e.field}: ${e.type} repository ${e.url}`)
+      continue
+    }
+    const lacking = repo.packages.filter((p) => !e.packages.includes(p)).length + e.packages.filter((p) => !repo.packages.includes(p)).length
+    if (lacking > 0) missing.push(`${e.field}: ${e.type} repository ${e.url} was pulled for other packages (${repo.packages.join(', ')})`)
+    ;(lock.osRepositories ??= []).push(repo)
+    for (const p of repo.files) {
+      const k = fileKey('packages', p)
+      if (seen.has(k)) continue
+      seen.add(k)
+      const found = files.get(k)
+      if (found) lock.files.push(found)
+      else missing.push(`${e.field}: ${p}`)
+    }
   }
   if (missing.length > 0) {
     throw new FailureError(`the store lacks ${missing.length} entr${missing.length === 1 ? 'y' : 'ies'} of ${manifest.file}; nothing was bundled`, {

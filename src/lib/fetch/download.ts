@@ -25,6 +25,12 @@ export interface DownloadRequest {
   /** Names the content in errors: `blob sha256:... of docker.io/library/nginx:1.25`. */
   label: string
   onBytes?: (n: number) => void
+  /**
+   * A further check of the complete file, after size and digest matched and
+   * before it gets its final name (an rpm's OpenPGP header signature). It
+   * throws to refuse the file; an IntegrityError removes the partial file.
+   */
+  check?: (partial: string) => Promise<void>
   policy?: RetryPolicy
   /** Abandon (and retry) a transfer slower than this; default defaultLowSpeed. */
   lowSpeed?: LowSpeed
@@ -79,6 +85,7 @@ export async function downloadVerified(req: DownloadRequest): Promise<DownloadRe
         },
         {policy: req.policy, signal: req.signal},
       )
+      if (req.check) await req.check(req.partial)
       await commitFile(req.partial, req.dest)
       // What an earlier run left and this one did not have to fetch again.
       const resumed = Math.min(initial, Math.max(0, r.size - fetched))

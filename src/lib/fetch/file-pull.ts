@@ -29,6 +29,8 @@ export interface FileFetchRequest {
   /** Told the whole size when the server says it, and bytes as they arrive. */
   onTotal?: (total: number) => void
   onBytes?: (n: number) => void
+  /** Passed to downloadVerified: run on the complete file before its rename (not on a file the store already holds). */
+  check?: (partial: string) => Promise<void>
 }
 
 export interface FileFetchResult {
@@ -127,6 +129,7 @@ export class FileFetcher {
       partial: req.partial,
       label: req.label,
       onBytes: req.onBytes,
+      check: req.check,
       policy: this.opts.policy,
       lowSpeed: this.opts.lowSpeed,
       signal: this.opts.signal,

@@ -34,6 +34,17 @@ export function mirroredPath(url: string): string {
 }
 
 /**
+ * Where a repository given by its base URL is mirrored: as mirroredPath,
+ * trailing slashes dropped; a URL naming only a host gives the host alone.
+ * `http://deb.debian.org/debian/` -> `deb.debian.org/debian`.
+ */
+export function mirroredBase(url: string): string {
+  const trimmed = url.replace(/[?#].*$/, '').replace(/\/+$/, '')
+  const withFile = mirroredPath(`${trimmed}/x`)
+  return withFile.slice(0, -2)
+}
+
+/**
  * Checks a user-given `path:` override: relative, `/`-separated, no empty,
  * `.` or `..` segment. Returns it unchanged.
  */

@@ -81,6 +81,40 @@ export interface ChartEntry {
 
 export type PackageEntry = UrlFileEntry | ChartEntry
 
+/** Fields every `spec.osPackages` entry has, whatever its type. */
+interface OsPackageEntryBase {
+  /** The repository URL, without a trailing slash. */
+  url: string
+  /** Mirrored base path: `<host>/<path>` of the URL (see mirroredBase). */
+  path: string
+  /** In the type's own names: apt amd64/arm64, rpm x86_64/aarch64 (noarch added). */
+  architectures: string[]
+  packages: string[]
+  /** e.g. `spec.osPackages[0]` */
+  field: string
+  pos: SourcePos
+}
+
+/** A `type: apt` entry: a Debian-style repository (dists/ and pool/ under url). */
+export interface AptOsPackageEntry extends OsPackageEntryBase {
+  type: 'apt'
+  suites: string[]
+  components: string[]
+  /** Absolute path of the OpenPGP public key(s), binary or armored. */
+  keyring: string
+  recommends: boolean
+}
+
+/** A `type: rpm` entry: a repository with repodata/ under url. */
+export interface RpmOsPackageEntry extends OsPackageEntryBase {
+  type: 'rpm'
+  /** Absolute path of the OpenPGP public key(s) every package must be signed with. */
+  gpgKey: string
+}
+
+export type OsPackageEntry = AptOsPackageEntry | RpmOsPackageEntry
+export type OsPackageType = OsPackageEntry['type']
+
 export interface Manifest {
   /** Path of the manifest file as given. */
   file: string
@@ -99,4 +133,6 @@ export interface Manifest {
   repositories?: RepositorySelection[]
   binaries: UrlFileEntry[]
   packages: PackageEntry[]
+  /** `spec.osPackages`; none when absent. */
+  osPackages?: OsPackageEntry[]
 }

@@ -4,10 +4,11 @@ import {closest} from '../closest.js'
 import {folderClashes} from '../content/paths.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../oci/platform.js'
 import {formatReference, type ImageReference, isRegistryHost, normalizeRegistryHost, parseReference, ReferenceError} from '../oci/reference.js'
-import {chartPath, checkRelativePath, MirrorPathError, mirroredPath} from './mirror-path.js'
+import {chartPath, checkRelativePath, MirrorPathError, mirroredBase, mirroredPath} from './mirror-path.js'
 import {checkRegex, checkSemverRange, TAG_RULE_KEYS, type TagSelection} from './tag-selection.js'
 import type {TreeMap, TreeNode, TreeSeq} from './tree.js'
-import type {ChartEntry, ImageEntry, ImageSelection, Manifest, PackageEntry, ReferrerSelection, RegistrySettings, RepositorySelection, SourcePos, UrlFileEntry} from './types.js'
+import {aptArchitectures, rpmArchitectures} from './os-arch.js'
+import type {ChartEntry, ImageEntry, ImageSelection, Manifest, OsPackageEntry, PackageEntry, ReferrerSelection, RegistrySettings, RepositorySelection, SourcePos, UrlFileEntry} from './types.js'
 
 /** A media type (RFC 6838 type/subtype, as artifactType holds). */
 const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/
@@ -27,6 +28,15 @@ const NAME = /^[a-z0-9][a-z0-9.-]*$/
 const SHA256 = /^[0-9a-fA-F]{64}$/
 const CHART_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const CHART_VERSION = /^[A-Za-z0-9][A-Za-z0-9.+_-]*$/
+/** Debian policy 5.6.1 (package names), with an optional `:arch` qualifier. */
+const APT_PACKAGE = /^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$/
+/** rpm names: letters, digits and `._+-`; no spaces, no version. */
+const RPM_PACKAGE = /^[A-Za-z0-9_][A-Za-z0-9._+-]*$/
+/** A suite, component or architecture name (`bookworm`, `bookworm-updates`, `main`, `amd64`); `/` for suites such as `stable/updates`. */
+const APT_WORD = /^[A-Za-z0-9][A-Za-z0-9._+-]*(\/[A-Za-z0-9][A-Za-z0-9._+-]*)*$/
+const OS_TYPES = ['apt', 'rpm'] as const
+const APT_FIELDS = ['type', 'url', 'suites', 'components', 'architectures', 'keyring', 'packages', 'recommends']
+const RPM_FIELDS = ['type', 'url', 'gpgKey', 'architectures', 'packages']
 
 /**
  * Check the parsed document against manifest v1 and build the normalized
@@ -110,7 +120,7 @@ class Validator {
   private spec(node: TreeNode, m: Manifest): void {
     const map = this.map(node, 'spec', 'a mapping with platforms, registries, referrers, images, repositories, binaries and packages')
     if (!map) return
-    const f = this.fields(map, 'spec', ['platforms', 'registries', 'referrers', 'images', 'repositories', 'binaries', 'packages'], [])
+    const f = this.fields(map, 'spec', ['platforms', 'registries', 'referrers', 'images', 'repositories', 'binaries', 'packages', 'osPackages'], [])
     if (f.platforms) {
       const platforms = this.platforms(f.platforms, 'spec.platforms', false)
       if (platforms && platforms !== 'all') m.platforms = platforms
@@ -127,6 +137,121 @@ class Validator {
     if (f.packages) m.packages = this.packages(f.packages, packages)
     packages.finish()
     packages.clashesWith(files)
+    if (f.osPackages) m.osPackages = this.osPackages(f.osPackages, m.platforms)
+  }
+
+  /** `spec.osPackages`: apt and rpm repositories and the packages to take from them (docs/os-packages.md). */
+  private osPackages(node: TreeNode, platforms: string[]): OsPackageEntry[] {
+    const seq = this.seq(node, 'spec.osPackages', 'a list of {type: apt | rpm, url, packages, ...}')
+    if (!seq) return []
+    const out: OsPackageEntry[] = []
+    /** One URL is one mirrored folder: its entries must agree on how a node checks it. */
+    const keyOfUrl = new Map<string, {type: string; key: string; entry: string}>()
+    const suites = new Map<string, string>()
+    seq.items.forEach((item, i) => {
+      const p = `spec.osPackages[${i}]`
+      const map = this.map(item, p, 'a mapping with type, url and packages')
+      if (!map) return
+      const typeNode = map.pairs.find((pair) => pair.key === 'type')?.value
+      const typeName = typeNode ? this.string(typeNode, `${p}.type`) : undefined
+      if (!typeNode) {
+        this.add(map.off, `${p}.type`, 'missing required field "type": expected apt or rpm')
+        return
+      }
+      if (typeName === undefined) return
+      if (!(OS_TYPES as readonly string[]).includes(typeName)) {
+        const near = closest(typeName, [...OS_TYPES])
+        this.add(typeNode.off, `${p}.type`, `unknown type "${typeName}": ${near ? `did you mean "${near}"?` : 'expected apt or rpm'}`)
+        return
+      }
+      const type = typeName as OsPackageEntry['type']
+      const f = this.fields(map, p, type === 'apt' ? APT_FIELDS : RPM_FIELDS, type === 'apt' ? ['url', 'suites', 'keyring', 'packages'] : ['url', 'gpgKey', 'packages'])
+      let ok = true
+      const url = f.url ? this.url(f.url, `${p}.url`)?.replace(/\/+$/, '') : undefined
+      let base: string | undefined
+      if (url !== undefined) {
+        try {
+          base = mirroredBase(url)
+        } catch (error) {
+          if (!(error instanceof MirrorPathError)) throw error
+          this.add(f.url!.off, `${p}.url`, error.message)
+        }
+      }
+      const packages = f.packages ? this.words(f.packages, `${p}.packages`, type === 'apt' ? APT_PACKAGE : RPM_PACKAGE, 'a package name') : undefined
+      const defaults = type === 'apt' ? aptArchitectures(platforms) : rpmArchitectures(platforms)
+      let architectures = f.architectures ? this.words(f.architectures, `${p}.architectures`, APT_WORD, 'an architecture') : defaults
+      if (type === 'rpm' && architectures && !architectures.includes('noarch')) architectures = [...architectures, 'noarch']
+      if (architectures && architectures.length === 0) {
+        this.add(map.off, `${p}.architectures`, `no ${type} architecture for spec.platforms (${platforms.join(', ')}): give architectures`)
+        ok = false
+      }
+      const keyField = type === 'apt' ? 'keyring' : 'gpgKey'
+      const keyNode = type === 'apt' ? f.keyring : f.gpgKey
+      let key: string | undefined
+      if (keyNode) {
+        const k = this.string(keyNode, `${p}.${keyField}`)
+        if (k === '') this.add(keyNode.off, `${p}.${keyField}`, 'expected a file path (OpenPGP public key, binary or armored)')
+        else if (k !== undefined) key = path.resolve(this.dir, k)
+      }
+      if (url !== undefined && key !== undefined) {
+        const other = keyOfUrl.get(url)
+        if (other && (other.type !== type || other.key !== key)) {
+          this.add(keyNode!.off, `${p}.${keyField}`, `${other.entry} names the same url with ${other.type === type ? `another ${keyField}` : `type ${other.type}`}: one repository is checked with one key`)
+          ok = false
+        } else if (!other) keyOfUrl.set(url, {type, key, entry: p})
+      }
+      if (!ok || url === undefined || base === undefined || key === undefined || !packages || !architectures) return
+      const common = {url, path: base, architectures, packages, field: p, pos: this.pos(map.off)}
+      if (type === 'rpm') {
+        out.push({type, ...common, gpgKey: key})
+        return
+      }
+      const suiteList = f.suites ? this.words(f.suites, `${p}.suites`, APT_WORD, 'a suite') : undefined
+      const components = f.components ? this.words(f.components, `${p}.components`, APT_WORD, 'a component') : ['main']
+      let recommends = false
+      if (f.recommends) {
+        const b = this.boolean(f.recommends, `${p}.recommends`)
+        if (b === undefined) return
+        recommends = b
+      }
+      if (!suiteList || !components) return
+      for (const [k, suite] of suiteList.entries()) {
+        const id = `${url} ${suite}`
+        const first = suites.get(id)
+        if (first !== undefined) {
+          this.add(f.suites!.kind === 'seq' ? f.suites!.items[k].off : f.suites!.off, `${p}.suites[${k}]`, `suite ${suite} of ${url} is also in ${first}: list its packages in one entry`)
+          return
+        }
+        suites.set(id, p)
+      }
+      out.push({type, ...common, suites: suiteList, components, keyring: key, recommends})
+    })
+    return out
+  }
+
+  /** A non-empty list of distinct strings, each matching `re`. */
+  private words(node: TreeNode, p: string, re: RegExp, what: string): string[] | undefined {
+    const seq = this.seq(node, p, `a list of names`)
+    if (!seq) return undefined
+    if (seq.items.length === 0) {
+      this.add(seq.off, p, `expected at least one name`)
+      return undefined
+    }
+    const out: string[] = []
+    let ok = true
+    seq.items.forEach((item, i) => {
+      const ip = `${p}[${i}]`
+      const s = this.string(item, ip)
+      if (s === undefined) ok = false
+      else if (!re.test(s)) {
+        this.add(item.off, ip, `"${truncate(s)}" is not ${what}`)
+        ok = false
+      } else if (out.includes(s)) {
+        this.add(item.off, ip, `duplicate "${s}" (also ${p}[${out.indexOf(s)}])`)
+        ok = false
+      } else out.push(s)
+    })
+    return ok ? out : undefined
   }
 
   private platforms(node: TreeNode, p: string, allowAll: boolean): string[] | 'all' | undefined {

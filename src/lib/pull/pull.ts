@@ -13,6 +13,7 @@ import type {Progress} from '../ui/progress.js'
 import {type PullContext, valuesOrFirstFailure} from './context.js'
 import {type FilePullResult, pullFiles} from './files.js'
 import {type ImagePullResult, pullImages} from './images.js'
+import {type OsPullResult, pullOsPackages} from '../ospkgs/pull.js'
 
 export interface PullOptions {
   store: string
@@ -30,6 +31,8 @@ export interface PullResult {
   store: string
   images: ImagePullResult[]
   files: FilePullResult[]
+  /** The `spec.osPackages` repositories mirrored (absent when the manifest has none). */
+  osPackages?: {repositories: OsPullResult['repositories']; packages: number; bytesFetched: number}
   /** What each tag selection of the manifest took and left (absent when it has no selections). */
   selections?: SelectionReport[]
   repositories?: RepositoriesReport[]
@@ -86,20 +89,21 @@ export async function pull(given: Manifest, opts: PullOptions): Promise<PullResu
       signal: opts.signal,
     }
     // Both halves end before the lock is released, even when one fails.
-    const [images, files] = valuesOrFirstFailure(await Promise.allSettled([pullImages(manifest, ctx), pullFiles(manifest, ctx)])) as [
-      ImagePullResult[],
-      FilePullResult[],
-    ]
+    const [images, files, os] = valuesOrFirstFailure(
+      await Promise.allSettled([pullImages(manifest, ctx), pullFiles(manifest, ctx), pullOsPackages(manifest, ctx)]),
+    ) as [ImagePullResult[], FilePullResult[], OsPullResult]
     await mergeRecords(store, {
       name: manifest.name,
       version: manifest.version,
       images: images.map((i) => i.lock satisfies LockImage),
-      files: files.map((f) => f.lock satisfies LockFile),
+      files: [...files.map((f) => f.lock satisfies LockFile), ...os.files],
+      osRepositories: os.repositories,
     })
     return {
       store: store.root,
       images,
       files,
+      ...(os.repositories.length > 0 ? {osPackages: {repositories: os.repositories, packages: os.packages, bytesFetched: os.bytesFetched}} : {}),
       ...(resolution ? {selections: resolution.selections, repositories: resolution.repositories} : {}),
     }
   } finally {
