@@ -74,6 +74,14 @@ describe('primary.xml', () => {
     expect((await primaryOf(zst)).map((p) => p.name).sort()).toEqual(['alpha', 'gamma'])
   })
 
+  it('reads xz-compressed metadata (createrepo_c --xz)', async () => {
+    const gz = await repodataFile(repo, 'primary')
+    const dir = await makeTempDir()
+    const xz = join(dir, 'primary.xml.xz')
+    execFileSync('sh', ['-c', `gzip -dc ${gz} | xz -c > ${xz}`])
+    expect((await primaryOf(xz)).map((p) => p.name).sort()).toEqual(['alpha', 'gamma'])
+  })
+
   it('fails on a truncated document', async () => {
     const text = execFileSync('gzip', ['-dc', await repodataFile(repo, 'primary')], {encoding: 'utf8'})
     await expect(readPrimary([text.slice(0, text.length / 2)], () => {})).rejects.toThrow()

@@ -3,7 +3,8 @@ import {join} from 'node:path'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {parseLayout, TAG} from '../../../src/lib/ospkgs/rpm/header.js'
-import {readPublicKeys, verifyRpmFile} from '../../../src/lib/ospkgs/rpm/package-signature.js'
+import {readPublicKeys} from '../../../src/lib/ospkgs/openpgp.js'
+import {verifyRpmFile} from '../../../src/lib/ospkgs/rpm/package-signature.js'
 import {buildRpms, makeRpmKey, type RpmKey, signRpms} from '../../helpers/rpm-repo.js'
 import {makeTempDir} from '../../helpers/tmp.js'
 
@@ -30,7 +31,11 @@ beforeAll(async () => {
   await signRpms([rsaSigned], rsa)
 }, 120_000)
 
-const keysOf = (...k: RpmKey[]) => readPublicKeys(Buffer.from(k.map((x) => x.armored).join('\n')))
+async function keysOf(...k: RpmKey[]) {
+  const file = join(dir, `keys-${k.map((x) => x.uid.split(' ')[0]).join('-')}.asc`)
+  await writeFile(file, k.map((x) => x.armored).join('\n'))
+  return readPublicKeys(file, 'gpgKey')
+}
 
 describe('verifyRpmFile', () => {
   it('puts the signature where rpm 4.18 does', async () => {
@@ -48,11 +53,11 @@ describe('verifyRpmFile', () => {
   })
 
   it('refuses an unsigned package', async () => {
-    await expect(verifyRpmFile(unsigned, await keysOf(ed), 'hello.rpm')).rejects.toThrow('hello.rpm (hello-2.0-1.noarch) is not signed')
+    await expect(verifyRpmFile(unsigned, await keysOf(ed), 'hello.rpm')).rejects.toThrow('hello.rpm (hello-2.0-1.noarch): signature check failed: the package is not signed')
   })
 
   it('refuses a package signed by a key gpgKey does not hold', async () => {
-    await expect(verifyRpmFile(rsaSigned, await keysOf(ed))).rejects.toThrow(/is signed by key [0-9a-f]{16}, which gpgKey does not hold/)
+    await expect(verifyRpmFile(rsaSigned, await keysOf(ed))).rejects.toThrow(/signed by key [0-9a-f]{16}, which gpgKey does not hold/)
   })
 
   it('refuses a changed header', async () => {

@@ -20,30 +20,21 @@
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 
-import * as openpgp from 'openpgp'
+import type {Key, Signature} from 'openpgp'
 
+import {SignatureError} from '../../errors.js'
 import {parseLayout, type RpmLayout, TAG} from './header.js'
 
-/** A package that is unsigned, wrongly signed or not an rpm. */
-export class RpmSignatureError extends Error {}
+type OpenPgp = typeof import('openpgp')
+let lib: Promise<OpenPgp> | undefined
+// Loaded on use, as ../openpgp.ts does: only pulls with rpm entries pay for it.
+const openpgp = (): Promise<OpenPgp> => (lib ??= import('openpgp'))
 
 export interface RpmSignatureResult {
   /** `name-version-release.arch` from the signed header. */
   nevra: string
   /** Ids of the keys whose signatures verified (16 hex digits). */
   keyIds: string[]
-}
-
-/** Read one or more OpenPGP public keys, armored or binary (a gpgKey file such as RPM-GPG-KEY-Rocky-9). */
-export async function readPublicKeys(bytes: Uint8Array): Promise<openpgp.PublicKey[]> {
-  const text = Buffer.from(bytes).toString('latin1')
-  if (text.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) {
-    // A file may hold several armored blocks one after the other.
-    const blocks = text.match(/-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g) ?? []
-    const keys = await Promise.all(blocks.map((armoredKeys) => openpgp.readKeys({armoredKeys})))
-    return keys.flat()
-  }
-  return openpgp.readKeys({binaryKeys: bytes})
 }
 
 const DIGESTS: Record<number, string> = {2: 'sha1', 8: 'sha256', 9: 'sha384', 10: 'sha512', 11: 'sha224'}
@@ -64,26 +55,26 @@ function headerSignatures(layout: RpmLayout): Uint8Array[] {
   return sigs
 }
 
-async function verifyHeader(layout: RpmLayout, keys: openpgp.PublicKey[], what: string): Promise<string[]> {
+async function verifyHeader(layout: RpmLayout, keys: Key[], what: string): Promise<string[]> {
   const nevra = describe(layout)
   const sigs = headerSignatures(layout)
   if (sigs.length === 0) {
     const legacy = layout.signature.bin(TAG.SIG_PGP) ?? layout.signature.bin(TAG.SIG_GPG)
-    throw new RpmSignatureError(
-      legacy
-        ? `${what} (${nevra}) has only a legacy header+payload signature; a header signature is required`
-        : `${what} (${nevra}) is not signed`,
+    throw new SignatureError(
+      `${what} (${nevra})`,
+      legacy ? 'it has only a legacy header+payload signature; a header signature is required' : 'the package is not signed',
     )
   }
-  const message = await openpgp.createMessage({binary: layout.header.bytes})
+  const pgp = await openpgp()
+  const message = await pgp.createMessage({binary: layout.header.bytes})
   const verified: string[] = []
   const unknown: string[] = []
   for (const binarySignature of sigs) {
-    let signature: openpgp.Signature
+    let signature: Signature
     try {
-      signature = await openpgp.readSignature({binarySignature})
+      signature = await pgp.readSignature({binarySignature})
     } catch (e) {
-      throw new RpmSignatureError(`${what} (${nevra}): unreadable signature: ${(e as Error).message}`)
+      throw new SignatureError(`${what} (${nevra})`, `unreadable signature: ${(e as Error).message}`)
     }
     const ids = signature.getSigningKeyIDs().map((k) => k.toHex())
     const known = keys.some((k) => k.getKeys().some((sub) => ids.includes(sub.getKeyID().toHex())))
@@ -91,19 +82,19 @@ async function verifyHeader(layout: RpmLayout, keys: openpgp.PublicKey[], what: 
       unknown.push(...ids)
       continue
     }
-    const result = await openpgp.verify({message, signature, verificationKeys: keys, format: 'binary'})
+    const result = await pgp.verify({message, signature, verificationKeys: keys, format: 'binary'})
     for (const s of result.signatures) {
       try {
         await s.verified
         verified.push(s.keyID.toHex())
       } catch (e) {
         // A signature by one of our keys that does not verify: the header was changed after signing.
-        throw new RpmSignatureError(`${what} (${nevra}): the signature by key ${s.keyID.toHex()} does not verify: ${(e as Error).message}`)
+        throw new SignatureError(`${what} (${nevra})`, `the signature by key ${s.keyID.toHex()} does not verify: ${(e as Error).message}`)
       }
     }
   }
   if (verified.length === 0) {
-    throw new RpmSignatureError(`${what} (${nevra}) is signed by key ${[...new Set(unknown)].join(', ')}, which gpgKey does not hold`)
+    throw new SignatureError(`${what} (${nevra})`, `signed by key ${[...new Set(unknown)].join(', ')}, which gpgKey does not hold`)
   }
   return verified
 }
@@ -111,9 +102,9 @@ async function verifyHeader(layout: RpmLayout, keys: openpgp.PublicKey[], what: 
 /**
  * Check one downloaded `.rpm`: a header signature that verifies with `keys`
  * and, where the header has one, the payload digest. Throws
- * RpmSignatureError naming the package and what failed.
+ * SignatureError (an IntegrityError) naming the package and what failed.
  */
-export async function verifyRpmFile(file: string, keys: openpgp.PublicKey[], what = file): Promise<RpmSignatureResult> {
+export async function verifyRpmFile(file: string, keys: Key[], what = file): Promise<RpmSignatureResult> {
   let head: Buffer = Buffer.alloc(0)
   let layout: RpmLayout | undefined
   let payload: ReturnType<typeof createHash> | undefined
@@ -127,25 +118,25 @@ export async function verifyRpmFile(file: string, keys: openpgp.PublicKey[], wha
     try {
       layout = parseLayout(head, what)
     } catch (e) {
-      throw new RpmSignatureError((e as Error).message)
+      throw new SignatureError(what, (e as Error).message.replace(`${what}: `, ''))
     }
     if (!layout) continue
     const algo = layout.header.int32(TAG.PAYLOADDIGESTALGO) ?? 8
     want = layout.header.strings(TAG.PAYLOADDIGEST)?.[0]
     if (want !== undefined) {
       const name = DIGESTS[algo]
-      if (!name) throw new RpmSignatureError(`${what}: payload digest algorithm ${algo} not supported`)
+      if (!name) throw new SignatureError(what, `payload digest algorithm ${algo} not supported`)
       payload = createHash(name)
       payload.update(head.subarray(layout.payloadOffset))
     }
     head = Buffer.alloc(0)
   }
-  if (!layout) throw new RpmSignatureError(`${what}: not an rpm package (the file ends inside its headers)`)
+  if (!layout) throw new SignatureError(what, 'not an rpm package (the file ends inside its headers)')
   const keyIds = await verifyHeader(layout, keys, what)
   if (payload && want !== undefined) {
     const got = payload.digest('hex')
     if (got !== want.toLowerCase()) {
-      throw new RpmSignatureError(`${what} (${describe(layout)}): payload digest mismatch: the signed header says ${want}, the file has ${got}`)
+      throw new SignatureError(`${what} (${describe(layout)})`, `payload digest mismatch: the signed header says ${want}, the file has ${got}`)
     }
   }
   return {nevra: describe(layout), keyIds}
