@@ -10,7 +10,7 @@ import {Readable, Transform} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
 import {Decompress} from 'fzstd'
-import {XzReadableStream} from 'xz-decompress'
+import xzDecompress from 'xz-decompress'
 
 export function compressionOf(location: string): 'gz' | 'zst' | 'xz' | 'none' | undefined {
   if (location.endsWith('.gz')) return 'gz'
@@ -51,7 +51,8 @@ export function decompressed(source: Readable, location: string): Readable {
   if (kind === undefined) throw new Error(`${location}: compression not supported (gz, zst, xz or none)`)
   if (kind === 'none') return source
   if (kind === 'xz') {
-    const web = new XzReadableStream(Readable.toWeb(source) as ReadableStream<Uint8Array>)
+    // A CommonJS module: its exports through the default import, as Node's ESM loader gives them.
+    const web = new xzDecompress.XzReadableStream(Readable.toWeb(source) as ReadableStream<Uint8Array>)
     return Readable.fromWeb(web as import('node:stream/web').ReadableStream<Uint8Array>)
   }
   const out = kind === 'gz' ? createGunzip() : zstdStream()
