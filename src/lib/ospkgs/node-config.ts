@@ -42,8 +42,30 @@ const apt: NodeConfigSupport = {
   },
 }
 
-/** Per type; rpm's `.repo` stanza is added beside apt's. */
-export const nodeConfigs: {apt: NodeConfigSupport; rpm?: NodeConfigSupport} = {apt}
+const rpm: NodeConfigSupport = {
+  keySuffix: '.asc',
+  armoredKey: true,
+  sourceSuffix: '.repo',
+  render(repos, baseUrl, keyUrl) {
+    const name = nodeKeyName(repos[0].path)
+    // repo_gpgcheck only where the upstream signs repomd.xml (most do not); every package is checked either way.
+    const signedMetadata = repos.some((r) => r.files.includes(`${r.path}/repodata/repomd.xml.asc`))
+    return [
+      `# ${repos[0].url}, mirrored by airlock. On the node: this file as /etc/yum.repos.d/${name}.repo`,
+      `[${name}]`,
+      `name=${repos[0].url} (airlock mirror)`,
+      `baseurl=${baseUrl}`,
+      'enabled=1',
+      'gpgcheck=1',
+      `repo_gpgcheck=${signedMetadata ? 1 : 0}`,
+      `gpgkey=${keyUrl}`,
+      '',
+    ].join('\n')
+  },
+}
+
+/** Per type: apt's `.list` line, rpm's `.repo` stanza. */
+export const nodeConfigs: {apt: NodeConfigSupport; rpm: NodeConfigSupport} = {apt, rpm}
 
 export function nodeConfigOf(type: OsPackageType): NodeConfigSupport {
   const c = nodeConfigs[type]

@@ -25,7 +25,9 @@ export async function readPublicKeys(file: string, what: string): Promise<Key[]>
   const pgp = await openpgp()
   try {
     const armored = bytes.subarray(0, 64).toString('latin1').includes('-----BEGIN PGP')
-    const keys = armored ? await pgp.readKeys({armoredKeys: bytes.toString('utf8')}) : await pgp.readKeys({binaryKeys: bytes})
+    // An armored file may hold several blocks one after another (readKeys reads only the first).
+    const blocks = armored ? (bytes.toString('utf8').match(/-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g) ?? []) : []
+    const keys = armored ? (await Promise.all(blocks.map((armoredKeys) => pgp.readKeys({armoredKeys})))).flat() : await pgp.readKeys({binaryKeys: bytes})
     if (keys.length === 0) throw new Error('no key in it')
     return keys
   } catch (err) {

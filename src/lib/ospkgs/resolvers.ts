@@ -6,9 +6,11 @@
 import type {AptOsPackageEntry, OsPackageType, RpmOsPackageEntry} from '../manifest/types.js'
 import {resolveApt} from './apt/resolve-apt.js'
 import type {OsResolver} from './plan.js'
+import {resolveRpm} from './rpm/resolve-rpm.js'
 
-export const resolvers: {apt: OsResolver<AptOsPackageEntry>; rpm?: OsResolver<RpmOsPackageEntry>} = {
+export const resolvers: {apt: OsResolver<AptOsPackageEntry>; rpm: OsResolver<RpmOsPackageEntry>} = {
   apt: resolveApt,
+  rpm: resolveRpm,
 }
 
 export function resolverOf(type: OsPackageType): OsResolver | undefined {
