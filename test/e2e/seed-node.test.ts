@@ -57,6 +57,22 @@ async function registryLines(): Promise<string[]> {
   ]
 }
 
+/**
+ * Lines that start, inside the seed root, a command that serves on 127.0.0.1:5001 (its pid in $spid, its output in the
+ * namespace's log) and wait until /v2/ answers; the client then runs from this machine, in the same network namespace.
+ */
+async function serveLines(cmd: string): Promise<string[]> {
+  return [
+    'set -eu',
+    'ip link set lo up',
+    `mount -t proc proc '${root}/proc'`,
+    `${inSeed(root, cmd)} >'${work}/serve.log' 2>&1 &`,
+    'spid=$!',
+    "trap 'kill $spid 2>/dev/null || true' EXIT",
+    `i=0; until curl -sf -o /dev/null http://127.0.0.1:5001/v2/; do i=$((i+1)); if [ $i -ge 600 ] || ! kill -0 $spid 2>/dev/null; then echo serve did not start; cat '${work}/serve.log'; exit 1; fi; sleep 0.1; done`,
+  ]
+}
+
 beforeAll(async () => {
   const [rootfs, fixture] = await Promise.all([seedRootfs(), makeStoreFixture()])
   store = fixture
@@ -163,6 +179,38 @@ describe('a seed node with no Node.js and no network', () => {
     expect(await at('mirror.txt')).toContain('[host."http://seed.example:5000"]')
     expect(JSON.parse(await at('many.json'))).toMatchObject({counts: {files: many.length, written: many.length}})
     for (const f of many) expect(sha256(await readFile(join(root, 'srv', 'many', f.path))), f.path).toBe(sha256(f.data))
+  })
+
+  it('the executable serves the bundle in place, and a client outside the seed root pulls every image and a file through it', async () => {
+    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {images: {ref: string; digest: string}[]; files: {path: string; sha256: string}[]}
+    const pulled = join(work, 'pulled')
+    const r = await inNamespace(
+      [
+        ...(await serveLines(`cd /bundle; exec ./${exe} serve . --listen 127.0.0.1:5001 --cache-dir /tmp/serve-cache`)),
+        `mkdir -p '${pulled}'`,
+        'echo "== images"',
+        // dir: keeps every manifest's bytes (oci: would convert a Docker one), and skopeo checks each blob's digest.
+        ...lock.images.map(
+          (i, n) =>
+            `skopeo copy --quiet --all --src-tls-verify=false docker://127.0.0.1:5001/${repoOf(i.ref)}@${i.digest} dir:${pulled}/${n} >&2; printf '%s sha256:%s\\n' '${i.digest}' "$(sha256sum <${pulled}/${n}/manifest.json | cut -c1-64)"`,
+        ),
+        'echo "== file"',
+        `curl -sf http://127.0.0.1:5001/${lock.files[0].path} | sha256sum | cut -c1-64`,
+        'echo "== stop"',
+        'kill -TERM $spid; wait $spid; echo "served exit $?"',
+      ].join('\n'),
+    )
+    expect(r.code, r.out).toBe(0)
+    const section = (name: string) => r.out.split(`== ${name}\n`)[1]?.split('\n== ')[0] ?? ''
+    expect(r.out).not.toMatch(/ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING|dynamic import callback/)
+    const images = section('images').trim().split('\n').filter((l) => l.startsWith('sha256:'))
+    expect(images, r.out).toHaveLength(lock.images.length)
+    for (const line of images) {
+      const [want, got] = line.split(' ')
+      expect(got, r.out).toBe(want)
+    }
+    expect(section('file').trim(), r.out).toBe(lock.files[0].sha256)
+    expect(section('stop'), r.out).toContain('served exit 0')
   })
 
   it('./import.sh nginx works with sha256sum and tar alone once the executable is gone', async () => {
