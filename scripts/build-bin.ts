@@ -15,6 +15,7 @@
 import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {chmod, copyFile, mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
+import {isBuiltin} from 'node:module'
 import {arch as hostArch} from 'node:os'
 import {join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -116,6 +117,9 @@ export async function bundleScript(out: string): Promise<void> {
     keepNames: true,
     legalComments: 'eof',
     sourcemap: false,
+    // A single executable application has no dynamic import() (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING): esbuild turns each
+    // import() it leaves unbundled (a dependency's import('node:http')) into a require() in a promise.
+    supported: {'dynamic-import': false},
     define: {
       AIRLOCK_EMBEDDED: JSON.stringify(embedded),
       // oclif's check of the engines range reads its own package.json from disk, which the executable does not have; the Node inside is pinned anyway.
@@ -130,6 +134,13 @@ export async function bundleScript(out: string): Promise<void> {
     logOverride: {'require-resolve-not-external': 'silent', 'empty-import-meta': 'silent'},
   })
   if (result.errors.length > 0) throw new Error('esbuild failed')
+  const builtins = dynamicImports(await readFile(out, 'utf8')).filter((m) => isBuiltin(m))
+  if (builtins.length > 0) throw new Error(`${out} has a dynamic import() of ${builtins.join(', ')}, which the executable cannot run (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING): import it statically`)
+}
+
+/** The modules a script loads with a dynamic import() of a string literal. */
+export function dynamicImports(code: string): string[] {
+  return [...new Set([...code.matchAll(/(?<![\w$.])import\(\s*(["'`])([^"'`]+)\1\s*\)/g)].map((m) => m[2]))]
 }
 
 export async function buildExecutable(arch: Arch, script?: string): Promise<string> {

@@ -88,7 +88,7 @@ export function printBundle(r: BundleResult, out: (line: string) => void): Bundl
     const d = r.delta
     out(`delta since ${d.base.map((b) => `${b.name}${b.version ? ` ${b.version}` : ''}`).join(', ')}: carries ${d.carried.blobs} blob(s) and ${d.carried.files} file(s) (${formatBytes(d.carried.bytes)}); leaves ${d.fromBase.blobs} blob(s) and ${d.fromBase.files} file(s) (${formatBytes(d.fromBase.bytes)}) to the base`)
   }
-  out(`total: ${r.name}${r.version ? ` ${r.version}` : ''}: ${r.images} image(s), ${r.files} file(s) -> ${r.out}, ${formatBytes(r.bytesOut)} in ${formatDuration(r.ms)} (${formatRate(r.bytesIn, r.ms)})`)
+  out(`total: ${r.name}${r.version ? ` ${r.version}` : ''}: ${r.images} image(s), ${r.files} file(s) -> ${r.out}, ${formatBytes(r.bytesOut)} in ${formatDuration(r.ms)} (${formatRate(r.bytesOut, r.ms)})`)
   return {
     name: r.name,
     ...(r.version === undefined ? {} : {version: r.version}),

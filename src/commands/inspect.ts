@@ -87,7 +87,7 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     }
     this.out('')
     this.out(`TOOLS (${r.tools.length})`)
-    this.table(['PATH', 'PLATFORM', 'SIZE', 'SHA256'], r.tools.map((t) => [t.path, t.platform ?? '-', formatBytes(t.size), t.sha256.slice(0, 12)]))
+    this.table(['PATH', 'PLATFORM', 'SIZE', 'SHA256'], r.tools.map((t) => [t.fromBase ? `${t.path} (in the base)` : t.path, t.platform ?? '-', formatBytes(t.size), t.sha256.slice(0, 12)]))
     this.out('')
     this.out(`total: ${counts.images} image(s), ${counts.referrers} referrer(s), ${counts.binaries} binary(ies), ${counts.packages} package(s), ${counts.charts} chart(s), ${formatBytes(counts.bytes)}`)
     return {name: r.name, version: r.version, counts, images: r.images, files: r.files, tools: r.tools, delta: r.delta}

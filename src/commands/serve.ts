@@ -1,3 +1,6 @@
+// Static: the standalone executable cannot run a dynamic import() of a Node.js built-in (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING).
+import {readFile} from 'node:fs/promises'
+
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
@@ -78,8 +81,7 @@ export default class Serve extends BaseCommand<typeof Serve> {
       return {kind, url, counts: {registries: files.length}, items: files}
     }
 
-    const [{readFile}, {serveBundle}, {defaultCacheRoot}] = await Promise.all([
-      import('node:fs/promises'),
+    const [{serveBundle}, {defaultCacheRoot}] = await Promise.all([
       import('../lib/serve/server.js'),
       import('../lib/serve/file-cache.js'),
     ])

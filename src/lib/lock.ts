@@ -111,6 +111,8 @@ export interface LockTool {
   platform?: string
   size: number
   sha256: string
+  /** In a delta: an executable a base carries with these bytes, left out of this folder (import.sh finds it in the base's). */
+  fromBase?: true
 }
 
 export interface BundleLock {

@@ -1,5 +1,5 @@
 import {execFile} from 'node:child_process'
-import {chmod, copyFile, lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile} from 'node:fs/promises'
+import {chmod, copyFile, lstat, mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 
@@ -43,28 +43,34 @@ async function bundleWithScript(files = FILES): Promise<string> {
   return dir
 }
 
+/** A stand-in for the executable (it prints its arguments), listed in SHA256SUMS as the bundle lists the real one. */
+async function standIn(dir: string, text = '#!/bin/sh\nprintf "%s|" "$@"\n'): Promise<void> {
+  await writeFile(join(dir, `airlock-linux-${ownArch}`), text, {mode: 0o755})
+  await writeFile(join(dir, 'SHA256SUMS'), `${await readFile(join(dir, 'SHA256SUMS'), 'utf8')}${sha256Hex(Buffer.from(text))}  airlock-linux-${ownArch}\n`)
+}
+
 describe('import.sh', () => {
   it('passes shellcheck as POSIX sh', async () => {
     const r = await exec('shellcheck', ['--shell=sh', '--severity=style', SCRIPT]).catch((e: {stdout: string}) => ({stdout: e.stdout, failed: true}))
     expect(r.stdout).toBe('')
   })
 
-  it('--help lists the three targets; no target or an unknown one is a usage error (exit 2)', async () => {
+  it('--help lists every command; no command or an unknown one is a usage error (exit 2)', async () => {
     const dir = await bundleWithScript()
     const help = await importSh(dir, ['--help'])
     expect(help.code).toBe(0)
-    for (const t of ['./import.sh nginx ROOT [--endpoint URL --cluster-config FILE]', './import.sh s3', './import.sh registry', 'x86_64 -> amd64', 'aarch64 -> arm64']) expect(help.out).toContain(t)
+    for (const t of ['./import.sh nginx ROOT [--endpoint URL --cluster-config FILE]', './import.sh s3', './import.sh registry', './import.sh serve [--listen ADDR:PORT]', './import.sh verify', './import.sh inspect', '--no-executable', '--base DIR', 'x86_64 -> amd64', 'aarch64 -> arm64']) expect(help.out).toContain(t)
     expect((await importSh(dir, [])).code).toBe(2)
     const bad = await importSh(dir, ['ftp'])
     expect(bad.code).toBe(2)
-    expect(bad.err).toContain('unknown target: ftp')
+    expect(bad.err).toContain('unknown command: ftp')
   })
 
   // A stand-in for the executable that prints its arguments: what is checked here is only how import.sh calls it
   // (the real executable runs in the seed-node e2e test and the demo).
-  it('runs ./airlock-linux-<arch> import TARGET on its own folder, ROOT becoming --root', async () => {
+  it('runs ./airlock-linux-<arch> import TARGET (or serve, verify, inspect) on its own folder, ROOT becoming --root', async () => {
     const dir = await bundleWithScript()
-    await writeFile(join(dir, `airlock-linux-${ownArch}`), '#!/bin/sh\nprintf "%s|" "$@"\n', {mode: 0o755})
+    await standIn(dir)
     const elsewhere = await makeTempDir()
     const run = async (args: string[]) => (await exec('sh', [join(dir, 'import.sh'), ...args], {cwd: elsewhere})).stdout
     expect(await run(['nginx', '/srv/www', '--endpoint', 'http://seed:8080', '--cluster-config', 'c.yaml'])).toBe(
@@ -73,11 +79,84 @@ describe('import.sh', () => {
     expect(await run(['s3', '--endpoint', 'http://s3:9000', '--bucket', 'b'])).toBe(`import|s3|${dir}|--endpoint|http://s3:9000|--bucket|b|`)
     expect(await run(['registry', '--registry', 'r:5000', '--insecure'])).toBe(`import|registry|${dir}|--registry|r:5000|--insecure|`)
     expect(await run(['verify'])).toBe(`verify|${dir}|`)
+    expect(await run(['serve', '--listen', '0.0.0.0:5000'])).toBe(`serve|${dir}|--listen|0.0.0.0:5000|`)
+    expect(await run(['inspect', '--json'])).toBe(`inspect|${dir}|--json|`)
+    // --base is serve's and verify's flag; for an import it only says where a delta's base is, and is not passed on.
+    expect(await run(['serve', '--base', '/b1', '--listen', 'x', '--base=/b2'])).toBe(`serve|${dir}|--base|/b1|--listen|x|--base|/b2|`)
+    expect(await run(['registry', '--base', '/b1', '--registry', 'r'])).toBe(`import|registry|${dir}|--registry|r|`)
     // Not executable any more (copied without its mode): said so, not silently worked around.
     await chmod(join(dir, `airlock-linux-${ownArch}`), 0o644)
     const r = await importSh(dir, ['nginx', '/srv/www'])
     expect(r.code).toBe(1)
     expect(r.err).toContain('is not executable')
+  })
+
+  it('refuses an executable that differs from its line of SHA256SUMS, or that SHA256SUMS does not list, and runs nothing; --no-executable takes the tar-only path on purpose', async () => {
+    const dir = await bundleWithScript()
+    const marker = join(await makeTempDir(), 'ran')
+    await standIn(dir, `#!/bin/sh\ntouch '${marker}'\n`)
+    const exe = join(dir, `airlock-linux-${ownArch}`)
+    const bytes = await readFile(exe)
+    bytes[bytes.length - 2] ^= 0x01
+    await writeFile(exe, bytes)
+    const root = join(await makeTempDir(), 'www')
+    for (const args of [['nginx', root], ['serve'], ['verify']]) {
+      const r = await importSh(dir, args)
+      expect(r.code, args.join(' ')).toBe(1)
+      expect(r.err).toContain(`${exe} does not match its line of SHA256SUMS (sha256 ${sha256Hex(bytes)}, expected `)
+      expect(r.err).toContain('./import.sh --no-executable nginx ROOT')
+    }
+    expect(await stat(marker).catch(() => undefined)).toBeUndefined()
+    expect(await stat(root).catch(() => undefined)).toBeUndefined()
+    // On purpose: sha256sum and tar alone, the executable left alone.
+    const fallback = await importSh(dir, ['--no-executable', 'nginx', root])
+    expect(fallback.code, fallback.err).toBe(0)
+    expect(fallback.out).toBe(`4 file(s) written, 0 already there, under ${root}\n`)
+    expect(await stat(marker).catch(() => undefined)).toBeUndefined()
+    const s3 = await importSh(dir, ['--no-executable', 's3', '--bucket', 'x'])
+    expect(s3.code).toBe(2)
+    expect(s3.err).toContain("--no-executable: only 'nginx ROOT' works without the executable (not s3)")
+    // Not listed at all: not run unchecked either.
+    await writeFile(join(dir, 'SHA256SUMS'), (await readFile(join(dir, 'SHA256SUMS'), 'utf8')).replace(/^.*airlock-linux-.*\n/m, ''))
+    const unlisted = await importSh(dir, ['verify'])
+    expect(unlisted.code).toBe(1)
+    expect(unlisted.err).toContain(`SHA256SUMS has no line for airlock-linux-${ownArch}: refusing to run it unchecked`)
+    expect(await stat(marker).catch(() => undefined)).toBeUndefined()
+  })
+
+  it("a delta that leaves the executable to its base runs the base's, found by --base DIR or beside it, by bundle.json's sha256", async () => {
+    const work = await makeTempDir()
+    const base = join(work, 'v1')
+    await makeBundle(base, FILES)
+    await standIn(base)
+    const delta = join(work, 'v2')
+    await makeBundle(delta, FILES)
+    await copyFile(SCRIPT, join(delta, 'import.sh'))
+    const exeBytes = await readFile(join(base, `airlock-linux-${ownArch}`))
+    const lock = JSON.parse(await readFile(join(delta, 'bundle.json'), 'utf8'))
+    lock.tools = [{path: `airlock-linux-${ownArch}`, platform: `linux/${ownArch}`, size: exeBytes.length, sha256: sha256Hex(exeBytes), fromBase: true}]
+    const lockText = `${JSON.stringify(lock, null, 2)}\n`
+    await writeFile(join(delta, 'bundle.json'), lockText)
+    await writeFile(join(delta, 'SHA256SUMS'), (await readFile(join(delta, 'SHA256SUMS'), 'utf8')).replace(/^.*  bundle\.json$/m, `${sha256Hex(Buffer.from(lockText))}  bundle.json`))
+    const elsewhere = join(await makeTempDir(), 'v1')
+    await rename(base, elsewhere)
+    // Elsewhere: not found, and said how to point at it; found when named with --base.
+    const missing = await importSh(delta, ['verify'])
+    expect(missing.code).toBe(1)
+    expect(missing.err).toContain(`this delta leaves airlock-linux-${ownArch} to its base, and no folder named with --base nor beside ${delta}`)
+    expect((await importSh(delta, ['serve', '--base', elsewhere])).out).toBe(`serve|${delta}|--base|${elsewhere}|`)
+    expect((await importSh(delta, ['registry', '--base', elsewhere, '--registry', 'r'])).out).toBe(`import|registry|${delta}|--registry|r|`)
+    await rename(elsewhere, base)
+    // Beside it: a folder next to the delta's that holds an executable of that sha256 (another one, with other bytes, is passed over).
+    const other = join(work, 'a-other')
+    await mkdir(other)
+    await writeFile(join(other, `airlock-linux-${ownArch}`), '#!/bin/sh\necho wrong\n', {mode: 0o755})
+    expect((await importSh(delta, ['verify'])).out).toBe(`verify|${delta}|`)
+    // A changed bundle.json is not trusted for the sha256.
+    await writeFile(join(delta, 'bundle.json'), lockText.replace('"fromBase": true', '"fromBase": true '))
+    const changed = await importSh(delta, ['verify'])
+    expect(changed.code).toBe(1)
+    expect(changed.err).toContain('bundle.json does not match SHA256SUMS: nothing was imported')
   })
 
   it('without an executable: nginx ROOT with sha256sum and tar, every file at its path with its mode; a second run skips them', async () => {

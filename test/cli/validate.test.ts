@@ -87,6 +87,37 @@ describe('airlock validate', () => {
     expect(r.stderr).toContain(`Warning: ${expected}`)
   })
 
+  it('warns (file:line:col) that latest is assumed for an image named without tag or digest, and only for it', async () => {
+    const file = path.join(dir, 'no-tag.yaml')
+    const hex = 'b'.repeat(64)
+    await writeFile(
+      file,
+      [
+        'apiVersion: airlock/v1',
+        'kind: Manifest',
+        'metadata: {name: no-tag}',
+        'spec:',
+        '  images:',
+        '    - nginx',
+        '    - 127.0.0.1:5001/lab/legacy',
+        '    - ref: quay.io/calico/node',
+        '    - docker.io/library/busybox:1.36',
+        `    - 127.0.0.1:5001/lab/pinned@sha256:${hex}`,
+        '    - 127.0.0.1:5001/lab/tagged:v2',
+        '',
+      ].join('\n'),
+    )
+    const r = await runCli(['validate', file, '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const warnings = (JSON.parse(r.stdout) as {warnings: string[]}).warnings
+    expect(warnings).toEqual([
+      `${file}:6:7: spec.images[0]: no tag or digest: latest is assumed (docker.io/library/nginx:latest); name the tag, or pin it with airlock lock`,
+      `${file}:7:7: spec.images[1]: no tag or digest: latest is assumed (127.0.0.1:5001/lab/legacy:latest); name the tag, or pin it with airlock lock`,
+      `${file}:8:12: spec.images[2].ref: no tag or digest: latest is assumed (quay.io/calico/node:latest); name the tag, or pin it with airlock lock`,
+    ])
+    for (const w of warnings) expect(r.stderr).toContain(`Warning: ${w}`)
+  })
+
   it('prints every problem with file:line:column on stderr and exits 2', async () => {
     const file = path.join(dir, 'broken.yaml')
     await writeFile(

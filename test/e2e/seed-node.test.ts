@@ -57,6 +57,22 @@ async function registryLines(): Promise<string[]> {
   ]
 }
 
+/**
+ * Lines that start, inside the seed root, a command that serves on 127.0.0.1:5001 (its pid in $spid, its output in the
+ * namespace's log) and wait until /v2/ answers; the client then runs from this machine, in the same network namespace.
+ */
+async function serveLines(cmd: string): Promise<string[]> {
+  return [
+    'set -eu',
+    'ip link set lo up',
+    `mount -t proc proc '${root}/proc'`,
+    `${inSeed(root, cmd)} >'${work}/serve.log' 2>&1 &`,
+    'spid=$!',
+    "trap 'kill $spid 2>/dev/null || true' EXIT",
+    `i=0; until curl -sf -o /dev/null http://127.0.0.1:5001/v2/; do i=$((i+1)); if [ $i -ge 600 ] || ! kill -0 $spid 2>/dev/null; then echo serve did not start; cat '${work}/serve.log'; exit 1; fi; sleep 0.1; done`,
+  ]
+}
+
 beforeAll(async () => {
   const [rootfs, fixture] = await Promise.all([seedRootfs(), makeStoreFixture()])
   store = fixture
@@ -163,6 +179,110 @@ describe('a seed node with no Node.js and no network', () => {
     expect(await at('mirror.txt')).toContain('[host."http://seed.example:5000"]')
     expect(JSON.parse(await at('many.json'))).toMatchObject({counts: {files: many.length, written: many.length}})
     for (const f of many) expect(sha256(await readFile(join(root, 'srv', 'many', f.path))), f.path).toBe(sha256(f.data))
+  })
+
+  it('the executable serves the bundle in place, and a client outside the seed root pulls every image and a file through it', async () => {
+    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {images: {ref: string; digest: string}[]; files: {path: string; sha256: string}[]}
+    const pulled = join(work, 'pulled')
+    const r = await inNamespace(
+      [
+        ...(await serveLines(`cd /bundle; exec ./${exe} serve . --listen 127.0.0.1:5001 --cache-dir /tmp/serve-cache`)),
+        `mkdir -p '${pulled}'`,
+        'echo "== images"',
+        // dir: keeps every manifest's bytes (oci: would convert a Docker one), and skopeo checks each blob's digest.
+        ...lock.images.map(
+          (i, n) =>
+            `skopeo copy --quiet --all --src-tls-verify=false docker://127.0.0.1:5001/${repoOf(i.ref)}@${i.digest} dir:${pulled}/${n} >&2; printf '%s sha256:%s\\n' '${i.digest}' "$(sha256sum <${pulled}/${n}/manifest.json | cut -c1-64)"`,
+        ),
+        'echo "== file"',
+        `curl -sf http://127.0.0.1:5001/${lock.files[0].path} | sha256sum | cut -c1-64`,
+        'echo "== stop"',
+        'kill -TERM $spid; wait $spid; echo "served exit $?"',
+      ].join('\n'),
+    )
+    expect(r.code, r.out).toBe(0)
+    const section = (name: string) => r.out.split(`== ${name}\n`)[1]?.split('\n== ')[0] ?? ''
+    expect(r.out).not.toMatch(/ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING|dynamic import callback/)
+    const images = section('images').trim().split('\n').filter((l) => l.startsWith('sha256:'))
+    expect(images, r.out).toHaveLength(lock.images.length)
+    for (const line of images) {
+      const [want, got] = line.split(' ')
+      expect(got, r.out).toBe(want)
+    }
+    expect(section('file').trim(), r.out).toBe(lock.files[0].sha256)
+    expect(section('stop'), r.out).toContain('served exit 0')
+  })
+
+  it('./import.sh serve serves the bundle in place with the executable; --help lists every command', async () => {
+    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {images: {ref: string}[]; files: {path: string; sha256: string}[]}
+    const r = await inNamespace(
+      [
+        ...(await serveLines('cd /bundle; exec ./import.sh serve --listen 127.0.0.1:5001 --cache-dir /tmp/serve-cache-sh')),
+        'echo "== catalog"',
+        'curl -sf http://127.0.0.1:5001/v2/_catalog; echo',
+        'echo "== file"',
+        `curl -sf http://127.0.0.1:5001/${lock.files[1].path} | sha256sum | cut -c1-64`,
+        'echo "== help"',
+        inSeed(root, '/bundle/import.sh --help'),
+        'echo "== stop"',
+        'kill -TERM $spid; wait $spid; echo "served exit $?"',
+      ].join('\n'),
+    )
+    expect(r.code, r.out).toBe(0)
+    const section = (name: string) => r.out.split(`== ${name}\n`)[1]?.split('\n== ')[0] ?? ''
+    const catalog = JSON.parse(section('catalog')) as {repositories: string[]}
+    for (const i of lock.images) expect(catalog.repositories, r.out).toContain(repoOf(i.ref))
+    expect(section('file').trim(), r.out).toBe(lock.files[1].sha256)
+    for (const c of ['nginx ROOT', 's3 ', 'registry ', 'serve ', 'verify', 'inspect']) expect(section('help')).toContain(`./import.sh ${c}`)
+    expect(section('stop'), r.out).toContain('served exit 0')
+  })
+
+  it('./import.sh refuses an executable with one byte flipped (nothing written, exit 1) and says how to take the tar-only path on purpose', async () => {
+    await run('cp', ['-a', join(root, 'bundle'), join(root, 'flip')])
+    const file = join(root, 'flip', exe)
+    const bytes = await readFile(file)
+    bytes[Math.floor(bytes.length / 2)] ^= 0x01
+    await writeFile(file, bytes)
+    try {
+      const r = await inNamespace(inSeed(root, 'cd /flip; set +e; ./import.sh nginx /srv/flip; echo "exit $?"; set -e; if [ -e /srv/flip ]; then echo "written"; else echo "nothing written"; fi; ./import.sh --no-executable nginx /srv/flip'))
+      expect(r.code, r.out).toBe(0)
+      expect(r.out).toContain(`import.sh: /flip/${exe} does not match its line of SHA256SUMS (sha256 ${sha256(bytes)}, expected `)
+      expect(r.out).toContain('./import.sh --no-executable nginx ROOT')
+      expect(r.out).toMatch(/^exit 1$/m)
+      expect(r.out).toMatch(/^nothing written$/m)
+      expect(r.out).toMatch(/^\d+ file\(s\) written, 0 already there, under \/srv\/flip$/m)
+    } finally {
+      await rm(join(root, 'flip'), {recursive: true, force: true})
+    }
+  })
+
+  it("a delta leaves out the executable its base carries; its import.sh runs the base's, beside it or named with --base", async () => {
+    const delta = join(work, 'delta')
+    const b = await runCli(['bundle', '--store', store.root, '--out', delta, '--since', join(work, 'bundle'), '--json'])
+    expect(b.code, b.stderr).toBe(0)
+    const lock = JSON.parse(await readFile(join(delta, 'bundle.json'), 'utf8')) as {tools: {path: string; sha256: string; fromBase?: true}[]}
+    const base = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {tools: {path: string; sha256: string}[]}
+    expect(lock.tools.find((t) => t.path === exe)).toEqual({...base.tools.find((t) => t.path === exe), fromBase: true})
+    expect(lock.tools.find((t) => t.path === 'import.sh')?.fromBase).toBeUndefined()
+    await expect(readFile(join(delta, exe))).rejects.toThrow(/ENOENT/)
+    expect(await readFile(join(delta, 'SHA256SUMS'), 'utf8')).not.toContain(exe)
+    // The summary's rate is of the bytes its size counts: what was written.
+    const result = JSON.parse(b.stdout) as {counts: {bytesOut: number}; items: {size: number}[]}
+    expect(result.counts.bytesOut).toBe(result.items.reduce((n, i) => n + i.size, 0))
+    expect(result.counts.bytesOut).toBeLessThan(1 << 20)
+    await run('cp', ['-a', delta, join(root, 'delta')])
+    await mkdir(join(root, 'elsewhere'))
+    await run('cp', ['-a', delta, join(root, 'elsewhere', 'delta')])
+    const r = await inNamespace(inSeed(root, '/delta/import.sh inspect --json >/delta-inspect.json; /delta/import.sh verify; /elsewhere/delta/import.sh verify --base /bundle; set +e; /elsewhere/delta/import.sh verify; echo "exit $?"'))
+    expect(r.code, r.out).toBe(0)
+    expect(r.out.match(/^\.?\/?\S*: OK /gm) ?? [], r.out).toHaveLength(2)
+    expect(r.out).toContain(`import.sh: this delta leaves ${exe} to its base, and no folder named with --base nor beside /elsewhere/delta holds it`)
+    expect(r.out).toMatch(/^exit 1$/m)
+    const inspected = JSON.parse(await readFile(join(root, 'delta-inspect.json'), 'utf8')) as {tools: {path: string; fromBase: boolean}[]}
+    expect(inspected.tools.map((t) => [t.path, t.fromBase])).toEqual([
+      [exe, true],
+      ['import.sh', false],
+    ])
   })
 
   it('./import.sh nginx works with sha256sum and tar alone once the executable is gone', async () => {

@@ -183,6 +183,11 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
 
     const tools: LockTool[] = []
     for (const tool of [...(opts.tools ?? [])].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+      const inBase = base && tool.platform !== undefined ? await toolInBase(tool, base.bases.map((b) => b.lock)) : undefined
+      if (inBase) {
+        tools.push({path: inBase.path, platform: tool.platform, size: inBase.size, sha256: inBase.sha256, fromBase: true})
+        continue
+      }
       const toolOut = new BundleOutput(out, tool.path, undefined, undefined, tool.mode)
       outputs.push(toolOut)
       const source = typeof tool.source === 'string' ? createReadStream(tool.source, {highWaterMark: READ_CHUNK}) : Readable.from([tool.source])
@@ -252,6 +257,24 @@ export async function* archiveBytes(items: ArchiveItem[], mtime: number, onBytes
     item.onDigest?.(hex)
   }
   yield endOfArchive()
+}
+
+/**
+ * A delta leaves out an executable a base lists with the same bytes (a base that carries it, or one that left it to
+ * its own base): import.sh finds it there by its sha256. Hashed first, as the bytes decide.
+ */
+async function toolInBase(tool: BundleTool, bases: BundleLock[]): Promise<Pick<LockTool, 'path' | 'size' | 'sha256'> | undefined> {
+  const listed = bases.flatMap((l) => l.tools ?? []).filter((t) => t.path === tool.path)
+  if (listed.length === 0) return undefined
+  const hash = createHash('sha256')
+  let size = 0
+  const chunks = typeof tool.source === 'string' ? (createReadStream(tool.source, {highWaterMark: READ_CHUNK}) as AsyncIterable<Buffer>) : [tool.source]
+  for await (const chunk of chunks) {
+    hash.update(chunk)
+    size += chunk.length
+  }
+  const sha256 = hash.digest('hex')
+  return listed.some((t) => t.sha256 === sha256 && t.size === size) ? {path: tool.path, size, sha256} : undefined
 }
 
 /** An importer an earlier bundle into this folder carried and this one does not: it would sit there unverified. */

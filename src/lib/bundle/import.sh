@@ -3,13 +3,14 @@
 # Written into every bundle by `airlock bundle` and `airlock build`.
 #
 # It runs ./airlock-linux-<arch> (the standalone airlock, no Node.js needed)
-# for this machine's arch. Where the bundle carries none for it,
-# `./import.sh nginx ROOT` still works with sha256sum and tar alone.
+# for this machine's arch, once its sha256 matched SHA256SUMS (a delta's: the
+# base's, see usage). Where the bundle carries none for it (or with
+# --no-executable), `./import.sh nginx ROOT` still works with sha256sum and tar alone.
 set -eu
 
 usage() {
   cat <<'EOF'
-Usage: ./import.sh TARGET ARGS...   (the bundle is the folder this script is in)
+Usage: ./import.sh [--no-executable] COMMAND ARGS...   (the bundle is the folder this script is in)
 
   ./import.sh nginx ROOT [--endpoint URL --cluster-config FILE] [FLAGS]
       unpack the binaries and packages onto a web server's root
@@ -18,13 +19,26 @@ Usage: ./import.sh TARGET ARGS...   (the bundle is the folder this script is in)
       upload them to an S3-compatible store (airlock import s3 BUNDLE ...)
   ./import.sh registry --registry HOST[:PORT] [FLAGS]
       push every image to a registry (airlock import registry BUNDLE ...)
-  ./import.sh verify
+  ./import.sh serve [--listen ADDR:PORT] [FLAGS]
+      serve the bundle in place, read-only: a registry and a file server
+      (airlock serve BUNDLE ...)
+  ./import.sh verify [FLAGS]
       check every checksum and digest of the bundle (airlock verify BUNDLE)
+  ./import.sh inspect [FLAGS]
+      list the bundle's images, binaries and packages (airlock inspect BUNDLE)
 
 Each runs ./airlock-linux-<arch> for this machine (uname -m: x86_64 -> amd64,
-aarch64 -> arm64); `./import.sh TARGET --help` lists its flags. Where the
-bundle has no executable for this machine, `./import.sh nginx ROOT` checks the
-archives against SHA256SUMS with sha256sum and unpacks them with tar.
+aarch64 -> arm64), after checking it against its line of SHA256SUMS: one that
+differs is not run. `./import.sh COMMAND --help` lists its flags.
+
+A delta (bundle --since) leaves out the executable its base carries with the
+same bytes: import.sh then runs the base's, found in a folder named with
+--base DIR or in a folder beside this bundle's, by the sha256 bundle.json
+lists for it.
+
+Without the executable (--no-executable, or none for this machine) only
+`./import.sh nginx ROOT` works: it checks the archives against SHA256SUMS with
+sha256sum and unpacks them with tar.
 EOF
 }
 
@@ -40,7 +54,15 @@ case $(uname -m) in
   aarch64 | arm64) arch=arm64 ;;
   *) arch=$(uname -m) ;;
 esac
-exe="$bundle/airlock-linux-$arch"
+name="airlock-linux-$arch"
+
+no_exe=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --no-executable) no_exe=1; shift ;;
+    *) break ;;
+  esac
+done
 
 [ $# -gt 0 ] || { usage >&2; exit 2; }
 target=$1
@@ -48,14 +70,78 @@ shift
 
 case $target in
   -h | --help | help) usage; exit 0 ;;
-  nginx | s3 | registry | verify) ;;
-  *) usage >&2; die "unknown target: $target" 2 ;;
+  nginx | s3 | registry | serve | verify | inspect) ;;
+  *) usage >&2; die "unknown command: $target" 2 ;;
 esac
 
-if [ -f "$exe" ]; then
+# --base DIR: where a delta's base is (serve and verify take it too; for the others it only finds the executable).
+bases=
+n=$#
+while [ "$n" -gt 0 ]; do
+  a=$1
+  shift
+  n=$((n - 1))
+  case $a in
+    --base=*) b=${a#--base=} ;;
+    --base)
+      [ "$n" -gt 0 ] || die "--base needs the base bundle's folder" 2
+      b=$1
+      shift
+      n=$((n - 1)) ;;
+    *) set -- "$@" "$a"; continue ;;
+  esac
+  bases="$bases$b
+"
+  case $target in serve | verify) set -- "$@" --base "$b" ;; esac
+done
+
+sha_of() { sha256sum <"$1" | cut -c1-64; }
+# The sha256 SHA256SUMS gives for a file of the bundle, or nothing.
+sum_of() {
+  pattern=$(printf '%s' "$1" | sed 's/\./\\./g')
+  grep -E "^[0-9a-f]{64} [ *]$pattern\$" "$bundle/SHA256SUMS" 2>/dev/null | head -n 1 | cut -c1-64
+}
+
+# The executable and the sha256 it must have: this bundle's (its line of SHA256SUMS), else a delta's base's (the
+# sha256 bundle.json `tools` gives it, bundle.json itself checked against SHA256SUMS first).
+exe=
+want=
+if [ -z "$no_exe" ]; then
+  if [ -f "$bundle/$name" ]; then
+    exe="$bundle/$name"
+    want=$(sum_of "$name")
+    [ -n "$want" ] || die "SHA256SUMS has no line for $name: refusing to run it unchecked. Copy the bundle again; or, to import the files without it on purpose, run ./import.sh --no-executable nginx ROOT"
+  elif [ -f "$bundle/bundle.json" ]; then
+    want=$(tr -d ' \t\r\n' <"$bundle/bundle.json" | grep -o "{\"path\":\"$name\"[^}]*\"fromBase\":true" | grep -o '"sha256":"[0-9a-f]\{64\}"' | head -n 1 | cut -c11-74) || true
+  fi
+fi
+[ -z "$want" ] || command -v sha256sum >/dev/null 2>&1 || die "sha256sum is needed to check $name before running it"
+if [ -z "$exe" ] && [ -n "$want" ]; then
+  [ "$(sha_of "$bundle/bundle.json")" = "$(sum_of bundle.json)" ] || die "bundle.json does not match SHA256SUMS: nothing was imported"
+  # Folders named with --base first, then every folder beside this bundle's.
+  list=$bases
+  for d in "$bundle"/../*/; do
+    [ "$(CDPATH='' cd -- "$d" && pwd)" = "$bundle" ] || list="$list$d
+"
+  done
+  while IFS= read -r d; do
+    if [ -z "$d" ] || [ ! -f "$d/$name" ]; then continue; fi
+    if [ "$(sha_of "$d/$name")" = "$want" ]; then
+      exe="$d/$name"
+      break
+    fi
+  done <<EOF
+$list
+EOF
+  [ -n "$exe" ] || die "this delta leaves $name to its base, and no folder named with --base nor beside $bundle holds it with the sha256 bundle.json lists ($want): put the base bundle's folder beside this one, or name it with --base DIR"
+fi
+
+if [ -n "$exe" ]; then
+  got=$(sha_of "$exe")
+  [ "$got" = "$want" ] || die "$exe does not match its line of SHA256SUMS (sha256 $got, expected $want): refusing to run it; nothing was imported. Copy the bundle again; or, to import the files without it on purpose, run ./import.sh --no-executable nginx ROOT (sha256sum and tar alone)"
   [ -x "$exe" ] || die "$exe is not executable (copied without its permissions?): run chmod +x $exe"
   case $target in
-    verify) exec "$exe" verify "$bundle" "$@" ;;
+    verify | serve | inspect) exec "$exe" "$target" "$bundle" "$@" ;;
     nginx)
       case ${1:-} in
         '' | -*) exec "$exe" import nginx "$bundle" "$@" ;;
@@ -66,7 +152,8 @@ if [ -f "$exe" ]; then
 fi
 
 # No executable for this machine: nginx with sha256sum and tar alone.
-[ "$target" = nginx ] || die "this bundle carries no airlock executable for $arch ($exe); only 'nginx ROOT' works without it (bundle again with --importer linux/$arch)"
+[ "$target" = nginx ] || [ -z "$no_exe" ] || die "--no-executable: only 'nginx ROOT' works without the executable (not $target)" 2
+[ "$target" = nginx ] || die "this bundle carries no airlock executable for $arch ($bundle/$name); only 'nginx ROOT' works without it (bundle again with --importer linux/$arch)"
 case ${1:-} in
   -h | --help) usage; exit 0 ;;
   '' | -*) usage >&2; die "nginx needs ROOT, the web server's root folder" 2 ;;

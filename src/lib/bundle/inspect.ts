@@ -35,6 +35,8 @@ export interface InspectTool {
   platform: string | null
   size: number
   sha256: string
+  /** In a delta: the base's executable, not in this folder (import.sh finds it there). */
+  fromBase: boolean
 }
 
 /** What a bundle holds, in one shape whatever the bundle (absent values are null, lists may be empty). */
@@ -72,7 +74,7 @@ export async function inspectBundle(dir: string): Promise<InspectResult> {
       })),
     })),
     files: lock.files.map((f) => ({kind: f.kind, path: f.path, size: f.size, sha256: f.sha256, url: f.url, fromBase: f.fromBase === true, os: f.os ?? null})),
-    tools: (lock.tools ?? []).map((t) => ({path: t.path, platform: t.platform ?? null, size: t.size, sha256: t.sha256})),
+    tools: (lock.tools ?? []).map((t) => ({path: t.path, platform: t.platform ?? null, size: t.size, sha256: t.sha256, fromBase: t.fromBase === true})),
     delta: null,
   }
   const delta = deltaSummary(lock)

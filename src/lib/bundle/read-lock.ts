@@ -199,6 +199,7 @@ function toolProblems(tools: unknown, problems: string[]): void {
     if (t.platform !== undefined && (typeof t.platform !== 'string' || !/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(t.platform))) problems.push(`${at}.platform: must be os/arch, e.g. linux/amd64`)
     if (!isSize(t.size)) problems.push(`${at}.size: must be a whole number >= 0`)
     if (typeof t.sha256 !== 'string' || !SHA256_HEX.test(t.sha256)) problems.push(`${at}.sha256: must be 64 lowercase hex digits`)
+    if (t.fromBase !== undefined && t.fromBase !== true) problems.push(`${at}.fromBase: must be true when present`)
   })
 }
 

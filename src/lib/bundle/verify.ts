@@ -197,7 +197,8 @@ function partOf(name: string, archive: string): boolean {
 
 /** Each file of bundle.json `tools` (the standalone executables, import.sh): there, a regular file, with its size and sha256. */
 async function verifyTools(dir: string, lock: BundleLock, problems: string[], actual: Map<string, string>, progress: Progress): Promise<void> {
-  const tools = lock.tools ?? []
+  // An executable a delta leaves to its base is not in this folder: import.sh finds it there by its sha256.
+  const tools = (lock.tools ?? []).filter((t) => !t.fromBase)
   if (tools.length === 0) return
   const task = progress.task('verify tools', tools.reduce((n, t) => n + t.size, 0))
   for (const t of tools) {

@@ -23,6 +23,8 @@ export interface ImageEntry {
   /** Platforms to keep (`os/arch` or `os/arch/variant`), or 'all'. */
   platforms: string[] | 'all'
   pos: SourcePos
+  /** The field path of a reference written without tag or digest, which takes `latest` (validate warns of it). */
+  latestAssumed?: string
 }
 
 /**

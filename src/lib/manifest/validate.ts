@@ -423,7 +423,9 @@ class Validator {
       }
       seen.set(name, i)
       if (!platformsOk) return
-      out.push({name, ref, platforms: platforms ?? [...defaults], pos: this.pos(refNode.off)})
+      // Neither `@digest` nor a `:tag` after the last `/` (a `:` before it is a registry's port).
+      const latestAssumed = !s.includes('@') && s.lastIndexOf(':') < s.lastIndexOf('/') + 1 ? {latestAssumed: refPath} : {}
+      out.push({name, ref, platforms: platforms ?? [...defaults], pos: this.pos(refNode.off), ...latestAssumed})
     })
     return out
   }

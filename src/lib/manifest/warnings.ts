@@ -2,13 +2,18 @@ import type {ManifestProblem} from '../errors.js'
 import type {Manifest} from './types.js'
 
 /**
- * What is valid but most likely a mistake: different URLs that declare the
+ * What is valid but most likely a mistake: an image named without tag or digest (it takes `latest`, as docker and
+ * skopeo do, and fails at pull where the repository has no such tag); different URLs that declare the
  * same sha256 (a checksum copied from the line above). Each URL is still
  * fetched and checked on its own, so such a slip fails the pull; this names
  * it before anything is downloaded.
  */
 export function manifestWarnings(m: Manifest): ManifestProblem[] {
   const warnings: ManifestProblem[] = []
+  for (const i of m.images) {
+    if (i.latestAssumed === undefined) continue
+    warnings.push({file: m.file, ...i.pos, path: i.latestAssumed, message: `no tag or digest: latest is assumed (${i.name}); name the tag, or pin it with airlock lock`})
+  }
   const seen = new Map<string, {url: string; path: string}>()
   const entries = [
     ...m.binaries.map((e, i) => ({e, path: `spec.binaries[${i}]`})),
