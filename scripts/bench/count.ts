@@ -45,7 +45,7 @@ import {startRgw} from '../../test/helpers/rgw.js'
 import {countImageStorage} from '../../test/helpers/registry-storage.js'
 import {startRegistry} from '../../test/helpers/registry.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
-import {check, MB, root, secs, timed, type Timed} from '../bench-lib.js'
+import {check, MB, root, secs, smallFile, timed, type Timed} from '../bench-lib.js'
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 1000)
 const FILES = Number(process.env.BENCH_FILES ?? 1000)
@@ -66,16 +66,6 @@ async function du(dir: string): Promise<{bytes: number; files: number}> {
   return {bytes, files}
 }
 
-/** Small files of 1-16 KB, fixed bytes, one in five a package. */
-function fileSpec(i: number): {path: string; kind: 'binaries' | 'packages'; data: Buffer} {
-  const size = 1024 * (1 + (i % 16))
-  const data = Buffer.alloc(size)
-  for (let off = 0, k = 0; off < size; k++) off += createHash('sha256').update(`file/${i}/${k}`).digest().copy(data, off)
-  return i % 5 === 4
-    ? {kind: 'packages', path: `pkgs/v1/pkg-${i}.tar`, data}
-    : {kind: 'binaries', path: `release/v1.${i % 30}.0/bin/linux/amd64/tool-${i}`, data}
-}
-
 const mb = (t: Timed) => `${Math.round((t.rssKb ?? 0) / 1024)} MB`
 
 const work = await makeTempDir('airlock-bench-count-')
@@ -87,7 +77,7 @@ const src = await startRegistry({dataDir: set.dataDir})
 const regA = await startRegistry()
 const regB = await startRegistry()
 const www = join(work, 'www')
-const specs = Array.from({length: FILES}, (_, i) => fileSpec(i))
+const specs = Array.from({length: FILES}, (_, i) => smallFile(i))
 for (const f of specs) {
   await mkdir(join(www, f.path, '..'), {recursive: true})
   await writeFile(join(www, f.path), f.data)

@@ -163,8 +163,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
               task.advance(n)
             })
             if (job.gzip) {
-              const [gzip, pin] = reproducibleGzip()
-              await pipeline(source, gzip, pin, output)
+              await pipeline(source, reproducibleGzip(), output)
             } else {
               await pipeline(source, output)
             }

@@ -5,6 +5,7 @@ import {dirname} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 
 import {IntegrityError, isAirlockError, NetworkError} from '../errors.js'
+import {streamingHeap} from '../heap.js'
 import {HashingStream} from './hashing-stream.js'
 import {commitFile} from '../store/atomic.js'
 import {countingStream} from './counting.js'
@@ -156,10 +157,13 @@ async function attempt(req: DownloadRequest, running: RunningHash, count: (n: nu
       count(n)
       req.onBytes?.(n)
     })
+    // A large body: the collector's limits for streams while it flows (see streamingHeap).
+    const streamed = streamingHeap(expectedTotal === undefined ? undefined : expectedTotal - have)
     try {
       const guard = lowSpeedGuard(req.lowSpeed ?? defaultLowSpeed, `${req.label} from ${hostOf(opened.url)}`)
       await pipeline(opened.stream, guard, hasher, counter, createWriteStream(req.partial, {flags: 'a'}), {signal: req.signal})
     } finally {
+      streamed()
       // Valid for the next attempt only if the file then holds every byte hashed here.
       running.hash = hash
       running.bytes = have + hasher.bytes
