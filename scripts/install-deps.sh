@@ -11,7 +11,9 @@ set -euo pipefail
 # mmdebstrap: the minimal Debian root file system the seed-node test imports a bundle in
 # (entered with chroot inside unshare; ip brings up its loopback); shellcheck: checks import.sh.
 # rclone: the usual tool the count benchmark measures import s3 against.
-pkgs=(docker-registry nginx-light skopeo openssl apache2-utils ceph-mon ceph-osd radosgw curl ca-certificates time tinyproxy containerd podman python3-pyte mmdebstrap shellcheck iproute2 util-linux strace rclone)
+# qemu-user-static, libc6-arm64-cross, libstdc++6-arm64-cross: the release test runs the arm64 executable
+# (qemu-aarch64-static -L /usr/aarch64-linux-gnu). cosign is not in Debian: the signing tests make its key format.
+pkgs=(docker-registry nginx-light skopeo openssl apache2-utils ceph-mon ceph-osd radosgw curl ca-certificates time tinyproxy containerd podman python3-pyte mmdebstrap shellcheck iproute2 util-linux strace rclone qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
