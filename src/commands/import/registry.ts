@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
+import {bundleKeyFlags, checkBundleKey} from '../../lib/bundle-key-flags.js'
 import {BaseCommand} from '../../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {registryTargetFlags, registryTargetOptions} from '../../lib/target-flags.js'
@@ -29,6 +30,7 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
   }
 
   static override flags = {
+    ...bundleKeyFlags,
     ...registryTargetFlags,
     concurrency: Flags.integer({description: 'Blob uploads at once, across all images.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
     'dry-run': Flags.boolean({description: 'Verify the bundle and print the mapping; push nothing.'}),
@@ -39,6 +41,7 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
   }
 
   async run(): Promise<ImportRegistryResult> {
+    await checkBundleKey(this.args.bundle, this.flags['bundle-key'])
     const f = this.flags
     const r = await importRegistry(this.args.bundle, {
       ...registryTargetOptions(f),
