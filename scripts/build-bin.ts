@@ -16,7 +16,7 @@ import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {chmod, copyFile, mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {isBuiltin} from 'node:module'
-import {arch as hostArch} from 'node:os'
+import {homedir, arch as hostArch} from 'node:os'
 import {join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -26,12 +26,15 @@ import * as tar from 'tar'
 
 import {commandManifest} from './oclif-manifest.js'
 
-/** The Node.js the executable runs on: the version the tests run (`node --version`), as published on the npm registry. */
+/**
+ * The Node.js the executable runs on, as published on the npm registry: an LTS line that still gets security fixes
+ * (24), whatever Node runs airlock from source. It also makes the SEA blob, which only the same Node version accepts.
+ */
 export const NODE = {
-  version: '20.20.2',
+  version: '24.22.3',
   integrity: {
-    amd64: 'sha512-PeHQM8wAdmHtZA1mBocygZxs5LiUWtsJezQTkBd0iY987KpGrD1O2tVEydvMZiuXceRanxt7rjTnDEBwOPujoQ==',
-    arm64: 'sha512-LCXJnNTFiyGuYBw2gZSI5OBFMbkjAPt8sqD/NKrWoE2QmDgSubTqFng6GaNJ9EJ8HpxBMGcWWpbbcs4Vo+CnGg==',
+    amd64: 'sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==',
+    arm64: 'sha512-IZx0J52/1NDwAsY2iyWR9nlPIYuYviTWetjj8+ElvYQh2+XRhLfCfkbFEF/2O5vGI2hcUbyPNHV+nz342FbJXw==',
   },
 } as const
 
@@ -42,8 +45,8 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
 
 const repo = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const work = join(repo, 'dist', 'bin', '.build')
-/** Downloaded Node.js packages; kept across builds (npm ci empties node_modules, so a fresh clone fetches them once). */
-const cache = join(repo, 'node_modules', '.cache', 'airlock-node')
+/** Downloaded Node.js packages, kept across builds and clones (outside node_modules, which npm ci empties); each checked by its sha512 when fetched. */
+const cache = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'airlock', 'node')
 
 export function machineArch(): Arch {
   const a = hostArch()
@@ -64,27 +67,43 @@ function run(cmd: string, args: string[], cwd = repo): Promise<string> {
   })
 }
 
-/** bin/node of node-linux-<arch>@NODE.version, fetched once with `npm pack` and checked against the pinned sha512. */
+/**
+ * bin/node of node-linux-<arch>@NODE.version, fetched once with `npm pack` and checked against the pinned sha512.
+ * Builds of several clones may share the cache at once: each fetches and unpacks under a name of its own and renames.
+ */
 async function nodeBinary(arch: Arch): Promise<string> {
   const pkg = `node-linux-${arch === 'amd64' ? 'x64' : 'arm64'}`
   const dir = join(cache, `${pkg}-${NODE.version}`)
   const bin = join(dir, 'bin', 'node')
   const tgz = join(cache, `${pkg}-${NODE.version}.tgz`)
-  const integrity = async () => `sha512-${createHash('sha512').update(await readFile(tgz)).digest('base64')}`
+  const integrity = async (file: string) => `sha512-${createHash('sha512').update(await readFile(file)).digest('base64')}`
   const have = await readFile(join(dir, '.integrity'), 'utf8').catch(() => '')
   if (have === NODE.integrity[arch]) return bin
   await mkdir(cache, {recursive: true})
-  if ((await integrity().catch(() => '')) !== NODE.integrity[arch]) {
-    process.stderr.write(`fetching ${pkg}@${NODE.version} from the npm registry\n`)
-    await rm(tgz, {force: true})
-    await run('npm', ['pack', '--silent', `${pkg}@${NODE.version}`, '--pack-destination', cache])
-    const got = await integrity()
-    if (got !== NODE.integrity[arch]) throw new Error(`${pkg}@${NODE.version}: sha512 ${got}, expected ${NODE.integrity[arch]}`)
+  const own = join(cache, `.${pkg}-${NODE.version}.${process.pid}`)
+  await rm(own, {recursive: true, force: true})
+  await mkdir(own, {recursive: true})
+  try {
+    if ((await integrity(tgz).catch(() => '')) !== NODE.integrity[arch]) {
+      process.stderr.write(`fetching ${pkg}@${NODE.version} from the npm registry\n`)
+      await run('npm', ['pack', '--silent', `${pkg}@${NODE.version}`, '--pack-destination', own])
+      const fetched = join(own, `${pkg}-${NODE.version}.tgz`)
+      const got = await integrity(fetched)
+      if (got !== NODE.integrity[arch]) throw new Error(`${pkg}@${NODE.version}: sha512 ${got}, expected ${NODE.integrity[arch]}`)
+      await rename(fetched, tgz)
+    }
+    const unpacked = join(own, 'package')
+    await mkdir(unpacked)
+    await tar.x({file: tgz, cwd: unpacked, strip: 1, filter: (p) => p === 'package/bin/node'})
+    await writeFile(join(unpacked, '.integrity'), NODE.integrity[arch])
+    await rm(dir, {recursive: true, force: true})
+    // Another build may have put it there meanwhile: theirs is the same bytes.
+    await rename(unpacked, dir).catch(async (err) => {
+      if ((await readFile(join(dir, '.integrity'), 'utf8').catch(() => '')) !== NODE.integrity[arch]) throw err
+    })
+  } finally {
+    await rm(own, {recursive: true, force: true})
   }
-  await rm(dir, {recursive: true, force: true})
-  await mkdir(dir, {recursive: true})
-  await tar.x({file: tgz, cwd: dir, strip: 1, filter: (p) => p === 'package/bin/node'})
-  await writeFile(join(dir, '.integrity'), NODE.integrity[arch])
   return bin
 }
 
@@ -112,7 +131,7 @@ export async function bundleScript(out: string): Promise<void> {
     bundle: true,
     platform: 'node',
     format: 'cjs',
-    target: 'node20',
+    target: `node${NODE.version.split('.')[0]}`,
     minify: process.env.AIRLOCK_BIN_NO_MINIFY !== "1",
     keepNames: true,
     legalComments: 'eof',

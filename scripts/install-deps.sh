@@ -11,10 +11,15 @@ set -euo pipefail
 # mmdebstrap: the minimal Debian root file system the seed-node test imports a bundle in
 # (entered with chroot inside unshare; ip brings up its loopback); shellcheck: checks import.sh.
 # rclone: the usual tool the count benchmark measures import s3 against.
-pkgs=(docker-registry nginx-light skopeo openssl apache2-utils ceph-mon ceph-osd radosgw curl ca-certificates time tinyproxy containerd podman python3-pyte mmdebstrap shellcheck iproute2 util-linux strace rclone)
+# qemu-user-static, libc6-arm64-cross, libstdc++6-arm64-cross: the release test runs the arm64 executable
+# (qemu-aarch64-static -L /usr/aarch64-linux-gnu). cosign is not in Debian: the signing tests make its key format.
+pkgs=(docker-registry nginx-light skopeo openssl apache2-utils ceph-mon ceph-osd radosgw curl ca-certificates time tinyproxy containerd podman python3-pyte mmdebstrap shellcheck iproute2 util-linux strace rclone qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross libgcc-s1-arm64-cross)
 # apt-utils (apt-ftparchive), dpkg-dev, gnupg, xz-utils: the signed apt repository the osPackages
 # tests build; python3: its http.server serves the imported root inside the seed node's namespace.
 pkgs+=(apt-utils dpkg-dev gnupg xz-utils python3)
+# rpm (rpmbuild, rpmsign), createrepo-c, dnf: the signed rpm repository the osPackages tests build, and the
+# dnf --installroot that installs from the imported root.
+pkgs+=(rpm createrepo-c dnf)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,7 +5,7 @@ import {writeBundle} from '../lib/bundle/bundle.js'
 import {parseSize} from '../lib/bundle/size.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {pull, resolvePullManifest} from '../lib/pull/pull.js'
-import {type BundleCommandResult, bundleFlags, bundleTools, printBundle} from './bundle.js'
+import {type BundleCommandResult, bundleFlags, bundleSignKey, bundleTools, printBundle} from './bundle.js'
 import Pull, {type PullCommandResult, pullReport} from './pull.js'
 
 /** build's result: the bundle's (counts, items: the files written), with pull's result beside it. */
@@ -47,13 +47,14 @@ export default class Build extends BaseCommand<typeof Build> {
     // Checked before pulling, so a typo does not cost a download.
     const split = f.split === undefined ? undefined : parseSize(f.split)
     const loaded = await loadManifest(this.args.manifest)
+    const signKey = await bundleSignKey(f)
     const tools = await bundleTools(f, this.progress)
     // Selections resolved once: the bundle takes exactly the tags this pull took.
     const {manifest, resolution} = await resolvePullManifest(loaded, options)
     const pulled = pullReport({...(await pull(manifest, options)), ...(resolution ? {selections: resolution.selections, repositories: resolution.repositories} : {})})
     for (const l of pulled.lines) this.out(l)
     // Only what this manifest names: the store may hold other manifests' content.
-    const bundle = await writeBundle({store: f.store, out: f.out, split, concurrency: f.concurrency, tools, progress: this.progress, manifest, since: f.since})
+    const bundle = await writeBundle({store: f.store, out: f.out, split, concurrency: f.concurrency, tools, progress: this.progress, manifest, since: f.since, signKey})
     this.out('')
     return {...printBundle(bundle, (l) => this.out(l)), pull: pulled.result}
   }

@@ -1,7 +1,10 @@
+import type {KeyObject} from 'node:crypto'
+
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
 import {type BundleResult, type BundleTool, writeBundle} from '../lib/bundle/bundle.js'
+import {readSigningKey, SIGN_PASSWORD_ENV} from '../lib/bundle/bundle-signature.js'
 import {IMPORTER_PLATFORMS, importerPlatforms, importerTools} from '../lib/bundle/importer.js'
 import type {WrittenFile} from '../lib/bundle/output.js'
 import type {DeltaSummary} from '../lib/bundle/delta.js'
@@ -38,6 +41,14 @@ export const bundleFlags = {
     description: 'Write a delta: leave out every blob, manifest and file this base holds (an earlier bundle folder, its bundle.json, or an `airlock inventory` file). Repeatable: the bases taken together.',
     multiple: true,
   }),
+  'sign-key': Flags.string({
+    description: `Sign the bundle: SHA256SUMS.sig, the signature of SHA256SUMS with this ECDSA P-256 private key (PEM, or cosign's encrypted cosign.key with its password in ${SIGN_PASSWORD_ENV}).`,
+  }),
+}
+
+/** The --sign-key, read (and opened) before any long work, so a wrong password costs nothing. */
+export async function bundleSignKey(flags: {'sign-key'?: string}): Promise<KeyObject | undefined> {
+  return flags['sign-key'] === undefined ? undefined : readSigningKey(flags['sign-key'])
 }
 
 /** The importer files for the bundle flags; checked (and the executable built, from a clone) before any long work. */
@@ -64,6 +75,7 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
     '<%= config.bin %> bundle --out ./delta --manifest v2.yaml --since ./bundle-v1',
     '<%= config.bin %> bundle --store /data/store --out /media/usb/bundle --split 4G',
     '<%= config.bin %> bundle --out ./bundle --importer linux/amd64 --importer linux/arm64',
+    'AIRLOCK_SIGN_PASSWORD=... <%= config.bin %> bundle --out ./bundle --sign-key cosign.key',
   ]
 
   protected override interruptNote(): string {
@@ -74,9 +86,10 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
     const f = this.flags
     const split = f.split === undefined ? undefined : parseSize(f.split)
     const manifest = f.manifest === undefined ? undefined : await loadManifest(f.manifest)
+    const signKey = await bundleSignKey(f)
     const tools = await bundleTools(f, this.progress)
     if (!manifest) this.progress.info(`no --manifest: bundling everything in the store ${f.store} (every image and file any pull recorded)`)
-    const result = await writeBundle({manifest, store: f.store, out: f.out, split, concurrency: f.concurrency, tools, progress: this.progress, since: f.since})
+    const result = await writeBundle({manifest, store: f.store, out: f.out, split, concurrency: f.concurrency, tools, progress: this.progress, since: f.since, signKey})
     return printBundle(result, (l) => this.out(l))
   }
 }

@@ -3,6 +3,7 @@ import {readFile} from 'node:fs/promises'
 
 import {Args, Flags} from '@oclif/core'
 
+import {bundleKeyFlags, checkBundleKey} from '../lib/bundle-key-flags.js'
 import {BaseCommand} from '../lib/base-command.js'
 import {UsageError} from '../lib/errors.js'
 import {DEFAULT_LISTEN} from '../lib/serve/listen.js'
@@ -45,6 +46,7 @@ export default class Serve extends BaseCommand<typeof Serve> {
   }
 
   static override flags = {
+    ...bundleKeyFlags,
     listen: Flags.string({description: 'ADDR:PORT to listen on.', default: DEFAULT_LISTEN}),
     'tls-cert': Flags.file({description: 'PEM certificate (chain) to serve HTTPS with.', dependsOn: ['tls-key'], exists: true}),
     'tls-key': Flags.file({description: 'PEM private key of --tls-cert.', dependsOn: ['tls-cert'], exists: true}),
@@ -56,6 +58,7 @@ export default class Serve extends BaseCommand<typeof Serve> {
   }
 
   async run(): Promise<ServeResult | MirrorConfigResult> {
+    await checkBundleKey(this.args.bundle, this.flags['bundle-key'])
     const [{parseListen, defaultAdvertiseUrl}, mirror] = await Promise.all([import('../lib/serve/listen.js'), import('../lib/serve/mirror-config.js')])
     const listen = parseListen(this.flags.listen)
     const tls = Boolean(this.flags['tls-cert'])

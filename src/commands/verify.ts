@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
+import {bundleKeyFlags, checkBundleKey} from '../lib/bundle-key-flags.js'
 import {BaseCommand} from '../lib/base-command.js'
 import type {ImageSignature} from '../lib/bundle/signatures.js'
 import {deltaSummary, type DeltaSummary} from '../lib/bundle/delta.js'
@@ -29,6 +30,7 @@ export default class Verify extends BaseCommand<typeof Verify> {
   }
 
   static override flags = {
+    ...bundleKeyFlags,
     key: Flags.string({description: 'cosign public key (PEM): report each image as signed, unsigned or bad; a bad signature fails.'}),
     'require-signatures': Flags.boolean({description: 'With --key: an unsigned image fails too.', dependsOn: ['key']}),
     base: Flags.string({
@@ -45,6 +47,7 @@ export default class Verify extends BaseCommand<typeof Verify> {
   ]
 
   async run(): Promise<VerifyResult> {
+    await checkBundleKey(this.args.bundle, this.flags['bundle-key'])
     const key = this.flags.key === undefined ? undefined : await readPublicKey(this.flags.key)
     const bases = this.flags.base ?? []
     const opts = {progress: this.progress, key, requireSignatures: this.flags['require-signatures']}

@@ -18,11 +18,22 @@ export interface CliResult {
  * never throws on a non-zero exit. CI=1 makes progress plain lines; colours are
  * off so tests can match text. A timeout kills it and reports code 137.
  */
-export async function runCli(args: string[], opts: {cwd?: string; env?: Record<string, string>; timeoutMs?: number} = {}): Promise<CliResult> {
+export async function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult> {
   if (!existsSync(join(repoRoot, 'dist', 'commands'))) throw new Error(`${join(repoRoot, 'dist')} has no commands: run \`npm run build\` first`)
+  return runProgram(process.execPath, [join(repoRoot, 'bin', 'run.js'), ...args], opts)
+}
+
+export interface RunOptions {
+  cwd?: string
+  env?: Record<string, string>
+  timeoutMs?: number
+}
+
+/** Runs any program (the standalone executable, an installed airlock) as runCli runs bin/run.js. */
+export async function runProgram(file: string, args: string[], opts: RunOptions = {}): Promise<CliResult> {
   const env: Record<string, string | undefined> = {...process.env, CI: '1', NO_COLOR: '1', ...opts.env}
   delete env.FORCE_COLOR
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), ...args], {
+  const child = spawn(file, args, {
     cwd: opts.cwd ?? repoRoot,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
+import {bundleKeyFlags, checkBundleKey} from '../../lib/bundle-key-flags.js'
 import {BaseCommand} from '../../lib/base-command.js'
 import {fileImportResult, type FileImportResult} from '../../lib/importers/result.js'
 import {formatBytes} from '../../lib/ui/format.js'
@@ -26,6 +27,7 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
   }
 
   static override flags = {
+    ...bundleKeyFlags,
     root: Flags.directory({description: 'Web server document root to unpack into (created when missing).', required: true}),
     'cluster-config': Flags.file({description: 'clusterConfig.yaml whose spec.binaries to point at --endpoint.', dependsOn: ['endpoint']}),
     endpoint: Flags.string({description: 'URL the web server serves --root at, written as externalRepoEndpoint.'}),
@@ -36,6 +38,7 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
   }
 
   async run(): Promise<ImportNginxResult> {
+    await checkBundleKey(this.args.bundle, this.flags['bundle-key'])
     const {root, endpoint} = this.flags
     const clusterConfig = this.flags['cluster-config']
     // Loaded on use: oclif loads every command module to list them, so each keeps its start cheap.

@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
+import {bundleKeyFlags, checkBundleKey} from '../../lib/bundle-key-flags.js'
 import {BaseCommand} from '../../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../../lib/target-flags.js'
@@ -31,6 +32,7 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
   }
 
   static override flags = {
+    ...bundleKeyFlags,
     ...registryTargetFlags,
     ...mirrorConfigFlag,
     concurrency: Flags.integer({description: 'Blob uploads at once, across all images.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
@@ -42,6 +44,7 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
   }
 
   async run(): Promise<ImportRegistryResult> {
+    await checkBundleKey(this.args.bundle, this.flags['bundle-key'])
     const f = this.flags
     const r = await importRegistry(this.args.bundle, {
       ...registryTargetOptions(f),

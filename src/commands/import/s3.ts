@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
+import {bundleKeyFlags, checkBundleKey} from '../../lib/bundle-key-flags.js'
 import {BaseCommand} from '../../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {fileImportResult, type FileImportResult} from '../../lib/importers/result.js'
@@ -28,6 +29,7 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
   }
 
   static override flags = {
+    ...bundleKeyFlags,
     ...s3TargetFlags,
     bucket: Flags.string({description: 'Bucket to upload into.', required: true}),
     'create-bucket': Flags.boolean({description: 'Create the bucket when it does not exist.'}),
@@ -51,6 +53,7 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
   }
 
   async run(): Promise<ImportS3Result> {
+    await checkBundleKey(this.args.bundle, this.flags['bundle-key'])
     const f = this.flags
     // Loaded here, not at the top: oclif loads every command module to list them, and the AWS SDK
     // would add half a second to every other command's start.

@@ -1,4 +1,4 @@
-import {createHash} from 'node:crypto'
+import {createHash, type KeyObject} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {mkdir, readdir, rm} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
@@ -27,6 +27,7 @@ import {imagesArchive} from './images.js'
 import {type ArchiveItem, planBundle} from './plan.js'
 import {lockProblems} from './read-lock.js'
 import {selectRecords} from './select.js'
+import {removeStaleSignature, signSums, SUMS_SIGNATURE} from './bundle-signature.js'
 import {formatSums} from './sums.js'
 import {checkedBody, encodeHeader, endOfArchive, inBlocks, padding} from '../tar/writer.js'
 
@@ -46,6 +47,8 @@ export interface BundleOptions {
   manifest?: Manifest
   /** `--since`: bundle folders, bundle.json or inventory files; the archives carry only what none of them holds. */
   since?: string[]
+  /** Sign SHA256SUMS with this ECDSA P-256 key: SHA256SUMS.sig beside it. */
+  signKey?: KeyObject
 }
 
 export interface BundleTool {
@@ -65,7 +68,7 @@ export interface BundleResult {
   version?: string
   images: number
   files: number
-  /** Every file written into the bundle folder, as SHA256SUMS lists it (plus SHA256SUMS itself). */
+  /** Every file written into the bundle folder, as SHA256SUMS lists it (plus SHA256SUMS itself, and SHA256SUMS.sig when signed). */
   written: WrittenFile[]
   /** Bytes read from the store into archives. */
   bytesIn: number
@@ -203,11 +206,19 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
     const listed = [...outputs.flatMap((o) => o.written)]
     const sumsOut = new BundleOutput(out, BUNDLE_FILES.sums)
     outputs.push(sumsOut)
-    await pipeline(Readable.from([Buffer.from(formatSums(listed))]), sumsOut)
+    const sums = Buffer.from(formatSums(listed))
+    await pipeline(Readable.from([sums]), sumsOut)
+    const sigOut = opts.signKey ? new BundleOutput(out, SUMS_SIGNATURE) : undefined
+    if (sigOut && opts.signKey) {
+      outputs.push(sigOut)
+      await pipeline(Readable.from([Buffer.from(signSums(sums, opts.signKey))]), sigOut)
+    } else {
+      await removeStaleSignature(out)
+    }
 
     for (const o of outputs) await o.commit()
     await removeStaleTools(out, new Set(tools.map((t) => t.path)))
-    const written = [...listed, ...sumsOut.written]
+    const written = [...listed, ...sumsOut.written, ...(sigOut?.written ?? [])]
     const delta = deltaSummary(plan.lock)
     return {
       out,

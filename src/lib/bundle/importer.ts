@@ -19,7 +19,9 @@ import {executableName, IMPORT_SCRIPT} from './lock.js'
  *   in the same folder);
  * - airlock running from a clone takes dist/bin/airlock-linux-<arch>, and
  *   builds it first when it is not there (`npm run build:bin`, which
- *   `npm run build` clears, so it never lags behind dist/).
+ *   `npm run build` clears, so it never lags behind dist/);
+ * - airlock installed from the release's npm package takes the same file:
+ *   the package carries both executables there (scripts/release.ts).
  */
 
 /** Platforms a standalone executable is built for. */

@@ -1,0 +1,117 @@
+import {execFile} from 'node:child_process'
+import {createPrivateKey, randomBytes, scryptSync} from 'node:crypto'
+import {appendFile, readdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+import nacl from 'tweetnacl'
+import {beforeAll, describe, expect, it} from 'vitest'
+
+import {sha256Hex} from '../helpers/bundle-fixture.js'
+import {runCli} from '../helpers/cli.js'
+import {makeTempDir} from '../helpers/tmp.js'
+
+const exec = promisify(execFile)
+
+/**
+ * A key in cosign's encrypted format (`cosign generate-key-pair`; cosign is not in Debian), made here the way
+ * go-securesystemslib's `encrypted` seals it: scrypt (N 32768, r 8, p 1, 32-byte salt) derives the key of a NaCl
+ * secretbox (24-byte nonce) around the PKCS#8 DER, the JSON base64 in an ENCRYPTED SIGSTORE PRIVATE KEY block.
+ */
+function cosignKey(pkcs8Pem: string, password: string): string {
+  const der = createPrivateKey(pkcs8Pem).export({format: 'der', type: 'pkcs8'})
+  const salt = randomBytes(32)
+  const nonce = randomBytes(24)
+  const key = scryptSync(password, salt, 32, {N: 32768, r: 8, p: 1, maxmem: 64 << 20})
+  const json = JSON.stringify({
+    kdf: {name: 'scrypt', params: {N: 32768, r: 8, p: 1}, salt: salt.toString('base64')},
+    cipher: {name: 'nacl/secretbox', nonce: nonce.toString('base64')},
+    ciphertext: Buffer.from(nacl.secretbox(der, nonce, key)).toString('base64'),
+  })
+  const body = Buffer.from(json).toString('base64').replace(/(.{64})/g, '$1\n')
+  return `-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n${body}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n`
+}
+
+describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
+  let work: string
+  const keys = {sec1: '', pkcs8: '', pub: '', otherPub: '', cosign: '', cosignPub: ''}
+  let signed: string
+
+  async function build(out: string, ...args: string[]): Promise<string> {
+    const r = await runCli(['build', join(work, 'manifest.yaml'), '--store', join(work, 'store'), '--out', join(work, out), '--no-importer', ...args], {env: {AIRLOCK_SIGN_PASSWORD: 'hunter2'}})
+    expect(r.code, r.stderr).toBe(0)
+    return join(work, out)
+  }
+
+  beforeAll(async () => {
+    work = await makeTempDir('e2e-signed-')
+    const k = (f: string) => join(work, f)
+    await exec('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', k('sec1.pem')])
+    await exec('openssl', ['pkcs8', '-topk8', '-nocrypt', '-in', k('sec1.pem'), '-out', k('pkcs8.pem')])
+    await exec('openssl', ['ec', '-in', k('sec1.pem'), '-pubout', '-out', k('pub.pem')])
+    await exec('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', k('other.pem')])
+    await exec('openssl', ['ec', '-in', k('other.pem'), '-pubout', '-out', k('other.pub')])
+    await exec('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', k('c.pem')])
+    await exec('openssl', ['pkcs8', '-topk8', '-nocrypt', '-in', k('c.pem'), '-out', k('c8.pem')])
+    await exec('openssl', ['ec', '-in', k('c.pem'), '-pubout', '-out', k('cosign.pub')])
+    await writeFile(k('cosign.key'), cosignKey(await readFile(k('c8.pem'), 'utf8'), 'hunter2'))
+    Object.assign(keys, {sec1: k('sec1.pem'), pkcs8: k('pkcs8.pem'), pub: k('pub.pem'), otherPub: k('other.pub'), cosign: k('cosign.key'), cosignPub: k('cosign.pub')})
+    await writeFile(join(work, 'manifest.yaml'), 'apiVersion: airlock/v1\nkind: Manifest\nmetadata: {name: signed, version: "1"}\nspec: {}\n')
+    signed = await build('signed', '--sign-key', keys.sec1)
+  })
+
+  it('writes SHA256SUMS.sig that openssl accepts over the exact bytes of SHA256SUMS, and verify --bundle-key holds', async () => {
+    expect(await readdir(signed)).toContain('SHA256SUMS.sig')
+    await writeFile(join(work, 'sig.der'), Buffer.from(await readFile(join(signed, 'SHA256SUMS.sig'), 'utf8'), 'base64'))
+    const {stdout} = await exec('openssl', ['dgst', '-sha256', '-verify', keys.pub, '-signature', join(work, 'sig.der'), join(signed, 'SHA256SUMS')])
+    expect(stdout).toContain('Verified OK')
+    const r = await runCli(['verify', signed, '--bundle-key', keys.pub])
+    expect(r.code, r.stderr).toBe(0)
+  })
+
+  it('a PKCS#8 key signs as the SEC1 one does, and a bundle written again unsigned loses its old .sig', async () => {
+    const dir = await build('pkcs8', '--sign-key', keys.pkcs8)
+    expect((await runCli(['verify', dir, '--bundle-key', keys.pub])).code).toBe(0)
+    await build('pkcs8')
+    expect(await readdir(dir)).not.toContain('SHA256SUMS.sig')
+  })
+
+  it("a key in cosign's encrypted format signs a bundle that verify --bundle-key cosign.pub accepts; a wrong password is exit 2", async () => {
+    const dir = await build('cosign', '--sign-key', keys.cosign)
+    const r = await runCli(['verify', dir, '--bundle-key', keys.cosignPub])
+    expect(r.code, r.stderr).toBe(0)
+    const wrong = await runCli(['build', join(work, 'manifest.yaml'), '--store', join(work, 'store'), '--out', join(work, 'wrong'), '--no-importer', '--sign-key', keys.cosign], {env: {AIRLOCK_SIGN_PASSWORD: 'nope'}})
+    expect(wrong.code).toBe(2)
+    expect(wrong.stderr).toContain('password')
+  })
+
+  describe('refused, exit 2, nothing written', () => {
+    const cases: [string, () => Promise<{dir: string; key: string}>][] = [
+      ['a re-hashed tampered archive', async () => {
+        const dir = await build('tampered', '--sign-key', keys.sec1)
+        await appendFile(join(dir, 'offline-files.tar.gz'), Buffer.alloc(512))
+        const sums = await readFile(join(dir, 'SHA256SUMS'), 'utf8')
+        const sha = sha256Hex(await readFile(join(dir, 'offline-files.tar.gz')))
+        await writeFile(join(dir, 'SHA256SUMS'), sums.replace(/^[0-9a-f]{64}(  offline-files\.tar\.gz)$/m, `${sha}$1`))
+        return {dir, key: keys.pub}
+      }],
+      ['a missing SHA256SUMS.sig', async () => {
+        const dir = await build('unsigned-sig', '--sign-key', keys.sec1)
+        await rm(join(dir, 'SHA256SUMS.sig'))
+        return {dir, key: keys.pub}
+      }],
+      ['another key', async () => ({dir: signed, key: keys.otherPub})],
+    ]
+    for (const [what, make] of cases) {
+      it(`${what}: by verify and import nginx (root untouched)`, async () => {
+        const {dir, key} = await make()
+        const v = await runCli(['verify', dir, '--bundle-key', key])
+        expect(v.code, v.stderr).toBe(2)
+        expect(v.stderr).toMatch(/SHA256SUMS\.sig/)
+        const root = await makeTempDir('e2e-signed-root-')
+        const n = await runCli(['import', 'nginx', dir, '--root', root, '--bundle-key', key])
+        expect(n.code, n.stderr).toBe(2)
+        expect(await readdir(root)).toEqual([])
+      })
+    }
+  })
+})
