@@ -132,6 +132,19 @@ describe('airlock serve: a pipelined burst', () => {
     // And it still answers.
     expect((await harnessRequest(`${s.url}/v2/`)).status).toBe(200)
   })
+
+  it('the access log keeps the client address of an aborted transfer and escapes " in a URL; a HEAD 404 has Content-Length', async () => {
+    const head = await harnessRequest(`${s.url}/no/such/file`, {method: 'HEAD'})
+    expect(head.status).toBe(404)
+    expect(head.headers['content-length']).toBe('14')
+    const sock = await connectTo(s.port)
+    sock.write('GET /a"b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    await new Promise<void>((resolve) => sock.once('close', () => resolve()).resume())
+    await new Promise((r) => setTimeout(r, 300))
+    const log = await readFile(s.log, 'utf8')
+    expect(log).toContain('127.0.0.1 "GET /a\\"b HTTP/1.1" 404')
+    expect(log).toMatch(new RegExp(`^127\\.0\\.0\\.1 "GET /v2/${repo}/blobs/${layer.digest} HTTP/1\\.1" 200 aborted`, 'm'))
+  })
 })
 
 describe('airlock serve: connections that never end', () => {
