@@ -26,6 +26,19 @@ export interface MirrorConfigResult {
   items: {registry: string; path: string; content: string}[]
 }
 
+/**
+ * `AIRLOCK_SERVE_TIMEOUT_MS`: one value for the idle, header and stall
+ * timeouts at once (see SERVE_TIMEOUTS), for a test that must not wait
+ * minutes, or a site that wants them shorter.
+ */
+function timeoutsFromEnv(): {idleMs: number; headersMs: number; stallMs: number} | undefined {
+  const raw = process.env.AIRLOCK_SERVE_TIMEOUT_MS
+  if (raw === undefined || raw === '') return undefined
+  if (!/^\d+$/.test(raw) || Number(raw) < 100) throw new UsageError(`AIRLOCK_SERVE_TIMEOUT_MS must be a whole number of milliseconds, 100 or more, got "${raw}"`)
+  const ms = Number(raw)
+  return {idleMs: ms, headersMs: ms, stallMs: ms}
+}
+
 export default class Serve extends BaseCommand<typeof Serve> {
   static override description = [
     'Serve a bundle in place: a read-only registry (the OCI distribution API under /v2/, each image at its source',
@@ -101,6 +114,7 @@ export default class Serve extends BaseCommand<typeof Serve> {
       cacheRoot: this.flags['cache-dir'] ?? defaultCacheRoot(),
       progress: this.progress,
       onAccess: quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
+      timeouts: timeoutsFromEnv(),
     })
     // Written once the bundle verified and the server listens.
     if (configDir !== undefined) await writeConfig(configDir)

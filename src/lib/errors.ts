@@ -5,6 +5,39 @@
  */
 export type ErrorKind = 'usage' | 'manifest' | 'bundle' | 'integrity' | 'registry' | 'network' | 'failure'
 
+/**
+ * Credentials this run sent (a password, a Basic header's base64, a
+ * token): a server may echo them in an error (a registry repeating the
+ * Authorization header it got), and none is ever printed.
+ */
+const sentSecrets = new Set<string>()
+
+/** Note a credential about to be sent, so that no error prints it. */
+export function noteSecret(value: string | undefined): void {
+  // Shorter values would redact ordinary words; no real credential is that short.
+  if (value && value.length >= 6) sentSecrets.add(value)
+}
+
+/**
+ * Text that came from elsewhere (a registry's, S3's or a web server's error
+ * body, a file name), safe for a terminal: escape sequences (CSI, OSC such
+ * as a title or clipboard write, and the rest) and every other control
+ * character (C0 but newline and tab, DEL, C1) dropped, and any credential
+ * this run sent replaced by `[redacted]`. Every AirlockError's text goes
+ * through it, so whatever airlock prints of an error is clean.
+ */
+export function terminalSafe(text: string): string {
+  let out = text
+    // OSC, DCS, SOS, PM, APC: up to BEL or ST (ESC backslash, or 0x9c).
+    .replace(/(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?/g, '')
+    // CSI sequences (ESC [ or 0x9b), then any other ESC + one character.
+    .replace(/(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?/g, '')
+    .replace(/\x1b[\s\S]?/g, '')
+    .replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, '')
+  for (const s of sentSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]')
+  return out
+}
+
 export class AirlockError extends Error {
   readonly kind: ErrorKind
   readonly exitCode: 1 | 2
@@ -17,12 +50,12 @@ export class AirlockError extends Error {
     message: string,
     opts: {details?: string[]; suggestions?: string[]; cause?: unknown} = {},
   ) {
-    super(message, opts.cause === undefined ? undefined : {cause: opts.cause})
+    super(terminalSafe(message), opts.cause === undefined ? undefined : {cause: opts.cause})
     this.name = 'AirlockError'
     this.kind = kind
     this.exitCode = kind === 'usage' || kind === 'manifest' || kind === 'bundle' ? 2 : 1
-    this.details = opts.details ?? []
-    this.suggestions = opts.suggestions ?? []
+    this.details = (opts.details ?? []).map(terminalSafe)
+    this.suggestions = (opts.suggestions ?? []).map(terminalSafe)
   }
 }
 

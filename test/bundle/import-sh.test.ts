@@ -1,6 +1,6 @@
 import {execFile} from 'node:child_process'
 import {chmod, copyFile, lstat, mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile} from 'node:fs/promises'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 import {promisify} from 'node:util'
 
 import {describe, expect, it} from 'vitest'
@@ -178,6 +178,20 @@ describe('import.sh', () => {
     expect(s3.code).toBe(1)
     expect(s3.err).toContain(`this bundle carries no airlock executable for ${ownArch}`)
     expect((await importSh(dir, ['nginx', root, '--endpoint', 'http://x'])).code).toBe(2)
+  })
+
+  it('without an executable, folders are 0755 and files 0644 (0755 executables) whatever the caller\'s umask; ROOT and its missing parents too', async () => {
+    const dir = await bundleWithScript()
+    const work = await makeTempDir()
+    for (const umask of ['000', '077']) {
+      const root = join(work, umask, 'srv', 'www')
+      const r = await exec('sh', ['-c', `umask ${umask} && exec sh "$0" "$@"`, join(dir, 'import.sh'), 'nginx', root], {env: {PATH: process.env.PATH!}})
+      expect(r.stderr).toBe('')
+      for (const f of FILES) expect((await stat(join(root, f.path))).mode & 0o7777, `umask ${umask}: ${f.path}`).toBe(f.executable ? 0o755 : 0o644)
+      const folders = [join(work, umask), join(work, umask, 'srv'), root]
+      for (const f of FILES) for (let d = dirname(f.path); d !== '.'; d = dirname(d)) folders.push(join(root, d))
+      for (const d of folders) expect((await stat(d)).mode & 0o7777, `umask ${umask}: ${d}/`).toBe(0o755)
+    }
   })
 
   it('reads an archive split into parts (bundle --split)', async () => {

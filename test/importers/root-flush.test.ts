@@ -92,13 +92,15 @@ describe('import nginx modes', () => {
       i % 2 === 0 ? {path: `example.com/bin/tool-${i}`, data: fileData(3000 + i), executable: true} : {path: `example.com/doc/readme-${i}`, data: fileData(100 + i)},
     )
     const b = await makeBundle(join(work, 'bundle'), files)
-    for (const [umask, name] of [['077', 'strict'], ['022', 'usual']]) {
-      const root = join(work, name)
+    for (const [umask, name] of [['077', 'strict'], ['022', 'usual'], ['000', 'open']]) {
+      // --root missing, with two missing parents: all three are made 0755 too, whatever the umask.
+      const root = join(work, name, 'srv', 'www')
       await run('sh', ['-c', `umask ${umask} && exec "$0" "$@"`, process.execPath, join(repoRoot, 'bin', 'run.js'), 'import', 'nginx', b.dir, '--root', root, '--quiet'], {
         env: {...process.env, CI: '1'},
       })
       for (const f of files) expect((await stat(join(root, f.path))).mode & 0o777, `${name}: ${f.path}`).toBe(f.executable ? 0o755 : 0o644)
       for (const d of ['example.com', 'example.com/bin', 'example.com/doc']) expect((await stat(join(root, d))).mode & 0o777, `${name}: ${d}/`).toBe(0o755)
+      for (const d of [join(work, name), join(work, name, 'srv'), root]) expect((await stat(d)).mode & 0o777, `${name}: ${d}/`).toBe(0o755)
     }
   })
 })

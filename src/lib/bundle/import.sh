@@ -164,6 +164,9 @@ shift
 command -v sha256sum >/dev/null 2>&1 || die "sha256sum is needed"
 command -v tar >/dev/null 2>&1 || die "tar is needed"
 
+# Folders 0755 and files 0644 (0755 for executables) whatever the caller's umask: under 000 anyone could replace
+# what the nodes download and run, under 077 the web server could not read it. Files get their mode below.
+umask 022
 mkdir -p -- "$root" || die "cannot create $root"
 root=$(CDPATH='' cd -- "$root" && pwd) || die "cannot enter $root"
 work=$(mktemp -d "$root/.airlock-import.XXXXXX") || die "cannot make a temporary folder in $root"

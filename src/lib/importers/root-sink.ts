@@ -159,9 +159,17 @@ export class RootSink implements FileSink {
     return h !== undefined && h.size === file.size && h.digest === `sha256:${file.sha256}`
   }
 
-  /** Create the root when missing (0755) and resolve it. */
+  /** Create the root when missing (0755, as its missing parents) and resolve it. */
   async open(): Promise<void> {
     this.madeRoot = await mkdir(this.given, {recursive: true, mode: 0o755})
+    // 0755 whatever the umask, the root and every parent made with it: a web server reads them as another user.
+    if (this.madeRoot && (0o755 & this.umask) !== 0) {
+      const first = resolve(this.madeRoot)
+      for (let d = resolve(this.given); ; d = dirname(d)) {
+        await chmod(d, 0o755)
+        if (d === first || dirname(d) === d) break
+      }
+    }
     this.root = await realpath(this.given)
     if (!(await lstat(this.root)).isDirectory()) throw new FailureError(`--root ${this.given} is not a folder`)
   }

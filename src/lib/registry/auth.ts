@@ -1,4 +1,4 @@
-import {RegistryError} from '../errors.js'
+import {noteSecret, RegistryError} from '../errors.js'
 import {type Challenge, parseChallenges, repositoryScope} from './challenge.js'
 import {type Credentials, dockerCredentials} from './credentials.js'
 import {MAX_ERROR_BODY, responseError, withHint} from './errors.js'
@@ -27,7 +27,10 @@ interface CachedToken {
 }
 
 function basicHeader(c: Credentials): string {
-  return `Basic ${Buffer.from(`${c.username ?? ''}:${c.password ?? ''}`).toString('base64')}`
+  const b64 = Buffer.from(`${c.username ?? ''}:${c.password ?? ''}`).toString('base64')
+  noteSecret(c.password)
+  noteSecret(b64)
+  return `Basic ${b64}`
 }
 
 /** The challenge to answer: Bearer when offered, else Basic. */
@@ -40,7 +43,11 @@ export function pickChallenge(header: string | string[] | undefined): Challenge 
 export function withAuth(headers: Record<string, string> | undefined, auth: string | undefined): Record<string, string> {
   const h: Record<string, string> = {}
   for (const [k, v] of Object.entries(headers ?? {})) h[k.toLowerCase()] = v
-  if (auth) h.authorization = auth
+  if (auth) {
+    // The token or base64 after the scheme: a registry echoing it in an error does not get it printed.
+    noteSecret(auth.replace(/^\S+\s+/, ''))
+    h.authorization = auth
+  }
   return h
 }
 
@@ -106,6 +113,7 @@ export class RegistryAuth {
     const {registry, host} = this.opts
     let res
     if (creds?.token) {
+      noteSecret(creds.token)
       // An identity token from `docker login` is an OAuth2 refresh token.
       const form = new URLSearchParams({grant_type: 'refresh_token', refresh_token: creds.token, client_id: 'airlock'})
       if (ch.params.service) form.set('service', ch.params.service)

@@ -1,12 +1,13 @@
 import {createHash} from 'node:crypto'
-import {createReadStream} from 'node:fs'
-import {readFile} from 'node:fs/promises'
+import {constants, type BigIntStats} from 'node:fs'
+import {lstat, mkdir, open, readFile, stat} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {extname, join} from 'node:path'
 import type {Readable} from 'node:stream'
 
 import type {BundleLock} from '../bundle/lock.js'
 import {BUNDLE_FILES} from '../bundle/lock.js'
+import {FailureError} from '../errors.js'
 import {importNginx} from '../importers/nginx.js'
 import {verifyBeforeImport} from '../importers/verify-first.js'
 import type {Progress} from '../ui/index.js'
@@ -21,6 +22,14 @@ import type {Progress} from '../ui/index.js'
  * and only hashes them again. The folder is keyed by the sha256 of
  * `bundle.json`, so two bundles never share one; only paths `bundle.json`
  * lists are ever served from it.
+ *
+ * Others must not be able to change what is served: the folder's name
+ * follows from `bundle.json`, so anyone could make it in advance under a
+ * shared root. A folder serve did not make (another owner), or one that, or
+ * whose root, others may write, is refused. Each file's identity (device,
+ * inode, size, mtime) is taken once it was verified, and every request opens
+ * it without following a link and checks that identity: what is served is
+ * what was verified, never a link or a file swapped in since.
  */
 
 export interface CachedFile {
@@ -29,7 +38,19 @@ export interface CachedFile {
   size: number
   sha256: string
   contentType: string
+  /** What was verified: a request serves this file and no other. */
+  identity: FileIdentity
 }
+
+interface FileIdentity {
+  dev: bigint
+  ino: bigint
+  size: bigint
+  mtimeNs: bigint
+}
+
+const identityOf = (st: BigIntStats): FileIdentity => ({dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs})
+const sameIdentity = (a: FileIdentity, b: FileIdentity): boolean => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs
 
 /** The default cache root: `$XDG_CACHE_HOME/airlock/serve`, else `~/.cache/airlock/serve`. */
 export function defaultCacheRoot(): string {
@@ -37,11 +58,45 @@ export function defaultCacheRoot(): string {
   return join(xdg && xdg.startsWith('/') ? xdg : join(homedir(), '.cache'), 'airlock', 'serve')
 }
 
-/** The cache folder of a bundle (and its bases, in order): `<root>/<first 16 hex of the sha256 of their bundle.json>`. */
+/**
+ * The cache folder of a bundle (and its bases, in order):
+ * `<root>/<first 16 hex of the sha256 of their bundle.json>`, made (0700)
+ * when missing; refused when another user owns it or others may write it or
+ * its root.
+ */
 export async function cacheFolder(root: string, dirs: string[]): Promise<string> {
   const h = createHash('sha256')
   for (const d of dirs) h.update(await readFile(join(d, BUNDLE_FILES.lock)))
-  return join(root, h.digest('hex').slice(0, 16))
+  const folder = join(root, h.digest('hex').slice(0, 16))
+  const uid = process.geteuid?.()
+  await mkdir(root, {recursive: true, mode: 0o700})
+  // The root may be a link the user made (~/.cache elsewhere): it is followed; the folder is not.
+  const rootStat = await stat(root)
+  if (!rootStat.isDirectory()) throw new FailureError(`cache root ${root} is not a folder`, {suggestions: CACHE_HINT})
+  checkOwned(root, rootStat, uid, true)
+  await mkdir(folder, {mode: 0o700}).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err
+  })
+  const st = await lstat(folder)
+  if (!st.isDirectory()) throw new FailureError(`cache folder ${folder} is not a folder (a link or a file is there)`, {suggestions: CACHE_HINT})
+  checkOwned(folder, st, uid, false)
+  return folder
+}
+
+const CACHE_HINT = ['give serve a cache folder only you can write with --cache-dir DIR (it makes DIR when missing)']
+
+/** Ours (or, for the root, root's), and writable by no one else; a root others may write is fine only with the sticky bit, as /tmp has. */
+function checkOwned(path: string, st: {uid: number; mode: number}, uid: number | undefined, isRoot: boolean): void {
+  if (uid === undefined) return
+  if (st.uid !== uid && !(isRoot && st.uid === 0)) {
+    throw new FailureError(`${path} belongs to another user (uid ${st.uid}): serve uses no cache folder it did not make`, {suggestions: CACHE_HINT})
+  }
+  const sticky = (st.mode & 0o1000) !== 0
+  if ((st.mode & 0o022) !== 0 && !(isRoot && sticky)) {
+    throw new FailureError(`${path} may be written by other users (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}): they could change what serve hands out`, {
+      suggestions: [`chmod go-w ${path}`, ...CACHE_HINT],
+    })
+  }
 }
 
 /**
@@ -61,7 +116,10 @@ export async function prepareFiles(dirs: string[], locks: BundleLock[], folder: 
   for (const lock of locks) {
     for (const f of lock.files) {
       if (table.has(f.path)) continue
-      table.set(f.path, {file: join(folder, ...f.path.split('/')), size: f.size, sha256: f.sha256, contentType: contentTypeOf(f.path)})
+      const file = join(folder, ...f.path.split('/'))
+      const st = await lstat(file, {bigint: true})
+      if (!st.isFile() || st.size !== BigInt(f.size)) throw new FailureError(`${file} is not the verified file of ${f.size} bytes it was a moment ago: was the cache changed while serve started?`)
+      table.set(f.path, {file, size: f.size, sha256: f.sha256, contentType: contentTypeOf(f.path), identity: identityOf(st)})
     }
   }
   return table
@@ -70,8 +128,23 @@ export async function prepareFiles(dirs: string[], locks: BundleLock[], folder: 
 /** Reads go in large chunks: the hot path of a download. */
 const READ_CHUNK = 256 << 10
 
-export function openCached(f: CachedFile, start: number, end: number): Readable {
-  return createReadStream(f.file, {start, end, highWaterMark: READ_CHUNK})
+/** The verified file, opened without following a link and checked to be the very file verified. */
+export async function openCached(f: CachedFile, start: number, end: number): Promise<Readable> {
+  let fh
+  try {
+    fh = await open(f.file, constants.O_RDONLY | constants.O_NOFOLLOW)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new FailureError(code === 'ELOOP' ? `${f.file} is a link now, not the file verified: not served` : `${f.file}: ${(err as Error).message}`, {cause: err})
+  }
+  try {
+    const st = await fh.stat({bigint: true})
+    if (!st.isFile() || !sameIdentity(identityOf(st), f.identity)) throw new FailureError(`${f.file} is not the file verified (replaced or changed since): not served; restart serve to verify the cache again`)
+  } catch (err) {
+    await fh.close()
+    throw err
+  }
+  return fh.createReadStream({start, end, highWaterMark: READ_CHUNK})
 }
 
 const TYPES: Record<string, string> = {

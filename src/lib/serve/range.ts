@@ -39,9 +39,12 @@ export interface Body {
   size: number
   /** `Content-Type` and any other headers of a success. */
   headers: Record<string, string>
-  /** A stream of bytes `start` to `end` inclusive. */
-  open(start: number, end: number): Readable
+  /** A stream of bytes `start` to `end` inclusive; a rejection becomes a 500 while no byte went out. */
+  open(start: number, end: number): Readable | Promise<Readable>
 }
+
+/** Why a body could not be opened, by response: the access log says it. */
+export const bodyProblems = new WeakMap<ServerResponse, string>()
 
 /** Answer GET or HEAD with `body`, honouring `Range`. Hot path: bytes flow straight from `open` to the socket. */
 export function sendBody(req: IncomingMessage, res: ServerResponse, body: Body): void {
@@ -66,6 +69,31 @@ export function sendBody(req: IncomingMessage, res: ServerResponse, body: Body):
     res.end()
     return
   }
+  // Pipelined requests are answered in order: a response waits, without a socket, until the one before it
+  // ended, and one still waiting when the client goes is never closed (Node emits no 'close' on it). So
+  // nothing is opened before the response owns the socket: a burst of them holds no descriptor and no buffer.
+  if (res.socket) void stream(res, body, start, end)
+  else res.once('socket', () => void stream(res, body, start, end))
+}
+
+async function stream(res: ServerResponse, body: Body, start: number, end: number): Promise<void> {
+  let src: Readable
+  try {
+    src = await body.open(start, end)
+  } catch (err) {
+    // Why, for the server's log; the client learns no path.
+    bodyProblems.set(res, (err as Error).message)
+    if (res.headersSent || res.destroyed) return void res.destroy()
+    for (const name of res.getHeaderNames()) res.removeHeader(name)
+    res.statusCode = 500
+    const text = Buffer.from('internal error: the content cannot be read\n')
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+    res.setHeader('Content-Length', text.length)
+    res.end(text)
+    return
+  }
+  // The client went while it was opened.
+  if (res.destroyed) return void src.destroy()
   // A client that goes away destroys the response, and pipeline then closes the source.
-  pipeline(body.open(start, end), res, () => {})
+  pipeline(src, res, () => {})
 }

@@ -1,6 +1,6 @@
 import {createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import {createServer as createHttpsServer} from 'node:https'
-import type {AddressInfo} from 'node:net'
+import type {AddressInfo, Socket} from 'node:net'
 
 import {BUNDLE_FILES} from '../bundle/lock.js'
 import {bundlePartPaths} from '../bundle/parts.js'
@@ -15,7 +15,7 @@ import {type CachedFile, cacheFolder, openCached, prepareFiles} from './file-cac
 import type {ListenAddress} from './listen.js'
 import {handleRegistry, refuseRegistryWrite, registryNotFound} from './registry-api.js'
 import {RegistryContent} from './registry-content.js'
-import {sendBody} from './range.js'
+import {bodyProblems, sendBody} from './range.js'
 
 export interface ServeOptions {
   /** Base bundles of a delta, in the order given. */
@@ -28,7 +28,29 @@ export interface ServeOptions {
   progress?: Progress
   /** One line per request, after its response ended. */
   onAccess?: (line: string) => void
+  /** How long a connection may idle, send its headers, or stall a download (defaults: SERVE_TIMEOUTS). */
+  timeouts?: Partial<ServeTimeouts>
 }
+
+export interface ServeTimeouts {
+  /** A kept-alive connection with no request under way is closed after this. */
+  idleMs: number
+  /** The whole of a request's headers must arrive within this (then 408 and the connection closed). */
+  headersMs: number
+  /**
+   * A response under way that moves no byte for this long is cut: a client
+   * that stopped reading. A slow download that keeps moving is never cut.
+   */
+  stallMs: number
+}
+
+export const SERVE_TIMEOUTS: ServeTimeouts = {idleMs: 5_000, headersMs: 20_000, stallMs: 120_000}
+
+/**
+ * Requests one connection may have waiting for their answer (HTTP pipelining,
+ * which no registry client or downloader uses); a connection past it is cut.
+ */
+export const MAX_PIPELINED = 16
 
 /** One image or file the server answers for, and where. */
 export type ServedItem =
@@ -80,26 +102,51 @@ export async function serveBundle(dir: string, opts: ServeOptions): Promise<Bund
   }
 
   let requests = 0
+  const waiting = new WeakMap<Socket, number>()
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint()
+    const socket = req.socket
+    const queued = (waiting.get(socket) ?? 0) + 1
+    if (queued > MAX_PIPELINED) {
+      socket.destroy()
+      return
+    }
+    waiting.set(socket, queued)
+    // Taken now: a socket that went away no longer knows its peer.
+    const client = socket.remoteAddress ?? '-'
+    let answered = false
+    const done = (): void => {
+      if (answered) return
+      answered = true
+      waiting.set(socket, (waiting.get(socket) ?? 1) - 1)
+    }
+    res.once('finish', done)
     res.once('close', () => {
+      done()
       requests++
       if (!opts.onAccess) return
       const ms = Number(process.hrtime.bigint() - started) / 1e6
       const sent = res.writableFinished ? String(res.getHeader('content-length') ?? '-') : 'aborted'
-      opts.onAccess(`${req.socket.remoteAddress ?? '-'} "${req.method} ${req.url} HTTP/${req.httpVersion}" ${res.statusCode} ${sent} ${ms.toFixed(1)}ms`)
+      const problem = bodyProblems.get(res)
+      opts.onAccess(`${client} "${req.method} ${logText(req.url ?? '')} HTTP/${req.httpVersion}" ${res.statusCode} ${sent} ${ms.toFixed(1)}ms${problem ? ` error="${logText(problem)}"` : ''}`)
     })
     route(content, files, req, res).catch((err: unknown) => {
       if (!res.headersSent) {
+        bodyProblems.set(res, (err as Error).message)
         res.statusCode = 500
         res.setHeader('Content-Type', 'text/plain; charset=utf-8')
-        res.end(`internal error: ${(err as Error).message}\n`)
+        res.end('internal error\n')
       } else res.destroy(err as Error)
     })
   }
-  const server: Server = opts.tls ? createHttpsServer({cert: opts.tls.cert, key: opts.tls.key}, handler) : createHttpServer(handler)
-  // Large blobs to slow nodes: no cut-off on a response that keeps flowing.
-  server.requestTimeout = 0
+  const t = {...SERVE_TIMEOUTS, ...opts.timeouts}
+  // Node checks the headers' deadline every connectionsCheckingInterval: often enough for it to hold.
+  const common = {headersTimeout: t.headersMs, requestTimeout: t.headersMs, keepAliveTimeout: t.idleMs, connectionsCheckingInterval: Math.min(1000, t.headersMs / 2)}
+  const server: Server = opts.tls ? createHttpsServer({...common, cert: opts.tls.cert, key: opts.tls.key}, handler) : createHttpServer(common, handler)
+  // A socket that moves no byte either way for stallMs is closed: a client that stopped reading leaves the last
+  // write unfinished, so nothing moves. A slow one that keeps reading moves bytes and is never cut (large blobs to
+  // slow nodes); the request itself is bounded by requestTimeout (GET and HEAD carry no body).
+  server.setTimeout(t.stallMs)
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(new FailureError(`cannot listen on ${opts.listen.text}: ${err.code === 'EADDRINUSE' ? 'the address is in use' : err.message}`, {cause: err}))
@@ -142,6 +189,11 @@ export async function serveBundle(dir: string, opts: ServeOptions): Promise<Bund
       await Promise.all(archives.map((a) => a.close()))
     },
   }
+}
+
+/** A client's URL or a problem in the access log: one line, its `"` and `\\` escaped, control characters as \\xNN. */
+export function logText(text: string): string {
+  return text.replace(/["\\\x00-\x1f\x7f-\x9f]/g, (c) => (c === '"' || c === '\\' ? `\\${c}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`))
 }
 
 /**
@@ -190,8 +242,10 @@ async function route(content: RegistryContent, files: Map<string, CachedFile>, r
   const file = rel !== undefined && isSafeRelativePath(rel) ? files.get(rel) : undefined
   if (!file) {
     res.statusCode = 404
+    const text = Buffer.from('404 not found\n')
     res.setHeader('Content-Type', 'text/plain; charset=utf-8')
-    res.end(req.method === 'HEAD' ? undefined : '404 not found\n')
+    res.setHeader('Content-Length', text.length)
+    res.end(req.method === 'HEAD' ? undefined : text)
     return
   }
   sendBody(req, res, {
