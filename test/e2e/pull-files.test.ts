@@ -411,8 +411,8 @@ describe('a file whose server declares more than it sends (issue 26)', () => {
     liar = createServer((req, res) => {
       asked.push(req.headers.range ?? 'none')
       res.writeHead(200, {'content-length': data.length + 100})
-      // All the bytes, then the connection closed short of the declared length.
-      res.write(data, () => setTimeout(() => res.destroy(), 50))
+      // All the bytes, then the connection closed (after they are sent) short of the declared length.
+      res.end(data, () => res.socket?.end())
     })
     await new Promise<void>((r) => liar.listen(0, '127.0.0.1', r))
     liarUrl = `http://127.0.0.1:${(liar.address() as AddressInfo).port}/dl/liar.bin`
