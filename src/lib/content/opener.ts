@@ -14,6 +14,12 @@ export interface OpenedStream {
    * (a small file on disk); a reader may take them instead of the stream.
    */
   bytes?: Buffer
+  /**
+   * The source has no byte at the offset asked for (HTTP 416): the content
+   * ends before it, after `total` bytes when the source said how many.
+   * `stream` is then empty, and `start` is the offset asked for.
+   */
+  pastEnd?: boolean
 }
 
 /**

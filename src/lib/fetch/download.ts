@@ -137,14 +137,37 @@ async function hashOfPartial(path: string, have: number, running: RunningHash): 
 async function attempt(req: DownloadRequest, running: RunningHash, count: (n: number) => void, seen: {url?: string}): Promise<{size: number}> {
   let have = await sizeOf(req.partial)
   if (req.size !== undefined && have > req.size) {
-    await truncate(req.partial, 0)
-    have = 0
+    // A tail past the content's size is not the content's: cut it, and check what is left like any kept bytes.
+    have = await cut(req.partial, req.size, running)
   }
   let hash = await hashOfPartial(req.partial, have, running)
-  // A complete partial file (killed between EOF and rename) needs no request.
-  const opened = req.size !== undefined && have === req.size ? undefined : await req.open(have)
+  // Kept bytes that hash to the digest are the content: an earlier run ended between the last
+  // byte and the rename (killed, or told a larger Content-Length than its server sent). No request.
+  const whole = have > 0 && (req.size === undefined || have === req.size) && digestOf(hash) === req.digest
+  // A blob of its full size that does not hash right needs no request either: the check below refuses it.
+  const opened = whole || (req.size !== undefined && have === req.size) ? undefined : await req.open(have)
+  if (opened?.pastEnd) {
+    // 416: the server has nothing from `have` on, so what was kept is all the content there is (or
+    // more: a tail past the size the server names is cut). It is checked, not fetched again; when
+    // it does not hash right, the check's IntegrityError starts the file over.
+    opened.stream.destroy()
+    seen.url = opened.url
+    if (opened.total !== undefined && opened.total < have) {
+      have = await cut(req.partial, opened.total, running)
+      hash = await hashOfPartial(req.partial, have, running)
+    }
+    req.onBytes?.(0)
+    running.hash = hash
+    running.bytes = have
+    const actual = digestOf(hash)
+    if (actual !== req.digest || (opened.total !== undefined && opened.total !== have)) {
+      throw new IntegrityError(req.label, req.digest, opened.total !== undefined && opened.total !== have ? `${have} bytes kept of ${opened.total}` : actual)
+    }
+    return {size: have}
+  }
   if (opened && opened.start === 0 && have > 0) {
-    // The server ignored the Range: start the file and the hash over.
+    // The server ignored the Range and sends from the first byte: the kept bytes are of no use
+    // for this transfer (skipping as many of the new ones would cost the same network bytes).
     await truncate(req.partial, 0)
     hash = createHash('sha256')
     have = 0
@@ -175,9 +198,24 @@ async function attempt(req: DownloadRequest, running: RunningHash, count: (n: nu
   }
   const size = await sizeOf(req.partial)
   // A copy: a short body leaves the running hash to carry on from.
-  const actual = `sha256:${hash.copy().digest('hex')}`
+  const actual = digestOf(hash)
   check(req, size, actual, opened?.total)
   return {size}
+}
+
+/** `sha256:<hex>` of what `hash` has seen so far, leaving it open to carry on. */
+function digestOf(hash: Hash): string {
+  return `sha256:${hash.copy().digest('hex')}`
+}
+
+/** Cut the partial file to its first `size` bytes; a running hash past them no longer describes it. */
+async function cut(path: string, size: number, running: RunningHash): Promise<number> {
+  await truncate(path, size)
+  if (running.bytes !== size) {
+    running.hash = createHash('sha256')
+    running.bytes = 0
+  }
+  return size
 }
 
 function hostOf(url: string | undefined): string {

@@ -1,3 +1,4 @@
+import {Readable} from 'node:stream'
 import type {Got, Response} from 'got'
 
 import type {OpenedStream} from '../content/opener.js'
@@ -105,8 +106,10 @@ export async function openStream(
   }
   if (res.statusCode === 416 && offset > 0) {
     stream.destroy()
-    // The partial file is no prefix of this content; start over.
-    return openStream(http, url, {...opts, offset: 0})
+    // Nothing at `offset`: the caller holds the whole content already (or more, or other bytes),
+    // which only it can check; `bytes */N` says how long the content is.
+    const m = /^bytes \*\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''))
+    return {stream: Readable.from([]), start: offset, total: m ? Number(m[1]) : undefined, url: res.url, pastEnd: true}
   }
   if (res.statusCode < 200 || res.statusCode >= 300) {
     stream.destroy()

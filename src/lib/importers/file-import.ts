@@ -122,7 +122,7 @@ async function importArchive(
           onStored: (action: FilePutAction) => row({path: sink.where(entry.path), size: file.size, sha256: file.sha256, action}),
         }
         // A small file checked already goes in without an await where the sink can take it at once.
-        const putting = entry.bytes && sink.putWhole ? sink.putWhole(ref, entry.bytes, opts) : sink.put(ref, entry.body, opts)
+        const putting = entry.bytes && sink.putWhole ? sink.putWhole(ref, entry.bytes, opts) : sink.put(ref, stoppable(entry.body, signal), opts)
         if (putting) await putting
       }
     }
@@ -130,5 +130,17 @@ async function importArchive(
     // Stopped because the other archive failed: that one's line names the problem, not this one.
     task.fail(signal.aborted && err === signal.reason ? 'stopped: the other archive failed' : (err as Error).message)
     throw err
+  }
+}
+
+/**
+ * A body that stops with the other archive's failure between two chunks: a
+ * big file streaming when the import is refused is given up (the sink
+ * removes what it staged of it) rather than written to its end first.
+ */
+async function* stoppable(body: AsyncIterable<Buffer>, signal: AbortSignal): AsyncGenerator<Buffer> {
+  for await (const chunk of body) {
+    signal.throwIfAborted()
+    yield chunk
   }
 }

@@ -87,6 +87,8 @@ export class WriteThread {
   private failure: Error | undefined
   private waiters: (() => void)[] = []
   private stopped = false
+  /** Settles once the stopped thread has ended. */
+  private ended: Promise<void> = Promise.resolve()
 
   constructor(readonly ringBytes: number) {
     const shared = new SharedArrayBuffer(ringBytes)
@@ -97,6 +99,9 @@ export class WriteThread {
     // Held open only while it has work, so an idle thread never keeps the process alive.
     this.worker.unref()
     this.worker.on('message', (m: {done: number; released: number} | {failed: string; message: string; code?: string}) => {
+      // Reports still on their way when stop() was called: the thread is ending, and an unref
+      // here would let the process exit before it has (exit 13, with stop() never settled).
+      if (this.stopped) return
       if ('failed' in m) this.fail(new WriteThreadError(m.failed, m.message, m.code))
       else {
         this.written += m.done
@@ -153,11 +158,21 @@ export class WriteThread {
     if (this.failure) throw this.failure
   }
 
-  /** End the thread; once this resolves, it creates nothing more. */
-  async stop(): Promise<void> {
-    this.stopped = true
-    this.batch = []
-    await this.worker.terminate()
+  /**
+   * End the thread; once this resolves, it creates nothing more. The thread
+   * stays referenced until it has ended, so the process waits for it; a
+   * write waiting for room, or a drain, throws instead of waiting forever.
+   */
+  stop(): Promise<void> {
+    if (!this.stopped) {
+      this.stopped = true
+      this.batch = []
+      this.failure ??= new Error('the thread writing files was stopped')
+      this.wake()
+      this.worker.ref()
+      this.ended = this.worker.terminate().then(() => undefined)
+    }
+    return this.ended
   }
 
   private flush(): void {
@@ -171,7 +186,8 @@ export class WriteThread {
 
   private fail(err: Error): void {
     this.failure ??= err
-    this.worker.unref()
+    // Once stopping, the thread stays referenced until it has ended (see stop()).
+    if (!this.stopped) this.worker.unref()
     this.wake()
   }
 
