@@ -43,7 +43,7 @@ export default class Build extends BaseCommand<typeof Build> {
 
   async run(): Promise<BuildResult> {
     const f = this.flags
-    const options = Pull.pullOptions(f, this.progress)
+    const options = await Pull.pullOptions(f, this.progress)
     // Checked before pulling, so a typo does not cost a download.
     const split = f.split === undefined ? undefined : parseSize(f.split)
     const loaded = await loadManifest(this.args.manifest)

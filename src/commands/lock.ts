@@ -5,6 +5,7 @@ import {DEFAULT_CONCURRENCY} from '../lib/defaults.js'
 import {type LockedImage, type LockResult, lockManifest} from '../lib/select/lock.js'
 import {formatSelections} from '../lib/select/report.js'
 import type {CommandResult} from '../lib/ui/result.js'
+import {loginCredentials, loginFlags} from '../lib/target-flags.js'
 import {columns, plural} from '../lib/ui/table.js'
 
 /** What lock did, summed up: images of the locked manifest, how many were pinned now or already, selections and repositories entries expanded. */
@@ -53,20 +54,20 @@ export default class Lock extends BaseCommand<typeof Lock> {
     out: Flags.string({description: 'Write the locked manifest here instead of over MANIFEST.'}),
     concurrency: Flags.integer({description: 'Tag lists and digests read at once.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
     'ca-file': Flags.string({description: 'Extra trusted CA (PEM) for every host; repeatable.', multiple: true}),
-    username: Flags.string({description: 'Registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),
-    password: Flags.string({description: 'Registry password or token.', dependsOn: ['username']}),
+    ...loginFlags({username: 'Registry username (else the Docker config, else anonymous).', password: 'Registry password or token.'}),
   }
 
   static override examples = ['<%= config.bin %> lock manifest.yaml', '<%= config.bin %> lock manifest.yaml --out manifest.lock.yaml']
 
   async run(): Promise<LockCommandResult> {
     const f = this.flags
+    const login = await loginCredentials(f)
     const result = await lockManifest(this.args.manifest, {
       out: f.out,
       concurrency: f.concurrency,
       caFiles: f['ca-file'],
-      username: f.username,
-      password: f.password,
+      username: login?.username,
+      password: login?.password,
       progress: this.progress,
     })
     const {result: out, lines} = lockReport(result)

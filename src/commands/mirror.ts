@@ -9,7 +9,7 @@ import {type MirroredImage, mirror} from '../lib/mirror/mirror.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../lib/oci/platform.js'
 import {formatSelections} from '../lib/select/report.js'
 import type {RepositoriesReport, SelectionReport} from '../lib/select/resolve.js'
-import {mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../lib/target-flags.js'
+import {loginFlags, mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../lib/target-flags.js'
 import type {CommandResult} from '../lib/ui/result.js'
 
 /** mirror's result: one item per image (source -> target, digest) and what the copy did, as import registry's. */
@@ -29,7 +29,7 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
 
   static override examples = [
     '<%= config.bin %> mirror manifest.yaml --registry registry.dmz:5000',
-    '<%= config.bin %> mirror manifest.yaml --registry registry.dmz --namespace mirror --ca-file ca.crt --username admin --password secret',
+    'printf %s "$REGISTRY_PASSWORD" | <%= config.bin %> mirror manifest.yaml --registry registry.dmz --namespace mirror --ca-file ca.crt --username admin --password-stdin',
     '<%= config.bin %> mirror manifest.yaml --registry registry.dmz --dry-run',
   ]
 
@@ -40,7 +40,7 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
   static override flags = {
     ...registryTargetFlags,
     ...mirrorConfigFlag,
-    username: Flags.string({description: 'Target registry username (else the Docker config, else anonymous). Sources use the Docker config.', dependsOn: ['password']}),
+    ...loginFlags({username: 'Target registry username (else the Docker config, else anonymous). Sources use the Docker config.', password: 'Target registry password or token.'}),
     'ca-file': Flags.string({description: 'Extra trusted CA (PEM) for the target and every source; repeatable.', multiple: true}),
     concurrency: Flags.integer({description: 'Blobs copied at once, across all images.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
     platform: Flags.string({description: 'Platform to keep (os/arch[/variant]); repeat for more. Overrides the manifest.', multiple: true}),
@@ -58,7 +58,7 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
     }
     const manifest = await loadManifest(this.args.manifest)
     const r = await mirror(manifest, {
-      ...registryTargetOptions(f),
+      ...(await registryTargetOptions(f)),
       concurrency: f.concurrency,
       platforms: f.platform,
       dryRun: f['dry-run'],

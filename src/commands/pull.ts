@@ -13,6 +13,7 @@ import {formatSelections} from '../lib/select/report.js'
 import type {RepositoriesReport, SelectionReport} from '../lib/select/resolve.js'
 import {DEFAULT_STORE} from '../lib/store/store.js'
 import {formatBytes, shortDigest} from '../lib/ui/format.js'
+import {loginCredentials, loginFlags} from '../lib/target-flags.js'
 import type {Progress} from '../lib/ui/progress.js'
 import type {CommandResult} from '../lib/ui/result.js'
 import {columns, plural} from '../lib/ui/table.js'
@@ -98,8 +99,7 @@ export default class Pull extends BaseCommand<typeof Pull> {
     concurrency: Flags.integer({description: 'Downloads at once (blobs and files share them).', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
     platform: Flags.string({description: 'Platform to keep (os/arch[/variant]); repeat for more. Overrides the manifest.', multiple: true}),
     'ca-file': Flags.string({description: 'Extra trusted CA (PEM) for every host; repeatable.', multiple: true}),
-    username: Flags.string({description: 'Registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),
-    password: Flags.string({description: 'Registry password or token.', dependsOn: ['username']}),
+    ...loginFlags({username: 'Registry username (else the Docker config, else anonymous).', password: 'Registry password or token.'}),
     'low-speed-limit': Flags.integer({
       description: `Abandon a download slower than this many bytes per second for --low-speed-time, and retry it from where it stopped (Range); 0 turns it off. [default: ${defaultLowSpeed.bytesPerSecond}]`,
       min: 0,
@@ -109,8 +109,9 @@ export default class Pull extends BaseCommand<typeof Pull> {
 
   static override examples = ['<%= config.bin %> pull manifest.yaml', '<%= config.bin %> pull manifest.yaml --dry-run', '<%= config.bin %> pull manifest.yaml --store /data/store --platform linux/amd64 --platform linux/arm64']
 
-  /** The pull flags (shared with `build`) as library options, checked before any download. */
-  static pullOptions(f: Omit<CommandFlags<typeof Pull>, 'dry-run'>, progress: Progress): PullOptions {
+  /** The pull flags (shared with `build`) as library options, checked before any download (a password on standard input read here). */
+  static async pullOptions(f: Omit<CommandFlags<typeof Pull>, 'dry-run'>, progress: Progress): Promise<PullOptions> {
+    const login = await loginCredentials(f)
     for (const p of f.platform ?? []) {
       if (!PLATFORM_RE.test(p)) throw new UsageError(`--platform ${p}: ${PLATFORM_HINT}`)
     }
@@ -120,8 +121,8 @@ export default class Pull extends BaseCommand<typeof Pull> {
       progress,
       caFiles: f['ca-file'],
       platforms: f.platform,
-      username: f.username,
-      password: f.password,
+      username: login?.username,
+      password: login?.password,
       lowSpeed: {bytesPerSecond: f['low-speed-limit'] ?? defaultLowSpeed.bytesPerSecond, seconds: f['low-speed-time'] ?? defaultLowSpeed.seconds},
     }
   }
@@ -135,7 +136,7 @@ export default class Pull extends BaseCommand<typeof Pull> {
   }
 
   async run(): Promise<PullCommandResult | PullPlanResult> {
-    const options = Pull.pullOptions(this.flags, this.progress)
+    const options = await Pull.pullOptions(this.flags, this.progress)
     const manifest = await loadManifest(this.args.manifest)
     if (this.flags['dry-run']) {
       const {result, lines} = planReport(await planPull(manifest, options))

@@ -7,6 +7,7 @@ import {describeSelection} from '../lib/manifest/tag-selection.js'
 import {manifestWarnings} from '../lib/manifest/warnings.js'
 import {sourceClients} from '../lib/select/clients.js'
 import {formatSelections} from '../lib/select/report.js'
+import {loginCredentials, loginFlags} from '../lib/target-flags.js'
 import {hasSelections, type RepositoriesReport, resolveSelections, type SelectionReport} from '../lib/select/resolve.js'
 import type {CommandResult} from '../lib/ui/result.js'
 
@@ -47,8 +48,7 @@ export default class Validate extends BaseCommand<typeof Validate> {
   static override flags = {
     resolve: Flags.boolean({description: 'Read the tag lists (and catalogs) of the registries the selections name, and print which tags each takes. Needs the registries; without it validate reads nothing but the file.'}),
     'ca-file': Flags.string({description: 'With --resolve: extra trusted CA (PEM) for every host; repeatable.', multiple: true}),
-    username: Flags.string({description: 'With --resolve: registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),
-    password: Flags.string({description: 'With --resolve: registry password or token.', dependsOn: ['username']}),
+    ...loginFlags({username: 'With --resolve: registry username (else the Docker config, else anonymous).', password: 'With --resolve: registry password or token.'}),
   }
 
   async run(): Promise<ValidateResult> {
@@ -78,7 +78,8 @@ export default class Validate extends BaseCommand<typeof Validate> {
       ...(selections.length > 0 ? {selections} : {}),
     }
     if (f.resolve && hasSelections(m)) {
-      const sources = sourceClients(m, {caFiles: f['ca-file'], username: f.username, password: f.password, onWarning: (w) => this.progress.warn(w)})
+      const login = await loginCredentials(f)
+      const sources = sourceClients(m, {caFiles: f['ca-file'], username: login?.username, password: login?.password, onWarning: (w) => this.progress.warn(w)})
       const r = await resolveSelections(m, {registry: sources.lister})
       result.resolved = {images: r.images.map((i) => i.name), selections: r.selections, repositories: r.repositories}
     }

@@ -1,8 +1,59 @@
 import {Flags} from '@oclif/core'
+import type {Readable} from 'node:stream'
 
+import {UsageError} from './errors.js'
 import type {RegistryTargetOptions} from './importers/registry-sink.js'
 import {parseMapRule} from './importers/registry-target.js'
 import {resolveS3Credentials, type S3Credentials} from './importers/s3-credentials.js'
+
+/** Where the registry password comes from when neither --password nor --password-stdin is given. */
+export const PASSWORD_ENV = 'AIRLOCK_PASSWORD'
+
+/**
+ * `--username`, `--password` and `--password-stdin`, as every command that
+ * logs in to a registry takes them (`what` words whose login it is). The
+ * password comes from standard input, else --password, else
+ * AIRLOCK_PASSWORD: `loginCredentials` reads them, in one place.
+ */
+export function loginFlags(what: {username: string; password: string}) {
+  return {
+    username: Flags.string({description: `${what.username} A password comes with it from --password-stdin, --password or ${PASSWORD_ENV}.`}),
+    password: Flags.string({
+      description: `${what.password} Shown to every local user by ps: prefer --password-stdin or ${PASSWORD_ENV}.`,
+      dependsOn: ['username'],
+    }),
+    'password-stdin': Flags.boolean({
+      description: `Read the password (or token) from standard input, the trailing newline removed, as docker login does; not with --password.`,
+      // Not oclif's `exclusive`: its message would print --password's value.
+      dependsOn: ['username'],
+    }),
+  }
+}
+
+/**
+ * The credentials `loginFlags` give: none without --username; else the
+ * password from standard input (--password-stdin, one trailing newline
+ * removed, as docker login does), else --password, else AIRLOCK_PASSWORD.
+ * A username without any password is a usage error.
+ */
+export async function loginCredentials(
+  f: {username?: string; password?: string; 'password-stdin'?: boolean},
+  io: {stdin?: Readable; env?: NodeJS.ProcessEnv} = {},
+): Promise<{username: string; password: string} | undefined> {
+  if (f.username === undefined) return undefined
+  if (f['password-stdin']) {
+    if (f.password !== undefined) throw new UsageError('--password and --password-stdin are mutually exclusive')
+    const chunks: Buffer[] = []
+    for await (const c of io.stdin ?? process.stdin) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(String(c)))
+    const password = Buffer.concat(chunks).toString('utf8').replace(/\n$/, '').replace(/\r$/, '')
+    if (password === '') throw new UsageError('--password-stdin: standard input held no password', {suggestions: ['printf %s "$TOKEN" | airlock ... --username USER --password-stdin']})
+    return {username: f.username, password}
+  }
+  if (f.password !== undefined) return {username: f.username, password: f.password}
+  const env = (io.env ?? process.env)[PASSWORD_ENV]
+  if (env !== undefined && env !== '') return {username: f.username, password: env}
+  throw new UsageError(`--username ${f.username} needs a password: --password-stdin, ${PASSWORD_ENV} or --password`)
+}
 
 /**
  * The flags that name a target, shared by every command that reads or writes
@@ -24,8 +75,7 @@ export const registryTargetFlags = {
     description: 'At most N path components under --namespace: the leading ones of a deeper path are joined with - into its first (tools/team/app at 2 -> tools-team/app).',
     min: 1,
   }),
-  username: Flags.string({description: 'Target registry username (else the Docker config, else anonymous).', dependsOn: ['password']}),
-  password: Flags.string({description: 'Target registry password or token.', dependsOn: ['username']}),
+  ...loginFlags({username: 'Target registry username (else the Docker config, else anonymous).', password: 'Target registry password or token.'}),
   'ca-file': Flags.string({description: 'Extra trusted CA (PEM); repeatable.', multiple: true}),
   insecure: Flags.boolean({description: 'Allow plain HTTP and unverified TLS for the target registry.'}),
 }
@@ -38,8 +88,8 @@ export const mirrorConfigFlag = {
   }),
 }
 
-/** The target `registryTargetFlags` name, as the library takes it. */
-export function registryTargetOptions(f: {
+/** The target `registryTargetFlags` name, as the library takes it (a password on standard input read here). */
+export async function registryTargetOptions(f: {
   registry: string
   namespace?: string
   'keep-registry-host'?: boolean
@@ -47,16 +97,17 @@ export function registryTargetOptions(f: {
   'max-path-depth'?: number
   username?: string
   password?: string
+  'password-stdin'?: boolean
   'ca-file'?: string[]
   insecure?: boolean
-}): RegistryTargetOptions {
+}): Promise<RegistryTargetOptions> {
   return {
     registry: f.registry,
     namespace: f.namespace,
     keepRegistryHost: f['keep-registry-host'],
     map: (f.map ?? []).map((m) => parseMapRule(m)),
     maxPathDepth: f['max-path-depth'],
-    credentials: f.username === undefined ? undefined : {username: f.username, password: f.password},
+    credentials: await loginCredentials(f),
     caFiles: f['ca-file'],
     insecure: f.insecure,
   }

@@ -51,6 +51,41 @@ describe('airlock import registry: TLS with htpasswd', () => {
     expect(r.stderr).not.toContain('pa55-w0rd-tls')
   })
 
+  it('takes the password from --password-stdin or AIRLOCK_PASSWORD, never printing it', async () => {
+    // A trailing CRLF, as a file written on Windows would end, is not part of the password.
+    const stdin = await runCli(
+      ['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'stdin', '--ca-file', reg.caFile!, '--username', 'alice', '--password-stdin'],
+      {input: 'pa55-w0rd-tls\r\n', env: {AIRLOCK_PASSWORD: 'not-this-one'}},
+    )
+    expect(stdin.code, stdin.stderr).toBe(0)
+    expect(await skopeoDigest(reg, `${reg.host}/stdin/library/app:1`)).toBe(bundle.images[0].digest)
+    const env = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'env', '--ca-file', reg.caFile!, '--username', 'alice', '--json'], {
+      env: {AIRLOCK_PASSWORD: 'pa55-w0rd-tls'},
+    })
+    expect(env.code, env.stderr).toBe(0)
+    expect(await skopeoDigest(reg, `${reg.host}/env/library/app:1`)).toBe(bundle.images[0].digest)
+    for (const r of [stdin, env]) {
+      expect(r.stdout).not.toContain('pa55-w0rd-tls')
+      expect(r.stderr).not.toContain('pa55-w0rd-tls')
+    }
+    // A wrong one on standard input is refused as a wrong --password is, and not echoed either.
+    const wrong = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--ca-file', reg.caFile!, '--username', 'alice', '--password-stdin'], {input: 'Wr0ng-stdin-pw\n'})
+    expect(wrong.code).toBe(1)
+    expect(wrong.stderr).toContain('the registry refused the credentials for user alice')
+    expect(wrong.stderr + wrong.stdout).not.toContain('Wr0ng-stdin-pw')
+  })
+
+  it('refuses --password with --password-stdin, and a username with no password, with exit 2', async () => {
+    const both = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--username', 'alice', '--password', 'x-Secret-1', '--password-stdin', '--json'], {input: 'y\n'})
+    expect(both.code, both.stderr).toBe(2)
+    expect(JSON.parse(both.stdout)).toMatchObject({error: {kind: 'usage', exitCode: 2}})
+    expect(both.stdout).toMatch(/--password-stdin/)
+    expect(both.stdout + both.stderr).not.toContain('x-Secret-1')
+    const none = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--username', 'alice'])
+    expect(none.code, none.stderr).toBe(2)
+    expect(none.stderr).toContain('--username alice needs a password: --password-stdin, AIRLOCK_PASSWORD or --password')
+  })
+
   it('takes the credentials from the Docker config', async () => {
     const dir = await makeTempDir('airlock-ireg-')
     await mkdir(join(dir, 'docker'))

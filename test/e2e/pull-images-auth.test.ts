@@ -31,6 +31,17 @@ describe('airlock pull: Basic auth over TLS with a CA made at test time', () => 
     expect(res.items[0].platforms).toEqual(['linux/amd64'])
   })
 
+  it('pulls with --password-stdin and with AIRLOCK_PASSWORD, never printing the password', async () => {
+    const dir = await makeTempDir('airlock-auth-')
+    const file = await manifestFile(dir, img.ref, `  registries:\n    - host: ${reg.host}\n      caFile: ${reg.caFile}\n`)
+    const stdin = await runCli(['pull', file, '--store', join(dir, 'a'), '--username', 'alice', '--password-stdin'], {input: 'tls-s3cret\n', env: {DOCKER_CONFIG: dir}})
+    expect(stdin.code, stdin.stderr).toBe(0)
+    const env = await runCli(['pull', file, '--store', join(dir, 'b'), '--username', 'alice', '--json'], {env: {DOCKER_CONFIG: dir, AIRLOCK_PASSWORD: 'tls-s3cret'}})
+    expect(env.code, env.stderr).toBe(0)
+    expect((JSON.parse(env.stdout) as {items: {platforms: string[]}[]}).items[0].platforms).toEqual(['linux/amd64'])
+    for (const r of [stdin, env]) expect(r.stdout + r.stderr).not.toContain('tls-s3cret')
+  })
+
   it('takes the credentials from the Docker config and the CA from --ca-file', async () => {
     const dir = await makeTempDir('airlock-auth-')
     await mkdir(join(dir, 'docker'))

@@ -27,6 +27,8 @@ export interface RunOptions {
   cwd?: string
   env?: Record<string, string>
   timeoutMs?: number
+  /** Written to the program's standard input, which is then closed (without it, stdin is /dev/null). */
+  input?: string
 }
 
 /** Runs any program (the standalone executable, an installed airlock) as runCli runs bin/run.js. */
@@ -36,12 +38,17 @@ export async function runProgram(file: string, args: string[], opts: RunOptions 
   const child = spawn(file, args, {
     cwd: opts.cwd ?? repoRoot,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   })
+  if (opts.input !== undefined) {
+    // A program that exits without reading its input (a usage error) closes the pipe: not the test's failure.
+    child.stdin!.on('error', () => {})
+    child.stdin!.end(opts.input)
+  }
   const out: Buffer[] = []
   const err: Buffer[] = []
-  child.stdout.on('data', (b: Buffer) => out.push(b))
-  child.stderr.on('data', (b: Buffer) => err.push(b))
+  child.stdout!.on('data', (b: Buffer) => out.push(b))
+  child.stderr!.on('data', (b: Buffer) => err.push(b))
   let timedOut = false
   const timer = setTimeout(() => {
     timedOut = true

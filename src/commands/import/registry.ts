@@ -23,7 +23,7 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
 
   static override examples = [
     '<%= config.bin %> import registry ./bundle --registry registry.local:5000',
-    '<%= config.bin %> import registry ./bundle --registry registry.local --namespace mirror --ca-file ca.crt --username admin --password secret',
+    'printf %s "$REGISTRY_PASSWORD" | <%= config.bin %> import registry ./bundle --registry registry.local --namespace mirror --ca-file ca.crt --username admin --password-stdin',
     '<%= config.bin %> import registry ./bundle --registry registry.local --keep-registry-host --dry-run',
   ]
 
@@ -47,7 +47,7 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
     await checkBundleKey(this.args.bundle, this.flags['bundle-key'])
     const f = this.flags
     const r = await importRegistry(this.args.bundle, {
-      ...registryTargetOptions(f),
+      ...(await registryTargetOptions(f)),
       concurrency: f.concurrency,
       dryRun: f['dry-run'],
       mirrorConfig: f['dry-run'] ? undefined : f['mirror-config'],

@@ -24,7 +24,7 @@ export default class InventoryRegistry extends BaseCommand<typeof InventoryRegis
   async run(): Promise<InventoryResult> {
     const f = this.flags
     const r = await inventoryRegistry({
-      ...registryTargetOptions(f),
+      ...(await registryTargetOptions(f)),
       concurrency: f.concurrency,
       lock: f.lock,
       out: f.out,

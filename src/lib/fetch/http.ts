@@ -40,6 +40,8 @@ export async function createHttp(tls: TlsOptions = {}): Promise<Got> {
           if (options.url) options.agent = agentsFor(new URL(options.url.toString()))
         },
       ],
+      // Redirects go to any host (release downloads, registries' object storage); got drops
+      // Authorization and URL credentials when one leaves the origin (test/e2e/redirect-credentials).
       beforeRedirect: [
         (options) => {
           if (options.url) options.agent = agentsFor(new URL(options.url.toString()))
