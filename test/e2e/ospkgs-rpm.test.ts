@@ -1,11 +1,10 @@
 import {execFile} from 'node:child_process'
-import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {cp, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {BundleLock} from '../../src/lib/lock.js'
-import {nodeConfigOf} from '../../src/lib/ospkgs/node-config.js'
 import {runCli} from '../helpers/cli.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
 import {buildRpms, createRepo, makeRpmKey, type RpmKey, signRpms} from '../helpers/rpm-repo.js'
@@ -84,7 +83,10 @@ describe('rpm repositories', () => {
     expect(lock.osRepositories?.[0].type).toBe('rpm')
 
     const root = join(work, 'root')
-    const imported = await runCli(['import', 'nginx', out, '--root', root])
+    // The node's own network namespace: the port is free there whatever the host runs.
+    const port = 18080
+    const endpoint = `http://127.0.0.1:${port}`
+    const imported = await runCli(['import', 'nginx', out, '--root', root, '--endpoint', endpoint])
     expect(imported.stderr).not.toMatch(/Error/)
     expect(imported.code).toBe(0)
     const repo = lock.osRepositories![0]
@@ -97,10 +99,14 @@ describe('rpm repositories', () => {
     const reposd = join(work, 'yum.repos.d')
     const cache = join(work, 'dnf-cache')
     await run('mkdir', ['-p', node, reposd, cache])
-    const port = 18080
-    const stanza = nodeConfigOf('rpm').render([repo], `http://127.0.0.1:${port}/${repo.path}`, `http://127.0.0.1:${port}/${repo.key}`)
+    // The .repo stanza import nginx wrote beside the repository (and printed), used as it is.
+    const stanza = await readFile(`${base}.repo`, 'utf8')
     expect(stanza).toMatch(/^gpgcheck=1$/m)
-    await writeFile(join(reposd, 'mirror.repo'), stanza)
+    expect(stanza).toContain(`baseurl=${endpoint}/${repo.path}\n`)
+    expect(stanza).toContain(`gpgkey=${endpoint}/${repo.key}\n`)
+    expect(imported.stdout).toContain(`${repo.path}.repo (for the node):`)
+    expect(imported.stdout).toContain(stanza.trimEnd())
+    await cp(`${base}.repo`, join(reposd, 'mirror.repo'))
     const conf = join(work, 'nginx.conf')
     await writeFile(
       conf,
