@@ -1,4 +1,5 @@
 import {execFile} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -12,6 +13,8 @@ export interface DebSpec {
   version: string
   depends?: string
   provides?: string
+  /** Bytes of random (incompressible) content to carry beside the doc file; none unless given. */
+  payload?: number
 }
 
 export interface AptRepo {
@@ -84,6 +87,7 @@ async function buildDeb(d: DebSpec, build: string, root: string): Promise<void> 
   await mkdir(join(dir, 'DEBIAN'), {recursive: true})
   await mkdir(join(dir, 'usr', 'share', 'doc', d.name), {recursive: true})
   await writeFile(join(dir, 'usr', 'share', 'doc', d.name, 'hello'), `${d.name} ${d.version}\n`)
+  if (d.payload) await writeFile(join(dir, 'usr', 'share', 'doc', d.name, 'payload'), randomBytes(d.payload))
   const control = [
     `Package: ${d.name}`,
     `Version: ${d.version}`,
