@@ -1,6 +1,6 @@
 import {execFile, spawn} from 'node:child_process'
-import {appendFile, cp, mkdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
-import {join} from 'node:path'
+import {appendFile, cp, mkdir, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {join, relative} from 'node:path'
 import {promisify} from 'node:util'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -108,27 +108,7 @@ describe('osPackages type apt', () => {
     expect(imp.stdout).toContain(line)
     expect(await readFile(join(www, host, 'debian.list'), 'utf8')).toContain(line)
 
-    // The seed node: a copy of the minimal Debian root, its own sources removed, the imported files only.
-    const root = join(dir, 'root')
-    await run('cp', ['-a', await seedRootfs(), root])
-    await rm(join(root, 'etc', 'apt', 'sources.list'), {force: true})
-    await rm(join(root, 'etc', 'apt', 'sources.list.d'), {recursive: true, force: true})
-    await mkdir(join(root, 'etc', 'apt', 'sources.list.d'), {recursive: true})
-    await mkdir(join(root, 'etc', 'apt', 'keyrings'), {recursive: true})
-    await cp(join(www, host, 'debian.gpg'), join(root, 'etc', 'apt', 'keyrings', `${keyName}.gpg`))
-    await cp(join(www, host, 'debian.list'), join(root, 'etc', 'apt', 'sources.list.d', 'airlock.list'))
-    const inSeed = (cmd: string) => `chroot '${root}' /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive sh -ec '${cmd}'`
-    const script = [
-      'set -eu',
-      'ip link set lo up',
-      `mount -t proc proc '${root}/proc'`,
-      `python3 -m http.server --bind 127.0.0.1 --directory '${www}' ${port} >'${dir}/http.log' 2>&1 &`,
-      'pid=$!',
-      "trap 'kill $pid 2>/dev/null || true' EXIT",
-      `i=0; until curl -sf -o /dev/null http://127.0.0.1:${port}/${host}/debian/dists/stable/InRelease; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done`,
-      inSeed('apt-get update -o Acquire::Languages=none; apt-get install -y --no-install-recommends app; dpkg-query -W -f "\\${Package} \\${Version}\\n" app libfoo libbase provider-a'),
-    ].join('\n')
-    const r = await inNamespace(script)
+    const r = await installOnSeed(dir, www, port, `${host}/debian`, {install: 'app', query: 'app libfoo libbase provider-a'})
     expect(r.code, r.out).toBe(0)
     expect(r.out).toContain('app 1.0-1')
     expect(r.out).toContain('libfoo 1.2-1')
@@ -195,7 +175,96 @@ describe('osPackages type apt', () => {
       if (name === 'baddeb') expect(await stat(join(landed, 'pool/main/app_1.0-1_all.deb')).catch(() => undefined), name).toBeUndefined()
     }
   }, 300_000)
+
+  it('a delta after an upstream update carries only the changed index and package; import nginx of base then delta equals the full import and apt-get installs from it', async () => {
+    const dir = join(work, 'delta')
+    await mkdir(dir)
+    // A repository of its own under nginx's root, so the update touches no other test's.
+    const upstream = await makeAptRepo(PACKAGES.filter((p) => p.name !== 'broken'), {arch})
+    const served = join(nginx.root, 'evolving')
+    const publish = async () => {
+      await rm(served, {recursive: true, force: true})
+      await cp(upstream.root, served, {recursive: true})
+    }
+    await publish()
+    await cp(upstream.keyring, join(dir, 'repo.gpg'))
+    const file = join(dir, 'm.yaml')
+    await writeFile(file, (await readFile(await manifest(dir, ['app'], 'repo.gpg'), 'utf8')).replace(`${nginx.url}/debian`, `${nginx.url}/evolving`))
+    const store = join(dir, 'store')
+    const build = async (out: string, ...more: string[]) => {
+      const r = await runCli(['build', file, '--store', store, '--out', join(dir, out), '--no-importer', '--quiet', ...more])
+      expect(r.code, r.stderr).toBe(0)
+      return JSON.parse(await readFile(join(dir, out, 'bundle.json'), 'utf8')) as {files: {kind: string; path: string; sha256: string; fromBase?: boolean}[]}
+    }
+    await build('base')
+    // Upstream publishes libfoo 1.3-1: a new InRelease, a new Packages index, one new package.
+    await upstream.add([{name: 'libfoo', version: '1.3-1', depends: 'libbase'}])
+    await publish()
+    const delta = await build('delta', '--since', join(dir, 'base'))
+    const full = await build('full')
+
+    const repoPath = `${nginx.host}/evolving`
+    const changed = [`${repoPath}/dists/stable/InRelease`, `${repoPath}/dists/stable/main/binary-${arch}/Packages.xz`, `${repoPath}/pool/main/libfoo_1.3-1_all.deb`]
+    expect(delta.files.filter((f) => !f.fromBase).map((f) => f.path).sort()).toEqual(changed.sort())
+    expect(delta.files.map((f) => [f.path, f.sha256])).toEqual(full.files.map((f) => [f.path, f.sha256]))
+    const {stdout} = await run('tar', ['-tzf', join(dir, 'delta', 'component-tools.tar.gz')])
+    expect(stdout.split('\n').filter((l) => l !== '' && !l.endsWith('/')).sort()).toEqual(changed.map((p) => `component-tools/${p}`).sort())
+    const v = await runCli(['verify', join(dir, 'delta'), '--base', join(dir, 'base')])
+    expect(v.code, v.stderr).toBe(0)
+
+    const port = await freePort()
+    const endpoint = `http://127.0.0.1:${port}`
+    const www = join(dir, 'www')
+    const wwwFull = join(dir, 'www-full')
+    for (const [bundle, root] of [['base', www], ['delta', www], ['full', wwwFull]]) {
+      const r = await runCli(['import', 'nginx', join(dir, bundle), '--root', root, '--endpoint', endpoint])
+      expect(r.code, `${bundle}: ${r.stderr}`).toBe(0)
+    }
+    // Every file the full bundle's import wrote is there, byte for byte; the only other file is the superseded libfoo, which no index names.
+    const listed = async (root: string) => (await readdir(root, {recursive: true, withFileTypes: true})).filter((e) => e.isFile()).map((e) => relative(root, join(e.parentPath, e.name))).sort()
+    const fullFiles = await listed(wwwFull)
+    expect(fullFiles).toContain(`${repoPath}.list`)
+    for (const f of fullFiles) expect((await readFile(join(www, f))).equals(await readFile(join(wwwFull, f))), f).toBe(true)
+    expect((await listed(www)).filter((f) => !fullFiles.includes(f))).toEqual([`${repoPath}/pool/main/libfoo_1.2-1_all.deb`])
+
+    const r = await installOnSeed(dir, www, port, repoPath, {install: 'app', query: 'app libfoo libbase provider-a'})
+    expect(r.code, r.out).toBe(0)
+    expect(r.out).toContain('app 1.0-1')
+    expect(r.out).toContain('libfoo 1.3-1')
+    expect(r.out).not.toMatch(/NO_PUBKEY|not signed|insecure/i)
+  }, 600_000)
 })
+
+/**
+ * The seed node: a copy of the minimal Debian root, its own sources removed,
+ * only the key and the `.list` that import nginx wrote for the repository at
+ * `repoPath` under `www`; inside its own network namespace (loopback only)
+ * `www` is served on `port` and apt-get installs `install`, then prints
+ * "name version" of each of `query`.
+ */
+async function installOnSeed(dir: string, www: string, port: number, repoPath: string, {install, query}: {install: string; query: string}): Promise<{code: number; out: string}> {
+  const keyName = repoPath.replace(/[^A-Za-z0-9._-]+/g, '-')
+  const root = join(dir, 'root')
+  await run('cp', ['-a', await seedRootfs(), root])
+  await rm(join(root, 'etc', 'apt', 'sources.list'), {force: true})
+  await rm(join(root, 'etc', 'apt', 'sources.list.d'), {recursive: true, force: true})
+  await mkdir(join(root, 'etc', 'apt', 'sources.list.d'), {recursive: true})
+  await mkdir(join(root, 'etc', 'apt', 'keyrings'), {recursive: true})
+  await cp(join(www, `${repoPath}.gpg`), join(root, 'etc', 'apt', 'keyrings', `${keyName}.gpg`))
+  await cp(join(www, `${repoPath}.list`), join(root, 'etc', 'apt', 'sources.list.d', 'airlock.list'))
+  const inSeed = (cmd: string) => `chroot '${root}' /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive sh -ec '${cmd}'`
+  const script = [
+    'set -eu',
+    'ip link set lo up',
+    `mount -t proc proc '${root}/proc'`,
+    `python3 -m http.server --bind 127.0.0.1 --directory '${www}' ${port} >'${dir}/http.log' 2>&1 &`,
+    'pid=$!',
+    "trap 'kill $pid 2>/dev/null || true' EXIT",
+    `i=0; until curl -sf -o /dev/null http://127.0.0.1:${port}/${repoPath}/dists/stable/InRelease; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done`,
+    inSeed(`apt-get update -o Acquire::Languages=none; apt-get install -y --no-install-recommends ${install}; dpkg-query -W -f "\\\${Package} \\\${Version}\\n" ${query}`),
+  ].join('\n')
+  return inNamespace(script)
+}
 
 /** A shell script run as root in a new network and mount namespace (loopback only); never throws. */
 function inNamespace(script: string): Promise<{code: number; out: string}> {

@@ -1,13 +1,15 @@
+import {GetObjectCommand, HeadObjectCommand} from '@aws-sdk/client-s3'
 import {execFile} from 'node:child_process'
-import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {createHash} from 'node:crypto'
+import {cp, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {BundleLock} from '../../src/lib/lock.js'
-import {nodeConfigOf} from '../../src/lib/ospkgs/node-config.js'
 import {runCli} from '../helpers/cli.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
+import {startRgw} from '../helpers/rgw.js'
 import {buildRpms, createRepo, makeRpmKey, type RpmKey, signRpms} from '../helpers/rpm-repo.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
@@ -20,9 +22,12 @@ const run = promisify(execFile)
 let web: NginxServer
 let key: RpmKey
 let work: string
+/** The bundle the first test builds (and the S3 test imports). */
+let out: string
 
 beforeAll(async () => {
   work = await makeTempDir('airlock-e2e-rpm-')
+  out = join(work, 'bundle')
   key = await makeRpmKey()
   const signed = await buildRpms([
     // By name (newest wins), by a file only filelists.xml lists, and a rich dependency.
@@ -71,7 +76,6 @@ describe('rpm repositories', () => {
   it('builds, imports into nginx, and dnf installs the closure from it with gpgcheck=1', async () => {
     const m = await manifest('node-prep', `${web.url}/el/os`, ['app'])
     const store = join(work, 'store')
-    const out = join(work, 'bundle')
     const pulled = await runCli(['pull', m, '--store', store])
     expect(pulled.stderr).not.toMatch(/Error/)
     expect(pulled.code).toBe(0)
@@ -84,7 +88,10 @@ describe('rpm repositories', () => {
     expect(lock.osRepositories?.[0].type).toBe('rpm')
 
     const root = join(work, 'root')
-    const imported = await runCli(['import', 'nginx', out, '--root', root])
+    // The node's own network namespace: the port is free there whatever the host runs.
+    const port = 18080
+    const endpoint = `http://127.0.0.1:${port}`
+    const imported = await runCli(['import', 'nginx', out, '--root', root, '--endpoint', endpoint])
     expect(imported.stderr).not.toMatch(/Error/)
     expect(imported.code).toBe(0)
     const repo = lock.osRepositories![0]
@@ -97,10 +104,14 @@ describe('rpm repositories', () => {
     const reposd = join(work, 'yum.repos.d')
     const cache = join(work, 'dnf-cache')
     await run('mkdir', ['-p', node, reposd, cache])
-    const port = 18080
-    const stanza = nodeConfigOf('rpm').render([repo], `http://127.0.0.1:${port}/${repo.path}`, `http://127.0.0.1:${port}/${repo.key}`)
+    // The .repo stanza import nginx wrote beside the repository (and printed), used as it is.
+    const stanza = await readFile(`${base}.repo`, 'utf8')
     expect(stanza).toMatch(/^gpgcheck=1$/m)
-    await writeFile(join(reposd, 'mirror.repo'), stanza)
+    expect(stanza).toContain(`baseurl=${endpoint}/${repo.path}\n`)
+    expect(stanza).toContain(`gpgkey=${endpoint}/${repo.key}\n`)
+    expect(imported.stdout).toContain(`${repo.path}.repo (for the node):`)
+    expect(imported.stdout).toContain(stanza.trimEnd())
+    await cp(`${base}.repo`, join(reposd, 'mirror.repo'))
     const conf = join(work, 'nginx.conf')
     await writeFile(
       conf,
@@ -124,6 +135,30 @@ http { access_log off; server { listen 127.0.0.1:${port}; root ${root}; } }\n`,
     // gpgcheck=1 made dnf import the key from gpgkey= before it installed anything.
     expect(installed.filter((l) => l.startsWith('gpg-pubkey-'))).toHaveLength(1)
   })
+
+  it('import s3 puts the .repo stanza beside the repository, naming the bucket URL, with its sha256', async () => {
+    const s3 = await startRgw()
+    try {
+      const creds = ['--access-key', s3.accessKey, '--secret-key', s3.secretKey, '--region', s3.region]
+      const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as BundleLock
+      const repo = lock.osRepositories![0]
+      const r = await runCli(['import', 's3', out, '--endpoint', s3.endpoint, '--bucket', 'nodes', '--prefix', 'el', '--create-bucket', ...creds])
+      expect(r.code, r.stderr).toBe(0)
+      const got = await s3.client().send(new GetObjectCommand({Bucket: 'nodes', Key: `el/${repo.path}.repo`}))
+      const body = Buffer.from(await got.Body!.transformToByteArray())
+      const base = `${s3.endpoint}/nodes/el`
+      // The same stanza import nginx writes for a root served at the bucket's URL.
+      expect(body.toString()).toBe(await readFile(join(work, 'root', `${repo.path}.repo`), 'utf8').then((t) => t.replaceAll('http://127.0.0.1:18080', base)))
+      expect(body.toString()).toContain(`baseurl=${base}/${repo.path}\n`)
+      expect(got.Metadata?.sha256).toBe(createHash('sha256').update(body).digest('hex'))
+      expect(r.stdout).toContain(`${repo.path}.repo (for the node):`)
+      // The objects it names are there.
+      await s3.client().send(new HeadObjectCommand({Bucket: 'nodes', Key: `el/${repo.path}/repodata/repomd.xml`}))
+      await s3.client().send(new HeadObjectCommand({Bucket: 'nodes', Key: `el/${repo.key}`}))
+    } finally {
+      await s3.stop()
+    }
+  }, 300_000)
 
   it('refuses an unsigned package at pull, and nothing of it lands', async () => {
     const m = await manifest('unsigned', `${web.url}/unsigned/os`, ['nosig'])

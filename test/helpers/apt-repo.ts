@@ -1,4 +1,5 @@
 import {execFile} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -12,6 +13,8 @@ export interface DebSpec {
   version: string
   depends?: string
   provides?: string
+  /** Bytes of random (incompressible) content to carry beside the doc file; none unless given. */
+  payload?: number
 }
 
 export interface AptRepo {
@@ -25,6 +28,8 @@ export interface AptRepo {
   gpgHome: string
   /** Writes dists/SUITE/{Packages*,Release,InRelease} again from pool/ (after a test changed it). */
   reindex(opts?: {signWith?: string}): Promise<void>
+  /** Builds more packages into pool/ and reindexes, as an upstream update does. */
+  add(debs: DebSpec[]): Promise<void>
 }
 
 /** A gpg home with one new ed25519 signing key; returns its home and the binary public keyring. */
@@ -47,24 +52,7 @@ export async function makeAptRepo(debs: DebSpec[], opts: {suite?: string; arch: 
   const key = await makeSigningKey('airlock test repository')
   const build = await makeTempDir('airlock-debs-')
   await mkdir(join(root, 'pool', 'main'), {recursive: true})
-  for (const d of debs) {
-    const dir = join(build, `${d.name}_${d.version}`)
-    await mkdir(join(dir, 'DEBIAN'), {recursive: true})
-    await mkdir(join(dir, 'usr', 'share', 'doc', d.name), {recursive: true})
-    await writeFile(join(dir, 'usr', 'share', 'doc', d.name, 'hello'), `${d.name} ${d.version}\n`)
-    const control = [
-      `Package: ${d.name}`,
-      `Version: ${d.version}`,
-      'Architecture: all',
-      'Maintainer: airlock tests <tests@example.invalid>',
-      ...(d.depends ? [`Depends: ${d.depends}`] : []),
-      ...(d.provides ? [`Provides: ${d.provides}`] : []),
-      `Description: ${d.name} for airlock's tests`,
-      '',
-    ]
-    await writeFile(join(dir, 'DEBIAN', 'control'), control.join('\n'))
-    await run('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', dir, join(root, 'pool', 'main', `${d.name}_${d.version}_all.deb`)])
-  }
+  for (const d of debs) await buildDeb(d, build, root)
   const repo: AptRepo = {
     root,
     suite,
@@ -84,7 +72,32 @@ export async function makeAptRepo(debs: DebSpec[], opts: {suite?: string; arch: 
       await writeFile(join(dists, 'Release'), rel.stdout)
       await run('gpg', ['--homedir', o.signWith ?? key.home, '--batch', '--yes', '--clearsign', '--output', join(dists, 'InRelease'), join(dists, 'Release')])
     },
+    async add(more) {
+      for (const d of more) await buildDeb(d, build, root)
+      await repo.reindex()
+    },
   }
   await repo.reindex()
   return repo
+}
+
+/** One package built with dpkg-deb into ROOT/pool/main (Architecture: all), staged under BUILD. */
+async function buildDeb(d: DebSpec, build: string, root: string): Promise<void> {
+  const dir = join(build, `${d.name}_${d.version}`)
+  await mkdir(join(dir, 'DEBIAN'), {recursive: true})
+  await mkdir(join(dir, 'usr', 'share', 'doc', d.name), {recursive: true})
+  await writeFile(join(dir, 'usr', 'share', 'doc', d.name, 'hello'), `${d.name} ${d.version}\n`)
+  if (d.payload) await writeFile(join(dir, 'usr', 'share', 'doc', d.name, 'payload'), randomBytes(d.payload))
+  const control = [
+    `Package: ${d.name}`,
+    `Version: ${d.version}`,
+    'Architecture: all',
+    'Maintainer: airlock tests <tests@example.invalid>',
+    ...(d.depends ? [`Depends: ${d.depends}`] : []),
+    ...(d.provides ? [`Provides: ${d.provides}`] : []),
+    `Description: ${d.name} for airlock's tests`,
+    '',
+  ]
+  await writeFile(join(dir, 'DEBIAN', 'control'), control.join('\n'))
+  await run('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', dir, join(root, 'pool', 'main', `${d.name}_${d.version}_all.deb`)])
 }

@@ -13,6 +13,8 @@ export interface ImportS3Result extends FileImportResult {
   s3Endpoint: string
   bucket: string
   prefix: string
+  /** Per OS repository, the source file a node needs, put beside it. */
+  osSources: {path: string; text: string}[]
 }
 
 export default class ImportS3 extends BaseCommand<typeof ImportS3> {
@@ -71,6 +73,7 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
       concurrency: f.concurrency,
       partSize: f['part-size'] * 1024 * 1024,
       progress: this.progress,
+      repoEndpoint,
     })
     const clusterConfig = f['cluster-config']
     if (config && !f['write-credentials'] && r.files.length > 0) {
@@ -93,11 +96,13 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
     }
     this.out(`${r.written} object(s) written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, in ${r.bucket}${r.prefix ? `/${r.prefix}` : ''}`)
     if (clusterConfig) this.out(`${clusterConfig}: spec.binaries -> external ${repoEndpoint}${f['write-credentials'] ? ' (with credentials)' : ''}`)
+    for (const s of r.osSources) this.out(`${s.path} (for the node):\n${s.text.trimEnd()}`)
     return {
       endpoint: repoEndpoint,
       s3Endpoint: r.s3Endpoint,
       bucket: r.bucket,
       prefix: r.prefix,
+      osSources: r.osSources,
       ...fileImportResult(r, clusterConfig),
     }
   }

@@ -18,18 +18,22 @@ export const ENDPOINT_PLACEHOLDER = 'http://SERVER'
  * The source files a node needs for the bundle's OS repositories (one per
  * type and mirrored path: an apt `.list` with a `deb [signed-by=...]` line
  * per suite, an rpm `.repo` stanza), the repositories served at
- * `endpoint` (or ENDPOINT_PLACEHOLDER), written into `root` beside them.
+ * `endpoint` (or ENDPOINT_PLACEHOLDER). Every import writes these beside
+ * the repositories.
  */
-export async function writeOsSources(root: string, lock: BundleLock, endpoint?: string): Promise<OsSourceFile[]> {
+export function osSourceFiles(lock: BundleLock, endpoint?: string): OsSourceFile[] {
   const groups = new Map<string, LockOsRepository[]>()
   for (const r of lock.osRepositories ?? []) groups.set(`${r.type} ${r.path}`, [...(groups.get(`${r.type} ${r.path}`) ?? []), r])
   const base = (endpoint ?? ENDPOINT_PLACEHOLDER).replace(/\/+$/, '')
-  const out: OsSourceFile[] = []
-  for (const repos of groups.values()) {
+  return [...groups.values()].map((repos) => {
     const node = nodeConfigOf(repos[0].type)
-    const file = {path: `${repos[0].path}${node.sourceSuffix}`, text: node.render(repos, `${base}/${repos[0].path}`, `${base}/${repos[0].key}`)}
-    await writeFileAtomic(resolve(root, ...file.path.split('/')), file.text)
-    out.push(file)
-  }
-  return out
+    return {path: `${repos[0].path}${node.sourceSuffix}`, text: node.render(repos, `${base}/${repos[0].path}`, `${base}/${repos[0].key}`)}
+  })
+}
+
+/** osSourceFiles written into the web root `root`. */
+export async function writeOsSources(root: string, lock: BundleLock, endpoint?: string): Promise<OsSourceFile[]> {
+  const files = osSourceFiles(lock, endpoint)
+  for (const file of files) await writeFileAtomic(resolve(root, ...file.path.split('/')), file.text)
+  return files
 }

@@ -1,10 +1,12 @@
 import {GetBucketPolicyCommand, PutBucketPolicyCommand, type S3Client} from '@aws-sdk/client-s3'
 
+import {digestHex, sha256Digest} from '../content/digest.js'
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {silentProgress, type Progress} from '../ui/index.js'
 import {importFiles} from './file-import.js'
+import {type OsSourceFile, osSourceFiles} from './os-sources.js'
 import type {ImportTotals} from './result.js'
-import {checkS3Target, makeClient, normalizePrefix, objectKey, s3Error, type S3TargetOptions, statusOf} from './s3-client.js'
+import {bucketUrl, checkS3Target, makeClient, normalizePrefix, objectKey, s3Error, type S3TargetOptions, statusOf} from './s3-client.js'
 import {S3Sink} from './s3-sink.js'
 import {verifyBeforeImport} from './verify-first.js'
 
@@ -12,12 +14,16 @@ export interface S3ImportOptions extends S3TargetOptions {
   /** Set a bucket policy letting anyone GET objects under the prefix (an installer fetching over plain HTTP). */
   publicRead?: boolean
   progress?: Progress
+  /** The URL the objects are read at (`<endpoint>/<bucket>[/<prefix>]` or --repo-endpoint), for the OS repositories' source files. */
+  repoEndpoint?: string
 }
 
 export interface S3ImportResult extends ImportTotals {
   s3Endpoint: string
   bucket: string
   prefix: string
+  /** A node's source file per OS repository, put beside it as an object. */
+  osSources: OsSourceFile[]
 }
 
 /**
@@ -35,25 +41,48 @@ export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3Im
   if (opts.insecure) progress.warn(`--insecure: ${host} may be reached over plain HTTP or unverified TLS`)
   const client = await makeClient(opts, concurrency)
   try {
-    const sink = new S3Sink(client, {
-      bucket: opts.bucket,
-      createBucket: opts.createBucket,
-      region: opts.region,
-      prefix,
-      host,
-      concurrency,
-      partSize: opts.partSize,
-      keys: new Set(lock.files.map((f) => objectKey(prefix, f.path))),
-      progress,
-    })
-    const result = await importFiles(dir, lock, sink, {progress, concurrency})
+    const sinkOf = (paths: string[]) =>
+      new S3Sink(client, {
+        bucket: opts.bucket,
+        createBucket: opts.createBucket,
+        region: opts.region,
+        prefix,
+        host,
+        concurrency,
+        partSize: opts.partSize,
+        keys: new Set(paths.map((p) => objectKey(prefix, p))),
+        progress,
+      })
+    const result = await importFiles(dir, lock, sinkOf(lock.files.map((f) => f.path)), {progress, concurrency})
+    // After the files: a source line only ever names a repository that is there.
+    const osSources = osSourceFiles(lock, opts.repoEndpoint ?? bucketUrl(opts.endpoint, opts.bucket, prefix))
+    if (osSources.length > 0) await putTexts(sinkOf(osSources.map((s) => s.path)), osSources)
     if (opts.publicRead) {
       await allowPublicRead(client, opts.bucket, prefix, host)
       progress.info(`bucket policy of ${opts.bucket}: anyone may read ${publicResource(opts.bucket, prefix)}`)
     }
-    return {s3Endpoint: opts.endpoint, bucket: opts.bucket, prefix, ...result}
+    return {s3Endpoint: opts.endpoint, bucket: opts.bucket, prefix, ...result, osSources}
   } finally {
     client.destroy()
+  }
+}
+
+async function* once(bytes: Buffer): AsyncIterable<Buffer> {
+  yield bytes
+}
+
+/** Small files made by the import (not from the bundle) put through the same sink: each object with its sha256, one already there skipped. */
+async function putTexts(sink: S3Sink, files: {path: string; text: string}[]): Promise<void> {
+  try {
+    await sink.open()
+    for (const f of files) {
+      const bytes = Buffer.from(f.text)
+      await sink.put({path: f.path, size: bytes.length, sha256: digestHex(sha256Digest(bytes))}, once(bytes), {executable: false, onBytes: () => {}, onStored: () => {}})
+    }
+    await sink.commit()
+  } catch (err) {
+    await sink.abort()
+    throw err
   }
 }
 
