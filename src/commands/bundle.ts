@@ -7,7 +7,7 @@ import {type BundleResult, type BundleTool, writeBundle} from '../lib/bundle/bun
 import {readSigningKey, SIGN_PASSWORD_ENV} from '../lib/bundle/bundle-signature.js'
 import {IMPORTER_PLATFORMS, importerPlatforms, importerTools} from '../lib/bundle/importer.js'
 import type {WrittenFile} from '../lib/bundle/output.js'
-import type {DeltaSummary} from '../lib/bundle/delta.js'
+import {baseNames, type DeltaSummary} from '../lib/bundle/delta.js'
 import {parseSize} from '../lib/bundle/size.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {DEFAULT_STORE} from '../lib/store/store.js'
@@ -99,7 +99,7 @@ export function printBundle(r: BundleResult, out: (line: string) => void): Bundl
   for (const l of columns(r.written.map((w) => [w.sha256, formatBytes(w.size).padStart(10), w.name]))) out(l)
   if (r.delta) {
     const d = r.delta
-    out(`delta since ${d.base.map((b) => `${b.name}${b.version ? ` ${b.version}` : ''}`).join(', ')}: carries ${d.carried.blobs} blob(s) and ${d.carried.files} file(s) (${formatBytes(d.carried.bytes)}); leaves ${d.fromBase.blobs} blob(s) and ${d.fromBase.files} file(s) (${formatBytes(d.fromBase.bytes)}) to the base`)
+    out(`delta since ${baseNames(d.base)}: carries ${d.carried.blobs} blob(s) and ${d.carried.files} file(s) (${formatBytes(d.carried.bytes)}); leaves ${d.fromBase.blobs} blob(s) and ${d.fromBase.files} file(s) (${formatBytes(d.fromBase.bytes)}) to the base`)
   }
   out(`total: ${r.name}${r.version ? ` ${r.version}` : ''}: ${r.images} image(s), ${r.files} file(s) -> ${r.out}, ${formatBytes(r.bytesOut)} in ${formatDuration(r.ms)} (${formatRate(r.bytesOut, r.ms)})`)
   return {

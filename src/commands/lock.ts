@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../lib/base-command.js'
+import {redactUrl} from '../lib/fetch/http.js'
 import {DEFAULT_CONCURRENCY} from '../lib/defaults.js'
 import {type LockedImage, type LockResult, lockManifest} from '../lib/select/lock.js'
 import {formatSelections} from '../lib/select/report.js'
@@ -15,6 +16,8 @@ export type LockCounts = {
   unchanged: number
   selections: number
   repositories: number
+  /** Binaries and packages named by checksumUrl pinned to their sha256 now. */
+  files: number
 }
 
 /** lock's result: one item per image of the locked manifest (reference, digest, pinned or unchanged, the selection it came from), and the selection report. */
@@ -30,21 +33,25 @@ export function lockReport(result: LockResult): {result: LockCommandResult; line
     // The report has a row per repository a spec.repositories entry took: count the images' selections apart.
     selections: new Set(result.selections.map((s) => s.field).filter((f) => !result.repositories.some((r) => r.field === f))).size,
     repositories: result.repositories.length,
+    files: result.files.filter((f) => f.action === 'pinned').length,
   }
   const expanded = counts.selections + counts.repositories
   const lines = [
     ...formatSelections(result.selections, result.repositories),
-    ...columns(images.map((i) => [i.ref.replace(/@sha256:.*$/, ''), i.digest, i.action, i.from ?? ''])),
+    ...columns([
+      ...images.map((i) => [i.ref.replace(/@sha256:.*$/, ''), i.digest, i.action, i.from ?? '']),
+      ...result.files.map((f) => [redactUrl(f.url), `sha256:${f.sha256}`, f.action, `from ${redactUrl(f.checksumUrl)}`]),
+    ]),
     result.changed
-      ? `total: ${plural(counts.images, 'image')} in ${result.out}: ${counts.pinned} pinned now, ${counts.unchanged} pinned already; ${plural(expanded, 'selection')} expanded`
-      : `total: ${plural(counts.images, 'image')}; ${result.out} was locked already, nothing changed`,
+      ? `total: ${plural(counts.images, 'image')} in ${result.out}: ${counts.pinned} pinned now, ${counts.unchanged} pinned already; ${plural(expanded, 'selection')} expanded${counts.files > 0 ? `; ${plural(counts.files, 'file')} pinned to the sha256 of its checksumUrl` : ''}`
+      : `total: ${plural(counts.images, 'image')}${result.files.length > 0 ? `, ${plural(result.files.length, 'file')}` : ''}; ${result.out} was locked already, nothing changed`,
   ]
   return {result: {...rest, counts, items: images}, lines}
 }
 
 export default class Lock extends BaseCommand<typeof Lock> {
   static override description =
-    'Resolve every tag selection and every tag of a manifest to a digest and write the manifest back pinned (ref: host/repo:tag@sha256:...), comments and key order kept. Locking a locked manifest changes nothing.'
+    'Resolve every tag selection and every tag of a manifest to a digest, and every checksumUrl to the sha256 its file gives, and write the manifest back pinned (ref: host/repo:tag@sha256:..., sha256: beside checksumUrl), comments and key order kept. Locking a locked manifest changes nothing.'
 
   static override args = {
     manifest: Args.string({description: 'Path of the manifest (YAML).', required: true}),

@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {bundleKeyFlags, checkBundleKey} from '../lib/bundle-key-flags.js'
 import {BaseCommand} from '../lib/base-command.js'
 import type {ImageSignature} from '../lib/bundle/signatures.js'
-import {deltaSummary, type DeltaSummary} from '../lib/bundle/delta.js'
+import {baseNames, deltaSummary, type DeltaSummary} from '../lib/bundle/delta.js'
 import {verifyBundle, verifyWithBases} from '../lib/bundle/verify.js'
 import {BundleError, FailureError} from '../lib/errors.js'
 import {readPublicKey} from '../lib/oci/cosign.js'
@@ -81,7 +81,7 @@ export default class Verify extends BaseCommand<typeof Verify> {
     if (delta) {
       this.out(`delta: carries ${delta.carried.blobs} blob(s) and ${delta.carried.files} file(s) (${formatBytes(delta.carried.bytes)}), all checked`)
       this.out(
-        `expects from its base${delta.base.length === 1 ? '' : 's'} (${delta.base.map((b) => `${b.name}${b.version ? ` ${b.version}` : ''}`).join(', ')}): ${delta.fromBase.blobs} blob(s) and ${delta.fromBase.files} file(s) (${formatBytes(delta.fromBase.bytes)}), ${bases.length > 0 ? `all found in ${bases.join(', ')}` : 'not checked (give --base DIR to check them)'}`,
+        `expects from its base${delta.base.length === 1 ? '' : 's'} (${baseNames(delta.base)}): ${delta.fromBase.blobs} blob(s) and ${delta.fromBase.files} file(s) (${formatBytes(delta.fromBase.bytes)}), ${bases.length > 0 ? `all found in ${bases.join(', ')}` : 'not checked (give --base DIR to check them)'}`,
       )
     }
     this.out(`${this.args.bundle}: OK (${l.images.length} image(s), ${l.files.length} file(s); ${report.files.length} bundle files checked)`)

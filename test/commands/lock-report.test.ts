@@ -21,9 +21,10 @@ describe("lock's result", () => {
         {field: 'spec.repositories[0]', repository: 'r/d', selection: 'all', selected: [], left: []},
         {field: 'spec.repositories[0]', repository: 'r/e', selection: 'all', selected: [], left: []},
       ],
+      files: [],
       repositories: [{field: 'spec.repositories[0]', registry: 'r', repositories: ['d', 'e'], leftOut: 0}],
     })
-    expect(result.counts).toEqual({images: 3, pinned: 2, unchanged: 1, selections: 1, repositories: 1})
+    expect(result.counts).toEqual({images: 3, pinned: 2, unchanged: 1, selections: 1, repositories: 1, files: 0})
     expect(result.items).toHaveLength(3)
     expect(lines).toContain(`r/c:3  ${D('c')}  pinned     spec.images[2]`)
     expect(lines.at(-1)).toBe('total: 3 images in m.lock.yaml: 2 pinned now, 1 pinned already; 2 selections expanded')

@@ -4,7 +4,10 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {createHash} from 'node:crypto'
+
 import {runCli} from '../helpers/cli.js'
+import {startNginx} from '../helpers/nginx.js'
 import {pushImage, RegistrySession} from '../helpers/images.js'
 import {type PagingProxy, startPagingProxy} from '../helpers/paging-proxy.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
@@ -241,6 +244,44 @@ describe('airlock lock', () => {
     expect(await readFile(out, 'utf8')).toBe(locked)
     const valid = await runCli(['validate', out])
     expect(valid.code, valid.stderr).toBe(0)
+  })
+
+  it('pins every checksumUrl file to the sha256 its checksum file gives, keeps checksumUrl, and the locked manifest no longer reads it', async () => {
+    const web = await startNginx()
+    try {
+      const tool = Buffer.from('a tool, version 1\n')
+      const hex = createHash('sha256').update(tool).digest('hex')
+      await writeFile(join(web.root, 'tool'), tool)
+      await writeFile(join(web.root, 'SHA256SUMS'), `${'0'.repeat(64)}  other\n${hex}  tool\n`)
+      const file = await manifest(
+        'lock-files',
+        `  binaries:
+    - url: ${web.url}/tool
+      checksumUrl: ${web.url}/SHA256SUMS   # upstream's sums
+`,
+      )
+      const r = await runCli(['lock', file, '--json'])
+      expect(r.code, r.stderr).toBe(0)
+      const json = JSON.parse(r.stdout) as {changed: boolean; files: {url: string; sha256: string; action: string}[]; counts: {files: number}}
+      expect(json.files).toEqual([{url: `${web.url}/tool`, sha256: hex, checksumUrl: `${web.url}/SHA256SUMS`, action: 'pinned'}])
+      expect(json.counts.files).toBe(1)
+      const locked = await readFile(file, 'utf8')
+      expect(locked).toBe(`${head('lock-files')}  binaries:
+    - url: ${web.url}/tool
+      checksumUrl: ${web.url}/SHA256SUMS   # upstream's sums
+      sha256: ${hex}
+`)
+      const again = await runCli(['lock', file])
+      expect(again.code, again.stderr).toBe(0)
+      expect(again.stdout).toContain('was locked already, nothing changed')
+      expect(await readFile(file, 'utf8')).toBe(locked)
+      // Exact: the checksum file may change or go; the locked manifest pulls what was locked.
+      await writeFile(join(web.root, 'SHA256SUMS'), `${'1'.repeat(64)}  tool\n`)
+      const pull = await runCli(['pull', file, '--store', join(dir, 'store-lock-files')])
+      expect(pull.code, pull.stderr).toBe(0)
+    } finally {
+      await web.stop()
+    }
   })
 
   it('a locked multi-arch tag with a platform subset builds the same images as the unlocked one; a digest alone keeps the whole index', async () => {

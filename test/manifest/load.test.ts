@@ -296,19 +296,16 @@ spec:
     for (const p of ps) expect(p.message).not.toContain('secret')
   })
 
-  it('requires exactly one of sha256 and checksumUrl', () => {
+  it('requires sha256 or checksumUrl, and takes both', () => {
     const ps = problems(`${head}  binaries:
     - url: https://example.com/a
     - url: https://example.com/b
       sha256: ${HEX}
       checksumUrl: https://example.com/b.sha256
 `)
-    expect(ps.map((p) => [p.path, p.line])).toEqual([
-      ['spec.binaries[0].sha256', 7],
-      ['spec.binaries[1].checksumUrl', 10],
-    ])
+    // Both is what lock writes: the sha256 is checked, checksumUrl kept for reference.
+    expect(ps.map((p) => [p.path, p.line])).toEqual([['spec.binaries[0].sha256', 7]])
     expect(ps[0].message).toContain('missing checksum')
-    expect(ps[1].message).toContain('not both')
   })
 
   it('rejects duplicate entries', () => {

@@ -101,3 +101,55 @@ describe('writeLocked', () => {
     expect(writeLocked(text, {digests: new Map(), expansions: new Map()})).toEqual({text, changed: false})
   })
 })
+
+describe('writeLocked: files named by checksumUrl', () => {
+  const H = (c: string) => c.repeat(64)
+  it('writes the sha256 the checksum file gave beside checksumUrl (kept), and a second lock changes nothing', () => {
+    const text = `${head}  binaries:
+    - url: https://example.com/a.tar.gz   # a
+      checksumUrl: https://example.com/a.tar.gz.sha256   # upstream sums
+      path: tools/a.tar.gz
+    - checksumUrl: https://example.com/SHA256SUMS
+      url: https://example.com/b
+    - url: https://example.com/c
+      sha256: ${H('c')}
+  packages:
+    - url: https://example.com/p.tgz
+      checksumUrl: https://example.com/SHA256SUMS
+`
+    const checksums = new Map([
+      ['https://example.com/a.tar.gz', H('a')],
+      ['https://example.com/b', H('b')],
+      ['https://example.com/p.tgz', H('d')],
+    ])
+    const r = writeLocked(text, {digests: new Map(), expansions: new Map(), checksums})
+    expect(r.changed).toBe(true)
+    expect(r.text).toBe(`${head}  binaries:
+    - url: https://example.com/a.tar.gz   # a
+      checksumUrl: https://example.com/a.tar.gz.sha256   # upstream sums
+      sha256: ${H('a')}
+      path: tools/a.tar.gz
+    - checksumUrl: https://example.com/SHA256SUMS
+      sha256: ${H('b')}
+      url: https://example.com/b
+    - url: https://example.com/c
+      sha256: ${H('c')}
+  packages:
+    - url: https://example.com/p.tgz
+      checksumUrl: https://example.com/SHA256SUMS
+      sha256: ${H('d')}
+`)
+    const m = parseManifest(Buffer.from(r.text), 'm.yaml')
+    expect(m.binaries.map((b) => b.sha256)).toEqual([H('a'), H('b'), H('c')])
+    expect(m.binaries[0].checksumUrl).toBe('https://example.com/a.tar.gz.sha256')
+    expect(writeLocked(r.text, {digests: new Map(), expansions: new Map(), checksums})).toEqual({text: r.text, changed: false})
+  })
+
+  it('pins flow-style entries through the document API', () => {
+    const text = `${head}  binaries: [{url: "https://example.com/a", checksumUrl: "https://example.com/a.sha256"}]
+`
+    const r = writeLocked(text, {digests: new Map(), expansions: new Map(), checksums: new Map([['https://example.com/a', H('a')]])})
+    expect(r.changed).toBe(true)
+    expect(parseManifest(Buffer.from(r.text), 'm.yaml').binaries[0].sha256).toBe(H('a'))
+  })
+})

@@ -51,6 +51,8 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
     // Checked before the import, so an unusable file does not leave a half-done job.
     const config = clusterConfig ? await cc!.openClusterConfig(clusterConfig) : undefined
     const r = await importNginx(this.args.bundle, {root, progress: this.progress, endpoint})
+    // A mistyped --root would otherwise become a new folder nobody serves.
+    if (r.createdRoot) this.progress.warn(`created --root ${root} (it did not exist)`)
     if (config && endpoint) await config.point({endpoint})
     this.out(`${r.written} file(s) written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, under ${r.root}`)
     if (clusterConfig) this.out(`${clusterConfig}: spec.binaries -> external ${endpoint}`)

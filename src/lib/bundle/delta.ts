@@ -36,3 +36,8 @@ export function deltaSummary(lock: BundleLock): DeltaSummary | undefined {
 export function isDelta(lock: BundleLock): boolean {
   return (lock.base?.length ?? 0) > 0
 }
+
+/** The bases by name and version, each once: two inventories of one bundle are one base to a reader (`lab-offline 2.0.0`). */
+export function baseNames(bases: LockBase[]): string {
+  return [...new Set(bases.map((b) => `${b.name}${b.version ? ` ${b.version}` : ''}`))].join(', ')
+}

@@ -1,4 +1,4 @@
-import {isDelta} from '../bundle/delta.js'
+import {baseNames, isDelta} from '../bundle/delta.js'
 import type {BundleLock} from '../lock.js'
 import {FailureError} from '../errors.js'
 import {formatBytes} from '../ui/format.js'
@@ -17,7 +17,7 @@ export interface MissingFromTarget {
 export function refuseIncompleteTarget(target: string, lock: BundleLock, missing: MissingFromTarget[]): void {
   if (missing.length === 0) return
   const bytes = missing.reduce((n, m) => n + m.size, 0)
-  const bases = (lock.base ?? []).map((b) => `${b.name}${b.version ? ` ${b.version}` : ''}`).join(', ')
+  const bases = baseNames(lock.base ?? [])
   throw new FailureError(
     `${target} lacks ${missing.length} item(s), ${formatBytes(bytes)} (${bytes} bytes), that this delta leaves to its base (${bases}); nothing was written`,
     {

@@ -16,6 +16,8 @@ export interface NginxImportOptions {
 
 export interface NginxImportResult extends ImportTotals {
   root: string
+  /** True when the root was missing and the import created it (a mistyped --root shows here). */
+  createdRoot: boolean
   /** A node's source file per OS repository, written beside it. */
   osSources: OsSourceFile[]
 }
@@ -41,5 +43,5 @@ export async function importNginx(dir: string, opts: NginxImportOptions): Promis
   })
   // After the commit: a source line only ever names a repository that is there.
   const osSources = await writeOsSources(sink.path, lock, opts.endpoint)
-  return {root: sink.path, ...result, osSources}
+  return {root: sink.path, createdRoot: sink.createdRoot, ...result, osSources}
 }

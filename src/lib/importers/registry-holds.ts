@@ -66,6 +66,8 @@ export interface DeltaImage {
   ref: string
   root: Descriptor
   repository: string
+  /** bundle.json's bytes of the whole image (manifests, configs, layers): what it needs when its root is left out and missing. */
+  size?: number
 }
 
 /**
@@ -99,8 +101,10 @@ export async function checkDeltaTarget(
         }
       }
     }
-    const what = `${d.digest} (${isManifest(d.mediaType) ? 'manifest' : 'blob'}) of ${img.ref} in ${holds.client.registry}/${img.repository}`
-    missing.set(`${img.repository}@${d.digest}`, {what, size: d.size})
+    // A root left out and missing: the target lacks the whole image, and the walk cannot see past it; bundle.json has its bytes.
+    const whole = d.digest === img.root.digest && img.size !== undefined && img.size > d.size
+    const what = `${d.digest} (${isManifest(d.mediaType) ? 'manifest' : 'blob'}${whole ? ' and everything it points to' : ''}) of ${img.ref} in ${holds.client.registry}/${img.repository}`
+    missing.set(`${img.repository}@${d.digest}`, {what, size: whole ? img.size! : d.size})
   }
   await Promise.all(
     images.map(async (img) => {

@@ -333,7 +333,7 @@ export async function pushArchive(
     const {missing, holders} = await checkDeltaTarget(
       archive,
       delta,
-      planned.map((p) => ({ref: p.lock.ref, root: p.desc, repository: p.target.repository})),
+      planned.map((p) => ({ref: p.lock.ref, root: p.desc, repository: p.target.repository, size: p.lock.size})),
       new RegistryHolds(client, concurrency),
     )
     refuseIncompleteTarget(`registry ${opts.registry}`, delta, missing)

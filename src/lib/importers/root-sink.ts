@@ -94,6 +94,11 @@ export class RootSink implements FileSink {
   /** The root, links resolved; set by open(). */
   private root = ''
   private madeRoot: string | undefined
+
+  /** Whether open() created the root (it was missing: perhaps mistyped). */
+  get createdRoot(): boolean {
+    return this.madeRoot !== undefined
+  }
   private readonly dirs = new Map<string, Promise<void>>()
   /** Folders made or checked (their promise in `dirs` fulfilled), the root's '' included: putWhole need not wait for them. */
   private readonly readyDirs = new Set<string>([''])

@@ -1,22 +1,46 @@
 import {type ArchiveScope, verifyBundle} from '../bundle/verify.js'
 import type {BundleLock} from '../lock.js'
 import {BundleError} from '../errors.js'
-import type {Progress} from '../ui/index.js'
+import {type Progress, silentProgress} from '../ui/index.js'
+
+/** What a refused command did not do, in its own words: `nothing was imported`, `nothing was served`. */
+export type RefusedAction = 'imported' | 'served'
 
 /**
  * Every import starts here: what it imports is verified before a single
  * byte is written (bundle.json, the archives it reads with their SHA256SUMS
  * lines), and a bundle with any problem is refused (exit 2). An archive the
- * import does not read is left to `airlock verify`, the full check.
+ * import does not read is left to `airlock verify`, the full check, unless
+ * the bundle is refused: then the refusal lists what `airlock verify` lists.
  */
-export async function verifyBeforeImport(dir: string, scope: ArchiveScope[], progress?: Progress): Promise<BundleLock> {
+export async function verifyBeforeImport(dir: string, scope: ArchiveScope[], progress?: Progress, action: RefusedAction = 'imported'): Promise<BundleLock> {
   const report = await verifyBundle(dir, {progress, only: scope})
-  if (!report.ok) throw refusedBundle(dir, report.problems)
+  if (!report.ok) throw await refusal(dir, action, report.problems)
   return report.lock
 }
 
-/** The error of an import refused because its bundle has problems (exit 2), each listed. */
-export function refusedBundle(dir: string, problems: string[]): BundleError {
+const refusals = new WeakSet<Error>()
+
+/**
+ * The error of a command refused because its bundle has problems (exit 2):
+ * every problem `airlock verify` finds, so a refusal never names fewer than
+ * verify does (`known`, the problems the command met itself, when the full
+ * check finds none of them).
+ */
+export async function refusal(dir: string, action: RefusedAction, known: string[] = []): Promise<BundleError> {
+  const full = await verifyBundle(dir, {progress: silentProgress}).catch(() => undefined)
+  return refusedBundle(dir, full && !full.ok ? full.problems : known, action)
+}
+
+/** The error of a command refused because its bundle has these problems (exit 2), each listed. */
+export function refusedBundle(dir: string, problems: string[], action: RefusedAction = 'imported'): BundleError {
   const n = problems.length
-  return new BundleError(`${dir}: the bundle failed verification (${n} problem${n === 1 ? '' : 's'}); nothing was imported`, {details: problems})
+  const err = new BundleError(`${dir}: the bundle failed verification (${n} problem${n === 1 ? '' : 's'}); nothing was ${action}`, {details: problems})
+  refusals.add(err)
+  return err
+}
+
+/** Whether an error is a bundle refused by verification (refusedBundle), as opposed to a failure on the way. */
+export function isRefusedBundle(err: unknown): boolean {
+  return err instanceof Error && refusals.has(err)
 }

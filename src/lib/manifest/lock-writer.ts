@@ -14,6 +14,12 @@ export interface LockEdits {
    * maps to an empty list.
    */
   expansions: Map<string, string[]>
+  /**
+   * The sha256 (hex) a checksum file gave each binary or package named with
+   * `checksumUrl` and no `sha256`, keyed by its `url` as written. Each gets
+   * `sha256:` beside its `checksumUrl` (kept, for reference).
+   */
+  checksums?: Map<string, string>
 }
 
 /**
@@ -25,7 +31,8 @@ export interface LockEdits {
  * `images`. Comments and key order are kept: the `yaml` document API gives
  * each node's range and the text is edited there, so every line the lock
  * does not change stays byte for byte (flow-style lists are written by the
- * document API instead). The selection each group came from is written as
+ * document API instead). Every binary and package named by `checksumUrl`
+ * gets the `sha256:` its checksum file gave, on the line after it. The selection each group came from is written as
  * a comment above it, so the lock stays reviewable. Returns the text
  * unchanged when there is nothing to pin: locking a locked manifest changes
  * nothing.
@@ -121,11 +128,45 @@ function splice(text: string, spec: YAMLMap, edits: LockEdits): string | undefin
 ${generated}`})
     } else return undefined
   }
+  for (const key of ['binaries', 'packages']) {
+    const seq = spec.get(key, true)
+    if (seq === undefined || seq === null || !isSeq(seq)) continue
+    for (const item of seq.items) {
+      const e = checksumEdit(text, item, edits.checksums)
+      if (e === null) return undefined
+      if (e) out.push(e)
+    }
+  }
   // Apply from the end, so earlier offsets stay valid.
   out.sort((a, b) => b.start - a.start || b.end - a.end)
   let result = text
   for (const e of out) result = result.slice(0, e.start) + e.insert + result.slice(e.end)
   return result
+}
+
+/** The sha256 a file entry named by checksumUrl alone is pinned to, or undefined. */
+function checksumPin(item: unknown, checksums: Map<string, string> | undefined): string | undefined {
+  if (!checksums || !isMap(item) || item.has('sha256') || !item.has('checksumUrl')) return undefined
+  const url = item.get('url')
+  return typeof url === 'string' ? checksums.get(url) : undefined
+}
+
+/**
+ * `sha256: HEX` on its own line after the `checksumUrl` line, at its column:
+ * undefined when there is nothing to pin, null for a layout this does not edit.
+ */
+function checksumEdit(text: string, item: unknown, checksums: Map<string, string> | undefined): Edit | undefined | null {
+  const hex = checksumPin(item, checksums)
+  if (!hex) return undefined
+  const map = item as YAMLMap
+  const pair = map.items.find((p) => isScalar(p.key) && p.key.value === 'checksumUrl')
+  const key = pair?.key as Scalar | undefined
+  const value = pair?.value as Scalar | undefined
+  if (map.flow || !key?.range || !value?.range) return null
+  const col = key.range[0] - lineStart(text, key.range[0])
+  const nl = text.indexOf('\n', value.range[1])
+  if (nl === -1) return {start: text.length, end: text.length, insert: `\n${' '.repeat(col)}sha256: ${hex}\n`}
+  return {start: nl + 1, end: nl + 1, insert: `${' '.repeat(col)}sha256: ${hex}\n`}
 }
 
 /** Where a block sequence item starts: its line, the column of its `-` and of its content. */
@@ -256,6 +297,16 @@ function rewrite(text: string, doc: ReturnType<typeof parseDocument>, spec: YAML
       spec.items.splice(pairIndex, 1, new Pair(new Scalar('images'), seq))
     }
     changed = true
+  }
+  for (const key of ['binaries', 'packages']) {
+    const seq = spec.get(key, true)
+    if (!isSeq(seq)) continue
+    for (const item of seq.items) {
+      const hex = checksumPin(item, edits.checksums)
+      if (!hex) continue
+      ;(item as YAMLMap).set('sha256', hex)
+      changed = true
+    }
   }
   if (!changed) return {text, changed: false}
   return {text: doc.toString(writeOptions(text)), changed: true}

@@ -583,10 +583,8 @@ class Validator {
       checksumUrl = this.url(f.checksumUrl, `${p}.checksumUrl`)
       if (checksumUrl === undefined) ok = false
     }
-    if (f.sha256 && f.checksumUrl) {
-      this.add(f.checksumUrl.off, `${p}.checksumUrl`, 'give either sha256 or checksumUrl, not both')
-      ok = false
-    } else if (!f.sha256 && !f.checksumUrl) {
+    // Both: the sha256 is what the file must hash to (as `lock` writes it); checksumUrl says where it came from and is not fetched.
+    if (!f.sha256 && !f.checksumUrl) {
       this.add(map.off, `${p}.sha256`, 'missing checksum: expected sha256 (64 hex digits) or checksumUrl (a sha256sum file)')
       ok = false
     }

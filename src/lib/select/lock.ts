@@ -3,10 +3,12 @@ import path from 'node:path'
 import pLimit from 'p-limit'
 
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
+import {ChecksumFiles} from '../fetch/checksum.js'
+import {createHttp, redactUrl} from '../fetch/http.js'
 import {FailureError, ManifestError} from '../errors.js'
 import {parseManifest, readManifestFile} from '../manifest/load.js'
 import {writeLocked} from '../manifest/lock-writer.js'
-import type {ImageEntry} from '../manifest/types.js'
+import type {ImageEntry, Manifest, UrlFileEntry} from '../manifest/types.js'
 import {formatReference} from '../oci/reference.js'
 import type {RegistryClient} from '../registry/client.js'
 import {writeFileAtomic} from '../store/atomic.js'
@@ -34,6 +36,14 @@ export interface LockedImage {
   from?: string
 }
 
+/** One binary or package named by checksumUrl: pinned now to the sha256 its checksum file gave, or pinned in the file already. */
+export interface LockedFile {
+  url: string
+  sha256: string
+  checksumUrl: string
+  action: 'pinned' | 'unchanged'
+}
+
 export interface LockResult {
   file: string
   out: string
@@ -41,6 +51,8 @@ export interface LockResult {
   changed: boolean
   /** Every image of the locked manifest with the digest it is pinned to. */
   images: LockedImage[]
+  /** Every binary and package with a checksumUrl, with the sha256 it is pinned to. */
+  files: LockedFile[]
   selections: SelectionReport[]
   repositories: RepositoriesReport[]
 }
@@ -83,8 +95,10 @@ export async function lockManifest(file: string, opts: LockOptions): Promise<Loc
   for (const [field, entries] of resolution.expansions) {
     expansions.set(field, entries.map((e) => `${formatReference(e.ref)}@${digests.get(formatReference(e.ref))!}`))
   }
+  const files = await checksumPins(manifest, opts)
+  const checksums = new Map(files.filter((f) => f.action === 'pinned').map((f) => [f.url, f.sha256]))
   const text = bytes.toString('utf8')
-  const locked = writeLocked(text, {digests, expansions})
+  const locked = writeLocked(text, {digests, expansions, checksums})
   if (locked.changed) {
     // What is written must be a valid manifest with nothing left to resolve; anything else is our bug.
     let check
@@ -94,7 +108,8 @@ export async function lockManifest(file: string, opts: LockOptions): Promise<Loc
       const detail = error instanceof ManifestError ? error.details : [(error as Error).message]
       throw new FailureError(`${file}: the locked manifest would not be valid; nothing was written`, {details: detail})
     }
-    if ((check.selections?.length ?? 0) > 0 || (check.repositories?.length ?? 0) > 0) {
+    const loose = [...check.binaries, ...check.packages].some((e) => e.kind !== 'chart' && !e.sha256)
+    if ((check.selections?.length ?? 0) > 0 || (check.repositories?.length ?? 0) > 0 || loose) {
       throw new FailureError(`${file}: the locked manifest still has selections; nothing was written`)
     }
   }
@@ -109,7 +124,31 @@ export async function lockManifest(file: string, opts: LockOptions): Promise<Loc
     const from = fromField.get(e)
     return {ref: formatReference({...e.ref, digest}), digest, action: e.ref.digest ? 'unchanged' : 'pinned', ...(from ? {from} : {})}
   })
-  return {file, out, changed: locked.changed, images, selections: resolution.selections, repositories: resolution.repositories}
+  return {file, out, changed: locked.changed, images, files, selections: resolution.selections, repositories: resolution.repositories}
+}
+
+/** The sha256 each binary and package named by checksumUrl has: its checksum file read now (each file once), or its sha256 already written. */
+async function checksumPins(manifest: Manifest, opts: LockOptions): Promise<LockedFile[]> {
+  const entries = [...manifest.binaries, ...manifest.packages].filter((e): e is UrlFileEntry => e.kind !== 'chart' && e.checksumUrl !== undefined)
+  if (entries.length === 0) return []
+  const checksums = new ChecksumFiles({http: await createHttp({caFiles: opts.caFiles})})
+  const limit = pLimit(opts.concurrency ?? DEFAULT_CONCURRENCY)
+  return Promise.all(
+    entries.map((e) =>
+      limit(async (): Promise<LockedFile> => {
+        if (e.sha256) return {url: e.url, sha256: e.sha256, checksumUrl: e.checksumUrl!, action: 'unchanged'}
+        const task = opts.progress.task(`checksum ${redactUrl(e.url)}`)
+        try {
+          const sha256 = await checksums.sha256For(e.checksumUrl!, e.url)
+          task.done(sha256)
+          return {url: e.url, sha256, checksumUrl: e.checksumUrl!, action: 'pinned'}
+        } catch (error) {
+          task.fail((error as Error).message)
+          throw error
+        }
+      }),
+    ),
+  )
 }
 
 /** The digest a registry serves for a tag: from HEAD's Docker-Content-Digest, else by hashing what GET returns. */

@@ -9,7 +9,8 @@ import type {BundleLock} from '../bundle/lock.js'
 import {BUNDLE_FILES} from '../bundle/lock.js'
 import {FailureError} from '../errors.js'
 import {importNginx} from '../importers/nginx.js'
-import {verifyBeforeImport} from '../importers/verify-first.js'
+import type {BundleError} from '../errors.js'
+import {isRefusedBundle, refusedBundle, verifyBeforeImport} from '../importers/verify-first.js'
 import type {Progress} from '../ui/index.js'
 
 /**
@@ -108,9 +109,12 @@ function checkOwned(path: string, st: {uid: number; mode: number}, uid: number |
 export async function prepareFiles(dirs: string[], locks: BundleLock[], folder: string, progress?: Progress): Promise<Map<string, CachedFile>> {
   for (const dir of dirs) {
     // import nginx checks the two archives it unpacks; the images, served from the tar as they are, are checked beside it.
-    const [unpacked, images] = await Promise.allSettled([importNginx(dir, {root: folder, progress}), verifyBeforeImport(dir, ['images'], progress)])
-    if (images.status === 'rejected') throw images.reason
-    if (unpacked.status === 'rejected') throw unpacked.reason
+    const [unpacked, images] = await Promise.allSettled([importNginx(dir, {root: folder, progress}), verifyBeforeImport(dir, ['images'], progress, 'served')])
+    const failed = [images, unpacked].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown)
+    // A refused bundle is refused in serve's words, with every problem verify lists (each refusal ran the full check).
+    const refused = failed.find(isRefusedBundle) as BundleError | undefined
+    if (refused) throw refusedBundle(dir, refused.details, 'served')
+    if (failed.length > 0) throw failed[0]
   }
   const table = new Map<string, CachedFile>()
   for (const lock of locks) {
