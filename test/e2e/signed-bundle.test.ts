@@ -97,6 +97,22 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
     expect(wrong.stderr).toContain('password')
   })
 
+  it('serve --bundle-key checks each --base too: a delta whose base lost its .sig is not served', async () => {
+    const delta = await build('delta', '--sign-key', keys.sec1, '--since', signed)
+    const base = join(work, 'base-unsigned')
+    await exec('cp', ['-a', signed, base])
+    await rm(join(base, 'SHA256SUMS.sig'))
+    const port = await freePort()
+    const args = (b: string) => ['serve', delta, '--base', b, '--bundle-key', keys.pub, '--listen', `127.0.0.1:${port}`, '--cache-dir', join(work, 'delta-cache')]
+    // Everything signed: taken (--print-mirror-config stops before listening).
+    const ok = await runCli([...args(signed), '--print-mirror-config', 'containerd'])
+    expect(ok.code, ok.stderr).toBe(0)
+    const r = await runCli(args(base), {timeoutMs: 60_000})
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toContain(`${base}: SHA256SUMS.sig is missing`)
+    expect(r.stderr).not.toMatch(/serving/)
+  })
+
   describe('refused, exit 2, nothing written', () => {
     const cases: [string, () => Promise<{dir: string; key: string}>][] = [
       ['a re-hashed tampered archive', async () => {
