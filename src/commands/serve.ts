@@ -71,7 +71,8 @@ export default class Serve extends BaseCommand<typeof Serve> {
   }
 
   async run(): Promise<ServeResult | MirrorConfigResult> {
-    await checkBundleKey(this.args.bundle, this.flags['bundle-key'])
+    // A delta is served with its bases' content: each --base must carry the same signature.
+    for (const dir of [this.args.bundle, ...(this.flags.base ?? [])]) await checkBundleKey(dir, this.flags['bundle-key'])
     const [{parseListen, defaultAdvertiseUrl}, mirror] = await Promise.all([import('../lib/serve/listen.js'), import('../lib/serve/mirror-config.js')])
     const listen = parseListen(this.flags.listen)
     const tls = Boolean(this.flags['tls-cert'])

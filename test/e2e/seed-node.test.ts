@@ -285,6 +285,56 @@ describe('a seed node with no Node.js and no network', () => {
     ])
   })
 
+  it('./import.sh nginx ROOT --bundle-key imports a signed bundle, and refuses (root untouched) a re-hashed tampered one, one missing its .sig, and --bundle-key on the tar-only path', async () => {
+    const key = join(work, 'sign.pem')
+    await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key])
+    await run('openssl', ['ec', '-in', key, '-pubout', '-out', join(root, 'pub.pem')])
+    const b = await runCli(['bundle', '--store', store.root, '--out', join(root, 'signed'), '--sign-key', key, '--quiet'])
+    expect(b.code, b.stderr).toBe(0)
+    // Copies sharing the big files' inodes: a changed file is written anew, never through the link.
+    const rewrite = async (file: string, data: Buffer | string) => {
+      await rm(file)
+      await writeFile(file, data)
+    }
+    await run('cp', ['-al', join(root, 'signed'), join(root, 'tampered')])
+    const archive = join(root, 'tampered', 'offline-files.tar.gz')
+    const bytes = Buffer.concat([await readFile(archive), Buffer.alloc(512)])
+    await rewrite(archive, bytes)
+    const sums = await readFile(join(root, 'tampered', 'SHA256SUMS'), 'utf8')
+    const resummed = sums.replace(/^[0-9a-f]{64}(  offline-files\.tar\.gz)$/m, `${sha256(bytes)}$1`)
+    expect(resummed).not.toBe(sums)
+    await rewrite(join(root, 'tampered', 'SHA256SUMS'), resummed)
+    await run('cp', ['-al', join(root, 'signed'), join(root, 'nosig')])
+    await rm(join(root, 'nosig', 'SHA256SUMS.sig'))
+    try {
+      const r = await inNamespace(
+        inSeed(
+          root,
+          [
+            './signed/import.sh nginx /srv/signed --bundle-key /pub.pem',
+            'set +e',
+            './tampered/import.sh nginx /srv/tampered --bundle-key /pub.pem; echo "tampered exit $?"',
+            './nosig/import.sh nginx /srv/nosig --bundle-key /pub.pem; echo "nosig exit $?"',
+            './signed/import.sh --no-executable nginx /srv/noexe --bundle-key /pub.pem; echo "noexe exit $?"',
+            'for d in tampered nosig noexe; do if [ -e /srv/$d ]; then echo "$d written"; else echo "$d untouched"; fi; done',
+          ].join('; '),
+        ),
+      )
+      expect(r.code, r.out).toBe(0)
+      const lock = JSON.parse(await readFile(join(root, 'signed', 'bundle.json'), 'utf8')) as {files: {path: string; sha256: string}[]}
+      expect(lock.files.length).toBeGreaterThan(0)
+      for (const f of lock.files) expect(sha256(await readFile(join(root, 'srv', 'signed', f.path))), f.path).toBe(f.sha256)
+      for (const d of ['tampered', 'nosig']) expect(r.out).toMatch(new RegExp(`^${d} exit 2$`, 'm'))
+      expect(r.out).toContain('SHA256SUMS.sig does not verify SHA256SUMS with /pub.pem')
+      expect(r.out).toContain('SHA256SUMS.sig is missing')
+      expect(r.out).toMatch(/^noexe exit 2$/m)
+      expect(r.out).toContain('import.sh: --bundle-key: without the airlock executable import.sh cannot check SHA256SUMS.sig')
+      for (const d of ['tampered', 'nosig', 'noexe']) expect(r.out).toMatch(new RegExp(`^${d} untouched$`, 'm'))
+    } finally {
+      for (const d of ['signed', 'tampered', 'nosig', 'pub.pem', 'srv/signed']) await rm(join(root, d), {recursive: true, force: true})
+    }
+  })
+
   it('./import.sh nginx works with sha256sum and tar alone once the executable is gone', async () => {
     await rm(join(root, 'bundle', exe))
     const r = await inNamespace(inSeed(root, './bundle/import.sh nginx /srv/www2 && ./bundle/import.sh nginx /srv/www2'))

@@ -4,10 +4,14 @@ import {appendFile, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import nacl from 'tweetnacl'
-import {beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {sha256Hex} from '../helpers/bundle-fixture.js'
 import {runCli} from '../helpers/cli.js'
+import {harnessRequest} from '../helpers/http.js'
+import {pushImage} from '../helpers/images.js'
+import {freePort} from '../helpers/ports.js'
+import {startRegistry, type RegistryServer} from '../helpers/registry.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 const exec = promisify(execFile)
@@ -35,6 +39,8 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
   let work: string
   const keys = {sec1: '', pkcs8: '', pub: '', otherPub: '', cosign: '', cosignPub: ''}
   let signed: string
+  let source: RegistryServer
+  let target: RegistryServer
 
   async function build(out: string, ...args: string[]): Promise<string> {
     const r = await runCli(['build', join(work, 'manifest.yaml'), '--store', join(work, 'store'), '--out', join(work, out), '--no-importer', ...args], {env: {AIRLOCK_SIGN_PASSWORD: 'hunter2'}})
@@ -55,8 +61,15 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
     await exec('openssl', ['ec', '-in', k('c.pem'), '-pubout', '-out', k('cosign.pub')])
     await writeFile(k('cosign.key'), cosignKey(await readFile(k('c8.pem'), 'utf8'), 'hunter2'))
     Object.assign(keys, {sec1: k('sec1.pem'), pkcs8: k('pkcs8.pem'), pub: k('pub.pem'), otherPub: k('other.pub'), cosign: k('cosign.key'), cosignPub: k('cosign.pub')})
-    await writeFile(join(work, 'manifest.yaml'), 'apiVersion: airlock/v1\nkind: Manifest\nmetadata: {name: signed, version: "1"}\nspec: {}\n')
+    // An image in the bundle, so that a refused import registry has something it would have pushed.
+    ;[source, target] = await Promise.all([startRegistry(), startRegistry()])
+    const image = await pushImage(source, {repository: 'team/app', tag: '1', layers: 1, layerSize: 20_000})
+    await writeFile(join(work, 'manifest.yaml'), `apiVersion: airlock/v1\nkind: Manifest\nmetadata: {name: signed, version: "1"}\nspec:\n  images:\n    - ${image.ref}\n`)
     signed = await build('signed', '--sign-key', keys.sec1)
+  }, 170_000)
+
+  afterAll(async () => {
+    await Promise.all([source?.stop(), target?.stop()])
   })
 
   it('writes SHA256SUMS.sig that openssl accepts over the exact bytes of SHA256SUMS, and verify --bundle-key holds', async () => {
@@ -84,6 +97,22 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
     expect(wrong.stderr).toContain('password')
   })
 
+  it('serve --bundle-key checks each --base too: a delta whose base lost its .sig is not served', async () => {
+    const delta = await build('delta', '--sign-key', keys.sec1, '--since', signed)
+    const base = join(work, 'base-unsigned')
+    await exec('cp', ['-a', signed, base])
+    await rm(join(base, 'SHA256SUMS.sig'))
+    const port = await freePort()
+    const args = (b: string) => ['serve', delta, '--base', b, '--bundle-key', keys.pub, '--listen', `127.0.0.1:${port}`, '--cache-dir', join(work, 'delta-cache')]
+    // Everything signed: taken (--print-mirror-config stops before listening).
+    const ok = await runCli([...args(signed), '--print-mirror-config', 'containerd'])
+    expect(ok.code, ok.stderr).toBe(0)
+    const r = await runCli(args(base), {timeoutMs: 60_000})
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toContain(`${base}: SHA256SUMS.sig is missing`)
+    expect(r.stderr).not.toMatch(/serving/)
+  })
+
   describe('refused, exit 2, nothing written', () => {
     const cases: [string, () => Promise<{dir: string; key: string}>][] = [
       ['a re-hashed tampered archive', async () => {
@@ -102,7 +131,7 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
       ['another key', async () => ({dir: signed, key: keys.otherPub})],
     ]
     for (const [what, make] of cases) {
-      it(`${what}: by verify and import nginx (root untouched)`, async () => {
+      it(`${what}: by verify, import nginx (root untouched), import registry (nothing pushed) and serve (nothing served)`, async () => {
         const {dir, key} = await make()
         const v = await runCli(['verify', dir, '--bundle-key', key])
         expect(v.code, v.stderr).toBe(2)
@@ -111,6 +140,18 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
         const n = await runCli(['import', 'nginx', dir, '--root', root, '--bundle-key', key])
         expect(n.code, n.stderr).toBe(2)
         expect(await readdir(root)).toEqual([])
+        const r = await runCli(['import', 'registry', dir, '--registry', target.host, '--insecure', '--bundle-key', key])
+        expect(r.code, r.stderr).toBe(2)
+        expect(r.stderr).toMatch(/SHA256SUMS\.sig/)
+        const catalog = await harnessRequest(`${target.url}/v2/_catalog`)
+        expect(JSON.parse(catalog.body.toString('utf8'))).toEqual({repositories: []})
+        // A serve that took the bundle would listen until stopped: the timeout (exit 137) fails the test.
+        const cache = await makeTempDir('e2e-signed-cache-')
+        const s = await runCli(['serve', dir, '--listen', `127.0.0.1:${await freePort()}`, '--cache-dir', cache, '--bundle-key', key], {timeoutMs: 60_000})
+        expect(s.code, s.stderr).toBe(2)
+        expect(s.stderr).toMatch(/SHA256SUMS\.sig/)
+        expect(s.stderr).not.toMatch(/serving/)
+        expect(await readdir(cache)).toEqual([])
       })
     }
   })

@@ -38,7 +38,8 @@ lists for it.
 
 Without the executable (--no-executable, or none for this machine) only
 `./import.sh nginx ROOT` works: it checks the archives against SHA256SUMS with
-sha256sum and unpacks them with tar.
+sha256sum and unpacks them with tar. It cannot check a signature: there
+--bundle-key is refused (the executable checks it).
 EOF
 }
 
@@ -160,6 +161,11 @@ case ${1:-} in
 esac
 root=$1
 shift
+for a in "$@"; do
+  case $a in
+    --bundle-key | --bundle-key=*) die "--bundle-key: without the airlock executable import.sh cannot check SHA256SUMS.sig (sha256sum and tar check sums, not signatures); nothing was imported. Run it with the bundle's airlock-linux-$arch, or check the signature elsewhere (airlock verify BUNDLE --bundle-key KEY) and run again without --bundle-key" 2 ;;
+  esac
+done
 [ $# -eq 0 ] || die "without an airlock executable for $arch only 'nginx ROOT' works (not $*); bundle again with --importer linux/$arch" 2
 command -v sha256sum >/dev/null 2>&1 || die "sha256sum is needed"
 command -v tar >/dev/null 2>&1 || die "tar is needed"
