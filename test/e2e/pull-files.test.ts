@@ -168,12 +168,13 @@ describe('pullFiles against nginx', () => {
   it('names an unusable checksum file, and a checksum file without the name', async () => {
     const ctx = await context()
     const broken = `${web.url}/files/broken.sha256`
+    // Prefixed with the entry's file:line:col, as a sha256 mismatch is.
     await expect(pullFiles(manifestOf([binary(`${web.url}/files/good.bin`, undefined, broken)]), ctx)).rejects.toThrow(
-      `checksum file ${broken} has no sha256 line`,
+      `test.yaml:${pos.line}:${pos.column}: checksum file ${broken} has no sha256 line`,
     )
     // SHA256SUMS names other.bin, good.bin and big.bin, not f0.bin.
     await expect(pullFiles(manifestOf([binary(`${web.url}/many/f0.bin`, undefined, `${web.url}/files/SHA256SUMS`)]), ctx)).rejects.toThrow(
-      /SHA256SUMS has 3 lines and none names f0.bin/,
+      new RegExp(`^test\\.yaml:${pos.line}:${pos.column}: checksum file .*SHA256SUMS has 3 lines and none names f0\\.bin`),
     )
     expect(await listFiles(ctx.store.files)).toEqual([])
   })

@@ -86,7 +86,13 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
     const task = ctx.progress.task(entry.kind === 'chart' ? `chart ${entry.name} ${entry.version}` : entry.path)
     try {
       const dest = storePathOf(ctx.store, entry)
-      const src = await resolveEntry(entry)
+      const src = await resolveEntry(entry).catch((error: unknown) => {
+        // A checksum file's problem is the entry's: named by its manifest line, as a sha256 mismatch is.
+        if (error instanceof FailureError && entry.kind !== 'chart' && entry.checksumUrl) {
+          throw new FailureError(`${manifest.file}:${entry.pos.line}:${entry.pos.column}: ${error.message}`, {details: error.details, suggestions: error.suggestions})
+        }
+        throw error
+      })
       // Where the expected digest was written: the manifest's line first, as validate names it.
       const from = entry.kind !== 'chart' && entry.checksumUrl ? ` (sha256 from ${redactUrl(entry.checksumUrl)})` : ''
       const label = `${manifest.file}:${entry.pos.line}:${entry.pos.column}: ${entry.kind} ${entry.kind === 'chart' ? `${entry.name} ${entry.version} (${redactUrl(src.url)})` : redactUrl(src.url)}${from}`
