@@ -17,22 +17,26 @@ import {makeTempDir} from '../helpers/tmp.js'
 const exec = promisify(execFile)
 
 /**
- * A key in cosign's encrypted format (`cosign generate-key-pair`; cosign is not in Debian), made here the way
- * go-securesystemslib's `encrypted` seals it: scrypt (N 32768, r 8, p 1, 32-byte salt) derives the key of a NaCl
- * secretbox (24-byte nonce) around the PKCS#8 DER, the JSON base64 in an ENCRYPTED SIGSTORE PRIVATE KEY block.
+ * A key in cosign's encrypted format (`cosign generate-key-pair`; cosign is not in Debian), made here as
+ * sigstore/sigstore pkg/cryptoutils (GeneratePEMEncodedECDSAKeyPair) writes it with go-securesystemslib
+ * encrypted.Encrypt (checked against both sources): the JSON {kdf: {name: "scrypt", params: {N, r, p}, salt},
+ * cipher: {name: "nacl/secretbox", nonce}, ciphertext}, byte fields standard base64, scrypt's standard parameters
+ * (N 65536, r 8, p 1; older keys have N 32768) over a 32-byte salt give the 32-byte key of a NaCl secretbox
+ * (24-byte nonce) around the PKCS#8 DER; the JSON is the body of an ENCRYPTED SIGSTORE PRIVATE KEY block (older
+ * cosign wrote ENCRYPTED COSIGN PRIVATE KEY, still read).
  */
-function cosignKey(pkcs8Pem: string, password: string): string {
+function cosignKey(pkcs8Pem: string, password: string, N = 65536, type = 'SIGSTORE'): string {
   const der = createPrivateKey(pkcs8Pem).export({format: 'der', type: 'pkcs8'})
   const salt = randomBytes(32)
   const nonce = randomBytes(24)
-  const key = scryptSync(password, salt, 32, {N: 32768, r: 8, p: 1, maxmem: 64 << 20})
+  const key = scryptSync(password, salt, 32, {N, r: 8, p: 1, maxmem: 256 << 20})
   const json = JSON.stringify({
-    kdf: {name: 'scrypt', params: {N: 32768, r: 8, p: 1}, salt: salt.toString('base64')},
+    kdf: {name: 'scrypt', params: {N, r: 8, p: 1}, salt: salt.toString('base64')},
     cipher: {name: 'nacl/secretbox', nonce: nonce.toString('base64')},
     ciphertext: Buffer.from(nacl.secretbox(der, nonce, key)).toString('base64'),
   })
   const body = Buffer.from(json).toString('base64').replace(/(.{64})/g, '$1\n')
-  return `-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n${body}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n`
+  return `-----BEGIN ENCRYPTED ${type} PRIVATE KEY-----\n${body}\n-----END ENCRYPTED ${type} PRIVATE KEY-----\n`
 }
 
 describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
@@ -95,6 +99,16 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
     const wrong = await runCli(['build', join(work, 'manifest.yaml'), '--store', join(work, 'store'), '--out', join(work, 'wrong'), '--no-importer', '--sign-key', keys.cosign], {env: {AIRLOCK_SIGN_PASSWORD: 'nope'}})
     expect(wrong.code).toBe(2)
     expect(wrong.stderr).toContain('password')
+    // An older cosign key (N 32768, ENCRYPTED COSIGN PRIVATE KEY) still opens; scrypt parameters go-securesystemslib
+    // would not open are refused before scrypt runs.
+    const c8 = await readFile(join(work, 'c8.pem'), 'utf8')
+    await writeFile(join(work, 'legacy.key'), cosignKey(c8, 'hunter2', 32768, 'COSIGN'))
+    const legacy = await build('legacy', '--sign-key', join(work, 'legacy.key'))
+    expect((await runCli(['verify', legacy, '--bundle-key', keys.cosignPub])).code).toBe(0)
+    await writeFile(join(work, 'odd.key'), cosignKey(c8, 'hunter2', 16384))
+    const odd = await runCli(['build', join(work, 'manifest.yaml'), '--store', join(work, 'store'), '--out', join(work, 'odd'), '--no-importer', '--sign-key', join(work, 'odd.key')], {env: {AIRLOCK_SIGN_PASSWORD: 'hunter2'}})
+    expect(odd.code, odd.stderr).toBe(2)
+    expect(odd.stderr).toContain('unsupported scrypt parameters (N 16384, r 8, p 1)')
   })
 
   it('serve --bundle-key checks each --base too: a delta whose base lost its .sig is not served', async () => {

@@ -22,12 +22,18 @@ export const SIGN_PASSWORD_ENV = 'AIRLOCK_SIGN_PASSWORD'
 
 const COSIGN_PEM = /-----BEGIN ENCRYPTED (SIGSTORE|COSIGN) PRIVATE KEY-----([\s\S]*?)-----END ENCRYPTED \1 PRIVATE KEY-----/
 
-/** cosign's encrypted private key (go-securesystemslib `encrypted`): scrypt derives the key of a NaCl secretbox around the PKCS#8 DER. */
+/**
+ * cosign's encrypted private key, as sigstore's cryptoutils writes it with go-securesystemslib `encrypted`: the PEM
+ * body is JSON, scrypt (32-byte salt) derives the 32-byte key of a NaCl secretbox (24-byte nonce) around the PKCS#8
+ * DER; byte fields are standard base64.
+ */
 interface CosignEncrypted {
   kdf: {name: string; params: {N: number; r: number; p: number}; salt: string}
   cipher: {name: string; nonce: string}
   ciphertext: string
 }
+
+const SCRYPT_PARAMS = [32768, 65536, 131072].map((N) => ({N, r: 8, p: 1}))
 
 function decryptCosignKey(file: string, body: string, password: string): Buffer {
   let box: CosignEncrypted
@@ -40,9 +46,11 @@ function decryptCosignKey(file: string, body: string, password: string): Buffer 
   if (kdf?.name !== 'scrypt' || cipher?.name !== 'nacl/secretbox') {
     throw new UsageError(`${file}: a cosign key sealed with ${kdf?.name}/${cipher?.name}; only scrypt with nacl/secretbox is known`)
   }
-  const {N, r, p} = kdf.params
-  if (![N, r, p].every((n) => Number.isSafeInteger(n) && n > 0) || N > 1 << 20 || r * p > 64) {
-    throw new UsageError(`${file}: scrypt parameters out of range (N ${N}, r ${r}, p ${p})`)
+  const {N, r, p} = kdf.params ?? {}
+  // The only parameter sets go-securesystemslib opens (legacy, standard: what cosign writes today, OWASP): anything
+  // else is refused before scrypt runs, as there, so a doctored file cannot make it spend unbounded memory or time.
+  if (!SCRYPT_PARAMS.some((q) => q.N === N && q.r === r && q.p === p)) {
+    throw new UsageError(`${file}: unsupported scrypt parameters (N ${N}, r ${r}, p ${p}); cosign writes N 65536, r 8, p 1`)
   }
   const key = scryptSync(password, Buffer.from(kdf.salt, 'base64'), 32, {N, r, p, maxmem: 256 * N * r + (1 << 20)})
   const opened = nacl.secretbox.open(Buffer.from(box.ciphertext, 'base64'), Buffer.from(cipher.nonce, 'base64'), key)
