@@ -42,7 +42,12 @@ describe('import nginx, a refused bundle, again and again', () => {
     await writeFile(join(dir, 'SHA256SUMS'), sums)
 
     // One process for all the runs: a refusal that leaves anything pending ends it with exit 13.
-    const r = await refusedLoop(dir, join(work, 'www'), RUNS, 20)
+    // The pause before each stop() is 150 ms: long enough for the write thread to finish the files it
+    // was handed and post its reports, one of which then arrives after stop(). With the write thread
+    // of before the fix (0e99800), 20 ms never failed (two loops of 200 runs), 100 ms failed late in
+    // its one loop, and 150 ms ended the loop with exit 13 within its first 60 runs in each of 4
+    // tries. It adds 30 s to the 200 runs.
+    const r = await refusedLoop(dir, join(work, 'www'), RUNS, 150)
     expect(r.code, r.stderr).toBe(0)
     expect(JSON.parse(r.stdout)).toEqual({runs: RUNS, refused: RUNS, untouched: RUNS, codes: {2: RUNS}})
   }, 900_000)
