@@ -2,7 +2,7 @@ import {readFile} from 'node:fs/promises'
 
 import {layoutBlobPath, OciLayoutSink, OciLayoutSource} from '../../src/lib/oci/layout.js'
 import {Store} from '../../src/lib/store/store.js'
-import {imageSinkContract, imageSourceContract, smallImage} from '../helpers/image-role-contracts.js'
+import {imageSinkContract, imageSourceContract, putSmallImage, smallImage} from '../helpers/image-role-contracts.js'
 import {MemoryImages} from '../helpers/memory-images.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
@@ -33,13 +33,7 @@ imageSinkContract('MemoryImages', async () => {
 
 imageSourceContract('OciLayoutSource', async () => {
   const {store, sink} = await layout()
-  const image = smallImage()
-  const mem = new MemoryImages()
-  for (const [bytes, d] of [[image.config, image.descs.config], [image.layer, image.descs.layer]] as const) {
-    mem.add(bytes, d.mediaType)
-    await sink.putBlob(d, mem.blobOpener(d), {label: 'fixture'})
-  }
-  await sink.putManifest(image.descs.manifest, image.manifest)
+  const image = await putSmallImage(sink)
   return {source: new OciLayoutSource(store.images), image}
 })
 

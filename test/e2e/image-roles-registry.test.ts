@@ -4,8 +4,7 @@ import {PushRun, RegistrySink} from '../../src/lib/importers/registry-sink.js'
 import {RegistryClient} from '../../src/lib/registry/client.js'
 import {RegistryPusher} from '../../src/lib/registry/push.js'
 import {RegistrySource} from '../../src/lib/registry/source.js'
-import {imageSinkContract, imageSourceContract, smallImage} from '../helpers/image-role-contracts.js'
-import {MemoryImages} from '../helpers/memory-images.js'
+import {imageSinkContract, imageSourceContract, putSmallImage} from '../helpers/image-role-contracts.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
 
 // The image role suites (test/helpers/image-role-contracts.ts) held by a repository of the real
@@ -53,12 +52,6 @@ imageSinkContract('RegistrySink', async () => {
 
 imageSourceContract('RegistrySource', async () => {
   const {client, sink, repository} = place()
-  const image = smallImage()
-  const mem = new MemoryImages()
-  for (const [bytes, d] of [[image.config, image.descs.config], [image.layer, image.descs.layer]] as const) {
-    mem.add(bytes, d.mediaType)
-    await sink.putBlob(d, mem.blobOpener(d), {label: 'fixture'})
-  }
-  await sink.putManifest(image.descs.manifest, image.manifest)
+  const image = await putSmallImage(sink)
   return {source: new RegistrySource(client, repository), image}
 })

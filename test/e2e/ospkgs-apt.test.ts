@@ -1,4 +1,4 @@
-import {execFile, spawn} from 'node:child_process'
+import {execFile} from 'node:child_process'
 import {appendFile, cp, mkdir, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {join, relative} from 'node:path'
 import {promisify} from 'node:util'
@@ -9,7 +9,7 @@ import {type AptRepo, makeAptRepo, makeSigningKey} from '../helpers/apt-repo.js'
 import {runCli} from '../helpers/cli.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
 import {freePort} from '../helpers/ports.js'
-import {seedRootfs} from '../helpers/seed-rootfs.js'
+import {inNamespace, seedRootfs} from '../helpers/seed-rootfs.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 const run = promisify(execFile)
@@ -266,14 +266,3 @@ async function installOnSeed(dir: string, www: string, port: number, repoPath: s
   return inNamespace(script)
 }
 
-/** A shell script run as root in a new network and mount namespace (loopback only); never throws. */
-function inNamespace(script: string): Promise<{code: number; out: string}> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['--net', '--mount', 'sh', '-c', script], {stdio: ['ignore', 'pipe', 'pipe']})
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()))
-    child.on('error', reject)
-    child.on('exit', (code) => resolve({code: code ?? 1, out}))
-  })
-}

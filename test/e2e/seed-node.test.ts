@@ -1,4 +1,4 @@
-import {execFile, spawn} from 'node:child_process'
+import {execFile} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
@@ -9,7 +9,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import {fileData, makeBundle} from '../helpers/bundle-fixture.js'
 import {runCli} from '../helpers/cli.js'
 import {ownArch} from '../helpers/executable.js'
-import {seedRootfs} from '../helpers/seed-rootfs.js'
+import {inNamespace, seedRootfs} from '../helpers/seed-rootfs.js'
 import {makeStoreFixture, type StoreFixture} from '../helpers/store-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
@@ -17,17 +17,6 @@ const run = promisify(execFile)
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 const exe = `airlock-linux-${ownArch}`
 
-/** A shell script run as root in a new network namespace (loopback only) and mount namespace; never throws. */
-function inNamespace(script: string): Promise<{code: number; out: string}> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['--net', '--mount', 'sh', '-c', script], {stdio: ['ignore', 'pipe', 'pipe']})
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()))
-    child.on('error', reject)
-    child.on('exit', (code) => resolve({code: code ?? 1, out}))
-  })
-}
 
 /** A command inside the seed root, with a seed node's bare environment (nothing of this machine's leaks in). */
 const inSeed = (root: string, cmd: string) => `chroot '${root}' /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root sh -ec '${cmd}'`

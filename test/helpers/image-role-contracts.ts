@@ -25,6 +25,14 @@ export function smallImage(): {config: Buffer; layer: Buffer; manifest: Buffer; 
   return {config, layer, manifest, descs: {...descs, manifest: desc(manifest, MediaType.ociManifest)}}
 }
 
+/** `smallImage()` written into a sink, blobs first: the content a source's suite reads back. */
+export async function putSmallImage(sink: ImageSink): Promise<ReturnType<typeof smallImage>> {
+  const image = smallImage()
+  for (const [bytes, d] of [[image.config, image.descs.config], [image.layer, image.descs.layer]] as const) await sink.putBlob(d, opener(bytes), {label: 'fixture'})
+  await sink.putManifest(image.descs.manifest, image.manifest)
+  return image
+}
+
 /** An ImageSink under test, with a way to read back what its place holds (undefined: not there). */
 export interface ImageSinkPlace {
   sink: ImageSink

@@ -1,4 +1,4 @@
-import {execFile} from 'node:child_process'
+import {execFile, spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {mkdir, rename, rm, stat} from 'node:fs/promises'
 import {homedir} from 'node:os'
@@ -35,4 +35,16 @@ export async function seedRootfs(): Promise<string> {
     throw new Error(`mmdebstrap could not make the seed root file system: ${(err as {stderr?: string}).stderr ?? (err as Error).message}`, {cause: err})
   }
   return dir
+}
+
+/** A shell script run as root in a new network namespace (loopback only) and mount namespace; never throws. */
+export function inNamespace(script: string): Promise<{code: number; out: string}> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('unshare', ['--net', '--mount', 'sh', '-c', script], {stdio: ['ignore', 'pipe', 'pipe']})
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+    child.on('error', reject)
+    child.on('exit', (code) => resolve({code: code ?? 1, out}))
+  })
 }
