@@ -144,7 +144,7 @@ describe('a seed node with no Node.js and no network', () => {
     expect(r.code, r.out).toBe(0)
     expect(r.out).not.toMatch(/Warning|\(node:\d+\)/)
     const at = (f: string) => readFile(join(root, 'work3', f), 'utf8')
-    expect(await at('version.txt')).toMatch(/^airlock\/\d+\.\d+\.\d+ linux-(x64|arm64) node-v20\./)
+    expect(await at('version.txt')).toMatch(/^airlock\/\d+\.\d+\.\d+ linux-(x64|arm64) node-v(2[4-9]|[3-9][0-9])\./)
     for (const c of ['build', 'bundle', 'import', 'inspect', 'pull', 'serve', 'validate', 'verify']) expect(await at('help.txt')).toMatch(new RegExp(`^  ${c}(\\s|$)`, 'm'))
     expect(await at('s3-help.txt')).toContain('--bucket')
     expect(JSON.parse(await at('validate.json'))).toMatchObject({valid: true, name: 'again', counts: {images: lock.images.length}})
