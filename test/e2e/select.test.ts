@@ -197,7 +197,7 @@ describe('airlock lock', () => {
     const r = await runCli(['lock', file, '--out', out, '--json'])
     expect(r.code, r.stderr).toBe(0)
     const result = JSON.parse(r.stdout) as {counts: Record<string, number>; items: {ref: string; action: string; from?: string}[]}
-    expect(result.counts).toEqual({images: 5, pinned: 5, unchanged: 0, selections: 1, repositories: 1})
+    expect(result.counts).toEqual({images: 5, pinned: 5, unchanged: 0, selections: 1, repositories: 1, files: 0})
     expect(result.items.map((i) => [i.ref.replace(/@.*/, ''), i.action, i.from])).toEqual([
       [`${p}/team/app:dev-abc`, 'pinned', undefined],
       [`${p}/team/app:v1.29.0`, 'pinned', 'spec.images[1]'],
