@@ -82,7 +82,7 @@ describe('airlock bundle, verify, inspect', () => {
     expect(shape.delta).toBeNull()
     expect(shape.images.map((x: {ref: string}) => x.ref)).toEqual(store.images.map((x) => x.ref).sort())
     expect(shape.images.find((x: {ref: string}) => x.ref === 'quay.io/example/multi:1.0').platforms).toEqual(['linux/amd64', 'linux/arm64'])
-    expect(shape.files[0]).toEqual({kind: 'binary', path: expect.any(String), size: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/), url: expect.any(String), fromBase: false})
+    expect(shape.files[0]).toEqual({kind: 'binary', path: expect.any(String), size: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/), url: expect.any(String), fromBase: false, os: null})
 
     const human = await runCli(['inspect', out])
     expect(human.stdout).toMatch(/REF +DIGEST +PLATFORMS +SIZE/)
