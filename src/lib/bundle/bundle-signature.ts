@@ -1,10 +1,11 @@
-import {createPrivateKey, createPublicKey, type KeyObject, scryptSync, sign, verify} from 'node:crypto'
+import {createPrivateKey, type KeyObject, scryptSync, sign, verify} from 'node:crypto'
 import {readFile, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import nacl from 'tweetnacl'
 
 import {BundleError, UsageError} from '../errors.js'
+import {readPemPublicKey} from '../oci/cosign.js'
 import {BUNDLE_FILES} from './lock.js'
 
 /**
@@ -89,18 +90,7 @@ export async function readSigningKey(file: string, env: NodeJS.ProcessEnv = proc
 
 /** A PEM public key (cosign.pub) to check a bundle's signature with. */
 export async function readBundleKey(file: string): Promise<KeyObject> {
-  let pem: Buffer
-  try {
-    pem = await readFile(file)
-  } catch (err) {
-    throw new UsageError(`cannot read the key ${file}: ${(err as Error).message}`)
-  }
-  let key: KeyObject
-  try {
-    key = createPublicKey({key: pem, format: 'pem'})
-  } catch (err) {
-    throw new UsageError(`${file} is not a PEM public key: ${(err as Error).message}`, {suggestions: ['pass the cosign.pub (or the public half) of the key the bundle was signed with']})
-  }
+  const key = await readPemPublicKey(file, 'pass the cosign.pub (or the public half) of the key the bundle was signed with')
   checkP256(file, key)
   return key
 }

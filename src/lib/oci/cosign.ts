@@ -31,8 +31,8 @@ export function parseCosignTag(tag: string): {digest: string; suffix: CosignTagS
   return m ? {digest: `sha256:${m[1]}`, suffix: m[2] as CosignTagSuffix} : undefined
 }
 
-/** A PEM public key file (`cosign.pub`, as `cosign generate-key-pair` writes it); a usage error when it is not one. */
-export async function readPublicKey(file: string): Promise<KeyObject> {
+/** A PEM public key file, read and parsed; a usage error naming the file (with `hint`) when it is not one. */
+export async function readPemPublicKey(file: string, hint: string): Promise<KeyObject> {
   let pem: Buffer
   try {
     pem = await readFile(file)
@@ -40,12 +40,19 @@ export async function readPublicKey(file: string): Promise<KeyObject> {
     throw new UsageError(`cannot read the key ${file}: ${(err as Error).message}`)
   }
   try {
-    const key = createPublicKey({key: pem, format: 'pem'})
-    if (key.asymmetricKeyType !== 'ec') throw new Error(`a ${key.asymmetricKeyType} key, cosign keys are ECDSA`)
-    return key
+    return createPublicKey({key: pem, format: 'pem'})
   } catch (err) {
-    throw new UsageError(`${file} is not a PEM public key: ${(err as Error).message}`, {suggestions: ['pass the cosign.pub that cosign generate-key-pair wrote']})
+    throw new UsageError(`${file} is not a PEM public key: ${(err as Error).message}`, {suggestions: [hint]})
   }
+}
+
+const COSIGN_KEY_HINT = 'pass the cosign.pub that cosign generate-key-pair wrote'
+
+/** A PEM public key file (`cosign.pub`, as `cosign generate-key-pair` writes it); a usage error when it is not one. */
+export async function readPublicKey(file: string): Promise<KeyObject> {
+  const key = await readPemPublicKey(file, COSIGN_KEY_HINT)
+  if (key.asymmetricKeyType !== 'ec') throw new UsageError(`${file} is not a PEM public key: a ${key.asymmetricKeyType} key, cosign keys are ECDSA`, {suggestions: [COSIGN_KEY_HINT]})
+  return key
 }
 
 /** The simple-signing layers of a manifest: one per signature. */
