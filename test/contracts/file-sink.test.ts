@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {RootSink} from '../../src/lib/importers/root-sink.js'
+import {RootSink} from '../../src/lib/targets/root/root-sink.js'
 import {fileSinkContract} from '../helpers/file-sink-contract.js'
 import {MemoryFileSink} from '../helpers/memory-file-sink.js'
 import {makeTempDir} from '../helpers/tmp.js'

@@ -1,7 +1,7 @@
 import {GetObjectCommand} from '@aws-sdk/client-s3'
 import {afterAll, beforeAll} from 'vitest'
 
-import {S3Sink} from '../../src/lib/importers/s3-sink.js'
+import {S3Sink} from '../../src/lib/targets/s3/s3-sink.js'
 import {fileSinkContract} from '../helpers/file-sink-contract.js'
 import {type S3Server, startRgw} from '../helpers/rgw.js'
 

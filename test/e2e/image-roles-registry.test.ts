@@ -1,6 +1,6 @@
 import {afterAll, beforeAll} from 'vitest'
 
-import {PushRun, RegistrySink} from '../../src/lib/importers/registry-sink.js'
+import {PushRun, RegistrySink} from '../../src/lib/targets/registry/registry-sink.js'
 import {RegistryClient} from '../../src/lib/registry/client.js'
 import {RegistryPusher} from '../../src/lib/registry/push.js'
 import {RegistrySource} from '../../src/lib/registry/source.js'

@@ -6,7 +6,7 @@ import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {LockImage} from '../../src/lib/lock.js'
-import {pushArchive} from '../../src/lib/importers/registry-sink.js'
+import {pushArchive} from '../../src/lib/importers/push-archive.js'
 import {OciArchive} from '../../src/lib/oci/archive.js'
 import {RecordingProgress} from '../../src/lib/ui/progress.js'
 import {startFaultProxy} from '../helpers/proxy.js'

@@ -5,7 +5,7 @@ import {BaseCommand} from '../../lib/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../../lib/target-flags.js'
 import {type ImportedImage, importRegistry} from '../../lib/importers/registry.js'
-import {type PushCounts, pushCounts, pushTotalLine} from '../../lib/importers/registry-sink.js'
+import {type PushCounts, pushCounts, pushTotalLine} from '../../cli/push-report.js'
 import type {CommandResult} from '../../lib/ui/result.js'
 
 /** import registry's result: one item per image (source -> target, digest) and what the push did. */

@@ -59,7 +59,7 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
     const f = this.flags
     // Loaded here, not at the top: oclif loads every command module to list them, and the AWS SDK
     // would add half a second to every other command's start.
-    const [{bucketUrl, checkS3Target}, {importS3}] = await Promise.all([import('../../lib/importers/s3-client.js'), import('../../lib/importers/s3.js')])
+    const [{bucketUrl, checkS3Target}, {importS3}] = await Promise.all([import('../../lib/targets/s3/s3-client.js'), import('../../lib/importers/s3.js')])
     const {checkRepoEndpoint, openClusterConfig} = await import('../../lib/importers/cluster-config.js')
     checkS3Target({endpoint: f.endpoint, bucket: f.bucket, insecure: f.insecure, concurrency: f.concurrency})
     const repoEndpoint = f['repo-endpoint'] ?? bucketUrl(f.endpoint, f.bucket, f.prefix)
@@ -78,7 +78,7 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
     const clusterConfig = f['cluster-config']
     if (config && !f['write-credentials'] && r.files.length > 0) {
       // The installer reads without credentials: say so now rather than at its first 403.
-      const {anonymousStatus} = await import('../../lib/importers/s3-anonymous.js')
+      const {anonymousStatus} = await import('../../lib/targets/s3/s3-anonymous.js')
       const probe = `${repoEndpoint}/${r.files[0].path.slice(r.prefix ? r.prefix.length + 1 : 0)}`
       const status = await anonymousStatus(probe, {caFile: f['ca-file'], insecure: f.insecure})
       if (status !== 200) {

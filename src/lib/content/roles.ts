@@ -125,3 +125,8 @@ export interface FileSink {
   /** After a failure: wait for what is running and take back what is not visible yet. */
   abort(): Promise<void>
 }
+
+/** A file sink with the step that makes its place ready for puts (a root created, a bucket made), run after a delta's pre-check. */
+export interface OpenableFileSink extends FileSink {
+  open(): Promise<void>
+}

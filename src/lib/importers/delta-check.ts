@@ -2,13 +2,7 @@ import {baseNames, isDelta} from '../bundle/delta.js'
 import type {BundleLock} from '../lock.js'
 import {FailureError} from '../errors.js'
 import {formatBytes} from '../ui/format.js'
-
-/** Something a delta leaves to its base that the target does not hold. */
-export interface MissingFromTarget {
-  /** e.g. `sha256:… (layer) for docker.io/library/nginx:1.25.3 in 127.0.0.1:5000/library/nginx`, or a file path. */
-  what: string
-  size: number
-}
+import type {MissingFromTarget} from '../targets/holds.js'
 
 /**
  * The refusal of a delta import: nothing was written, and the message says

@@ -1,18 +1,13 @@
 import {ARCHIVES, type ArchiveKind, bundleBatches, lockFilesOf, writtenByOtherArchive} from '../bundle/archive-entries.js'
 import {importedSumsProblems} from '../bundle/verify.js'
-import type {FilePutAction, FileSink} from '../content/roles.js'
+import type {FilePutAction, FileSink, OpenableFileSink} from '../content/roles.js'
 import type {BundleLock} from '../lock.js'
 import {formatBytes} from '../ui/format.js'
 import type {Progress, TaskHandle} from '../ui/index.js'
 import {isDelta, refuseIncompleteTarget} from './delta-check.js'
-import {filesHeld} from './holds.js'
+import {filesHeld} from '../targets/holds.js'
 import {refusedBundle} from './verify-first.js'
 import {type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
-
-/** A file sink with the step that makes its place ready for puts (a root created, a bucket made), run after a delta's pre-check. */
-export interface OpenableFileSink extends FileSink {
-  open(): Promise<void>
-}
 
 export interface FileImportOptions {
   progress: Progress

@@ -3,7 +3,7 @@ import {silentProgress, type Progress} from '../ui/index.js'
 import {importFiles} from './file-import.js'
 import type {ImportTotals} from './result.js'
 import {type OsSourceFile, writeOsSources} from './os-sources.js'
-import {RootSink} from './root-sink.js'
+import {RootSink} from '../targets/root/root-sink.js'
 import {verifyBeforeImport} from './verify-first.js'
 
 export interface NginxImportOptions {

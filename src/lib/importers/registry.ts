@@ -6,11 +6,12 @@ import {UsageError} from '../errors.js'
 import {OciArchive} from '../oci/archive.js'
 import type {BundleLock, LockImage} from '../lock.js'
 import {type Progress, silentProgress} from '../ui/progress.js'
-import {checkTargetOptions} from './registry-target.js'
-import {pushArchive, type RegistryImportOptions, type RegistryImportResult} from './registry-sink.js'
+import {checkTargetOptions} from '../targets/registry/registry-target.js'
+import {pushArchive, type RegistryImportOptions, type RegistryImportResult} from './push-archive.js'
 import {verifyBeforeImport} from './verify-first.js'
 
-export type {ImportedImage, PushStats, RegistryImportOptions, RegistryImportResult} from './registry-sink.js'
+export type {ImportedImage, RegistryImportOptions, RegistryImportResult} from './push-archive.js'
+export type {PushStats} from '../targets/registry/registry-sink.js'
 
 /**
  * Verify the bundle, map every image to its target, and (unless dry-run)

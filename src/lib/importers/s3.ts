@@ -6,8 +6,8 @@ import {silentProgress, type Progress} from '../ui/index.js'
 import {importFiles} from './file-import.js'
 import {type OsSourceFile, osSourceFiles} from './os-sources.js'
 import type {ImportTotals} from './result.js'
-import {bucketUrl, checkS3Target, makeClient, normalizePrefix, objectKey, s3Error, type S3TargetOptions, statusOf} from './s3-client.js'
-import {S3Sink} from './s3-sink.js'
+import {bucketUrl, checkS3Target, makeClient, normalizePrefix, objectKey, s3Error, type S3TargetOptions, statusOf} from '../targets/s3/s3-client.js'
+import {S3Sink} from '../targets/s3/s3-sink.js'
 import {verifyBeforeImport} from './verify-first.js'
 
 export interface S3ImportOptions extends S3TargetOptions {

@@ -1,7 +1,7 @@
 import type {Readable} from 'node:stream'
 
 import type {BundleLock, LockImage, LockReferrer} from '../bundle/lock.js'
-import {hostComponent} from '../importers/registry-target.js'
+import {hostComponent} from '../targets/registry/registry-target.js'
 import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import {OciArchive} from '../oci/archive.js'
 import {isDigest} from '../content/digest.js'

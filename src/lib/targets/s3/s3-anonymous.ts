@@ -1,4 +1,4 @@
-import {createHttp} from '../fetch/http.js'
+import {createHttp} from '../../fetch/http.js'
 
 /**
  * The HTTP status an anonymous GET of `url` gets (the body is not read), or

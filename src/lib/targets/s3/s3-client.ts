@@ -9,13 +9,13 @@ import {
 import http from 'node:http'
 import https from 'node:https'
 
-import {AirlockError, FailureError, NetworkError, UsageError} from '../errors.js'
-import {proxyAgents, proxyFor} from '../fetch/proxy.js'
-import {suggestTrust, trustedCas} from '../fetch/tls.js'
-import {isLoopbackRegistry} from '../oci/reference.js'
-import {formatBytes} from '../ui/format.js'
-import type {Progress} from '../ui/index.js'
-import type {FileRef} from '../content/roles.js'
+import {AirlockError, FailureError, NetworkError, UsageError} from '../../errors.js'
+import {proxyAgents, proxyFor} from '../../fetch/proxy.js'
+import {suggestTrust, trustedCas} from '../../fetch/tls.js'
+import {isLoopbackRegistry} from '../../oci/reference.js'
+import {formatBytes} from '../../ui/format.js'
+import type {Progress} from '../../ui/index.js'
+import type {FileRef} from '../../content/roles.js'
 import type {S3Credentials} from './s3-credentials.js'
 
 /**

@@ -2,7 +2,7 @@ import {readFile} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {join} from 'node:path'
 
-import {UsageError} from '../errors.js'
+import {UsageError} from '../../errors.js'
 
 export interface S3Credentials {
   accessKeyId: string

@@ -1,5 +1,5 @@
-import {UsageError} from '../errors.js'
-import {isRegistryHost, normalizeRegistryHost, parseReference, ReferenceError, type ImageReference} from '../oci/reference.js'
+import {UsageError} from '../../errors.js'
+import {isRegistryHost, normalizeRegistryHost, parseReference, ReferenceError, type ImageReference} from '../../oci/reference.js'
 
 /**
  * Where an image goes in the target registry, the one mapping that

@@ -4,10 +4,10 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {describe, expect, it} from 'vitest'
 
-import {syncFilesystem} from '../../src/lib/store/atomic.js'
-import {type FixtureFile, fileData, makeBundle, sha256Hex} from '../helpers/bundle-fixture.js'
-import {repoRoot} from '../helpers/cli.js'
-import {makeTempDir} from '../helpers/tmp.js'
+import {syncFilesystem} from '../../../src/lib/store/atomic.js'
+import {type FixtureFile, fileData, makeBundle, sha256Hex} from '../../helpers/bundle-fixture.js'
+import {repoRoot} from '../../helpers/cli.js'
+import {makeTempDir} from '../../helpers/tmp.js'
 
 const run = promisify(execFile)
 

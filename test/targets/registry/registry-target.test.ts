@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import {UsageError} from '../../src/lib/errors.js'
-import {checkTargetOptions, parseMapRule, planTargets, targetFor, type TargetOptions} from '../../src/lib/importers/registry-target.js'
+import {UsageError} from '../../../src/lib/errors.js'
+import {checkTargetOptions, parseMapRule, planTargets, targetFor, type TargetOptions} from '../../../src/lib/targets/registry/registry-target.js'
 
 const D = `sha256:${'a'.repeat(64)}`
 

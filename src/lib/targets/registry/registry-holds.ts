@@ -1,15 +1,15 @@
 import pLimit from 'p-limit'
 
-import type {BundleLock, LockBlob} from '../lock.js'
-import {DEFAULT_CONCURRENCY, MAX_MANIFEST_BYTES} from '../defaults.js'
-import type {Descriptor} from '../content/descriptor.js'
-import {isImageManifestMediaType, isIndexMediaType} from '../content/media-types.js'
-import type {Opener} from '../content/opener.js'
-import type {ImageSource} from '../content/roles.js'
-import {walkGraph} from '../graph/walk.js'
-import type {OciArchive} from '../oci/archive.js'
-import type {RegistryClient} from '../registry/client.js'
-import type {MissingFromTarget} from './delta-check.js'
+import type {BundleLock, LockBlob} from '../../lock.js'
+import {DEFAULT_CONCURRENCY, MAX_MANIFEST_BYTES} from '../../defaults.js'
+import type {Descriptor} from '../../content/descriptor.js'
+import {isImageManifestMediaType, isIndexMediaType} from '../../content/media-types.js'
+import type {Opener} from '../../content/opener.js'
+import type {ImageSource} from '../../content/roles.js'
+import {walkGraph} from '../../graph/walk.js'
+import type {OciArchive} from '../../oci/archive.js'
+import type {RegistryClient} from '../../registry/client.js'
+import type {MissingFromTarget} from '../holds.js'
 
 /**
  * What a registry already holds, asked with HEAD and pull rights only (an

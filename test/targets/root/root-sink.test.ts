@@ -4,10 +4,10 @@ import {readdir, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import {FailureError} from '../../src/lib/errors.js'
-import {RootSink} from '../../src/lib/importers/root-sink.js'
-import {fileData} from '../helpers/bundle-fixture.js'
-import {makeTempDir} from '../helpers/tmp.js'
+import {FailureError} from '../../../src/lib/errors.js'
+import {RootSink} from '../../../src/lib/targets/root/root-sink.js'
+import {fileData} from '../../helpers/bundle-fixture.js'
+import {makeTempDir} from '../../helpers/tmp.js'
 
 async function* once(data: Buffer): AsyncGenerator<Buffer> {
   yield data

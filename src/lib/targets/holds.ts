@@ -15,3 +15,10 @@ export async function filesHeld(files: LockFile[], holds: (f: LockFile) => Promi
   await Promise.all(files.map((f) => limit(async () => void ((await holds(f)) && held.add(f)))))
   return held
 }
+
+/** Something a delta leaves to its base that the target does not hold. */
+export interface MissingFromTarget {
+  /** e.g. `sha256:… (layer) for docker.io/library/nginx:1.25.3 in 127.0.0.1:5000/library/nginx`, or a file path. */
+  what: string
+  size: number
+}

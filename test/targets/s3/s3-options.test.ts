@@ -3,10 +3,10 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import {bucketUrl, checkS3Target, createBucketInput, ensureBucket, normalizePrefix, objectKey} from '../../src/lib/importers/s3-client.js'
-import {parseIni, resolveS3Credentials} from '../../src/lib/importers/s3-credentials.js'
-import {silentProgress} from '../../src/lib/ui/index.js'
-import {makeTempDir} from '../helpers/tmp.js'
+import {bucketUrl, checkS3Target, createBucketInput, ensureBucket, normalizePrefix, objectKey} from '../../../src/lib/targets/s3/s3-client.js'
+import {parseIni, resolveS3Credentials} from '../../../src/lib/targets/s3/s3-credentials.js'
+import {silentProgress} from '../../../src/lib/ui/index.js'
+import {makeTempDir} from '../../helpers/tmp.js'
 
 describe('S3 target options', () => {
   it('builds keys and the endpoint the cluster fetches from', () => {

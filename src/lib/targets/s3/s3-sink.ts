@@ -2,9 +2,8 @@ import {AbortMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2C
 import {Upload} from '@aws-sdk/lib-storage'
 import {Readable} from 'node:stream'
 
-import type {FilePutOptions, FileRef} from '../content/roles.js'
-import {silentProgress, type Progress} from '../ui/index.js'
-import type {OpenableFileSink} from './file-import.js'
+import type {FilePutOptions, FileRef, OpenableFileSink} from '../../content/roles.js'
+import {silentProgress, type Progress} from '../../ui/index.js'
 import {DEFAULT_PART_SIZE, ensureBucket, objectHolds, objectKey, s3Error, statusOf, type S3TargetOptions} from './s3-client.js'
 
 export interface S3SinkOptions extends Pick<S3TargetOptions, 'bucket' | 'createBucket' | 'region'> {

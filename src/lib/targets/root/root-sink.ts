@@ -3,13 +3,13 @@ import {chmod, lstat, mkdir, readdir, realpath, rm, rmdir} from 'node:fs/promise
 import {setImmediate as nextTurn} from 'node:timers/promises'
 import {dirname, join, resolve, sep} from 'node:path'
 
-import type {FilePutOptions, FileRef, FileSink} from '../content/roles.js'
-import {FailureError} from '../errors.js'
-import {hashFile} from '../fetch/hashing-stream.js'
-import {fsyncPath, parseTempName, syncFilesystem, tempNameBeside, tempStem} from '../store/atomic.js'
-import {alive} from '../store/pid-lock.js'
-import {WriteThread, WriteThreadError} from '../store/write-thread.js'
-import {wholeBody} from '../tar/reader.js'
+import type {FilePutOptions, FileRef, FileSink} from '../../content/roles.js'
+import {FailureError} from '../../errors.js'
+import {hashFile} from '../../fetch/hashing-stream.js'
+import {fsyncPath, parseTempName, syncFilesystem, tempNameBeside, tempStem} from '../../store/atomic.js'
+import {alive} from '../../store/pid-lock.js'
+import {WriteThread, WriteThreadError} from '../../store/write-thread.js'
+import {wholeBody} from '../../tar/reader.js'
 
 /** Renames made synchronously between two turns of the event loop (so the live view keeps moving). */
 const RENAMES_PER_TURN = 256
