@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../lib/base-command.js'
+import {BaseCommand} from '../cli/base-command.js'
 import {writeBundle} from '../lib/bundle/bundle.js'
 import {parseSize} from '../lib/bundle/size.js'
 import {loadManifest} from '../lib/manifest/load.js'

@@ -2,7 +2,7 @@ import type {KeyObject} from 'node:crypto'
 
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../lib/base-command.js'
+import {BaseCommand} from '../cli/base-command.js'
 import {type BundleResult, type BundleTool, writeBundle} from '../lib/bundle/bundle.js'
 import {readSigningKey, SIGN_PASSWORD_ENV} from '../lib/bundle/bundle-signature.js'
 import {IMPORTER_PLATFORMS, importerPlatforms, importerTools} from '../lib/bundle/importer.js'

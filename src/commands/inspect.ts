@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../lib/base-command.js'
+import {BaseCommand} from '../cli/base-command.js'
 import type {CycloneDxBom} from '../lib/bundle/cyclonedx.js'
 import {inspectBundle, inspectBundleBom, type InspectResult} from '../lib/bundle/inspect.js'
 import {formatBytes, shortDigest} from '../lib/ui/format.js'

@@ -1,12 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../lib/base-command.js'
+import {BaseCommand} from '../cli/base-command.js'
 import {redactUrl} from '../lib/fetch/http.js'
 import {DEFAULT_CONCURRENCY} from '../lib/defaults.js'
 import {type LockedImage, type LockResult, lockManifest} from '../lib/select/lock.js'
 import {formatSelections} from '../lib/select/report.js'
 import type {CommandResult} from '../lib/ui/result.js'
-import {loginCredentials, loginFlags} from '../lib/target-flags.js'
+import {loginCredentials, loginFlags} from '../cli/target-flags.js'
 import {columns, plural} from '../lib/ui/table.js'
 
 /** What lock did, summed up: images of the locked manifest, how many were pinned now or already, selections and repositories entries expanded. */

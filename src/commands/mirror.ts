@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../lib/base-command.js'
+import {BaseCommand} from '../cli/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../lib/defaults.js'
 import {UsageError} from '../lib/errors.js'
 import {loadManifest} from '../lib/manifest/load.js'
@@ -9,7 +9,7 @@ import {type MirroredImage, mirror} from '../lib/mirror/mirror.js'
 import {PLATFORM_HINT, PLATFORM_RE} from '../lib/oci/platform.js'
 import {formatSelections} from '../lib/select/report.js'
 import type {RepositoriesReport, SelectionReport} from '../lib/select/resolve.js'
-import {loginFlags, mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../lib/target-flags.js'
+import {loginFlags, mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../cli/target-flags.js'
 import type {CommandResult} from '../lib/ui/result.js'
 
 /** mirror's result: one item per image (source -> target, digest) and what the copy did, as import registry's. */

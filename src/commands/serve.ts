@@ -3,11 +3,11 @@ import {readFile} from 'node:fs/promises'
 
 import {Args, Flags} from '@oclif/core'
 
-import {bundleKeyFlags, checkBundleKey} from '../lib/bundle-key-flags.js'
-import {BaseCommand} from '../lib/base-command.js'
+import {bundleKeyFlags, checkBundleKey} from '../cli/bundle-key-flags.js'
+import {BaseCommand} from '../cli/base-command.js'
 import {UsageError} from '../lib/errors.js'
 import {DEFAULT_LISTEN} from '../lib/serve/listen.js'
-import {mirrorConfigFlag} from '../lib/target-flags.js'
+import {mirrorConfigFlag} from '../cli/target-flags.js'
 import type {ServedItem} from '../lib/serve/server.js'
 import {columns, plural} from '../lib/ui/table.js'
 

@@ -1,13 +1,13 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../lib/base-command.js'
+import {BaseCommand} from '../cli/base-command.js'
 import {formatProblem} from '../lib/errors.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {describeSelection} from '../lib/manifest/tag-selection.js'
 import {manifestWarnings} from '../lib/manifest/warnings.js'
 import {sourceClients} from '../lib/select/clients.js'
 import {formatSelections} from '../lib/select/report.js'
-import {loginCredentials, loginFlags} from '../lib/target-flags.js'
+import {loginCredentials, loginFlags} from '../cli/target-flags.js'
 import {hasSelections, type RepositoriesReport, resolveSelections, type SelectionReport} from '../lib/select/resolve.js'
 import type {CommandResult} from '../lib/ui/result.js'
 

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {bundleKeyFlags, checkBundleKey} from '../lib/bundle-key-flags.js'
-import {BaseCommand} from '../lib/base-command.js'
+import {bundleKeyFlags, checkBundleKey} from '../cli/bundle-key-flags.js'
+import {BaseCommand} from '../cli/base-command.js'
 import type {ImageSignature} from '../lib/bundle/signatures.js'
 import {baseNames, deltaSummary, type DeltaSummary} from '../lib/bundle/delta.js'
 import {verifyBundle, verifyWithBases} from '../lib/bundle/verify.js'

@@ -14,7 +14,7 @@ const k8s = path.join(root, 'manifests/kubernetes-1.29-amd64.yaml')
 /** bin/run.js runs dist/: build when it is missing or older than the sources this file tests. */
 async function ensureBuilt(): Promise<void> {
   const built = path.join(root, 'dist/commands/validate.js')
-  const sources = [path.join(root, 'src/commands/validate.ts'), path.join(root, 'src/lib/base-command.ts')]
+  const sources = [path.join(root, 'src/commands/validate.ts'), path.join(root, 'src/cli/base-command.ts')]
   for (const f of await readdir(path.join(root, 'src/lib/manifest'))) sources.push(path.join(root, 'src/lib/manifest', f))
   const stale = !existsSync(built) || sources.some((s) => statSync(s).mtimeMs > statSync(built).mtimeMs)
   if (!stale) return

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {bundleKeyFlags, checkBundleKey} from '../../lib/bundle-key-flags.js'
-import {BaseCommand} from '../../lib/base-command.js'
+import {bundleKeyFlags, checkBundleKey} from '../../cli/bundle-key-flags.js'
+import {BaseCommand} from '../../cli/base-command.js'
 import {fileImportResult, type FileImportResult} from '../../lib/importers/result.js'
 import {formatBytes} from '../../lib/ui/format.js'
 

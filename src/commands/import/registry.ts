@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {bundleKeyFlags, checkBundleKey} from '../../lib/bundle-key-flags.js'
-import {BaseCommand} from '../../lib/base-command.js'
+import {bundleKeyFlags, checkBundleKey} from '../../cli/bundle-key-flags.js'
+import {BaseCommand} from '../../cli/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
-import {mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../../lib/target-flags.js'
+import {mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../../cli/target-flags.js'
 import {type ImportedImage, importRegistry} from '../../lib/importers/registry.js'
 import {type PushCounts, pushCounts, pushTotalLine} from '../../cli/push-report.js'
 import type {CommandResult} from '../../lib/ui/result.js'

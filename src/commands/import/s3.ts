@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {bundleKeyFlags, checkBundleKey} from '../../lib/bundle-key-flags.js'
-import {BaseCommand} from '../../lib/base-command.js'
+import {bundleKeyFlags, checkBundleKey} from '../../cli/bundle-key-flags.js'
+import {BaseCommand} from '../../cli/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {fileImportResult, type FileImportResult} from '../../lib/importers/result.js'
-import {s3TargetFlags, s3TargetOptions} from '../../lib/target-flags.js'
+import {s3TargetFlags, s3TargetOptions} from '../../cli/target-flags.js'
 import {formatBytes} from '../../lib/ui/format.js'
 
 export interface ImportS3Result extends FileImportResult {

@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../lib/base-command.js'
+import {BaseCommand} from '../../cli/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import {type InventoryResult, inventoryNginx} from '../../lib/inventory/inventory.js'
-import {inventoryFlags, printInventory} from '../../lib/inventory-flags.js'
+import {inventoryFlags, printInventory} from '../../cli/inventory-flags.js'
 
 export default class InventoryNginx extends BaseCommand<typeof InventoryNginx> {
   static override description =

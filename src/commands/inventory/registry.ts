@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../lib/base-command.js'
+import {BaseCommand} from '../../cli/base-command.js'
 import {type InventoryResult, inventoryRegistry} from '../../lib/inventory/inventory.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
-import {registryTargetFlags, registryTargetOptions} from '../../lib/target-flags.js'
-import {inventoryFlags, printInventory} from '../../lib/inventory-flags.js'
+import {registryTargetFlags, registryTargetOptions} from '../../cli/target-flags.js'
+import {inventoryFlags, printInventory} from '../../cli/inventory-flags.js'
 
 export default class InventoryRegistry extends BaseCommand<typeof InventoryRegistry> {
   static override description =

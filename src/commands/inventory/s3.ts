@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../lib/base-command.js'
+import {BaseCommand} from '../../cli/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import type {InventoryResult} from '../../lib/inventory/inventory.js'
-import {s3TargetFlags, s3TargetOptions} from '../../lib/target-flags.js'
-import {inventoryFlags, printInventory} from '../../lib/inventory-flags.js'
+import {s3TargetFlags, s3TargetOptions} from '../../cli/target-flags.js'
+import {inventoryFlags, printInventory} from '../../cli/inventory-flags.js'
 
 export default class InventoryS3 extends BaseCommand<typeof InventoryS3> {
   static override description =

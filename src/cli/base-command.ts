@@ -1,9 +1,9 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
-import {AirlockError, isAirlockError, UsageError} from './errors.js'
-import {tuneHeap} from './heap.js'
-import {errorDocument, errorText} from './ui/error-report.js'
-import {CountingProgress, createProgress, type Progress} from './ui/index.js'
+import {AirlockError, isAirlockError, UsageError} from '../lib/errors.js'
+import {tuneHeap} from '../lib/heap.js'
+import {errorDocument, errorText} from '../lib/ui/error-report.js'
+import {CountingProgress, createProgress, type Progress} from '../lib/ui/index.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>

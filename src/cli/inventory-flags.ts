@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import type {InventoryResult} from './inventory/inventory.js'
+import type {InventoryResult} from '../lib/inventory/inventory.js'
 
 /**
  * What the three `inventory` commands share, beside target-flags.ts (which

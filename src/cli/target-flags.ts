@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 import type {Readable} from 'node:stream'
 
-import {UsageError} from './errors.js'
-import type {RegistryTargetOptions} from './targets/registry/registry-sink.js'
-import {parseMapRule} from './targets/registry/registry-target.js'
-import {resolveS3Credentials, type S3Credentials} from './targets/s3/s3-credentials.js'
+import {UsageError} from '../lib/errors.js'
+import type {RegistryTargetOptions} from '../lib/targets/registry/registry-sink.js'
+import {parseMapRule} from '../lib/targets/registry/registry-target.js'
+import {resolveS3Credentials, type S3Credentials} from '../lib/targets/s3/s3-credentials.js'
 
 /** Where the registry password comes from when neither --password nor --password-stdin is given. */
 export const PASSWORD_ENV = 'AIRLOCK_PASSWORD'
