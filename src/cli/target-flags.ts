@@ -136,13 +136,13 @@ export async function s3TargetOptions(f: {
   'access-key'?: string
   'secret-key'?: string
   profile?: string
-}): Promise<{endpoint: string; bucket: string; prefix: string; region: string; caFile?: string; insecure: boolean; credentials: S3Credentials}> {
+}): Promise<{endpoint: string; bucket: string; prefix: string; region: string; caFiles?: string[]; insecure: boolean; credentials: S3Credentials}> {
   return {
     endpoint: f.endpoint,
     bucket: f.bucket,
     prefix: f.prefix,
     region: f.region,
-    caFile: f['ca-file'],
+    caFiles: f['ca-file'] ? [f['ca-file']] : undefined,
     insecure: f.insecure,
     credentials: await resolveS3Credentials({accessKey: f['access-key'], secretKey: f['secret-key'], profile: f.profile}),
   }

@@ -80,7 +80,7 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
       // The installer reads without credentials: say so now rather than at its first 403.
       const {anonymousStatus} = await import('../../lib/targets/s3/s3-anonymous.js')
       const probe = `${repoEndpoint}/${r.files[0].path.slice(r.prefix ? r.prefix.length + 1 : 0)}`
-      const status = await anonymousStatus(probe, {caFile: f['ca-file'], insecure: f.insecure})
+      const status = await anonymousStatus(probe, {caFiles: f['ca-file'] ? [f['ca-file']] : undefined, insecure: f.insecure})
       if (status !== 200) {
         this.progress.warn(
           `an anonymous GET of ${probe} got ${status === undefined ? 'no answer' : `HTTP ${status}`}: an installer pointed at ${repoEndpoint} without credentials cannot read the files; ` +

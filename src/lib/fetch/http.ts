@@ -3,14 +3,7 @@ import type {Got, Response} from 'got'
 
 import type {OpenedStream} from '../content/opener.js'
 import {NetworkError} from '../errors.js'
-import {trustedCas} from './tls.js'
-
-export interface TlsOptions {
-  /** Extra CAs (PEM files) trusted on top of the system ones. */
-  caFiles?: string[]
-  /** Allow unverified TLS. */
-  insecure?: boolean
-}
+import {type ConnectionOptions, trustedCas} from './tls.js'
 
 export const USER_AGENT = 'airlock/0.1'
 
@@ -19,7 +12,7 @@ export const USER_AGENT = 'airlock/0.1'
  * variables, extra CAs, timeouts. Retries are not got's: they live in
  * `withRetry` so that streams and small requests share one policy.
  */
-export async function createHttp(tls: TlsOptions = {}): Promise<Got> {
+export async function createHttp(tls: ConnectionOptions = {}): Promise<Got> {
   // got and the proxy agents load here, with the first client: a command that makes no request
   // (verify, inspect, bundle, import nginx) never pays their memory and start-up time.
   const [{default: got}, {agentsFor}, ca] = await Promise.all([import('got'), import('./proxy.js'), trustedCas(tls.caFiles)])

@@ -9,6 +9,14 @@ import {UsageError} from '../errors.js'
  * test for "this failure is about a certificate".
  */
 
+/** How a client trusts the server it reaches: every client's options (registry, HTTP, S3) extend or pick it. */
+export interface ConnectionOptions {
+  /** Extra CAs (PEM files) trusted on top of the system ones. */
+  caFiles?: string[]
+  /** Allow unverified TLS (and, for a registry, plain HTTP). */
+  insecure?: boolean
+}
+
 /** The system CAs plus the PEM files given, or undefined when none are given (the default trust store). */
 export async function trustedCas(files: string[] = []): Promise<string[] | undefined> {
   if (files.length === 0) return undefined

@@ -12,7 +12,7 @@ import {type InventoryResult, inventoryLock, readInventoryLock, writeInventory} 
  * that the AWS SDK loads only for s3.
  */
 export async function inventoryS3(
-  opts: Pick<S3TargetOptions, 'endpoint' | 'bucket' | 'prefix' | 'region' | 'caFile' | 'insecure' | 'credentials' | 'concurrency'> & {lock: string; out: string; progress?: Progress},
+  opts: Pick<S3TargetOptions, 'endpoint' | 'bucket' | 'prefix' | 'region' | 'caFiles' | 'insecure' | 'credentials' | 'concurrency'> & {lock: string; out: string; progress?: Progress},
 ): Promise<InventoryResult> {
   const progress = opts.progress ?? silentProgress
   const host = checkS3Target(opts).host

@@ -1,6 +1,7 @@
 import {mkdir} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 
+import type {ConnectionOptions} from '../fetch/tls.js'
 import {registryEndpointHost} from '../oci/reference.js'
 import {writeFileAtomic} from '../store/atomic.js'
 
@@ -205,10 +206,8 @@ export async function writeMirrorConfig(dir: string, config: MirrorConfig): Prom
 }
 
 /** What an import or a mirror knows of the target: its URL as the client reached it, and how its TLS was trusted. */
-export interface PushedTarget {
+export interface PushedTarget extends ConnectionOptions {
   url: string
-  insecure?: boolean
-  caFiles?: string[]
 }
 
 /**

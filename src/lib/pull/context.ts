@@ -3,20 +3,19 @@ import type {LimitFunction} from 'p-limit'
 import {combineFailures} from '../errors.js'
 
 import type {LowSpeed} from '../fetch/low-speed.js'
+import type {ConnectionOptions} from '../fetch/tls.js'
 import type {RegistryClient} from '../registry/client.js'
 
 import type {Store} from '../store/store.js'
 import type {Progress} from '../ui/progress.js'
 
 /** What both halves of a pull (images, files) share. */
-export interface PullContext {
+export interface PullContext extends Required<Pick<ConnectionOptions, 'caFiles'>> {
   store: Store
   /** The one pool of downloads, `--concurrency` wide, shared by blobs and files. */
   pool: LimitFunction
   concurrency: number
   progress: Progress
-  /** `--ca-file` values, trusted for every host on top of the system CAs. */
-  caFiles: string[]
   /** `--platform` values; when set they override the manifest's platforms. */
   platforms?: string[]
   /**

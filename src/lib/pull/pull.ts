@@ -2,6 +2,7 @@ import pLimit from 'p-limit'
 
 import type {LockFile, LockImage} from '../lock.js'
 import type {LowSpeed} from '../fetch/low-speed.js'
+import type {ConnectionOptions} from '../fetch/tls.js'
 import {formatProblem} from '../errors.js'
 import type {Manifest} from '../manifest/types.js'
 import {manifestWarnings} from '../manifest/warnings.js'
@@ -15,11 +16,10 @@ import {type FilePullResult, pullFiles} from './files.js'
 import {type ImagePullResult, pullImages} from './images.js'
 import {type OsPullResult, pullOsPackages} from '../ospkgs/pull.js'
 
-export interface PullOptions {
+export interface PullOptions extends Pick<ConnectionOptions, 'caFiles'> {
   store: string
   concurrency: number
   progress: Progress
-  caFiles?: string[]
   platforms?: string[]
   username?: string
   password?: string

@@ -7,7 +7,7 @@ import type {ReferrerLister, TagLister} from '../content/roles.js'
 import {IntegrityError, NetworkError, RegistryError} from '../errors.js'
 import {openStream} from '../fetch/http.js'
 import {defaultRetryPolicy, type RetryPolicy, withRetry} from '../fetch/retry.js'
-import {isCertificateError} from '../fetch/tls.js'
+import {type ConnectionOptions, isCertificateError} from '../fetch/tls.js'
 import {isDigest, sha256Digest} from '../content/digest.js'
 import {bareMediaType, isSchema1MediaType, MANIFEST_ACCEPT, manifestMediaType, MediaType} from '../content/media-types.js'
 import {manifestGaps, parseManifestJson} from '../graph/parse.js'
@@ -32,13 +32,10 @@ export type {HttpMethod, RegistryResponse} from './transport.js'
 /** Tag lists and catalogs are read in pages of this many names. */
 const PAGE_SIZE = 1000
 
-export interface RegistryClientOptions {
+/** `insecure`: plain HTTP and unverified TLS allowed (the manifest's `insecure: true`); `caFiles`: extra CA files trusted for this registry. */
+export interface RegistryClientOptions extends ConnectionOptions {
   /** The registry as references name it: `docker.io`, `registry.k8s.io`, `127.0.0.1:5000`. */
   registry: string
-  /** Plain HTTP and unverified TLS allowed (the manifest's `insecure: true`). */
-  insecure?: boolean
-  /** Extra CA files trusted for this registry. */
-  caFiles?: string[]
   /** Explicit credentials (`--username`/`--password`); otherwise the Docker config is read. */
   credentials?: Credentials
   /** Read the Docker config when no explicit credentials are given (default true). */

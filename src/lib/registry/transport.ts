@@ -4,7 +4,7 @@ import type {Readable} from 'node:stream'
 
 import {FailureError, isAirlockError} from '../errors.js'
 import {connectionError, createHttp, redactUrl} from '../fetch/http.js'
-import {isCertificateError, suggestTrust} from '../fetch/tls.js'
+import {type ConnectionOptions, isCertificateError, suggestTrust} from '../fetch/tls.js'
 import {isLoopbackRegistry} from '../oci/reference.js'
 import {MAX_ERROR_BODY} from './errors.js'
 
@@ -25,12 +25,10 @@ export interface RegistryResponse {
   url: string
 }
 
-export interface TransportOptions {
+export interface TransportOptions extends ConnectionOptions {
   registry: string
   /** host[:port] requests go to. */
   host: string
-  insecure?: boolean
-  caFiles?: string[]
 }
 
 /** What one exchange sends and how it reads the answer. */

@@ -1,12 +1,12 @@
 import {parseOciChartRef} from '../charts/oci.js'
 import {UsageError} from '../errors.js'
+import type {ConnectionOptions} from '../fetch/tls.js'
 import type {Manifest} from '../manifest/types.js'
 import {RegistryClient} from '../registry/client.js'
 import type {SelectionRegistry} from './resolve.js'
 
-export interface SourceClientOptions {
-  /** `--ca-file` values, trusted for every host on top of the system CAs. */
-  caFiles?: string[]
+/** `caFiles`: the `--ca-file` values, trusted for every host on top of the system CAs. */
+export interface SourceClientOptions extends Pick<ConnectionOptions, 'caFiles'> {
   username?: string
   password?: string
   signal?: AbortSignal

@@ -5,6 +5,7 @@ import pLimit from 'p-limit'
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {ChecksumFiles} from '../fetch/checksum.js'
 import {createHttp, redactUrl} from '../fetch/http.js'
+import type {ConnectionOptions} from '../fetch/tls.js'
 import {FailureError, ManifestError} from '../errors.js'
 import {parseManifest, readManifestFile} from '../manifest/load.js'
 import {writeLocked} from '../manifest/lock-writer.js'
@@ -16,10 +17,9 @@ import type {Progress} from '../ui/progress.js'
 import {sourceClients} from './clients.js'
 import {type RepositoriesReport, resolveSelections, type SelectionReport} from './resolve.js'
 
-export interface LockOptions {
+export interface LockOptions extends Pick<ConnectionOptions, 'caFiles'> {
   /** Where the locked manifest goes; default: the manifest itself. */
   out?: string
-  caFiles?: string[]
   username?: string
   password?: string
   /** Tag lists and digests read at once (default 8). */

@@ -7,6 +7,7 @@ import {BundleError, IntegrityError} from '../../errors.js'
 import type {Descriptor} from '../../content/descriptor.js'
 import {manifestMediaType, MediaType} from '../../content/media-types.js'
 import {RegistryClient} from '../../registry/client.js'
+import type {ConnectionOptions} from '../../fetch/tls.js'
 import type {Credentials} from '../../registry/credentials.js'
 import {type BlobReader, RegistryPusher} from '../../registry/push.js'
 import {hasReferrersApi, referrersTag} from '../../registry/referrers.js'
@@ -14,11 +15,8 @@ import type {Progress} from '../../ui/progress.js'
 import type {TargetOptions} from './registry-target.js'
 
 /** The target registry, as `registryTargetFlags` name it: every push to a registry (`import registry`, `mirror`) takes these. */
-export interface RegistryTargetOptions extends TargetOptions {
+export interface RegistryTargetOptions extends TargetOptions, ConnectionOptions {
   credentials?: Credentials
-  caFiles?: string[]
-  /** Plain HTTP and unverified TLS for the target. */
-  insecure?: boolean
 }
 
 /**

@@ -11,7 +11,7 @@ import https from 'node:https'
 
 import {AirlockError, FailureError, NetworkError, UsageError} from '../../errors.js'
 import {proxyAgents, proxyFor} from '../../fetch/proxy.js'
-import {suggestTrust, trustedCas} from '../../fetch/tls.js'
+import {type ConnectionOptions, suggestTrust, trustedCas} from '../../fetch/tls.js'
 import {isLoopbackRegistry} from '../../oci/reference.js'
 import {formatBytes} from '../../ui/format.js'
 import type {Progress} from '../../ui/index.js'
@@ -25,7 +25,7 @@ import type {S3Credentials} from './s3-credentials.js'
  */
 
 /** How to reach a bucket; what import s3 and inventory s3 both take. */
-export interface S3TargetOptions {
+export interface S3TargetOptions extends ConnectionOptions {
   /** S3 endpoint URL, e.g. `http://127.0.0.1:7480`. */
   endpoint: string
   bucket: string
@@ -33,8 +33,6 @@ export interface S3TargetOptions {
   prefix?: string
   region?: string
   createBucket?: boolean
-  caFile?: string
-  insecure?: boolean
   credentials: S3Credentials
   /** Uploads in flight (small objects) or parts in flight (one large object). Default 8. */
   concurrency?: number
@@ -97,7 +95,7 @@ export async function makeClient(opts: S3TargetOptions, concurrency: number): Pr
   // The SDK warns on Node 20 about its own future releases; airlock supports Node >= 20 with the SDK it ships.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
   const url = new URL(opts.endpoint)
-  const ca = await trustedCas(opts.caFile ? [opts.caFile] : [])
+  const ca = await trustedCas(opts.caFiles)
   const proxy = proxyFor(url)
   const tuning = {keepAlive: true, maxSockets: concurrency * 2 + 2}
   const tls = {ca, rejectUnauthorized: !opts.insecure}
