@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {checkBundleSignature, readBundleKey} from '../lib/bundle/bundle-signature.js'
+import {checkBundleSignature, readBundleKey} from '../lib/bundle/format/bundle-signature.js'
 
 /** `--bundle-key`, one definition for verify, every import and serve (apart from `verify --key`, which checks images' signatures). */
 export const bundleKeyFlags = {

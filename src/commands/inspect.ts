@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
-import type {CycloneDxBom} from '../lib/bundle/cyclonedx.js'
-import {inspectBundle, inspectBundleBom, type InspectResult} from '../lib/bundle/inspect.js'
+import type {CycloneDxBom} from '../lib/bundle/format/cyclonedx.js'
+import {inspectBundle, inspectBundleBom, type InspectResult} from '../lib/bundle/format/inspect.js'
 import {formatBytes, shortDigest} from '../lib/ui/format.js'
 import {columns} from '../lib/ui/table.js'
 

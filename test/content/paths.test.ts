@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import {checkEntryPath} from '../../src/lib/bundle/archive-entries.js'
-import {parseBundleLock} from '../../src/lib/bundle/read-lock.js'
+import {checkEntryPath} from '../../src/lib/bundle/format/archive-entries.js'
+import {parseBundleLock} from '../../src/lib/bundle/format/read-lock.js'
 import {folderClashes, relativePathProblem} from '../../src/lib/content/paths.js'
 import {checkRelativePath, MirrorPathError} from '../../src/lib/manifest/mirror-path.js'
 

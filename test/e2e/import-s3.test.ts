@@ -17,7 +17,7 @@ import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {readBundleLock} from '../../src/lib/bundle/read-lock.js'
+import {readBundleLock} from '../../src/lib/bundle/format/read-lock.js'
 import {importFiles} from '../../src/lib/importers/file-import.js'
 import {objectKey} from '../../src/lib/targets/s3/s3-client.js'
 import {S3Sink} from '../../src/lib/targets/s3/s3-sink.js'

@@ -3,7 +3,7 @@ import {dirname, join} from 'node:path'
 import {gunzipSync, gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
 
-import {verifyBundle} from '../../src/lib/bundle/verify.js'
+import {verifyBundle} from '../../src/lib/bundle/format/verify.js'
 import {importNginx} from '../../src/lib/importers/nginx.js'
 import {tempStem} from '../../src/lib/store/atomic.js'
 import {RecordingProgress} from '../../src/lib/ui/progress.js'

@@ -1,4 +1,4 @@
-import {baseNames, isDelta} from '../bundle/delta.js'
+import {baseNames, isDelta} from '../bundle/format/delta.js'
 import type {BundleLock} from '../lock.js'
 import {FailureError} from '../errors.js'
 import {formatBytes} from '../ui/format.js'

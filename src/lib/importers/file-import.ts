@@ -1,5 +1,5 @@
-import {ARCHIVES, type ArchiveKind, bundleBatches, lockFilesOf, writtenByOtherArchive} from '../bundle/archive-entries.js'
-import {importedSumsProblems} from '../bundle/verify.js'
+import {ARCHIVES, type ArchiveKind, bundleBatches, lockFilesOf, writtenByOtherArchive} from '../bundle/format/archive-entries.js'
+import {importedSumsProblems} from '../bundle/format/verify.js'
 import type {FilePutAction, FileSink, OpenableFileSink} from '../content/roles.js'
 import type {BundleLock} from '../lock.js'
 import {formatBytes} from '../ui/format.js'

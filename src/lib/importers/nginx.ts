@@ -1,4 +1,4 @@
-import {readBundleLock} from '../bundle/read-lock.js'
+import {readBundleLock} from '../bundle/format/read-lock.js'
 import {silentProgress, type Progress} from '../ui/index.js'
 import {importFiles} from './file-import.js'
 import type {ImportTotals} from './result.js'

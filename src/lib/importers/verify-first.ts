@@ -1,4 +1,4 @@
-import {type ArchiveScope, verifyBundle} from '../bundle/verify.js'
+import {type ArchiveScope, verifyBundle} from '../bundle/format/verify.js'
 import type {BundleLock} from '../lock.js'
 import {BundleError} from '../errors.js'
 import {type Progress, silentProgress} from '../ui/index.js'

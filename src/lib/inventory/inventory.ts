@@ -1,7 +1,7 @@
 import {readFile, stat} from 'node:fs/promises'
 
 import type {BundleLock, LockBlob, LockFile} from '../lock.js'
-import {parseBundleLock, readBundleLock} from '../bundle/read-lock.js'
+import {parseBundleLock, readBundleLock} from '../bundle/format/read-lock.js'
 import {BundleError, UsageError} from '../errors.js'
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {filesHeld} from '../targets/holds.js'

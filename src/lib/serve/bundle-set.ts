@@ -2,9 +2,9 @@ import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {isDelta} from '../bundle/delta.js'
-import {BUNDLE_FILES, type BundleLock} from '../bundle/lock.js'
-import {parseBundleLock} from '../bundle/read-lock.js'
+import {isDelta} from '../bundle/format/delta.js'
+import {BUNDLE_FILES, type BundleLock} from '../bundle/format/lock.js'
+import {parseBundleLock} from '../bundle/format/read-lock.js'
 import {AirlockError, BundleError, UsageError} from '../errors.js'
 
 /**

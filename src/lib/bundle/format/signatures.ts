@@ -1,8 +1,8 @@
 import type {KeyObject} from 'node:crypto'
 
-import {checkSimpleSignature, COSIGN_SIGNATURE_ANNOTATION, simpleSigningLayers} from '../oci/cosign.js'
-import type {ImageManifest} from '../content/descriptor.js'
-import {shortDigest} from '../ui/format.js'
+import {checkSimpleSignature, COSIGN_SIGNATURE_ANNOTATION, simpleSigningLayers} from '../../oci/cosign.js'
+import type {ImageManifest} from '../../content/descriptor.js'
+import {shortDigest} from '../../ui/format.js'
 import type {BundleLock} from './lock.js'
 
 export type SignatureStatus = 'signed' | 'unsigned' | 'bad'

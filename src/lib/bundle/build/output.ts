@@ -3,9 +3,9 @@ import {type FileHandle, open, readdir, rename, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Writable} from 'node:stream'
 
-import {fsyncPath, tempNameBeside, writeAll} from '../store/atomic.js'
-import {gathered} from '../tar/writer.js'
-import {partName} from './parts.js'
+import {fsyncPath, tempNameBeside, writeAll} from '../../store/atomic.js'
+import {gathered} from '../../tar/writer.js'
+import {partName} from '../format/parts.js'
 
 export interface WrittenFile {
   /** File name inside the bundle folder (a part's name when split). */

@@ -10,8 +10,8 @@ import {gunzipSync} from 'node:zlib'
 
 import {describe, expect, it} from 'vitest'
 
-import {GZIP_MEMBER_BYTES, reproducibleGzip} from '../../src/lib/bundle/gzip.js'
-import {makeTempDir} from '../helpers/tmp.js'
+import {GZIP_MEMBER_BYTES, reproducibleGzip} from '../../../src/lib/bundle/build/gzip.js'
+import {makeTempDir} from '../../helpers/tmp.js'
 
 const run = promisify(execFile)
 

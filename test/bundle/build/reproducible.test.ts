@@ -6,11 +6,11 @@ import {promisify} from 'node:util'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {writeBundle} from '../../src/lib/bundle/bundle.js'
-import {verifyBundle} from '../../src/lib/bundle/verify.js'
-import {MEDIA} from '../helpers/images.js'
-import {DEFAULT_FILES, DEFAULT_IMAGES, makeStoreFixture, type StoreFixture} from '../helpers/store-fixture.js'
-import {makeTempDir} from '../helpers/tmp.js'
+import {writeBundle} from '../../../src/lib/bundle/build/bundle.js'
+import {verifyBundle} from '../../../src/lib/bundle/format/verify.js'
+import {MEDIA} from '../../helpers/images.js'
+import {DEFAULT_FILES, DEFAULT_IMAGES, makeStoreFixture, type StoreFixture} from '../../helpers/store-fixture.js'
+import {makeTempDir} from '../../helpers/tmp.js'
 
 // Reproducibility is a promise across versions, not only between two runs:
 // a store made from a fixed seed is bundled and the archive's sha256 is

@@ -4,8 +4,8 @@ import {join} from 'node:path'
 import {finished} from 'node:stream/promises'
 import {describe, expect, it} from 'vitest'
 
-import {BundleOutput} from '../../src/lib/bundle/output.js'
-import {makeTempDir} from '../helpers/tmp.js'
+import {BundleOutput} from '../../../src/lib/bundle/build/output.js'
+import {makeTempDir} from '../../helpers/tmp.js'
 
 describe('BundleOutput', () => {
   it('writes many small pieces gathered in one reused buffer, and large ones as they are, byte for byte, across parts', async () => {

@@ -4,8 +4,8 @@ import {join} from 'node:path'
 
 import nacl from 'tweetnacl'
 
-import {BundleError, UsageError} from '../errors.js'
-import {readPemPublicKey} from '../oci/cosign.js'
+import {BundleError, UsageError} from '../../errors.js'
+import {readPemPublicKey} from '../../oci/cosign.js'
 import {BUNDLE_FILES} from './lock.js'
 
 /**

@@ -4,12 +4,12 @@ import {arch} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {FailureError, isAirlockError, UsageError} from '../errors.js'
-import {acquirePidLock} from '../store/pid-lock.js'
-import {standaloneRuntime} from '../standalone-runtime.js'
-import {silentProgress, type Progress} from '../ui/progress.js'
+import {FailureError, isAirlockError, UsageError} from '../../errors.js'
+import {acquirePidLock} from '../../store/pid-lock.js'
+import {standaloneRuntime} from '../../standalone-runtime.js'
+import {silentProgress, type Progress} from '../../ui/progress.js'
 import type {BundleTool} from './bundle.js'
-import {executableName, IMPORT_SCRIPT} from './lock.js'
+import {executableName, IMPORT_SCRIPT} from '../format/lock.js'
 
 /**
  * The importer a bundle carries for the seed node: the standalone executable
@@ -80,9 +80,9 @@ async function besideSelf(self: string, a: string): Promise<string> {
   })
 }
 
-/** The package root: this file is dist/lib/bundle/importer.js (or src/lib/bundle/importer.ts under bin/dev.js). */
+/** The package root: this file is dist/lib/bundle/build/importer.js (or src/lib/bundle/build/importer.ts under bin/dev.js). */
 function packageRoot(): string {
-  return fileURLToPath(new URL('../../../', import.meta.url))
+  return fileURLToPath(new URL('../../../../', import.meta.url))
 }
 
 async function fromClone(a: string, progress: Progress): Promise<string> {

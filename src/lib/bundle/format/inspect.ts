@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import type {LockFile, LockReferrer} from '../lock.js'
+import type {LockFile, LockReferrer} from '../../lock.js'
 import {deltaSummary, type DeltaSummary} from './delta.js'
 import {bundleBom, type CycloneDxBom} from './cyclonedx.js'
 import {BUNDLE_FILES} from './lock.js'

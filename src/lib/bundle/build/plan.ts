@@ -2,19 +2,19 @@ import {readFileSync, type Stats, statSync} from 'node:fs'
 import {readFile, readdir, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import type {RepoIndex} from '../charts/repo-index.js'
-import {isDigest, sha256Digest} from '../content/digest.js'
-import {REF_NAME_ANNOTATION} from '../oci/layout.js'
-import type {Descriptor, ImageIndex} from '../content/descriptor.js'
-import {MAX_MANIFEST_BYTES} from '../defaults.js'
-import {parseLayoutIndex} from '../graph/parse.js'
-import {isManifestEdge} from '../graph/successors.js'
-import {type GraphVisitor, walkGraph} from '../graph/walk.js'
-import type {Store} from '../store/store.js'
-import type {BundleLock, LockFile, LockReferrer} from '../lock.js'
-import {TOP_FOLDERS} from './lock.js'
-import {type BaseContent, fileKey} from './base.js'
-import {normalMode, treeOrder} from '../tar/writer.js'
+import type {RepoIndex} from '../../charts/repo-index.js'
+import {isDigest, sha256Digest} from '../../content/digest.js'
+import {REF_NAME_ANNOTATION} from '../../oci/layout.js'
+import type {Descriptor, ImageIndex} from '../../content/descriptor.js'
+import {MAX_MANIFEST_BYTES} from '../../defaults.js'
+import {parseLayoutIndex} from '../../graph/parse.js'
+import {isManifestEdge} from '../../graph/successors.js'
+import {type GraphVisitor, walkGraph} from '../../graph/walk.js'
+import type {Store} from '../../store/store.js'
+import type {BundleLock, LockFile, LockReferrer} from '../../lock.js'
+import {TOP_FOLDERS} from '../format/lock.js'
+import {type BaseContent, fileKey} from '../format/base.js'
+import {normalMode, treeOrder} from '../../tar/writer.js'
 
 /** One entry of a file archive: a folder, inline bytes, or a store file streamed and checked. */
 export interface ArchiveItem {
@@ -146,7 +146,7 @@ async function narrowChartIndex(store: Store, packages: LockFile[], items: Archi
   const item = items.find((i) => i.path === `${TOP_FOLDERS.packages}/${CHART_INDEX}`)
   if (!item || item.sha256 !== undefined) return
   // Loaded here: the YAML library is for stores with charts only, not for every bundle's start.
-  const [{readStoreIndex}, {stringify}] = await Promise.all([import('../charts/store-index.js'), import('yaml')])
+  const [{readStoreIndex}, {stringify}] = await Promise.all([import('../../charts/store-index.js'), import('yaml')])
   const index = await readStoreIndex(store)
   if (!index) return
   const bundled = new Set(packages.filter((f) => f.kind === 'chart').map((f) => f.path))

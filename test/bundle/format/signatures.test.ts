@@ -5,11 +5,11 @@ import {join} from 'node:path'
 import {Spec, Validation} from '@cyclonedx/cyclonedx-library'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {fileData, makeBundle} from '../helpers/bundle-fixture.js'
-import {runCli} from '../helpers/cli.js'
-import {type BundleFixture, makeRegistryBundle} from '../helpers/registry-bundle-fixture.js'
-import {cosignKeyPair, cosignSignature, type CosignKeyPair, sbomArtifact, writePublicKey} from '../helpers/referrers.js'
-import {makeTempDir} from '../helpers/tmp.js'
+import {fileData, makeBundle} from '../../helpers/bundle-fixture.js'
+import {runCli} from '../../helpers/cli.js'
+import {type BundleFixture, makeRegistryBundle} from '../../helpers/registry-bundle-fixture.js'
+import {cosignKeyPair, cosignSignature, type CosignKeyPair, sbomArtifact, writePublicKey} from '../../helpers/referrers.js'
+import {makeTempDir} from '../../helpers/tmp.js'
 
 // verify --key and inspect --format cyclonedx on bundles that carry referrers,
 // written by the fixture as airlock stores them (no server needed).

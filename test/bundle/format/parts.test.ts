@@ -3,10 +3,10 @@ import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {bundlePartPaths, partName} from '../../src/lib/bundle/parts.js'
-import {readBundleLock} from '../../src/lib/bundle/read-lock.js'
-import {BundleError} from '../../src/lib/errors.js'
-import {makeTempDir} from '../helpers/tmp.js'
+import {bundlePartPaths, partName} from '../../../src/lib/bundle/format/parts.js'
+import {readBundleLock} from '../../../src/lib/bundle/format/read-lock.js'
+import {BundleError} from '../../../src/lib/errors.js'
+import {makeTempDir} from '../../helpers/tmp.js'
 
 describe('split parts', () => {
   it('finds the numbered parts in order', async () => {

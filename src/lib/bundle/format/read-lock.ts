@@ -1,11 +1,11 @@
 import {createReadStream} from 'node:fs'
 import {join} from 'node:path'
 
-import {SEQUENTIAL_READ_BYTES} from '../defaults.js'
-import {BundleError} from '../errors.js'
-import {isDigest, SHA256_HEX} from '../content/digest.js'
-import {folderClashes, isSafeRelativePath} from '../content/paths.js'
-import type {BundleLock} from '../lock.js'
+import {SEQUENTIAL_READ_BYTES} from '../../defaults.js'
+import {BundleError} from '../../errors.js'
+import {isDigest, SHA256_HEX} from '../../content/digest.js'
+import {folderClashes, isSafeRelativePath} from '../../content/paths.js'
+import type {BundleLock} from '../../lock.js'
 import {BUNDLE_FILES} from './lock.js'
 
 const KINDS = new Set(['binary', 'package', 'chart', 'os-metadata', 'os-package'])

@@ -1,7 +1,7 @@
-import type {BundleLock} from '../lock.js'
-import {OciArchiveWriter} from '../oci/archive-writer.js'
-import {OciLayoutSource} from '../oci/layout.js'
-import type {Store} from '../store/store.js'
+import type {BundleLock} from '../../lock.js'
+import {OciArchiveWriter} from '../../oci/archive-writer.js'
+import {OciLayoutSource} from '../../oci/layout.js'
+import type {Store} from '../../store/store.js'
 import type {ImagesPlan} from './plan.js'
 
 /**

@@ -2,10 +2,10 @@ import {Readable} from 'node:stream'
 import {gzipSync} from 'node:zlib'
 import {describe, expect, it} from 'vitest'
 
-import {archiveBatches, type BundleEntry, checkEntryPath, maxTarBytes} from '../../src/lib/bundle/archive-entries.js'
-import {IntegrityError} from '../../src/lib/errors.js'
-import type {BundleLock} from '../../src/lib/lock.js'
-import {type FixtureFile, fileData, hostileArchives, lockEntry, tarBytes} from '../helpers/bundle-fixture.js'
+import {archiveBatches, type BundleEntry, checkEntryPath, maxTarBytes} from '../../../src/lib/bundle/format/archive-entries.js'
+import {IntegrityError} from '../../../src/lib/errors.js'
+import type {BundleLock} from '../../../src/lib/lock.js'
+import {type FixtureFile, fileData, hostileArchives, lockEntry, tarBytes} from '../../helpers/bundle-fixture.js'
 
 function lockOf(files: FixtureFile[]): BundleLock {
   return {apiVersion: 'airlock/v1', name: 't', images: [], files: files.map(lockEntry)}

@@ -6,12 +6,12 @@ import {promisify} from 'node:util'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {writeBundle} from '../../src/lib/bundle/bundle.js'
-import {verifyBundle} from '../../src/lib/bundle/verify.js'
-import {FailureError, IntegrityError} from '../../src/lib/errors.js'
-import {parseManifest} from '../../src/lib/manifest/load.js'
-import {makeStoreFixture, type StoreFixture} from '../helpers/store-fixture.js'
-import {makeTempDir} from '../helpers/tmp.js'
+import {writeBundle} from '../../../src/lib/bundle/build/bundle.js'
+import {verifyBundle} from '../../../src/lib/bundle/format/verify.js'
+import {FailureError, IntegrityError} from '../../../src/lib/errors.js'
+import {parseManifest} from '../../../src/lib/manifest/load.js'
+import {makeStoreFixture, type StoreFixture} from '../../helpers/store-fixture.js'
+import {makeTempDir} from '../../helpers/tmp.js'
 
 const run = promisify(execFile)
 const sh = async (cmd: string, cwd: string) => (await run('sh', ['-c', cmd], {cwd, maxBuffer: 64 << 20})).stdout

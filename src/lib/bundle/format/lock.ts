@@ -24,7 +24,7 @@ export function isToolName(name: string): boolean {
 export const TOP_FOLDERS = {files: 'offline-files', packages: 'component-tools'} as const
 
 // The lock's types moved to ../lock.ts; named here too until every importer says so.
-export type {BundleLock, LockFile, LockImage, LockReferrer, LockTool} from '../lock.js'
+export type {BundleLock, LockFile, LockImage, LockReferrer, LockTool} from '../../lock.js'
 
 /**
  * bundle.json's text, exactly `JSON.stringify(lock, null, 2)` and a newline,

@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 
-import {digestHex} from '../content/digest.js'
-import {parseReference} from '../oci/reference.js'
+import {digestHex} from '../../content/digest.js'
+import {parseReference} from '../../oci/reference.js'
 import type {BundleLock, LockImage, LockReferrer} from './lock.js'
 
 /**

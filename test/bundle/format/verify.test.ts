@@ -5,13 +5,13 @@ import {promisify} from 'node:util'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {writeBundle} from '../../src/lib/bundle/bundle.js'
-import {verifyBundle} from '../../src/lib/bundle/verify.js'
-import {BundleError} from '../../src/lib/errors.js'
-import {RecordingProgress} from '../../src/lib/ui/progress.js'
-import {hostileArchives, makeRawBundle} from '../helpers/bundle-fixture.js'
-import {makeStoreFixture, type StoreFixture} from '../helpers/store-fixture.js'
-import {makeTempDir} from '../helpers/tmp.js'
+import {writeBundle} from '../../../src/lib/bundle/build/bundle.js'
+import {verifyBundle} from '../../../src/lib/bundle/format/verify.js'
+import {BundleError} from '../../../src/lib/errors.js'
+import {RecordingProgress} from '../../../src/lib/ui/progress.js'
+import {hostileArchives, makeRawBundle} from '../../helpers/bundle-fixture.js'
+import {makeStoreFixture, type StoreFixture} from '../../helpers/store-fixture.js'
+import {makeTempDir} from '../../helpers/tmp.js'
 
 const run = promisify(execFile)
 const sh = async (cmd: string, cwd: string) => (await run('sh', ['-c', cmd], {cwd})).stdout

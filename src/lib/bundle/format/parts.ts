@@ -3,8 +3,8 @@ import {createReadStream} from 'node:fs'
 import {readdir, stat} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 
-import {SEQUENTIAL_READ_BYTES} from '../defaults.js'
-import {BundleError} from '../errors.js'
+import {SEQUENTIAL_READ_BYTES} from '../../defaults.js'
+import {BundleError} from '../../errors.js'
 
 /**
  * `--split` writes an archive as numbered parts `NAME.000`, `NAME.001`, ...

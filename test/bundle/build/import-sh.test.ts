@@ -5,13 +5,13 @@ import {promisify} from 'node:util'
 
 import {describe, expect, it} from 'vitest'
 
-import {fileData, hostileArchives, makeBundle, makeRawBundle, sha256Hex, type FixtureFile} from '../helpers/bundle-fixture.js'
-import {repoRoot} from '../helpers/cli.js'
-import {ownArch} from '../helpers/executable.js'
-import {makeTempDir} from '../helpers/tmp.js'
+import {fileData, hostileArchives, makeBundle, makeRawBundle, sha256Hex, type FixtureFile} from '../../helpers/bundle-fixture.js'
+import {repoRoot} from '../../helpers/cli.js'
+import {ownArch} from '../../helpers/executable.js'
+import {makeTempDir} from '../../helpers/tmp.js'
 
 const exec = promisify(execFile)
-const SCRIPT = join(repoRoot, 'src', 'lib', 'bundle', 'import.sh')
+const SCRIPT = join(repoRoot, 'src', 'lib', 'bundle', 'build', 'import.sh')
 
 /** `sh import.sh ARGS` as the seed node runs it; never throws. */
 async function importSh(bundle: string, args: string[]): Promise<{code: number; out: string; err: string}> {

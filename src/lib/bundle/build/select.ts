@@ -1,8 +1,8 @@
-import {FailureError} from '../errors.js'
-import {describeSelection, selectTags} from '../manifest/tag-selection.js'
-import type {Manifest} from '../manifest/types.js'
-import type {BundleLock, LockFile} from './lock.js'
-import {osRepositoryKey} from '../store/records.js'
+import {FailureError} from '../../errors.js'
+import {describeSelection, selectTags} from '../../manifest/tag-selection.js'
+import type {Manifest} from '../../manifest/types.js'
+import type {BundleLock, LockFile} from '../format/lock.js'
+import {osRepositoryKey} from '../../store/records.js'
 
 /** binaries live under files/, packages and charts under packages/: a path is unique within its tree. */
 function fileKey(tree: 'files' | 'packages', path: string): string {
