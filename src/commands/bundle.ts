@@ -5,7 +5,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {type BundleResult, type BundleTool, writeBundle} from '../lib/bundle/build/bundle.js'
 import {readSigningKey, SIGN_PASSWORD_ENV} from '../lib/bundle/format/bundle-signature.js'
-import {IMPORTER_PLATFORMS, importerPlatforms, importerTools} from '../lib/bundle/build/importer.js'
+import {SEED_TOOL_PLATFORMS, seedToolPlatforms, seedTools} from '../lib/bundle/build/seed-tools.js'
 import type {WrittenFile} from '../lib/bundle/build/output.js'
 import {baseNames, type DeltaSummary} from '../lib/bundle/format/delta.js'
 import {parseSize} from '../lib/bundle/build/size.js'
@@ -32,7 +32,7 @@ export const bundleFlags = {
   out: Flags.string({description: 'Bundle folder to write (created if missing).', required: true}),
   split: Flags.string({description: 'Write each archive as numbered parts of at most this size (e.g. 4G, 500M); `cat NAME.* > NAME` rejoins them.'}),
   importer: Flags.string({
-    description: `Carry the standalone executable for this platform (${IMPORTER_PLATFORMS.join(', ')}) beside import.sh; repeatable. Default: this machine's.`,
+    description: `Carry the standalone executable for this platform (${SEED_TOOL_PLATFORMS.join(', ')}) beside import.sh; repeatable. Default: this machine's.`,
     multiple: true,
     exclusive: ['no-importer'],
   }),
@@ -54,7 +54,7 @@ export async function bundleSignKey(flags: {'sign-key'?: string}): Promise<KeyOb
 /** The importer files for the bundle flags; checked (and the executable built, from a clone) before any long work. */
 export async function bundleTools(flags: {importer?: string[]; 'no-importer'?: boolean}, progress: Progress): Promise<BundleTool[]> {
   if (flags['no-importer']) return []
-  return importerTools(importerPlatforms(flags.importer), progress)
+  return seedTools(seedToolPlatforms(flags.importer), progress)
 }
 
 export default class Bundle extends BaseCommand<typeof Bundle> {

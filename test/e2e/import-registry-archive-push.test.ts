@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import type {LockImage} from '../../src/lib/lock.js'
+import type {LockImage} from '../../src/lib/bundle-json.js'
 import {pushArchive} from '../../src/lib/importers/push-archive.js'
 import {OciArchive} from '../../src/lib/oci/archive.js'
 import {RecordingProgress} from '../../src/lib/ui/progress.js'

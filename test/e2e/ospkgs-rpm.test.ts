@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import type {BundleLock} from '../../src/lib/lock.js'
+import type {BundleLock} from '../../src/lib/bundle-json.js'
 import {runCli} from '../helpers/cli.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
 import {startRgw} from '../helpers/rgw.js'

@@ -7,7 +7,7 @@ import {promisify} from 'node:util'
 import {Spec, Validation} from '@cyclonedx/cyclonedx-library'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import type {LockReferrer} from '../../src/lib/lock.js'
+import type {LockReferrer} from '../../src/lib/bundle-json.js'
 import {runCli} from '../helpers/cli.js'
 import {pushImage, type PushedImage, RegistrySession} from '../helpers/images.js'
 import {

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import type {BundleLock} from '../../src/lib/bundle/format/lock.js'
+import type {BundleLock} from '../../src/lib/bundle-json.js'
 import {OciArchive} from '../../src/lib/oci/archive.js'
 import {RegistryContent} from '../../src/lib/serve/registry-content.js'
 import {type RawEntry, tarBytes} from '../helpers/bundle-fixture.js'

@@ -1,5 +1,5 @@
 import {baseNames, isDelta} from '../bundle/format/delta.js'
-import type {BundleLock} from '../lock.js'
+import type {BundleLock} from '../bundle-json.js'
 import {FailureError} from '../errors.js'
 import {formatBytes} from '../ui/format.js'
 import type {MissingFromTarget} from '../targets/holds.js'

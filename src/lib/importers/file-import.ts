@@ -1,7 +1,7 @@
 import {ARCHIVES, type ArchiveKind, bundleBatches, lockFilesOf, writtenByOtherArchive} from '../bundle/format/archive-entries.js'
 import {importedSumsProblems} from '../bundle/format/verify.js'
 import type {FilePutAction, FileSink, OpenableFileSink} from '../content/roles.js'
-import type {BundleLock} from '../lock.js'
+import type {BundleLock} from '../bundle-json.js'
 import {formatBytes} from '../ui/format.js'
 import type {Progress, TaskHandle} from '../ui/index.js'
 import {isDelta, refuseIncompleteTarget} from './delta-check.js'

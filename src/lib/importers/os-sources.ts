@@ -1,6 +1,6 @@
 import {resolve} from 'node:path'
 
-import type {BundleLock, LockOsRepository} from '../lock.js'
+import type {BundleLock, LockOsRepository} from '../bundle-json.js'
 import {nodeConfigOf} from '../ospkgs/node-config.js'
 import {writeFileAtomic} from '../store/atomic.js'
 

@@ -2,7 +2,7 @@ import pLimit from 'p-limit'
 
 import {inFlight} from '../defaults.js'
 
-import type {BundleLock, LockImage} from '../lock.js'
+import type {BundleLock, LockImage} from '../bundle-json.js'
 import type {ImageSource} from '../content/roles.js'
 import {BlobQueue, Copier} from '../copy.js'
 import {BundleError, combineFailures, IntegrityError} from '../errors.js'
@@ -76,7 +76,7 @@ interface PlannedImage {
 }
 
 /** Find each bundle.json image in the archive's index.json (by its ref annotation, else by digest), and its target. */
-function planImages(lockImages: LockImage[], manifests: Descriptor[], opts: RegistryImportOptions, path: string): PlannedImage[] {
+function findImagesInArchive(lockImages: LockImage[], manifests: Descriptor[], opts: RegistryImportOptions, path: string): PlannedImage[] {
   // Looked up by name, then by digest, the first entry of each winning (as a scan in order would find it).
   const byName = new Map<string, Descriptor>()
   const byDigest = new Map<string, Descriptor>()
@@ -106,7 +106,7 @@ export async function pushArchive(
   opts = {...opts, ...checkTargetOptions(opts)}
   const {progress, concurrency} = opts
   const index = await archive.readIndex()
-  const planned = planImages(lockImages, index.manifests, opts, archive.path)
+  const planned = findImagesInArchive(lockImages, index.manifests, opts, archive.path)
   const images = planned.map((p) => ({source: p.lock.ref, target: p.target.ref, digest: p.lock.digest, referrers: p.lock.referrers?.length ?? 0}))
   const stats: PushStats = {uploaded: 0, mounted: 0, present: 0, bytesUploaded: 0, manifestsPushed: 0}
   if (opts.dryRun || planned.length === 0) return {images, stats}

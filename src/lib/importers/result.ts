@@ -1,4 +1,4 @@
-import type {BundleLock} from '../lock.js'
+import type {BundleLock} from '../bundle-json.js'
 
 /** What an import did with one file of the bundle; the `--json` rows of both imports. */
 export interface ImportedFile {

@@ -1,5 +1,5 @@
 import {type ArchiveScope, verifyBundle} from '../bundle/format/verify.js'
-import type {BundleLock} from '../lock.js'
+import type {BundleLock} from '../bundle-json.js'
 import {BundleError} from '../errors.js'
 import {type Progress, silentProgress} from '../ui/index.js'
 

@@ -1,6 +1,6 @@
 import {readFile, stat} from 'node:fs/promises'
 
-import type {BundleLock, LockBlob, LockFile} from '../lock.js'
+import type {BundleLock, LockBlob, LockFile} from '../bundle-json.js'
 import {parseBundleLock, readBundleLock} from '../bundle/format/read-lock.js'
 import {BundleError, UsageError} from '../errors.js'
 import {DEFAULT_CONCURRENCY} from '../defaults.js'

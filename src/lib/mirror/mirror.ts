@@ -1,7 +1,7 @@
 import pLimit from 'p-limit'
 
 import type {Descriptor} from '../content/descriptor.js'
-import type {LockReferrer} from '../lock.js'
+import type {LockReferrer} from '../bundle-json.js'
 import {BlobQueue, Copier} from '../copy.js'
 import {UsageError} from '../errors.js'
 import {type PushStats, PushRun, pushReferrersTags, type RegistryTargetOptions, RegistrySink, targetClient} from '../targets/registry/registry-sink.js'

@@ -4,7 +4,7 @@
  * `.repo`) that `import nginx` writes beside it and prints. Light on
  * purpose: importers load it without the resolvers' libraries.
  */
-import type {LockOsRepository} from '../lock.js'
+import type {LockOsRepository} from '../bundle-json.js'
 import type {OsPackageType} from '../manifest/types.js'
 
 export interface NodeConfigSupport {

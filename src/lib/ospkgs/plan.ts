@@ -5,7 +5,7 @@
  * resolver only reads the repository's metadata and computes the closure.
  * Type-neutral: nothing here knows apt from rpm.
  */
-import type {LockOsPackage, LockOsRepository} from '../lock.js'
+import type {LockOsPackage, LockOsRepository} from '../bundle-json.js'
 import type {OsPackageEntry} from '../manifest/types.js'
 import type {Progress} from '../ui/progress.js'
 

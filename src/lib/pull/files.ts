@@ -3,7 +3,7 @@ import {join, resolve} from 'node:path'
 import pLimit from 'p-limit'
 
 import {relativePathProblem} from '../content/paths.js'
-import type {LockFile} from '../lock.js'
+import type {LockFile} from '../bundle-json.js'
 import {parseOciChartRef, resolveOciChart} from '../charts/oci.js'
 import {findChart, RepoIndexCache} from '../charts/repo-index.js'
 import {type StoredChart, writeStoreIndex} from '../charts/store-index.js'

@@ -1,6 +1,6 @@
 import pLimit from 'p-limit'
 
-import type {LockImage} from '../lock.js'
+import type {LockImage} from '../bundle-json.js'
 import {Copier} from '../copy.js'
 import {inFlight} from '../defaults.js'
 import {FailureError} from '../errors.js'

@@ -1,6 +1,6 @@
 import pLimit from 'p-limit'
 
-import type {LockFile, LockImage} from '../lock.js'
+import type {LockFile, LockImage} from '../bundle-json.js'
 import type {LowSpeed} from '../fetch/low-speed.js'
 import type {ConnectionOptions} from '../fetch/tls.js'
 import {formatProblem} from '../errors.js'

@@ -1,4 +1,4 @@
-import type {LockReferrer} from '../lock.js'
+import type {LockReferrer} from '../bundle-json.js'
 import type {Descriptor, ImageManifest} from '../content/descriptor.js'
 import {MediaType} from '../content/media-types.js'
 import type {ImageSource} from '../content/roles.js'

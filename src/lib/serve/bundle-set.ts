@@ -3,7 +3,8 @@ import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {isDelta} from '../bundle/format/delta.js'
-import {BUNDLE_FILES, type BundleLock} from '../bundle/format/lock.js'
+import type {BundleLock} from '../bundle-json.js'
+import {BUNDLE_FILES} from '../bundle/format/bundle-files.js'
 import {parseBundleLock} from '../bundle/format/read-lock.js'
 import {AirlockError, BundleError, UsageError} from '../errors.js'
 

@@ -1,5 +1,5 @@
 import {UsageError} from '../errors.js'
-import type {BundleLock} from '../bundle/format/lock.js'
+import type {BundleLock} from '../bundle-json.js'
 import {containerdHostsToml, type MirroredName} from '../mirror-config/mirror-config.js'
 import {parseReference} from '../oci/reference.js'
 

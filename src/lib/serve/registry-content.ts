@@ -1,6 +1,6 @@
 import type {Readable} from 'node:stream'
 
-import type {BundleLock, LockImage, LockReferrer} from '../bundle/format/lock.js'
+import type {BundleLock, LockImage, LockReferrer} from '../bundle-json.js'
 import {hostComponent} from '../targets/registry/registry-target.js'
 import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import {OciArchive} from '../oci/archive.js'

@@ -2,7 +2,7 @@ import {createServer as createHttpServer, type IncomingMessage, type Server, typ
 import {createServer as createHttpsServer} from 'node:https'
 import type {AddressInfo, Socket} from 'node:net'
 
-import {BUNDLE_FILES} from '../bundle/format/lock.js'
+import {BUNDLE_FILES} from '../bundle/format/bundle-files.js'
 import {bundlePartPaths} from '../bundle/format/parts.js'
 import {isSafeRelativePath, relativePathProblem} from '../content/paths.js'
 import {BundleError, FailureError} from '../errors.js'

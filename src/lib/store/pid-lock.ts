@@ -16,7 +16,7 @@ export function alive(pid: number): boolean {
 /**
  * Take an exclusive lock file holding our pid and host, for a store, a
  * bundle folder or a build (not the bundle's lock, `bundle.json`: see
- * ../lock.ts). A lock left by a process that is gone (same host, pid not
+ * ../bundle-json.ts). A lock left by a process that is gone (same host, pid not
  * running) is taken over; a live one is a clear error. Returns the release
  * function.
  */

@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import type {BundleLock, LockFile, LockImage, LockOsRepository} from '../lock.js'
+import type {BundleLock, LockFile, LockImage, LockOsRepository} from '../bundle-json.js'
 import {writeFileAtomic} from './atomic.js'
 import type {Store} from './store.js'
 

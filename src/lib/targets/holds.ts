@@ -1,7 +1,7 @@
 import pLimit from 'p-limit'
 
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
-import type {LockFile} from '../lock.js'
+import type {LockFile} from '../bundle-json.js'
 
 /**
  * What a target already holds, read only: the checks a delta import runs

@@ -4,7 +4,7 @@ import {describe, expect, it} from 'vitest'
 
 import {archiveBatches, type BundleEntry, checkEntryPath, maxTarBytes} from '../../../src/lib/bundle/format/archive-entries.js'
 import {IntegrityError} from '../../../src/lib/errors.js'
-import type {BundleLock} from '../../../src/lib/lock.js'
+import type {BundleLock} from '../../../src/lib/bundle-json.js'
 import {type FixtureFile, fileData, hostileArchives, lockEntry, tarBytes} from '../../helpers/bundle-fixture.js'
 
 function lockOf(files: FixtureFile[]): BundleLock {

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {lockText} from '../../../src/lib/bundle/format/lock.js'
+import {lockText} from '../../../src/lib/bundle/format/bundle-files.js'
 
 const text = (v: object): string => [...lockText(v)].join('')
 const expected = (v: object): string => `${JSON.stringify(v, null, 2)}\n`

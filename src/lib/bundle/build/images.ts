@@ -1,4 +1,4 @@
-import type {BundleLock} from '../../lock.js'
+import type {BundleLock} from '../../bundle-json.js'
 import {OciArchiveWriter} from '../../oci/archive-writer.js'
 import {OciLayoutSource} from '../../oci/layout.js'
 import type {Store} from '../../store/store.js'

@@ -1,11 +1,11 @@
 import {FailureError} from '../../errors.js'
 import {describeSelection, selectTags} from '../../manifest/tag-selection.js'
 import type {Manifest} from '../../manifest/types.js'
-import type {BundleLock, LockFile} from '../format/lock.js'
+import type {BundleLock, LockFile} from '../../bundle-json.js'
 import {osRepositoryKey} from '../../store/records.js'
 
 /** binaries live under files/, packages and charts under packages/: a path is unique within its tree. */
-function fileKey(tree: 'files' | 'packages', path: string): string {
+function treePathKey(tree: 'files' | 'packages', path: string): string {
   return `${tree}/${path}`
 }
 
@@ -24,7 +24,7 @@ function treeOf(f: {kind: LockFile['kind']}): 'files' | 'packages' {
  */
 export function selectRecords(records: BundleLock, manifest: Manifest): BundleLock {
   const images = new Map(records.images.map((i) => [i.ref, i]))
-  const files = new Map(records.files.map((f) => [fileKey(treeOf(f), f.path), f]))
+  const files = new Map(records.files.map((f) => [treePathKey(treeOf(f), f.path), f]))
   const missing: string[] = []
   const lock: BundleLock = {
     apiVersion: 'airlock/v1',
@@ -72,7 +72,7 @@ export function selectRecords(records: BundleLock, manifest: Manifest): BundleLo
   }
   const seen = new Set<string>()
   for (const e of [...manifest.binaries, ...manifest.packages]) {
-    const key = fileKey(treeOf(e), e.path)
+    const key = treePathKey(treeOf(e), e.path)
     if (seen.has(key)) continue
     seen.add(key)
     const found = files.get(key)
@@ -90,7 +90,7 @@ export function selectRecords(records: BundleLock, manifest: Manifest): BundleLo
     if (lacking > 0) missing.push(`${e.field}: ${e.type} repository ${e.url} was pulled for other packages (${repo.packages.join(', ')})`)
     ;(lock.osRepositories ??= []).push(repo)
     for (const p of repo.files) {
-      const k = fileKey('packages', p)
+      const k = treePathKey('packages', p)
       if (seen.has(k)) continue
       seen.add(k)
       const found = files.get(k)

@@ -6,8 +6,8 @@ import {relativePathProblem} from '../../content/paths.js'
 import {AirlockError, BundleError, IntegrityError} from '../../errors.js'
 import {padded, type TarHeader} from '../../tar/headers.js'
 import {readTarBatches, wholeBody} from '../../tar/reader.js'
-import type {BundleLock, LockFile} from '../../lock.js'
-import {BUNDLE_FILES, TOP_FOLDERS} from './lock.js'
+import type {BundleLock, LockFile} from '../../bundle-json.js'
+import {BUNDLE_FILES, TOP_FOLDERS} from './bundle-files.js'
 import {bundlePartPaths, PartsReader} from './parts.js'
 
 /**

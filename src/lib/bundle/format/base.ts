@@ -3,8 +3,8 @@ import {readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {UsageError} from '../../errors.js'
-import type {BundleLock, LockBase, LockFile} from '../../lock.js'
-import {BUNDLE_FILES} from './lock.js'
+import type {BundleLock, LockBase, LockFile} from '../../bundle-json.js'
+import {BUNDLE_FILES} from './bundle-files.js'
 import {parseBundleLock} from './read-lock.js'
 
 /** One `--since BASE`: an earlier bundle folder, its bundle.json, or an inventory file. */

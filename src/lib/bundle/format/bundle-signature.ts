@@ -6,7 +6,7 @@ import nacl from 'tweetnacl'
 
 import {BundleError, UsageError} from '../../errors.js'
 import {readPemPublicKey} from '../../oci/cosign.js'
-import {BUNDLE_FILES} from './lock.js'
+import {BUNDLE_FILES} from './bundle-files.js'
 
 /**
  * A signed bundle: `SHA256SUMS.sig` beside SHA256SUMS, the base64 ECDSA

@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 
 import {digestHex} from '../../content/digest.js'
 import {parseReference} from '../../oci/reference.js'
-import type {BundleLock, LockImage, LockReferrer} from './lock.js'
+import type {BundleLock, LockImage, LockReferrer} from '../../bundle-json.js'
 
 /**
  * A bundle's bill of materials as CycloneDX 1.5 JSON, for approval before the

@@ -1,4 +1,4 @@
-import type {BundleLock, LockBase} from '../../lock.js'
+import type {BundleLock, LockBase} from '../../bundle-json.js'
 
 /** Counts and bytes of one side of a delta. */
 export interface DeltaPart {

@@ -1,10 +1,10 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import type {LockFile, LockReferrer} from '../../lock.js'
+import type {LockFile, LockReferrer} from '../../bundle-json.js'
 import {deltaSummary, type DeltaSummary} from './delta.js'
 import {bundleBom, type CycloneDxBom} from './cyclonedx.js'
-import {BUNDLE_FILES} from './lock.js'
+import {BUNDLE_FILES} from './bundle-files.js'
 import {parseBundleLock, readBundleLock} from './read-lock.js'
 
 export interface InspectImage {

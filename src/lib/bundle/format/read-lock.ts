@@ -5,8 +5,8 @@ import {SEQUENTIAL_READ_BYTES} from '../../defaults.js'
 import {BundleError} from '../../errors.js'
 import {isDigest, SHA256_HEX} from '../../content/digest.js'
 import {folderClashes, isSafeRelativePath} from '../../content/paths.js'
-import type {BundleLock} from '../../lock.js'
-import {BUNDLE_FILES} from './lock.js'
+import type {BundleLock} from '../../bundle-json.js'
+import {BUNDLE_FILES} from './bundle-files.js'
 
 const KINDS = new Set(['binary', 'package', 'chart', 'os-metadata', 'os-package'])
 

@@ -3,7 +3,7 @@ import type {KeyObject} from 'node:crypto'
 import {checkSimpleSignature, COSIGN_SIGNATURE_ANNOTATION, simpleSigningLayers} from '../../oci/cosign.js'
 import type {ImageManifest} from '../../content/descriptor.js'
 import {shortDigest} from '../../ui/format.js'
-import type {BundleLock} from './lock.js'
+import type {BundleLock} from '../../bundle-json.js'
 
 export type SignatureStatus = 'signed' | 'unsigned' | 'bad'
 

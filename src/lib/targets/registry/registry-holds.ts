@@ -1,6 +1,6 @@
 import pLimit from 'p-limit'
 
-import type {BundleLock, LockBlob} from '../../lock.js'
+import type {BundleLock, LockBlob} from '../../bundle-json.js'
 import {DEFAULT_CONCURRENCY, MAX_MANIFEST_BYTES} from '../../defaults.js'
 import type {Descriptor} from '../../content/descriptor.js'
 import {isImageManifestMediaType, isIndexMediaType} from '../../content/media-types.js'

@@ -1,6 +1,6 @@
 import {Readable} from 'node:stream'
 
-import type {LockReferrer} from '../../lock.js'
+import type {LockReferrer} from '../../bundle-json.js'
 import type {Opener} from '../../content/opener.js'
 import type {BlobPutResult, BlobPutOptions, ImageSink} from '../../content/roles.js'
 import {BundleError, IntegrityError} from '../../errors.js'

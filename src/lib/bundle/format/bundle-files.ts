@@ -1,4 +1,4 @@
-/** The files of a bundle folder (the lock's shape is in ../lock.ts). */
+/** The files of a bundle folder (the lock's shape is in ../../bundle-json.ts). */
 export const BUNDLE_FILES = {
   files: 'offline-files.tar.gz',
   packages: 'component-tools.tar.gz',
@@ -22,9 +22,6 @@ export function isToolName(name: string): boolean {
 
 /** Top folder inside each .tar.gz. */
 export const TOP_FOLDERS = {files: 'offline-files', packages: 'component-tools'} as const
-
-// The lock's types moved to ../lock.ts; named here too until every importer says so.
-export type {BundleLock, LockFile, LockImage, LockReferrer, LockTool} from '../../lock.js'
 
 /**
  * bundle.json's text, exactly `JSON.stringify(lock, null, 2)` and a newline,

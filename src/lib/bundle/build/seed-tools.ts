@@ -9,7 +9,7 @@ import {acquirePidLock} from '../../store/pid-lock.js'
 import {standaloneRuntime} from '../../standalone-runtime.js'
 import {silentProgress, type Progress} from '../../ui/progress.js'
 import type {BundleTool} from './bundle.js'
-import {executableName, IMPORT_SCRIPT} from '../format/lock.js'
+import {executableName, IMPORT_SCRIPT} from '../format/bundle-files.js'
 
 /**
  * The importer a bundle carries for the seed node: the standalone executable
@@ -25,7 +25,7 @@ import {executableName, IMPORT_SCRIPT} from '../format/lock.js'
  */
 
 /** Platforms a standalone executable is built for. */
-export const IMPORTER_PLATFORMS = ['linux/amd64', 'linux/arm64'] as const
+export const SEED_TOOL_PLATFORMS = ['linux/amd64', 'linux/arm64'] as const
 
 /** This machine's arch as the executables name it, when one is built for it. */
 function ownArch(): string | undefined {
@@ -33,27 +33,27 @@ function ownArch(): string | undefined {
 }
 
 /** The bastion's own platform, the default importer. */
-export function defaultImporterPlatform(): string {
+export function defaultSeedToolPlatform(): string {
   const own = ownArch()
   if (own) return `linux/${own}`
   throw new UsageError(`there is no standalone executable for this machine's arch (${arch()}) to carry as the importer`, {
-    suggestions: [`name one with --importer (${IMPORTER_PLATFORMS.join(', ')}), or bundle with --no-importer`],
+    suggestions: [`name one with --importer (${SEED_TOOL_PLATFORMS.join(', ')}), or bundle with --no-importer`],
   })
 }
 
 /** `--importer` values checked and deduplicated, in a stable order. */
-export function importerPlatforms(asked: string[] | undefined): string[] {
-  const list = asked && asked.length > 0 ? asked : [defaultImporterPlatform()]
+export function seedToolPlatforms(asked: string[] | undefined): string[] {
+  const list = asked && asked.length > 0 ? asked : [defaultSeedToolPlatform()]
   for (const p of list) {
-    if (!(IMPORTER_PLATFORMS as readonly string[]).includes(p)) {
-      throw new UsageError(`--importer ${p}: the standalone executable is built for ${IMPORTER_PLATFORMS.join(' and ')} only`)
+    if (!(SEED_TOOL_PLATFORMS as readonly string[]).includes(p)) {
+      throw new UsageError(`--importer ${p}: the standalone executable is built for ${SEED_TOOL_PLATFORMS.join(' and ')} only`)
     }
   }
   return [...new Set(list)].sort()
 }
 
 /** The files writeBundle puts beside the archives: one executable per platform, then import.sh. */
-export async function importerTools(platforms: string[], progress: Progress = silentProgress): Promise<BundleTool[]> {
+export async function seedTools(platforms: string[], progress: Progress = silentProgress): Promise<BundleTool[]> {
   const standalone = standaloneRuntime()
   const tools: BundleTool[] = []
   for (const platform of platforms) {
@@ -80,7 +80,7 @@ async function besideSelf(self: string, a: string): Promise<string> {
   })
 }
 
-/** The package root: this file is dist/lib/bundle/build/importer.js (or src/lib/bundle/build/importer.ts under bin/dev.js). */
+/** The package root: this file is dist/lib/bundle/build/seed-tools.js (or src/lib/bundle/build/seed-tools.ts under bin/dev.js). */
 function packageRoot(): string {
   return fileURLToPath(new URL('../../../../', import.meta.url))
 }
