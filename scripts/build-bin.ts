@@ -174,7 +174,7 @@ export async function buildExecutable(arch: Arch, script?: string): Promise<stri
   // cache, which would make every build differ: a fixed --random-seed makes the blob the same bytes every time, and the
   // cache is still accepted by the executable's own random seed (the seed never enters what V8 checks).
   const codeCache = arch === machineArch()
-  const assets = {'import.sh': join(repo, 'dist', 'lib', 'bundle', 'build', 'import.sh')}
+  const assets = {'import.sh': join(repo, 'dist', 'lib', 'bundle', 'write', 'import.sh')}
   // The blob records the script's path as given (for stack traces): relative to the build folder, so the clone's place does not show.
   const rel = (p: string) => relative(work, p)
   const config = {main: rel(main), output: rel(blob), disableExperimentalSEAWarning: true, useCodeCache: codeCache, useSnapshot: false, assets: {'import.sh': rel(assets['import.sh'])}}

@@ -2,7 +2,7 @@
  * `npm run release`: dist/release/, what a release publishes.
  * - airlock-linux-amd64, airlock-linux-arm64: the standalone executables (scripts/build-bin.ts);
  * - airlock-<version>.tgz: the npm package (`npm pack`), which carries both executables under dist/bin/, where
- *   `bundle` takes its default importer from (src/lib/bundle/build/seed-tools.ts), so an `npm install -g` of it builds
+ *   `bundle` takes its default importer from (src/lib/bundle/write/seed-tools.ts), so an `npm install -g` of it builds
  *   bundles with no clone;
  * - SHA256SUMS over the three, in `sha256sum -c` format.
  * Run after `npm run build` (package.json's release script does both). The folder is written beside its final name

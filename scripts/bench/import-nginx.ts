@@ -17,7 +17,7 @@
 import {mkdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {writeBundle} from '../../src/lib/bundle/build/bundle.js'
+import {writeBundle} from '../../src/lib/bundle/write/bundle.js'
 import {fileData} from '../../test/helpers/bundle-fixture.js'
 import {makeStoreFixture, type StoreFileSpec, type StoreImageSpec} from '../../test/helpers/store-fixture.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'

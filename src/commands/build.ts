@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
-import {writeBundle} from '../lib/bundle/build/bundle.js'
-import {parseSize} from '../lib/bundle/build/size.js'
+import {writeBundle} from '../lib/bundle/write/bundle.js'
+import {parseSize} from '../lib/bundle/write/size.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {pull, resolvePullManifest} from '../lib/pull/pull.js'
 import {type BundleCommandResult, bundleFlags, bundleSignKey, bundleTools, printBundle} from './bundle.js'

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {parseSize} from '../../src/lib/bundle/build/size.js'
+import {parseSize} from '../../src/lib/bundle/write/size.js'
 import {formatSums, parseSums} from '../../src/lib/bundle/format/sums.js'
 import {comparePaths, encodeHeader, endOfArchive, normalMode, padding, treeOrder} from '../../src/lib/tar/writer.js'
 import {UsageError} from '../../src/lib/errors.js'

@@ -2,7 +2,7 @@ import {cp, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {writeBundle} from '../../src/lib/bundle/build/bundle.js'
+import {writeBundle} from '../../src/lib/bundle/write/bundle.js'
 import {runCli} from '../helpers/cli.js'
 import {makeStoreFixture} from '../helpers/store-fixture.js'
 import {freePort} from '../helpers/ports.js'

@@ -58,7 +58,7 @@ describe('airlock bundle, verify, inspect', () => {
     // The importer: this machine's standalone executable, byte for byte, and import.sh, both executable, in bundle.json and SHA256SUMS.
     const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8'))
     const exeBytes = await readFile(executablePath)
-    const script = await readFile(join(repoRoot, 'src/lib/bundle/build/import.sh'))
+    const script = await readFile(join(repoRoot, 'src/lib/bundle/write/import.sh'))
     expect(lock.tools).toEqual([
       {path: exe, platform: `linux/${ownArch}`, size: exeBytes.length, sha256: sha256(exeBytes)},
       {path: 'import.sh', size: script.length, sha256: sha256(script)},

@@ -5,7 +5,7 @@ import {promisify} from 'node:util'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {writeBundle} from '../../../src/lib/bundle/build/bundle.js'
+import {writeBundle} from '../../../src/lib/bundle/write/bundle.js'
 import {verifyBundle} from '../../../src/lib/bundle/format/verify.js'
 import {BundleError} from '../../../src/lib/errors.js'
 import {RecordingProgress} from '../../../src/lib/ui/progress.js'

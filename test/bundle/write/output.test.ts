@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {finished} from 'node:stream/promises'
 import {describe, expect, it} from 'vitest'
 
-import {BundleOutput} from '../../../src/lib/bundle/build/output.js'
+import {BundleOutput} from '../../../src/lib/bundle/write/output.js'
 import {makeTempDir} from '../../helpers/tmp.js'
 
 describe('BundleOutput', () => {

@@ -10,7 +10,7 @@ import {gunzipSync} from 'node:zlib'
 
 import {describe, expect, it} from 'vitest'
 
-import {GZIP_MEMBER_BYTES, reproducibleGzip} from '../../../src/lib/bundle/build/gzip.js'
+import {GZIP_MEMBER_BYTES, reproducibleGzip} from '../../../src/lib/bundle/write/gzip.js'
 import {makeTempDir} from '../../helpers/tmp.js'
 
 const run = promisify(execFile)

@@ -80,7 +80,7 @@ async function besideSelf(self: string, a: string): Promise<string> {
   })
 }
 
-/** The package root: this file is dist/lib/bundle/build/seed-tools.js (or src/lib/bundle/build/seed-tools.ts under bin/dev.js). */
+/** The package root: this file is dist/lib/bundle/write/seed-tools.js (or src/lib/bundle/write/seed-tools.ts under bin/dev.js). */
 function packageRoot(): string {
   return fileURLToPath(new URL('../../../../', import.meta.url))
 }

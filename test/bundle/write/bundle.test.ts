@@ -6,7 +6,7 @@ import {promisify} from 'node:util'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {writeBundle} from '../../../src/lib/bundle/build/bundle.js'
+import {writeBundle} from '../../../src/lib/bundle/write/bundle.js'
 import {verifyBundle} from '../../../src/lib/bundle/format/verify.js'
 import {FailureError, IntegrityError} from '../../../src/lib/errors.js'
 import {parseManifest} from '../../../src/lib/manifest/load.js'

@@ -6,7 +6,7 @@ import {promisify} from 'node:util'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {writeBundle} from '../../../src/lib/bundle/build/bundle.js'
+import {writeBundle} from '../../../src/lib/bundle/write/bundle.js'
 import {verifyBundle} from '../../../src/lib/bundle/format/verify.js'
 import {MEDIA} from '../../helpers/images.js'
 import {DEFAULT_FILES, DEFAULT_IMAGES, makeStoreFixture, type StoreFixture} from '../../helpers/store-fixture.js'

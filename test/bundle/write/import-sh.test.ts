@@ -11,7 +11,7 @@ import {ownArch} from '../../helpers/executable.js'
 import {makeTempDir} from '../../helpers/tmp.js'
 
 const exec = promisify(execFile)
-const SCRIPT = join(repoRoot, 'src', 'lib', 'bundle', 'build', 'import.sh')
+const SCRIPT = join(repoRoot, 'src', 'lib', 'bundle', 'write', 'import.sh')
 
 /** `sh import.sh ARGS` as the seed node runs it; never throws. */
 async function importSh(bundle: string, args: string[]): Promise<{code: number; out: string; err: string}> {
