@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runCli} from '../helpers/cli.js'
 import {type Blob, pushImage, type PushedImage, randomLayer} from '../helpers/images.js'
-import {type NginxServer, startNginx} from '../helpers/nginx.js'
+import {connectionsOf, type NginxServer, startNginx} from '../helpers/nginx.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
@@ -262,3 +262,31 @@ describe('airlock pull (images) against the distribution registry', () => {
     expect(r.stderr).toMatch(/in use by another airlock process/)
   })
 })
+
+describe('airlock pull keeps its connections', () => {
+  it('carries a pull of many images over a few keep-alive connections, HEADs included', async () => {
+    // 24 two-platform images: each one's referrer lookups (the registry has no referrers API, so
+    // the tag schema and cosign's tags) are a dozen HEADs. A connection closed after each request
+    // (a HEAD whose answer was not read to its end) would make the connections about as many as
+    // the requests; kept alive, they are at most the agent's sockets per host (64).
+    const images = await Promise.all(
+      Array.from({length: 24}, (_, i) => pushImage(reg, {repository: `keep/app-${i}`, tag: '1', platforms: ['linux/amd64', 'linux/arm64'], layerSize: 512})),
+    )
+    const web = await startNginx({proxyTo: reg.url})
+    try {
+      const dir = await makeTempDir('airlock-pull-')
+      const file = await manifestFile(dir, images.map((img) => `    - ref: ${web.host}/${img.repository}:${img.tag}\n      platforms: [all]`).join('\n') + '\n')
+      const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--concurrency', '4'])
+      expect(r.code, r.stderr).toBe(0)
+      const lines = await web.accessLines()
+      const heads = lines.filter((l) => l.includes('"HEAD /v2/'))
+      expect(heads.length).toBeGreaterThanOrEqual(24 * 3 * 4)
+      const connections = connectionsOf(lines)
+      console.log(`${lines.length} requests on ${connections.size} connections`)
+      expect(connections.size, `${lines.length} requests on ${connections.size} connections`).toBeLessThanOrEqual(64)
+    } finally {
+      await web.stop()
+    }
+  })
+})
+
