@@ -9,6 +9,7 @@ import {runCli} from '../helpers/cli.js'
 import {type Blob, pushImage, type PushedImage, randomLayer} from '../helpers/images.js'
 import {connectionsOf, type NginxServer, startNginx} from '../helpers/nginx.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
+import {renamedBeforeFlush, straceCli} from '../helpers/strace.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 const run = promisify(execFile)
@@ -290,3 +291,24 @@ describe('airlock pull keeps its connections', () => {
   })
 })
 
+describe('airlock pull flushes once for many blobs', () => {
+  it('gives no blob its final name before its bytes are flushed, with a few flushes for the whole pull, not one per blob', async () => {
+    const dir = await makeTempDir('airlock-pull-flush-')
+    const store = join(dir, 'store')
+    const file = await manifestFile(
+      dir,
+      [`    - ref: ${reg.host}/${multi.repository}:${multi.tag}`, '      platforms: [all]', `    - ref: ${reg.host}/${dockerList.repository}:${dockerList.tag}`, '      platforms: [all]', `    - ${reg.host}/${other.repository}:${other.tag}`].join('\n') + '\n',
+    )
+    const r = await straceCli(['pull', file, '--store', store, '--quiet'], dir)
+    expect(r.code, r.stderr).toBe(0)
+    const blobs = `${store}/images/blobs/sha256/`
+    const renamed = r.calls.filter((c) => c.name.startsWith('rename') && c.paths.some((p) => p.startsWith(blobs)))
+    expect(renamed.length).toBeGreaterThanOrEqual(15)
+    // Crash safety: each blob's bytes on disk (syncfs, or an fsync of it) between its last write and its rename.
+    expect(renamedBeforeFlush(r.calls, blobs)).toEqual([])
+    // The cost: a syncfs now and then, not an fsync of each blob and of its folder (index.json and records.json keep theirs).
+    expect(r.calls.some((c) => c.name === 'syncfs')).toBe(true)
+    const perBlob = r.calls.filter((c) => /^f(data)?sync$/.test(c.name) && (c.fdPath?.startsWith(`${store}/images/blobs`) || c.fdPath?.startsWith(`${store}/.tmp/`)))
+    expect(perBlob.map((c) => c.fdPath)).toEqual([])
+  })
+})
