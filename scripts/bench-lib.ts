@@ -120,6 +120,33 @@ export function check(what: string, t: Timed): Timed {
 export const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
 /**
+ * The goals of docs/performance.md (issue 26), in one place: `goals` checks
+ * them on its two sets; the other benchmarks print the same figures beside
+ * their own references, which differ (a throttled link, a `skopeo copy`
+ * loop, no `sync -f`), so there they are a guide, not the verdict.
+ * Ratios are airlock's wall time over the reference's (`max`), or the
+ * reference's over airlock's (`faster`).
+ */
+export const GOALS = {
+  /** Peak RSS of every job, both sets, MB. */
+  rssMb: 150,
+  scale: {pullMaxVsCurl: 1.2, pullFasterThanSkopeo: 1.5, bundleMaxVsTar: 0.8, importNginxMaxVsTar: 1.2, importRegistryFasterThanSkopeo: 5},
+  count: {pullFasterThanSkopeo: 2, pullMaxVsCurl: 1.2, bundleMaxVsTar: 2.5, importRegistryFasterThanSkopeo: 10},
+} as const
+
+/** A goal's line for the benchmarks other than `goals`: `<what>: 1.23x (goal <= 1.2x: met)`. */
+export function goalLine(what: string, value: number, goal: number, kind: 'max' | 'min'): string {
+  const met = kind === 'max' ? value <= goal : value >= goal
+  return `${what}: ${value.toFixed(2)}x (goal ${kind === 'max' ? '<=' : '>='} ${goal}x: ${met ? 'met' : 'NOT met'})`
+}
+
+/** The peak RSS line: `peak RSS 123 MB (goal <= 150 MB: met)`. */
+export function rssGoalLine(rssKb: number | undefined): string {
+  const mb = Math.round((rssKb ?? 0) / 1024)
+  return `peak RSS ${mb} MB (goal <= ${GOALS.rssMb} MB: ${rssKb !== undefined && mb <= GOALS.rssMb ? 'met' : 'NOT met'})`
+}
+
+/**
  * The image set the registry benchmarks share: multi-arch images sharing
  * base layers, as real ones do (distro base, runtime), plus two own layers
  * per platform, OCI and Docker formats alternating.

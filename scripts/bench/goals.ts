@@ -36,14 +36,14 @@ import {startNginx} from '../../test/helpers/nginx.js'
 import {countImageStorage} from '../../test/helpers/registry-storage.js'
 import {startRegistry, type RegistryServer} from '../../test/helpers/registry.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
-import {type Build, builds, check, hasFlag, loadAverage, MB, median, seedBenchImages, smallFile, summed, timed, type Timed} from '../bench-lib.js'
+import {type Build, builds, check, GOALS, hasFlag, loadAverage, MB, median, seedBenchImages, smallFile, summed, timed, type Timed} from '../bench-lib.js'
 
 const SETS = (process.env.BENCH_SET ?? 'both') === 'both' ? ['scale', 'count'] : [process.env.BENCH_SET as string]
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
 const cache = process.env.AIRLOCK_BENCH_CACHE ?? join(homedir(), '.cache', 'airlock-bench')
 const BUILDS = builds()
-const RSS_GOAL_MB = 150
+const RSS_GOAL_MB = GOALS.rssMb
 
 interface SetUp {
   name: string
@@ -363,19 +363,21 @@ async function runSet(set: SetUp): Promise<boolean> {
   const goals: [string, number | undefined, (v: number) => boolean][] = []
   const ratio = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : a / b)
   if (set.name === 'scale') {
+    const g = GOALS.scale
     goals.push(
-      ['pull <= 1.2x curl x8 + sync -f (wall)', ratio(jobs.pull.wall('new'), jobs.pull.wall('curl')), (v) => v <= 1.2],
-      ['pull >= 1.5x faster than skopeo (wall)', ratio(jobs.pull.wall('skopeo'), jobs.pull.wall('new')), (v) => v >= 1.5],
-      ['bundle <= 0.8x GNU tar + sync -f (wall)', ratio(jobs.bundle.wall('new'), jobs.bundle.wall('tar')), (v) => v <= 0.8],
-      ['import nginx <= 1.2x tar -xzf + sync -f (wall)', ratio(jobs.inginx.wall('new'), jobs.inginx.wall('tar')), (v) => v <= 1.2],
-      ['import registry >= 5x faster than skopeo (wall)', ratio(jobs.ireg.wall('skopeo'), jobs.ireg.wall('new')), (v) => v >= 5],
+      [`pull <= ${g.pullMaxVsCurl}x curl x8 + sync -f (wall)`, ratio(jobs.pull.wall('new'), jobs.pull.wall('curl')), (v) => v <= g.pullMaxVsCurl],
+      [`pull >= ${g.pullFasterThanSkopeo}x faster than skopeo (wall)`, ratio(jobs.pull.wall('skopeo'), jobs.pull.wall('new')), (v) => v >= g.pullFasterThanSkopeo],
+      [`bundle <= ${g.bundleMaxVsTar}x GNU tar + sync -f (wall)`, ratio(jobs.bundle.wall('new'), jobs.bundle.wall('tar')), (v) => v <= g.bundleMaxVsTar],
+      [`import nginx <= ${g.importNginxMaxVsTar}x tar -xzf + sync -f (wall)`, ratio(jobs.inginx.wall('new'), jobs.inginx.wall('tar')), (v) => v <= g.importNginxMaxVsTar],
+      [`import registry >= ${g.importRegistryFasterThanSkopeo}x faster than skopeo (wall)`, ratio(jobs.ireg.wall('skopeo'), jobs.ireg.wall('new')), (v) => v >= g.importRegistryFasterThanSkopeo],
     )
   } else {
+    const g = GOALS.count
     goals.push(
-      ['pull >= 2x faster than skopeo (wall)', ratio(jobs.pull.wall('skopeo'), jobs.pull.wall('new')), (v) => v >= 2],
-      ['pull <= 1.2x curl + sync -f (wall)', ratio(jobs.pull.wall('new'), jobs.pull.wall('curl')), (v) => v <= 1.2],
-      ['bundle <= 2.5x GNU tar + sync -f (wall)', ratio(jobs.bundle.wall('new'), jobs.bundle.wall('tar')), (v) => v <= 2.5],
-      ['import registry >= 10x faster than skopeo (wall)', ratio(jobs.ireg.wall('skopeo'), jobs.ireg.wall('new')), (v) => v >= 10],
+      [`pull >= ${g.pullFasterThanSkopeo}x faster than skopeo (wall)`, ratio(jobs.pull.wall('skopeo'), jobs.pull.wall('new')), (v) => v >= g.pullFasterThanSkopeo],
+      [`pull <= ${g.pullMaxVsCurl}x curl + sync -f (wall)`, ratio(jobs.pull.wall('new'), jobs.pull.wall('curl')), (v) => v <= g.pullMaxVsCurl],
+      [`bundle <= ${g.bundleMaxVsTar}x GNU tar + sync -f (wall)`, ratio(jobs.bundle.wall('new'), jobs.bundle.wall('tar')), (v) => v <= g.bundleMaxVsTar],
+      [`import registry >= ${g.importRegistryFasterThanSkopeo}x faster than skopeo (wall)`, ratio(jobs.ireg.wall('skopeo'), jobs.ireg.wall('new')), (v) => v >= g.importRegistryFasterThanSkopeo],
     )
   }
   const worst = Math.max(...Object.values(jobs).map((r) => r.rssMb('new')))

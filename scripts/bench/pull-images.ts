@@ -3,7 +3,9 @@
  * per-connection rate limit (a WAN or CDN on loopback), compared in the same
  * run with a loop of `skopeo copy --all` into one OCI layout and with every
  * unique blob fetched by curl at the same parallelism (the link's limit).
- * Then airlock's peak RSS with blobs 100x larger.
+ * Then airlock's peak RSS with blobs 100x larger. Prints the scale set's pull
+ * goals (GOALS in bench-lib.ts) beside these references, which are not the
+ * goals' own (those are unthrottled and flushed: see `goals`).
  *
  *   node --import tsx scripts/bench/pull-images.ts
  *
@@ -17,7 +19,7 @@ import {pushImage} from '../../test/helpers/images.js'
 import {startNginx} from '../../test/helpers/nginx.js'
 import {startRegistry} from '../../test/helpers/registry.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
-import {check, MB, root, secs, seedBenchImages, timed} from '../bench-lib.js'
+import {check, GOALS, goalLine, MB, root, rssGoalLine, secs, seedBenchImages, timed} from '../bench-lib.js'
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 16)
 const RATE = process.env.BENCH_RATE ?? '4m'
@@ -86,10 +88,10 @@ try {
   process.stdout.write(`${'run'.padEnd(26)}${'time'.padStart(10)}${'time/airlock'.padStart(14)}${'peak RSS'.padStart(10)}\n`)
   for (const r of rows) process.stdout.write(`${r[0].padEnd(26)}${r[1].padStart(10)}${r[2].padStart(14)}${r[3].padStart(10)}\n`)
   process.stdout.write(
-    `skopeo loop / airlock: ${(skopeoMs / airlock.ms).toFixed(2)}x (target >= 2.5x); airlock / curl: ${(airlock.ms / curl.ms).toFixed(2)}x (target <= 1.25x)\n`,
+    `${goalLine('skopeo loop / airlock', skopeoMs / airlock.ms, GOALS.scale.pullFasterThanSkopeo, 'min')}; ${goalLine('airlock / curl', airlock.ms / curl.ms, GOALS.scale.pullMaxVsCurl, 'max')}; ${rssGoalLine(airlock.rssKb)}\n`,
   )
   process.stdout.write(
-    `large blobs: one ${(BIG / MB).toFixed(0)} MB layer in ${secs(bigRun.ms)}, airlock peak RSS ${Math.round((bigRun.rssKb ?? 0) / 1024)} MB (target < 200 MB)\n`,
+    `large blobs: one ${(BIG / MB).toFixed(0)} MB layer in ${secs(bigRun.ms)}, airlock ${rssGoalLine(bigRun.rssKb)}\n`,
   )
 } finally {
   await nginx.stop()

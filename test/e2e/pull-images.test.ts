@@ -7,8 +7,9 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runCli} from '../helpers/cli.js'
 import {type Blob, pushImage, type PushedImage, randomLayer} from '../helpers/images.js'
-import {type NginxServer, startNginx} from '../helpers/nginx.js'
+import {connectionsOf, type NginxServer, startNginx} from '../helpers/nginx.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
+import {renamedBeforeFlush, straceCli} from '../helpers/strace.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 const run = promisify(execFile)
@@ -260,5 +261,54 @@ describe('airlock pull (images) against the distribution registry', () => {
     const r = await runCli(['pull', file, '--store', st])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/in use by another airlock process/)
+  })
+})
+
+describe('airlock pull keeps its connections', () => {
+  it('carries a pull of many images over a few keep-alive connections, HEADs included', async () => {
+    // 24 two-platform images: each one's referrer lookups (the registry has no referrers API, so
+    // the tag schema and cosign's tags) are a dozen HEADs. A connection closed after each request
+    // (a HEAD whose answer was not read to its end) would make the connections about as many as
+    // the requests; kept alive, they are at most the agent's sockets per host (64).
+    const images = await Promise.all(
+      Array.from({length: 24}, (_, i) => pushImage(reg, {repository: `keep/app-${i}`, tag: '1', platforms: ['linux/amd64', 'linux/arm64'], layerSize: 512})),
+    )
+    const web = await startNginx({proxyTo: reg.url})
+    try {
+      const dir = await makeTempDir('airlock-pull-')
+      const file = await manifestFile(dir, images.map((img) => `    - ref: ${web.host}/${img.repository}:${img.tag}\n      platforms: [all]`).join('\n') + '\n')
+      const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--concurrency', '4'])
+      expect(r.code, r.stderr).toBe(0)
+      const lines = await web.accessLines()
+      const heads = lines.filter((l) => l.includes('"HEAD /v2/'))
+      expect(heads.length).toBeGreaterThanOrEqual(24 * 3 * 4)
+      const connections = connectionsOf(lines)
+      console.log(`${lines.length} requests on ${connections.size} connections`)
+      expect(connections.size, `${lines.length} requests on ${connections.size} connections`).toBeLessThanOrEqual(64)
+    } finally {
+      await web.stop()
+    }
+  })
+})
+
+describe('airlock pull flushes once for many blobs', () => {
+  it('gives no blob its final name before its bytes are flushed, with a few flushes for the whole pull, not one per blob', async () => {
+    const dir = await makeTempDir('airlock-pull-flush-')
+    const store = join(dir, 'store')
+    const file = await manifestFile(
+      dir,
+      [`    - ref: ${reg.host}/${multi.repository}:${multi.tag}`, '      platforms: [all]', `    - ref: ${reg.host}/${dockerList.repository}:${dockerList.tag}`, '      platforms: [all]', `    - ${reg.host}/${other.repository}:${other.tag}`].join('\n') + '\n',
+    )
+    const r = await straceCli(['pull', file, '--store', store, '--quiet'], dir)
+    expect(r.code, r.stderr).toBe(0)
+    const blobs = `${store}/images/blobs/sha256/`
+    const renamed = r.calls.filter((c) => c.name.startsWith('rename') && c.paths.some((p) => p.startsWith(blobs)))
+    expect(renamed.length).toBeGreaterThanOrEqual(15)
+    // Crash safety: each blob's bytes on disk (syncfs, or an fsync of it) between its last write and its rename.
+    expect(renamedBeforeFlush(r.calls, blobs)).toEqual([])
+    // The cost: a syncfs now and then, not an fsync of each blob and of its folder (index.json and records.json keep theirs).
+    expect(r.calls.some((c) => c.name === 'syncfs')).toBe(true)
+    const perBlob = r.calls.filter((c) => /^f(data)?sync$/.test(c.name) && (c.fdPath?.startsWith(`${store}/images/blobs`) || c.fdPath?.startsWith(`${store}/.tmp/`)))
+    expect(perBlob.map((c) => c.fdPath)).toEqual([])
   })
 })

@@ -18,8 +18,9 @@ export interface NginxServer {
   /** The document root (a fresh temp dir unless given). */
   root: string
   /**
-   * One line per request: `ADDR "METHOD URI PROTO" STATUS BODY_BYTES REQUEST_LENGTH "RANGE" REQUEST_TIME`,
-   * with RANGE `-` when the request had no Range header.
+   * One line per request: `ADDR "METHOD URI PROTO" STATUS BODY_BYTES REQUEST_LENGTH "RANGE" REQUEST_TIME CONNECTION`,
+   * with RANGE `-` when the request had no Range header and CONNECTION nginx's serial number of
+   * the client connection it came on (see `connectionsOf`).
    */
   accessLog: string
   errorLog: string
@@ -91,7 +92,7 @@ export async function startNginx(opts: NginxOpts = {}): Promise<NginxServer> {
     'http {',
     '  default_type application/octet-stream;',
     '  types { text/html html; text/plain txt; application/json json; application/yaml yaml yml; application/gzip gz tgz; }',
-    `  log_format airlock '$remote_addr "$request" $status $body_bytes_sent $request_length "$http_range" $request_time';`,
+    `  log_format airlock '$remote_addr "$request" $status $body_bytes_sent $request_length "$http_range" $request_time $connection';`,
     `  access_log ${accessLog} airlock;`,
     `  client_body_temp_path ${join(dir, 'tmp', 'body')};`,
     `  proxy_temp_path ${join(dir, 'tmp', 'proxy')};`,
@@ -149,4 +150,9 @@ export async function startNginx(opts: NginxOpts = {}): Promise<NginxServer> {
       return text.split('\n').filter((l) => l.length > 0)
     },
   }
+}
+
+/** The client connections that carried these access log lines: each line's last field, nginx's connection serial number. */
+export function connectionsOf(lines: string[]): Set<string> {
+  return new Set(lines.map((l) => l.slice(l.lastIndexOf(' ') + 1)))
 }

@@ -32,6 +32,12 @@ export interface DownloadRequest {
    * throws to refuse the file; an IntegrityError removes the partial file.
    */
   check?: (partial: string) => Promise<void>
+  /**
+   * Gives the verified partial file its final name; default `commitFile`
+   * (fsync, rename, fsync of the folder). A pull's layout stages it instead
+   * (StagedFiles: renamed after one flush for many).
+   */
+  commit?: (partial: string, dest: string) => Promise<void>
   policy?: RetryPolicy
   /** Abandon (and retry) a transfer slower than this; default defaultLowSpeed. */
   lowSpeed?: LowSpeed
@@ -87,7 +93,7 @@ export async function downloadVerified(req: DownloadRequest): Promise<DownloadRe
         {policy: req.policy, signal: req.signal},
       )
       if (req.check) await req.check(req.partial)
-      await commitFile(req.partial, req.dest)
+      await (req.commit ?? commitFile)(req.partial, req.dest)
       // What an earlier run left and this one did not have to fetch again.
       const resumed = Math.min(initial, Math.max(0, r.size - fetched))
       return {bytesFetched: fetched, bytesResumed: resumed, size: r.size}

@@ -34,7 +34,13 @@ export interface Agents {
   https: https.Agent
 }
 
-const keepAlive = {keepAlive: true, maxSockets: 64, maxFreeSockets: 16, scheduling: 'lifo' as const}
+/**
+ * One pool of connections per host for the whole process (every got instance passes these
+ * agents). As many may stay open idle as may be busy: a pull's small requests (manifests,
+ * referrer lookups) come in bursts wider than `--concurrency`, and with fewer free slots than
+ * sockets every burst closed the surplus only for the next one to open it again.
+ */
+const keepAlive = {keepAlive: true, maxSockets: 64, maxFreeSockets: 64, scheduling: 'lifo' as const}
 const direct: Agents = {http: new http.Agent(keepAlive), https: new https.Agent(keepAlive)}
 const viaProxy = new Map<string, Agents>()
 

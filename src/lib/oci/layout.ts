@@ -1,5 +1,5 @@
 import {readFileSync} from 'node:fs'
-import {type FileHandle, open, readFile, stat} from 'node:fs/promises'
+import {type FileHandle, open, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
 
@@ -13,6 +13,7 @@ import type {RetryPolicy} from '../fetch/retry.js'
 import {Once} from '../once.js'
 import {writeFileAtomic} from '../store/atomic.js'
 import {readSmall, SMALL_FILE} from '../store/read-small.js'
+import {StagedFiles} from '../store/staged.js'
 import type {Store} from '../store/store.js'
 import {digestHex, sha256Digest} from '../content/digest.js'
 import type {Descriptor, ImageIndex} from '../content/descriptor.js'
@@ -115,6 +116,10 @@ export class OciLayoutSink implements ImageSink {
   private timer?: NodeJS.Timeout
   /** Downloads under way, by digest (gone once settled: the blob is then in the layout). */
   private readonly writes = new Once<string, BlobPutResult>({keep: false})
+  /** With `deferCommit`: blobs and manifests verified, not yet under their final names. */
+  private readonly staged?: StagedFiles
+  /** With `deferCommit`: manifests being staged, by digest (one writer per staged file). */
+  private readonly manifestWrites = new Once<string, void>({keep: false})
 
   constructor(
     private readonly store: Store,
@@ -130,13 +135,24 @@ export class OciLayoutSink implements ImageSink {
        * manifests already there.
        */
       deferIndex?: boolean
+      /**
+       * Stage verified blobs and manifests (StagedFiles) and give them their
+       * final names in batches, after one flush of the filesystem, before
+       * each index.json write (pull: one syncfs where an fsync per blob and
+       * per folder was). They are in the layout for this sink's readers at
+       * once; `flush()` must run at the end.
+       */
+      deferCommit?: boolean
     } = {},
   ) {
     this.root = store.images
+    if (opts.deferCommit) this.staged = new StagedFiles(store.root)
   }
 
   async hasBlob(desc: Descriptor): Promise<boolean> {
-    return (await sizeOf(this.store.blobPath(desc.digest))) === desc.size
+    const dest = this.store.blobPath(desc.digest)
+    // Staged: verified, size included.
+    return this.staged?.has(dest) === true || (await sizeOf(dest)) === desc.size
   }
 
   /**
@@ -157,6 +173,7 @@ export class OciLayoutSink implements ImageSink {
       partial: this.store.partialPath(desc.digest, 'blob'),
       label: opts.label,
       onBytes: opts.onBytes,
+      ...(this.staged ? {commit: async (partial: string, dest: string) => this.staged!.stage(partial, dest)} : {}),
       policy: this.opts.policy,
       lowSpeed: this.opts.lowSpeed,
       signal: this.opts.signal,
@@ -168,17 +185,33 @@ export class OciLayoutSink implements ImageSink {
     const actual = sha256Digest(bytes)
     if (actual !== desc.digest) throw new IntegrityError(`manifest ${desc.digest}`, desc.digest, actual)
     if (await this.hasBlob({...desc, size: bytes.length})) return
-    await writeFileAtomic(this.store.blobPath(desc.digest), bytes)
+    const dest = this.store.blobPath(desc.digest)
+    const staged = this.staged
+    if (!staged) return writeFileAtomic(dest, bytes)
+    // Staged in the store's tmp (a killed run's is written over by the next), one writer per digest.
+    await this.manifestWrites.run(desc.digest, async () => {
+      if (staged.has(dest)) return
+      const tmp = this.store.partialPath(desc.digest, 'manifest')
+      try {
+        await writeFile(tmp, bytes)
+      } catch (err) {
+        await rm(tmp, {force: true})
+        throw err
+      }
+      staged.stage(tmp, dest)
+    })
   }
 
-  /** Verified bytes of a blob already in the layout, or undefined. */
+  /** Verified bytes of a blob already in the layout (staged or under its final name), or undefined. */
   async readBlob(desc: Pick<Descriptor, 'digest' | 'size'>): Promise<Buffer | undefined> {
-    let bytes: Buffer
-    try {
-      bytes = await readFile(this.store.blobPath(desc.digest))
-    } catch {
-      return undefined
+    const dest = this.store.blobPath(desc.digest)
+    let bytes: Buffer | undefined
+    // A staged blob may get its final name between the lookup and the read: then it is there.
+    for (const path of new Set([this.staged?.pathOf(dest) ?? dest, dest])) {
+      bytes = await readFile(path).catch(() => undefined)
+      if (bytes) break
     }
+    if (!bytes) return undefined
     if (bytes.length !== desc.size && desc.size >= 0) return undefined
     return sha256Digest(bytes) === desc.digest ? bytes : undefined
   }
@@ -216,12 +249,13 @@ export class OciLayoutSink implements ImageSink {
     }
   }
 
-  /** Write index.json now if a tag since the last write is not in it. */
+  /** Give every staged blob its final name, and write index.json if a tag since the last write is not in it. */
   async flush(): Promise<void> {
     clearTimeout(this.timer)
     this.timer = undefined
     await this.lastWrite
     if (this.dirty) await this.scheduleWrite()
+    else await this.staged?.commit()
   }
 
   private loadIndex(): Promise<{head: ImageIndex; entries: Map<string, Descriptor>}> {
@@ -250,8 +284,12 @@ export class OciLayoutSink implements ImageSink {
 
   private async writeIndex(): Promise<void> {
     const {head, entries} = await this.loadIndex()
+    const listed = [...entries.values()]
+    // What index.json names must be in the layout, durably, before it does: each entry was added
+    // once its blobs were staged, so the commit after taking the entries covers them all.
+    await this.staged?.commit()
     const sortKey = (m: Descriptor) => m.annotations?.[REF_NAME_ANNOTATION] ?? `\uffff${m.digest}`
-    const manifests = [...entries.values()].map((m) => [sortKey(m), m] as const)
+    const manifests = listed.map((m) => [sortKey(m), m] as const)
     manifests.sort((a, b) => collator.compare(a[0], b[0]))
     const out = {...head, schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: manifests.map(([, m]) => m)}
     await writeFileAtomic(join(this.root, 'index.json'), `${JSON.stringify(out, null, 2)}\n`)

@@ -34,7 +34,8 @@ export interface ImagePullResult {
  */
 export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<ImagePullResult[]> {
   if (manifest.images.length === 0) return []
-  const layout = new OciLayoutSink(ctx.store, {lowSpeed: ctx.lowSpeed, signal: ctx.signal, deferIndex: true})
+  // Blobs and manifests get their final names in batches, each after one flush of the filesystem (see StagedFiles).
+  const layout = new OciLayoutSink(ctx.store, {lowSpeed: ctx.lowSpeed, signal: ctx.signal, deferIndex: true, deferCommit: true})
   const copier = new Copier({sink: layout, pool: ctx.pool, concurrency: ctx.concurrency})
 
   // A bounded number of images at once: each holds its manifests and a progress row only while it runs.
@@ -45,7 +46,7 @@ export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<
       manifest.images.map((entry) => images(() => pullImage(entry, ctx.registry(entry.ref.registry), layout, copier, ctx, manifest.referrers ?? 'all'))),
     )
   } finally {
-    // index.json once, with every image tagged, the failed ones' neighbours too.
+    // Every staged blob under its final name, then index.json once, with every image tagged, the failed ones' neighbours too.
     await layout.flush()
   }
   return valuesOrFirstFailure(settled)

@@ -93,6 +93,8 @@ export class RegistryClient implements TagLister, ReferrerLister {
   private readonly transport: RegistryTransport
   private readonly auth: RegistryAuth
   private baseUrl?: Promise<string>
+  /** False once the registry answered the referrers API with 404: it has none (see `referrers`). */
+  private referrersApi = true
 
   constructor(opts: RegistryClientOptions) {
     this.opts = opts
@@ -347,16 +349,21 @@ export class RegistryClient implements TagLister, ReferrerLister {
   async referrers(repository: string, digest: string, artifactType?: string): Promise<Descriptor[]> {
     const what = `the referrers of ${this.registry}/${repository}@${digest}`
     const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''
-    const res = await this.request({
-      path: `/v2/${repository}/referrers/${digest}${query}`,
-      repository,
-      headers: {accept: MediaType.ociIndex},
-      // 404: no referrers API (or an old registry); 400/405: the same from some registries.
-      accept: (s) => (s >= 200 && s < 300) || s === 404 || s === 400 || s === 405,
-      what,
-    })
+    // A registry with the API never answers it 404 (distribution spec), so one 404 says it has
+    // none, and the subjects after go straight to the tag schema: a request each fewer.
+    const res = this.referrersApi
+      ? await this.request({
+          path: `/v2/${repository}/referrers/${digest}${query}`,
+          repository,
+          headers: {accept: MediaType.ociIndex},
+          // 404: no referrers API (or an old registry); 400/405: the same from some registries.
+          accept: (s) => (s >= 200 && s < 300) || s === 404 || s === 400 || s === 405,
+          what,
+        })
+      : undefined
+    if (res?.status === 404) this.referrersApi = false
     let list: Descriptor[] | undefined
-    if (res.status >= 200 && res.status < 300 && bareMediaType(res.headers['content-type']) === MediaType.ociIndex) {
+    if (res && res.status >= 200 && res.status < 300 && bareMediaType(res.headers['content-type']) === MediaType.ociIndex) {
       list = manifestsOf(res.body)
       if (list === undefined) throw new RegistryError(`${this.registry}: ${what}: the answer is not an OCI index`, {host: this.host, status: res.status, repository})
     } else {

@@ -69,15 +69,16 @@ export class RegistryTransport {
       const cap = res.statusCode >= 200 && res.statusCode < 300 ? maxBody : MAX_ERROR_BODY
       const chunks: Buffer[] = []
       let n = 0
-      if (method !== 'HEAD') {
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          n += chunk.length
-          if (n > cap) {
-            if (cap === MAX_ERROR_BODY) break
-            throw new FailureError(`${new URL(url).host}: the answer to ${method} ${redactUrl(url)} is larger than ${cap} bytes`)
-          }
-          chunks.push(chunk)
+      // Read to the end, a HEAD's empty body too: the socket goes back to the keep-alive pool only
+      // once the response ended, and the destroy() below would close it before (a pull's referrer
+      // lookups are thousands of HEADs: one connection each, where a few carry them all).
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        n += chunk.length
+        if (n > cap) {
+          if (cap === MAX_ERROR_BODY) break
+          throw new FailureError(`${new URL(url).host}: the answer to ${method} ${redactUrl(url)} is larger than ${cap} bytes`)
         }
+        chunks.push(chunk)
       }
       return {status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), url: res.url}
     } catch (err) {

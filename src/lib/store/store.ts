@@ -8,8 +8,8 @@ import {acquirePidLock} from './pid-lock.js'
 
 export const DEFAULT_STORE = './airlock-store'
 
-/** What a partial download will become: an image blob or a file (binary, chart, package). */
-export type PartialKind = 'blob' | 'file'
+/** What a partial download will become: an image blob or a file (binary, chart, package); or a manifest staged by a pull's layout. */
+export type PartialKind = 'blob' | 'file' | 'manifest'
 
 /**
  * The store's folders. `images/` is an OCI image layout; `files/` and
