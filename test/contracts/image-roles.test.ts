@@ -6,7 +6,8 @@ import {imageSinkContract, imageSourceContract, putSmallImage, smallImage} from 
 import {MemoryImages} from '../helpers/memory-images.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
-// The registry, as a sink and a source, runs the same suites in test/e2e/image-roles-registry.test.ts.
+// The registry, as a sink and a source, runs the same suites in test/e2e/image-roles-registry.test.ts
+// (the real registry) and test/importers/registry-sink.test.ts (the in-process fake).
 
 const REF = 'registry.example/team/app:1.0'
 

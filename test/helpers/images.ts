@@ -213,7 +213,7 @@ export interface PushImageOpts {
 }
 
 /** Builds a random (multi-arch) image and pushes it as repository:tag. */
-export async function pushImage(reg: RegistryServer, opts: PushImageOpts): Promise<PushedImage> {
+export async function pushImage(reg: Pick<RegistryServer, 'url' | 'caFile' | 'username' | 'password'>, opts: PushImageOpts): Promise<PushedImage> {
   const docker = opts.format === 'docker'
   const platforms = opts.platforms?.length ? opts.platforms : ['linux/amd64']
   const session = new RegistrySession(reg, opts.repository)
