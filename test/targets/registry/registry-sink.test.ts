@@ -1,13 +1,13 @@
 import {Readable} from 'node:stream'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import type {Opener} from '../../src/lib/content/opener.js'
-import {PushRun, RegistrySink} from '../../src/lib/importers/registry-sink.js'
-import {RegistryClient} from '../../src/lib/registry/client.js'
-import {RegistryPusher} from '../../src/lib/registry/push.js'
-import {RegistrySource} from '../../src/lib/registry/source.js'
-import {imageSinkContract, imageSourceContract, putSmallImage, smallImage} from '../helpers/image-role-contracts.js'
-import {type FakeRegistry, startFakeRegistry} from '../helpers/registry-fake.js'
+import type {Opener} from '../../../src/lib/content/opener.js'
+import {PushRun, RegistrySink} from '../../../src/lib/targets/registry/registry-sink.js'
+import {RegistryClient} from '../../../src/lib/registry/client.js'
+import {RegistryPusher} from '../../../src/lib/registry/push.js'
+import {RegistrySource} from '../../../src/lib/registry/source.js'
+import {imageSinkContract, imageSourceContract, putSmallImage, smallImage} from '../../helpers/image-role-contracts.js'
+import {type FakeRegistry, startFakeRegistry} from '../../helpers/registry-fake.js'
 
 // The image role suites and the sink's skip/mount/upload choice, on the in-process fake registry
 // (test/helpers/registry-fake.ts): fast, and with Bearer auth as a pushing registry asks for it.
