@@ -24,12 +24,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected flags!: CommandFlags<T>
   protected args!: CommandArgs<T>
   private progressInstance?: CountingProgress
-  private readonly onInterrupt = (): void => this.interrupted()
+  private interrupting = false
+  private readonly onInterrupt = (): void => void this.interrupted()
 
   public override async init(): Promise<void> {
     tuneHeap()
     await super.init()
-    process.once('SIGINT', this.onInterrupt)
+    // `on`, not `once`: the live view's cursor restorer (signal-exit) re-sends SIGINT when it is the only listener left.
+    process.on('SIGINT', this.onInterrupt)
     const {args, flags} = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
@@ -69,10 +71,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
    * Ctrl-C: stop the live view (the cursor comes back), say what was kept
    * and that running the same command again goes on from there, exit 130.
    */
-  private interrupted(): void {
+  private async interrupted(): Promise<void> {
+    // A second Ctrl-C while the view closes: stop at once.
+    if (this.interrupting) process.exit(130)
+    this.interrupting = true
     const p = this.progressInstance
-    // close() does its drawing before its first await: the screen is clean when the note is written.
-    void p?.close()
+    // The live view ends its frame and writes out the lines it held; then the screen is clean for the note.
+    await p?.close()
     const message = `Interrupted. ${this.interruptNote(p?.finished ?? 0, p?.started ?? 0)}`
     process.stderr.write(`\n${message}\n`)
     if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({error: {kind: 'interrupted', message, exitCode: 130}}, null, 2)}\n`)

@@ -117,6 +117,8 @@ export default class Serve extends BaseCommand<typeof Serve> {
       onAccess: quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
       timeouts: timeoutsFromEnv(),
     })
+    // The work the live view shows (verify, unpack) is done: it ends here, so what follows is written as it happens.
+    await this.progress.close()
     // Written once the bundle verified and the server listens.
     if (configDir !== undefined) await writeConfig(configDir)
     // Listening: from here Ctrl-C and SIGTERM stop the server gracefully (taken before anything is printed, so a

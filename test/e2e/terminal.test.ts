@@ -7,6 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {repoRoot} from '../helpers/cli.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
+import {freePort} from '../helpers/ports.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 // The live view as a person sees it: the CLI runs in a pseudo-terminal and a
@@ -26,8 +27,8 @@ interface Screen {
   raw: string
 }
 
-async function inTerminal(args: string[], opts: {noSize?: boolean; ctrlCAfter?: string; rows?: number; cols?: number} = {}): Promise<Screen> {
-  const flags = ['--rows', String(opts.rows ?? 200), '--cols', String(opts.cols ?? 100), '--timeout', '120']
+async function inTerminal(args: string[], opts: {noSize?: boolean; ctrlCAfter?: string; rows?: number; cols?: number; timeout?: number} = {}): Promise<Screen> {
+  const flags = ['--rows', String(opts.rows ?? 200), '--cols', String(opts.cols ?? 100), '--timeout', String(opts.timeout ?? 120)]
   if (opts.noSize) flags.push('--no-size')
   if (opts.ctrlCAfter) flags.push('--ctrl-c-after', opts.ctrlCAfter)
   const {stdout} = await run('/usr/bin/python3', [join(repoRoot, 'test/helpers/pty_screen.py'), ...flags, '--', process.execPath, join(repoRoot, 'bin/run.js'), ...args], {
@@ -99,6 +100,25 @@ describe('the live view in a terminal', () => {
     const s = await inTerminal(['import', 'nginx', bundle, '--root', join(dir, 'root')])
     expect(s.code, s.raw).toBe(0)
     expect(used(s).some((l) => /9 file\(s\) written/.test(l)), used(s).join('\n')).toBe(true)
+  })
+
+  it('serve: the live view ends once the server listens, so the list and the serving line show; Ctrl-C stops it gracefully', async () => {
+    const bundle = join(dir, 'bundle-serve')
+    const b = await inTerminal(['build', manifest, '--store', join(dir, 'store-e'), '--out', bundle])
+    expect(b.code, b.raw).toBe(0)
+    const port = await freePort()
+    // Ctrl-C once the serving line is on screen: held below a live frame, it would never come and the run time out.
+    const s = await inTerminal(['serve', bundle, '--listen', `127.0.0.1:${port}`, '--cache-dir', join(dir, 'serve-cache')], {ctrlCAfter: 'Ctrl-C or SIGTERM stops', timeout: 60})
+    expect(s.timedOut, s.raw).toBe(false)
+    expect(s.ctrlC).toBe(true)
+    // A graceful stop (exit 0), not a process killed by the signal.
+    expect(s.code, s.raw).toBe(0)
+    const screen = used(s)
+    expect(screen.some((l) => l.startsWith(`total: 0 images, 9 files at http://127.0.0.1:${port}`)), screen.join('\n')).toBe(true)
+    const text = screen.join('')
+    expect(text).toMatch(/SIGINT: stopping/)
+    expect(text).toMatch(/served \d+ request/)
+    expect(s.cursorHidden).toBe(false)
   })
 
   it('Ctrl-C shows the cursor again, says what was kept and that a new run resumes, and exits 130', async () => {

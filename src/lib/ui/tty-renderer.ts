@@ -1,3 +1,5 @@
+import {DefaultRenderer, Listr, ListrDefaultRendererLogLevels, ListrLogger, ProcessOutput, ProcessOutputStream} from 'listr2'
+
 import {formatBytes, formatDuration, formatRate} from './format.js'
 import type {Progress, TaskHandle} from './progress.js'
 
@@ -12,12 +14,12 @@ interface Item {
 
 const MAX_ACTIVE_LINES = 12
 const MAX_FINISHED_LINES = 6
-const FRAME_MS = 120
-const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
+/** Warnings, notes and failures shown in the live frame (all of them are kept below it at the end). */
+const MAX_MESSAGE_LINES = 4
+/** listr2's indentation per level, which the renderer below cuts lines against. */
+const INDENT = 2
 
-const ESC = '\u001B['
-const HIDE_CURSOR = `${ESC}?25l`
-const SHOW_CURSOR = `${ESC}?25h`
+const SHOW_CURSOR = '\u001B[?25h'
 
 /** What the renderer writes to: a terminal, or a stand-in in tests. */
 export interface TerminalStream {
@@ -26,29 +28,113 @@ export interface TerminalStream {
   rows?: number
 }
 
+interface Size {
+  columns: number
+  rows: number
+}
+
 /**
- * A live task list on a terminal (stderr): one region at the bottom,
- * redrawn in place a few times a second (cursor up over the last frame,
- * clear to the end of the screen, draw). Every line is cut to the width
- * so that none wraps, and the frame is cut to the height: a wrapped or
- * scrolled-off line would make the cursor-up miss and frames pile up. A
- * terminal that reports no size is taken as 80x24.
+ * listr2's default renderer, with three differences:
+ * - it runs whatever stdout is: createProgress chose the live view because
+ *   stderr, where it draws, is a terminal (listr2 would look at stdout and
+ *   fall back to its line renderer when stdout is piped);
+ * - before each frame (its spinner's tick, 10 a second) it asks for the
+ *   task's title and output (`refresh`): one frame per tick, however many
+ *   bytes moved, instead of one per change;
+ * - it cuts lines to the width of the terminal it draws on. listr2 cuts to
+ *   `process.stdout.columns`, which is 0 on a terminal that reports no size
+ *   (every line would be cut to nothing and the frame left empty) and not
+ *   this terminal's width when stdout is piped.
+ */
+function liveRenderer(size: () => Size, refresh: () => void): typeof DefaultRenderer {
+  return class LiveRenderer extends DefaultRenderer {
+    static override nonTTY = true
+    private refreshing = false
+
+    override update(): void {
+      // Setting the title and output asks for a frame each: this one draws them.
+      if (this.refreshing) return
+      this.refreshing = true
+      try {
+        refresh()
+      } finally {
+        this.refreshing = false
+      }
+      super.update()
+    }
+
+    protected override format(message: string, icon: string, level: number): string[] {
+      const max = size().columns - level * INDENT - 2
+      return message
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line, i) => {
+          const head = i === 0 && icon ? `${icon} ` : ''
+          // Lines after an icon's line line up with its text.
+          const hang = i > 0 && icon ? INDENT : 0
+          return `${' '.repeat(level * INDENT + hang)}${head}${fit(line.trimEnd(), max - hang - (head ? 2 : 0))}`
+        })
+    }
+  }
+}
+
+/**
+ * listr2's process output (it holds what else is written to the terminal
+ * while the frame is live, and writes it below the last frame), drawing on
+ * a terminal that reports no size as if it were 80x24: log-update, which
+ * draws listr2's frames, would cut a frame to 0 rows.
+ */
+class SizedOutput extends ProcessOutput {
+  constructor(
+    private readonly size: () => Size,
+    stream: NodeJS.WriteStream,
+  ) {
+    super(stream, stream)
+  }
+
+  override get stdout(): NodeJS.WriteStream {
+    return Object.assign(super.stdout, this.size())
+  }
+}
+
+/** Cut a line to `max` characters, so it never wraps. */
+function fit(line: string, max: number): string {
+  const chars = [...line]
+  return chars.length <= max ? line : `${chars.slice(0, Math.max(0, max - 1)).join('')}…`
+}
+
+type Outcome = 'done' | 'failed' | 'stopped'
+
+/**
+ * A live task list on a terminal (stderr), drawn by listr2's default
+ * renderer: one listr2 task whose title is the overall line (tasks done,
+ * bytes, rate) and whose output is the last few messages, the last few
+ * finished tasks and one line per task in flight, redrawn in place at each
+ * tick of listr2's spinner (which also tells a long step without bytes, such
+ * as building the executable, from a stuck one). Every line is cut to the
+ * width and the frame to the height; a terminal that reports no size is
+ * taken as 80x24.
  *
- * Lines that must stay (warnings, failures, result lines written to stdout
- * on the same terminal) are written above the region: the region is
- * erased, the line written, and the region drawn again below it. The
- * cursor is hidden while the region is live and shown again on close and
- * on any exit, Ctrl-C included.
+ * Lines that must stay are held while the frame is live and written below
+ * the last frame when it closes, byte for byte: warnings, notes and failures
+ * (which the frame also shows as they happen), whatever else writes to
+ * stderr (listr2's process-output buffering), and result lines written to
+ * stdout when stdout is the same terminal (listr2's ProcessOutputStream,
+ * released here: listr2's own release trims lines). The cursor is hidden
+ * while the frame is live and shown again on close and on any exit.
  *
  * A run may have thousands of tasks (one per image or file): the view keeps
  * only the running ones and the last few finished, and sums the rest into
  * counters, so its memory and each frame's cost stay flat in the count.
+ * Nothing is drawn until the first task starts.
  */
 export class TtyProgress implements Progress {
   /** Running tasks, in the order they started. */
   private readonly running = new Set<Item>()
   /** The last few finished, oldest first (at most MAX_FINISHED_LINES). */
   private readonly recent: Item[] = []
+  /** The last few messages, for the frame. */
+  private readonly messages: string[] = []
   /** Tasks started, ended and failed; bytes done and expected of the ended ones. */
   private count = 0
   private finished = 0
@@ -56,12 +142,10 @@ export class TtyProgress implements Progress {
   private endedBytes = 0
   private endedTotal = 0
   private readonly started = Date.now()
-  private readonly timer: NodeJS.Timeout
-  /** Lines of the frame now on screen (0: none drawn). */
-  private drawn = 0
-  private tick = 0
-  private closed = false
-  private readonly restoreStdout?: () => void
+  private live?: {run: Promise<void>; end: (outcome: Outcome) => void; stdout?: ProcessOutputStream}
+  /** The listr2 task, once it runs: its title and output are the frame. */
+  private wrapper?: {title: string; output: string}
+  private closing?: Promise<void>
   private readonly onExit = (): void => {
     this.stream.write(SHOW_CURSOR)
   }
@@ -69,20 +153,14 @@ export class TtyProgress implements Progress {
   constructor(
     private readonly heading: string,
     private readonly stream: TerminalStream = process.stderr,
-    stdout: NodeJS.WriteStream | undefined = process.stdout,
-  ) {
-    this.stream.write(HIDE_CURSOR)
-    process.once('exit', this.onExit)
-    // Result lines on stdout go above the region when both are the same terminal.
-    if (stdout?.isTTY) this.restoreStdout = this.interceptWrites(stdout)
-    this.timer = setInterval(() => this.render(), FRAME_MS)
-    this.timer.unref()
-  }
+    private readonly stdout: NodeJS.WriteStream | undefined = process.stdout,
+  ) {}
 
   task(title: string, total?: number): TaskHandle {
     const item: Item = {title, total, bytes: 0, started: Date.now(), state: 'running'}
     this.running.add(item)
     this.count++
+    if (!this.live && !this.closing) this.start()
     return {
       advance: (n) => {
         item.bytes += n
@@ -106,8 +184,7 @@ export class TtyProgress implements Progress {
         item.note = message
         this.end(item)
         this.failed++
-        // A failure stays on screen, above the live region.
-        this.above(`✖ ${item.title}: ${message}`)
+        this.keep(`✖ ${item.title}: ${message}`)
       },
     }
   }
@@ -117,6 +194,79 @@ export class TtyProgress implements Progress {
     return this.running.size + this.recent.length
   }
 
+  info(message: string): void {
+    this.keep(message)
+  }
+
+  warn(message: string): void {
+    this.keep(`warning: ${message}`)
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.stop()
+    return this.closing
+  }
+
+  private async stop(): Promise<void> {
+    const live = this.live
+    if (!live) return
+    live.end(this.failed > 0 ? 'failed' : this.finished < this.count ? 'stopped' : 'done')
+    await live.run
+    for (const e of live.stdout?.release() ?? []) this.stdout?.write(e.entry)
+    process.removeListener('exit', this.onExit)
+  }
+
+  private size(): Size {
+    // 0 or undefined: a terminal that reports no size (some serial consoles, a bare pty).
+    return {columns: this.stream.columns || Number(process.env.COLUMNS) || 80, rows: this.stream.rows || Number(process.env.LINES) || 24}
+  }
+
+  private start(): void {
+    const size = (): Size => this.size()
+    let end!: (outcome: Outcome) => void
+    const ended = new Promise<Outcome>((resolve) => (end = resolve))
+    const list = new Listr(
+      {
+        title: this.heading,
+        task: async (_ctx, task) => {
+          this.wrapper = task
+          const outcome = await ended
+          // The last frame: the summary line alone.
+          task.output = ''
+          const line = this.summary()
+          if (outcome === 'failed') throw new Error(line)
+          if (outcome === 'stopped') task.skip(line)
+          else task.title = line
+        },
+      },
+      {
+        renderer: liveRenderer(size, () => this.render()),
+        exitOnError: false,
+        registerSignalListeners: false,
+        rendererOptions: {
+          logger: new ListrLogger({processOutput: new SizedOutput(size, this.stream as NodeJS.WriteStream)}),
+          formatOutput: 'truncate',
+          clearOutput: false,
+          icon: {
+            // Output lines carry their own marks; a run stopped early (Ctrl-C, an error) ends on ◼.
+            [ListrDefaultRendererLogLevels.OUTPUT]: '',
+            [ListrDefaultRendererLogLevels.SKIPPED_WITH_COLLAPSE]: '◼',
+          },
+        },
+      },
+    )
+    // Result lines on stdout wait below the frame when both are the same terminal.
+    const stdout = this.stdout?.isTTY ? new ProcessOutputStream(this.stdout) : undefined
+    stdout?.hijack()
+    process.once('exit', this.onExit)
+    // A drawing failure must not fail the command: the work goes on without the frame.
+    const run = list.run().then(
+      () => undefined,
+      () => undefined,
+    )
+    this.live = {run, end, stdout}
+  }
+
   private end(item: Item): void {
     this.running.delete(item)
     this.finished++
@@ -124,64 +274,25 @@ export class TtyProgress implements Progress {
     this.endedTotal += item.total ?? item.bytes
   }
 
-  info(message: string): void {
-    this.above(message)
-  }
-
-  warn(message: string): void {
-    this.above(`warning: ${message}`)
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
-    clearInterval(this.timer)
-    this.erase()
-    // The last word: one summary line, when there was anything to count.
-    if (this.count > 0) this.stream.write(`${this.fit(this.summary(false))}\n`)
-    this.stream.write(SHOW_CURSOR)
-    process.removeListener('exit', this.onExit)
-    this.restoreStdout?.()
-  }
-
-  /** Write a line that stays, above the live region. */
-  private above(line: string): void {
-    if (this.closed) return void this.stream.write(`${line}\n`)
-    this.erase()
+  /** A line that stays: shown in the frame now, written below it at the end (or at once when nothing is live). */
+  private keep(line: string): void {
+    if (this.live && !this.closing) {
+      this.messages.push(line)
+      if (this.messages.length > MAX_MESSAGE_LINES) this.messages.shift()
+    }
+    // While the frame is live, listr2 holds what is written to the terminal and writes it below the last frame.
     this.stream.write(`${line}\n`)
-    this.render()
-  }
-
-  private size(): {columns: number; rows: number} {
-    // 0 or undefined: a terminal that reports no size (some serial consoles, a bare pty).
-    const columns = this.stream.columns || Number(process.env.COLUMNS) || 80
-    const rows = this.stream.rows || Number(process.env.LINES) || 24
-    return {columns, rows}
-  }
-
-  /** Cut a line to the terminal's width, so it never wraps. */
-  private fit(line: string): string {
-    const max = this.size().columns - 1
-    const chars = [...line]
-    return chars.length <= max ? line : `${chars.slice(0, Math.max(0, max - 1)).join('')}…`
-  }
-
-  private erase(): void {
-    if (this.drawn === 0) return
-    this.stream.write(`\r${ESC}${this.drawn}A${ESC}J`)
-    this.drawn = 0
   }
 
   private render(): void {
-    if (this.closed || this.count === 0) return
-    const rows = this.size().rows
-    const lines = this.frame().slice(0, Math.max(1, rows - 2)).map((l) => this.fit(l))
-    this.erase()
-    this.stream.write(`${lines.join('\n')}\n`)
-    this.drawn = lines.length
+    const task = this.wrapper
+    if (!task || this.closing) return
+    // The title line, a blank margin and the line the cursor waits on: the rest is for the output.
+    task.output = this.frame().slice(0, Math.max(0, this.size().rows - 3)).join('\n')
+    task.title = this.summary(true)
   }
 
-  private summary(live: boolean): string {
+  private summary(live = false): string {
     let done = this.endedBytes
     let total = this.endedTotal
     for (const it of this.running) {
@@ -190,36 +301,21 @@ export class TtyProgress implements Progress {
     }
     const {finished, failed} = this
     const elapsed = Date.now() - this.started
-    const mark = live ? SPINNER[this.tick++ % SPINNER.length] : failed > 0 ? '✖' : finished < this.count ? '◼' : '✔'
     const bytes = done > 0 || total > 0 ? `, ${formatBytes(done)}${live && total > done ? ` of ${formatBytes(total)}` : ''}` : ''
     const rate = done > 0 ? `, ${formatRate(done, elapsed)}` : ''
-    return `${mark} ${this.heading}: ${finished}/${this.count} done${failed > 0 ? `, ${failed} failed` : ''}${bytes}${rate}${live ? '' : ` in ${formatDuration(elapsed)}`}`
+    return `${this.heading}: ${finished}/${this.count} done${failed > 0 ? `, ${failed} failed` : ''}${bytes}${rate}${live ? '' : ` in ${formatDuration(elapsed)}`}`
   }
 
   private frame(): string[] {
-    const lines = [this.summary(true)]
-    for (const it of this.recent) lines.push(`  ✔ ${it.title}${it.note ? `  ${it.note}` : ''}`)
+    const lines = [...this.messages]
+    for (const it of this.recent) lines.push(`✔ ${it.title}${it.note ? `  ${it.note}` : ''}`)
     let shown = 0
     for (const it of this.running) {
       if (shown++ === MAX_ACTIVE_LINES) break
       const size = it.total ? `${formatBytes(it.bytes)}/${formatBytes(it.total)}` : formatBytes(it.bytes)
-      lines.push(`  … ${it.title}  ${size}  ${formatRate(it.bytes, Date.now() - it.started)}`)
+      lines.push(`… ${it.title}  ${size}  ${formatRate(it.bytes, Date.now() - it.started)}`)
     }
-    if (this.running.size > MAX_ACTIVE_LINES) lines.push(`    and ${this.running.size - MAX_ACTIVE_LINES} more`)
+    if (this.running.size > MAX_ACTIVE_LINES) lines.push(`  and ${this.running.size - MAX_ACTIVE_LINES} more`)
     return lines
-  }
-
-  /** Route writes to `out` through the region: erase it, write, draw again at the next frame. */
-  private interceptWrites(out: NodeJS.WriteStream): () => void {
-    const original = out.write
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the replacement write keeps the stream's own `this`
-    const self = this
-    out.write = function (this: NodeJS.WriteStream, ...args: Parameters<NodeJS.WriteStream['write']>) {
-      self.erase()
-      return original.apply(this, args)
-    } as NodeJS.WriteStream['write']
-    return () => {
-      out.write = original
-    }
   }
 }
