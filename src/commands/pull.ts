@@ -156,7 +156,7 @@ export default class Pull extends BaseCommand<typeof Pull> {
   protected override interruptNote(done: number, of: number): string {
     const store = this.flags.store
     return (
-      `${done} of ${of} item(s) had finished and are kept in the store ${store}; partial downloads stay under ${store}/.tmp/. ` +
+      `${done} of ${plural(of, 'item')} had finished and are kept in the store ${store}; partial downloads stay under ${store}/.tmp/. ` +
       'Run the same command again to resume: finished items are not fetched again, partial ones go on where they stopped (HTTP Range).'
     )
   }

@@ -2,6 +2,7 @@ import {baseNames, isDelta} from '../bundle/delta.js'
 import type {BundleLock} from '../lock.js'
 import {FailureError} from '../errors.js'
 import {formatBytes} from '../ui/format.js'
+import {plural} from '../ui/table.js'
 
 /** Something a delta leaves to its base that the target does not hold. */
 export interface MissingFromTarget {
@@ -19,10 +20,10 @@ export function refuseIncompleteTarget(target: string, lock: BundleLock, missing
   const bytes = missing.reduce((n, m) => n + m.size, 0)
   const bases = baseNames(lock.base ?? [])
   throw new FailureError(
-    `${target} lacks ${missing.length} item(s), ${formatBytes(bytes)} (${bytes} bytes), that this delta leaves to its base (${bases}); nothing was written`,
+    `${target} lacks ${plural(missing.length, 'item')}, ${formatBytes(bytes)} (${bytes} bytes), that this delta leaves to its base (${bases}); nothing was written`,
     {
       details: missing.map((m) => `${m.what}: ${formatBytes(m.size)} (${m.size} bytes)`),
-      suggestions: ['import the base bundle(s) first, or build a delta against an `airlock inventory` of this target'],
+      suggestions: ['import the base bundle first (each, when there are several), or build a delta against an `airlock inventory` of this target'],
     },
   )
 }

@@ -22,6 +22,7 @@ import {writePushedMirrorConfig} from '../mirror-config/mirror-config.js'
 import {refuseIncompleteTarget} from './delta-check.js'
 import {checkDeltaTarget, DeltaImageSource, RegistryHolds} from './registry-holds.js'
 import {checkTargetOptions, type ImageTarget, planTargets, type TargetOptions} from './registry-target.js'
+import {plural} from '../ui/table.js'
 
 /**
  * `import registry`: every image of a bundle's oci-archive, read in place,
@@ -97,8 +98,8 @@ export function pushCounts(images: number, referrers: number, st: PushStats): Pu
 /** The `total:` line of a push; `verb` is what a dry run would have done (`pushed`, `copied`). */
 export function pushTotalLine(registry: string, c: PushCounts, dryRun: boolean, verb: string): string {
   return dryRun
-    ? `total: ${c.images} image(s) would be ${verb} to ${registry} (dry run: nothing was ${verb})`
-    : `total: ${c.images} image(s)${c.referrers > 0 ? ` and ${c.referrers} referrer(s)` : ''} in ${registry}: ${c.blobsUploaded} blob(s) uploaded (${formatBytes(c.bytesUploaded)}), ${c.blobsMounted} mounted, ${c.blobsPresent} already there; ${c.manifestsPushed} manifest(s) pushed`
+    ? `total: ${plural(c.images, 'image')} would be ${verb} to ${registry} (dry run: nothing was ${verb})`
+    : `total: ${plural(c.images, 'image')}${c.referrers > 0 ? ` and ${plural(c.referrers, 'referrer')}` : ''} in ${registry}: ${plural(c.blobsUploaded, 'blob')} uploaded (${formatBytes(c.bytesUploaded)}), ${c.blobsMounted} mounted, ${c.blobsPresent} already there; ${plural(c.manifestsPushed, 'manifest')} pushed`
 }
 
 export interface RegistryImportResult {
