@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import type {InventoryResult} from '../lib/inventory/inventory.js'
+import {plural} from '../lib/ui/table.js'
 
 /**
  * What the three `inventory` commands share, beside target-flags.ts (which
@@ -14,5 +15,5 @@ export const inventoryFlags = {
 
 export function printInventory(r: InventoryResult, out: (line: string) => void): void {
   const c = r.counts
-  out(`total: ${r.target} holds ${c.images}/${c.imagesInLock} image(s), ${c.blobs}/${c.blobsInLock} blob(s) and manifest(s), ${c.files}/${c.filesInLock} file(s) of the lock -> ${r.out}`)
+  out(`total: ${r.target} holds ${c.images}/${plural(c.imagesInLock, 'image')}, ${c.blobs}/${plural(c.blobsInLock, 'blob')} (manifests included), ${c.files}/${plural(c.filesInLock, 'file')} of the lock -> ${r.out}`)
 }

@@ -7,6 +7,7 @@ import {loadManifest} from '../lib/manifest/load.js'
 import {pull, resolvePullManifest} from '../lib/pull/pull.js'
 import {type BundleCommandResult, bundleFlags, bundleSignKey, bundleTools, printBundle} from './bundle.js'
 import Pull, {type PullCommandResult, pullReport} from './pull.js'
+import {plural} from '../lib/ui/table.js'
 
 /** build's result: the bundle's (counts, items: the files written), with pull's result beside it. */
 export interface BuildResult extends BundleCommandResult {
@@ -36,7 +37,7 @@ export default class Build extends BaseCommand<typeof Build> {
   protected override interruptNote(done: number, of: number): string {
     const store = this.flags.store
     return (
-      `${done} of ${of} item(s) had finished and are kept in the store ${store}; partial downloads stay under ${store}/.tmp/. ` +
+      `${done} of ${plural(of, 'item')} had finished and are kept in the store ${store}; partial downloads stay under ${store}/.tmp/. ` +
       'Nothing in the bundle folder was given its final name. Run the same command again to resume: finished items are not fetched again, partial ones go on where they stopped (HTTP Range).'
     )
   }

@@ -14,7 +14,7 @@ import {DEFAULT_STORE} from '../lib/store/store.js'
 import {formatBytes, formatDuration, formatRate} from '../lib/ui/format.js'
 import type {Progress} from '../lib/ui/progress.js'
 import type {CommandResult} from '../lib/ui/result.js'
-import {columns} from '../lib/ui/table.js'
+import {columns, plural} from '../lib/ui/table.js'
 
 /** bundle's result: one item per file written into the bundle folder, as SHA256SUMS lists them. */
 export interface BundleCommandResult extends CommandResult<WrittenFile, {images: number; files: number; written: number; bytesIn: number; bytesOut: number}> {
@@ -99,9 +99,9 @@ export function printBundle(r: BundleResult, out: (line: string) => void): Bundl
   for (const l of columns(r.written.map((w) => [w.sha256, formatBytes(w.size).padStart(10), w.name]))) out(l)
   if (r.delta) {
     const d = r.delta
-    out(`delta since ${baseNames(d.base)}: carries ${d.carried.blobs} blob(s) and ${d.carried.files} file(s) (${formatBytes(d.carried.bytes)}); leaves ${d.fromBase.blobs} blob(s) and ${d.fromBase.files} file(s) (${formatBytes(d.fromBase.bytes)}) to the base`)
+    out(`delta since ${baseNames(d.base)}: carries ${plural(d.carried.blobs, 'blob')} and ${plural(d.carried.files, 'file')} (${formatBytes(d.carried.bytes)}); leaves ${plural(d.fromBase.blobs, 'blob')} and ${plural(d.fromBase.files, 'file')} (${formatBytes(d.fromBase.bytes)}) to the base`)
   }
-  out(`total: ${r.name}${r.version ? ` ${r.version}` : ''}: ${r.images} image(s), ${r.files} file(s) -> ${r.out}, ${formatBytes(r.bytesOut)} in ${formatDuration(r.ms)} (${formatRate(r.bytesOut, r.ms)})`)
+  out(`total: ${r.name}${r.version ? ` ${r.version}` : ''}: ${plural(r.images, 'image')}, ${plural(r.files, 'file')} -> ${r.out}, ${formatBytes(r.bytesOut)} in ${formatDuration(r.ms)} (${formatRate(r.bytesOut, r.ms)})`)
   return {
     name: r.name,
     ...(r.version === undefined ? {} : {version: r.version}),

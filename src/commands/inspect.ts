@@ -4,7 +4,7 @@ import {BaseCommand} from '../cli/base-command.js'
 import type {CycloneDxBom} from '../lib/bundle/format/cyclonedx.js'
 import {inspectBundle, inspectBundleBom, type InspectResult} from '../lib/bundle/format/inspect.js'
 import {formatBytes, shortDigest} from '../lib/ui/format.js'
-import {columns} from '../lib/ui/table.js'
+import {columns, plural} from '../lib/ui/table.js'
 
 /**
  * inspect's result: counts, and its items in two lists, `images` and `files`
@@ -89,7 +89,7 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     this.out(`TOOLS (${r.tools.length})`)
     this.table(['PATH', 'PLATFORM', 'SIZE', 'SHA256'], r.tools.map((t) => [t.fromBase ? `${t.path} (in the base)` : t.path, t.platform ?? '-', formatBytes(t.size), t.sha256.slice(0, 12)]))
     this.out('')
-    this.out(`total: ${counts.images} image(s), ${counts.referrers} referrer(s), ${counts.binaries} binary(ies), ${counts.packages} package(s), ${counts.charts} chart(s), ${formatBytes(counts.bytes)}`)
+    this.out(`total: ${plural(counts.images, 'image')}, ${plural(counts.referrers, 'referrer')}, ${plural(counts.binaries, 'binary', 'binaries')}, ${plural(counts.packages, 'package')}, ${plural(counts.charts, 'chart')}, ${formatBytes(counts.bytes)}`)
     return {name: r.name, version: r.version, counts, images: r.images, files: r.files, tools: r.tools, delta: r.delta}
   }
 

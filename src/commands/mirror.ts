@@ -11,6 +11,7 @@ import {formatSelections} from '../lib/select/report.js'
 import type {RepositoriesReport, SelectionReport} from '../lib/select/resolve.js'
 import {loginFlags, mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../cli/target-flags.js'
 import type {CommandResult} from '../lib/ui/result.js'
+import {plural} from '../lib/ui/table.js'
 
 /** mirror's result: one item per image (source -> target, digest) and what the copy did, as import registry's. */
 export interface MirrorCommandResult
@@ -48,7 +49,7 @@ export default class Mirror extends BaseCommand<typeof Mirror> {
   }
 
   protected override interruptNote(done: number, of: number): string {
-    return `${done} of ${of} image(s) had been copied; blobs and manifests already in the target stay there. Run the same command again to resume: what the target has is skipped.`
+    return `${done} of ${plural(of, 'image')} had been copied; blobs and manifests already in the target stay there. Run the same command again to resume: what the target has is skipped.`
   }
 
   async run(): Promise<MirrorCommandResult> {

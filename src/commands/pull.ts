@@ -33,25 +33,48 @@ export interface PullCommandResult
   osPackages?: {repositories: number; packages: number; bytesFetched: number}
 }
 
-/** `pull --dry-run`: what a pull would fetch, selections resolved; nothing fetched. */
-export interface PullPlanResult extends CommandResult<PullPlan['images'][number] | PullPlan['files'][number], {images: number; files: number}> {
+/** `pull --dry-run`: what a pull would take, fetch and reuse, selections resolved; nothing fetched. */
+export interface PullPlanResult
+  extends CommandResult<
+    PullPlan['images'][number] | PullPlan['files'][number],
+    {images: number; files: number; bytes: number; bytesToFetch: number; bytesInStore: number; sizeUnknown: number}
+  > {
   dryRun: true
+  store: string
   selections: SelectionReport[]
   repositories: RepositoriesReport[]
 }
 
-/** The dry run's result and stdout lines: the selection report, then each image and file. */
+/**
+ * The dry run's result and stdout lines: the selection report, then each
+ * image (platforms taken, size, bytes to fetch) and file, and a total line
+ * whose numbers are the ones the pull would report (its size and bytesFetched).
+ */
 export function planReport(p: PullPlan): {result: PullPlanResult; lines: string[]} {
+  const known = p.files.filter((f) => f.size !== null)
+  const counts = {
+    images: p.images.length,
+    files: p.files.length,
+    bytes: p.images.reduce((n, i) => n + i.size, 0) + known.reduce((n, f) => n + f.size!, 0),
+    bytesToFetch: p.images.reduce((n, i) => n + i.bytesToFetch, 0) + known.reduce((n, f) => n + f.bytesToFetch!, 0),
+    bytesInStore: p.images.reduce((n, i) => n + i.bytesInStore, 0) + p.files.reduce((n, f) => n + (f.reused ? f.size! : 0), 0),
+    sizeUnknown: p.files.length - known.length,
+  }
+  const fetch = (n: number | null, reused: boolean) => (n === null ? 'size unknown' : reused || n === 0 ? 'in the store' : formatBytes(n))
+  const rows = [
+    ...p.images.map((i) => ['image', i.ref, shortDigest(i.digest), i.platforms.join(',') || '-', formatBytes(i.size), fetch(i.bytesToFetch, false)]),
+    ...p.files.map((f) => [f.kind, f.path, `sha256:${f.sha256.slice(0, 12)}`, '-', f.size === null ? 'size unknown' : formatBytes(f.size), fetch(f.bytesToFetch, f.reused)]),
+  ]
+  const unknown = counts.sizeUnknown > 0 ? `, and ${plural(counts.sizeUnknown, 'file')} of unknown size` : ''
   const lines = [
     ...formatSelections(p.selections, p.repositories),
-    ...columns([
-      ...p.images.map((i) => ['image', i.ref, i.platforms === 'all' ? 'all platforms' : i.platforms.join(',')]),
-      ...p.files.map((f) => [f.kind, f.path, f.source]),
-    ]),
-    `would pull ${plural(p.images.length, 'image')} and ${plural(p.files.length, 'file')}`,
+    ...columns(rows, {head: ['KIND', 'NAME', 'DIGEST', 'PLATFORMS', 'SIZE', 'TO FETCH']}),
+    `would pull ${plural(p.images.length, 'image')} and ${plural(p.files.length, 'file')} into ${p.store}: ` +
+      `fetch ${formatBytes(counts.bytesToFetch)} of ${formatBytes(counts.bytesToFetch + counts.bytesInStore)} (${formatBytes(counts.bytesInStore)} already in the store)${unknown}`,
   ]
+  if (p.osRepositories > 0) lines.push(`os packages: ${plural(p.osRepositories, 'repository', 'repositories')} not planned by a dry run (pull reads their indexes; docs/os-packages.md)`)
   return {
-    result: {dryRun: true, counts: {images: p.images.length, files: p.files.length}, items: [...p.images, ...p.files], selections: p.selections, repositories: p.repositories},
+    result: {dryRun: true, store: p.store, counts, items: [...p.images, ...p.files], selections: p.selections, repositories: p.repositories},
     lines,
   }
 }
@@ -94,7 +117,10 @@ export default class Pull extends BaseCommand<typeof Pull> {
   }
 
   static override flags = {
-    'dry-run': Flags.boolean({description: 'Resolve tag selections and print what would be pulled, with the tags each selection took; fetch nothing.'}),
+    'dry-run': Flags.boolean({
+      description:
+        'Read the manifests only (and small configs, checksum files, file sizes): print per image the platforms a pull takes (failing as it would on one the image lacks), per image and file the bytes to fetch or already in the store, and a total; write nothing.',
+    }),
     store: Flags.string({description: 'Store folder.', default: DEFAULT_STORE}),
     concurrency: Flags.integer({description: 'Downloads at once (blobs and files share them).', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
     platform: Flags.string({description: 'Platform to keep (os/arch[/variant]); repeat for more. Overrides the manifest.', multiple: true}),
@@ -130,7 +156,7 @@ export default class Pull extends BaseCommand<typeof Pull> {
   protected override interruptNote(done: number, of: number): string {
     const store = this.flags.store
     return (
-      `${done} of ${of} item(s) had finished and are kept in the store ${store}; partial downloads stay under ${store}/.tmp/. ` +
+      `${done} of ${plural(of, 'item')} had finished and are kept in the store ${store}; partial downloads stay under ${store}/.tmp/. ` +
       'Run the same command again to resume: finished items are not fetched again, partial ones go on where they stopped (HTTP Range).'
     )
   }

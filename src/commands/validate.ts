@@ -8,8 +8,35 @@ import {manifestWarnings} from '../lib/manifest/warnings.js'
 import {sourceClients} from '../lib/select/clients.js'
 import {formatSelections} from '../lib/select/report.js'
 import {loginCredentials, loginFlags} from '../cli/target-flags.js'
-import {hasSelections, type RepositoriesReport, resolveSelections, type SelectionReport} from '../lib/select/resolve.js'
+import {hasSelections, type RepositoriesReport, resolveManifest, type SelectionReport} from '../lib/select/resolve.js'
+import {DEFAULT_CONCURRENCY} from '../lib/defaults.js'
+import {FailureError, FailureGroup, ManifestError, RegistryError} from '../lib/errors.js'
+import type {Manifest} from '../lib/manifest/types.js'
+import {type ImagePlan, planImages} from '../lib/pull/images.js'
+import {formatBytes, shortDigest} from '../lib/ui/format.js'
 import type {CommandResult} from '../lib/ui/result.js'
+import {columns} from '../lib/ui/table.js'
+
+/**
+ * Each image planned as pull takes it (platforms chosen by the same code);
+ * an image a pull would refuse for its content (a platform it lacks, a tag
+ * the registry does not have) is a problem of the manifest at the image's
+ * line, all of them in one ManifestError (exit 2). Other failures (network,
+ * credentials) stay what they are.
+ */
+async function planImagesAt(m: Manifest, ctx: Parameters<typeof planImages>[1]): Promise<ImagePlan[]> {
+  try {
+    return await planImages(m, ctx, (entry, err) =>
+      err instanceof FailureError || (err instanceof RegistryError && err.status === 404)
+        ? new ManifestError(m.file, [{file: m.file, line: entry.pos.line, column: entry.pos.column, path: '', message: err.message}])
+        : err,
+    )
+  } catch (err) {
+    const all = err instanceof FailureGroup ? err.failures : [err]
+    if (all.every((e) => e instanceof ManifestError)) throw new ManifestError(m.file, all.flatMap((e) => (e as ManifestError).problems))
+    throw err
+  }
+}
 
 /** One entry of the manifest: an image's reference, a file's URL, a chart's name and version; and its line. */
 export interface ValidateItem {
@@ -27,13 +54,17 @@ export interface ValidateResult extends CommandResult<ValidateItem, {images: num
   warnings: string[]
   /** Tag selections and `spec.repositories` entries, when the manifest has any. */
   selections?: {field: string; repository: string; tags: string}[]
-  /** With --resolve: what each selection takes now, and every image the manifest then names. */
-  resolved?: {images: string[]; selections: SelectionReport[]; repositories: RepositoriesReport[]}
+  /**
+   * With --resolve: what each selection takes now, every image the manifest
+   * then names, and per image the platforms a pull takes and its size (as
+   * `pull --dry-run` plans them, without a store: no bytes to fetch here).
+   */
+  resolved?: {images: string[]; selections: SelectionReport[]; repositories: RepositoriesReport[]; plans: {ref: string; digest: string; platforms: string[]; size: number}[]}
 }
 
 export default class Validate extends BaseCommand<typeof Validate> {
   static override description =
-    'Check a manifest and print a summary, or every problem with file:line:column. Offline unless --resolve: then tag selections are resolved against their registries and their tags listed.'
+    'Check a manifest and print a summary, or every problem with file:line:column. Offline unless --resolve: then tag selections are resolved against their registries and their tags listed, and every image is read as pull reads it (manifests only), so that a platform it lacks or a tag its registry lacks is a problem at its line.'
 
   static override examples = [
     '<%= config.bin %> validate manifests/kubernetes-1.29-amd64.yaml',
@@ -46,7 +77,10 @@ export default class Validate extends BaseCommand<typeof Validate> {
   }
 
   static override flags = {
-    resolve: Flags.boolean({description: 'Read the tag lists (and catalogs) of the registries the selections name, and print which tags each takes. Needs the registries; without it validate reads nothing but the file.'}),
+    resolve: Flags.boolean({
+      description:
+        'Read the tag lists (and catalogs) of the registries the selections name, and print which tags each takes; read each image\'s manifests and print the platforms a pull takes and its size, refusing one that lacks a platform asked for. Needs the registries; without it validate reads nothing but the file. Bytes to fetch: pull --dry-run.',
+    }),
     'ca-file': Flags.string({description: 'With --resolve: extra trusted CA (PEM) for every host; repeatable.', multiple: true}),
     ...loginFlags({username: 'With --resolve: registry username (else the Docker config, else anonymous).', password: 'With --resolve: registry password or token.'}),
   }
@@ -77,11 +111,17 @@ export default class Validate extends BaseCommand<typeof Validate> {
       ],
       ...(selections.length > 0 ? {selections} : {}),
     }
-    if (f.resolve && hasSelections(m)) {
+    if (f.resolve) {
       const login = await loginCredentials(f)
       const sources = sourceClients(m, {caFiles: f['ca-file'], username: login?.username, password: login?.password, onWarning: (w) => this.progress.warn(w)})
-      const r = await resolveSelections(m, {registry: sources.lister})
-      result.resolved = {images: r.images.map((i) => i.name), selections: r.selections, repositories: r.repositories}
+      const {manifest: resolvedManifest, resolution} = await resolveManifest(m, {registry: sources.lister})
+      const plans = await planImagesAt(resolvedManifest, {registry: sources.client, concurrency: DEFAULT_CONCURRENCY, progress: this.progress})
+      result.resolved = {
+        images: resolvedManifest.images.map((i) => i.name),
+        selections: resolution?.selections ?? [],
+        repositories: resolution?.repositories ?? [],
+        plans: plans.map((p) => ({ref: p.ref, digest: p.digest, platforms: p.platforms, size: p.size})),
+      }
     }
     for (const w of result.warnings) process.stderr.write(`Warning: ${w}\n`)
     const {charts} = result.counts
@@ -93,7 +133,9 @@ export default class Validate extends BaseCommand<typeof Validate> {
     this.out(`  platforms: ${m.platforms.join(', ')}`)
     if (result.resolved) {
       for (const l of formatSelections(result.resolved.selections, result.resolved.repositories)) this.out(l)
-      this.out(`images after resolving: ${result.resolved.images.length}`)
+      if (hasSelections(m)) this.out(`images after resolving: ${result.resolved.images.length}`)
+      for (const l of columns(result.resolved.plans.map((p) => ['image', p.ref, shortDigest(p.digest), p.platforms.join(',') || '-', formatBytes(p.size)]), {indent: '  '})) this.out(l)
+      if (result.resolved.plans.length > 0) this.out('every image has the platforms asked for; pull --dry-run says how much of it the store lacks')
     } else {
       for (const s of selections) this.out(`  ${s.field}: ${s.repository} ${s.tags}`)
       if (selections.length > 0) this.out('selections are resolved by pull and lock; --resolve lists the tags each takes now')

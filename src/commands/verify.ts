@@ -8,6 +8,7 @@ import {verifyBundle, verifyWithBases} from '../lib/bundle/format/verify.js'
 import {BundleError, FailureError} from '../lib/errors.js'
 import {readPublicKey} from '../lib/oci/cosign.js'
 import {formatBytes} from '../lib/ui/format.js'
+import {plural} from '../lib/ui/table.js'
 
 export interface VerifyResult {
   ok: true
@@ -63,7 +64,7 @@ export default class Verify extends BaseCommand<typeof Verify> {
       // The bundle is sound, its signatures are not what the key holder signed: a failure (exit 1), not a bad bundle.
       const required = this.flags['require-signatures']
       const bad = (report.signatures ?? []).filter((s) => s.status === 'bad' || (required && s.status === 'unsigned'))
-      throw new FailureError(`${this.args.bundle}: ${bad.length} image(s) failed the signature check with ${this.flags.key}`, {
+      throw new FailureError(`${this.args.bundle}: ${plural(bad.length, 'image')} failed the signature check with ${this.flags.key}`, {
         details: [...bad.map((s) => `${s.status} ${s.ref}@${s.digest}`), ...failed],
       })
     }
@@ -79,12 +80,12 @@ export default class Verify extends BaseCommand<typeof Verify> {
     if (delta) result.delta = {...delta, basesChecked: bases}
     for (const f of report.files) this.out(`${f.sha256}  ${f.name}`)
     if (delta) {
-      this.out(`delta: carries ${delta.carried.blobs} blob(s) and ${delta.carried.files} file(s) (${formatBytes(delta.carried.bytes)}), all checked`)
+      this.out(`delta: carries ${plural(delta.carried.blobs, 'blob')} and ${plural(delta.carried.files, 'file')} (${formatBytes(delta.carried.bytes)}), all checked`)
       this.out(
-        `expects from its base${delta.base.length === 1 ? '' : 's'} (${baseNames(delta.base)}): ${delta.fromBase.blobs} blob(s) and ${delta.fromBase.files} file(s) (${formatBytes(delta.fromBase.bytes)}), ${bases.length > 0 ? `all found in ${bases.join(', ')}` : 'not checked (give --base DIR to check them)'}`,
+        `expects from its base${delta.base.length === 1 ? '' : 's'} (${baseNames(delta.base)}): ${plural(delta.fromBase.blobs, 'blob')} and ${plural(delta.fromBase.files, 'file')} (${formatBytes(delta.fromBase.bytes)}), ${bases.length > 0 ? `all found in ${bases.join(', ')}` : 'not checked (give --base DIR to check them)'}`,
       )
     }
-    this.out(`${this.args.bundle}: OK (${l.images.length} image(s), ${l.files.length} file(s); ${report.files.length} bundle files checked)`)
+    this.out(`${this.args.bundle}: OK (${plural(l.images.length, 'image')}, ${plural(l.files.length, 'file')}; ${plural(report.files.length, 'bundle file')} checked)`)
     return result
   }
 }

@@ -153,38 +153,7 @@ export class Copier {
       throw new IntegrityError(`manifest of ${req.label}`, req.root.digest, sha256Digest(req.root.bytes))
     }
     // Plan: walk the graph, fetching child manifests, to know every blob (and the total) first.
-    const manifests = new Map<string, {desc: Descriptor; bytes: Buffer}>()
-    const blobs = new Map<string, Descriptor>()
-    const children = new Map<string, Descriptor[]>()
-    const seen = new Set<string>()
-    await walkGraph<string>(
-      rootDesc,
-      req.label,
-      {
-        visit: (desc, _at, edge) => {
-          if (edge?.optional && !this.copyForeign(desc)) return false // a foreign layer stays at its URLs
-          if (edge && !isManifestEdge(edge)) {
-            blobs.set(desc.digest, desc)
-            return false
-          }
-          if (seen.has(desc.digest)) return false
-          seen.add(desc.digest)
-          return true
-        },
-        bytes: (desc) => (desc.digest === rootDesc.digest ? req.root.bytes : this.fetchManifest(req.source, desc, req.label)),
-        invalid: (desc, _at, err) => {
-          if (err.reason === 'json') throw new FailureError(`manifest ${desc.digest} of ${req.label} is not valid JSON`)
-          throw new FailureError(`${req.label}: ${desc.digest} is neither an image manifest nor an index`)
-        },
-        node: (desc, {bytes, edges}) => {
-          // A foreign layer left out is waited for as a blob never started: not at all.
-          children.set(desc.digest, edges.map((e) => e.desc))
-          if (!manifests.has(desc.digest)) manifests.set(desc.digest, {desc, bytes})
-        },
-        label: (at) => at,
-      },
-      {parallel: true},
-    )
+    const {manifests, blobs, children} = await planGraph(rootDesc, req.root.bytes, (desc) => this.fetchManifest(req.source, desc, req.label), req.label, this.copyForeign)
     const blobList = [...blobs.values()]
     req.onPlan?.({blobs: blobList, totalBytes: blobList.reduce((n, b) => n + b.size, 0)})
 
@@ -228,12 +197,7 @@ export class Copier {
 
   private fetchManifest(source: ImageSource, desc: Descriptor, label: string): Promise<Buffer> {
     return this.manifestFetchOnce.run(desc.digest, () =>
-      this.manifestLimit(async () => {
-        const bytes = await source.fetchManifest(desc)
-        const actual = sha256Digest(bytes)
-        if (actual !== desc.digest) throw new IntegrityError(`manifest ${desc.digest} of ${label}`, desc.digest, actual)
-        return bytes
-      }),
+      this.manifestLimit(() => verifiedManifest(source, desc, label)),
     )
   }
 
@@ -257,4 +221,67 @@ export class Copier {
     if (!mine || r.reused) return {bytesFetched: 0, bytesReused: desc.size}
     return {bytesFetched: r.bytesFetched, bytesReused: r.bytesResumed}
   }
+}
+
+/** An image's graph as a copy sees it: its manifests (with bytes), its unique blobs, and each manifest's children. */
+export interface ImageGraph {
+  manifests: Map<string, {desc: Descriptor; bytes: Buffer}>
+  blobs: Map<string, Descriptor>
+  children: Map<string, Descriptor[]>
+}
+
+/**
+ * The copy's plan of one image, shared by the copier and `pull --dry-run`:
+ * walk from the root (bytes in hand), reading child manifests through
+ * `fetchManifest` (which verifies them), to every blob under it. A foreign
+ * layer stays at its URLs unless `copyForeign` takes it.
+ */
+export async function planGraph(
+  rootDesc: Descriptor,
+  rootBytes: Buffer,
+  fetchManifest: (desc: Descriptor) => Promise<Buffer>,
+  label: string,
+  copyForeign: (desc: Descriptor) => boolean = () => false,
+): Promise<ImageGraph> {
+  const manifests = new Map<string, {desc: Descriptor; bytes: Buffer}>()
+  const blobs = new Map<string, Descriptor>()
+  const children = new Map<string, Descriptor[]>()
+  const seen = new Set<string>()
+  await walkGraph<string>(
+    rootDesc,
+    label,
+    {
+      visit: (desc, _at, edge) => {
+        if (edge?.optional && !copyForeign(desc)) return false // a foreign layer stays at its URLs
+        if (edge && !isManifestEdge(edge)) {
+          blobs.set(desc.digest, desc)
+          return false
+        }
+        if (seen.has(desc.digest)) return false
+        seen.add(desc.digest)
+        return true
+      },
+      bytes: (desc) => (desc.digest === rootDesc.digest ? rootBytes : fetchManifest(desc)),
+      invalid: (desc, _at, err) => {
+        if (err.reason === 'json') throw new FailureError(`manifest ${desc.digest} of ${label} is not valid JSON`)
+        throw new FailureError(`${label}: ${desc.digest} is neither an image manifest nor an index`)
+      },
+      node: (desc, {bytes, edges}) => {
+        // A foreign layer left out is waited for as a blob never started: not at all.
+        children.set(desc.digest, edges.map((e) => e.desc))
+        if (!manifests.has(desc.digest)) manifests.set(desc.digest, {desc, bytes})
+      },
+      label: (at) => at,
+    },
+    {parallel: true},
+  )
+  return {manifests, blobs, children}
+}
+
+/** A child manifest or index from a source, checked against its digest. */
+export async function verifiedManifest(source: ImageSource, desc: Descriptor, label: string): Promise<Buffer> {
+  const bytes = await source.fetchManifest(desc)
+  const actual = sha256Digest(bytes)
+  if (actual !== desc.digest) throw new IntegrityError(`manifest ${desc.digest} of ${label}`, desc.digest, actual)
+  return bytes
 }

@@ -23,6 +23,6 @@ describe("bundle's summary", () => {
       },
       (l) => lines.push(l),
     )
-    expect(lines.at(-1)).toBe('total: lab: 1 image(s), 1 file(s) -> /b, 100.0 MiB in 2.0 s (50.0 MiB/s)')
+    expect(lines.at(-1)).toBe('total: lab: 1 image, 1 file -> /b, 100.0 MiB in 2.0 s (50.0 MiB/s)')
   })
 })

@@ -279,12 +279,17 @@ describe('importing a delta, and inventories', () => {
       await run('skopeo', ['copy', '--src-tls-verify=false', '--all', `docker://${ref}`, `oci:${join(dir, 'readback')}:x`])
     }
 
-    await cli(['import', 'nginx', delta, '--root', root, '--quiet'])
+    // It says that it checked the base's files on disk, on stdout and in --json.
+    const ngx = await cli(['import', 'nginx', delta, '--root', root, '--quiet'])
+    expect(ngx).toContain(`checked 1 file (58.6 KiB) of base delta-test 1.0.0 under ${root}: all there\n`)
+    const again = JSON.parse(await cli(['import', 'nginx', delta, '--root', root, '--json'])) as {baseChecked: unknown}
+    expect(again.baseChecked).toEqual({bases: 'delta-test 1.0.0', files: 1, bytes: kubeadm.length})
     for (const [p, data] of [['rel/kubeadm', kubeadm], ['rel/tool-1.1', tool11]] as const) {
       expect(sha(await readFile(join(root, web.host, p)))).toBe(sha(data))
     }
 
-    await cli(['import', 's3', delta, '--endpoint', s3.endpoint, '--bucket', 'seed', '--prefix', 'k8s', ...creds(), '--quiet'])
+    const s3Out = await cli(['import', 's3', delta, '--endpoint', s3.endpoint, '--bucket', 'seed', '--prefix', 'k8s', ...creds(), '--quiet'])
+    expect(s3Out).toContain('checked 1 file (58.6 KiB) of base delta-test 1.0.0 in seed/k8s: all there\n')
     const {GetObjectCommand} = await import('@aws-sdk/client-s3')
     for (const [p, data] of [['rel/kubeadm', kubeadm], ['rel/tool-1.1', tool11]] as const) {
       const got = await s3.client().send(new GetObjectCommand({Bucket: 'seed', Key: `k8s/${web.host}/${p}`}))

@@ -213,7 +213,7 @@ describe('airlock import s3 (Ceph RGW)', () => {
     await open(theirs)
     const r = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'leftover', '--prefix', 'k8s', ...creds(), '--part-size', '5'])
     expect(r.code, r.stderr).toBe(0)
-    expect(r.stderr).toContain(`aborted 1 unfinished multipart upload(s) an earlier import left in leftover: ${ours}`)
+    expect(r.stderr).toContain(`aborted 1 unfinished multipart upload an earlier import left in leftover: ${ours}`)
     const left = await client.send(new ListMultipartUploadsCommand({Bucket: 'leftover'}))
     expect((left.Uploads ?? []).map((u) => u.Key)).toEqual([theirs])
     expect((await object('leftover', ours)).sha).toBe(sha256Hex(FILES[0].data))

@@ -94,7 +94,7 @@ describe('a seed node with no Node.js and no network', () => {
     expect(section('node').trim()).toBe('none')
     const seed = section('seed')
     for (const name of ['offline-files.tar.gz', 'component-tools.tar.gz', 'offline-images.tar', exe, 'import.sh', 'bundle.json']) expect(seed).toContain(`${name}: OK`)
-    expect(seed).toMatch(/^\.: OK \(3 image\(s\), \d+ file\(s\); 6 bundle files checked\)$/m)
+    expect(seed).toMatch(/^\.: OK \(3 images, \d+ files; 6 bundle files checked\)$/m)
     // No warning of the executable's own (a SEA notice, an engine check) on stderr.
     expect(seed).not.toMatch(/Warning|ExperimentalWarning|\(node:\d+\)/)
     // Every image, read back by an independent client at the digest bundle.json records.

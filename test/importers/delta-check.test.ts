@@ -18,7 +18,7 @@ describe('refuseIncompleteTarget', () => {
       ],
     } as unknown as BundleLock
     expect(() => refuseIncompleteTarget('root /srv/www', lock, [{what: 'a/b', size: 1024}])).toThrow(
-      'root /srv/www lacks 1 item(s), 1.0 KiB (1024 bytes), that this delta leaves to its base (lab-offline 2.0.0, tools); nothing was written',
+      'root /srv/www lacks 1 item, 1.0 KiB (1024 bytes), that this delta leaves to its base (lab-offline 2.0.0, tools); nothing was written',
     )
   })
 })

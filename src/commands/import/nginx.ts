@@ -2,8 +2,9 @@ import {Args, Flags} from '@oclif/core'
 
 import {bundleKeyFlags, checkBundleKey} from '../../cli/bundle-key-flags.js'
 import {BaseCommand} from '../../cli/base-command.js'
-import {fileImportResult, type FileImportResult} from '../../lib/importers/result.js'
+import {baseCheckedLine, fileImportResult, type FileImportResult} from '../../lib/importers/result.js'
 import {formatBytes} from '../../lib/ui/format.js'
+import {plural} from '../../lib/ui/table.js'
 
 export interface ImportNginxResult extends FileImportResult {
   root: string
@@ -54,7 +55,8 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
     // A mistyped --root would otherwise become a new folder nobody serves.
     if (r.createdRoot) this.progress.warn(`created --root ${root} (it did not exist)`)
     if (config && endpoint) await config.point({endpoint})
-    this.out(`${r.written} file(s) written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, under ${r.root}`)
+    if (r.baseChecked) this.out(baseCheckedLine(r.baseChecked, `under ${r.root}`))
+    this.out(`${plural(r.written, 'file')} written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, under ${r.root}`)
     if (clusterConfig) this.out(`${clusterConfig}: spec.binaries -> external ${endpoint}`)
     for (const s of r.osSources) this.out(`${s.path} (for the node):\n${s.text.trimEnd()}`)
     return {

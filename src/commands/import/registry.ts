@@ -7,6 +7,7 @@ import {mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../.
 import {type ImportedImage, importRegistry} from '../../lib/importers/registry.js'
 import {type PushCounts, pushCounts, pushTotalLine} from '../../cli/push-report.js'
 import type {CommandResult} from '../../lib/ui/result.js'
+import {plural} from '../../lib/ui/table.js'
 
 /** import registry's result: one item per image (source -> target, digest) and what the push did. */
 export interface ImportRegistryResult
@@ -40,7 +41,7 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
   }
 
   protected override interruptNote(done: number, of: number): string {
-    return `${done} of ${of} image(s) had been pushed; blobs and manifests already in the registry stay there. Run the same command again to resume: what the registry has is skipped.`
+    return `${done} of ${plural(of, 'image')} had been pushed; blobs and manifests already in the registry stay there. Run the same command again to resume: what the registry has is skipped.`
   }
 
   async run(): Promise<ImportRegistryResult> {

@@ -3,9 +3,10 @@ import {Args, Flags} from '@oclif/core'
 import {bundleKeyFlags, checkBundleKey} from '../../cli/bundle-key-flags.js'
 import {BaseCommand} from '../../cli/base-command.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
-import {fileImportResult, type FileImportResult} from '../../lib/importers/result.js'
+import {baseCheckedLine, fileImportResult, type FileImportResult} from '../../lib/importers/result.js'
 import {s3TargetFlags, s3TargetOptions} from '../../cli/target-flags.js'
 import {formatBytes} from '../../lib/ui/format.js'
+import {plural} from '../../lib/ui/table.js'
 
 export interface ImportS3Result extends FileImportResult {
   /** The URL the cluster should fetch binaries from (externalRepoEndpoint). */
@@ -51,7 +52,7 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
   }
 
   protected override interruptNote(done: number, of: number): string {
-    return `${done} of ${of} step(s) had finished; every object already uploaded is complete (a multipart upload only appears when all its parts are in). Run the same command again to resume: objects already there with the same sha256 are skipped, and a multipart upload left open is aborted.`
+    return `${done} of ${plural(of, 'step')} had finished; every object already uploaded is complete (a multipart upload only appears when all its parts are in). Run the same command again to resume: objects already there with the same sha256 are skipped, and a multipart upload left open is aborted.`
   }
 
   async run(): Promise<ImportS3Result> {
@@ -94,7 +95,8 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
         ...(f['write-credentials'] ? {username: target.credentials.accessKeyId, password: target.credentials.secretAccessKey} : {}),
       })
     }
-    this.out(`${r.written} object(s) written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, in ${r.bucket}${r.prefix ? `/${r.prefix}` : ''}`)
+    if (r.baseChecked) this.out(baseCheckedLine(r.baseChecked, `in ${r.bucket}${r.prefix ? `/${r.prefix}` : ''}`))
+    this.out(`${plural(r.written, 'object')} written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, in ${r.bucket}${r.prefix ? `/${r.prefix}` : ''}`)
     if (clusterConfig) this.out(`${clusterConfig}: spec.binaries -> external ${repoEndpoint}${f['write-credentials'] ? ' (with credentials)' : ''}`)
     for (const s of r.osSources) this.out(`${s.path} (for the node):\n${s.text.trimEnd()}`)
     return {

@@ -82,6 +82,12 @@ export class FileFetcher {
     return have
   }
 
+  /** The size of the file at `dest` when it is the one wanted (what fetch would keep), else undefined. Reads only. */
+  async holds(req: Pick<FileFetchRequest, 'dest' | 'digest' | 'size'>): Promise<number | undefined> {
+    const have = await this.current(req.dest)
+    return have && have.digest === req.digest && (req.size === undefined || have.size === req.size) ? have.size : undefined
+  }
+
   async fetch(req: FileFetchRequest): Promise<FileFetchResult> {
     const have = await this.current(req.dest)
     if (have && have.digest === req.digest && (req.size === undefined || have.size === req.size)) {

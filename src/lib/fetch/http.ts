@@ -126,3 +126,21 @@ export async function openStream(
   }
   return {stream, start, total, url: res.url}
 }
+
+/**
+ * The size a server gives for `url` (HEAD, Content-Length), for a dry run's
+ * plan; undefined when it gives none or refuses HEAD. A 404 or 410 throws as
+ * the GET of a pull would (statusError); a socket failure throws too.
+ */
+export async function headSize(http: Got, url: string, what?: string): Promise<number | undefined> {
+  let res: Response
+  try {
+    res = await http.head(url)
+  } catch (err) {
+    throw connectionError(err, url)
+  }
+  if (res.statusCode === 404 || res.statusCode === 410) throw statusError(res, url, what)
+  if (res.statusCode < 200 || res.statusCode >= 300) return undefined
+  const n = Number(res.headers['content-length'])
+  return res.headers['content-length'] !== undefined && Number.isSafeInteger(n) && n >= 0 ? n : undefined
+}

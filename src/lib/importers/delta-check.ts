@@ -3,6 +3,7 @@ import type {BundleLock} from '../bundle-json.js'
 import {FailureError} from '../errors.js'
 import {formatBytes} from '../ui/format.js'
 import type {MissingFromTarget} from '../targets/holds.js'
+import {plural} from '../ui/table.js'
 
 /**
  * The refusal of a delta import: nothing was written, and the message says
@@ -13,10 +14,10 @@ export function refuseIncompleteTarget(target: string, lock: BundleLock, missing
   const bytes = missing.reduce((n, m) => n + m.size, 0)
   const bases = baseNames(lock.base ?? [])
   throw new FailureError(
-    `${target} lacks ${missing.length} item(s), ${formatBytes(bytes)} (${bytes} bytes), that this delta leaves to its base (${bases}); nothing was written`,
+    `${target} lacks ${plural(missing.length, 'item')}, ${formatBytes(bytes)} (${bytes} bytes), that this delta leaves to its base (${bases}); nothing was written`,
     {
       details: missing.map((m) => `${m.what}: ${formatBytes(m.size)} (${m.size} bytes)`),
-      suggestions: ['import the base bundle(s) first, or build a delta against an `airlock inventory` of this target'],
+      suggestions: ['import the base bundle first (each, when there are several), or build a delta against an `airlock inventory` of this target'],
     },
   )
 }

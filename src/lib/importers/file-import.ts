@@ -1,4 +1,5 @@
 import {ARCHIVES, type ArchiveKind, bundleBatches, lockFilesOf, writtenByOtherArchive} from '../bundle/format/archive-entries.js'
+import {baseNames} from '../bundle/format/delta.js'
 import {importedSumsProblems} from '../bundle/format/verify.js'
 import type {FilePutAction, FileSink, OpenableFileSink} from '../content/roles.js'
 import type {BundleLock} from '../bundle-json.js'
@@ -7,7 +8,8 @@ import type {Progress, TaskHandle} from '../ui/index.js'
 import {isDelta, refuseIncompleteTarget} from './delta-check.js'
 import {filesHeld} from '../targets/holds.js'
 import {refusedBundle} from './verify-first.js'
-import {type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
+import {type BaseChecked, type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
+import {plural} from '../ui/table.js'
 
 export interface FileImportOptions {
   progress: Progress
@@ -36,11 +38,13 @@ export interface FileImportOptions {
  */
 export async function importFiles(dir: string, lock: BundleLock, sink: OpenableFileSink, opts: FileImportOptions): Promise<ImportTotals> {
   const {progress} = opts
+  let baseChecked: BaseChecked | undefined
   if (isDelta(lock)) {
     // What the delta leaves out must be there already, checked before the target is even created.
     const left = lock.files.filter((f) => f.fromBase)
     const held = await filesHeld(left, (f) => sink.has(f), opts.concurrency)
     refuseIncompleteTarget(sink.name, lock, left.filter((f) => !held.has(f)).map((f) => ({what: `${sink.where(f.path)} (sha256 ${f.sha256})`, size: f.size})))
+    baseChecked = {bases: baseNames(lock.base ?? []), files: left.length, bytes: left.reduce((n, f) => n + f.size, 0)}
   }
   const rows: ImportedFile[] = []
   const tasks: {task: TaskHandle; rows: ImportedFile[]}[] = []
@@ -79,14 +83,14 @@ export async function importFiles(dir: string, lock: BundleLock, sink: OpenableF
     task.done(`${written} written, ${mine.length - written} already there`)
   }
   // In bundle.json order, whatever order the archives were read and the puts finished in.
-  return totals(inLockOrder(lock, rows, (p) => sink.where(p)))
+  return {...totals(inLockOrder(lock, rows, (p) => sink.where(p))), ...(baseChecked ? {baseChecked} : {})}
 }
 
 function startTask(lock: BundleLock, kind: ArchiveKind, progress: Progress): TaskHandle {
   const files = lockFilesOf(lock, kind)
   const name = ARCHIVES.find((a) => a.kind === kind)!.name
   const total = files.reduce((n, f) => n + f.size, 0)
-  return progress.task(`${name}: ${files.length} file(s), ${formatBytes(total)}`, total)
+  return progress.task(`${name}: ${plural(files.length, 'file')}, ${formatBytes(total)}`, total)
 }
 
 async function importArchive(

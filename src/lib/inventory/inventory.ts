@@ -14,6 +14,7 @@ import {type RegistryTargetOptions, targetClient} from '../targets/registry/regi
 import {writeFileAtomic} from '../store/atomic.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
 import type {CommandResult} from '../ui/result.js'
+import {plural} from '../ui/table.js'
 
 /**
  * `airlock inventory`: which of a lock's images, manifests, blobs and files
@@ -143,7 +144,7 @@ export async function inventoryRegistry(opts: RegistryInventoryOptions): Promise
     }),
   )
   const result = await writeInventory(opts.out, inventoryLock(lock, images, blobs, new Set()), target.registry, lock)
-  task.done(`${result.counts.images}/${result.counts.imagesInLock} image(s), ${result.counts.blobs}/${result.counts.blobsInLock} blob(s) held`)
+  task.done(`${result.counts.images}/${plural(result.counts.imagesInLock, 'image')}, ${result.counts.blobs}/${plural(result.counts.blobsInLock, 'blob')} held`)
   return result
 }
 
@@ -160,6 +161,6 @@ export async function inventoryNginx(opts: {root: string; lock: string; out: str
     return ok
   }, opts.concurrency ?? DEFAULT_CONCURRENCY)
   const result = await writeInventory(opts.out, inventoryLock(lock, new Set(), new Set(), held), opts.root, lock)
-  task.done(`${result.counts.files}/${result.counts.filesInLock} file(s) held`)
+  task.done(`${result.counts.files}/${plural(result.counts.filesInLock, 'file')} held`)
   return result
 }

@@ -4,6 +4,7 @@ import {S3Sink} from '../targets/s3/s3-sink.js'
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {silentProgress, type Progress} from '../ui/progress.js'
 import {type InventoryResult, inventoryLock, readInventoryLock, writeInventory} from './inventory.js'
+import {plural} from '../ui/table.js'
 
 /**
  * An S3 bucket, with import s3's flags: each file of the lock held as
@@ -33,7 +34,7 @@ export async function inventoryS3(
       concurrency,
     )
     const result = await writeInventory(opts.out, inventoryLock(lock, new Set(), new Set(), held), `${host}/${opts.bucket}`, lock)
-    task.done(`${result.counts.files}/${result.counts.filesInLock} file(s) held`)
+    task.done(`${result.counts.files}/${plural(result.counts.filesInLock, 'file')} held`)
     return result
   } finally {
     client.destroy()

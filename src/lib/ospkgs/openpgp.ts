@@ -85,5 +85,5 @@ async function checkSignatures(result: {signatures: {keyID: {toHex(): string}; v
     }
   }
   const known = keys.map((k) => k.getFingerprint().toUpperCase()).join(', ')
-  throw new SignatureError(what, result.signatures.length === 0 ? 'it carries no signature' : `no signature verifies with the key(s) ${known}`, {details: problems})
+  throw new SignatureError(what, result.signatures.length === 0 ? 'it carries no signature' : `no signature verifies with the ${keys.length === 1 ? 'key' : 'keys'} ${known}`, {details: problems})
 }

@@ -21,6 +21,7 @@ import {nodeConfigOf} from './node-config.js'
 import {readPublicKeys, writeKeys} from './openpgp.js'
 import type {OsFetchContext, PlannedFile} from './plan.js'
 import {resolverOf} from './resolvers.js'
+import {plural} from '../ui/table.js'
 
 export interface OsPullResult {
   repositories: LockOsRepository[]
@@ -109,7 +110,7 @@ export async function pullOsPackages(manifest: Manifest, ctx: PullContext): Prom
         const task = ctx.progress.task(`${type} repositories: reading signed metadata and resolving`)
         try {
           const p = await resolver(list, fetchCtx)
-          task.done(`${p.reduce((n, r) => n + r.packages.length, 0)} package(s) in the closure`)
+          task.done(`${plural(p.reduce((n, r) => n + r.packages.length, 0), 'package')} in the closure`)
           return p
         } catch (err) {
           task.fail((err as Error).message)

@@ -1,7 +1,8 @@
+import type {LimitFunction} from 'p-limit'
 import pLimit from 'p-limit'
 
 import type {LockImage} from '../bundle-json.js'
-import {Copier} from '../copy.js'
+import {Copier, planGraph, verifiedManifest} from '../copy.js'
 import {inFlight} from '../defaults.js'
 import {FailureError} from '../errors.js'
 import {chooseRoot} from '../oci/choose-root.js'
@@ -53,7 +54,7 @@ export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<
 }
 
 /** The platforms asked for an image: `--platform`, else its own or the manifest's; `all` keeps every one. */
-function wantedPlatforms(entry: ImageEntry, ctx: PullContext): string[] | 'all' {
+function wantedPlatforms(entry: ImageEntry, ctx: Pick<PullContext, 'platforms'>): string[] | 'all' {
   return ctx.platforms ?? entry.platforms
 }
 
@@ -155,4 +156,104 @@ async function readConfig(desc: Descriptor, source: RegistrySource, layout: OciL
     if (!bytes) throw new FailureError(`${label}: not readable after download`)
   }
   return {bytes, fetched}
+}
+
+/** What a pull of one image would do, read from its manifests alone (`pull --dry-run`, `validate --resolve`). */
+export interface ImagePlan {
+  ref: string
+  digest: string
+  mediaType: string
+  platforms: string[]
+  /** Manifests and unique blobs, as a pull's `size`. */
+  size: number
+  /** Blob bytes a pull would fetch: those the store lacks, each digest counted for the first image (manifest order) that needs it. */
+  bytesToFetch: number
+  /** Blob bytes already in the store, or fetched for an earlier image of the manifest (as a pull's bytesReused). */
+  bytesReused: number
+  /** Blob bytes already in the store, each digest counted for the first image that has it (they sum to the store's share). */
+  bytesInStore: number
+  /** When a platform filter would rewrite an index: the registry's index digest. */
+  sourceDigest?: string
+}
+
+/**
+ * Plan every image of the manifest as pull would take it, reading manifests
+ * and (for a single-platform image) its small config blob, never a layer:
+ * the root and platforms chosen by the same chooseRoot, failing as pull
+ * fails on a platform the image lacks; the blobs listed by the copier's own
+ * planGraph; each blob checked against the store's layout as the copier
+ * checks it (present with its size). Without a store, every blob is to fetch.
+ */
+export async function planImages(
+  manifest: Manifest,
+  ctx: Pick<PullContext, 'registry' | 'platforms' | 'concurrency' | 'progress'> & {store?: PullContext['store']},
+  /** What an image's failure becomes (validate names the manifest line); by default itself, as pull throws it. */
+  failure: (entry: ImageEntry, err: unknown) => unknown = (_entry, err) => err,
+): Promise<ImagePlan[]> {
+  if (manifest.images.length === 0) return []
+  const layout = ctx.store ? new OciLayoutSink(ctx.store) : undefined
+  const images = pLimit(inFlight(ctx.concurrency))
+  const reads = pLimit(Math.max(1, ctx.concurrency))
+  const planImage = (entry: ImageEntry) => planOneImage(entry, ctx, layout, reads)
+  const planned = valuesOrFirstFailure(
+    await Promise.allSettled(
+      manifest.images.map((entry) =>
+        images(async () => {
+          try {
+            return await planImage(entry)
+          } catch (err) {
+            throw failure(entry, err)
+          }
+        }),
+      ),
+    ),
+  )
+  // Each blob counts once, for the first image that has it; the others reuse it.
+  const claimed = new Set<string>()
+  const claim = (blobs: Descriptor[]) => {
+    let n = 0
+    for (const b of blobs) {
+      if (claimed.has(b.digest)) continue
+      claimed.add(b.digest)
+      n += b.size
+    }
+    return n
+  }
+  return planned.map((p) => {
+    const bytesToFetch = claim(p.missing)
+    const bytesInStore = claim(p.present)
+    return {
+      ref: p.entry.name,
+      digest: p.root.digest,
+      mediaType: p.root.mediaType,
+      platforms: p.platforms,
+      size: p.size,
+      bytesToFetch,
+      bytesReused: p.blobBytes - bytesToFetch,
+      bytesInStore,
+      ...(p.sourceDigest ? {sourceDigest: p.sourceDigest} : {}),
+    }
+  })
+}
+
+/** One image's root, platforms and blobs (those the layout holds apart), as planImages takes them. */
+async function planOneImage(
+  entry: ImageEntry,
+  ctx: Pick<PullContext, 'registry' | 'platforms' | 'progress'>,
+  layout: OciLayoutSink | undefined,
+  reads: LimitFunction,
+) {
+  const client = ctx.registry(entry.ref.registry)
+  const source = new RegistrySource(client, entry.ref.repository, layout)
+  const fetched = await client.getManifest(entry.ref.repository, entry.ref.digest ?? entry.ref.tag ?? 'latest')
+  // A config is small (capped like a manifest, verified) and read into memory only: a dry run writes nothing.
+  const config = async (d: Descriptor) => (await layout?.readBlob(d)) ?? reads(() => client.getSmallBlob(entry.ref.repository, d, `config ${d.digest} of ${entry.name}`))
+  const {root, platforms, sourceDigest} = await chooseRoot(entry.name, fetched, wantedPlatforms(entry, ctx), entry.ref, config, (m) => ctx.progress.warn(m))
+  const rootDesc: Descriptor = {mediaType: root.mediaType, digest: root.digest, size: root.bytes.length}
+  const graph = await planGraph(rootDesc, root.bytes, (d) => reads(() => verifiedManifest(source, d, entry.name)), entry.name)
+  const blobs = [...graph.blobs.values()]
+  const held = await Promise.all(blobs.map(async (b) => (layout ? layout.hasBlob(b) : false)))
+  const blobBytes = blobs.reduce((n, b) => n + b.size, 0)
+  const size = [...graph.manifests.values()].reduce((n, m) => n + m.bytes.length, 0) + blobBytes
+  return {entry, root, platforms, sourceDigest, size, blobBytes, missing: blobs.filter((_, n) => !held[n]), present: blobs.filter((_, n) => held[n])}
 }

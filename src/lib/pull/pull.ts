@@ -12,8 +12,8 @@ import {mergeRecords} from '../store/records.js'
 import {Store} from '../store/store.js'
 import type {Progress} from '../ui/progress.js'
 import {type PullContext, valuesOrFirstFailure} from './context.js'
-import {type FilePullResult, pullFiles} from './files.js'
-import {type ImagePullResult, pullImages} from './images.js'
+import {type FilePlan, type FilePullResult, planFiles, pullFiles} from './files.js'
+import {type ImagePlan, type ImagePullResult, planImages, pullImages} from './images.js'
 import {type OsPullResult, pullOsPackages} from '../ospkgs/pull.js'
 
 export interface PullOptions extends Pick<ConnectionOptions, 'caFiles'> {
@@ -38,10 +38,13 @@ export interface PullResult {
   repositories?: RepositoriesReport[]
 }
 
-/** What `pull --dry-run` prints: the images and files a pull would fetch, selections resolved. */
+/** What `pull --dry-run` prints: per image and file what a pull would take, fetch and reuse, selections resolved. */
 export interface PullPlan {
-  images: {kind: 'image'; ref: string; platforms: string[] | 'all'}[]
-  files: {kind: 'binary' | 'package' | 'chart'; path: string; source: string}[]
+  store: string
+  images: ({kind: 'image'} & ImagePlan)[]
+  files: FilePlan[]
+  /** The manifest's spec.osPackages repositories, which a dry run does not plan (their indexes are read by pull). */
+  osRepositories: number
   selections: SelectionReport[]
   repositories: RepositoriesReport[]
 }
@@ -52,12 +55,32 @@ export function resolvePullManifest(manifest: Manifest, opts: Pick<PullOptions, 
   return resolveManifest(manifest, {registry: sources.lister})
 }
 
-/** Resolve the manifest's selections and list what a pull would fetch; nothing is written. */
-export async function planPull(manifest: Manifest, opts: Omit<PullOptions, 'store' | 'concurrency'>): Promise<PullPlan> {
-  const {manifest: m, resolution} = await resolvePullManifest(manifest, opts)
+/**
+ * Resolve the manifest's selections and plan what a pull would do, reading
+ * manifests, small configs, checksum files and file sizes (HEAD), never a
+ * layer or a file's body; the store is only read. Fails as pull would on a
+ * platform an image lacks.
+ */
+export async function planPull(given: Manifest, opts: PullOptions): Promise<PullPlan> {
+  const sources = sourceClients(given, {...opts, onWarning: (m) => opts.progress.warn(m)})
+  for (const w of manifestWarnings(given)) opts.progress.warn(formatProblem(w))
+  const {manifest, resolution} = await resolveManifest(given, {registry: sources.lister})
+  const store = new Store(opts.store)
+  const ctx = {
+    store,
+    registry: sources.client,
+    platforms: opts.platforms && opts.platforms.length > 0 ? opts.platforms : undefined,
+    concurrency: opts.concurrency,
+    progress: opts.progress,
+    caFiles: opts.caFiles ?? [],
+    signal: opts.signal,
+  }
+  const [images, files] = valuesOrFirstFailure(await Promise.allSettled([planImages(manifest, ctx), planFiles(manifest, ctx)])) as [ImagePlan[], FilePlan[]]
   return {
-    images: m.images.map((i) => ({kind: 'image' as const, ref: i.name, platforms: opts.platforms && opts.platforms.length > 0 ? opts.platforms : i.platforms})),
-    files: [...m.binaries, ...m.packages].map((f) => ({kind: f.kind, path: f.path, source: f.kind === 'chart' ? (f.repo ?? f.ociRef!) : f.url})),
+    store: store.root,
+    images: images.map((i) => ({kind: 'image' as const, ...i})),
+    files,
+    osRepositories: manifest.osPackages?.length ?? 0,
     selections: resolution?.selections ?? [],
     repositories: resolution?.repositories ?? [],
   }

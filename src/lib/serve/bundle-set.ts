@@ -48,7 +48,7 @@ function label(b: {name?: string; version?: string}): string {
 export async function openBundleSet(dir: string, baseDirs: string[]): Promise<BundleSet> {
   const main = await load(dir)
   if (isDelta(main.lock) && baseDirs.length === 0) {
-    throw new AirlockError('bundle', `${dir} is a delta bundle: it leaves out what its base bundle(s) hold (${main.lock.base!.map(label).join(', ')}), so it cannot be served alone`, {
+    throw new AirlockError('bundle', `${dir} is a delta bundle: it leaves out what its base ${main.lock.base!.length === 1 ? 'bundle holds' : 'bundles hold'} (${main.lock.base!.map(label).join(', ')}), so it cannot be served alone`, {
       suggestions: ['name each base bundle folder with --base DIR; their content is served too'],
     })
   }

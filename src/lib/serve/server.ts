@@ -16,6 +16,7 @@ import type {ListenAddress} from './listen.js'
 import {handleRegistry, refuseRegistryWrite, registryNotFound} from './registry-api.js'
 import {RegistryContent} from './registry-content.js'
 import {bodyProblems, sendBody} from './range.js'
+import {plural} from '../ui/table.js'
 
 export interface ServeOptions {
   /** Base bundles of a delta, in the order given. */
@@ -98,7 +99,7 @@ export async function serveBundle(dir: string, opts: ServeOptions): Promise<Bund
   const missing = locks.flatMap((l) => l.blobs ?? []).filter((b) => content.blobSize(b.digest) !== b.size)
   if (missing.length > 0) {
     await Promise.all(archives.map((a) => a.close()))
-    throw new BundleError(`${dir}: ${missing.length} blob(s) its bundle.json lists are in neither it nor its bases`, {details: missing.slice(0, 20).map((b) => `${b.digest} (${b.mediaType}, ${b.size} bytes)`)})
+    throw new BundleError(`${dir}: ${plural(missing.length, 'blob')} its bundle.json lists ${missing.length === 1 ? 'is' : 'are'} in neither it nor its bases`, {details: missing.slice(0, 20).map((b) => `${b.digest} (${b.mediaType}, ${b.size} bytes)`)})
   }
 
   let requests = 0

@@ -11,7 +11,7 @@ export function columns(rows: string[][], opts: {head?: string[]; indent?: strin
   return all.map((r) => `${indent}${r.map((v, c) => (c === r.length - 1 ? v : v.padEnd(widths[c]))).join('  ')}`.trimEnd())
 }
 
-/** `3 image(s)` -> `3 images`, `1 images` -> `1 image`. */
-export function plural(n: number, word: string): string {
-  return `${n} ${n === 1 ? word : `${word}s`}`
+/** `3 image(s)` -> `3 images`, `1 images` -> `1 image`; `many` for a word that does not take an s (`binaries`). */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`
 }

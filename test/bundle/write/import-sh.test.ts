@@ -111,7 +111,7 @@ describe('import.sh', () => {
     // On purpose: sha256sum and tar alone, the executable left alone.
     const fallback = await importSh(dir, ['--no-executable', 'nginx', root])
     expect(fallback.code, fallback.err).toBe(0)
-    expect(fallback.out).toBe(`4 file(s) written, 0 already there, under ${root}\n`)
+    expect(fallback.out).toBe(`4 files written, 0 already there, under ${root}\n`)
     expect(await stat(marker).catch(() => undefined)).toBeUndefined()
     const s3 = await importSh(dir, ['--no-executable', 's3', '--bucket', 'x'])
     expect(s3.code).toBe(2)
@@ -165,13 +165,13 @@ describe('import.sh', () => {
     const r = await importSh(dir, ['nginx', root])
     expect(r.err).toBe('')
     expect(r.code).toBe(0)
-    expect(r.out).toBe(`4 file(s) written, 0 already there, under ${root}\n`)
+    expect(r.out).toBe(`4 files written, 0 already there, under ${root}\n`)
     for (const f of FILES) {
       expect(sha256Hex(await readFile(join(root, f.path))), f.path).toBe(sha256Hex(f.data))
       expect((await stat(join(root, f.path))).mode & 0o7777, f.path).toBe(f.executable ? 0o755 : 0o644)
     }
     const again = await importSh(dir, ['nginx', root])
-    expect(again.out).toBe(`0 file(s) written, 4 already there, under ${root}\n`)
+    expect(again.out).toBe(`0 files written, 4 already there, under ${root}\n`)
     expect((await tree(root)).filter((p) => p.startsWith('.'))).toEqual([])
     // s3 and registry need the executable.
     const s3 = await importSh(dir, ['s3', '--bucket', 'x'])

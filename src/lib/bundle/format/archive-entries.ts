@@ -9,6 +9,7 @@ import {readTarBatches, wholeBody} from '../../tar/reader.js'
 import type {BundleLock, LockFile} from '../../bundle-json.js'
 import {BUNDLE_FILES, TOP_FOLDERS} from './bundle-files.js'
 import {bundlePartPaths, PartsReader} from './parts.js'
+import {plural} from '../../ui/table.js'
 
 /**
  * The one place that reads a bundle's `.tar.gz` for an import and refuses
@@ -261,7 +262,7 @@ export async function* archiveBatches(source: Readable, lock: BundleLock, kind: 
   }
   const missing = files.filter((f) => !seen.has(f.path))
   if (missing.length > 0) {
-    throw new BundleError(`${what}: ${missing.length} file(s) listed in bundle.json are not in the archive`, {
+    throw new BundleError(`${what}: ${plural(missing.length, 'file')} listed in bundle.json ${missing.length === 1 ? 'is' : 'are'} not in the archive`, {
       details: missing.slice(0, 20).map((f) => f.path),
     })
   }

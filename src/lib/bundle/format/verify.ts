@@ -24,6 +24,7 @@ import {bundlePartPaths, PartsReader} from './parts.js'
 import {readBundleLock} from './read-lock.js'
 import {checkImageSignatures, type ImageSignature} from './signatures.js'
 import {parseSums} from './sums.js'
+import {plural} from '../../ui/table.js'
 
 export interface VerifyReport {
   ok: boolean
@@ -229,7 +230,7 @@ async function verifyTools(dir: string, lock: BundleLock, problems: string[], ac
     if (n !== t.size) problems.push(`${t.path}: ${n} bytes, bundle.json says ${t.size}`)
     if (hex !== t.sha256) problems.push(`${t.path}: sha256 ${hex}, bundle.json says ${t.sha256}`)
   }
-  task.done(`${tools.length} file(s)`)
+  task.done(plural(tools.length, 'file'))
 }
 
 async function openParts(dir: string, name: string, problems: string[], progress: Progress): Promise<{reader: PartsReader; archive: OpenedArchive} | undefined> {
@@ -268,7 +269,7 @@ async function verifyFilesArchive(
   const seen = new Set<string>()
   const opened = await openParts(dir, name, problems, progress)
   if (!opened) {
-    if (expected.length > 0) problems.push(`${name}: the ${expected.length} file(s) bundle.json lists for it cannot be checked`)
+    if (expected.length > 0) problems.push(`${name}: the ${plural(expected.length, 'file')} bundle.json lists for it cannot be checked`)
     return undefined
   }
   const {reader} = opened
@@ -324,7 +325,7 @@ async function verifyFilesArchive(
   }
   const missing = expected.filter((f) => !seen.has(f.path))
   if (complete) for (const f of missing) problems.push(`${name}: ${top}/${f.path} is listed in bundle.json but not in the archive`)
-  else if (missing.length > 0) problems.push(`${name}: ${missing.length} file(s) listed in bundle.json were not reached`)
+  else if (missing.length > 0) problems.push(`${name}: ${plural(missing.length, 'file')} listed in bundle.json ${missing.length === 1 ? 'was' : 'were'} not reached`)
   await reader.finish().catch((err: Error) => problems.push(`${name}: ${err.message}`))
   for (const [part, hex] of reader.digests) actual.set(part, hex)
   return opened.archive

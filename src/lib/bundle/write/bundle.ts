@@ -30,6 +30,7 @@ import {selectRecords} from './select.js'
 import {removeStaleSignature, signSums, SUMS_SIGNATURE} from '../format/bundle-signature.js'
 import {formatSums} from '../format/sums.js'
 import {checkedBody, encodeHeader, endOfArchive, inBlocks, padding} from '../../tar/writer.js'
+import {plural} from '../../ui/table.js'
 
 export interface BundleOptions {
   store: string
@@ -126,7 +127,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
         suggestions: ['run `airlock pull` again with the same manifest to repair the store'],
       })
     }
-    if (plan.strays > 0 && !opts.manifest) progress.warn(`${plan.strays} file(s) in the store are not in records.json and are left out`)
+    if (plan.strays > 0 && !opts.manifest) progress.warn(`${plural(plan.strays, 'file')} in the store ${plan.strays === 1 ? 'is' : 'are'} not in records.json and ${plan.strays === 1 ? 'is' : 'are'} left out`)
 
     let bytesIn = 0
     /** An archive's bytes, and their total for progress; `onBytes` counts what is read from the store. */
@@ -171,7 +172,7 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
               await pipeline(source, output)
             }
             const ms = Date.now() - t0
-            task.done(`${formatBytes(output.bytes)}${opts.split === undefined ? '' : ` in ${output.parts.length} part(s)`}, ${formatRate(total, ms)}`)
+            task.done(`${formatBytes(output.bytes)}${opts.split === undefined ? '' : ` in ${plural(output.parts.length, 'part')}`}, ${formatRate(total, ms)}`)
           } catch (err) {
             limit.clearQueue()
             task.fail((err as Error).message)

@@ -48,6 +48,11 @@ die() {
   exit "${2:-1}"
 }
 
+# "1 file", "3 files": a count and its word, as the executable's messages say them.
+plural() {
+  if [ "$1" = 1 ]; then printf '%s %s' "$1" "$2"; else printf '%s %ss' "$1" "$2"; fi
+}
+
 bundle=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd) || die "cannot find the folder import.sh is in"
 
 case $(uname -m) in
@@ -264,4 +269,4 @@ while IFS= read -r rel; do
   written=$((written + 1))
 done <"$work/files"
 
-printf '%s file(s) written, %s already there, under %s\n' "$written" "$skipped" "$root"
+printf '%s written, %s already there, under %s\n' "$(plural "$written" file)" "$skipped" "$root"

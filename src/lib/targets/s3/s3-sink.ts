@@ -5,6 +5,7 @@ import {Readable} from 'node:stream'
 import type {FilePutOptions, FileRef, OpenableFileSink} from '../../content/roles.js'
 import {silentProgress, type Progress} from '../../ui/index.js'
 import {DEFAULT_PART_SIZE, ensureBucket, objectHolds, objectKey, s3Error, statusOf, type S3TargetOptions} from './s3-client.js'
+import {plural} from '../../ui/table.js'
 
 export interface S3SinkOptions extends Pick<S3TargetOptions, 'bucket' | 'createBucket' | 'region'> {
   /** Normalized: no slash at either end. */
@@ -71,7 +72,7 @@ export class S3Sink implements OpenableFileSink {
     const {bucket, host, prefix, keys = new Set(), progress = silentProgress} = this.opts
     await ensureBucket(this.client, this.opts, host, progress)
     const aborted = await abortLeftUploads(this.client, bucket, prefix, keys, host)
-    if (aborted.length > 0) progress.info(`aborted ${aborted.length} unfinished multipart upload(s) an earlier import left in ${bucket}: ${aborted.join(', ')}`)
+    if (aborted.length > 0) progress.info(`aborted ${plural(aborted.length, 'unfinished multipart upload')} an earlier import left in ${bucket}: ${aborted.join(', ')}`)
     this.present = keys.size > 0 ? await listPresent(this.client, bucket, prefix, keys, host) : undefined
   }
 
