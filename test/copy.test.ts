@@ -123,6 +123,34 @@ describe('Copier into an OCI layout', () => {
     expect(await back.fetchManifest(amd.desc)).toEqual(amd.bytes)
   })
 
+  it('tells the sink a manifest or tag is fresh when something under it was just written, and not when all was there', async () => {
+    const src = new MemoryImages()
+    const amd = image(src, {os: 'linux', architecture: 'amd64'}, [randomBytes(3000)])
+    const arm = image(src, {os: 'linux', architecture: 'arm64'}, [randomBytes(4000)])
+    const root = index(src, [amd.desc, arm.desc])
+    const store = await layoutStore()
+    const hints: string[] = []
+    const hinting = (sink: ImageSink): ImageSink => ({
+      hasBlob: (d) => sink.hasBlob(d),
+      putBlob: (d, open, o) => sink.putBlob(d, open, o),
+      putManifest: async (d, b, o) => {
+        hints.push(`manifest ${d.digest === root.digest ? 'root' : 'child'} ${o?.fresh === true}`)
+        await sink.putManifest(d, b, o)
+      },
+      tag: async (ref, d, b, o) => {
+        hints.push(`tag ${o?.fresh === true}`)
+        await sink.tag(ref, d, b, o)
+      },
+    })
+    const copy = () => new Copier({sink: hinting(new OciLayoutSink(store)), pool: pLimit(4), concurrency: 4}).copyImage({source: src, root, refs: ['reg/multi:1'], label: 'x'})
+    await copy()
+    expect(hints.sort()).toEqual(['manifest child true', 'manifest child true', 'manifest root true', 'tag true'])
+    hints.length = 0
+    // Everything is there now: no hint, so a sink checks before it writes.
+    await copy()
+    expect(hints.sort()).toEqual(['manifest child false', 'manifest child false', 'manifest root false', 'tag false'])
+  })
+
   it('leaves foreign layers with urls where they are and copies foreign-typed layers without urls', async () => {
     const src = new MemoryImages()
     const config = src.add(Buffer.from(JSON.stringify({os: 'windows', architecture: 'amd64'})), MediaType.ociConfig)

@@ -159,35 +159,44 @@ export class Copier {
 
     let bytesFetched = 0
     let bytesReused = 0
-    const blobDone = new Map<string, Promise<void>>()
+    // Each promise says whether the blob or manifest was new to the sink (written now, not found there).
+    const blobDone = new Map<string, Promise<boolean>>()
     for (const d of blobList) {
       blobDone.set(
         d.digest,
         this.copyBlob(req, d).then((r) => {
           bytesFetched += r.bytesFetched
           bytesReused += r.bytesReused
+          return r.fresh
         }),
       )
     }
     // Each manifest is written once what it points to is there; a failure anywhere stops the image.
-    const written = new Map<string, Promise<void>>()
-    const put = (desc: Descriptor, bytes: Buffer): Promise<void> => {
+    const written = new Map<string, Promise<boolean>>()
+    const put = (desc: Descriptor, bytes: Buffer): Promise<boolean> => {
       let p = written.get(desc.digest)
       if (!p) {
         const deps = (children.get(desc.digest) ?? []).map((c) => {
           const child = manifests.get(c.digest)
-          return child ? put(child.desc, child.bytes) : (blobDone.get(c.digest) ?? Promise.resolve())
+          return child ? put(child.desc, child.bytes) : (blobDone.get(c.digest) ?? Promise.resolve(false))
         })
-        p = Promise.all(deps).then(() => this.manifestPutOnce.run(desc.digest, () => this.sink.putManifest(desc, bytes)))
+        p = Promise.all(deps).then(async (news) => {
+          // A manifest over something new cannot be in the sink yet: the sink may skip its check.
+          const fresh = news.some(Boolean)
+          await this.manifestPutOnce.run(desc.digest, () => this.sink.putManifest(desc, bytes, {fresh}))
+          return fresh
+        })
         written.set(desc.digest, p)
       }
       return p
     }
-    const all = [...blobDone.values(), put(rootDesc, req.root.bytes)]
+    const rootPut = put(rootDesc, req.root.bytes)
+    const all = [...blobDone.values(), rootPut]
     const settled = await Promise.allSettled(all)
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
     if (failed) throw failed.reason
-    for (const ref of req.refs) await this.sink.tag(ref, rootDesc, req.root.bytes)
+    const fresh = await rootPut
+    for (const ref of req.refs) await this.sink.tag(ref, rootDesc, req.root.bytes, {fresh})
     const walked = [...manifests.values()]
     const size = walked.reduce((n, m) => n + m.bytes.length, 0) + blobList.reduce((n, b) => n + b.size, 0)
     // Root last, as written.
@@ -202,7 +211,7 @@ export class Copier {
   }
 
   /** One blob for one image: fetched by whichever image asks first, reused by the others. */
-  private async copyBlob(req: CopyImageRequest, desc: Descriptor): Promise<{bytesFetched: number; bytesReused: number}> {
+  private async copyBlob(req: CopyImageRequest, desc: Descriptor): Promise<{bytesFetched: number; bytesReused: number; fresh: boolean}> {
     let mine = false
     let advanced = 0
     const onBytes = (n: number) => {
@@ -218,8 +227,9 @@ export class Copier {
     })
     // Bring the image's progress to the blob's size, whoever fetched it.
     if (advanced < desc.size) req.onBytes?.(desc.size - advanced)
-    if (!mine || r.reused) return {bytesFetched: 0, bytesReused: desc.size}
-    return {bytesFetched: r.bytesFetched, bytesReused: r.bytesResumed}
+    // Fresh: written into the sink by this copy or an overlapping one, not found there.
+    if (!mine || r.reused) return {bytesFetched: 0, bytesReused: desc.size, fresh: !r.reused}
+    return {bytesFetched: r.bytesFetched, bytesReused: r.bytesResumed, fresh: true}
   }
 }
 

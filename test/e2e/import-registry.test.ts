@@ -88,6 +88,9 @@ describe('airlock import registry (plain HTTP)', () => {
     // Each digest uploaded at most once per repository: no more uploads than unique (repository, blob) pairs.
     const unique = new Set(bundle.images.flatMap((i) => i.blobs.map((b) => b.digest)))
     expect(uploadsOf(lines).length).toBe(unique.size)
+    // Into an empty repository, no manifest or tag is asked for first: each sits over blobs just uploaded, so it cannot be there.
+    expect(requests(lines, 'HEAD', /\/manifests\//)).toEqual([])
+    expect(requests(lines, 'PUT', /\/manifests\//, 201).length).toBeGreaterThan(0)
 
     // skopeo reads every blob of every target.
     for (const row of rows) await run('skopeo', ['inspect', '--tls-verify=false', `docker://${row.target}`])

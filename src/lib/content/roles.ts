@@ -48,14 +48,26 @@ export interface BlobPusher {
   putBlob(desc: Descriptor, open: Opener, opts: BlobPutOptions): Promise<BlobPutResult>
 }
 
+/** What a copy knows of a manifest it writes. */
+export interface ManifestPutOptions {
+  /**
+   * Something it points to was just written into this sink (a blob uploaded
+   * or mounted, a manifest under it written): the sink cannot hold it yet,
+   * so a check whether it is there can be skipped. A hint only: writing a
+   * manifest that is there after all is harmless.
+   */
+  fresh?: boolean
+}
+
 /** Stores manifest or index bytes (verified against `desc.digest`); called once all they point to is there. */
 export interface ManifestPusher {
-  putManifest(desc: Descriptor, bytes: Buffer): Promise<void>
+  putManifest(desc: Descriptor, bytes: Buffer, opts?: ManifestPutOptions): Promise<void>
 }
 
 /** Names a root: an index.json entry in a layout, a tag in a registry. */
 export interface Tagger {
-  tag(reference: string, desc: Descriptor, bytes: Buffer): Promise<void>
+  /** `fresh`: the root was just written, so no name points at it yet. */
+  tag(reference: string, desc: Descriptor, bytes: Buffer, opts?: ManifestPutOptions): Promise<void>
 }
 
 /** Lists the tags of a repository. */

@@ -35,6 +35,8 @@ interface Part {
 
 /** Reads of blobs go in large chunks: the hot path of an import. */
 const STREAM_CHUNK = 256 << 10
+/** A blob up to this size is read whole when opened (configs, tiny layers): one read, no stream of its own. */
+const WHOLE_BLOB = 256 << 10
 
 export class OciArchive {
   private readonly index = new Map<string, ArchiveEntry>()
@@ -84,6 +86,13 @@ export class OciArchive {
   /** The name of the archive for messages: its first part. */
   get path(): string {
     return this.parts[0].path
+  }
+
+  /** `length` bytes from `position` of the joined tar, in memory; throws when the archive ends first. */
+  async readRange(position: number, length: number): Promise<Buffer> {
+    const bytes = await this.readAt(position, length)
+    if (bytes.length < length) throw new BundleError(`${this.path}: archive ends before byte ${position + length}`)
+    return bytes
   }
 
   /** Read `length` bytes at `position` of the joined tar, crossing parts. */
@@ -276,6 +285,11 @@ export class ArchiveImageSource implements ImageSource {
       if (!this.archive.hasBlob(desc.digest)) throw new BundleError(`${this.archive.path}: blob ${desc.digest} is missing`)
       const e = this.archive.entry(OciArchive.blobName(desc.digest))
       const from = Math.min(Math.max(0, offset), e.size)
+      if (e.size - from <= WHOLE_BLOB) {
+        // Small: read whole through the archive's open handle, no file opened per blob.
+        const bytes = await this.archive.readRange(e.offset + from, e.size - from)
+        return {stream: Readable.from([bytes], {objectMode: false}), bytes, start: from, total: e.size, url: `${this.archive.path}#${e.name}`}
+      }
       return {stream: this.archive.streamRange(e.offset + from, e.size - from), start: from, total: e.size, url: `${this.archive.path}#${e.name}`}
     }
   }

@@ -1,4 +1,4 @@
-import {pipeline, type Readable} from 'node:stream'
+import {pipeline, Readable} from 'node:stream'
 
 import {IntegrityError, RegistryError} from '../errors.js'
 import {countingStream} from '../fetch/counting.js'
@@ -16,6 +16,14 @@ import type {RegistryClient, RegistryResponse} from './client.js'
 
 /** Opens `length` bytes of a blob from `offset`; called again for each attempt. */
 export type BlobReader = (offset: number, length: number) => Readable
+
+/** A blob's bytes: a reader, or the whole (small) blob in memory, sent as is. */
+export type BlobBody = BlobReader | Buffer
+
+/** A reader over bytes in memory, for the chunked path. */
+function bufferReader(bytes: Buffer): BlobReader {
+  return (offset, length) => Readable.from([bytes.subarray(offset, offset + length)], {objectMode: false})
+}
 
 export interface PushOptions {
   /** Blobs up to this size go in one PUT; larger ones in PATCH chunks of this size (or the registry's minimum). */
@@ -99,12 +107,12 @@ export class RegistryPusher {
 
   /**
    * Put a blob into `repository`: mounted from `mountFrom` when given and the
-   * registry agrees, otherwise uploaded from `read`.
+   * registry agrees, otherwise uploaded from `read` (a reader, or the bytes).
    */
   async pushBlob(
     repository: string,
     blob: {digest: string; size: number},
-    read: BlobReader,
+    read: BlobBody,
     mountFrom?: string,
     onBytes?: OnBytes,
   ): Promise<BlobOutcome> {
@@ -162,7 +170,7 @@ export class RegistryPusher {
   private async upload(
     repository: string,
     blob: {digest: string; size: number},
-    read: BlobReader,
+    read: BlobBody,
     onBytes: OnBytes | undefined,
     opened?: RegistryResponse,
   ): Promise<void> {
@@ -190,7 +198,7 @@ export class RegistryPusher {
   private async session(
     repository: string,
     blob: {digest: string; size: number},
-    read: BlobReader,
+    read: BlobBody,
     start: RegistryResponse,
     onBytes: OnBytes | undefined,
   ): Promise<void> {
@@ -198,11 +206,17 @@ export class RegistryPusher {
     const chunk = Math.max(this.chunkSize, Number.isFinite(min) ? min : 0)
     let location = locationOf(start, this.client, repository)
     if (blob.size > chunk) {
-      location = await this.sendChunks(repository, blob, read, location, {chunk, onBytes})
+      location = await this.sendChunks(repository, blob, Buffer.isBuffer(read) ? bufferReader(read) : read, location, {chunk, onBytes})
       await this.client.retry(() => this.finish(repository, blob, location, Buffer.alloc(0), 0))
       return
     }
     // Small blob: the whole body in the closing PUT.
+    if (Buffer.isBuffer(read)) {
+      // In memory: no stream to meter; its bytes count once the registry took them.
+      await this.client.retry(() => this.finish(repository, blob, location, read, blob.size))
+      onBytes?.(blob.size)
+      return
+    }
     await this.client.retry(async () => {
       const meter = byteMeter(onBytes)
       try {

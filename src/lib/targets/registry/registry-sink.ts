@@ -2,14 +2,14 @@ import {Readable} from 'node:stream'
 
 import type {LockReferrer} from '../../bundle-json.js'
 import type {Opener} from '../../content/opener.js'
-import type {BlobPutResult, BlobPutOptions, ImageSink} from '../../content/roles.js'
+import type {BlobPutResult, BlobPutOptions, ImageSink, ManifestPutOptions} from '../../content/roles.js'
 import {BundleError, IntegrityError} from '../../errors.js'
 import type {Descriptor} from '../../content/descriptor.js'
 import {manifestMediaType, MediaType} from '../../content/media-types.js'
 import {RegistryClient} from '../../registry/client.js'
 import type {ConnectionOptions} from '../../fetch/tls.js'
 import type {Credentials} from '../../registry/credentials.js'
-import {type BlobReader, RegistryPusher} from '../../registry/push.js'
+import {type BlobBody, type BlobReader, RegistryPusher} from '../../registry/push.js'
 import {hasReferrersApi, referrersTag} from '../../registry/referrers.js'
 import type {Progress} from '../../ui/progress.js'
 import type {TargetOptions} from './registry-target.js'
@@ -71,6 +71,14 @@ export class PushRun {
 
   /** True when `repository` has the blob, found there or mounted into it now. */
   async has(repository: string, desc: Descriptor): Promise<boolean> {
+    const known = this.holders.get(desc.digest)
+    if (known === repository) {
+      this.stats.present++
+      return true
+    }
+    // Held by another repository already: mount at once, no HEAD first (a mount answers 201 as well when the blob is here).
+    const mountFirst = known !== undefined && !this.claims.has(desc.digest)
+    if (mountFirst && (await this.mount(repository, desc.digest, known))) return true
     if (await this.pusher.hasBlob(repository, desc.digest, desc.size)) {
       this.held(desc.digest, repository)
       this.stats.present++
@@ -89,16 +97,21 @@ export class PushRun {
     }
     // Uploaded (or found) in another repository already: mount it from there.
     const from = this.holders.get(desc.digest)
-    if (!from || from === repository) return false
-    const res = await this.pusher.mountBlob(repository, desc.digest, from)
-    if (res?.status !== 201) return false // declined: upload it here too
-    this.held(desc.digest, repository)
+    if (!from || from === repository || (mountFirst && from === known)) return false
+    return this.mount(repository, desc.digest, from)
+  }
+
+  /** Mount a blob from `from`; false when declined (then it is uploaded here too). */
+  private async mount(repository: string, digest: string, from: string): Promise<boolean> {
+    const res = await this.pusher.mountBlob(repository, digest, from)
+    if (res?.status !== 201) return false
+    this.held(digest, repository)
     this.stats.mounted++
     return true
   }
 
   /** Upload a blob into `repository` (mounting when another repository got it meanwhile). */
-  async put(repository: string, desc: Descriptor, read: BlobReader, onBytes?: (n: number) => void): Promise<BlobPutResult> {
+  async put(repository: string, desc: Descriptor, read: BlobBody, onBytes?: (n: number) => void): Promise<BlobPutResult> {
     const claim = this.claims.get(desc.digest)
     const mine = claim?.repository === repository
     try {
@@ -155,6 +168,22 @@ export function openerReader(open: Opener, label: string): BlobReader {
     )
 }
 
+/**
+ * What a blob is sent from: its bytes when the source has them in hand at
+ * once (a small blob of an archive, read whole: no stream, no file opened
+ * per blob), else a lazy reader.
+ */
+async function blobBody(desc: Descriptor, open: Opener, label: string): Promise<BlobBody> {
+  if (desc.size > WHOLE_MAX) return openerReader(open, label)
+  const first = await open(0)
+  if (first.bytes && first.start === 0 && first.bytes.length === desc.size) return first.bytes
+  first.stream.destroy()
+  return openerReader(open, label)
+}
+
+/** Blobs up to this size are sent from memory when the source offers their bytes. */
+const WHOLE_MAX = 1 << 20
+
 /** One target repository as a copy sink. */
 export class RegistrySink implements ImageSink {
   constructor(
@@ -166,22 +195,24 @@ export class RegistrySink implements ImageSink {
     return this.run.has(this.repository, desc)
   }
 
-  putBlob(desc: Descriptor, open: Opener, opts: BlobPutOptions): Promise<BlobPutResult> {
-    return this.run.put(this.repository, desc, openerReader(open, opts.label), opts.onBytes)
+  async putBlob(desc: Descriptor, open: Opener, opts: BlobPutOptions): Promise<BlobPutResult> {
+    return this.run.put(this.repository, desc, await blobBody(desc, open, opts.label), opts.onBytes)
   }
 
   async hasManifest(desc: Descriptor): Promise<boolean> {
     return (await this.run.pusher.manifestDigest(this.repository, desc.digest)) === desc.digest
   }
 
-  async putManifest(desc: Descriptor, bytes: Buffer): Promise<void> {
-    if (await this.hasManifest(desc)) return
+  async putManifest(desc: Descriptor, bytes: Buffer, opts: ManifestPutOptions = {}): Promise<void> {
+    // Fresh: a blob under it was missing here a moment ago, so it cannot be here; no HEAD.
+    if (!opts.fresh && (await this.hasManifest(desc))) return
     await this.push(desc.digest, desc, bytes)
   }
 
-  async tag(ref: string, desc: Descriptor, bytes: Buffer): Promise<void> {
+  async tag(ref: string, desc: Descriptor, bytes: Buffer, opts: ManifestPutOptions = {}): Promise<void> {
     if (ref.startsWith('sha256:')) return // pushed by digest already, in putManifest
-    if ((await this.run.pusher.manifestDigest(this.repository, ref)) === desc.digest) return
+    // A root just pushed cannot be what the tag names already.
+    if (!opts.fresh && (await this.run.pusher.manifestDigest(this.repository, ref)) === desc.digest) return
     await this.push(ref, desc, bytes)
   }
 
