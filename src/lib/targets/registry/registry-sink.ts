@@ -55,6 +55,8 @@ export class PushRun {
   readonly stats: PushStats = {uploaded: 0, mounted: 0, present: 0, bytesUploaded: 0, manifestsPushed: 0}
   /** Blob digest -> a repository of the target registry known to hold it (pushed, mounted or found). */
   private readonly holders = new Map<string, string>()
+  /** Blob digest -> the size it was seen with (pushed, or checked by a HEAD): a descriptor of another size is not that blob. */
+  private readonly sizes = new Map<string, number>()
   /** Uploads under way, by digest: gone once settled (thousands of blobs would keep a promise each), `holders` answers after. */
   private readonly claims = new Map<string, Claim>()
 
@@ -65,13 +67,15 @@ export class PushRun {
     for (const [digest, repository] of holders) this.held(digest, repository)
   }
 
-  private held(digest: string, repository: string): void {
+  private held(digest: string, repository: string, size?: number): void {
     if (!this.holders.has(digest)) this.holders.set(digest, repository)
+    if (size !== undefined) this.sizes.set(digest, size)
   }
 
   /** True when `repository` has the blob, found there or mounted into it now. */
   async has(repository: string, desc: Descriptor): Promise<boolean> {
-    const known = this.holders.get(desc.digest)
+    // Known only with the size this descriptor names (a seeded holder has none: HEAD it).
+    const known = this.sizes.get(desc.digest) === desc.size ? this.holders.get(desc.digest) : undefined
     if (known === repository) {
       this.stats.present++
       return true
@@ -80,7 +84,7 @@ export class PushRun {
     const mountFirst = known !== undefined && !this.claims.has(desc.digest)
     if (mountFirst && (await this.mount(repository, desc.digest, known))) return true
     if (await this.pusher.hasBlob(repository, desc.digest, desc.size)) {
-      this.held(desc.digest, repository)
+      this.held(desc.digest, repository, desc.size)
       this.stats.present++
       return true
     }
@@ -117,7 +121,7 @@ export class PushRun {
     try {
       const from = this.holders.get(desc.digest)
       const outcome = await this.pusher.pushBlob(repository, desc, read, from === repository ? undefined : from, onBytes)
-      this.held(desc.digest, repository)
+      this.held(desc.digest, repository, desc.size)
       if (mine) {
         // Settled: whoever waits has the promise; a later repository mounts from `holders` in its own put.
         this.claims.delete(desc.digest)
