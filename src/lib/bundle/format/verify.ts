@@ -1,15 +1,13 @@
 import {createHash, type KeyObject} from 'node:crypto'
 import {createReadStream} from 'node:fs'
-import {lstat, readFile, stat} from 'node:fs/promises'
-import {join} from 'node:path'
+import {lstat, stat} from 'node:fs/promises'
 import {pipeline, Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
-import {AirlockError, BundleError} from '../../errors.js'
+import {AirlockError} from '../../errors.js'
 import {ByteCap, checkEntryPath, entryTypeProblem, lockFilesOf, maxTarBytes} from './archive-entries.js'
 import {readTar} from '../../tar/reader.js'
-import {digestHex, isDigest} from '../../content/digest.js'
-import {hashFile} from '../../fetch/hashing-stream.js'
+import {isDigest} from '../../content/digest.js'
 import {parseCosignTag} from '../../oci/cosign.js'
 import {layoutEntryMediaType, REF_NAME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION} from '../../oci/layout.js'
 import type {Descriptor, ImageIndex} from '../../content/descriptor.js'
@@ -20,10 +18,9 @@ import {silentProgress, type Progress, type TaskHandle} from '../../ui/progress.
 import {formatBytes} from '../../ui/format.js'
 import type {BundleLock} from '../../bundle-json.js'
 import {BUNDLE_FILES, TOP_FOLDERS} from './bundle-files.js'
-import {bundlePartPaths, PartsReader} from './parts.js'
-import {readBundleLock} from './read-lock.js'
+import {type BundleFolder, openBundleFolder} from './bundle-folder.js'
+import {PartsReader} from './parts.js'
 import {checkImageSignatures, type ImageSignature} from './signatures.js'
-import {parseSums} from './sums.js'
 
 export interface VerifyReport {
   ok: boolean
@@ -71,27 +68,28 @@ const READ_CHUNK = 1 << 20
 /** The archives of a bundle, by what they carry. */
 export type ArchiveScope = 'files' | 'packages' | 'images'
 
-export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyBundle(at: BundleFolder | string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const bundle = typeof at === 'string' ? await openBundleFolder(at) : at
   const progress = opts.progress ?? silentProgress
   const want = new Set<ArchiveScope>(opts.only ?? ['files', 'packages', 'images'])
-  const lock = await readBundleLock(dir)
+  const {lock} = bundle
   /** sha256 hex of every file in the folder, by name, as computed while reading. */
   const actual = new Map<string, string>()
 
-  actual.set(BUNDLE_FILES.lock, await lockSha256(dir))
+  actual.set(BUNDLE_FILES.lock, bundle.lockSha256)
   // The archives are read at once; each keeps its own list so the report's order does not depend on timing.
   const found: [string[], string[], string[], string[], string[]] = [[], [], [], [], []]
   /** The manifests and indexes of the oci-archive (with a key, every JSON blob: signature payloads too), each checked against its digest. */
   const json = new Map<string, Buffer>()
   const carried = {digests: new Set<string>(), files: new Set<string>()}
   const archives = await Promise.all([
-    want.has('files') ? verifyFilesArchive(dir, lock, 'files', found[0], actual, progress, carried.files) : undefined,
-    want.has('packages') ? verifyFilesArchive(dir, lock, 'packages', found[1], actual, progress, carried.files) : undefined,
-    want.has('images') ? verifyImagesArchive(dir, lock, found[2], actual, progress, json, carried.digests, opts.key !== undefined) : undefined,
+    want.has('files') ? verifyFilesArchive(bundle, 'files', found[0], actual, progress, carried.files) : undefined,
+    want.has('packages') ? verifyFilesArchive(bundle, 'packages', found[1], actual, progress, carried.files) : undefined,
+    want.has('images') ? verifyImagesArchive(bundle, found[2], actual, progress, json, carried.digests, opts.key !== undefined) : undefined,
     // The importer is checked by a full verify; an import runs it and has no use for it.
-    opts.only === undefined ? verifyTools(dir, lock, found[3], actual, progress) : undefined,
+    opts.only === undefined ? verifyTools(bundle, found[3], actual, progress) : undefined,
   ])
-  await checkSums(dir, actual, found[4], notRead(lock, opts.only))
+  await checkSums(bundle, actual, found[4], notRead(lock, opts.only))
   let signatures: ImageSignature[] | undefined
   const signatureProblems: string[] = []
   if (opts.key) {
@@ -118,8 +116,8 @@ export async function verifyBundle(dir: string, opts: VerifyOptions = {}): Promi
  * out must be carried, intact, by one of the bases. Bases may be deltas
  * themselves (a chain), so only what each one carries counts.
  */
-export async function verifyWithBases(dir: string, bases: string[], opts: VerifyOptions = {}): Promise<VerifyReport & {bases: VerifyReport[]}> {
-  const report = await verifyBundle(dir, opts)
+export async function verifyWithBases(bundle: BundleFolder, bases: string[], opts: VerifyOptions = {}): Promise<VerifyReport & {bases: VerifyReport[]}> {
+  const report = await verifyBundle(bundle, opts)
   const reports: VerifyReport[] = []
   const problems = [...report.problems]
   const digests = new Set<string>()
@@ -144,18 +142,15 @@ export async function verifyWithBases(dir: string, bases: string[], opts: Verify
 /**
  * The check of SHA256SUMS that verify makes with `only`, for an import that
  * read the archives itself: `read` holds the sha256 of each file (each part)
- * of those archives as the import read it; bundle.json is hashed here. An
- * empty list means SHA256SUMS agrees with everything the import used.
+ * of those archives as the import read it; bundle.json's is the one it was
+ * read with. An empty list means SHA256SUMS agrees with everything the
+ * import used.
  */
-export async function importedSumsProblems(dir: string, lock: BundleLock, only: ArchiveScope[], read: Map<string, string>): Promise<string[]> {
+export async function importedSumsProblems(bundle: BundleFolder, only: ArchiveScope[], read: Map<string, string>): Promise<string[]> {
   const actual = new Map(read)
   const problems: string[] = []
-  try {
-    actual.set(BUNDLE_FILES.lock, await lockSha256(dir))
-  } catch (err) {
-    problems.push(`${BUNDLE_FILES.lock}: ${(err as Error).message}`)
-  }
-  await checkSums(dir, actual, problems, notRead(lock, only))
+  actual.set(BUNDLE_FILES.lock, bundle.lockSha256)
+  await checkSums(bundle, actual, problems, notRead(bundle.lock, only))
   return problems
 }
 
@@ -169,15 +164,10 @@ function notRead(lock: BundleLock, only: ArchiveScope[] | undefined): (name: str
 }
 
 /** SHA256SUMS must list every file of the bundle (each part of a split archive) with the sha256 it has. */
-async function checkSums(dir: string, actual: Map<string, string>, problems: string[], ignored: (name: string) => boolean = () => false): Promise<void> {
-  let text: string
-  try {
-    text = await readFile(join(dir, BUNDLE_FILES.sums), 'utf8')
-  } catch {
-    problems.push(`${BUNDLE_FILES.sums}: missing`)
-    return
-  }
-  const {lines, bad} = parseSums(text)
+async function checkSums(bundle: BundleFolder, actual: Map<string, string>, problems: string[], ignored: (name: string) => boolean = () => false): Promise<void> {
+  const sums = await bundle.sums()
+  if (!sums) return void problems.push(`${BUNDLE_FILES.sums}: missing`)
+  const {lines, bad} = sums
   for (const n of bad) problems.push(`${BUNDLE_FILES.sums}:${n}: not a "<sha256>  <file>" line`)
   const listed = new Set<string>()
   for (const l of lines) {
@@ -196,13 +186,13 @@ function partOf(name: string, archive: string): boolean {
 }
 
 /** Each file of bundle.json `tools` (the standalone executables, import.sh): there, a regular file, with its size and sha256. */
-async function verifyTools(dir: string, lock: BundleLock, problems: string[], actual: Map<string, string>, progress: Progress): Promise<void> {
+async function verifyTools(bundle: BundleFolder, problems: string[], actual: Map<string, string>, progress: Progress): Promise<void> {
   // An executable a delta leaves to its base is not in this folder: import.sh finds it there by its sha256.
-  const tools = (lock.tools ?? []).filter((t) => !t.fromBase)
+  const tools = (bundle.lock.tools ?? []).filter((t) => !t.fromBase)
   if (tools.length === 0) return
   const task = progress.task('verify tools', tools.reduce((n, t) => n + t.size, 0))
   for (const t of tools) {
-    const file = join(dir, t.path)
+    const file = bundle.path(t.path)
     const st = await lstat(file).catch(() => undefined)
     if (!st) {
       problems.push(`${t.path}: missing (bundle.json lists it under tools)`)
@@ -232,10 +222,10 @@ async function verifyTools(dir: string, lock: BundleLock, problems: string[], ac
   task.done(`${tools.length} file(s)`)
 }
 
-async function openParts(dir: string, name: string, problems: string[], progress: Progress): Promise<{reader: PartsReader; archive: OpenedArchive} | undefined> {
+async function openParts(bundle: BundleFolder, name: string, problems: string[], progress: Progress): Promise<{reader: PartsReader; archive: OpenedArchive} | undefined> {
   let paths: string[]
   try {
-    paths = await bundlePartPaths(dir, name)
+    paths = await bundle.parts(name)
   } catch (err) {
     problems.push(`${name}: ${err instanceof AirlockError ? err.message : String(err)}`)
     return undefined
@@ -253,8 +243,7 @@ function describe(err: unknown): string {
 }
 
 async function verifyFilesArchive(
-  dir: string,
-  lock: BundleLock,
+  bundle: BundleFolder,
   kind: 'files' | 'packages',
   problems: string[],
   actual: Map<string, string>,
@@ -263,10 +252,10 @@ async function verifyFilesArchive(
 ): Promise<OpenedArchive | undefined> {
   const name = BUNDLE_FILES[kind]
   const top = TOP_FOLDERS[kind]
-  const expected = lockFilesOf(lock, kind)
+  const expected = lockFilesOf(bundle.lock, kind)
   const byPath = new Map(expected.map((f) => [f.path, f]))
   const seen = new Set<string>()
-  const opened = await openParts(dir, name, problems, progress)
+  const opened = await openParts(bundle, name, problems, progress)
   if (!opened) {
     if (expected.length > 0) problems.push(`${name}: the ${expected.length} file(s) bundle.json lists for it cannot be checked`)
     return undefined
@@ -330,14 +319,6 @@ async function verifyFilesArchive(
   return opened.archive
 }
 
-/** bundle.json's sha256 (hex), read in pieces: a lock of thousands of images is megabytes. */
-async function lockSha256(dir: string): Promise<string> {
-  const file = join(dir, BUNDLE_FILES.lock)
-  const h = await hashFile(file)
-  if (!h) throw new BundleError(`${file} is not a readable file`)
-  return digestHex(h.digest)
-}
-
 /**
  * Checks the oci-archive; `json` receives the manifests and indexes it read,
  * each verified against its digest, and with `everyJson` every other JSON
@@ -345,8 +326,7 @@ async function lockSha256(dir: string): Promise<string> {
  * holds only what the graph walk reads.
  */
 async function verifyImagesArchive(
-  dir: string,
-  lock: BundleLock,
+  bundle: BundleFolder,
   problems: string[],
   actual: Map<string, string>,
   progress: Progress,
@@ -355,7 +335,7 @@ async function verifyImagesArchive(
   everyJson: boolean,
 ): Promise<OpenedArchive | undefined> {
   const name = BUNDLE_FILES.images
-  const opened = await openParts(dir, name, problems, progress)
+  const opened = await openParts(bundle, name, problems, progress)
   if (!opened) return undefined
   const {reader} = opened
   const blobs = new Map<string, number>()
@@ -438,7 +418,7 @@ async function verifyImagesArchive(
     return opened.archive
   }
   if (!layoutSeen) problems.push(`${name}: oci-layout is missing`)
-  await checkLayout(name, lock, indexBytes, blobs, corrupt, json, otherJson, problems)
+  await checkLayout(name, bundle.lock, indexBytes, blobs, corrupt, json, otherJson, problems)
   for (const d of blobs.keys()) carried.add(d)
   return opened.archive
 }
