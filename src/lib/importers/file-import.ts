@@ -49,12 +49,13 @@ export async function importFiles(bundle: Bundle, sink: OpenableFileSink, opts: 
   try {
     await sink.open()
     const abort = new AbortController()
+    const shared: ArchiveImport = {bundle, sink, signal: abort.signal, read}
     const settled = await Promise.allSettled(
       ARCHIVES.map((a) => {
         const mine: ImportedFile[] = []
         const task = startTask(bundle, a.kind, progress)
         tasks.push({task, rows: mine})
-        return importArchive(bundle, a.kind, sink, task, abort.signal, read, (row) => {
+        return importArchive(shared, a.kind, task, (row) => {
           mine.push(row)
           rows.push(row)
         }).catch((err: unknown) => {
@@ -89,15 +90,16 @@ function startTask(bundle: Bundle, kind: ArchiveKind, progress: Progress): TaskH
   return progress.task(`${name}: ${files.length} file(s), ${formatBytes(total)}`, total)
 }
 
-async function importArchive(
-  bundle: Bundle,
-  kind: ArchiveKind,
-  sink: FileSink,
-  task: TaskHandle,
-  signal: AbortSignal,
-  read: Map<string, string>,
-  row: (r: ImportedFile) => void,
-): Promise<void> {
+/** What the reads of both archives share: the bundle, the sink, the stop signal, and the sha256 of each part read. */
+interface ArchiveImport {
+  bundle: Bundle
+  sink: FileSink
+  signal: AbortSignal
+  read: Map<string, string>
+}
+
+async function importArchive(shared: ArchiveImport, kind: ArchiveKind, task: TaskHandle, row: (r: ImportedFile) => void): Promise<void> {
+  const {bundle, sink, signal, read} = shared
   const elsewhere = writtenByOtherArchive(bundle.lock, kind)
   try {
     // Read even when bundle.json lists nothing for it: an entry it does not list is refused, not ignored.

@@ -42,7 +42,7 @@ export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<
   let settled: PromiseSettledResult<ImagePullResult>[]
   try {
     settled = await Promise.allSettled(
-      manifest.images.map((entry) => images(() => pullImage(entry, ctx.registry(entry.ref.registry), layout, copier, ctx, manifest.referrers ?? 'all'))),
+      manifest.images.map((entry) => images(() => pullImage(entry, ctx.registry(entry.ref.registry), {layout, copier}, ctx, manifest.referrers ?? 'all'))),
     )
   } finally {
     // index.json once, with every image tagged, the failed ones' neighbours too.
@@ -59,11 +59,11 @@ function wantedPlatforms(entry: ImageEntry, ctx: PullContext): string[] | 'all' 
 async function pullImage(
   entry: ImageEntry,
   client: RegistryClient,
-  layout: OciLayoutSink,
-  copier: Copier,
+  into: {layout: OciLayoutSink; copier: Copier},
   ctx: PullContext,
   referrerSelection: ReferrerSelection,
 ): Promise<ImagePullResult> {
+  const {layout, copier} = into
   const task = ctx.progress.task(entry.name)
   try {
     const source = new RegistrySource(client, entry.ref.repository, layout)
@@ -74,12 +74,14 @@ async function pullImage(
       fetched,
       wantedPlatforms(entry, ctx),
       entry.ref,
-      async (desc) => {
-        const cfg = await readConfig(desc, source, layout, `config ${desc.digest} of ${entry.name}`)
-        configFetched = cfg.fetched
-        return cfg.bytes
+      {
+        config: async (desc) => {
+          const cfg = await readConfig(desc, source, layout, `config ${desc.digest} of ${entry.name}`)
+          configFetched = cfg.fetched
+          return cfg.bytes
+        },
+        warn: (m) => ctx.progress.warn(m),
       },
-      (m) => ctx.progress.warn(m),
     )
 
     let total = 0
