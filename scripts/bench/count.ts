@@ -267,19 +267,20 @@ try {
   const ms = (x: number) => `${x.toFixed(3)} ms`
   const costWidths = [17, 12, 15, 15, 12]
   const costRows: string[][] = []
-  const costRow = (job: string, entries: number, a: Timed, a1: Timed, r?: Timed, r1?: Timed) => {
+  /** A job's row: airlock's full and one-entry runs (`a`, `a1`), and the reference tool's (`r`, `r1`) when it ran. */
+  const costRow = (job: string, entries: number, [a, a1]: [Timed, Timed], [r, r1]: [Timed?, Timed?] = []) => {
     const mine = perEntry(entries, a, a1)
     const theirs = r && r1 ? perEntry(entries, r, r1) : undefined
     costRows.push([job, secs(a1.ms), ms(mine), theirs === undefined ? '(not run)' : ms(theirs), theirs === undefined ? '' : `${(mine / theirs).toFixed(2)}x`])
   }
   // pull and bundle handle images and files (counted as one entry each, the one-entry run has one of each); import registry the images, import nginx the files.
-  costRow('pull', COUNT + FILES - 1, all.pull, fixed.pull, all.pullRef, fixed.pullRef)
-  costRow('bundle', COUNT + FILES - 1, all.bundle, fixed.bundle, all.bundleRef, fixed.bundleRef)
-  costRow('  vs node-tar', COUNT + FILES - 1, all.bundle, fixed.bundle, all.bundleNode, fixed.bundleNode)
-  costRow('import registry', COUNT, all.ireg, fixed.ireg, all.iregRef, fixed.iregRef)
-  costRow('import nginx', FILES, all.inginx, fixed.inginx, all.inginxRef, fixed.inginxRef)
-  costRow('  vs node-tar', FILES, all.inginx, fixed.inginx, all.inginxNode, fixed.inginxNode)
-  if (all.is3 && fixed.is3) costRow('import s3', FILES, all.is3, fixed.is3, all.is3Ref, fixed.is3Ref)
+  costRow('pull', COUNT + FILES - 1, [all.pull, fixed.pull], [all.pullRef, fixed.pullRef])
+  costRow('bundle', COUNT + FILES - 1, [all.bundle, fixed.bundle], [all.bundleRef, fixed.bundleRef])
+  costRow('  vs node-tar', COUNT + FILES - 1, [all.bundle, fixed.bundle], [all.bundleNode, fixed.bundleNode])
+  costRow('import registry', COUNT, [all.ireg, fixed.ireg], [all.iregRef, fixed.iregRef])
+  costRow('import nginx', FILES, [all.inginx, fixed.inginx], [all.inginxRef, fixed.inginxRef])
+  costRow('  vs node-tar', FILES, [all.inginx, fixed.inginx], [all.inginxNode, fixed.inginxNode])
+  if (all.is3 && fixed.is3) costRow('import s3', FILES, [all.is3, fixed.is3], [all.is3Ref, fixed.is3Ref])
   process.stdout.write(`\nper entry: (time of the full run - time with one image and one file) / entries between\n`)
   process.stdout.write(`${fmt(['job', 'fixed', 'airlock/entry', 'ref/entry', 'airlock/ref'], costWidths)}\n${costRows.map((r) => fmt(r, costWidths)).join('\n')}\n`)
 } finally {

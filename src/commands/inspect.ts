@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import type {CycloneDxBom} from '../lib/bundle/format/cyclonedx.js'
 import {inspectBundle, inspectBundleBom, type InspectResult} from '../lib/bundle/format/inspect.js'
+import {openBundle} from '../lib/bundle/format/open-bundle.js'
 import {formatBytes, shortDigest} from '../lib/ui/format.js'
 import {columns, plural} from '../lib/ui/table.js'
 
@@ -34,11 +35,11 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
 
   async run(): Promise<InspectCommandResult | CycloneDxBom> {
     if (this.flags.format === 'cyclonedx') {
-      const bom = await inspectBundleBom(this.args.bundle, {name: this.config.name, version: this.config.version})
+      const bom = await inspectBundleBom(await openBundle(this.args.bundle), {name: this.config.name, version: this.config.version})
       this.out(JSON.stringify(bom, null, 2))
       return bom
     }
-    const r = await inspectBundle(this.args.bundle)
+    const r = inspectBundle(await openBundle(this.args.bundle))
     this.out(`${r.name}${r.version ? ` ${r.version}` : ''}`)
     this.out('')
     this.out(`IMAGES (${r.images.length})`)

@@ -84,15 +84,15 @@ export default class Serve extends BaseCommand<typeof Serve> {
     const url = this.flags.advertise === undefined ? defaultAdvertiseUrl(listen, tls) : mirror.checkAdvertiseUrl(this.flags.advertise)
     // The same files import registry writes, pointing at this server (each image at its path without the host).
     const writeConfig = async (dir: string): Promise<void> => {
-      const [{readBundleLock}, nodes] = await Promise.all([import('../lib/bundle/format/read-lock.js'), import('../lib/mirror-config/mirror-config.js')])
-      const config = nodes.mirrorConfig(mirror.servedNames(await readBundleLock(this.args.bundle)), {url, privateCa: tls}, 'airlock serve')
+      const [{openBundle}, nodes] = await Promise.all([import('../lib/bundle/format/open-bundle.js'), import('../lib/mirror-config/mirror-config.js')])
+      const config = nodes.mirrorConfig(mirror.servedNames((await openBundle(this.args.bundle)).lock), {url, privateCa: tls}, 'airlock serve')
       const warning = nodes.containerdMissWarning(config, dir)
       if (warning) this.progress.warn(warning)
       for (const file of await nodes.writeMirrorConfig(dir, config)) this.progress.info(`wrote ${file}`)
     }
     if (kind !== undefined) {
-      const {readBundleLock} = await import('../lib/bundle/format/read-lock.js')
-      const files = mirror.containerdHostsFiles(mirror.sourceRegistries(await readBundleLock(this.args.bundle)), url)
+      const {openBundle} = await import('../lib/bundle/format/open-bundle.js')
+      const files = mirror.containerdHostsFiles(mirror.sourceRegistries((await openBundle(this.args.bundle)).lock), url)
       for (const f of files) this.out(`# ${f.path}\n${f.content}`)
       if (configDir !== undefined) await writeConfig(configDir)
       return {kind, url, counts: {registries: files.length}, items: files}

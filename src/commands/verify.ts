@@ -4,7 +4,8 @@ import {bundleKeyFlags, checkBundleKey} from '../cli/bundle-key-flags.js'
 import {BaseCommand} from '../cli/base-command.js'
 import type {ImageSignature} from '../lib/bundle/format/signatures.js'
 import {baseNames, deltaSummary, type DeltaSummary} from '../lib/bundle/format/delta.js'
-import {verifyBundle, verifyWithBases} from '../lib/bundle/format/verify.js'
+import {openBundle} from '../lib/bundle/format/open-bundle.js'
+import {verifyWithBases} from '../lib/bundle/format/verify.js'
 import {BundleError, FailureError} from '../lib/errors.js'
 import {readPublicKey} from '../lib/oci/cosign.js'
 import {formatBytes} from '../lib/ui/format.js'
@@ -52,7 +53,8 @@ export default class Verify extends BaseCommand<typeof Verify> {
     const key = this.flags.key === undefined ? undefined : await readPublicKey(this.flags.key)
     const bases = this.flags.base ?? []
     const opts = {progress: this.progress, key, requireSignatures: this.flags['require-signatures']}
-    const report = bases.length > 0 ? await verifyWithBases(this.args.bundle, bases, opts) : await verifyBundle(this.args.bundle, opts)
+    const bundle = await openBundle(this.args.bundle)
+    const report = bases.length > 0 ? await verifyWithBases(bundle, bases, opts) : await bundle.verify(opts)
     if (!report.ok) {
       // An invalid bundle is exit 2, as for every import that refuses it.
       const n = report.problems.length

@@ -17,7 +17,7 @@ import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {readBundleLock} from '../../src/lib/bundle/format/read-lock.js'
+import {openBundle} from '../../src/lib/bundle/format/open-bundle.js'
 import {importFiles} from '../../src/lib/importers/file-import.js'
 import {objectKey} from '../../src/lib/targets/s3/s3-client.js'
 import {S3Sink} from '../../src/lib/targets/s3/s3-sink.js'
@@ -224,7 +224,8 @@ describe('airlock import s3 (Ceph RGW)', () => {
     const b = await makeBundle(join(work, 'listed-bundle'), small)
     /** An import of `dir` through a client that counts the requests it sends, by command. */
     const importCounted = async (bucket: string, dir = b.dir) => {
-      const lock = await readBundleLock(dir)
+      const bundle = await openBundle(dir)
+      const {lock} = bundle
       const keys = new Set(lock.files.map((f) => objectKey('p', f.path)))
       const counting = s3Client(s3.endpoint)
       const sent = new Map<string, number>()
@@ -237,7 +238,7 @@ describe('airlock import s3 (Ceph RGW)', () => {
       )
       try {
         const sink = new S3Sink(counting, {bucket, createBucket: true, prefix: 'p', host: new URL(s3.endpoint).host, concurrency: 4, keys})
-        const r = await importFiles(dir, lock, sink, {progress: silentProgress})
+        const r = await importFiles(bundle, sink, {progress: silentProgress})
         return {written: r.written, sent: Object.fromEntries(sent)}
       } finally {
         counting.destroy()

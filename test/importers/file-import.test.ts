@@ -6,6 +6,7 @@ import {describe, expect, it} from 'vitest'
 import type {FilePutOptions, FileRef} from '../../src/lib/content/roles.js'
 import {BundleError} from '../../src/lib/errors.js'
 import type {OpenableFileSink} from '../../src/lib/content/roles.js'
+import {Bundle, openBundle} from '../../src/lib/bundle/format/open-bundle.js'
 import {importFiles} from '../../src/lib/importers/file-import.js'
 import type {BundleLock} from '../../src/lib/bundle-json.js'
 import {silentProgress} from '../../src/lib/ui/progress.js'
@@ -90,9 +91,9 @@ async function bundle(files = FILES): Promise<{dir: string; lock: BundleLock}> {
 
 describe('importFiles', () => {
   it('puts each file once (a path both archives carry, as the binary) and lists them in bundle.json order under the sink names', async () => {
-    const {dir, lock} = await bundle()
+    const {dir} = await bundle()
     const sink = new MemorySink()
-    const r = await importFiles(dir, lock, sink, {progress: silentProgress})
+    const r = await importFiles(await openBundle(dir), sink, {progress: silentProgress})
     expect(sink.events.filter((e) => e.startsWith('put ')).sort()).toEqual(
       ['put charts/x-1.0.0.tgz', 'put dl.example/a/kubeadm', 'put dl.example/a/kubelet', 'put example.com/tools/both'].sort(),
     )
@@ -103,9 +104,9 @@ describe('importFiles', () => {
   })
 
   it('hands a sink with putWhole each small file whole, and streams only the big one through put', async () => {
-    const {dir, lock} = await bundle()
+    const {dir} = await bundle()
     const sink = new WholeSink()
-    const r = await importFiles(dir, lock, sink, {progress: silentProgress})
+    const r = await importFiles(await openBundle(dir), sink, {progress: silentProgress})
     expect(sink.events.filter((e) => /^(put|whole) /.test(e)).sort()).toEqual(
       ['put dl.example/a/kubeadm', 'whole charts/x-1.0.0.tgz 20000', 'whole dl.example/a/kubelet 100000', 'whole example.com/tools/both 50000'].sort(),
     )
@@ -114,10 +115,10 @@ describe('importFiles', () => {
   })
 
   it('runs the full check only when its own read found a problem, and reports that check: nothing committed', async () => {
-    const {dir, lock} = await bundle()
+    const {dir} = await bundle()
     let verifying = 0
     const clean = new MemorySink()
-    await importFiles(dir, lock, clean, {progress: silentProgress, verify: async () => void verifying++})
+    await importFiles(await openBundle(dir), clean, {progress: silentProgress, verify: async () => void verifying++})
     expect(verifying).toBe(0)
     expect(clean.events.at(-1)).toBe('commit')
 
@@ -126,20 +127,20 @@ describe('importFiles', () => {
     await writeFile(sums, (await readFile(sums, 'utf8')).replace(/^[0-9a-f]{64}(?=  offline-files\.tar\.gz$)/m, '0'.repeat(64)))
     const refusal = new BundleError('the bundle failed verification')
     const sink = new MemorySink()
-    const err = await importFiles(dir, lock, sink, {progress: silentProgress, verify: () => sleep(50).then(() => Promise.reject(refusal))}).catch((e: unknown) => e)
+    const err = await importFiles(await openBundle(dir), sink, {progress: silentProgress, verify: () => sleep(50).then(() => Promise.reject(refusal))}).catch((e: unknown) => e)
     expect(err).toBe(refusal)
     expect(sink.events).not.toContain('commit')
     expect(sink.events.at(-1)).toBe('abort')
 
     // Without a full check to run (the caller verified before), the read's own finding is the error.
     const unchecked = new MemorySink()
-    const own = await importFiles(dir, lock, unchecked, {progress: silentProgress}).catch((e: unknown) => e)
+    const own = await importFiles(await openBundle(dir), unchecked, {progress: silentProgress}).catch((e: unknown) => e)
     expect(own).toMatchObject({exitCode: 2, details: [expect.stringMatching(/^offline-files\.tar\.gz: sha256 [0-9a-f]{64} does not match SHA256SUMS \(0{64}\)$/)]})
     expect(unchecked.events).not.toContain('commit')
   })
 
   it('stops the other archive on a failure, and aborts only once both archives ended', async () => {
-    const {dir, lock} = await bundle()
+    const {dir} = await bundle()
     const broken = new Error('disk full')
     const sink = new MemorySink({
       put: async (f) => {
@@ -149,7 +150,7 @@ describe('importFiles', () => {
       },
     })
     // A bundle the full check finds sound: the sink's own failure is the error.
-    const err = await importFiles(dir, lock, sink, {progress: silentProgress, verify: async () => {}}).catch((e: unknown) => e)
+    const err = await importFiles(await openBundle(dir), sink, {progress: silentProgress, verify: async () => {}}).catch((e: unknown) => e)
     expect(err).toBe(broken)
     expect(sink.events).not.toContain('put dl.example/a/kubelet')
     // The package's put, started before the failure, ended before the sink was aborted.
@@ -163,13 +164,13 @@ describe('importFiles', () => {
     const delta: BundleLock = {...lock, files: [...lock.files, left], base: [{name: 'v1', lockSha256: 'b'.repeat(64)}]}
     let verifying = false
     const sink = new MemorySink()
-    const err = await importFiles(dir, delta, sink, {progress: silentProgress, verify: async () => void (verifying = true)}).catch((e: unknown) => e)
+    const err = await importFiles(new Bundle(dir, delta, (await openBundle(dir)).lockSha256), sink, {progress: silentProgress, verify: async () => void (verifying = true)}).catch((e: unknown) => e)
     expect(err).toMatchObject({exitCode: 1, message: expect.stringMatching(/^memory lacks 1 item/), details: [expect.stringMatching(/^p\/dl\.example\/a\/kubectl \(sha256 a{64}\)/)]})
     expect(sink.events).toEqual([])
     expect(verifying).toBe(false)
 
     const held = new MemorySink({has: (f) => f.path === left.path})
-    const r = await importFiles(dir, delta, held, {progress: silentProgress})
+    const r = await importFiles(new Bundle(dir, delta, (await openBundle(dir)).lockSha256), held, {progress: silentProgress})
     expect(r.files.map((f) => f.path)).toEqual(['p/dl.example/a/kubeadm', 'p/dl.example/a/kubelet'])
   })
 })

@@ -24,8 +24,7 @@ async function choose(ref: {tag?: string; digest?: string}, wanted: string[] | '
     upstreamIndex(),
     wanted,
     ref,
-    () => Promise.reject(new Error('an index needs no config')),
-    (m) => warnings.push(m),
+    {config: () => Promise.reject(new Error('an index needs no config')), warn: (m) => warnings.push(m)},
   )
   return {chosen, warnings}
 }

@@ -1,8 +1,7 @@
-import {ARCHIVES, type ArchiveKind, bundleBatches, lockFilesOf, writtenByOtherArchive} from '../bundle/format/archive-entries.js'
+import {ARCHIVES, type ArchiveKind, writtenByOtherArchive} from '../bundle/format/archive-entries.js'
+import type {Bundle} from '../bundle/format/open-bundle.js'
 import {baseNames} from '../bundle/format/delta.js'
-import {importedSumsProblems} from '../bundle/format/verify.js'
 import type {FilePutAction, FileSink, OpenableFileSink} from '../content/roles.js'
-import type {BundleLock} from '../bundle-json.js'
 import {formatBytes} from '../ui/format.js'
 import type {Progress, TaskHandle} from '../ui/index.js'
 import {isDelta, refuseIncompleteTarget} from './delta-check.js'
@@ -36,9 +35,10 @@ export interface FileImportOptions {
  * hashed as they are read, with bundle.json against SHA256SUMS. Only then
  * does the sink commit; the result lists every file once, in bundle.json order.
  */
-export async function importFiles(dir: string, lock: BundleLock, sink: OpenableFileSink, opts: FileImportOptions): Promise<ImportTotals> {
+export async function importFiles(bundle: Bundle, sink: OpenableFileSink, opts: FileImportOptions): Promise<ImportTotals> {
   const {progress} = opts
   let baseChecked: BaseChecked | undefined
+  const {lock} = bundle
   if (isDelta(lock)) {
     // What the delta leaves out must be there already, checked before the target is even created.
     const left = lock.files.filter((f) => f.fromBase)
@@ -53,12 +53,13 @@ export async function importFiles(dir: string, lock: BundleLock, sink: OpenableF
   try {
     await sink.open()
     const abort = new AbortController()
+    const shared: ArchiveImport = {bundle, sink, signal: abort.signal, read}
     const settled = await Promise.allSettled(
       ARCHIVES.map((a) => {
         const mine: ImportedFile[] = []
-        const task = startTask(lock, a.kind, progress)
+        const task = startTask(bundle, a.kind, progress)
         tasks.push({task, rows: mine})
-        return importArchive(dir, lock, a.kind, sink, task, abort.signal, read, (row) => {
+        return importArchive(shared, a.kind, task, (row) => {
           mine.push(row)
           rows.push(row)
         }).catch((err: unknown) => {
@@ -69,8 +70,8 @@ export async function importFiles(dir: string, lock: BundleLock, sink: OpenableF
     )
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failed) throw failed.reason
-    const problems = await importedSumsProblems(dir, lock, ['files', 'packages'], read)
-    if (problems.length > 0) throw refusedBundle(dir, problems)
+    const problems = await bundle.sumsProblems(['files', 'packages'], read)
+    if (problems.length > 0) throw refusedBundle(bundle.dir, problems)
     await sink.commit()
   } catch (err) {
     await sink.abort()
@@ -86,27 +87,27 @@ export async function importFiles(dir: string, lock: BundleLock, sink: OpenableF
   return {...totals(inLockOrder(lock, rows, (p) => sink.where(p))), ...(baseChecked ? {baseChecked} : {})}
 }
 
-function startTask(lock: BundleLock, kind: ArchiveKind, progress: Progress): TaskHandle {
-  const files = lockFilesOf(lock, kind)
+function startTask(bundle: Bundle, kind: ArchiveKind, progress: Progress): TaskHandle {
+  const files = bundle.filesOf(kind)
   const name = ARCHIVES.find((a) => a.kind === kind)!.name
   const total = files.reduce((n, f) => n + f.size, 0)
   return progress.task(`${name}: ${plural(files.length, 'file')}, ${formatBytes(total)}`, total)
 }
 
-async function importArchive(
-  dir: string,
-  lock: BundleLock,
-  kind: ArchiveKind,
-  sink: FileSink,
-  task: TaskHandle,
-  signal: AbortSignal,
-  read: Map<string, string>,
-  row: (r: ImportedFile) => void,
-): Promise<void> {
-  const elsewhere = writtenByOtherArchive(lock, kind)
+/** What the reads of both archives share: the bundle, the sink, the stop signal, and the sha256 of each part read. */
+interface ArchiveImport {
+  bundle: Bundle
+  sink: FileSink
+  signal: AbortSignal
+  read: Map<string, string>
+}
+
+async function importArchive(shared: ArchiveImport, kind: ArchiveKind, task: TaskHandle, row: (r: ImportedFile) => void): Promise<void> {
+  const {bundle, sink, signal, read} = shared
+  const elsewhere = writtenByOtherArchive(bundle.lock, kind)
   try {
     // Read even when bundle.json lists nothing for it: an entry it does not list is refused, not ignored.
-    for await (const batch of bundleBatches(dir, lock, kind, read)) {
+    for await (const batch of bundle.entries(kind, read)) {
       for (const entry of batch) {
         signal.throwIfAborted()
         if (elsewhere.has(entry.path)) {

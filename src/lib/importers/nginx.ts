@@ -1,4 +1,4 @@
-import {readBundleLock} from '../bundle/format/read-lock.js'
+import {type Bundle, openBundle} from '../bundle/format/open-bundle.js'
 import {silentProgress, type Progress} from '../ui/index.js'
 import {importFiles} from './file-import.js'
 import type {ImportTotals} from './result.js'
@@ -31,15 +31,16 @@ export interface NginxImportResult extends ImportTotals {
  * beside its target); only when both archives checked out in full are they
  * renamed to their final names. A refused bundle leaves nothing behind, and
  * the bundle's verification of the two archives then runs for its report of
- * every problem.
+ * every problem. `at` is the bundle, or its folder to open.
  */
-export async function importNginx(dir: string, opts: NginxImportOptions): Promise<NginxImportResult> {
+export async function importNginx(at: Bundle | string, opts: NginxImportOptions): Promise<NginxImportResult> {
   const progress = opts.progress ?? silentProgress
-  const lock = await readBundleLock(dir)
+  const bundle = typeof at === 'string' ? await openBundle(at) : at
+  const {lock} = bundle
   const sink = new RootSink(opts.root, new Set(lock.files.map((f) => f.path)))
-  const result = await importFiles(dir, lock, sink, {
+  const result = await importFiles(bundle, sink, {
     progress,
-    verify: async () => void (await verifyBeforeImport(dir, ['files', 'packages'], progress)),
+    verify: () => verifyBeforeImport(bundle, ['files', 'packages'], progress),
   })
   // After the commit: a source line only ever names a repository that is there.
   const osSources = await writeOsSources(sink.path, lock, opts.endpoint)

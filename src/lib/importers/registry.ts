@@ -1,4 +1,4 @@
-import {bundlePartPaths} from '../bundle/format/parts.js'
+import {type Bundle, openBundle} from '../bundle/format/open-bundle.js'
 import {BUNDLE_FILES} from '../bundle/format/bundle-files.js'
 import {isDelta} from '../bundle/format/delta.js'
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
@@ -25,8 +25,9 @@ export async function importRegistry(dir: string, options: RegistryImportOptions
   const opts = {...options, ...target}
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a positive whole number, got ${concurrency}`)
-  const {images, delta} = await verifiedImages(dir, progress)
-  const archive = await OciArchive.open(await bundlePartPaths(dir, BUNDLE_FILES.images))
+  // Opened after the target's own checks, so a usage mistake is named before a bundle problem.
+  const {images, delta, parts} = await verifiedImages(await openBundle(dir), progress)
+  const archive = await OciArchive.open(parts)
   try {
     return await pushArchive(archive, images, {...opts, concurrency, progress}, delta)
   } finally {
@@ -35,11 +36,14 @@ export async function importRegistry(dir: string, options: RegistryImportOptions
 }
 
 /**
- * The verified bundle's images, and its whole lock only when it is a delta
- * (whose check needs `blobs`): a lock of thousands of images lists every
- * blob, which the push has no use for.
+ * The verified bundle's images and the parts of its oci-archive, and its
+ * whole lock only when it is a delta (whose check needs `blobs`): a lock of
+ * thousands of images lists every blob, which the push has no use for, so
+ * the bundle itself is not kept.
  */
-async function verifiedImages(dir: string, progress: Progress): Promise<{images: LockImage[]; delta?: BundleLock}> {
-  const lock = await verifyBeforeImport(dir, ['images'], progress)
-  return isDelta(lock) ? {images: lock.images, delta: lock} : {images: lock.images}
+async function verifiedImages(bundle: Bundle, progress: Progress): Promise<{images: LockImage[]; delta?: BundleLock; parts: string[]}> {
+  await verifyBeforeImport(bundle, ['images'], progress)
+  const {lock} = bundle
+  const parts = await bundle.parts(BUNDLE_FILES.images)
+  return isDelta(lock) ? {images: lock.images, delta: lock, parts} : {images: lock.images, parts}
 }

@@ -2,6 +2,7 @@ import {GetBucketPolicyCommand, PutBucketPolicyCommand, type S3Client} from '@aw
 
 import {digestHex, sha256Digest} from '../content/digest.js'
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
+import {openBundle} from '../bundle/format/open-bundle.js'
 import {silentProgress, type Progress} from '../ui/index.js'
 import {importFiles} from './file-import.js'
 import {type OsSourceFile, osSourceFiles} from './os-sources.js'
@@ -37,7 +38,10 @@ export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3Im
   const host = checkS3Target(opts).host
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY
   const prefix = normalizePrefix(opts.prefix)
-  const lock = await verifyBeforeImport(dir, ['files', 'packages'], progress)
+  // Opened after the target's own checks, so a usage mistake is named before a bundle problem.
+  const bundle = await openBundle(dir)
+  const {lock} = bundle
+  await verifyBeforeImport(bundle, ['files', 'packages'], progress)
   if (opts.insecure) progress.warn(`--insecure: ${host} may be reached over plain HTTP or unverified TLS`)
   const client = await makeClient(opts, concurrency)
   try {
@@ -53,7 +57,7 @@ export async function importS3(dir: string, opts: S3ImportOptions): Promise<S3Im
         keys: new Set(paths.map((p) => objectKey(prefix, p))),
         progress,
       })
-    const result = await importFiles(dir, lock, sinkOf(lock.files.map((f) => f.path)), {progress, concurrency})
+    const result = await importFiles(bundle, sinkOf(lock.files.map((f) => f.path)), {progress, concurrency})
     // After the files: a source line only ever names a repository that is there.
     const osSources = osSourceFiles(lock, opts.repoEndpoint ?? bucketUrl(opts.endpoint, opts.bucket, prefix))
     if (osSources.length > 0) await putTexts(sinkOf(osSources.map((s) => s.path)), osSources)

@@ -1,5 +1,5 @@
-import {type ArchiveScope, verifyBundle} from '../bundle/format/verify.js'
-import type {BundleLock} from '../bundle-json.js'
+import type {Bundle} from '../bundle/format/open-bundle.js'
+import type {ArchiveScope} from '../bundle/format/verify.js'
 import {BundleError} from '../errors.js'
 import {type Progress, silentProgress} from '../ui/index.js'
 
@@ -13,10 +13,9 @@ export type RefusedAction = 'imported' | 'served'
  * import does not read is left to `airlock verify`, the full check, unless
  * the bundle is refused: then the refusal lists what `airlock verify` lists.
  */
-export async function verifyBeforeImport(dir: string, scope: ArchiveScope[], progress?: Progress, action: RefusedAction = 'imported'): Promise<BundleLock> {
-  const report = await verifyBundle(dir, {progress, only: scope})
-  if (!report.ok) throw await refusal(dir, action, report.problems)
-  return report.lock
+export async function verifyBeforeImport(bundle: Bundle, scope: ArchiveScope[], progress?: Progress, action: RefusedAction = 'imported'): Promise<void> {
+  const report = await bundle.verify({progress, only: scope})
+  if (!report.ok) throw await refusal(bundle, action, report.problems)
 }
 
 const refusals = new WeakSet<Error>()
@@ -27,9 +26,9 @@ const refusals = new WeakSet<Error>()
  * verify does (`known`, the problems the command met itself, when the full
  * check finds none of them).
  */
-export async function refusal(dir: string, action: RefusedAction, known: string[] = []): Promise<BundleError> {
-  const full = await verifyBundle(dir, {progress: silentProgress}).catch(() => undefined)
-  return refusedBundle(dir, full && !full.ok ? full.problems : known, action)
+export async function refusal(bundle: Bundle, action: RefusedAction, known: string[] = []): Promise<BundleError> {
+  const full = await bundle.verify({progress: silentProgress}).catch(() => undefined)
+  return refusedBundle(bundle.dir, full && !full.ok ? full.problems : known, action)
 }
 
 /** The error of a command refused because its bundle has these problems (exit 2), each listed. */

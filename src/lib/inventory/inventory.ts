@@ -1,7 +1,8 @@
 import {readFile, stat} from 'node:fs/promises'
 
 import type {BundleLock, LockBlob, LockFile} from '../bundle-json.js'
-import {parseBundleLock, readBundleLock} from '../bundle/format/read-lock.js'
+import {openBundleFolder} from '../bundle/format/bundle-folder.js'
+import {parseBundleLock} from '../bundle/format/read-lock.js'
 import {BundleError, UsageError} from '../errors.js'
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {filesHeld} from '../targets/holds.js'
@@ -34,7 +35,7 @@ export interface InventoryResult
 export async function readInventoryLock(path: string): Promise<BundleLock> {
   const st = await stat(path).catch(() => undefined)
   if (!st) throw new UsageError(`--lock ${path}: no such file or bundle folder`)
-  if (st.isDirectory()) return readBundleLock(path)
+  if (st.isDirectory()) return (await openBundleFolder(path)).lock
   try {
     return parseBundleLock(await readFile(path, 'utf8'), path)
   } catch (err) {

@@ -74,7 +74,7 @@ function splice(text: string, spec: YAMLMap, edits: LockEdits): string | undefin
         if (!at) return undefined
         const refs = edits.expansions.get(`spec.images[${i}]`) ?? []
         const note = `locked from ${flowText(item, ['repository', 'tags'])}${trailing(item)}`
-        out.push({start: at.lineStart, end: item.range[2], insert: entriesText(text, refs, item, ['repository', 'tags'], at.dashCol, at.keyCol, [note])})
+        out.push({start: at.lineStart, end: item.range[2], insert: entriesText(text, refs, item, {drop: ['repository', 'tags'], dashCol: at.dashCol, keyCol: at.keyCol, notes: [note]})})
         continue
       }
       const e = pinEdit(item, edits.digests)
@@ -115,7 +115,7 @@ function splice(text: string, spec: YAMLMap, edits: LockEdits): string | undefin
       from = item.range[2]
       const notes = [...(j === 0 ? carried : []), ...(j === 0 && key.comment ? [key.comment.trim()] : []), ...between, `locked from repositories: ${flowText(item, ['registry', 'include', 'exclude', 'tags'])}${trailing(item)}`]
       const refs = edits.expansions.get(`spec.repositories[${j}]`) ?? []
-      generated += entriesText(text, refs, item, ['registry', 'include', 'exclude', 'tags'], style.dashCol, style.keyCol, refs.length > 0 ? notes : [], at.keyCol)
+      generated += entriesText(text, refs, item, {drop: ['registry', 'include', 'exclude', 'tags'], dashCol: style.dashCol, keyCol: style.keyCol, notes: refs.length > 0 ? notes : [], fromKeyCol: at.keyCol})
     }
     const blockEnd = repos.range[2]
     if (imagesStyle) {
@@ -215,12 +215,22 @@ function pinSuffix(written: string, digests: Map<string, string>): string | unde
   return `${hasTag ? '' : ':latest'}@${digest}`
 }
 
+/** How entriesText writes: the fields of `from` left out, the columns of the dash and the keys (and of `from`'s keys), the comment lines. */
+interface EntriesLayout {
+  drop: string[]
+  dashCol: number
+  keyCol: number
+  notes: string[]
+  fromKeyCol?: number
+}
+
 /**
  * Block entries `- ref: REF` with the kept fields of `from` copied as
  * written (re-indented from `fromKeyCol` to `keyCol`), and comment lines
  * above the first one.
  */
-function entriesText(text: string, refs: string[], from: YAMLMap, drop: string[], dashCol: number, keyCol: number, notes: string[], fromKeyCol = keyCol): string {
+function entriesText(text: string, refs: string[], from: YAMLMap, layout: EntriesLayout): string {
+  const {drop, dashCol, keyCol, notes, fromKeyCol = keyCol} = layout
   if (refs.length === 0) return ''
   const kept: string[] = []
   for (const p of from.items) {

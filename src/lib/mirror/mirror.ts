@@ -103,7 +103,7 @@ export async function mirror(given: Manifest, opts: MirrorOptions): Promise<Mirr
         const src = sources.client(entry.ref.registry)
         const repo = entry.ref.repository
         const fetched = await src.getManifest(repo, entry.ref.digest ?? entry.ref.tag ?? 'latest')
-        const chosen = await chooseRoot(entry.name, fetched, wanted(entry), entry.ref, (d) => readConfig(src, repo, d), (m) => progress.warn(m))
+        const chosen = await chooseRoot(entry.name, fetched, wanted(entry), entry.ref, {config: (d) => readConfig(src, repo, d), warn: (m) => progress.warn(m)})
         let total = 0
         const source = new RegistrySource(src, repo)
         const copier = copierFor(t.repository)

@@ -41,17 +41,17 @@ export function keepsWholeIndex(ref: Pick<ImageReference, 'tag' | 'digest'>): bo
  * descriptors verbatim), the whole index for `all` or a digest-only
  * reference (`keepsWholeIndex`), or a single manifest whose config names an
  * acceptable platform. `fetched` is what `ref` names (by its digest when it
- * has one); `config` reads a config blob (verified by the caller); `warn`
- * gets what the user should know.
+ * has one); `io.config` reads a config blob (verified by the caller);
+ * `io.warn` gets what the user should know.
  */
 export async function chooseRoot(
   name: string,
   fetched: FetchedRoot,
   wanted: string[] | 'all',
   ref: Pick<ImageReference, 'tag' | 'digest'>,
-  config: (desc: Descriptor) => Promise<Buffer>,
-  warn: (message: string) => void,
+  io: {config: (desc: Descriptor) => Promise<Buffer>; warn: (message: string) => void},
 ): Promise<ChosenRoot> {
+  const {config, warn} = io
   let doc: ParsedManifest
   try {
     doc = parseManifestJson(fetched.bytes, fetched.mediaType)

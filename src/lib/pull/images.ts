@@ -44,7 +44,7 @@ export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<
   let settled: PromiseSettledResult<ImagePullResult>[]
   try {
     settled = await Promise.allSettled(
-      manifest.images.map((entry) => images(() => pullImage(entry, ctx.registry(entry.ref.registry), layout, copier, ctx, manifest.referrers ?? 'all'))),
+      manifest.images.map((entry) => images(() => pullImage(entry, ctx.registry(entry.ref.registry), {layout, copier}, ctx, manifest.referrers ?? 'all'))),
     )
   } finally {
     // Every staged blob under its final name, then index.json once, with every image tagged, the failed ones' neighbours too.
@@ -61,11 +61,11 @@ function wantedPlatforms(entry: ImageEntry, ctx: Pick<PullContext, 'platforms'>)
 async function pullImage(
   entry: ImageEntry,
   client: RegistryClient,
-  layout: OciLayoutSink,
-  copier: Copier,
+  into: {layout: OciLayoutSink; copier: Copier},
   ctx: PullContext,
   referrerSelection: ReferrerSelection,
 ): Promise<ImagePullResult> {
+  const {layout, copier} = into
   const task = ctx.progress.task(entry.name)
   try {
     const source = new RegistrySource(client, entry.ref.repository, layout)
@@ -76,12 +76,14 @@ async function pullImage(
       fetched,
       wantedPlatforms(entry, ctx),
       entry.ref,
-      async (desc) => {
-        const cfg = await readConfig(desc, source, layout, `config ${desc.digest} of ${entry.name}`)
-        configFetched = cfg.fetched
-        return cfg.bytes
+      {
+        config: async (desc) => {
+          const cfg = await readConfig(desc, source, layout, `config ${desc.digest} of ${entry.name}`)
+          configFetched = cfg.fetched
+          return cfg.bytes
+        },
+        warn: (m) => ctx.progress.warn(m),
       },
-      (m) => ctx.progress.warn(m),
     )
 
     let total = 0
@@ -248,7 +250,7 @@ async function planOneImage(
   const fetched = await client.getManifest(entry.ref.repository, entry.ref.digest ?? entry.ref.tag ?? 'latest')
   // A config is small (capped like a manifest, verified) and read into memory only: a dry run writes nothing.
   const config = async (d: Descriptor) => (await layout?.readBlob(d)) ?? reads(() => client.getSmallBlob(entry.ref.repository, d, `config ${d.digest} of ${entry.name}`))
-  const {root, platforms, sourceDigest} = await chooseRoot(entry.name, fetched, wantedPlatforms(entry, ctx), entry.ref, config, (m) => ctx.progress.warn(m))
+  const {root, platforms, sourceDigest} = await chooseRoot(entry.name, fetched, wantedPlatforms(entry, ctx), entry.ref, {config, warn: (m) => ctx.progress.warn(m)})
   const rootDesc: Descriptor = {mediaType: root.mediaType, digest: root.digest, size: root.bytes.length}
   const graph = await planGraph(rootDesc, root.bytes, (d) => reads(() => verifiedManifest(source, d, entry.name)), entry.name)
   const blobs = [...graph.blobs.values()]

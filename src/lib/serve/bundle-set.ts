@@ -1,11 +1,5 @@
-import {createHash} from 'node:crypto'
-import {readFile} from 'node:fs/promises'
-import {join} from 'node:path'
-
 import {isDelta} from '../bundle/format/delta.js'
-import type {BundleLock} from '../bundle-json.js'
-import {BUNDLE_FILES} from '../bundle/format/bundle-files.js'
-import {parseBundleLock} from '../bundle/format/read-lock.js'
+import {type Bundle, openBundle} from '../bundle/format/open-bundle.js'
 import {AirlockError, BundleError, UsageError} from '../errors.js'
 
 /**
@@ -15,30 +9,11 @@ import {AirlockError, BundleError, UsageError} from '../errors.js'
  * given, and every `--base` must be one of those.
  */
 
-export interface ServedBundle {
-  dir: string
-  lock: BundleLock
-  /** sha256 hex of its bundle.json, as a delta's `base[].lockSha256` names it. */
-  lockSha256: string
-}
-
 export interface BundleSet {
   /** Where content is looked up: the bundle first, then the bases as given. */
-  lookup: ServedBundle[]
+  lookup: Bundle[]
   /** The order to unpack and verify in: every base before the deltas that lean on it. */
-  unpack: ServedBundle[]
-}
-
-async function load(dir: string): Promise<ServedBundle> {
-  const file = join(dir, BUNDLE_FILES.lock)
-  let bytes: Buffer
-  try {
-    bytes = await readFile(file)
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    throw new BundleError(code === 'ENOENT' ? `${file} is missing: not a bundle folder` : `cannot read ${file}: ${(err as Error).message}`, {cause: err})
-  }
-  return {dir, lock: parseBundleLock(bytes.toString('utf8'), file), lockSha256: createHash('sha256').update(bytes).digest('hex')}
+  unpack: Bundle[]
 }
 
 function label(b: {name?: string; version?: string}): string {
@@ -46,13 +21,13 @@ function label(b: {name?: string; version?: string}): string {
 }
 
 export async function openBundleSet(dir: string, baseDirs: string[]): Promise<BundleSet> {
-  const main = await load(dir)
+  const main = await openBundle(dir)
   if (isDelta(main.lock) && baseDirs.length === 0) {
     throw new AirlockError('bundle', `${dir} is a delta bundle: it leaves out what its base ${main.lock.base!.length === 1 ? 'bundle holds' : 'bundles hold'} (${main.lock.base!.map(label).join(', ')}), so it cannot be served alone`, {
       suggestions: ['name each base bundle folder with --base DIR; their content is served too'],
     })
   }
-  const bases = await Promise.all(baseDirs.map(load))
+  const bases = await Promise.all(baseDirs.map(openBundle))
   const all = [main, ...bases]
   const bySha = new Map(all.map((b) => [b.lockSha256, b]))
   const named = new Set<string>()
@@ -69,7 +44,7 @@ export async function openBundleSet(dir: string, baseDirs: string[]): Promise<Bu
   for (const b of bases) {
     if (!named.has(b.lockSha256)) throw new UsageError(`--base ${b.dir} (${label(b.lock)}) is not a base of ${dir}: no bundle.json's base names its sha256 ${b.lockSha256}`)
   }
-  const unpack: ServedBundle[] = []
+  const unpack: Bundle[] = []
   const done = new Set<string>()
   while (unpack.length < all.length) {
     const ready = all.filter((b) => !done.has(b.lockSha256) && (b.lock.base ?? []).every((x) => done.has(x.lockSha256)))

@@ -5,13 +5,13 @@ import {homedir} from 'node:os'
 import {extname, join} from 'node:path'
 import type {Readable} from 'node:stream'
 
-import type {BundleLock} from '../bundle-json.js'
 import {BUNDLE_FILES} from '../bundle/format/bundle-files.js'
 import {FailureError} from '../errors.js'
 import {importNginx} from '../importers/nginx.js'
 import type {BundleError} from '../errors.js'
 import {isRefusedBundle, refusedBundle, verifyBeforeImport} from '../importers/verify-first.js'
 import type {Progress} from '../ui/index.js'
+import type {BundleSet} from './bundle-set.js'
 
 /**
  * The files of the bundle's two `.tar.gz`, readable by offset. A gzip
@@ -101,15 +101,16 @@ function checkOwned(path: string, st: {uid: number; mode: number}, uid: number |
 }
 
 /**
- * Unpack (or find) the files of `dirs` (bases first, the bundle last) in
+ * Unpack (or find) the files of the set (bases first, the bundle last) in
  * `folder`, verifying each whole bundle (its images too); returns every
- * served path. A bundle that
+ * served path, looked up in the set's order. A bundle that
  * fails verification throws its BundleError and nothing new becomes visible.
  */
-export async function prepareFiles(dirs: string[], locks: BundleLock[], folder: string, progress?: Progress): Promise<Map<string, CachedFile>> {
-  for (const dir of dirs) {
+export async function prepareFiles(set: BundleSet, folder: string, progress?: Progress): Promise<Map<string, CachedFile>> {
+  for (const bundle of set.unpack) {
+    const {dir} = bundle
     // import nginx checks the two archives it unpacks; the images, served from the tar as they are, are checked beside it.
-    const [unpacked, images] = await Promise.allSettled([importNginx(dir, {root: folder, progress}), verifyBeforeImport(dir, ['images'], progress, 'served')])
+    const [unpacked, images] = await Promise.allSettled([importNginx(bundle, {root: folder, progress}), verifyBeforeImport(bundle, ['images'], progress, 'served')])
     const failed = [images, unpacked].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown)
     // A refused bundle is refused in serve's words, with every problem verify lists (each refusal ran the full check).
     const refused = failed.find(isRefusedBundle) as BundleError | undefined
@@ -117,7 +118,7 @@ export async function prepareFiles(dirs: string[], locks: BundleLock[], folder: 
     if (failed.length > 0) throw failed[0]
   }
   const table = new Map<string, CachedFile>()
-  for (const lock of locks) {
+  for (const {lock} of set.lookup) {
     for (const f of lock.files) {
       if (table.has(f.path)) continue
       const file = join(folder, ...f.path.split('/'))

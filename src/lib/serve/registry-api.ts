@@ -22,7 +22,14 @@ const MAX_PAGE = 10_000
 
 type ErrorCode = 'NAME_UNKNOWN' | 'NAME_INVALID' | 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'DIGEST_INVALID' | 'UNSUPPORTED' | 'PAGINATION_NUMBER_INVALID'
 
-function sendError(req: IncomingMessage, res: ServerResponse, status: number, code: ErrorCode, message: string, detail?: unknown): void {
+/** An error body of the distribution API: its code, message and optional detail. */
+interface ApiError {
+  code: ErrorCode
+  message: string
+  detail?: unknown
+}
+
+function sendError(req: IncomingMessage, res: ServerResponse, status: number, {code, message, detail}: ApiError): void {
   const body = Buffer.from(JSON.stringify({errors: [{code, message, ...(detail === undefined ? {} : {detail})}]}))
   res.statusCode = status
   res.setHeader('Content-Type', JSON_TYPE)
@@ -70,33 +77,33 @@ export async function handleRegistry(content: RegistryContent, req: IncomingMess
   if (path === '/v2' || path === '/v2/') return sendJson(req, res, {})
   if (path === '/v2/_catalog') {
     const names = page(path, params, res, content.repositoryNames())
-    if (names === false) return sendError(req, res, 400, 'PAGINATION_NUMBER_INVALID', 'n must be a whole number')
+    if (names === false) return sendError(req, res, 400, {code: 'PAGINATION_NUMBER_INVALID', message: 'n must be a whole number'})
     return sendJson(req, res, {repositories: names})
   }
   const ns = params.get('ns') ?? undefined
   const tags = TAGS.exec(path)
   if (tags) {
     const repo = content.repository(tags[1], ns)
-    if (!repo) return sendError(req, res, 404, 'NAME_UNKNOWN', 'repository name not known to registry', {name: tags[1]})
+    if (!repo) return sendError(req, res, 404, {code: 'NAME_UNKNOWN', message: 'repository name not known to registry', detail: {name: tags[1]}})
     const list = page(path, params, res, [...repo.tags.keys()].sort())
-    if (list === false) return sendError(req, res, 400, 'PAGINATION_NUMBER_INVALID', 'n must be a whole number')
+    if (list === false) return sendError(req, res, 400, {code: 'PAGINATION_NUMBER_INVALID', message: 'n must be a whole number'})
     return sendJson(req, res, {name: tags[1], tags: list})
   }
   const m = ROUTE.exec(path)
-  if (!m) return sendError(req, res, 404, 'NAME_UNKNOWN', 'no such path in the registry API', {path})
+  if (!m) return sendError(req, res, 404, {code: 'NAME_UNKNOWN', message: 'no such path in the registry API', detail: {path}})
   const [, name, kind, reference] = m
   const repo = content.repository(name, ns)
-  if (!repo) return sendError(req, res, 404, 'NAME_UNKNOWN', 'repository name not known to registry', {name})
+  if (!repo) return sendError(req, res, 404, {code: 'NAME_UNKNOWN', message: 'repository name not known to registry', detail: {name}})
 
   if (kind === 'manifests') {
     const digest = isDigest(reference) ? reference : repo.tags.get(reference)
     if (!digest) {
       return reference.startsWith('sha256:') || reference.includes(':')
-        ? sendError(req, res, 400, 'DIGEST_INVALID', 'not a sha256 digest', {reference})
-        : sendError(req, res, 404, 'MANIFEST_UNKNOWN', 'manifest unknown', {name, tag: reference})
+        ? sendError(req, res, 400, {code: 'DIGEST_INVALID', message: 'not a sha256 digest', detail: {reference}})
+        : sendError(req, res, 404, {code: 'MANIFEST_UNKNOWN', message: 'manifest unknown', detail: {name, tag: reference}})
     }
     const manifest = await content.manifest(digest)
-    if (!manifest) return sendError(req, res, 404, 'MANIFEST_UNKNOWN', 'manifest unknown', {name, digest})
+    if (!manifest) return sendError(req, res, 404, {code: 'MANIFEST_UNKNOWN', message: 'manifest unknown', detail: {name, digest}})
     const bytes = manifest.bytes
     return sendBody(req, res, {
       size: bytes.length,
@@ -105,11 +112,11 @@ export async function handleRegistry(content: RegistryContent, req: IncomingMess
     })
   }
 
-  if (!isDigest(reference)) return sendError(req, res, 400, 'DIGEST_INVALID', 'not a sha256 digest', {digest: reference})
+  if (!isDigest(reference)) return sendError(req, res, 400, {code: 'DIGEST_INVALID', message: 'not a sha256 digest', detail: {digest: reference}})
 
   if (kind === 'blobs') {
     const size = content.blobSize(reference)
-    if (size === undefined) return sendError(req, res, 404, 'BLOB_UNKNOWN', 'blob unknown to registry', {digest: reference})
+    if (size === undefined) return sendError(req, res, 404, {code: 'BLOB_UNKNOWN', message: 'blob unknown to registry', detail: {digest: reference}})
     return sendBody(req, res, {
       size,
       headers: {'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': reference, ETag: `"${reference}"`, 'Cache-Control': 'max-age=31536000'},
@@ -132,13 +139,13 @@ export async function handleRegistry(content: RegistryContent, req: IncomingMess
 export function refuseRegistryWrite(req: IncomingMessage, res: ServerResponse): void {
   for (const [k, v] of Object.entries(API_VERSION)) res.setHeader(k, v)
   res.setHeader('Allow', 'GET, HEAD')
-  sendError(req, res, 405, 'UNSUPPORTED', 'this registry is read-only: it serves a bundle in place')
+  sendError(req, res, 405, {code: 'UNSUPPORTED', message: 'this registry is read-only: it serves a bundle in place'})
 }
 
 /** 404 under /v2 for a path that cannot name anything (a `..` segment, bad encoding). */
 export function registryNotFound(req: IncomingMessage, res: ServerResponse): void {
   for (const [k, v] of Object.entries(API_VERSION)) res.setHeader(k, v)
-  sendError(req, res, 404, 'NAME_UNKNOWN', 'no such path in the registry API')
+  sendError(req, res, 404, {code: 'NAME_UNKNOWN', message: 'no such path in the registry API'})
 }
 
 function readableOf(buf: Buffer) {

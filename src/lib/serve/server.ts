@@ -3,7 +3,6 @@ import {createServer as createHttpsServer} from 'node:https'
 import type {AddressInfo, Socket} from 'node:net'
 
 import {BUNDLE_FILES} from '../bundle/format/bundle-files.js'
-import {bundlePartPaths} from '../bundle/format/parts.js'
 import {isSafeRelativePath, relativePathProblem} from '../content/paths.js'
 import {BundleError, FailureError} from '../errors.js'
 import {hostComponent} from '../targets/registry/registry-target.js'
@@ -81,15 +80,14 @@ export interface BundleServer {
 export async function serveBundle(dir: string, opts: ServeOptions): Promise<BundleServer> {
   const progress = opts.progress ?? silentProgress
   const set = await openBundleSet(dir, opts.bases ?? [])
-  const dirs = set.lookup.map((b) => b.dir)
   const locks = set.lookup.map((b) => b.lock)
   // Bases are unpacked (and verified) first, into the same folder: a delta's import then finds there what it leaves out.
   const cache = await cacheFolder(opts.cacheRoot, set.unpack.map((b) => b.dir))
-  const files = await prepareFiles(set.unpack.map((b) => b.dir), locks, cache, progress)
+  const files = await prepareFiles(set, cache, progress)
 
   const archives: OciArchive[] = []
   try {
-    for (const d of dirs) archives.push(await OciArchive.open(await bundlePartPaths(d, BUNDLE_FILES.images)))
+    for (const b of set.lookup) archives.push(await OciArchive.open(await b.parts(BUNDLE_FILES.images)))
   } catch (err) {
     await Promise.all(archives.map((a) => a.close()))
     throw err

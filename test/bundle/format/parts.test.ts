@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {bundlePartPaths, partName} from '../../../src/lib/bundle/format/parts.js'
-import {readBundleLock} from '../../../src/lib/bundle/format/read-lock.js'
+import {openBundle} from '../../../src/lib/bundle/format/open-bundle.js'
 import {BundleError} from '../../../src/lib/errors.js'
 import {makeTempDir} from '../../helpers/tmp.js'
 
@@ -32,7 +32,7 @@ describe('split parts', () => {
   })
 })
 
-describe('readBundleLock', () => {
+describe('openBundle', () => {
   const good = {
     apiVersion: 'airlock/v1',
     name: 'k8s',
@@ -43,14 +43,14 @@ describe('readBundleLock', () => {
   it('reads a valid lock', async () => {
     const dir = await makeTempDir()
     await writeFile(join(dir, 'bundle.json'), JSON.stringify(good))
-    expect(await readBundleLock(dir)).toEqual(good)
+    expect((await openBundle(dir)).lock).toEqual(good)
   })
 
   it('is a BundleError (exit 2) when missing, not JSON, or malformed, naming every problem', async () => {
     const dir = await makeTempDir()
-    await expect(readBundleLock(dir)).rejects.toThrow(/bundle\.json is missing/)
+    await expect(openBundle(dir)).rejects.toThrow(/bundle\.json is missing/)
     await writeFile(join(dir, 'bundle.json'), '{')
-    await expect(readBundleLock(dir)).rejects.toMatchObject({kind: 'bundle', exitCode: 2, message: expect.stringMatching(/not valid JSON/)})
+    await expect(openBundle(dir)).rejects.toMatchObject({kind: 'bundle', exitCode: 2, message: expect.stringMatching(/not valid JSON/)})
     const bad = {
       ...good,
       apiVersion: 'v2',
@@ -58,7 +58,7 @@ describe('readBundleLock', () => {
       files: [{...good.files[0], path: '../etc/passwd', kind: 'other', size: -1, sha256: 'x'}],
     }
     await writeFile(join(dir, 'bundle.json'), JSON.stringify(bad))
-    const err = (await readBundleLock(dir).catch((e: unknown) => e)) as BundleError
+    const err = (await openBundle(dir).catch((e: unknown) => e)) as BundleError
     expect(err).toBeInstanceOf(BundleError)
     expect(err.details).toEqual([
       'apiVersion: expected "airlock/v1", got "v2"',
@@ -75,9 +75,9 @@ describe('readBundleLock', () => {
     const dir = await makeTempDir()
     const pkg = {...good.files[0], kind: 'package'}
     await writeFile(join(dir, 'bundle.json'), JSON.stringify({...good, files: [good.files[0], pkg]}))
-    expect((await readBundleLock(dir)).files).toHaveLength(2)
+    expect((await openBundle(dir)).lock.files).toHaveLength(2)
     await writeFile(join(dir, 'bundle.json'), JSON.stringify({...good, files: [good.files[0], {...pkg, sha256: 'c'.repeat(64)}]}))
-    const err = (await readBundleLock(dir).catch((e: unknown) => e)) as BundleError
+    const err = (await openBundle(dir).catch((e: unknown) => e)) as BundleError
     expect(err).toBeInstanceOf(BundleError)
     expect(err.details).toEqual(['files[1].path: x/y is both a binary and a package with a different sha256 (they are imported into one tree)'])
   })
@@ -90,11 +90,11 @@ describe('readBundleLock', () => {
       [[under, {...good.files[0], kind: 'package'}], 'files[1].path: x/y is a file, and a folder for files[0] (x/y/z)'],
     ] as const) {
       await writeFile(join(dir, 'bundle.json'), JSON.stringify({...good, files}))
-      const err = (await readBundleLock(dir).catch((e: unknown) => e)) as BundleError
+      const err = (await openBundle(dir).catch((e: unknown) => e)) as BundleError
       expect(err).toBeInstanceOf(BundleError)
       expect(err.details).toEqual([expected])
     }
     await writeFile(join(dir, 'bundle.json'), JSON.stringify({...good, files: [good.files[0], {...under, path: 'x/yz'}]}))
-    expect((await readBundleLock(dir)).files).toHaveLength(2)
+    expect((await openBundle(dir)).lock.files).toHaveLength(2)
   })
 })

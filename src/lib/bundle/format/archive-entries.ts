@@ -8,7 +8,8 @@ import {padded, type TarHeader} from '../../tar/headers.js'
 import {readTarBatches, wholeBody} from '../../tar/reader.js'
 import type {BundleLock, LockFile} from '../../bundle-json.js'
 import {BUNDLE_FILES, TOP_FOLDERS} from './bundle-files.js'
-import {bundlePartPaths, PartsReader} from './parts.js'
+import type {BundleFolder} from './bundle-folder.js'
+import {PartsReader} from './parts.js'
 import {plural} from '../../ui/table.js'
 
 /**
@@ -187,15 +188,15 @@ function asBundleError(err: unknown, what: string): unknown {
  * the iteration ends normally, `digests` holds the sha256 of each by name,
  * for SHA256SUMS.
  */
-export async function* bundleBatches(dir: string, lock: BundleLock, kind: ArchiveKind, digests?: Map<string, string>): AsyncGenerator<BundleEntry[]> {
+export async function* bundleBatches(bundle: BundleFolder, kind: ArchiveKind, digests?: Map<string, string>): AsyncGenerator<BundleEntry[]> {
   const name = ARCHIVES.find((a) => a.kind === kind)!.name
   let reader: PartsReader
   try {
-    reader = new PartsReader(await bundlePartPaths(dir, name))
+    reader = new PartsReader(await bundle.parts(name))
   } catch (err) {
     throw asBundleError(err, name)
   }
-  yield* archiveBatches(Readable.from(reader.chunks(), {objectMode: false}), lock, kind)
+  yield* archiveBatches(Readable.from(reader.chunks(), {objectMode: false}), bundle.lock, kind)
   // Past the tar's end marker: the rest of the file counts for SHA256SUMS too.
   try {
     await reader.finish()

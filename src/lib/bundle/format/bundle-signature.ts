@@ -125,7 +125,7 @@ export async function checkBundleSignature(dir: string, key: KeyObject, keyFile:
   const sums = await readFile(join(dir, BUNDLE_FILES.sums)).catch(() => undefined)
   if (sums === undefined) throw refuse(`${BUNDLE_FILES.sums} is missing`)
   const der = Buffer.from(sig.trim(), 'base64')
-  let ok = false
+  let ok: boolean
   try {
     ok = der.length > 0 && verify('sha256', sums, key, der)
   } catch {

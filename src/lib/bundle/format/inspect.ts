@@ -1,11 +1,10 @@
 import {readFile} from 'node:fs/promises'
-import {join} from 'node:path'
 
 import type {LockFile, LockReferrer} from '../../bundle-json.js'
 import {deltaSummary, type DeltaSummary} from './delta.js'
 import {bundleBom, type CycloneDxBom} from './cyclonedx.js'
 import {BUNDLE_FILES} from './bundle-files.js'
-import {parseBundleLock, readBundleLock} from './read-lock.js'
+import type {BundleFolder} from './bundle-folder.js'
 
 export interface InspectImage {
   ref: string
@@ -52,8 +51,8 @@ export interface InspectResult {
 }
 
 /** A bundle's contents from its bundle.json (fast: no archive is read; `verify` checks they match). */
-export async function inspectBundle(dir: string): Promise<InspectResult> {
-  const lock = await readBundleLock(dir)
+export function inspectBundle(bundle: BundleFolder): InspectResult {
+  const {lock} = bundle
   const result: InspectResult = {
     name: lock.name,
     version: lock.version ?? null,
@@ -83,9 +82,8 @@ export async function inspectBundle(dir: string): Promise<InspectResult> {
 }
 
 /** The bundle's CycloneDX 1.5 bill of materials, from its bundle.json (see cyclonedx.ts). */
-export async function inspectBundleBom(dir: string, tool: {name: string; version: string}): Promise<CycloneDxBom> {
-  const file = join(dir, BUNDLE_FILES.lock)
-  await readBundleLock(dir)
-  const bytes = await readFile(file)
-  return bundleBom(parseBundleLock(bytes.toString('utf8'), file), bytes, tool)
+export async function inspectBundleBom(bundle: BundleFolder, tool: {name: string; version: string}): Promise<CycloneDxBom> {
+  // The serial number and the hash are of bundle.json's bytes.
+  const bytes = await readFile(bundle.path(BUNDLE_FILES.lock))
+  return bundleBom(bundle.lock, bytes, tool)
 }

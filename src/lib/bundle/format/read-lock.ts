@@ -1,7 +1,3 @@
-import {createReadStream} from 'node:fs'
-import {join} from 'node:path'
-
-import {SEQUENTIAL_READ_BYTES} from '../../defaults.js'
 import {BundleError} from '../../errors.js'
 import {isDigest, SHA256_HEX} from '../../content/digest.js'
 import {folderClashes, isSafeRelativePath} from '../../content/paths.js'
@@ -9,23 +5,6 @@ import type {BundleLock} from '../../bundle-json.js'
 import {BUNDLE_FILES} from './bundle-files.js'
 
 const KINDS = new Set(['binary', 'package', 'chart', 'os-metadata', 'os-package'])
-
-/**
- * `DIR/bundle.json`, checked against the lock's shape. Missing, unparsable or
- * malformed is a BundleError (exit 2) listing every problem found.
- */
-export async function readBundleLock(dir: string): Promise<BundleLock> {
-  const file = join(dir, BUNDLE_FILES.lock)
-  let text = ''
-  try {
-    // In pieces (see SEQUENTIAL_READ_BYTES): a lock of thousands of images is megabytes.
-    for await (const piece of createReadStream(file, {encoding: 'utf8', highWaterMark: SEQUENTIAL_READ_BYTES})) text += piece as string
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    throw new BundleError(code === 'ENOENT' ? `${file} is missing: not a bundle folder` : `cannot read ${file}: ${(err as Error).message}`, {cause: err})
-  }
-  return parseBundleLock(text, file)
-}
 
 /** Parse and check lock text (bundle.json or a store's records.json). */
 export function parseBundleLock(text: string, file: string): BundleLock {

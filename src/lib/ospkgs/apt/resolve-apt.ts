@@ -42,7 +42,7 @@ export async function resolveApt(entries: AptOsPackageEntry[], ctx: OsFetchConte
             if (arch === 'all') continue
             throw new FailureError(`${entry.field}: ${redactUrl(entry.url)} suite ${suite}: the Release lists no ${base} index (component ${component}, architecture ${arch})`)
           }
-          const index = await fetchIndex(entry, suite, base, offered, parsed, ctx)
+          const index = await fetchIndex(entry, suite, {base, offered, release: parsed}, ctx)
           metadata[i].push(...index.files)
           const stream = await openIndex(index.file, index.compression)
           const targets = arch === 'all' ? entry.architectures : [arch]
@@ -132,11 +132,11 @@ function metadataFile(f: {url: string; path: string; sha256: string; size: numbe
 async function fetchIndex(
   entry: AptOsPackageEntry,
   suite: string,
-  base: string,
-  offered: (typeof INDEX_COMPRESSIONS)[number][],
-  release: ReturnType<typeof parseRelease>,
+  /** The suite's folder URL, the compressions offered and its parsed Release. */
+  from: {base: string; offered: (typeof INDEX_COMPRESSIONS)[number][]; release: ReturnType<typeof parseRelease>},
   ctx: OsFetchContext,
 ): Promise<{file: string; compression: (typeof INDEX_COMPRESSIONS)[number]['name']; files: PlannedFile[]}> {
+  const {base, offered, release} = from
   let lastErr: unknown
   for (const c of offered) {
     const name = `${base}${c.suffix}`
