@@ -88,7 +88,7 @@ describe('airlock import nginx', () => {
   it('prints progress lines and a summary without --json', async () => {
     const r = await runCli(['import', 'nginx', bundle, '--root', root])
     expect(r.code).toBe(0)
-    expect(r.stdout).toMatch(/0 file\(s\) written .*6 already there/)
+    expect(r.stdout).toMatch(/0 files written .*6 already there/)
     expect(r.stderr).toMatch(/offline-files\.tar\.gz/)
   })
 

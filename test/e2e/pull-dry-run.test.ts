@@ -3,6 +3,7 @@ import {access, mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {formatBytes} from '../../src/lib/ui/format.js'
 import {runCli} from '../helpers/cli.js'
 import {type Blob, pushImage, type PushedImage, randomLayer} from '../helpers/images.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
@@ -109,6 +110,11 @@ describe('airlock pull --dry-run', () => {
     for (const img of dry.items.filter((i) => i.kind === 'image')) {
       const p = pulled.items.find((i) => i.ref === img.ref)!
       expect([img.ref, img.digest, img.platforms, img.size]).toEqual([p.ref, p.digest, p.platforms, p.size])
+    }
+    // The pull's stderr gives each image the size its result and the table give (manifests and blobs), in the one formatter.
+    for (const p of pulled.items.filter((i) => i.kind === 'image')) {
+      const line = real.stderr.split('\n').find((l) => l.startsWith(`ok   ${p.ref} (`))
+      expect(line, real.stderr).toContain(` ${formatBytes(p.size)}, fetched `)
     }
     const t = dry.items.find((i) => String(i.path).endsWith('tools/tool.bin'))!
     expect([t.size, t.bytesToFetch, t.reused]).toEqual([tool.length, tool.length, false])

@@ -239,7 +239,7 @@ describe('a seed node with no Node.js and no network', () => {
       expect(r.out).toContain('./import.sh --no-executable nginx ROOT')
       expect(r.out).toMatch(/^exit 1$/m)
       expect(r.out).toMatch(/^nothing written$/m)
-      expect(r.out).toMatch(/^\d+ file\(s\) written, 0 already there, under \/srv\/flip$/m)
+      expect(r.out).toMatch(/^\d+ files? written, 0 already there, under \/srv\/flip$/m)
     } finally {
       await rm(join(root, 'flip'), {recursive: true, force: true})
     }
@@ -328,8 +328,8 @@ describe('a seed node with no Node.js and no network', () => {
     await rm(join(root, 'bundle', exe))
     const r = await inNamespace(inSeed(root, './bundle/import.sh nginx /srv/www2 && ./bundle/import.sh nginx /srv/www2'))
     expect(r.code, r.out).toBe(0)
-    expect(r.out).toMatch(/^(\d+) file\(s\) written, 0 already there, under \/srv\/www2$/m)
-    expect(r.out).toMatch(/^0 file\(s\) written, \d+ already there, under \/srv\/www2$/m)
+    expect(r.out).toMatch(/^(\d+) files? written, 0 already there, under \/srv\/www2$/m)
+    expect(r.out).toMatch(/^0 files written, \d+ already there, under \/srv\/www2$/m)
     const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {files: {path: string; sha256: string}[]}
     for (const f of lock.files) expect(sha256(await readFile(join(root, 'srv', 'www2', f.path))), f.path).toBe(f.sha256)
     // The registry and S3 need the executable: a clear refusal, not a half-done job.

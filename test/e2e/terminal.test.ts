@@ -99,7 +99,7 @@ describe('the live view in a terminal', () => {
     expect(b.code, b.raw).toBe(0)
     const s = await inTerminal(['import', 'nginx', bundle, '--root', join(dir, 'root')])
     expect(s.code, s.raw).toBe(0)
-    expect(used(s).some((l) => /9 file\(s\) written/.test(l)), used(s).join('\n')).toBe(true)
+    expect(used(s).some((l) => /9 files written/.test(l)), used(s).join('\n')).toBe(true)
   })
 
   it('serve: the live view ends once the server listens, so the list and the serving line show; Ctrl-C stops it gracefully', async () => {
@@ -128,7 +128,7 @@ describe('the live view in a terminal', () => {
     expect(s.code, s.raw).toBe(130)
     expect(s.cursorHidden).toBe(false)
     const text = used(s).join('') // the note wraps at the screen's width
-    expect(text).toMatch(/Interrupted\. \d+ of \d+ item\(s\) had finished and are kept in the store/)
+    expect(text).toMatch(/Interrupted\. \d+ of \d+ items? had finished and are kept in the store/)
     expect(text).toMatch(/Run the same command again to resume/)
     // What it said is true: partial downloads are there to be resumed.
     expect((await readdir(join(store, '.tmp'))).length).toBeGreaterThan(0)

@@ -86,16 +86,12 @@ async function pullImage(
       },
     )
 
-    let total = 0
     const r = await copier.copyImage({
       source,
       root,
       refs: [entry.name],
       label: entry.name,
-      onPlan: (p) => {
-        total = p.totalBytes
-        task.setTotal(p.totalBytes)
-      },
+      onPlan: (p) => task.setTotal(p.totalBytes),
       onBytes: (n) => task.advance(n),
     })
     const subjects = referrerSubjects(fetched.digest, r, sourceDigest)
@@ -113,8 +109,9 @@ async function pullImage(
     })
     const bytesFetched = r.bytesFetched + configFetched
     const bytesReused = Math.max(0, r.bytesReused - configFetched)
+    // The image's size as its result and the table give it (manifests and blobs), not the blob bytes of the progress bar.
     task.done(
-      `${shortDigest(r.digest)} ${platforms.join(', ') || 'no platform'} ${formatBytes(total)}` +
+      `${shortDigest(r.digest)} ${platforms.join(', ') || 'no platform'} ${formatBytes(r.size)}` +
         (referrers.length > 0 ? `, ${referrers.length} referrer${referrers.length === 1 ? '' : 's'}` : '') +
         (bytesFetched === 0 ? ', all in the store' : `, fetched ${formatBytes(bytesFetched)}`),
     )
