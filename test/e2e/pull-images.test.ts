@@ -267,24 +267,52 @@ describe('airlock pull (images) against the distribution registry', () => {
 describe('airlock pull keeps its connections', () => {
   it('carries a pull of many images over a few keep-alive connections, HEADs included', async () => {
     // 24 two-platform images: each one's referrer lookups (the registry has no referrers API, so
-    // the tag schema and cosign's tags) are a dozen HEADs. A connection closed after each request
-    // (a HEAD whose answer was not read to its end) would make the connections about as many as
-    // the requests; kept alive, they are at most the agent's sockets per host (64).
+    // the tag schema and cosign's tags) are a dozen HEADs, as the front refuses to list tags (some
+    // registries deny tags/list to a pull-only token) and the lookups fall back to a HEAD per tag.
+    // A connection closed after each request (a HEAD whose answer was not read to its end) would
+    // make the connections about as many as the requests; kept alive, they are at most the
+    // agent's sockets per host (64).
     const images = await Promise.all(
       Array.from({length: 24}, (_, i) => pushImage(reg, {repository: `keep/app-${i}`, tag: '1', platforms: ['linux/amd64', 'linux/arm64'], layerSize: 512})),
     )
-    const web = await startNginx({proxyTo: reg.url})
+    const web = await startNginx({proxyTo: reg.url, extraServerConfig: 'location ~ /tags/list$ { return 403; }'})
     try {
       const dir = await makeTempDir('airlock-pull-')
       const file = await manifestFile(dir, images.map((img) => `    - ref: ${web.host}/${img.repository}:${img.tag}\n      platforms: [all]`).join('\n') + '\n')
       const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--concurrency', '4'])
       expect(r.code, r.stderr).toBe(0)
       const lines = await web.accessLines()
+      // Refused once per repository, not once per lookup.
+      expect(lines.filter((l) => /"GET \/v2\/[^ ]+\/tags\/list\?[^ ]* HTTP\/[\d.]+" 403 /.test(l))).toHaveLength(24)
       const heads = lines.filter((l) => l.includes('"HEAD /v2/'))
       expect(heads.length).toBeGreaterThanOrEqual(24 * 3 * 4)
       const connections = connectionsOf(lines)
       console.log(`${lines.length} requests on ${connections.size} connections`)
       expect(connections.size, `${lines.length} requests on ${connections.size} connections`).toBeLessThanOrEqual(64)
+    } finally {
+      await web.stop()
+    }
+  })
+})
+
+describe('airlock pull looks referrer tags up in the tag list', () => {
+  it('reads each repository\'s tags once and HEADs no sha256-* tag of images without referrers', async () => {
+    // 12 two-platform images in 4 repositories, none with referrers, on a registry without the
+    // referrers API: 36 subjects, which by HEADs would be 144 requests (the tag schema's
+    // sha256-<hex> and cosign's .sig, .att, .sbom each); by the tag lists they are 4.
+    const images = await Promise.all(
+      Array.from({length: 12}, (_, i) => pushImage(reg, {repository: `nosig/app-${i % 4}`, tag: `${i}`, platforms: ['linux/amd64', 'linux/arm64'], layerSize: 512})),
+    )
+    const web = await startNginx({proxyTo: reg.url})
+    try {
+      const dir = await makeTempDir('airlock-pull-')
+      const file = await manifestFile(dir, images.map((img) => `    - ref: ${web.host}/${img.repository}:${img.tag}\n      platforms: [all]`).join('\n') + '\n')
+      const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--json'])
+      expect(r.code, r.stderr).toBe(0)
+      expect(pullJson(r.stdout).images.map((i) => i.digest).sort()).toEqual(images.map((i) => i.digest).sort())
+      const lines = await web.accessLines()
+      expect(lines.filter((l) => /"(HEAD|GET) \/v2\/[^ ]+\/manifests\/sha256-/.test(l))).toEqual([])
+      expect(lines.filter((l) => /"GET \/v2\/[^ ]+\/tags\/list\?/.test(l)).map((l) => /\/v2\/(.+)\/tags\/list/.exec(l)![1]).sort()).toEqual(['nosig/app-0', 'nosig/app-1', 'nosig/app-2', 'nosig/app-3'])
     } finally {
       await web.stop()
     }

@@ -19,15 +19,17 @@ export interface FoundReferrer {
  * What refers to `digest` in `repository`: the referrers API where the
  * registry answers it, else the referrers tag schema's `sha256-<hex>` index;
  * and cosign's `sha256-<hex>.sig`, `.att` and `.sbom` tags (cosign's
- * tag-based artifacts have no `subject`, so no API lists them).
+ * tag-based artifacts have no `subject`, so no API lists them). The tags
+ * are looked up in the repository's tag list, read once per run (see
+ * `RegistryClient.mayHaveTag`): only those it holds get a HEAD.
  */
 export async function findReferrers(client: RegistryClient, repository: string, digest: string): Promise<FoundReferrer[]> {
   // The lookups are independent small requests: all at once.
   const [listed, ...tagged] = await Promise.all([
-    client.referrers(repository, digest),
+    client.referrers(repository, digest, undefined, {listedTags: true}),
     ...COSIGN_TAG_SUFFIXES.map(async (suffix): Promise<FoundReferrer | undefined> => {
       const tag = cosignTag(digest, suffix)
-      if (!(await client.headManifest(repository, tag))) return undefined
+      if (!(await client.mayHaveTag(repository, tag)) || !(await client.headManifest(repository, tag))) return undefined
       const m = await client.getManifest(repository, tag)
       return {desc: {mediaType: m.mediaType, digest: m.digest, size: m.bytes.length}, tag}
     }),

@@ -12,6 +12,7 @@ import {isDigest, sha256Digest} from '../content/digest.js'
 import {bareMediaType, isSchema1MediaType, MANIFEST_ACCEPT, manifestMediaType, MediaType} from '../content/media-types.js'
 import {manifestGaps, parseManifestJson} from '../graph/parse.js'
 import {registryEndpointHost} from '../oci/reference.js'
+import {Once} from '../once.js'
 import {RegistryAuth, scopesFor, withAuth} from './auth.js'
 import type {Credentials} from './credentials.js'
 import {MAX_ERROR_BODY, responseError} from './errors.js'
@@ -95,6 +96,8 @@ export class RegistryClient implements TagLister, ReferrerLister {
   private baseUrl?: Promise<string>
   /** False once the registry answered the referrers API with 404: it has none (see `referrers`). */
   private referrersApi = true
+  /** Each repository's tags, read once for this client (one per run), or undefined where they cannot be read: see `mayHaveTag`. */
+  private readonly tagLists = new Once<string, ReadonlySet<string> | undefined>()
 
   constructor(opts: RegistryClientOptions) {
     this.opts = opts
@@ -303,6 +306,27 @@ export class RegistryClient implements TagLister, ReferrerLister {
   }
 
   /**
+   * Whether `repository` may have `tag`: false only when its tag list says
+   * not. The list is read once for this client (one per run) and shared by
+   * every image of the repository, so a repository without the tag costs one
+   * request (a page per thousand tags) instead of a HEAD per lookup. True
+   * when the list holds the tag, or when it cannot be read (a registry may
+   * deny tags/list to a pull-only token, or fail): the caller then asks with
+   * a HEAD, as it would without the list. A tag pushed after the list was
+   * read is not seen in this run, as a HEAD made a moment earlier would not
+   * have seen it.
+   */
+  async mayHaveTag(repository: string, tag: string): Promise<boolean> {
+    const tags = await this.tagLists.run(repository, () =>
+      this.listTags(repository).then(
+        (list) => new Set(list),
+        () => undefined,
+      ),
+    )
+    return tags === undefined || tags.has(tag)
+  }
+
+  /**
    * A small blob (a config) read whole into memory, capped at `maxBytes`
    * and verified against its digest: the one reader of config blobs
    * straight from a registry (mirror learns a platform, a chart its metadata).
@@ -345,8 +369,10 @@ export class RegistryClient implements TagLister, ReferrerLister {
    * (`GET /v2/<name>/referrers/<digest>`, `artifactType` filtered here too,
    * as a registry may ignore the filter), else the referrers tag schema:
    * the index tagged `sha256-<hex>`. None when neither is there.
+   * `listedTags`: ask `mayHaveTag` before the HEAD of that tag (for a
+   * repository only read from during the run).
    */
-  async referrers(repository: string, digest: string, artifactType?: string): Promise<Descriptor[]> {
+  async referrers(repository: string, digest: string, artifactType?: string, opts: {listedTags?: boolean} = {}): Promise<Descriptor[]> {
     const what = `the referrers of ${this.registry}/${repository}@${digest}`
     const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''
     // A registry with the API never answers it 404 (distribution spec), so one 404 says it has
@@ -368,6 +394,7 @@ export class RegistryClient implements TagLister, ReferrerLister {
       if (list === undefined) throw new RegistryError(`${this.registry}: ${what}: the answer is not an OCI index`, {host: this.host, status: res.status, repository})
     } else {
       const tag = `sha256-${digest.slice('sha256:'.length)}`
+      if (opts.listedTags && !(await this.mayHaveTag(repository, tag))) return []
       const head = await this.headManifest(repository, tag)
       if (!head) return []
       list = manifestsOf((await this.getManifest(repository, tag)).bytes) ?? []
