@@ -17,7 +17,10 @@ export default tseslint.config(
       'simple-import-sort/imports': 'error',
       'simple-import-sort/exports': 'error',
       'max-params': ['error', 5],
-      '@typescript-eslint/no-unused-vars': ['error', {argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none'}],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none'},
+      ],
       // Terminal escapes and NUL bytes are matched on purpose (remote text cleaned, tar names checked).
       'no-control-regex': 'off',
       // sha256sum's two spaces are a format, clearer written as they are.

@@ -7,7 +7,7 @@ import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {type Blob, pushImage, type PushedImage, randomLayer} from '../test/helpers/images.js'
+import {type Blob, type PushedImage, pushImage, randomLayer} from '../test/helpers/images.js'
 import type {RegistryServer} from '../test/helpers/registry.js'
 
 export const MB = 1024 * 1024
@@ -29,10 +29,18 @@ export interface Timed {
  * sys, its children's included) and peak RSS. `rss` is accepted for the
  * callers that asked for it; every run is measured so now.
  */
-export function timed(cmd: string, args: string[], opts: {rss?: boolean; cwd?: string; env?: NodeJS.ProcessEnv} = {}): Promise<Timed> {
+export function timed(
+  cmd: string,
+  args: string[],
+  opts: {rss?: boolean; cwd?: string; env?: NodeJS.ProcessEnv} = {},
+): Promise<Timed> {
   const t0 = performance.now()
   return new Promise((resolve) => {
-    const child = spawn('/usr/bin/time', ['-f', 'BENCH_TIME=%U,%S,%M', cmd, ...args], {stdio: ['ignore', 'ignore', 'pipe'], cwd: opts.cwd ?? root, env: opts.env ?? process.env})
+    const child = spawn('/usr/bin/time', ['-f', 'BENCH_TIME=%U,%S,%M', cmd, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: opts.cwd ?? root,
+      env: opts.env ?? process.env,
+    })
     let stderr = ''
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
     child.on('exit', (code) => {
@@ -85,16 +93,26 @@ export interface Build {
  * built one (AIRLOCK_BENCH_BASELINE names its checkout).
  */
 export function builds(env: NodeJS.ProcessEnv = process.env): Build[] {
-  const list: Build[] = [{name: 'new', rev: env.AIRLOCK_BENCH_REV ?? 'this checkout', root, cli: join(root, 'bin/run.js')}]
+  const list: Build[] = [
+    {name: 'new', rev: env.AIRLOCK_BENCH_REV ?? 'this checkout', root, cli: join(root, 'bin/run.js')},
+  ]
   const base = env.AIRLOCK_BENCH_BASELINE
-  if (base) list.push({name: 'old', rev: env.AIRLOCK_BENCH_BASELINE_REV ?? 'baseline', root: base, cli: join(base, 'bin/run.js')})
+  if (base)
+    list.push({
+      name: 'old',
+      rev: env.AIRLOCK_BENCH_BASELINE_REV ?? 'baseline',
+      root: base,
+      cli: join(base, 'bin/run.js'),
+    })
   return list
 }
 
 /** Whether a build's command takes a flag (a baseline may predate it), read from its oclif.manifest.json. */
 export function hasFlag(build: Build, command: string, flag: string): boolean {
   try {
-    const manifest = JSON.parse(readFileSync(join(build.root, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, {flags?: Record<string, unknown>}>}
+    const manifest = JSON.parse(readFileSync(join(build.root, 'oclif.manifest.json'), 'utf8')) as {
+      commands: Record<string, {flags?: Record<string, unknown>}>
+    }
     return Boolean(manifest.commands[command]?.flags?.[flag])
   } catch {
     return false
@@ -130,7 +148,13 @@ export const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 export const GOALS = {
   /** Peak RSS of every job, both sets, MB. */
   rssMb: 150,
-  scale: {pullMaxVsCurl: 1.2, pullFasterThanSkopeo: 1.5, bundleMaxVsTar: 0.8, importNginxMaxVsTar: 1.2, importRegistryFasterThanSkopeo: 5},
+  scale: {
+    pullMaxVsCurl: 1.2,
+    pullFasterThanSkopeo: 1.5,
+    bundleMaxVsTar: 0.8,
+    importNginxMaxVsTar: 1.2,
+    importRegistryFasterThanSkopeo: 5,
+  },
   count: {pullFasterThanSkopeo: 2, pullMaxVsCurl: 1.2, bundleMaxVsTar: 2.5, importRegistryFasterThanSkopeo: 10},
 } as const
 
@@ -174,7 +198,8 @@ export async function seedBenchImages(reg: RegistryServer, count: number): Promi
 export function smallFile(i: number): {path: string; kind: 'binaries' | 'packages'; data: Buffer} {
   const size = 1024 * (1 + (i % 16))
   const data = Buffer.alloc(size)
-  for (let off = 0, k = 0; off < size; k++) off += createHash('sha256').update(`file/${i}/${k}`).digest().copy(data, off)
+  for (let off = 0, k = 0; off < size; k++)
+    off += createHash('sha256').update(`file/${i}/${k}`).digest().copy(data, off)
   return i % 5 === 4
     ? {kind: 'packages', path: `pkgs/v1/pkg-${i}.tar`, data}
     : {kind: 'binaries', path: `release/v1.${i % 30}.0/bin/linux/amd64/tool-${i}`, data}

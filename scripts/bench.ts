@@ -46,7 +46,8 @@ for (let i = 0; i < argv.length; i++) {
 const all = (await readdir(join(here, 'bench'))).filter((f) => f.endsWith('.ts')).sort()
 const wanted = only.length > 0 ? only : baselineRev ? COMPARING : []
 const chosen = wanted.length > 0 ? all.filter((f) => wanted.includes(f.replace(/\.ts$/, ''))) : all
-if (chosen.length === 0) usage(`no benchmark matches ${only.join(', ')}; have: ${all.map((f) => f.replace(/\.ts$/, '')).join(', ')}`)
+if (chosen.length === 0)
+  usage(`no benchmark matches ${only.join(', ')}; have: ${all.map((f) => f.replace(/\.ts$/, '')).join(', ')}`)
 
 /** Short name of this checkout's commit, `-dirty` when it has changes. */
 async function thisRev(): Promise<string> {
@@ -70,9 +71,13 @@ async function buildBaseline(rev: string): Promise<{dir: string; short: string}>
   const step = (cmd: string, args: string[]) =>
     new Promise<void>((resolve, reject) => {
       const child = spawn(cmd, args, {cwd: dir, stdio: ['ignore', 'inherit', 'inherit']})
-      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} in ${dir} exited ${code}`))))
+      child.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} in ${dir} exited ${code}`)),
+      )
     })
-  const sameLock = (await readFile(join(root, 'package-lock.json'), 'utf8').catch(() => 'a')) === (await readFile(join(dir, 'package-lock.json'), 'utf8').catch(() => 'b'))
+  const sameLock =
+    (await readFile(join(root, 'package-lock.json'), 'utf8').catch(() => 'a')) ===
+    (await readFile(join(dir, 'package-lock.json'), 'utf8').catch(() => 'b'))
   if (sameLock) await symlink(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir')
   else {
     process.stderr.write(`baseline ${short}: its package-lock.json differs, npm ci there\n`)

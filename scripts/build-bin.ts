@@ -16,7 +16,7 @@ import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {chmod, copyFile, mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {isBuiltin} from 'node:module'
-import {homedir, arch as hostArch} from 'node:os'
+import {arch as hostArch, homedir} from 'node:os'
 import {join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -52,7 +52,9 @@ export function machineArch(): Arch {
   const a = hostArch()
   if (a === 'x64') return 'amd64'
   if (a === 'arm64') return 'arm64'
-  throw new Error(`no standalone executable for this machine's arch (${a}); build one with --arch amd64 or --arch arm64`)
+  throw new Error(
+    `no standalone executable for this machine's arch (${a}); build one with --arch amd64 or --arch arm64`,
+  )
 }
 
 function run(cmd: string, args: string[], cwd = repo): Promise<string> {
@@ -63,7 +65,9 @@ function run(cmd: string, args: string[], cwd = repo): Promise<string> {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()))
     child.stderr.on('data', (d: Buffer) => (err += d.toString()))
     child.on('error', rej)
-    child.on('exit', (code) => (code === 0 ? res(out) : rej(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${err.trim()}`))))
+    child.on('exit', (code) =>
+      code === 0 ? res(out) : rej(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${err.trim()}`)),
+    )
   })
 }
 
@@ -76,7 +80,10 @@ async function nodeBinary(arch: Arch): Promise<string> {
   const dir = join(cache, `${pkg}-${NODE.version}`)
   const bin = join(dir, 'bin', 'node')
   const tgz = join(cache, `${pkg}-${NODE.version}.tgz`)
-  const integrity = async (file: string) => `sha512-${createHash('sha512').update(await readFile(file)).digest('base64')}`
+  const integrity = async (file: string) =>
+    `sha512-${createHash('sha512')
+      .update(await readFile(file))
+      .digest('base64')}`
   const have = await readFile(join(dir, '.integrity'), 'utf8').catch(() => '')
   if (have === NODE.integrity[arch]) return bin
   await mkdir(cache, {recursive: true})
@@ -89,7 +96,8 @@ async function nodeBinary(arch: Arch): Promise<string> {
       await run('npm', ['pack', '--silent', `${pkg}@${NODE.version}`, '--pack-destination', own])
       const fetched = join(own, `${pkg}-${NODE.version}.tgz`)
       const got = await integrity(fetched)
-      if (got !== NODE.integrity[arch]) throw new Error(`${pkg}@${NODE.version}: sha512 ${got}, expected ${NODE.integrity[arch]}`)
+      if (got !== NODE.integrity[arch])
+        throw new Error(`${pkg}@${NODE.version}: sha512 ${got}, expected ${NODE.integrity[arch]}`)
       await rename(fetched, tgz)
     }
     const unpacked = join(own, 'package')
@@ -123,7 +131,10 @@ require = ((load, isBuiltin) => {
 /** dist/ as one CommonJS file, deterministic. */
 export async function bundleScript(out: string): Promise<void> {
   const pjson = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8'))
-  const embedded = {pjson: {name: pjson.name, version: pjson.version, description: pjson.description, oclif: pjson.oclif}, manifest: await commandManifest()}
+  const embedded = {
+    pjson: {name: pjson.name, version: pjson.version, description: pjson.description, oclif: pjson.oclif},
+    manifest: await commandManifest(),
+  }
   const result = await build({
     absWorkingDir: repo,
     entryPoints: [join(repo, 'dist', 'standalone.js')],
@@ -132,7 +143,7 @@ export async function bundleScript(out: string): Promise<void> {
     platform: 'node',
     format: 'cjs',
     target: `node${NODE.version.split('.')[0]}`,
-    minify: process.env.AIRLOCK_BIN_NO_MINIFY !== "1",
+    minify: process.env.AIRLOCK_BIN_NO_MINIFY !== '1',
     keepNames: true,
     legalComments: 'eof',
     sourcemap: false,
@@ -154,7 +165,10 @@ export async function bundleScript(out: string): Promise<void> {
   })
   if (result.errors.length > 0) throw new Error('esbuild failed')
   const builtins = dynamicImports(await readFile(out, 'utf8')).filter((m) => isBuiltin(m))
-  if (builtins.length > 0) throw new Error(`${out} has a dynamic import() of ${builtins.join(', ')}, which the executable cannot run (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING): import it statically`)
+  if (builtins.length > 0)
+    throw new Error(
+      `${out} has a dynamic import() of ${builtins.join(', ')}, which the executable cannot run (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING): import it statically`,
+    )
 }
 
 /** The modules a script loads with a dynamic import() of a string literal. */
@@ -177,7 +191,14 @@ export async function buildExecutable(arch: Arch, script?: string): Promise<stri
   const assets = {'import.sh': join(repo, 'dist', 'lib', 'bundle', 'write', 'import.sh')}
   // The blob records the script's path as given (for stack traces): relative to the build folder, so the clone's place does not show.
   const rel = (p: string) => relative(work, p)
-  const config = {main: rel(main), output: rel(blob), disableExperimentalSEAWarning: true, useCodeCache: codeCache, useSnapshot: false, assets: {'import.sh': rel(assets['import.sh'])}}
+  const config = {
+    main: rel(main),
+    output: rel(blob),
+    disableExperimentalSEAWarning: true,
+    useCodeCache: codeCache,
+    useSnapshot: false,
+    assets: {'import.sh': rel(assets['import.sh'])},
+  }
   await writeFile(seaConfig, JSON.stringify(config))
   await run(await nodeBinary(machineArch()), ['--random-seed=1', '--experimental-sea-config', seaConfig], work)
   const target = join(repo, 'dist', 'bin', `airlock-linux-${arch}`)
@@ -217,7 +238,9 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       const t0 = Date.now()
       const file = await buildExecutable(a, script)
       const bytes = await readFile(file)
-      process.stdout.write(`${createHash('sha256').update(bytes).digest('hex')}  ${(bytes.length / 1048576).toFixed(1)} MiB  ${file} (${Date.now() - t0} ms)\n`)
+      process.stdout.write(
+        `${createHash('sha256').update(bytes).digest('hex')}  ${(bytes.length / 1048576).toFixed(1)} MiB  ${file} (${Date.now() - t0} ms)\n`,
+      )
     }
   } catch (err) {
     process.stderr.write(`build:bin: ${(err as Error).message}\n`)

@@ -64,7 +64,9 @@ async function main(): Promise<void> {
   await airlock('verify', bundle)
   await airlock('inspect', bundle)
 
-  say('3. On the seed node (nothing installed: the bundle carries its importer): check it, import onto an nginx root, point clusterConfig.yaml at it')
+  say(
+    '3. On the seed node (nothing installed: the bundle carries its importer): check it, import onto an nginx root, point clusterConfig.yaml at it',
+  )
   const www = join(work, 'www')
   await mkdir(www, {recursive: true})
   const web = await startNginx({root: www})
@@ -89,18 +91,49 @@ async function main(): Promise<void> {
   const path = `${upstreamHost}/release/v1.29.0/bin/linux/amd64/kubeadm`
   const res = await fetch(`${web.url}/${path}`)
   const body = Buffer.from(await res.arrayBuffer())
-  process.stdout.write(`GET ${web.url}/${path} -> ${res.status}, sha256 ${createHash('sha256').update(body).digest('hex')}\n`)
+  process.stdout.write(
+    `GET ${web.url}/${path} -> ${res.status}, sha256 ${createHash('sha256').update(body).digest('hex')}\n`,
+  )
   process.stdout.write(`${await readFile(clusterConfig, 'utf8')}`)
 
   say('4. On the seed node: upload the same files to an S3 bucket (Ceph RGW)')
   const s3 = await startRgw()
   stops.push(s3.stop)
-  await seed('./import.sh', 's3', '--endpoint', s3.endpoint, '--bucket', 'offline', '--prefix', 'k8s', '--create-bucket', '--region', s3.region, '--access-key', s3.accessKey, '--secret-key', s3.secretKey)
+  await seed(
+    './import.sh',
+    's3',
+    '--endpoint',
+    s3.endpoint,
+    '--bucket',
+    'offline',
+    '--prefix',
+    'k8s',
+    '--create-bucket',
+    '--region',
+    s3.region,
+    '--access-key',
+    s3.accessKey,
+    '--secret-key',
+    s3.secretKey,
+  )
 
   say('5. On the seed node: push every image to a private registry with TLS and htpasswd')
   const target = await startRegistry({tls: true, auth: 'htpasswd', username: 'seed', password: 'seed-password'})
   stops.push(target.stop)
-  await seed('./import.sh', 'registry', '--registry', target.host, '--namespace', 'mirror', '--ca-file', target.caFile!, '--username', 'seed', '--password', 'seed-password')
+  await seed(
+    './import.sh',
+    'registry',
+    '--registry',
+    target.host,
+    '--namespace',
+    'mirror',
+    '--ca-file',
+    target.caFile!,
+    '--username',
+    'seed',
+    '--password',
+    'seed-password',
+  )
 
   say('Done. Everything the demo made is under .demo/')
 }

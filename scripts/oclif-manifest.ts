@@ -22,8 +22,10 @@ export async function commandManifest(): Promise<Interfaces.Manifest> {
   settings.enableAutoTranspile = false
   const config = await Config.load(repo)
   // oclif keeps the manifest it made on its Plugin class, not on the Plugin interface.
-  const manifest = (config.getPluginsList().find((p) => p.isRoot) as {manifest?: Interfaces.Manifest} | undefined)?.manifest
-  if (!manifest || Object.keys(manifest.commands).length === 0) throw new Error('oclif found no commands: run `npm run build` first')
+  const manifest = (config.getPluginsList().find((p) => p.isRoot) as {manifest?: Interfaces.Manifest} | undefined)
+    ?.manifest
+  if (!manifest || Object.keys(manifest.commands).length === 0)
+    throw new Error('oclif found no commands: run `npm run build` first')
   return manifest
 }
 

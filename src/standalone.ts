@@ -49,7 +49,12 @@ class EmbeddedPlugin implements Interfaces.Plugin {
     this.options = {root, isRoot: true, pjson: embedded.pjson}
     this.commandIDs = Object.keys(embedded.manifest.commands)
     this.commands = Object.entries(embedded.manifest.commands)
-      .map(([id, c]) => ({...c, pluginAlias: this.alias, pluginType: this.type, load: async () => this.findCommand(id, {must: true})}))
+      .map(([id, c]) => ({
+        ...c,
+        pluginAlias: this.alias,
+        pluginType: this.type,
+        load: async () => this.findCommand(id, {must: true}),
+      }))
       .sort((a, b) => a.id.localeCompare(b.id))
   }
 
@@ -91,7 +96,11 @@ const plugin = new EmbeddedPlugin(root, AIRLOCK_EMBEDDED)
 const runHook = Config.prototype.runHook
 Config.prototype.runHook = async function (this: Config, event: string, opts: unknown, ...rest: [number?, boolean?]) {
   if (event !== 'command_not_found') return runHook.call(this, event as 'init', opts as never, ...rest)
-  const result = await commandNotFound.call({config: this} as never, {...(opts as Interfaces.Hooks['command_not_found']['options']), config: this, context: {} as never})
+  const result = await commandNotFound.call({config: this} as never, {
+    ...(opts as Interfaces.Hooks['command_not_found']['options']),
+    config: this,
+    context: {} as never,
+  })
   return {successes: [{plugin, result}], failures: []}
 } as Config['runHook']
 

@@ -16,7 +16,7 @@ async function commandFiles(dir = join(repoRoot, 'src', 'commands')): Promise<st
   return ids.sort()
 }
 
-describe('the standalone executable\'s command list', () => {
+describe("the standalone executable's command list", () => {
   it('names every command file under src/commands, so none is missing from the CLI or the standalone executable', async () => {
     expect(Object.keys(COMMAND_MODULES).sort()).toEqual(await commandFiles())
   })

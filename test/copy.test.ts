@@ -1,25 +1,31 @@
 import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {readFile, readdir} from 'node:fs/promises'
+import {readdir, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import pLimit from 'p-limit'
 import {describe, expect, it} from 'vitest'
 
+import type {Descriptor} from '../src/lib/content/descriptor.js'
+import {sha256Digest} from '../src/lib/content/digest.js'
+import {MediaType} from '../src/lib/content/media-types.js'
 import type {BlobPutResult, ImageSink} from '../src/lib/content/roles.js'
 import {BlobQueue, Copier} from '../src/lib/copy.js'
 import {FailureError, IntegrityError} from '../src/lib/errors.js'
-import {sha256Digest} from '../src/lib/content/digest.js'
 import {OciLayoutSink, OciLayoutSource, readLayoutIndex} from '../src/lib/oci/layout.js'
-import type {Descriptor} from '../src/lib/content/descriptor.js'
-import {MediaType} from '../src/lib/content/media-types.js'
 import {Store} from '../src/lib/store/store.js'
 import {MemoryImages} from './helpers/memory-images.js'
 import {makeTempDir} from './helpers/tmp.js'
 
 function image(src: MemoryImages, platform: {os: string; architecture: string}, layers: Buffer[]) {
-  const config = src.add(Buffer.from(JSON.stringify({...platform, rootfs: {type: 'layers', diff_ids: []}, r: Math.random()})), MediaType.ociConfig)
+  const config = src.add(
+    Buffer.from(JSON.stringify({...platform, rootfs: {type: 'layers', diff_ids: []}, r: Math.random()})),
+    MediaType.ociConfig,
+  )
   const layerDescs = layers.map((l) => src.add(l, 'application/vnd.oci.image.layer.v1.tar+gzip'))
-  const m = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers: layerDescs}))
+  const m = Buffer.from(
+    JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers: layerDescs}),
+  )
   return {desc: {...src.add(m, MediaType.ociManifest), platform}, bytes: m}
 }
 
@@ -69,7 +75,14 @@ describe('Copier into an OCI layout', () => {
     let planned = 0
     let advanced = 0
     const [r1, r2] = await Promise.all([
-      copier.copyImage({source: src, root, refs: ['reg/multi:1'], label: 'reg/multi:1', onPlan: (p) => (planned = p.totalBytes), onBytes: (n) => (advanced += n)}),
+      copier.copyImage({
+        source: src,
+        root,
+        refs: ['reg/multi:1'],
+        label: 'reg/multi:1',
+        onPlan: (p) => (planned = p.totalBytes),
+        onBytes: (n) => (advanced += n),
+      }),
       copier.copyImage({
         source: src,
         root: {bytes: single.bytes, mediaType: MediaType.ociManifest, digest: single.desc.digest},
@@ -142,7 +155,13 @@ describe('Copier into an OCI layout', () => {
         await sink.tag(ref, d, b, o)
       },
     })
-    const copy = () => new Copier({sink: hinting(new OciLayoutSink(store)), pool: pLimit(4), concurrency: 4}).copyImage({source: src, root, refs: ['reg/multi:1'], label: 'x'})
+    const copy = () =>
+      new Copier({sink: hinting(new OciLayoutSink(store)), pool: pLimit(4), concurrency: 4}).copyImage({
+        source: src,
+        root,
+        refs: ['reg/multi:1'],
+        label: 'x',
+      })
     await copy()
     expect(hints.sort()).toEqual(['manifest child true', 'manifest child true', 'manifest root true', 'tag true'])
     hints.length = 0
@@ -156,12 +175,24 @@ describe('Copier into an OCI layout', () => {
     const config = src.add(Buffer.from(JSON.stringify({os: 'windows', architecture: 'amd64'})), MediaType.ociConfig)
     const foreignType = 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'
     // Referenced by URL only: the source does not have it, so a copy attempt would fail.
-    const remote = {mediaType: foreignType, digest: sha256Digest(randomBytes(100)), size: 100, urls: ['https://mcr.example/base']}
+    const remote = {
+      mediaType: foreignType,
+      digest: sha256Digest(randomBytes(100)),
+      size: 100,
+      urls: ['https://mcr.example/base'],
+    }
     const local = src.add(randomBytes(300), foreignType)
-    const bytes = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.dockerManifest, config, layers: [remote, local]}))
+    const bytes = Buffer.from(
+      JSON.stringify({schemaVersion: 2, mediaType: MediaType.dockerManifest, config, layers: [remote, local]}),
+    )
     const root = {bytes, mediaType: MediaType.dockerManifest, digest: src.add(bytes, MediaType.dockerManifest).digest}
     const store = await layoutStore()
-    const r = await new Copier({sink: new OciLayoutSink(store), pool: pLimit(2), concurrency: 2}).copyImage({source: src, root, refs: ['r/win:1'], label: 'r/win:1'})
+    const r = await new Copier({sink: new OciLayoutSink(store), pool: pLimit(2), concurrency: 2}).copyImage({
+      source: src,
+      root,
+      refs: ['r/win:1'],
+      label: 'r/win:1',
+    })
     expect(r.blobs.map((b) => b.digest).sort()).toEqual([config.digest, local.digest].sort())
     expect(src.blobOpens).not.toContain(remote.digest)
     expect(await readFile(store.blobPath(local.digest))).toEqual(src.content.get(local.digest))
@@ -174,9 +205,18 @@ describe('Copier into an OCI layout', () => {
     const img = image(src, {os: 'linux', architecture: 'amd64'}, [bad])
     src.corrupt = sha256Digest(bad)
     const store = await layoutStore()
-    const copier = new Copier({sink: new OciLayoutSink(store, {policy: {attempts: 2, baseDelayMs: 1, maxDelayMs: 1}}), pool: pLimit(2), concurrency: 2})
+    const copier = new Copier({
+      sink: new OciLayoutSink(store, {policy: {attempts: 2, baseDelayMs: 1, maxDelayMs: 1}}),
+      pool: pLimit(2),
+      concurrency: 2,
+    })
     const err = await copier
-      .copyImage({source: src, root: {bytes: img.bytes, mediaType: MediaType.ociManifest, digest: img.desc.digest}, refs: ['r'], label: 'reg/bad:1'})
+      .copyImage({
+        source: src,
+        root: {bytes: img.bytes, mediaType: MediaType.ociManifest, digest: img.desc.digest},
+        refs: ['r'],
+        label: 'reg/bad:1',
+      })
       .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(IntegrityError)
     expect((err as IntegrityError).message).toContain(`blob ${sha256Digest(bad)} of reg/bad:1`)
@@ -212,7 +252,12 @@ describe('Copier into an OCI layout', () => {
       tag: async () => {},
     }
     const copier = new Copier({sink, pool: pLimit(4), concurrency: 4})
-    await copier.copyImage({source: src, root: {bytes: img.bytes, mediaType: MediaType.ociManifest, digest: img.desc.digest}, refs: [], label: 's'})
+    await copier.copyImage({
+      source: src,
+      root: {bytes: img.bytes, mediaType: MediaType.ociManifest, digest: img.desc.digest},
+      refs: [],
+      label: 's',
+    })
     // Four slots: three large (largest first), one kept for the small ones.
     expect(starts.slice(0, 4).filter((s) => s >= 1000)).toHaveLength(3)
     expect(starts.slice(0, 4).filter((s) => s < 1000)).toHaveLength(1)
@@ -243,7 +288,12 @@ describe('Copier into an OCI layout', () => {
     const held = pool(() => new Promise<void>((r) => (open = r)))
     const queue = new BlobQueue(pool, 1)
     const copy = (img: ReturnType<typeof image>) =>
-      new Copier({sink, pool, queue, concurrency: 1}).copyImage({source: src, root: {bytes: img.bytes, mediaType: MediaType.ociManifest, digest: img.desc.digest}, refs: [], label: 'q'})
+      new Copier({sink, pool, queue, concurrency: 1}).copyImage({
+        source: src,
+        root: {bytes: img.bytes, mediaType: MediaType.ociManifest, digest: img.desc.digest},
+        refs: [],
+        label: 'q',
+      })
     const done = Promise.all([copy(smallImg), copy(largeImg)])
     while (checked < 5) await new Promise((r) => setImmediate(r))
     await new Promise((r) => setImmediate(r))
@@ -265,7 +315,14 @@ describe('Copier into an OCI layout', () => {
       tag: async () => {},
     }
     const copier = new Copier({sink, pool: pLimit(2), concurrency: 2})
-    const err = await copier.copyImage({source: src, root: {bytes: index, mediaType: MediaType.ociIndex, digest: sha256Digest(index)}, refs: [], label: 'reg/a:1'}).catch((e: unknown) => e)
+    const err = await copier
+      .copyImage({
+        source: src,
+        root: {bytes: index, mediaType: MediaType.ociIndex, digest: sha256Digest(index)},
+        refs: [],
+        label: 'reg/a:1',
+      })
+      .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(FailureError)
     expect((err as Error).message).toBe(`manifest ${bad.digest} of reg/a:1 is not valid JSON`)
   })

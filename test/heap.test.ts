@@ -9,10 +9,24 @@ import {makeTempDir} from './helpers/tmp.js'
 
 const run = promisify(execFile)
 
-type Mode = 'tuned' | 'default' | 'tuned-worker' | 'tuned-worker-only' | 'tuned-write-thread' | 'tuned-streaming' | 'tuned-streamed'
+type Mode =
+  | 'tuned'
+  | 'default'
+  | 'tuned-worker'
+  | 'tuned-worker-only'
+  | 'tuned-write-thread'
+  | 'tuned-streaming'
+  | 'tuned-streamed'
 
-async function youngGeneration(mode: Mode, ...args: string[]): Promise<{initial: number; largest: number; major: number}> {
-  const {stdout} = await run(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/fixtures/heap-load.ts'), mode, ...args], {cwd: repoRoot})
+async function youngGeneration(
+  mode: Mode,
+  ...args: string[]
+): Promise<{initial: number; largest: number; major: number}> {
+  const {stdout} = await run(
+    process.execPath,
+    ['--import', 'tsx', join(repoRoot, 'test/fixtures/heap-load.ts'), mode, ...args],
+    {cwd: repoRoot},
+  )
   return JSON.parse(stdout) as {initial: number; largest: number; major: number}
 }
 
@@ -37,7 +51,11 @@ describe('tuneHeap', () => {
 
   // A large blob streaming under the tight old-generation limit cost a full collection every few MB (30 for 400 MB).
   it('lets the old generation grow further while a large body streams, and no longer once it ended', async () => {
-    const [tuned, streaming, streamed] = await Promise.all([youngGeneration('tuned'), youngGeneration('tuned-streaming'), youngGeneration('tuned-streamed')])
+    const [tuned, streaming, streamed] = await Promise.all([
+      youngGeneration('tuned'),
+      youngGeneration('tuned-streaming'),
+      youngGeneration('tuned-streamed'),
+    ])
     // Counts of full collections vary by one or two with the timing of concurrent marking; the gap is twofold.
     expect(streaming.major).toBeLessThanOrEqual(tuned.major * 0.6)
     expect(streamed.major).toBeGreaterThanOrEqual(tuned.major * 0.8)

@@ -19,7 +19,7 @@ import {join} from 'node:path'
 
 import {makeStoreFixture, type StoreFileSpec, type StoreImageSpec} from '../../test/helpers/store-fixture.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
-import {check, GOALS, goalLine, MB, root, rssGoalLine, secs, timed} from '../bench-lib.js'
+import {check, goalLine, GOALS, MB, root, rssGoalLine, secs, timed} from '../bench-lib.js'
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1)
 
@@ -44,12 +44,29 @@ try {
   process.stderr.write('writing a store of about 1 GB...\n')
   const images: StoreImageSpec[] = [
     {ref: 'docker.io/library/big:1', format: 'oci', layers: 3, layerSize: size(64 * MB)},
-    {ref: 'quay.io/bench/multi:1', format: 'oci', platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: size(64 * MB)},
+    {
+      ref: 'quay.io/bench/multi:1',
+      format: 'oci',
+      platforms: ['linux/amd64', 'linux/arm64'],
+      layers: 2,
+      layerSize: size(64 * MB),
+    },
     {ref: 'registry.k8s.io/bench/docker:1', format: 'docker', layers: 2, layerSize: size(48 * MB)},
   ]
   const files: StoreFileSpec[] = [
-    ...Array.from({length: 6}, (_, i): StoreFileSpec => ({kind: 'binary', path: `dl.k8s.io/release/v1.29.0/bin/linux/amd64/tool${i}`, size: size(52 * MB), compressible: true, executable: i % 2 === 0})),
-    ...Array.from({length: 4}, (_, i): StoreFileSpec => ({kind: 'package', path: `example.com/tools/pkg${i}.tar`, size: size(44 * MB), compressible: true})),
+    ...Array.from({length: 6}, (_, i): StoreFileSpec => ({
+      kind: 'binary',
+      path: `dl.k8s.io/release/v1.29.0/bin/linux/amd64/tool${i}`,
+      size: size(52 * MB),
+      compressible: true,
+      executable: i % 2 === 0,
+    })),
+    ...Array.from({length: 4}, (_, i): StoreFileSpec => ({
+      kind: 'package',
+      path: `example.com/tools/pkg${i}.tar`,
+      size: size(44 * MB),
+      compressible: true,
+    })),
     {kind: 'chart', path: 'charts/app-1.0.0.tgz', size: 200_000},
   ]
   const store = await makeStoreFixture({root: join(work, 'store'), images, files, name: 'bench'})
@@ -76,11 +93,19 @@ try {
   // the bundle's cost, so it is made here, untimed.
   check('npm run build:bin', await timed(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'build-bin.ts')]))
   const out = join(work, 'bundle')
-  const airlock = await timed(process.execPath, [join(root, 'bin/run.js'), 'bundle', '--store', store.root, '--out', out, '--quiet'], {rss: true})
+  const airlock = await timed(
+    process.execPath,
+    [join(root, 'bin/run.js'), 'bundle', '--store', store.root, '--out', out, '--quiet'],
+    {rss: true},
+  )
   check('airlock bundle', airlock)
   const outBytes = await du(out)
   const first = await sha(join(out, 'SHA256SUMS'))
-  const again = await timed(process.execPath, [join(root, 'bin/run.js'), 'bundle', '--store', store.root, '--out', out, '--quiet'], {rss: true})
+  const again = await timed(
+    process.execPath,
+    [join(root, 'bin/run.js'), 'bundle', '--store', store.root, '--out', out, '--quiet'],
+    {rss: true},
+  )
   check('airlock bundle (again)', again)
   const same = (await sha(join(out, 'SHA256SUMS'))) === first
 
@@ -91,9 +116,16 @@ try {
     ['GNU tar -czf x2 + tar -cf', secs(gnu.ms), (gnu.ms / best).toFixed(2), '', `${(gnuBytes / MB).toFixed(0)} MB`],
     ['... + sha256sum of them', secs(gnu.ms + sums.ms), ((gnu.ms + sums.ms) / best).toFixed(2), '', ''],
   ]
-  process.stdout.write(`bundle: store of ${(storeBytes / MB).toFixed(0)} MB (${images.length} images, ${files.length} files), 2 cores\n`)
-  process.stdout.write(`${'run'.padEnd(28)}${'time'.padStart(10)}${'time/airlock'.padStart(14)}${'peak RSS'.padStart(10)}${'output'.padStart(10)}\n`)
-  for (const r of rows) process.stdout.write(`${r[0].padEnd(28)}${r[1].padStart(10)}${r[2].padStart(14)}${r[3].padStart(10)}${r[4].padStart(10)}\n`)
+  process.stdout.write(
+    `bundle: store of ${(storeBytes / MB).toFixed(0)} MB (${images.length} images, ${files.length} files), 2 cores\n`,
+  )
+  process.stdout.write(
+    `${'run'.padEnd(28)}${'time'.padStart(10)}${'time/airlock'.padStart(14)}${'peak RSS'.padStart(10)}${'output'.padStart(10)}\n`,
+  )
+  for (const r of rows)
+    process.stdout.write(
+      `${r[0].padEnd(28)}${r[1].padStart(10)}${r[2].padStart(14)}${r[3].padStart(10)}${r[4].padStart(10)}\n`,
+    )
   process.stdout.write(
     `${goalLine('airlock / GNU tar+gzip', best / gnu.ms, GOALS.scale.bundleMaxVsTar, 'max')}; ${rssGoalLine(rssMb * 1024)}; two runs byte-identical: ${same ? 'yes' : 'NO'}\n`,
   )

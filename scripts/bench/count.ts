@@ -43,11 +43,11 @@ import {homedir} from 'node:os'
 import {join} from 'node:path'
 
 import {startNginx} from '../../test/helpers/nginx.js'
-import {startRgw} from '../../test/helpers/rgw.js'
-import {countImageStorage} from '../../test/helpers/registry-storage.js'
 import {startRegistry} from '../../test/helpers/registry.js'
+import {countImageStorage} from '../../test/helpers/registry-storage.js'
+import {startRgw} from '../../test/helpers/rgw.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
-import {check, GOALS, goalLine, MB, root, rssGoalLine, secs, smallFile, timed, type Timed} from '../bench-lib.js'
+import {check, goalLine, GOALS, MB, root, rssGoalLine, secs, smallFile, type Timed, timed} from '../bench-lib.js'
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 1000)
 const FILES = Number(process.env.BENCH_FILES ?? 1000)
@@ -123,37 +123,80 @@ for (const a of ['offline-files.tar.gz', 'component-tools.tar.gz']) await x({fil
 
 /** GNU tar unpacking the bundle's two file archives into `to`, top folder stripped: one command each. */
 const untarFiles = (bundleDir: string, to: string): string[] =>
-  ['offline-files.tar.gz', 'component-tools.tar.gz'].map((a) => `tar -xzf ${join(bundleDir, a)} --strip-components=1 -C ${to}`)
+  ['offline-files.tar.gz', 'component-tools.tar.gz'].map(
+    (a) => `tar -xzf ${join(bundleDir, a)} --strip-components=1 -C ${to}`,
+  )
 
 /** A reference run, unless BENCH_REFERENCE=0. */
 const reference = async (what: string, cmd: string, args: string[]): Promise<Timed | undefined> =>
   REFERENCE ? check(what, await timed(cmd, args, {rss: true})) : undefined
 
-async function runJobs(tag: string, manifest: string, images: {repository: string; tag: string}[], urls: string[]): Promise<Jobs> {
+async function runJobs(
+  tag: string,
+  manifest: string,
+  images: {repository: string; tag: string}[],
+  urls: string[],
+): Promise<Jobs> {
   const say = (what: string) => process.stderr.write(`[${tag}] ${what}...\n`)
   const dir = join(work, tag)
   await mkdir(dir)
   // pull
   say('airlock pull')
   const store = join(dir, 'store')
-  const pull = check('airlock pull', await timed(process.execPath, [cli, 'pull', manifest, '--store', store, '--quiet', '--concurrency', String(CONCURRENCY)], {rss: true}))
+  const pull = check(
+    'airlock pull',
+    await timed(
+      process.execPath,
+      [cli, 'pull', manifest, '--store', store, '--quiet', '--concurrency', String(CONCURRENCY)],
+      {rss: true},
+    ),
+  )
   const syncFile = join(dir, 'sync.yaml')
-  await writeFile(syncFile, `${src.host}:\n  tls-verify: false\n  images:\n${images.map((i) => `    ${i.repository}: ["${i.tag}"]\n`).join('')}`)
+  await writeFile(
+    syncFile,
+    `${src.host}:\n  tls-verify: false\n  images:\n${images.map((i) => `    ${i.repository}: ["${i.tag}"]\n`).join('')}`,
+  )
   say('skopeo sync + curl')
   const skopeoDir = join(dir, 'skopeo-dir')
   await mkdir(skopeoDir)
-  const sync = await reference('skopeo sync', 'skopeo', ['sync', '--all', '--preserve-digests', '--src', 'yaml', '--dest', 'dir', syncFile, skopeoDir])
+  const sync = await reference('skopeo sync', 'skopeo', [
+    'sync',
+    '--all',
+    '--preserve-digests',
+    '--src',
+    'yaml',
+    '--dest',
+    'dir',
+    syncFile,
+    skopeoDir,
+  ])
   const curlCfg = join(dir, 'curl.cfg')
   await writeFile(curlCfg, urls.map((u) => `url = "${u}"\noutput = "/dev/null"\n`).join(''))
-  const curl = await reference('curl', 'curl', ['-sS', '-f', '--parallel', '--parallel-max', String(CONCURRENCY), '-K', curlCfg])
-  const pullRef = sync && curl ? {ms: sync.ms + curl.ms, code: 0, rssKb: Math.max(sync.rssKb ?? 0, curl.rssKb ?? 0), stderr: ''} : undefined
+  const curl = await reference('curl', 'curl', [
+    '-sS',
+    '-f',
+    '--parallel',
+    '--parallel-max',
+    String(CONCURRENCY),
+    '-K',
+    curlCfg,
+  ])
+  const pullRef =
+    sync && curl
+      ? {ms: sync.ms + curl.ms, code: 0, rssKb: Math.max(sync.rssKb ?? 0, curl.rssKb ?? 0), stderr: ''}
+      : undefined
 
   // bundle
   say('airlock bundle')
   const storeSize = await du(store)
   check('warm-up', await timed('sh', ['-c', `find ${store} -type f -exec cat {} + > /dev/null`]))
   const bundleDir = join(dir, 'bundle')
-  const bundle = check('airlock bundle', await timed(process.execPath, [cli, 'bundle', '--store', store, '--out', bundleDir, '--no-importer', '--quiet'], {rss: true}))
+  const bundle = check(
+    'airlock bundle',
+    await timed(process.execPath, [cli, 'bundle', '--store', store, '--out', bundleDir, '--no-importer', '--quiet'], {
+      rss: true,
+    }),
+  )
   const gnuDir = join(dir, 'gnu')
   const bundleRef = await reference('GNU tar', 'sh', [
     '-c',
@@ -165,27 +208,68 @@ async function runJobs(tag: string, manifest: string, images: {repository: strin
     ].join(' && '),
   ])
   // The same archives written by node-tar: what the job costs in Node with nothing checked.
-  const bundleNode = await reference('node-tar create', process.execPath, ['--input-type=module', '-e', NODE_TAR_CREATE, store, join(dir, 'node-tar')])
+  const bundleNode = await reference('node-tar create', process.execPath, [
+    '--input-type=module',
+    '-e',
+    NODE_TAR_CREATE,
+    store,
+    join(dir, 'node-tar'),
+  ])
 
   // import registry
   say('airlock import registry')
   const ireg = check(
     'airlock import registry',
-    await timed(process.execPath, [cli, 'import', 'registry', bundleDir, '--registry', regA.host, '--namespace', tag, '--concurrency', String(CONCURRENCY), '--quiet'], {rss: true}),
+    await timed(
+      process.execPath,
+      [
+        cli,
+        'import',
+        'registry',
+        bundleDir,
+        '--registry',
+        regA.host,
+        '--namespace',
+        tag,
+        '--concurrency',
+        String(CONCURRENCY),
+        '--quiet',
+      ],
+      {rss: true},
+    ),
   )
   say('skopeo sync dir -> registry')
-  const iregRef = await reference('skopeo sync to a registry', 'skopeo', ['sync', '--all', '--preserve-digests', '--src', 'dir', '--dest', 'docker', '--dest-tls-verify=false', skopeoDir, `${regB.host}/${tag}`])
+  const iregRef = await reference('skopeo sync to a registry', 'skopeo', [
+    'sync',
+    '--all',
+    '--preserve-digests',
+    '--src',
+    'dir',
+    '--dest',
+    'docker',
+    '--dest-tls-verify=false',
+    skopeoDir,
+    `${regB.host}/${tag}`,
+  ])
 
   // import nginx
   say('airlock import nginx')
   const tarRoot = join(dir, 'root-tar')
   await mkdir(tarRoot)
-  const inginx = check('airlock import nginx', await timed(process.execPath, [cli, 'import', 'nginx', bundleDir, '--root', join(dir, 'root-airlock'), '--quiet'], {rss: true}))
-  const inginxRef = await reference('tar -xzf', 'sh', [
-    '-c',
-    untarFiles(bundleDir, tarRoot).join(' && '),
+  const inginx = check(
+    'airlock import nginx',
+    await timed(process.execPath, [cli, 'import', 'nginx', bundleDir, '--root', join(dir, 'root-airlock'), '--quiet'], {
+      rss: true,
+    }),
+  )
+  const inginxRef = await reference('tar -xzf', 'sh', ['-c', untarFiles(bundleDir, tarRoot).join(' && ')])
+  const inginxNode = await reference('node-tar extract', process.execPath, [
+    '--input-type=module',
+    '-e',
+    NODE_TAR_EXTRACT,
+    bundleDir,
+    join(dir, 'root-node-tar'),
   ])
-  const inginxNode = await reference('node-tar extract', process.execPath, ['--input-type=module', '-e', NODE_TAR_EXTRACT, bundleDir, join(dir, 'root-node-tar')])
 
   // import s3: into a bucket of its own each, airlock's and the reference's
   let is3: Timed | undefined
@@ -195,7 +279,25 @@ async function runJobs(tag: string, manifest: string, images: {repository: strin
     const keys = ['--access-key', rgw.accessKey, '--secret-key', rgw.secretKey]
     is3 = check(
       'airlock import s3',
-      await timed(process.execPath, [cli, 'import', 's3', bundleDir, '--endpoint', rgw.endpoint, '--bucket', `count-${tag}`, '--create-bucket', ...keys, '--concurrency', String(CONCURRENCY), '--quiet'], {rss: true}),
+      await timed(
+        process.execPath,
+        [
+          cli,
+          'import',
+          's3',
+          bundleDir,
+          '--endpoint',
+          rgw.endpoint,
+          '--bucket',
+          `count-${tag}`,
+          '--create-bucket',
+          ...keys,
+          '--concurrency',
+          String(CONCURRENCY),
+          '--quiet',
+        ],
+        {rss: true},
+      ),
     )
     say('tar -xzf + rclone copy')
     const unpacked = join(dir, 'root-rclone')
@@ -211,21 +313,47 @@ async function runJobs(tag: string, manifest: string, images: {repository: strin
       ].join(' && '),
     ])
   }
-  return {pull, pullRef, bundle, bundleRef, bundleNode, ireg, iregRef, inginx, inginxRef, inginxNode, is3, is3Ref, storeSize}
+  return {
+    pull,
+    pullRef,
+    bundle,
+    bundleRef,
+    bundleNode,
+    ireg,
+    iregRef,
+    inginx,
+    inginxRef,
+    inginxNode,
+    is3,
+    is3Ref,
+    storeSize,
+  }
 }
 
 try {
   const manifest = join(work, 'count.yaml')
   const one = join(work, 'one.yaml')
   const head = ['apiVersion: airlock/v1', 'kind: Manifest', 'metadata:', '  name: count', 'spec:', '  images:']
-  const imageLines = (imgs: typeof set.images) => imgs.flatMap((img) => [`    - ref: ${src.host}/${img.repository}:${img.tag}`, '      platforms: [all]'])
+  const imageLines = (imgs: typeof set.images) =>
+    imgs.flatMap((img) => [`    - ref: ${src.host}/${img.repository}:${img.tag}`, '      platforms: [all]'])
   const fileLines = (list: typeof specs, kind: 'binaries' | 'packages') => [
     `  ${kind}:`,
-    ...list.filter((s) => s.kind === kind).flatMap((f) => [`    - url: ${nginx.url}/${f.path}`, `      sha256: ${createHash('sha256').update(f.data).digest('hex')}`]),
+    ...list
+      .filter((s) => s.kind === kind)
+      .flatMap((f) => [
+        `    - url: ${nginx.url}/${f.path}`,
+        `      sha256: ${createHash('sha256').update(f.data).digest('hex')}`,
+      ]),
   ]
-  await writeFile(manifest, `${[...head, ...imageLines(set.images), ...fileLines(specs, 'binaries'), ...fileLines(specs, 'packages')].join('\n')}\n`)
+  await writeFile(
+    manifest,
+    `${[...head, ...imageLines(set.images), ...fileLines(specs, 'binaries'), ...fileLines(specs, 'packages')].join('\n')}\n`,
+  )
   // One image and one file: the same jobs' fixed cost, to take from the full run's time for the cost of an entry.
-  await writeFile(one, `${[...head, ...imageLines(set.images.slice(0, 1)), ...fileLines(specs.slice(0, 1), 'binaries')].join('\n')}\n`)
+  await writeFile(
+    one,
+    `${[...head, ...imageLines(set.images.slice(0, 1)), ...fileLines(specs.slice(0, 1), 'binaries')].join('\n')}\n`,
+  )
   const urls = specs.map((f) => `${nginx.url}/${f.path}`)
   const oneUrl = urls.slice(0, 1)
   specs.length = 0
@@ -235,7 +363,11 @@ try {
 
   const rows: string[][] = []
   const row = (job: string, a: Timed, refName: string, ref?: Timed) =>
-    rows.push(ref ? [job, secs(a.ms), mb(a), refName, secs(ref.ms), mb(ref), `${(a.ms / ref.ms).toFixed(2)}x`] : [job, secs(a.ms), mb(a), '(not run)', '', '', ''])
+    rows.push(
+      ref
+        ? [job, secs(a.ms), mb(a), refName, secs(ref.ms), mb(ref), `${(a.ms / ref.ms).toFixed(2)}x`]
+        : [job, secs(a.ms), mb(a), '(not run)', '', '', ''],
+    )
   row('pull', all.pull, 'skopeo sync + curl', all.pullRef)
   row('bundle', all.bundle, 'GNU tar (-cf, -czf x2)', all.bundleRef)
   row('bundle', all.bundle, 'node-tar c (same archives)', all.bundleNode)
@@ -246,19 +378,37 @@ try {
 
   const headers = ['job', 'airlock', 'RSS', 'reference', 'time', 'RSS', 'airlock/ref']
   const widths = [17, 10, 9, 31, 10, 9, 12]
-  const fmt = (r: string[], w = widths) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : i === 3 && w === widths ? `  ${c.padEnd(w[i] - 2)}` : c.padStart(w[i]))).join('')
+  const fmt = (r: string[], w = widths) =>
+    r
+      .map((c, i) =>
+        i === 0 ? c.padEnd(w[i]) : i === 3 && w === widths ? `  ${c.padEnd(w[i] - 2)}` : c.padStart(w[i]),
+      )
+      .join('')
   process.stdout.write(
     `count: ${COUNT} two-platform images and ${FILES} files; store ${(all.storeSize.bytes / MB).toFixed(0)} MB in ${all.storeSize.files} files; --concurrency ${CONCURRENCY}\n`,
   )
   process.stdout.write(`${fmt(headers)}\n${rows.map((r) => fmt(r)).join('\n')}\n`)
-  const worst = Math.max(all.pull.rssKb ?? 0, all.bundle.rssKb ?? 0, all.ireg.rssKb ?? 0, all.inginx.rssKb ?? 0, all.is3?.rssKb ?? 0)
+  const worst = Math.max(
+    all.pull.rssKb ?? 0,
+    all.bundle.rssKb ?? 0,
+    all.ireg.rssKb ?? 0,
+    all.inginx.rssKb ?? 0,
+    all.is3?.rssKb ?? 0,
+  )
   process.stdout.write(`airlock ${rssGoalLine(worst)}, at any count\n`)
   // The count set's goals (GOALS in bench-lib.ts), on this run's counts; the references' differ a little from `goals`' (no sync -f).
   const g = GOALS.count
   const goals = [
-    all.pullRef && goalLine('pull: skopeo sync + curl / airlock', all.pullRef.ms / all.pull.ms, g.pullFasterThanSkopeo, 'min'),
+    all.pullRef &&
+      goalLine('pull: skopeo sync + curl / airlock', all.pullRef.ms / all.pull.ms, g.pullFasterThanSkopeo, 'min'),
     all.bundleRef && goalLine('bundle: airlock / GNU tar', all.bundle.ms / all.bundleRef.ms, g.bundleMaxVsTar, 'max'),
-    all.iregRef && goalLine('import registry: skopeo sync / airlock', all.iregRef.ms / all.ireg.ms, g.importRegistryFasterThanSkopeo, 'min'),
+    all.iregRef &&
+      goalLine(
+        'import registry: skopeo sync / airlock',
+        all.iregRef.ms / all.ireg.ms,
+        g.importRegistryFasterThanSkopeo,
+        'min',
+      ),
   ].filter(Boolean)
   if (goals.length > 0) process.stdout.write(`${goals.join('\n')}\n`)
 
@@ -271,7 +421,13 @@ try {
   const costRow = (job: string, entries: number, [a, a1]: [Timed, Timed], [r, r1]: [Timed?, Timed?] = []) => {
     const mine = perEntry(entries, a, a1)
     const theirs = r && r1 ? perEntry(entries, r, r1) : undefined
-    costRows.push([job, secs(a1.ms), ms(mine), theirs === undefined ? '(not run)' : ms(theirs), theirs === undefined ? '' : `${(mine / theirs).toFixed(2)}x`])
+    costRows.push([
+      job,
+      secs(a1.ms),
+      ms(mine),
+      theirs === undefined ? '(not run)' : ms(theirs),
+      theirs === undefined ? '' : `${(mine / theirs).toFixed(2)}x`,
+    ])
   }
   // pull and bundle handle images and files (counted as one entry each, the one-entry run has one of each); import registry the images, import nginx the files.
   costRow('pull', COUNT + FILES - 1, [all.pull, fixed.pull], [all.pullRef, fixed.pullRef])
@@ -282,7 +438,9 @@ try {
   costRow('  vs node-tar', FILES, [all.inginx, fixed.inginx], [all.inginxNode, fixed.inginxNode])
   if (all.is3 && fixed.is3) costRow('import s3', FILES, [all.is3, fixed.is3], [all.is3Ref, fixed.is3Ref])
   process.stdout.write(`\nper entry: (time of the full run - time with one image and one file) / entries between\n`)
-  process.stdout.write(`${fmt(['job', 'fixed', 'airlock/entry', 'ref/entry', 'airlock/ref'], costWidths)}\n${costRows.map((r) => fmt(r, costWidths)).join('\n')}\n`)
+  process.stdout.write(
+    `${fmt(['job', 'fixed', 'airlock/entry', 'ref/entry', 'airlock/ref'], costWidths)}\n${costRows.map((r) => fmt(r, costWidths)).join('\n')}\n`,
+  )
 } finally {
   await src.stop()
   await regA.stop()

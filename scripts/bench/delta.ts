@@ -45,7 +45,9 @@ try {
       platforms: ['linux/amd64', 'linux/arm64'],
       layers: 2,
       layerSize: (1 + (i % 3)) * 2 * MB,
-      baseLayers: img.blobs.filter((b) => images.some((o) => o !== img && o.blobs.some((ob) => ob.digest === b.digest))).slice(0, 1),
+      baseLayers: img.blobs
+        .filter((b) => images.some((o) => o !== img && o.blobs.some((ob) => ob.digest === b.digest)))
+        .slice(0, 1),
     })
     v2Refs[i] = `${reg.host}/${next.repository}:${next.tag}`
   }
@@ -54,22 +56,34 @@ try {
   await writeFile(v1, manifestText('bench', v1Refs))
   await writeFile(v2, manifestText('bench', v2Refs))
   const store = join(work, 'store')
-  const cli = (args: string[]) => timed(process.execPath, [join(root, 'bin/run.js'), ...args, '--store', store, '--quiet'], {rss: true})
+  const cli = (args: string[]) =>
+    timed(process.execPath, [join(root, 'bin/run.js'), ...args, '--store', store, '--quiet'], {rss: true})
 
   check('build v1', await cli(['build', v1, '--out', join(work, 'v1'), '--no-importer']))
   // Pull v2 once, so both bundles below are timed from the same warm store.
   check('pull v2', await cli(['pull', v2]))
   const full = check('build v2 (full)', await cli(['build', v2, '--out', join(work, 'full'), '--no-importer']))
-  const delta = check('build v2 --since v1', await cli(['build', v2, '--out', join(work, 'delta'), '--no-importer', '--since', join(work, 'v1')]))
+  const delta = check(
+    'build v2 --since v1',
+    await cli(['build', v2, '--out', join(work, 'delta'), '--no-importer', '--since', join(work, 'v1')]),
+  )
   const fullBytes = await du(join(work, 'full'))
   const deltaBytes = await du(join(work, 'delta'))
 
   const mb = (n: number) => `${(n / MB).toFixed(1)} MB`
   const rss = (t: {rssKb?: number}) => `${Math.round((t.rssKb ?? 0) / 1024)} MB`
-  process.stdout.write(`delta: ${IMAGES} multi-arch images, ${bumped.length} bumped to a new tag (new own layers, same base layers)\n`)
-  process.stdout.write(`${'run'.padEnd(28)}${'time'.padStart(10)}${'bundle size'.padStart(14)}${'peak RSS'.padStart(10)}\n`)
-  process.stdout.write(`${'build v2 (full)'.padEnd(28)}${secs(full.ms).padStart(10)}${mb(fullBytes).padStart(14)}${rss(full).padStart(10)}\n`)
-  process.stdout.write(`${'build v2 --since v1'.padEnd(28)}${secs(delta.ms).padStart(10)}${mb(deltaBytes).padStart(14)}${rss(delta).padStart(10)}\n`)
+  process.stdout.write(
+    `delta: ${IMAGES} multi-arch images, ${bumped.length} bumped to a new tag (new own layers, same base layers)\n`,
+  )
+  process.stdout.write(
+    `${'run'.padEnd(28)}${'time'.padStart(10)}${'bundle size'.padStart(14)}${'peak RSS'.padStart(10)}\n`,
+  )
+  process.stdout.write(
+    `${'build v2 (full)'.padEnd(28)}${secs(full.ms).padStart(10)}${mb(fullBytes).padStart(14)}${rss(full).padStart(10)}\n`,
+  )
+  process.stdout.write(
+    `${'build v2 --since v1'.padEnd(28)}${secs(delta.ms).padStart(10)}${mb(deltaBytes).padStart(14)}${rss(delta).padStart(10)}\n`,
+  )
   process.stdout.write(
     `delta / full: size ${(deltaBytes / fullBytes).toFixed(3)}x, time ${(delta.ms / full.ms).toFixed(2)}x (the delta carries only the bumped images' new blobs)\n`,
   )

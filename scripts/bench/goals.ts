@@ -33,10 +33,24 @@ import {homedir} from 'node:os'
 import {join} from 'node:path'
 
 import {startNginx} from '../../test/helpers/nginx.js'
+import {type RegistryServer, startRegistry} from '../../test/helpers/registry.js'
 import {countImageStorage} from '../../test/helpers/registry-storage.js'
-import {startRegistry, type RegistryServer} from '../../test/helpers/registry.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
-import {type Build, builds, check, GOALS, hasFlag, loadAverage, MB, median, seedBenchImages, smallFile, summed, timed, type Timed} from '../bench-lib.js'
+import {
+  type Build,
+  builds,
+  check,
+  GOALS,
+  hasFlag,
+  loadAverage,
+  MB,
+  median,
+  seedBenchImages,
+  smallFile,
+  summed,
+  type Timed,
+  timed,
+} from '../bench-lib.js'
 
 const SETS = (process.env.BENCH_SET ?? 'both') === 'both' ? ['scale', 'count'] : [process.env.BENCH_SET as string]
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1)
@@ -75,7 +89,11 @@ async function serveFiles(list: {path: string; data: Buffer; kind: 'binaries' | 
     await writeFile(join(www, f.path), f.data)
   }
   const nginx = await startNginx({root: www})
-  const files = list.map((f) => ({url: `${nginx.url}/${f.path}`, sha256: createHash('sha256').update(f.data).digest('hex'), kind: f.kind}))
+  const files = list.map((f) => ({
+    url: `${nginx.url}/${f.path}`,
+    sha256: createHash('sha256').update(f.data).digest('hex'),
+    kind: f.kind,
+  }))
   return {
     files,
     async stop() {
@@ -98,7 +116,11 @@ async function scaleSet(): Promise<SetUp> {
   process.stderr.write('scale set: pushing 64 multi-arch images...\n')
   const images = await seedBenchImages(registry, 64)
   const served = await serveFiles(
-    Array.from({length: 8}, (_, i) => ({path: i % 4 === 3 ? `pkgs/big-${i}.tar` : `bin/tool-${i}`, data: compressible(40 * MB), kind: i % 4 === 3 ? ('packages' as const) : ('binaries' as const)})),
+    Array.from({length: 8}, (_, i) => ({
+      path: i % 4 === 3 ? `pkgs/big-${i}.tar` : `bin/tool-${i}`,
+      data: compressible(40 * MB),
+      kind: i % 4 === 3 ? ('packages' as const) : ('binaries' as const),
+    })),
   )
   return {
     name: 'scale',
@@ -169,13 +191,21 @@ const inTurn = (round: number): Build[] => (round % 2 === 0 ? BUILDS : [...BUILD
 async function runSet(set: SetUp): Promise<boolean> {
   const work = await makeTempDir(`airlock-bench-goals-${set.name}-`)
   const jobs = {pull: new Runs(), bundle: new Runs(), inginx: new Runs(), ireg: new Runs()}
-  const refs = {curl: 'curl x8 + sync -f', skopeo: 'skopeo sync --all + curl files', tar: 'tar -cf + tar -czf x2 + sync -f', untar: 'tar -xzf x2 + sync -f', skopeoPush: 'skopeo sync --all to registry'}
+  const refs = {
+    curl: 'curl x8 + sync -f',
+    skopeo: 'skopeo sync --all + curl files',
+    tar: 'tar -cf + tar -czf x2 + sync -f',
+    untar: 'tar -xzf x2 + sync -f',
+    skopeoPush: 'skopeo sync --all to registry',
+  }
   const loadBefore = loadAverage()
   try {
     const manifest = join(work, 'airlock.yaml')
     const fileLines = (kind: 'binaries' | 'packages') => {
       const list = set.files.filter((f) => f.kind === kind)
-      return list.length === 0 ? [] : [`  ${kind}:`, ...list.flatMap((f) => [`    - url: ${f.url}`, `      sha256: ${f.sha256}`])]
+      return list.length === 0
+        ? []
+        : [`  ${kind}:`, ...list.flatMap((f) => [`    - url: ${f.url}`, `      sha256: ${f.sha256}`])]
     }
     await writeFile(
       manifest,
@@ -186,7 +216,10 @@ async function runSet(set: SetUp): Promise<boolean> {
         `  name: ${set.name}`,
         'spec:',
         '  images:',
-        ...set.images.flatMap((img) => [`    - ref: ${set.registry.host}/${img.repository}:${img.tag}`, '      platforms: [all]']),
+        ...set.images.flatMap((img) => [
+          `    - ref: ${set.registry.host}/${img.repository}:${img.tag}`,
+          '      platforms: [all]',
+        ]),
         ...fileLines('binaries'),
         ...fileLines('packages'),
       ].join('\n')}\n`,
@@ -197,26 +230,70 @@ async function runSet(set: SetUp): Promise<boolean> {
     const outLine = (url: string, to: string) => `url = "${url}"\noutput = "${to}"\n`
     const curlFiles = (dir: string) => set.files.map((f, i) => outLine(f.url, join(dir, `file-${i}`))).join('')
     const syncFile = join(work, 'sync.yaml')
-    await writeFile(syncFile, `${set.registry.host}:\n  tls-verify: false\n  images:\n${set.images.map((i) => `    ${i.repository}: ["${i.tag}"]\n`).join('')}`)
-    const curl = (cfg: string) => timed('curl', ['-sS', '-f', '--parallel', '--parallel-immediate', '--parallel-max', String(CONCURRENCY), '-H', ACCEPT, '-K', cfg])
+    await writeFile(
+      syncFile,
+      `${set.registry.host}:\n  tls-verify: false\n  images:\n${set.images.map((i) => `    ${i.repository}: ["${i.tag}"]\n`).join('')}`,
+    )
+    const curl = (cfg: string) =>
+      timed('curl', [
+        '-sS',
+        '-f',
+        '--parallel',
+        '--parallel-immediate',
+        '--parallel-max',
+        String(CONCURRENCY),
+        '-H',
+        ACCEPT,
+        '-K',
+        cfg,
+      ])
 
     for (let round = 0; round < ROUNDS; round++) {
       const dir = join(work, `round-${round}`)
       await mkdir(dir)
-      const say = (what: string) => process.stderr.write(`[${set.name} ${round + 1}/${ROUNDS}] ${what} (load ${loadAverage()})\n`)
+      const say = (what: string) =>
+        process.stderr.write(`[${set.name} ${round + 1}/${ROUNDS}] ${what} (load ${loadAverage()})\n`)
       const store = (b: Build) => join(dir, `store-${b.name}`)
       const bundle = (b: Build) => join(dir, `bundle-${b.name}`)
 
       // pull
       for (const b of inTurn(round)) {
         say(`${b.name} pull`)
-        jobs.pull.add(b.name, check(`${b.name} pull`, await timed(process.execPath, [b.cli, 'pull', manifest, '--store', store(b), '--quiet', '--concurrency', String(CONCURRENCY)])))
+        jobs.pull.add(
+          b.name,
+          check(
+            `${b.name} pull`,
+            await timed(process.execPath, [
+              b.cli,
+              'pull',
+              manifest,
+              '--store',
+              store(b),
+              '--quiet',
+              '--concurrency',
+              String(CONCURRENCY),
+            ]),
+          ),
+        )
       }
       say('curl')
       const curlDir = join(dir, 'curl')
       await mkdir(curlDir)
-      await writeFile(allCfg, content.map((c, i) => outLine(`${set.registry.url}/v2/${c.repo}/${c.manifest ? 'manifests' : 'blobs'}/${c.digest}`, join(curlDir, `c-${i}`))).join('') + curlFiles(curlDir))
-      jobs.pull.add('curl', summed(check('curl', await curl(allCfg)), check('sync -f', await timed('sync', ['-f', curlDir]))))
+      await writeFile(
+        allCfg,
+        content
+          .map((c, i) =>
+            outLine(
+              `${set.registry.url}/v2/${c.repo}/${c.manifest ? 'manifests' : 'blobs'}/${c.digest}`,
+              join(curlDir, `c-${i}`),
+            ),
+          )
+          .join('') + curlFiles(curlDir),
+      )
+      jobs.pull.add(
+        'curl',
+        summed(check('curl', await curl(allCfg)), check('sync -f', await timed('sync', ['-f', curlDir]))),
+      )
       say('skopeo sync')
       const skopeoDir = join(dir, 'skopeo')
       await mkdir(join(skopeoDir, 'files'), {recursive: true})
@@ -224,7 +301,20 @@ async function runSet(set: SetUp): Promise<boolean> {
       jobs.pull.add(
         'skopeo',
         summed(
-          check('skopeo sync', await timed('skopeo', ['sync', '--all', '--preserve-digests', '--src', 'yaml', '--dest', 'dir', syncFile, skopeoDir])),
+          check(
+            'skopeo sync',
+            await timed('skopeo', [
+              'sync',
+              '--all',
+              '--preserve-digests',
+              '--src',
+              'yaml',
+              '--dest',
+              'dir',
+              syncFile,
+              skopeoDir,
+            ]),
+          ),
           check('curl (files)', await curl(fileCfg)),
           check('sync -f', await timed('sync', ['-f', skopeoDir])),
         ),
@@ -235,7 +325,16 @@ async function runSet(set: SetUp): Promise<boolean> {
       check('warm-up', await timed('sh', ['-c', `find ${dir} -type f -path '*store-*' -exec cat {} + > /dev/null`]))
       for (const b of inTurn(round)) {
         say(`${b.name} bundle`)
-        const args = [b.cli, 'bundle', '--store', store(b), '--out', bundle(b), '--quiet', ...(hasFlag(b, 'bundle', 'importer') ? ['--no-importer'] : [])]
+        const args = [
+          b.cli,
+          'bundle',
+          '--store',
+          store(b),
+          '--out',
+          bundle(b),
+          '--quiet',
+          ...(hasFlag(b, 'bundle', 'importer') ? ['--no-importer'] : []),
+        ]
         jobs.bundle.add(b.name, check(`${b.name} bundle`, await timed(process.execPath, args)))
       }
       say('GNU tar')
@@ -262,7 +361,21 @@ async function runSet(set: SetUp): Promise<boolean> {
       // import nginx
       for (const b of inTurn(round)) {
         say(`${b.name} import nginx`)
-        jobs.inginx.add(b.name, check(`${b.name} import nginx`, await timed(process.execPath, [b.cli, 'import', 'nginx', bundle(b), '--root', join(dir, `root-${b.name}`), '--quiet'])))
+        jobs.inginx.add(
+          b.name,
+          check(
+            `${b.name} import nginx`,
+            await timed(process.execPath, [
+              b.cli,
+              'import',
+              'nginx',
+              bundle(b),
+              '--root',
+              join(dir, `root-${b.name}`),
+              '--quiet',
+            ]),
+          ),
+        )
       }
       say('tar -xzf')
       const untarRoot = join(dir, 'root-tar')
@@ -282,7 +395,8 @@ async function runSet(set: SetUp): Promise<boolean> {
           ]),
         ),
       )
-      for (const b of [...BUILDS.map((x) => `root-${x.name}`), 'root-tar']) await rm(join(dir, b), {recursive: true, force: true})
+      for (const b of [...BUILDS.map((x) => `root-${x.name}`), 'root-tar'])
+        await rm(join(dir, b), {recursive: true, force: true})
 
       // import registry, each into a registry of its own
       for (const b of inTurn(round)) {
@@ -291,7 +405,20 @@ async function runSet(set: SetUp): Promise<boolean> {
         try {
           jobs.ireg.add(
             b.name,
-            check(`${b.name} import registry`, await timed(process.execPath, [b.cli, 'import', 'registry', bundle(b), '--registry', target.host, '--concurrency', String(CONCURRENCY), '--quiet'])),
+            check(
+              `${b.name} import registry`,
+              await timed(process.execPath, [
+                b.cli,
+                'import',
+                'registry',
+                bundle(b),
+                '--registry',
+                target.host,
+                '--concurrency',
+                String(CONCURRENCY),
+                '--quiet',
+              ]),
+            ),
           )
         } finally {
           await target.stop()
@@ -302,7 +429,21 @@ async function runSet(set: SetUp): Promise<boolean> {
       try {
         jobs.ireg.add(
           'skopeo',
-          check('skopeo sync to a registry', await timed('skopeo', ['sync', '--all', '--preserve-digests', '--src', 'dir', '--dest', 'docker', '--dest-tls-verify=false', skopeoDir, `${target.host}/bench`])),
+          check(
+            'skopeo sync to a registry',
+            await timed('skopeo', [
+              'sync',
+              '--all',
+              '--preserve-digests',
+              '--src',
+              'dir',
+              '--dest',
+              'docker',
+              '--dest-tls-verify=false',
+              skopeoDir,
+              `${target.host}/bench`,
+            ]),
+          ),
         )
       } finally {
         await target.stop()
@@ -322,7 +463,14 @@ async function runSet(set: SetUp): Promise<boolean> {
   const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('')
   const rows: string[][] = []
   const names: [keyof typeof jobs, string, [string, string][]][] = [
-    ['pull', 'pull', [['curl', refs.curl], ['skopeo', refs.skopeo]]],
+    [
+      'pull',
+      'pull',
+      [
+        ['curl', refs.curl],
+        ['skopeo', refs.skopeo],
+      ],
+    ],
     ['bundle', 'bundle', [['tar', refs.tar]]],
     ['inginx', 'import nginx', [['tar', refs.untar]]],
     ['ireg', 'import registry', [['skopeo', refs.skopeoPush]]],
@@ -355,7 +503,10 @@ async function runSet(set: SetUp): Promise<boolean> {
   process.stdout.write(`${line(header)}\n${rows.map(line).join('\n')}\n`)
   if (hasOld) {
     process.stdout.write('new/old:')
-    for (const [key, label] of names) process.stdout.write(`  ${label} wall ${x(jobs[key].wall('new'), jobs[key].wall('old'))} cpu ${x(jobs[key].cpu('new'), jobs[key].cpu('old'))};`)
+    for (const [key, label] of names)
+      process.stdout.write(
+        `  ${label} wall ${x(jobs[key].wall('new'), jobs[key].wall('old'))} cpu ${x(jobs[key].cpu('new'), jobs[key].cpu('old'))};`,
+      )
     process.stdout.write('\n')
   }
 
@@ -365,19 +516,55 @@ async function runSet(set: SetUp): Promise<boolean> {
   if (set.name === 'scale') {
     const g = GOALS.scale
     goals.push(
-      [`pull <= ${g.pullMaxVsCurl}x curl x8 + sync -f (wall)`, ratio(jobs.pull.wall('new'), jobs.pull.wall('curl')), (v) => v <= g.pullMaxVsCurl],
-      [`pull >= ${g.pullFasterThanSkopeo}x faster than skopeo (wall)`, ratio(jobs.pull.wall('skopeo'), jobs.pull.wall('new')), (v) => v >= g.pullFasterThanSkopeo],
-      [`bundle <= ${g.bundleMaxVsTar}x GNU tar + sync -f (wall)`, ratio(jobs.bundle.wall('new'), jobs.bundle.wall('tar')), (v) => v <= g.bundleMaxVsTar],
-      [`import nginx <= ${g.importNginxMaxVsTar}x tar -xzf + sync -f (wall)`, ratio(jobs.inginx.wall('new'), jobs.inginx.wall('tar')), (v) => v <= g.importNginxMaxVsTar],
-      [`import registry >= ${g.importRegistryFasterThanSkopeo}x faster than skopeo (wall)`, ratio(jobs.ireg.wall('skopeo'), jobs.ireg.wall('new')), (v) => v >= g.importRegistryFasterThanSkopeo],
+      [
+        `pull <= ${g.pullMaxVsCurl}x curl x8 + sync -f (wall)`,
+        ratio(jobs.pull.wall('new'), jobs.pull.wall('curl')),
+        (v) => v <= g.pullMaxVsCurl,
+      ],
+      [
+        `pull >= ${g.pullFasterThanSkopeo}x faster than skopeo (wall)`,
+        ratio(jobs.pull.wall('skopeo'), jobs.pull.wall('new')),
+        (v) => v >= g.pullFasterThanSkopeo,
+      ],
+      [
+        `bundle <= ${g.bundleMaxVsTar}x GNU tar + sync -f (wall)`,
+        ratio(jobs.bundle.wall('new'), jobs.bundle.wall('tar')),
+        (v) => v <= g.bundleMaxVsTar,
+      ],
+      [
+        `import nginx <= ${g.importNginxMaxVsTar}x tar -xzf + sync -f (wall)`,
+        ratio(jobs.inginx.wall('new'), jobs.inginx.wall('tar')),
+        (v) => v <= g.importNginxMaxVsTar,
+      ],
+      [
+        `import registry >= ${g.importRegistryFasterThanSkopeo}x faster than skopeo (wall)`,
+        ratio(jobs.ireg.wall('skopeo'), jobs.ireg.wall('new')),
+        (v) => v >= g.importRegistryFasterThanSkopeo,
+      ],
     )
   } else {
     const g = GOALS.count
     goals.push(
-      [`pull >= ${g.pullFasterThanSkopeo}x faster than skopeo (wall)`, ratio(jobs.pull.wall('skopeo'), jobs.pull.wall('new')), (v) => v >= g.pullFasterThanSkopeo],
-      [`pull <= ${g.pullMaxVsCurl}x curl + sync -f (wall)`, ratio(jobs.pull.wall('new'), jobs.pull.wall('curl')), (v) => v <= g.pullMaxVsCurl],
-      [`bundle <= ${g.bundleMaxVsTar}x GNU tar + sync -f (wall)`, ratio(jobs.bundle.wall('new'), jobs.bundle.wall('tar')), (v) => v <= g.bundleMaxVsTar],
-      [`import registry >= ${g.importRegistryFasterThanSkopeo}x faster than skopeo (wall)`, ratio(jobs.ireg.wall('skopeo'), jobs.ireg.wall('new')), (v) => v >= g.importRegistryFasterThanSkopeo],
+      [
+        `pull >= ${g.pullFasterThanSkopeo}x faster than skopeo (wall)`,
+        ratio(jobs.pull.wall('skopeo'), jobs.pull.wall('new')),
+        (v) => v >= g.pullFasterThanSkopeo,
+      ],
+      [
+        `pull <= ${g.pullMaxVsCurl}x curl + sync -f (wall)`,
+        ratio(jobs.pull.wall('new'), jobs.pull.wall('curl')),
+        (v) => v <= g.pullMaxVsCurl,
+      ],
+      [
+        `bundle <= ${g.bundleMaxVsTar}x GNU tar + sync -f (wall)`,
+        ratio(jobs.bundle.wall('new'), jobs.bundle.wall('tar')),
+        (v) => v <= g.bundleMaxVsTar,
+      ],
+      [
+        `import registry >= ${g.importRegistryFasterThanSkopeo}x faster than skopeo (wall)`,
+        ratio(jobs.ireg.wall('skopeo'), jobs.ireg.wall('new')),
+        (v) => v >= g.importRegistryFasterThanSkopeo,
+      ],
     )
   }
   const worst = Math.max(...Object.values(jobs).map((r) => r.rssMb('new')))
@@ -404,4 +591,6 @@ for (const name of SETS) {
     await set.stop()
   }
 }
-process.stdout.write(`\ngoals: ${allMet ? 'all met' : 'NOT all met'} (builds: ${BUILDS.map((b) => `${b.name} ${b.rev}`).join(', ')})\n`)
+process.stdout.write(
+  `\ngoals: ${allMet ? 'all met' : 'NOT all met'} (builds: ${BUILDS.map((b) => `${b.name} ${b.rev}`).join(', ')})\n`,
+)

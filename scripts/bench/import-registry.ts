@@ -25,10 +25,10 @@ import {stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 
-import {makeRegistryBundle} from '../../test/helpers/registry-bundle-fixture.js'
 import {startRegistry} from '../../test/helpers/registry.js'
+import {makeRegistryBundle} from '../../test/helpers/registry-bundle-fixture.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
-import {check, GOALS, goalLine, MB, root, rssGoalLine, secs, timed} from '../bench-lib.js'
+import {check, goalLine, GOALS, MB, root, rssGoalLine, secs, timed} from '../bench-lib.js'
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 24)
 const LAYER_MB = Number(process.env.BENCH_LAYER_MB ?? 6)
@@ -38,7 +38,12 @@ const exec = promisify(execFile)
 const work = await makeTempDir('airlock-bench-ireg-')
 process.stderr.write(`writing a bundle of ${IMAGES} multi-arch images...\n`)
 const specs = Array.from({length: IMAGES}, (_, i) => ({
-  ref: i % 3 === 0 ? `docker.io/library/app${i}:1.0` : i % 3 === 1 ? `registry.k8s.io/comp${i}:v1.29.0` : `quay.io/team/tool${i}:2`,
+  ref:
+    i % 3 === 0
+      ? `docker.io/library/app${i}:1.0`
+      : i % 3 === 1
+        ? `registry.k8s.io/comp${i}:v1.29.0`
+        : `quay.io/team/tool${i}:2`,
   platforms: ['linux/amd64', 'linux/arm64'],
   layers: 2,
   // Mixed sizes around the mean, like real images: a few large, many middling.
@@ -55,7 +60,19 @@ try {
   process.stderr.write('airlock import registry...\n')
   const airlock = await timed(
     process.execPath,
-    [join(root, 'bin/run.js'), 'import', 'registry', bundle.dir, '--registry', regA.host, '--namespace', 'bench', '--concurrency', String(CONCURRENCY), '--quiet'],
+    [
+      join(root, 'bin/run.js'),
+      'import',
+      'registry',
+      bundle.dir,
+      '--registry',
+      regA.host,
+      '--namespace',
+      'bench',
+      '--concurrency',
+      String(CONCURRENCY),
+      '--quiet',
+    ],
     {rss: true},
   )
   check('airlock import registry', airlock)
@@ -64,7 +81,14 @@ try {
   const t0 = performance.now()
   for (const img of bundle.images) {
     const path = img.ref.replace(/^[^/]+\//, '')
-    const t = await timed('skopeo', ['copy', '--all', '--quiet', '--dest-tls-verify=false', `oci-archive:${join(bundle.dir, 'offline-images.tar')}:${img.ref}`, `docker://${regB.host}/bench/${path}`])
+    const t = await timed('skopeo', [
+      'copy',
+      '--all',
+      '--quiet',
+      '--dest-tls-verify=false',
+      `oci-archive:${join(bundle.dir, 'offline-images.tar')}:${img.ref}`,
+      `docker://${regB.host}/bench/${path}`,
+    ])
     check(`skopeo copy ${img.ref}`, t)
   }
   const skopeoMs = performance.now() - t0
@@ -72,7 +96,11 @@ try {
   // Both ended complete: every airlock target has the bundle's digest.
   for (const img of bundle.images) {
     const path = img.ref.replace(/^[^/]+\//, '')
-    const {stdout} = await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${regA.host}/bench/${path}`], {encoding: 'buffer', maxBuffer: 1 << 24})
+    const {stdout} = await exec(
+      'skopeo',
+      ['inspect', '--raw', '--tls-verify=false', `docker://${regA.host}/bench/${path}`],
+      {encoding: 'buffer', maxBuffer: 1 << 24},
+    )
     const d = `sha256:${createHash('sha256').update(stdout).digest('hex')}`
     if (d !== img.digest) {
       process.stderr.write(`${img.ref}: airlock pushed ${d}, bundle.json says ${img.digest}\n`)

@@ -49,16 +49,41 @@ try {
   process.stderr.write('airlock mirror...\n')
   const airlock = await timed(
     process.execPath,
-    [join(root, 'bin/run.js'), 'mirror', manifest, '--registry', regA.host, '--namespace', 'bench', '--concurrency', String(CONCURRENCY), '--quiet'],
+    [
+      join(root, 'bin/run.js'),
+      'mirror',
+      manifest,
+      '--registry',
+      regA.host,
+      '--namespace',
+      'bench',
+      '--concurrency',
+      String(CONCURRENCY),
+      '--quiet',
+    ],
     {rss: true},
   )
   check('airlock mirror', airlock)
 
   // skopeo sync of the same repositories and tags, every platform, digests kept.
   const syncFile = join(work, 'sync.yaml')
-  await writeFile(syncFile, `${nginx.host}:\n  tls-verify: false\n  images:\n${images.map((i) => `    ${i.repository}: ["${i.tag}"]\n`).join('')}`)
+  await writeFile(
+    syncFile,
+    `${nginx.host}:\n  tls-verify: false\n  images:\n${images.map((i) => `    ${i.repository}: ["${i.tag}"]\n`).join('')}`,
+  )
   process.stderr.write('skopeo sync...\n')
-  const skopeo = await timed('skopeo', ['sync', '--all', '--preserve-digests', '--src', 'yaml', '--dest', 'docker', '--dest-tls-verify=false', syncFile, `${regB.host}/bench`])
+  const skopeo = await timed('skopeo', [
+    'sync',
+    '--all',
+    '--preserve-digests',
+    '--src',
+    'yaml',
+    '--dest',
+    'docker',
+    '--dest-tls-verify=false',
+    syncFile,
+    `${regB.host}/bench`,
+  ])
   check('skopeo sync', skopeo)
 
   // Both ended complete: every target has the source's digest (skopeo sync names a target by the source's last path component).
@@ -67,7 +92,10 @@ try {
       [`${regA.host}/bench/${img.repository}:${img.tag}`, 'airlock'],
       [`${regB.host}/bench/${img.repository.split('/').pop()}:${img.tag}`, 'skopeo'],
     ] as const) {
-      const {stdout} = await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {encoding: 'buffer', maxBuffer: 1 << 24})
+      const {stdout} = await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {
+        encoding: 'buffer',
+        maxBuffer: 1 << 24,
+      })
       const d = `sha256:${createHash('sha256').update(stdout).digest('hex')}`
       if (d !== img.digest) {
         process.stderr.write(`${tool}: ${ref} is ${d}, ${img.digest} in the source\n`)

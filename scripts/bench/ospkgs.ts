@@ -57,7 +57,12 @@ function repoPackages(total: number): DebSpec[] {
       deps.push(`virt${i}`)
       out.push({name: `prov${i}`, version: '1.0-1', provides: `virt${i}`, payload: 32 * 1024})
     }
-    out.push({name: `lib${i}`, version: '1.1-1', depends: deps.join(', ') || undefined, payload: (1 + (i % 4)) * 64 * 1024})
+    out.push({
+      name: `lib${i}`,
+      version: '1.1-1',
+      depends: deps.join(', ') || undefined,
+      payload: (1 + (i % 4)) * 64 * 1024,
+    })
     if (i % 10 === 0) out.push({name: `lib${i}`, version: '1.0-1', payload: 64 * 1024})
   }
   for (let i = 0; out.length < total; i++) out.push({name: `unrelated${i}`, version: '1.0-1', payload: 64 * 1024})
@@ -79,7 +84,12 @@ async function countFiles(dir: string, suffix: string): Promise<{n: number; byte
 /** A Packages index like Debian's main: about 800 bytes a stanza; p0..p109 a tree of Depends with 11 virtual names (the closure of p0: 121), the rest depending on their neighbours. */
 async function writeBigIndex(file: string, stanzas: number): Promise<void> {
   const out = createWriteStream(file)
-  const hex = (i: number, len: number) => i.toString(16).padStart(8, '0').repeat(Math.ceil(len / 8)).slice(0, len)
+  const hex = (i: number, len: number) =>
+    i
+      .toString(16)
+      .padStart(8, '0')
+      .repeat(Math.ceil(len / 8))
+      .slice(0, len)
   const TREE = 110
   let chunk = ''
   for (let i = 0; i < stanzas; i++) {
@@ -94,7 +104,8 @@ async function writeBigIndex(file: string, stanzas: number): Promise<void> {
       deps.push(`p${i - 1 - (i % 50)} (>= 0.1)`, `p${i - 2} | p${i - 3}`, 'libc6 (>= 2.34)')
     }
     // The last 20 provide the tree's virtual names (and depend on nothing).
-    const provides = i >= stanzas - 20 ? `virt-tree${(stanzas - 1 - i) * 10 + 5}` : i % 20 === 0 ? `virt${i}` : undefined
+    const provides =
+      i >= stanzas - 20 ? `virt-tree${(stanzas - 1 - i) * 10 + 5}` : i % 20 === 0 ? `virt${i}` : undefined
     const lines = [
       `Package: p${i}`,
       `Version: ${version}`,
@@ -107,7 +118,9 @@ async function writeBigIndex(file: string, stanzas: number): Promise<void> {
       ...(provides ? [`Provides: ${provides}`] : []),
       ...(deps.length > 0 ? [`Depends: ${deps.join(', ')}`] : []),
       ...(i % 9 === 0 ? [`Recommends: p${(i * 31) % stanzas}`] : []),
-      ...(i % 2 === 0 ? [`Suggests: p${(i * 17) % stanzas}-doc, p${(i * 13) % stanzas}-dbg`, `Breaks: p${(i * 7) % stanzas} (<< 0.9)`] : []),
+      ...(i % 2 === 0
+        ? [`Suggests: p${(i * 17) % stanzas}-doc, p${(i * 13) % stanzas}-dbg`, `Breaks: p${(i * 7) % stanzas} (<< 0.9)`]
+        : []),
       `Description: synthetic package ${i} for airlock's resolver benchmark`,
       `Homepage: https://example.org/projects/p${i}`,
       `Description-md5: ${hex(i, 32)}`,
@@ -125,7 +138,10 @@ async function writeBigIndex(file: string, stanzas: number): Promise<void> {
       chunk = ''
     }
   }
-  chunk += 'Package: libc6\nVersion: 2.36-9\nArchitecture: amd64\nFilename: pool/main/g/glibc/libc6_2.36-9_amd64.deb\nSize: 2800000\nSHA256: ' + hex(7, 64) + '\n\n'
+  chunk +=
+    'Package: libc6\nVersion: 2.36-9\nArchitecture: amd64\nFilename: pool/main/g/glibc/libc6_2.36-9_amd64.deb\nSize: 2800000\nSHA256: ' +
+    hex(7, 64) +
+    '\n\n'
   out.end(chunk)
   await new Promise<void>((r, j) => out.on('finish', () => r()).on('error', j))
 }
@@ -158,17 +174,38 @@ try {
   const manifest = join(work, 'node-prep.yaml')
   await writeFile(
     manifest,
-    ['apiVersion: airlock/v1', 'kind: Manifest', 'metadata: {name: bench-ospkgs, version: "1"}', 'spec:', '  osPackages:', '    - type: apt', `      url: ${nginx.url}/debian`, '      suites: [stable]', `      architectures: [${arch}]`, `      keyring: ${repo.keyring}`, '      packages: [lib0]', ''].join('\n'),
+    [
+      'apiVersion: airlock/v1',
+      'kind: Manifest',
+      'metadata: {name: bench-ospkgs, version: "1"}',
+      'spec:',
+      '  osPackages:',
+      '    - type: apt',
+      `      url: ${nginx.url}/debian`,
+      '      suites: [stable]',
+      `      architectures: [${arch}]`,
+      `      keyring: ${repo.keyring}`,
+      '      packages: [lib0]',
+      '',
+    ].join('\n'),
   )
   const store = join(work, 'store')
-  const first = check('airlock pull', await timed(process.execPath, ['bin/run.js', 'pull', manifest, '--store', store, '--quiet'], {rss: true}))
+  const first = check(
+    'airlock pull',
+    await timed(process.execPath, ['bin/run.js', 'pull', manifest, '--store', store, '--quiet'], {rss: true}),
+  )
   const debs = await countFiles(store, '.deb')
   const before = (await nginx.accessLines()).length
-  const again = check('airlock pull (again)', await timed(process.execPath, ['bin/run.js', 'pull', manifest, '--store', store, '--quiet'], {rss: true}))
+  const again = check(
+    'airlock pull (again)',
+    await timed(process.execPath, ['bin/run.js', 'pull', manifest, '--store', store, '--quiet'], {rss: true}),
+  )
   const requests = (await nginx.accessLines()).length - before
   say(`repository: ${DEBS} packages; closure of lib0: ${debs.n} packages, ${(debs.bytes / MB).toFixed(1)} MB`)
   say(`airlock pull (empty store)        ${secs(first.ms).padStart(9)}   peak RSS ${mb(first.rssKb)}`)
-  say(`airlock pull (again, all held)    ${secs(again.ms).padStart(9)}   peak RSS ${mb(again.rssKb)}   ${requests} request(s)`)
+  say(
+    `airlock pull (again, all held)    ${secs(again.ms).padStart(9)}   peak RSS ${mb(again.rssKb)}   ${requests} request(s)`,
+  )
 
   // 2. resolve only, against a Debian-sized index
   process.stderr.write(`generating a Packages index of ${STANZAS} stanzas...\n`)
@@ -182,8 +219,17 @@ try {
     ['none', index],
     ['xz', `${index}.xz`],
   ] as const) {
-    const t = check(`resolve (${compression})`, await timed(process.execPath, ['--input-type=module', '-e', RESOLVE, file, compression, 'p0'], {rss: true}))
-    const r = JSON.parse(/RESULT=(.*)/.exec(t.stderr)![1]) as {stanzas: number; closure: number; readMs: number; closureMs: number; cpuMs: number}
+    const t = check(
+      `resolve (${compression})`,
+      await timed(process.execPath, ['--input-type=module', '-e', RESOLVE, file, compression, 'p0'], {rss: true}),
+    )
+    const r = JSON.parse(/RESULT=(.*)/.exec(t.stderr)![1]) as {
+      stanzas: number
+      closure: number
+      readMs: number
+      closureMs: number
+      cpuMs: number
+    }
     const rssMb = (t.rssKb ?? 0) / 1024
     const detail = `${secs(t.ms)} wall, ${secs(r.cpuMs)} CPU (read ${secs(r.readMs)}, closure ${r.closureMs.toFixed(0)} ms; ${r.stanzas} stanzas, closure of ${r.closure}), peak RSS ${rssMb.toFixed(0)} MB`
     say(`resolve, index ${compression === 'none' ? 'as text' : 'as .xz (unpacked as it streams)'}: ${detail}`)

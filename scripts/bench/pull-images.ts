@@ -19,7 +19,7 @@ import {pushImage} from '../../test/helpers/images.js'
 import {startNginx} from '../../test/helpers/nginx.js'
 import {startRegistry} from '../../test/helpers/registry.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
-import {check, GOALS, goalLine, MB, root, rssGoalLine, secs, seedBenchImages, timed} from '../bench-lib.js'
+import {check, goalLine, GOALS, MB, root, rssGoalLine, secs, seedBenchImages, timed} from '../bench-lib.js'
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 16)
 const RATE = process.env.BENCH_RATE ?? '4m'
@@ -45,7 +45,11 @@ try {
     `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: bench\nspec:\n  images:\n${refs.map((r) => `    - ref: ${r}\n      platforms: [all]\n`).join('')}`,
   )
   const store = join(work, 'store')
-  const airlock = await timed(process.execPath, [join(root, 'bin/run.js'), 'pull', manifest, '--store', store, '--quiet', '--concurrency', String(CONCURRENCY)], {rss: true})
+  const airlock = await timed(
+    process.execPath,
+    [join(root, 'bin/run.js'), 'pull', manifest, '--store', store, '--quiet', '--concurrency', String(CONCURRENCY)],
+    {rss: true},
+  )
   check('airlock pull', airlock)
 
   // skopeo: one image after the other, every platform, into one layout.
@@ -53,7 +57,14 @@ try {
   await mkdir(layout, {recursive: true})
   const t0 = performance.now()
   for (const r of refs) {
-    const t = await timed('skopeo', ['copy', '--all', '--quiet', '--src-tls-verify=false', `docker://${r}`, `oci:${layout}:${r}`])
+    const t = await timed('skopeo', [
+      'copy',
+      '--all',
+      '--quiet',
+      '--src-tls-verify=false',
+      `docker://${r}`,
+      `oci:${layout}:${r}`,
+    ])
     check(`skopeo copy ${r}`, t)
   }
   const skopeoMs = performance.now() - t0
@@ -61,20 +72,40 @@ try {
   // curl: every unique blob, CONCURRENCY transfers at once.
   const curlCfg = join(work, 'curl.cfg')
   const firstRepo = new Map<string, string>()
-  for (const img of images) for (const b of img.blobs) if (!firstRepo.has(b.digest)) firstRepo.set(b.digest, img.repository)
+  for (const img of images)
+    for (const b of img.blobs) if (!firstRepo.has(b.digest)) firstRepo.set(b.digest, img.repository)
   await writeFile(
     curlCfg,
-    [...firstRepo].map(([d, repo]) => `url = "http://${nginx.host}/v2/${repo}/blobs/${d}"\noutput = "/dev/null"\n`).join(''),
+    [...firstRepo]
+      .map(([d, repo]) => `url = "http://${nginx.host}/v2/${repo}/blobs/${d}"\noutput = "/dev/null"\n`)
+      .join(''),
   )
-  const curl = await timed('curl', ['-sS', '-f', '-L', '--parallel', '--parallel-immediate', '--parallel-max', String(CONCURRENCY), '-K', curlCfg])
+  const curl = await timed('curl', [
+    '-sS',
+    '-f',
+    '-L',
+    '--parallel',
+    '--parallel-immediate',
+    '--parallel-max',
+    String(CONCURRENCY),
+    '-K',
+    curlCfg,
+  ])
   check('curl', curl)
 
   // Peak RSS with blobs 100x larger (no rate limit: memory, not time, is measured here).
   await rm(store, {recursive: true, force: true})
   const big = await pushImage(reg, {repository: 'bench/big', tag: '1', layers: 1, layerSize: BIG})
   const bigManifest = join(work, 'big.yaml')
-  await writeFile(bigManifest, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: bench-big\nspec:\n  images:\n    - ${reg.host}/${big.repository}:${big.tag}\n`)
-  const bigRun = await timed(process.execPath, [join(root, 'bin/run.js'), 'pull', bigManifest, '--store', join(work, 'store-big'), '--quiet'], {rss: true})
+  await writeFile(
+    bigManifest,
+    `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: bench-big\nspec:\n  images:\n    - ${reg.host}/${big.repository}:${big.tag}\n`,
+  )
+  const bigRun = await timed(
+    process.execPath,
+    [join(root, 'bin/run.js'), 'pull', bigManifest, '--store', join(work, 'store-big'), '--quiet'],
+    {rss: true},
+  )
   check('airlock pull (large blobs)', bigRun)
 
   const rows = [
@@ -85,8 +116,11 @@ try {
   process.stdout.write(
     `pull-images: ${IMAGES} multi-arch images, ${unique.size} unique blobs, ${(uniqueBytes / MB).toFixed(1)} MB, nginx limit_rate ${RATE}/connection, --concurrency ${CONCURRENCY}\n`,
   )
-  process.stdout.write(`${'run'.padEnd(26)}${'time'.padStart(10)}${'time/airlock'.padStart(14)}${'peak RSS'.padStart(10)}\n`)
-  for (const r of rows) process.stdout.write(`${r[0].padEnd(26)}${r[1].padStart(10)}${r[2].padStart(14)}${r[3].padStart(10)}\n`)
+  process.stdout.write(
+    `${'run'.padEnd(26)}${'time'.padStart(10)}${'time/airlock'.padStart(14)}${'peak RSS'.padStart(10)}\n`,
+  )
+  for (const r of rows)
+    process.stdout.write(`${r[0].padEnd(26)}${r[1].padStart(10)}${r[2].padStart(14)}${r[3].padStart(10)}\n`)
   process.stdout.write(
     `${goalLine('skopeo loop / airlock', skopeoMs / airlock.ms, GOALS.scale.pullFasterThanSkopeo, 'min')}; ${goalLine('airlock / curl', airlock.ms / curl.ms, GOALS.scale.pullMaxVsCurl, 'max')}; ${rssGoalLine(airlock.rssKb)}\n`,
   )

@@ -31,7 +31,11 @@ const exec = promisify(execFile)
 
 const work = await makeTempDir('airlock-bench-serve-')
 process.stderr.write(`writing a bundle of ${BLOBS} layers of ${LAYER_MB} MB...\n`)
-const specs = Array.from({length: BLOBS / 2}, (_, i) => ({ref: `registry.k8s.io/bench/img${i}:1.0`, layers: 2, layerSize: LAYER_MB * MB}))
+const specs = Array.from({length: BLOBS / 2}, (_, i) => ({
+  ref: `registry.k8s.io/bench/img${i}:1.0`,
+  layers: 2,
+  layerSize: LAYER_MB * MB,
+}))
 const bundle = await makeRegistryBundle(specs, {dir: join(work, 'bundle')})
 const archiveBytes = (await stat(join(bundle.dir, 'offline-images.tar'))).size
 process.stderr.write(`bundle: ${(archiveBytes / MB).toFixed(0)} MB of images\n`)
@@ -45,10 +49,23 @@ await exec('tar', ['-xf', join(bundle.dir, 'offline-images.tar'), '-C', www])
 const nginx = await startNginx({root: www})
 
 const port = await freePort()
-const serve = spawn(process.execPath, [join(root, 'bin/run.js'), 'serve', bundle.dir, '--listen', `127.0.0.1:${port}`, '--cache-dir', join(work, 'cache'), '--quiet'], {
-  detached: true,
-  stdio: ['ignore', 'ignore', 'inherit'],
-})
+const serve = spawn(
+  process.execPath,
+  [
+    join(root, 'bin/run.js'),
+    'serve',
+    bundle.dir,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--cache-dir',
+    join(work, 'cache'),
+    '--quiet',
+  ],
+  {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  },
+)
 trackChild(serve)
 const airlockUrl = `http://127.0.0.1:${port}`
 await waitFor('airlock serve', async () => (await harnessRequest(`${airlockUrl}/v2/`)).status === 200, 300_000)

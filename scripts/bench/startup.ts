@@ -16,8 +16,8 @@ import {join} from 'node:path'
 
 import {ensureExecutable} from '../../test/helpers/executable.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
-import {startInternet} from '../demo/internet.js'
 import {check, MB, root, timed} from '../bench-lib.js'
+import {startInternet} from '../demo/internet.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 30)
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -29,7 +29,9 @@ function startup(cmd: string, args: string[]): Promise<number> {
     const t0 = performance.now()
     const child = spawn(cmd, args, {stdio: 'ignore', cwd: root})
     child.on('error', reject)
-    child.on('exit', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`))))
+    child.on('exit', (code) =>
+      code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`)),
+    )
   })
 }
 
@@ -41,14 +43,19 @@ const contenders: [string, string, string[]][] = [
 ]
 const times = contenders.map(() => [] as number[])
 for (const [, cmd, args] of contenders) await startup(cmd, args) // warm the page cache
-for (let i = 0; i < RUNS; i++) for (const [j, [, cmd, args]] of contenders.entries()) times[j].push(await startup(cmd, args))
+for (let i = 0; i < RUNS; i++)
+  for (const [j, [, cmd, args]] of contenders.entries()) times[j].push(await startup(cmd, args))
 process.stdout.write(`startup of --version, median of ${RUNS} (min-max):\n`)
 for (const [j, [name]] of contenders.entries()) {
   const t = times[j]
-  process.stdout.write(`  ${name.padEnd(28)} ${ms(median(t)).padStart(7)}  (${ms(Math.min(...t))}-${ms(Math.max(...t))})\n`)
+  process.stdout.write(
+    `  ${name.padEnd(28)} ${ms(median(t)).padStart(7)}  (${ms(Math.min(...t))}-${ms(Math.max(...t))})\n`,
+  )
 }
 const [own, clone, floor] = times.map(median)
-process.stdout.write(`  standalone: ${(own / clone).toFixed(2)}x node bin/run.js, ${ms(own - floor)} above node -e 0; target under 150 ms: ${own < 150 ? 'met' : 'NOT met'}\n`)
+process.stdout.write(
+  `  standalone: ${(own / clone).toFixed(2)}x node bin/run.js, ${ms(own - floor)} above node -e 0; target under 150 ms: ${own < 150 ? 'met' : 'NOT met'}\n`,
+)
 
 const size = (await stat(exe)).size
 process.stdout.write(`\nexecutable: ${(size / MB).toFixed(1)} MB\n`)
@@ -56,10 +63,24 @@ const work = await makeTempDir('bench-startup-')
 const internet = await startInternet(root, work)
 try {
   const bundle = join(work, 'bundle')
-  check('airlock build', await timed(process.execPath, [join(root, 'bin', 'run.js'), 'build', internet.manifest, '--store', join(work, 'store'), '--out', bundle, '--quiet']))
+  check(
+    'airlock build',
+    await timed(process.execPath, [
+      join(root, 'bin', 'run.js'),
+      'build',
+      internet.manifest,
+      '--store',
+      join(work, 'store'),
+      '--out',
+      bundle,
+      '--quiet',
+    ]),
+  )
   let total = 0
   for (const name of await readdir(bundle)) total += (await stat(join(bundle, name))).size
-  process.stdout.write(`demo bundle: ${(total / MB).toFixed(1)} MB, of which the executable ${(size / MB).toFixed(1)} MB (${((100 * size) / total).toFixed(0)}%)\n`)
+  process.stdout.write(
+    `demo bundle: ${(total / MB).toFixed(1)} MB, of which the executable ${(size / MB).toFixed(1)} MB (${((100 * size) / total).toFixed(0)}%)\n`,
+  )
 } finally {
   await internet.stop()
 }

@@ -35,7 +35,11 @@ export const DEMO_FILES: Record<string, number> = {
 
 /** One tar entry: header, body, padding. */
 function tarEntry(name: string, body: Buffer): Buffer {
-  return Buffer.concat([encodeHeader({path: name, type: 'file', size: body.length, mode: 0o644, mtime: 0}), body, padding(body.length)])
+  return Buffer.concat([
+    encodeHeader({path: name, type: 'file', size: body.length, mode: 0o644, mtime: 0}),
+    body,
+    padding(body.length),
+  ])
 }
 
 export function demoChart(name: string, version: string): Buffer {

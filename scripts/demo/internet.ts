@@ -29,16 +29,39 @@ export async function startInternet(repo: string, work: string): Promise<Interne
     const source = await startRegistry()
     stops.push(source.stop)
     const base = [randomLayer(2 * 1024 * 1024), randomLayer(1024 * 1024)]
-    await pushImage(source, {repository: 'demo/nginx', tag: '1.25.3', platforms: ['linux/amd64', 'linux/arm64'], baseLayers: base, layers: 2, layerSize: 3 * 1024 * 1024})
-    await pushImage(source, {repository: 'demo/pause', tag: '3.9', format: 'docker', platforms: ['linux/amd64', 'linux/arm64'], layers: 1, layerSize: 256 * 1024})
-    await pushImage(source, {repository: 'demo/app', tag: '1.0', baseLayers: base, layers: 1, layerSize: 2 * 1024 * 1024})
+    await pushImage(source, {
+      repository: 'demo/nginx',
+      tag: '1.25.3',
+      platforms: ['linux/amd64', 'linux/arm64'],
+      baseLayers: base,
+      layers: 2,
+      layerSize: 3 * 1024 * 1024,
+    })
+    await pushImage(source, {
+      repository: 'demo/pause',
+      tag: '3.9',
+      format: 'docker',
+      platforms: ['linux/amd64', 'linux/arm64'],
+      layers: 1,
+      layerSize: 256 * 1024,
+    })
+    await pushImage(source, {
+      repository: 'demo/app',
+      tag: '1.0',
+      baseLayers: base,
+      layers: 1,
+      layerSize: 2 * 1024 * 1024,
+    })
     const upstreamRoot = join(work, 'upstream')
     await writeUpstream(upstreamRoot)
     const upstream = await startNginx({root: upstreamRoot})
     stops.push(upstream.stop)
     const manifest = join(work, 'demo.yaml')
     const template = await readFile(join(repo, 'manifests', 'demo.yaml'), 'utf8')
-    await writeFile(manifest, template.replaceAll('127.0.0.1:5001', source.host).replaceAll('127.0.0.1:8081', upstream.host))
+    await writeFile(
+      manifest,
+      template.replaceAll('127.0.0.1:5001', source.host).replaceAll('127.0.0.1:8081', upstream.host),
+    )
     return {manifest, registry: source.host, files: upstream.url, stop}
   } catch (err) {
     await stop()

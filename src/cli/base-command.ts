@@ -5,7 +5,9 @@ import {tuneHeap} from '../lib/heap.js'
 import {errorDocument, errorText} from '../lib/ui/error-report.js'
 import {CountingProgress, createProgress, type Progress} from '../lib/ui/index.js'
 
-export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
 /**
@@ -45,7 +47,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** The progress renderer, created on first use. */
   protected get progress(): Progress {
-    this.progressInstance ??= new CountingProgress(createProgress({quiet: Boolean(this.flags?.quiet), heading: (this.id ?? 'airlock').replaceAll(':', ' ')}))
+    this.progressInstance ??= new CountingProgress(
+      createProgress({quiet: Boolean(this.flags?.quiet), heading: (this.id ?? 'airlock').replaceAll(':', ' ')}),
+    )
     return this.progressInstance
   }
 
@@ -80,7 +84,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     await p?.close()
     const message = `Interrupted. ${this.interruptNote(p?.finished ?? 0, p?.started ?? 0)}`
     process.stderr.write(`\n${message}\n`)
-    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({error: {kind: 'interrupted', message, exitCode: 130}}, null, 2)}\n`)
+    if (this.jsonEnabled())
+      process.stdout.write(`${JSON.stringify({error: {kind: 'interrupted', message, exitCode: 130}}, null, 2)}\n`)
     process.exit(130)
   }
 
@@ -95,7 +100,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (isAirlockError(err)) return this.report(err)
     // oclif's own parse errors (unknown flag, missing argument, a value out of range): a usage error like ours.
     const oclif = (err as {oclif?: {exit?: number}; code?: string}).oclif
-    if (oclif?.exit !== undefined && (err as {code?: string}).code !== 'EEXIT') return this.report(parseErrorToUsage(err, this.config.bin, this.id))
+    if (oclif?.exit !== undefined && (err as {code?: string}).code !== 'EEXIT')
+      return this.report(parseErrorToUsage(err, this.config.bin, this.id))
     if ((err as {code?: string}).code === 'EEXIT') return super.catch(err)
     if (this.flags?.verbose) process.stderr.write(`${err.stack ?? err.message}\n`)
     return this.report(
@@ -131,9 +137,19 @@ export function parseErrorToUsage(err: Error, bin: string, id: string | undefine
   // `Missing 1 required arg:` / `manifest  Path of ...` -> `missing argument MANIFEST (Path of ...)`
   const missing = (err as {args?: {name?: string; description?: string}[]}).args
   if (/^Missing \d+ required arg/.test(lines[0] ?? '') && missing?.every((a) => a.name)) {
-    lines.splice(0, lines.length, ...missing.map((a) => `missing argument ${a.name!.toUpperCase()}${a.description ? `: ${a.description.replace(/\.$/, '')}` : ''}`))
+    lines.splice(
+      0,
+      lines.length,
+      ...missing.map(
+        (a) =>
+          `missing argument ${a.name!.toUpperCase()}${a.description ? `: ${a.description.replace(/\.$/, '')}` : ''}`,
+      ),
+    )
     if (lines.length > 1) lines.unshift(`missing ${lines.length} arguments`)
   }
   const command = [bin, ...(id ? id.split(':') : [])].join(' ')
-  return new UsageError((lines[0] ?? 'bad usage').replace(/:$/, ''), {details: lines.slice(1), suggestions: [`${command} --help shows the arguments and flags`]})
+  return new UsageError((lines[0] ?? 'bad usage').replace(/:$/, ''), {
+    details: lines.slice(1),
+    suggestions: [`${command} --help shows the arguments and flags`],
+  })
 }

@@ -5,7 +5,8 @@ import {checkBundleSignature, readBundleKey} from '../lib/bundle/format/bundle-s
 /** `--bundle-key`, one definition for verify, every import and serve (apart from `verify --key`, which checks images' signatures). */
 export const bundleKeyFlags = {
   'bundle-key': Flags.string({
-    description: 'Take only a bundle signed with the private half of this PEM public key (e.g. cosign.pub): SHA256SUMS.sig must verify SHA256SUMS before anything else is read.',
+    description:
+      'Take only a bundle signed with the private half of this PEM public key (e.g. cosign.pub): SHA256SUMS.sig must verify SHA256SUMS before anything else is read.',
   }),
 }
 

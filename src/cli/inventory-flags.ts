@@ -10,10 +10,15 @@ import {plural} from '../lib/ui/table.js'
  */
 export const inventoryFlags = {
   lock: Flags.string({description: 'The lock to check against: a bundle folder or its bundle.json.', required: true}),
-  out: Flags.string({description: 'Inventory file to write (bundle.json shape, listing only what the target holds).', required: true}),
+  out: Flags.string({
+    description: 'Inventory file to write (bundle.json shape, listing only what the target holds).',
+    required: true,
+  }),
 }
 
 export function printInventory(r: InventoryResult, out: (line: string) => void): void {
   const c = r.counts
-  out(`total: ${r.target} holds ${c.images}/${plural(c.imagesInLock, 'image')}, ${c.blobs}/${plural(c.blobsInLock, 'blob')} (manifests included), ${c.files}/${plural(c.filesInLock, 'file')} of the lock -> ${r.out}`)
+  out(
+    `total: ${r.target} holds ${c.images}/${plural(c.imagesInLock, 'image')}, ${c.blobs}/${plural(c.blobsInLock, 'blob')} (manifests included), ${c.files}/${plural(c.filesInLock, 'file')} of the lock -> ${r.out}`,
+  )
 }

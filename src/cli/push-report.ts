@@ -15,7 +15,15 @@ export type PushCounts = {
 }
 
 export function pushCounts(images: number, referrers: number, st: PushStats): PushCounts {
-  return {images, referrers, blobsUploaded: st.uploaded, blobsMounted: st.mounted, blobsPresent: st.present, bytesUploaded: st.bytesUploaded, manifestsPushed: st.manifestsPushed}
+  return {
+    images,
+    referrers,
+    blobsUploaded: st.uploaded,
+    blobsMounted: st.mounted,
+    blobsPresent: st.present,
+    bytesUploaded: st.bytesUploaded,
+    manifestsPushed: st.manifestsPushed,
+  }
 }
 
 /** The `total:` line of a push; `verb` is what a dry run would have done (`pushed`, `copied`). */

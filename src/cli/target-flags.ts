@@ -1,5 +1,6 @@
-import {Flags} from '@oclif/core'
 import type {Readable} from 'node:stream'
+
+import {Flags} from '@oclif/core'
 
 import {UsageError} from '../lib/errors.js'
 import type {RegistryTargetOptions} from '../lib/targets/registry/registry-sink.js'
@@ -17,7 +18,9 @@ export const PASSWORD_ENV = 'AIRLOCK_PASSWORD'
  */
 export function loginFlags(what: {username: string; password: string}) {
   return {
-    username: Flags.string({description: `${what.username} A password comes with it from --password-stdin, --password or ${PASSWORD_ENV}.`}),
+    username: Flags.string({
+      description: `${what.username} A password comes with it from --password-stdin, --password or ${PASSWORD_ENV}.`,
+    }),
     password: Flags.string({
       description: `${what.password} Shown to every local user by ps: prefer --password-stdin or ${PASSWORD_ENV}.`,
       dependsOn: ['username'],
@@ -46,7 +49,10 @@ export async function loginCredentials(
     const chunks: Buffer[] = []
     for await (const c of io.stdin ?? process.stdin) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(String(c)))
     const password = Buffer.concat(chunks).toString('utf8').replace(/\n$/, '').replace(/\r$/, '')
-    if (password === '') throw new UsageError('--password-stdin: standard input held no password', {suggestions: ['printf %s "$TOKEN" | airlock ... --username USER --password-stdin']})
+    if (password === '')
+      throw new UsageError('--password-stdin: standard input held no password', {
+        suggestions: ['printf %s "$TOKEN" | airlock ... --username USER --password-stdin'],
+      })
     return {username: f.username, password}
   }
   if (f.password !== undefined) return {username: f.username, password: f.password}
@@ -65,17 +71,23 @@ export const registryTargetFlags = {
   registry: Flags.string({description: 'Target registry, HOST[:PORT].', required: true}),
   namespace: Flags.string({description: 'Path put before every repository, e.g. mirror or team/k8s.'}),
   'keep-registry-host': Flags.boolean({
-    description: 'Keep the source registry host as the first path component (registry/docker.io/library/nginx; a host:port becomes host_port).',
+    description:
+      'Keep the source registry host as the first path component (registry/docker.io/library/nginx; a host:port becomes host_port).',
   }),
   map: Flags.string({
-    description: 'FROM=TO: a source repository prefix, host included (quay.io/calico), put at TO under --namespace instead; whole path components, the first matching rule wins; repeatable.',
+    description:
+      'FROM=TO: a source repository prefix, host included (quay.io/calico), put at TO under --namespace instead; whole path components, the first matching rule wins; repeatable.',
     multiple: true,
   }),
   'max-path-depth': Flags.integer({
-    description: 'At most N path components under --namespace: the leading ones of a deeper path are joined with - into its first (tools/team/app at 2 -> tools-team/app).',
+    description:
+      'At most N path components under --namespace: the leading ones of a deeper path are joined with - into its first (tools/team/app at 2 -> tools-team/app).',
     min: 1,
   }),
-  ...loginFlags({username: 'Target registry username (else the Docker config, else anonymous).', password: 'Target registry password or token.'}),
+  ...loginFlags({
+    username: 'Target registry username (else the Docker config, else anonymous).',
+    password: 'Target registry password or token.',
+  }),
   'ca-file': Flags.string({description: 'Extra trusted CA (PEM); repeatable.', multiple: true}),
   insecure: Flags.boolean({description: 'Allow plain HTTP and unverified TLS for the target registry.'}),
 }
@@ -136,7 +148,15 @@ export async function s3TargetOptions(f: {
   'access-key'?: string
   'secret-key'?: string
   profile?: string
-}): Promise<{endpoint: string; bucket: string; prefix: string; region: string; caFiles?: string[]; insecure: boolean; credentials: S3Credentials}> {
+}): Promise<{
+  endpoint: string
+  bucket: string
+  prefix: string
+  region: string
+  caFiles?: string[]
+  insecure: boolean
+  credentials: S3Credentials
+}> {
   return {
     endpoint: f.endpoint,
     bucket: f.bucket,
@@ -144,6 +164,10 @@ export async function s3TargetOptions(f: {
     region: f.region,
     caFiles: f['ca-file'] ? [f['ca-file']] : undefined,
     insecure: f.insecure,
-    credentials: await resolveS3Credentials({accessKey: f['access-key'], secretKey: f['secret-key'], profile: f.profile}),
+    credentials: await resolveS3Credentials({
+      accessKey: f['access-key'],
+      secretKey: f['secret-key'],
+      profile: f.profile,
+    }),
   }
 }

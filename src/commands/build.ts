@@ -5,9 +5,9 @@ import {writeBundle} from '../lib/bundle/write/bundle.js'
 import {parseSize} from '../lib/bundle/write/size.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {pull, resolvePullManifest} from '../lib/pull/pull.js'
+import {plural} from '../lib/ui/table.js'
 import {type BundleCommandResult, bundleFlags, bundleSignKey, bundleTools, printBundle} from './bundle.js'
 import Pull, {type PullCommandResult, pullReport} from './pull.js'
-import {plural} from '../lib/ui/table.js'
 
 /** build's result: the bundle's (counts, items: the files written), with pull's result beside it. */
 export interface BuildResult extends BundleCommandResult {
@@ -20,7 +20,8 @@ function pullFlags() {
 }
 
 export default class Build extends BaseCommand<typeof Build> {
-  static override description = 'Pull everything a manifest names into the store, then bundle exactly that (never other content the store holds).'
+  static override description =
+    'Pull everything a manifest names into the store, then bundle exactly that (never other content the store holds).'
 
   static override args = {
     manifest: Args.string({description: 'Path of the manifest (YAML).', required: true}),
@@ -32,7 +33,10 @@ export default class Build extends BaseCommand<typeof Build> {
     ...bundleFlags,
   }
 
-  static override examples = ['<%= config.bin %> build manifest.yaml --out ./bundle', '<%= config.bin %> build manifest.yaml --store /data/store --out /media/usb/bundle --split 4G']
+  static override examples = [
+    '<%= config.bin %> build manifest.yaml --out ./bundle',
+    '<%= config.bin %> build manifest.yaml --store /data/store --out /media/usb/bundle --split 4G',
+  ]
 
   protected override interruptNote(done: number, of: number): string {
     const store = this.flags.store
@@ -52,12 +56,24 @@ export default class Build extends BaseCommand<typeof Build> {
     const tools = await bundleTools(f, this.progress)
     // Selections resolved once: the bundle takes exactly the tags this pull took.
     const {manifest, resolution} = await resolvePullManifest(loaded, options)
-    const pulled = pullReport({...(await pull(manifest, options)), ...(resolution ? {selections: resolution.selections, repositories: resolution.repositories} : {})})
+    const pulled = pullReport({
+      ...(await pull(manifest, options)),
+      ...(resolution ? {selections: resolution.selections, repositories: resolution.repositories} : {}),
+    })
     for (const l of pulled.lines) this.out(l)
     // Only what this manifest names: the store may hold other manifests' content.
-    const bundle = await writeBundle({store: f.store, out: f.out, split, concurrency: f.concurrency, tools, progress: this.progress, manifest, since: f.since, signKey})
+    const bundle = await writeBundle({
+      store: f.store,
+      out: f.out,
+      split,
+      concurrency: f.concurrency,
+      tools,
+      progress: this.progress,
+      manifest,
+      since: f.since,
+      signKey,
+    })
     this.out('')
     return {...printBundle(bundle, (l) => this.out(l)), pull: pulled.result}
   }
 }
-

@@ -3,11 +3,11 @@ import type {KeyObject} from 'node:crypto'
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
-import {type BundleResult, type BundleTool, writeBundle} from '../lib/bundle/write/bundle.js'
 import {readSigningKey, SIGN_PASSWORD_ENV} from '../lib/bundle/format/bundle-signature.js'
-import {SEED_TOOL_PLATFORMS, seedToolPlatforms, seedTools} from '../lib/bundle/write/seed-tools.js'
-import type {WrittenFile} from '../lib/bundle/write/output.js'
 import {baseNames, type DeltaSummary} from '../lib/bundle/format/delta.js'
+import {type BundleResult, type BundleTool, writeBundle} from '../lib/bundle/write/bundle.js'
+import type {WrittenFile} from '../lib/bundle/write/output.js'
+import {SEED_TOOL_PLATFORMS, seedToolPlatforms, seedTools} from '../lib/bundle/write/seed-tools.js'
 import {parseSize} from '../lib/bundle/write/size.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {DEFAULT_STORE} from '../lib/store/store.js'
@@ -17,7 +17,10 @@ import type {CommandResult} from '../lib/ui/result.js'
 import {columns, plural} from '../lib/ui/table.js'
 
 /** bundle's result: one item per file written into the bundle folder, as SHA256SUMS lists them. */
-export interface BundleCommandResult extends CommandResult<WrittenFile, {images: number; files: number; written: number; bytesIn: number; bytesOut: number}> {
+export interface BundleCommandResult extends CommandResult<
+  WrittenFile,
+  {images: number; files: number; written: number; bytesIn: number; bytesOut: number}
+> {
   name: string
   version?: string
   out: string
@@ -30,7 +33,10 @@ export interface BundleCommandResult extends CommandResult<WrittenFile, {images:
 /** Flags bundle and build share. */
 export const bundleFlags = {
   out: Flags.string({description: 'Bundle folder to write (created if missing).', required: true}),
-  split: Flags.string({description: 'Write each archive as numbered parts of at most this size (e.g. 4G, 500M); `cat NAME.* > NAME` rejoins them.'}),
+  split: Flags.string({
+    description:
+      'Write each archive as numbered parts of at most this size (e.g. 4G, 500M); `cat NAME.* > NAME` rejoins them.',
+  }),
   importer: Flags.string({
     description: `Carry the standalone executable for this platform (${SEED_TOOL_PLATFORMS.join(', ')}) beside import.sh; repeatable. Default: this machine's.`,
     multiple: true,
@@ -38,7 +44,8 @@ export const bundleFlags = {
   }),
   'no-importer': Flags.boolean({description: 'Carry no importer: no standalone executable and no import.sh.'}),
   since: Flags.string({
-    description: 'Write a delta: leave out every blob, manifest and file this base holds (an earlier bundle folder, its bundle.json, or an `airlock inventory` file). Repeatable: the bases taken together.',
+    description:
+      'Write a delta: leave out every blob, manifest and file this base holds (an earlier bundle folder, its bundle.json, or an `airlock inventory` file). Repeatable: the bases taken together.',
     multiple: true,
   }),
   'sign-key': Flags.string({
@@ -52,7 +59,10 @@ export async function bundleSignKey(flags: {'sign-key'?: string}): Promise<KeyOb
 }
 
 /** The importer files for the bundle flags; checked (and the executable built, from a clone) before any long work. */
-export async function bundleTools(flags: {importer?: string[]; 'no-importer'?: boolean}, progress: Progress): Promise<BundleTool[]> {
+export async function bundleTools(
+  flags: {importer?: string[]; 'no-importer'?: boolean},
+  progress: Progress,
+): Promise<BundleTool[]> {
   if (flags['no-importer']) return []
   return seedTools(seedToolPlatforms(flags.importer), progress)
 }
@@ -64,7 +74,10 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
   static override flags = {
     ...bundleFlags,
     store: Flags.string({description: 'Store folder.', default: DEFAULT_STORE}),
-    manifest: Flags.string({description: 'Bundle only the images and files this manifest names (it must have been pulled into the store); without it, everything in the store.'}),
+    manifest: Flags.string({
+      description:
+        'Bundle only the images and files this manifest names (it must have been pulled into the store); without it, everything in the store.',
+    }),
     // There are three archives: more than 3 at once means nothing, so the flag stops there.
     concurrency: Flags.integer({description: 'Archives written at once, 1 to 3 [default: all three].', min: 1, max: 3}),
   }
@@ -88,8 +101,21 @@ export default class Bundle extends BaseCommand<typeof Bundle> {
     const manifest = f.manifest === undefined ? undefined : await loadManifest(f.manifest)
     const signKey = await bundleSignKey(f)
     const tools = await bundleTools(f, this.progress)
-    if (!manifest) this.progress.info(`no --manifest: bundling everything in the store ${f.store} (every image and file any pull recorded)`)
-    const result = await writeBundle({manifest, store: f.store, out: f.out, split, concurrency: f.concurrency, tools, progress: this.progress, since: f.since, signKey})
+    if (!manifest)
+      this.progress.info(
+        `no --manifest: bundling everything in the store ${f.store} (every image and file any pull recorded)`,
+      )
+    const result = await writeBundle({
+      manifest,
+      store: f.store,
+      out: f.out,
+      split,
+      concurrency: f.concurrency,
+      tools,
+      progress: this.progress,
+      since: f.since,
+      signKey,
+    })
     return printBundle(result, (l) => this.out(l))
   }
 }
@@ -99,9 +125,13 @@ export function printBundle(r: BundleResult, out: (line: string) => void): Bundl
   for (const l of columns(r.written.map((w) => [w.sha256, formatBytes(w.size).padStart(10), w.name]))) out(l)
   if (r.delta) {
     const d = r.delta
-    out(`delta since ${baseNames(d.base)}: carries ${plural(d.carried.blobs, 'blob')} and ${plural(d.carried.files, 'file')} (${formatBytes(d.carried.bytes)}); leaves ${plural(d.fromBase.blobs, 'blob')} and ${plural(d.fromBase.files, 'file')} (${formatBytes(d.fromBase.bytes)}) to the base`)
+    out(
+      `delta since ${baseNames(d.base)}: carries ${plural(d.carried.blobs, 'blob')} and ${plural(d.carried.files, 'file')} (${formatBytes(d.carried.bytes)}); leaves ${plural(d.fromBase.blobs, 'blob')} and ${plural(d.fromBase.files, 'file')} (${formatBytes(d.fromBase.bytes)}) to the base`,
+    )
   }
-  out(`total: ${r.name}${r.version ? ` ${r.version}` : ''}: ${plural(r.images, 'image')}, ${plural(r.files, 'file')} -> ${r.out}, ${formatBytes(r.bytesOut)} in ${formatDuration(r.ms)} (${formatRate(r.bytesOut, r.ms)})`)
+  out(
+    `total: ${r.name}${r.version ? ` ${r.version}` : ''}: ${plural(r.images, 'image')}, ${plural(r.files, 'file')} -> ${r.out}, ${formatBytes(r.bytesOut)} in ${formatDuration(r.ms)} (${formatRate(r.bytesOut, r.ms)})`,
+  )
   return {
     name: r.name,
     ...(r.version === undefined ? {} : {version: r.version}),

@@ -24,7 +24,11 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
   }
 
   static override flags = {
-    format: Flags.string({description: 'text: the tables below; cyclonedx: a CycloneDX 1.5 JSON bill of materials.', options: ['text', 'cyclonedx'], default: 'text'}),
+    format: Flags.string({
+      description: 'text: the tables below; cyclonedx: a CycloneDX 1.5 JSON bill of materials.',
+      options: ['text', 'cyclonedx'],
+      default: 'text',
+    }),
   }
 
   static override examples = [
@@ -35,7 +39,10 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
 
   async run(): Promise<InspectCommandResult | CycloneDxBom> {
     if (this.flags.format === 'cyclonedx') {
-      const bom = await inspectBundleBom(await openBundle(this.args.bundle), {name: this.config.name, version: this.config.version})
+      const bom = await inspectBundleBom(await openBundle(this.args.bundle), {
+        name: this.config.name,
+        version: this.config.version,
+      })
       this.out(JSON.stringify(bom, null, 2))
       return bom
     }
@@ -43,9 +50,13 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     this.out(`${r.name}${r.version ? ` ${r.version}` : ''}`)
     this.out('')
     this.out(`IMAGES (${r.images.length})`)
-    this.table(['REF', 'DIGEST', 'PLATFORMS', 'SIZE'], r.images.map((i) => [i.ref, shortDigest(i.digest), i.platforms.join(',') || '-', formatBytes(i.size)]))
+    this.table(
+      ['REF', 'DIGEST', 'PLATFORMS', 'SIZE'],
+      r.images.map((i) => [i.ref, shortDigest(i.digest), i.platforms.join(',') || '-', formatBytes(i.size)]),
+    )
     // DIGEST is what a registry the bundle is imported into serves; a filtered index differs from upstream.
-    for (const i of r.images.filter((i) => i.sourceDigest)) this.out(`  ${i.ref}: a platform subset; the mirror serves ${i.digest}, not upstream's ${i.sourceDigest}`)
+    for (const i of r.images.filter((i) => i.sourceDigest))
+      this.out(`  ${i.ref}: a platform subset; the mirror serves ${i.digest}, not upstream's ${i.sourceDigest}`)
     const referrers = r.images.flatMap((i) => i.referrers.map((x) => ({ref: i.ref, ...x})))
     if (referrers.length > 0) {
       this.out('')
@@ -57,18 +68,31 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     }
     this.out('')
     this.out(`FILES (${r.files.length})`)
-    if (!r.delta) this.table(['KIND', 'PATH', 'SIZE', 'SHA256'], r.files.map((f) => [f.kind, f.path, formatBytes(f.size), f.sha256.slice(0, 12)]))
-    else this.table(['KIND', 'PATH', 'SIZE', 'SHA256', 'IN'], r.files.map((f) => [f.kind, f.path, formatBytes(f.size), f.sha256.slice(0, 12), f.fromBase ? 'base' : 'delta']))
+    if (!r.delta)
+      this.table(
+        ['KIND', 'PATH', 'SIZE', 'SHA256'],
+        r.files.map((f) => [f.kind, f.path, formatBytes(f.size), f.sha256.slice(0, 12)]),
+      )
+    else
+      this.table(
+        ['KIND', 'PATH', 'SIZE', 'SHA256', 'IN'],
+        r.files.map((f) => [f.kind, f.path, formatBytes(f.size), f.sha256.slice(0, 12), f.fromBase ? 'base' : 'delta']),
+      )
     const os = r.files.filter((f) => f.os)
     if (os.length > 0) {
       this.out('')
       this.out(`OS PACKAGES (${os.length})`)
-      this.table(['NAME', 'VERSION', 'ARCH', 'SIZE'], os.map((f) => [f.os!.name, f.os!.version, f.os!.architecture, formatBytes(f.size)]))
+      this.table(
+        ['NAME', 'VERSION', 'ARCH', 'SIZE'],
+        os.map((f) => [f.os!.name, f.os!.version, f.os!.architecture, formatBytes(f.size)]),
+      )
     }
     if (r.delta) {
       const d = r.delta
       this.out('')
-      this.out(`DELTA since ${d.base.map((b) => `${b.name}${b.version ? ` ${b.version}` : ''} (bundle.json sha256 ${b.lockSha256.slice(0, 12)})`).join(', ')}`)
+      this.out(
+        `DELTA since ${d.base.map((b) => `${b.name}${b.version ? ` ${b.version}` : ''} (bundle.json sha256 ${b.lockSha256.slice(0, 12)})`).join(', ')}`,
+      )
       this.table(
         ['', 'BLOBS', 'FILES', 'SIZE'],
         [
@@ -88,9 +112,19 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     }
     this.out('')
     this.out(`TOOLS (${r.tools.length})`)
-    this.table(['PATH', 'PLATFORM', 'SIZE', 'SHA256'], r.tools.map((t) => [t.fromBase ? `${t.path} (in the base)` : t.path, t.platform ?? '-', formatBytes(t.size), t.sha256.slice(0, 12)]))
+    this.table(
+      ['PATH', 'PLATFORM', 'SIZE', 'SHA256'],
+      r.tools.map((t) => [
+        t.fromBase ? `${t.path} (in the base)` : t.path,
+        t.platform ?? '-',
+        formatBytes(t.size),
+        t.sha256.slice(0, 12),
+      ]),
+    )
     this.out('')
-    this.out(`total: ${plural(counts.images, 'image')}, ${plural(counts.referrers, 'referrer')}, ${plural(counts.binaries, 'binary', 'binaries')}, ${plural(counts.packages, 'package')}, ${plural(counts.charts, 'chart')}, ${formatBytes(counts.bytes)}`)
+    this.out(
+      `total: ${plural(counts.images, 'image')}, ${plural(counts.referrers, 'referrer')}, ${plural(counts.binaries, 'binary', 'binaries')}, ${plural(counts.packages, 'package')}, ${plural(counts.charts, 'chart')}, ${formatBytes(counts.bytes)}`,
+    )
     return {name: r.name, version: r.version, counts, images: r.images, files: r.files, tools: r.tools, delta: r.delta}
   }
 

@@ -1,12 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
-import {redactUrl} from '../lib/fetch/http.js'
+import {loginCredentials, loginFlags} from '../cli/target-flags.js'
 import {DEFAULT_CONCURRENCY} from '../lib/defaults.js'
-import {type LockedImage, type LockResult, lockManifest} from '../lib/select/pin.js'
+import {redactUrl} from '../lib/fetch/http.js'
+import {type LockedImage, lockManifest, type LockResult} from '../lib/select/pin.js'
 import {formatSelections} from '../lib/select/report.js'
 import type {CommandResult} from '../lib/ui/result.js'
-import {loginCredentials, loginFlags} from '../cli/target-flags.js'
 import {columns, plural} from '../lib/ui/table.js'
 
 /** What lock did, summed up: images of the locked manifest, how many were pinned now or already, selections and repositories entries expanded. */
@@ -31,7 +31,9 @@ export function lockReport(result: LockResult): {result: LockCommandResult; line
     pinned: images.filter((i) => i.action === 'pinned').length,
     unchanged: images.filter((i) => i.action === 'unchanged').length,
     // The report has a row per repository a spec.repositories entry took: count the images' selections apart.
-    selections: new Set(result.selections.map((s) => s.field).filter((f) => !result.repositories.some((r) => r.field === f))).size,
+    selections: new Set(
+      result.selections.map((s) => s.field).filter((f) => !result.repositories.some((r) => r.field === f)),
+    ).size,
     repositories: result.repositories.length,
     files: result.files.filter((f) => f.action === 'pinned').length,
   }
@@ -40,7 +42,12 @@ export function lockReport(result: LockResult): {result: LockCommandResult; line
     ...formatSelections(result.selections, result.repositories),
     ...columns([
       ...images.map((i) => [i.ref.replace(/@sha256:.*$/, ''), i.digest, i.action, i.from ?? '']),
-      ...result.files.map((f) => [redactUrl(f.url), `sha256:${f.sha256}`, f.action, `from ${redactUrl(f.checksumUrl)}`]),
+      ...result.files.map((f) => [
+        redactUrl(f.url),
+        `sha256:${f.sha256}`,
+        f.action,
+        `from ${redactUrl(f.checksumUrl)}`,
+      ]),
     ]),
     result.changed
       ? `total: ${plural(counts.images, 'image')} in ${result.out}: ${counts.pinned} pinned now, ${counts.unchanged} pinned already; ${plural(expanded, 'selection')} expanded${counts.files > 0 ? `; ${plural(counts.files, 'file')} pinned to the sha256 of its checksumUrl` : ''}`
@@ -59,12 +66,23 @@ export default class Lock extends BaseCommand<typeof Lock> {
 
   static override flags = {
     out: Flags.string({description: 'Write the locked manifest here instead of over MANIFEST.'}),
-    concurrency: Flags.integer({description: 'Tag lists and digests read at once.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
+    concurrency: Flags.integer({
+      description: 'Tag lists and digests read at once.',
+      default: DEFAULT_CONCURRENCY,
+      min: 1,
+      max: 256,
+    }),
     'ca-file': Flags.string({description: 'Extra trusted CA (PEM) for every host; repeatable.', multiple: true}),
-    ...loginFlags({username: 'Registry username (else the Docker config, else anonymous).', password: 'Registry password or token.'}),
+    ...loginFlags({
+      username: 'Registry username (else the Docker config, else anonymous).',
+      password: 'Registry password or token.',
+    }),
   }
 
-  static override examples = ['<%= config.bin %> lock manifest.yaml', '<%= config.bin %> lock manifest.yaml --out manifest.lock.yaml']
+  static override examples = [
+    '<%= config.bin %> lock manifest.yaml',
+    '<%= config.bin %> lock manifest.yaml --out manifest.lock.yaml',
+  ]
 
   async run(): Promise<LockCommandResult> {
     const f = this.flags

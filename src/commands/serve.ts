@@ -3,11 +3,11 @@ import {readFile} from 'node:fs/promises'
 
 import {Args, Flags} from '@oclif/core'
 
-import {bundleKeyFlags, checkBundleKey} from '../cli/bundle-key-flags.js'
 import {BaseCommand} from '../cli/base-command.js'
+import {bundleKeyFlags, checkBundleKey} from '../cli/bundle-key-flags.js'
+import {mirrorConfigFlag} from '../cli/target-flags.js'
 import {UsageError} from '../lib/errors.js'
 import {DEFAULT_LISTEN} from '../lib/serve/listen.js'
-import {mirrorConfigFlag} from '../cli/target-flags.js'
 import type {ServedItem} from '../lib/serve/server.js'
 import {columns, plural} from '../lib/ui/table.js'
 
@@ -34,7 +34,8 @@ export interface MirrorConfigResult {
 function timeoutsFromEnv(): {idleMs: number; headersMs: number; stallMs: number} | undefined {
   const raw = process.env.AIRLOCK_SERVE_TIMEOUT_MS
   if (raw === undefined || raw === '') return undefined
-  if (!/^\d+$/.test(raw) || Number(raw) < 100) throw new UsageError(`AIRLOCK_SERVE_TIMEOUT_MS must be a whole number of milliseconds, 100 or more, got "${raw}"`)
+  if (!/^\d+$/.test(raw) || Number(raw) < 100)
+    throw new UsageError(`AIRLOCK_SERVE_TIMEOUT_MS must be a whole number of milliseconds, 100 or more, got "${raw}"`)
   const ms = Number(raw)
   return {idleMs: ms, headersMs: ms, stallMs: ms}
 }
@@ -61,19 +62,40 @@ export default class Serve extends BaseCommand<typeof Serve> {
   static override flags = {
     ...bundleKeyFlags,
     listen: Flags.string({description: 'ADDR:PORT to listen on.', default: DEFAULT_LISTEN}),
-    'tls-cert': Flags.file({description: 'PEM certificate (chain) to serve HTTPS with.', dependsOn: ['tls-key'], exists: true}),
+    'tls-cert': Flags.file({
+      description: 'PEM certificate (chain) to serve HTTPS with.',
+      dependsOn: ['tls-key'],
+      exists: true,
+    }),
     'tls-key': Flags.file({description: 'PEM private key of --tls-cert.', dependsOn: ['tls-cert'], exists: true}),
-    base: Flags.directory({description: 'A base bundle of a delta bundle (repeatable); its content is served too.', multiple: true}),
-    'cache-dir': Flags.directory({description: 'Where the files of the .tar.gz are unpacked once, verified. [default: $XDG_CACHE_HOME/airlock/serve or ~/.cache/airlock/serve]'}),
-    'print-mirror-config': Flags.string({description: 'Print a registry mirror configuration pointing at this server for every source registry of the bundle, and exit without serving.', options: ['containerd']}),
+    base: Flags.directory({
+      description: 'A base bundle of a delta bundle (repeatable); its content is served too.',
+      multiple: true,
+    }),
+    'cache-dir': Flags.directory({
+      description:
+        'Where the files of the .tar.gz are unpacked once, verified. [default: $XDG_CACHE_HOME/airlock/serve or ~/.cache/airlock/serve]',
+    }),
+    'print-mirror-config': Flags.string({
+      description:
+        'Print a registry mirror configuration pointing at this server for every source registry of the bundle, and exit without serving.',
+      options: ['containerd'],
+    }),
     ...mirrorConfigFlag,
-    advertise: Flags.string({description: 'URL nodes reach this server at, for --print-mirror-config and --mirror-config. [default: http:// + the --listen address]'}),
+    advertise: Flags.string({
+      description:
+        'URL nodes reach this server at, for --print-mirror-config and --mirror-config. [default: http:// + the --listen address]',
+    }),
   }
 
   async run(): Promise<ServeResult | MirrorConfigResult> {
     // A delta is served with its bases' content: each --base must carry the same signature.
-    for (const dir of [this.args.bundle, ...(this.flags.base ?? [])]) await checkBundleKey(dir, this.flags['bundle-key'])
-    const [{parseListen, defaultAdvertiseUrl}, mirror] = await Promise.all([import('../lib/serve/listen.js'), import('../lib/serve/mirror-config.js')])
+    for (const dir of [this.args.bundle, ...(this.flags.base ?? [])])
+      await checkBundleKey(dir, this.flags['bundle-key'])
+    const [{parseListen, defaultAdvertiseUrl}, mirror] = await Promise.all([
+      import('../lib/serve/listen.js'),
+      import('../lib/serve/mirror-config.js'),
+    ])
     const listen = parseListen(this.flags.listen)
     const tls = Boolean(this.flags['tls-cert'])
     const kind = this.flags['print-mirror-config']
@@ -81,11 +103,21 @@ export default class Serve extends BaseCommand<typeof Serve> {
     if (this.flags.advertise !== undefined && kind === undefined && configDir === undefined) {
       throw new UsageError('--advertise is for --print-mirror-config or --mirror-config')
     }
-    const url = this.flags.advertise === undefined ? defaultAdvertiseUrl(listen, tls) : mirror.checkAdvertiseUrl(this.flags.advertise)
+    const url =
+      this.flags.advertise === undefined
+        ? defaultAdvertiseUrl(listen, tls)
+        : mirror.checkAdvertiseUrl(this.flags.advertise)
     // The same files import registry writes, pointing at this server (each image at its path without the host).
     const writeConfig = async (dir: string): Promise<void> => {
-      const [{openBundle}, nodes] = await Promise.all([import('../lib/bundle/format/open-bundle.js'), import('../lib/mirror-config/mirror-config.js')])
-      const config = nodes.mirrorConfig(mirror.servedNames((await openBundle(this.args.bundle)).lock), {url, privateCa: tls}, 'airlock serve')
+      const [{openBundle}, nodes] = await Promise.all([
+        import('../lib/bundle/format/open-bundle.js'),
+        import('../lib/mirror-config/mirror-config.js'),
+      ])
+      const config = nodes.mirrorConfig(
+        mirror.servedNames((await openBundle(this.args.bundle)).lock),
+        {url, privateCa: tls},
+        'airlock serve',
+      )
       const warning = nodes.containerdMissWarning(config, dir)
       if (warning) this.progress.warn(warning)
       for (const file of await nodes.writeMirrorConfig(dir, config)) this.progress.info(`wrote ${file}`)
@@ -106,7 +138,9 @@ export default class Serve extends BaseCommand<typeof Serve> {
       readFile(file).catch((err: Error) => {
         throw new UsageError(`--${flag} ${file}: ${err.message}`)
       })
-    const certs = tls ? {cert: await read('tls-cert', this.flags['tls-cert']!), key: await read('tls-key', this.flags['tls-key']!)} : undefined
+    const certs = tls
+      ? {cert: await read('tls-cert', this.flags['tls-cert']!), key: await read('tls-key', this.flags['tls-key']!)}
+      : undefined
     const quiet = Boolean(this.flags.quiet)
     const server = await serveBundle(this.args.bundle, {
       bases: this.flags.base ?? [],
@@ -128,14 +162,26 @@ export default class Serve extends BaseCommand<typeof Serve> {
       process.once('SIGINT', () => resolve('SIGINT'))
       process.once('SIGTERM', () => resolve('SIGTERM'))
     })
-    const rows = server.items.map((i) => (i.kind === 'image' ? ['image', `/v2/${i.paths.join(' /v2/')}`, i.digest] : ['file', `/${i.path}`, `sha256:${i.sha256}`]))
+    const rows = server.items.map((i) =>
+      i.kind === 'image'
+        ? ['image', `/v2/${i.paths.join(' /v2/')}`, i.digest]
+        : ['file', `/${i.path}`, `sha256:${i.sha256}`],
+    )
     for (const line of columns(rows, {head: ['KIND', 'SERVED AT', 'DIGEST']})) this.out(line)
     this.out(`total: ${plural(server.images, 'image')}, ${plural(server.files, 'file')} at ${server.url}`)
-    if (!quiet) process.stderr.write(`serving ${this.args.bundle} at ${server.url} (files unpacked in ${server.cache}); Ctrl-C or SIGTERM stops\n`)
+    if (!quiet)
+      process.stderr.write(
+        `serving ${this.args.bundle} at ${server.url} (files unpacked in ${server.cache}); Ctrl-C or SIGTERM stops\n`,
+      )
     const signal = await stopped
     if (!quiet) process.stderr.write(`${signal}: stopping (responses under way may finish)\n`)
     await server.close()
     if (!quiet) process.stderr.write(`served ${plural(server.requests, 'request')}\n`)
-    return {url: server.url, cache: server.cache, counts: {images: server.images, files: server.files, requests: server.requests}, items: server.items}
+    return {
+      url: server.url,
+      cache: server.cache,
+      counts: {images: server.images, files: server.files, requests: server.requests},
+      items: server.items,
+    }
   }
 }

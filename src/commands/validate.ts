@@ -1,18 +1,18 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {loginCredentials, loginFlags} from '../cli/target-flags.js'
+import {DEFAULT_CONCURRENCY} from '../lib/defaults.js'
 import {formatProblem} from '../lib/errors.js'
+import {FailureError, FailureGroup, ManifestError, RegistryError} from '../lib/errors.js'
 import {loadManifest} from '../lib/manifest/load.js'
 import {describeSelection} from '../lib/manifest/tag-selection.js'
+import type {Manifest} from '../lib/manifest/types.js'
 import {manifestWarnings} from '../lib/manifest/warnings.js'
+import {type ImagePlan, planImages} from '../lib/pull/images.js'
 import {sourceClients} from '../lib/select/clients.js'
 import {formatSelections} from '../lib/select/report.js'
-import {loginCredentials, loginFlags} from '../cli/target-flags.js'
 import {hasSelections, type RepositoriesReport, resolveManifest, type SelectionReport} from '../lib/select/resolve.js'
-import {DEFAULT_CONCURRENCY} from '../lib/defaults.js'
-import {FailureError, FailureGroup, ManifestError, RegistryError} from '../lib/errors.js'
-import type {Manifest} from '../lib/manifest/types.js'
-import {type ImagePlan, planImages} from '../lib/pull/images.js'
 import {formatBytes, shortDigest} from '../lib/ui/format.js'
 import type {CommandResult} from '../lib/ui/result.js'
 import {columns} from '../lib/ui/table.js'
@@ -28,12 +28,18 @@ async function planImagesAt(m: Manifest, ctx: Parameters<typeof planImages>[1]):
   try {
     return await planImages(m, ctx, (entry, err) =>
       err instanceof FailureError || (err instanceof RegistryError && err.status === 404)
-        ? new ManifestError(m.file, [{file: m.file, line: entry.pos.line, column: entry.pos.column, path: '', message: err.message}])
+        ? new ManifestError(m.file, [
+            {file: m.file, line: entry.pos.line, column: entry.pos.column, path: '', message: err.message},
+          ])
         : err,
     )
   } catch (err) {
     const all = err instanceof FailureGroup ? err.failures : [err]
-    if (all.every((e) => e instanceof ManifestError)) throw new ManifestError(m.file, all.flatMap((e) => (e as ManifestError).problems))
+    if (all.every((e) => e instanceof ManifestError))
+      throw new ManifestError(
+        m.file,
+        all.flatMap((e) => (e as ManifestError).problems),
+      )
     throw err
   }
 }
@@ -45,7 +51,10 @@ export interface ValidateItem {
   line: number
 }
 
-export interface ValidateResult extends CommandResult<ValidateItem, {images: number; selections: number; binaries: number; packages: number; charts: number}> {
+export interface ValidateResult extends CommandResult<
+  ValidateItem,
+  {images: number; selections: number; binaries: number; packages: number; charts: number}
+> {
   valid: true
   name: string
   version?: string
@@ -59,7 +68,12 @@ export interface ValidateResult extends CommandResult<ValidateItem, {images: num
    * then names, and per image the platforms a pull takes and its size (as
    * `pull --dry-run` plans them, without a store: no bytes to fetch here).
    */
-  resolved?: {images: string[]; selections: SelectionReport[]; repositories: RepositoriesReport[]; plans: {ref: string; digest: string; platforms: string[]; size: number}[]}
+  resolved?: {
+    images: string[]
+    selections: SelectionReport[]
+    repositories: RepositoriesReport[]
+    plans: {ref: string; digest: string; platforms: string[]; size: number}[]
+  }
 }
 
 export default class Validate extends BaseCommand<typeof Validate> {
@@ -79,18 +93,32 @@ export default class Validate extends BaseCommand<typeof Validate> {
   static override flags = {
     resolve: Flags.boolean({
       description:
-        'Read the tag lists (and catalogs) of the registries the selections name, and print which tags each takes; read each image\'s manifests and print the platforms a pull takes and its size, refusing one that lacks a platform asked for. Needs the registries; without it validate reads nothing but the file. Bytes to fetch: pull --dry-run.',
+        "Read the tag lists (and catalogs) of the registries the selections name, and print which tags each takes; read each image's manifests and print the platforms a pull takes and its size, refusing one that lacks a platform asked for. Needs the registries; without it validate reads nothing but the file. Bytes to fetch: pull --dry-run.",
     }),
-    'ca-file': Flags.string({description: 'With --resolve: extra trusted CA (PEM) for every host; repeatable.', multiple: true}),
-    ...loginFlags({username: 'With --resolve: registry username (else the Docker config, else anonymous).', password: 'With --resolve: registry password or token.'}),
+    'ca-file': Flags.string({
+      description: 'With --resolve: extra trusted CA (PEM) for every host; repeatable.',
+      multiple: true,
+    }),
+    ...loginFlags({
+      username: 'With --resolve: registry username (else the Docker config, else anonymous).',
+      password: 'With --resolve: registry password or token.',
+    }),
   }
 
   async run(): Promise<ValidateResult> {
     const f = this.flags
     const m = await loadManifest(this.args.manifest)
     const selections = [
-      ...(m.selections ?? []).map((s) => ({field: s.field, repository: `${s.registry}/${s.repository}`, tags: describeSelection(s.tags)})),
-      ...(m.repositories ?? []).map((r) => ({field: r.field, repository: `${r.registry}${r.include === undefined ? '' : ` include ${JSON.stringify(r.include)}`}${r.exclude === undefined ? '' : ` exclude ${JSON.stringify(r.exclude)}`}`, tags: describeSelection(r.tags)})),
+      ...(m.selections ?? []).map((s) => ({
+        field: s.field,
+        repository: `${s.registry}/${s.repository}`,
+        tags: describeSelection(s.tags),
+      })),
+      ...(m.repositories ?? []).map((r) => ({
+        field: r.field,
+        repository: `${r.registry}${r.include === undefined ? '' : ` include ${JSON.stringify(r.include)}`}${r.exclude === undefined ? '' : ` exclude ${JSON.stringify(r.exclude)}`}`,
+        tags: describeSelection(r.tags),
+      })),
     ]
     const result: ValidateResult = {
       valid: true,
@@ -107,15 +135,28 @@ export default class Validate extends BaseCommand<typeof Validate> {
       },
       items: [
         ...m.images.map((i): ValidateItem => ({kind: 'image', name: i.name, line: i.pos.line})),
-        ...[...m.binaries, ...m.packages].map((f): ValidateItem => ({kind: f.kind, name: f.kind === 'chart' ? `${f.name} ${f.version}` : f.url, line: f.pos.line})),
+        ...[...m.binaries, ...m.packages].map((f): ValidateItem => ({
+          kind: f.kind,
+          name: f.kind === 'chart' ? `${f.name} ${f.version}` : f.url,
+          line: f.pos.line,
+        })),
       ],
       ...(selections.length > 0 ? {selections} : {}),
     }
     if (f.resolve) {
       const login = await loginCredentials(f)
-      const sources = sourceClients(m, {caFiles: f['ca-file'], username: login?.username, password: login?.password, onWarning: (w) => this.progress.warn(w)})
+      const sources = sourceClients(m, {
+        caFiles: f['ca-file'],
+        username: login?.username,
+        password: login?.password,
+        onWarning: (w) => this.progress.warn(w),
+      })
       const {manifest: resolvedManifest, resolution} = await resolveManifest(m, {registry: sources.lister})
-      const plans = await planImagesAt(resolvedManifest, {registry: sources.client, concurrency: DEFAULT_CONCURRENCY, progress: this.progress})
+      const plans = await planImagesAt(resolvedManifest, {
+        registry: sources.client,
+        concurrency: DEFAULT_CONCURRENCY,
+        progress: this.progress,
+      })
       result.resolved = {
         images: resolvedManifest.images.map((i) => i.name),
         selections: resolution?.selections ?? [],
@@ -126,19 +167,38 @@ export default class Validate extends BaseCommand<typeof Validate> {
     for (const w of result.warnings) process.stderr.write(`Warning: ${w}\n`)
     const {charts} = result.counts
     this.out(`${m.name}${m.version ? ` ${m.version}` : ''}: valid`)
-    this.out(`  images:    ${result.counts.images}${selections.length > 0 ? ` named, and ${selections.length} tag selection${selections.length === 1 ? '' : 's'}` : ''}`)
+    this.out(
+      `  images:    ${result.counts.images}${selections.length > 0 ? ` named, and ${selections.length} tag selection${selections.length === 1 ? '' : 's'}` : ''}`,
+    )
     this.out(`  binaries:  ${result.counts.binaries}`)
-    this.out(`  packages:  ${result.counts.packages}${charts > 0 ? ` (${charts} chart${charts === 1 ? '' : 's'})` : ''}`)
-    if (m.osPackages && m.osPackages.length > 0) this.out(`  osPackages: ${m.osPackages.length} repositor${m.osPackages.length === 1 ? 'y' : 'ies'} (${m.osPackages.map((o) => o.type).join(', ')})`)
+    this.out(
+      `  packages:  ${result.counts.packages}${charts > 0 ? ` (${charts} chart${charts === 1 ? '' : 's'})` : ''}`,
+    )
+    if (m.osPackages && m.osPackages.length > 0)
+      this.out(
+        `  osPackages: ${m.osPackages.length} repositor${m.osPackages.length === 1 ? 'y' : 'ies'} (${m.osPackages.map((o) => o.type).join(', ')})`,
+      )
     this.out(`  platforms: ${m.platforms.join(', ')}`)
     if (result.resolved) {
       for (const l of formatSelections(result.resolved.selections, result.resolved.repositories)) this.out(l)
       if (hasSelections(m)) this.out(`images after resolving: ${result.resolved.images.length}`)
-      for (const l of columns(result.resolved.plans.map((p) => ['image', p.ref, shortDigest(p.digest), p.platforms.join(',') || '-', formatBytes(p.size)]), {indent: '  '})) this.out(l)
-      if (result.resolved.plans.length > 0) this.out('every image has the platforms asked for; pull --dry-run says how much of it the store lacks')
+      for (const l of columns(
+        result.resolved.plans.map((p) => [
+          'image',
+          p.ref,
+          shortDigest(p.digest),
+          p.platforms.join(',') || '-',
+          formatBytes(p.size),
+        ]),
+        {indent: '  '},
+      ))
+        this.out(l)
+      if (result.resolved.plans.length > 0)
+        this.out('every image has the platforms asked for; pull --dry-run says how much of it the store lacks')
     } else {
       for (const s of selections) this.out(`  ${s.field}: ${s.repository} ${s.tags}`)
-      if (selections.length > 0) this.out('selections are resolved by pull and lock; --resolve lists the tags each takes now')
+      if (selections.length > 0)
+        this.out('selections are resolved by pull and lock; --resolve lists the tags each takes now')
     }
     return result
   }

@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {bundleKeyFlags, checkBundleKey} from '../cli/bundle-key-flags.js'
 import {BaseCommand} from '../cli/base-command.js'
-import type {ImageSignature} from '../lib/bundle/format/signatures.js'
-import {baseNames, deltaSummary, type DeltaSummary} from '../lib/bundle/format/delta.js'
+import {bundleKeyFlags, checkBundleKey} from '../cli/bundle-key-flags.js'
+import {baseNames, type DeltaSummary, deltaSummary} from '../lib/bundle/format/delta.js'
 import {openBundle} from '../lib/bundle/format/open-bundle.js'
+import type {ImageSignature} from '../lib/bundle/format/signatures.js'
 import {verifyWithBases} from '../lib/bundle/format/verify.js'
 import {BundleError, FailureError} from '../lib/errors.js'
 import {readPublicKey} from '../lib/oci/cosign.js'
@@ -33,10 +33,13 @@ export default class Verify extends BaseCommand<typeof Verify> {
 
   static override flags = {
     ...bundleKeyFlags,
-    key: Flags.string({description: 'cosign public key (PEM): report each image as signed, unsigned or bad; a bad signature fails.'}),
+    key: Flags.string({
+      description: 'cosign public key (PEM): report each image as signed, unsigned or bad; a bad signature fails.',
+    }),
     'require-signatures': Flags.boolean({description: 'With --key: an unsigned image fails too.', dependsOn: ['key']}),
     base: Flags.string({
-      description: 'For a delta: a bundle folder it was built against (repeatable, for a chain of deltas); checks that they all together hold every digest and file of its bundle.json.',
+      description:
+        'For a delta: a bundle folder it was built against (repeatable, for a chain of deltas); checks that they all together hold every digest and file of its bundle.json.',
       multiple: true,
     }),
   }
@@ -58,7 +61,9 @@ export default class Verify extends BaseCommand<typeof Verify> {
     if (!report.ok) {
       // An invalid bundle is exit 2, as for every import that refuses it.
       const n = report.problems.length
-      throw new BundleError(`${this.args.bundle}: the bundle failed verification (${n} problem${n === 1 ? '' : 's'})`, {details: report.problems})
+      throw new BundleError(`${this.args.bundle}: the bundle failed verification (${n} problem${n === 1 ? '' : 's'})`, {
+        details: report.problems,
+      })
     }
     for (const s of report.signatures ?? []) this.out(`${s.status.padEnd(8)}  ${s.ref}@${s.digest}`)
     const failed = report.signatureProblems ?? []
@@ -66,9 +71,12 @@ export default class Verify extends BaseCommand<typeof Verify> {
       // The bundle is sound, its signatures are not what the key holder signed: a failure (exit 1), not a bad bundle.
       const required = this.flags['require-signatures']
       const bad = (report.signatures ?? []).filter((s) => s.status === 'bad' || (required && s.status === 'unsigned'))
-      throw new FailureError(`${this.args.bundle}: ${plural(bad.length, 'image')} failed the signature check with ${this.flags.key}`, {
-        details: [...bad.map((s) => `${s.status} ${s.ref}@${s.digest}`), ...failed],
-      })
+      throw new FailureError(
+        `${this.args.bundle}: ${plural(bad.length, 'image')} failed the signature check with ${this.flags.key}`,
+        {
+          details: [...bad.map((s) => `${s.status} ${s.ref}@${s.digest}`), ...failed],
+        },
+      )
     }
     const l = report.lock
     const result: VerifyResult = {
@@ -82,12 +90,16 @@ export default class Verify extends BaseCommand<typeof Verify> {
     if (delta) result.delta = {...delta, basesChecked: bases}
     for (const f of report.files) this.out(`${f.sha256}  ${f.name}`)
     if (delta) {
-      this.out(`delta: carries ${plural(delta.carried.blobs, 'blob')} and ${plural(delta.carried.files, 'file')} (${formatBytes(delta.carried.bytes)}), all checked`)
+      this.out(
+        `delta: carries ${plural(delta.carried.blobs, 'blob')} and ${plural(delta.carried.files, 'file')} (${formatBytes(delta.carried.bytes)}), all checked`,
+      )
       this.out(
         `expects from its base${delta.base.length === 1 ? '' : 's'} (${baseNames(delta.base)}): ${plural(delta.fromBase.blobs, 'blob')} and ${plural(delta.fromBase.files, 'file')} (${formatBytes(delta.fromBase.bytes)}), ${bases.length > 0 ? `all found in ${bases.join(', ')}` : 'not checked (give --base DIR to check them)'}`,
       )
     }
-    this.out(`${this.args.bundle}: OK (${plural(l.images.length, 'image')}, ${plural(l.files.length, 'file')}; ${plural(report.files.length, 'bundle file')} checked)`)
+    this.out(
+      `${this.args.bundle}: OK (${plural(l.images.length, 'image')}, ${plural(l.files.length, 'file')}; ${plural(report.files.length, 'bundle file')} checked)`,
+    )
     return result
   }
 }

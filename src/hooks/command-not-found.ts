@@ -15,7 +15,10 @@ const hook: Hook.CommandNotFound = async function (opts) {
   let n = 1
   while (n < words.length && ids.some((id) => id.startsWith(`${words.slice(0, n).join(':')}:`))) n++
   const typed = words.slice(0, n).join(' ')
-  const near = closest(typed, ids.map((id) => id.replaceAll(':', ' ')))
+  const near = closest(
+    typed,
+    ids.map((id) => id.replaceAll(':', ' ')),
+  )
   const err = new UsageError(`${bin} ${typed}: no such command`, {
     suggestions: [...(near ? [`did you mean ${bin} ${near}?`] : []), `${bin} --help lists the commands`],
   })

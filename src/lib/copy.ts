@@ -1,12 +1,12 @@
 import type {LimitFunction} from 'p-limit'
 import pLimit from 'p-limit'
 
+import type {Descriptor} from './content/descriptor.js'
+import {sha256Digest} from './content/digest.js'
 import type {BlobPutResult, ImageSink, ImageSource} from './content/roles.js'
 import {FailureError, IntegrityError} from './errors.js'
-import type {Descriptor} from './content/descriptor.js'
 import {isManifestEdge} from './graph/successors.js'
 import {walkGraph} from './graph/walk.js'
-import {sha256Digest} from './content/digest.js'
 import {Once} from './once.js'
 
 /** The manifest or index to copy, bytes in hand (it may be a platform-filtered index that no source has). */
@@ -153,7 +153,13 @@ export class Copier {
       throw new IntegrityError(`manifest of ${req.label}`, req.root.digest, sha256Digest(req.root.bytes))
     }
     // Plan: walk the graph, fetching child manifests, to know every blob (and the total) first.
-    const {manifests, blobs, children} = await planGraph(rootDesc, req.root.bytes, (desc) => this.fetchManifest(req.source, desc, req.label), req.label, this.copyForeign)
+    const {manifests, blobs, children} = await planGraph(
+      rootDesc,
+      req.root.bytes,
+      (desc) => this.fetchManifest(req.source, desc, req.label),
+      req.label,
+      this.copyForeign,
+    )
     const blobList = [...blobs.values()]
     req.onPlan?.({blobs: blobList, totalBytes: blobList.reduce((n, b) => n + b.size, 0)})
 
@@ -201,7 +207,15 @@ export class Copier {
     const size = walked.reduce((n, m) => n + m.bytes.length, 0) + blobList.reduce((n, b) => n + b.size, 0)
     // Root last, as written.
     walked.sort((a, b) => (a.desc.digest === rootDesc.digest ? 1 : b.desc.digest === rootDesc.digest ? -1 : 0))
-    return {digest: req.root.digest, mediaType: req.root.mediaType, manifests: walked, blobs: blobList, size, bytesFetched, bytesReused}
+    return {
+      digest: req.root.digest,
+      mediaType: req.root.mediaType,
+      manifests: walked,
+      blobs: blobList,
+      size,
+      bytesFetched,
+      bytesReused,
+    }
   }
 
   private fetchManifest(source: ImageSource, desc: Descriptor, label: string): Promise<Buffer> {
@@ -211,7 +225,10 @@ export class Copier {
   }
 
   /** One blob for one image: fetched by whichever image asks first, reused by the others. */
-  private async copyBlob(req: CopyImageRequest, desc: Descriptor): Promise<{bytesFetched: number; bytesReused: number; fresh: boolean}> {
+  private async copyBlob(
+    req: CopyImageRequest,
+    desc: Descriptor,
+  ): Promise<{bytesFetched: number; bytesReused: number; fresh: boolean}> {
     let mine = false
     let advanced = 0
     const onBytes = (n: number) => {
@@ -222,7 +239,9 @@ export class Copier {
       mine = true
       if (await this.sink.hasBlob(desc)) return {bytesFetched: 0, bytesResumed: 0, reused: true}
       const label = `blob ${desc.digest} of ${req.label}`
-      const put = await this.queue.put(desc.size, () => this.sink.putBlob(desc, req.source.blobOpener(desc), {label, onBytes}))
+      const put = await this.queue.put(desc.size, () =>
+        this.sink.putBlob(desc, req.source.blobOpener(desc), {label, onBytes}),
+      )
       return {...put, reused: false}
     })
     // Bring the image's progress to the blob's size, whoever fetched it.
@@ -278,7 +297,10 @@ export async function planGraph(
       },
       node: (desc, {bytes, edges}) => {
         // A foreign layer left out is waited for as a blob never started: not at all.
-        children.set(desc.digest, edges.map((e) => e.desc))
+        children.set(
+          desc.digest,
+          edges.map((e) => e.desc),
+        )
         if (!manifests.has(desc.digest)) manifests.set(desc.digest, {desc, bytes})
       },
       label: (at) => at,

@@ -142,7 +142,15 @@ export class RegistryError extends AirlockError {
 
   constructor(
     message: string,
-    opts: {host: string; status?: number; repository?: string; codes?: string[]; details?: string[]; suggestions?: string[]; cause?: unknown},
+    opts: {
+      host: string
+      status?: number
+      repository?: string
+      codes?: string[]
+      details?: string[]
+      suggestions?: string[]
+      cause?: unknown
+    },
   ) {
     super('registry', message, opts)
     this.name = 'RegistryError'
@@ -199,6 +207,8 @@ export class FailureGroup extends AirlockError {
 
 /** One error for what a run's settled tasks threw: the only one itself, several as a FailureGroup. */
 export function combineFailures(reasons: unknown[], what?: string): Error {
-  const flat = reasons.flatMap((r) => (r instanceof FailureGroup ? r.failures : [r instanceof Error ? r : new Error(String(r))]))
+  const flat = reasons.flatMap((r) =>
+    r instanceof FailureGroup ? r.failures : [r instanceof Error ? r : new Error(String(r))],
+  )
   return flat.length === 1 ? flat[0] : new FailureGroup(flat, what)
 }

@@ -18,7 +18,11 @@ export class Once<K, V> {
         throw err
       })
       this.inflight.set(key, p)
-      if (this.opts.keep === false) void p.then(() => this.inflight.get(key) === p && this.inflight.delete(key), () => {})
+      if (this.opts.keep === false)
+        void p.then(
+          () => this.inflight.get(key) === p && this.inflight.delete(key),
+          () => {},
+        )
     }
     return p
   }

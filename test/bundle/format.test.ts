@@ -4,10 +4,10 @@ import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {parseSize} from '../../src/lib/bundle/write/size.js'
 import {formatSums, parseSums} from '../../src/lib/bundle/format/sums.js'
-import {comparePaths, encodeHeader, endOfArchive, normalMode, padding, treeOrder} from '../../src/lib/tar/writer.js'
+import {parseSize} from '../../src/lib/bundle/write/size.js'
 import {UsageError} from '../../src/lib/errors.js'
+import {comparePaths, encodeHeader, endOfArchive, normalMode, padding, treeOrder} from '../../src/lib/tar/writer.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 describe('tree order', () => {
@@ -52,7 +52,12 @@ describe('headers', () => {
     ]
     const tarFile = join(dir, 'x.tar')
     writeFileSync(tarFile, Buffer.concat(parts))
-    const listing = execFileSync('tar', ['--numeric-owner', '--full-time', '-tvf', tarFile], {env: {...process.env, TZ: 'UTC'}}).toString().trim().split('\n')
+    const listing = execFileSync('tar', ['--numeric-owner', '--full-time', '-tvf', tarFile], {
+      env: {...process.env, TZ: 'UTC'},
+    })
+      .toString()
+      .trim()
+      .split('\n')
     expect(listing[0]).toMatch(/^drwxr-xr-x 0\/0 +0 2023-11-14 22:13:20 top\/$/)
     expect(listing[1]).toMatch(new RegExp(`^-rwxr-xr-x 0/0 +5 2023-11-14 22:13:20 ${long}$`))
     const verbose = execFileSync('tar', ['-tvf', tarFile]).toString()

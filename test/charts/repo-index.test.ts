@@ -85,7 +85,9 @@ describe('findChart', () => {
 
 describe('parseRepoIndex', () => {
   it('refuses what is not an index', () => {
-    expect(() => parseRepoIndex('<html>', 'http://h/index.yaml')).toThrow(/http:\/\/h\/index.yaml is not a Helm repository index/)
+    expect(() => parseRepoIndex('<html>', 'http://h/index.yaml')).toThrow(
+      /http:\/\/h\/index.yaml is not a Helm repository index/,
+    )
     expect(() => parseRepoIndex('a: [', 'x')).toThrow(/x is not valid YAML/)
     expect(() => parseRepoIndex('entries: {a: 1}', 'x')).toThrow(/entries.a is not a list/)
   })
@@ -93,7 +95,9 @@ describe('parseRepoIndex', () => {
 
 describe('compareVersions', () => {
   it('orders like SemVer', () => {
-    const sorted = ['1.10.0', '1.2.0', '1.2.0-rc.1', '1.2.0-rc.10', '1.2.0-alpha', 'v2.0.0', '0.9'].sort(compareVersions)
+    const sorted = ['1.10.0', '1.2.0', '1.2.0-rc.1', '1.2.0-rc.10', '1.2.0-alpha', 'v2.0.0', '0.9'].sort(
+      compareVersions,
+    )
     expect(sorted).toEqual(['0.9', '1.2.0-alpha', '1.2.0-rc.1', '1.2.0-rc.10', '1.2.0', '1.10.0', 'v2.0.0'])
   })
 })

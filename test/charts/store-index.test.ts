@@ -1,8 +1,9 @@
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {parse} from 'yaml'
+
 import {afterAll, describe, expect, it} from 'vitest'
+import {parse} from 'yaml'
 
 import {creationTime, mergeStoreIndex, writeStoreIndex} from '../../src/lib/charts/store-index.js'
 import {Store} from '../../src/lib/store/store.js'
@@ -16,13 +17,41 @@ afterAll(() => rm(root, {recursive: true, force: true}))
 
 describe('mergeStoreIndex', () => {
   it('writes relative urls, plain hex digests and created, keeping the source metadata', () => {
-    const idx = mergeStoreIndex(undefined, [{entry: {name: 'nginx', version: '15.1.0', urls: ['http://x/a.tgz'], appVersion: '1.25', apiVersion: 'v2', digest: 'zz'}, digest: `sha256:${D1}`}], {
-      created: T1,
-      present: () => true,
-    })
+    const idx = mergeStoreIndex(
+      undefined,
+      [
+        {
+          entry: {
+            name: 'nginx',
+            version: '15.1.0',
+            urls: ['http://x/a.tgz'],
+            appVersion: '1.25',
+            apiVersion: 'v2',
+            digest: 'zz',
+          },
+          digest: `sha256:${D1}`,
+        },
+      ],
+      {
+        created: T1,
+        present: () => true,
+      },
+    )
     expect(idx).toEqual({
       apiVersion: 'v1',
-      entries: {nginx: [{apiVersion: 'v2', appVersion: '1.25', name: 'nginx', version: '15.1.0', created: T1, digest: D1, urls: ['nginx-15.1.0.tgz']}]},
+      entries: {
+        nginx: [
+          {
+            apiVersion: 'v2',
+            appVersion: '1.25',
+            name: 'nginx',
+            version: '15.1.0',
+            created: T1,
+            digest: D1,
+            urls: ['nginx-15.1.0.tgz'],
+          },
+        ],
+      },
       generated: T1,
     })
   })
@@ -71,7 +100,11 @@ describe('writeStoreIndex', () => {
     await writeStoreIndex(store, [{entry: {name: 'a', version: '1.0.0', urls: []}, digest: `sha256:${D1}`}], T1)
     await writeFile(join(dir, 'b-2.0.0.tgz'), 'y')
     await writeStoreIndex(store, [{entry: {name: 'b', version: '2.0.0', urls: []}, digest: `sha256:${D2}`}], T2)
-    const doc = parse(await readFile(join(dir, 'index.yaml'), 'utf8')) as {apiVersion: string; entries: Record<string, {urls: string[]; digest: string}[]>; generated: string}
+    const doc = parse(await readFile(join(dir, 'index.yaml'), 'utf8')) as {
+      apiVersion: string
+      entries: Record<string, {urls: string[]; digest: string}[]>
+      generated: string
+    }
     expect(doc.apiVersion).toBe('v1')
     expect(Object.keys(doc.entries)).toEqual(['a', 'b'])
     expect(doc.entries.a[0]).toMatchObject({urls: ['a-1.0.0.tgz'], digest: D1, created: T1})

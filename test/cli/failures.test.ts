@@ -1,5 +1,6 @@
 import {writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import {describe, expect, it} from 'vitest'
 
 import {combineFailures, FailureGroup, IntegrityError, NetworkError} from '../../src/lib/errors.js'

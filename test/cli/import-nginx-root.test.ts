@@ -1,5 +1,6 @@
 import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import {describe, expect, it} from 'vitest'
 
 import {writeBundle} from '../../src/lib/bundle/write/bundle.js'

@@ -1,11 +1,12 @@
 import {cp, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {writeBundle} from '../../src/lib/bundle/write/bundle.js'
 import {runCli} from '../helpers/cli.js'
-import {makeStoreFixture} from '../helpers/store-fixture.js'
 import {freePort} from '../helpers/ports.js'
+import {makeStoreFixture} from '../helpers/store-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 // One condition, one exit code: an invalid bundle is exit 2 for verify and for
@@ -35,12 +36,16 @@ describe('an invalid bundle', () => {
     expect(v.code, v.stderr).toBe(2)
     const e = JSON.parse(v.stdout).error
     expect(e).toMatchObject({kind: 'bundle', exitCode: 2})
-    expect(e.details).toEqual(expect.arrayContaining([expect.stringMatching(/^offline-files\.tar\.gz: offline-files\.tar\.gz is missing/)]))
+    expect(e.details).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^offline-files\.tar\.gz: offline-files\.tar\.gz is missing/)]),
+    )
 
     const root = await makeTempDir('airlock-invalid-root-')
     const i = await runCli(['import', 'nginx', dir, '--root', root])
     expect(i.code, i.stderr).toBe(2)
-    for (const line of i.stderr.split('\n').filter((l) => l.startsWith('FAIL component-tools') || l.startsWith('ok   component-tools'))) {
+    for (const line of i.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('FAIL component-tools') || l.startsWith('ok   component-tools'))) {
       expect(line).not.toContain('offline-files.tar.gz')
     }
   })
@@ -58,7 +63,9 @@ describe('an invalid bundle', () => {
     expect(v.stderr).not.toMatch(/^ok +verify offline-files\.tar\.gz/m)
     expect(v.stderr).not.toMatch(/^ok +verify offline-images\.tar/m)
     expect(v.stderr).toMatch(/^FAIL verify offline-files\.tar\.gz/m)
-    expect(v.stderr).toMatch(/blob sha256:[0-9a-f]{64} is corrupt: expected sha256:[0-9a-f]{64}, got sha256:[0-9a-f]{64}/)
+    expect(v.stderr).toMatch(
+      /blob sha256:[0-9a-f]{64} is corrupt: expected sha256:[0-9a-f]{64}, got sha256:[0-9a-f]{64}/,
+    )
     expect(v.stderr).not.toMatch(/is missing/)
     expect(v.stdout).toBe('')
   })
@@ -83,12 +90,16 @@ describe('a refused bundle', () => {
 
     const port = await freePort()
     const cache = await makeTempDir('airlock-invalid-cache-')
-    const s = await runCli(['serve', dir, '--listen', `127.0.0.1:${port}`, '--cache-dir', cache, '--json'], {timeoutMs: 120_000})
+    const s = await runCli(['serve', dir, '--listen', `127.0.0.1:${port}`, '--cache-dir', cache, '--json'], {
+      timeoutMs: 120_000,
+    })
     expect(s.code, s.stderr).toBe(2)
     const se = JSON.parse(s.stdout).error
     expect(se.message).toBe(`${dir}: the bundle failed verification (${want.length} problems); nothing was served`)
     expect((se.details as string[]).slice().sort()).toEqual(want)
-    const plain = await runCli(['serve', dir, '--listen', `127.0.0.1:${port}`, '--cache-dir', cache], {timeoutMs: 120_000})
+    const plain = await runCli(['serve', dir, '--listen', `127.0.0.1:${port}`, '--cache-dir', cache], {
+      timeoutMs: 120_000,
+    })
     expect(plain.code).toBe(2)
     expect(plain.stderr).toContain('nothing was served')
     expect(plain.stderr).not.toContain('nothing was imported')

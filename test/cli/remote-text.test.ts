@@ -1,6 +1,6 @@
+import {mkdir, writeFile} from 'node:fs/promises'
 import {createServer, type IncomingMessage} from 'node:http'
 import type {AddressInfo} from 'node:net'
-import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
@@ -34,11 +34,27 @@ describe('text from a registry', () => {
       const dir = await makeTempDir('airlock-remote-text-')
       const password = 's3cret-Passw0rd'
       await mkdir(join(dir, 'docker'))
-      await writeFile(join(dir, 'docker', 'config.json'), JSON.stringify({auths: {[host]: {auth: Buffer.from(`me:${password}`).toString('base64')}}}))
+      await writeFile(
+        join(dir, 'docker', 'config.json'),
+        JSON.stringify({auths: {[host]: {auth: Buffer.from(`me:${password}`).toString('base64')}}}),
+      )
       const manifest = join(dir, 'm.yaml')
-      await writeFile(manifest, ['apiVersion: airlock/v1', 'kind: Manifest', 'metadata: {name: hostile}', 'spec:', '  images:', `    - ${host}/team/app:1`, ''].join('\n'))
+      await writeFile(
+        manifest,
+        [
+          'apiVersion: airlock/v1',
+          'kind: Manifest',
+          'metadata: {name: hostile}',
+          'spec:',
+          '  images:',
+          `    - ${host}/team/app:1`,
+          '',
+        ].join('\n'),
+      )
       for (const json of [false, true]) {
-        const r = await runCli(['pull', manifest, '--store', join(dir, 'store'), ...(json ? ['--json'] : [])], {env: {DOCKER_CONFIG: join(dir, 'docker')}})
+        const r = await runCli(['pull', manifest, '--store', join(dir, 'store'), ...(json ? ['--json'] : [])], {
+          env: {DOCKER_CONFIG: join(dir, 'docker')},
+        })
         expect(r.code).toBe(1)
         expect(seen.length).toBeGreaterThan(0)
         const out = r.stdout + r.stderr
@@ -46,7 +62,7 @@ describe('text from a registry', () => {
         expect(out).not.toContain(Buffer.from(`me:${password}`).toString('base64'))
         expect(out).not.toContain(password)
         expect(out).toContain('red bell c1')
-        // eslint-disable-next-line no-control-regex
+
         expect(r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/)
         if (json) expect(JSON.parse(r.stdout).error.message).not.toMatch(/\u001b|\u0007/)
       }

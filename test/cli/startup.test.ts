@@ -19,19 +19,34 @@ const HEAVY = ['got', 'hpagent', 'http-proxy-agent', '@aws-sdk/client-s3', '@aws
 const hook = pathToFileURL(join(repoRoot, 'test', 'helpers', 'record-imports.mjs')).href
 
 /** Runs the CLI; returns the command modules (as paths under dist/commands) and the packages it imported. */
-async function loads(args: string[], env: Record<string, string> = {}): Promise<{commands: string[]; packages: string[]; stderr: string}> {
+async function loads(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{commands: string[]; packages: string[]; stderr: string}> {
   const record = join(await makeTempDir('airlock-imports-'), 'imports')
   const r = await runCli(args, {env: {...env, NODE_OPTIONS: `--import=${hook}`, AIRLOCK_RECORD_IMPORTS: record}})
   const urls = (await readFile(record, 'utf8').catch(() => '')).split('\n').filter((u) => u.startsWith('file:'))
   const files = [...new Set(urls.map((u) => relative(repoRoot, fileURLToPath(u))))]
   const commands = files.filter((f) => f.startsWith('dist/commands/')).sort()
-  const packages = [...new Set(files.map((f) => /^node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1]).filter((p): p is string => p !== undefined))].sort()
+  const packages = [
+    ...new Set(
+      files
+        .map((f) => /^node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1])
+        .filter((p): p is string => p !== undefined),
+    ),
+  ].sort()
   return {commands, packages, stderr: r.stderr}
 }
 
 describe('start-up cost', () => {
   it('--version and --help load no command module', async () => {
-    for (const args of [['--version'], ['--help'], ['verify', '--help'], ['import', '--help'], ['import', 'registry', '--help']]) {
+    for (const args of [
+      ['--version'],
+      ['--help'],
+      ['verify', '--help'],
+      ['import', '--help'],
+      ['import', 'registry', '--help'],
+    ]) {
       const got = await loads(args)
       expect(got.packages, `${args.join(' ')}: ${got.stderr}`).toContain('@oclif/core')
       expect(got.commands, args.join(' ')).toEqual([])
@@ -52,17 +67,24 @@ describe('start-up cost', () => {
     for (const p of HEAVY) expect(got.packages, got.stderr).not.toContain(p)
   })
 
-  it.each(['development', 'test'])('under NODE_ENV=%s the built CLI loads no TypeScript transpiler (oclif would, and double the memory)', async (nodeEnv) => {
-    const got = await loads(['validate', 'manifests/kubernetes-1.29-amd64.yaml'], {NODE_ENV: nodeEnv})
-    expect(got.commands, got.stderr).toEqual(['dist/commands/validate.js'])
-    for (const p of ['tsx', 'esbuild', 'ts-node', 'typescript']) expect(got.packages, got.stderr).not.toContain(p)
-  })
+  it.each(['development', 'test'])(
+    'under NODE_ENV=%s the built CLI loads no TypeScript transpiler (oclif would, and double the memory)',
+    async (nodeEnv) => {
+      const got = await loads(['validate', 'manifests/kubernetes-1.29-amd64.yaml'], {NODE_ENV: nodeEnv})
+      expect(got.commands, got.stderr).toEqual(['dist/commands/validate.js'])
+      for (const p of ['tsx', 'esbuild', 'ts-node', 'typescript']) expect(got.packages, got.stderr).not.toContain(p)
+    },
+  )
 
   it('oclif.manifest.json lists every command, in dist/commands', async () => {
-    const manifest = JSON.parse(await readFile(join(repoRoot, 'oclif.manifest.json'), 'utf8')) as {version: string; commands: Record<string, {relativePath: string[]}>}
+    const manifest = JSON.parse(await readFile(join(repoRoot, 'oclif.manifest.json'), 'utf8')) as {
+      version: string
+      commands: Record<string, {relativePath: string[]}>
+    }
     const pjson = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {version: string}
     expect(manifest.version).toBe(pjson.version)
     expect(Object.keys(manifest.commands).sort()).toEqual(Object.keys(COMMAND_MODULES).sort())
-    for (const [id, c] of Object.entries(manifest.commands)) expect(c.relativePath.join('/'), id).toBe(`dist/commands/${id.replaceAll(':', '/')}.js`)
+    for (const [id, c] of Object.entries(manifest.commands))
+      expect(c.relativePath.join('/'), id).toBe(`dist/commands/${id.replaceAll(':', '/')}.js`)
   })
 })

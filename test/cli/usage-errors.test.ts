@@ -19,7 +19,10 @@ describe('usage errors', () => {
   it.each([
     [['pull', '--json'], /missing argument MANIFEST/],
     [['pull', 'm.yaml', '--json', '--bogus'], /--bogus/],
-    [['pull', 'm.yaml', '--json', '--concurrency', '0'], /^--concurrency: expected an integer greater than or equal to 1/],
+    [
+      ['pull', 'm.yaml', '--json', '--concurrency', '0'],
+      /^--concurrency: expected an integer greater than or equal to 1/,
+    ],
     [['bundle', '--json'], /--out/],
     [['verify', 'a', 'b', '--json'], /Unexpected argument: b/],
   ])('%j prints only the error document and exits 2', async (args, message) => {

@@ -15,7 +15,8 @@ const k8s = path.join(root, 'manifests/kubernetes-1.29-amd64.yaml')
 async function ensureBuilt(): Promise<void> {
   const built = path.join(root, 'dist/commands/validate.js')
   const sources = [path.join(root, 'src/commands/validate.ts'), path.join(root, 'src/cli/base-command.ts')]
-  for (const f of await readdir(path.join(root, 'src/lib/manifest'))) sources.push(path.join(root, 'src/lib/manifest', f))
+  for (const f of await readdir(path.join(root, 'src/lib/manifest')))
+    sources.push(path.join(root, 'src/lib/manifest', f))
   const stale = !existsSync(built) || sources.some((s) => statSync(s).mtimeMs > statSync(built).mtimeMs)
   if (!stale) return
   const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], {cwd: root, encoding: 'utf8'})
@@ -58,7 +59,11 @@ describe('airlock validate', () => {
     })
     const items = JSON.parse(r.stdout).items as {kind: string; name: string; line: number}[]
     expect(items).toHaveLength(22)
-    expect(items[0]).toEqual({kind: 'image', name: expect.stringMatching(/^registry\.k8s\.io\//), line: expect.any(Number)})
+    expect(items[0]).toEqual({
+      kind: 'image',
+      name: expect.stringMatching(/^registry\.k8s\.io\//),
+      line: expect.any(Number),
+    })
     expect(r.stderr).not.toContain('Warning')
   })
 
@@ -152,7 +157,13 @@ spec:
     const doc = JSON.parse(j.stdout)
     expect(doc.error).toMatchObject({kind: 'manifest', exitCode: 2})
     expect(doc.error.problems).toHaveLength(4)
-    expect(doc.error.problems[0]).toEqual({file, line: 7, column: 7, path: 'spec.images[0]', message: expect.stringContaining('bad digest')})
+    expect(doc.error.problems[0]).toEqual({
+      file,
+      line: 7,
+      column: 7,
+      path: 'spec.images[0]',
+      message: expect.stringContaining('bad digest'),
+    })
   })
 
   it('reports YAML syntax errors, an empty file and invalid UTF-8 with exit 2', async () => {

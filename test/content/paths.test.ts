@@ -32,8 +32,16 @@ describe('relativePathProblem', () => {
   it('is the check a manifest path, a tar entry and a bundle.json path all get', () => {
     for (const [p] of REFUSED) {
       expect(() => checkRelativePath(p), p).toThrow(MirrorPathError)
-      if (p !== '' && !p.endsWith('/')) expect(() => checkEntryPath(p.startsWith('/') ? p : `offline-files/${p}`, 'offline-files'), p).toThrow(/refused entry/)
-      const lock = {apiVersion: 'airlock/v1', name: 'x', images: [], files: [{kind: 'binary', url: 'https://h/x', path: p, size: 1, sha256: 'a'.repeat(64)}]}
+      if (p !== '' && !p.endsWith('/'))
+        expect(() => checkEntryPath(p.startsWith('/') ? p : `offline-files/${p}`, 'offline-files'), p).toThrow(
+          /refused entry/,
+        )
+      const lock = {
+        apiVersion: 'airlock/v1',
+        name: 'x',
+        images: [],
+        files: [{kind: 'binary', url: 'https://h/x', path: p, size: 1, sha256: 'a'.repeat(64)}],
+      }
       const err = (() => {
         try {
           parseBundleLock(JSON.stringify(lock), 'bundle.json')

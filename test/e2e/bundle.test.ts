@@ -1,7 +1,7 @@
 import {execFile, spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {createServer, type Server} from 'node:http'
 import {readdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {createServer, type Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -19,7 +19,12 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
 /** The manifest bytes the registry serves for a reference, read by skopeo (independent of airlock). */
 async function served(ref: string): Promise<Buffer> {
-  return (await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {encoding: 'buffer', maxBuffer: 16 << 20})).stdout
+  return (
+    await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {
+      encoding: 'buffer',
+      maxBuffer: 16 << 20,
+    })
+  ).stdout
 }
 
 /** The digest the registry serves for a reference. */
@@ -30,7 +35,16 @@ async function servedDigest(ref: string): Promise<string> {
 const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json'
 
 // The defaults (OCI single, Docker single, OCI multi-arch index) and a Docker manifest list.
-const IMAGES: StoreImageSpec[] = [...DEFAULT_IMAGES, {ref: 'docker.io/library/busybox:1.36', format: 'docker', platforms: ['linux/amd64', 'linux/arm/v7'], layers: 1, layerSize: 8_000}]
+const IMAGES: StoreImageSpec[] = [
+  ...DEFAULT_IMAGES,
+  {
+    ref: 'docker.io/library/busybox:1.36',
+    format: 'docker',
+    platforms: ['linux/amd64', 'linux/arm/v7'],
+    layers: 1,
+    layerSize: 8_000,
+  },
+]
 
 let reg: RegistryServer
 let store: StoreFixture
@@ -53,8 +67,19 @@ describe('airlock bundle, verify, inspect', () => {
     expect(r.code).toBe(0)
     const result = JSON.parse(r.stdout)
     const exe = `airlock-linux-${ownArch}`
-    expect(result.items.map((w: {name: string}) => w.name)).toEqual(['offline-files.tar.gz', 'component-tools.tar.gz', 'offline-images.tar', exe, 'import.sh', 'bundle.json', 'SHA256SUMS'])
-    expect(result).toMatchObject({counts: {images: IMAGES.length, files: store.files.length + 1, written: 7}, name: 'fixture'})
+    expect(result.items.map((w: {name: string}) => w.name)).toEqual([
+      'offline-files.tar.gz',
+      'component-tools.tar.gz',
+      'offline-images.tar',
+      exe,
+      'import.sh',
+      'bundle.json',
+      'SHA256SUMS',
+    ])
+    expect(result).toMatchObject({
+      counts: {images: IMAGES.length, files: store.files.length + 1, written: 7},
+      name: 'fixture',
+    })
     // The importer: this machine's standalone executable, byte for byte, and import.sh, both executable, in bundle.json and SHA256SUMS.
     const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8'))
     const exeBytes = await readFile(executablePath)
@@ -70,19 +95,47 @@ describe('airlock bundle, verify, inspect', () => {
     const v = await runCli(['verify', out, '--json'])
     expect(v.code).toBe(0)
     const verified = JSON.parse(v.stdout)
-    expect(verified).toMatchObject({ok: true, counts: {images: IMAGES.length, files: store.files.length + 1, checked: 6}})
-    expect(verified.items.map((x: {name: string}) => x.name)).toEqual([exe, 'bundle.json', 'component-tools.tar.gz', 'import.sh', 'offline-files.tar.gz', 'offline-images.tar'])
+    expect(verified).toMatchObject({
+      ok: true,
+      counts: {images: IMAGES.length, files: store.files.length + 1, checked: 6},
+    })
+    expect(verified.items.map((x: {name: string}) => x.name)).toEqual([
+      exe,
+      'bundle.json',
+      'component-tools.tar.gz',
+      'import.sh',
+      'offline-files.tar.gz',
+      'offline-images.tar',
+    ])
 
     const i = await runCli(['inspect', out, '--json'])
     expect(i.code).toBe(0)
     const shape = JSON.parse(i.stdout)
     expect(Object.keys(shape)).toEqual(['name', 'version', 'counts', 'images', 'files', 'tools', 'delta'])
-    expect(shape.counts).toMatchObject({images: store.images.length, binaries: expect.any(Number), packages: expect.any(Number)})
-    expect(shape.tools.map((t: {path: string; platform: string | null}) => `${t.path} ${t.platform}`)).toEqual([`${exe} linux/${ownArch}`, 'import.sh null'])
+    expect(shape.counts).toMatchObject({
+      images: store.images.length,
+      binaries: expect.any(Number),
+      packages: expect.any(Number),
+    })
+    expect(shape.tools.map((t: {path: string; platform: string | null}) => `${t.path} ${t.platform}`)).toEqual([
+      `${exe} linux/${ownArch}`,
+      'import.sh null',
+    ])
     expect(shape.delta).toBeNull()
     expect(shape.images.map((x: {ref: string}) => x.ref)).toEqual(store.images.map((x) => x.ref).sort())
-    expect(shape.images.find((x: {ref: string}) => x.ref === 'quay.io/example/multi:1.0').platforms).toEqual(['linux/amd64', 'linux/arm64'])
-    expect(shape.files[0]).toEqual({kind: 'binary', path: expect.any(String), size: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/), url: expect.any(String), fromBase: false, os: null})
+    expect(shape.images.find((x: {ref: string}) => x.ref === 'quay.io/example/multi:1.0').platforms).toEqual([
+      'linux/amd64',
+      'linux/arm64',
+    ])
+    expect(shape.files[0]).toEqual({
+      kind: 'binary',
+      path: expect.any(String),
+      size: expect.any(Number),
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      url: expect.any(String),
+      fromBase: false,
+      os: null,
+    })
 
     const human = await runCli(['inspect', out])
     expect(human.stdout).toMatch(/REF +DIGEST +PLATFORMS +SIZE/)
@@ -94,8 +147,10 @@ describe('airlock bundle, verify, inspect', () => {
   // Every digest survives but a Docker manifest list's: skopeo 1.9.3 takes the list's type from that
   // entry and pushes the list re-serialized as an OCI index (same child manifests, new bytes, new digest).
   // `airlock import registry` keeps it byte for byte.
-  it('skopeo copies every image out of offline-images.tar, OCI and Docker, single and multi-arch, at bundle.json\'s digests', async () => {
-    const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as {images: {ref: string; digest: string; mediaType: string}[]}
+  it("skopeo copies every image out of offline-images.tar, OCI and Docker, single and multi-arch, at bundle.json's digests", async () => {
+    const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as {
+      images: {ref: string; digest: string; mediaType: string}[]
+    }
     expect(lock.images.map((i) => `${i.mediaType} ${i.ref}`).sort()).toEqual([
       'application/vnd.docker.distribution.manifest.list.v2+json docker.io/library/busybox:1.36',
       'application/vnd.docker.distribution.manifest.v2+json registry.k8s.io/pause:3.9',
@@ -105,22 +160,29 @@ describe('airlock bundle, verify, inspect', () => {
     for (const img of lock.images) {
       expect(img.digest, img.ref).toBe(store.images.find((i) => i.ref === img.ref)!.digest)
       const target = `${reg.host}/copied/${img.ref.split('/').slice(1).join('/')}`
-      await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(out, 'offline-images.tar')}:${img.ref}`, `docker://${target}`]).catch(
-        (err: {stderr?: string}) => {
-          throw new Error(`skopeo could not copy ${img.ref}: ${err.stderr}`)
-        },
-      )
+      await run('skopeo', [
+        'copy',
+        '--all',
+        '--dest-tls-verify=false',
+        `oci-archive:${join(out, 'offline-images.tar')}:${img.ref}`,
+        `docker://${target}`,
+      ]).catch((err: {stderr?: string}) => {
+        throw new Error(`skopeo could not copy ${img.ref}: ${err.stderr}`)
+      })
       if (img.mediaType !== DOCKER_LIST) {
         expect(await servedDigest(target), img.ref).toBe(img.digest)
         continue
       }
       type List = {mediaType: string; manifests: {mediaType: string; digest: string; size: number; platform: object}[]}
-      const original = JSON.parse(await readFile(join(store.root, 'images/blobs/sha256', img.digest.slice(7)), 'utf8')) as List
+      const original = JSON.parse(
+        await readFile(join(store.root, 'images/blobs/sha256', img.digest.slice(7)), 'utf8'),
+      ) as List
       const pushed = JSON.parse((await served(target)).toString()) as List
       expect(pushed.mediaType).toBe('application/vnd.oci.image.index.v1+json')
       expect(pushed.manifests).toEqual(original.manifests)
       const repo = target.split(':').slice(0, -1).join(':')
-      for (const child of original.manifests) expect(await servedDigest(`${repo}@${child.digest}`), `${img.ref} ${child.digest}`).toBe(child.digest)
+      for (const child of original.manifests)
+        expect(await servedDigest(`${repo}@${child.digest}`), `${img.ref} ${child.digest}`).toBe(child.digest)
     }
   })
 
@@ -135,7 +197,11 @@ describe('airlock bundle, verify, inspect', () => {
     expect(v.stderr).toMatch(/offline-images\.tar: sha256 .* does not match SHA256SUMS/)
     const j = await runCli(['verify', bad, '--json'])
     expect(j.code).toBe(2)
-    expect(JSON.parse(j.stdout).error).toMatchObject({kind: 'bundle', exitCode: 2, details: expect.arrayContaining([expect.stringMatching(/does not match SHA256SUMS/)])})
+    expect(JSON.parse(j.stdout).error).toMatchObject({
+      kind: 'bundle',
+      exitCode: 2,
+      details: expect.arrayContaining([expect.stringMatching(/does not match SHA256SUMS/)]),
+    })
     const none = await runCli(['verify', await makeTempDir()])
     expect(none.code).toBe(2)
     expect(none.stderr).toMatch(/bundle\.json is missing/)
@@ -150,13 +216,21 @@ describe('airlock bundle, verify, inspect', () => {
     expect(v.code).toBe(2)
     const problems = JSON.parse(v.stdout).error.details as string[]
     expect(problems).toContainEqual(expect.stringMatching(/^import\.sh: \d+ bytes, bundle\.json says \d+$/))
-    expect(problems).toContainEqual(expect.stringMatching(/^import\.sh: sha256 [0-9a-f]{64}, bundle\.json says [0-9a-f]{64}$/))
+    expect(problems).toContainEqual(
+      expect.stringMatching(/^import\.sh: sha256 [0-9a-f]{64}, bundle\.json says [0-9a-f]{64}$/),
+    )
     expect(problems).toContainEqual(`airlock-linux-${ownArch}: missing (bundle.json lists it under tools)`)
     // Listed in SHA256SUMS but dropped from bundle.json: not in the bundle as verify sees it.
     await run('cp', ['-r', `${out}/.`, bad])
     const lock = JSON.parse(await readFile(join(bad, 'bundle.json'), 'utf8'))
-    await writeFile(join(bad, 'bundle.json'), JSON.stringify({...lock, tools: lock.tools.filter((t: {path: string}) => t.path !== 'import.sh')}))
-    const sums = (await readFile(join(bad, 'SHA256SUMS'), 'utf8')).replace(/^[0-9a-f]{64}  bundle\.json$/m, `${sha256(await readFile(join(bad, 'bundle.json')))}  bundle.json`)
+    await writeFile(
+      join(bad, 'bundle.json'),
+      JSON.stringify({...lock, tools: lock.tools.filter((t: {path: string}) => t.path !== 'import.sh')}),
+    )
+    const sums = (await readFile(join(bad, 'SHA256SUMS'), 'utf8')).replace(
+      /^[0-9a-f]{64}  bundle\.json$/m,
+      `${sha256(await readFile(join(bad, 'bundle.json')))}  bundle.json`,
+    )
     await writeFile(join(bad, 'SHA256SUMS'), sums)
     const w = await runCli(['verify', bad, '--json'])
     expect(w.code).toBe(2)
@@ -172,7 +246,13 @@ describe('airlock bundle, verify, inspect', () => {
     // Written again without the importer: the old executable and import.sh go too, nothing unlisted stays behind.
     const r = await runCli(['bundle', '--store', store.root, '--out', again, '--no-importer', '--json'])
     expect(r.code).toBe(0)
-    expect((await readdir(again)).sort()).toEqual(['SHA256SUMS', 'bundle.json', 'component-tools.tar.gz', 'offline-files.tar.gz', 'offline-images.tar'])
+    expect((await readdir(again)).sort()).toEqual([
+      'SHA256SUMS',
+      'bundle.json',
+      'component-tools.tar.gz',
+      'offline-files.tar.gz',
+      'offline-images.tar',
+    ])
     expect(JSON.parse(await readFile(join(again, 'bundle.json'), 'utf8')).tools).toEqual([])
     expect((await runCli(['verify', again])).code).toBe(0)
   })
@@ -181,8 +261,13 @@ describe('airlock bundle, verify, inspect', () => {
     const dir = await makeTempDir()
     const bad = await runCli(['bundle', '--store', store.root, '--out', dir, '--importer', 'linux/s390x'])
     expect(bad.code).toBe(2)
-    expect(bad.stderr).toMatch(/--importer linux\/s390x: the standalone executable is built for linux\/amd64 and linux\/arm64 only/)
-    expect((await runCli(['bundle', '--store', store.root, '--out', dir, '--importer', 'linux/amd64', '--no-importer'])).code).toBe(2)
+    expect(bad.stderr).toMatch(
+      /--importer linux\/s390x: the standalone executable is built for linux\/amd64 and linux\/arm64 only/,
+    )
+    expect(
+      (await runCli(['bundle', '--store', store.root, '--out', dir, '--importer', 'linux/amd64', '--no-importer']))
+        .code,
+    ).toBe(2)
     expect(await readdir(dir)).toEqual([])
   })
 
@@ -195,12 +280,20 @@ describe('airlock bundle, verify, inspect', () => {
     expect((await runCli(['inspect', dir, '--json'])).code).toBe(0)
     await run('sh', ['-c', 'cat offline-images.tar.* > ../joined.tar && sha256sum -c SHA256SUMS'], {cwd: dir})
     const multi = store.images.find((i) => i.platforms.length > 1)!
-    await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(dir, '..', 'joined.tar')}:${multi.ref}`, `docker://${reg.host}/split/multi:1.0`])
+    await run('skopeo', [
+      'copy',
+      '--all',
+      '--dest-tls-verify=false',
+      `oci-archive:${join(dir, '..', 'joined.tar')}:${multi.ref}`,
+      `docker://${reg.host}/split/multi:1.0`,
+    ])
     expect(await servedDigest(`${reg.host}/split/multi:1.0`)).toBe(multi.digest)
   })
 
   it('bad --split and a store without records are usage errors (exit 2)', async () => {
-    expect((await runCli(['bundle', '--store', store.root, '--out', await makeTempDir(), '--split', 'lots'])).code).toBe(2)
+    expect(
+      (await runCli(['bundle', '--store', store.root, '--out', await makeTempDir(), '--split', 'lots'])).code,
+    ).toBe(2)
     const r = await runCli(['bundle', '--store', await makeTempDir(), '--out', await makeTempDir()])
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/records\.json/)
@@ -214,7 +307,11 @@ describe('an interrupted bundle', () => {
       files: [{kind: 'binary', path: 'example.com/big.bin', size: 60 << 20, compressible: true}],
     })
     const dir = await makeTempDir()
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'bundle', '--store', big.root, '--out', dir, '--quiet', '--no-importer'], {stdio: 'ignore'})
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot, 'bin', 'run.js'), 'bundle', '--store', big.root, '--out', dir, '--quiet', '--no-importer'],
+      {stdio: 'ignore'},
+    )
     const exited = new Promise((r) => child.once('exit', r))
     // Kill it once its temporary archives hold some bytes.
     for (let i = 0; i < 200; i++) {
@@ -229,7 +326,13 @@ describe('an interrupted bundle', () => {
     expect(left.filter((n) => !n.startsWith('.'))).toEqual([])
     const r = await runCli(['bundle', '--store', big.root, '--out', dir, '--no-importer'])
     expect(r.code).toBe(0)
-    expect((await readdir(dir)).sort()).toEqual(['SHA256SUMS', 'bundle.json', 'component-tools.tar.gz', 'offline-files.tar.gz', 'offline-images.tar'])
+    expect((await readdir(dir)).sort()).toEqual([
+      'SHA256SUMS',
+      'bundle.json',
+      'component-tools.tar.gz',
+      'offline-files.tar.gz',
+      'offline-images.tar',
+    ])
     expect((await runCli(['verify', dir])).code).toBe(0)
   })
 })
@@ -250,7 +353,13 @@ describe('airlock build', () => {
     const src = await makeTempDir()
     expect((await runCli(['bundle', '--store', store.root, '--out', src, '--no-importer'])).code).toBe(0)
     for (const img of store.images.filter((i) => i.platforms.length > 1)) {
-      await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(src, 'offline-images.tar')}:${img.ref}`, `docker://${reg.host}/src/${img.ref.split('/').at(-1)}`])
+      await run('skopeo', [
+        'copy',
+        '--all',
+        '--dest-tls-verify=false',
+        `oci-archive:${join(src, 'offline-images.tar')}:${img.ref}`,
+        `docker://${reg.host}/src/${img.ref.split('/').at(-1)}`,
+      ])
     }
   })
 
@@ -284,14 +393,27 @@ describe('airlock build', () => {
     const r = await runCli(['build', manifest, '--store', join(dir, 'store'), '--out', bundle, '--json'])
     expect(r.stderr).not.toMatch(/Error:/)
     expect(r.code).toBe(0)
-    expect(JSON.parse(r.stdout)).toMatchObject({name: 'build-test', version: '2.0', counts: {images: 1, files: 1}, pull: {counts: {images: 1, files: 1}}})
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      name: 'build-test',
+      version: '2.0',
+      counts: {images: 1, files: 1},
+      pull: {counts: {images: 1, files: 1}},
+    })
     expect((await runCli(['verify', bundle])).code).toBe(0)
     // build carries the importer as bundle does.
-    expect(JSON.parse(await readFile(join(bundle, 'bundle.json'), 'utf8')).tools.map((t: {path: string}) => t.path)).toEqual([`airlock-linux-${ownArch}`, 'import.sh'])
+    expect(
+      JSON.parse(await readFile(join(bundle, 'bundle.json'), 'utf8')).tools.map((t: {path: string}) => t.path),
+    ).toEqual([`airlock-linux-${ownArch}`, 'import.sh'])
     const list = (await run('tar', ['-tzf', join(bundle, 'offline-files.tar.gz')])).stdout
     expect(list).toContain(`offline-files/127.0.0.1:${filesUrl.split(':').at(-1)}/release/v1.29.0/kubeadm`)
     const ref = `${reg.host}/src/${multi.ref.split('/').at(-1)}`
-    await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci-archive:${join(bundle, 'offline-images.tar')}:${ref}`, `docker://${reg.host}/built/multi:1.0`])
+    await run('skopeo', [
+      'copy',
+      '--all',
+      '--dest-tls-verify=false',
+      `oci-archive:${join(bundle, 'offline-images.tar')}:${ref}`,
+      `docker://${reg.host}/built/multi:1.0`,
+    ])
     expect(await servedDigest(`${reg.host}/built/multi:1.0`)).toBe(multi.digest)
   })
 
@@ -317,14 +439,22 @@ describe('airlock build', () => {
         '',
       ].join('\n'),
     )
-    const lockOf = async (b: string) => JSON.parse(await readFile(join(b, 'bundle.json'), 'utf8')) as {name: string; images: {ref: string}[]; files: {path: string}[]}
-    const indexOf = async (b: string) => (await run('tar', ['-xOf', join(b, 'offline-images.tar'), 'index.json'])).stdout
+    const lockOf = async (b: string) =>
+      JSON.parse(await readFile(join(b, 'bundle.json'), 'utf8')) as {
+        name: string
+        images: {ref: string}[]
+        files: {path: string}[]
+      }
+    const indexOf = async (b: string) =>
+      (await run('tar', ['-xOf', join(b, 'offline-images.tar'), 'index.json'])).stdout
 
     const built = join(dir, 'built')
     const r = await runCli(['build', manifest, '--store', used.root, '--out', built])
     expect(r.code, r.stderr).toBe(0)
     expect((await lockOf(built)).images.map((i) => i.ref)).toEqual([ref])
-    expect((await lockOf(built)).files.map((f) => f.path)).toEqual([`127.0.0.1:${filesUrl.split(':').at(-1)}/release/v1.29.0/kubeadm`])
+    expect((await lockOf(built)).files.map((f) => f.path)).toEqual([
+      `127.0.0.1:${filesUrl.split(':').at(-1)}/release/v1.29.0/kubeadm`,
+    ])
     expect(JSON.parse(await indexOf(built)).manifests).toHaveLength(1)
     expect((await runCli(['verify', built])).code).toBe(0)
 
@@ -339,6 +469,8 @@ describe('airlock build', () => {
     expect(some.code, some.stderr).toBe(0)
     expect(some.stderr).not.toContain('bundling everything')
     expect(await readFile(join(narrowed, 'bundle.json'))).toEqual(await readFile(join(built, 'bundle.json')))
-    expect(await readFile(join(narrowed, 'offline-images.tar'))).toEqual(await readFile(join(built, 'offline-images.tar')))
+    expect(await readFile(join(narrowed, 'offline-images.tar'))).toEqual(
+      await readFile(join(built, 'offline-images.tar')),
+    )
   })
 })

@@ -6,9 +6,9 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {repoRoot} from '../helpers/cli.js'
-import {startNginx, type NginxServer} from '../helpers/nginx.js'
-import {type TinyImage, writeTinyImages} from '../helpers/registry-storage.js'
+import {type NginxServer, startNginx} from '../helpers/nginx.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
+import {type TinyImage, writeTinyImages} from '../helpers/registry-storage.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 // Memory stays flat in the number of images and files: 2,000 small
@@ -30,10 +30,14 @@ interface Measured {
 /** `airlock ARGS` under /usr/bin/time: exit code, stderr and peak RSS. */
 function measured(args: string[]): Promise<Measured> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', 'AIRLOCK_PEAK_RSS_KB=%M', process.execPath, join(repoRoot, 'bin', 'run.js'), ...args, '--quiet'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: {...process.env, CI: '1', NO_COLOR: '1'},
-    })
+    const child = spawn(
+      '/usr/bin/time',
+      ['-f', 'AIRLOCK_PEAK_RSS_KB=%M', process.execPath, join(repoRoot, 'bin', 'run.js'), ...args, '--quiet'],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: {...process.env, CI: '1', NO_COLOR: '1'},
+      },
+    )
     let stderr = ''
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
     child.once('error', reject)
@@ -63,14 +67,20 @@ beforeAll(async () => {
     const path = i % 5 === 4 ? `pkgs/pkg-${i}.tar` : `release/v1.${i % 20}/bin/tool-${i}`
     await mkdir(join(root, path, '..'), {recursive: true})
     await writeFile(join(root, path), body)
-    files.push({path, sha256: createHash('sha256').update(body).digest('hex'), kind: i % 5 === 4 ? 'packages' : 'binaries'})
+    files.push({
+      path,
+      sha256: createHash('sha256').update(body).digest('hex'),
+      kind: i % 5 === 4 ? 'packages' : 'binaries',
+    })
   }
   www = await startNginx({root})
   const lines = ['apiVersion: airlock/v1', 'kind: Manifest', 'metadata:', '  name: count', 'spec:', '  images:']
-  for (const img of images) lines.push(`    - ref: ${source.host}/${img.repository}:${img.tag}`, '      platforms: [all]')
+  for (const img of images)
+    lines.push(`    - ref: ${source.host}/${img.repository}:${img.tag}`, '      platforms: [all]')
   for (const kind of ['binaries', 'packages'] as const) {
     lines.push(`  ${kind}:`)
-    for (const f of files.filter((x) => x.kind === kind)) lines.push(`    - url: ${www.url}/${f.path}`, `      sha256: ${f.sha256}`)
+    for (const f of files.filter((x) => x.kind === kind))
+      lines.push(`    - url: ${www.url}/${f.path}`, `      sha256: ${f.sha256}`)
   }
   await writeFile(join(work, 'count.yaml'), `${lines.join('\n')}\n`)
 }, 300_000)
@@ -99,6 +109,7 @@ describe(`memory at ${IMAGES} images and ${FILES} files`, () => {
     }
     process.stdout.write(`peak RSS at ${IMAGES} images and ${FILES} files, MB: ${JSON.stringify(peaks)}\n`)
     // All four in one message, should one be over.
-    for (const [name, mb] of Object.entries(peaks)) expect(mb, `${name} peaked at ${mb} MB (${JSON.stringify(peaks)})`).toBeLessThan(LIMIT_MB)
+    for (const [name, mb] of Object.entries(peaks))
+      expect(mb, `${name} peaked at ${mb} MB (${JSON.stringify(peaks)})`).toBeLessThan(LIMIT_MB)
   }, 900_000)
 })

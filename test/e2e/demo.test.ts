@@ -1,5 +1,6 @@
 import {spawn} from 'node:child_process'
 import {join} from 'node:path'
+
 import {expect, it} from 'vitest'
 
 import {repoRoot} from '../helpers/cli.js'
@@ -18,7 +19,9 @@ it('npm run demo builds a bundle and imports it onto nginx, S3 and a registry', 
   })
   expect(out).not.toContain('demo stopped')
   expect(code, out).toBe(0)
-  expect(out).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/127\.0\.0\.1:\d+\/release\/v1\.29\.0\/bin\/linux\/amd64\/kubeadm -> 200, sha256 ea2b6699bd6f2f55d3247cc0fef2b9ecdd7851d44f7a61699e16bcdd163a5f5f/)
+  expect(out).toMatch(
+    /GET http:\/\/127\.0\.0\.1:\d+\/127\.0\.0\.1:\d+\/release\/v1\.29\.0\/bin\/linux\/amd64\/kubeadm -> 200, sha256 ea2b6699bd6f2f55d3247cc0fef2b9ecdd7851d44f7a61699e16bcdd163a5f5f/,
+  )
   expect(out).toMatch(/externalRepoEndpoint: http:\/\/127\.0\.0\.1:\d+/)
   expect(out).toContain('7 objects written')
   expect(out).toMatch(/-> 127\.0\.0\.1:\d+\/mirror\/demo\/nginx:1\.25\.3/)

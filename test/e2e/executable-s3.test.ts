@@ -1,4 +1,5 @@
 import {join} from 'node:path'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {fileData, type FixtureFile, makeBundle} from '../helpers/bundle-fixture.js'
@@ -21,8 +22,24 @@ describe('no stray warnings (Ceph RGW)', () => {
   let s3: S3Server
   let bundle: string
   let exe: string
-  const args = (bucket: string) => ['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', bucket, '--create-bucket',
-    '--access-key', s3.accessKey, '--secret-key', s3.secretKey, '--region', s3.region, '--part-size', '5']
+  const args = (bucket: string) => [
+    'import',
+    's3',
+    bundle,
+    '--endpoint',
+    s3.endpoint,
+    '--bucket',
+    bucket,
+    '--create-bucket',
+    '--access-key',
+    s3.accessKey,
+    '--secret-key',
+    s3.secretKey,
+    '--region',
+    s3.region,
+    '--part-size',
+    '5',
+  ]
 
   beforeAll(async () => {
     ;[s3, exe] = await Promise.all([startRgw(), ensureExecutable()])

@@ -4,6 +4,7 @@ import {readFile, writeFile} from 'node:fs/promises'
 import {createServer, type Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
+
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {IntegrityError} from '../../src/lib/errors.js'
@@ -30,7 +31,10 @@ beforeAll(async () => {
     let start = m && mode !== 'no-range' ? Number(m[1]) : 0
     const data = mode === 'corrupt' ? Buffer.from(body).fill(7, 1000, 1001) : body
     if (start > 0) {
-      res.writeHead(206, {'content-range': `bytes ${start}-${data.length - 1}/${data.length}`, 'content-length': data.length - start})
+      res.writeHead(206, {
+        'content-range': `bytes ${start}-${data.length - 1}/${data.length}`,
+        'content-length': data.length - start,
+      })
     } else {
       start = 0
       res.writeHead(200, {'content-length': data.length})

@@ -36,7 +36,7 @@ describe('harness basics', () => {
     const text = (await run('openssl', ['x509', '-in', c.certFile, '-noout', '-ext', 'subjectAltName'])).stdout
     expect(text).toContain('IP Address:127.0.0.1')
     expect(text).toContain('DNS:localhost')
-    expect((await readFile(c.keyFile, 'utf8'))).toContain('PRIVATE KEY')
+    expect(await readFile(c.keyFile, 'utf8')).toContain('PRIVATE KEY')
   })
 
   it('runCli returns the exit code and both streams without throwing', async () => {

@@ -15,7 +15,10 @@ const exec = promisify(execFile)
 
 async function curl(args: string[]): Promise<{code: number; out: Buffer; err: string}> {
   try {
-    const r = await exec('curl', ['-sS', '--max-time', '20', ...args], {encoding: 'buffer', maxBuffer: 64 * 1024 * 1024})
+    const r = await exec('curl', ['-sS', '--max-time', '20', ...args], {
+      encoding: 'buffer',
+      maxBuffer: 64 * 1024 * 1024,
+    })
     return {code: 0, out: r.stdout, err: r.stderr.toString()}
   } catch (e) {
     const err = e as {code: number; stdout: Buffer; stderr: Buffer}
@@ -49,7 +52,9 @@ describe('nginx', () => {
     expect(moved.out.toString()).toBe(`302 ${web.url}/files/data.bin`)
     const lines = await web.accessLines()
     expect(lines.some((l) => l.includes('"GET /files/data.bin HTTP/1.1" 200 600000 ') && l.includes('"-"'))).toBe(true)
-    expect(lines.some((l) => l.includes('"GET /files/data.bin HTTP/1.1" 206 1000 ') && l.includes('"bytes=1000-1999"'))).toBe(true)
+    expect(
+      lines.some((l) => l.includes('"GET /files/data.bin HTTP/1.1" 206 1000 ') && l.includes('"bytes=1000-1999"')),
+    ).toBe(true)
     expect(lines.some((l) => l.includes('"GET /files/none.bin HTTP/1.1" 404 '))).toBe(true)
   })
 
@@ -57,7 +62,10 @@ describe('nginx', () => {
     const reg: RegistryServer = await startRegistry()
     const front = await startNginx({proxyTo: reg.url})
     try {
-      const img = await pushImage({...reg, url: front.url}, {repository: 'via/front', tag: '1', layers: 1, layerSize: 2_000_000})
+      const img = await pushImage(
+        {...reg, url: front.url},
+        {repository: 'via/front', tag: '1', layers: 1, layerSize: 2_000_000},
+      )
       expect(img.ref).toBe(`${front.host}/via/front:1`)
       const direct = await new RegistrySession(reg, 'via/front').getManifest('1')
       expect(direct.body).toEqual(img.manifestBytes)
@@ -142,7 +150,8 @@ describe('fault proxy', () => {
     const p = await startFaultProxy(web.url, {failEvery: 3})
     try {
       const codes: string[] = []
-      for (let i = 0; i < 6; i++) codes.push((await curl(['-o', '/dev/null', '-w', '%{http_code}', `${p.url}/files/data.bin`])).out.toString())
+      for (let i = 0; i < 6; i++)
+        codes.push((await curl(['-o', '/dev/null', '-w', '%{http_code}', `${p.url}/files/data.bin`])).out.toString())
       expect(codes).toEqual(['200', '200', '503', '200', '200', '503'])
       expect(p.requests).toBe(6)
       expect(p.log.filter((l) => l.endsWith('503 fault')).length).toBe(2)

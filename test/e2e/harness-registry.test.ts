@@ -46,7 +46,11 @@ describe('randomLayer', () => {
 
 describe('token scopes', () => {
   it('parses type, name and actions', () => {
-    expect(parseScope('repository:team/app:pull,push')).toEqual({type: 'repository', name: 'team/app', actions: ['pull', 'push']})
+    expect(parseScope('repository:team/app:pull,push')).toEqual({
+      type: 'repository',
+      name: 'team/app',
+      actions: ['pull', 'push'],
+    })
     expect(parseScope('registry:catalog:*')).toEqual({type: 'registry', name: 'catalog', actions: ['*']})
     expect(parseScope('nonsense')).toBeUndefined()
   })
@@ -68,7 +72,14 @@ describe('plain registry with pushed images', () => {
 
   it('pushes a multi-arch OCI index whose bytes, children, configs and layers the registry serves back', async () => {
     const base = randomLayer(50_000)
-    const img = await pushImage(reg, {repository: 'lib/multi', tag: '1.0', platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'], baseLayers: [base], layers: 2, layerSize: 20_000})
+    const img = await pushImage(reg, {
+      repository: 'lib/multi',
+      tag: '1.0',
+      platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'],
+      baseLayers: [base],
+      layers: 2,
+      layerSize: 20_000,
+    })
     expect(img.ref).toBe(`${reg.host}/lib/multi:1.0`)
     expect(img.mediaType).toBe(MEDIA.ociIndex)
     expect(img.digest).toBe(sha(img.manifestBytes))
@@ -80,16 +91,26 @@ describe('plain registry with pushed images', () => {
     expect(top.status).toBe(200)
     expect(top.headers['docker-content-digest']).toBe(img.digest)
     expect(top.body).toEqual(img.manifestBytes)
-    const index = JSON.parse(top.body.toString()) as {manifests: {digest: string; platform: {architecture: string; variant?: string}}[]}
+    const index = JSON.parse(top.body.toString()) as {
+      manifests: {digest: string; platform: {architecture: string; variant?: string}}[]
+    }
     expect(index.manifests[2].platform).toEqual({os: 'linux', architecture: 'arm', variant: 'v7'})
     for (const child of img.children!) {
       const m = await s.getManifest(child.digest)
       expect(m.body).toEqual(child.manifestBytes)
       expect(m.headers['content-type']).toBe(MEDIA.ociManifest)
-      const manifest = JSON.parse(m.body.toString()) as {config: {digest: string}; layers: {digest: string; size: number}[]}
+      const manifest = JSON.parse(m.body.toString()) as {
+        config: {digest: string}
+        layers: {digest: string; size: number}[]
+      }
       expect(manifest.layers[0].digest).toBe(base.digest)
       const config = await s.request('GET', `/v2/lib/multi/blobs/${manifest.config.digest}`)
-      const cfg = JSON.parse(config.body.toString()) as {os: string; architecture: string; variant?: string; rootfs: {diff_ids: string[]}}
+      const cfg = JSON.parse(config.body.toString()) as {
+        os: string
+        architecture: string
+        variant?: string
+        rootfs: {diff_ids: string[]}
+      }
       expect(`${cfg.os}/${cfg.architecture}${cfg.variant ? `/${cfg.variant}` : ''}`).toBe(child.platform)
       for (const [i, l] of manifest.layers.entries()) {
         const blob = await s.request('GET', `/v2/lib/multi/blobs/${l.digest}`)
@@ -102,7 +123,13 @@ describe('plain registry with pushed images', () => {
 
   it('pushes Docker schema2 manifests and manifest lists; shared base layers keep one digest across images', async () => {
     const base = randomLayer(30_000)
-    const list = await pushImage(reg, {repository: 'lib/dock', tag: '2', format: 'docker', platforms: ['linux/amd64', 'linux/arm64'], baseLayers: [base]})
+    const list = await pushImage(reg, {
+      repository: 'lib/dock',
+      tag: '2',
+      format: 'docker',
+      platforms: ['linux/amd64', 'linux/arm64'],
+      baseLayers: [base],
+    })
     const single = await pushImage(reg, {repository: 'lib/one', tag: 'x', format: 'docker', baseLayers: [base]})
     expect(list.mediaType).toBe(MEDIA.dockerList)
     expect(single.mediaType).toBe(MEDIA.dockerManifest)
@@ -111,10 +138,15 @@ describe('plain registry with pushed images', () => {
     const r = await new RegistrySession(reg, 'lib/one').getManifest('x')
     expect(r.headers['content-type']).toBe(MEDIA.dockerManifest)
     expect(r.body).toEqual(single.manifestBytes)
-    const m = JSON.parse(r.body.toString()) as {config: {mediaType: string}; layers: {mediaType: string; digest: string}[]}
+    const m = JSON.parse(r.body.toString()) as {
+      config: {mediaType: string}
+      layers: {mediaType: string; digest: string}[]
+    }
     expect(m.config.mediaType).toBe(MEDIA.dockerConfig)
     expect(m.layers.map((l) => l.mediaType)).toEqual([MEDIA.dockerLayer, MEDIA.dockerLayer])
-    expect(list.blobs.some((b) => b.digest === base.digest) && single.blobs.some((b) => b.digest === base.digest)).toBe(true)
+    expect(list.blobs.some((b) => b.digest === base.digest) && single.blobs.some((b) => b.digest === base.digest)).toBe(
+      true,
+    )
   })
 })
 
@@ -132,15 +164,43 @@ describe('registry over TLS with htpasswd', () => {
     const anon = await curl(['--cacert', reg.caFile!, '-i', `${reg.url}/v2/`])
     expect(anon.out).toMatch(/^HTTP\/\S+ 401/)
     expect(anon.out.toLowerCase()).toContain('www-authenticate: basic realm="airlock-test"')
-    const wrong = await curl(['--cacert', reg.caFile!, '-u', 'alice:nope', '-o', '/dev/null', '-w', '%{http_code}', `${reg.url}/v2/`])
+    const wrong = await curl([
+      '--cacert',
+      reg.caFile!,
+      '-u',
+      'alice:nope',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `${reg.url}/v2/`,
+    ])
     expect(wrong.out).toBe('401')
-    const ok = await curl(['--cacert', reg.caFile!, '-u', 'alice:pa55 w0rd', '-o', '/dev/null', '-w', '%{http_code}', `${reg.url}/v2/`])
+    const ok = await curl([
+      '--cacert',
+      reg.caFile!,
+      '-u',
+      'alice:pa55 w0rd',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `${reg.url}/v2/`,
+    ])
     expect(ok.out).toBe('200')
   })
 
   it('takes pushed images with those credentials', async () => {
     const img = await pushImage(reg, {repository: 'sec/app', tag: 'v1'})
-    const r = await curl(['--cacert', reg.caFile!, '-u', 'alice:pa55 w0rd', '-H', `Accept: ${MEDIA.ociManifest}`, `${reg.url}/v2/sec/app/manifests/v1`])
+    const r = await curl([
+      '--cacert',
+      reg.caFile!,
+      '-u',
+      'alice:pa55 w0rd',
+      '-H',
+      `Accept: ${MEDIA.ociManifest}`,
+      `${reg.url}/v2/sec/app/manifests/v1`,
+    ])
     expect(r.out).toBe(img.manifestBytes.toString())
     await expect(pushImage({...reg, password: 'bad'}, {repository: 'sec/app', tag: 'v2'})).rejects.toThrow(/401/)
   })
@@ -157,20 +217,37 @@ describe('registry with token auth', () => {
     const img = await pushImage(reg, {repository: 'tok/app', tag: '1'})
     const anon = await curl(['-i', `${reg.url}/v2/tok/app/tags/list`])
     expect(anon.out).toMatch(/^HTTP\/\S+ 401/)
-    expect(anon.out).toContain(`Bearer realm="${reg.token!.realm}",service="${reg.token!.service}",scope="repository:tok/app:pull"`)
+    expect(anon.out).toContain(
+      `Bearer realm="${reg.token!.realm}",service="${reg.token!.service}",scope="repository:tok/app:pull"`,
+    )
 
-    const t = await curl(['-u', 'bob:tok-pass', `${reg.token!.realm}?service=${reg.token!.service}&scope=repository:tok/app:pull`])
+    const t = await curl([
+      '-u',
+      'bob:tok-pass',
+      `${reg.token!.realm}?service=${reg.token!.service}&scope=repository:tok/app:pull`,
+    ])
     const body = JSON.parse(t.out) as {token: string; access_token: string; expires_in: number}
     expect(body.access_token).toBe(body.token)
     expect(body.expires_in).toBeGreaterThan(0)
     const [h, c] = body.token.split('.')
     expect(b64json(h)).toMatchObject({alg: 'RS256', typ: 'JWT'})
     expect((b64json(h).x5c as string[]).length).toBe(1)
-    expect(b64json(c)).toMatchObject({sub: 'bob', aud: reg.token!.service, iss: reg.token!.issuer, access: [{type: 'repository', name: 'tok/app', actions: ['pull']}]})
+    expect(b64json(c)).toMatchObject({
+      sub: 'bob',
+      aud: reg.token!.service,
+      iss: reg.token!.issuer,
+      access: [{type: 'repository', name: 'tok/app', actions: ['pull']}],
+    })
 
     const tags = await curl(['-H', `Authorization: Bearer ${body.token}`, `${reg.url}/v2/tok/app/tags/list`])
     expect(JSON.parse(tags.out)).toEqual({name: 'tok/app', tags: ['1']})
-    const m = await curl(['-H', `Authorization: Bearer ${body.token}`, '-H', `Accept: ${MEDIA.ociManifest}`, `${reg.url}/v2/tok/app/manifests/1`])
+    const m = await curl([
+      '-H',
+      `Authorization: Bearer ${body.token}`,
+      '-H',
+      `Accept: ${MEDIA.ociManifest}`,
+      `${reg.url}/v2/tok/app/manifests/1`,
+    ])
     expect(m.out).toBe(img.manifestBytes.toString())
     // The token is for tok/app only.
     const other = await curl(['-i', '-H', `Authorization: Bearer ${body.token}`, `${reg.url}/v2/tok/other/tags/list`])
@@ -179,9 +256,23 @@ describe('registry with token auth', () => {
   })
 
   it('refuses wrong and missing credentials at the token endpoint', async () => {
-    const wrong = await curl(['-u', 'bob:nope', '-o', '/dev/null', '-w', '%{http_code}', `${reg.token!.realm}?service=${reg.token!.service}&scope=repository:tok/app:pull`])
+    const wrong = await curl([
+      '-u',
+      'bob:nope',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `${reg.token!.realm}?service=${reg.token!.service}&scope=repository:tok/app:pull`,
+    ])
     expect(wrong.out).toBe('401')
-    const none = await curl(['-o', '/dev/null', '-w', '%{http_code}', `${reg.token!.realm}?service=${reg.token!.service}`])
+    const none = await curl([
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `${reg.token!.realm}?service=${reg.token!.service}`,
+    ])
     expect(none.out).toBe('401')
     expect(reg.token!.requests.some((r) => r.account === 'bob' && !r.ok)).toBe(true)
   })
@@ -190,7 +281,9 @@ describe('registry with token auth', () => {
 describe('registry stop', () => {
   it('stops the server: the port refuses connections afterwards', async () => {
     const reg = await startRegistry({tls: true, auth: 'token'})
-    expect((await curl(['--cacert', reg.caFile!, '-o', '/dev/null', '-w', '%{http_code}', `${reg.url}/v2/`])).out).toBe('401')
+    expect((await curl(['--cacert', reg.caFile!, '-o', '/dev/null', '-w', '%{http_code}', `${reg.url}/v2/`])).out).toBe(
+      '401',
+    )
     await reg.stop()
     expect((await curl(['--cacert', reg.caFile!, `${reg.url}/v2/`])).code).toBe(7)
     expect((await curl(['--cacert', reg.caFile!, reg.token!.realm])).code).toBe(7)

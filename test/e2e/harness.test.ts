@@ -5,7 +5,13 @@ import {writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 import {promisify} from 'node:util'
 
-import {CreateBucketCommand, GetObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand} from '@aws-sdk/client-s3'
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListBucketsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {repoRoot} from '../helpers/cli.js'
@@ -72,7 +78,11 @@ describe('harness: nginx rate limit', () => {
     expect(limited.ms).toBeLessThan(8000)
     const ranged = await exec('curl', ['-sS', '-r', '1000-1999', `${slow.url}/big.bin`], {encoding: 'buffer'})
     expect(ranged.stdout).toEqual(data.subarray(1000, 2000))
-    expect((await upstream.accessLines()).some((l) => l.includes('"GET /big.bin HTTP/1.1" 206 1000 ') && l.includes('"bytes=1000-1999"'))).toBe(true)
+    expect(
+      (await upstream.accessLines()).some(
+        (l) => l.includes('"GET /big.bin HTTP/1.1" 206 1000 ') && l.includes('"bytes=1000-1999"'),
+      ),
+    ).toBe(true)
     expect((await run('curl', ['-sS', `${slow.url}/host`])).out).toBe(slow.host)
   })
 })
@@ -87,22 +97,49 @@ describe('harness: skopeo against the registries', () => {
     it(`inspects a pushed multi-arch image over TLS with ${auth} auth (--cert-dir, --creds)`, async () => {
       const reg = await startRegistry({tls: true, auth, username: 'carol', password: 'c4rol-pw'})
       regs.push(reg)
-      const img = await pushImage(reg, {repository: 'multi/app', tag: '2.1', platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7']})
+      const img = await pushImage(reg, {
+        repository: 'multi/app',
+        tag: '2.1',
+        platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'],
+      })
       const common = ['--cert-dir', dirname(reg.caFile!), '--creds', 'carol:c4rol-pw']
       const raw = await run('skopeo', ['inspect', '--raw', ...common, `docker://${img.ref}`])
       expect(raw.err).toBe('')
       expect(raw.out).toBe(img.manifestBytes.toString())
-      const arm = await run('skopeo', ['--override-arch', 'arm', '--override-variant', 'v7', 'inspect', ...common, `docker://${img.ref}`])
+      const arm = await run('skopeo', [
+        '--override-arch',
+        'arm',
+        '--override-variant',
+        'v7',
+        'inspect',
+        ...common,
+        `docker://${img.ref}`,
+      ])
       expect(arm.code, arm.err).toBe(0)
       const info = JSON.parse(arm.out) as {Digest: string; Architecture: string; Layers: string[]}
       expect(info.Digest).toBe(img.digest)
       expect(info.Architecture).toBe('arm')
       const child = img.children!.find((c) => c.platform === 'linux/arm/v7')!
-      const layers = (JSON.parse(child.manifestBytes.toString()) as {layers: {digest: string}[]}).layers.map((l) => l.digest)
+      const layers = (JSON.parse(child.manifestBytes.toString()) as {layers: {digest: string}[]}).layers.map(
+        (l) => l.digest,
+      )
       expect(info.Layers).toEqual(layers)
-      const byDigest = await run('skopeo', ['inspect', '--raw', ...common, `docker://${reg.host}/multi/app@${child.digest}`])
+      const byDigest = await run('skopeo', [
+        'inspect',
+        '--raw',
+        ...common,
+        `docker://${reg.host}/multi/app@${child.digest}`,
+      ])
       expect(byDigest.out).toBe(child.manifestBytes.toString())
-      const denied = await run('skopeo', ['inspect', '--raw', '--cert-dir', dirname(reg.caFile!), '--creds', 'carol:wrong', `docker://${img.ref}`])
+      const denied = await run('skopeo', [
+        'inspect',
+        '--raw',
+        '--cert-dir',
+        dirname(reg.caFile!),
+        '--creds',
+        'carol:wrong',
+        `docker://${img.ref}`,
+      ])
       expect(denied.code).not.toBe(0)
       const untrusted = await run('skopeo', ['inspect', '--raw', '--creds', 'carol:c4rol-pw', `docker://${img.ref}`])
       expect(untrusted.err).toMatch(/certificate/)
@@ -144,10 +181,14 @@ describe('harness: Ceph RGW', () => {
 describe('harness: cleanup when the test process ends', () => {
   for (const how of ['exit', 'throw', 'SIGTERM'] as const) {
     it(`kills servers and removes temp dirs on ${how}`, async () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/e2e/fixtures/leaky-servers.ts'), how === 'SIGTERM' ? 'wait' : how], {
-        cwd: repoRoot,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', join(repoRoot, 'test/e2e/fixtures/leaky-servers.ts'), how === 'SIGTERM' ? 'wait' : how],
+        {
+          cwd: repoRoot,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      )
       let out = ''
       let err = ''
       child.stdout.on('data', (b: Buffer) => (out += b.toString()))
@@ -158,7 +199,14 @@ describe('harness: cleanup when the test process ends', () => {
         child.kill('SIGTERM')
       }
       await exited
-      const info = JSON.parse(out.split('\n')[0]) as {registry: string; token: string; registryDir: string; nginx: string; nginxRoot: string; dir: string}
+      const info = JSON.parse(out.split('\n')[0]) as {
+        registry: string
+        token: string
+        registryDir: string
+        nginx: string
+        nginxRoot: string
+        dir: string
+      }
       expect(info.registry, err).toMatch(/^https:/)
       for (const url of [info.registry, info.token, info.nginx]) expect((await run('curl', ['-sSk', url])).code).toBe(7)
       for (const d of [info.registryDir, info.nginxRoot, info.dir]) expect(existsSync(d)).toBe(false)

@@ -1,9 +1,9 @@
 import {afterAll, beforeAll} from 'vitest'
 
-import {PushRun, RegistrySink} from '../../src/lib/targets/registry/registry-sink.js'
 import {RegistryClient} from '../../src/lib/registry/client.js'
 import {RegistryPusher} from '../../src/lib/registry/push.js'
 import {RegistrySource} from '../../src/lib/registry/source.js'
+import {PushRun, RegistrySink} from '../../src/lib/targets/registry/registry-sink.js'
 import {imageSinkContract, imageSourceContract, putSmallImage} from '../helpers/image-role-contracts.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
 
@@ -42,7 +42,12 @@ imageSinkContract('RegistrySink', async () => {
   return {
     sink,
     reference: '1.0',
-    read: async (digest) => (await readAll(client, repository, digest)) ?? (await client.getManifest(repository, digest).then((m) => m.bytes).catch(() => undefined)),
+    read: async (digest) =>
+      (await readAll(client, repository, digest)) ??
+      (await client
+        .getManifest(repository, digest)
+        .then((m) => m.bytes)
+        .catch(() => undefined)),
     resolve: async (tag) => {
       const m = await client.getManifest(repository, tag).catch(() => undefined)
       return m && {mediaType: m.mediaType, digest: m.digest, size: m.bytes.length}

@@ -2,24 +2,36 @@ import {spawn} from 'node:child_process'
 import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
+
 import {describe, expect, it} from 'vitest'
 
-import {type FixtureFile, fileData, makeBundle, sha256Hex, tarBytes, tarHeader} from '../helpers/bundle-fixture.js'
+import {fileData, type FixtureFile, makeBundle, sha256Hex, tarBytes, tarHeader} from '../helpers/bundle-fixture.js'
 import {repoRoot} from '../helpers/cli.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 const RUNS = 200
 
 /** Runs test/helpers/refused-import-loop.mjs: `runs` refused imports in one process of the built library. */
-function refusedLoop(bundle: string, root: string, runs: number, pauseMs: number): Promise<{code: number | null; stdout: string; stderr: string}> {
-  const child = spawn(process.execPath, [join(repoRoot, 'test', 'helpers', 'refused-import-loop.mjs'), bundle, root, String(runs), String(pauseMs)], {stdio: ['ignore', 'pipe', 'pipe']})
+function refusedLoop(
+  bundle: string,
+  root: string,
+  runs: number,
+  pauseMs: number,
+): Promise<{code: number | null; stdout: string; stderr: string}> {
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'test', 'helpers', 'refused-import-loop.mjs'), bundle, root, String(runs), String(pauseMs)],
+    {stdio: ['ignore', 'pipe', 'pipe']},
+  )
   const out: Buffer[] = []
   const err: Buffer[] = []
   child.stdout.on('data', (b: Buffer) => out.push(b))
   child.stderr.on('data', (b: Buffer) => err.push(b))
   return new Promise((resolve, reject) => {
     child.once('error', reject)
-    child.once('close', (code) => resolve({code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()}))
+    child.once('close', (code) =>
+      resolve({code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString()}),
+    )
   })
 }
 
@@ -31,14 +43,36 @@ describe('import nginx, a refused bundle, again and again', () => {
     // its second file, component-tools.tar.gz with 300 valid 8 KiB files, both read at once. The
     // first binary is big enough to be streamed, small enough that the refusal comes while the
     // write thread still has files of the other archive.
-    const small = Array.from({length: 300}, (_, i): FixtureFile => ({path: `127.0.0.1:15080/pkgs/d${i % 30}/f${i}.bin`, data: fileData(8192), kind: 'package'}))
-    const kubeadm: FixtureFile = {path: '127.0.0.1:15080/dl/v1/linux/amd64/kubeadm', data: fileData(1_000_000), executable: true}
-    const second: FixtureFile = {path: '127.0.0.1:15080/dl/v1/linux/amd64/kubectl', data: fileData(50_000), executable: true}
+    const small = Array.from({length: 300}, (_, i): FixtureFile => ({
+      path: `127.0.0.1:15080/pkgs/d${i % 30}/f${i}.bin`,
+      data: fileData(8192),
+      kind: 'package',
+    }))
+    const kubeadm: FixtureFile = {
+      path: '127.0.0.1:15080/dl/v1/linux/amd64/kubeadm',
+      data: fileData(1_000_000),
+      executable: true,
+    }
+    const second: FixtureFile = {
+      path: '127.0.0.1:15080/dl/v1/linux/amd64/kubectl',
+      data: fileData(50_000),
+      executable: true,
+    }
     await makeBundle(dir, [kubeadm, second, ...small])
-    const good = tarBytes([{name: 'offline-files/', type: '5', mode: 0o755}, {name: `offline-files/${kubeadm.path}`, data: kubeadm.data, mode: 0o755}])
-    const paxBomb = Buffer.concat([good.subarray(0, good.length - 1024), tarHeader('PaxHeader', 'x', 128 * 1024 * 1024), Buffer.alloc(4096)])
+    const good = tarBytes([
+      {name: 'offline-files/', type: '5', mode: 0o755},
+      {name: `offline-files/${kubeadm.path}`, data: kubeadm.data, mode: 0o755},
+    ])
+    const paxBomb = Buffer.concat([
+      good.subarray(0, good.length - 1024),
+      tarHeader('PaxHeader', 'x', 128 * 1024 * 1024),
+      Buffer.alloc(4096),
+    ])
     await writeFile(join(dir, 'offline-files.tar.gz'), gzipSync(paxBomb))
-    const sums = (await readFile(join(dir, 'SHA256SUMS'), 'utf8')).replace(/^[0-9a-f]{64}(?=  offline-files\.tar\.gz$)/m, sha256Hex(await readFile(join(dir, 'offline-files.tar.gz'))))
+    const sums = (await readFile(join(dir, 'SHA256SUMS'), 'utf8')).replace(
+      /^[0-9a-f]{64}(?=  offline-files\.tar\.gz$)/m,
+      sha256Hex(await readFile(join(dir, 'offline-files.tar.gz'))),
+    )
     await writeFile(join(dir, 'SHA256SUMS'), sums)
 
     // One process for all the runs: a refusal that leaves anything pending ends it with exit 13.

@@ -1,9 +1,17 @@
 import {spawn} from 'node:child_process'
 import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {type FixtureFile, fileData, hostileArchives, makeBundle, makeRawBundle, sha256Hex} from '../helpers/bundle-fixture.js'
+import {
+  fileData,
+  type FixtureFile,
+  hostileArchives,
+  makeBundle,
+  makeRawBundle,
+  sha256Hex,
+} from '../helpers/bundle-fixture.js'
 import {runCli} from '../helpers/cli.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
 import {makeTempDir} from '../helpers/tmp.js'
@@ -11,7 +19,10 @@ import {makeTempDir} from '../helpers/tmp.js'
 const FILES: FixtureFile[] = [
   {path: '127.0.0.1:8081/release/v1.29.0/bin/linux/amd64/kubeadm', data: fileData(6_000_000), executable: true},
   {path: '127.0.0.1:8081/release/v1.29.0/bin/linux/amd64/kubelet', data: fileData(4_000_000), executable: true},
-  {path: 'github.com/containerd/containerd/releases/download/v1.7.13/containerd-1.7.13-linux-amd64.tar.gz', data: fileData(700_000)},
+  {
+    path: 'github.com/containerd/containerd/releases/download/v1.7.13/containerd-1.7.13-linux-amd64.tar.gz',
+    data: fileData(700_000),
+  },
   {path: 'get.helm.sh/helm-v3.14.0-linux-amd64.tar.gz', data: fileData(300_000)},
   {path: 'example.com/tools/nerdctl-1.7.0-linux-amd64.tar.gz', data: fileData(200_000), kind: 'package'},
   {path: 'charts/nginx-15.1.0.tgz', data: fileData(30_000), kind: 'chart'},
@@ -59,12 +70,30 @@ describe('airlock import nginx', () => {
   it('unpacks onto the root that nginx serves and points clusterConfig.yaml at it', async () => {
     const clusterConfig = join(work, 'clusterConfig.yaml')
     await writeFile(clusterConfig, CLUSTER_CONFIG)
-    const r = await runCli(['import', 'nginx', bundle, '--root', root, '--cluster-config', clusterConfig, '--endpoint', web.url, '--json'])
+    const r = await runCli([
+      'import',
+      'nginx',
+      bundle,
+      '--root',
+      root,
+      '--cluster-config',
+      clusterConfig,
+      '--endpoint',
+      web.url,
+      '--json',
+    ])
     expect(r.code, r.stderr).toBe(0)
     const out = JSON.parse(r.stdout)
     expect(out.endpoint).toBe(web.url)
-    expect(out.counts).toEqual({files: FILES.length, written: FILES.length, skipped: 0, bytesWritten: FILES.reduce((n, f) => n + f.data.length, 0)})
-    expect(out.items).toEqual(FILES.map((f) => ({path: f.path, size: f.data.length, sha256: sha256Hex(f.data), action: 'written'})))
+    expect(out.counts).toEqual({
+      files: FILES.length,
+      written: FILES.length,
+      skipped: 0,
+      bytesWritten: FILES.reduce((n, f) => n + f.data.length, 0),
+    })
+    expect(out.items).toEqual(
+      FILES.map((f) => ({path: f.path, size: f.data.length, sha256: sha256Hex(f.data), action: 'written'})),
+    )
     for (const f of FILES) {
       const res = await fetch(`${web.url}/${f.path}`)
       expect(res.status).toBe(200)
@@ -93,7 +122,10 @@ describe('airlock import nginx', () => {
   })
 
   it('a SIGKILL in the middle leaves no half-written file under a final name; a re-run completes', async () => {
-    const big: FixtureFile[] = Array.from({length: 24}, (_, i) => ({path: `big.example/f${String(i).padStart(2, '0')}.bin`, data: fileData(4_000_000, i)}))
+    const big: FixtureFile[] = Array.from({length: 24}, (_, i) => ({
+      path: `big.example/f${String(i).padStart(2, '0')}.bin`,
+      data: fileData(4_000_000, i),
+    }))
     const b = await makeBundle(join(work, 'big-bundle'), big)
     const target = join(work, 'killed-root')
     const {mkdir} = await import('node:fs/promises')
@@ -101,7 +133,9 @@ describe('airlock import nginx', () => {
     // A file from an earlier bundle that this one replaces: must stay whole (old or new), never torn.
     await mkdir(join(target, 'big.example'))
     await writeFile(join(target, big[5].path), 'old version\n')
-    const child = spawn(process.execPath, ['bin/run.js', 'import', 'nginx', b.dir, '--root', target, '--quiet'], {stdio: 'ignore'})
+    const child = spawn(process.execPath, ['bin/run.js', 'import', 'nginx', b.dir, '--root', target, '--quiet'], {
+      stdio: 'ignore',
+    })
     const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_code, signal) => r(signal)))
     // Kill while files are being staged.
     for (let i = 0; i < 500; i++) {
@@ -125,19 +159,30 @@ describe('airlock import nginx', () => {
     for (const f of big) expect(sha256Hex(await readFile(join(target, f.path)))).toBe(sha256Hex(f.data))
   })
 
-  it.each(hostileArchives().map((h) => [h.name, h] as const))('refuses a hostile bundle (%s) with exit 2 and nothing outside the root', async (name, h) => {
-    const dir = await makeTempDir('e2e-hostile-')
-    const b = await makeRawBundle(join(dir, 'bundle'), h.listed, h.tgz())
-    const target = join(dir, 'www')
-    const r = await runCli(['import', 'nginx', b.dir, '--root', target])
-    expect(r.code, `${name}: ${r.stderr}`).toBeGreaterThan(0)
-    expect(r.stderr).not.toMatch(/at .*\.js:\d+/)
-    expect((await files(dir)).filter((p) => !p.startsWith('bundle/') && !p.startsWith('www/'))).toEqual([])
-    await expect(files(target)).rejects.toThrow(/ENOENT/)
-  })
+  it.each(hostileArchives().map((h) => [h.name, h] as const))(
+    'refuses a hostile bundle (%s) with exit 2 and nothing outside the root',
+    async (name, h) => {
+      const dir = await makeTempDir('e2e-hostile-')
+      const b = await makeRawBundle(join(dir, 'bundle'), h.listed, h.tgz())
+      const target = join(dir, 'www')
+      const r = await runCli(['import', 'nginx', b.dir, '--root', target])
+      expect(r.code, `${name}: ${r.stderr}`).toBeGreaterThan(0)
+      expect(r.stderr).not.toMatch(/at .*\.js:\d+/)
+      expect((await files(dir)).filter((p) => !p.startsWith('bundle/') && !p.startsWith('www/'))).toEqual([])
+      await expect(files(target)).rejects.toThrow(/ENOENT/)
+    },
+  )
 
   it('refuses --cluster-config without --endpoint, and a clusterConfig.yaml without spec', async () => {
-    const noEndpoint = await runCli(['import', 'nginx', bundle, '--root', root, '--cluster-config', join(work, 'x.yaml')])
+    const noEndpoint = await runCli([
+      'import',
+      'nginx',
+      bundle,
+      '--root',
+      root,
+      '--cluster-config',
+      join(work, 'x.yaml'),
+    ])
     expect(noEndpoint.code).toBe(2)
     const bad = join(work, 'nospec.yaml')
     await writeFile(bad, 'kind: ClusterConfig\n')

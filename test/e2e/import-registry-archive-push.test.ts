@@ -3,6 +3,7 @@ import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {LockImage} from '../../src/lib/bundle-json.js'
@@ -10,8 +11,8 @@ import {pushArchive} from '../../src/lib/importers/push-archive.js'
 import {OciArchive} from '../../src/lib/oci/archive.js'
 import {RecordingProgress} from '../../src/lib/ui/progress.js'
 import {startFaultProxy} from '../helpers/proxy.js'
-import {type BundleFixture, makeRegistryBundle} from '../helpers/registry-bundle-fixture.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
+import {type BundleFixture, makeRegistryBundle} from '../helpers/registry-bundle-fixture.js'
 
 const run = promisify(execFile)
 
@@ -39,13 +40,21 @@ describe('registry push of an oci-archive (server-backed)', () => {
   })
 
   async function digestOf(ref: string): Promise<string> {
-    const {stdout} = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {encoding: 'buffer'})
+    const {stdout} = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {
+      encoding: 'buffer',
+    })
     return `sha256:${createHash('sha256').update(stdout).digest('hex')}`
   }
 
   it('sends large blobs in PATCH chunks and the rest in one PUT', async () => {
     const progress = new RecordingProgress()
-    const r = await pushArchive(archive, bundle.lock.images as LockImage[], {registry: reg.host, namespace: 'chunks', concurrency: 4, progress, chunkSize: 1_000_000})
+    const r = await pushArchive(archive, bundle.lock.images as LockImage[], {
+      registry: reg.host,
+      namespace: 'chunks',
+      concurrency: 4,
+      progress,
+      chunkSize: 1_000_000,
+    })
     expect(r.stats.uploaded).toBe(new Set(bundle.images.flatMap((i) => i.blobs.map((b) => b.digest))).size)
     for (const [k, row] of r.images.entries()) expect(await digestOf(row.target)).toBe(bundle.images[k].digest)
     const log = await readFile(reg.logFile, 'utf8')
@@ -65,7 +74,8 @@ describe('registry push of an oci-archive (server-backed)', () => {
         chunkSize: 700_000,
       })
       expect(proxy.faults).toBeGreaterThan(0)
-      for (const [k, row] of r.images.entries()) expect(await digestOf(row.target.replace(proxy.host, reg.host))).toBe(bundle.images[k].digest)
+      for (const [k, row] of r.images.entries())
+        expect(await digestOf(row.target.replace(proxy.host, reg.host))).toBe(bundle.images[k].digest)
     } finally {
       await proxy.stop()
     }

@@ -3,20 +3,25 @@ import {createHash} from 'node:crypto'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runCli} from '../helpers/cli.js'
-import {type BundleFixture, makeRegistryBundle} from '../helpers/registry-bundle-fixture.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
+import {type BundleFixture, makeRegistryBundle} from '../helpers/registry-bundle-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 const run = promisify(execFile)
 
 async function skopeoDigest(reg: RegistryServer, ref: string): Promise<string> {
-  const {stdout} = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', '--creds', `${reg.username}:${reg.password}`, `docker://${ref}`], {
-    encoding: 'buffer',
-    maxBuffer: 1 << 24,
-  })
+  const {stdout} = await run(
+    'skopeo',
+    ['inspect', '--raw', '--tls-verify=false', '--creds', `${reg.username}:${reg.password}`, `docker://${ref}`],
+    {
+      encoding: 'buffer',
+      maxBuffer: 1 << 24,
+    },
+  )
   return `sha256:${createHash('sha256').update(stdout).digest('hex')}`
 }
 
@@ -41,8 +46,20 @@ describe('airlock import registry: TLS with htpasswd', () => {
 
   it('pushes with --username/--password and --ca-file; skopeo reads every target at bundle.json digests', async () => {
     const r = await runCli([
-      'import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'seed',
-      '--ca-file', reg.caFile!, '--username', 'alice', '--password', 'pa55-w0rd-tls', '--json',
+      'import',
+      'registry',
+      bundle.dir,
+      '--registry',
+      reg.host,
+      '--namespace',
+      'seed',
+      '--ca-file',
+      reg.caFile!,
+      '--username',
+      'alice',
+      '--password',
+      'pa55-w0rd-tls',
+      '--json',
     ])
     expect(r.code, r.stderr).toBe(0)
     const rows = (JSON.parse(r.stdout) as {items: {source: string; target: string; digest: string}[]}).items
@@ -54,14 +71,43 @@ describe('airlock import registry: TLS with htpasswd', () => {
   it('takes the password from --password-stdin or AIRLOCK_PASSWORD, never printing it', async () => {
     // A trailing CRLF, as a file written on Windows would end, is not part of the password.
     const stdin = await runCli(
-      ['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'stdin', '--ca-file', reg.caFile!, '--username', 'alice', '--password-stdin'],
+      [
+        'import',
+        'registry',
+        bundle.dir,
+        '--registry',
+        reg.host,
+        '--namespace',
+        'stdin',
+        '--ca-file',
+        reg.caFile!,
+        '--username',
+        'alice',
+        '--password-stdin',
+      ],
       {input: 'pa55-w0rd-tls\r\n', env: {AIRLOCK_PASSWORD: 'not-this-one'}},
     )
     expect(stdin.code, stdin.stderr).toBe(0)
     expect(await skopeoDigest(reg, `${reg.host}/stdin/library/app:1`)).toBe(bundle.images[0].digest)
-    const env = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'env', '--ca-file', reg.caFile!, '--username', 'alice', '--json'], {
-      env: {AIRLOCK_PASSWORD: 'pa55-w0rd-tls'},
-    })
+    const env = await runCli(
+      [
+        'import',
+        'registry',
+        bundle.dir,
+        '--registry',
+        reg.host,
+        '--namespace',
+        'env',
+        '--ca-file',
+        reg.caFile!,
+        '--username',
+        'alice',
+        '--json',
+      ],
+      {
+        env: {AIRLOCK_PASSWORD: 'pa55-w0rd-tls'},
+      },
+    )
     expect(env.code, env.stderr).toBe(0)
     expect(await skopeoDigest(reg, `${reg.host}/env/library/app:1`)).toBe(bundle.images[0].digest)
     for (const r of [stdin, env]) {
@@ -69,14 +115,43 @@ describe('airlock import registry: TLS with htpasswd', () => {
       expect(r.stderr).not.toContain('pa55-w0rd-tls')
     }
     // A wrong one on standard input is refused as a wrong --password is, and not echoed either.
-    const wrong = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--ca-file', reg.caFile!, '--username', 'alice', '--password-stdin'], {input: 'Wr0ng-stdin-pw\n'})
+    const wrong = await runCli(
+      [
+        'import',
+        'registry',
+        bundle.dir,
+        '--registry',
+        reg.host,
+        '--ca-file',
+        reg.caFile!,
+        '--username',
+        'alice',
+        '--password-stdin',
+      ],
+      {input: 'Wr0ng-stdin-pw\n'},
+    )
     expect(wrong.code).toBe(1)
     expect(wrong.stderr).toContain('the registry refused the credentials for user alice')
     expect(wrong.stderr + wrong.stdout).not.toContain('Wr0ng-stdin-pw')
   })
 
   it('refuses --password with --password-stdin, and a username with no password, with exit 2', async () => {
-    const both = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--username', 'alice', '--password', 'x-Secret-1', '--password-stdin', '--json'], {input: 'y\n'})
+    const both = await runCli(
+      [
+        'import',
+        'registry',
+        bundle.dir,
+        '--registry',
+        reg.host,
+        '--username',
+        'alice',
+        '--password',
+        'x-Secret-1',
+        '--password-stdin',
+        '--json',
+      ],
+      {input: 'y\n'},
+    )
     expect(both.code, both.stderr).toBe(2)
     expect(JSON.parse(both.stdout)).toMatchObject({error: {kind: 'usage', exitCode: 2}})
     expect(both.stdout).toMatch(/--password-stdin/)
@@ -89,20 +164,40 @@ describe('airlock import registry: TLS with htpasswd', () => {
   it('takes the credentials from the Docker config', async () => {
     const dir = await makeTempDir('airlock-ireg-')
     await mkdir(join(dir, 'docker'))
-    await writeFile(join(dir, 'docker', 'config.json'), JSON.stringify({auths: {[reg.host]: {auth: Buffer.from('alice:pa55-w0rd-tls').toString('base64')}}}))
-    const r = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'fromconfig', '--ca-file', reg.caFile!], {
-      env: {DOCKER_CONFIG: join(dir, 'docker')},
-    })
+    await writeFile(
+      join(dir, 'docker', 'config.json'),
+      JSON.stringify({auths: {[reg.host]: {auth: Buffer.from('alice:pa55-w0rd-tls').toString('base64')}}}),
+    )
+    const r = await runCli(
+      ['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'fromconfig', '--ca-file', reg.caFile!],
+      {
+        env: {DOCKER_CONFIG: join(dir, 'docker')},
+      },
+    )
     expect(r.code, r.stderr).toBe(0)
     expect(await skopeoDigest(reg, `${reg.host}/fromconfig/library/app:1`)).toBe(bundle.images[0].digest)
   })
 
   it('fails cleanly on a wrong password, without echoing it', async () => {
-    const r = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--ca-file', reg.caFile!, '--username', 'alice', '--password', 'not-the-Secret-42'])
+    const r = await runCli([
+      'import',
+      'registry',
+      bundle.dir,
+      '--registry',
+      reg.host,
+      '--ca-file',
+      reg.caFile!,
+      '--username',
+      'alice',
+      '--password',
+      'not-the-Secret-42',
+    ])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/401|denied|unauthori[sz]ed|refused/i)
     // The credentials were given: the hint says they were refused, not to log in.
-    expect(r.stderr).toContain('Hint: the registry refused the credentials for user alice (from --username/--password): check the username and password')
+    expect(r.stderr).toContain(
+      'Hint: the registry refused the credentials for user alice (from --username/--password): check the username and password',
+    )
     expect(r.stderr).not.toMatch(/docker login|pass --username/)
     expect(r.stderr).not.toContain('not-the-Secret-42')
     expect(r.stdout).not.toContain('not-the-Secret-42')
@@ -110,10 +205,35 @@ describe('airlock import registry: TLS with htpasswd', () => {
   })
 
   it('refuses a certificate it cannot verify unless --insecure, and says so with --insecure', async () => {
-    const refused = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'x', '--username', 'alice', '--password', 'pa55-w0rd-tls'])
+    const refused = await runCli([
+      'import',
+      'registry',
+      bundle.dir,
+      '--registry',
+      reg.host,
+      '--namespace',
+      'x',
+      '--username',
+      'alice',
+      '--password',
+      'pa55-w0rd-tls',
+    ])
     expect(refused.code).toBe(1)
     expect(refused.stderr).toMatch(/certificate|self.signed|verify/i)
-    const ok = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'insecure', '--insecure', '--username', 'alice', '--password', 'pa55-w0rd-tls'])
+    const ok = await runCli([
+      'import',
+      'registry',
+      bundle.dir,
+      '--registry',
+      reg.host,
+      '--namespace',
+      'insecure',
+      '--insecure',
+      '--username',
+      'alice',
+      '--password',
+      'pa55-w0rd-tls',
+    ])
     expect(ok.code, ok.stderr).toBe(0)
     expect(ok.stderr).toContain('--insecure')
   })
@@ -127,7 +247,20 @@ describe('airlock import registry: token auth', () => {
   afterAll(async () => reg?.stop())
 
   it('pushes with Bearer tokens (push scope, plus pull on a mount source)', async () => {
-    const r = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'tok', '--username', 'bob', '--password', 't0ken-pass', '--json'])
+    const r = await runCli([
+      'import',
+      'registry',
+      bundle.dir,
+      '--registry',
+      reg.host,
+      '--namespace',
+      'tok',
+      '--username',
+      'bob',
+      '--password',
+      't0ken-pass',
+      '--json',
+    ])
     expect(r.code, r.stderr).toBe(0)
     const rows = (JSON.parse(r.stdout) as {items: {target: string}[]}).items
     for (const [k, row] of rows.entries()) expect(await skopeoDigest(reg, row.target)).toBe(bundle.images[k].digest)
@@ -137,7 +270,17 @@ describe('airlock import registry: token auth', () => {
   })
 
   it('fails cleanly on a wrong password, without echoing it', async () => {
-    const r = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--username', 'bob', '--password', 'wr0ng-Token-Pass'])
+    const r = await runCli([
+      'import',
+      'registry',
+      bundle.dir,
+      '--registry',
+      reg.host,
+      '--username',
+      'bob',
+      '--password',
+      'wr0ng-Token-Pass',
+    ])
     expect(r.code).toBe(1)
     expect(r.stderr).not.toContain('wr0ng-Token-Pass')
     expect(r.stderr).not.toMatch(/\n\s+at /)

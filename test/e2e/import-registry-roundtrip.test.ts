@@ -3,6 +3,7 @@ import {createHash} from 'node:crypto'
 import {readdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runCli} from '../helpers/cli.js'
@@ -19,7 +20,10 @@ interface LockImageJson {
 }
 
 async function skopeoDigest(ref: string): Promise<string> {
-  const {stdout} = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {encoding: 'buffer', maxBuffer: 1 << 24})
+  const {stdout} = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {
+    encoding: 'buffer',
+    maxBuffer: 1 << 24,
+  })
   return `sha256:${createHash('sha256').update(stdout).digest('hex')}`
 }
 
@@ -39,8 +43,23 @@ describe('airlock build, then import registry of the real bundle (split into par
     dst = await startRegistry()
     work = await makeTempDir('airlock-ireg-rt-')
     const base = [randomLayer(400_000)]
-    await pushImage(src, {repository: 'apps/web', tag: '1.0', platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 300_000, baseLayers: base})
-    await pushImage(src, {repository: 'apps/api', tag: '2', format: 'docker', platforms: ['linux/amd64', 'linux/arm64'], layers: 1, layerSize: 200_000, baseLayers: base})
+    await pushImage(src, {
+      repository: 'apps/web',
+      tag: '1.0',
+      platforms: ['linux/amd64', 'linux/arm64'],
+      layers: 2,
+      layerSize: 300_000,
+      baseLayers: base,
+    })
+    await pushImage(src, {
+      repository: 'apps/api',
+      tag: '2',
+      format: 'docker',
+      platforms: ['linux/amd64', 'linux/arm64'],
+      layers: 1,
+      layerSize: 200_000,
+      baseLayers: base,
+    })
     await pushImage(src, {repository: 'tools/one', tag: 'v1', layers: 1, layerSize: 100_000})
     await writeFile(
       join(work, 'airlock.yaml'),
@@ -67,12 +86,31 @@ describe('airlock build, then import registry of the real bundle (split into par
 
   it('imports every image at the digest bundle.json names', async () => {
     const out = join(work, 'bundle')
-    const b = await runCli(['build', join(work, 'airlock.yaml'), '--store', join(work, 'store'), '--out', out, '--split', '300K'])
+    const b = await runCli([
+      'build',
+      join(work, 'airlock.yaml'),
+      '--store',
+      join(work, 'store'),
+      '--out',
+      out,
+      '--split',
+      '300K',
+    ])
     expect(b.code, b.stderr).toBe(0)
     expect((await readdir(out)).some((n) => n.startsWith('offline-images.tar.0'))).toBe(true)
     const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as {images: LockImageJson[]}
 
-    const r = await runCli(['import', 'registry', out, '--registry', dst.host, '--namespace', 'mirror', '--keep-registry-host', '--json'])
+    const r = await runCli([
+      'import',
+      'registry',
+      out,
+      '--registry',
+      dst.host,
+      '--namespace',
+      'mirror',
+      '--keep-registry-host',
+      '--json',
+    ])
     expect(r.code, r.stderr + r.stdout).toBe(0)
     const rows = (JSON.parse(r.stdout) as {items: {source: string; target: string; digest: string}[]}).items
     expect(rows).toHaveLength(3)
@@ -86,11 +124,23 @@ describe('airlock build, then import registry of the real bundle (split into par
     // The platform-filtered image is a single manifest now; the [all] one kept both platforms.
     const web = lock.images.find((i) => i.ref.endsWith('/apps/web:1.0'))!
     expect(web.platforms).toEqual(['linux/amd64', 'linux/arm64'])
-    await run('skopeo', ['copy', '--all', '--src-tls-verify=false', `docker://${rows[0].target}`, `dir:${join(work, 'check')}`])
+    await run('skopeo', [
+      'copy',
+      '--all',
+      '--src-tls-verify=false',
+      `docker://${rows[0].target}`,
+      `dir:${join(work, 'check')}`,
+    ])
   })
 
   it('a pinned index digest is served at that digest after import, whatever platforms the entry asks for', async () => {
-    const pinned = await pushImage(src, {repository: 'apps/pinned', tag: '3', platforms: ['linux/amd64', 'linux/arm64'], layers: 1, layerSize: 50_000})
+    const pinned = await pushImage(src, {
+      repository: 'apps/pinned',
+      tag: '3',
+      platforms: ['linux/amd64', 'linux/arm64'],
+      layers: 1,
+      layerSize: 50_000,
+    })
     const dir = await makeTempDir('airlock-ireg-pin-')
     const manifest = join(dir, 'pinned.yaml')
     await writeFile(
@@ -110,8 +160,12 @@ describe('airlock build, then import registry of the real bundle (split into par
     const out = join(dir, 'bundle')
     const b = await runCli(['build', manifest, '--store', join(dir, 'store'), '--out', out])
     expect(b.code, b.stderr).toBe(0)
-    expect(b.stderr).toContain(`${src.host}/apps/pinned@${pinned.digest}: pinned to an index digest with no tag; carrying all 2 platforms`)
-    const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as {images: (LockImageJson & {sourceDigest?: string})[]}
+    expect(b.stderr).toContain(
+      `${src.host}/apps/pinned@${pinned.digest}: pinned to an index digest with no tag; carrying all 2 platforms`,
+    )
+    const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as {
+      images: (LockImageJson & {sourceDigest?: string})[]
+    }
     const byPin = lock.images.find((i) => i.ref.includes('@'))!
     const byTag = lock.images.find((i) => i.ref.endsWith(':3'))!
     expect(byPin).toMatchObject({digest: pinned.digest, platforms: ['linux/amd64', 'linux/arm64']})
@@ -121,7 +175,9 @@ describe('airlock build, then import registry of the real bundle (split into par
     expect(byTag.digest).not.toBe(pinned.digest)
     expect(byTag.sourceDigest).toBe(pinned.digest)
     const shown = await runCli(['inspect', out])
-    expect(shown.stdout).toContain(`${byTag.ref}: a platform subset; the mirror serves ${byTag.digest}, not upstream's ${pinned.digest}`)
+    expect(shown.stdout).toContain(
+      `${byTag.ref}: a platform subset; the mirror serves ${byTag.digest}, not upstream's ${pinned.digest}`,
+    )
 
     const r = await runCli(['import', 'registry', out, '--registry', dst.host, '--namespace', 'pin'])
     expect(r.code, r.stderr + r.stdout).toBe(0)

@@ -3,18 +3,21 @@ import {createHash} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runCli} from '../helpers/cli.js'
 import {startFaultProxy} from '../helpers/proxy.js'
-import {type BundleFixture, makeRegistryBundle} from '../helpers/registry-bundle-fixture.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
+import {type BundleFixture, makeRegistryBundle} from '../helpers/registry-bundle-fixture.js'
 
 const run = promisify(execFile)
 
 /** Requests in the registry's access log since `from` lines. */
 async function logLines(reg: RegistryServer): Promise<string[]> {
-  return (await readFile(reg.logFile, 'utf8')).split('\n').filter((l) => /^\S+ - - \[/.test(l) || /"(GET|HEAD|POST|PUT|PATCH|DELETE) \/v2\//.test(l))
+  return (await readFile(reg.logFile, 'utf8'))
+    .split('\n')
+    .filter((l) => /^\S+ - - \[/.test(l) || /"(GET|HEAD|POST|PUT|PATCH|DELETE) \/v2\//.test(l))
 }
 
 function requests(lines: string[], method: string, re: RegExp, status?: number): string[] {
@@ -31,7 +34,10 @@ function uploadsOf(lines: string[], digest?: string): string[] {
 }
 
 async function skopeoDigest(ref: string, extra: string[] = []): Promise<string> {
-  const {stdout} = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', ...extra, `docker://${ref}`], {encoding: 'buffer', maxBuffer: 1 << 24})
+  const {stdout} = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', ...extra, `docker://${ref}`], {
+    encoding: 'buffer',
+    maxBuffer: 1 << 24,
+  })
   return `sha256:${createHash('sha256').update(stdout).digest('hex')}`
 }
 
@@ -47,7 +53,13 @@ describe('airlock import registry (plain HTTP)', () => {
         {ref: 'docker.io/library/web:1.0', layers: 2, layerSize: 200_000},
         {ref: 'docker.io/library/web:1.1', layers: 1, layerSize: 100_000},
         {ref: 'quay.io/org/multi:2', platforms: ['linux/amd64', 'linux/arm64/v8'], layers: 2, layerSize: 150_000},
-        {ref: 'registry.k8s.io/dock:1', format: 'docker', platforms: ['linux/amd64', 'linux/arm64'], layers: 1, layerSize: 50_000},
+        {
+          ref: 'registry.k8s.io/dock:1',
+          format: 'docker',
+          platforms: ['linux/amd64', 'linux/arm64'],
+          layers: 1,
+          layerSize: 50_000,
+        },
       ],
       {sharedLayers: [300_000]},
     )
@@ -56,20 +68,43 @@ describe('airlock import registry (plain HTTP)', () => {
 
   it('--dry-run verifies the bundle, prints the mapping and pushes nothing', async () => {
     const before = (await logLines(reg)).length
-    const r = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'mirror', '--dry-run'])
+    const r = await runCli([
+      'import',
+      'registry',
+      bundle.dir,
+      '--registry',
+      reg.host,
+      '--namespace',
+      'mirror',
+      '--dry-run',
+    ])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain(`docker.io/library/web:1.0 -> ${reg.host}/mirror/library/web:1.0`)
     expect(r.stdout).toContain(`quay.io/org/multi:2 -> ${reg.host}/mirror/org/multi:2`)
     // The summary is a result: on stdout, last.
-    expect(r.stdout.trimEnd().split('\n').pop()).toMatch(new RegExp(`^total: ${bundle.images.length} image\\(s\\) would be pushed to ${reg.host} \\(dry run`))
+    expect(r.stdout.trimEnd().split('\n').pop()).toMatch(
+      new RegExp(`^total: ${bundle.images.length} image\\(s\\) would be pushed to ${reg.host} \\(dry run`),
+    )
     expect((await logLines(reg)).length).toBe(before)
   })
 
   it('pushes every image (multi-arch included) byte for byte; a shared blob is uploaded once and mounted elsewhere', async () => {
     const before = (await logLines(reg)).length
-    const r = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'mirror', '--json'])
+    const r = await runCli([
+      'import',
+      'registry',
+      bundle.dir,
+      '--registry',
+      reg.host,
+      '--namespace',
+      'mirror',
+      '--json',
+    ])
     expect(r.code, r.stderr).toBe(0)
-    const result = JSON.parse(r.stdout) as {counts: {images: number}; items: {source: string; target: string; digest: string}[]}
+    const result = JSON.parse(r.stdout) as {
+      counts: {images: number}
+      items: {source: string; target: string; digest: string}[]
+    }
     const rows = result.items
     expect(result.counts.images).toBe(rows.length)
     expect(rows.map((x) => x.source)).toEqual(bundle.lock.images.map((i) => (i as {ref: string}).ref))
@@ -126,7 +161,18 @@ describe('airlock import registry (plain HTTP)', () => {
   it('ends complete through a registry that answers 503 now and then', async () => {
     const proxy = await startFaultProxy(reg.url, {failEvery: 4, spareRetries: true})
     try {
-      const r = await runCli(['import', 'registry', bundle.dir, '--registry', proxy.host, '--namespace', 'flaky', '--concurrency', '3', '--json'])
+      const r = await runCli([
+        'import',
+        'registry',
+        bundle.dir,
+        '--registry',
+        proxy.host,
+        '--namespace',
+        'flaky',
+        '--concurrency',
+        '3',
+        '--json',
+      ])
       expect(r.code, r.stderr).toBe(0)
       expect(proxy.faults).toBeGreaterThan(2)
       const rows = (JSON.parse(r.stdout) as {items: {target: string}[]}).items

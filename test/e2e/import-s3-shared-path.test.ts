@@ -1,9 +1,10 @@
-import {ListObjectsV2Command, S3Client} from '@aws-sdk/client-s3'
 import {join} from 'node:path'
+
+import {ListObjectsV2Command, S3Client} from '@aws-sdk/client-s3'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {importS3} from '../../src/lib/importers/s3.js'
-import {type FixtureFile, fileData, makeBundle, sha256Hex} from '../helpers/bundle-fixture.js'
+import {fileData, type FixtureFile, makeBundle, sha256Hex} from '../helpers/bundle-fixture.js'
 import {type S3Server, startRgw} from '../helpers/rgw.js'
 import {makeTempDir} from '../helpers/tmp.js'
 

@@ -1,8 +1,9 @@
-import {GetObjectCommand, ListObjectsV2Command, type S3Client} from '@aws-sdk/client-s3'
 import {join} from 'node:path'
+
+import {GetObjectCommand, ListObjectsV2Command, type S3Client} from '@aws-sdk/client-s3'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {type FixtureFile, fileData, makeBundle, sha256Hex} from '../helpers/bundle-fixture.js'
+import {fileData, type FixtureFile, makeBundle, sha256Hex} from '../helpers/bundle-fixture.js'
 import {runCli} from '../helpers/cli.js'
 import {type S3Server, startRgw} from '../helpers/rgw.js'
 import {makeTempDir} from '../helpers/tmp.js'
@@ -19,8 +20,22 @@ describe('airlock import s3 over TLS (Ceph RGW, beast ssl_endpoint)', () => {
   let client: S3Client
   let bundle: string
   const args = (bucket: string) => [
-    'import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', bucket, '--create-bucket',
-    '--access-key', s3.accessKey, '--secret-key', s3.secretKey, '--region', s3.region, '--part-size', '5',
+    'import',
+    's3',
+    bundle,
+    '--endpoint',
+    s3.endpoint,
+    '--bucket',
+    bucket,
+    '--create-bucket',
+    '--access-key',
+    s3.accessKey,
+    '--secret-key',
+    s3.secretKey,
+    '--region',
+    s3.region,
+    '--part-size',
+    '5',
   ]
 
   async function keys(bucket: string): Promise<string[]> {

@@ -1,3 +1,7 @@
+import {spawn} from 'node:child_process'
+import {mkdir, readFile, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
 import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
@@ -12,9 +16,6 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3'
-import {spawn} from 'node:child_process'
-import {mkdir, readFile, writeFile} from 'node:fs/promises'
-import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {openBundle} from '../../src/lib/bundle/format/open-bundle.js'
@@ -22,7 +23,14 @@ import {importFiles} from '../../src/lib/importers/file-import.js'
 import {objectKey} from '../../src/lib/targets/s3/s3-client.js'
 import {S3Sink} from '../../src/lib/targets/s3/s3-sink.js'
 import {silentProgress} from '../../src/lib/ui/index.js'
-import {type FixtureFile, fileData, hostileArchives, makeBundle, makeRawBundle, sha256Hex} from '../helpers/bundle-fixture.js'
+import {
+  fileData,
+  type FixtureFile,
+  hostileArchives,
+  makeBundle,
+  makeRawBundle,
+  sha256Hex,
+} from '../helpers/bundle-fixture.js'
 import {runCli} from '../helpers/cli.js'
 import {s3Client, type S3Server, startRgw} from '../helpers/rgw.js'
 import {makeTempDir} from '../helpers/tmp.js'
@@ -71,27 +79,70 @@ describe('airlock import s3 (Ceph RGW)', () => {
     const clusterConfig = join(work, 'clusterConfig.yaml')
     await writeFile(clusterConfig, '# seed\nspec:\n  binaries:   # here\n    type: internet\n  version: 1 # keep\n')
     const r = await runCli([
-      'import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'offline', '--prefix', '/k8s/', '--create-bucket',
-      ...creds(), '--part-size', '5', '--concurrency', '3', '--cluster-config', clusterConfig, '--json',
+      'import',
+      's3',
+      bundle,
+      '--endpoint',
+      s3.endpoint,
+      '--bucket',
+      'offline',
+      '--prefix',
+      '/k8s/',
+      '--create-bucket',
+      ...creds(),
+      '--part-size',
+      '5',
+      '--concurrency',
+      '3',
+      '--cluster-config',
+      clusterConfig,
+      '--json',
     ])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout + r.stderr).not.toContain(s3.secretKey)
     const out = JSON.parse(r.stdout)
     expect(out.endpoint).toBe(`${s3.endpoint}/offline/k8s`)
-    expect(out.counts).toEqual({files: FILES.length, written: FILES.length, skipped: 0, bytesWritten: FILES.reduce((n, f) => n + f.data.length, 0)})
-    expect(out.items).toEqual(FILES.map((f) => ({path: `k8s/${f.path}`, size: f.data.length, sha256: sha256Hex(f.data), action: 'written'})))
+    expect(out.counts).toEqual({
+      files: FILES.length,
+      written: FILES.length,
+      skipped: 0,
+      bytesWritten: FILES.reduce((n, f) => n + f.data.length, 0),
+    })
+    expect(out.items).toEqual(
+      FILES.map((f) => ({path: `k8s/${f.path}`, size: f.data.length, sha256: sha256Hex(f.data), action: 'written'})),
+    )
     for (const f of FILES) {
-      expect(await object('offline', `k8s/${f.path}`)).toEqual({sha: sha256Hex(f.data), meta: sha256Hex(f.data), size: f.data.length})
+      expect(await object('offline', `k8s/${f.path}`)).toEqual({
+        sha: sha256Hex(f.data),
+        meta: sha256Hex(f.data),
+        size: f.data.length,
+      })
     }
     const listed = await client.send(new ListObjectsV2Command({Bucket: 'offline'}))
     expect(listed.KeyCount).toBe(FILES.length)
     const yaml = await readFile(clusterConfig, 'utf8')
-    expect(yaml).toBe(`# seed\nspec:\n  binaries:   # here\n    type: external\n    externalRepoEndpoint: ${s3.endpoint}/offline/k8s\n  version: 1 # keep\n`)
+    expect(yaml).toBe(
+      `# seed\nspec:\n  binaries:   # here\n    type: external\n    externalRepoEndpoint: ${s3.endpoint}/offline/k8s\n  version: 1 # keep\n`,
+    )
     expect(yaml).not.toContain(s3.secretKey)
   })
 
   it('writes nothing the second time (HEAD: same size and sha256)', async () => {
-    const r = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'offline', '--prefix', 'k8s', ...creds(), '--part-size', '5', '--json'])
+    const r = await runCli([
+      'import',
+      's3',
+      bundle,
+      '--endpoint',
+      s3.endpoint,
+      '--bucket',
+      'offline',
+      '--prefix',
+      'k8s',
+      ...creds(),
+      '--part-size',
+      '5',
+      '--json',
+    ])
     expect(r.code, r.stderr).toBe(0)
     const out = JSON.parse(r.stdout)
     expect(out.counts.written).toBe(0)
@@ -101,8 +152,23 @@ describe('airlock import s3 (Ceph RGW)', () => {
   it('takes credentials from the environment or ~/.aws/credentials, and writes them to clusterConfig.yaml only when asked', async () => {
     const home = await makeTempDir('e2e-aws-home-')
     await mkdir(join(home, '.aws'))
-    await writeFile(join(home, '.aws', 'credentials'), `[default]\naws_access_key_id = nope\naws_secret_access_key = nope\n\n[seed]\naws_access_key_id = ${s3.accessKey}\naws_secret_access_key = ${s3.secretKey}\n`)
-    const base = ['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'profile-bucket', '--create-bucket', '--region', s3.region, '--json']
+    await writeFile(
+      join(home, '.aws', 'credentials'),
+      `[default]\naws_access_key_id = nope\naws_secret_access_key = nope\n\n[seed]\naws_access_key_id = ${s3.accessKey}\naws_secret_access_key = ${s3.secretKey}\n`,
+    )
+    const base = [
+      'import',
+      's3',
+      bundle,
+      '--endpoint',
+      s3.endpoint,
+      '--bucket',
+      'profile-bucket',
+      '--create-bucket',
+      '--region',
+      s3.region,
+      '--json',
+    ]
     const env = {HOME: home, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: ''}
     const viaProfile = await runCli([...base, '--profile', 'seed'], {env})
     expect(viaProfile.code, viaProfile.stderr).toBe(0)
@@ -111,9 +177,12 @@ describe('airlock import s3 (Ceph RGW)', () => {
     expect(JSON.parse(viaEnvProfile.stdout).counts.skipped).toBe(FILES.length)
     const clusterConfig = join(work, 'with-creds.yaml')
     await writeFile(clusterConfig, 'spec:\n  a: 1\n')
-    const viaEnv = await runCli([...base, '--cluster-config', clusterConfig, '--write-credentials', '--repo-endpoint', 'http://files.local/x'], {
-      env: {HOME: home, AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey},
-    })
+    const viaEnv = await runCli(
+      [...base, '--cluster-config', clusterConfig, '--write-credentials', '--repo-endpoint', 'http://files.local/x'],
+      {
+        env: {HOME: home, AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey},
+      },
+    )
     expect(viaEnv.code, viaEnv.stderr).toBe(0)
     expect(viaEnv.stdout + viaEnv.stderr).not.toContain(s3.secretKey)
     expect(await readFile(clusterConfig, 'utf8')).toBe(
@@ -125,7 +194,21 @@ describe('airlock import s3 (Ceph RGW)', () => {
   })
 
   it('a wrong secret key reads as access denied, with what to check', async () => {
-    const r = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'not-there', '--access-key', s3.accessKey, '--secret-key', 'wrong-secret', '--region', s3.region])
+    const r = await runCli([
+      'import',
+      's3',
+      bundle,
+      '--endpoint',
+      s3.endpoint,
+      '--bucket',
+      'not-there',
+      '--access-key',
+      s3.accessKey,
+      '--secret-key',
+      'wrong-secret',
+      '--region',
+      s3.region,
+    ])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/^Error: .*: access denied by 127\.0\.0\.1:\d+ \(HTTP 403( \w+)?\)$/m)
     expect(r.stderr).not.toMatch(/UnknownError|answered 403 HTTP 403/)
@@ -140,10 +223,24 @@ describe('airlock import s3 (Ceph RGW)', () => {
   })
 
   it('--create-bucket names the region as the location: RGW takes its zonegroup (default), refuses another with a hint', async () => {
-    const base = ['import', 's3', bundle, '--endpoint', s3.endpoint, '--create-bucket', '--access-key', s3.accessKey, '--secret-key', s3.secretKey, '--json']
+    const base = [
+      'import',
+      's3',
+      bundle,
+      '--endpoint',
+      s3.endpoint,
+      '--create-bucket',
+      '--access-key',
+      s3.accessKey,
+      '--secret-key',
+      s3.secretKey,
+      '--json',
+    ]
     const ok = await runCli([...base, '--bucket', 'zonegroup-default', '--region', 'default'])
     expect(ok.code, ok.stderr).toBe(0)
-    expect((await client.send(new GetBucketLocationCommand({Bucket: 'zonegroup-default'}))).LocationConstraint).toBe('default')
+    expect((await client.send(new GetBucketLocationCommand({Bucket: 'zonegroup-default'}))).LocationConstraint).toBe(
+      'default',
+    )
     const far = await runCli([...base, '--bucket', 'far-away', '--region', 'eu-west-1'])
     expect(far.code).toBe(1)
     expect(far.stderr).toMatch(/create bucket far-away: .*InvalidLocationConstraint/)
@@ -152,13 +249,32 @@ describe('airlock import s3 (Ceph RGW)', () => {
   })
 
   it('a SIGKILL in the middle leaves only complete objects; a re-run completes', async () => {
-    const big: FixtureFile[] = Array.from({length: 12}, (_, i) => ({path: `big.example/f${i}.bin`, data: fileData(i % 3 === 0 ? 7_000_000 : 1_500_000, i)}))
+    const big: FixtureFile[] = Array.from({length: 12}, (_, i) => ({
+      path: `big.example/f${i}.bin`,
+      data: fileData(i % 3 === 0 ? 7_000_000 : 1_500_000, i),
+    }))
     const b = await makeBundle(join(work, 'big'), big)
-    const args = ['import', 's3', b.dir, '--endpoint', s3.endpoint, '--bucket', 'killed', '--create-bucket', ...creds(), '--part-size', '5', '--quiet']
+    const args = [
+      'import',
+      's3',
+      b.dir,
+      '--endpoint',
+      s3.endpoint,
+      '--bucket',
+      'killed',
+      '--create-bucket',
+      ...creds(),
+      '--part-size',
+      '5',
+      '--quiet',
+    ]
     const child = spawn(process.execPath, ['bin/run.js', ...args], {stdio: 'ignore'})
     const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_code, signal) => r(signal)))
     for (let i = 0; i < 600; i++) {
-      const n = await client.send(new ListObjectsV2Command({Bucket: 'killed'})).then((l) => l.KeyCount ?? 0, () => 0)
+      const n = await client.send(new ListObjectsV2Command({Bucket: 'killed'})).then(
+        (l) => l.KeyCount ?? 0,
+        () => 0,
+      )
       if (n >= 2) break
       await new Promise((r) => setTimeout(r, 20))
     }
@@ -186,13 +302,42 @@ describe('airlock import s3 (Ceph RGW)', () => {
     await writeFile(clusterConfig, 'spec:\n  binaries:\n    type: internet\n')
 
     // Private: the installer would get 403, and the import says so.
-    const priv = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'private', '--prefix', 'pub', '--create-bucket', ...creds(), '--cluster-config', clusterConfig])
+    const priv = await runCli([
+      'import',
+      's3',
+      bundle,
+      '--endpoint',
+      s3.endpoint,
+      '--bucket',
+      'private',
+      '--prefix',
+      'pub',
+      '--create-bucket',
+      ...creds(),
+      '--cluster-config',
+      clusterConfig,
+    ])
     expect(priv.code, priv.stderr).toBe(0)
     expect((await anonymous('private', key)).status).toBe(403)
     expect(priv.stderr).toContain(`an anonymous GET of ${s3.endpoint}/private/pub/`)
     expect(priv.stderr).toContain('--public-read')
 
-    const pub = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'public', '--prefix', 'pub', '--create-bucket', ...creds(), '--public-read', '--cluster-config', clusterConfig])
+    const pub = await runCli([
+      'import',
+      's3',
+      bundle,
+      '--endpoint',
+      s3.endpoint,
+      '--bucket',
+      'public',
+      '--prefix',
+      'pub',
+      '--create-bucket',
+      ...creds(),
+      '--public-read',
+      '--cluster-config',
+      clusterConfig,
+    ])
     expect(pub.code, pub.stderr).toBe(0)
     expect(pub.stderr).not.toContain('anonymous GET')
     expect(await anonymous('public', key)).toEqual({status: 200, sha: sha256Hex(FILES[2].data)})
@@ -206,12 +351,35 @@ describe('airlock import s3 (Ceph RGW)', () => {
     const ours = `k8s/${FILES[0].path}`
     const theirs = 'k8s/someone-else/upload.bin'
     const open = async (Key: string) => {
-      const {UploadId} = await client.send(new CreateMultipartUploadCommand({Bucket: 'leftover', Key, Metadata: {sha256: sha256Hex(FILES[0].data)}}))
-      await client.send(new UploadPartCommand({Bucket: 'leftover', Key, UploadId, PartNumber: 1, Body: FILES[0].data.subarray(0, 5 * 1024 * 1024)}))
+      const {UploadId} = await client.send(
+        new CreateMultipartUploadCommand({Bucket: 'leftover', Key, Metadata: {sha256: sha256Hex(FILES[0].data)}}),
+      )
+      await client.send(
+        new UploadPartCommand({
+          Bucket: 'leftover',
+          Key,
+          UploadId,
+          PartNumber: 1,
+          Body: FILES[0].data.subarray(0, 5 * 1024 * 1024),
+        }),
+      )
     }
     await open(ours)
     await open(theirs)
-    const r = await runCli(['import', 's3', bundle, '--endpoint', s3.endpoint, '--bucket', 'leftover', '--prefix', 'k8s', ...creds(), '--part-size', '5'])
+    const r = await runCli([
+      'import',
+      's3',
+      bundle,
+      '--endpoint',
+      s3.endpoint,
+      '--bucket',
+      'leftover',
+      '--prefix',
+      'k8s',
+      ...creds(),
+      '--part-size',
+      '5',
+    ])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stderr).toContain(`aborted 1 unfinished multipart upload an earlier import left in leftover: ${ours}`)
     const left = await client.send(new ListMultipartUploadsCommand({Bucket: 'leftover'}))
@@ -220,7 +388,10 @@ describe('airlock import s3 (Ceph RGW)', () => {
   })
 
   it('lists the prefix once: a first import sends no HEAD (a PUT a file), a second asks only the objects of the right size; a key that may not list, or a crowded prefix, asks each', async () => {
-    const small = Array.from({length: 24}, (_, i): FixtureFile => ({path: `files.example/d${i % 3}/f${i}`, data: fileData(1000 + i)}))
+    const small = Array.from({length: 24}, (_, i): FixtureFile => ({
+      path: `files.example/d${i % 3}/f${i}`,
+      data: fileData(1000 + i),
+    }))
     const b = await makeBundle(join(work, 'listed-bundle'), small)
     /** An import of `dir` through a client that counts the requests it sends, by command. */
     const importCounted = async (bucket: string, dir = b.dir) => {
@@ -237,7 +408,14 @@ describe('airlock import s3 (Ceph RGW)', () => {
         {step: 'initialize'},
       )
       try {
-        const sink = new S3Sink(counting, {bucket, createBucket: true, prefix: 'p', host: new URL(s3.endpoint).host, concurrency: 4, keys})
+        const sink = new S3Sink(counting, {
+          bucket,
+          createBucket: true,
+          prefix: 'p',
+          host: new URL(s3.endpoint).host,
+          concurrency: 4,
+          keys,
+        })
         const r = await importFiles(bundle, sink, {progress: silentProgress})
         return {written: r.written, sent: Object.fromEntries(sent)}
       } finally {
@@ -252,10 +430,21 @@ describe('airlock import s3 (Ceph RGW)', () => {
 
     // One object gone, one of the same size with other bytes: only same-size objects are asked, and the two are put again.
     await client.send(new DeleteObjectCommand({Bucket: 'listed', Key: `p/${small[0].path}`}))
-    await client.send(new PutObjectCommand({Bucket: 'listed', Key: `p/${small[1].path}`, Body: Buffer.alloc(small[1].data.length), Metadata: {sha256: '0'.repeat(64)}}))
+    await client.send(
+      new PutObjectCommand({
+        Bucket: 'listed',
+        Key: `p/${small[1].path}`,
+        Body: Buffer.alloc(small[1].data.length),
+        Metadata: {sha256: '0'.repeat(64)},
+      }),
+    )
     const second = await importCounted('listed')
     expect(second.written).toBe(2)
-    expect(second.sent).toMatchObject({ListObjectsV2Command: 1, HeadObjectCommand: small.length - 1, PutObjectCommand: 2})
+    expect(second.sent).toMatchObject({
+      ListObjectsV2Command: 1,
+      HeadObjectCommand: small.length - 1,
+      PutObjectCommand: 2,
+    })
     expect((await object('listed', `p/${small[1].path}`)).sha).toBe(sha256Hex(small[1].data))
 
     // The listing refused (403): a HEAD for each file, as without a listing, and the import still completes.
@@ -263,18 +452,32 @@ describe('airlock import s3 (Ceph RGW)', () => {
     // Only a listing of the prefix is denied: HeadBucket (which needs s3:ListBucket too) names no prefix.
     const deny = {
       Version: '2012-10-17',
-      Statement: [{Effect: 'Deny', Principal: '*', Action: ['s3:ListBucket'], Resource: ['arn:aws:s3:::unlisted'], Condition: {StringLike: {'s3:prefix': ['p/*']}}}],
+      Statement: [
+        {
+          Effect: 'Deny',
+          Principal: '*',
+          Action: ['s3:ListBucket'],
+          Resource: ['arn:aws:s3:::unlisted'],
+          Condition: {StringLike: {'s3:prefix': ['p/*']}},
+        },
+      ],
     }
     await client.send(new PutBucketPolicyCommand({Bucket: 'unlisted', Policy: JSON.stringify(deny)}))
     const denied = await importCounted('unlisted')
     expect(denied.written).toBe(small.length)
-    expect(denied.sent).toMatchObject({ListObjectsV2Command: 1, HeadObjectCommand: small.length, PutObjectCommand: small.length})
+    expect(denied.sent).toMatchObject({
+      ListObjectsV2Command: 1,
+      HeadObjectCommand: small.length,
+      PutObjectCommand: small.length,
+    })
 
     // A prefix holding far more than the bundle: the listing stops once it took as many requests as a HEAD per file.
     await client.send(new CreateBucketCommand({Bucket: 'crowded'}))
     const others = Array.from({length: 1001}, (_, i) => `p/others/o${i}`)
     for (let i = 0; i < others.length; i += 50) {
-      await Promise.all(others.slice(i, i + 50).map((Key) => client.send(new PutObjectCommand({Bucket: 'crowded', Key, Body: 'x'}))))
+      await Promise.all(
+        others.slice(i, i + 50).map((Key) => client.send(new PutObjectCommand({Bucket: 'crowded', Key, Body: 'x'}))),
+      )
     }
     const one = await makeBundle(join(work, 'one-file-bundle'), small.slice(0, 1))
     const crowded = await importCounted('crowded', one.dir)
@@ -286,10 +489,21 @@ describe('airlock import s3 (Ceph RGW)', () => {
     for (const h of hostileArchives()) {
       const dir = await makeTempDir('e2e-s3-hostile-')
       const b = await makeRawBundle(join(dir, 'bundle'), h.listed, h.tgz())
-      const r = await runCli(['import', 's3', b.dir, '--endpoint', s3.endpoint, '--bucket', 'hostile', '--create-bucket', ...creds()])
+      const r = await runCli([
+        'import',
+        's3',
+        b.dir,
+        '--endpoint',
+        s3.endpoint,
+        '--bucket',
+        'hostile',
+        '--create-bucket',
+        ...creds(),
+      ])
       expect(r.code, h.name).toBeGreaterThan(0)
     }
-    const listed = (await client.send(new ListObjectsV2Command({Bucket: 'hostile'})).catch(() => ({Contents: []}))).Contents ?? []
+    const listed =
+      (await client.send(new ListObjectsV2Command({Bucket: 'hostile'})).catch(() => ({Contents: []}))).Contents ?? []
     // At most the one well-formed file each hostile archive starts with, and it must be whole.
     for (const o of listed) expect(o.Key).toBe('h.example/ok.bin')
     if (listed.length > 0) {

@@ -79,20 +79,38 @@ describe('osPackages type apt', () => {
     expect(v.code, v.stderr).toBe(0)
     const b = await runCli(['build', file, '--store', join(dir, 'store'), '--out', join(dir, 'bundle'), '--quiet'])
     expect(b.code, b.stderr).toBe(0)
-    const lock = JSON.parse(await readFile(join(dir, 'bundle', 'bundle.json'), 'utf8')) as {files: {kind: string; path: string; os?: {name: string; version: string}}[]; osRepositories: {files: string[]}[]}
-    const debs = lock.files.filter((f) => f.kind === 'os-package').map((f) => `${f.os!.name} ${f.os!.version}`).sort()
+    const lock = JSON.parse(await readFile(join(dir, 'bundle', 'bundle.json'), 'utf8')) as {
+      files: {kind: string; path: string; os?: {name: string; version: string}}[]
+      osRepositories: {files: string[]}[]
+    }
+    const debs = lock.files
+      .filter((f) => f.kind === 'os-package')
+      .map((f) => `${f.os!.name} ${f.os!.version}`)
+      .sort()
     // The newest libfoo that satisfies >= 1.0, its dependency, the provider of the virtual name; not libalt (the first alternative is met), not unused.
     expect(debs).toEqual(['app 1.0-1', 'libbase 3:1.0~rc1-2', 'libfoo 1.2-1', 'provider-a 2.0-1'])
     const host = nginx.host
-    expect(lock.files.filter((f) => f.kind === 'os-metadata').map((f) => f.path).sort()).toEqual(
-      [`${host}/debian.gpg`, `${host}/debian/dists/stable/InRelease`, `${host}/debian/dists/stable/main/binary-${arch}/Packages.xz`].sort(),
+    expect(
+      lock.files
+        .filter((f) => f.kind === 'os-metadata')
+        .map((f) => f.path)
+        .sort(),
+    ).toEqual(
+      [
+        `${host}/debian.gpg`,
+        `${host}/debian/dists/stable/InRelease`,
+        `${host}/debian/dists/stable/main/binary-${arch}/Packages.xz`,
+      ].sort(),
     )
     // A second pull fetches nothing: every package and index is in the store.
     const before = (await nginx.accessLines()).length
     const again = await runCli(['pull', file, '--store', join(dir, 'store'), '--json'])
     expect(again.code, again.stderr).toBe(0)
     const requests = (await nginx.accessLines()).slice(before)
-    expect(requests.filter((l) => !l.includes('/InRelease ')), requests.join('\n')).toEqual([])
+    expect(
+      requests.filter((l) => !l.includes('/InRelease ')),
+      requests.join('\n'),
+    ).toEqual([])
 
     const v2 = await runCli(['verify', join(dir, 'bundle')])
     expect(v2.code, v2.stderr).toBe(0)
@@ -101,14 +119,25 @@ describe('osPackages type apt', () => {
 
     const port = await freePort()
     const www = join(dir, 'www')
-    const imp = await runCli(['import', 'nginx', join(dir, 'bundle'), '--root', www, '--endpoint', `http://127.0.0.1:${port}`])
+    const imp = await runCli([
+      'import',
+      'nginx',
+      join(dir, 'bundle'),
+      '--root',
+      www,
+      '--endpoint',
+      `http://127.0.0.1:${port}`,
+    ])
     expect(imp.code, imp.stderr).toBe(0)
     const keyName = `${host.replace(/:/g, '-')}-debian`
     const line = `deb [signed-by=/etc/apt/keyrings/${keyName}.gpg] http://127.0.0.1:${port}/${host}/debian stable main`
     expect(imp.stdout).toContain(line)
     expect(await readFile(join(www, host, 'debian.list'), 'utf8')).toContain(line)
 
-    const r = await installOnSeed(dir, www, port, `${host}/debian`, {install: 'app', query: 'app libfoo libbase provider-a'})
+    const r = await installOnSeed(dir, www, port, `${host}/debian`, {
+      install: 'app',
+      query: 'app libfoo libbase provider-a',
+    })
     expect(r.code, r.out).toBe(0)
     expect(r.out).toContain('app 1.0-1')
     expect(r.out).toContain('libfoo 1.2-1')
@@ -144,7 +173,16 @@ describe('osPackages type apt', () => {
 
     // 1. InRelease signed by a key not in the keyring.
     const badSig = await copy('badsig')
-    await run('gpg', ['--homedir', other.home, '--batch', '--yes', '--clearsign', '--output', join(badSig, 'dists/stable/InRelease'), join(badSig, 'dists/stable/Release')])
+    await run('gpg', [
+      '--homedir',
+      other.home,
+      '--batch',
+      '--yes',
+      '--clearsign',
+      '--output',
+      join(badSig, 'dists/stable/InRelease'),
+      join(badSig, 'dists/stable/Release'),
+    ])
     // 2. An index changed after the Release listed its hash.
     const badIndex = await copy('badindex')
     const bin = join(badIndex, `dists/stable/main/binary-${arch}`)
@@ -165,14 +203,26 @@ describe('osPackages type apt', () => {
       const dir = join(work, name)
       await mkdir(dir)
       const file = join(dir, 'm.yaml')
-      await writeFile(file, (await readFile(await manifest(dir, ['app'], repo.keyring), 'utf8')).replace(`${nginx.url}/debian`, `${nginx.url}/${name}`))
+      await writeFile(
+        file,
+        (await readFile(await manifest(dir, ['app'], repo.keyring), 'utf8')).replace(
+          `${nginx.url}/debian`,
+          `${nginx.url}/${name}`,
+        ),
+      )
       const r = await runCli(['pull', file, '--store', join(dir, 'store')])
       expect(r.code, `${name}: ${r.stderr}`).toBe(1)
       expect(r.stderr, name).toMatch(expected)
       const landed = join(dir, 'store', 'packages', nginx.host, name)
-      if (name === 'badsig') expect(await stat(join(landed, 'dists/stable/InRelease')).catch(() => undefined), name).toBeUndefined()
-      if (name === 'badindex') expect(await stat(join(landed, `dists/stable/main/binary-${arch}/Packages.xz`)).catch(() => undefined), name).toBeUndefined()
-      if (name === 'baddeb') expect(await stat(join(landed, 'pool/main/app_1.0-1_all.deb')).catch(() => undefined), name).toBeUndefined()
+      if (name === 'badsig')
+        expect(await stat(join(landed, 'dists/stable/InRelease')).catch(() => undefined), name).toBeUndefined()
+      if (name === 'badindex')
+        expect(
+          await stat(join(landed, `dists/stable/main/binary-${arch}/Packages.xz`)).catch(() => undefined),
+          name,
+        ).toBeUndefined()
+      if (name === 'baddeb')
+        expect(await stat(join(landed, 'pool/main/app_1.0-1_all.deb')).catch(() => undefined), name).toBeUndefined()
     }
   }, 300_000)
 
@@ -180,7 +230,10 @@ describe('osPackages type apt', () => {
     const dir = join(work, 'delta')
     await mkdir(dir)
     // A repository of its own under nginx's root, so the update touches no other test's.
-    const upstream = await makeAptRepo(PACKAGES.filter((p) => p.name !== 'broken'), {arch})
+    const upstream = await makeAptRepo(
+      PACKAGES.filter((p) => p.name !== 'broken'),
+      {arch},
+    )
     const served = join(nginx.root, 'evolving')
     const publish = async () => {
       await rm(served, {recursive: true, force: true})
@@ -189,12 +242,30 @@ describe('osPackages type apt', () => {
     await publish()
     await cp(upstream.keyring, join(dir, 'repo.gpg'))
     const file = join(dir, 'm.yaml')
-    await writeFile(file, (await readFile(await manifest(dir, ['app'], 'repo.gpg'), 'utf8')).replace(`${nginx.url}/debian`, `${nginx.url}/evolving`))
+    await writeFile(
+      file,
+      (await readFile(await manifest(dir, ['app'], 'repo.gpg'), 'utf8')).replace(
+        `${nginx.url}/debian`,
+        `${nginx.url}/evolving`,
+      ),
+    )
     const store = join(dir, 'store')
     const build = async (out: string, ...more: string[]) => {
-      const r = await runCli(['build', file, '--store', store, '--out', join(dir, out), '--no-importer', '--quiet', ...more])
+      const r = await runCli([
+        'build',
+        file,
+        '--store',
+        store,
+        '--out',
+        join(dir, out),
+        '--no-importer',
+        '--quiet',
+        ...more,
+      ])
       expect(r.code, r.stderr).toBe(0)
-      return JSON.parse(await readFile(join(dir, out, 'bundle.json'), 'utf8')) as {files: {kind: string; path: string; sha256: string; fromBase?: boolean}[]}
+      return JSON.parse(await readFile(join(dir, out, 'bundle.json'), 'utf8')) as {
+        files: {kind: string; path: string; sha256: string; fromBase?: boolean}[]
+      }
     }
     await build('base')
     // Upstream publishes libfoo 1.3-1: a new InRelease, a new Packages index, one new package.
@@ -204,11 +275,25 @@ describe('osPackages type apt', () => {
     const full = await build('full')
 
     const repoPath = `${nginx.host}/evolving`
-    const changed = [`${repoPath}/dists/stable/InRelease`, `${repoPath}/dists/stable/main/binary-${arch}/Packages.xz`, `${repoPath}/pool/main/libfoo_1.3-1_all.deb`]
-    expect(delta.files.filter((f) => !f.fromBase).map((f) => f.path).sort()).toEqual(changed.sort())
+    const changed = [
+      `${repoPath}/dists/stable/InRelease`,
+      `${repoPath}/dists/stable/main/binary-${arch}/Packages.xz`,
+      `${repoPath}/pool/main/libfoo_1.3-1_all.deb`,
+    ]
+    expect(
+      delta.files
+        .filter((f) => !f.fromBase)
+        .map((f) => f.path)
+        .sort(),
+    ).toEqual(changed.sort())
     expect(delta.files.map((f) => [f.path, f.sha256])).toEqual(full.files.map((f) => [f.path, f.sha256]))
     const {stdout} = await run('tar', ['-tzf', join(dir, 'delta', 'component-tools.tar.gz')])
-    expect(stdout.split('\n').filter((l) => l !== '' && !l.endsWith('/')).sort()).toEqual(changed.map((p) => `component-tools/${p}`).sort())
+    expect(
+      stdout
+        .split('\n')
+        .filter((l) => l !== '' && !l.endsWith('/'))
+        .sort(),
+    ).toEqual(changed.map((p) => `component-tools/${p}`).sort())
     const v = await runCli(['verify', join(dir, 'delta'), '--base', join(dir, 'base')])
     expect(v.code, v.stderr).toBe(0)
 
@@ -216,16 +301,27 @@ describe('osPackages type apt', () => {
     const endpoint = `http://127.0.0.1:${port}`
     const www = join(dir, 'www')
     const wwwFull = join(dir, 'www-full')
-    for (const [bundle, root] of [['base', www], ['delta', www], ['full', wwwFull]]) {
+    for (const [bundle, root] of [
+      ['base', www],
+      ['delta', www],
+      ['full', wwwFull],
+    ]) {
       const r = await runCli(['import', 'nginx', join(dir, bundle), '--root', root, '--endpoint', endpoint])
       expect(r.code, `${bundle}: ${r.stderr}`).toBe(0)
     }
     // Every file the full bundle's import wrote is there, byte for byte; the only other file is the superseded libfoo, which no index names.
-    const listed = async (root: string) => (await readdir(root, {recursive: true, withFileTypes: true})).filter((e) => e.isFile()).map((e) => relative(root, join(e.parentPath, e.name))).sort()
+    const listed = async (root: string) =>
+      (await readdir(root, {recursive: true, withFileTypes: true}))
+        .filter((e) => e.isFile())
+        .map((e) => relative(root, join(e.parentPath, e.name)))
+        .sort()
     const fullFiles = await listed(wwwFull)
     expect(fullFiles).toContain(`${repoPath}.list`)
-    for (const f of fullFiles) expect((await readFile(join(www, f))).equals(await readFile(join(wwwFull, f))), f).toBe(true)
-    expect((await listed(www)).filter((f) => !fullFiles.includes(f))).toEqual([`${repoPath}/pool/main/libfoo_1.2-1_all.deb`])
+    for (const f of fullFiles)
+      expect((await readFile(join(www, f))).equals(await readFile(join(wwwFull, f))), f).toBe(true)
+    expect((await listed(www)).filter((f) => !fullFiles.includes(f))).toEqual([
+      `${repoPath}/pool/main/libfoo_1.2-1_all.deb`,
+    ])
 
     const r = await installOnSeed(dir, www, port, repoPath, {install: 'app', query: 'app libfoo libbase provider-a'})
     expect(r.code, r.out).toBe(0)
@@ -242,7 +338,13 @@ describe('osPackages type apt', () => {
  * `www` is served on `port` and apt-get installs `install`, then prints
  * "name version" of each of `query`.
  */
-async function installOnSeed(dir: string, www: string, port: number, repoPath: string, {install, query}: {install: string; query: string}): Promise<{code: number; out: string}> {
+async function installOnSeed(
+  dir: string,
+  www: string,
+  port: number,
+  repoPath: string,
+  {install, query}: {install: string; query: string},
+): Promise<{code: number; out: string}> {
   const keyName = repoPath.replace(/[^A-Za-z0-9._-]+/g, '-')
   const root = join(dir, 'root')
   await run('cp', ['-a', await seedRootfs(), root])
@@ -252,7 +354,8 @@ async function installOnSeed(dir: string, www: string, port: number, repoPath: s
   await mkdir(join(root, 'etc', 'apt', 'keyrings'), {recursive: true})
   await cp(join(www, `${repoPath}.gpg`), join(root, 'etc', 'apt', 'keyrings', `${keyName}.gpg`))
   await cp(join(www, `${repoPath}.list`), join(root, 'etc', 'apt', 'sources.list.d', 'airlock.list'))
-  const inSeed = (cmd: string) => `chroot '${root}' /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive sh -ec '${cmd}'`
+  const inSeed = (cmd: string) =>
+    `chroot '${root}' /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive sh -ec '${cmd}'`
   const script = [
     'set -eu',
     'ip link set lo up',
@@ -261,8 +364,9 @@ async function installOnSeed(dir: string, www: string, port: number, repoPath: s
     'pid=$!',
     "trap 'kill $pid 2>/dev/null || true' EXIT",
     `i=0; until curl -sf -o /dev/null http://127.0.0.1:${port}/${repoPath}/dists/stable/InRelease; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done`,
-    inSeed(`apt-get update -o Acquire::Languages=none; apt-get install -y --no-install-recommends ${install}; dpkg-query -W -f "\\\${Package} \\\${Version}\\n" ${query}`),
+    inSeed(
+      `apt-get update -o Acquire::Languages=none; apt-get install -y --no-install-recommends ${install}; dpkg-query -W -f "\\\${Package} \\\${Version}\\n" ${query}`,
+    ),
   ].join('\n')
   return inNamespace(script)
 }
-

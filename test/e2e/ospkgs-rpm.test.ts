@@ -1,9 +1,10 @@
-import {GetObjectCommand, HeadObjectCommand} from '@aws-sdk/client-s3'
 import {execFile} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {cp, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+
+import {GetObjectCommand, HeadObjectCommand} from '@aws-sdk/client-s3'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {BundleLock} from '../../src/lib/bundle-json.js'
@@ -31,7 +32,11 @@ beforeAll(async () => {
   key = await makeRpmKey()
   const signed = await buildRpms([
     // By name (newest wins), by a file only filelists.xml lists, and a rich dependency.
-    {name: 'app', requires: ['libfoo >= 2', '/usr/share/data/file', '(backend-a or backend-b)'], files: ['/usr/bin/app']},
+    {
+      name: 'app',
+      requires: ['libfoo >= 2', '/usr/share/data/file', '(backend-a or backend-b)'],
+      files: ['/usr/bin/app'],
+    },
     {name: 'libfoo', version: '1.0'},
     {name: 'libfoo', version: '2.0'},
     {name: 'datapkg', files: ['/usr/share/data/file']},
@@ -83,7 +88,10 @@ describe('rpm repositories', () => {
     expect(bundled.stderr).not.toMatch(/Error/)
     expect(bundled.code).toBe(0)
     const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as BundleLock
-    const pkgs = lock.files.filter((f) => f.kind === 'os-package').map((f) => `${f.os!.name}-${f.os!.version}`).sort()
+    const pkgs = lock.files
+      .filter((f) => f.kind === 'os-package')
+      .map((f) => `${f.os!.name}-${f.os!.version}`)
+      .sort()
     expect(pkgs).toEqual(['app-1.0-1', 'backend-b-1.0-1', 'datapkg-1.0-1', 'libfoo-2.0-1'])
     expect(lock.osRepositories?.[0].type).toBe('rpm')
 
@@ -97,7 +105,9 @@ describe('rpm repositories', () => {
     const repo = lock.osRepositories![0]
     const base = join(root, repo.path)
     expect((await stat(join(base, 'repodata', 'repomd.xml'))).isFile()).toBe(true)
-    expect(await readFile(join(base, 'repodata', 'repomd.xml'), 'utf8')).toBe(await (await fetch(`${web.url}/el/os/repodata/repomd.xml`)).text())
+    expect(await readFile(join(base, 'repodata', 'repomd.xml'), 'utf8')).toBe(
+      await (await fetch(`${web.url}/el/os/repodata/repomd.xml`)).text(),
+    )
 
     // The node: an empty root (nginx's workers run as root to read the private temp folders), dnf against the imported root served by nginx inside its own network namespace.
     const node = join(work, 'node')
@@ -127,11 +137,18 @@ http { access_log off; server { listen 127.0.0.1:${port}; root ${root}; } }\n`,
       `kill $(cat ${work}/nginx.pid)`,
     ].join('\n')
     // dnf's own words in the failure, when it fails.
-    const {stdout} = await run('unshare', ['-n', 'sh', '-c', script], {maxBuffer: 16 * 1024 * 1024}).catch((e: {stdout: string; stderr: string}) => {
-      throw new Error(`dnf in unshare -n failed:\n${e.stdout}\n${e.stderr}`)
-    })
+    const {stdout} = await run('unshare', ['-n', 'sh', '-c', script], {maxBuffer: 16 * 1024 * 1024}).catch(
+      (e: {stdout: string; stderr: string}) => {
+        throw new Error(`dnf in unshare -n failed:\n${e.stdout}\n${e.stderr}`)
+      },
+    )
     const installed = stdout.trim().split('\n')
-    expect(installed.filter((l) => !l.startsWith('gpg-pubkey-'))).toEqual(['app-1.0', 'backend-b-1.0', 'datapkg-1.0', 'libfoo-2.0'])
+    expect(installed.filter((l) => !l.startsWith('gpg-pubkey-'))).toEqual([
+      'app-1.0',
+      'backend-b-1.0',
+      'datapkg-1.0',
+      'libfoo-2.0',
+    ])
     // gpgcheck=1 made dnf import the key from gpgkey= before it installed anything.
     expect(installed.filter((l) => l.startsWith('gpg-pubkey-'))).toHaveLength(1)
   })
@@ -142,13 +159,29 @@ http { access_log off; server { listen 127.0.0.1:${port}; root ${root}; } }\n`,
       const creds = ['--access-key', s3.accessKey, '--secret-key', s3.secretKey, '--region', s3.region]
       const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as BundleLock
       const repo = lock.osRepositories![0]
-      const r = await runCli(['import', 's3', out, '--endpoint', s3.endpoint, '--bucket', 'nodes', '--prefix', 'el', '--create-bucket', ...creds])
+      const r = await runCli([
+        'import',
+        's3',
+        out,
+        '--endpoint',
+        s3.endpoint,
+        '--bucket',
+        'nodes',
+        '--prefix',
+        'el',
+        '--create-bucket',
+        ...creds,
+      ])
       expect(r.code, r.stderr).toBe(0)
       const got = await s3.client().send(new GetObjectCommand({Bucket: 'nodes', Key: `el/${repo.path}.repo`}))
       const body = Buffer.from(await got.Body!.transformToByteArray())
       const base = `${s3.endpoint}/nodes/el`
       // The same stanza import nginx writes for a root served at the bucket's URL.
-      expect(body.toString()).toBe(await readFile(join(work, 'root', `${repo.path}.repo`), 'utf8').then((t) => t.replaceAll('http://127.0.0.1:18080', base)))
+      expect(body.toString()).toBe(
+        await readFile(join(work, 'root', `${repo.path}.repo`), 'utf8').then((t) =>
+          t.replaceAll('http://127.0.0.1:18080', base),
+        ),
+      )
       expect(body.toString()).toContain(`baseurl=${base}/${repo.path}\n`)
       expect(got.Metadata?.sha256).toBe(createHash('sha256').update(body).digest('hex'))
       expect(r.stdout).toContain(`${repo.path}.repo (for the node):`)

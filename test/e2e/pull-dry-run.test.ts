@@ -1,11 +1,12 @@
 import {createHash, randomBytes} from 'node:crypto'
 import {access, mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {formatBytes} from '../../src/lib/ui/format.js'
 import {runCli} from '../helpers/cli.js'
-import {type Blob, pushImage, type PushedImage, randomLayer} from '../helpers/images.js'
+import {type Blob, type PushedImage, pushImage, randomLayer} from '../helpers/images.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
 import {makeTempDir} from '../helpers/tmp.js'
@@ -27,19 +28,50 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 interface PlanJson {
   dryRun: true
   store: string
-  counts: {images: number; files: number; bytes: number; bytesToFetch: number; bytesInStore: number; sizeUnknown: number}
-  items: ({kind: 'image'; ref: string; digest: string; platforms: string[]; size: number; bytesToFetch: number; bytesReused: number; bytesInStore: number} & Record<string, unknown>)[]
+  counts: {
+    images: number
+    files: number
+    bytes: number
+    bytesToFetch: number
+    bytesInStore: number
+    sizeUnknown: number
+  }
+  items: ({
+    kind: 'image'
+    ref: string
+    digest: string
+    platforms: string[]
+    size: number
+    bytesToFetch: number
+    bytesReused: number
+    bytesInStore: number
+  } & Record<string, unknown>)[]
 }
 
 interface PullJson {
   counts: {images: number; files: number; bytes: number; bytesFetched: number}
-  items: {kind: string; ref?: string; path?: string; digest?: string; platforms?: string[]; size: number; bytesFetched: number; reused: boolean}[]
+  items: {
+    kind: string
+    ref?: string
+    path?: string
+    digest?: string
+    platforms?: string[]
+    size: number
+    bytesFetched: number
+    reused: boolean
+  }[]
 }
 
 beforeAll(async () => {
   reg = await startRegistry()
   base = randomLayer(200_000)
-  multi = await pushImage(reg, {repository: 'plan/multi', tag: '1.0', platforms: ['linux/amd64', 'linux/arm64'], baseLayers: [base], layerSize: 60_000})
+  multi = await pushImage(reg, {
+    repository: 'plan/multi',
+    tag: '1.0',
+    platforms: ['linux/amd64', 'linux/arm64'],
+    baseLayers: [base],
+    layerSize: 60_000,
+  })
   // A single manifest (no index) for linux/arm64 only: its config says so.
   armOnly = await pushImage(reg, {repository: 'plan/legacy', tag: 'v2s2', format: 'docker', platforms: ['linux/arm64']})
   single = await pushImage(reg, {repository: 'plan/single', tag: '3.0', baseLayers: [base], layerSize: 40_000})
@@ -58,9 +90,23 @@ afterAll(async () => {
 
 const ref = (i: PushedImage) => `${reg.host}/${i.repository}:${i.tag}`
 
-async function manifest(name: string, images: string[], binaries: string[] = [], platforms = '[linux/amd64]'): Promise<string> {
+async function manifest(
+  name: string,
+  images: string[],
+  binaries: string[] = [],
+  platforms = '[linux/amd64]',
+): Promise<string> {
   const file = join(dir, `${name}.yaml`)
-  const lines = ['apiVersion: airlock/v1', 'kind: Manifest', 'metadata:', `  name: ${name}`, 'spec:', `  platforms: ${platforms}`, '  images:', ...images.map((i) => `    - ${i}`)]
+  const lines = [
+    'apiVersion: airlock/v1',
+    'kind: Manifest',
+    'metadata:',
+    `  name: ${name}`,
+    'spec:',
+    `  platforms: ${platforms}`,
+    '  images:',
+    ...images.map((i) => `    - ${i}`),
+  ]
   if (binaries.length > 0) lines.push('  binaries:', ...binaries)
   await writeFile(file, `${lines.join('\n')}\n`)
   return file
@@ -73,7 +119,10 @@ describe('airlock pull --dry-run', () => {
   it('fails as the pull fails on an image without the platform asked for, by --platform or the manifest', async () => {
     const byManifest = await manifest('arm', [ref(armOnly)])
     const byFlag = await manifest('arm-flag', [ref(armOnly)], [], '[linux/arm64]')
-    for (const [file, extra] of [[byManifest, []], [byFlag, ['--platform', 'linux/amd64']]] as const) {
+    for (const [file, extra] of [
+      [byManifest, []],
+      [byFlag, ['--platform', 'linux/amd64']],
+    ] as const) {
       const store = join(dir, `store-arm-${extra.length}`)
       const dry = await runCli(['pull', file, '--dry-run', '--store', store, ...extra])
       const real = await runCli(['pull', file, '--store', store, ...extra])
@@ -91,13 +140,24 @@ describe('airlock pull --dry-run', () => {
   })
 
   it('prints per image the platforms taken and the bytes to fetch, writes nothing, and the pull then fetches exactly that', async () => {
-    const file = await manifest('all', [ref(multi), ref(single)], [...toolEntry(), ...noHeadEntry()], '[linux/amd64, linux/arm64]')
+    const file = await manifest(
+      'all',
+      [ref(multi), ref(single)],
+      [...toolEntry(), ...noHeadEntry()],
+      '[linux/amd64, linux/arm64]',
+    )
     const store = join(dir, 'store-empty')
     const text = await runCli(['pull', file, '--dry-run', '--store', store])
     expect(text.code, text.stderr).toBe(0)
-    expect(text.stdout).toMatch(new RegExp(`^image +${ref(multi).replace(/[.:/]/g, '\\$&')} +sha256:\\w{12} +linux/amd64,linux/arm64 `, 'm'))
-    expect(text.stdout).toMatch(/^binary +127\.0\.0\.1\S*\/nohead\/other\.bin +sha256:\w{12} +- +size unknown +size unknown$/m)
-    expect(text.stdout).toMatch(/would pull 2 images and 2 files into .*: fetch [\d.]+ KiB of [\d.]+ KiB \(0 B already in the store\), and 1 file of unknown size/)
+    expect(text.stdout).toMatch(
+      new RegExp(`^image +${ref(multi).replace(/[.:/]/g, '\\$&')} +sha256:\\w{12} +linux/amd64,linux/arm64 `, 'm'),
+    )
+    expect(text.stdout).toMatch(
+      /^binary +127\.0\.0\.1\S*\/nohead\/other\.bin +sha256:\w{12} +- +size unknown +size unknown$/m,
+    )
+    expect(text.stdout).toMatch(
+      /would pull 2 images and 2 files into .*: fetch [\d.]+ KiB of [\d.]+ KiB \(0 B already in the store\), and 1 file of unknown size/,
+    )
     await expect(access(store)).rejects.toThrow()
 
     const dry = JSON.parse((await runCli(['pull', file, '--dry-run', '--store', store, '--json'])).stdout) as PlanJson
@@ -151,10 +211,14 @@ describe('airlock pull --dry-run', () => {
     const file = await manifest('validate', [ref(single), ref(armOnly)])
     const bad = await runCli(['validate', file, '--resolve'])
     expect(bad.code, bad.stderr).toBe(2)
-    expect(bad.stderr).toContain(`validate.yaml:9:7: ${ref(armOnly)}: the image is for linux/arm64 only, not linux/amd64`)
+    expect(bad.stderr).toContain(
+      `validate.yaml:9:7: ${ref(armOnly)}: the image is for linux/arm64 only, not linux/amd64`,
+    )
     const good = await runCli(['validate', await manifest('validate-ok', [ref(single), ref(multi)]), '--resolve'])
     expect(good.code, good.stderr).toBe(0)
-    expect(good.stdout).toMatch(new RegExp(`^  image +${ref(multi).replace(/[.:/]/g, '\\$&')} +sha256:\\w{12} +linux/amd64 +[\\d.]+ KiB$`, 'm'))
+    expect(good.stdout).toMatch(
+      new RegExp(`^  image +${ref(multi).replace(/[.:/]/g, '\\$&')} +sha256:\\w{12} +linux/amd64 +[\\d.]+ KiB$`, 'm'),
+    )
     expect(good.stdout).toContain('pull --dry-run')
   })
 })

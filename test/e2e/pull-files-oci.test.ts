@@ -1,9 +1,10 @@
 import {createHash, randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import pLimit from 'p-limit'
-import {parse} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {parse} from 'yaml'
 
 import type {ChartEntry, Manifest} from '../../src/lib/manifest/types.js'
 import type {PullContext} from '../../src/lib/pull/context.js'
@@ -24,8 +25,18 @@ let pushed: PushedChart
 
 beforeAll(async () => {
   reg = await startRegistry()
-  pushed = await pushHelmChart(reg, {repository: 'charts/gamma', version: '1.2.3+build.1', tgz, meta: {description: 'a test chart', appVersion: '9.9'}})
-  await pushHelmChart(reg, {repository: 'charts/notchart', version: '1.0.0', tgz, layerMediaType: 'application/vnd.oci.image.layer.v1.tar+gzip'})
+  pushed = await pushHelmChart(reg, {
+    repository: 'charts/gamma',
+    version: '1.2.3+build.1',
+    tgz,
+    meta: {description: 'a test chart', appVersion: '9.9'},
+  })
+  await pushHelmChart(reg, {
+    repository: 'charts/notchart',
+    version: '1.0.0',
+    tgz,
+    layerMediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  })
 }, 120_000)
 
 afterAll(async () => {
@@ -33,29 +44,68 @@ afterAll(async () => {
 })
 
 function manifestOf(charts: ChartEntry[]): Manifest {
-  return {file: 't.yaml', dir: '.', name: 't', platforms: [], registries: [], images: [], binaries: [], packages: charts}
+  return {
+    file: 't.yaml',
+    dir: '.',
+    name: 't',
+    platforms: [],
+    registries: [],
+    images: [],
+    binaries: [],
+    packages: charts,
+  }
 }
 
 function oci(repository: string, version: string): ChartEntry {
   const name = repository.split('/').pop()!
-  return {kind: 'chart', ociRef: `oci://${reg.host}/${repository}`, name, version, path: `charts/${name}-${version}.tgz`, pos: {line: 1, column: 1}}
+  return {
+    kind: 'chart',
+    ociRef: `oci://${reg.host}/${repository}`,
+    name,
+    version,
+    path: `charts/${name}-${version}.tgz`,
+    pos: {line: 1, column: 1},
+  }
 }
 
 async function context(): Promise<PullContext> {
   const store = new Store(await makeTempDir('airlock-oci-chart-'))
   await store.init()
-  return {store, pool: pLimit(4), concurrency: 4, progress: silentProgress, caFiles: [], registry: (host) => new RegistryClient({registry: host})}
+  return {
+    store,
+    pool: pLimit(4),
+    concurrency: 4,
+    progress: silentProgress,
+    caFiles: [],
+    registry: (host) => new RegistryClient({registry: host}),
+  }
 }
 
 describe('OCI charts', () => {
   it('pulls the chart layer, verified, and lists it in charts/index.yaml with its Chart.yaml fields', async () => {
     const ctx = await context()
     const [r] = await pullFiles(manifestOf([oci('charts/gamma', '1.2.3+build.1')]), ctx)
-    expect(r).toMatchObject({kind: 'chart', path: 'charts/gamma-1.2.3+build.1.tgz', url: `${pushed.ref}:${pushed.tag}`, size: tgz.length, sha256: sha(tgz), reused: false})
+    expect(r).toMatchObject({
+      kind: 'chart',
+      path: 'charts/gamma-1.2.3+build.1.tgz',
+      url: `${pushed.ref}:${pushed.tag}`,
+      size: tgz.length,
+      sha256: sha(tgz),
+      reused: false,
+    })
     const dir = join(ctx.store.packages, 'charts')
     expect(await readFile(join(dir, 'gamma-1.2.3+build.1.tgz'))).toEqual(tgz)
-    const idx = parse(await readFile(join(dir, 'index.yaml'), 'utf8')) as {entries: Record<string, Record<string, unknown>[]>}
-    expect(idx.entries.gamma[0]).toMatchObject({name: 'gamma', version: '1.2.3+build.1', description: 'a test chart', appVersion: '9.9', digest: sha(tgz), urls: ['gamma-1.2.3+build.1.tgz']})
+    const idx = parse(await readFile(join(dir, 'index.yaml'), 'utf8')) as {
+      entries: Record<string, Record<string, unknown>[]>
+    }
+    expect(idx.entries.gamma[0]).toMatchObject({
+      name: 'gamma',
+      version: '1.2.3+build.1',
+      description: 'a test chart',
+      appVersion: '9.9',
+      digest: sha(tgz),
+      urls: ['gamma-1.2.3+build.1.tgz'],
+    })
     const [again] = await pullFiles(manifestOf([oci('charts/gamma', '1.2.3+build.1')]), ctx)
     expect(again.reused).toBe(true)
   })

@@ -4,9 +4,10 @@ import {mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
+
 import pLimit from 'p-limit'
-import {parse, stringify} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {parse, stringify} from 'yaml'
 
 import {IntegrityError, NetworkError} from '../../src/lib/errors.js'
 import {mirroredPath} from '../../src/lib/manifest/mirror-path.js'
@@ -14,7 +15,7 @@ import type {ChartEntry, Manifest, UrlFileEntry} from '../../src/lib/manifest/ty
 import type {PullContext} from '../../src/lib/pull/context.js'
 import {pullFiles} from '../../src/lib/pull/files.js'
 import {Store} from '../../src/lib/store/store.js'
-import {RecordingProgress, silentProgress, type Progress, type TaskHandle} from '../../src/lib/ui/progress.js'
+import {type Progress, RecordingProgress, silentProgress, type TaskHandle} from '../../src/lib/ui/progress.js'
 import {runCli} from '../helpers/cli.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
 import {startFaultProxy} from '../helpers/proxy.js'
@@ -69,12 +70,35 @@ beforeAll(async () => {
     apiVersion: 'v1',
     entries: {
       alpha: [
-        {apiVersion: 'v2', name: 'alpha', version: '1.1.0', appVersion: '2.0', digest: sha(chartA2), urls: ['charts/alpha-1.1.0.tgz'], created: '2024-02-01T00:00:00Z'},
-        {apiVersion: 'v2', name: 'alpha', version: '1.0.0', digest: sha(chartA1), urls: ['charts/alpha-1.0.0.tgz'], created: '2024-01-01T00:00:00Z'},
+        {
+          apiVersion: 'v2',
+          name: 'alpha',
+          version: '1.1.0',
+          appVersion: '2.0',
+          digest: sha(chartA2),
+          urls: ['charts/alpha-1.1.0.tgz'],
+          created: '2024-02-01T00:00:00Z',
+        },
+        {
+          apiVersion: 'v2',
+          name: 'alpha',
+          version: '1.0.0',
+          digest: sha(chartA1),
+          urls: ['charts/alpha-1.0.0.tgz'],
+          created: '2024-01-01T00:00:00Z',
+        },
         // Listed with the digest of another chart: must be refused.
         {apiVersion: 'v2', name: 'alpha', version: '0.9.0', digest: sha(chartA1), urls: ['charts/alpha-1.1.0.tgz']},
       ],
-      beta: [{apiVersion: 'v2', name: 'beta', version: '0.3.0', digest: `sha256:${sha(chartB)}`, urls: [`${web.url}/cdn/beta-0.3.0.tgz`]}],
+      beta: [
+        {
+          apiVersion: 'v2',
+          name: 'beta',
+          version: '0.3.0',
+          digest: `sha256:${sha(chartB)}`,
+          urls: [`${web.url}/cdn/beta-0.3.0.tgz`],
+        },
+      ],
     },
     generated: '2024-02-01T00:00:00Z',
   }
@@ -87,7 +111,14 @@ afterAll(async () => {
 })
 
 function binary(url: string, sha256?: string, checksumUrl?: string): UrlFileEntry {
-  return {kind: 'binary', url, ...(sha256 ? {sha256} : {}), ...(checksumUrl ? {checksumUrl} : {}), path: mirroredPath(url), pos}
+  return {
+    kind: 'binary',
+    url,
+    ...(sha256 ? {sha256} : {}),
+    ...(checksumUrl ? {checksumUrl} : {}),
+    path: mirroredPath(url),
+    pos,
+  }
 }
 
 function chart(repo: string, name: string, version: string): ChartEntry {
@@ -95,22 +126,42 @@ function chart(repo: string, name: string, version: string): ChartEntry {
 }
 
 function manifestOf(binaries: UrlFileEntry[], packages: Manifest['packages'] = []): Manifest {
-  return {file: 'test.yaml', dir: '.', name: 'test', platforms: ['linux/amd64'], registries: [], images: [], binaries, packages}
+  return {
+    file: 'test.yaml',
+    dir: '.',
+    name: 'test',
+    platforms: ['linux/amd64'],
+    registries: [],
+    images: [],
+    binaries,
+    packages,
+  }
 }
 
-async function context(opts: {concurrency?: number; progress?: Progress; signal?: AbortSignal; store?: string} = {}): Promise<PullContext> {
+async function context(
+  opts: {concurrency?: number; progress?: Progress; signal?: AbortSignal; store?: string} = {},
+): Promise<PullContext> {
   const store = new Store(opts.store ?? (await makeTempDir('airlock-pull-files-store-')))
   await store.init()
   const concurrency = opts.concurrency ?? 8
-  return {store, pool: pLimit(concurrency), concurrency, progress: opts.progress ?? silentProgress, caFiles: [], signal: opts.signal, registry: () => {
-    throw new Error('no registry in these tests')
-  }}
+  return {
+    store,
+    pool: pLimit(concurrency),
+    concurrency,
+    progress: opts.progress ?? silentProgress,
+    caFiles: [],
+    signal: opts.signal,
+    registry: () => {
+      throw new Error('no registry in these tests')
+    },
+  }
 }
 
 async function listFiles(dir: string): Promise<string[]> {
   if (!existsSync(dir)) return []
   const out: string[] = []
-  for (const e of await readdir(dir, {withFileTypes: true, recursive: true})) if (e.isFile()) out.push(join(e.parentPath, e.name))
+  for (const e of await readdir(dir, {withFileTypes: true, recursive: true}))
+    if (e.isFile()) out.push(join(e.parentPath, e.name))
   return out
 }
 
@@ -124,8 +175,21 @@ describe('pullFiles against nginx', () => {
     const url = `${web.url}/files/good.bin`
     const m = manifestOf([binary(url, sha(good))])
     const [r] = await pullFiles(m, ctx)
-    expect(r).toMatchObject({kind: 'binary', url, path: `${web.host}/files/good.bin`, size: good.length, sha256: sha(good), reused: false})
-    expect(r.lock).toEqual({kind: 'binary', url, path: `${web.host}/files/good.bin`, size: good.length, sha256: sha(good)})
+    expect(r).toMatchObject({
+      kind: 'binary',
+      url,
+      path: `${web.host}/files/good.bin`,
+      size: good.length,
+      sha256: sha(good),
+      reused: false,
+    })
+    expect(r.lock).toEqual({
+      kind: 'binary',
+      url,
+      path: `${web.host}/files/good.bin`,
+      size: good.length,
+      sha256: sha(good),
+    })
     expect(await readFile(join(ctx.store.files, web.host, 'files', 'good.bin'))).toEqual(good)
     const before = (await requestsFor(web, '/files/good.bin')).length
     const [again] = await pullFiles(m, ctx)
@@ -173,8 +237,12 @@ describe('pullFiles against nginx', () => {
       `test.yaml:${pos.line}:${pos.column}: checksum file ${broken} has no sha256 line`,
     )
     // SHA256SUMS names other.bin, good.bin and big.bin, not f0.bin.
-    await expect(pullFiles(manifestOf([binary(`${web.url}/many/f0.bin`, undefined, `${web.url}/files/SHA256SUMS`)]), ctx)).rejects.toThrow(
-      new RegExp(`^test\\.yaml:${pos.line}:${pos.column}: checksum file .*SHA256SUMS has 3 lines and none names f0\\.bin`),
+    await expect(
+      pullFiles(manifestOf([binary(`${web.url}/many/f0.bin`, undefined, `${web.url}/files/SHA256SUMS`)]), ctx),
+    ).rejects.toThrow(
+      new RegExp(
+        `^test\\.yaml:${pos.line}:${pos.column}: checksum file .*SHA256SUMS has 3 lines and none names f0\\.bin`,
+      ),
     )
     expect(await listFiles(ctx.store.files)).toEqual([])
   })
@@ -196,7 +264,10 @@ describe('pullFiles against nginx', () => {
     const ctx = await context()
     const progress = new RecordingProgress()
     const slip = binary(`${web.url}/files/other.bin`, sha(good))
-    const err = await pullFiles(manifestOf([binary(`${web.url}/files/good.bin`, sha(good)), slip]), {...ctx, progress}).catch((e: unknown) => e)
+    const err = await pullFiles(manifestOf([binary(`${web.url}/files/good.bin`, sha(good)), slip]), {
+      ...ctx,
+      progress,
+    }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(IntegrityError)
     expect((err as Error).message).toContain(`${web.url}/files/other.bin`)
     expect((err as Error).message).toContain(`got sha256:${sha(other)}`)
@@ -204,7 +275,9 @@ describe('pullFiles against nginx', () => {
     expect(existsSync(join(ctx.store.files, web.host, 'files', 'other.bin'))).toBe(false)
     expect(await readFile(join(ctx.store.files, web.host, 'files', 'good.bin'))).toEqual(good)
     expect(progress.events.some((e) => e.startsWith(`done ${web.host}/files/good.bin`))).toBe(true)
-    expect(progress.events.filter((e) => e.startsWith('fail '))).toEqual([expect.stringContaining(`fail ${web.host}/files/other.bin `)])
+    expect(progress.events.filter((e) => e.startsWith('fail '))).toEqual([
+      expect.stringContaining(`fail ${web.host}/files/other.bin `),
+    ])
   })
 
   it('reports a failing URL under its own entry, while another URL with the same sha256 succeeds', async () => {
@@ -212,12 +285,17 @@ describe('pullFiles against nginx', () => {
     const progress = new RecordingProgress()
     const missing = `${web.url}/files/missing.bin`
     // The failing entry first, so that it is the one a shared download would start with.
-    const err = await pullFiles(manifestOf([binary(missing, sha(good)), binary(`${web.url}/dl/good.bin`, sha(good))]), {...ctx, progress}).catch((e: unknown) => e)
+    const err = await pullFiles(manifestOf([binary(missing, sha(good)), binary(`${web.url}/dl/good.bin`, sha(good))]), {
+      ...ctx,
+      progress,
+    }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(NetworkError)
     expect((err as Error).message).toContain(missing)
-    expect((err as NetworkError).details.join("\n")).not.toContain("good.bin")
+    expect((err as NetworkError).details.join('\n')).not.toContain('good.bin')
     expect(await readFile(join(ctx.store.files, web.host, 'dl', 'good.bin'))).toEqual(good)
-    expect(progress.events.filter((e) => e.startsWith('fail '))).toEqual([expect.stringMatching(new RegExp(`^fail ${web.host}/files/missing.bin .*HTTP 404`))])
+    expect(progress.events.filter((e) => e.startsWith('fail '))).toEqual([
+      expect.stringMatching(new RegExp(`^fail ${web.host}/files/missing.bin .*HTTP 404`)),
+    ])
     expect(progress.events.some((e) => e.startsWith(`done ${web.host}/dl/good.bin`))).toBe(true)
   })
 
@@ -239,7 +317,11 @@ describe('pullFiles against nginx', () => {
       const [r] = await pullFiles(manifestOf([binary(`${proxy.url}/files/good.bin`, sha(good))]), ctx)
       expect(r.size).toBe(good.length)
       expect(await readFile(join(ctx.store.files, proxy.host, 'files', 'good.bin'))).toEqual(good)
-      expect(proxy.log).toEqual(['GET /files/good.bin -> 503 fault', 'GET /files/good.bin -> 503 fault', 'GET /files/good.bin -> 200'])
+      expect(proxy.log).toEqual([
+        'GET /files/good.bin -> 503 fault',
+        'GET /files/good.bin -> 503 fault',
+        'GET /files/good.bin -> 200',
+      ])
     } finally {
       await proxy.stop()
     }
@@ -343,7 +425,10 @@ describe('pullFiles against nginx', () => {
       ranges.push(range ?? 'none')
       if (range) {
         const start = Number(/bytes=(\d+)-/.exec(range)![1])
-        res.writeHead(206, {'content-length': big.length - start, 'content-range': `bytes ${start}-${big.length - 1}/${big.length}`})
+        res.writeHead(206, {
+          'content-length': big.length - start,
+          'content-range': `bytes ${start}-${big.length - 1}/${big.length}`,
+        })
         res.end(big.subarray(start))
         return
       }
@@ -393,10 +478,14 @@ describe('pullFiles against nginx', () => {
           active--
         }
       })) as unknown as PullContext['pool']
-    const rs = await pullFiles(manifestOf(many.map((b, i) => binary(`${slow.url}/many/f${i}.bin`, sha(b)))), {...ctx, pool: counting})
+    const rs = await pullFiles(manifestOf(many.map((b, i) => binary(`${slow.url}/many/f${i}.bin`, sha(b)))), {
+      ...ctx,
+      pool: counting,
+    })
     expect(rs).toHaveLength(many.length)
     expect(peak).toBe(4)
-    for (const [i, b] of many.entries()) expect(await readFile(join(ctx.store.files, slow.host, 'many', `f${i}.bin`))).toEqual(b)
+    for (const [i, b] of many.entries())
+      expect(await readFile(join(ctx.store.files, slow.host, 'many', `f${i}.bin`))).toEqual(b)
   })
 })
 
@@ -478,7 +567,14 @@ describe('Helm charts from a repository served by nginx', () => {
 
     // A later pull of another chart keeps the first ones in the index.
     await pullFiles(manifestOf([], [chart(repo, 'alpha', '1.0.0')]), ctx)
-    type Idx = {apiVersion: string; entries: Record<string, {name: string; version: string; digest: string; urls: string[]; created: string; appVersion?: string}[]>; generated: string}
+    type Idx = {
+      apiVersion: string
+      entries: Record<
+        string,
+        {name: string; version: string; digest: string; urls: string[]; created: string; appVersion?: string}[]
+      >
+      generated: string
+    }
     const idx = parse(await readFile(join(charts, 'index.yaml'), 'utf8')) as Idx
     expect(idx.apiVersion).toBe('v1')
     expect(typeof idx.generated).toBe('string')
@@ -487,24 +583,32 @@ describe('Helm charts from a repository served by nginx', () => {
       ['1.0.0', sha(chartA1), ['alpha-1.0.0.tgz']],
     ])
     expect(idx.entries.alpha[0].appVersion).toBe('2.0')
-    expect(idx.entries.beta.map((e) => [e.version, e.digest, e.urls])).toEqual([['0.3.0', sha(chartB), ['beta-0.3.0.tgz']]])
+    expect(idx.entries.beta.map((e) => [e.version, e.digest, e.urls])).toEqual([
+      ['0.3.0', sha(chartB), ['beta-0.3.0.tgz']],
+    ])
     for (const e of Object.values(idx.entries).flat()) expect(Number.isNaN(Date.parse(e.created))).toBe(false)
   })
 
   it('lists the available versions when the version is missing', async () => {
     const ctx = await context()
-    const err = await pullFiles(manifestOf([], [chart(`${web.url}/repo`, 'alpha', '7.0.0')]), ctx).catch((e: unknown) => e)
+    const err = await pullFiles(manifestOf([], [chart(`${web.url}/repo`, 'alpha', '7.0.0')]), ctx).catch(
+      (e: unknown) => e,
+    )
     expect((err as Error).message).toBe(`chart alpha has no version 7.0.0 in the repository ${web.url}/repo`)
     expect((err as {details: string[]}).details).toEqual(['available versions: 1.1.0, 1.0.0, 0.9.0'])
   })
 
   it('refuses a chart whose digest does not match the index', async () => {
     const ctx = await context()
-    const err = await pullFiles(manifestOf([], [chart(`${web.url}/repo`, 'alpha', '0.9.0')]), ctx).catch((e: unknown) => e)
+    const err = await pullFiles(manifestOf([], [chart(`${web.url}/repo`, 'alpha', '0.9.0')]), ctx).catch(
+      (e: unknown) => e,
+    )
     expect(err).toBeInstanceOf(IntegrityError)
     expect((err as Error).message).toContain(`expected sha256:${sha(chartA1)}`)
     expect((err as Error).message).toContain(`got sha256:${sha(chartA2)}`)
-    expect(await listFiles(join(ctx.store.packages, 'charts'))).toEqual([join(ctx.store.packages, 'charts', 'index.yaml')])
+    expect(await listFiles(join(ctx.store.packages, 'charts'))).toEqual([
+      join(ctx.store.packages, 'charts', 'index.yaml'),
+    ])
   })
 })
 
@@ -524,14 +628,20 @@ describe('airlock pull (CLI) with binaries, packages and a chart', () => {
             {url: `${web.url}/files/good.bin`, sha256: sha(good)},
             {url: `${web.url}/files/big.bin`, checksumUrl: `${web.url}/files/SHA256SUMS`, path: 'tools/big.bin'},
           ],
-          packages: [{url: `${web.url}/files/other.bin`, sha256: sha(other)}, {chart: {repo: `${web.url}/repo`, name: 'alpha', version: '1.1.0'}}],
+          packages: [
+            {url: `${web.url}/files/other.bin`, sha256: sha(other)},
+            {chart: {repo: `${web.url}/repo`, name: 'alpha', version: '1.1.0'}},
+          ],
         },
       }),
     )
     const r = await runCli(['pull', manifest, '--store', store, '--json'])
     expect(r.stderr).not.toMatch(/Error/)
     expect(r.code).toBe(0)
-    const out = JSON.parse(r.stdout) as {counts: {files: number}; items: {kind: string; url: string; path: string; size: number; sha256: string; reused: boolean}[]}
+    const out = JSON.parse(r.stdout) as {
+      counts: {files: number}
+      items: {kind: string; url: string; path: string; size: number; sha256: string; reused: boolean}[]
+    }
     expect(out.counts.files).toBe(4)
     expect(out.items.map((f) => [f.kind, f.path, f.size, f.sha256, f.reused])).toEqual([
       ['binary', `${web.host}/files/good.bin`, good.length, sha(good), false],
@@ -563,13 +673,20 @@ describe('airlock pull (CLI) with binaries, packages and a chart', () => {
     const bad = join(dir, 'bad.yaml')
     await writeFile(
       bad,
-      stringify({apiVersion: 'airlock/v1', kind: 'Manifest', metadata: {name: 'bad'}, spec: {binaries: [{url: `${web.url}/files/good.bin`, sha256: sha(other)}]}}),
+      stringify({
+        apiVersion: 'airlock/v1',
+        kind: 'Manifest',
+        metadata: {name: 'bad'},
+        spec: {binaries: [{url: `${web.url}/files/good.bin`, sha256: sha(other)}]},
+      }),
     )
     const failed = await runCli(['pull', bad, '--store', badStore])
     expect(failed.code).toBe(1)
     // The manifest's file and line come first, as validate names a problem.
     const line = (await readFile(bad, 'utf8')).split('\n').findIndex((l) => l.includes('good.bin')) + 1
-    expect(failed.stderr).toMatch(new RegExp(`Error: ${bad}:${line}:\\d+: binary ${web.url}/files/good\\.bin: digest mismatch`))
+    expect(failed.stderr).toMatch(
+      new RegExp(`Error: ${bad}:${line}:\\d+: binary ${web.url}/files/good\\.bin: digest mismatch`),
+    )
     expect(failed.stderr).toContain(`expected sha256:${sha(other)}`)
     expect(failed.stderr).toContain(`got sha256:${sha(good)}`)
     expect(await listFiles(join(badStore, 'files'))).toEqual([])

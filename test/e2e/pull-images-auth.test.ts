@@ -1,15 +1,19 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runCli} from '../helpers/cli.js'
-import {pushImage, type PushedImage} from '../helpers/images.js'
+import {type PushedImage, pushImage} from '../helpers/images.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 async function manifestFile(dir: string, ref: string, registries = ''): Promise<string> {
   const file = join(dir, 'airlock.yaml')
-  await writeFile(file, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: auth-test\nspec:\n${registries}  images:\n    - ${ref}\n`)
+  await writeFile(
+    file,
+    `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: auth-test\nspec:\n${registries}  images:\n    - ${ref}\n`,
+  )
   return file
 }
 
@@ -24,8 +28,22 @@ describe('airlock pull: Basic auth over TLS with a CA made at test time', () => 
 
   it('pulls with --username/--password and the manifest caFile', async () => {
     const dir = await makeTempDir('airlock-auth-')
-    const file = await manifestFile(dir, img.ref, `  registries:\n    - host: ${reg.host}\n      caFile: ${reg.caFile}\n`)
-    const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--username', 'alice', '--password', 'tls-s3cret', '--json'])
+    const file = await manifestFile(
+      dir,
+      img.ref,
+      `  registries:\n    - host: ${reg.host}\n      caFile: ${reg.caFile}\n`,
+    )
+    const r = await runCli([
+      'pull',
+      file,
+      '--store',
+      join(dir, 'store'),
+      '--username',
+      'alice',
+      '--password',
+      'tls-s3cret',
+      '--json',
+    ])
     expect(r.code, r.stderr).toBe(0)
     const res = JSON.parse(r.stdout) as {items: {platforms: string[]}[]}
     expect(res.items[0].platforms).toEqual(['linux/amd64'])
@@ -33,10 +51,19 @@ describe('airlock pull: Basic auth over TLS with a CA made at test time', () => 
 
   it('pulls with --password-stdin and with AIRLOCK_PASSWORD, never printing the password', async () => {
     const dir = await makeTempDir('airlock-auth-')
-    const file = await manifestFile(dir, img.ref, `  registries:\n    - host: ${reg.host}\n      caFile: ${reg.caFile}\n`)
-    const stdin = await runCli(['pull', file, '--store', join(dir, 'a'), '--username', 'alice', '--password-stdin'], {input: 'tls-s3cret\n', env: {DOCKER_CONFIG: dir}})
+    const file = await manifestFile(
+      dir,
+      img.ref,
+      `  registries:\n    - host: ${reg.host}\n      caFile: ${reg.caFile}\n`,
+    )
+    const stdin = await runCli(['pull', file, '--store', join(dir, 'a'), '--username', 'alice', '--password-stdin'], {
+      input: 'tls-s3cret\n',
+      env: {DOCKER_CONFIG: dir},
+    })
     expect(stdin.code, stdin.stderr).toBe(0)
-    const env = await runCli(['pull', file, '--store', join(dir, 'b'), '--username', 'alice', '--json'], {env: {DOCKER_CONFIG: dir, AIRLOCK_PASSWORD: 'tls-s3cret'}})
+    const env = await runCli(['pull', file, '--store', join(dir, 'b'), '--username', 'alice', '--json'], {
+      env: {DOCKER_CONFIG: dir, AIRLOCK_PASSWORD: 'tls-s3cret'},
+    })
     expect(env.code, env.stderr).toBe(0)
     expect((JSON.parse(env.stdout) as {items: {platforms: string[]}[]}).items[0].platforms).toEqual(['linux/amd64'])
     for (const r of [stdin, env]) expect(r.stdout + r.stderr).not.toContain('tls-s3cret')
@@ -45,21 +72,30 @@ describe('airlock pull: Basic auth over TLS with a CA made at test time', () => 
   it('takes the credentials from the Docker config and the CA from --ca-file', async () => {
     const dir = await makeTempDir('airlock-auth-')
     await mkdir(join(dir, 'docker'))
-    await writeFile(join(dir, 'docker', 'config.json'), JSON.stringify({auths: {[`https://${reg.host}`]: {auth: Buffer.from('alice:tls-s3cret').toString('base64')}}}))
+    await writeFile(
+      join(dir, 'docker', 'config.json'),
+      JSON.stringify({auths: {[`https://${reg.host}`]: {auth: Buffer.from('alice:tls-s3cret').toString('base64')}}}),
+    )
     const file = await manifestFile(dir, img.ref)
-    const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--ca-file', reg.caFile!], {env: {DOCKER_CONFIG: join(dir, 'docker')}})
+    const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--ca-file', reg.caFile!], {
+      env: {DOCKER_CONFIG: join(dir, 'docker')},
+    })
     expect(r.code, r.stderr).toBe(0)
   })
 
   it('fails without credentials, naming the registry and not falling back to HTTP', async () => {
     const dir = await makeTempDir('airlock-auth-')
     const file = await manifestFile(dir, img.ref)
-    let r = await runCli(['pull', file, '--store', join(dir, 'store'), '--ca-file', reg.caFile!], {env: {DOCKER_CONFIG: dir}})
+    let r = await runCli(['pull', file, '--store', join(dir, 'store'), '--ca-file', reg.caFile!], {
+      env: {DOCKER_CONFIG: dir},
+    })
     expect(r.code).toBe(1)
     expect(r.stderr).toContain(`${reg.host}: manifest ${img.ref}: HTTP 401`)
     expect(r.stderr).toMatch(/--username and --password/)
     // Without the CA: a certificate error, no plain HTTP retry.
-    r = await runCli(['pull', file, '--store', join(dir, 'store'), '--username', 'alice', '--password', 'tls-s3cret'], {env: {DOCKER_CONFIG: dir}})
+    r = await runCli(['pull', file, '--store', join(dir, 'store'), '--username', 'alice', '--password', 'tls-s3cret'], {
+      env: {DOCKER_CONFIG: dir},
+    })
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/certificate/i)
     expect(r.stderr).not.toContain('tls-s3cret')
@@ -78,7 +114,17 @@ describe('airlock pull: Bearer token auth', () => {
   it('gets a token for the repository scope and pulls', async () => {
     const dir = await makeTempDir('airlock-token-')
     const file = await manifestFile(dir, img.ref)
-    const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--username', 'bob', '--password', 'tok-s3cret', '--json'])
+    const r = await runCli([
+      'pull',
+      file,
+      '--store',
+      join(dir, 'store'),
+      '--username',
+      'bob',
+      '--password',
+      'tok-s3cret',
+      '--json',
+    ])
     expect(r.code, r.stderr).toBe(0)
     expect((JSON.parse(r.stdout) as {items: {digest: string}[]}).items[0].digest).toBe(img.digest)
   })

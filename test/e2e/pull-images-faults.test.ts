@@ -4,12 +4,13 @@ import {existsSync} from 'node:fs'
 import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {mirroredPath} from '../../src/lib/manifest/mirror-path.js'
 import {Store} from '../../src/lib/store/store.js'
 import {repoRoot, runCli} from '../helpers/cli.js'
-import {pushImage, type PushedImage} from '../helpers/images.js'
+import {type PushedImage, pushImage} from '../helpers/images.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
 import {startFaultProxy} from '../helpers/proxy.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
@@ -31,7 +32,10 @@ function sha256(b: Buffer): string {
 
 async function manifestFile(dir: string, host: string): Promise<string> {
   const file = join(dir, 'airlock.yaml')
-  await writeFile(file, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: faults\nspec:\n  images:\n    - ${host}/${img.repository}:${img.tag}\n`)
+  await writeFile(
+    file,
+    `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: faults\nspec:\n  images:\n    - ${host}/${img.repository}:${img.tag}\n`,
+  )
   return file
 }
 
@@ -54,7 +58,9 @@ describe('airlock pull under faults', () => {
       // Every response through the proxy is corrupted: the download is retried once, then fails.
       expect(r.code).toBe(1)
       const big = layer()
-      expect(r.stderr).toContain(`blob ${big.digest} of ${proxy.host}/${img.repository}:${img.tag}: digest mismatch: expected ${big.digest}, got sha256:`)
+      expect(r.stderr).toContain(
+        `blob ${big.digest} of ${proxy.host}/${img.repository}:${img.tag}: digest mismatch: expected ${big.digest}, got sha256:`,
+      )
       const names = await blobsAllVerified(store)
       expect(names).not.toContain(big.digest.slice(7))
       // Nothing names the image either.
@@ -69,7 +75,11 @@ describe('airlock pull under faults', () => {
 
   it('resumes a broken transfer with Range in the same run', async () => {
     const big = layer()
-    const proxy = await startFaultProxy(reg.url, {cutAfterBytes: 1_000_000, match: new RegExp(`/blobs/${big.digest}`), times: 1})
+    const proxy = await startFaultProxy(reg.url, {
+      cutAfterBytes: 1_000_000,
+      match: new RegExp(`/blobs/${big.digest}`),
+      times: 1,
+    })
     try {
       const dir = await makeTempDir('airlock-cut-')
       const store = join(dir, 'store')
@@ -81,7 +91,10 @@ describe('airlock pull under faults', () => {
       expect(res.items[0].bytesFetched).toBeLessThan(big.size + configSize + 200_000)
       expect(await blobsAllVerified(store)).toContain(big.digest.slice(7))
       // The second request for the layer asked for the rest only.
-      expect(proxy.log.filter((l) => l.includes(big.digest))).toEqual([expect.stringMatching(/-> 200 fault$/), expect.stringMatching(/-> 206$/)])
+      expect(proxy.log.filter((l) => l.includes(big.digest))).toEqual([
+        expect.stringMatching(/-> 200 fault$/),
+        expect.stringMatching(/-> 206$/),
+      ])
     } finally {
       await proxy.stop()
     }
@@ -114,7 +127,9 @@ describe('airlock pull under faults', () => {
       const store = join(dir, 'store')
       const file = await manifestFile(dir, nginx.host)
       const partial = new Store(store).partialPath(big.digest, 'blob')
-      const child = spawn(process.execPath, [join(repoRoot, 'bin/run.js'), 'pull', file, '--store', store, '--quiet'], {stdio: 'ignore'})
+      const child = spawn(process.execPath, [join(repoRoot, 'bin/run.js'), 'pull', file, '--store', store, '--quiet'], {
+        stdio: 'ignore',
+      })
       const exited = new Promise((r) => child.once('exit', r))
       let have = 0
       for (let i = 0; i < 600 && have < big.size / 3; i++) {
@@ -140,7 +155,7 @@ describe('airlock pull under faults', () => {
       expect(existsSync(partial)).toBe(false)
     })
 
-    it('killed at many moments, a re-run fetches no more than .tmp/ did not hold as a valid prefix, and the store ends as an uninterrupted pull\'s', async () => {
+    it("killed at many moments, a re-run fetches no more than .tmp/ did not hold as a valid prefix, and the store ends as an uninterrupted pull's", async () => {
       const big = layer()
       // Its own throttled servers, faster than the test above's, so that many kills fit in minutes: the
       // 3 MiB layer through a proxy at 1 MB/s, and a file from a root at 1 MB/s (a file's size is learned
@@ -154,12 +169,18 @@ describe('airlock pull under faults', () => {
         const fileSha = createHash('sha256').update(data).digest('hex')
         const manifest = async (dir: string) => {
           const file = join(dir, 'airlock.yaml')
-          await writeFile(file, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: faults\nspec:\n  images:\n    - ${proxy.host}/${img.repository}:${img.tag}\n  binaries:\n    - url: ${fileUrl}\n      sha256: ${fileSha}\n`)
+          await writeFile(
+            file,
+            `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: faults\nspec:\n  images:\n    - ${proxy.host}/${img.repository}:${img.tag}\n  binaries:\n    - url: ${fileUrl}\n      sha256: ${fileSha}\n`,
+          )
           return file
         }
         // The manifest is asked again on every run, to resolve the tag.
         const total = img.blobs.reduce((n, b) => n + b.size, 0) + data.length + img.manifestBytes.length
-        const pull = (file: string, store: string) => spawn(process.execPath, [join(repoRoot, 'bin/run.js'), 'pull', file, '--store', store, '--quiet'], {stdio: 'ignore'})
+        const pull = (file: string, store: string) =>
+          spawn(process.execPath, [join(repoRoot, 'bin/run.js'), 'pull', file, '--store', store, '--quiet'], {
+            stdio: 'ignore',
+          })
 
         // An uninterrupted pull, spawned as the killed ones are: the store to end with, and how long a pull lasts.
         const refDir = await makeTempDir('airlock-kill-ref-')
@@ -188,7 +209,10 @@ describe('airlock pull under faults', () => {
           const dir = await makeTempDir('airlock-kill-many-')
           const store = join(dir, 'store')
           const file = await manifest(dir)
-          const partials = {blob: new Store(store).partialPath(big.digest, 'blob'), file: new Store(store).partialPath(`sha256:${fileSha}`, 'file', fileUrl)}
+          const partials = {
+            blob: new Store(store).partialPath(big.digest, 'blob'),
+            file: new Store(store).partialPath(`sha256:${fileSha}`, 'file', fileUrl),
+          }
           const child = pull(file, store)
           const exited = new Promise((r) => child.once('exit', r))
           let ended = false
@@ -196,7 +220,14 @@ describe('airlock pull under faults', () => {
           if ('ms' in moment) await sleep(moment.ms)
           else {
             const want = (moment.file === 'blob' ? big.size : data.length) * moment.share
-            while (!ended && !(existsSync(partials[moment.file]) && (await stat(partials[moment.file]).catch(() => ({size: 0}))).size >= want)) await sleep(1)
+            while (
+              !ended &&
+              !(
+                existsSync(partials[moment.file]) &&
+                (await stat(partials[moment.file]).catch(() => ({size: 0}))).size >= want
+              )
+            )
+              await sleep(1)
           }
           child.kill('SIGKILL')
           await exited
@@ -204,8 +235,20 @@ describe('airlock pull under faults', () => {
           // What .tmp/ holds that is a valid prefix of its content, and what is in the store already.
           let held = 0
           const contents = [
-            {name: 'blob', final: join(store, 'images/blobs/sha256', big.digest.slice(7)), partial: partials.blob, bytes: big.data, size: big.size},
-            {name: 'file', final: join(store, 'files', mirroredPath(fileUrl)), partial: partials.file, bytes: data, size: data.length},
+            {
+              name: 'blob',
+              final: join(store, 'images/blobs/sha256', big.digest.slice(7)),
+              partial: partials.blob,
+              bytes: big.data,
+              size: big.size,
+            },
+            {
+              name: 'file',
+              final: join(store, 'files', mirroredPath(fileUrl)),
+              partial: partials.file,
+              bytes: data,
+              size: data.length,
+            },
           ]
           const state: string[] = []
           for (const c of contents) {

@@ -3,10 +3,11 @@ import {createHash} from 'node:crypto'
 import {readdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runCli} from '../helpers/cli.js'
-import {type Blob, pushImage, type PushedImage, randomLayer} from '../helpers/images.js'
+import {type Blob, type PushedImage, pushImage, randomLayer} from '../helpers/images.js'
 import {connectionsOf, type NginxServer, startNginx} from '../helpers/nginx.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
 import {renamedBeforeFlush, straceCli} from '../helpers/strace.js'
@@ -27,8 +28,19 @@ let other: PushedImage
 beforeAll(async () => {
   reg = await startRegistry()
   base = randomLayer(300_000)
-  multi = await pushImage(reg, {repository: 'lib/multi', tag: '1.0', platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'], baseLayers: [base]})
-  dockerList = await pushImage(reg, {repository: 'lib/dock', tag: '2.0', format: 'docker', platforms: ['linux/amd64', 'linux/arm64'], baseLayers: [base]})
+  multi = await pushImage(reg, {
+    repository: 'lib/multi',
+    tag: '1.0',
+    platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'],
+    baseLayers: [base],
+  })
+  dockerList = await pushImage(reg, {
+    repository: 'lib/dock',
+    tag: '2.0',
+    format: 'docker',
+    platforms: ['linux/amd64', 'linux/arm64'],
+    baseLayers: [base],
+  })
   single = await pushImage(reg, {repository: 'lib/single', tag: '3.0', baseLayers: [base]})
   other = await pushImage(reg, {repository: 'lib/other', tag: 'x', format: 'docker', layers: 2})
   front = await startNginx({proxyTo: reg.url})
@@ -45,7 +57,10 @@ function sha256(b: Buffer): string {
 
 async function manifestFile(dir: string, images: string, extra = ''): Promise<string> {
   const file = join(dir, 'airlock.yaml')
-  await writeFile(file, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: pull-test\nspec:\n  platforms: [linux/amd64]\n${extra}  images:\n${images}`)
+  await writeFile(
+    file,
+    `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: pull-test\nspec:\n  platforms: [linux/amd64]\n${extra}  images:\n${images}`,
+  )
   return file
 }
 
@@ -111,7 +126,9 @@ describe('airlock pull (images) against the distribution registry', () => {
     const newIndex = await readFile(join(store, 'images/blobs/sha256', m.digest.slice(7)))
     expect(sha256(newIndex)).toBe(m.digest)
     const srcIndex = JSON.parse(multi.manifestBytes.toString()) as {manifests: {platform: {architecture: string}}[]}
-    expect(JSON.parse(newIndex.toString()).manifests).toEqual(srcIndex.manifests.filter((d) => d.platform.architecture === 'amd64'))
+    expect(JSON.parse(newIndex.toString()).manifests).toEqual(
+      srcIndex.manifests.filter((d) => d.platform.architecture === 'amd64'),
+    )
 
     // [all]: the Docker manifest list byte for byte.
     const d = byRef.get(name(dockerList))!
@@ -119,7 +136,9 @@ describe('airlock pull (images) against the distribution registry', () => {
     expect(d.mediaType).toBe('application/vnd.docker.distribution.manifest.list.v2+json')
     expect(d.platforms.sort()).toEqual(['linux/amd64', 'linux/arm64'])
     expect(d.sourceDigest).toBeUndefined()
-    expect(await readFile(join(store, 'images/blobs/sha256', dockerList.digest.slice(7)))).toEqual(dockerList.manifestBytes)
+    expect(await readFile(join(store, 'images/blobs/sha256', dockerList.digest.slice(7)))).toEqual(
+      dockerList.manifestBytes,
+    )
 
     const s = byRef.get(name(single))!
     expect(s.digest).toBe(single.digest)
@@ -142,9 +161,14 @@ describe('airlock pull (images) against the distribution registry', () => {
     expect([...perDigest.values()].every((n) => n === 1)).toBe(true)
 
     // index.json: one entry per image with both annotations; every blob hashes to its name.
-    const index = JSON.parse(await readFile(join(store, 'images/index.json'), 'utf8')) as {manifests: {digest: string; annotations: Record<string, string>}[]}
-    expect(index.manifests.map((e) => e.annotations['org.opencontainers.image.ref.name']).sort()).toEqual([...byRef.keys()].sort())
-    for (const e of index.manifests) expect(e.annotations['io.containerd.image.name']).toBe(e.annotations['org.opencontainers.image.ref.name'])
+    const index = JSON.parse(await readFile(join(store, 'images/index.json'), 'utf8')) as {
+      manifests: {digest: string; annotations: Record<string, string>}[]
+    }
+    expect(index.manifests.map((e) => e.annotations['org.opencontainers.image.ref.name']).sort()).toEqual(
+      [...byRef.keys()].sort(),
+    )
+    for (const e of index.manifests)
+      expect(e.annotations['io.containerd.image.name']).toBe(e.annotations['org.opencontainers.image.ref.name'])
     // Docker content is listed under the OCI type of the same shape (skopeo resolves no other); its bytes keep their own.
     const dockEntry = index.manifests.find((e) => e.digest === dockerList.digest) as unknown as {mediaType: string}
     expect(dockEntry.mediaType).toBe('application/vnd.oci.image.index.v1+json')
@@ -167,7 +191,12 @@ describe('airlock pull (images) against the distribution registry', () => {
     ])
     for (const img of first.images) {
       const out = await makeTempDir('airlock-skopeo-')
-      await run('skopeo', ['copy', '--all', `oci:${join(store, 'images')}:${img.ref}`, `dir:${join(out, 'img')}`]).catch((err: {stderr?: string}) => {
+      await run('skopeo', [
+        'copy',
+        '--all',
+        `oci:${join(store, 'images')}:${img.ref}`,
+        `dir:${join(out, 'img')}`,
+      ]).catch((err: {stderr?: string}) => {
         throw new Error(`skopeo could not read ${img.ref}: ${err.stderr}`)
       })
       const top = await readFile(join(out, 'img', 'manifest.json'))
@@ -176,12 +205,16 @@ describe('airlock pull (images) against the distribution registry', () => {
         continue
       }
       type List = {mediaType: string; manifests: {digest: string}[]}
-      const original = JSON.parse(await readFile(join(store, 'images/blobs/sha256', img.digest.slice(7)), 'utf8')) as List
+      const original = JSON.parse(
+        await readFile(join(store, 'images/blobs/sha256', img.digest.slice(7)), 'utf8'),
+      ) as List
       const written = JSON.parse(top.toString()) as List
       expect(written.mediaType).toBe('application/vnd.oci.image.index.v1+json')
       expect(written.manifests).toEqual(original.manifests)
       for (const child of original.manifests) {
-        expect(sha256(await readFile(join(out, 'img', `${child.digest.slice(7)}.manifest.json`))), child.digest).toBe(child.digest)
+        expect(sha256(await readFile(join(out, 'img', `${child.digest.slice(7)}.manifest.json`))), child.digest).toBe(
+          child.digest,
+        )
       }
     }
   })
@@ -200,7 +233,17 @@ describe('airlock pull (images) against the distribution registry', () => {
   it('keeps the platforms --platform names, overriding the manifest', async () => {
     const dir = await makeTempDir('airlock-pull-')
     const file = await manifestFile(dir, `    - ${name(multi)}\n`)
-    const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--json', '--platform', 'linux/arm64', '--platform', 'linux/arm/v7'])
+    const r = await runCli([
+      'pull',
+      file,
+      '--store',
+      join(dir, 'store'),
+      '--json',
+      '--platform',
+      'linux/arm64',
+      '--platform',
+      'linux/arm/v7',
+    ])
     expect(r.code).toBe(0)
     const [img] = pullJson(r.stdout).images
     expect(img.platforms).toEqual(['linux/arm64', 'linux/arm/v7'])
@@ -212,7 +255,9 @@ describe('airlock pull (images) against the distribution registry', () => {
     const file = await manifestFile(dir, `    - ${name(multi)}\n    - ${name(single)}\n`)
     let r = await runCli(['pull', file, '--store', join(dir, 'store'), '--platform', 'linux/s390x'])
     expect(r.code).toBe(1)
-    expect(r.stderr).toContain(`${name(multi)}: none of the platforms asked for (linux/s390x) is in the image; it has linux/amd64, linux/arm64, linux/arm/v7`)
+    expect(r.stderr).toContain(
+      `${name(multi)}: none of the platforms asked for (linux/s390x) is in the image; it has linux/amd64, linux/arm64, linux/arm/v7`,
+    )
     expect(r.stderr).toContain(`${name(single)}: the image is for linux/amd64 only, not linux/s390x`)
     r = await runCli(['pull', file, '--store', join(dir, 'store'), '--platform', 'linux/s390x', '--json'])
     expect(JSON.parse(r.stdout).error.exitCode).toBe(1)
@@ -221,16 +266,37 @@ describe('airlock pull (images) against the distribution registry', () => {
   it('fails clearly for an unknown tag, an unknown repository and a pinned digest the registry does not have', async () => {
     const dir = await makeTempDir('airlock-pull-')
     for (const [ref, expected] of [
-      [`${front.host}/lib/multi:nope`, new RegExp(`Error: ${front.host}/lib/multi:nope: tag nope not found in ${front.host}/lib/multi \\(HTTP 404 MANIFEST_UNKNOWN\\)`)],
-      [`${front.host}/lib/nothing:1`, new RegExp(`Error: ${front.host}/lib/nothing(:1: tag 1 not found in ${front.host}/lib/nothing|: no such repository in ${front.host}) \\(HTTP 404 (NAME|MANIFEST)_UNKNOWN\\)`)],
-      [`${front.host}/lib/multi:1.0@sha256:${'ab'.repeat(32)}`, new RegExp(`lib/multi@sha256:${'ab'.repeat(32)}: no manifest with that digest in ${front.host}/lib/multi \\(HTTP 404 MANIFEST_UNKNOWN\\)`)],
+      [
+        `${front.host}/lib/multi:nope`,
+        new RegExp(
+          `Error: ${front.host}/lib/multi:nope: tag nope not found in ${front.host}/lib/multi \\(HTTP 404 MANIFEST_UNKNOWN\\)`,
+        ),
+      ],
+      [
+        `${front.host}/lib/nothing:1`,
+        new RegExp(
+          `Error: ${front.host}/lib/nothing(:1: tag 1 not found in ${front.host}/lib/nothing|: no such repository in ${front.host}) \\(HTTP 404 (NAME|MANIFEST)_UNKNOWN\\)`,
+        ),
+      ],
+      [
+        `${front.host}/lib/multi:1.0@sha256:${'ab'.repeat(32)}`,
+        new RegExp(
+          `lib/multi@sha256:${'ab'.repeat(32)}: no manifest with that digest in ${front.host}/lib/multi \\(HTTP 404 MANIFEST_UNKNOWN\\)`,
+        ),
+      ],
     ] as const) {
       const file = await manifestFile(dir, `    - ${ref}\n`)
       const r = await runCli(['pull', file, '--store', join(dir, 'store')])
       expect(r.code, r.stderr).toBe(1)
       expect(r.stderr).toMatch(expected)
       // How to see which tags there are.
-      expect(r.stderr).toContain(`Hint: list its tags with \`skopeo list-tags docker://${ref.split(/[:@]/).slice(0, 2).join(':').replace(/:[^:/]*$/, '')}`)
+      expect(r.stderr).toContain(
+        `Hint: list its tags with \`skopeo list-tags docker://${ref
+          .split(/[:@]/)
+          .slice(0, 2)
+          .join(':')
+          .replace(/:[^:/]*$/, '')}`,
+      )
     }
   })
 
@@ -273,12 +339,23 @@ describe('airlock pull keeps its connections', () => {
     // make the connections about as many as the requests; kept alive, they are at most the
     // agent's sockets per host (64).
     const images = await Promise.all(
-      Array.from({length: 24}, (_, i) => pushImage(reg, {repository: `keep/app-${i}`, tag: '1', platforms: ['linux/amd64', 'linux/arm64'], layerSize: 512})),
+      Array.from({length: 24}, (_, i) =>
+        pushImage(reg, {
+          repository: `keep/app-${i}`,
+          tag: '1',
+          platforms: ['linux/amd64', 'linux/arm64'],
+          layerSize: 512,
+        }),
+      ),
     )
     const web = await startNginx({proxyTo: reg.url, extraServerConfig: 'location ~ /tags/list$ { return 403; }'})
     try {
       const dir = await makeTempDir('airlock-pull-')
-      const file = await manifestFile(dir, images.map((img) => `    - ref: ${web.host}/${img.repository}:${img.tag}\n      platforms: [all]`).join('\n') + '\n')
+      const file = await manifestFile(
+        dir,
+        images.map((img) => `    - ref: ${web.host}/${img.repository}:${img.tag}\n      platforms: [all]`).join('\n') +
+          '\n',
+      )
       const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--concurrency', '4'])
       expect(r.code, r.stderr).toBe(0)
       const lines = await web.accessLines()
@@ -296,23 +373,43 @@ describe('airlock pull keeps its connections', () => {
 })
 
 describe('airlock pull looks referrer tags up in the tag list', () => {
-  it('reads each repository\'s tags once and HEADs no sha256-* tag of images without referrers', async () => {
+  it("reads each repository's tags once and HEADs no sha256-* tag of images without referrers", async () => {
     // 12 two-platform images in 4 repositories, none with referrers, on a registry without the
     // referrers API: 36 subjects, which by HEADs would be 144 requests (the tag schema's
     // sha256-<hex> and cosign's .sig, .att, .sbom each); by the tag lists they are 4.
     const images = await Promise.all(
-      Array.from({length: 12}, (_, i) => pushImage(reg, {repository: `nosig/app-${i % 4}`, tag: `${i}`, platforms: ['linux/amd64', 'linux/arm64'], layerSize: 512})),
+      Array.from({length: 12}, (_, i) =>
+        pushImage(reg, {
+          repository: `nosig/app-${i % 4}`,
+          tag: `${i}`,
+          platforms: ['linux/amd64', 'linux/arm64'],
+          layerSize: 512,
+        }),
+      ),
     )
     const web = await startNginx({proxyTo: reg.url})
     try {
       const dir = await makeTempDir('airlock-pull-')
-      const file = await manifestFile(dir, images.map((img) => `    - ref: ${web.host}/${img.repository}:${img.tag}\n      platforms: [all]`).join('\n') + '\n')
+      const file = await manifestFile(
+        dir,
+        images.map((img) => `    - ref: ${web.host}/${img.repository}:${img.tag}\n      platforms: [all]`).join('\n') +
+          '\n',
+      )
       const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--json'])
       expect(r.code, r.stderr).toBe(0)
-      expect(pullJson(r.stdout).images.map((i) => i.digest).sort()).toEqual(images.map((i) => i.digest).sort())
+      expect(
+        pullJson(r.stdout)
+          .images.map((i) => i.digest)
+          .sort(),
+      ).toEqual(images.map((i) => i.digest).sort())
       const lines = await web.accessLines()
       expect(lines.filter((l) => /"(HEAD|GET) \/v2\/[^ ]+\/manifests\/sha256-/.test(l))).toEqual([])
-      expect(lines.filter((l) => /"GET \/v2\/[^ ]+\/tags\/list\?/.test(l)).map((l) => /\/v2\/(.+)\/tags\/list/.exec(l)![1]).sort()).toEqual(['nosig/app-0', 'nosig/app-1', 'nosig/app-2', 'nosig/app-3'])
+      expect(
+        lines
+          .filter((l) => /"GET \/v2\/[^ ]+\/tags\/list\?/.test(l))
+          .map((l) => /\/v2\/(.+)\/tags\/list/.exec(l)![1])
+          .sort(),
+      ).toEqual(['nosig/app-0', 'nosig/app-1', 'nosig/app-2', 'nosig/app-3'])
     } finally {
       await web.stop()
     }
@@ -325,7 +422,13 @@ describe('airlock pull flushes once for many blobs', () => {
     const store = join(dir, 'store')
     const file = await manifestFile(
       dir,
-      [`    - ref: ${reg.host}/${multi.repository}:${multi.tag}`, '      platforms: [all]', `    - ref: ${reg.host}/${dockerList.repository}:${dockerList.tag}`, '      platforms: [all]', `    - ${reg.host}/${other.repository}:${other.tag}`].join('\n') + '\n',
+      [
+        `    - ref: ${reg.host}/${multi.repository}:${multi.tag}`,
+        '      platforms: [all]',
+        `    - ref: ${reg.host}/${dockerList.repository}:${dockerList.tag}`,
+        '      platforms: [all]',
+        `    - ${reg.host}/${other.repository}:${other.tag}`,
+      ].join('\n') + '\n',
     )
     const r = await straceCli(['pull', file, '--store', store, '--quiet'], dir)
     expect(r.code, r.stderr).toBe(0)
@@ -336,7 +439,11 @@ describe('airlock pull flushes once for many blobs', () => {
     expect(renamedBeforeFlush(r.calls, blobs)).toEqual([])
     // The cost: a syncfs now and then, not an fsync of each blob and of its folder (index.json and records.json keep theirs).
     expect(r.calls.some((c) => c.name === 'syncfs')).toBe(true)
-    const perBlob = r.calls.filter((c) => /^f(data)?sync$/.test(c.name) && (c.fdPath?.startsWith(`${store}/images/blobs`) || c.fdPath?.startsWith(`${store}/.tmp/`)))
+    const perBlob = r.calls.filter(
+      (c) =>
+        /^f(data)?sync$/.test(c.name) &&
+        (c.fdPath?.startsWith(`${store}/images/blobs`) || c.fdPath?.startsWith(`${store}/.tmp/`)),
+    )
     expect(perBlob.map((c) => c.fdPath)).toEqual([])
   })
 })

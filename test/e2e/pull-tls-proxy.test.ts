@@ -2,12 +2,13 @@ import {createHash, randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {stringify} from 'yaml'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {stringify} from 'yaml'
 
 import {runCli} from '../helpers/cli.js'
 import {type ForwardProxy, startForwardProxy} from '../helpers/forward-proxy.js'
-import {pushImage, type PushedImage} from '../helpers/images.js'
+import {type PushedImage, pushImage} from '../helpers/images.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
 import {makeTempDir} from '../helpers/tmp.js'
@@ -52,7 +53,11 @@ beforeAll(async () => {
   await mkdir(join(root, 'files'))
   await writeFile(join(root, 'files', 'plain.bin'), plainFile)
   await writeFile(join(root, 'files', 'secure.bin'), secureFile)
-  ;[plain, secure, reg] = await Promise.all([startNginx({root}), startNginx({root, tls: true}), startRegistry({tls: true})])
+  ;[plain, secure, reg] = await Promise.all([
+    startNginx({root}),
+    startNginx({root, tls: true}),
+    startRegistry({tls: true}),
+  ])
   // CONNECT only to the TLS servers, as stock proxy configs allow it to 443 only: plain HTTP must not tunnel.
   proxy = await startForwardProxy({connectPorts: [secure.port, Number(new URL(reg.url).port)]})
   image = await pushImage(reg, {repository: 'lib/proxied', tag: '1.0', layers: 2, layerSize: 100_000})
@@ -80,7 +85,9 @@ describe('airlock pull over HTTPS with --ca-file', () => {
     expect(refused.stderr).not.toMatch(noStack)
     expect(existsSync(join(dir, 'store-a', 'files', secure.host, 'files', 'secure.bin'))).toBe(false)
 
-    const ok = await runCli(['pull', file, '--store', join(dir, 'store-b'), '--ca-file', secure.caFile!], {env: proxyEnv()})
+    const ok = await runCli(['pull', file, '--store', join(dir, 'store-b'), '--ca-file', secure.caFile!], {
+      env: proxyEnv(),
+    })
     expect(ok.stderr).not.toMatch(/Error/)
     expect(ok.code).toBe(0)
     expect(await readFile(join(dir, 'store-b', 'files', secure.host, 'files', 'secure.bin'))).toEqual(secureFile)
@@ -105,7 +112,9 @@ describe('airlock pull through a forward proxy', () => {
     const dir = await makeTempDir('airlock-pull-proxy-https-')
     const file = await manifest(dir, {binaries: [{url: `${secure.url}/files/secure.bin`, sha256: sha(secureFile)}]})
     const before = await proxy.requests()
-    const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--ca-file', secure.caFile!], {env: proxyEnv({HTTPS_PROXY: proxy.url})})
+    const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--ca-file', secure.caFile!], {
+      env: proxyEnv({HTTPS_PROXY: proxy.url}),
+    })
     expect(r.stderr).not.toMatch(/Error/)
     expect(r.code).toBe(0)
     const seen = (await proxy.requests()).slice(before.length)
@@ -138,7 +147,9 @@ describe('airlock pull through a forward proxy', () => {
     const dir = await makeTempDir('airlock-pull-proxy-image-')
     const file = await manifest(dir, {platforms: ['linux/amd64'], images: [image.ref]})
     const before = await proxy.requests()
-    const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--ca-file', reg.caFile!, '--json'], {env: proxyEnv({HTTPS_PROXY: proxy.url})})
+    const r = await runCli(['pull', file, '--store', join(dir, 'store'), '--ca-file', reg.caFile!, '--json'], {
+      env: proxyEnv({HTTPS_PROXY: proxy.url}),
+    })
     expect(r.stderr).not.toMatch(/Error/)
     expect(r.code).toBe(0)
     const out = JSON.parse(r.stdout) as {items: {ref: string; digest: string}[]}
@@ -146,6 +157,7 @@ describe('airlock pull through a forward proxy', () => {
     const seen = (await proxy.requests()).slice(before.length)
     expect(seen.length).toBeGreaterThan(0)
     expect(seen.every((l) => l === `CONNECT ${reg.host} HTTP/1.1`)).toBe(true)
-    for (const b of image.blobs) expect(existsSync(join(dir, 'store', 'images', 'blobs', 'sha256', b.digest.slice('sha256:'.length)))).toBe(true)
+    for (const b of image.blobs)
+      expect(existsSync(join(dir, 'store', 'images', 'blobs', 'sha256', b.digest.slice('sha256:'.length)))).toBe(true)
   })
 })

@@ -1,5 +1,6 @@
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
+
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {createHttp, openStream} from '../../src/lib/fetch/http.js'
@@ -20,7 +21,11 @@ const firstSeen: Seen[] = []
 const secondSeen: Seen[] = []
 const BASIC = `Basic ${Buffer.from('alice:Redirect-S3cret').toString('base64')}`
 
-async function listen(host: string, handle: (req: IncomingMessage, res: ServerResponse) => void, seen: Seen[]): Promise<Server> {
+async function listen(
+  host: string,
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+  seen: Seen[],
+): Promise<Server> {
   const s = createServer((req, res) => {
     seen.push({url: req.url ?? '', authorization: req.headers.authorization})
     handle(req, res)
@@ -66,7 +71,11 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 
 describe('credentials never follow a redirect to another origin', () => {
   it('a registry blob GET with Basic credentials, redirected, reaches the other origin without Authorization', async () => {
-    const c = new RegistryClient({registry: new URL(firstBase).host, credentials: {username: 'alice', password: 'Redirect-S3cret'}, policy: {attempts: 1, baseDelayMs: 1, maxDelayMs: 1}})
+    const c = new RegistryClient({
+      registry: new URL(firstBase).host,
+      credentials: {username: 'alice', password: 'Redirect-S3cret'},
+      policy: {attempts: 1, baseDelayMs: 1, maxDelayMs: 1},
+    })
     const digest = `sha256:${'3'.repeat(64)}`
     const opened = await c.blobOpener('team/app', digest)(0)
     expect(await readAll(opened.stream)).toBe('0123456789')

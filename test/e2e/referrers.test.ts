@@ -9,11 +9,11 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {LockReferrer} from '../../src/lib/bundle-json.js'
 import {runCli} from '../helpers/cli.js'
-import {pushImage, type PushedImage, RegistrySession} from '../helpers/images.js'
+import {type PushedImage, pushImage, RegistrySession} from '../helpers/images.js'
 import {
   attachReferrers,
-  cosignKeyPair,
   type CosignKeyPair,
+  cosignKeyPair,
   pushFallbackIndex,
   pushReferrer,
   type Referrer,
@@ -34,7 +34,12 @@ const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('h
 
 /** The manifest bytes a registry serves for a reference, read by skopeo (independent of airlock). */
 async function served(ref: string): Promise<Buffer> {
-  return (await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {encoding: 'buffer', maxBuffer: 16 << 20})).stdout
+  return (
+    await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], {
+      encoding: 'buffer',
+      maxBuffer: 16 << 20,
+    })
+  ).stdout
 }
 
 let source: RegistryServer
@@ -103,7 +108,9 @@ describe('referrer fixtures', () => {
     expect(attached.signature.tag).toBe(`sha256-${image.digest.slice(7)}.sig`)
     expect(attached.sbomSignature.tag).toBe(`sha256-${attached.sbom.digest.slice(7)}.sig`)
     const fallback = JSON.parse((await served(`${repo}:sha256-${image.digest.slice(7)}`)).toString())
-    expect(fallback.manifests).toEqual([expect.objectContaining({digest: attached.sbom.digest, artifactType: 'application/vnd.cyclonedx+json'})])
+    expect(fallback.manifests).toEqual([
+      expect.objectContaining({digest: attached.sbom.digest, artifactType: 'application/vnd.cyclonedx+json'}),
+    ])
     expect(JSON.parse(attached.sbom.manifestBytes.toString()).subject.digest).toBe(image.digest)
   })
 })
@@ -130,10 +137,17 @@ describe('pull, bundle, verify, inspect and import registry carry referrers', ()
       }
     }
     const index = JSON.parse(await readFile(join(store, 'images', 'index.json'), 'utf8'))
-    const entries = index.manifests.filter((m: {annotations?: Record<string, string>}) => m.annotations?.['io.airlock.referrer.subject'])
-    expect(entries.map((e: {digest: string; annotations: Record<string, string>}) => [e.digest, e.annotations['io.airlock.referrer.subject']]).sort()).toEqual(
-      all.map((x) => [x.digest, x.subject]).sort(),
+    const entries = index.manifests.filter(
+      (m: {annotations?: Record<string, string>}) => m.annotations?.['io.airlock.referrer.subject'],
     )
+    expect(
+      entries
+        .map((e: {digest: string; annotations: Record<string, string>}) => [
+          e.digest,
+          e.annotations['io.airlock.referrer.subject'],
+        ])
+        .sort(),
+    ).toEqual(all.map((x) => [x.digest, x.subject]).sort())
   })
 
   it('bundle lists them under their image; verify checks every digest; inspect lists them', async () => {
@@ -142,7 +156,9 @@ describe('pull, bundle, verify, inspect and import registry carry referrers', ()
     expect(b.stderr).not.toMatch(/Error/)
     expect(b.code).toBe(0)
     const lock = JSON.parse(await readFile(join(bundle, 'bundle.json'), 'utf8'))
-    expect([...lock.images.find((i: {ref: string}) => i.ref === APP()).referrers].sort(byDigest)).toEqual(all.map(asLock).sort(byDigest))
+    expect([...lock.images.find((i: {ref: string}) => i.ref === APP()).referrers].sort(byDigest)).toEqual(
+      all.map(asLock).sort(byDigest),
+    )
     const v = await runCli(['verify', bundle, '--json'])
     expect(v.code).toBe(0)
     expect(JSON.parse(v.stdout).ok).toBe(true)
@@ -171,7 +187,8 @@ describe('pull, bundle, verify, inspect and import registry carry referrers', ()
     const r = await runCli(['inspect', bundle, '--format', 'cyclonedx'])
     expect(r.code).toBe(0)
     expect(await new Validation.JsonStrictValidator(Spec.Version.v1dot5).validate(r.stdout)).toBeNull()
-    for (const d of [image.digest, plain.digest, ...all.map((x) => x.digest)]) expect(r.stdout).toContain(`sha256%3A${d.slice(7)}`)
+    for (const d of [image.digest, plain.digest, ...all.map((x) => x.digest)])
+      expect(r.stdout).toContain(`sha256%3A${d.slice(7)}`)
   })
 
   it('import registry pushes each referrer at its digest, cosign tags kept, and the fallback tag where the target has no referrers API', async () => {
@@ -186,7 +203,13 @@ describe('pull, bundle, verify, inspect and import registry carry referrers', ()
       for (const b of x.blobs) expect(await session.hasBlob(b.digest)).toBe(true)
     }
     const fallback = JSON.parse((await served(`${repo}:sha256-${image.digest.slice(7)}`)).toString())
-    expect(fallback.manifests).toEqual([expect.objectContaining({digest: attached.sbom.digest, artifactType: 'application/vnd.cyclonedx+json', size: attached.sbom.size})])
+    expect(fallback.manifests).toEqual([
+      expect.objectContaining({
+        digest: attached.sbom.digest,
+        artifactType: 'application/vnd.cyclonedx+json',
+        size: attached.sbom.size,
+      }),
+    ])
     const childFallback = JSON.parse((await served(`${repo}:sha256-${childSbom.subject.slice(7)}`)).toString())
     expect(childFallback.manifests.map((m: {digest: string}) => m.digest)).toEqual([childSbom.digest])
     // Again: everything is there, nothing changes.
@@ -199,7 +222,10 @@ describe('pull, bundle, verify, inspect and import registry carry referrers', ()
 describe('a platform filter that rewrites the index', () => {
   it('keeps the signature of the upstream index (verify --key: signed by the source digest), leaves out an SBOM whose subject is that index, with a warning', async () => {
     const file = join(tmp, 'filtered.yaml')
-    await writeFile(file, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: filtered\nspec:\n  platforms: [linux/amd64]\n  images:\n    - ${APP()}\n`)
+    await writeFile(
+      file,
+      `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: filtered\nspec:\n  platforms: [linux/amd64]\n  images:\n    - ${APP()}\n`,
+    )
     const store = join(tmp, 'store-filtered')
     const r = await runCli(['pull', file, '--store', store])
     expect(r.code).toBe(0)
@@ -226,11 +252,18 @@ describe('spec.referrers narrows what pull copies', () => {
 
   it('a list of artifact types, applied to referrers of referrers too', async () => {
     const store = join(tmp, 'store-sbom')
-    const r = await runCli(['pull', await manifestFile('sbom', '  referrers: [application/vnd.cyclonedx+json]\n'), '--store', store])
+    const r = await runCli([
+      'pull',
+      await manifestFile('sbom', '  referrers: [application/vnd.cyclonedx+json]\n'),
+      '--store',
+      store,
+    ])
     expect(r.code).toBe(0)
     const records = JSON.parse(await readFile(join(store, 'records.json'), 'utf8'))
     const app = records.images.find((i: {ref: string}) => i.ref === APP())
-    expect(app.referrers.map((x: {digest: string}) => x.digest).sort()).toEqual([attached.sbom.digest, childSbom.digest].sort())
+    expect(app.referrers.map((x: {digest: string}) => x.digest).sort()).toEqual(
+      [attached.sbom.digest, childSbom.digest].sort(),
+    )
   })
 
   it('a referrer that cannot be fetched fails the pull, naming it', async () => {
@@ -242,7 +275,10 @@ describe('spec.referrers narrows what pull copies', () => {
     const session = new RegistrySession(source, repo)
     expect((await session.request('DELETE', `/v2/${repo}/blobs/${sbom.blobs[1].digest}`)).status).toBe(202)
     const file = join(tmp, 'broken.yaml')
-    await writeFile(file, `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: broken\nspec:\n  images:\n    - ${source.host}/${repo}:1.0\n`)
+    await writeFile(
+      file,
+      `apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: broken\nspec:\n  images:\n    - ${source.host}/${repo}:1.0\n`,
+    )
     const r = await runCli(['pull', file, '--store', join(tmp, 'store-broken'), '--json'])
     expect(r.code).toBe(1)
     expect(JSON.parse(r.stdout).error.message).toContain(sbom.blobs[1].digest)

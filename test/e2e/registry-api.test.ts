@@ -45,7 +45,9 @@ describe('registry client: tags, catalog, referrers', () => {
     await pushReferrer(reg, 'team/signed', sbom)
     await pushFallbackIndex(reg, 'team/signed', image.digest, [sbom])
     const found = await client.referrers('team/signed', image.digest)
-    expect(found).toEqual([{mediaType: sbom.mediaType, digest: sbom.digest, size: sbom.size, artifactType: sbom.artifactType}])
+    expect(found).toEqual([
+      {mediaType: sbom.mediaType, digest: sbom.digest, size: sbom.size, artifactType: sbom.artifactType},
+    ])
     expect(await client.referrers('team/signed', image.digest, sbom.artifactType)).toHaveLength(1)
     expect(await client.referrers('team/signed', image.digest, 'application/x-other')).toEqual([])
   })

@@ -3,11 +3,12 @@ import {createServer, type IncomingMessage, type Server, type ServerResponse} fr
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
-import {IntegrityError, RegistryError} from '../../src/lib/errors.js'
 import {sha256Digest} from '../../src/lib/content/digest.js'
 import {MediaType} from '../../src/lib/content/media-types.js'
+import {IntegrityError, RegistryError} from '../../src/lib/errors.js'
 import {RegistryClient} from '../../src/lib/registry/client.js'
 
 // A loopback fake registry for what the real one cannot be told to do: expire
@@ -52,7 +53,9 @@ beforeEach(() => {
   cdnSeen.length = 0
 })
 
-const manifest = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, config: {}, layers: []}))
+const manifest = Buffer.from(
+  JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, config: {}, layers: []}),
+)
 const manifestDigest = sha256Digest(manifest)
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
@@ -61,12 +64,16 @@ function json(res: ServerResponse, status: number, body: unknown, headers: Recor
 }
 
 /** Bearer auth: tokens handed out at /token are valid `validUses` times each. */
-function bearerRegistry(opts: {validUses: number; onManifest?: (res: ServerResponse) => void}): {tokens: string[]; scopes: string[]} {
+function bearerRegistry(opts: {validUses: number; onManifest?: (res: ServerResponse) => void}): {
+  tokens: string[]
+  scopes: string[]
+} {
   const state = {tokens: [] as string[], scopes: [] as string[], uses: new Map<string, number>()}
   handler = (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x')
     if (url.pathname === '/token') {
-      if (req.headers.authorization !== `Basic ${Buffer.from('alice:s3cret').toString('base64')}`) return json(res, 401, {})
+      if (req.headers.authorization !== `Basic ${Buffer.from('alice:s3cret').toString('base64')}`)
+        return json(res, 401, {})
       state.scopes.push(url.searchParams.getAll('scope').join(' '))
       const t = `tok${state.tokens.length + 1}`
       state.tokens.push(t)
@@ -77,7 +84,12 @@ function bearerRegistry(opts: {validUses: number; onManifest?: (res: ServerRespo
     const tok = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
     const n = tok ? state.uses.get(tok) : undefined
     if (n === undefined || n >= opts.validUses) {
-      return json(res, 401, {errors: [{code: 'UNAUTHORIZED', message: 'authentication required'}]}, {'www-authenticate': challenge})
+      return json(
+        res,
+        401,
+        {errors: [{code: 'UNAUTHORIZED', message: 'authentication required'}]},
+        {'www-authenticate': challenge},
+      )
     }
     state.uses.set(tok!, n + 1)
     if (url.pathname === '/v2/') return json(res, 200, {})
@@ -114,15 +126,24 @@ describe('RegistryClient', () => {
     const err = await c.getManifest('team/app', 'v1').catch((e: unknown) => e)
     expect(err).toBeInstanceOf(RegistryError)
     expect((err as RegistryError).message).toMatch(/refused the credentials/)
-    expect(JSON.stringify({m: (err as Error).message, s: (err as RegistryError).suggestions})).not.toContain('wrong-pass')
-    expect((err as RegistryError).suggestions).toContain('the registry refused the credentials for user alice (from --username/--password): check the username and password')
+    expect(JSON.stringify({m: (err as Error).message, s: (err as RegistryError).suggestions})).not.toContain(
+      'wrong-pass',
+    )
+    expect((err as RegistryError).suggestions).toContain(
+      'the registry refused the credentials for user alice (from --username/--password): check the username and password',
+    )
   })
 
   it('hints at docker login only when no credentials were sent; refused ones are named by user and origin, never by password', async () => {
     const good = `Basic ${Buffer.from('alice:s3cret').toString('base64')}`
     handler = (req, res) => {
       if (req.headers.authorization === good) return json(res, 200, {})
-      json(res, 401, {errors: [{code: 'UNAUTHORIZED', message: 'authentication required'}]}, {'www-authenticate': 'Basic realm="fake"'})
+      json(
+        res,
+        401,
+        {errors: [{code: 'UNAUTHORIZED', message: 'authentication required'}]},
+        {'www-authenticate': 'Basic realm="fake"'},
+      )
     }
     const hintsOf = async (c: RegistryClient): Promise<string> => {
       const err = await c.getManifest('team/app', 'v1').catch((e: unknown) => e)
@@ -133,18 +154,27 @@ describe('RegistryClient', () => {
     const anonymous = await hintsOf(new RegistryClient({registry: host, dockerConfig: false, policy}))
     expect(anonymous).toMatch(/docker login.*--username and --password/)
 
-    const flags = await hintsOf(new RegistryClient({registry: host, credentials: {username: 'alice', password: 'Wr0ng-flag-pw'}, policy}))
-    expect(flags).toContain('refused the credentials for user alice (from --username/--password): check the username and password')
+    const flags = await hintsOf(
+      new RegistryClient({registry: host, credentials: {username: 'alice', password: 'Wr0ng-flag-pw'}, policy}),
+    )
+    expect(flags).toContain(
+      'refused the credentials for user alice (from --username/--password): check the username and password',
+    )
     expect(flags).not.toMatch(/docker login|pass --username/)
     expect(flags).not.toContain('Wr0ng-flag-pw')
 
     const dir = await mkdtemp(join(tmpdir(), 'airlock-client-'))
     const prev = process.env.DOCKER_CONFIG
     try {
-      await writeFile(join(dir, 'config.json'), JSON.stringify({auths: {[host]: {auth: Buffer.from('alice:Wr0ng-config-pw').toString('base64')}}}))
+      await writeFile(
+        join(dir, 'config.json'),
+        JSON.stringify({auths: {[host]: {auth: Buffer.from('alice:Wr0ng-config-pw').toString('base64')}}}),
+      )
       process.env.DOCKER_CONFIG = dir
       const config = await hintsOf(new RegistryClient({registry: host, policy}))
-      expect(config).toContain('refused the credentials for user alice (from the Docker config): check the username and password')
+      expect(config).toContain(
+        'refused the credentials for user alice (from the Docker config): check the username and password',
+      )
       expect(config).not.toMatch(/docker login|pass --username/)
       expect(config).not.toContain('Wr0ng-config-pw')
     } finally {
@@ -161,7 +191,9 @@ describe('RegistryClient', () => {
       res.end(s1)
     }
     const c = new RegistryClient({registry: host, policy})
-    await expect(c.getManifest('old/app', 'v1')).rejects.toThrow(/Docker schema 1 manifest, which airlock does not support/)
+    await expect(c.getManifest('old/app', 'v1')).rejects.toThrow(
+      /Docker schema 1 manifest, which airlock does not support/,
+    )
   })
 
   it('checks manifest bytes against the digest asked for and against Docker-Content-Digest', async () => {
@@ -233,9 +265,11 @@ describe('RegistryClient', () => {
     const port = (dead.address() as AddressInfo).port
     await new Promise((r) => dead.close(r))
     const c = new RegistryClient({registry: `127.0.0.1:${port}`, policy})
-    await expect(c.getManifest('a/b', 'v1')).rejects.toThrow(new RegExp(`^127.0.0.1:${port}: cannot reach the registry: connect ECONNREFUSED .*\\(3 attempts\\)$`))
+    await expect(c.getManifest('a/b', 'v1')).rejects.toThrow(
+      new RegExp(`^127.0.0.1:${port}: cannot reach the registry: connect ECONNREFUSED .*\\(3 attempts\\)$`),
+    )
   })
-  it('asks a token service that answers 503 at most the policy\'s attempts (retries live in one layer)', async () => {
+  it("asks a token service that answers 503 at most the policy's attempts (retries live in one layer)", async () => {
     let tokenCalls = 0
     handler = (req, res) => {
       const url = new URL(req.url ?? '/', 'http://x')
@@ -243,7 +277,12 @@ describe('RegistryClient', () => {
         tokenCalls++
         return json(res, 503, {errors: [{code: 'UNAVAILABLE', message: 'try later'}]})
       }
-      return json(res, 401, {errors: [{code: 'UNAUTHORIZED'}]}, {'www-authenticate': `Bearer realm="http://${host}/token",service="fake"`})
+      return json(
+        res,
+        401,
+        {errors: [{code: 'UNAUTHORIZED'}]},
+        {'www-authenticate': `Bearer realm="http://${host}/token",service="fake"`},
+      )
     }
     const c = new RegistryClient({registry: host, dockerConfig: false, policy})
     await expect(c.getManifest('a/b', 'v1')).rejects.toMatchObject({status: 503})
@@ -264,6 +303,10 @@ describe('RegistryClient', () => {
     }
     const c = new RegistryClient({registry: host, dockerConfig: false, policy})
     expect(await c.listTags('x/y', {pageSize: 2})).toEqual(['a', 'b', 'c', 'd', 'e'])
-    expect(seen.filter((r) => r.url.includes('tags/list')).map((r) => r.url)).toEqual(['/v2/x/y/tags/list?n=2', '/v2/x/y/tags/list?n=2&last=b', '/v2/x/y/tags/list?n=2&last=d'])
+    expect(seen.filter((r) => r.url.includes('tags/list')).map((r) => r.url)).toEqual([
+      '/v2/x/y/tags/list?n=2',
+      '/v2/x/y/tags/list?n=2&last=b',
+      '/v2/x/y/tags/list?n=2&last=d',
+    ])
   })
 })

@@ -2,6 +2,7 @@ import {createHash, randomBytes} from 'node:crypto'
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {Readable} from 'node:stream'
+
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {IntegrityError, RegistryError} from '../../src/lib/errors.js'
@@ -113,7 +114,11 @@ beforeEach(() => {
 })
 
 function pusher(chunkSize: number, attempts = 3): RegistryPusher {
-  const client = new RegistryClient({registry: host, dockerConfig: false, policy: {attempts, baseDelayMs: 5, maxDelayMs: 20}})
+  const client = new RegistryClient({
+    registry: host,
+    dockerConfig: false,
+    policy: {attempts, baseDelayMs: 5, maxDelayMs: 20},
+  })
   return new RegistryPusher(client, {chunkSize})
 }
 
@@ -184,6 +189,8 @@ describe('RegistryPusher', () => {
     const m = Buffer.from('{"schemaVersion":2}')
     expect(await pusher(1000).putManifest('a/b', 'v1', m, 'application/vnd.oci.image.manifest.v1+json')).toBe(sha(m))
     knobs.lieDigest = true
-    await expect(pusher(1000).putManifest('a/b', 'v1', m, 'application/vnd.oci.image.manifest.v1+json')).rejects.toBeInstanceOf(IntegrityError)
+    await expect(
+      pusher(1000).putManifest('a/b', 'v1', m, 'application/vnd.oci.image.manifest.v1+json'),
+    ).rejects.toBeInstanceOf(IntegrityError)
   })
 })

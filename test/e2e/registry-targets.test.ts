@@ -11,8 +11,8 @@ import {runCli} from '../helpers/cli.js'
 import {type ContainerdServer, startContainerd} from '../helpers/containerd.js'
 import {harnessRequest} from '../helpers/http.js'
 import {sbomArtifact} from '../helpers/referrers.js'
-import {type BundleFixture, type FixtureImage, makeRegistryBundle} from '../helpers/registry-bundle-fixture.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
+import {type BundleFixture, type FixtureImage, makeRegistryBundle} from '../helpers/registry-bundle-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 const run = promisify(execFile)
@@ -46,7 +46,8 @@ const tagOf = (ref: string) => ref.slice(ref.lastIndexOf(':') + 1)
 
 /** The manifest at `repository:reference` in `reg`, its bytes hashed: the digest it has there. */
 async function digestAt(reg: RegistryServer, repository: string, reference: string): Promise<string | undefined> {
-  const accept = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json'
+  const accept =
+    'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json'
   const r = await harnessRequest(`${reg.url}/v2/${repository}/manifests/${reference}`, {headers: {accept}})
   return r.status === 200 ? sha256(r.body) : undefined
 }
@@ -93,17 +94,41 @@ afterAll(async () => {
 describe('import registry --map --max-path-depth', () => {
   it('refuses a collision before anything is pushed, naming both sources', async () => {
     const reg = await newRegistry()
-    const p = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--map', `${source}/calico/node=library/web`, '--json'])
+    const p = await runCli([
+      'import',
+      'registry',
+      bundle.dir,
+      '--registry',
+      reg.host,
+      '--map',
+      `${source}/calico/node=library/web`,
+      '--json',
+    ])
     expect(p.code, p.stderr).toBe(2)
     const err = JSON.parse(p.stdout) as {error: {kind: string; message: string}}
     expect(err.error.kind).toBe('usage')
-    expect(err.error.message).toBe(`${source}/calico/node and ${source}/library/web would both land in ${reg.host}/library/web`)
+    expect(err.error.message).toBe(
+      `${source}/calico/node and ${source}/library/web would both land in ${reg.host}/library/web`,
+    )
     expect(await catalog(reg)).toEqual([])
   })
 
   it('--dry-run prints every source -> target and pushes nothing', async () => {
     const reg = await newRegistry()
-    const p = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'ns', '--map', `${source}/calico=tools/calico`, '--max-path-depth', '2', '--dry-run'])
+    const p = await runCli([
+      'import',
+      'registry',
+      bundle.dir,
+      '--registry',
+      reg.host,
+      '--namespace',
+      'ns',
+      '--map',
+      `${source}/calico=tools/calico`,
+      '--max-path-depth',
+      '2',
+      '--dry-run',
+    ])
     expect(p.code, p.stderr).toBe(0)
     expect(p.stdout).toContain(`${multi.ref} -> ${reg.host}/ns/tools-calico/node:v3.27.0\n`)
     expect(p.stdout).toContain(`${plain.ref} -> ${reg.host}/ns/library/web:1.0\n`)
@@ -118,17 +143,34 @@ describe('import registry --map --max-path-depth', () => {
     mapped = await newRegistry()
     configDir = await makeTempDir('airlock-mirror-config-')
     const p = await runCli([
-      'import', 'registry', bundle.dir, '--registry', mapped.host, '--namespace', 'ns',
-      '--map', `${source}/calico=tools/calico`, '--max-path-depth', '2', '--mirror-config', configDir, '--json',
+      'import',
+      'registry',
+      bundle.dir,
+      '--registry',
+      mapped.host,
+      '--namespace',
+      'ns',
+      '--map',
+      `${source}/calico=tools/calico`,
+      '--max-path-depth',
+      '2',
+      '--mirror-config',
+      configDir,
+      '--json',
     ])
     expect(p.code, p.stderr).toBe(0)
-    const result = JSON.parse(p.stdout) as {items: {source: string; target: string; digest: string}[]; mirrorConfig: string[]}
+    const result = JSON.parse(p.stdout) as {
+      items: {source: string; target: string; digest: string}[]
+      mirrorConfig: string[]
+    }
     const where = {
       [multi.ref]: 'ns/tools-calico/node',
       [plain.ref]: 'ns/library/web',
       [deep.ref]: 'ns/team-tools-ci/runner',
     }
-    expect(result.items.map((i) => [i.source, i.target])).toEqual(bundle.images.map((i) => [i.ref, `${mapped.host}/${where[i.ref]}:${tagOf(i.ref)}`]))
+    expect(result.items.map((i) => [i.source, i.target])).toEqual(
+      bundle.images.map((i) => [i.ref, `${mapped.host}/${where[i.ref]}:${tagOf(i.ref)}`]),
+    )
     for (const img of bundle.images) {
       expect(p.stderr, 'progress line').toContain(`${img.ref} -> ${mapped.host}/${where[img.ref]}:${tagOf(img.ref)}`)
       expect(await digestAt(mapped, where[img.ref], tagOf(img.ref)), img.ref).toBe(img.digest)
@@ -138,7 +180,11 @@ describe('import registry --map --max-path-depth', () => {
     // The SBOM went with its subject, into the mapped repository.
     const sbom = multi.referrers[0]
     expect(await digestAt(mapped, 'ns/tools-calico/node', sbom.digest)).toBe(sbom.digest)
-    expect((await catalog(mapped)).sort()).toEqual(['ns/library/web', 'ns/team-tools-ci/runner', 'ns/tools-calico/node'])
+    expect((await catalog(mapped)).sort()).toEqual([
+      'ns/library/web',
+      'ns/team-tools-ci/runner',
+      'ns/tools-calico/node',
+    ])
     // What containerd's file cannot express: on stderr, naming the images, and in the file.
     expect(p.stderr).toContain('containerd cannot rename a repository')
     expect(p.stderr).toContain(`${source}/calico/node (at ${mapped.host}/ns/tools-calico/node)`)
@@ -147,17 +193,42 @@ describe('import registry --map --max-path-depth', () => {
     const hosts = await readFile(join(configDir, 'containerd/certs.d', source, 'hosts.toml'), 'utf8')
     expect(hosts).toContain(`#   ${source}/calico/node -> ${mapped.host}/ns/tools-calico/node`)
     expect(result.mirrorConfig.sort()).toEqual(
-      [join(configDir, 'containerd/certs.d', source, 'hosts.toml'), join(configDir, 'registries.conf'), join(configDir, 'registries.yaml')].sort(),
+      [
+        join(configDir, 'containerd/certs.d', source, 'hosts.toml'),
+        join(configDir, 'registries.conf'),
+        join(configDir, 'registries.yaml'),
+      ].sort(),
     )
   })
 
   it('inventory registry with the same flags finds every image; without them, none', async () => {
     const out = join(await makeTempDir('airlock-inv-'), 'have.json')
-    const flags = ['--registry', mapped.host, '--namespace', 'ns', '--map', `${source}/calico=tools/calico`, '--max-path-depth', '2', '--lock', bundle.dir, '--out', out, '--json']
+    const flags = [
+      '--registry',
+      mapped.host,
+      '--namespace',
+      'ns',
+      '--map',
+      `${source}/calico=tools/calico`,
+      '--max-path-depth',
+      '2',
+      '--lock',
+      bundle.dir,
+      '--out',
+      out,
+      '--json',
+    ]
     const p = await runCli(['inventory', 'registry', ...flags])
     expect(p.code, p.stderr).toBe(0)
     expect((JSON.parse(p.stdout) as {counts: {images: number}}).counts.images).toBe(3)
-    const q = await runCli(['inventory', 'registry', ...flags.filter((f, i, a) => f !== '--map' && a[i - 1] !== '--map' && f !== '--max-path-depth' && a[i - 1] !== '--max-path-depth')])
+    const q = await runCli([
+      'inventory',
+      'registry',
+      ...flags.filter(
+        (f, i, a) =>
+          f !== '--map' && a[i - 1] !== '--map' && f !== '--max-path-depth' && a[i - 1] !== '--max-path-depth',
+      ),
+    ])
     expect(q.code, q.stderr).toBe(0)
     expect((JSON.parse(q.stdout) as {counts: {images: number}}).counts.images).toBe(1)
   })
@@ -193,14 +264,26 @@ describe('import registry --namespace --mirror-config: every image through a pat
   beforeAll(async () => {
     reg = await newRegistry()
     dir = await makeTempDir('airlock-mirror-config-ns-')
-    const p = await runCli(['import', 'registry', bundle.dir, '--registry', reg.host, '--namespace', 'mirror/k8s', '--mirror-config', dir])
+    const p = await runCli([
+      'import',
+      'registry',
+      bundle.dir,
+      '--registry',
+      reg.host,
+      '--namespace',
+      'mirror/k8s',
+      '--mirror-config',
+      dir,
+    ])
     expect(p.code, p.stderr).toBe(0)
     expect(p.stderr).not.toContain('containerd cannot rename')
   }, 300_000)
 
   it('containerd: ctr fetches each image by its original name through override_path; without --hosts-dir it cannot', async () => {
     const hosts = await readFile(join(dir, 'containerd/certs.d', source, 'hosts.toml'), 'utf8')
-    expect(hosts).toBe(`server = "https://${source}"\n\n[host."http://${reg.host}/v2/mirror/k8s"]\n  capabilities = ["pull", "resolve"]\n  override_path = true\n`)
+    expect(hosts).toBe(
+      `server = "https://${source}"\n\n[host."http://${reg.host}/v2/mirror/k8s"]\n  capabilities = ["pull", "resolve"]\n  override_path = true\n`,
+    )
     for (const img of [multi, deep]) {
       await expect(ctrd.ctr(['content', 'fetch', img.ref])).rejects.toThrow()
       await ctrd.ctr(['content', 'fetch', '--hosts-dir', join(dir, 'containerd/certs.d'), img.ref])
@@ -213,7 +296,13 @@ describe('import registry --namespace --mirror-config: every image through a pat
     expect(yaml).toContain('"^(.*)$": "mirror/k8s/$1"')
     await expectK3sFinds(join(dir, 'registries.yaml'), reg)
     for (const img of bundle.images) {
-      const r = await skopeo(['inspect', '--raw', '--registries-conf', join(dir, 'registries.conf'), `docker://${img.ref}`])
+      const r = await skopeo([
+        'inspect',
+        '--raw',
+        '--registries-conf',
+        join(dir, 'registries.conf'),
+        `docker://${img.ref}`,
+      ])
       expect(r.ok, `${img.ref}: ${r.stderr}`).toBe(true)
       expect(sha256(Buffer.from(r.stdout))).toBe(img.digest)
     }
@@ -276,7 +365,9 @@ function goReplaceAll(pattern: string, input: string, template: string): string 
  * (the control: without the rule nothing is found).
  */
 async function expectK3sFinds(file: string, reg: RegistryServer): Promise<void> {
-  const doc = parseYaml(await readFile(file, 'utf8')) as {mirrors: Record<string, {endpoint: string[]; rewrite?: Record<string, string>}>}
+  const doc = parseYaml(await readFile(file, 'utf8')) as {
+    mirrors: Record<string, {endpoint: string[]; rewrite?: Record<string, string>}>
+  }
   expect(Object.keys(doc.mirrors)).toEqual([source])
   const mirror = doc.mirrors[source]
   expect(mirror.endpoint).toEqual([reg.url])

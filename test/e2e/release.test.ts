@@ -3,6 +3,7 @@ import {readFileSync} from 'node:fs'
 import {copyFile, mkdir, open, readdir, readFile, stat, symlink, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 import {promisify} from 'node:util'
+
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {sha256Hex} from '../helpers/bundle-fixture.js'
@@ -30,7 +31,10 @@ describe('npm run release', () => {
     const work = await makeTempDir('e2e-release-')
     clone = join(work, 'airlock')
     // The tree as a fresh clone of it would be (tracked and new files, nothing ignored), node_modules shared.
-    const {stdout} = await exec('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {cwd: repoRoot, maxBuffer: 64 << 20})
+    const {stdout} = await exec('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+      cwd: repoRoot,
+      maxBuffer: 64 << 20,
+    })
     for (const f of stdout.split('\0').filter(Boolean)) {
       if (!(await stat(join(repoRoot, f)).catch(() => undefined))?.isFile()) continue
       await mkdir(dirname(join(clone, f)), {recursive: true})
@@ -42,9 +46,18 @@ describe('npm run release', () => {
   }, 60 * 60_000)
 
   it('writes both executables, the npm package and SHA256SUMS, and sha256sum -c passes', async () => {
-    expect((await readdir(rel)).sort()).toEqual(['SHA256SUMS', `airlock-${version}.tgz`, 'airlock-linux-amd64', 'airlock-linux-arm64'])
+    expect((await readdir(rel)).sort()).toEqual([
+      'SHA256SUMS',
+      `airlock-${version}.tgz`,
+      'airlock-linux-amd64',
+      'airlock-linux-arm64',
+    ])
     const {stdout} = await exec('sha256sum', ['-c', 'SHA256SUMS'], {cwd: rel})
-    expect(stdout.trim().split('\n').sort()).toEqual([`airlock-${version}.tgz: OK`, 'airlock-linux-amd64: OK', 'airlock-linux-arm64: OK'])
+    expect(stdout.trim().split('\n').sort()).toEqual([
+      `airlock-${version}.tgz: OK`,
+      'airlock-linux-amd64: OK',
+      'airlock-linux-arm64: OK',
+    ])
   })
 
   it('both executables run on Node.js 24 or later (the arm64 one, an aarch64 ELF, under qemu)', async () => {
@@ -58,7 +71,11 @@ describe('npm run release', () => {
     await fh.close()
     expect(header.subarray(0, 4).toString('latin1')).toBe('\x7fELF')
     expect(header.readUInt16LE(18)).toBe(183) // e_machine EM_AARCH64
-    const arm = await runProgram('qemu-aarch64-static', ['-L', '/usr/aarch64-linux-gnu', join(rel, 'airlock-linux-arm64'), '--version'], {timeoutMs: 300_000})
+    const arm = await runProgram(
+      'qemu-aarch64-static',
+      ['-L', '/usr/aarch64-linux-gnu', join(rel, 'airlock-linux-arm64'), '--version'],
+      {timeoutMs: 300_000},
+    )
     expect(arm.code, arm.stderr).toBe(0)
     expect(arm.stdout).toContain(`airlock/${version} linux-arm64 `)
     expect(nodeMajor(arm.stdout), arm.stdout).toBeGreaterThanOrEqual(24)
@@ -68,12 +85,28 @@ describe('npm run release', () => {
     const work = await makeTempDir('e2e-release-npm-')
     const prefix = join(work, 'prefix')
     // Packages from npm's cache (npm ci filled it); only the registry's metadata may be asked for.
-    await exec('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(rel, `airlock-${version}.tgz`)], {cwd: work, maxBuffer: 64 << 20})
+    await exec(
+      'npm',
+      [
+        'install',
+        '-g',
+        '--prefix',
+        prefix,
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        join(rel, `airlock-${version}.tgz`),
+      ],
+      {cwd: work, maxBuffer: 64 << 20},
+    )
     const installed = join(prefix, 'lib', 'node_modules', 'airlock')
     const deps = await readdir(join(installed, 'node_modules'))
     for (const dev of ['esbuild', 'postject', 'tsx', 'typescript', 'vitest']) expect(deps).not.toContain(dev)
     expect(await stat(join(installed, 'scripts')).catch(() => undefined)).toBeUndefined()
-    await writeFile(join(work, 'manifest.yaml'), 'apiVersion: airlock/v1\nkind: Manifest\nmetadata: {name: empty, version: "1"}\nspec: {}\n')
+    await writeFile(
+      join(work, 'manifest.yaml'),
+      'apiVersion: airlock/v1\nkind: Manifest\nmetadata: {name: empty, version: "1"}\nspec: {}\n',
+    )
     const airlock = join(prefix, 'bin', 'airlock')
     const r = await runProgram(airlock, ['build', 'manifest.yaml', '--out', 'b', '--store', 'store'], {cwd: work})
     expect(r.code, r.stderr).toBe(0)

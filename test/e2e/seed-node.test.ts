@@ -17,9 +17,9 @@ const run = promisify(execFile)
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 const exe = `airlock-linux-${ownArch}`
 
-
 /** A command inside the seed root, with a seed node's bare environment (nothing of this machine's leaks in). */
-const inSeed = (root: string, cmd: string) => `chroot '${root}' /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root sh -ec '${cmd}'`
+const inSeed = (root: string, cmd: string) =>
+  `chroot '${root}' /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root sh -ec '${cmd}'`
 
 /** The repository an image lands in on `import registry` without --namespace: its source path, registry host dropped. */
 const repoOf = (ref: string) => ref.replace(/^[^/]+\//, '').replace(/:[^/:]+$/, '')
@@ -33,7 +33,20 @@ async function registryLines(): Promise<string[]> {
   const reg = join(work, 'registry')
   await mkdir(join(reg, 'data'), {recursive: true})
   const config = join(reg, 'config.yml')
-  await writeFile(config, ['version: 0.1', 'log:', '  level: warn', 'storage:', '  filesystem:', `    rootdirectory: ${reg}/data`, 'http:', '  addr: 127.0.0.1:5000', ''].join('\n'))
+  await writeFile(
+    config,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: warn',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${reg}/data`,
+      'http:',
+      '  addr: 127.0.0.1:5000',
+      '',
+    ].join('\n'),
+  )
   return [
     'set -eu',
     'ip link set lo up',
@@ -77,8 +90,14 @@ beforeAll(async () => {
 
 describe('a seed node with no Node.js and no network', () => {
   it('sha256sum -c, ./import.sh nginx, the executable verifies and pushes every image into a registry on loopback', async () => {
-    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {images: {ref: string; digest: string}[]; files: {kind: string; path: string; sha256: string}[]}
-    const readBack = lock.images.map((i) => `printf '%s ' '${repoOf(i.ref)}@${i.digest}'; skopeo inspect --raw --tls-verify=false docker://127.0.0.1:5000/${repoOf(i.ref)}@${i.digest} | sha256sum | cut -c1-64`)
+    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {
+      images: {ref: string; digest: string}[]
+      files: {kind: string; path: string; sha256: string}[]
+    }
+    const readBack = lock.images.map(
+      (i) =>
+        `printf '%s ' '${repoOf(i.ref)}@${i.digest}'; skopeo inspect --raw --tls-verify=false docker://127.0.0.1:5000/${repoOf(i.ref)}@${i.digest} | sha256sum | cut -c1-64`,
+    )
     const script = [
       ...(await registryLines()),
       'echo "== network"; if curl -s --max-time 3 -o /dev/null http://deb.debian.org/; then echo reachable; else echo unreachable; fi',
@@ -93,7 +112,15 @@ describe('a seed node with no Node.js and no network', () => {
     expect(section('network').trim()).toBe('unreachable')
     expect(section('node').trim()).toBe('none')
     const seed = section('seed')
-    for (const name of ['offline-files.tar.gz', 'component-tools.tar.gz', 'offline-images.tar', exe, 'import.sh', 'bundle.json']) expect(seed).toContain(`${name}: OK`)
+    for (const name of [
+      'offline-files.tar.gz',
+      'component-tools.tar.gz',
+      'offline-images.tar',
+      exe,
+      'import.sh',
+      'bundle.json',
+    ])
+      expect(seed).toContain(`${name}: OK`)
     expect(seed).toMatch(/^\.: OK \(3 images, \d+ files; 6 bundle files checked\)$/m)
     // No warning of the executable's own (a SEA notice, an engine check) on stderr.
     expect(seed).not.toMatch(/Warning|ExperimentalWarning|\(node:\d+\)/)
@@ -110,12 +137,21 @@ describe('a seed node with no Node.js and no network', () => {
 
   it('every command runs from the executable, outside any clone: --version, --help, --json, a mistyped command, validate, build (pull, and bundle copying itself), inspect, verify, serve, import nginx of many small files', async () => {
     // Enough small files that most are written by import nginx's write thread, a worker the executable starts from its own code.
-    const many = Array.from({length: 120}, (_, i) => ({path: `files.example/d${i % 7}/f${i}`, data: fileData(500 + i * 37)}))
+    const many = Array.from({length: 120}, (_, i) => ({
+      path: `files.example/d${i % 7}/f${i}`,
+      data: fileData(500 + i * 37),
+    }))
     await makeBundle(join(root, 'many'), many)
-    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {images: {ref: string; digest: string}[]}
+    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {
+      images: {ref: string; digest: string}[]
+    }
     // The images the first test pushed, pulled again from the registry on loopback.
     const manifest = ['apiVersion: airlock/v1', 'kind: Manifest', 'metadata:', '  name: again', 'spec:', '  images:']
-    for (const i of lock.images) manifest.push(`    - ref: 127.0.0.1:5000/${repoOf(i.ref)}:${i.ref.split(':').at(-1)}@${i.digest}`, '      platforms: [all]')
+    for (const i of lock.images)
+      manifest.push(
+        `    - ref: 127.0.0.1:5000/${repoOf(i.ref)}:${i.ref.split(':').at(-1)}@${i.digest}`,
+        '      platforms: [all]',
+      )
     await mkdir(join(root, 'work3'))
     await writeFile(join(root, 'work3', 'again.yaml'), `${manifest.join('\n')}\n`)
     const a = `/bundle/${exe}`
@@ -145,19 +181,34 @@ describe('a seed node with no Node.js and no network', () => {
     expect(r.out).not.toMatch(/Warning|\(node:\d+\)/)
     const at = (f: string) => readFile(join(root, 'work3', f), 'utf8')
     expect(await at('version.txt')).toMatch(/^airlock\/\d+\.\d+\.\d+ linux-(x64|arm64) node-v(2[4-9]|[3-9][0-9])\./)
-    for (const c of ['build', 'bundle', 'import', 'inspect', 'pull', 'serve', 'validate', 'verify']) expect(await at('help.txt')).toMatch(new RegExp(`^  ${c}(\\s|$)`, 'm'))
+    for (const c of ['build', 'bundle', 'import', 'inspect', 'pull', 'serve', 'validate', 'verify'])
+      expect(await at('help.txt')).toMatch(new RegExp(`^  ${c}(\\s|$)`, 'm'))
     expect(await at('s3-help.txt')).toContain('--bucket')
-    expect(JSON.parse(await at('validate.json'))).toMatchObject({valid: true, name: 'again', counts: {images: lock.images.length}})
+    expect(JSON.parse(await at('validate.json'))).toMatchObject({
+      valid: true,
+      name: 'again',
+      counts: {images: lock.images.length},
+    })
     expect(await at('missing.code')).toBe('2\n')
-    expect(JSON.parse(await at('missing.json')).error).toMatchObject({exitCode: 2, message: expect.stringContaining('missing.yaml')})
+    expect(JSON.parse(await at('missing.json')).error).toMatchObject({
+      exitCode: 2,
+      message: expect.stringContaining('missing.yaml'),
+    })
     // A mistyped command: the usage error and the did-you-mean the npm-installed CLI gives, not oclif's own message.
     expect(await at('pul.code')).toBe('2\n')
-    expect(JSON.parse(await at('pul.json')).error).toMatchObject({kind: 'usage', exitCode: 2, message: 'airlock pul: no such command'})
+    expect(JSON.parse(await at('pul.json')).error).toMatchObject({
+      kind: 'usage',
+      exitCode: 2,
+      message: 'airlock pul: no such command',
+    })
     expect(await at('pul.err')).toContain('did you mean airlock pull?')
     expect(JSON.parse(await at('build.json'))).toMatchObject({name: 'again', counts: {images: lock.images.length}})
     expect(JSON.parse(await at('verify.json'))).toMatchObject({ok: true})
     // The executable carried itself and import.sh into the new bundle: the same bytes the clone's bundle has.
-    const inspected = JSON.parse(await at('inspect.json')) as {images: {digest: string}[]; tools: {path: string; sha256: string}[]}
+    const inspected = JSON.parse(await at('inspect.json')) as {
+      images: {digest: string}[]
+      tools: {path: string; sha256: string}[]
+    }
     expect(inspected.images.map((i) => i.digest).sort()).toEqual(lock.images.map((i) => i.digest).sort())
     for (const t of [exe, 'import.sh']) {
       const mine = sha256(await readFile(join(root, 'work3', 'again', t)))
@@ -171,7 +222,10 @@ describe('a seed node with no Node.js and no network', () => {
   })
 
   it('the executable serves the bundle in place, and a client outside the seed root pulls every image and a file through it', async () => {
-    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {images: {ref: string; digest: string}[]; files: {path: string; sha256: string}[]}
+    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {
+      images: {ref: string; digest: string}[]
+      files: {path: string; sha256: string}[]
+    }
     const pulled = join(work, 'pulled')
     const r = await inNamespace(
       [
@@ -192,7 +246,10 @@ describe('a seed node with no Node.js and no network', () => {
     expect(r.code, r.out).toBe(0)
     const section = (name: string) => r.out.split(`== ${name}\n`)[1]?.split('\n== ')[0] ?? ''
     expect(r.out).not.toMatch(/ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING|dynamic import callback/)
-    const images = section('images').trim().split('\n').filter((l) => l.startsWith('sha256:'))
+    const images = section('images')
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('sha256:'))
     expect(images, r.out).toHaveLength(lock.images.length)
     for (const line of images) {
       const [want, got] = line.split(' ')
@@ -203,10 +260,15 @@ describe('a seed node with no Node.js and no network', () => {
   })
 
   it('./import.sh serve serves the bundle in place with the executable; --help lists every command', async () => {
-    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {images: {ref: string}[]; files: {path: string; sha256: string}[]}
+    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {
+      images: {ref: string}[]
+      files: {path: string; sha256: string}[]
+    }
     const r = await inNamespace(
       [
-        ...(await serveLines('cd /bundle; exec ./import.sh serve --listen 127.0.0.1:5001 --cache-dir /tmp/serve-cache-sh')),
+        ...(await serveLines(
+          'cd /bundle; exec ./import.sh serve --listen 127.0.0.1:5001 --cache-dir /tmp/serve-cache-sh',
+        )),
         'echo "== catalog"',
         'curl -sf http://127.0.0.1:5001/v2/_catalog; echo',
         'echo "== file"',
@@ -222,7 +284,8 @@ describe('a seed node with no Node.js and no network', () => {
     const catalog = JSON.parse(section('catalog')) as {repositories: string[]}
     for (const i of lock.images) expect(catalog.repositories, r.out).toContain(repoOf(i.ref))
     expect(section('file').trim(), r.out).toBe(lock.files[1].sha256)
-    for (const c of ['nginx ROOT', 's3 ', 'registry ', 'serve ', 'verify', 'inspect']) expect(section('help')).toContain(`./import.sh ${c}`)
+    for (const c of ['nginx ROOT', 's3 ', 'registry ', 'serve ', 'verify', 'inspect'])
+      expect(section('help')).toContain(`./import.sh ${c}`)
     expect(section('stop'), r.out).toContain('served exit 0')
   })
 
@@ -233,9 +296,16 @@ describe('a seed node with no Node.js and no network', () => {
     bytes[Math.floor(bytes.length / 2)] ^= 0x01
     await writeFile(file, bytes)
     try {
-      const r = await inNamespace(inSeed(root, 'cd /flip; set +e; ./import.sh nginx /srv/flip; echo "exit $?"; set -e; if [ -e /srv/flip ]; then echo "written"; else echo "nothing written"; fi; ./import.sh --no-executable nginx /srv/flip'))
+      const r = await inNamespace(
+        inSeed(
+          root,
+          'cd /flip; set +e; ./import.sh nginx /srv/flip; echo "exit $?"; set -e; if [ -e /srv/flip ]; then echo "written"; else echo "nothing written"; fi; ./import.sh --no-executable nginx /srv/flip',
+        ),
+      )
       expect(r.code, r.out).toBe(0)
-      expect(r.out).toContain(`import.sh: /flip/${exe} does not match its line of SHA256SUMS (sha256 ${sha256(bytes)}, expected `)
+      expect(r.out).toContain(
+        `import.sh: /flip/${exe} does not match its line of SHA256SUMS (sha256 ${sha256(bytes)}, expected `,
+      )
       expect(r.out).toContain('./import.sh --no-executable nginx ROOT')
       expect(r.out).toMatch(/^exit 1$/m)
       expect(r.out).toMatch(/^nothing written$/m)
@@ -249,8 +319,12 @@ describe('a seed node with no Node.js and no network', () => {
     const delta = join(work, 'delta')
     const b = await runCli(['bundle', '--store', store.root, '--out', delta, '--since', join(work, 'bundle'), '--json'])
     expect(b.code, b.stderr).toBe(0)
-    const lock = JSON.parse(await readFile(join(delta, 'bundle.json'), 'utf8')) as {tools: {path: string; sha256: string; fromBase?: true}[]}
-    const base = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {tools: {path: string; sha256: string}[]}
+    const lock = JSON.parse(await readFile(join(delta, 'bundle.json'), 'utf8')) as {
+      tools: {path: string; sha256: string; fromBase?: true}[]
+    }
+    const base = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {
+      tools: {path: string; sha256: string}[]
+    }
     expect(lock.tools.find((t) => t.path === exe)).toEqual({...base.tools.find((t) => t.path === exe), fromBase: true})
     expect(lock.tools.find((t) => t.path === 'import.sh')?.fromBase).toBeUndefined()
     await expect(readFile(join(delta, exe))).rejects.toThrow(/ENOENT/)
@@ -262,12 +336,21 @@ describe('a seed node with no Node.js and no network', () => {
     await run('cp', ['-a', delta, join(root, 'delta')])
     await mkdir(join(root, 'elsewhere'))
     await run('cp', ['-a', delta, join(root, 'elsewhere', 'delta')])
-    const r = await inNamespace(inSeed(root, '/delta/import.sh inspect --json >/delta-inspect.json; /delta/import.sh verify; /elsewhere/delta/import.sh verify --base /bundle; set +e; /elsewhere/delta/import.sh verify; echo "exit $?"'))
+    const r = await inNamespace(
+      inSeed(
+        root,
+        '/delta/import.sh inspect --json >/delta-inspect.json; /delta/import.sh verify; /elsewhere/delta/import.sh verify --base /bundle; set +e; /elsewhere/delta/import.sh verify; echo "exit $?"',
+      ),
+    )
     expect(r.code, r.out).toBe(0)
     expect(r.out.match(/^\.?\/?\S*: OK /gm) ?? [], r.out).toHaveLength(2)
-    expect(r.out).toContain(`import.sh: this delta leaves ${exe} to its base, and no folder named with --base nor beside /elsewhere/delta holds it`)
+    expect(r.out).toContain(
+      `import.sh: this delta leaves ${exe} to its base, and no folder named with --base nor beside /elsewhere/delta holds it`,
+    )
     expect(r.out).toMatch(/^exit 1$/m)
-    const inspected = JSON.parse(await readFile(join(root, 'delta-inspect.json'), 'utf8')) as {tools: {path: string; fromBase: boolean}[]}
+    const inspected = JSON.parse(await readFile(join(root, 'delta-inspect.json'), 'utf8')) as {
+      tools: {path: string; fromBase: boolean}[]
+    }
     expect(inspected.tools.map((t) => [t.path, t.fromBase])).toEqual([
       [exe, true],
       ['import.sh', false],
@@ -278,7 +361,16 @@ describe('a seed node with no Node.js and no network', () => {
     const key = join(work, 'sign.pem')
     await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key])
     await run('openssl', ['ec', '-in', key, '-pubout', '-out', join(root, 'pub.pem')])
-    const b = await runCli(['bundle', '--store', store.root, '--out', join(root, 'signed'), '--sign-key', key, '--quiet'])
+    const b = await runCli([
+      'bundle',
+      '--store',
+      store.root,
+      '--out',
+      join(root, 'signed'),
+      '--sign-key',
+      key,
+      '--quiet',
+    ])
     expect(b.code, b.stderr).toBe(0)
     // Copies sharing the big files' inodes: a changed file is written anew, never through the link.
     const rewrite = async (file: string, data: Buffer | string) => {
@@ -310,27 +402,37 @@ describe('a seed node with no Node.js and no network', () => {
         ),
       )
       expect(r.code, r.out).toBe(0)
-      const lock = JSON.parse(await readFile(join(root, 'signed', 'bundle.json'), 'utf8')) as {files: {path: string; sha256: string}[]}
+      const lock = JSON.parse(await readFile(join(root, 'signed', 'bundle.json'), 'utf8')) as {
+        files: {path: string; sha256: string}[]
+      }
       expect(lock.files.length).toBeGreaterThan(0)
-      for (const f of lock.files) expect(sha256(await readFile(join(root, 'srv', 'signed', f.path))), f.path).toBe(f.sha256)
+      for (const f of lock.files)
+        expect(sha256(await readFile(join(root, 'srv', 'signed', f.path))), f.path).toBe(f.sha256)
       for (const d of ['tampered', 'nosig']) expect(r.out).toMatch(new RegExp(`^${d} exit 2$`, 'm'))
       expect(r.out).toContain('SHA256SUMS.sig does not verify SHA256SUMS with /pub.pem')
       expect(r.out).toContain('SHA256SUMS.sig is missing')
       expect(r.out).toMatch(/^noexe exit 2$/m)
-      expect(r.out).toContain('import.sh: --bundle-key: without the airlock executable import.sh cannot check SHA256SUMS.sig')
+      expect(r.out).toContain(
+        'import.sh: --bundle-key: without the airlock executable import.sh cannot check SHA256SUMS.sig',
+      )
       for (const d of ['tampered', 'nosig', 'noexe']) expect(r.out).toMatch(new RegExp(`^${d} untouched$`, 'm'))
     } finally {
-      for (const d of ['signed', 'tampered', 'nosig', 'pub.pem', 'srv/signed']) await rm(join(root, d), {recursive: true, force: true})
+      for (const d of ['signed', 'tampered', 'nosig', 'pub.pem', 'srv/signed'])
+        await rm(join(root, d), {recursive: true, force: true})
     }
   })
 
   it('./import.sh nginx works with sha256sum and tar alone once the executable is gone', async () => {
     await rm(join(root, 'bundle', exe))
-    const r = await inNamespace(inSeed(root, './bundle/import.sh nginx /srv/www2 && ./bundle/import.sh nginx /srv/www2'))
+    const r = await inNamespace(
+      inSeed(root, './bundle/import.sh nginx /srv/www2 && ./bundle/import.sh nginx /srv/www2'),
+    )
     expect(r.code, r.out).toBe(0)
     expect(r.out).toMatch(/^(\d+) files? written, 0 already there, under \/srv\/www2$/m)
     expect(r.out).toMatch(/^0 files written, \d+ already there, under \/srv\/www2$/m)
-    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {files: {path: string; sha256: string}[]}
+    const lock = JSON.parse(await readFile(join(root, 'bundle', 'bundle.json'), 'utf8')) as {
+      files: {path: string; sha256: string}[]
+    }
     for (const f of lock.files) expect(sha256(await readFile(join(root, 'srv', 'www2', f.path))), f.path).toBe(f.sha256)
     // The registry and S3 need the executable: a clear refusal, not a half-done job.
     const s3 = await inNamespace(inSeed(root, './bundle/import.sh registry --registry 127.0.0.1:5000'))

@@ -1,14 +1,14 @@
 import {execFile} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {createHash} from 'node:crypto'
-
 import {runCli} from '../helpers/cli.js'
-import {startNginx} from '../helpers/nginx.js'
 import {pushImage, RegistrySession} from '../helpers/images.js'
+import {startNginx} from '../helpers/nginx.js'
 import {type PagingProxy, startPagingProxy} from '../helpers/paging-proxy.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
 import {makeTempDir} from '../helpers/tmp.js'
@@ -20,7 +20,18 @@ const run = promisify(execFile)
 // them, so every request here goes through a real HTTP server in front of it
 // (test/helpers/paging-proxy.ts) that pages with n/last and Link headers.
 
-const APP_TAGS = ['v1.27.9', 'v1.28.0', 'v1.28.1', 'v1.28.2', 'v1.28.3', 'v1.28.4', 'v1.29.0-rc.1', 'v1.29.0', 'latest', 'dev-abc']
+const APP_TAGS = [
+  'v1.27.9',
+  'v1.28.0',
+  'v1.28.1',
+  'v1.28.2',
+  'v1.28.3',
+  'v1.28.4',
+  'v1.29.0-rc.1',
+  'v1.29.0',
+  'latest',
+  'dev-abc',
+]
 /** 120 versions: 2.0.0 ... 2.0.119, so lexical order (2.0.99 > 2.0.119) is not version order. */
 const MANY_TAGS = Array.from({length: 120}, (_, i) => `2.0.${i}`)
 
@@ -47,7 +58,8 @@ beforeAll(async () => {
   dir = await makeTempDir('airlock-select-')
   reg = await startRegistry()
   // A distinct small image per tag of team/app, so each tag has its own digest.
-  for (const tag of APP_TAGS) appDigest.set(tag, (await pushImage(reg, {repository: 'team/app', tag, layerSize: 2048})).digest)
+  for (const tag of APP_TAGS)
+    appDigest.set(tag, (await pushImage(reg, {repository: 'team/app', tag, layerSize: 2048})).digest)
   // One image under 120 tags of team/many.
   const img = await pushImage(reg, {repository: 'team/many', tag: MANY_TAGS[0], layerSize: 2048})
   const session = new RegistrySession(reg, 'team/many')
@@ -92,14 +104,20 @@ describe('tag selections resolved against the registry', () => {
     proxy.listRequests.length = 0
     const r = await runCli(['validate', file, '--resolve', '--json'])
     expect(r.code, r.stderr).toBe(0)
-    const out = JSON.parse(r.stdout) as {resolved: {images: string[]; selections: Report[]; repositories: {field: string; repositories: string[]}[]}}
+    const out = JSON.parse(r.stdout) as {
+      resolved: {images: string[]; selections: Report[]; repositories: {field: string; repositories: string[]}[]}
+    }
     const picked = (field: string, repo = 'team/app') =>
-      out.resolved.selections.find((s) => s.field === field && s.repository === `${p}/${repo}`)!.selected.map((t) => t.tag)
+      out.resolved.selections
+        .find((s) => s.field === field && s.repository === `${p}/${repo}`)!
+        .selected.map((t) => t.tag)
     expect(picked('spec.images[0]')).toEqual(['v1.28.4', 'v1.28.3', 'v1.28.2', 'v1.28.1', 'v1.28.0'])
     expect(picked('spec.images[1]')).toEqual(['v1.29.0', 'v1.28.4'])
     expect(picked('spec.images[2]')).toEqual(['v1.28.4', 'v1.28.3', 'v1.28.2', 'v1.28.1'])
     expect(picked('spec.images[3]', 'team/many')).toEqual([...MANY_TAGS].reverse())
-    expect(out.resolved.repositories).toEqual([expect.objectContaining({field: 'spec.repositories[0]', repositories: ['team/app', 'team/many']})])
+    expect(out.resolved.repositories).toEqual([
+      expect.objectContaining({field: 'spec.repositories[0]', repositories: ['team/app', 'team/many']}),
+    ])
     expect(picked('spec.repositories[0]')).toEqual(['v1.29.0'])
     expect(picked('spec.repositories[0]', 'team/many')).toEqual(['2.0.119'])
     // Every tag once, in selection order.
@@ -116,7 +134,10 @@ describe('tag selections resolved against the registry', () => {
   })
 
   it('validate stays offline without --resolve and lists the selections as written', async () => {
-    const file = await manifest('offline', `  images:\n    - repository: 127.0.0.1:1/team/app\n      tags: {latest: 2}\n`)
+    const file = await manifest(
+      'offline',
+      `  images:\n    - repository: 127.0.0.1:1/team/app\n      tags: {latest: 2}\n`,
+    )
     const r = await runCli(['validate', file])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain('spec.images[0]: 127.0.0.1:1/team/app {latest: 2}')
@@ -124,19 +145,34 @@ describe('tag selections resolved against the registry', () => {
 
   it('a selection that matches nothing exits 2, naming the repository and the selection at its line', async () => {
     const p = proxy.host
-    const file = await manifest('nomatch', `  images:\n    - repository: ${p}/team/app\n      tags: {semver: ">=3.0.0"}\n    - repository: ${p}/team/absent\n      tags: all\n`)
-    for (const args of [['pull', file, '--store', join(dir, 'store-nomatch')], ['pull', file, '--dry-run'], ['lock', file], ['validate', file, '--resolve']]) {
+    const file = await manifest(
+      'nomatch',
+      `  images:\n    - repository: ${p}/team/app\n      tags: {semver: ">=3.0.0"}\n    - repository: ${p}/team/absent\n      tags: all\n`,
+    )
+    for (const args of [
+      ['pull', file, '--store', join(dir, 'store-nomatch')],
+      ['pull', file, '--dry-run'],
+      ['lock', file],
+      ['validate', file, '--resolve'],
+    ]) {
       const r = await runCli(args)
       expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(2)
-      expect(r.stderr).toContain(`nomatch.yaml:8:13: spec.images[0].tags: no tag of ${p}/team/app matches {semver: ">=3.0.0"}: it has dev-abc, latest, v1.27.9`)
-      expect(r.stderr).toContain(`nomatch.yaml:10:13: spec.images[1].tags: no tag of ${p}/team/absent matches all: the registry does not know the repository`)
+      expect(r.stderr).toContain(
+        `nomatch.yaml:8:13: spec.images[0].tags: no tag of ${p}/team/app matches {semver: ">=3.0.0"}: it has dev-abc, latest, v1.27.9`,
+      )
+      expect(r.stderr).toContain(
+        `nomatch.yaml:10:13: spec.images[1].tags: no tag of ${p}/team/absent matches all: the registry does not know the repository`,
+      )
       expect(r.stderr).not.toMatch(/\n\s+at /)
     }
   })
 
   it('pull --dry-run prints what each selection resolves to; pull takes exactly those tags', async () => {
     const p = proxy.host
-    const file = await manifest('pull', `  images:\n    - repository: ${p}/team/app\n      tags: {semver: "~1.28", latest: 2}\n`)
+    const file = await manifest(
+      'pull',
+      `  images:\n    - repository: ${p}/team/app\n      tags: {semver: "~1.28", latest: 2}\n`,
+    )
     const dry = await runCli(['pull', file, '--dry-run'])
     expect(dry.code, dry.stderr).toBe(0)
     expect(dry.stdout).toContain(`spec.images[0] ${p}/team/app {semver: "~1.28", latest: 2}: 2 of 10 tags`)
@@ -147,7 +183,9 @@ describe('tag selections resolved against the registry', () => {
     const store = join(dir, 'store-pull')
     const r = await runCli(['pull', file, '--store', store, '--json'])
     expect(r.code, r.stderr).toBe(0)
-    const index = JSON.parse(await readFile(join(store, 'images', 'index.json'), 'utf8')) as {manifests: {digest: string; annotations: Record<string, string>}[]}
+    const index = JSON.parse(await readFile(join(store, 'images', 'index.json'), 'utf8')) as {
+      manifests: {digest: string; annotations: Record<string, string>}[]
+    }
     const names = index.manifests.map((m) => [m.annotations['org.opencontainers.image.ref.name'], m.digest]).sort()
     expect(names).toEqual([
       [`${p}/team/app:v1.28.3`, appDigest.get('v1.28.3')],
@@ -169,7 +207,13 @@ describe('tag selections resolved against the registry', () => {
 
 describe('airlock lock', () => {
   async function skopeoDigest(ref: string): Promise<string> {
-    const {stdout} = await run('skopeo', ['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${ref}`])
+    const {stdout} = await run('skopeo', [
+      'inspect',
+      '--tls-verify=false',
+      '--format',
+      '{{.Digest}}',
+      `docker://${ref}`,
+    ])
     return stdout.trim()
   }
 
@@ -196,7 +240,10 @@ describe('airlock lock', () => {
     const out = join(dir, 'lock.locked.yaml')
     const r = await runCli(['lock', file, '--out', out, '--json'])
     expect(r.code, r.stderr).toBe(0)
-    const result = JSON.parse(r.stdout) as {counts: Record<string, number>; items: {ref: string; action: string; from?: string}[]}
+    const result = JSON.parse(r.stdout) as {
+      counts: Record<string, number>
+      items: {ref: string; action: string; from?: string}[]
+    }
     expect(result.counts).toEqual({images: 5, pinned: 5, unchanged: 0, selections: 1, repositories: 1, files: 0})
     expect(result.items.map((i) => [i.ref.replace(/@.*/, ''), i.action, i.from])).toEqual([
       [`${p}/team/app:dev-abc`, 'pinned', undefined],
@@ -238,7 +285,10 @@ describe('airlock lock', () => {
     expect(await readFile(file, 'utf8')).toContain('tags: {latest: 2}')
     const again = await runCli(['lock', out, '--json'])
     expect(again.code, again.stderr).toBe(0)
-    expect(JSON.parse(again.stdout)).toMatchObject({changed: false, counts: {images: 5, pinned: 0, unchanged: 5, selections: 0, repositories: 0}})
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      changed: false,
+      counts: {images: 5, pinned: 0, unchanged: 5, selections: 0, repositories: 0},
+    })
     const plain = await runCli(['lock', out])
     expect(plain.stdout).toContain(`total: 5 images; ${out} was locked already, nothing changed`)
     expect(await readFile(out, 'utf8')).toBe(locked)
@@ -262,8 +312,14 @@ describe('airlock lock', () => {
       )
       const r = await runCli(['lock', file, '--json'])
       expect(r.code, r.stderr).toBe(0)
-      const json = JSON.parse(r.stdout) as {changed: boolean; files: {url: string; sha256: string; action: string}[]; counts: {files: number}}
-      expect(json.files).toEqual([{url: `${web.url}/tool`, sha256: hex, checksumUrl: `${web.url}/SHA256SUMS`, action: 'pinned'}])
+      const json = JSON.parse(r.stdout) as {
+        changed: boolean
+        files: {url: string; sha256: string; action: string}[]
+        counts: {files: number}
+      }
+      expect(json.files).toEqual([
+        {url: `${web.url}/tool`, sha256: hex, checksumUrl: `${web.url}/SHA256SUMS`, action: 'pinned'},
+      ])
       expect(json.counts.files).toBe(1)
       const locked = await readFile(file, 'utf8')
       expect(locked).toBe(`${head('lock-files')}  binaries:
@@ -286,7 +342,12 @@ describe('airlock lock', () => {
 
   it('a locked multi-arch tag with a platform subset builds the same images as the unlocked one; a digest alone keeps the whole index', async () => {
     const p = proxy.host
-    const multi = await pushImage(reg, {repository: 'team/multi', tag: '1.0', platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'], layerSize: 2048})
+    const multi = await pushImage(reg, {
+      repository: 'team/multi',
+      tag: '1.0',
+      platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'],
+      layerSize: 2048,
+    })
     const file = await manifest(
       'multi',
       `  platforms: [linux/amd64, linux/arm64]
@@ -301,7 +362,10 @@ describe('airlock lock', () => {
       const out = join(dir, name)
       const r = await runCli(['build', m, '--store', join(dir, `${name}-store`), '--out', out, '--no-importer'])
       expect(r.code, r.stderr).toBe(0)
-      return {images: (JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as {images: Img[]}).images, stderr: r.stderr}
+      return {
+        images: (JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8')) as {images: Img[]}).images,
+        stderr: r.stderr,
+      }
     }
     const unlocked = await build(file, 'multi-unlocked')
     const lockedFile = join(dir, 'multi.locked.yaml')
@@ -322,7 +386,9 @@ describe('airlock lock', () => {
       const pinned = b.images.find((i) => i.ref === `${p}/team/multi@${multi.digest}`)!
       expect(pinned).toMatchObject({digest: multi.digest, platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7']})
       expect(pinned.sourceDigest).toBeUndefined()
-      expect(b.stderr).toContain(`${p}/team/multi@${multi.digest}: pinned to an index digest with no tag; carrying all 3 platforms`)
+      expect(b.stderr).toContain(
+        `${p}/team/multi@${multi.digest}: pinned to an index digest with no tag; carrying all 3 platforms`,
+      )
       expect(b.stderr).not.toContain(`${p}/team/multi:1.0@${multi.digest}: pinned`)
     }
   })

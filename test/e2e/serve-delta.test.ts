@@ -10,7 +10,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {stopChild, trackChild} from '../helpers/cleanup.js'
 import {repoRoot, runCli} from '../helpers/cli.js'
 import {harnessRequest, waitFor} from '../helpers/http.js'
-import {pushImage, type PushedImage, randomLayer} from '../helpers/images.js'
+import {type PushedImage, pushImage, randomLayer} from '../helpers/images.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
 import {freePort} from '../helpers/ports.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
@@ -62,11 +62,32 @@ beforeAll(async () => {
   await writeFile(join(web.root, 'rel', 'kubeadm'), kubeadm)
   await writeFile(join(web.root, 'rel', 'tool'), tool)
   await writeFile(join(dir, 'v1.yaml'), manifest('1.0.0', [app1], [['rel/kubeadm', kubeadm]]))
-  await writeFile(join(dir, 'v2.yaml'), manifest('2.0.0', [app2], [['rel/kubeadm', kubeadm], ['rel/tool', tool]]))
+  await writeFile(
+    join(dir, 'v2.yaml'),
+    manifest(
+      '2.0.0',
+      [app2],
+      [
+        ['rel/kubeadm', kubeadm],
+        ['rel/tool', tool],
+      ],
+    ),
+  )
   const store = join(dir, 'store')
   await cli(['build', join(dir, 'v1.yaml'), '--store', store, '--out', join(dir, 'v1'), '--quiet'])
   await cli(['build', join(dir, 'v2.yaml'), '--store', store, '--out', join(dir, 'v2-full'), '--quiet'])
-  await cli(['bundle', '--store', store, '--manifest', join(dir, 'v2.yaml'), '--since', join(dir, 'v1'), '--out', join(dir, 'v2-delta'), '--quiet'])
+  await cli([
+    'bundle',
+    '--store',
+    store,
+    '--manifest',
+    join(dir, 'v2.yaml'),
+    '--since',
+    join(dir, 'v1'),
+    '--out',
+    join(dir, 'v2-delta'),
+    '--quiet',
+  ])
 }, 170_000)
 
 afterAll(async () => {
@@ -76,10 +97,26 @@ afterAll(async () => {
 
 describe('airlock serve of a delta bundle', () => {
   it('is refused alone, and with a --base that is not its base', async () => {
-    const alone = await runCli(['serve', join(dir, 'v2-delta'), '--listen', '127.0.0.1:1', '--cache-dir', join(dir, 'cache')])
+    const alone = await runCli([
+      'serve',
+      join(dir, 'v2-delta'),
+      '--listen',
+      '127.0.0.1:1',
+      '--cache-dir',
+      join(dir, 'cache'),
+    ])
     expect(alone.code).toBe(2)
     expect(alone.stderr).toMatch(/delta bundle.*serve-delta 1\.0\.0/)
-    const wrong = await runCli(['serve', join(dir, 'v2-delta'), '--base', join(dir, 'v2-full'), '--listen', '127.0.0.1:1', '--cache-dir', join(dir, 'cache')])
+    const wrong = await runCli([
+      'serve',
+      join(dir, 'v2-delta'),
+      '--base',
+      join(dir, 'v2-full'),
+      '--listen',
+      '127.0.0.1:1',
+      '--cache-dir',
+      join(dir, 'cache'),
+    ])
     expect(wrong.code).toBe(2)
     expect(wrong.stderr).toMatch(/no --base names/)
   })
@@ -92,22 +129,50 @@ describe('airlock serve of a delta bundle', () => {
     const port = await freePort()
     const log = join(dir, 'serve.log')
     const fd = openSync(log, 'a')
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'serve', join(dir, 'v2-delta'), '--base', join(dir, 'v1'), '--listen', `127.0.0.1:${port}`, '--cache-dir', join(dir, 'cache')], {
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      env: {...process.env, CI: '1'},
-    })
+    const child = spawn(
+      process.execPath,
+      [
+        join(repoRoot, 'bin', 'run.js'),
+        'serve',
+        join(dir, 'v2-delta'),
+        '--base',
+        join(dir, 'v1'),
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--cache-dir',
+        join(dir, 'cache'),
+      ],
+      {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        env: {...process.env, CI: '1'},
+      },
+    )
     closeSync(fd)
     trackChild(child)
     const url = `http://127.0.0.1:${port}`
     try {
-      await waitFor('airlock serve', async () => (await harnessRequest(`${url}/v2/`)).status === 200, 60_000, () => readFile(log, 'utf8'))
+      await waitFor(
+        'airlock serve',
+        async () => (await harnessRequest(`${url}/v2/`)).status === 200,
+        60_000,
+        () => readFile(log, 'utf8'),
+      )
       const out = await makeTempDir('airlock-serve-delta-copy-')
-      await run('skopeo', ['copy', '--all', '--src-tls-verify=false', `docker://127.0.0.1:${port}/team/app:2.0`, `dir:${out}`])
+      await run('skopeo', [
+        'copy',
+        '--all',
+        '--src-tls-verify=false',
+        `docker://127.0.0.1:${port}/team/app:2.0`,
+        `dir:${out}`,
+      ])
       expect(sha(await readFile(join(out, 'manifest.json')))).toBe(app2.digest.slice(7))
       for (const b of app2.blobs) expect(sha(await readFile(join(out, b.digest.slice(7))))).toBe(b.digest.slice(7))
       const host = new URL(web.url).host
-      for (const [p, data] of [['rel/kubeadm', kubeadm], ['rel/tool', tool]] as const) {
+      for (const [p, data] of [
+        ['rel/kubeadm', kubeadm],
+        ['rel/tool', tool],
+      ] as const) {
         const r = await harnessRequest(`${url}/${host}/${p}`)
         expect(r.status, p).toBe(200)
         expect(sha(r.body)).toBe(sha(data))

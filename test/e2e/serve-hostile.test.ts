@@ -7,12 +7,12 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {fileData, makeBundle, type FixtureFile} from '../helpers/bundle-fixture.js'
+import {fileData, type FixtureFile, makeBundle} from '../helpers/bundle-fixture.js'
 import {stopChild, trackChild} from '../helpers/cleanup.js'
 import {repoRoot} from '../helpers/cli.js'
 import {harnessRequest, waitFor} from '../helpers/http.js'
 import {freePort} from '../helpers/ports.js'
-import {makeRegistryBundle, type BundleFixture} from '../helpers/registry-bundle-fixture.js'
+import {type BundleFixture, makeRegistryBundle} from '../helpers/registry-bundle-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 // `airlock serve` against clients and local users that mean harm: pipelined bursts, links swapped into its
@@ -33,25 +33,38 @@ async function startServe(bundle: string, cacheDir: string, env: Record<string, 
   const port = await freePort()
   const log = join(await makeTempDir('airlock-serve-hostile-log-'), 'serve.log')
   const fd = openSync(log, 'a')
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'serve', bundle, '--listen', `127.0.0.1:${port}`, '--cache-dir', cacheDir], {
-    detached: true,
-    stdio: ['ignore', fd, fd],
-    env: {...process.env, CI: '1', NO_COLOR: '1', ...env},
-  })
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'bin', 'run.js'), 'serve', bundle, '--listen', `127.0.0.1:${port}`, '--cache-dir', cacheDir],
+    {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: {...process.env, CI: '1', NO_COLOR: '1', ...env},
+    },
+  )
   closeSync(fd)
   trackChild(child)
   const url = `http://127.0.0.1:${port}`
-  await waitFor('airlock serve', async () => (await harnessRequest(`${url}/v2/`)).status === 200, 60_000, () => readFile(log, 'utf8'))
+  await waitFor(
+    'airlock serve',
+    async () => (await harnessRequest(`${url}/v2/`)).status === 200,
+    60_000,
+    () => readFile(log, 'utf8'),
+  )
   return {url, port, pid: child.pid!, log, stop: () => stopChild(child)}
 }
 
 /** `airlock serve` run to its end (it is expected to refuse): exit code and what it printed. */
 function serveRefusal(bundle: string, cacheDir: string): Promise<{code: number | null; out: string}> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'serve', bundle, '--listen', '127.0.0.1:0', '--cache-dir', cacheDir], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {...process.env, CI: '1', NO_COLOR: '1'},
-    })
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot, 'bin', 'run.js'), 'serve', bundle, '--listen', '127.0.0.1:0', '--cache-dir', cacheDir],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {...process.env, CI: '1', NO_COLOR: '1'},
+      },
+    )
     trackChild(child)
     let out = ''
     child.stdout.on('data', (d: Buffer) => (out += d.toString()))
@@ -66,7 +79,8 @@ function serveRefusal(bundle: string, cacheDir: string): Promise<{code: number |
 }
 
 const openFds = async (pid: number) => (await readdir(`/proc/${pid}/fd`)).length
-const rssMb = async (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
+const rssMb = async (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
 
 function connectTo(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -125,7 +139,11 @@ describe('airlock serve: a pipelined burst', () => {
     sock.destroy()
 
     let fds = 0
-    await waitFor('descriptors back near the baseline', async () => (fds = await openFds(s.pid)) <= fds0 + 3, 10_000).catch(() => {})
+    await waitFor(
+      'descriptors back near the baseline',
+      async () => (fds = await openFds(s.pid)) <= fds0 + 3,
+      10_000,
+    ).catch(() => {})
     const rss = await rssMb(s.pid)
     expect(fds, `open descriptors: ${fds0} before, ${fds} after`).toBeLessThanOrEqual(fds0 + 3)
     expect(rss - rss0, `RSS ${rss0.toFixed(0)} MB before, ${rss.toFixed(0)} MB after`).toBeLessThan(150)
@@ -143,7 +161,9 @@ describe('airlock serve: a pipelined burst', () => {
     await new Promise((r) => setTimeout(r, 300))
     const log = await readFile(s.log, 'utf8')
     expect(log).toContain('127.0.0.1 "GET /a\\"b HTTP/1.1" 404')
-    expect(log).toMatch(new RegExp(`^127\\.0\\.0\\.1 "GET /v2/${repo}/blobs/${layer.digest} HTTP/1\\.1" 200 aborted`, 'm'))
+    expect(log).toMatch(
+      new RegExp(`^127\\.0\\.0\\.1 "GET /v2/${repo}/blobs/${layer.digest} HTTP/1\\.1" 200 aborted`, 'm'),
+    )
   })
 })
 
@@ -153,7 +173,9 @@ describe('airlock serve: connections that never end', () => {
   const STALL_MS = 1500
 
   it('closes a client that stops reading, and a slow-header one, within the configured time; a slow reader that keeps reading is not cut', async () => {
-    s = await startServe(images.dir, join(await makeTempDir('airlock-serve-cache-'), 'cache'), {AIRLOCK_SERVE_TIMEOUT_MS: String(STALL_MS)})
+    s = await startServe(images.dir, join(await makeTempDir('airlock-serve-cache-'), 'cache'), {
+      AIRLOCK_SERVE_TIMEOUT_MS: String(STALL_MS),
+    })
 
     // A reader that stops: asks for 40 MB and reads nothing.
     const stalled = await connectTo(s.port)
@@ -193,9 +215,15 @@ describe('airlock serve: connections that never end', () => {
       stalled.once('close', () => resolve())
     })
     stalled.resume()
-    const ended = await Promise.race([cut.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))])
+    const ended = await Promise.race([
+      cut.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 20_000)),
+    ])
     stalled.destroy()
-    expect(ended && stalledGot < layer.size, `the stalled reader was cut (${stalledGot} of ${layer.size} bytes, connection ${ended ? 'closed' : 'still open'})`).toBe(true)
+    expect(
+      ended && stalledGot < layer.size,
+      `the stalled reader was cut (${stalledGot} of ${layer.size} bytes, connection ${ended ? 'closed' : 'still open'})`,
+    ).toBe(true)
   })
 })
 
@@ -213,12 +241,15 @@ describe('airlock serve: its file cache', () => {
     bundle = join(base, 'bundle')
     await makeBundle(bundle, FILES)
     // As long as the file it stands in for: the whole of it would go out with a 200.
-    secret = Buffer.from('root:$6$not-for-http-clients:19000:0:99999:7:::\n'.repeat(2000)).subarray(0, FILES[0].data.length)
+    secret = Buffer.from('root:$6$not-for-http-clients:19000:0:99999:7:::\n'.repeat(2000)).subarray(
+      0,
+      FILES[0].data.length,
+    )
     secretPath = join(base, 'shadow')
     await writeFile(secretPath, secret, {mode: 0o600})
   })
 
-  it('a link swapped in for a cached file after verification is not served: the target\'s bytes never go out', async () => {
+  it("a link swapped in for a cached file after verification is not served: the target's bytes never go out", async () => {
     const cacheRoot = join(await makeTempDir('airlock-serve-cache-'), 'cache')
     const s = await startServe(bundle, cacheRoot)
     try {
@@ -229,7 +260,10 @@ describe('airlock serve: its file cache', () => {
       // The file replaced by a link to a secret, as someone able to write there could.
       await rename(cached, `${cached}.old`)
       await symlink(secretPath, cached)
-      const r = await harnessRequest(`${s.url}/dl.example/bin/kubeadm`).catch((err: Error) => ({status: 0, body: Buffer.from(err.message)}))
+      const r = await harnessRequest(`${s.url}/dl.example/bin/kubeadm`).catch((err: Error) => ({
+        status: 0,
+        body: Buffer.from(err.message),
+      }))
       expect(r.body.includes(secret.subarray(0, 20))).toBe(false)
       expect(r.status).not.toBe(200)
       // A folder on the way swapped for a link to another folder holding a file of the same name: refused too.
@@ -238,7 +272,10 @@ describe('airlock serve: its file cache', () => {
       await writeFile(join(elsewhere, 'kubelet'), secret.subarray(0, FILES[1].data.length))
       await rename(join(cacheRoot, folder, 'dl.example', 'bin'), join(cacheRoot, folder, 'dl.example', 'bin.old'))
       await symlink(elsewhere, join(cacheRoot, folder, 'dl.example', 'bin'))
-      const r2 = await harnessRequest(`${s.url}/dl.example/bin/kubelet`).catch((err: Error) => ({status: 0, body: Buffer.from(err.message)}))
+      const r2 = await harnessRequest(`${s.url}/dl.example/bin/kubelet`).catch((err: Error) => ({
+        status: 0,
+        body: Buffer.from(err.message),
+      }))
       expect(r2.body.includes(secret.subarray(0, 20))).toBe(false)
       expect(r2.status).not.toBe(200)
     } finally {

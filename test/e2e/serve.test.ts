@@ -1,4 +1,4 @@
-import {execFile, spawn, type ChildProcess} from 'node:child_process'
+import {type ChildProcess, execFile, spawn} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
 import {closeSync, openSync} from 'node:fs'
 import {cp, mkdir, readFile, writeFile} from 'node:fs/promises'
@@ -12,7 +12,7 @@ import {stopChild, trackChild} from '../helpers/cleanup.js'
 import {repoRoot, runCli} from '../helpers/cli.js'
 import {type ContainerdServer, startContainerd} from '../helpers/containerd.js'
 import {harnessRequest, waitFor} from '../helpers/http.js'
-import {pushImage, type PushedImage} from '../helpers/images.js'
+import {type PushedImage, pushImage} from '../helpers/images.js'
 import {type NginxServer, startNginx} from '../helpers/nginx.js'
 import {freePort} from '../helpers/ports.js'
 import {type RegistryServer, startRegistry} from '../helpers/registry.js'
@@ -44,15 +44,24 @@ async function startServe(bundle: string, args: string[] = [], scheme = 'http', 
   const host = `127.0.0.1:${port}`
   const log = join(await makeTempDir('airlock-serve-log-'), 'serve.log')
   const fd = openSync(log, 'a')
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'serve', bundle, '--listen', host, '--cache-dir', cacheDir, ...args], {
-    detached: true,
-    stdio: ['ignore', fd, fd],
-    env: {...process.env, CI: '1', NO_COLOR: '1'},
-  })
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'bin', 'run.js'), 'serve', bundle, '--listen', host, '--cache-dir', cacheDir, ...args],
+    {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: {...process.env, CI: '1', NO_COLOR: '1'},
+    },
+  )
   closeSync(fd)
   trackChild(child)
   const url = `${scheme}://${host}`
-  await waitFor('airlock serve', async () => (await harnessRequest(`${url}/v2/`, {ca})).status === 200, 60_000, () => readFile(log, 'utf8'))
+  await waitFor(
+    'airlock serve',
+    async () => (await harnessRequest(`${url}/v2/`, {ca})).status === 200,
+    60_000,
+    () => readFile(log, 'utf8'),
+  )
   return {url, host, child, log, stop: () => stopChild(child)}
 }
 
@@ -70,9 +79,21 @@ const chart = randomBytes(9_000)
 
 beforeAll(async () => {
   reg = await startRegistry()
-  multi = await pushImage(reg, {repository: 'library/multi', tag: '1.0', platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 300_000})
+  multi = await pushImage(reg, {
+    repository: 'library/multi',
+    tag: '1.0',
+    platforms: ['linux/amd64', 'linux/arm64'],
+    layers: 2,
+    layerSize: 300_000,
+  })
   docker = await pushImage(reg, {repository: 'team/app', tag: 'v2', format: 'docker', layers: 2, layerSize: 2_000_000})
-  dockerList = await pushImage(reg, {repository: 'team/list', tag: '3', format: 'docker', platforms: ['linux/amd64', 'linux/arm/v7'], layerSize: 50_000})
+  dockerList = await pushImage(reg, {
+    repository: 'team/list',
+    tag: '3',
+    format: 'docker',
+    platforms: ['linux/amd64', 'linux/arm/v7'],
+    layerSize: 50_000,
+  })
   // Bigger than what the kernel's socket buffers hold, so a response cut short shows.
   big = await pushImage(reg, {repository: 'team/big', tag: '1', layers: 1, layerSize: 40_000_000})
 
@@ -138,28 +159,59 @@ const path = (img: PushedImage) => img.repository
 const keptPath = (img: PushedImage) => `${reg.host.replace(':', '_')}/${img.repository}`
 
 describe('airlock serve: registry API', () => {
-  it('skopeo copies a multi-arch image and a Docker schema2 image, at bundle.json\'s digests, by both served names', async () => {
+  it("skopeo copies a multi-arch image and a Docker schema2 image, at bundle.json's digests, by both served names", async () => {
     const out = await makeTempDir('airlock-serve-skopeo-')
     const host = server.host
     // Multi-arch OCI index: the oci: layout keeps it byte for byte.
-    await run('skopeo', ['copy', '--all', '--src-tls-verify=false', `docker://${host}/${path(multi)}:1.0`, `oci:${join(out, 'multi')}:x`])
-    const index = JSON.parse(await readFile(join(out, 'multi', 'index.json'), 'utf8')) as {manifests: {digest: string}[]}
+    await run('skopeo', [
+      'copy',
+      '--all',
+      '--src-tls-verify=false',
+      `docker://${host}/${path(multi)}:1.0`,
+      `oci:${join(out, 'multi')}:x`,
+    ])
+    const index = JSON.parse(await readFile(join(out, 'multi', 'index.json'), 'utf8')) as {
+      manifests: {digest: string}[]
+    }
     expect(index.manifests[0].digest).toBe(lockImage(multi).digest)
     expect(lockImage(multi).digest).toBe(multi.digest)
-    await run('skopeo', ['copy', '--all', '--src-tls-verify=false', `docker://${host}/${keptPath(multi)}:1.0`, `oci:${join(out, 'multi2')}:x`])
+    await run('skopeo', [
+      'copy',
+      '--all',
+      '--src-tls-verify=false',
+      `docker://${host}/${keptPath(multi)}:1.0`,
+      `oci:${join(out, 'multi2')}:x`,
+    ])
     expect(JSON.parse(await readFile(join(out, 'multi2', 'index.json'), 'utf8')).manifests[0].digest).toBe(multi.digest)
 
     // Docker schema2: an oci: layout can only hold it converted (new manifest bytes, same layers), so
     // its served bytes are checked through dir:, which keeps the manifest as served.
-    await run('skopeo', ['copy', '--all', '--src-tls-verify=false', `docker://${host}/${path(docker)}:v2`, `oci:${join(out, 'docker-oci')}:x`])
-    await run('skopeo', ['copy', '--all', '--src-tls-verify=false', `docker://${host}/${keptPath(docker)}:v2`, `dir:${join(out, 'docker-dir')}`])
+    await run('skopeo', [
+      'copy',
+      '--all',
+      '--src-tls-verify=false',
+      `docker://${host}/${path(docker)}:v2`,
+      `oci:${join(out, 'docker-oci')}:x`,
+    ])
+    await run('skopeo', [
+      'copy',
+      '--all',
+      '--src-tls-verify=false',
+      `docker://${host}/${keptPath(docker)}:v2`,
+      `dir:${join(out, 'docker-dir')}`,
+    ])
     const raw = await readFile(join(out, 'docker-dir', 'manifest.json'))
     expect(`sha256:${sha256(raw)}`).toBe(lockImage(docker).digest)
     expect(JSON.parse(raw.toString()).mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json')
-    for (const b of docker.blobs) expect(sha256(await readFile(join(out, 'docker-dir', b.digest.slice(7))))).toBe(b.digest.slice(7))
+    for (const b of docker.blobs)
+      expect(sha256(await readFile(join(out, 'docker-dir', b.digest.slice(7))))).toBe(b.digest.slice(7))
 
     // A Docker manifest list is served as such (its Content-Type is the list's, not index.json's OCI twin).
-    const {stdout} = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${host}/${path(dockerList)}:3`], {encoding: 'buffer'})
+    const {stdout} = await run(
+      'skopeo',
+      ['inspect', '--raw', '--tls-verify=false', `docker://${host}/${path(dockerList)}:3`],
+      {encoding: 'buffer'},
+    )
     expect(`sha256:${sha256(stdout)}`).toBe(lockImage(dockerList).digest)
   })
 
@@ -181,7 +233,9 @@ describe('airlock serve: registry API', () => {
     expect(c.headers['content-type']).toBe('application/vnd.docker.distribution.manifest.v2+json')
     expect(c.body).toEqual(child.manifestBytes)
     // A layer is a blob, not a manifest.
-    expect((await harnessRequest(`${server.url}/v2/${path(docker)}/manifests/${docker.blobs[1].digest}`)).status).toBe(404)
+    expect((await harnessRequest(`${server.url}/v2/${path(docker)}/manifests/${docker.blobs[1].digest}`)).status).toBe(
+      404,
+    )
   })
 
   it('blobs with Range: 206 with exactly the asked bytes, 416 past the end, HEAD with the size', async () => {
@@ -219,7 +273,16 @@ describe('airlock serve: registry API', () => {
     const cat = await harnessRequest(`${server.url}/v2/_catalog`)
     const all = JSON.parse(cat.body.toString()).repositories as string[]
     expect(all).toEqual([...all].sort())
-    expect(all).toEqual(expect.arrayContaining([path(multi), keptPath(multi), path(docker), keptPath(docker), path(dockerList), keptPath(dockerList)]))
+    expect(all).toEqual(
+      expect.arrayContaining([
+        path(multi),
+        keptPath(multi),
+        path(docker),
+        keptPath(docker),
+        path(dockerList),
+        keptPath(dockerList),
+      ]),
+    )
     const seen: string[] = []
     let next: string | undefined = '/v2/_catalog?n=2'
     while (next) {
@@ -239,15 +302,26 @@ describe('airlock serve: registry API', () => {
   })
 
   it('the referrers API answers an OCI index (empty where the bundle has none), with the artifactType filter header', async () => {
-    const r = await harnessRequest(`${server.url}/v2/${path(multi)}/referrers/${multi.digest}?artifactType=application/vnd.example.sbom`)
+    const r = await harnessRequest(
+      `${server.url}/v2/${path(multi)}/referrers/${multi.digest}?artifactType=application/vnd.example.sbom`,
+    )
     expect(r.status).toBe(200)
     expect(r.headers['content-type']).toBe('application/vnd.oci.image.index.v1+json')
     expect(r.headers['oci-filters-applied']).toBe('artifactType')
-    expect(JSON.parse(r.body.toString())).toEqual({schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: []})
+    expect(JSON.parse(r.body.toString())).toEqual({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [],
+    })
   })
 
   it('writes get 405 with an OCI error body; .. and unknown digests get 404', async () => {
-    const targets = [`/v2/${path(docker)}/manifests/v2`, `/v2/${path(docker)}/blobs/uploads/`, `/v2/${path(docker)}/blobs/${docker.blobs[0].digest}`, '/release/v1/bin/kubeadm']
+    const targets = [
+      `/v2/${path(docker)}/manifests/v2`,
+      `/v2/${path(docker)}/blobs/uploads/`,
+      `/v2/${path(docker)}/blobs/${docker.blobs[0].digest}`,
+      '/release/v1/bin/kubeadm',
+    ]
     for (const method of ['PUT', 'POST', 'DELETE', 'PATCH']) {
       for (const t of targets) {
         const r = await harnessRequest(`${server.url}${t}`, {method, body: 'x'})
@@ -257,7 +331,10 @@ describe('airlock serve: registry API', () => {
     }
     const unknown = `sha256:${'0'.repeat(64)}`
     expect((await harnessRequest(`${server.url}/v2/${path(docker)}/blobs/${unknown}`)).status).toBe(404)
-    expect(JSON.parse((await harnessRequest(`${server.url}/v2/${path(docker)}/blobs/${unknown}`)).body.toString()).errors[0].code).toBe('BLOB_UNKNOWN')
+    expect(
+      JSON.parse((await harnessRequest(`${server.url}/v2/${path(docker)}/blobs/${unknown}`)).body.toString()).errors[0]
+        .code,
+    ).toBe('BLOB_UNKNOWN')
     expect((await harnessRequest(`${server.url}/v2/${path(docker)}/manifests/${unknown}`)).status).toBe(404)
     expect((await harnessRequest(`${server.url}/v2/${path(docker)}/manifests/nosuchtag`)).status).toBe(404)
     expect((await harnessRequest(`${server.url}/v2/not/there/manifests/v2`)).status).toBe(404)
@@ -271,7 +348,15 @@ describe('airlock serve: registry API', () => {
       '/nothing/here',
       '/',
     ]) {
-      const {stdout} = await run('curl', ['-s', '--path-as-is', '-o', '/dev/null', '-w', '%{http_code}', `${server.url}${p}`])
+      const {stdout} = await run('curl', [
+        '-s',
+        '--path-as-is',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        `${server.url}${p}`,
+      ])
       expect(stdout, p).toBe('404')
     }
   })
@@ -292,9 +377,11 @@ describe('airlock serve: registry API', () => {
     const dir = await makeTempDir('airlock-serve-podman-')
     const base = ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'vfs']
     const ref = `${server.host}/${path(multi)}:1.0`
-    await run('podman', [...base, 'pull', '--tls-verify=false', ref], {maxBuffer: 16 << 20}).catch((err: {stderr?: string}) => {
-      throw new Error(`podman pull: ${err.stderr}`)
-    })
+    await run('podman', [...base, 'pull', '--tls-verify=false', ref], {maxBuffer: 16 << 20}).catch(
+      (err: {stderr?: string}) => {
+        throw new Error(`podman pull: ${err.stderr}`)
+      },
+    )
     const {stdout} = await run('podman', [...base, 'image', 'inspect', '--format', '{{.Digest}}', ref])
     expect(stdout.trim()).toBe(multi.digest)
   })
@@ -321,7 +408,9 @@ describe('airlock serve: containerd', () => {
     const hosts = await makeTempDir('airlock-serve-hosts-')
     const p = await runCli(['serve', bundle, '--listen', server.host, '--print-mirror-config', 'containerd'])
     expect(p.code).toBe(0)
-    expect(p.stdout).toBe(`# ${reg.host}/hosts.toml\nserver = "https://${reg.host}"\n\n[host."${server.url}"]\n  capabilities = ["pull", "resolve"]\n\n`)
+    expect(p.stdout).toBe(
+      `# ${reg.host}/hosts.toml\nserver = "https://${reg.host}"\n\n[host."${server.url}"]\n  capabilities = ["pull", "resolve"]\n\n`,
+    )
     for (const block of p.stdout.split(/^# /m).filter(Boolean)) {
       const [first, ...rest] = block.split('\n')
       await mkdir(join(hosts, first, '..'), {recursive: true})
@@ -333,7 +422,9 @@ describe('airlock serve: containerd', () => {
     expect(stdout).toContain(multi.ref)
     expect(stdout).toContain(multi.digest)
     // containerd asked the mirror, naming the source registry.
-    expect(await readFile(server.log, 'utf8')).toContain(`"HEAD /v2/${path(multi)}/manifests/1.0?ns=${encodeURIComponent(reg.host)} HTTP/1.1" 200`)
+    expect(await readFile(server.log, 'utf8')).toContain(
+      `"HEAD /v2/${path(multi)}/manifests/1.0?ns=${encodeURIComponent(reg.host)} HTTP/1.1" 200`,
+    )
   })
 })
 
@@ -341,10 +432,15 @@ describe('airlock serve: files', () => {
   it('every file of both archives at its mirrored path, with the right sha256 and a sane Content-Type; Range works', async () => {
     expect(lock.files.map((f) => f.path)).toContain('charts/index.yaml')
     for (const f of lock.files) {
-      const {stdout} = await run('curl', ['-sf', `${server.url}/${f.path.split('/').map(encodeURIComponent).join('/')}`], {encoding: 'buffer', maxBuffer: 64 << 20})
+      const {stdout} = await run(
+        'curl',
+        ['-sf', `${server.url}/${f.path.split('/').map(encodeURIComponent).join('/')}`],
+        {encoding: 'buffer', maxBuffer: 64 << 20},
+      )
       expect(sha256(stdout), f.path).toBe(f.sha256)
     }
-    const types = async (p: string) => (await harnessRequest(`${server.url}/${p}`, {method: 'HEAD'})).headers['content-type']
+    const types = async (p: string) =>
+      (await harnessRequest(`${server.url}/${p}`, {method: 'HEAD'})).headers['content-type']
     expect(await types('charts/index.yaml')).toMatch(/yaml/)
     expect(await types('charts/alpha-1.0.0.tgz')).toBe('application/gzip')
     const kubeadm = lock.files.find((f) => f.path.endsWith('bin/kubeadm'))!
@@ -359,12 +455,17 @@ describe('airlock serve: files', () => {
   it('a second start finds the verified cache and serves the same; TLS with --tls-cert/--tls-key', async () => {
     const certs = await makeCerts(await makeTempDir('airlock-serve-certs-'))
     const ca = await readFile(certs.caFile)
-    const s = await startServe(bundle, ['--tls-cert', certs.certFile, '--tls-key', certs.keyFile], 'https', ca.toString())
+    const s = await startServe(
+      bundle,
+      ['--tls-cert', certs.certFile, '--tls-key', certs.keyFile],
+      'https',
+      ca.toString(),
+    )
     try {
       const f = lock.files[0]
       const r = await harnessRequest(`${s.url}/${f.path}`, {ca})
       expect(sha256(r.body)).toBe(f.sha256)
-      expect((await readFile(s.log, 'utf8'))).toMatch(/0 written, \d+ already there/)
+      expect(await readFile(s.log, 'utf8')).toMatch(/0 written, \d+ already there/)
     } finally {
       await s.stop()
     }
@@ -379,7 +480,10 @@ describe('airlock serve: stopping', () => {
     const s = await startServe(bundle)
     const layer = big.blobs.find((b) => b.size > 1_000_000)!
     // About 3 s at 12 MB/s: the signal arrives in the middle of it, with more left than socket buffers hold.
-    const download = run('curl', ['-sf', '--limit-rate', '12M', `${s.url}/v2/${path(big)}/blobs/${layer.digest}`], {encoding: 'buffer', maxBuffer: 64 << 20})
+    const download = run('curl', ['-sf', '--limit-rate', '12M', `${s.url}/v2/${path(big)}/blobs/${layer.digest}`], {
+      encoding: 'buffer',
+      maxBuffer: 64 << 20,
+    })
     await new Promise((r) => setTimeout(r, 500))
     const exited = new Promise<number | null>((resolve) => s.child.once('exit', (code) => resolve(code)))
     process.kill(s.child.pid!, sig)
@@ -396,10 +500,24 @@ describe('airlock serve: its result', () => {
   it('prints where each image and file is served on stdout, and with --json one document when it stops', async () => {
     const port = await freePort()
     const start = (json: boolean) => {
-      const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), 'serve', bundle, '--listen', `127.0.0.1:${port}`, '--cache-dir', cacheDir, '--quiet', ...(json ? ['--json'] : [])], {
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
+      const child = spawn(
+        process.execPath,
+        [
+          join(repoRoot, 'bin', 'run.js'),
+          'serve',
+          bundle,
+          '--listen',
+          `127.0.0.1:${port}`,
+          '--cache-dir',
+          cacheDir,
+          '--quiet',
+          ...(json ? ['--json'] : []),
+        ],
+        {
+          detached: true,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      )
       trackChild(child)
       let out = ''
       child.stdout!.on('data', (b: Buffer) => (out += b.toString()))
@@ -409,7 +527,9 @@ describe('airlock serve: its result', () => {
     const human = start(false)
     await waitFor('serve', async () => human.out().includes('total:'), 60_000)
     expect(human.out()).toContain(`/v2/${path(docker)}:v2 /v2/${keptPath(docker)}:v2`)
-    expect(human.out()).toMatch(new RegExp(`total: 4 images, ${lock.files.length} files at http://127\\.0\\.0\\.1:${port}`))
+    expect(human.out()).toMatch(
+      new RegExp(`total: 4 images, ${lock.files.length} files at http://127\\.0\\.0\\.1:${port}`),
+    )
     process.kill(human.child.pid!, 'SIGTERM')
     expect(await human.exited).toBe(0)
 
@@ -421,7 +541,13 @@ describe('airlock serve: its result', () => {
     const doc = JSON.parse(json.out())
     expect(doc).toMatchObject({url: `http://127.0.0.1:${port}`, counts: {images: 4, files: lock.files.length}})
     expect(doc.counts.requests).toBeGreaterThanOrEqual(2)
-    expect(doc.items).toContainEqual({kind: 'image', ref: multi.ref, digest: multi.digest, mediaType: multi.mediaType, paths: [`${path(multi)}:1.0`, `${keptPath(multi)}:1.0`]})
+    expect(doc.items).toContainEqual({
+      kind: 'image',
+      ref: multi.ref,
+      digest: multi.digest,
+      mediaType: multi.mediaType,
+      paths: [`${path(multi)}:1.0`, `${keptPath(multi)}:1.0`],
+    })
   })
 })
 
@@ -433,7 +559,9 @@ describe('airlock serve: refusals', () => {
     tar[tar.length - 3000] ^= 0xff
     await writeFile(join(bad, 'offline-images.tar'), tar)
     const port = await freePort()
-    const r = await runCli(['serve', bad, '--listen', `127.0.0.1:${port}`, '--cache-dir', join(bad, 'cache')], {timeoutMs: 60_000})
+    const r = await runCli(['serve', bad, '--listen', `127.0.0.1:${port}`, '--cache-dir', join(bad, 'cache')], {
+      timeoutMs: 60_000,
+    })
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/failed verification/)
     expect(r.stderr).not.toMatch(/serving/)
@@ -453,9 +581,18 @@ describe('airlock serve: refusals', () => {
 
   it('--listen and --advertise are checked', async () => {
     expect((await runCli(['serve', bundle, '--listen', 'nope'])).code).toBe(2)
-    const a = await runCli(['serve', bundle, '--print-mirror-config', 'containerd', '--advertise', 'http://seed.example:5000'])
+    const a = await runCli([
+      'serve',
+      bundle,
+      '--print-mirror-config',
+      'containerd',
+      '--advertise',
+      'http://seed.example:5000',
+    ])
     expect(a.code).toBe(0)
     expect(a.stdout).toContain('[host."http://seed.example:5000"]')
-    expect((await runCli(['serve', bundle, '--print-mirror-config', 'containerd', '--advertise', 'ftp://x'])).code).toBe(2)
+    expect(
+      (await runCli(['serve', bundle, '--print-mirror-config', 'containerd', '--advertise', 'ftp://x'])).code,
+    ).toBe(2)
   })
 })

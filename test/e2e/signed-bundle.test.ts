@@ -3,6 +3,7 @@ import {createPrivateKey, randomBytes, scryptSync} from 'node:crypto'
 import {appendFile, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+
 import nacl from 'tweetnacl'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -11,7 +12,7 @@ import {runCli} from '../helpers/cli.js'
 import {harnessRequest} from '../helpers/http.js'
 import {pushImage} from '../helpers/images.js'
 import {freePort} from '../helpers/ports.js'
-import {startRegistry, type RegistryServer} from '../helpers/registry.js'
+import {type RegistryServer, startRegistry} from '../helpers/registry.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 const exec = promisify(execFile)
@@ -35,7 +36,9 @@ function cosignKey(pkcs8Pem: string, password: string, N = 65536, type = 'SIGSTO
     cipher: {name: 'nacl/secretbox', nonce: nonce.toString('base64')},
     ciphertext: Buffer.from(nacl.secretbox(der, nonce, key)).toString('base64'),
   })
-  const body = Buffer.from(json).toString('base64').replace(/(.{64})/g, '$1\n')
+  const body = Buffer.from(json)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
   return `-----BEGIN ENCRYPTED ${type} PRIVATE KEY-----\n${body}\n-----END ENCRYPTED ${type} PRIVATE KEY-----\n`
 }
 
@@ -47,7 +50,19 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
   let target: RegistryServer
 
   async function build(out: string, ...args: string[]): Promise<string> {
-    const r = await runCli(['build', join(work, 'manifest.yaml'), '--store', join(work, 'store'), '--out', join(work, out), '--no-importer', ...args], {env: {AIRLOCK_SIGN_PASSWORD: 'hunter2'}})
+    const r = await runCli(
+      [
+        'build',
+        join(work, 'manifest.yaml'),
+        '--store',
+        join(work, 'store'),
+        '--out',
+        join(work, out),
+        '--no-importer',
+        ...args,
+      ],
+      {env: {AIRLOCK_SIGN_PASSWORD: 'hunter2'}},
+    )
     expect(r.code, r.stderr).toBe(0)
     return join(work, out)
   }
@@ -64,11 +79,21 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
     await exec('openssl', ['pkcs8', '-topk8', '-nocrypt', '-in', k('c.pem'), '-out', k('c8.pem')])
     await exec('openssl', ['ec', '-in', k('c.pem'), '-pubout', '-out', k('cosign.pub')])
     await writeFile(k('cosign.key'), cosignKey(await readFile(k('c8.pem'), 'utf8'), 'hunter2'))
-    Object.assign(keys, {sec1: k('sec1.pem'), pkcs8: k('pkcs8.pem'), pub: k('pub.pem'), otherPub: k('other.pub'), cosign: k('cosign.key'), cosignPub: k('cosign.pub')})
+    Object.assign(keys, {
+      sec1: k('sec1.pem'),
+      pkcs8: k('pkcs8.pem'),
+      pub: k('pub.pem'),
+      otherPub: k('other.pub'),
+      cosign: k('cosign.key'),
+      cosignPub: k('cosign.pub'),
+    })
     // An image in the bundle, so that a refused import registry has something it would have pushed.
     ;[source, target] = await Promise.all([startRegistry(), startRegistry()])
     const image = await pushImage(source, {repository: 'team/app', tag: '1', layers: 1, layerSize: 20_000})
-    await writeFile(join(work, 'manifest.yaml'), `apiVersion: airlock/v1\nkind: Manifest\nmetadata: {name: signed, version: "1"}\nspec:\n  images:\n    - ${image.ref}\n`)
+    await writeFile(
+      join(work, 'manifest.yaml'),
+      `apiVersion: airlock/v1\nkind: Manifest\nmetadata: {name: signed, version: "1"}\nspec:\n  images:\n    - ${image.ref}\n`,
+    )
     signed = await build('signed', '--sign-key', keys.sec1)
   }, 170_000)
 
@@ -78,8 +103,19 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
 
   it('writes SHA256SUMS.sig that openssl accepts over the exact bytes of SHA256SUMS, and verify --bundle-key holds', async () => {
     expect(await readdir(signed)).toContain('SHA256SUMS.sig')
-    await writeFile(join(work, 'sig.der'), Buffer.from(await readFile(join(signed, 'SHA256SUMS.sig'), 'utf8'), 'base64'))
-    const {stdout} = await exec('openssl', ['dgst', '-sha256', '-verify', keys.pub, '-signature', join(work, 'sig.der'), join(signed, 'SHA256SUMS')])
+    await writeFile(
+      join(work, 'sig.der'),
+      Buffer.from(await readFile(join(signed, 'SHA256SUMS.sig'), 'utf8'), 'base64'),
+    )
+    const {stdout} = await exec('openssl', [
+      'dgst',
+      '-sha256',
+      '-verify',
+      keys.pub,
+      '-signature',
+      join(work, 'sig.der'),
+      join(signed, 'SHA256SUMS'),
+    ])
     expect(stdout).toContain('Verified OK')
     const r = await runCli(['verify', signed, '--bundle-key', keys.pub])
     expect(r.code, r.stderr).toBe(0)
@@ -96,7 +132,20 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
     const dir = await build('cosign', '--sign-key', keys.cosign)
     const r = await runCli(['verify', dir, '--bundle-key', keys.cosignPub])
     expect(r.code, r.stderr).toBe(0)
-    const wrong = await runCli(['build', join(work, 'manifest.yaml'), '--store', join(work, 'store'), '--out', join(work, 'wrong'), '--no-importer', '--sign-key', keys.cosign], {env: {AIRLOCK_SIGN_PASSWORD: 'nope'}})
+    const wrong = await runCli(
+      [
+        'build',
+        join(work, 'manifest.yaml'),
+        '--store',
+        join(work, 'store'),
+        '--out',
+        join(work, 'wrong'),
+        '--no-importer',
+        '--sign-key',
+        keys.cosign,
+      ],
+      {env: {AIRLOCK_SIGN_PASSWORD: 'nope'}},
+    )
     expect(wrong.code).toBe(2)
     expect(wrong.stderr).toContain('password')
     // An older cosign key (N 32768, ENCRYPTED COSIGN PRIVATE KEY) still opens; scrypt parameters go-securesystemslib
@@ -106,7 +155,20 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
     const legacy = await build('legacy', '--sign-key', join(work, 'legacy.key'))
     expect((await runCli(['verify', legacy, '--bundle-key', keys.cosignPub])).code).toBe(0)
     await writeFile(join(work, 'odd.key'), cosignKey(c8, 'hunter2', 16384))
-    const odd = await runCli(['build', join(work, 'manifest.yaml'), '--store', join(work, 'store'), '--out', join(work, 'odd'), '--no-importer', '--sign-key', join(work, 'odd.key')], {env: {AIRLOCK_SIGN_PASSWORD: 'hunter2'}})
+    const odd = await runCli(
+      [
+        'build',
+        join(work, 'manifest.yaml'),
+        '--store',
+        join(work, 'store'),
+        '--out',
+        join(work, 'odd'),
+        '--no-importer',
+        '--sign-key',
+        join(work, 'odd.key'),
+      ],
+      {env: {AIRLOCK_SIGN_PASSWORD: 'hunter2'}},
+    )
     expect(odd.code, odd.stderr).toBe(2)
     expect(odd.stderr).toContain('unsupported scrypt parameters (N 16384, r 8, p 1)')
   })
@@ -117,7 +179,18 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
     await exec('cp', ['-a', signed, base])
     await rm(join(base, 'SHA256SUMS.sig'))
     const port = await freePort()
-    const args = (b: string) => ['serve', delta, '--base', b, '--bundle-key', keys.pub, '--listen', `127.0.0.1:${port}`, '--cache-dir', join(work, 'delta-cache')]
+    const args = (b: string) => [
+      'serve',
+      delta,
+      '--base',
+      b,
+      '--bundle-key',
+      keys.pub,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--cache-dir',
+      join(work, 'delta-cache'),
+    ]
     // Everything signed: taken (--print-mirror-config stops before listening).
     const ok = await runCli([...args(signed), '--print-mirror-config', 'containerd'])
     expect(ok.code, ok.stderr).toBe(0)
@@ -129,19 +202,28 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
 
   describe('refused, exit 2, nothing written', () => {
     const cases: [string, () => Promise<{dir: string; key: string}>][] = [
-      ['a re-hashed tampered archive', async () => {
-        const dir = await build('tampered', '--sign-key', keys.sec1)
-        await appendFile(join(dir, 'offline-files.tar.gz'), Buffer.alloc(512))
-        const sums = await readFile(join(dir, 'SHA256SUMS'), 'utf8')
-        const sha = sha256Hex(await readFile(join(dir, 'offline-files.tar.gz')))
-        await writeFile(join(dir, 'SHA256SUMS'), sums.replace(/^[0-9a-f]{64}(  offline-files\.tar\.gz)$/m, `${sha}$1`))
-        return {dir, key: keys.pub}
-      }],
-      ['a missing SHA256SUMS.sig', async () => {
-        const dir = await build('unsigned-sig', '--sign-key', keys.sec1)
-        await rm(join(dir, 'SHA256SUMS.sig'))
-        return {dir, key: keys.pub}
-      }],
+      [
+        'a re-hashed tampered archive',
+        async () => {
+          const dir = await build('tampered', '--sign-key', keys.sec1)
+          await appendFile(join(dir, 'offline-files.tar.gz'), Buffer.alloc(512))
+          const sums = await readFile(join(dir, 'SHA256SUMS'), 'utf8')
+          const sha = sha256Hex(await readFile(join(dir, 'offline-files.tar.gz')))
+          await writeFile(
+            join(dir, 'SHA256SUMS'),
+            sums.replace(/^[0-9a-f]{64}(  offline-files\.tar\.gz)$/m, `${sha}$1`),
+          )
+          return {dir, key: keys.pub}
+        },
+      ],
+      [
+        'a missing SHA256SUMS.sig',
+        async () => {
+          const dir = await build('unsigned-sig', '--sign-key', keys.sec1)
+          await rm(join(dir, 'SHA256SUMS.sig'))
+          return {dir, key: keys.pub}
+        },
+      ],
       ['another key', async () => ({dir: signed, key: keys.otherPub})],
     ]
     for (const [what, make] of cases) {
@@ -154,14 +236,26 @@ describe('a signed bundle (bundle --sign-key, --bundle-key)', () => {
         const n = await runCli(['import', 'nginx', dir, '--root', root, '--bundle-key', key])
         expect(n.code, n.stderr).toBe(2)
         expect(await readdir(root)).toEqual([])
-        const r = await runCli(['import', 'registry', dir, '--registry', target.host, '--insecure', '--bundle-key', key])
+        const r = await runCli([
+          'import',
+          'registry',
+          dir,
+          '--registry',
+          target.host,
+          '--insecure',
+          '--bundle-key',
+          key,
+        ])
         expect(r.code, r.stderr).toBe(2)
         expect(r.stderr).toMatch(/SHA256SUMS\.sig/)
         const catalog = await harnessRequest(`${target.url}/v2/_catalog`)
         expect(JSON.parse(catalog.body.toString('utf8'))).toEqual({repositories: []})
         // A serve that took the bundle would listen until stopped: the timeout (exit 137) fails the test.
         const cache = await makeTempDir('e2e-signed-cache-')
-        const s = await runCli(['serve', dir, '--listen', `127.0.0.1:${await freePort()}`, '--cache-dir', cache, '--bundle-key', key], {timeoutMs: 60_000})
+        const s = await runCli(
+          ['serve', dir, '--listen', `127.0.0.1:${await freePort()}`, '--cache-dir', cache, '--bundle-key', key],
+          {timeoutMs: 60_000},
+        )
         expect(s.code, s.stderr).toBe(2)
         expect(s.stderr).toMatch(/SHA256SUMS\.sig/)
         expect(s.stderr).not.toMatch(/serving/)

@@ -3,6 +3,7 @@ import {createHash, randomBytes} from 'node:crypto'
 import {mkdir, readdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {repoRoot} from '../helpers/cli.js'
@@ -27,14 +28,35 @@ interface Screen {
   raw: string
 }
 
-async function inTerminal(args: string[], opts: {noSize?: boolean; ctrlCAfter?: string; rows?: number; cols?: number; timeout?: number} = {}): Promise<Screen> {
-  const flags = ['--rows', String(opts.rows ?? 200), '--cols', String(opts.cols ?? 100), '--timeout', String(opts.timeout ?? 120)]
+async function inTerminal(
+  args: string[],
+  opts: {noSize?: boolean; ctrlCAfter?: string; rows?: number; cols?: number; timeout?: number} = {},
+): Promise<Screen> {
+  const flags = [
+    '--rows',
+    String(opts.rows ?? 200),
+    '--cols',
+    String(opts.cols ?? 100),
+    '--timeout',
+    String(opts.timeout ?? 120),
+  ]
   if (opts.noSize) flags.push('--no-size')
   if (opts.ctrlCAfter) flags.push('--ctrl-c-after', opts.ctrlCAfter)
-  const {stdout} = await run('/usr/bin/python3', [join(repoRoot, 'test/helpers/pty_screen.py'), ...flags, '--', process.execPath, join(repoRoot, 'bin/run.js'), ...args], {
-    maxBuffer: 64 * 1024 * 1024,
-    env: {...process.env, NO_COLOR: '1'},
-  })
+  const {stdout} = await run(
+    '/usr/bin/python3',
+    [
+      join(repoRoot, 'test/helpers/pty_screen.py'),
+      ...flags,
+      '--',
+      process.execPath,
+      join(repoRoot, 'bin/run.js'),
+      ...args,
+    ],
+    {
+      maxBuffer: 64 * 1024 * 1024,
+      env: {...process.env, NO_COLOR: '1'},
+    },
+  )
   return JSON.parse(stdout) as Screen
 }
 
@@ -49,7 +71,11 @@ beforeAll(async () => {
   dir = await makeTempDir('airlock-terminal-')
   const root = join(dir, 'www')
   await mkdir(join(root, 'dl'), {recursive: true})
-  for (const [i, b] of files.entries()) await writeFile(join(root, 'dl', `tool-${i}-with-a-rather-long-name-so-lines-would-wrap-on-a-narrow-terminal.bin`), b)
+  for (const [i, b] of files.entries())
+    await writeFile(
+      join(root, 'dl', `tool-${i}-with-a-rather-long-name-so-lines-would-wrap-on-a-narrow-terminal.bin`),
+      b,
+    )
   // ~4 s for the lot at 8 connections: many frames.
   web = await startNginx({root, rateLimit: '80k'})
   manifest = join(dir, 'm.yaml')
@@ -61,7 +87,10 @@ beforeAll(async () => {
       'metadata: {name: terminal}',
       'spec:',
       '  binaries:',
-      ...files.flatMap((b, i) => [`    - url: ${web.url}/dl/tool-${i}-with-a-rather-long-name-so-lines-would-wrap-on-a-narrow-terminal.bin`, `      sha256: ${sha(b)}`]),
+      ...files.flatMap((b, i) => [
+        `    - url: ${web.url}/dl/tool-${i}-with-a-rather-long-name-so-lines-would-wrap-on-a-narrow-terminal.bin`,
+        `      sha256: ${sha(b)}`,
+      ]),
       '',
     ].join('\n'),
   )
@@ -82,7 +111,11 @@ describe('the live view in a terminal', () => {
     expect(screen.filter((l) => /pull: \d+\/\d+ done/.test(l))).toEqual([expect.stringMatching(/^✔ pull: 9\/9 done/)])
     expect(screen.filter((l) => l.includes('…'))).toEqual([])
     // The nine result lines (stdout) survived the redraws.
-    for (let i = 0; i < 9; i++) expect(screen.some((l) => l.includes(`tool-${i}-with`)), screen.join('\n')).toBe(true)
+    for (let i = 0; i < 9; i++)
+      expect(
+        screen.some((l) => l.includes(`tool-${i}-with`)),
+        screen.join('\n'),
+      ).toBe(true)
     expect(s.cursorHidden).toBe(false)
   })
 
@@ -99,7 +132,10 @@ describe('the live view in a terminal', () => {
     expect(b.code, b.raw).toBe(0)
     const s = await inTerminal(['import', 'nginx', bundle, '--root', join(dir, 'root')])
     expect(s.code, s.raw).toBe(0)
-    expect(used(s).some((l) => /9 files written/.test(l)), used(s).join('\n')).toBe(true)
+    expect(
+      used(s).some((l) => /9 files written/.test(l)),
+      used(s).join('\n'),
+    ).toBe(true)
   })
 
   it('serve: the live view ends once the server listens, so the list and the serving line show; Ctrl-C stops it gracefully', async () => {
@@ -108,13 +144,19 @@ describe('the live view in a terminal', () => {
     expect(b.code, b.raw).toBe(0)
     const port = await freePort()
     // Ctrl-C once the serving line is on screen: held below a live frame, it would never come and the run time out.
-    const s = await inTerminal(['serve', bundle, '--listen', `127.0.0.1:${port}`, '--cache-dir', join(dir, 'serve-cache')], {ctrlCAfter: 'Ctrl-C or SIGTERM stops', timeout: 60})
+    const s = await inTerminal(
+      ['serve', bundle, '--listen', `127.0.0.1:${port}`, '--cache-dir', join(dir, 'serve-cache')],
+      {ctrlCAfter: 'Ctrl-C or SIGTERM stops', timeout: 60},
+    )
     expect(s.timedOut, s.raw).toBe(false)
     expect(s.ctrlC).toBe(true)
     // A graceful stop (exit 0), not a process killed by the signal.
     expect(s.code, s.raw).toBe(0)
     const screen = used(s)
-    expect(screen.some((l) => l.startsWith(`total: 0 images, 9 files at http://127.0.0.1:${port}`)), screen.join('\n')).toBe(true)
+    expect(
+      screen.some((l) => l.startsWith(`total: 0 images, 9 files at http://127.0.0.1:${port}`)),
+      screen.join('\n'),
+    ).toBe(true)
     const text = screen.join('')
     expect(text).toMatch(/SIGINT: stopping/)
     expect(text).toMatch(/served \d+ request/)

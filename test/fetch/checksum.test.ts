@@ -9,7 +9,15 @@ const C = 'C'.repeat(64)
 
 describe('parseChecksumLines', () => {
   it('reads text and binary mode markers, names with spaces, BSD tags and bare hashes', () => {
-    const text = [`${A}  helm.tar.gz`, `${B} *bin/kubeadm`, `${C}  name with spaces.txt`, `SHA256 (x.iso) = ${A}`, '', '# comment', B].join('\n')
+    const text = [
+      `${A}  helm.tar.gz`,
+      `${B} *bin/kubeadm`,
+      `${C}  name with spaces.txt`,
+      `SHA256 (x.iso) = ${A}`,
+      '',
+      '# comment',
+      B,
+    ].join('\n')
     expect(parseChecksumLines(text)).toEqual({
       lines: [
         {sha256: A, name: 'helm.tar.gz'},
@@ -54,8 +62,12 @@ describe('checksumFor', () => {
   })
 
   it('refuses an empty file, an HTML page and conflicting lines, naming the checksum file', () => {
-    expect(() => checksumFor('', 'a', 'http://h/empty.sha256')).toThrow(/http:\/\/h\/empty.sha256 has no sha256 line: it is empty/)
-    expect(() => checksumFor('<html><body>Not Found</body></html>', 'a', 'http://h/x.sha256')).toThrow(/x.sha256 has no sha256 line: its first line is "<html>/)
+    expect(() => checksumFor('', 'a', 'http://h/empty.sha256')).toThrow(
+      /http:\/\/h\/empty.sha256 has no sha256 line: it is empty/,
+    )
+    expect(() => checksumFor('<html><body>Not Found</body></html>', 'a', 'http://h/x.sha256')).toThrow(
+      /x.sha256 has no sha256 line: its first line is "<html>/,
+    )
     expect(() => checksumFor(`${A}  a\n${B}  a\n`, 'a', 'sums')).toThrow(/sums gives 2 different sha256 values for a/)
     expect(() => checksumFor('abc123  a\n', 'a', 'short')).toThrow(/short has no sha256 line/)
   })
@@ -63,7 +75,9 @@ describe('checksumFor', () => {
 
 describe('urlFileName', () => {
   it('is the last path segment, percent-decoded, without the query', () => {
-    expect(urlFileName('https://get.helm.sh/helm-v3.14.0-linux-amd64.tar.gz?x=1')).toBe('helm-v3.14.0-linux-amd64.tar.gz')
+    expect(urlFileName('https://get.helm.sh/helm-v3.14.0-linux-amd64.tar.gz?x=1')).toBe(
+      'helm-v3.14.0-linux-amd64.tar.gz',
+    )
     expect(urlFileName('https://h/a/my%20file.bin')).toBe('my file.bin')
   })
 })

@@ -2,6 +2,7 @@ import {createHash, randomBytes} from 'node:crypto'
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {IntegrityError} from '../../src/lib/errors.js'

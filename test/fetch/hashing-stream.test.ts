@@ -1,9 +1,10 @@
 import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
+
 import {describe, expect, it} from 'vitest'
 
-import {IntegrityError} from '../../src/lib/errors.js'
 import {sha256Digest} from '../../src/lib/content/digest.js'
+import {IntegrityError} from '../../src/lib/errors.js'
 import {HashingStream} from '../../src/lib/fetch/hashing-stream.js'
 
 async function drain(source: Readable, hasher: HashingStream): Promise<number> {
@@ -24,9 +25,13 @@ describe('HashingStream', () => {
 
   it('stops a stream at the first byte past its size cap, naming what it was reading', async () => {
     const h = new HashingStream(4, 'blob sha256:ab of img')
-    const err = await drain(Readable.from([Buffer.from('abc'), Buffer.from('de'), Buffer.from('fgh')]), h).catch((e: unknown) => e)
+    const err = await drain(Readable.from([Buffer.from('abc'), Buffer.from('de'), Buffer.from('fgh')]), h).catch(
+      (e: unknown) => e,
+    )
     expect(err).toBeInstanceOf(IntegrityError)
-    expect((err as Error).message).toBe('blob sha256:ab of img: digest mismatch: expected 4 bytes, got more than 4 bytes')
+    expect((err as Error).message).toBe(
+      'blob sha256:ab of img: digest mismatch: expected 4 bytes, got more than 4 bytes',
+    )
     // The chunk that crossed the cap was not passed on.
     expect(h.bytes).toBe(5)
   })

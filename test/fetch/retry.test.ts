@@ -1,14 +1,16 @@
 import {describe, expect, it} from 'vitest'
 
-import {NetworkError, IntegrityError} from '../../src/lib/errors.js'
+import {IntegrityError, NetworkError} from '../../src/lib/errors.js'
 import {isRetryable, parseRetryAfter, retryDelay, withRetry} from '../../src/lib/fetch/retry.js'
 
 const fast = {attempts: 4, baseDelayMs: 1, maxDelayMs: 4}
 
 describe('retry policy', () => {
   it('retries 408, 429, 5xx and connection errors, nothing else', () => {
-    for (const status of [408, 429, 500, 502, 503, 504]) expect(isRetryable(new NetworkError('x', {host: 'h', status}))).toBe(true)
-    for (const status of [400, 401, 403, 404]) expect(isRetryable(new NetworkError('x', {host: 'h', status}))).toBe(false)
+    for (const status of [408, 429, 500, 502, 503, 504])
+      expect(isRetryable(new NetworkError('x', {host: 'h', status}))).toBe(true)
+    for (const status of [400, 401, 403, 404])
+      expect(isRetryable(new NetworkError('x', {host: 'h', status}))).toBe(false)
     expect(isRetryable(Object.assign(new Error('reset'), {code: 'ECONNRESET'}))).toBe(true)
     expect(isRetryable(new IntegrityError('blob', 'a', 'b'))).toBe(false)
     expect(isRetryable(new Error('plain bug'))).toBe(false)

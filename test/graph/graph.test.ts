@@ -1,11 +1,11 @@
 import {describe, expect, it} from 'vitest'
 
 import type {Descriptor} from '../../src/lib/content/descriptor.js'
+import {sha256Digest} from '../../src/lib/content/digest.js'
 import {MediaType} from '../../src/lib/content/media-types.js'
-import {ManifestParseError, manifestGaps, parseLayoutIndex, parseManifestJson} from '../../src/lib/graph/parse.js'
+import {manifestGaps, ManifestParseError, parseLayoutIndex, parseManifestJson} from '../../src/lib/graph/parse.js'
 import {successors} from '../../src/lib/graph/successors.js'
 import {walkGraph} from '../../src/lib/graph/walk.js'
-import {sha256Digest} from '../../src/lib/content/digest.js'
 
 const json = (o: unknown) => Buffer.from(JSON.stringify(o))
 const blob = (b: Buffer, mediaType: string): Descriptor => ({mediaType, digest: sha256Digest(b), size: b.length})
@@ -15,7 +15,9 @@ describe('parseManifestJson', () => {
     expect(parseManifestJson(json({schemaVersion: 2, manifests: []})).kind).toBe('index')
     expect(parseManifestJson(json({schemaVersion: 2, config: {}, layers: []})).kind).toBe('manifest')
     expect(parseManifestJson(json({schemaVersion: 2}), MediaType.dockerList).kind).toBe('index')
-    expect(parseManifestJson(json({schemaVersion: 2, mediaType: MediaType.ociManifest}), MediaType.ociIndex).kind).toBe('manifest')
+    expect(parseManifestJson(json({schemaVersion: 2, mediaType: MediaType.ociManifest}), MediaType.ociIndex).kind).toBe(
+      'manifest',
+    )
   })
 
   it('says why bytes are not a manifest', () => {
@@ -48,7 +50,10 @@ describe('parseManifestJson', () => {
 describe('successors', () => {
   const config = blob(Buffer.from('{}'), MediaType.ociConfig)
   const layer = blob(Buffer.from('layer'), 'application/vnd.oci.image.layer.v1.tar+gzip')
-  const foreign = {...blob(Buffer.from('win'), 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'), urls: ['https://example.com/l']}
+  const foreign = {
+    ...blob(Buffer.from('win'), 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'),
+    urls: ['https://example.com/l'],
+  }
   const subject = blob(Buffer.from('{"s":1}'), MediaType.ociManifest)
 
   it('names config, layers and subject; a foreign layer with urls is optional', () => {
@@ -61,7 +66,7 @@ describe('successors', () => {
     ])
   })
 
-  it('names an index\'s manifests and its subject', () => {
+  it("names an index's manifests and its subject", () => {
     const edges = successors(parseManifestJson(json({schemaVersion: 2, manifests: [subject], subject})))
     expect(edges.map((e) => e.role)).toEqual(['manifest', 'subject'])
   })
@@ -77,8 +82,21 @@ describe('walkGraph', () => {
     }
     const config = put(Buffer.from('{}'), MediaType.ociConfig)
     const layer = put(Buffer.from('layer'), 'application/vnd.oci.image.layer.v1.tar')
-    const image = put(json({schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers: [layer]}), MediaType.ociManifest)
-    const sig = put(json({schemaVersion: 2, mediaType: MediaType.ociManifest, artifactType: 'application/x-sig', config, layers: [], subject: image}), MediaType.ociManifest)
+    const image = put(
+      json({schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers: [layer]}),
+      MediaType.ociManifest,
+    )
+    const sig = put(
+      json({
+        schemaVersion: 2,
+        mediaType: MediaType.ociManifest,
+        artifactType: 'application/x-sig',
+        config,
+        layers: [],
+        subject: image,
+      }),
+      MediaType.ociManifest,
+    )
     const seen: string[] = []
     const read: string[] = []
     await walkGraph(sig, 'sig', {

@@ -35,7 +35,18 @@ export interface AptRepo {
 /** A gpg home with one new ed25519 signing key; returns its home and the binary public keyring. */
 export async function makeSigningKey(name: string): Promise<{home: string; keyring: string}> {
   const home = await makeTempDir('airlock-gpg-')
-  await run('gpg', ['--homedir', home, '--batch', '--passphrase', '', '--quick-gen-key', name, 'ed25519', 'sign', 'never'])
+  await run('gpg', [
+    '--homedir',
+    home,
+    '--batch',
+    '--passphrase',
+    '',
+    '--quick-gen-key',
+    name,
+    'ed25519',
+    'sign',
+    'never',
+  ])
   const keyring = join(home, 'public.gpg')
   await run('gpg', ['--homedir', home, '--batch', '--output', keyring, '--export', name])
   return {home, keyring}
@@ -65,12 +76,28 @@ export async function makeAptRepo(debs: DebSpec[], opts: {suite?: string; arch: 
       const {stdout} = await run('apt-ftparchive', ['packages', 'pool'], {cwd: root, maxBuffer: 64 << 20})
       await writeFile(join(bin, 'Packages'), stdout)
       await run('sh', ['-c', 'rm -f Packages.gz Packages.xz; gzip -9nk Packages; xz -k Packages'], {cwd: bin})
-      const conf = ['Origin=airlock', 'Label=airlock', `Suite=${suite}`, `Codename=${suite}`, `Architectures=${opts.arch}`, 'Components=main'].flatMap((c) => ['-o', `APT::FTPArchive::Release::${c}`])
+      const conf = [
+        'Origin=airlock',
+        'Label=airlock',
+        `Suite=${suite}`,
+        `Codename=${suite}`,
+        `Architectures=${opts.arch}`,
+        'Components=main',
+      ].flatMap((c) => ['-o', `APT::FTPArchive::Release::${c}`])
       const dists = join(root, 'dists', suite)
       await run('sh', ['-c', 'rm -f Release InRelease Release.gpg'], {cwd: dists})
       const rel = await run('apt-ftparchive', [...conf, 'release', '.'], {cwd: dists, maxBuffer: 16 << 20})
       await writeFile(join(dists, 'Release'), rel.stdout)
-      await run('gpg', ['--homedir', o.signWith ?? key.home, '--batch', '--yes', '--clearsign', '--output', join(dists, 'InRelease'), join(dists, 'Release')])
+      await run('gpg', [
+        '--homedir',
+        o.signWith ?? key.home,
+        '--batch',
+        '--yes',
+        '--clearsign',
+        '--output',
+        join(dists, 'InRelease'),
+        join(dists, 'Release'),
+      ])
     },
     async add(more) {
       for (const d of more) await buildDeb(d, build, root)
@@ -99,5 +126,11 @@ async function buildDeb(d: DebSpec, build: string, root: string): Promise<void> 
     '',
   ]
   await writeFile(join(dir, 'DEBIAN', 'control'), control.join('\n'))
-  await run('dpkg-deb', ['--root-owner-group', '-Zgzip', '--build', dir, join(root, 'pool', 'main', `${d.name}_${d.version}_all.deb`)])
+  await run('dpkg-deb', [
+    '--root-owner-group',
+    '-Zgzip',
+    '--build',
+    dir,
+    join(root, 'pool', 'main', `${d.name}_${d.version}_all.deb`),
+  ])
 }

@@ -4,7 +4,9 @@
  * and `npm run bench -- validate` (its speed).
  */
 export function bigManifest(bytes: number): {text: string; images: number; binaries: number} {
-  const parts = ['apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: big\nspec:\n  platforms: [linux/amd64, linux/arm64]\n  images:\n']
+  const parts = [
+    'apiVersion: airlock/v1\nkind: Manifest\nmetadata:\n  name: big\nspec:\n  platforms: [linux/amd64, linux/arm64]\n  images:\n',
+  ]
   let size = 0
   let i = 0
   while (size < bytes / 2) {

@@ -53,7 +53,13 @@ export function fileData(size: number, seed = randomBytes(4).readUInt32LE()): Bu
 }
 
 export function lockEntry(f: FixtureFile): LockFileJson {
-  return {kind: f.kind ?? 'binary', url: `http://${f.path}`, path: f.path, size: f.data.length, sha256: sha256Hex(f.data)}
+  return {
+    kind: f.kind ?? 'binary',
+    url: `http://${f.path}`,
+    path: f.path,
+    size: f.data.length,
+    sha256: sha256Hex(f.data),
+  }
 }
 
 // ---- raw tar writing -------------------------------------------------------
@@ -115,7 +121,11 @@ export function tarBytes(entries: RawEntry[]): Buffer {
       const body = paxBody(e.pax)
       out.push(tarHeader('PaxHeader', 'x', body.length, 0o644), body, pad(body.length))
     }
-    out.push(tarHeader(e.name, e.type ?? '0', e.size ?? data.length, e.mode ?? 0o644, e.linkname), data, pad(data.length))
+    out.push(
+      tarHeader(e.name, e.type ?? '0', e.size ?? data.length, e.mode ?? 0o644, e.linkname),
+      data,
+      pad(data.length),
+    )
   }
   out.push(Buffer.alloc(1024))
   return Buffer.concat(out)
@@ -134,9 +144,23 @@ async function emptyImages(dir: string): Promise<void> {
   const layout = join(dir, '.images-staging')
   await mkdir(layout, {recursive: true})
   await writeFile(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
-  await writeFile(join(layout, 'index.json'), JSON.stringify({schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: []}))
+  await writeFile(
+    join(layout, 'index.json'),
+    JSON.stringify({schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: []}),
+  )
   await mkdir(join(layout, 'blobs', 'sha256'), {recursive: true})
-  await run('tar', ['-cf', join(dir, 'offline-images.tar'), '--owner=0', '--group=0', '--numeric-owner', '-C', layout, 'oci-layout', 'index.json', 'blobs'])
+  await run('tar', [
+    '-cf',
+    join(dir, 'offline-images.tar'),
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '-C',
+    layout,
+    'oci-layout',
+    'index.json',
+    'blobs',
+  ])
   await rm(layout, {recursive: true, force: true})
 }
 
@@ -149,7 +173,18 @@ async function gnuTarGz(dir: string, archive: string, top: string, files: Fixtur
     await writeFile(p, f.data)
     await chmod(p, f.executable ? 0o755 : 0o644)
   }
-  await run('tar', ['-czf', join(dir, archive), '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', staging, top])
+  await run('tar', [
+    '-czf',
+    join(dir, archive),
+    '--sort=name',
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '--mtime=@0',
+    '-C',
+    staging,
+    top,
+  ])
   await rm(staging, {recursive: true, force: true})
 }
 
@@ -181,7 +216,10 @@ export async function makeBundle(dir: string, files: FixtureFile[], name = 'fixt
 export async function makeRawBundle(dir: string, listed: FixtureFile[], filesTarGz: Buffer): Promise<FixtureBundle> {
   await mkdir(dir, {recursive: true})
   await writeFile(join(dir, 'offline-files.tar.gz'), filesTarGz)
-  await writeFile(join(dir, 'component-tools.tar.gz'), gzipSync(tarBytes([{name: 'component-tools/', type: '5', mode: 0o755}])))
+  await writeFile(
+    join(dir, 'component-tools.tar.gz'),
+    gzipSync(tarBytes([{name: 'component-tools/', type: '5', mode: 0o755}])),
+  )
   await emptyImages(dir)
   const lock: LockJson = {apiVersion: 'airlock/v1', name: 'hostile', images: [], files: listed.map(lockEntry)}
   await writeFile(join(dir, 'bundle.json'), `${JSON.stringify(lock, null, 2)}\n`)
@@ -205,19 +243,56 @@ export function hostileArchives(): {
   const okEntry: RawEntry = {name: `${top}/${ok.path}`, data: ok.data}
   const gz = (entries: RawEntry[]) => () => gzipSync(tarBytes(entries))
   return [
-    {name: 'dot-dot', why: /\.\./, verifyWhy: /\.\.|outside the top folder/, listed: [ok], tgz: gz([okEntry, {name: `${top}/../../escaped.txt`, data: evil.data}])},
-    {name: 'absolute path', why: /absolute/, verifyWhy: /absolute|outside the top folder/, listed: [ok], tgz: gz([okEntry, {name: '/tmp/airlock-escaped.txt', data: evil.data}])},
-    {name: 'symlink out', why: /symbolic link/, verifyWhy: /symbolic link|symlink/, listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '2', linkname: '/etc/passwd'}])},
-    {name: 'hardlink', why: /hard link/, verifyWhy: /hard ?link/, listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '1', linkname: '/etc/passwd'}])},
-    {name: 'device', why: /char device/, verifyWhy: /char.device/, listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '3', mode: 0o600}])},
+    {
+      name: 'dot-dot',
+      why: /\.\./,
+      verifyWhy: /\.\.|outside the top folder/,
+      listed: [ok],
+      tgz: gz([okEntry, {name: `${top}/../../escaped.txt`, data: evil.data}]),
+    },
+    {
+      name: 'absolute path',
+      why: /absolute/,
+      verifyWhy: /absolute|outside the top folder/,
+      listed: [ok],
+      tgz: gz([okEntry, {name: '/tmp/airlock-escaped.txt', data: evil.data}]),
+    },
+    {
+      name: 'symlink out',
+      why: /symbolic link/,
+      verifyWhy: /symbolic link|symlink/,
+      listed: [ok, evil],
+      tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '2', linkname: '/etc/passwd'}]),
+    },
+    {
+      name: 'hardlink',
+      why: /hard link/,
+      verifyWhy: /hard ?link/,
+      listed: [ok, evil],
+      tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '1', linkname: '/etc/passwd'}]),
+    },
+    {
+      name: 'device',
+      why: /char device/,
+      verifyWhy: /char.device/,
+      listed: [ok, evil],
+      tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '3', mode: 0o600}]),
+    },
     {name: 'fifo', why: /fifo/, listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, type: '6'}])},
     {
       name: '10000-character name',
-      why: /characters/, verifyWhy: /characters|not a clean|too long|outside|not listed/,
+      why: /characters/,
+      verifyWhy: /characters|not a clean|too long|outside|not listed/,
       listed: [ok],
       tgz: gz([okEntry, {name: `${top}/long`, data: evil.data, pax: {path: `${top}/${'a/'.repeat(4999)}b`}}]),
     },
-    {name: 'NUL in name', why: /NUL/, verifyWhy: /NUL|not listed/, listed: [ok], tgz: gz([okEntry, {name: 'x', data: evil.data, pax: {path: `${top}/h.example/ok.bin\0.evil`}}])},
+    {
+      name: 'NUL in name',
+      why: /NUL/,
+      verifyWhy: /NUL|not listed/,
+      listed: [ok],
+      tgz: gz([okEntry, {name: 'x', data: evil.data, pax: {path: `${top}/h.example/ok.bin\0.evil`}}]),
+    },
     {
       name: 'truncated gzip',
       why: /gzip|truncated/,
@@ -232,10 +307,28 @@ export function hostileArchives(): {
       why: /gzip bomb/,
       listed: [ok],
       // A valid first entry, then 200 MB of zeros that gzip squeezes to about 200 KB.
-      tgz: () => gzipSync(Buffer.concat([tarBytes([okEntry]).subarray(0, -1024), Buffer.alloc(200 * 1024 * 1024)]), {level: 9}),
+      tgz: () =>
+        gzipSync(Buffer.concat([tarBytes([okEntry]).subarray(0, -1024), Buffer.alloc(200 * 1024 * 1024)]), {level: 9}),
     },
-    {name: 'entry missing from bundle.json', why: /not listed/, listed: [ok], tgz: gz([okEntry, {name: `${top}/${evil.path}`, data: evil.data}])},
-    {name: 'entry bigger than bundle.json says', why: /bigger/, verifyWhy: /bigger|bundle.json says/, listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, data: Buffer.from('evil and then some more\n')}])},
-    {name: 'content differs from bundle.json', why: /mismatch/, verifyWhy: /mismatch|bundle.json says/, listed: [ok, evil], tgz: gz([okEntry, {name: `${top}/${evil.path}`, data: Buffer.from('EVIL\n')}])},
+    {
+      name: 'entry missing from bundle.json',
+      why: /not listed/,
+      listed: [ok],
+      tgz: gz([okEntry, {name: `${top}/${evil.path}`, data: evil.data}]),
+    },
+    {
+      name: 'entry bigger than bundle.json says',
+      why: /bigger/,
+      verifyWhy: /bigger|bundle.json says/,
+      listed: [ok, evil],
+      tgz: gz([okEntry, {name: `${top}/${evil.path}`, data: Buffer.from('evil and then some more\n')}]),
+    },
+    {
+      name: 'content differs from bundle.json',
+      why: /mismatch/,
+      verifyWhy: /mismatch|bundle.json says/,
+      listed: [ok, evil],
+      tgz: gz([okEntry, {name: `${top}/${evil.path}`, data: Buffer.from('EVIL\n')}]),
+    },
   ]
 }

@@ -14,7 +14,12 @@ async function pushBlob(reg: RegistryServer, repository: string, data: Buffer): 
   if (start.status !== 202) throw new Error(`upload start: HTTP ${start.status}`)
   const loc = new URL(String(start.headers.location), reg.url)
   loc.searchParams.set('digest', digest)
-  const put = await harnessRequest(loc.toString(), {method: 'PUT', body: data, headers: {'content-type': 'application/octet-stream'}, ca: reg.caFile})
+  const put = await harnessRequest(loc.toString(), {
+    method: 'PUT',
+    body: data,
+    headers: {'content-type': 'application/octet-stream'},
+    ca: reg.caFile,
+  })
   if (put.status !== 201) throw new Error(`upload ${digest}: HTTP ${put.status}`)
   return digest
 }
@@ -40,7 +45,13 @@ export async function pushHelmChart(
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
       config: {mediaType: 'application/vnd.cncf.helm.config.v1+json', digest: configDigest, size: config.length},
-      layers: [{mediaType: opts.layerMediaType ?? 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', digest: layerDigest, size: opts.tgz.length}],
+      layers: [
+        {
+          mediaType: opts.layerMediaType ?? 'application/vnd.cncf.helm.chart.content.v1.tar+gzip',
+          digest: layerDigest,
+          size: opts.tgz.length,
+        },
+      ],
     }),
   )
   const tag = opts.version.replace(/\+/g, '_')

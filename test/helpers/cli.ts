@@ -19,7 +19,8 @@ export interface CliResult {
  * off so tests can match text. A timeout kills it and reports code 137.
  */
 export async function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult> {
-  if (!existsSync(join(repoRoot, 'dist', 'commands'))) throw new Error(`${join(repoRoot, 'dist')} has no commands: run \`npm run build\` first`)
+  if (!existsSync(join(repoRoot, 'dist', 'commands')))
+    throw new Error(`${join(repoRoot, 'dist')} has no commands: run \`npm run build\` first`)
   return runProgram(process.execPath, [join(repoRoot, 'bin', 'run.js'), ...args], opts)
 }
 
@@ -59,6 +60,7 @@ export async function runProgram(file: string, args: string[], opts: RunOptions 
     child.once('close', (c, signal) => resolve(c ?? (signal === 'SIGKILL' ? 137 : 128 + 15)))
   })
   clearTimeout(timer)
-  const stderr = Buffer.concat(err).toString('utf8') + (timedOut ? `\n[runCli: killed after ${opts.timeoutMs ?? 170_000} ms]\n` : '')
+  const stderr =
+    Buffer.concat(err).toString('utf8') + (timedOut ? `\n[runCli: killed after ${opts.timeoutMs ?? 170_000} ms]\n` : '')
   return {code, stdout: Buffer.concat(out).toString('utf8'), stderr}
 }

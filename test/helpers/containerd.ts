@@ -53,9 +53,17 @@ export async function startContainerd(): Promise<ContainerdServer> {
   const child = spawn('containerd', ['--config', config], {detached: true, stdio: ['ignore', log, log]})
   closeSync(log)
   trackChild(child)
-  const ctr = (args: string[]) => run('ctr', ['--address', socket, '--namespace', 'airlock-test', ...args], {maxBuffer: 16 << 20}).catch((err: {stderr?: string; message: string}) => {
-    throw new Error(`ctr ${args.join(' ')}: ${err.stderr || err.message}`)
-  })
-  await waitFor('containerd', async () => (await run('ctr', ['--address', socket, 'version'])).stdout.includes('Server'), 30_000, () => readFile(logFile, 'utf8'))
+  const ctr = (args: string[]) =>
+    run('ctr', ['--address', socket, '--namespace', 'airlock-test', ...args], {maxBuffer: 16 << 20}).catch(
+      (err: {stderr?: string; message: string}) => {
+        throw new Error(`ctr ${args.join(' ')}: ${err.stderr || err.message}`)
+      },
+    )
+  await waitFor(
+    'containerd',
+    async () => (await run('ctr', ['--address', socket, 'version'])).stdout.includes('Server'),
+    30_000,
+    () => readFile(logFile, 'utf8'),
+  )
   return {socket, logFile, ctr, stop: () => stopChild(child)}
 }

@@ -19,11 +19,17 @@ export const executablePath = join(repoRoot, 'dist', 'bin', `airlock-linux-${own
 export async function ensureExecutable(): Promise<string> {
   if ((await stat(executablePath).catch(() => undefined))?.isFile()) return executablePath
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts', 'build-bin.ts'), '--arch', ownArch], {cwd: repoRoot, stdio: ['ignore', 'inherit', 'pipe']})
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'scripts', 'build-bin.ts'), '--arch', ownArch],
+      {cwd: repoRoot, stdio: ['ignore', 'inherit', 'pipe']},
+    )
     let err = ''
     child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-8000)))
     child.on('error', reject)
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`npm run build:bin failed (exit ${code}):\n${err}`))))
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`npm run build:bin failed (exit ${code}):\n${err}`)),
+    )
   })
   return executablePath
 }

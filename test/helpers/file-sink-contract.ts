@@ -1,4 +1,5 @@
 import {createHash, randomBytes} from 'node:crypto'
+
 import {describe, expect, it} from 'vitest'
 
 import type {FilePutAction, FileRef, FileSink} from '../../src/lib/content/roles.js'
@@ -11,7 +12,11 @@ export interface FileSinkPlace {
   read(path: string): Promise<Buffer | undefined>
 }
 
-const ref = (path: string, bytes: Buffer): FileRef => ({path, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex')})
+const ref = (path: string, bytes: Buffer): FileRef => ({
+  path,
+  size: bytes.length,
+  sha256: createHash('sha256').update(bytes).digest('hex'),
+})
 
 async function* body(bytes: Buffer, chunk = 64 << 10): AsyncGenerator<Buffer> {
   for (let at = 0; at < bytes.length; at += chunk) yield bytes.subarray(at, at + chunk)
@@ -23,10 +28,18 @@ async function* failingBody(bytes: Buffer): AsyncGenerator<Buffer> {
   throw new Error('sha256 mismatch')
 }
 
-function recorder(): {opts: {executable: boolean; onBytes: (n: number) => void; onStored: (a: FilePutAction) => void}; actions: FilePutAction[]; bytes: () => number} {
+function recorder(): {
+  opts: {executable: boolean; onBytes: (n: number) => void; onStored: (a: FilePutAction) => void}
+  actions: FilePutAction[]
+  bytes: () => number
+} {
   const actions: FilePutAction[] = []
   let bytes = 0
-  return {opts: {executable: false, onBytes: (n) => (bytes += n), onStored: (a) => actions.push(a)}, actions, bytes: () => bytes}
+  return {
+    opts: {executable: false, onBytes: (n) => (bytes += n), onStored: (a) => actions.push(a)},
+    actions,
+    bytes: () => bytes,
+  }
 }
 
 /**

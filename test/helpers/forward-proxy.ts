@@ -80,7 +80,9 @@ export async function startForwardProxy(opts: ForwardProxyOpts = {}): Promise<Fo
     await Promise.race([exited, waitFor(`tinyproxy at ${host}`, accepts, 15_000)])
   } catch (err) {
     await stop()
-    const log = (await readFile(logFile, 'utf8').catch(() => '')) + (await readFile(join(dir, 'tinyproxy.out'), 'utf8').catch(() => ''))
+    const log =
+      (await readFile(logFile, 'utf8').catch(() => '')) +
+      (await readFile(join(dir, 'tinyproxy.out'), 'utf8').catch(() => ''))
     throw new Error(`${(err as Error).message}\n${log}`, {cause: err})
   }
   return {

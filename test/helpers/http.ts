@@ -27,7 +27,12 @@ export function harnessRequest(url: string, opts: HarnessRequest = {}): Promise<
   return new Promise((resolve, reject) => {
     const req = send(
       u,
-      {method: opts.method ?? 'GET', headers, agent: false, ...(u.protocol === 'https:' && opts.ca ? {ca: opts.ca} : {})},
+      {
+        method: opts.method ?? 'GET',
+        headers,
+        agent: false,
+        ...(u.protocol === 'https:' && opts.ca ? {ca: opts.ca} : {}),
+      },
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
@@ -42,7 +47,12 @@ export function harnessRequest(url: string, opts: HarnessRequest = {}): Promise<
 }
 
 /** Polls until check() resolves true; throws with what was last seen after timeoutMs. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, describe?: () => Promise<string>): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  describe?: () => Promise<string>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let last = ''
   for (let delay = 20; ; delay = Math.min(delay * 1.5, 250)) {

@@ -1,5 +1,6 @@
 import {randomBytes} from 'node:crypto'
 import {Readable} from 'node:stream'
+
 import {describe, expect, it} from 'vitest'
 
 import type {Descriptor} from '../../src/lib/content/descriptor.js'
@@ -15,23 +16,49 @@ const opener =
   async () => ({stream: Readable.from([bytes]), start: 0, total: bytes.length, url: 'test:'})
 
 /** Byte equality of blobs: toEqual walks a Buffer element by element, seconds for a layer on a loaded machine. */
-const sameBytes = (actual: Buffer | undefined, expected: Buffer) => expect(actual !== undefined && actual.equals(expected), `${actual?.length} bytes, expected ${expected.length} of them`).toBe(true)
+const sameBytes = (actual: Buffer | undefined, expected: Buffer) =>
+  expect(
+    actual !== undefined && actual.equals(expected),
+    `${actual?.length} bytes, expected ${expected.length} of them`,
+  ).toBe(true)
 
-const desc = (bytes: Buffer, mediaType = LAYER): Descriptor => ({mediaType, digest: sha256Digest(bytes), size: bytes.length})
+const desc = (bytes: Buffer, mediaType = LAYER): Descriptor => ({
+  mediaType,
+  digest: sha256Digest(bytes),
+  size: bytes.length,
+})
 
 /** A small image: a config, one layer, and the manifest naming them. */
-export function smallImage(): {config: Buffer; layer: Buffer; manifest: Buffer; descs: {config: Descriptor; layer: Descriptor; manifest: Descriptor}} {
-  const config = Buffer.from(JSON.stringify({architecture: 'amd64', os: 'linux', rootfs: {type: 'layers', diff_ids: []}, n: randomBytes(8).toString('hex')}))
+export function smallImage(): {
+  config: Buffer
+  layer: Buffer
+  manifest: Buffer
+  descs: {config: Descriptor; layer: Descriptor; manifest: Descriptor}
+} {
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: {type: 'layers', diff_ids: []},
+      n: randomBytes(8).toString('hex'),
+    }),
+  )
   const layer = randomBytes(200_000)
   const descs = {config: desc(config, MediaType.ociConfig), layer: desc(layer)}
-  const manifest = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, config: descs.config, layers: [descs.layer]}))
+  const manifest = Buffer.from(
+    JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, config: descs.config, layers: [descs.layer]}),
+  )
   return {config, layer, manifest, descs: {...descs, manifest: desc(manifest, MediaType.ociManifest)}}
 }
 
 /** `smallImage()` written into a sink, blobs first: the content a source's suite reads back. */
 export async function putSmallImage(sink: ImageSink): Promise<ReturnType<typeof smallImage>> {
   const image = smallImage()
-  for (const [bytes, d] of [[image.config, image.descs.config], [image.layer, image.descs.layer]] as const) await sink.putBlob(d, opener(bytes), {label: 'fixture'})
+  for (const [bytes, d] of [
+    [image.config, image.descs.config],
+    [image.layer, image.descs.layer],
+  ] as const)
+    await sink.putBlob(d, opener(bytes), {label: 'fixture'})
   await sink.putManifest(image.descs.manifest, image.manifest)
   return image
 }
@@ -123,9 +150,13 @@ export function imageSourceContract(name: string, make: () => Promise<ImageSourc
     it('a blob it does not hold fails to open', async () => {
       const {source} = await make()
       const missing = desc(randomBytes(100))
-      await expect(source.blobOpener(missing)(0).then(async (o) => {
-        for await (const _ of o.stream as AsyncIterable<Buffer>) void _
-      })).rejects.toThrow()
+      await expect(
+        source
+          .blobOpener(missing)(0)
+          .then(async (o) => {
+            for await (const _ of o.stream as AsyncIterable<Buffer>) void _
+          }),
+      ).rejects.toThrow()
     })
   })
 }

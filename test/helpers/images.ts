@@ -1,11 +1,11 @@
 import {createHash, randomBytes} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {gunzipSync, gzipSync} from 'node:zlib'
+
 import {Header} from 'tar'
 
 import {harnessRequest, type HarnessResponse} from './http.js'
 import {type RegistryServer} from './registry.js'
-
 
 // Random images pushed with plain registry API calls (POST/PUT uploads, PUT
 // manifests), so tests of airlock's registry code never rely on that code to
@@ -47,7 +47,12 @@ export const MEDIA = {
 /** The same types, by image format. */
 export const MEDIA_BY_FORMAT = {
   oci: {manifest: MEDIA.ociManifest, index: MEDIA.ociIndex, config: MEDIA.ociConfig, layer: MEDIA.ociLayer},
-  docker: {manifest: MEDIA.dockerManifest, index: MEDIA.dockerList, config: MEDIA.dockerConfig, layer: MEDIA.dockerLayer},
+  docker: {
+    manifest: MEDIA.dockerManifest,
+    index: MEDIA.dockerList,
+    config: MEDIA.dockerConfig,
+    layer: MEDIA.dockerLayer,
+  },
 } as const
 
 export function sha256(data: Buffer | string): string {
@@ -60,7 +65,10 @@ const diffIds = new WeakMap<Buffer, string>()
 /** A one-file tar, with node-tar encoding the header (independent of airlock's own tar writer). */
 function tarOf(name: string, content: Buffer): Buffer {
   const header = Buffer.alloc(512)
-  new Header({path: name, type: 'File', size: content.length, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0}).encode(header, 0)
+  new Header({path: name, type: 'File', size: content.length, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0}).encode(
+    header,
+    0,
+  )
   const pad = Buffer.alloc((512 - (content.length % 512)) % 512)
   return Buffer.concat([header, content, pad, Buffer.alloc(1024)])
 }
@@ -126,10 +134,19 @@ export class RegistrySession {
     this.ca = reg.caFile ? readFileSync(reg.caFile) : undefined
   }
 
-  async request(method: string, pathOrUrl: string, opts: {headers?: Record<string, string>; body?: Buffer} = {}): Promise<HarnessResponse> {
+  async request(
+    method: string,
+    pathOrUrl: string,
+    opts: {headers?: Record<string, string>; body?: Buffer} = {},
+  ): Promise<HarnessResponse> {
     const url = new URL(pathOrUrl, this.reg.url).toString()
     const send = () =>
-      harnessRequest(url, {method, body: opts.body, ca: this.ca, headers: {...opts.headers, ...(this.authorization ? {authorization: this.authorization} : {})}})
+      harnessRequest(url, {
+        method,
+        body: opts.body,
+        ca: this.ca,
+        headers: {...opts.headers, ...(this.authorization ? {authorization: this.authorization} : {})},
+      })
     let res = await send()
     if (res.status === 401) {
       const challenge = res.headers['www-authenticate']
@@ -141,7 +158,8 @@ export class RegistrySession {
 
   private async authenticate(header: string): Promise<void> {
     const {username, password} = this.reg
-    if (username === undefined || password === undefined) throw new Error(`registry ${this.reg.url} asks for credentials (${header}) and none are set`)
+    if (username === undefined || password === undefined)
+      throw new Error(`registry ${this.reg.url} asks for credentials (${header}) and none are set`)
     const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
     const {scheme, params} = parseChallenge(header)
     if (scheme === 'basic') {
@@ -159,7 +177,8 @@ export class RegistrySession {
   }
 
   private expect(res: HarnessResponse, what: string, ...ok: number[]): void {
-    if (!ok.includes(res.status)) throw new Error(`${what} in ${this.repository}: HTTP ${res.status} ${res.body.toString().slice(0, 500)}`)
+    if (!ok.includes(res.status))
+      throw new Error(`${what} in ${this.repository}: HTTP ${res.status} ${res.body.toString().slice(0, 500)}`)
   }
 
   async hasBlob(digest: string): Promise<boolean> {
@@ -170,20 +189,31 @@ export class RegistrySession {
   /** Uploads a blob (POST then one PUT) unless the repository already has it. */
   async pushBlob(blob: {digest: string; data: Buffer}): Promise<void> {
     if (await this.hasBlob(blob.digest)) return
-    const start = await this.request('POST', `/v2/${this.repository}/blobs/uploads/`, {headers: {'content-length': '0'}})
+    const start = await this.request('POST', `/v2/${this.repository}/blobs/uploads/`, {
+      headers: {'content-length': '0'},
+    })
     this.expect(start, `start upload of ${blob.digest}`, 202)
     const location = new URL(String(start.headers.location), this.reg.url)
     location.searchParams.set('digest', blob.digest)
-    const put = await this.request('PUT', location.toString(), {body: blob.data, headers: {'content-type': 'application/octet-stream'}})
+    const put = await this.request('PUT', location.toString(), {
+      body: blob.data,
+      headers: {'content-type': 'application/octet-stream'},
+    })
     this.expect(put, `upload of ${blob.digest}`, 201)
   }
 
   async putManifest(reference: string, mediaType: string, bytes: Buffer): Promise<void> {
-    const res = await this.request('PUT', `/v2/${this.repository}/manifests/${reference}`, {body: bytes, headers: {'content-type': mediaType}})
+    const res = await this.request('PUT', `/v2/${this.repository}/manifests/${reference}`, {
+      body: bytes,
+      headers: {'content-type': mediaType},
+    })
     this.expect(res, `manifest ${reference}`, 201)
   }
 
-  async getManifest(reference: string, accept: string[] = Object.values(MEDIA).filter((m) => /manifest|index/.test(m))): Promise<HarnessResponse> {
+  async getManifest(
+    reference: string,
+    accept: string[] = Object.values(MEDIA).filter((m) => /manifest|index/.test(m)),
+  ): Promise<HarnessResponse> {
     return this.request('GET', `/v2/${this.repository}/manifests/${reference}`, {headers: {accept: accept.join(', ')}})
   }
 }
@@ -213,7 +243,10 @@ export interface PushImageOpts {
 }
 
 /** Builds a random (multi-arch) image and pushes it as repository:tag. */
-export async function pushImage(reg: Pick<RegistryServer, 'url' | 'caFile' | 'username' | 'password'>, opts: PushImageOpts): Promise<PushedImage> {
+export async function pushImage(
+  reg: Pick<RegistryServer, 'url' | 'caFile' | 'username' | 'password'>,
+  opts: PushImageOpts,
+): Promise<PushedImage> {
   const docker = opts.format === 'docker'
   const platforms = opts.platforms?.length ? opts.platforms : ['linux/amd64']
   const session = new RegistrySession(reg, opts.repository)
@@ -222,16 +255,27 @@ export async function pushImage(reg: Pick<RegistryServer, 'url' | 'caFile' | 'us
   const children: NonNullable<PushedImage['children']> = []
 
   for (const platform of platforms) {
-    const layers = [...(opts.baseLayers ?? []), ...Array.from({length: opts.layers ?? 1}, () => randomLayer(opts.layerSize ?? 16 * 1024))]
+    const layers = [
+      ...(opts.baseLayers ?? []),
+      ...Array.from({length: opts.layers ?? 1}, () => randomLayer(opts.layerSize ?? 16 * 1024)),
+    ]
     const config = {
       created: '2024-01-01T00:00:00Z',
       ...parsePlatform(platform),
-      config: {Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Labels: {'org.example.random': randomBytes(8).toString('hex')}},
+      config: {
+        Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+        Labels: {'org.example.random': randomBytes(8).toString('hex')},
+      },
       rootfs: {type: 'layers', diff_ids: layers.map(diffIdOf)},
       history: layers.map(() => ({created: '2024-01-01T00:00:00Z', created_by: 'airlock test harness'})),
     }
     const configData = Buffer.from(JSON.stringify(config))
-    const configBlob: Blob = {digest: sha256(configData), size: configData.length, mediaType: docker ? MEDIA.dockerConfig : MEDIA.ociConfig, data: configData}
+    const configBlob: Blob = {
+      digest: sha256(configData),
+      size: configData.length,
+      mediaType: docker ? MEDIA.dockerConfig : MEDIA.ociConfig,
+      data: configData,
+    }
     const layerBlobs = layers.map((l) => ({...l, mediaType: layerType}))
     for (const b of [configBlob, ...layerBlobs]) if (!blobs.has(b.digest)) blobs.set(b.digest, b)
     const mediaType = docker ? MEDIA.dockerManifest : MEDIA.ociManifest
@@ -254,7 +298,12 @@ export async function pushImage(reg: Pick<RegistryServer, 'url' | 'caFile' | 'us
     const index = {
       schemaVersion: 2,
       mediaType,
-      manifests: children.map((c) => ({mediaType: c.mediaType, digest: c.digest, size: c.manifestBytes.length, platform: parsePlatform(c.platform)})),
+      manifests: children.map((c) => ({
+        mediaType: c.mediaType,
+        digest: c.digest,
+        size: c.manifestBytes.length,
+        platform: parsePlatform(c.platform),
+      })),
     }
     top = {mediaType, manifestBytes: Buffer.from(JSON.stringify(index, null, 2))}
   } else {

@@ -73,7 +73,9 @@ export async function startNginx(opts: NginxOpts = {}): Promise<NginxServer> {
         // limit_rate is not applied to unbuffered proxied responses, so a rate-limited front buffers;
         // with no temp file nginx reads the upstream only as fast as the client drains its buffers,
         // so blobs of any size stream through a bounded amount of memory.
-        ...(opts.rateLimit ? ['proxy_buffering on;', 'proxy_buffers 16 64k;', 'proxy_max_temp_file_size 0;'] : ['proxy_buffering off;']),
+        ...(opts.rateLimit
+          ? ['proxy_buffering on;', 'proxy_buffers 16 64k;', 'proxy_max_temp_file_size 0;']
+          : ['proxy_buffering off;']),
         'proxy_request_buffering off;',
         'proxy_ssl_verify off;',
         'proxy_read_timeout 300s;',
@@ -120,7 +122,10 @@ export async function startNginx(opts: NginxOpts = {}): Promise<NginxServer> {
   await writeFile(confFile, conf)
 
   const outFd = openSync(join(dir, 'nginx.out'), 'a')
-  const child = spawn('nginx', ['-p', dir, '-c', confFile, '-e', errorLog], {stdio: ['ignore', outFd, outFd], detached: true})
+  const child = spawn('nginx', ['-p', dir, '-c', confFile, '-e', errorLog], {
+    stdio: ['ignore', outFd, outFd],
+    detached: true,
+  })
   closeSync(outFd)
   trackChild(child)
   const exited = new Promise<never>((_, reject) => {
@@ -130,10 +135,21 @@ export async function startNginx(opts: NginxOpts = {}): Promise<NginxServer> {
   exited.catch(() => undefined)
   const stop = () => stopChild(child)
   try {
-    await Promise.race([exited, waitFor(`nginx at ${host}`, async () => (await harnessRequest(`${url}/`, {timeoutMs: 2000, ca: certs ? await readFile(certs.caFile) : undefined})).status > 0, 15_000)])
+    await Promise.race([
+      exited,
+      waitFor(
+        `nginx at ${host}`,
+        async () =>
+          (await harnessRequest(`${url}/`, {timeoutMs: 2000, ca: certs ? await readFile(certs.caFile) : undefined}))
+            .status > 0,
+        15_000,
+      ),
+    ])
   } catch (err) {
     await stop()
-    const log = (await readFile(errorLog, 'utf8').catch(() => '')) + (await readFile(join(dir, 'nginx.out'), 'utf8').catch(() => ''))
+    const log =
+      (await readFile(errorLog, 'utf8').catch(() => '')) +
+      (await readFile(join(dir, 'nginx.out'), 'utf8').catch(() => ''))
     throw new Error(`${(err as Error).message}\n${log}`, {cause: err})
   }
   return {

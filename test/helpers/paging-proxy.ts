@@ -19,7 +19,16 @@ export interface PagingProxy {
   stop(): Promise<void>
 }
 
-const HOP = ['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'te', 'trailer', 'content-length']
+const HOP = [
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'proxy-connection',
+  'upgrade',
+  'te',
+  'trailer',
+  'content-length',
+]
 
 function strip(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const out = {...headers}
@@ -27,20 +36,38 @@ function strip(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   return out
 }
 
-function upstream(target: URL, method: string, path: string, headers: IncomingHttpHeaders, body?: Buffer): Promise<{status: number; headers: IncomingHttpHeaders; body: Buffer}> {
+function upstream(
+  target: URL,
+  method: string,
+  path: string,
+  headers: IncomingHttpHeaders,
+  body?: Buffer,
+): Promise<{status: number; headers: IncomingHttpHeaders; body: Buffer}> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({host: target.hostname, port: target.port, method, path, headers: {...strip(headers), ...(body ? {'content-length': String(body.length)} : {})}}, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks)}))
-      res.on('error', reject)
-    })
+    const req = httpRequest(
+      {
+        host: target.hostname,
+        port: target.port,
+        method,
+        path,
+        headers: {...strip(headers), ...(body ? {'content-length': String(body.length)} : {})},
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => resolve({status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks)}))
+        res.on('error', reject)
+      },
+    )
     req.on('error', reject)
     req.end(body)
   })
 }
 
-export async function startPagingProxy(registryUrl: string, opts: {pageSize?: number; catalogPageSize?: number} = {}): Promise<PagingProxy> {
+export async function startPagingProxy(
+  registryUrl: string,
+  opts: {pageSize?: number; catalogPageSize?: number} = {},
+): Promise<PagingProxy> {
   const target = new URL(registryUrl)
   const pageSize = opts.pageSize ?? 25
   const catalogPageSize = opts.catalogPageSize ?? pageSize
@@ -82,8 +109,12 @@ export async function startPagingProxy(registryUrl: string, opts: {pageSize?: nu
         const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined
         const up = await upstream(target, req.method ?? 'GET', req.url ?? '/', req.headers, body)
         const headers = strip(up.headers)
-        if (typeof headers.location === 'string' && headers.location.startsWith(target.origin)) headers.location = headers.location.slice(target.origin.length)
-        res.writeHead(up.status, {...headers, 'content-length': req.method === 'HEAD' ? (up.headers['content-length'] ?? '0') : String(up.body.length)})
+        if (typeof headers.location === 'string' && headers.location.startsWith(target.origin))
+          headers.location = headers.location.slice(target.origin.length)
+        res.writeHead(up.status, {
+          ...headers,
+          'content-length': req.method === 'HEAD' ? (up.headers['content-length'] ?? '0') : String(up.body.length),
+        })
         res.end(req.method === 'HEAD' ? undefined : up.body)
       })().catch((err: Error) => {
         res.writeHead(502, {'content-type': 'text/plain'})

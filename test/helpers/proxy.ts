@@ -1,4 +1,11 @@
-import {Agent as HttpAgent, createServer, type IncomingHttpHeaders, type IncomingMessage, request as httpRequest, type ServerResponse} from 'node:http'
+import {
+  Agent as HttpAgent,
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request as httpRequest,
+  type ServerResponse,
+} from 'node:http'
 import {Agent as HttpsAgent, request as httpsRequest} from 'node:https'
 import {type AddressInfo} from 'node:net'
 
@@ -87,8 +94,13 @@ export async function startFaultProxy(target: string, opts: FaultProxyOpts = {})
       (up) => {
         const headers = strip(up.headers)
         const loc = headers.location
-        if (typeof loc === 'string' && loc.startsWith(targetOrigin)) headers.location = proxyOrigin + loc.slice(targetOrigin.length)
-        const faultBody = matches && (opts.flipByteAt !== undefined || opts.cutAfterBytes !== undefined) && req.method !== 'HEAD' && canFault()
+        if (typeof loc === 'string' && loc.startsWith(targetOrigin))
+          headers.location = proxyOrigin + loc.slice(targetOrigin.length)
+        const faultBody =
+          matches &&
+          (opts.flipByteAt !== undefined || opts.cutAfterBytes !== undefined) &&
+          req.method !== 'HEAD' &&
+          canFault()
         if (faultBody) faults++
         log[entry] += ` -> ${up.statusCode}${faultBody ? ' fault' : ''}`
         res.writeHead(up.statusCode ?? 502, up.statusMessage, headers)

@@ -54,7 +54,11 @@ const blobOf = (data: Buffer | string, mediaType: string): Blob => {
 export function simpleSigningPayload(dockerReference: string, digest: string): Buffer {
   return Buffer.from(
     JSON.stringify({
-      critical: {identity: {'docker-reference': dockerReference}, image: {'docker-manifest-digest': digest}, type: 'cosign container image signature'},
+      critical: {
+        identity: {'docker-reference': dockerReference},
+        image: {'docker-manifest-digest': digest},
+        type: 'cosign container image signature',
+      },
       optional: null,
     }),
   )
@@ -68,7 +72,10 @@ export function simpleSigningPayload(dockerReference: string, digest: string): B
  * `subject` is the digest whose tag it is pushed under (normally `signs`; a
  * test passes another to make a signature that names the wrong image).
  */
-export function cosignSignature(key: CosignKeyPair, opts: {dockerReference: string; signs: string; subject?: string}): Referrer {
+export function cosignSignature(
+  key: CosignKeyPair,
+  opts: {dockerReference: string; signs: string; subject?: string},
+): Referrer {
   const subject = opts.subject ?? opts.signs
   const payload = blobOf(simpleSigningPayload(opts.dockerReference, opts.signs), SIMPLE_SIGNING)
   const signature = sign('sha256', payload.data, key.privateKey).toString('base64')
@@ -88,7 +95,14 @@ export function cosignSignature(key: CosignKeyPair, opts: {dockerReference: stri
       schemaVersion: 2,
       mediaType: MEDIA.ociManifest,
       config: {mediaType: config.mediaType, size: config.size, digest: config.digest},
-      layers: [{mediaType: SIMPLE_SIGNING, size: payload.size, digest: payload.digest, annotations: {[SIGNATURE_ANNOTATION]: signature}}],
+      layers: [
+        {
+          mediaType: SIMPLE_SIGNING,
+          size: payload.size,
+          digest: payload.digest,
+          annotations: {[SIGNATURE_ANNOTATION]: signature},
+        },
+      ],
     }),
   )
   return {
@@ -105,7 +119,16 @@ export function cosignSignature(key: CosignKeyPair, opts: {dockerReference: stri
 
 /** An SBOM attached the OCI 1.1 way: an artifact manifest (empty config, artifactType) with `subject`. */
 export function sbomArtifact(subject: {digest: string; mediaType: string; size: number}, name = 'fixture'): Referrer {
-  const doc = blobOf(JSON.stringify({bomFormat: 'CycloneDX', specVersion: '1.5', version: 1, metadata: {component: {type: 'container', name}}, components: []}), CYCLONEDX_JSON)
+  const doc = blobOf(
+    JSON.stringify({
+      bomFormat: 'CycloneDX',
+      specVersion: '1.5',
+      version: 1,
+      metadata: {component: {type: 'container', name}},
+      components: [],
+    }),
+    CYCLONEDX_JSON,
+  )
   const empty = blobOf('{}', OCI_EMPTY)
   const manifestBytes = Buffer.from(
     JSON.stringify({
@@ -118,7 +141,15 @@ export function sbomArtifact(subject: {digest: string; mediaType: string; size: 
       annotations: {'org.opencontainers.image.created': '2024-01-01T00:00:00Z'},
     }),
   )
-  return {digest: sha256(manifestBytes), mediaType: MEDIA.ociManifest, artifactType: CYCLONEDX_JSON, size: manifestBytes.length, subject: subject.digest, manifestBytes, blobs: [empty, doc]}
+  return {
+    digest: sha256(manifestBytes),
+    mediaType: MEDIA.ociManifest,
+    artifactType: CYCLONEDX_JSON,
+    size: manifestBytes.length,
+    subject: subject.digest,
+    manifestBytes,
+    blobs: [empty, doc],
+  }
 }
 
 /** Pushes a referrer's blobs and manifest, by digest, and under its tag when it has one. */
@@ -134,12 +165,22 @@ export async function pushReferrer(reg: RegistryServer, repository: string, r: R
  * writes it for a registry without the referrers API: an OCI index of the
  * referrers' descriptors with their artifactType.
  */
-export async function pushFallbackIndex(reg: RegistryServer, repository: string, subject: string, referrers: Referrer[]): Promise<{tag: string; digest: string; bytes: Buffer}> {
+export async function pushFallbackIndex(
+  reg: RegistryServer,
+  repository: string,
+  subject: string,
+  referrers: Referrer[],
+): Promise<{tag: string; digest: string; bytes: Buffer}> {
   const bytes = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MEDIA.ociIndex,
-      manifests: referrers.map((r) => ({mediaType: r.mediaType, digest: r.digest, size: r.size, artifactType: r.artifactType})),
+      manifests: referrers.map((r) => ({
+        mediaType: r.mediaType,
+        digest: r.digest,
+        size: r.size,
+        artifactType: r.artifactType,
+      })),
     }),
   )
   const tag = `sha256-${subject.slice(7)}`
@@ -165,10 +206,17 @@ export interface SignedImageReferrers {
  * with `subject` plus its fallback tag index, and a cosign signature of that
  * SBOM, all signed with `key`.
  */
-export async function attachReferrers(reg: RegistryServer, image: PushedImage, key: CosignKeyPair): Promise<SignedImageReferrers> {
+export async function attachReferrers(
+  reg: RegistryServer,
+  image: PushedImage,
+  key: CosignKeyPair,
+): Promise<SignedImageReferrers> {
   const dockerReference = `${new URL(reg.url).host}/${image.repository}`
   const signature = cosignSignature(key, {dockerReference, signs: image.digest})
-  const sbom = sbomArtifact({digest: image.digest, mediaType: image.mediaType, size: image.manifestBytes.length}, image.repository)
+  const sbom = sbomArtifact(
+    {digest: image.digest, mediaType: image.mediaType, size: image.manifestBytes.length},
+    image.repository,
+  )
   const sbomSignature = cosignSignature(key, {dockerReference, signs: sbom.digest})
   for (const r of [signature, sbom, sbomSignature]) await pushReferrer(reg, image.repository, r)
   const fallback = await pushFallbackIndex(reg, image.repository, image.digest, [sbom])

@@ -31,7 +31,10 @@ let untouched = 0
 const codes = {}
 for (let i = 0; i < runs; i++) {
   await rm(root, {recursive: true, force: true})
-  const err = await importNginx(bundle, {root}).then(() => undefined, (e) => e)
+  const err = await importNginx(bundle, {root}).then(
+    () => undefined,
+    (e) => e,
+  )
   const code = err?.exitCode ?? 0
   codes[code] = (codes[code] ?? 0) + 1
   if (code === 2) refused++

@@ -4,6 +4,7 @@ import {createWriteStream} from 'node:fs'
 import {mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+
 import {MEDIA_BY_FORMAT as MT} from './images.js'
 import type {Referrer} from './referrers.js'
 import {makeTempDir} from './tmp.js'
@@ -137,20 +138,38 @@ async function writeImage(w: LayoutWriter, spec: FixtureImageSpec): Promise<Fixt
       mediaType: mt.index,
       manifests: manifests.map((m) => {
         const [os, architecture, variant] = m.platform.split('/')
-        return {mediaType: mt.manifest, digest: m.digest, size: m.size, platform: {os, architecture, ...(variant ? {variant} : {})}}
+        return {
+          mediaType: mt.manifest,
+          digest: m.digest,
+          size: m.size,
+          platform: {os, architecture, ...(variant ? {variant} : {})},
+        }
       }),
     })
     top = {...(await w.put(index)), mediaType: mt.index}
     children = manifests.map((m) => m.digest)
   }
   const unique = new Map(blobs.map((b) => [b.digest, b]))
-  const size = top.size + manifests.reduce((n, m) => n + (platforms.length > 1 ? m.size : 0), 0) + [...unique.values()].reduce((n, b) => n + b.size, 0)
-  const referrers = spec.referrers?.({ref: spec.ref, digest: top.digest, mediaType: top.mediaType, size: top.size, children}) ?? []
+  const size =
+    top.size +
+    manifests.reduce((n, m) => n + (platforms.length > 1 ? m.size : 0), 0) +
+    [...unique.values()].reduce((n, b) => n + b.size, 0)
+  const referrers =
+    spec.referrers?.({ref: spec.ref, digest: top.digest, mediaType: top.mediaType, size: top.size, children}) ?? []
   for (const r of referrers) {
     for (const b of r.blobs) await w.put(b.data)
     await w.put(r.manifestBytes)
   }
-  return {ref: spec.ref, digest: top.digest, mediaType: top.mediaType, platforms, size, blobs: [...unique.values()], children, referrers}
+  return {
+    ref: spec.ref,
+    digest: top.digest,
+    mediaType: top.mediaType,
+    platforms,
+    size,
+    blobs: [...unique.values()],
+    children,
+    referrers,
+  }
 }
 
 /**
@@ -180,7 +199,12 @@ export async function makeRegistryBundle(
     // As airlock's bundles do: Docker content listed under the OCI type of the same shape
     // (skopeo resolves names only on those); the documents keep their own mediaType.
     manifests: images.map((i) => ({
-      mediaType: i.mediaType === MT.docker.index ? MT.oci.index : i.mediaType === MT.docker.manifest ? MT.oci.manifest : i.mediaType,
+      mediaType:
+        i.mediaType === MT.docker.index
+          ? MT.oci.index
+          : i.mediaType === MT.docker.manifest
+            ? MT.oci.manifest
+            : i.mediaType,
       digest: i.digest,
       size: 0,
       annotations: {'org.opencontainers.image.ref.name': i.ref, 'io.containerd.image.name': i.ref},
@@ -193,18 +217,51 @@ export async function makeRegistryBundle(
   const referrerEntries = new Map<string, object>()
   for (const r of images.flatMap((i) => i.referrers)) {
     const annotations = {'io.airlock.referrer.subject': r.subject, ...(r.tag ? {'io.airlock.referrer.tag': r.tag} : {})}
-    referrerEntries.set(r.digest, {mediaType: r.mediaType, digest: r.digest, size: r.size, artifactType: r.artifactType, annotations})
+    referrerEntries.set(r.digest, {
+      mediaType: r.mediaType,
+      digest: r.digest,
+      size: r.size,
+      artifactType: r.artifactType,
+      annotations,
+    })
   }
   ;(index.manifests as object[]).push(...referrerEntries.values())
   await writeFile(join(layout, 'index.json'), JSON.stringify(index))
   await writeFile(join(layout, 'oci-layout'), JSON.stringify({imageLayoutVersion: '1.0.0'}))
-  await run('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-cf', join(dir, 'offline-images.tar'), '-C', layout, 'oci-layout', 'index.json', 'blobs'])
+  await run('tar', [
+    '--sort=name',
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '--mtime=@0',
+    '-cf',
+    join(dir, 'offline-images.tar'),
+    '-C',
+    layout,
+    'oci-layout',
+    'index.json',
+    'blobs',
+  ])
   await rm(layout, {recursive: true, force: true})
   // The two file archives, empty but well formed (one top folder each).
-  for (const [name, top] of [['offline-files.tar.gz', 'offline-files'], ['component-tools.tar.gz', 'component-tools']]) {
+  for (const [name, top] of [
+    ['offline-files.tar.gz', 'offline-files'],
+    ['component-tools.tar.gz', 'component-tools'],
+  ]) {
     const src = join(dir, `.${top}`)
     await mkdir(join(src, top), {recursive: true})
-    await run('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-czf', join(dir, name), '-C', src, top])
+    await run('tar', [
+      '--sort=name',
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '--mtime=@0',
+      '-czf',
+      join(dir, name),
+      '-C',
+      src,
+      top,
+    ])
     await rm(src, {recursive: true, force: true})
   }
   const lock = {
@@ -217,13 +274,26 @@ export async function makeRegistryBundle(
       platforms: i.platforms,
       size: i.size,
       ...(i.referrers.length > 0
-        ? {referrers: i.referrers.map((r) => ({digest: r.digest, mediaType: r.mediaType, artifactType: r.artifactType, size: r.size, subject: r.subject, ...(r.tag ? {tag: r.tag} : {})}))}
+        ? {
+            referrers: i.referrers.map((r) => ({
+              digest: r.digest,
+              mediaType: r.mediaType,
+              artifactType: r.artifactType,
+              size: r.size,
+              subject: r.subject,
+              ...(r.tag ? {tag: r.tag} : {}),
+            })),
+          }
         : {}),
     })),
     files: [],
   }
   await writeFile(join(dir, 'bundle.json'), `${JSON.stringify(lock, null, 2)}\n`)
-  const {stdout} = await run('sha256sum', ['offline-files.tar.gz', 'component-tools.tar.gz', 'offline-images.tar', 'bundle.json'], {cwd: dir})
+  const {stdout} = await run(
+    'sha256sum',
+    ['offline-files.tar.gz', 'component-tools.tar.gz', 'offline-images.tar', 'bundle.json'],
+    {cwd: dir},
+  )
   await writeFile(join(dir, 'SHA256SUMS'), stdout)
   return {dir, images, lock}
 }

@@ -95,9 +95,20 @@ interface Token {
 const API_VERSION = 'registry/2.0'
 const SERVICE = 'fake-registry'
 
-function ociError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+function ociError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   const body = Buffer.from(JSON.stringify({errors: [{code, message}]}))
-  res.writeHead(status, {'content-type': 'application/json', 'content-length': String(body.length), 'docker-distribution-api-version': API_VERSION, ...headers})
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': String(body.length),
+    'docker-distribution-api-version': API_VERSION,
+    ...headers,
+  })
   res.end(body)
 }
 
@@ -247,7 +258,13 @@ export class FakeRegistry {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET'
     const u = new URL(req.url ?? '/', 'http://fake.invalid')
-    const entry: FakeRequest = {method, url: `${u.pathname}${u.search}`, status: 0, auth: (/^(\w+)\s/.exec(req.headers.authorization ?? '')?.[1] ?? '').toLowerCase(), range: req.headers.range}
+    const entry: FakeRequest = {
+      method,
+      url: `${u.pathname}${u.search}`,
+      status: 0,
+      auth: (/^(\w+)\s/.exec(req.headers.authorization ?? '')?.[1] ?? '').toLowerCase(),
+      range: req.headers.range,
+    }
     this.requests.push(entry)
     // The status is logged as the head goes out (before the client can read it); a connection cut before an answer stays at 0.
     const head = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse
@@ -273,7 +290,13 @@ export class FakeRegistry {
     const body = hasBody ? await readBody(req) : Buffer.alloc(0)
     if (!u.pathname.startsWith('/v2')) return ociError(res, 404, 'NAME_UNKNOWN', 'not a registry path')
     if (typeof fault === 'object') {
-      return ociError(res, fault.status, fault.code ?? (fault.status === 429 ? 'TOOMANYREQUESTS' : 'UNAVAILABLE'), 'a fault of the fake registry', fault.retryAfter ? {'retry-after': fault.retryAfter} : {})
+      return ociError(
+        res,
+        fault.status,
+        fault.code ?? (fault.status === 429 ? 'TOOMANYREQUESTS' : 'UNAVAILABLE'),
+        'a fault of the fake registry',
+        fault.retryAfter ? {'retry-after': fault.retryAfter} : {},
+      )
     }
     if (fault === 'wrong-digest' || fault === 'no-digest') {
       // The Docker-Content-Digest of this answer, set with setHeader or in writeHead (which a plain end() calls too).
@@ -324,10 +347,19 @@ export class FakeRegistry {
     const raw = /^Basic (\S+)$/i.exec(h) ? Buffer.from(h.slice(6), 'base64').toString('utf8') : undefined
     const user = raw?.slice(0, raw.indexOf(':')) ?? ''
     const ok = raw === `${this.username}:${this.password}`
-    const scopes = u.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean)
+    const scopes = u.searchParams
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .filter(Boolean)
     this.tokenRequests.push({user, scopes, ok})
     if (!ok || u.searchParams.get('service') !== SERVICE) {
-      ociError(res, 401, 'UNAUTHORIZED', raw === undefined ? 'authentication required' : 'invalid username or password', {'www-authenticate': 'Basic realm="fake-token"'})
+      ociError(
+        res,
+        401,
+        'UNAUTHORIZED',
+        raw === undefined ? 'authentication required' : 'invalid username or password',
+        {'www-authenticate': 'Basic realm="fake-token"'},
+      )
       return
     }
     const value = randomBytes(16).toString('hex')
@@ -345,8 +377,10 @@ export class FakeRegistry {
     if (uploads) return this.upload(call, uploads[1], uploads[2])
     const manifest = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path)
     if (manifest && method === 'PUT') return this.putManifest(call, manifest[1], manifest[2])
-    if (method !== 'GET' && method !== 'HEAD') return ociError(res, 405, 'UNSUPPORTED', `${method} ${path} is not supported by the fake`)
-    if (this.opts.referrersApi === false && /\/referrers\//.test(path)) return ociError(res, 404, 'NAME_UNKNOWN', 'no referrers API')
+    if (method !== 'GET' && method !== 'HEAD')
+      return ociError(res, 405, 'UNSUPPORTED', `${method} ${path} is not supported by the fake`)
+    if (this.opts.referrersApi === false && /\/referrers\//.test(path))
+      return ociError(res, 404, 'NAME_UNKNOWN', 'no referrers API')
     const name = /^\/v2\/(.+)\/(?:manifests|blobs|referrers|tags)\//.exec(path)?.[1]
     await handleRegistry(this.contentFor(name, cut ? res : undefined), req, res, path, u.searchParams)
   }
@@ -358,11 +392,15 @@ export class FakeRegistry {
    */
   private contentFor(name: string | undefined, cut?: ServerResponse): RegistryContent {
     const repo = name === undefined ? undefined : this.repos.get(name)
-    const content: Pick<RegistryContent, 'repository' | 'repositoryNames' | 'manifest' | 'blobSize' | 'openBlob' | 'referrersOf'> = {
+    const content: Pick<
+      RegistryContent,
+      'repository' | 'repositoryNames' | 'manifest' | 'blobSize' | 'openBlob' | 'referrersOf'
+    > = {
       repository: (n) => (repo && n === repo.name ? {name: repo.name, tags: repo.tags} : undefined),
       repositoryNames: () => [...this.repos.keys()].sort(),
       manifest: async (digest) => (repo?.manifests.has(digest) ? this.manifests.get(digest) : undefined),
-      blobSize: (digest) => (repo && (repo.blobs.has(digest) || repo.manifests.has(digest)) ? this.bytesOf(digest)?.length : undefined),
+      blobSize: (digest) =>
+        repo && (repo.blobs.has(digest) || repo.manifests.has(digest)) ? this.bytesOf(digest)?.length : undefined,
       openBlob: (digest, start, end) => {
         const bytes = this.bytesOf(digest)!.subarray(start, end + 1)
         if (!cut) return Readable.from([bytes])
@@ -386,8 +424,15 @@ export class FakeRegistry {
           const parsed = parseManifestJson(m.bytes)
           const doc = parsed.kind === 'index' ? parsed.index : parsed.manifest
           if (doc.subject?.digest !== subject) continue
-          const artifactType = doc.artifactType ?? (parsed.kind === 'manifest' ? parsed.manifest.config?.mediaType : undefined)
-          out.push({mediaType: m.mediaType, digest: d, size: m.bytes.length, ...(artifactType ? {artifactType} : {}), ...(doc.annotations ? {annotations: doc.annotations} : {})})
+          const artifactType =
+            doc.artifactType ?? (parsed.kind === 'manifest' ? parsed.manifest.config?.mediaType : undefined)
+          out.push({
+            mediaType: m.mediaType,
+            digest: d,
+            size: m.bytes.length,
+            ...(artifactType ? {artifactType} : {}),
+            ...(doc.annotations ? {annotations: doc.annotations} : {}),
+          })
         }
         return out
       },
@@ -427,7 +472,8 @@ export class FakeRegistry {
       if (mount && from && this.repos.get(from)?.blobs.has(mount)) return this.blobCreated(res, name, mount)
       const digest = u.searchParams.get('digest')
       if (digest && !mount) {
-        if (sha256Digest(body) !== digest) return ociError(res, 400, 'DIGEST_INVALID', 'provided digest did not match uploaded content')
+        if (sha256Digest(body) !== digest)
+          return ociError(res, 400, 'DIGEST_INVALID', 'provided digest did not match uploaded content')
         this.blobs.set(digest, body)
         return this.blobCreated(res, name, digest)
       }
@@ -453,7 +499,12 @@ export class FakeRegistry {
       if (range && body.length > 0) {
         const m = /^(\d+)-(\d+)$/.exec(range)
         if (!m || Number(m[1]) !== up.size || Number(m[2]) - Number(m[1]) + 1 !== body.length) {
-          return ociError(res, 416, 'RANGE_INVALID', `invalid content range ${range}, the upload holds ${up.size} bytes`)
+          return ociError(
+            res,
+            416,
+            'RANGE_INVALID',
+            `invalid content range ${range}, the upload holds ${up.size} bytes`,
+          )
         }
       }
       up.chunks.push(body)
@@ -467,7 +518,8 @@ export class FakeRegistry {
       const bytes = Buffer.concat(up.chunks)
       // The session ends either way, as distribution's does.
       this.uploads.delete(id)
-      if (!isDigest(digest) || sha256Digest(bytes) !== digest) return ociError(res, 400, 'DIGEST_INVALID', 'provided digest did not match uploaded content')
+      if (!isDigest(digest) || sha256Digest(bytes) !== digest)
+        return ociError(res, 400, 'DIGEST_INVALID', 'provided digest did not match uploaded content')
       this.blobs.set(digest, bytes)
       return this.blobCreated(res, name, digest)
     }
@@ -483,7 +535,8 @@ export class FakeRegistry {
   /** PUT a manifest by tag or digest: the digest checked, and everything it references present, as distribution checks. */
   private putManifest({req, res, body: bytes}: Call, name: string, reference: string): void {
     const digest = sha256Digest(bytes)
-    if (isDigest(reference) && reference !== digest) return ociError(res, 400, 'DIGEST_INVALID', 'manifest digest did not match')
+    if (isDigest(reference) && reference !== digest)
+      return ociError(res, 400, 'DIGEST_INVALID', 'manifest digest did not match')
     const mediaType = bareMediaType(req.headers['content-type']) ?? ''
     let parsed
     try {
@@ -492,19 +545,36 @@ export class FakeRegistry {
       return ociError(res, 400, 'MANIFEST_INVALID', 'manifest invalid')
     }
     if (parsed.mediaType !== undefined && mediaType !== '' && parsed.mediaType !== mediaType) {
-      return ociError(res, 400, 'MANIFEST_INVALID', `the manifest's mediaType ${parsed.mediaType} is not the Content-Type ${mediaType}`)
+      return ociError(
+        res,
+        400,
+        'MANIFEST_INVALID',
+        `the manifest's mediaType ${parsed.mediaType} is not the Content-Type ${mediaType}`,
+      )
     }
     const known = this.repos.get(name)
     const missing =
       parsed.kind === 'index'
         ? (parsed.index.manifests ?? []).filter((d) => !known?.manifests.has(d.digest)).map((d) => d.digest)
-        : [parsed.manifest.config, ...(parsed.manifest.layers ?? [])].filter((d) => d && !isForeignLayer(d) && !known?.blobs.has(d.digest)).map((d) => d.digest)
-    if (missing.length > 0) return ociError(res, 400, parsed.kind === 'index' ? 'MANIFEST_UNKNOWN' : 'MANIFEST_BLOB_UNKNOWN', `unknown: ${missing.join(', ')}`)
+        : [parsed.manifest.config, ...(parsed.manifest.layers ?? [])]
+            .filter((d) => d && !isForeignLayer(d) && !known?.blobs.has(d.digest))
+            .map((d) => d.digest)
+    if (missing.length > 0)
+      return ociError(
+        res,
+        400,
+        parsed.kind === 'index' ? 'MANIFEST_UNKNOWN' : 'MANIFEST_BLOB_UNKNOWN',
+        `unknown: ${missing.join(', ')}`,
+      )
     const repo = this.repo(name)
     this.manifests.set(digest, {bytes, mediaType: mediaType || parsed.mediaType || ''})
     repo.manifests.add(digest)
     if (!isDigest(reference)) repo.tags.set(reference, digest)
-    res.writeHead(201, {location: `/v2/${name}/manifests/${digest}`, 'docker-content-digest': digest, 'content-length': '0'})
+    res.writeHead(201, {
+      location: `/v2/${name}/manifests/${digest}`,
+      'docker-content-digest': digest,
+      'content-length': '0',
+    })
     res.end()
   }
 }

@@ -3,6 +3,7 @@ import {existsSync} from 'node:fs'
 import {mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
+
 import {Header} from 'tar'
 
 import {MEDIA_BY_FORMAT} from './images.js'
@@ -38,7 +39,10 @@ function seeded(seed: string, n: number): Buffer {
 /** A gzip of a one-file tar of `content` (a real, tiny layer) and the sha256 of the tar (its diff_id). */
 function tinyLayer(name: string, content: Buffer): {data: Buffer; diffId: string} {
   const header = Buffer.alloc(512)
-  new Header({path: name, type: 'File', size: content.length, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0}).encode(header, 0)
+  new Header({path: name, type: 'File', size: content.length, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0}).encode(
+    header,
+    0,
+  )
   const tar = Buffer.concat([header, content, Buffer.alloc((512 - (content.length % 512)) % 512), Buffer.alloc(1024)])
   return {data: gzipSync(tar, {level: 1}), diffId: `sha256:${sha256hex(tar)}`}
 }
@@ -63,8 +67,10 @@ class StorageWriter {
     await writeFile(join(path, 'link'), `sha256:${hex}`)
   }
 
-  layerLink = (repo: string, hex: string) => this.link(join(this.v2, 'repositories', repo, '_layers', 'sha256', hex), hex)
-  revision = (repo: string, hex: string) => this.link(join(this.v2, 'repositories', repo, '_manifests', 'revisions', 'sha256', hex), hex)
+  layerLink = (repo: string, hex: string) =>
+    this.link(join(this.v2, 'repositories', repo, '_layers', 'sha256', hex), hex)
+  revision = (repo: string, hex: string) =>
+    this.link(join(this.v2, 'repositories', repo, '_manifests', 'revisions', 'sha256', hex), hex)
 
   async tag(repo: string, tag: string, hex: string): Promise<void> {
     const base = join(this.v2, 'repositories', repo, '_manifests', 'tags', tag)
@@ -79,7 +85,11 @@ class StorageWriter {
  * has a tiny config, one shared base layer and one own layer of
  * `layerBytes`; image i is `count/app-<i>:1.0`.
  */
-export async function writeTinyImages(dataDir: string, count: number, opts: {layerBytes?: number; seed?: string} = {}): Promise<TinyImage[]> {
+export async function writeTinyImages(
+  dataDir: string,
+  count: number,
+  opts: {layerBytes?: number; seed?: string} = {},
+): Promise<TinyImage[]> {
   const seed = opts.seed ?? 'tiny'
   const w = new StorageWriter(join(dataDir, 'docker', 'registry', 'v2'))
   const base = tinyLayer('base.bin', seeded(`${seed}/base`, 2048))

@@ -1,6 +1,6 @@
 import {execFile, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {openSync, closeSync} from 'node:fs'
+import {closeSync, openSync} from 'node:fs'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -83,7 +83,12 @@ export async function startRegistry(opts: RegistryOpts = {}): Promise<RegistrySe
     '  headers:',
     '    X-Content-Type-Options: [nosniff]',
   ]
-  if (opts.tls && certs) lines.push('  tls:', `    certificate: ${JSON.stringify(certs.certFile)}`, `    key: ${JSON.stringify(certs.keyFile)}`)
+  if (opts.tls && certs)
+    lines.push(
+      '  tls:',
+      `    certificate: ${JSON.stringify(certs.certFile)}`,
+      `    key: ${JSON.stringify(certs.keyFile)}`,
+    )
   if (auth === 'htpasswd') {
     const file = join(dir, 'htpasswd')
     const {stdout} = await run('htpasswd', ['-Bbn', username!, password!])
@@ -114,7 +119,11 @@ export async function startRegistry(opts: RegistryOpts = {}): Promise<RegistrySe
   await writeFile(config, `${lines.join('\n')}\n`)
 
   const logFd = openSync(logFile, 'a')
-  const child = spawn('docker-registry', ['serve', config], {stdio: ['ignore', logFd, logFd], detached: true, env: {...process.env, OTEL_TRACES_EXPORTER: 'none'}})
+  const child = spawn('docker-registry', ['serve', config], {
+    stdio: ['ignore', logFd, logFd],
+    detached: true,
+    env: {...process.env, OTEL_TRACES_EXPORTER: 'none'},
+  })
   closeSync(logFd)
   trackChild(child)
   const exited = new Promise<never>((_, reject) => {
@@ -144,5 +153,16 @@ export async function startRegistry(opts: RegistryOpts = {}): Promise<RegistrySe
     const log = await readFile(logFile, 'utf8').catch(() => '')
     throw new Error(`${(err as Error).message}\n${log.split('\n').slice(-20).join('\n')}`, {cause: err})
   }
-  return {host, url, caFile: opts.tls ? certs?.caFile : undefined, username, password, auth, token, dataDir, logFile, stop}
+  return {
+    host,
+    url,
+    caFile: opts.tls ? certs?.caFile : undefined,
+    username,
+    password,
+    auth,
+    token,
+    dataDir,
+    logFile,
+    stop,
+  }
 }

@@ -2,11 +2,11 @@ import {type ChildProcess, execFile, spawn} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
 import {closeSync, openSync} from 'node:fs'
 import {mkdir, mkdtemp, readFile, writeFile} from 'node:fs/promises'
+import https from 'node:https'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 
 import {ListBucketsCommand, S3Client} from '@aws-sdk/client-s3'
-import https from 'node:https'
 
 import {makeCerts} from './certs.js'
 import {stopChild, trackChild, trackDir} from './cleanup.js'
@@ -43,7 +43,13 @@ const RGW_POOLS = [
   'default.rgw.buckets.non-ec',
 ]
 
-export function s3Client(endpoint: string, accessKey = ACCESS_KEY, secretKey = SECRET_KEY, region = REGION, ca?: string): S3Client {
+export function s3Client(
+  endpoint: string,
+  accessKey = ACCESS_KEY,
+  secretKey = SECRET_KEY,
+  region = REGION,
+  ca?: string,
+): S3Client {
   return new S3Client({
     ...(ca ? {requestHandler: {httpsAgent: new https.Agent({ca, keepAlive: true})}} : {}),
     endpoint,
@@ -167,10 +173,49 @@ export async function startRgw(opts: RgwOptions = {}): Promise<S3Server> {
   try {
     const authtool = (args: string[]) => run('ceph-authtool', args)
     await authtool(['--create-keyring', keyring, '--gen-key', '-n', 'mon.', '--cap', 'mon', 'allow *'])
-    await authtool([keyring, '--gen-key', '-n', 'client.admin', '--cap', 'mon', 'allow *', '--cap', 'osd', 'allow *', '--cap', 'mds', 'allow *', '--cap', 'mgr', 'allow *'])
-    await authtool([keyring, '--gen-key', '-n', 'client.rgw.a', '--cap', 'mon', 'allow rw', '--cap', 'osd', 'allow rwx', '--cap', 'mgr', 'allow rw'])
+    await authtool([
+      keyring,
+      '--gen-key',
+      '-n',
+      'client.admin',
+      '--cap',
+      'mon',
+      'allow *',
+      '--cap',
+      'osd',
+      'allow *',
+      '--cap',
+      'mds',
+      'allow *',
+      '--cap',
+      'mgr',
+      'allow *',
+    ])
+    await authtool([
+      keyring,
+      '--gen-key',
+      '-n',
+      'client.rgw.a',
+      '--cap',
+      'mon',
+      'allow rw',
+      '--cap',
+      'osd',
+      'allow rwx',
+      '--cap',
+      'mgr',
+      'allow rw',
+    ])
     const osdSecret = (await authtool(['--gen-print-key'])).stdout.trim()
-    await run('monmaptool', ['--create', '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, '--fsid', fsid, join(dir, 'monmap')])
+    await run('monmaptool', [
+      '--create',
+      '--addv',
+      'a',
+      `[v2:127.0.0.1:${monPort}]`,
+      '--fsid',
+      fsid,
+      join(dir, 'monmap'),
+    ])
     await run('ceph-mon', ['-c', conf, '--mkfs', '-i', 'a', '--monmap', join(dir, 'monmap'), '--keyring', keyring])
     daemon('mon.a', 'ceph-mon', ['-i', 'a'])
 
@@ -178,20 +223,50 @@ export async function startRgw(opts: RgwOptions = {}): Promise<S3Server> {
     await writeFile(join(dir, 'osd', 'keyring'), `[osd.0]\n\tkey = ${osdSecret}\n`)
     await Promise.all([
       ceph(['osd', 'new', osdUuid, '-i', '-'], JSON.stringify({cephx_secret: osdSecret})),
-      run('ceph-osd', ['-c', conf, '-i', '0', '--mkfs', '--osd-uuid', osdUuid, '--no-mon-config', '--keyring', join(dir, 'osd', 'keyring')]),
+      run('ceph-osd', [
+        '-c',
+        conf,
+        '-i',
+        '0',
+        '--mkfs',
+        '--osd-uuid',
+        osdUuid,
+        '--no-mon-config',
+        '--keyring',
+        join(dir, 'osd', 'keyring'),
+      ]),
     ])
     daemon('osd.0', 'ceph-osd', ['-i', '0', '--keyring', join(dir, 'osd', 'keyring')])
     // Pools up front, so the gateway does not create them one map epoch at a time.
-    const script = RGW_POOLS.flatMap((p) => [`osd pool create ${p} 8 8`, `osd pool application enable ${p} rgw`]).join('\n')
+    const script = RGW_POOLS.flatMap((p) => [`osd pool create ${p} 8 8`, `osd pool application enable ${p} rgw`]).join(
+      '\n',
+    )
     await ceph([], `${script}\n`)
-    await run('radosgw-admin', ['-c', conf, 'user', 'create', '--uid=airlock', '--display-name=airlock test', `--access-key=${ACCESS_KEY}`, `--secret-key=${SECRET_KEY}`], {timeout: 60_000})
+    await run(
+      'radosgw-admin',
+      [
+        '-c',
+        conf,
+        'user',
+        'create',
+        '--uid=airlock',
+        '--display-name=airlock test',
+        `--access-key=${ACCESS_KEY}`,
+        `--secret-key=${SECRET_KEY}`,
+      ],
+      {timeout: 60_000},
+    )
     daemon('client.rgw.a', 'radosgw', ['-n', 'client.rgw.a'])
     const client = s3Client(endpoint, ACCESS_KEY, SECRET_KEY, REGION, ca)
     try {
-      await waitFor('Ceph RGW', async () => {
-        await client.send(new ListBucketsCommand({}))
-        return true
-      }, 60_000)
+      await waitFor(
+        'Ceph RGW',
+        async () => {
+          await client.send(new ListBucketsCommand({}))
+          return true
+        },
+        60_000,
+      )
     } finally {
       client.destroy()
     }

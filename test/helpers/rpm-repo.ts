@@ -21,7 +21,10 @@ export interface RpmKey {
 }
 
 /** A signing key without a passphrase: `ed25519` (EdDSA) or `rsa3072`. */
-export async function makeRpmKey(uid = 'airlock rpm test <rpm@test.invalid>', algo: 'ed25519' | 'rsa3072' = 'ed25519'): Promise<RpmKey> {
+export async function makeRpmKey(
+  uid = 'airlock rpm test <rpm@test.invalid>',
+  algo: 'ed25519' | 'rsa3072' = 'ed25519',
+): Promise<RpmKey> {
   const home = await makeTempDir('airlock-rpmkey-')
   await run('gpg', ['--homedir', home, '--batch', '--passphrase', '', '--quick-gen-key', uid, algo, 'sign', 'never'])
   const {stdout} = await run('gpg', ['--homedir', home, '--armor', '--export', uid])
@@ -81,7 +84,16 @@ export async function signRpms(files: string[], key: RpmKey): Promise<void> {
     `%{__gpg} gpg --batch --pinentry-mode loopback --passphrase '' --homedir ${key.home} --no-verbose --no-armor ` +
     `%{?_gpg_digest_algo:--digest-algo %{_gpg_digest_algo}} --no-secmem-warning -u "%{_gpg_name}" ` +
     `-sbo %{__signature_filename} %{__plaintext_filename}`
-  await run('rpmsign', ['--addsign', '--define', `_gpg_name ${key.uid}`, '--define', '__gpg /usr/bin/gpg', '--define', `__gpg_sign_cmd ${sign}`, ...files])
+  await run('rpmsign', [
+    '--addsign',
+    '--define',
+    `_gpg_name ${key.uid}`,
+    '--define',
+    '__gpg /usr/bin/gpg',
+    '--define',
+    `__gpg_sign_cmd ${sign}`,
+    ...files,
+  ])
 }
 
 /** Move packages into `dir` and write its repodata with createrepo_c. */
@@ -98,4 +110,3 @@ export async function repodataFile(dir: string, type: string): Promise<string> {
   if (!name) throw new Error(`no ${type} in ${dir}/repodata`)
   return join(dir, 'repodata', name)
 }
-

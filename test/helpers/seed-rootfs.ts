@@ -27,12 +27,17 @@ export async function seedRootfs(): Promise<string> {
   await mkdir(cache, {recursive: true})
   try {
     const include = SEED.include.length > 0 ? [`--include=${SEED.include.join(',')}`] : []
-    await run('mmdebstrap', [`--variant=${SEED.variant}`, '--quiet', ...include, SEED.suite, tmp], {maxBuffer: 16 << 20})
+    await run('mmdebstrap', [`--variant=${SEED.variant}`, '--quiet', ...include, SEED.suite, tmp], {
+      maxBuffer: 16 << 20,
+    })
     await rm(dir, {recursive: true, force: true})
     await rename(tmp, dir)
   } catch (err) {
     await rm(tmp, {recursive: true, force: true})
-    throw new Error(`mmdebstrap could not make the seed root file system: ${(err as {stderr?: string}).stderr ?? (err as Error).message}`, {cause: err})
+    throw new Error(
+      `mmdebstrap could not make the seed root file system: ${(err as {stderr?: string}).stderr ?? (err as Error).message}`,
+      {cause: err},
+    )
   }
   return dir
 }

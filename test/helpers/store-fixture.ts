@@ -3,8 +3,8 @@ import {chmod, mkdir, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {layoutEntryMediaType} from '../../src/lib/oci/layout.js'
-import {makeTempDir} from './tmp.js'
 import {MEDIA_BY_FORMAT as MT} from './images.js'
+import {makeTempDir} from './tmp.js'
 
 /**
  * A store as `airlock pull` leaves it, written without src/ (but for the one
@@ -40,7 +40,8 @@ function seededBytes(seed: string): (size: number) => Buffer {
   let counter = 0
   return (size) => {
     const out = Buffer.alloc(size)
-    for (let off = 0; off < size; off += 32) createHash('sha256').update(`${seed}\0${counter++}`).digest().copy(out, off)
+    for (let off = 0; off < size; off += 32)
+      createHash('sha256').update(`${seed}\0${counter++}`).digest().copy(out, off)
     return out
   }
 }
@@ -54,7 +55,14 @@ function compressibleBytes(size: number, random: (size: number) => Buffer): Buff
 export interface StoreFixture {
   root: string
   images: {ref: string; digest: string; mediaType: string; platforms: string[]; size: number; blobs: string[]}[]
-  files: {kind: 'binary' | 'package' | 'chart'; url: string; path: string; size: number; sha256: string; executable: boolean}[]
+  files: {
+    kind: 'binary' | 'package' | 'chart'
+    url: string
+    path: string
+    size: number
+    sha256: string
+    executable: boolean
+  }[]
   /** Every blob digest in the layout. */
   blobs: string[]
 }
@@ -64,13 +72,23 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 export const DEFAULT_IMAGES: StoreImageSpec[] = [
   {ref: 'docker.io/library/nginx:1.25.3', format: 'oci', layers: 2, layerSize: 20_000},
   {ref: 'registry.k8s.io/pause:3.9', format: 'docker', layers: 1, layerSize: 3_000},
-  {ref: 'quay.io/example/multi:1.0', format: 'oci', platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 10_000},
+  {
+    ref: 'quay.io/example/multi:1.0',
+    format: 'oci',
+    platforms: ['linux/amd64', 'linux/arm64'],
+    layers: 2,
+    layerSize: 10_000,
+  },
 ]
 
 export const DEFAULT_FILES: StoreFileSpec[] = [
   {kind: 'binary', path: 'dl.k8s.io/release/v1.29.0/bin/linux/amd64/kubeadm', size: 70_000, executable: true},
   {kind: 'binary', path: 'get.helm.sh/helm-v3.14.0-linux-amd64.tar.gz', size: 30_000},
-  {kind: 'binary', path: 'github.com/containerd/nerdctl/releases/download/v1.7.0/' + 'a-very-long-file-name-'.repeat(6) + '.tar.gz', size: 1000},
+  {
+    kind: 'binary',
+    path: 'github.com/containerd/nerdctl/releases/download/v1.7.0/' + 'a-very-long-file-name-'.repeat(6) + '.tar.gz',
+    size: 1000,
+  },
   {kind: 'package', path: 'example.com/tools/nerdctl-1.7.0-linux-amd64.tar.gz', size: 12_345},
   {kind: 'chart', path: 'charts/nginx-15.1.0.tgz', size: 4_000},
 ]
@@ -97,7 +115,8 @@ export async function makeStoreFixture(
     blobs.add(`sha256:${hex}`)
     return {digest: `sha256:${hex}`, size: data.length}
   }
-  const randomLayer = (size: number) => Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0]), random(Math.max(0, size - 4))])
+  const randomLayer = (size: number) =>
+    Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0]), random(Math.max(0, size - 4))])
 
   const images: StoreFixture['images'] = []
   const indexEntries: object[] = []
@@ -118,34 +137,77 @@ export async function makeStoreFixture(
         imageBlobs.push(b.digest)
         size += b.size
       }
-      const config = await put(Buffer.from(JSON.stringify({architecture, os, ...(variant ? {variant} : {}), rootfs: {type: 'layers', diff_ids: layers.map(() => `sha256:${sha(random(8))}`)}, config: {}})))
+      const config = await put(
+        Buffer.from(
+          JSON.stringify({
+            architecture,
+            os,
+            ...(variant ? {variant} : {}),
+            rootfs: {type: 'layers', diff_ids: layers.map(() => `sha256:${sha(random(8))}`)},
+            config: {},
+          }),
+        ),
+      )
       imageBlobs.push(config.digest)
       size += config.size
-      const manifest = await put(Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: mt.manifest, config: {mediaType: mt.config, digest: config.digest, size: config.size}, layers})))
+      const manifest = await put(
+        Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: mt.manifest,
+            config: {mediaType: mt.config, digest: config.digest, size: config.size},
+            layers,
+          }),
+        ),
+      )
       size += manifest.size
       children.push({platform, ...manifest})
     }
     let top: {digest: string; size: number; mediaType: string}
     if (platforms.length === 1) top = {...children[0], mediaType: mt.manifest}
     else {
-      const index = await put(Buffer.from(JSON.stringify({
-        schemaVersion: 2,
-        mediaType: mt.index,
-        manifests: children.map((c) => {
-          const [os, architecture, variant] = c.platform.split('/')
-          return {mediaType: mt.manifest, digest: c.digest, size: c.size, platform: {os, architecture, ...(variant ? {variant} : {})}}
-        }),
-      })))
+      const index = await put(
+        Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: mt.index,
+            manifests: children.map((c) => {
+              const [os, architecture, variant] = c.platform.split('/')
+              return {
+                mediaType: mt.manifest,
+                digest: c.digest,
+                size: c.size,
+                platform: {os, architecture, ...(variant ? {variant} : {})},
+              }
+            }),
+          }),
+        ),
+      )
       size += index.size
       top = {...index, mediaType: mt.index}
     }
     // As pull writes it: Docker content listed in index.json under its OCI twin type (skopeo resolves
     // names only on those); the bytes, and records.json, keep the Docker type.
-    indexEntries.push({mediaType: layoutEntryMediaType(top.mediaType), digest: top.digest, size: top.size, annotations: {'org.opencontainers.image.ref.name': spec.ref, 'io.containerd.image.name': spec.ref}})
-    images.push({ref: spec.ref, digest: top.digest, mediaType: top.mediaType, platforms, size, blobs: [...new Set([...imageBlobs, ...children.map((c) => c.digest), top.digest])]})
+    indexEntries.push({
+      mediaType: layoutEntryMediaType(top.mediaType),
+      digest: top.digest,
+      size: top.size,
+      annotations: {'org.opencontainers.image.ref.name': spec.ref, 'io.containerd.image.name': spec.ref},
+    })
+    images.push({
+      ref: spec.ref,
+      digest: top.digest,
+      mediaType: top.mediaType,
+      platforms,
+      size,
+      blobs: [...new Set([...imageBlobs, ...children.map((c) => c.digest), top.digest])],
+    })
   }
   await writeFile(join(root, 'images', 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
-  await writeFile(join(root, 'images', 'index.json'), JSON.stringify({schemaVersion: 2, mediaType: MT.oci.index, manifests: indexEntries}, null, 2))
+  await writeFile(
+    join(root, 'images', 'index.json'),
+    JSON.stringify({schemaVersion: 2, mediaType: MT.oci.index, manifests: indexEntries}, null, 2),
+  )
 
   const files: StoreFixture['files'] = []
   for (const f of opts.files ?? DEFAULT_FILES) {
@@ -155,8 +217,16 @@ export async function makeStoreFixture(
     await mkdir(join(p, '..'), {recursive: true})
     await writeFile(p, data)
     await chmod(p, f.executable ? 0o755 : 0o644)
-    const url = f.kind === 'chart' ? `https://charts.example.com/stable/${f.path.split('/').pop()}` : `https://${f.path}`
-    files.push({kind: f.kind, url, path: f.path, size: data.length, sha256: sha(data), executable: Boolean(f.executable)})
+    const url =
+      f.kind === 'chart' ? `https://charts.example.com/stable/${f.path.split('/').pop()}` : `https://${f.path}`
+    files.push({
+      kind: f.kind,
+      url,
+      path: f.path,
+      size: data.length,
+      sha256: sha(data),
+      executable: Boolean(f.executable),
+    })
   }
   const charts = files.filter((f) => f.kind === 'chart')
   if (charts.length > 0) {

@@ -21,11 +21,27 @@ export interface TracedCall {
  * child (`sync -f` included), and returns the writes, flushes and renames
  * it made, each with the file it acted on.
  */
-export async function straceCli(args: string[], dir: string): Promise<{code: number | null; stderr: string; calls: TracedCall[]}> {
+export async function straceCli(
+  args: string[],
+  dir: string,
+): Promise<{code: number | null; stderr: string; calls: TracedCall[]}> {
   const log = join(dir, 'strace.log')
   const child = spawn(
     'strace',
-    ['-f', '-y', '-qq', '-s', '0', '-o', log, '-e', 'trace=write,writev,pwrite64,pwritev,fsync,fdatasync,syncfs,/^rename', process.execPath, join(repoRoot, 'bin', 'run.js'), ...args],
+    [
+      '-f',
+      '-y',
+      '-qq',
+      '-s',
+      '0',
+      '-o',
+      log,
+      '-e',
+      'trace=write,writev,pwrite64,pwritev,fsync,fdatasync,syncfs,/^rename',
+      process.execPath,
+      join(repoRoot, 'bin', 'run.js'),
+      ...args,
+    ],
     {cwd: repoRoot, env: {...process.env, CI: '1', NO_COLOR: '1'}, stdio: ['ignore', 'ignore', 'pipe']},
   )
   let stderr = ''
@@ -53,7 +69,12 @@ export function parseStrace(text: string): TracedCall[] {
     const start = /^(\w+)\((.*)$/.exec(rest)
     if (!start) continue
     const [, name, argText] = start
-    const call = {pid, name, fdPath: /^\d+<([^>]*)>/.exec(argText)?.[1], paths: [...argText.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((p) => p[1])}
+    const call = {
+      pid,
+      name,
+      fdPath: /^\d+<([^>]*)>/.exec(argText)?.[1],
+      paths: [...argText.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((p) => p[1]),
+    }
     if (rest.includes('<unfinished ...>')) pending.set(pid, call)
     else calls.push({...call, at: calls.length})
   }
@@ -74,7 +95,10 @@ export function renamedBeforeFlush(calls: TracedCall[], under: string): string[]
     const [src, dst] = [c.paths[0], c.paths[c.paths.length - 1]]
     if (!dst.includes(under)) continue
     const since = lastWrite.get(src) ?? -1
-    const flushed = calls.some((f) => f.at > since && f.at < c.at && (f.name === 'syncfs' || (/^f(data)?sync$/.test(f.name) && f.fdPath === src)))
+    const flushed = calls.some(
+      (f) =>
+        f.at > since && f.at < c.at && (f.name === 'syncfs' || (/^f(data)?sync$/.test(f.name) && f.fdPath === src)),
+    )
     if (!flushed) bad.push(`${src} -> ${dst}`)
   }
   return bad

@@ -46,7 +46,14 @@ export function parseScope(scope: string): Access | undefined {
   const first = scope.indexOf(':')
   const last = scope.lastIndexOf(':')
   if (first < 0 || last === first) return undefined
-  return {type: scope.slice(0, first), name: scope.slice(first + 1, last), actions: scope.slice(last + 1).split(',').filter(Boolean)}
+  return {
+    type: scope.slice(0, first),
+    name: scope.slice(first + 1, last),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
+  }
 }
 
 function basicCredentials(req: IncomingMessage): {user: string; pass: string} | undefined {
@@ -75,7 +82,16 @@ export async function startTokenServer(opts: TokenServerOpts): Promise<TokenServ
     const now = Math.floor(Date.now() / 1000)
     const header = {typ: 'JWT', alg: 'RS256', x5c}
     const access = scopes.map(parseScope).filter((a): a is Access => a !== undefined)
-    const claims = {iss: opts.issuer, sub: account, aud: opts.service, exp: now + expiresIn, nbf: now - 10, iat: now - 10, jti: randomBytes(12).toString('hex'), access}
+    const claims = {
+      iss: opts.issuer,
+      sub: account,
+      aud: opts.service,
+      exp: now + expiresIn,
+      nbf: now - 10,
+      iat: now - 10,
+      jti: randomBytes(12).toString('hex'),
+      access,
+    }
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`
     return `${input}.${b64url(sign('sha256', Buffer.from(input), key))}`
   }
@@ -103,11 +119,16 @@ export async function startTokenServer(opts: TokenServerOpts): Promise<TokenServ
           user = form.get('username') ?? undefined
           pass = form.get('password') ?? undefined
         } else if (form.get('grant_type') === 'refresh_token') {
-          const [u, p] = Buffer.from(form.get('refresh_token') ?? '', 'base64url').toString('utf8').split('\0')
+          const [u, p] = Buffer.from(form.get('refresh_token') ?? '', 'base64url')
+            .toString('utf8')
+            .split('\0')
           user = u
           pass = p
         }
-        scopes = form.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean)
+        scopes = form
+          .getAll('scope')
+          .flatMap((s) => s.split(' '))
+          .filter(Boolean)
         service = form.get('service') ?? service
       } else {
         const basic = basicCredentials(req)
@@ -131,7 +152,12 @@ export async function startTokenServer(opts: TokenServerOpts): Promise<TokenServ
         return
       }
       const token = mint(user, scopes)
-      const body: Record<string, unknown> = {token, access_token: token, expires_in: expiresIn, issued_at: new Date().toISOString()}
+      const body: Record<string, unknown> = {
+        token,
+        access_token: token,
+        expires_in: expiresIn,
+        issued_at: new Date().toISOString(),
+      }
       if (req.method === 'POST') body.refresh_token = Buffer.from(`${user}\0${pass}`).toString('base64url')
       res.writeHead(200, {'content-type': 'application/json'})
       res.end(JSON.stringify(body))
@@ -141,7 +167,10 @@ export async function startTokenServer(opts: TokenServerOpts): Promise<TokenServ
   }
 
   const server: Server = opts.tls
-    ? createHttpsServer({cert: await readFile(opts.tls.certFile), key: await readFile(opts.tls.keyFile)}, (q, s) => void handler(q, s))
+    ? createHttpsServer(
+        {cert: await readFile(opts.tls.certFile), key: await readFile(opts.tls.keyFile)},
+        (q, s) => void handler(q, s),
+      )
     : createHttpServer((q, s) => void handler(q, s))
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

@@ -1,5 +1,6 @@
-import {readFile, stat, writeFile, chmod} from 'node:fs/promises'
+import {chmod, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import {describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
 
@@ -27,7 +28,7 @@ const ORIGINAL = [
   '  - name: a',
   '    role: [control-plane, worker]',
   '  - name: b',
-  "    labels: {zone: 'z1', rack: \"r 2\"}",
+  '    labels: {zone: \'z1\', rack: "r 2"}',
   '  registry:',
   '    url: 127.0.0.1:5000',
   '',
@@ -57,17 +58,21 @@ describe('pointClusterConfig', () => {
     }
     expect(outside(after)).toEqual(outside(before))
     // The note beside the replaced type: line stays with it.
-    expect(out).toContain('  binaries:\n    type: external # default\n    externalRepoEndpoint: http://10.0.0.1:8080\n  kubernetesVersion')
+    expect(out).toContain(
+      '  binaries:\n    type: external # default\n    externalRepoEndpoint: http://10.0.0.1:8080\n  kubernetesVersion',
+    )
     expect(out).not.toContain('internetMirror')
     expect(parse(out).spec.binaries).toEqual({type: 'external', externalRepoEndpoint: 'http://10.0.0.1:8080'})
     expect((await stat(file)).mode & 0o777).toBe(0o640)
   })
 
   it('keeps the inline comment of each replaced line, with its spacing', async () => {
-    const file = await withFile('spec:\n  binaries:\n    type: builtin   # the installer\'s own copy\n    externalRepoEndpoint: http://old # was\n    other: x # dropped with its line\n  x: 1 # kept\n')
+    const file = await withFile(
+      "spec:\n  binaries:\n    type: builtin   # the installer's own copy\n    externalRepoEndpoint: http://old # was\n    other: x # dropped with its line\n  x: 1 # kept\n",
+    )
     await pointClusterConfig(file, {endpoint: 'http://new'})
     expect(await readFile(file, 'utf8')).toBe(
-      'spec:\n  binaries:\n    type: external   # the installer\'s own copy\n    externalRepoEndpoint: http://new # was\n  x: 1 # kept\n',
+      "spec:\n  binaries:\n    type: external   # the installer's own copy\n    externalRepoEndpoint: http://new # was\n  x: 1 # kept\n",
     )
   })
 
@@ -82,15 +87,22 @@ describe('pointClusterConfig', () => {
   })
 
   it('replaces a scalar binaries value and works on the document that has a spec', async () => {
-    const file = await withFile('# first\nkind: Other\n---\n# second\nkind: ClusterConfig\nspec:\n  binaries: internet\n  x: 1\n')
+    const file = await withFile(
+      '# first\nkind: Other\n---\n# second\nkind: ClusterConfig\nspec:\n  binaries: internet\n  x: 1\n',
+    )
     await pointClusterConfig(file, {endpoint: 'http://h'})
     const out = await readFile(file, 'utf8')
-    expect(out).toBe('# first\nkind: Other\n---\n# second\nkind: ClusterConfig\nspec:\n  binaries:\n    type: external\n    externalRepoEndpoint: http://h\n  x: 1\n')
+    expect(out).toBe(
+      '# first\nkind: Other\n---\n# second\nkind: ClusterConfig\nspec:\n  binaries:\n    type: external\n    externalRepoEndpoint: http://h\n  x: 1\n',
+    )
   })
 
   it('refuses a missing file, a file without spec and broken YAML with a usage error', async () => {
     const dir = await makeTempDir('cluster-config-')
-    await expect(pointClusterConfig(join(dir, 'nope.yaml'), {endpoint: 'http://h'})).rejects.toMatchObject({kind: 'usage', exitCode: 2})
+    await expect(pointClusterConfig(join(dir, 'nope.yaml'), {endpoint: 'http://h'})).rejects.toMatchObject({
+      kind: 'usage',
+      exitCode: 2,
+    })
     const noSpec = await withFile('apiVersion: v1\nkind: ClusterConfig\n')
     await expect(pointClusterConfig(noSpec, {endpoint: 'http://h'})).rejects.toThrow(/no spec/)
     const broken = await withFile('spec: [\n')

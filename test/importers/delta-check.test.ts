@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import {refuseIncompleteTarget} from '../../src/lib/importers/delta-check.js'
 import type {BundleLock} from '../../src/lib/bundle-json.js'
+import {refuseIncompleteTarget} from '../../src/lib/importers/delta-check.js'
 
 describe('refuseIncompleteTarget', () => {
   it('names a base once when two inventories of it are the bases', () => {

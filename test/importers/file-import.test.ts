@@ -1,16 +1,17 @@
 import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
+
 import {describe, expect, it} from 'vitest'
 
-import type {FilePutOptions, FileRef} from '../../src/lib/content/roles.js'
-import {BundleError} from '../../src/lib/errors.js'
-import type {OpenableFileSink} from '../../src/lib/content/roles.js'
 import {Bundle, openBundle} from '../../src/lib/bundle/format/open-bundle.js'
-import {importFiles} from '../../src/lib/importers/file-import.js'
 import type {BundleLock} from '../../src/lib/bundle-json.js'
+import type {FilePutOptions, FileRef} from '../../src/lib/content/roles.js'
+import type {OpenableFileSink} from '../../src/lib/content/roles.js'
+import {BundleError} from '../../src/lib/errors.js'
+import {importFiles} from '../../src/lib/importers/file-import.js'
 import {silentProgress} from '../../src/lib/ui/progress.js'
-import {type FixtureFile, fileData, makeBundle} from '../helpers/bundle-fixture.js'
+import {fileData, type FixtureFile, makeBundle} from '../helpers/bundle-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 /**
@@ -24,9 +25,7 @@ class MemorySink implements OpenableFileSink {
   readonly held = new Map<string, string>()
   private readonly pending = new Set<Promise<void>>()
 
-  constructor(
-    private readonly hooks: {put?: (f: FileRef) => Promise<void>; has?: (f: FileRef) => boolean} = {},
-  ) {}
+  constructor(private readonly hooks: {put?: (f: FileRef) => Promise<void>; has?: (f: FileRef) => boolean} = {}) {}
 
   where(path: string): string {
     return `p/${path}`
@@ -95,9 +94,19 @@ describe('importFiles', () => {
     const sink = new MemorySink()
     const r = await importFiles(await openBundle(dir), sink, {progress: silentProgress})
     expect(sink.events.filter((e) => e.startsWith('put ')).sort()).toEqual(
-      ['put charts/x-1.0.0.tgz', 'put dl.example/a/kubeadm', 'put dl.example/a/kubelet', 'put example.com/tools/both'].sort(),
+      [
+        'put charts/x-1.0.0.tgz',
+        'put dl.example/a/kubeadm',
+        'put dl.example/a/kubelet',
+        'put example.com/tools/both',
+      ].sort(),
     )
-    expect(r.files.map((f) => f.path)).toEqual(['p/dl.example/a/kubeadm', 'p/dl.example/a/kubelet', 'p/example.com/tools/both', 'p/charts/x-1.0.0.tgz'])
+    expect(r.files.map((f) => f.path)).toEqual([
+      'p/dl.example/a/kubeadm',
+      'p/dl.example/a/kubelet',
+      'p/example.com/tools/both',
+      'p/charts/x-1.0.0.tgz',
+    ])
     expect(r).toMatchObject({written: 4, skipped: 0, bytesWritten: 470_000})
     expect(sink.events[0]).toBe('open')
     expect(sink.events.at(-1)).toBe('commit')
@@ -108,7 +117,12 @@ describe('importFiles', () => {
     const sink = new WholeSink()
     const r = await importFiles(await openBundle(dir), sink, {progress: silentProgress})
     expect(sink.events.filter((e) => /^(put|whole) /.test(e)).sort()).toEqual(
-      ['put dl.example/a/kubeadm', 'whole charts/x-1.0.0.tgz 20000', 'whole dl.example/a/kubelet 100000', 'whole example.com/tools/both 50000'].sort(),
+      [
+        'put dl.example/a/kubeadm',
+        'whole charts/x-1.0.0.tgz 20000',
+        'whole dl.example/a/kubelet 100000',
+        'whole example.com/tools/both 50000',
+      ].sort(),
     )
     expect(sink.held.get('dl.example/a/kubelet')).toBe(FILES[1].data.toString('hex'))
     expect(r).toMatchObject({written: 4, skipped: 0, bytesWritten: 470_000})
@@ -124,10 +138,16 @@ describe('importFiles', () => {
 
     // Every entry still right, but SHA256SUMS does not match the archive's bytes.
     const sums = join(dir, 'SHA256SUMS')
-    await writeFile(sums, (await readFile(sums, 'utf8')).replace(/^[0-9a-f]{64}(?=  offline-files\.tar\.gz$)/m, '0'.repeat(64)))
+    await writeFile(
+      sums,
+      (await readFile(sums, 'utf8')).replace(/^[0-9a-f]{64}(?=  offline-files\.tar\.gz$)/m, '0'.repeat(64)),
+    )
     const refusal = new BundleError('the bundle failed verification')
     const sink = new MemorySink()
-    const err = await importFiles(await openBundle(dir), sink, {progress: silentProgress, verify: () => sleep(50).then(() => Promise.reject(refusal))}).catch((e: unknown) => e)
+    const err = await importFiles(await openBundle(dir), sink, {
+      progress: silentProgress,
+      verify: () => sleep(50).then(() => Promise.reject(refusal)),
+    }).catch((e: unknown) => e)
     expect(err).toBe(refusal)
     expect(sink.events).not.toContain('commit')
     expect(sink.events.at(-1)).toBe('abort')
@@ -135,7 +155,12 @@ describe('importFiles', () => {
     // Without a full check to run (the caller verified before), the read's own finding is the error.
     const unchecked = new MemorySink()
     const own = await importFiles(await openBundle(dir), unchecked, {progress: silentProgress}).catch((e: unknown) => e)
-    expect(own).toMatchObject({exitCode: 2, details: [expect.stringMatching(/^offline-files\.tar\.gz: sha256 [0-9a-f]{64} does not match SHA256SUMS \(0{64}\)$/)]})
+    expect(own).toMatchObject({
+      exitCode: 2,
+      details: [
+        expect.stringMatching(/^offline-files\.tar\.gz: sha256 [0-9a-f]{64} does not match SHA256SUMS \(0{64}\)$/),
+      ],
+    })
     expect(unchecked.events).not.toContain('commit')
   })
 
@@ -150,7 +175,10 @@ describe('importFiles', () => {
       },
     })
     // A bundle the full check finds sound: the sink's own failure is the error.
-    const err = await importFiles(await openBundle(dir), sink, {progress: silentProgress, verify: async () => {}}).catch((e: unknown) => e)
+    const err = await importFiles(await openBundle(dir), sink, {
+      progress: silentProgress,
+      verify: async () => {},
+    }).catch((e: unknown) => e)
     expect(err).toBe(broken)
     expect(sink.events).not.toContain('put dl.example/a/kubelet')
     // The package's put, started before the failure, ended before the sink was aborted.
@@ -160,17 +188,33 @@ describe('importFiles', () => {
 
   it('refuses a delta whose left-out files the sink lacks, before the sink is opened or verification starts', async () => {
     const {dir, lock} = await bundle(FILES.slice(0, 2))
-    const left = {kind: 'binary' as const, url: 'https://dl.example/a/kubectl', path: 'dl.example/a/kubectl', size: 7, sha256: 'a'.repeat(64), fromBase: true as const}
+    const left = {
+      kind: 'binary' as const,
+      url: 'https://dl.example/a/kubectl',
+      path: 'dl.example/a/kubectl',
+      size: 7,
+      sha256: 'a'.repeat(64),
+      fromBase: true as const,
+    }
     const delta: BundleLock = {...lock, files: [...lock.files, left], base: [{name: 'v1', lockSha256: 'b'.repeat(64)}]}
     let verifying = false
     const sink = new MemorySink()
-    const err = await importFiles(new Bundle(dir, delta, (await openBundle(dir)).lockSha256), sink, {progress: silentProgress, verify: async () => void (verifying = true)}).catch((e: unknown) => e)
-    expect(err).toMatchObject({exitCode: 1, message: expect.stringMatching(/^memory lacks 1 item/), details: [expect.stringMatching(/^p\/dl\.example\/a\/kubectl \(sha256 a{64}\)/)]})
+    const err = await importFiles(new Bundle(dir, delta, (await openBundle(dir)).lockSha256), sink, {
+      progress: silentProgress,
+      verify: async () => void (verifying = true),
+    }).catch((e: unknown) => e)
+    expect(err).toMatchObject({
+      exitCode: 1,
+      message: expect.stringMatching(/^memory lacks 1 item/),
+      details: [expect.stringMatching(/^p\/dl\.example\/a\/kubectl \(sha256 a{64}\)/)],
+    })
     expect(sink.events).toEqual([])
     expect(verifying).toBe(false)
 
     const held = new MemorySink({has: (f) => f.path === left.path})
-    const r = await importFiles(new Bundle(dir, delta, (await openBundle(dir)).lockSha256), held, {progress: silentProgress})
+    const r = await importFiles(new Bundle(dir, delta, (await openBundle(dir)).lockSha256), held, {
+      progress: silentProgress,
+    })
     expect(r.files.map((f) => f.path)).toEqual(['p/dl.example/a/kubeadm', 'p/dl.example/a/kubelet'])
   })
 })

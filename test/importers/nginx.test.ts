@@ -1,13 +1,23 @@
-import {lstat, mkdir, readFile, readdir, rm, stat, symlink, writeFile} from 'node:fs/promises'
+import {lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 import {gunzipSync, gzipSync} from 'node:zlib'
+
 import {describe, expect, it} from 'vitest'
 
 import {verifyBundle} from '../../src/lib/bundle/format/verify.js'
 import {importNginx} from '../../src/lib/importers/nginx.js'
 import {tempStem} from '../../src/lib/store/atomic.js'
 import {RecordingProgress} from '../../src/lib/ui/progress.js'
-import {type FixtureFile, fileData, hostileArchives, makeBundle, makeRawBundle, sha256Hex, tarBytes, tarHeader} from '../helpers/bundle-fixture.js'
+import {
+  fileData,
+  type FixtureFile,
+  hostileArchives,
+  makeBundle,
+  makeRawBundle,
+  sha256Hex,
+  tarBytes,
+  tarHeader,
+} from '../helpers/bundle-fixture.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 const FILES: FixtureFile[] = [
@@ -59,7 +69,11 @@ describe('importNginx', () => {
   it('writes a file that is both a binary and a package (one content) once, as the binary, and reports it once', async () => {
     const work = await makeTempDir('nginx-import-')
     const shared: FixtureFile = {path: 'example.com/tools/both', data: fileData(200_000), executable: true}
-    const b = await makeBundle(join(work, 'bundle'), [shared, {...shared, executable: false, kind: 'package'}, FILES[1]])
+    const b = await makeBundle(join(work, 'bundle'), [
+      shared,
+      {...shared, executable: false, kind: 'package'},
+      FILES[1],
+    ])
     const root = join(work, 'www')
     const r = await importNginx(b.dir, {root})
     expect(r.files.map((f) => [f.path, f.action])).toEqual([
@@ -106,7 +120,8 @@ describe('importNginx', () => {
     await writeFile(stale, 'half')
     const r = await importNginx(b.dir, {root})
     expect(r.written).toBe(long.length)
-    for (const f of long) expect(sha256Hex(await readFile(join(root, f.path))), f.path.slice(0, 20)).toBe(sha256Hex(f.data))
+    for (const f of long)
+      expect(sha256Hex(await readFile(join(root, f.path))), f.path.slice(0, 20)).toBe(sha256Hex(f.data))
     await expect(lstat(stale)).rejects.toThrow(/ENOENT/)
   })
 
@@ -119,7 +134,9 @@ describe('importNginx', () => {
     await writeFile(join(b.dir, `${name}.000`), whole.subarray(0, cut))
     await writeFile(join(b.dir, `${name}.001`), whole.subarray(cut))
     await rm(join(b.dir, name))
-    const sums = (await readFile(join(b.dir, 'SHA256SUMS'), 'utf8')).split('\n').filter((l) => l && !l.endsWith(`  ${name}`))
+    const sums = (await readFile(join(b.dir, 'SHA256SUMS'), 'utf8'))
+      .split('\n')
+      .filter((l) => l && !l.endsWith(`  ${name}`))
     sums.push(`${sha256Hex(whole.subarray(0, cut))}  ${name}.000`, `${sha256Hex(whole.subarray(cut))}  ${name}.001`)
     await writeFile(join(b.dir, 'SHA256SUMS'), `${sums.join('\n')}\n`)
     const r = await importNginx(b.dir, {root: join(work, 'www')})
@@ -157,7 +174,12 @@ describe('importNginx', () => {
     const root = join(work, 'deep', 'www')
     // verifyBundle refuses most of them before anything is written; the entry checks catch the rest
     // (e.g. a bomb after the end marker). Either way a bundle error naming the reason.
-    const err = (await importNginx(b.dir, {root}).catch((e: unknown) => e)) as {kind: string; exitCode: number; message: string; details: string[]}
+    const err = (await importNginx(b.dir, {root}).catch((e: unknown) => e)) as {
+      kind: string
+      exitCode: number
+      message: string
+      details: string[]
+    }
     expect(err).toMatchObject({kind: 'bundle', exitCode: 2})
     expect([err.message, ...err.details].join('\n')).toMatch(h.verifyWhy ?? h.why)
     // Nothing outside the root: the work folder holds only the bundle and the root's parents.
@@ -175,14 +197,31 @@ describe('importNginx, a refused bundle', () => {
     const dir = join(work, 'bundle')
     // Many small files in component-tools.tar.gz; in offline-files.tar.gz a pax header far over
     // the limit, refused at once while the other archive is mid-way.
-    const small = Array.from({length: 300}, (_, i): FixtureFile => ({path: `example.com/many/d${i % 30}/f${i}.bin`, data: fileData(2_000 + i), kind: 'package'}))
-    const binaries = Array.from({length: 60}, (_, i): FixtureFile => ({path: `dl.example.com/b${i % 6}/f${i}.bin`, data: fileData(20_000 + i)}))
+    const small = Array.from({length: 300}, (_, i): FixtureFile => ({
+      path: `example.com/many/d${i % 30}/f${i}.bin`,
+      data: fileData(2_000 + i),
+      kind: 'package',
+    }))
+    const binaries = Array.from({length: 60}, (_, i): FixtureFile => ({
+      path: `dl.example.com/b${i % 6}/f${i}.bin`,
+      data: fileData(20_000 + i),
+    }))
     const b = await makeBundle(dir, [...binaries, ...small])
     // The binaries first, so that the refusal comes while both archives are being staged.
-    const good = tarBytes([{name: 'offline-files/', type: '5', mode: 0o755}, ...binaries.map((f) => ({name: `offline-files/${f.path}`, data: f.data}))])
-    const paxBomb = Buffer.concat([good.subarray(0, good.length - 1024), tarHeader('PaxHeader', 'x', 128 * 1024 * 1024), Buffer.alloc(4096)])
+    const good = tarBytes([
+      {name: 'offline-files/', type: '5', mode: 0o755},
+      ...binaries.map((f) => ({name: `offline-files/${f.path}`, data: f.data})),
+    ])
+    const paxBomb = Buffer.concat([
+      good.subarray(0, good.length - 1024),
+      tarHeader('PaxHeader', 'x', 128 * 1024 * 1024),
+      Buffer.alloc(4096),
+    ])
     await writeFile(join(dir, 'offline-files.tar.gz'), gzipSync(paxBomb))
-    const sums = (await readFile(join(dir, 'SHA256SUMS'), 'utf8')).replace(/^[0-9a-f]{64}(?=  offline-files\.tar\.gz$)/m, sha256Hex(await readFile(join(dir, 'offline-files.tar.gz'))))
+    const sums = (await readFile(join(dir, 'SHA256SUMS'), 'utf8')).replace(
+      /^[0-9a-f]{64}(?=  offline-files\.tar\.gz$)/m,
+      sha256Hex(await readFile(join(dir, 'offline-files.tar.gz'))),
+    )
     await writeFile(join(dir, 'SHA256SUMS'), sums)
     expect(b.lock.files).toHaveLength(360)
 
@@ -201,18 +240,36 @@ describe('importNginx, a refused bundle', () => {
     const first: FixtureFile = {path: 'h.example/ok.bin', data: Buffer.from('fine\n')}
     const file: FixtureFile = {path: 'h.example/x/a', data: Buffer.from('a file\n')}
     const under: FixtureFile = {path: 'h.example/x/a/b', data: Buffer.from('under it\n')}
-    for (const [name, order] of [['file first', [first, file, under]], ['folder first', [first, under, file]]] as const) {
+    for (const [name, order] of [
+      ['file first', [first, file, under]],
+      ['folder first', [first, under, file]],
+    ] as const) {
       const dir = join(work, name.replace(' ', '-'))
-      const tgz = gzipSync(tarBytes([{name: 'offline-files/', type: '5', mode: 0o755}, ...order.map((f) => ({name: `offline-files/${f.path}`, data: f.data}))]))
+      const tgz = gzipSync(
+        tarBytes([
+          {name: 'offline-files/', type: '5', mode: 0o755},
+          ...order.map((f) => ({name: `offline-files/${f.path}`, data: f.data})),
+        ]),
+      )
       await makeRawBundle(dir, [...order], tgz)
       const root = join(work, `www-${name.replace(' ', '-')}`)
       const err = await importNginx(dir, {root}).catch((e: unknown) => e)
       expect(err, name).toBeInstanceOf(Error)
       // bundle.json itself is refused, before the root is touched (RootSink refuses such a pair too: root-sink.test.ts).
-      expect(err, name).toMatchObject({exitCode: 2, message: expect.stringMatching(/bundle\.json is malformed \(1 problem\)$/)})
-      expect((err as {details?: string[]}).details, name).toEqual([expect.stringMatching(/^files\[\d\]\.path: h\.example\/x\/a is a file, and a folder for files\[\d\] \(h\.example\/x\/a\/b\)$/)])
+      expect(err, name).toMatchObject({
+        exitCode: 2,
+        message: expect.stringMatching(/bundle\.json is malformed \(1 problem\)$/),
+      })
+      expect((err as {details?: string[]}).details, name).toEqual([
+        expect.stringMatching(
+          /^files\[\d\]\.path: h\.example\/x\/a is a file, and a folder for files\[\d\] \(h\.example\/x\/a\/b\)$/,
+        ),
+      ])
       const left = await readdir(root, {recursive: true, withFileTypes: true}).catch(() => [])
-      expect(left.filter((e) => !e.isDirectory()).map((e) => e.name), name).toEqual([])
+      expect(
+        left.filter((e) => !e.isDirectory()).map((e) => e.name),
+        name,
+      ).toEqual([])
     }
   })
 })
@@ -244,7 +301,9 @@ describe('importNginx verifies what it imports', () => {
     await writeFile(join(root, 'index.html'), 'kept\n')
     const err = (await importNginx(b.dir, {root}).catch((e: unknown) => e)) as {exitCode: number; details: string[]}
     expect(err).toMatchObject({kind: 'bundle', exitCode: 2})
-    expect(err.details).toEqual([`offline-files.tar.gz: sha256 ${sha256Hex(after)} does not match SHA256SUMS (${sha256Hex(before)})`])
+    expect(err.details).toEqual([
+      `offline-files.tar.gz: sha256 ${sha256Hex(after)} does not match SHA256SUMS (${sha256Hex(before)})`,
+    ])
     expect(await tree(root)).toEqual(['index.html'])
   })
 

@@ -12,7 +12,7 @@ import {repoRoot} from '../helpers/cli.js'
 // install downloads at its mirrored path. The list is kubespray's own, for the
 // versions the manifest targets; its source is named in the fixture.
 describe('manifests/kubernetes-1.29-amd64.yaml against kubespray v2.25.0', () => {
-  it('has a file at the mirrored path of every default download of kubespray\'s offline list', async () => {
+  it("has a file at the mirrored path of every default download of kubespray's offline list", async () => {
     const m = await loadManifest(join(repoRoot, 'manifests', 'kubernetes-1.29-amd64.yaml'))
     const list = (await readFile(join(repoRoot, 'test', 'fixtures', 'kubespray-v2.25.0-files.list'), 'utf8'))
       .split('\n')

@@ -1,4 +1,4 @@
-import {mkdtemp, mkdir, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -81,10 +81,21 @@ spec:
       [`registry.k8s.io/pause:3.9@sha256:${HEX}`, ['linux/amd64', 'linux/arm64']],
       ['docker.io/library/nginx:latest', 'all'],
     ])
-    expect(m.images[1].ref).toEqual({registry: 'registry.k8s.io', repository: 'pause', tag: '3.9', digest: `sha256:${HEX}`})
+    expect(m.images[1].ref).toEqual({
+      registry: 'registry.k8s.io',
+      repository: 'pause',
+      tag: '3.9',
+      digest: `sha256:${HEX}`,
+    })
     expect(m.images[0].pos).toEqual({line: 13, column: 7})
     expect(m.binaries).toEqual([
-      {kind: 'binary', url: 'https://dl.k8s.io/release/v1.29.0/bin/linux/amd64/kubeadm', sha256: HEX, path: 'dl.k8s.io/release/v1.29.0/bin/linux/amd64/kubeadm', pos: {line: 19, column: 7}},
+      {
+        kind: 'binary',
+        url: 'https://dl.k8s.io/release/v1.29.0/bin/linux/amd64/kubeadm',
+        sha256: HEX,
+        path: 'dl.k8s.io/release/v1.29.0/bin/linux/amd64/kubeadm',
+        pos: {line: 19, column: 7},
+      },
       {
         kind: 'binary',
         url: 'https://get.helm.sh/helm-v3.14.0-linux-amd64.tar.gz',
@@ -93,9 +104,24 @@ spec:
         pos: {line: 21, column: 7},
       },
     ])
-    expect(m.packages[0]).toMatchObject({kind: 'package', path: 'example.com/tools/nerdctl-1.7.0-linux-amd64.tar.gz', sha256: HEX})
-    expect(m.packages[1]).toMatchObject({kind: 'chart', repo: 'https://charts.example.com/stable', name: 'nginx', version: '15.1.0', path: 'charts/nginx-15.1.0.tgz'})
-    expect(m.packages[2]).toMatchObject({kind: 'chart', ociRef: 'oci://registry.example.com/charts/nginx-oci', name: 'nginx-oci', path: 'charts/nginx-oci-15.1.0.tgz'})
+    expect(m.packages[0]).toMatchObject({
+      kind: 'package',
+      path: 'example.com/tools/nerdctl-1.7.0-linux-amd64.tar.gz',
+      sha256: HEX,
+    })
+    expect(m.packages[1]).toMatchObject({
+      kind: 'chart',
+      repo: 'https://charts.example.com/stable',
+      name: 'nginx',
+      version: '15.1.0',
+      path: 'charts/nginx-15.1.0.tgz',
+    })
+    expect(m.packages[2]).toMatchObject({
+      kind: 'chart',
+      ociRef: 'oci://registry.example.com/charts/nginx-oci',
+      name: 'nginx-oci',
+      path: 'charts/nginx-oci-15.1.0.tgz',
+    })
   })
 
   it('defaults platforms to linux/amd64 and lists to empty', () => {
@@ -110,21 +136,45 @@ spec:
     expect(parse(`${head}  images: [alpine]\n`).referrers).toBe('all')
     expect(parse(`${head}  referrers: none\n  images: [alpine]\n`).referrers).toBe('none')
     expect(parse(`${head}  referrers: all\n`).referrers).toBe('all')
-    expect(parse(`${head}  referrers: [application/vnd.cyclonedx+json, application/vnd.dev.cosign.artifact.sig.v1+json]\n`).referrers).toEqual({
+    expect(
+      parse(`${head}  referrers: [application/vnd.cyclonedx+json, application/vnd.dev.cosign.artifact.sig.v1+json]\n`)
+        .referrers,
+    ).toEqual({
       artifactTypes: ['application/vnd.cyclonedx+json', 'application/vnd.dev.cosign.artifact.sig.v1+json'],
     })
   })
 
   it('rejects a bad spec.referrers with file:line and the field path', () => {
-    expect(only(`${head}  referrers: some\n`)).toMatchObject({line: 6, path: 'spec.referrers', message: expect.stringMatching(/expected all, none or a list of artifact types/)})
-    expect(only(`${head}  referrers: []\n`)).toMatchObject({line: 6, path: 'spec.referrers', message: expect.stringMatching(/at least one/)})
-    expect(only(`${head}  referrers:\n    - application/vnd.cyclonedx+json\n    - sbom\n`)).toMatchObject({line: 8, path: 'spec.referrers[1]', message: expect.stringMatching(/not an artifact type/)})
-    expect(only(`${head}  referrers: [a/b, a/b]\n`)).toMatchObject({line: 6, path: 'spec.referrers[1]', message: expect.stringMatching(/duplicate/)})
-    expect(only(`${head}  referrer: none\n`)).toMatchObject({path: 'spec.referrer', message: expect.stringMatching(/did you mean "referrers"/)})
+    expect(only(`${head}  referrers: some\n`)).toMatchObject({
+      line: 6,
+      path: 'spec.referrers',
+      message: expect.stringMatching(/expected all, none or a list of artifact types/),
+    })
+    expect(only(`${head}  referrers: []\n`)).toMatchObject({
+      line: 6,
+      path: 'spec.referrers',
+      message: expect.stringMatching(/at least one/),
+    })
+    expect(only(`${head}  referrers:\n    - application/vnd.cyclonedx+json\n    - sbom\n`)).toMatchObject({
+      line: 8,
+      path: 'spec.referrers[1]',
+      message: expect.stringMatching(/not an artifact type/),
+    })
+    expect(only(`${head}  referrers: [a/b, a/b]\n`)).toMatchObject({
+      line: 6,
+      path: 'spec.referrers[1]',
+      message: expect.stringMatching(/duplicate/),
+    })
+    expect(only(`${head}  referrer: none\n`)).toMatchObject({
+      path: 'spec.referrer',
+      message: expect.stringMatching(/did you mean "referrers"/),
+    })
   })
 
   it('gives images the spec platforms unless they set their own', () => {
-    const m = parse(`${head}  platforms: [linux/arm64/v8, linux/amd64]\n  images:\n    - a\n    - ref: b\n      platforms: [linux/s390x]\n`)
+    const m = parse(
+      `${head}  platforms: [linux/arm64/v8, linux/amd64]\n  images:\n    - a\n    - ref: b\n      platforms: [linux/s390x]\n`,
+    )
     expect(m.images.map((i) => i.platforms)).toEqual([['linux/arm64/v8', 'linux/amd64'], ['linux/s390x']])
   })
 
@@ -243,7 +293,9 @@ spec:
       expect(p, s).toMatchObject({path: 'spec.binaries[0].sha256', line: 8, column: 15})
       expect(p.message).toContain('expected 64 hex digits')
     }
-    expect(only(`${head}  binaries:\n    - url: https://example.com/a\n      sha256: "sha256:${HEX}"\n`).message).toContain('without the sha256: prefix')
+    expect(
+      only(`${head}  binaries:\n    - url: https://example.com/a\n      sha256: "sha256:${HEX}"\n`).message,
+    ).toContain('without the sha256: prefix')
   })
 
   it('reports the path of the fourth binary', () => {
@@ -350,7 +402,9 @@ spec:
   })
 
   it('allows the same URL once as a binary and once as a package', () => {
-    const m = parse(`${head}  binaries:\n    - url: https://example.com/a\n      sha256: ${HEX}\n  packages:\n    - url: https://example.com/a\n      sha256: ${HEX}\n`)
+    const m = parse(
+      `${head}  binaries:\n    - url: https://example.com/a\n      sha256: ${HEX}\n  packages:\n    - url: https://example.com/a\n      sha256: ${HEX}\n`,
+    )
     expect([m.binaries[0].path, m.packages[0].path]).toEqual(['example.com/a', 'example.com/a'])
   })
 
@@ -385,7 +439,9 @@ spec:
 ${['../x', '/abs/x', 'a//b', 'a/./b', ''].map((p, i) => `    - url: https://example.com/${i}\n      sha256: ${HEX}\n      path: "${p}"\n`).join('')}    - url: https://example.com/dir/
       sha256: ${HEX}
 `)
-    expect(ps.map((p) => p.path)).toEqual([0, 1, 2, 3, 4].map((i) => `spec.binaries[${i}].path`).concat('spec.binaries[5].url'))
+    expect(ps.map((p) => p.path)).toEqual(
+      [0, 1, 2, 3, 4].map((i) => `spec.binaries[${i}].path`).concat('spec.binaries[5].url'),
+    )
     expect(ps[5].message).toContain('give a path:')
   })
 
@@ -401,7 +457,13 @@ ${['../x', '/abs/x', 'a//b', 'a/./b', ''].map((p, i) => `    - url: https://exam
     - ref: d
       platforms: [linux]
 `)
-    expect(ps.map((p) => p.path)).toEqual(['spec.platforms[0]', 'spec.images[0].platforms', 'spec.images[1].platforms', 'spec.images[2].platforms[0]', 'spec.images[3].platforms[0]'])
+    expect(ps.map((p) => p.path)).toEqual([
+      'spec.platforms[0]',
+      'spec.images[0].platforms',
+      'spec.images[1].platforms',
+      'spec.images[2].platforms[0]',
+      'spec.images[3].platforms[0]',
+    ])
   })
 
   it('checks chart entries', () => {
@@ -449,7 +511,11 @@ ${['../x', '/abs/x', 'a//b', 'a/./b', ''].map((p, i) => `    - url: https://exam
   })
 
   it('reports invalid UTF-8 and where it is', () => {
-    const bytes = Buffer.concat([Buffer.from(`${head}  images:\n    - caf\u00e9`), Buffer.from([0xff, 0xfe]), Buffer.from('\n')])
+    const bytes = Buffer.concat([
+      Buffer.from(`${head}  images:\n    - caf\u00e9`),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('\n'),
+    ])
     const p = only(bytes)
     expect(p).toMatchObject({line: 7, column: 11})
     expect(p.message).toContain('invalid UTF-8 (byte 0xff')
@@ -458,7 +524,9 @@ ${['../x', '/abs/x', 'a//b', 'a/./b', ''].map((p, i) => `    - url: https://exam
   })
 
   it('lists every problem, sorted by position', () => {
-    const ps = problems(`apiVersion: x\nkind: y\nmetadata:\n  name: "-"\nspec:\n  images: [UPPER]\n  binaries:\n    - url: ftp://x/y\n`)
+    const ps = problems(
+      `apiVersion: x\nkind: y\nmetadata:\n  name: "-"\nspec:\n  images: [UPPER]\n  binaries:\n    - url: ftp://x/y\n`,
+    )
     expect(ps.length).toBe(6)
     const order = ps.map((p) => p.line * 1000 + p.column)
     expect(order).toEqual([...order].sort((a, b) => a - b))
@@ -484,7 +552,10 @@ describe('loadManifest: files', () => {
   it('resolves caFile against the manifest folder', async () => {
     await mkdir(path.join(dir, 'sub'), {recursive: true})
     const file = path.join(dir, 'sub', 'm.yaml')
-    await writeFile(file, `${head}  registries:\n    - host: 127.0.0.1:5001\n      caFile: certs/ca.crt\n    - host: r.example.com\n      caFile: /etc/ssl/ca.pem\n`)
+    await writeFile(
+      file,
+      `${head}  registries:\n    - host: 127.0.0.1:5001\n      caFile: certs/ca.crt\n    - host: r.example.com\n      caFile: /etc/ssl/ca.pem\n`,
+    )
     const m = await loadManifest(file)
     expect(m.dir).toBe(path.join(dir, 'sub'))
     expect(m.registries.map((r) => r.caFile)).toEqual([path.join(dir, 'sub', 'certs', 'ca.crt'), '/etc/ssl/ca.pem'])

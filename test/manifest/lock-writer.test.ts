@@ -32,7 +32,12 @@ describe('writeLocked', () => {
         ['docker.io/library/nginx:latest', D('a')],
         ['quay.io/a:1', D('b')],
       ]),
-      expansions: new Map([['spec.images[2]', [`registry.k8s.io/kube-apiserver:v1.29.3@${D('c')}`, `registry.k8s.io/kube-apiserver:v1.29.2@${D('d')}`]]]),
+      expansions: new Map([
+        [
+          'spec.images[2]',
+          [`registry.k8s.io/kube-apiserver:v1.29.3@${D('c')}`, `registry.k8s.io/kube-apiserver:v1.29.2@${D('d')}`],
+        ],
+      ]),
     })
     expect(r.changed).toBe(true)
     expect(r.text).toBe(`${head}  images:
@@ -52,7 +57,9 @@ describe('writeLocked', () => {
 `)
     expect(parseManifest(Buffer.from(r.text), 'm.yaml').images).toHaveLength(5)
     // Locked: nothing left to change, byte for byte.
-    expect(writeLocked(r.text, {digests: new Map([['docker.io/library/nginx:latest', D('e')]]), expansions: new Map()})).toEqual({text: r.text, changed: false})
+    expect(
+      writeLocked(r.text, {digests: new Map([['docker.io/library/nginx:latest', D('e')]]), expansions: new Map()}),
+    ).toEqual({text: r.text, changed: false})
   })
 
   it('turns repositories entries into images entries, creating images where it takes their place', () => {
@@ -93,7 +100,9 @@ describe('writeLocked', () => {
       digests: new Map([['docker.io/library/nginx:1.25', D('a')]]),
       expansions: new Map([['spec.images[1]', [`r.example.com/app:2@${D('b')}`]]]),
     })
-    expect(r.text).toBe(`${head.replace('demo   #', 'demo #')}  images: [nginx:1.25@${D('a')}, {ref: r.example.com/app:2@${D('b')}}]\n`)
+    expect(r.text).toBe(
+      `${head.replace('demo   #', 'demo #')}  images: [nginx:1.25@${D('a')}, {ref: r.example.com/app:2@${D('b')}}]\n`,
+    )
   })
 
   it('leaves a file with nothing to pin as it is, spacing and all', () => {
@@ -142,13 +151,20 @@ describe('writeLocked: files named by checksumUrl', () => {
     const m = parseManifest(Buffer.from(r.text), 'm.yaml')
     expect(m.binaries.map((b) => b.sha256)).toEqual([H('a'), H('b'), H('c')])
     expect(m.binaries[0].checksumUrl).toBe('https://example.com/a.tar.gz.sha256')
-    expect(writeLocked(r.text, {digests: new Map(), expansions: new Map(), checksums})).toEqual({text: r.text, changed: false})
+    expect(writeLocked(r.text, {digests: new Map(), expansions: new Map(), checksums})).toEqual({
+      text: r.text,
+      changed: false,
+    })
   })
 
   it('pins flow-style entries through the document API', () => {
     const text = `${head}  binaries: [{url: "https://example.com/a", checksumUrl: "https://example.com/a.sha256"}]
 `
-    const r = writeLocked(text, {digests: new Map(), expansions: new Map(), checksums: new Map([['https://example.com/a', H('a')]])})
+    const r = writeLocked(text, {
+      digests: new Map(),
+      expansions: new Map(),
+      checksums: new Map([['https://example.com/a', H('a')]]),
+    })
     expect(r.changed).toBe(true)
     expect(parseManifest(Buffer.from(r.text), 'm.yaml').binaries[0].sha256).toBe(H('a'))
   })

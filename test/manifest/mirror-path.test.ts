@@ -1,10 +1,12 @@
 import {describe, expect, it} from 'vitest'
 
-import {chartPath, checkRelativePath, MirrorPathError, mirroredPath} from '../../src/lib/manifest/mirror-path.js'
+import {chartPath, checkRelativePath, mirroredPath, MirrorPathError} from '../../src/lib/manifest/mirror-path.js'
 
 describe('mirroredPath', () => {
   it('is the host followed by the path', () => {
-    expect(mirroredPath('https://dl.k8s.io/release/v1.29.5/bin/linux/amd64/kubeadm')).toBe('dl.k8s.io/release/v1.29.5/bin/linux/amd64/kubeadm')
+    expect(mirroredPath('https://dl.k8s.io/release/v1.29.5/bin/linux/amd64/kubeadm')).toBe(
+      'dl.k8s.io/release/v1.29.5/bin/linux/amd64/kubeadm',
+    )
   })
 
   it('keeps a port the URL names and drops a default one', () => {

@@ -31,8 +31,23 @@ describe('spec.osPackages', () => {
       '      packages: [conntrack-tools]',
     ])
     expect(m.osPackages).toEqual([
-      expect.objectContaining({type: 'apt', url: 'http://deb.debian.org/debian', path: 'deb.debian.org/debian', suites: ['bookworm'], components: ['main'], architectures: ['amd64', 'arm64'], keyring: '/m/keys/debian.gpg', recommends: false, packages: ['socat', 'libc6:amd64']}),
-      expect.objectContaining({type: 'rpm', path: 'dl.rockylinux.org/pub/rocky/9/BaseOS/x86_64/os', architectures: ['x86_64', 'aarch64', 'noarch'], gpgKey: '/m/keys/RPM-GPG-KEY-Rocky-9'}),
+      expect.objectContaining({
+        type: 'apt',
+        url: 'http://deb.debian.org/debian',
+        path: 'deb.debian.org/debian',
+        suites: ['bookworm'],
+        components: ['main'],
+        architectures: ['amd64', 'arm64'],
+        keyring: '/m/keys/debian.gpg',
+        recommends: false,
+        packages: ['socat', 'libc6:amd64'],
+      }),
+      expect.objectContaining({
+        type: 'rpm',
+        path: 'dl.rockylinux.org/pub/rocky/9/BaseOS/x86_64/os',
+        architectures: ['x86_64', 'aarch64', 'noarch'],
+        gpgKey: '/m/keys/RPM-GPG-KEY-Rocky-9',
+      }),
     ])
   })
 

@@ -41,12 +41,40 @@ describe('manifest: tag selections and repositories', () => {
 `)
     expect(m.images.map((i) => i.name)).toEqual(['docker.io/library/nginx:1.25.3'])
     expect(m.selections).toEqual([
-      {registry: 'registry.k8s.io', repository: 'kube-apiserver', tags: {semver: '>=1.29.0 <1.30.0', latest: 3}, platforms: ['linux/amd64'], field: 'spec.images[1]', pos: {line: 10, column: 13}},
-      {registry: 'quay.io', repository: 'calico/node', tags: {regex: '^v3\\.27\\.[0-9]+$', exclude: '-rc'}, platforms: ['linux/amd64', 'linux/arm64'], field: 'spec.images[2]', pos: {line: 12, column: 13}},
-      {registry: '127.0.0.1:5001', repository: 'team/tools', tags: 'all', platforms: ['linux/amd64'], field: 'spec.images[3]', pos: {line: 15, column: 13}},
+      {
+        registry: 'registry.k8s.io',
+        repository: 'kube-apiserver',
+        tags: {semver: '>=1.29.0 <1.30.0', latest: 3},
+        platforms: ['linux/amd64'],
+        field: 'spec.images[1]',
+        pos: {line: 10, column: 13},
+      },
+      {
+        registry: 'quay.io',
+        repository: 'calico/node',
+        tags: {regex: '^v3\\.27\\.[0-9]+$', exclude: '-rc'},
+        platforms: ['linux/amd64', 'linux/arm64'],
+        field: 'spec.images[2]',
+        pos: {line: 12, column: 13},
+      },
+      {
+        registry: '127.0.0.1:5001',
+        repository: 'team/tools',
+        tags: 'all',
+        platforms: ['linux/amd64'],
+        field: 'spec.images[3]',
+        pos: {line: 15, column: 13},
+      },
     ])
     expect(m.repositories).toEqual([
-      {registry: '127.0.0.1:5001', include: '^team/', tags: {latest: 1}, platforms: ['linux/amd64'], field: 'spec.repositories[0]', pos: {line: 17, column: 7}},
+      {
+        registry: '127.0.0.1:5001',
+        include: '^team/',
+        tags: {latest: 1},
+        platforms: ['linux/amd64'],
+        field: 'spec.repositories[0]',
+        pos: {line: 17, column: 7},
+      },
     ])
   })
 

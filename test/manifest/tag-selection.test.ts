@@ -3,15 +3,42 @@ import {describe, expect, it} from 'vitest'
 import {compareTags, describeSelection, selectTags} from '../../src/lib/manifest/tag-selection.js'
 
 // The tags the registry tests seed, in no particular order.
-const TAGS = ['latest', 'v1.28.2', 'v1.29.0-rc.1', 'v1.27.9', 'dev-abc', 'v1.28.0', 'v1.29.0', 'v1.28.4', 'v1.28.1', 'v1.28.3']
+const TAGS = [
+  'latest',
+  'v1.28.2',
+  'v1.29.0-rc.1',
+  'v1.27.9',
+  'dev-abc',
+  'v1.28.0',
+  'v1.29.0',
+  'v1.28.4',
+  'v1.28.1',
+  'v1.28.3',
+]
 
-const picked = (tags: string[], sel: Parameters<typeof selectTags>[1]) => selectTags(tags, sel).selected.map((s) => s.tag)
+const picked = (tags: string[], sel: Parameters<typeof selectTags>[1]) =>
+  selectTags(tags, sel).selected.map((s) => s.tag)
 
 describe('selectTags', () => {
   it('takes a semver range as npm writes it, tags with a v, no prerelease the range does not ask for', () => {
-    expect(picked(TAGS, {semver: '>=1.28.0 <1.30.0'})).toEqual(['v1.29.0', 'v1.28.4', 'v1.28.3', 'v1.28.2', 'v1.28.1', 'v1.28.0'])
+    expect(picked(TAGS, {semver: '>=1.28.0 <1.30.0'})).toEqual([
+      'v1.29.0',
+      'v1.28.4',
+      'v1.28.3',
+      'v1.28.2',
+      'v1.28.1',
+      'v1.28.0',
+    ])
     expect(picked(TAGS, {semver: '~1.28'})).toEqual(['v1.28.4', 'v1.28.3', 'v1.28.2', 'v1.28.1', 'v1.28.0'])
-    expect(picked(TAGS, {semver: '^v1.27.0'})).toEqual(['v1.29.0', 'v1.28.4', 'v1.28.3', 'v1.28.2', 'v1.28.1', 'v1.28.0', 'v1.27.9'])
+    expect(picked(TAGS, {semver: '^v1.27.0'})).toEqual([
+      'v1.29.0',
+      'v1.28.4',
+      'v1.28.3',
+      'v1.28.2',
+      'v1.28.1',
+      'v1.28.0',
+      'v1.27.9',
+    ])
     // A range that names a 1.29.0 prerelease asks for 1.29.0's prereleases.
     expect(picked(TAGS, {semver: '>=1.29.0-0'})).toEqual(['v1.29.0', 'v1.29.0-rc.1'])
   })
@@ -46,7 +73,9 @@ describe('selectTags', () => {
     expect(picked(TAGS, {semver: '~1.28', latest: 3})).toEqual(['v1.28.4', 'v1.28.3', 'v1.28.2'])
     const r = selectTags(TAGS, {latest: 2})
     expect(r.selected[1]).toEqual({tag: 'v1.28.4', rule: 'latest 2 (#2)'})
-    expect(r.left.find((l) => l.tag === 'v1.29.0-rc.1')?.reason).toBe('a prerelease (latest without a semver range ranks releases only)')
+    expect(r.left.find((l) => l.tag === 'v1.29.0-rc.1')?.reason).toBe(
+      'a prerelease (latest without a semver range ranks releases only)',
+    )
     expect(r.left.find((l) => l.tag === 'latest')?.reason).toBe('not a version (latest ranks versions only)')
     expect(r.left.find((l) => l.tag === 'v1.28.3')?.reason).toBe('below the 2 highest')
     // Fewer versions than asked for: all of them.
@@ -73,7 +102,18 @@ describe('selectTags', () => {
   })
 
   it('all takes every tag, versions newest first, then the others by name', () => {
-    expect(picked(TAGS, 'all')).toEqual(['v1.29.0', 'v1.29.0-rc.1', 'v1.28.4', 'v1.28.3', 'v1.28.2', 'v1.28.1', 'v1.28.0', 'v1.27.9', 'dev-abc', 'latest'])
+    expect(picked(TAGS, 'all')).toEqual([
+      'v1.29.0',
+      'v1.29.0-rc.1',
+      'v1.28.4',
+      'v1.28.3',
+      'v1.28.2',
+      'v1.28.1',
+      'v1.28.0',
+      'v1.27.9',
+      'dev-abc',
+      'latest',
+    ])
     expect(selectTags(TAGS, 'all').left).toEqual([])
   })
 

@@ -38,7 +38,23 @@ describe('manifestWarnings: link-local and cloud metadata hosts', () => {
   })
 
   it('knows the address in its other spellings, and leaves ordinary hosts alone', () => {
-    for (const h of ['169.254.169.254', 'http://0xa9fea9fe/x', 'http://169.254.43518/x', '169.254.1.1:80', 'http://[fe80::abcd]:8080/', 'METADATA.google.internal.']) expect(isMetadataHost(h), h).toBe(true)
-    for (const h of ['10.0.0.1', 'http://169.255.0.1/', 'registry.k8s.io', '127.0.0.1:5000', 'http://[::1]:5000/', 'http://[fec0::1]/']) expect(isMetadataHost(h), h).toBe(false)
+    for (const h of [
+      '169.254.169.254',
+      'http://0xa9fea9fe/x',
+      'http://169.254.43518/x',
+      '169.254.1.1:80',
+      'http://[fe80::abcd]:8080/',
+      'METADATA.google.internal.',
+    ])
+      expect(isMetadataHost(h), h).toBe(true)
+    for (const h of [
+      '10.0.0.1',
+      'http://169.255.0.1/',
+      'registry.k8s.io',
+      '127.0.0.1:5000',
+      'http://[::1]:5000/',
+      'http://[fec0::1]/',
+    ])
+      expect(isMetadataHost(h), h).toBe(false)
   })
 })

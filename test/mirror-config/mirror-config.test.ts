@@ -2,7 +2,11 @@ import {describe, expect, it} from 'vitest'
 
 import {containerdMissWarning, mirrorConfig, type MirroredName} from '../../src/lib/mirror-config/mirror-config.js'
 
-const file = (names: MirroredName[], url = 'http://reg:5000', opts: {skipVerify?: boolean; privateCa?: boolean} = {}) => {
+const file = (
+  names: MirroredName[],
+  url = 'http://reg:5000',
+  opts: {skipVerify?: boolean; privateCa?: boolean} = {},
+) => {
   const c = mirrorConfig(names, {url, ...opts}, 'airlock import registry')
   return {c, at: (path: string) => c.files.find((f) => f.path === path)?.content}
 }
@@ -13,16 +17,24 @@ describe('mirror config files', () => {
     expect(at('containerd/certs.d/docker.io/hosts.toml')).toBe(
       'server = "https://registry-1.docker.io"\n\n[host."http://reg:5000/v2/mirror"]\n  capabilities = ["pull", "resolve"]\n  override_path = true\n',
     )
-    expect(at('registries.conf')).toContain('[[registry]]\nprefix = "docker.io"\nlocation = "reg:5000/mirror"\ninsecure = true\n')
-    expect(at('registries.yaml')).toContain('mirrors:\n  "docker.io":\n    endpoint:\n      - "http://reg:5000"\n    rewrite:\n      "^(.*)$": "mirror/$1"\n')
+    expect(at('registries.conf')).toContain(
+      '[[registry]]\nprefix = "docker.io"\nlocation = "reg:5000/mirror"\ninsecure = true\n',
+    )
+    expect(at('registries.yaml')).toContain(
+      'mirrors:\n  "docker.io":\n    endpoint:\n      - "http://reg:5000"\n    rewrite:\n      "^(.*)$": "mirror/$1"\n',
+    )
   })
 
   it('no prefix: the plain hosts.toml, no rewrite; HTTPS is not insecure unless TLS is not verified', () => {
     const {at} = file([{registry: 'quay.io', repository: 'calico/node', target: 'calico/node'}], 'https://reg')
-    expect(at('containerd/certs.d/quay.io/hosts.toml')).toBe('server = "https://quay.io"\n\n[host."https://reg"]\n  capabilities = ["pull", "resolve"]\n')
+    expect(at('containerd/certs.d/quay.io/hosts.toml')).toBe(
+      'server = "https://quay.io"\n\n[host."https://reg"]\n  capabilities = ["pull", "resolve"]\n',
+    )
     expect(at('registries.conf')).not.toContain('insecure')
     expect(at('registries.yaml')).not.toContain('    rewrite:')
-    const skip = file([{registry: 'quay.io', repository: 'calico/node', target: 'calico/node'}], 'https://reg', {skipVerify: true})
+    const skip = file([{registry: 'quay.io', repository: 'calico/node', target: 'calico/node'}], 'https://reg', {
+      skipVerify: true,
+    })
     expect(skip.at('containerd/certs.d/quay.io/hosts.toml')).toContain('  skip_verify = true\n')
     expect(skip.at('registries.conf')).toContain('insecure = true')
     expect(skip.at('registries.yaml')).toContain('configs:\n  "reg":\n    tls:\n      insecure_skip_verify: true\n')
@@ -40,7 +52,9 @@ describe('mirror config files', () => {
     expect(hosts).toContain('#   quay.io/calico/node -> reg:5000/ns/tools-calico/node\n')
     expect(c.containerdMisses).toEqual([{source: 'quay.io/calico/node', target: 'reg:5000/ns/tools-calico/node'}])
     expect(containerdMissWarning(c, '/out')).toContain('quay.io/calico/node (at reg:5000/ns/tools-calico/node)')
-    expect(at('registries.conf')).toContain('prefix = "quay.io/calico/node"\nlocation = "reg:5000/ns/tools-calico/node"\n')
+    expect(at('registries.conf')).toContain(
+      'prefix = "quay.io/calico/node"\nlocation = "reg:5000/ns/tools-calico/node"\n',
+    )
     const yaml = at('registries.yaml')!
     expect(yaml).toContain('"^calico/node$": "ns/tools-calico/node"')
     expect(yaml).toContain('"^calico/cni$": "ns/calico/cni"')

@@ -25,7 +25,13 @@ beforeAll(async () => {
   target = await startFakeRegistry({auth: 'bearer'})
   const base = randomLayer(30_000)
   single = await pushImage(source, {repository: 'team/app', tag: '1.0', baseLayers: [base], layerSize: 20_000})
-  multi = await pushImage(source, {repository: 'team/multi', tag: '2.0', platforms: ['linux/amd64', 'linux/arm64'], baseLayers: [base], layerSize: 20_000})
+  multi = await pushImage(source, {
+    repository: 'team/multi',
+    tag: '2.0',
+    platforms: ['linux/amd64', 'linux/arm64'],
+    baseLayers: [base],
+    layerSize: 20_000,
+  })
 })
 
 afterAll(async () => {
@@ -41,7 +47,14 @@ function manifestOf(images: string[], platforms?: string): ReturnType<typeof par
 }
 
 function options(namespace: string): MirrorOptions {
-  return {registry: target.host, namespace, credentials: {username: target.username!, password: target.password!}, concurrency: 2, progress: silentProgress, chunkSize: 16 * 1024}
+  return {
+    registry: target.host,
+    namespace,
+    credentials: {username: target.username!, password: target.password!},
+    concurrency: 2,
+    progress: silentProgress,
+    chunkSize: 16 * 1024,
+  }
 }
 
 describe('mirror between two fake registries', () => {
@@ -56,7 +69,8 @@ describe('mirror between two fake registries', () => {
     )
     expect(target.repos.get('dmz/team/app')!.tags.get('1.0')).toBe(single.digest)
     expect(target.repos.get('dmz/team/multi')!.tags.get('2.0')).toBe(multi.digest)
-    for (const b of [...single.blobs, ...multi.blobs]) expect(target.blobs.get(b.digest)?.equals(b.data), b.digest).toBe(true)
+    for (const b of [...single.blobs, ...multi.blobs])
+      expect(target.blobs.get(b.digest)?.equals(b.data), b.digest).toBe(true)
     // The base layer went over the wire once and was mounted into the other repository.
     expect(r.stats.mounted).toBe(1)
     expect(r.stats.uploaded).toBe(new Set([...single.blobs, ...multi.blobs].map((b) => b.digest)).size)
@@ -71,18 +85,30 @@ describe('mirror between two fake registries', () => {
   it('filters a multi-arch image to the platforms asked for: a new index, the source digest kept beside it', async () => {
     const r = await mirror(manifestOf([`${source.host}/team/multi:2.0`], 'linux/arm64'), options('arm'))
     const [img] = r.images
-    expect(img).toMatchObject({target: `${target.host}/arm/team/multi:2.0`, platforms: ['linux/arm64'], sourceDigest: multi.digest})
+    expect(img).toMatchObject({
+      target: `${target.host}/arm/team/multi:2.0`,
+      platforms: ['linux/arm64'],
+      sourceDigest: multi.digest,
+    })
     expect(img.digest).not.toBe(multi.digest)
     const index = target.manifests.get(img.digest)!
     expect(sha256Digest(index.bytes)).toBe(img.digest)
     const arm = multi.children!.find((c) => c.platform === 'linux/arm64')!
     const amd = multi.children!.find((c) => c.platform === 'linux/amd64')!
-    expect((JSON.parse(index.bytes.toString()) as {manifests: {digest: string}[]}).manifests.map((d) => d.digest)).toEqual([arm.digest])
+    expect(
+      (JSON.parse(index.bytes.toString()) as {manifests: {digest: string}[]}).manifests.map((d) => d.digest),
+    ).toEqual([arm.digest])
     expect(target.repos.get('arm/team/multi')!.manifests.has(amd.digest)).toBe(false)
   })
 
   it('stops with the registry error when the target keeps failing, and names the image', async () => {
-    target.addFault({method: 'PUT', path: /^\/v2\/broken\/.*\/manifests\//, action: {status: 400, code: 'MANIFEST_INVALID'}})
-    await expect(mirror(manifestOf([`${source.host}/team/app:1.0`]), options('broken'))).rejects.toThrow(`${target.host}: manifest ${target.host}/broken/team/app@${single.digest}: HTTP 400 MANIFEST_INVALID`)
+    target.addFault({
+      method: 'PUT',
+      path: /^\/v2\/broken\/.*\/manifests\//,
+      action: {status: 400, code: 'MANIFEST_INVALID'},
+    })
+    await expect(mirror(manifestOf([`${source.host}/team/app:1.0`]), options('broken'))).rejects.toThrow(
+      `${target.host}: manifest ${target.host}/broken/team/app@${single.digest}: HTTP 400 MANIFEST_INVALID`,
+    )
   })
 })

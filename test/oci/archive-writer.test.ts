@@ -18,14 +18,25 @@ import {makeTempDir} from '../helpers/tmp.js'
 // changed after it was noted refused.
 
 async function noteAll(holds: (store: StoreFixture) => Set<string> = () => new Set(), given?: StoreFixture) {
-  const store = given ?? await makeStoreFixture({images: [
-    {ref: 'quay.io/b/multi:1', platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 3000},
-    {ref: 'docker.io/library/a:1', format: 'docker', layers: 1, layerSize: 2000},
-  ], files: []})
+  const store =
+    given ??
+    (await makeStoreFixture({
+      images: [
+        {ref: 'quay.io/b/multi:1', platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 3000},
+        {ref: 'docker.io/library/a:1', format: 'docker', layers: 1, layerSize: 2000},
+      ],
+      files: [],
+    }))
   const blobPath = (d: string) => join(store.root, 'images', 'blobs', 'sha256', d.slice(7))
-  const writer = new OciArchiveWriter({mtime: 0, holds: holds(store), source: new OciLayoutSource(join(store.root, 'images'))})
-  for (const d of store.blobs) writer.note({mediaType: 'application/octet-stream', digest: d, size: (await stat(blobPath(d))).size}, `blob ${d}`)
-  for (const img of store.images) writer.tag(img.ref, {mediaType: img.mediaType, digest: img.digest, size: (await stat(blobPath(img.digest))).size})
+  const writer = new OciArchiveWriter({
+    mtime: 0,
+    holds: holds(store),
+    source: new OciLayoutSource(join(store.root, 'images')),
+  })
+  for (const d of store.blobs)
+    writer.note({mediaType: 'application/octet-stream', digest: d, size: (await stat(blobPath(d))).size}, `blob ${d}`)
+  for (const img of store.images)
+    writer.tag(img.ref, {mediaType: img.mediaType, digest: img.digest, size: (await stat(blobPath(img.digest))).size})
   return {store, writer}
 }
 
@@ -44,11 +55,15 @@ describe('OciArchiveWriter', () => {
       expect(names.slice(0, 2)).toEqual(['oci-layout', 'index.json'])
       expect(names.slice(2)).toEqual(store.blobs.map((d) => `blobs/sha256/${d.slice(7)}`))
       const index = await archive.readIndex()
-      expect(index.manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name'])).toEqual(['docker.io/library/a:1', 'quay.io/b/multi:1'])
+      expect(index.manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name'])).toEqual([
+        'docker.io/library/a:1',
+        'quay.io/b/multi:1',
+      ])
       // The Docker manifest is listed under its OCI twin type, as in the store.
       expect(index.manifests[0].mediaType).toBe('application/vnd.oci.image.manifest.v1+json')
       const back = new ArchiveImageSource(archive)
-      for (const d of store.blobs) expect((await back.fetchManifest({mediaType: '', digest: d, size: 0})).length).toBeGreaterThan(0)
+      for (const d of store.blobs)
+        expect((await back.fetchManifest({mediaType: '', digest: d, size: 0})).length).toBeGreaterThan(0)
     } finally {
       await archive.close()
     }
@@ -70,17 +85,20 @@ describe('OciArchiveWriter', () => {
   it.each([
     ['blob', (store: StoreFixture) => store.images[0].blobs[1], 1, 0xff],
     ['manifest', (store: StoreFixture) => store.images[1].digest, 2, 0x01],
-  ] as const)('a %s that changed after it was noted stops the archive with an IntegrityError naming it', async (_what, pick, fromEnd, flip) => {
-    const {store, writer} = await noteAll()
-    const digest = pick(store)
-    const path = join(store.root, 'images', 'blobs', 'sha256', digest.slice(7))
-    const data = await readFile(path)
-    data[data.length - fromEnd] ^= flip
-    await writeFile(path, data)
-    const err = await write(writer).catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(IntegrityError)
-    expect((err as Error).message).toContain(digest)
-  })
+  ] as const)(
+    'a %s that changed after it was noted stops the archive with an IntegrityError naming it',
+    async (_what, pick, fromEnd, flip) => {
+      const {store, writer} = await noteAll()
+      const digest = pick(store)
+      const path = join(store.root, 'images', 'blobs', 'sha256', digest.slice(7))
+      const data = await readFile(path)
+      data[data.length - fromEnd] ^= flip
+      await writeFile(path, data)
+      const err = await write(writer).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(IntegrityError)
+      expect((err as Error).message).toContain(digest)
+    },
+  )
 
   it('writes the same bytes for the same content, whatever the order digests and tags were noted in', async () => {
     const first = await noteAll()
@@ -88,13 +106,24 @@ describe('OciArchiveWriter', () => {
     const store = first.store
     const blobPath = (d: string) => join(store.root, 'images', 'blobs', 'sha256', d.slice(7))
     const again = new OciArchiveWriter({mtime: 0, source: new OciLayoutSource(join(store.root, 'images'))})
-    for (const img of [...store.images].reverse()) again.tag(img.ref, {mediaType: img.mediaType, digest: img.digest, size: (await stat(blobPath(img.digest))).size})
-    for (const d of [...store.blobs].reverse()) again.note({mediaType: 'application/octet-stream', digest: d, size: (await stat(blobPath(d))).size}, `blob ${d}`)
+    for (const img of [...store.images].reverse())
+      again.tag(img.ref, {mediaType: img.mediaType, digest: img.digest, size: (await stat(blobPath(img.digest))).size})
+    for (const d of [...store.blobs].reverse())
+      again.note({mediaType: 'application/octet-stream', digest: d, size: (await stat(blobPath(d))).size}, `blob ${d}`)
     expect((await readFile(await write(again))).equals(kept)).toBe(true)
     // What the target holds stays out, of the size as of the archive.
     const held = store.images[0].blobs[0]
-    const partial = new OciArchiveWriter({mtime: 0, source: new OciLayoutSource(join(store.root, 'images')), holds: new Set([held])})
-    partial.note({mediaType: 'application/octet-stream', digest: held, size: (await stat(blobPath(held))).size}, `blob ${held}`)
-    expect(partial.size).toBe(new OciArchiveWriter({mtime: 0, source: new OciLayoutSource(join(store.root, 'images'))}).size)
+    const partial = new OciArchiveWriter({
+      mtime: 0,
+      source: new OciLayoutSource(join(store.root, 'images')),
+      holds: new Set([held]),
+    })
+    partial.note(
+      {mediaType: 'application/octet-stream', digest: held, size: (await stat(blobPath(held))).size},
+      `blob ${held}`,
+    )
+    expect(partial.size).toBe(
+      new OciArchiveWriter({mtime: 0, source: new OciLayoutSource(join(store.root, 'images'))}).size,
+    )
   })
 })

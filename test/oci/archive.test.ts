@@ -6,12 +6,13 @@ import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {buffer} from 'node:stream/consumers'
 import {promisify} from 'node:util'
+
 import * as tar from 'tar'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {sha256Digest} from '../../src/lib/content/digest.js'
 import {BundleError} from '../../src/lib/errors.js'
 import {OciArchive} from '../../src/lib/oci/archive.js'
-import {sha256Digest} from '../../src/lib/content/digest.js'
 import {readTar} from '../../src/lib/tar/reader.js'
 
 const run = promisify(execFile)
@@ -32,7 +33,10 @@ beforeAll(async () => {
     await writeFile(join(layout, 'blobs', 'sha256', d.slice(7)), data)
   }
   const first = [...blobs.keys()][1]
-  const index = {schemaVersion: 2, manifests: [{mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: first, size: 1}]}
+  const index = {
+    schemaVersion: 2,
+    manifests: [{mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: first, size: 1}],
+  }
   await writeFile(join(layout, 'index.json'), JSON.stringify(index))
   await writeFile(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
 })
@@ -154,7 +158,12 @@ describe('OciArchive', () => {
     await truncate(file, tail)
     const fh = await open(file, 'r+')
     try {
-      await fh.write(Buffer.concat([hdr('./after', 'File', 5), Buffer.from('after'), Buffer.alloc(507 + 1024)]), 0, undefined, tail)
+      await fh.write(
+        Buffer.concat([hdr('./after', 'File', 5), Buffer.from('after'), Buffer.alloc(507 + 1024)]),
+        0,
+        undefined,
+        tail,
+      )
     } finally {
       await fh.close()
     }
@@ -187,6 +196,8 @@ describe('OciArchive', () => {
     }
     const err = await OciArchive.open([file]).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(BundleError)
-    expect((err as Error).message).toBe(`bad archive: ${file}: header checksum mismatch at byte 1024 (not a tar archive, or a corrupt one)`)
+    expect((err as Error).message).toBe(
+      `bad archive: ${file}: header checksum mismatch at byte 1024 (not a tar archive, or a corrupt one)`,
+    )
   })
 })

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import {chooseRoot, type FetchedRoot, keepsWholeIndex} from '../../src/lib/oci/choose-root.js'
 import {sha256Digest} from '../../src/lib/content/digest.js'
+import {chooseRoot, type FetchedRoot, keepsWholeIndex} from '../../src/lib/oci/choose-root.js'
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
 
@@ -13,19 +13,22 @@ function upstreamIndex(): FetchedRoot {
     size: 500 + n,
     platform: {os: 'linux', architecture},
   })
-  const bytes = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: OCI_INDEX, manifests: [entry('amd64', 1), entry('arm64', 2), entry('s390x', 3)]}))
+  const bytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [entry('amd64', 1), entry('arm64', 2), entry('s390x', 3)],
+    }),
+  )
   return {bytes, mediaType: OCI_INDEX, digest: sha256Digest(bytes)}
 }
 
 async function choose(ref: {tag?: string; digest?: string}, wanted: string[] | 'all') {
   const warnings: string[] = []
-  const chosen = await chooseRoot(
-    'host/app',
-    upstreamIndex(),
-    wanted,
-    ref,
-    {config: () => Promise.reject(new Error('an index needs no config')), warn: (m) => warnings.push(m)},
-  )
+  const chosen = await chooseRoot('host/app', upstreamIndex(), wanted, ref, {
+    config: () => Promise.reject(new Error('an index needs no config')),
+    warn: (m) => warnings.push(m),
+  })
   return {chosen, warnings}
 }
 
@@ -46,7 +49,9 @@ describe('which root an image entry copies', () => {
     expect(locked.chosen.sourceDigest).toBe(pin)
     expect(locked.chosen.root.digest).not.toBe(pin)
     expect(sha256Digest(locked.chosen.root.bytes)).toBe(locked.chosen.root.digest)
-    const kept = JSON.parse(locked.chosen.root.bytes.toString('utf8')) as {manifests: {platform: {architecture: string}}[]}
+    const kept = JSON.parse(locked.chosen.root.bytes.toString('utf8')) as {
+      manifests: {platform: {architecture: string}}[]
+    }
     expect(kept.manifests.map((m) => m.platform.architecture)).toEqual(['amd64', 'arm64'])
     expect(locked.warnings).toEqual([])
   })

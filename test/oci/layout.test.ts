@@ -1,10 +1,11 @@
 import {readFile, rm, stat} from 'node:fs/promises'
+
 import {describe, expect, it} from 'vitest'
 
-import {IntegrityError} from '../../src/lib/errors.js'
 import {sha256Digest} from '../../src/lib/content/digest.js'
-import {layoutEntryMediaType, OciLayoutSink, OciLayoutSource, readLayoutIndex} from '../../src/lib/oci/layout.js'
 import {MediaType} from '../../src/lib/content/media-types.js'
+import {IntegrityError} from '../../src/lib/errors.js'
+import {layoutEntryMediaType, OciLayoutSink, OciLayoutSource, readLayoutIndex} from '../../src/lib/oci/layout.js'
 import {Store} from '../../src/lib/store/store.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
@@ -62,7 +63,9 @@ describe('OCI layout', () => {
       expect((await stat(store.indexPath)).mtimeMs).toBe(before.mtimeMs)
       expect((await readLayoutIndex(store.images)).manifests).toHaveLength(1)
       await layout.flush()
-      const names = (await readLayoutIndex(store.images)).manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name'])
+      const names = (await readLayoutIndex(store.images)).manifests.map(
+        (m) => m.annotations?.['org.opencontainers.image.ref.name'],
+      )
       expect(names).toHaveLength(3001)
       expect(names).toContain('r/kept:1')
       expect(names).toContain('r/app-2999:1')
@@ -74,6 +77,8 @@ describe('OCI layout', () => {
   it('refuses manifest bytes that do not match their digest', async () => {
     const {layout} = await sink()
     const bytes = Buffer.from('{}')
-    await expect(layout.putManifest({mediaType: MediaType.ociManifest, digest: sha256Digest('other'), size: 2}, bytes)).rejects.toBeInstanceOf(IntegrityError)
+    await expect(
+      layout.putManifest({mediaType: MediaType.ociManifest, digest: sha256Digest('other'), size: 2}, bytes),
+    ).rejects.toBeInstanceOf(IntegrityError)
   })
 })

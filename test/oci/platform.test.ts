@@ -1,6 +1,12 @@
 import {describe, expect, it} from 'vitest'
 
-import {formatPlatform, indexPlatforms, isRunnableDescriptor, parsePlatform, platformMatches} from '../../src/lib/oci/platform.js'
+import {
+  formatPlatform,
+  indexPlatforms,
+  isRunnableDescriptor,
+  parsePlatform,
+  platformMatches,
+} from '../../src/lib/oci/platform.js'
 
 describe('platforms', () => {
   it('parses and formats', () => {
@@ -12,7 +18,9 @@ describe('platforms', () => {
 
   it('matches any variant when none is asked, and normalizes arm64/v8', () => {
     expect(platformMatches(parsePlatform('linux/arm'), {os: 'linux', architecture: 'arm', variant: 'v6'})).toBe(true)
-    expect(platformMatches(parsePlatform('linux/arm/v7'), {os: 'linux', architecture: 'arm', variant: 'v6'})).toBe(false)
+    expect(platformMatches(parsePlatform('linux/arm/v7'), {os: 'linux', architecture: 'arm', variant: 'v6'})).toBe(
+      false,
+    )
     expect(platformMatches(parsePlatform('linux/arm64/v8'), {os: 'linux', architecture: 'arm64'})).toBe(true)
     expect(platformMatches(parsePlatform('linux/amd64'), {os: 'windows', architecture: 'amd64'})).toBe(false)
   })
@@ -25,7 +33,12 @@ describe('platforms', () => {
       platform: {os, architecture},
       annotations,
     })
-    const list = [d('linux', 'amd64'), d('unknown', 'unknown', {'vnd.docker.reference.type': 'attestation-manifest'}), d('linux', 'arm64'), d('linux', 'amd64')]
+    const list = [
+      d('linux', 'amd64'),
+      d('unknown', 'unknown', {'vnd.docker.reference.type': 'attestation-manifest'}),
+      d('linux', 'arm64'),
+      d('linux', 'amd64'),
+    ]
     expect(indexPlatforms(list)).toEqual(['linux/amd64', 'linux/arm64'])
     expect(isRunnableDescriptor(list[1])).toBe(false)
   })

@@ -1,6 +1,13 @@
 import {describe, expect, it} from 'vitest'
 
-import {formatReference, isLoopbackRegistry, isRegistryHost, normalizeRegistryHost, parseReference, registryEndpointHost} from '../../src/lib/oci/reference.js'
+import {
+  formatReference,
+  isLoopbackRegistry,
+  isRegistryHost,
+  normalizeRegistryHost,
+  parseReference,
+  registryEndpointHost,
+} from '../../src/lib/oci/reference.js'
 
 describe('parseReference', () => {
   it.each([
@@ -39,7 +46,9 @@ describe('parseReference', () => {
   })
 
   it("names Docker Hub's other hosts docker.io, any other host as given", () => {
-    expect(['index.docker.io', 'registry-1.docker.io', 'INDEX.docker.io', 'docker.io'].map(normalizeRegistryHost)).toEqual(['docker.io', 'docker.io', 'docker.io', 'docker.io'])
+    expect(
+      ['index.docker.io', 'registry-1.docker.io', 'INDEX.docker.io', 'docker.io'].map(normalizeRegistryHost),
+    ).toEqual(['docker.io', 'docker.io', 'docker.io', 'docker.io'])
     expect(normalizeRegistryHost('Quay.io')).toBe('Quay.io')
     expect(normalizeRegistryHost('127.0.0.1:5000')).toBe('127.0.0.1:5000')
   })

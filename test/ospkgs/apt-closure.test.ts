@@ -3,7 +3,7 @@ import {join} from 'node:path'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {AptResolveError, aptClosure, AptUniverse} from '../../src/lib/ospkgs/apt/closure.js'
+import {aptClosure, AptResolveError, AptUniverse} from '../../src/lib/ospkgs/apt/closure.js'
 import {parseDependencies} from '../../src/lib/ospkgs/apt/depends.js'
 import {type DebPackage, readPackages} from '../../src/lib/ospkgs/apt/packages-index.js'
 
@@ -49,25 +49,48 @@ describe('apt closure on real bookworm stanzas', () => {
   })
 
   it('the node-prep packages: Depends and Pre-Depends only, the first alternative, every library', () => {
-    const c = aptClosure(universe(stanzas), NODE_PREP.map((name) => ({name})), {arch: 'amd64', recommends: false})
+    const c = aptClosure(
+      universe(stanzas),
+      NODE_PREP.map((name) => ({name})),
+      {arch: 'amd64', recommends: false},
+    )
     const got = names(c)
-    for (const n of [...NODE_PREP, 'libc6', 'libnetfilter-conntrack3', 'libipset13', 'libtirpc3', 'rpcbind', 'keyutils']) expect(got).toContain(n)
+    for (const n of [
+      ...NODE_PREP,
+      'libc6',
+      'libnetfilter-conntrack3',
+      'libipset13',
+      'libtirpc3',
+      'rpcbind',
+      'keyutils',
+    ])
+      expect(got).toContain(n)
     // Recommends are left out unless asked (nfs-common recommends python3).
     expect(got).not.toContain('apt')
     expect(c.every((p) => p.architecture === 'amd64' || p.architecture === 'all')).toBe(true)
     expect(new Set(got).size).toBe(got.length)
-    const withRecommends = aptClosure(universe(stanzas), NODE_PREP.map((name) => ({name})), {arch: 'amd64', recommends: true})
+    const withRecommends = aptClosure(
+      universe(stanzas),
+      NODE_PREP.map((name) => ({name})),
+      {arch: 'amd64', recommends: true},
+    )
     expect(withRecommends.length).toBeGreaterThan(c.length)
   })
 
   it('an unknown name fails with a did-you-mean', () => {
-    expect(() => aptClosure(universe(stanzas), [{name: 'socta'}], {arch: 'amd64', recommends: false})).toThrow(/no repository has the package socta: did you mean "socat"\?/)
+    expect(() => aptClosure(universe(stanzas), [{name: 'socta'}], {arch: 'amd64', recommends: false})).toThrow(
+      /no repository has the package socta: did you mean "socat"\?/,
+    )
   })
 
   it('a dependency that no stanza satisfies fails naming it', () => {
     const withoutLibc = stanzas.filter((p) => p.name !== 'libc6')
-    expect(() => aptClosure(universe(withoutLibc), [{name: 'socat'}], {arch: 'amd64', recommends: false})).toThrow(AptResolveError)
-    expect(() => aptClosure(universe(withoutLibc), [{name: 'socat'}], {arch: 'amd64', recommends: false})).toThrow(/socat .* depends on libc6 \(>= [^)]+\), which no repository has for amd64/)
+    expect(() => aptClosure(universe(withoutLibc), [{name: 'socat'}], {arch: 'amd64', recommends: false})).toThrow(
+      AptResolveError,
+    )
+    expect(() => aptClosure(universe(withoutLibc), [{name: 'socat'}], {arch: 'amd64', recommends: false})).toThrow(
+      /socat .* depends on libc6 \(>= [^)]+\), which no repository has for amd64/,
+    )
   })
 })
 
@@ -85,11 +108,20 @@ describe('apt closure rules', () => {
       stanza('dep', {architecture: 'arm64', version: '9', multiArch: 'allowed'}),
     ])
     const c = aptClosure(u, [{name: 'app'}], {arch: 'amd64', recommends: false})
-    expect(c.map((p) => `${p.name} ${p.version} ${p.architecture}`).sort()).toEqual(['app 1.0 all', 'dep 1.0 amd64', 'lib 1.2 all', 'prov 1.0 all'])
+    expect(c.map((p) => `${p.name} ${p.version} ${p.architecture}`).sort()).toEqual([
+      'app 1.0 all',
+      'dep 1.0 amd64',
+      'lib 1.2 all',
+      'prov 1.0 all',
+    ])
   })
 
   it('a versioned dependency is met only by a versioned Provides', () => {
-    const u = universe([stanza('app', {depends: 'virt (>= 2)'}), stanza('plain', {provides: 'virt'}), stanza('versioned', {provides: 'virt (= 2.1)'})])
+    const u = universe([
+      stanza('app', {depends: 'virt (>= 2)'}),
+      stanza('plain', {provides: 'virt'}),
+      stanza('versioned', {provides: 'virt (= 2.1)'}),
+    ])
     expect(names(aptClosure(u, [{name: 'app'}], {arch: 'amd64', recommends: false}))).toEqual(['app', 'versioned'])
   })
 })

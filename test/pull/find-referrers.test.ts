@@ -33,17 +33,45 @@ async function signedRepo(): Promise<{reg: FakeRegistry; signed: string; plain: 
   const empty = Buffer.from('{}')
   reg.seedBlob('team/app', empty)
   const emptyDesc = {mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(empty), size: 2}
-  const sig = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, config: {...emptyDesc, mediaType: 'application/vnd.dev.cosign.signature'}, layers: []}))
+  const sig = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: {...emptyDesc, mediaType: 'application/vnd.dev.cosign.signature'},
+      layers: [],
+    }),
+  )
   reg.seedManifest('team/app', sig, MediaType.ociManifest, cosignTag(signed, 'sig'))
   const subject = {mediaType: MediaType.ociManifest, digest: signed, size: imgs[0].manifest.length}
-  const art = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, artifactType: 'application/spdx+json', config: emptyDesc, layers: [], subject}))
+  const art = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      artifactType: 'application/spdx+json',
+      config: emptyDesc,
+      layers: [],
+      subject,
+    }),
+  )
   reg.seedManifest('team/app', art, MediaType.ociManifest)
-  const index = {schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [{mediaType: MediaType.ociManifest, digest: sha256Digest(art), size: art.length, artifactType: 'application/spdx+json'}]}
+  const index = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociIndex,
+    manifests: [
+      {
+        mediaType: MediaType.ociManifest,
+        digest: sha256Digest(art),
+        size: art.length,
+        artifactType: 'application/spdx+json',
+      },
+    ],
+  }
   reg.seedManifest('team/app', Buffer.from(JSON.stringify(index)), MediaType.ociIndex, referrersTag(signed))
   return {reg, signed, plain: imgs[1].descs.manifest.digest, sig: sha256Digest(sig), art: sha256Digest(art)}
 }
 
-const client = (reg: FakeRegistry) => new RegistryClient({registry: reg.host, dockerConfig: false, policy: {attempts: 2, baseDelayMs: 1, maxDelayMs: 5}})
+const client = (reg: FakeRegistry) =>
+  new RegistryClient({registry: reg.host, dockerConfig: false, policy: {attempts: 2, baseDelayMs: 1, maxDelayMs: 5}})
 const headsOfDigestTags = (reg: FakeRegistry) => reg.count('HEAD', /\/manifests\/sha256-/)
 
 describe('findReferrers', () => {

@@ -4,7 +4,9 @@ import {parseChallenges, repositoryScope} from '../../src/lib/registry/challenge
 
 describe('parseChallenges', () => {
   it('reads a Bearer challenge with a quoted scope holding a comma', () => {
-    const [c] = parseChallenges('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"')
+    const [c] = parseChallenges(
+      'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"',
+    )
     expect(c).toEqual({
       scheme: 'bearer',
       params: {realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull,push'},

@@ -7,8 +7,8 @@ import {OciLayoutSink} from '../../src/lib/oci/layout.js'
 import {RegistryClient} from '../../src/lib/registry/client.js'
 import {referrersTag} from '../../src/lib/registry/referrers.js'
 import {Store} from '../../src/lib/store/store.js'
-import {type FakeRegistry, type FakeRegistryOptions, startFakeRegistry} from '../helpers/registry-fake.js'
 import {smallImage} from '../helpers/image-role-contracts.js'
+import {type FakeRegistry, type FakeRegistryOptions, startFakeRegistry} from '../helpers/registry-fake.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 // The registry client against the in-process fake registry (test/helpers/registry-fake.ts), for
@@ -29,8 +29,14 @@ async function fake(opts: FakeRegistryOptions = {}): Promise<FakeRegistry> {
   return r
 }
 
-function client(reg: FakeRegistry, creds: 'right' | 'wrong' | 'none' = reg.username ? 'right' : 'none'): RegistryClient {
-  const credentials = creds === 'none' ? undefined : {username: reg.username!, password: creds === 'right' ? reg.password! : 'not-the-password'}
+function client(
+  reg: FakeRegistry,
+  creds: 'right' | 'wrong' | 'none' = reg.username ? 'right' : 'none',
+): RegistryClient {
+  const credentials =
+    creds === 'none'
+      ? undefined
+      : {username: reg.username!, password: creds === 'right' ? reg.password! : 'not-the-password'}
   return new RegistryClient({registry: reg.host, dockerConfig: false, credentials, policy: FAST})
 }
 
@@ -50,9 +56,15 @@ describe('RegistryClient on the fake registry', () => {
     const c = client(reg)
     const m = await c.getManifest('team/app', '1.0')
     expect(m).toEqual({bytes: img.manifest, mediaType: MediaType.ociManifest, digest: img.descs.manifest.digest})
-    expect(await c.headManifest('team/app', '1.0')).toEqual({digest: img.descs.manifest.digest, mediaType: MediaType.ociManifest, size: img.manifest.length})
+    expect(await c.headManifest('team/app', '1.0')).toEqual({
+      digest: img.descs.manifest.digest,
+      mediaType: MediaType.ociManifest,
+      size: img.manifest.length,
+    })
     expect(await c.headManifest('team/app', 'nope')).toBeUndefined()
-    await expect(c.getManifest('team/app', 'nope')).rejects.toThrow(`${reg.host}/team/app:nope: tag nope not found in ${reg.host}/team/app (HTTP 404 MANIFEST_UNKNOWN)`)
+    await expect(c.getManifest('team/app', 'nope')).rejects.toThrow(
+      `${reg.host}/team/app:nope: tag nope not found in ${reg.host}/team/app (HTTP 404 MANIFEST_UNKNOWN)`,
+    )
   })
 
   it('lists tags and the catalog page after page through Link headers', async () => {
@@ -76,17 +88,52 @@ describe('RegistryClient on the fake registry', () => {
       const subject = {mediaType: MediaType.ociManifest, digest: img.descs.manifest.digest, size: img.manifest.length}
       const empty = Buffer.from('{}')
       reg.seedBlob('team/app', empty)
-      const art = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, artifactType: sbomType, config: {mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(empty), size: 2}, layers: [], subject}))
-      const other = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociManifest, artifactType: 'application/other', config: {mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(empty), size: 2}, layers: [], subject}))
+      const art = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.ociManifest,
+          artifactType: sbomType,
+          config: {mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(empty), size: 2},
+          layers: [],
+          subject,
+        }),
+      )
+      const other = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.ociManifest,
+          artifactType: 'application/other',
+          config: {mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(empty), size: 2},
+          layers: [],
+          subject,
+        }),
+      )
       reg.seedManifest('team/app', art, MediaType.ociManifest)
       reg.seedManifest('team/app', other, MediaType.ociManifest)
       if (!referrersApi) {
-        const index = {schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [art, other].map((b, i) => ({mediaType: MediaType.ociManifest, digest: sha256Digest(b), size: b.length, artifactType: i === 0 ? sbomType : 'application/other'}))}
-        reg.seedManifest('team/app', Buffer.from(JSON.stringify(index)), MediaType.ociIndex, referrersTag(img.descs.manifest.digest))
+        const index = {
+          schemaVersion: 2,
+          mediaType: MediaType.ociIndex,
+          manifests: [art, other].map((b, i) => ({
+            mediaType: MediaType.ociManifest,
+            digest: sha256Digest(b),
+            size: b.length,
+            artifactType: i === 0 ? sbomType : 'application/other',
+          })),
+        }
+        reg.seedManifest(
+          'team/app',
+          Buffer.from(JSON.stringify(index)),
+          MediaType.ociIndex,
+          referrersTag(img.descs.manifest.digest),
+        )
       }
       const c = client(reg)
       const found = await c.referrers('team/app', img.descs.manifest.digest, sbomType)
-      expect(found.map((d) => d.digest), `referrers API ${referrersApi}`).toEqual([sha256Digest(art)])
+      expect(
+        found.map((d) => d.digest),
+        `referrers API ${referrersApi}`,
+      ).toEqual([sha256Digest(art)])
       expect(await c.referrers('team/app', sha256Digest(empty))).toEqual([])
     }
   })
@@ -110,17 +157,30 @@ describe('RegistryClient on the fake registry', () => {
     const reg = await fake({auth: 'bearer'})
     seedImage(reg, 'team/app')
     const c = client(reg)
-    const res = await c.request({method: 'POST', path: '/v2/team/copy/blobs/uploads/?mount=sha256:00&from=team/app', repository: 'team/copy', actions: ['pull', 'push'], accept: (s) => s === 202})
+    const res = await c.request({
+      method: 'POST',
+      path: '/v2/team/copy/blobs/uploads/?mount=sha256:00&from=team/app',
+      repository: 'team/copy',
+      actions: ['pull', 'push'],
+      accept: (s) => s === 202,
+    })
     expect(res.status).toBe(202)
-    expect(reg.tokenRequests.at(-1)!.scopes.sort()).toEqual(['repository:team/app:pull', 'repository:team/copy:pull,push'])
+    expect(reg.tokenRequests.at(-1)!.scopes.sort()).toEqual([
+      'repository:team/app:pull',
+      'repository:team/copy:pull,push',
+    ])
   })
 
   it('says whose credentials a token service refused, never the password, and does not retry', async () => {
     const reg = await fake({auth: 'bearer'})
     seedImage(reg, 'team/app')
-    const err = await client(reg, 'wrong').getManifest('team/app', '1.0').catch((e: unknown) => e)
+    const err = await client(reg, 'wrong')
+      .getManifest('team/app', '1.0')
+      .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(RegistryError)
-    expect((err as RegistryError).message).toBe(`${reg.host}: the token service ${reg.host} refused the credentials (HTTP 401)`)
+    expect((err as RegistryError).message).toBe(
+      `${reg.host}: the token service ${reg.host} refused the credentials (HTTP 401)`,
+    )
     expect((err as RegistryError).suggestions.join(' ')).toContain(`user ${reg.username} (from --username/--password)`)
     expect(JSON.stringify(err)).not.toContain('not-the-password')
     expect(reg.tokenRequests.length).toBe(1)
@@ -130,18 +190,28 @@ describe('RegistryClient on the fake registry', () => {
     const reg = await fake({auth: 'basic'})
     const img = seedImage(reg, 'team/app')
     expect((await client(reg).getManifest('team/app', '1.0')).digest).toBe(img.descs.manifest.digest)
-    expect(reg.requests.filter((r) => r.url.includes('/manifests/')).every((r) => r.auth === 'basic' && r.status === 200)).toBe(true)
-    const err = (await client(reg, 'wrong').getManifest('team/app', '1.0').catch((e: unknown) => e)) as RegistryError
+    expect(
+      reg.requests.filter((r) => r.url.includes('/manifests/')).every((r) => r.auth === 'basic' && r.status === 200),
+    ).toBe(true)
+    const err = (await client(reg, 'wrong')
+      .getManifest('team/app', '1.0')
+      .catch((e: unknown) => e)) as RegistryError
     expect(err).toMatchObject({status: 401, host: reg.host, codes: ['UNAUTHORIZED']})
     expect(err.message).toContain(`manifest ${reg.host}/team/app:1.0: HTTP 401 UNAUTHORIZED`)
     expect(err.suggestions.join(' ')).toContain('check the username and password')
   })
 
   it('waits as Retry-After says on a 429, retries a 503, never a 404', async () => {
-    const reg = await fake({faults: [{method: 'GET', path: /\/manifests\/1\.0$/, nth: [1], action: {status: 429, retryAfter: '1'}}]})
+    const reg = await fake({
+      faults: [{method: 'GET', path: /\/manifests\/1\.0$/, nth: [1], action: {status: 429, retryAfter: '1'}}],
+    })
     const img = seedImage(reg, 'team/app')
     // Retry-After is honoured up to four times the policy's longest wait.
-    const c = new RegistryClient({registry: reg.host, dockerConfig: false, policy: {attempts: 4, baseDelayMs: 1, maxDelayMs: 1000}})
+    const c = new RegistryClient({
+      registry: reg.host,
+      dockerConfig: false,
+      policy: {attempts: 4, baseDelayMs: 1, maxDelayMs: 1000},
+    })
     const t0 = Date.now()
     expect((await c.getManifest('team/app', '1.0')).digest).toBe(img.descs.manifest.digest)
     // The policy alone would wait a few milliseconds.
@@ -160,10 +230,14 @@ describe('RegistryClient on the fake registry', () => {
   it('gives up after the policy with an error that names the registry, the request and the status', async () => {
     const reg = await fake({faults: [{path: /\/manifests\//, action: {status: 503, code: 'UNAVAILABLE'}}]})
     seedImage(reg, 'team/app')
-    const err = (await client(reg).getManifest('team/app', '1.0').catch((e: unknown) => e)) as RegistryError
+    const err = (await client(reg)
+      .getManifest('team/app', '1.0')
+      .catch((e: unknown) => e)) as RegistryError
     expect(err).toBeInstanceOf(RegistryError)
     expect(err).toMatchObject({status: 503, host: reg.host, codes: ['UNAVAILABLE']})
-    expect(err.message).toBe(`${reg.host}: manifest ${reg.host}/team/app:1.0: HTTP 503 UNAVAILABLE: a fault of the fake registry`)
+    expect(err.message).toBe(
+      `${reg.host}: manifest ${reg.host}/team/app:1.0: HTTP 503 UNAVAILABLE: a fault of the fake registry`,
+    )
     expect(reg.count('GET', /\/manifests\//)).toBe(FAST.attempts)
   })
 
@@ -180,7 +254,9 @@ describe('RegistryClient on the fake registry', () => {
     reg.addFault({method: 'GET', path: new RegExp(`/manifests/${liar}$`), action: 'no-digest'})
     const err = await c.getManifest('team/app', liar).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(IntegrityError)
-    expect((err as Error).message).toBe(`manifest ${reg.host}/team/app@${liar}: digest mismatch: expected ${liar}, got ${img.descs.manifest.digest}`)
+    expect((err as Error).message).toBe(
+      `manifest ${reg.host}/team/app@${liar}: digest mismatch: expected ${liar}, got ${img.descs.manifest.digest}`,
+    )
   })
 
   it('reads a small blob verified against its digest, and refuses other bytes', async () => {
@@ -200,7 +276,9 @@ describe('RegistryClient on the fake registry', () => {
     const store = new Store(await makeTempDir('fake-registry-'))
     await store.init()
     const sink = new OciLayoutSink(store, {policy: FAST})
-    const r = await sink.putBlob(img.descs.layer, client(reg).blobOpener('team/app', img.descs.layer.digest), {label: 'the layer'})
+    const r = await sink.putBlob(img.descs.layer, client(reg).blobOpener('team/app', img.descs.layer.digest), {
+      label: 'the layer',
+    })
     expect((await sink.readBlob(img.descs.layer))?.equals(img.layer)).toBe(true)
     const gets = reg.requests.filter((q) => q.method === 'GET' && q.url.endsWith(img.descs.layer.digest))
     expect(gets.length).toBe(2)

@@ -1,5 +1,6 @@
 import {chmod, mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import {afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {dockerCredentials, normalizeAuthKey} from '../../src/lib/registry/credentials.js'

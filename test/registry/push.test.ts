@@ -1,5 +1,6 @@
 import {randomBytes} from 'node:crypto'
 import {Readable} from 'node:stream'
+
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {sha256Digest} from '../../src/lib/content/digest.js'
@@ -32,10 +33,15 @@ async function setup(opts: FakeRegistryOptions = {}): Promise<{reg: FakeRegistry
 
 function blobOf(size: number): {bytes: Buffer; desc: {digest: string; size: number}; read: BlobReader} {
   const bytes = randomBytes(size)
-  return {bytes, desc: {digest: sha256Digest(bytes), size}, read: (offset, length) => Readable.from([bytes.subarray(offset, offset + length)])}
+  return {
+    bytes,
+    desc: {digest: sha256Digest(bytes), size},
+    read: (offset, length) => Readable.from([bytes.subarray(offset, offset + length)]),
+  }
 }
 
-const uploads = (reg: FakeRegistry) => reg.requests.filter((r) => r.url.includes('/blobs/uploads/')).map((r) => `${r.method} ${r.status}`)
+const uploads = (reg: FakeRegistry) =>
+  reg.requests.filter((r) => r.url.includes('/blobs/uploads/')).map((r) => `${r.method} ${r.status}`)
 
 describe('RegistryPusher on the fake registry', () => {
   it('sends a small blob in one PUT and a large one in PATCH chunks of the chunk size', async () => {
@@ -56,10 +62,13 @@ describe('RegistryPusher on the fake registry', () => {
     expect(await pusher.hasBlob('team/app', large.desc.digest, large.desc.size + 1)).toBe(false)
     expect(await pusher.hasBlob('team/other', large.desc.digest)).toBe(false)
     // One token served every push call: pull and push asked together.
-    expect(reg.tokenRequests.map((t) => t.scopes)).toEqual([['repository:team/app:pull,push'], ['repository:team/other:pull,push']])
+    expect(reg.tokenRequests.map((t) => t.scopes)).toEqual([
+      ['repository:team/app:pull,push'],
+      ['repository:team/other:pull,push'],
+    ])
   })
 
-  it('takes the registry\'s OCI-Chunk-Min-Length over a smaller chunk size', async () => {
+  it("takes the registry's OCI-Chunk-Min-Length over a smaller chunk size", async () => {
     const {reg, pusher} = await setup({chunkMinLength: 2 * CHUNK})
     const large = blobOf(3 * CHUNK)
     await pusher.pushBlob('team/app', large.desc, large.read)
@@ -96,14 +105,16 @@ describe('RegistryPusher on the fake registry', () => {
     }
   })
 
-  it('refuses a closing PUT whose Docker-Content-Digest is not the blob\'s', async () => {
+  it("refuses a closing PUT whose Docker-Content-Digest is not the blob's", async () => {
     const {pusher} = await setup({faults: [{method: 'PUT', path: /\/blobs\/uploads\//, action: 'wrong-digest'}]})
     const b = blobOf(1000)
     await expect(pusher.pushBlob('team/app', b.desc, b.read)).rejects.toThrow(IntegrityError)
   })
 
   it('sends a chunk again after a 503, resuming where the registry says the upload stands', async () => {
-    const {reg, pusher} = await setup({faults: [{method: 'PATCH', path: /\/blobs\/uploads\//, nth: [2], action: {status: 503}}]})
+    const {reg, pusher} = await setup({
+      faults: [{method: 'PATCH', path: /\/blobs\/uploads\//, nth: [2], action: {status: 503}}],
+    })
     const large = blobOf(3 * CHUNK)
     let sent = 0
     await pusher.pushBlob('team/app', large.desc, large.read, undefined, (n) => (sent += n))
@@ -114,7 +125,9 @@ describe('RegistryPusher on the fake registry', () => {
   })
 
   it('resumes after a connection reset in the middle of a chunk', async () => {
-    const {reg, pusher} = await setup({faults: [{method: 'PATCH', path: /\/blobs\/uploads\//, nth: [3], action: 'reset'}]})
+    const {reg, pusher} = await setup({
+      faults: [{method: 'PATCH', path: /\/blobs\/uploads\//, nth: [3], action: 'reset'}],
+    })
     const large = blobOf(3 * CHUNK)
     await pusher.pushBlob('team/app', large.desc, large.read)
     expect(uploads(reg).filter((u) => u.startsWith('GET'))).toEqual(['GET 204'])
@@ -123,25 +136,51 @@ describe('RegistryPusher on the fake registry', () => {
   })
 
   it('starts a new session when the registry lost the upload', async () => {
-    const {reg, pusher} = await setup({faults: [{method: 'PATCH', path: /\/blobs\/uploads\//, nth: [2], action: {status: 404, code: 'BLOB_UPLOAD_UNKNOWN'}}]})
+    const {reg, pusher} = await setup({
+      faults: [
+        {method: 'PATCH', path: /\/blobs\/uploads\//, nth: [2], action: {status: 404, code: 'BLOB_UPLOAD_UNKNOWN'}},
+      ],
+    })
     const large = blobOf(2 * CHUNK + 1)
     await pusher.pushBlob('team/app', large.desc, large.read)
-    expect(uploads(reg)).toEqual(['POST 202', 'PATCH 202', 'PATCH 404', 'POST 202', 'PATCH 202', 'PATCH 202', 'PATCH 202', 'PUT 201'])
+    expect(uploads(reg)).toEqual([
+      'POST 202',
+      'PATCH 202',
+      'PATCH 404',
+      'POST 202',
+      'PATCH 202',
+      'PATCH 202',
+      'PATCH 202',
+      'PUT 201',
+    ])
     expect(reg.blobs.get(large.desc.digest)?.equals(large.bytes)).toBe(true)
   })
 
   it('puts a manifest by tag after its blobs, refused before them, and refuses a Docker-Content-Digest not its own', async () => {
     const {reg, pusher} = await setup()
     const img = smallImage()
-    await expect(pusher.putManifest('team/app', '1.0', img.manifest, MediaType.ociManifest)).rejects.toMatchObject({status: 400, codes: ['MANIFEST_BLOB_UNKNOWN']})
-    for (const [bytes, d] of [[img.config, img.descs.config], [img.layer, img.descs.layer]] as const) {
+    await expect(pusher.putManifest('team/app', '1.0', img.manifest, MediaType.ociManifest)).rejects.toMatchObject({
+      status: 400,
+      codes: ['MANIFEST_BLOB_UNKNOWN'],
+    })
+    for (const [bytes, d] of [
+      [img.config, img.descs.config],
+      [img.layer, img.descs.layer],
+    ] as const) {
       await pusher.pushBlob('team/app', d, (o, l) => Readable.from([bytes.subarray(o, o + l)]))
     }
-    expect(await pusher.putManifest('team/app', '1.0', img.manifest, MediaType.ociManifest)).toBe(img.descs.manifest.digest)
+    expect(await pusher.putManifest('team/app', '1.0', img.manifest, MediaType.ociManifest)).toBe(
+      img.descs.manifest.digest,
+    )
     expect(await pusher.manifestDigest('team/app', '1.0')).toBe(img.descs.manifest.digest)
-    expect(reg.manifests.get(img.descs.manifest.digest)).toEqual({bytes: img.manifest, mediaType: MediaType.ociManifest})
+    expect(reg.manifests.get(img.descs.manifest.digest)).toEqual({
+      bytes: img.manifest,
+      mediaType: MediaType.ociManifest,
+    })
 
     reg.addFault({method: 'PUT', path: /\/manifests\/2\.0$/, action: 'wrong-digest'})
-    await expect(pusher.putManifest('team/app', '2.0', img.manifest, MediaType.ociManifest)).rejects.toThrow(IntegrityError)
+    await expect(pusher.putManifest('team/app', '2.0', img.manifest, MediaType.ociManifest)).rejects.toThrow(
+      IntegrityError,
+    )
   })
 })

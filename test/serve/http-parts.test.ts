@@ -29,7 +29,8 @@ describe('--listen and the advertised URL', () => {
     expect(parseListen('127.0.0.1:5000')).toMatchObject({host: '127.0.0.1', port: 5000})
     expect(parseListen('[::1]:5001')).toMatchObject({host: '::1', port: 5001})
     expect(parseListen(':5002')).toMatchObject({host: '0.0.0.0', port: 5002})
-    for (const bad of ['5000', 'host', 'a:b', '1.2.3.4:70000', '::1:5000']) expect(() => parseListen(bad), bad).toThrow(UsageError)
+    for (const bad of ['5000', 'host', 'a:b', '1.2.3.4:70000', '::1:5000'])
+      expect(() => parseListen(bad), bad).toThrow(UsageError)
   })
   it('advertises the listen address, never a wildcard', () => {
     expect(defaultAdvertiseUrl(parseListen('127.0.0.1:5000'), false)).toBe('http://127.0.0.1:5000')
@@ -41,8 +42,18 @@ describe('--listen and the advertised URL', () => {
 describe('containerd hosts.toml', () => {
   it('one file per source registry, Docker Hub at its API host', () => {
     expect(containerdHostsFiles(['docker.io', '127.0.0.1:5001'], 'http://seed:5000')).toEqual([
-      {registry: '127.0.0.1:5001', path: '127.0.0.1:5001/hosts.toml', content: 'server = "https://127.0.0.1:5001"\n\n[host."http://seed:5000"]\n  capabilities = ["pull", "resolve"]\n'},
-      {registry: 'docker.io', path: 'docker.io/hosts.toml', content: 'server = "https://registry-1.docker.io"\n\n[host."http://seed:5000"]\n  capabilities = ["pull", "resolve"]\n'},
+      {
+        registry: '127.0.0.1:5001',
+        path: '127.0.0.1:5001/hosts.toml',
+        content:
+          'server = "https://127.0.0.1:5001"\n\n[host."http://seed:5000"]\n  capabilities = ["pull", "resolve"]\n',
+      },
+      {
+        registry: 'docker.io',
+        path: 'docker.io/hosts.toml',
+        content:
+          'server = "https://registry-1.docker.io"\n\n[host."http://seed:5000"]\n  capabilities = ["pull", "resolve"]\n',
+      },
     ])
   })
   it('--advertise is a server URL without a path', () => {

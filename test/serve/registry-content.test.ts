@@ -26,7 +26,11 @@ const dockerManifest = json({
   layers: [{mediaType: MEDIA.dockerLayer, digest: digestOf(layer), size: layer.length}],
 })
 // An OCI manifest that leaves its mediaType out, as OCI allows.
-const bareManifest = json({schemaVersion: 2, config: {mediaType: MEDIA.ociConfig, digest: digestOf(config), size: config.length}, layers: []})
+const bareManifest = json({
+  schemaVersion: 2,
+  config: {mediaType: MEDIA.ociConfig, digest: digestOf(config), size: config.length},
+  layers: [],
+})
 const empty = Buffer.from('{}')
 const sbom = json({
   schemaVersion: 2,
@@ -45,7 +49,12 @@ const sig = json({
   subject: {mediaType: MEDIA.dockerManifest, digest: digestOf(dockerManifest), size: dockerManifest.length},
 })
 // A cosign signature found by its sha256-<hex>.sig tag: no subject field of its own.
-const tagged = json({schemaVersion: 2, mediaType: MEDIA.ociManifest, config: {mediaType: MEDIA.ociConfig, digest: digestOf(config), size: config.length}, layers: []})
+const tagged = json({
+  schemaVersion: 2,
+  mediaType: MEDIA.ociManifest,
+  config: {mediaType: MEDIA.ociConfig, digest: digestOf(config), size: config.length},
+  layers: [],
+})
 
 const blobs = [config, layer, dockerManifest, bareManifest, empty, sbom, sig, tagged]
 const lock: BundleLock = {
@@ -59,12 +68,37 @@ const lock: BundleLock = {
       platforms: ['linux/amd64'],
       size: 1,
       referrers: [
-        {digest: digestOf(sbom), mediaType: MEDIA.ociManifest, artifactType: 'application/spdx+json', size: sbom.length, subject: digestOf(dockerManifest)},
-        {digest: digestOf(sig), mediaType: MEDIA.ociManifest, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', size: sig.length, subject: digestOf(dockerManifest)},
-        {digest: digestOf(tagged), mediaType: MEDIA.ociManifest, artifactType: MEDIA.ociConfig, size: tagged.length, subject: digestOf(dockerManifest), tag: `${digestOf(dockerManifest).replace(':', '-')}.sig`},
+        {
+          digest: digestOf(sbom),
+          mediaType: MEDIA.ociManifest,
+          artifactType: 'application/spdx+json',
+          size: sbom.length,
+          subject: digestOf(dockerManifest),
+        },
+        {
+          digest: digestOf(sig),
+          mediaType: MEDIA.ociManifest,
+          artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+          size: sig.length,
+          subject: digestOf(dockerManifest),
+        },
+        {
+          digest: digestOf(tagged),
+          mediaType: MEDIA.ociManifest,
+          artifactType: MEDIA.ociConfig,
+          size: tagged.length,
+          subject: digestOf(dockerManifest),
+          tag: `${digestOf(dockerManifest).replace(':', '-')}.sig`,
+        },
       ],
     } as BundleLock['images'][number],
-    {ref: '127.0.0.1:5001/library/app:2.0', digest: digestOf(bareManifest), mediaType: MEDIA.ociManifest, platforms: ['linux/amd64'], size: 1},
+    {
+      ref: '127.0.0.1:5001/library/app:2.0',
+      digest: digestOf(bareManifest),
+      mediaType: MEDIA.ociManifest,
+      platforms: ['linux/amd64'],
+      size: 1,
+    },
   ],
   files: [],
 }
@@ -89,9 +123,13 @@ afterAll(async () => {
 })
 
 describe('RegistryContent', () => {
-  it('names each image at its path without and with the host; a shared path keeps the first image\'s tags and the host-kept names apart', () => {
+  it("names each image at its path without and with the host; a shared path keeps the first image's tags and the host-kept names apart", () => {
     expect(content.repositoryNames()).toEqual(['127.0.0.1_5001/library/app', 'docker.io/library/app', 'library/app'])
-    expect([...content.repository('library/app')!.tags.keys()].sort()).toEqual(['1.0', '2.0', `${digestOf(dockerManifest).replace(':', '-')}.sig`])
+    expect([...content.repository('library/app')!.tags.keys()].sort()).toEqual([
+      '1.0',
+      '2.0',
+      `${digestOf(dockerManifest).replace(':', '-')}.sig`,
+    ])
     expect(content.repository('docker.io/library/app')!.tags.get('2.0')).toBeUndefined()
     expect(content.repository('127.0.0.1_5001/library/app')!.tags.get('2.0')).toBe(digestOf(bareManifest))
     // containerd's ?ns= picks the host-kept repository.
@@ -109,14 +147,27 @@ describe('RegistryContent', () => {
     expect(content.blobSize(digestOf(layer))).toBe(layer.length)
   })
 
-  it('lists referrers from the lock with artifactType and their manifests\' annotations, only those whose subject names the digest', async () => {
+  it("lists referrers from the lock with artifactType and their manifests' annotations, only those whose subject names the digest", async () => {
     expect(await content.referrersOf(digestOf(dockerManifest))).toEqual([
-      {mediaType: MEDIA.ociManifest, digest: digestOf(sbom), size: sbom.length, artifactType: 'application/spdx+json', annotations: {'org.opencontainers.image.created': '2024-01-01T00:00:00Z'}},
-      {mediaType: MEDIA.ociManifest, digest: digestOf(sig), size: sig.length, artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json'},
+      {
+        mediaType: MEDIA.ociManifest,
+        digest: digestOf(sbom),
+        size: sbom.length,
+        artifactType: 'application/spdx+json',
+        annotations: {'org.opencontainers.image.created': '2024-01-01T00:00:00Z'},
+      },
+      {
+        mediaType: MEDIA.ociManifest,
+        digest: digestOf(sig),
+        size: sig.length,
+        artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+      },
     ])
     expect(await content.referrersOf(digestOf(bareManifest))).toEqual([])
     // The tagged signature is not a referrer of the image, but its tag finds it.
-    expect(content.repository('library/app')!.tags.get(`${digestOf(dockerManifest).replace(':', '-')}.sig`)).toBe(digestOf(tagged))
+    expect(content.repository('library/app')!.tags.get(`${digestOf(dockerManifest).replace(':', '-')}.sig`)).toBe(
+      digestOf(tagged),
+    )
   })
 
   it('streams any byte range of a blob out of the tar', async () => {

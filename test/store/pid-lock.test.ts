@@ -2,6 +2,7 @@ import {spawnSync} from 'node:child_process'
 import {readFile, writeFile} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {join} from 'node:path'
+
 import {describe, expect, it} from 'vitest'
 
 import {acquirePidLock} from '../../src/lib/store/pid-lock.js'
@@ -12,7 +13,9 @@ describe('acquirePidLock', () => {
     const dir = await makeTempDir('airlock-lock-')
     const path = join(dir, '.lock')
     const release = await acquirePidLock(path, 'store X')
-    await expect(acquirePidLock(path, 'store X')).rejects.toThrow(/store X is in use by another airlock process \(pid \d+/)
+    await expect(acquirePidLock(path, 'store X')).rejects.toThrow(
+      /store X is in use by another airlock process \(pid \d+/,
+    )
     await release()
     const again = await acquirePidLock(path, 'store X')
     await again()

@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import {describe, expect, it} from 'vitest'
 
 import {StagedFiles} from '../../src/lib/store/staged.js'

@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
 import {join} from 'node:path'
+
 import {describe, expect, it} from 'vitest'
 
 import {Store} from '../../src/lib/store/store.js'
@@ -19,7 +20,9 @@ describe('Store.partialPath', () => {
   })
 
   it('names the partial file by the digest alone, so a later run finds it to resume', () => {
-    expect(new Store('/srv/store').partialPath(`sha256:${'cd'.repeat(32)}`, 'file')).toBe(join('/srv/store', '.tmp', 'partial', `file-${'cd'.repeat(32)}.part`))
+    expect(new Store('/srv/store').partialPath(`sha256:${'cd'.repeat(32)}`, 'file')).toBe(
+      join('/srv/store', '.tmp', 'partial', `file-${'cd'.repeat(32)}.part`),
+    )
   })
 
   it('gives two URLs declaring one sha256 partial files of their own, each named by its URL', () => {

@@ -1,8 +1,9 @@
 import {createHash} from 'node:crypto'
+import {readdirSync} from 'node:fs'
 import {readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {readdirSync} from 'node:fs'
 import {setImmediate as nextTurn, setTimeout as sleep} from 'node:timers/promises'
+
 import {describe, expect, it} from 'vitest'
 
 import {WriteThread, WriteThreadError} from '../../src/lib/store/write-thread.js'
@@ -19,7 +20,11 @@ describe('WriteThread', () => {
     const dir = await makeTempDir('write-thread-')
     const ring = 10_000
     const thread = new WriteThread(ring)
-    const files = Array.from({length: 300}, (_, i) => ({path: join(dir, `f${i}`), data: bytes(i, (i * 997) % 4001), mode: i % 3 === 0 ? 0o755 : 0o644}))
+    const files = Array.from({length: 300}, (_, i) => ({
+      path: join(dir, `f${i}`),
+      data: bytes(i, (i * 997) % 4001),
+      mode: i % 3 === 0 ? 0o755 : 0o644,
+    }))
     // The bytes of one file in several chunks, as a body gives them; the largest file fills 40% of the ring.
     // A turn of the event loop now and then sends what is queued, so the thread frees space while more comes.
     for (const [i, f] of files.entries()) {

@@ -1,4 +1,5 @@
 import {randomBytes} from 'node:crypto'
+
 import {describe, expect, it} from 'vitest'
 
 import {inBlocks} from '../../src/lib/tar/writer.js'
@@ -17,7 +18,9 @@ async function collect(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
 describe('inBlocks', () => {
   it('hands the next stage (gzip, a file) the same bytes in full blocks: small pieces gathered, a large one passed as it is', async () => {
     // A tar of small files as the bundle writes it: header, body, padding, and now and then a large body.
-    const pieces = Array.from({length: 500}, (_, i) => randomBytes(i % 50 === 7 ? 300_000 : [512, 1 + (i % 900), 511][i % 3]))
+    const pieces = Array.from({length: 500}, (_, i) =>
+      randomBytes(i % 50 === 7 ? 300_000 : [512, 1 + (i % 900), 511][i % 3]),
+    )
     const blocks = await collect(inBlocks(from(pieces), 64 * 1024))
     expect(Buffer.concat(blocks).equals(Buffer.concat(pieces))).toBe(true)
     // Far fewer writes than pieces: every block but the last is full, or a large piece on its own, or cut short by one.
@@ -25,7 +28,8 @@ describe('inBlocks', () => {
     for (const [i, b] of blocks.entries()) {
       const large = b.length >= 64 * 1024
       const beforeLarge = blocks[i + 1]?.length === 300_000
-      if (!large && !beforeLarge && i < blocks.length - 1) expect(b.length, `block ${i}`).toBeGreaterThan(64 * 1024 - 1000)
+      if (!large && !beforeLarge && i < blocks.length - 1)
+        expect(b.length, `block ${i}`).toBeGreaterThan(64 * 1024 - 1000)
     }
   })
 

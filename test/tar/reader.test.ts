@@ -3,6 +3,7 @@ import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {promisify} from 'node:util'
+
 import {Header} from 'tar'
 import {describe, expect, it} from 'vitest'
 
@@ -26,7 +27,13 @@ async function list(buf: Buffer, size?: number) {
   for await (const {header, body} of readTar(chunked(buf, size))) {
     const parts: Buffer[] = []
     for await (const c of body) parts.push(c)
-    out.push({path: header.path, type: header.type, data: Buffer.concat(parts).toString(), mode: header.mode, linkpath: header.linkpath})
+    out.push({
+      path: header.path,
+      type: header.type,
+      data: Buffer.concat(parts).toString(),
+      mode: header.mode,
+      linkpath: header.linkpath,
+    })
   }
   return out
 }
@@ -62,8 +69,17 @@ describe('readTar', () => {
       {name: 'short', data: Buffer.from('pax!'), pax: {path: `a/${'x'.repeat(300)}`}},
     ])
     const seen: string[] = []
-    for await (const {header} of readTar(chunked(buf, 100))) seen.push(`${header.type}:${header.path.slice(0, 6)}:${header.linkpath ?? ''}`)
-    expect(seen).toEqual(['directory:a/:', 'file:a/f:', 'symlink:a/l:/etc/passwd', 'hardlink:a/h:a/f', 'char-device:a/c:', 'fifo:a/p:', 'file:a/xxxx:'])
+    for await (const {header} of readTar(chunked(buf, 100)))
+      seen.push(`${header.type}:${header.path.slice(0, 6)}:${header.linkpath ?? ''}`)
+    expect(seen).toEqual([
+      'directory:a/:',
+      'file:a/f:',
+      'symlink:a/l:/etc/passwd',
+      'hardlink:a/h:a/f',
+      'char-device:a/c:',
+      'fifo:a/p:',
+      'file:a/xxxx:',
+    ])
     expect((await list(buf, 4096))[1]).toMatchObject({data: 'hello', mode: 0o755})
   })
 
@@ -102,7 +118,10 @@ describe('readTar', () => {
       return out
     }
     // All of it read at once: one batch up to the big body, one after.
-    expect(await shape(buf.length)).toEqual([['d/=0', 'd/a=3', `d/b=${WHOLE_BODY_BYTES}`, `d/big~${big.length}`], ['d/c=5']])
+    expect(await shape(buf.length)).toEqual([
+      ['d/=0', 'd/a=3', `d/b=${WHOLE_BODY_BYTES}`, `d/big~${big.length}`],
+      ['d/c=5'],
+    ])
     // In small chunks: a small body that ends in a later chunk is waited for, and the batch before it handed out first.
     const small = (await shape(1000)).flat()
     expect(small).toEqual(['d/=0', 'd/a=3', `d/b=${WHOLE_BODY_BYTES}`, `d/big~${big.length}`, 'd/c=5'])
@@ -119,7 +138,16 @@ describe('readTar', () => {
 /** One header block written by node-tar (ustar, base-256 for big numbers). */
 function block(path: string, type: string, size: number, linkpath?: string): Buffer {
   const b = Buffer.alloc(512)
-  new Header({path, type: type as Header['type'], size, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0), linkpath}).encode(b, 0)
+  new Header({
+    path,
+    type: type as Header['type'],
+    size,
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    mtime: new Date(0),
+    linkpath,
+  }).encode(b, 0)
   return b
 }
 
@@ -139,7 +167,7 @@ function padTo(data: Buffer): Buffer {
 function decode(buf: Buffer): TarHeader[] {
   const d = new TarHeaderDecoder('test.tar')
   const out: TarHeader[] = []
-  for (let pos = 0; pos + 512 <= buf.length; ) {
+  for (let pos = 0; pos + 512 <= buf.length;) {
     const step = d.block(buf.subarray(pos, pos + 512), pos)
     if (step.kind === 'end') return out
     pos += 512
@@ -171,13 +199,18 @@ describe('TarHeaderDecoder', () => {
     const L = Buffer.from(`${name}\0`)
     const K = Buffer.from(`${link}\0`)
     const buf = Buffer.concat([
-      block('././@LongLink', 'NextFileHasLongPath', L.length), padTo(L),
-      block('././@LongLink', 'NextFileHasLongLinkpath', K.length), padTo(K),
+      block('././@LongLink', 'NextFileHasLongPath', L.length),
+      padTo(L),
+      block('././@LongLink', 'NextFileHasLongLinkpath', K.length),
+      padTo(K),
       block(name.slice(0, 99), 'SymbolicLink', 0, link.slice(0, 99)),
       block('next', 'File', 0),
       end,
     ])
-    expect(decode(buf)).toMatchObject([{path: name, type: 'symlink', linkpath: link}, {path: 'next', linkpath: undefined}])
+    expect(decode(buf)).toMatchObject([
+      {path: name, type: 'symlink', linkpath: link},
+      {path: 'next', linkpath: undefined},
+    ])
   })
 
   it('takes path and size from a pax record over the ustar fields', () => {
@@ -187,9 +220,15 @@ describe('TarHeaderDecoder', () => {
     const d = new TarHeaderDecoder('test.tar')
     expect(d.block(block('PaxHeader/x', 'ExtendedHeader', pax.length), 0)).toEqual({kind: 'meta', size: pax.length})
     d.meta(pax)
-    expect(d.block(block('short', 'File', 3), 1024)).toMatchObject({kind: 'entry', header: {path, size: 99999999, type: 'file'}})
+    expect(d.block(block('short', 'File', 3), 1024)).toMatchObject({
+      kind: 'entry',
+      header: {path, size: 99999999, type: 'file'},
+    })
     // The record applies to one entry only.
-    expect(d.block(block('plain', 'File', 3), 99999999 + 1536)).toMatchObject({kind: 'entry', header: {path: 'plain', size: 3}})
+    expect(d.block(block('plain', 'File', 3), 99999999 + 1536)).toMatchObject({
+      kind: 'entry',
+      header: {path: 'plain', size: 3},
+    })
   })
 
   it('reads a base-256 size past 8 GiB', () => {
@@ -204,16 +243,28 @@ describe('TarHeaderDecoder', () => {
     const h = block('f', 'File', 0)
     h[0] ^= 1
     expect(() => new TarHeaderDecoder('test.tar').block(h, 1024)).toThrow(BundleError)
-    expect(() => new TarHeaderDecoder('test.tar').block(h, 1024)).toThrow(/test\.tar: header checksum mismatch at byte 1024/)
-    expect(() => new TarHeaderDecoder('t').block(block('x', 'ExtendedHeader', 2 << 20), 0)).toThrow(/metadata record of/)
+    expect(() => new TarHeaderDecoder('test.tar').block(h, 1024)).toThrow(
+      /test\.tar: header checksum mismatch at byte 1024/,
+    )
+    expect(() => new TarHeaderDecoder('t').block(block('x', 'ExtendedHeader', 2 << 20), 0)).toThrow(
+      /metadata record of/,
+    )
     const L = Buffer.from('name\0')
-    expect(() => decode(Buffer.concat([block('././@LongLink', 'NextFileHasLongPath', L.length), padTo(L), end]))).toThrow(/ends after a metadata record/)
+    expect(() =>
+      decode(Buffer.concat([block('././@LongLink', 'NextFileHasLongPath', L.length), padTo(L), end])),
+    ).toThrow(/ends after a metadata record/)
   })
 
   it('gives data to every type but hard links and folders, as GNU tar reads them', () => {
     // The "data" of the first entry looks like a header: GNU tar skips it unless the type has no data.
     const hidden = Buffer.concat([block('hidden', 'File', 5), padTo(Buffer.from('HIDDN'))])
-    const cases = [['FIFO', 'x', true], ['SymbolicLink', 'x', true], ['CharacterDevice', 'x', true], ['Link', 'x', false], ['Directory', 'd/', false]] as const
+    const cases = [
+      ['FIFO', 'x', true],
+      ['SymbolicLink', 'x', true],
+      ['CharacterDevice', 'x', true],
+      ['Link', 'x', false],
+      ['Directory', 'd/', false],
+    ] as const
     for (const [type, name, hasData] of cases) {
       const got = decode(Buffer.concat([block(name, type, hidden.length, 'y'), hidden, block('after', 'File', 0), end]))
       expect(got.map((e) => e.path)).toEqual(hasData ? [name, 'after'] : [name, 'hidden', 'after'])

@@ -9,7 +9,17 @@ function fresh(meta: TarEntryMeta): Buffer {
   const mtime = new Date(meta.mtime * 1000)
   const size = meta.type === 'file' ? meta.size : 0
   const block = Buffer.alloc(512)
-  const needPax = new Header({path: meta.path, mode: meta.mode, uid: 0, gid: 0, size, mtime, type: meta.type === 'file' ? 'File' : 'Directory', uname: '', gname: ''}).encode(block, 0)
+  const needPax = new Header({
+    path: meta.path,
+    mode: meta.mode,
+    uid: 0,
+    gid: 0,
+    size,
+    mtime,
+    type: meta.type === 'file' ? 'File' : 'Directory',
+    uname: '',
+    gname: '',
+  }).encode(block, 0)
   return needPax ? Buffer.concat([new Pax({path: meta.path, size, mtime, uid: 0, gid: 0}).encode(), block]) : block
 }
 

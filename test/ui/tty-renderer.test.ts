@@ -27,7 +27,12 @@ describe('TtyProgress with thousands of tasks', () => {
     running[0].done()
     running[1].done()
     await progress.close()
-    const last = term.text().trimEnd().split('\n').filter((l) => l.includes(' done')).at(-1)!
+    const last = term
+      .text()
+      .trimEnd()
+      .split('\n')
+      .filter((l) => l.includes(' done'))
+      .at(-1)!
     expect(last).toContain(`${n + 2}/${n + 2} done, 10 failed`)
     // Every byte is in the total, the ended tasks' too.
     expect(last).toContain(`done, 10 failed, ${formatBytes(n * 100 + 20)}`)

@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
-import {bundleKeyFlags, checkBundleKey} from '../../cli/bundle-key-flags.js'
 import {BaseCommand} from '../../cli/base-command.js'
-import {baseCheckedLine, fileImportResult, type FileImportResult} from '../../lib/importers/result.js'
+import {bundleKeyFlags, checkBundleKey} from '../../cli/bundle-key-flags.js'
+import {baseCheckedLine, type FileImportResult, fileImportResult} from '../../lib/importers/result.js'
 import {formatBytes} from '../../lib/ui/format.js'
 import {plural} from '../../lib/ui/table.js'
 
@@ -16,7 +16,7 @@ export interface ImportNginxResult extends FileImportResult {
 
 export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
   static override description =
-    'Unpack a bundle\'s binaries and packages onto a web server\'s root, verified, atomically and idempotently.'
+    "Unpack a bundle's binaries and packages onto a web server's root, verified, atomically and idempotently."
 
   static override examples = [
     '<%= config.bin %> import nginx ./bundle --root /usr/share/nginx/html',
@@ -29,8 +29,14 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
 
   static override flags = {
     ...bundleKeyFlags,
-    root: Flags.directory({description: 'Web server document root to unpack into (created when missing).', required: true}),
-    'cluster-config': Flags.file({description: 'clusterConfig.yaml whose spec.binaries to point at --endpoint.', dependsOn: ['endpoint']}),
+    root: Flags.directory({
+      description: 'Web server document root to unpack into (created when missing).',
+      required: true,
+    }),
+    'cluster-config': Flags.file({
+      description: 'clusterConfig.yaml whose spec.binaries to point at --endpoint.',
+      dependsOn: ['endpoint'],
+    }),
     endpoint: Flags.string({description: 'URL the web server serves --root at, written as externalRepoEndpoint.'}),
   }
 
@@ -46,7 +52,9 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
     // The YAML library too: only with --endpoint or --cluster-config.
     const [{importNginx}, cc] = await Promise.all([
       import('../../lib/importers/nginx.js'),
-      endpoint !== undefined || clusterConfig !== undefined ? import('../../lib/importers/cluster-config.js') : undefined,
+      endpoint !== undefined || clusterConfig !== undefined
+        ? import('../../lib/importers/cluster-config.js')
+        : undefined,
     ])
     if (endpoint !== undefined) cc!.checkRepoEndpoint('--endpoint', endpoint)
     // Checked before the import, so an unusable file does not leave a half-done job.
@@ -56,7 +64,9 @@ export default class ImportNginx extends BaseCommand<typeof ImportNginx> {
     if (r.createdRoot) this.progress.warn(`created --root ${root} (it did not exist)`)
     if (config && endpoint) await config.point({endpoint})
     if (r.baseChecked) this.out(baseCheckedLine(r.baseChecked, `under ${r.root}`))
-    this.out(`${plural(r.written, 'file')} written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, under ${r.root}`)
+    this.out(
+      `${plural(r.written, 'file')} written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, under ${r.root}`,
+    )
     if (clusterConfig) this.out(`${clusterConfig}: spec.binaries -> external ${endpoint}`)
     for (const s of r.osSources) this.out(`${s.path} (for the node):\n${s.text.trimEnd()}`)
     return {

@@ -1,17 +1,16 @@
 import {Args, Flags} from '@oclif/core'
 
-import {bundleKeyFlags, checkBundleKey} from '../../cli/bundle-key-flags.js'
 import {BaseCommand} from '../../cli/base-command.js'
-import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
-import {mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../../cli/target-flags.js'
-import {type ImportedImage, importRegistry} from '../../lib/importers/registry.js'
+import {bundleKeyFlags, checkBundleKey} from '../../cli/bundle-key-flags.js'
 import {type PushCounts, pushCounts, pushTotalLine} from '../../cli/push-report.js'
+import {mirrorConfigFlag, registryTargetFlags, registryTargetOptions} from '../../cli/target-flags.js'
+import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
+import {type ImportedImage, importRegistry} from '../../lib/importers/registry.js'
 import type {CommandResult} from '../../lib/ui/result.js'
 import {plural} from '../../lib/ui/table.js'
 
 /** import registry's result: one item per image (source -> target, digest) and what the push did. */
-export interface ImportRegistryResult
-  extends CommandResult<ImportedImage, PushCounts> {
+export interface ImportRegistryResult extends CommandResult<ImportedImage, PushCounts> {
   registry: string
   dryRun: boolean
   /** The files --mirror-config wrote (null without it). */
@@ -29,14 +28,22 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
   ]
 
   static override args = {
-    bundle: Args.directory({description: 'Bundle folder (bundle.json, SHA256SUMS, offline-images.tar).', required: true}),
+    bundle: Args.directory({
+      description: 'Bundle folder (bundle.json, SHA256SUMS, offline-images.tar).',
+      required: true,
+    }),
   }
 
   static override flags = {
     ...bundleKeyFlags,
     ...registryTargetFlags,
     ...mirrorConfigFlag,
-    concurrency: Flags.integer({description: 'Blob uploads at once, across all images.', default: DEFAULT_CONCURRENCY, min: 1, max: 256}),
+    concurrency: Flags.integer({
+      description: 'Blob uploads at once, across all images.',
+      default: DEFAULT_CONCURRENCY,
+      min: 1,
+      max: 256,
+    }),
     'dry-run': Flags.boolean({description: 'Verify the bundle and print the mapping; push nothing.'}),
   }
 
@@ -54,7 +61,8 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
       mirrorConfig: f['dry-run'] ? undefined : f['mirror-config'],
       progress: this.progress,
     })
-    if (f['dry-run'] && f['mirror-config'] !== undefined) this.progress.warn(`dry run: nothing written to --mirror-config ${f['mirror-config']}`)
+    if (f['dry-run'] && f['mirror-config'] !== undefined)
+      this.progress.warn(`dry run: nothing written to --mirror-config ${f['mirror-config']}`)
     for (const file of r.mirrorConfig ?? []) this.progress.info(`wrote ${file}`)
     // One `source -> target` line per image, as the contract words the mapping.
     for (const i of r.images) this.out(`${i.source} -> ${i.target}`)
@@ -64,6 +72,12 @@ export default class ImportRegistry extends BaseCommand<typeof ImportRegistry> {
       r.stats,
     )
     this.out(pushTotalLine(f.registry, counts, Boolean(f['dry-run']), 'pushed'))
-    return {registry: f.registry, dryRun: Boolean(f['dry-run']), mirrorConfig: r.mirrorConfig ?? null, counts, items: r.images}
+    return {
+      registry: f.registry,
+      dryRun: Boolean(f['dry-run']),
+      mirrorConfig: r.mirrorConfig ?? null,
+      counts,
+      items: r.images,
+    }
   }
 }

@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {bundleKeyFlags, checkBundleKey} from '../../cli/bundle-key-flags.js'
 import {BaseCommand} from '../../cli/base-command.js'
-import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
-import {baseCheckedLine, fileImportResult, type FileImportResult} from '../../lib/importers/result.js'
+import {bundleKeyFlags, checkBundleKey} from '../../cli/bundle-key-flags.js'
 import {s3TargetFlags, s3TargetOptions} from '../../cli/target-flags.js'
+import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
+import {baseCheckedLine, type FileImportResult, fileImportResult} from '../../lib/importers/result.js'
 import {formatBytes} from '../../lib/ui/format.js'
 import {plural} from '../../lib/ui/table.js'
 
@@ -20,7 +20,7 @@ export interface ImportS3Result extends FileImportResult {
 
 export default class ImportS3 extends BaseCommand<typeof ImportS3> {
   static override description =
-    'Upload a bundle\'s binaries and packages to an S3-compatible store, streamed from the archives, each object carrying its sha256.'
+    "Upload a bundle's binaries and packages to an S3-compatible store, streamed from the archives, each object carrying its sha256."
 
   static override examples = [
     '<%= config.bin %> import s3 ./bundle --endpoint https://rgw.local:7480 --bucket offline --prefix k8s --create-bucket',
@@ -37,10 +37,19 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
     bucket: Flags.string({description: 'Bucket to upload into.', required: true}),
     'create-bucket': Flags.boolean({description: 'Create the bucket when it does not exist.'}),
     'public-read': Flags.boolean({
-      description: 'Set a bucket policy that lets anyone read (s3:GetObject) the objects under the prefix, as an installer fetching externalRepoEndpoint/<path> over plain HTTP needs.',
+      description:
+        'Set a bucket policy that lets anyone read (s3:GetObject) the objects under the prefix, as an installer fetching externalRepoEndpoint/<path> over plain HTTP needs.',
     }),
-    concurrency: Flags.integer({description: 'Uploads (or parts of one large object) in flight.', default: DEFAULT_CONCURRENCY, min: 1}),
-    'part-size': Flags.integer({description: 'Multipart part size in MiB; larger files are uploaded in parts.', default: 8, min: 5}),
+    concurrency: Flags.integer({
+      description: 'Uploads (or parts of one large object) in flight.',
+      default: DEFAULT_CONCURRENCY,
+      min: 1,
+    }),
+    'part-size': Flags.integer({
+      description: 'Multipart part size in MiB; larger files are uploaded in parts.',
+      default: 8,
+      min: 5,
+    }),
     'cluster-config': Flags.file({description: 'clusterConfig.yaml whose spec.binaries to point at the bucket.'}),
     'repo-endpoint': Flags.string({
       description: 'externalRepoEndpoint to write with --cluster-config (default <endpoint>/<bucket>[/<prefix>]).',
@@ -60,7 +69,10 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
     const f = this.flags
     // Loaded here, not at the top: oclif loads every command module to list them, and the AWS SDK
     // would add half a second to every other command's start.
-    const [{bucketUrl, checkS3Target}, {importS3}] = await Promise.all([import('../../lib/targets/s3/s3-client.js'), import('../../lib/importers/s3.js')])
+    const [{bucketUrl, checkS3Target}, {importS3}] = await Promise.all([
+      import('../../lib/targets/s3/s3-client.js'),
+      import('../../lib/importers/s3.js'),
+    ])
     const {checkRepoEndpoint, openClusterConfig} = await import('../../lib/importers/cluster-config.js')
     checkS3Target({endpoint: f.endpoint, bucket: f.bucket, insecure: f.insecure, concurrency: f.concurrency})
     const repoEndpoint = f['repo-endpoint'] ?? bucketUrl(f.endpoint, f.bucket, f.prefix)
@@ -81,7 +93,10 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
       // The installer reads without credentials: say so now rather than at its first 403.
       const {anonymousStatus} = await import('../../lib/targets/s3/s3-anonymous.js')
       const probe = `${repoEndpoint}/${r.files[0].path.slice(r.prefix ? r.prefix.length + 1 : 0)}`
-      const status = await anonymousStatus(probe, {caFiles: f['ca-file'] ? [f['ca-file']] : undefined, insecure: f.insecure})
+      const status = await anonymousStatus(probe, {
+        caFiles: f['ca-file'] ? [f['ca-file']] : undefined,
+        insecure: f.insecure,
+      })
       if (status !== 200) {
         this.progress.warn(
           `an anonymous GET of ${probe} got ${status === undefined ? 'no answer' : `HTTP ${status}`}: an installer pointed at ${repoEndpoint} without credentials cannot read the files; ` +
@@ -92,12 +107,19 @@ export default class ImportS3 extends BaseCommand<typeof ImportS3> {
     if (config) {
       await config.point({
         endpoint: repoEndpoint,
-        ...(f['write-credentials'] ? {username: target.credentials.accessKeyId, password: target.credentials.secretAccessKey} : {}),
+        ...(f['write-credentials']
+          ? {username: target.credentials.accessKeyId, password: target.credentials.secretAccessKey}
+          : {}),
       })
     }
     if (r.baseChecked) this.out(baseCheckedLine(r.baseChecked, `in ${r.bucket}${r.prefix ? `/${r.prefix}` : ''}`))
-    this.out(`${plural(r.written, 'object')} written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, in ${r.bucket}${r.prefix ? `/${r.prefix}` : ''}`)
-    if (clusterConfig) this.out(`${clusterConfig}: spec.binaries -> external ${repoEndpoint}${f['write-credentials'] ? ' (with credentials)' : ''}`)
+    this.out(
+      `${plural(r.written, 'object')} written (${formatBytes(r.bytesWritten)}), ${r.skipped} already there, in ${r.bucket}${r.prefix ? `/${r.prefix}` : ''}`,
+    )
+    if (clusterConfig)
+      this.out(
+        `${clusterConfig}: spec.binaries -> external ${repoEndpoint}${f['write-credentials'] ? ' (with credentials)' : ''}`,
+      )
     for (const s of r.osSources) this.out(`${s.path} (for the node):\n${s.text.trimEnd()}`)
     return {
       endpoint: repoEndpoint,

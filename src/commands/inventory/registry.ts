@@ -1,10 +1,10 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {type InventoryResult, inventoryRegistry} from '../../lib/inventory/inventory.js'
-import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
-import {registryTargetFlags, registryTargetOptions} from '../../cli/target-flags.js'
 import {inventoryFlags, printInventory} from '../../cli/inventory-flags.js'
+import {registryTargetFlags, registryTargetOptions} from '../../cli/target-flags.js'
+import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
+import {inventoryRegistry, type InventoryResult} from '../../lib/inventory/inventory.js'
 
 export default class InventoryRegistry extends BaseCommand<typeof InventoryRegistry> {
   static override description =

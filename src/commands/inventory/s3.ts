@@ -1,16 +1,18 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
+import {inventoryFlags, printInventory} from '../../cli/inventory-flags.js'
+import {s3TargetFlags, s3TargetOptions} from '../../cli/target-flags.js'
 import {DEFAULT_CONCURRENCY} from '../../lib/defaults.js'
 import type {InventoryResult} from '../../lib/inventory/inventory.js'
-import {s3TargetFlags, s3TargetOptions} from '../../cli/target-flags.js'
-import {inventoryFlags, printInventory} from '../../cli/inventory-flags.js'
 
 export default class InventoryS3 extends BaseCommand<typeof InventoryS3> {
   static override description =
     "Record which of a lock's files an S3 bucket already holds (objects <prefix>/<path> with the same size and x-amz-meta-sha256; HEAD only), as a file `bundle --since` takes."
 
-  static override examples = ['<%= config.bin %> inventory s3 --endpoint https://rgw.local:7480 --bucket offline --prefix k8s --lock ./bundle-v2/bundle.json --out have-s3.json']
+  static override examples = [
+    '<%= config.bin %> inventory s3 --endpoint https://rgw.local:7480 --bucket offline --prefix k8s --lock ./bundle-v2/bundle.json --out have-s3.json',
+  ]
 
   static override flags = {
     ...inventoryFlags,

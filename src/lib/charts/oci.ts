@@ -1,6 +1,6 @@
-import {FailureError} from '../errors.js'
-import type {Opener} from '../content/opener.js'
 import type {ImageManifest} from '../content/descriptor.js'
+import type {Opener} from '../content/opener.js'
+import {FailureError} from '../errors.js'
 import type {RegistryClient} from '../registry/client.js'
 import type {ChartVersion} from './repo-index.js'
 
@@ -38,7 +38,12 @@ export interface OciChart {
  * Locate a chart pushed with `helm push`: the manifest tagged with its
  * version, whose one chart layer is the .tgz that Helm would download.
  */
-export async function resolveOciChart(client: RegistryClient, ref: string, name: string, version: string): Promise<OciChart> {
+export async function resolveOciChart(
+  client: RegistryClient,
+  ref: string,
+  name: string,
+  version: string,
+): Promise<OciChart> {
   const {registry, repository} = parseOciChartRef(ref)
   const tag = ociChartTag(version)
   const fetched = await client.getManifest(repository, tag)
@@ -49,7 +54,8 @@ export async function resolveOciChart(client: RegistryClient, ref: string, name:
     throw new FailureError(`${ref}:${tag} is not an OCI manifest`)
   }
   const layers = Array.isArray(m.layers) ? m.layers : []
-  const layer = layers.find((l) => l.mediaType === HELM_CHART_LAYER) ?? layers.find((l) => l.mediaType === LEGACY_CHART_LAYER)
+  const layer =
+    layers.find((l) => l.mediaType === HELM_CHART_LAYER) ?? layers.find((l) => l.mediaType === LEGACY_CHART_LAYER)
   if (!layer) {
     throw new FailureError(`${ref}:${tag} is not a Helm chart: no ${HELM_CHART_LAYER} layer`, {
       details: [`its layers: ${layers.map((l) => l.mediaType).join(', ') || 'none'}`],
@@ -69,7 +75,11 @@ export async function resolveOciChart(client: RegistryClient, ref: string, name:
   }
 }
 
-async function readConfig(client: RegistryClient, repository: string, config: {digest: string; size: number}): Promise<Record<string, unknown>> {
+async function readConfig(
+  client: RegistryClient,
+  repository: string,
+  config: {digest: string; size: number},
+): Promise<Record<string, unknown>> {
   // Only metadata for index.yaml, but unverified bytes are still not used (the caller takes a failure as no metadata).
   const bytes = await client.getSmallBlob(repository, config, `chart config ${config.digest}`, MAX_CONFIG)
   const j = JSON.parse(bytes.toString('utf8')) as unknown

@@ -48,7 +48,9 @@ export function parseRepoIndex(text: string, source: string): RepoIndex {
   let doc: unknown
   try {
     // Numbers stay strings: a version `1.10` or an all-digit digest must not turn into a float.
-    doc = parse(text, {customTags: (tags) => tags.filter((t) => !/:(int|float)$/.test(typeof t === 'string' ? t : t.tag))})
+    doc = parse(text, {
+      customTags: (tags) => tags.filter((t) => !/:(int|float)$/.test(typeof t === 'string' ? t : t.tag)),
+    })
   } catch (err) {
     throw new FailureError(`${source} is not valid YAML: ${(err as Error).message.split('\n')[0]}`)
   }
@@ -93,10 +95,13 @@ export function findChart(index: RepoIndex, repo: string, name: string, version:
     })
   }
   const urls = Array.isArray(entry.urls) ? entry.urls.filter((u) => typeof u === 'string' && u !== '') : []
-  if (urls.length === 0) throw new FailureError(`chart ${name} ${version} in ${where} has no download URL in index.yaml`)
+  if (urls.length === 0)
+    throw new FailureError(`chart ${name} ${version} in ${where} has no download URL in index.yaml`)
   const digest = typeof entry.digest === 'string' ? entry.digest.replace(/^sha256:/, '').toLowerCase() : ''
   if (!/^[a-f0-9]{64}$/.test(digest)) {
-    throw new FailureError(`chart ${name} ${version} in ${where} has no sha256 digest in index.yaml, so it cannot be verified`)
+    throw new FailureError(
+      `chart ${name} ${version} in ${where} has no sha256 digest in index.yaml, so it cannot be verified`,
+    )
   }
   return {entry: {...entry, version: String(entry.version)}, url: chartUrl(repo, urls[0]), digest: `sha256:${digest}`}
 }
@@ -123,7 +128,12 @@ export class RepoIndexCache {
 
   private async load(url: string): Promise<RepoIndex> {
     const source = `Helm repository index ${redactUrl(url)}`
-    const body = await fetchSmall(this.opts.http, url, {what: source, maxBytes: MAX_INDEX_BYTES, policy: this.opts.policy, signal: this.opts.signal})
+    const body = await fetchSmall(this.opts.http, url, {
+      what: source,
+      maxBytes: MAX_INDEX_BYTES,
+      policy: this.opts.policy,
+      signal: this.opts.signal,
+    })
     return parseRepoIndex(body.toString('utf8'), source)
   }
 }

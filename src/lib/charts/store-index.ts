@@ -1,5 +1,6 @@
 import {access, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import {stringify} from 'yaml'
 
 import {writeFileAtomic} from '../store/atomic.js'
@@ -60,10 +61,15 @@ export function mergeStoreIndex(
     byKey.set(key, {...meta, name, version, created, digest: hex, urls: [chartFileName(name, version)]})
   }
   const entries: Record<string, ChartVersion[]> = {}
-  for (const e of [...byKey.values()].sort((a, b) => a.name.localeCompare(b.name) || compareVersions(b.version, a.version))) {
+  for (const e of [...byKey.values()].sort(
+    (a, b) => a.name.localeCompare(b.name) || compareVersions(b.version, a.version),
+  )) {
     ;(entries[e.name] ??= []).push(e)
   }
-  const times = [...byKey.values()].map((e) => String(e.created ?? '')).filter(Boolean).sort()
+  const times = [...byKey.values()]
+    .map((e) => String(e.created ?? ''))
+    .filter(Boolean)
+    .sort()
   return {apiVersion: 'v1', entries, generated: times.at(-1) ?? opts.created}
 }
 
@@ -88,7 +94,11 @@ export async function readStoreIndex(store: Store): Promise<RepoIndex | undefine
  * Write `STORE/packages/charts/index.yaml`, a Helm repository index of the
  * charts in the store (so the imported folder is a chart repository).
  */
-export async function writeStoreIndex(store: Store, added: StoredChart[], created = creationTime()): Promise<RepoIndex> {
+export async function writeStoreIndex(
+  store: Store,
+  added: StoredChart[],
+  created = creationTime(),
+): Promise<RepoIndex> {
   const dir = chartsDir(store)
   const prev = await readStoreIndex(store)
   const present = new Set<string>()

@@ -13,7 +13,12 @@ export const MediaType = {
 } as const
 
 /** `Accept` for manifest GETs: every kind we can store, most specific first. */
-export const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerList, MediaType.dockerManifest].join(', ')
+export const MANIFEST_ACCEPT = [
+  MediaType.ociIndex,
+  MediaType.ociManifest,
+  MediaType.dockerList,
+  MediaType.dockerManifest,
+].join(', ')
 
 export function isIndexMediaType(mt: string | undefined): boolean {
   return mt === MediaType.ociIndex || mt === MediaType.dockerList
@@ -48,7 +53,12 @@ export function isForeignLayer(desc: Pick<Descriptor, 'mediaType' | 'urls'>): bo
 
 /** The media type of manifest bytes: the Content-Type when specific, else the document's own field or shape. */
 export function manifestMediaType(bytes: Uint8Array, contentType?: string): string {
-  if (contentType && contentType !== 'application/json' && contentType !== 'text/plain' && contentType !== 'application/octet-stream') {
+  if (
+    contentType &&
+    contentType !== 'application/json' &&
+    contentType !== 'text/plain' &&
+    contentType !== 'application/octet-stream'
+  ) {
     return contentType
   }
   let j: {mediaType?: string; schemaVersion?: number; manifests?: unknown; config?: unknown}

@@ -79,7 +79,9 @@ export function checksumFor(text: string, fileName: string, source: string): str
   }
   const names = lines.map((l) => l.name ?? '(no name)')
   throw new FailureError(`checksum file ${source} has ${lines.length} lines and none names ${fileName}`, {
-    details: [`it names: ${names.slice(0, 10).join(', ')}${names.length > 10 ? `, and ${names.length - 10} more` : ''}`],
+    details: [
+      `it names: ${names.slice(0, 10).join(', ')}${names.length > 10 ? `, and ${names.length - 10} more` : ''}`,
+    ],
   })
 }
 

@@ -4,12 +4,12 @@ import {mkdir, rm, stat, truncate} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 
+import type {Opener} from '../content/opener.js'
 import {IntegrityError, isAirlockError, NetworkError} from '../errors.js'
 import {streamingHeap} from '../heap.js'
-import {HashingStream} from './hashing-stream.js'
 import {commitFile} from '../store/atomic.js'
 import {countingStream} from './counting.js'
-import type {Opener} from '../content/opener.js'
+import {HashingStream} from './hashing-stream.js'
 import {defaultLowSpeed, type LowSpeed, lowSpeedGuard} from './low-speed.js'
 import {type RetryPolicy, withRetry} from './retry.js'
 
@@ -120,12 +120,19 @@ function named(err: unknown, req: DownloadRequest, seen: {url?: string; attempts
   const host = hostOf(seen.url)
   const tried = `${seen.attempts} attempt${seen.attempts === 1 ? '' : 's'}${seen.attempts > 1 && have > 0 ? ', each resuming with Range where the last stopped' : ''}`
   if (err instanceof NetworkError && !err.message.includes(req.label)) {
-    return new NetworkError(`${req.label}: ${err.message}; gave up after ${tried}`, {host: err.host, status: err.status, cause: err})
+    return new NetworkError(`${req.label}: ${err.message}; gave up after ${tried}`, {
+      host: err.host,
+      status: err.status,
+      cause: err,
+    })
   }
   if (isAirlockError(err)) return err
   const e = err as {code?: string; message?: string}
   const code = e.code && !String(e.message).includes(e.code) ? ` (${e.code})` : ''
-  return new NetworkError(`${req.label} from ${host}: ${e.message ?? String(err)}${code}; gave up after ${tried}${have > 0 ? ` (${have} bytes kept for the next run)` : ''}`, {host, cause: err})
+  return new NetworkError(
+    `${req.label} from ${host}: ${e.message ?? String(err)}${code}; gave up after ${tried}${have > 0 ? ` (${have} bytes kept for the next run)` : ''}`,
+    {host, cause: err},
+  )
 }
 
 /**
@@ -140,7 +147,12 @@ async function hashOfPartial(path: string, have: number, running: RunningHash): 
   return hash
 }
 
-async function attempt(req: DownloadRequest, running: RunningHash, count: (n: number) => void, seen: {url?: string}): Promise<{size: number}> {
+async function attempt(
+  req: DownloadRequest,
+  running: RunningHash,
+  count: (n: number) => void,
+  seen: {url?: string},
+): Promise<{size: number}> {
   let have = await sizeOf(req.partial)
   if (req.size !== undefined && have > req.size) {
     // A tail past the content's size is not the content's: cut it, and check what is left like any kept bytes.
@@ -167,7 +179,11 @@ async function attempt(req: DownloadRequest, running: RunningHash, count: (n: nu
     running.bytes = have
     const actual = digestOf(hash)
     if (actual !== req.digest || (opened.total !== undefined && opened.total !== have)) {
-      throw new IntegrityError(req.label, req.digest, opened.total !== undefined && opened.total !== have ? `${have} bytes kept of ${opened.total}` : actual)
+      throw new IntegrityError(
+        req.label,
+        req.digest,
+        opened.total !== undefined && opened.total !== have ? `${have} bytes kept of ${opened.total}` : actual,
+      )
     }
     return {size: have}
   }
@@ -190,7 +206,9 @@ async function attempt(req: DownloadRequest, running: RunningHash, count: (n: nu
     const streamed = streamingHeap(expectedTotal === undefined ? undefined : expectedTotal - have)
     try {
       const guard = lowSpeedGuard(req.lowSpeed ?? defaultLowSpeed, `${req.label} from ${hostOf(opened.url)}`)
-      await pipeline(opened.stream, guard, hasher, counter, createWriteStream(req.partial, {flags: 'a'}), {signal: req.signal})
+      await pipeline(opened.stream, guard, hasher, counter, createWriteStream(req.partial, {flags: 'a'}), {
+        signal: req.signal,
+      })
     } finally {
       streamed()
       // Valid for the next attempt only if the file then holds every byte hashed here.
@@ -236,7 +254,9 @@ function check(req: DownloadRequest, size: number, actual: string, total?: numbe
   const want = req.size ?? total
   if (want !== undefined && size < want) {
     // Short body: a broken transfer, not bad content. Keep the partial file and resume.
-    const err = new Error(`${req.label}: connection closed after ${size} of ${want} bytes`) as Error & {retryable: boolean}
+    const err = new Error(`${req.label}: connection closed after ${size} of ${want} bytes`) as Error & {
+      retryable: boolean
+    }
     err.retryable = true
     throw err
   }

@@ -1,13 +1,14 @@
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {stat} from 'node:fs/promises'
+
 import type {Got} from 'got'
 
-import {hashFile} from './hashing-stream.js'
+import type {OpenedStream, Opener} from '../content/opener.js'
 import type {Once} from '../once.js'
-import type {Opener, OpenedStream} from '../content/opener.js'
 import {type DownloadResult, downloadVerified} from './download.js'
 import {type HashCache, statFile} from './hash-cache.js'
+import {hashFile} from './hashing-stream.js'
 import {openStream} from './http.js'
 import type {LowSpeed} from './low-speed.js'
 import type {RetryPolicy} from './retry.js'
@@ -85,7 +86,9 @@ export class FileFetcher {
   /** The size of the file at `dest` when it is the one wanted (what fetch would keep), else undefined. Reads only. */
   async holds(req: Pick<FileFetchRequest, 'dest' | 'digest' | 'size'>): Promise<number | undefined> {
     const have = await this.current(req.dest)
-    return have && have.digest === req.digest && (req.size === undefined || have.size === req.size) ? have.size : undefined
+    return have && have.digest === req.digest && (req.size === undefined || have.size === req.size)
+      ? have.size
+      : undefined
   }
 
   async fetch(req: FileFetchRequest): Promise<FileFetchResult> {

@@ -1,4 +1,5 @@
 import {Readable} from 'node:stream'
+
 import type {Got, Response} from 'got'
 
 import type {OpenedStream} from '../content/opener.js'
@@ -15,7 +16,11 @@ export const USER_AGENT = 'airlock/0.1'
 export async function createHttp(tls: ConnectionOptions = {}): Promise<Got> {
   // got and the proxy agents load here, with the first client: a command that makes no request
   // (verify, inspect, bundle, import nginx) never pays their memory and start-up time.
-  const [{default: got}, {agentsFor}, ca] = await Promise.all([import('got'), import('./proxy.js'), trustedCas(tls.caFiles)])
+  const [{default: got}, {agentsFor}, ca] = await Promise.all([
+    import('got'),
+    import('./proxy.js'),
+    trustedCas(tls.caFiles),
+  ])
   return got.extend({
     retry: {limit: 0},
     throwHttpErrors: false,
@@ -45,7 +50,11 @@ export async function createHttp(tls: ConnectionOptions = {}): Promise<Got> {
 }
 
 /** A non-success HTTP answer as a NetworkError that `withRetry` understands. */
-export function statusError(res: Pick<Response, 'statusCode' | 'statusMessage' | 'headers'>, url: URL | string, what?: string): NetworkError {
+export function statusError(
+  res: Pick<Response, 'statusCode' | 'statusMessage' | 'headers'>,
+  url: URL | string,
+  what?: string,
+): NetworkError {
   const u = new URL(url.toString())
   const err = new NetworkError(
     `${u.host}: HTTP ${res.statusCode}${res.statusMessage ? ` ${res.statusMessage}` : ''} for ${what ?? redactUrl(u)}`,

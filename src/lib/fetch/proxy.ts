@@ -1,7 +1,8 @@
-import {HttpsProxyAgent} from 'hpagent'
-import {HttpProxyAgent} from 'http-proxy-agent'
 import http from 'node:http'
 import https from 'node:https'
+
+import {HttpsProxyAgent} from 'hpagent'
+import {HttpProxyAgent} from 'http-proxy-agent'
 
 function env(name: string): string | undefined {
   return process.env[name] ?? process.env[name.toLowerCase()] ?? undefined

@@ -72,7 +72,11 @@ export function parseRetryAfter(value?: string | null): number | undefined {
  */
 export async function withRetry<T>(
   fn: (attempt: number) => Promise<T>,
-  opts: {policy?: RetryPolicy; onRetry?: (err: unknown, attempt: number, delayMs: number) => void; signal?: AbortSignal} = {},
+  opts: {
+    policy?: RetryPolicy
+    onRetry?: (err: unknown, attempt: number, delayMs: number) => void
+    signal?: AbortSignal
+  } = {},
 ): Promise<T> {
   const policy = opts.policy ?? defaultRetryPolicy
   for (let attempt = 1; ; attempt++) {

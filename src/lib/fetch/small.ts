@@ -19,7 +19,9 @@ export async function fetchSmall(
       const opened = await openStream(http, url, {what: opts.what})
       if (opened.total !== undefined && opened.total > opts.maxBytes) {
         opened.stream.destroy()
-        throw new FailureError(`${opts.what} (${redactUrl(url)}) is ${opened.total} bytes, more than the ${opts.maxBytes} expected`)
+        throw new FailureError(
+          `${opts.what} (${redactUrl(url)}) is ${opened.total} bytes, more than the ${opts.maxBytes} expected`,
+        )
       }
       const chunks: Buffer[] = []
       let n = 0
@@ -33,7 +35,9 @@ export async function fetchSmall(
       }
       if (opened.total !== undefined && n < opened.total) {
         // A short body is a broken transfer: worth another try.
-        throw Object.assign(new Error(`${opts.what}: connection closed after ${n} of ${opened.total} bytes`), {retryable: true})
+        throw Object.assign(new Error(`${opts.what}: connection closed after ${n} of ${opened.total} bytes`), {
+          retryable: true,
+        })
       }
       return Buffer.concat(chunks)
     },

@@ -39,10 +39,13 @@ function parseJson(bytes: Uint8Array): unknown {
  */
 export function parseManifestJson(bytes: Uint8Array, declared?: string): ParsedManifest {
   const doc = parseJson(bytes) as (Partial<ImageIndex> & Partial<ImageManifest>) | null
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ManifestParseError('kind', 'not a JSON object', declared)
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+    throw new ManifestParseError('kind', 'not a JSON object', declared)
   const mediaType = typeof doc.mediaType === 'string' ? doc.mediaType : declared
-  if (isIndexMediaType(mediaType) || Array.isArray(doc.manifests)) return {kind: 'index', mediaType, index: doc as ImageIndex}
-  if (isImageManifestMediaType(mediaType) || doc.config) return {kind: 'manifest', mediaType, manifest: doc as ImageManifest}
+  if (isIndexMediaType(mediaType) || Array.isArray(doc.manifests))
+    return {kind: 'index', mediaType, index: doc as ImageIndex}
+  if (isImageManifestMediaType(mediaType) || doc.config)
+    return {kind: 'manifest', mediaType, manifest: doc as ImageManifest}
   throw new ManifestParseError('kind', `media type ${mediaType ?? '(none)'}, not an image manifest or index`, mediaType)
 }
 

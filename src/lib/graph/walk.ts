@@ -26,7 +26,12 @@ export interface GraphVisitor<L> {
  * siblings at once (a copy fetching from a registry); otherwise in document
  * order, so that reports come out the same every time.
  */
-export async function walkGraph<L>(root: Descriptor, at: L, v: GraphVisitor<L>, opts: {parallel?: boolean} = {}): Promise<void> {
+export async function walkGraph<L>(
+  root: Descriptor,
+  at: L,
+  v: GraphVisitor<L>,
+  opts: {parallel?: boolean} = {},
+): Promise<void> {
   const go = async (desc: Descriptor, here: L, edge?: Edge): Promise<void> => {
     if (!(await v.visit(desc, here, edge))) return
     if (edge && !isManifestEdge(edge)) return

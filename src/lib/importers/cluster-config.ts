@@ -1,5 +1,6 @@
 import {readFile, stat} from 'node:fs/promises'
 import {isDeepStrictEqual} from 'node:util'
+
 import {Document, isMap, isScalar, parseAllDocuments, type ToStringOptions, YAMLMap} from 'yaml'
 
 import {UsageError} from '../errors.js'
@@ -57,14 +58,17 @@ function splice(text: string, spec: YAMLMap, want: [string, string][]): string |
   const ind = column(text, firstKey.range[0])
   const step = detectStyle(text).indent ?? 2
   const pair = spec.items.find((p) => isScalar(p.key) && p.key.value === 'binaries')
-  const lines = (at: number, comments: Map<string, string> = new Map()) => want.map(([k, v]) => `${' '.repeat(at)}${k}: ${scalar(v)}${comments.get(k) ?? ''}`)
+  const lines = (at: number, comments: Map<string, string> = new Map()) =>
+    want.map(([k, v]) => `${' '.repeat(at)}${k}: ${scalar(v)}${comments.get(k) ?? ''}`)
   if (pair) {
     const value = pair.value as {range?: [number, number, number]; flow?: boolean} | null
     const key = pair.key as {range?: [number, number, number]}
     if (isMap(value) && !value.flow && value.range && value.items.length > 0) {
       const at = column(text, value.range[0])
       const end = trimEnd(text, value.range[1])
-      return text.slice(0, value.range[0]) + lines(at, inlineComments(text, value)).join('\n').slice(at) + text.slice(end)
+      return (
+        text.slice(0, value.range[0]) + lines(at, inlineComments(text, value)).join('\n').slice(at) + text.slice(end)
+      )
     }
     if (value && value.range) {
       // `binaries: internet` or a flow map: the block goes on the lines below the key.
@@ -77,7 +81,9 @@ function splice(text: string, spec: YAMLMap, want: [string, string][]): string |
   }
   // No binaries yet: a new key after the last one of spec, at the end of that line.
   const last = spec.items[spec.items.length - 1]
-  const lastEnd = (last.value as {range?: [number, number, number]} | null)?.range?.[1] ?? (last.key as {range?: [number, number, number]}).range?.[1]
+  const lastEnd =
+    (last.value as {range?: [number, number, number]} | null)?.range?.[1] ??
+    (last.key as {range?: [number, number, number]}).range?.[1]
   if (lastEnd === undefined) return undefined
   const nl = text.indexOf('\n', trimEnd(text, lastEnd))
   const block = [`${' '.repeat(ind)}binaries:`, ...lines(ind + step)].join('\n')
@@ -91,7 +97,9 @@ function splice(text: string, spec: YAMLMap, want: [string, string][]): string |
 function inlineComments(text: string, map: YAMLMap): Map<string, string> {
   const out = new Map<string, string>()
   for (const p of map.items) {
-    const valueEnd = (p.value as {range?: [number, number, number]} | null)?.range?.[1] ?? (p.key as {range?: [number, number, number]} | null)?.range?.[1]
+    const valueEnd =
+      (p.value as {range?: [number, number, number]} | null)?.range?.[1] ??
+      (p.key as {range?: [number, number, number]} | null)?.range?.[1]
     if (!isScalar(p.key) || valueEnd === undefined) continue
     const eol = text.indexOf('\n', valueEnd)
     const rest = /^([ \t]+#.*?)\r?$/.exec(text.slice(valueEnd, eol === -1 ? undefined : eol))
@@ -130,13 +138,18 @@ export async function openClusterConfig(file: string): Promise<ClusterConfigFile
     text = await readFile(file, 'utf8')
     mode = (await stat(file)).mode & 0o777
   } catch (err) {
-    throw new UsageError(`--cluster-config ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`)
+    throw new UsageError(
+      `--cluster-config ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    )
   }
   const docs = parseAllDocuments(text)
-  if (!Array.isArray(docs) || docs.length === 0) throw new UsageError(`--cluster-config ${file}: the file is empty; it needs a spec`)
+  if (!Array.isArray(docs) || docs.length === 0)
+    throw new UsageError(`--cluster-config ${file}: the file is empty; it needs a spec`)
   const broken = docs.flatMap((d) => d.errors)
   if (broken.length > 0) {
-    throw new UsageError(`--cluster-config ${file}: not valid YAML`, {details: broken.slice(0, 5).map((e) => e.message)})
+    throw new UsageError(`--cluster-config ${file}: not valid YAML`, {
+      details: broken.slice(0, 5).map((e) => e.message),
+    })
   }
   const index = docs.findIndex((d) => specMap(d))
   if (index === -1) throw new UsageError(`--cluster-config ${file}: no spec map found; is this a clusterConfig.yaml?`)
@@ -150,7 +163,13 @@ export async function openClusterConfig(file: string): Promise<ClusterConfigFile
       let out = splice(text, specMap(doc)!, want)
       if (out !== undefined) {
         const again = parseAllDocuments(out)
-        const same = Array.isArray(again) && again.every((d) => d.errors.length === 0) && isDeepStrictEqual(again.map((d) => d.toJS()), expected)
+        const same =
+          Array.isArray(again) &&
+          again.every((d) => d.errors.length === 0) &&
+          isDeepStrictEqual(
+            again.map((d) => d.toJS()),
+            expected,
+          )
         if (!same) out = undefined
       }
       out ??= rewrite(text, docs, doc, want)

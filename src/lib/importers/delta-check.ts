@@ -1,8 +1,8 @@
 import {baseNames, isDelta} from '../bundle/format/delta.js'
 import type {BundleLock} from '../bundle-json.js'
 import {FailureError} from '../errors.js'
-import {formatBytes} from '../ui/format.js'
 import type {MissingFromTarget} from '../targets/holds.js'
+import {formatBytes} from '../ui/format.js'
 import {plural} from '../ui/table.js'
 
 /**
@@ -17,7 +17,9 @@ export function refuseIncompleteTarget(target: string, lock: BundleLock, missing
     `${target} lacks ${plural(missing.length, 'item')}, ${formatBytes(bytes)} (${bytes} bytes), that this delta leaves to its base (${bases}); nothing was written`,
     {
       details: missing.map((m) => `${m.what}: ${formatBytes(m.size)} (${m.size} bytes)`),
-      suggestions: ['import the base bundle first (each, when there are several), or build a delta against an `airlock inventory` of this target'],
+      suggestions: [
+        'import the base bundle first (each, when there are several), or build a delta against an `airlock inventory` of this target',
+      ],
     },
   )
 }

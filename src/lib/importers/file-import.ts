@@ -1,14 +1,14 @@
-import {ARCHIVES, type ArchiveKind, writtenByOtherArchive} from '../bundle/format/archive-entries.js'
-import type {Bundle} from '../bundle/format/open-bundle.js'
+import {type ArchiveKind, ARCHIVES, writtenByOtherArchive} from '../bundle/format/archive-entries.js'
 import {baseNames} from '../bundle/format/delta.js'
+import type {Bundle} from '../bundle/format/open-bundle.js'
 import type {FilePutAction, FileSink, OpenableFileSink} from '../content/roles.js'
+import {filesHeld} from '../targets/holds.js'
 import {formatBytes} from '../ui/format.js'
 import type {Progress, TaskHandle} from '../ui/index.js'
-import {isDelta, refuseIncompleteTarget} from './delta-check.js'
-import {filesHeld} from '../targets/holds.js'
-import {refusedBundle} from './verify-first.js'
-import {type BaseChecked, type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
 import {plural} from '../ui/table.js'
+import {isDelta, refuseIncompleteTarget} from './delta-check.js'
+import {type BaseChecked, type ImportedFile, type ImportTotals, inLockOrder, totals} from './result.js'
+import {refusedBundle} from './verify-first.js'
 
 export interface FileImportOptions {
   progress: Progress
@@ -35,7 +35,11 @@ export interface FileImportOptions {
  * hashed as they are read, with bundle.json against SHA256SUMS. Only then
  * does the sink commit; the result lists every file once, in bundle.json order.
  */
-export async function importFiles(bundle: Bundle, sink: OpenableFileSink, opts: FileImportOptions): Promise<ImportTotals> {
+export async function importFiles(
+  bundle: Bundle,
+  sink: OpenableFileSink,
+  opts: FileImportOptions,
+): Promise<ImportTotals> {
   const {progress} = opts
   let baseChecked: BaseChecked | undefined
   const {lock} = bundle
@@ -43,7 +47,11 @@ export async function importFiles(bundle: Bundle, sink: OpenableFileSink, opts: 
     // What the delta leaves out must be there already, checked before the target is even created.
     const left = lock.files.filter((f) => f.fromBase)
     const held = await filesHeld(left, (f) => sink.has(f), opts.concurrency)
-    refuseIncompleteTarget(sink.name, lock, left.filter((f) => !held.has(f)).map((f) => ({what: `${sink.where(f.path)} (sha256 ${f.sha256})`, size: f.size})))
+    refuseIncompleteTarget(
+      sink.name,
+      lock,
+      left.filter((f) => !held.has(f)).map((f) => ({what: `${sink.where(f.path)} (sha256 ${f.sha256})`, size: f.size})),
+    )
     baseChecked = {bases: baseNames(lock.base ?? []), files: left.length, bytes: left.reduce((n, f) => n + f.size, 0)}
   }
   const rows: ImportedFile[] = []
@@ -102,7 +110,12 @@ interface ArchiveImport {
   read: Map<string, string>
 }
 
-async function importArchive(shared: ArchiveImport, kind: ArchiveKind, task: TaskHandle, row: (r: ImportedFile) => void): Promise<void> {
+async function importArchive(
+  shared: ArchiveImport,
+  kind: ArchiveKind,
+  task: TaskHandle,
+  row: (r: ImportedFile) => void,
+): Promise<void> {
   const {bundle, sink, signal, read} = shared
   const elsewhere = writtenByOtherArchive(bundle.lock, kind)
   try {
@@ -119,10 +132,14 @@ async function importArchive(shared: ArchiveImport, kind: ArchiveKind, task: Tas
         const opts = {
           executable: entry.executable,
           onBytes: (n: number) => task.advance(n),
-          onStored: (action: FilePutAction) => row({path: sink.where(entry.path), size: file.size, sha256: file.sha256, action}),
+          onStored: (action: FilePutAction) =>
+            row({path: sink.where(entry.path), size: file.size, sha256: file.sha256, action}),
         }
         // A small file checked already goes in without an await where the sink can take it at once.
-        const putting = entry.bytes && sink.putWhole ? sink.putWhole(ref, entry.bytes, opts) : sink.put(ref, stoppable(entry.body, signal), opts)
+        const putting =
+          entry.bytes && sink.putWhole
+            ? sink.putWhole(ref, entry.bytes, opts)
+            : sink.put(ref, stoppable(entry.body, signal), opts)
         if (putting) await putting
       }
     }

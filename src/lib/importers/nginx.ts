@@ -1,9 +1,9 @@
 import {type Bundle, openBundle} from '../bundle/format/open-bundle.js'
-import {silentProgress, type Progress} from '../ui/index.js'
-import {importFiles} from './file-import.js'
-import type {ImportTotals} from './result.js'
-import {type OsSourceFile, writeOsSources} from './os-sources.js'
 import {RootSink} from '../targets/root/root-sink.js'
+import {type Progress, silentProgress} from '../ui/index.js'
+import {importFiles} from './file-import.js'
+import {type OsSourceFile, writeOsSources} from './os-sources.js'
+import type {ImportTotals} from './result.js'
 import {verifyBeforeImport} from './verify-first.js'
 
 export interface NginxImportOptions {

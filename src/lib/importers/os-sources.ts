@@ -23,11 +23,15 @@ export const ENDPOINT_PLACEHOLDER = 'http://SERVER'
  */
 export function osSourceFiles(lock: BundleLock, endpoint?: string): OsSourceFile[] {
   const groups = new Map<string, LockOsRepository[]>()
-  for (const r of lock.osRepositories ?? []) groups.set(`${r.type} ${r.path}`, [...(groups.get(`${r.type} ${r.path}`) ?? []), r])
+  for (const r of lock.osRepositories ?? [])
+    groups.set(`${r.type} ${r.path}`, [...(groups.get(`${r.type} ${r.path}`) ?? []), r])
   const base = (endpoint ?? ENDPOINT_PLACEHOLDER).replace(/\/+$/, '')
   return [...groups.values()].map((repos) => {
     const node = nodeConfigOf(repos[0].type)
-    return {path: `${repos[0].path}${node.sourceSuffix}`, text: node.render(repos, `${base}/${repos[0].path}`, `${base}/${repos[0].key}`)}
+    return {
+      path: `${repos[0].path}${node.sourceSuffix}`,
+      text: node.render(repos, `${base}/${repos[0].path}`, `${base}/${repos[0].key}`),
+    }
   })
 }
 

@@ -1,21 +1,27 @@
 import pLimit from 'p-limit'
 
-import {inFlight} from '../defaults.js'
-
 import type {BundleLock, LockImage} from '../bundle-json.js'
+import type {Descriptor} from '../content/descriptor.js'
 import type {ImageSource} from '../content/roles.js'
 import {BlobQueue, Copier} from '../copy.js'
+import {inFlight} from '../defaults.js'
 import {BundleError, combineFailures, IntegrityError} from '../errors.js'
+import {writePushedMirrorConfig} from '../mirror-config/mirror-config.js'
 import {ArchiveImageSource, OciArchive} from '../oci/archive.js'
 import {CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION} from '../oci/layout.js'
-import type {Descriptor} from '../content/descriptor.js'
 import {RegistryPusher} from '../registry/push.js'
-import type {Progress} from '../ui/progress.js'
-import {writePushedMirrorConfig} from '../mirror-config/mirror-config.js'
-import {refuseIncompleteTarget} from './delta-check.js'
 import {checkDeltaTarget, DeltaImageSource, RegistryHolds} from '../targets/registry/registry-holds.js'
+import {
+  pushReferrersTags,
+  PushRun,
+  type PushStats,
+  RegistrySink,
+  type RegistryTargetOptions,
+  targetClient,
+} from '../targets/registry/registry-sink.js'
 import {checkTargetOptions, type ImageTarget, planTargets} from '../targets/registry/registry-target.js'
-import {type PushStats, PushRun, pushReferrersTags, type RegistryTargetOptions, RegistrySink, targetClient} from '../targets/registry/registry-sink.js'
+import type {Progress} from '../ui/progress.js'
+import {refuseIncompleteTarget} from './delta-check.js'
 
 /**
  * `import registry`: every image of a bundle's oci-archive, read in place,
@@ -76,12 +82,18 @@ interface PlannedImage {
 }
 
 /** Find each bundle.json image in the archive's index.json (by its ref annotation, else by digest), and its target. */
-function findImagesInArchive(lockImages: LockImage[], manifests: Descriptor[], opts: RegistryImportOptions, path: string): PlannedImage[] {
+function findImagesInArchive(
+  lockImages: LockImage[],
+  manifests: Descriptor[],
+  opts: RegistryImportOptions,
+  path: string,
+): PlannedImage[] {
   // Looked up by name, then by digest, the first entry of each winning (as a scan in order would find it).
   const byName = new Map<string, Descriptor>()
   const byDigest = new Map<string, Descriptor>()
   for (const m of manifests) {
-    for (const name of [m.annotations?.[REF_NAME_ANNOTATION], m.annotations?.[CONTAINERD_NAME_ANNOTATION]]) if (name !== undefined && !byName.has(name)) byName.set(name, m)
+    for (const name of [m.annotations?.[REF_NAME_ANNOTATION], m.annotations?.[CONTAINERD_NAME_ANNOTATION]])
+      if (name !== undefined && !byName.has(name)) byName.set(name, m)
     if (!byDigest.has(m.digest)) byDigest.set(m.digest, m)
   }
   // Every target first: a collision is refused before the first push.
@@ -107,7 +119,12 @@ export async function pushArchive(
   const {progress, concurrency} = opts
   const index = await archive.readIndex()
   const planned = findImagesInArchive(lockImages, index.manifests, opts, archive.path)
-  const images = planned.map((p) => ({source: p.lock.ref, target: p.target.ref, digest: p.lock.digest, referrers: p.lock.referrers?.length ?? 0}))
+  const images = planned.map((p) => ({
+    source: p.lock.ref,
+    target: p.target.ref,
+    digest: p.lock.digest,
+    referrers: p.lock.referrers?.length ?? 0,
+  }))
   const stats: PushStats = {uploaded: 0, mounted: 0, present: 0, bytesUploaded: 0, manifestsPushed: 0}
   if (opts.dryRun || planned.length === 0) return {images, stats}
   const client = targetClient(opts.registry, opts, progress)
@@ -128,7 +145,8 @@ export async function pushArchive(
     refuseIncompleteTarget(`registry ${opts.registry}`, delta, missing)
     run.seed(holders)
   }
-  const sourceFor = (repository: string): ImageSource => (delta ? new DeltaImageSource(archiveSource, client, repository) : archiveSource)
+  const sourceFor = (repository: string): ImageSource =>
+    delta ? new DeltaImageSource(archiveSource, client, repository) : archiveSource
   // A Copier per target repository: copy's "each digest once" is then exactly
   // "once per repository"; the pool, the client and the mount record are shared.
   // A repository's Copier goes once its last image is done, so a run of
@@ -152,39 +170,58 @@ export async function pushArchive(
   // A bounded number of images at once: each holds its manifests and a progress row only while it runs.
   const inflight = pLimit(inFlight(concurrency))
   const results = await Promise.allSettled(
-    planned.map((p) => inflight(async () => {
-      const task = progress.task(`${p.lock.ref} -> ${p.target.ref}`, p.lock.size)
-      try {
-        const source = sourceFor(p.target.repository)
-        const bytes = await source.fetchManifest(p.desc)
-        const copier = copierFor(p.target.repository)
-        await copier.copyImage({
-          source,
-          root: {bytes, mediaType: rootMediaType(bytes, p), digest: p.desc.digest},
-          refs: [p.target.reference],
-          label: p.lock.ref,
-          onPlan: (plan) => task.setTotal(plan.totalBytes),
-          onBytes: (n) => task.advance(n),
-        })
-        // Referrers after the image, each after its subject (bundle.json lists them in that order); cosign's keep their tags.
-        for (const r of p.lock.referrers ?? []) {
-          const rb = await archive.readBlob(r.digest)
-          await copier.copyImage({source, root: {bytes: rb, mediaType: r.mediaType, digest: r.digest}, refs: r.tag ? [r.tag] : [], label: `${p.lock.ref} referrer ${r.digest}`})
+    planned.map((p) =>
+      inflight(async () => {
+        const task = progress.task(`${p.lock.ref} -> ${p.target.ref}`, p.lock.size)
+        try {
+          const source = sourceFor(p.target.repository)
+          const bytes = await source.fetchManifest(p.desc)
+          const copier = copierFor(p.target.repository)
+          await copier.copyImage({
+            source,
+            root: {bytes, mediaType: rootMediaType(bytes, p), digest: p.desc.digest},
+            refs: [p.target.reference],
+            label: p.lock.ref,
+            onPlan: (plan) => task.setTotal(plan.totalBytes),
+            onBytes: (n) => task.advance(n),
+          })
+          // Referrers after the image, each after its subject (bundle.json lists them in that order); cosign's keep their tags.
+          for (const r of p.lock.referrers ?? []) {
+            const rb = await archive.readBlob(r.digest)
+            await copier.copyImage({
+              source,
+              root: {bytes: rb, mediaType: r.mediaType, digest: r.digest},
+              refs: r.tag ? [r.tag] : [],
+              label: `${p.lock.ref} referrer ${r.digest}`,
+            })
+          }
+          await pushReferrersTags(client, run, p.target.repository, p.lock.referrers ?? [], (digest) =>
+            archive.readBlob(digest),
+          )
+          task.done()
+        } catch (err) {
+          task.fail(err instanceof Error ? err.message : String(err))
+          throw err
+        } finally {
+          release(p.target.repository)
         }
-        await pushReferrersTags(client, run, p.target.repository, p.lock.referrers ?? [], (digest) => archive.readBlob(digest))
-        task.done()
-      } catch (err) {
-        task.fail(err instanceof Error ? err.message : String(err))
-        throw err
-      } finally {
-        release(p.target.repository)
-      }
-    })),
+      }),
+    ),
   )
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
-  if (failed.length > 0) throw combineFailures(failed.map((r) => r.reason as unknown), 'images')
+  if (failed.length > 0)
+    throw combineFailures(
+      failed.map((r) => r.reason as unknown),
+      'images',
+    )
   if (opts.mirrorConfig === undefined) return {images, stats: run.stats}
   const target = {url: await client.base(), insecure: opts.insecure, caFiles: opts.caFiles}
-  const mirrorConfig = await writePushedMirrorConfig(opts.mirrorConfig, planned.map((p) => p.target), target, 'airlock import registry', (m) => progress.warn(m))
+  const mirrorConfig = await writePushedMirrorConfig(
+    opts.mirrorConfig,
+    planned.map((p) => p.target),
+    target,
+    'airlock import registry',
+    (m) => progress.warn(m),
+  )
   return {images, stats: run.stats, mirrorConfig}
 }

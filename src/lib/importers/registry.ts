@@ -1,17 +1,17 @@
-import {type Bundle, openBundle} from '../bundle/format/open-bundle.js'
 import {BUNDLE_FILES} from '../bundle/format/bundle-files.js'
 import {isDelta} from '../bundle/format/delta.js'
+import {type Bundle, openBundle} from '../bundle/format/open-bundle.js'
+import type {BundleLock, LockImage} from '../bundle-json.js'
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {UsageError} from '../errors.js'
 import {OciArchive} from '../oci/archive.js'
-import type {BundleLock, LockImage} from '../bundle-json.js'
-import {type Progress, silentProgress} from '../ui/progress.js'
 import {checkTargetOptions} from '../targets/registry/registry-target.js'
+import {type Progress, silentProgress} from '../ui/progress.js'
 import {pushArchive, type RegistryImportOptions, type RegistryImportResult} from './push-archive.js'
 import {verifyBeforeImport} from './verify-first.js'
 
-export type {ImportedImage, RegistryImportOptions, RegistryImportResult} from './push-archive.js'
 export type {PushStats} from '../targets/registry/registry-sink.js'
+export type {ImportedImage, RegistryImportOptions, RegistryImportResult} from './push-archive.js'
 
 /**
  * Verify the bundle, map every image to its target, and (unless dry-run)
@@ -24,7 +24,8 @@ export async function importRegistry(dir: string, options: RegistryImportOptions
   const target = checkTargetOptions(options)
   const opts = {...options, ...target}
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a positive whole number, got ${concurrency}`)
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new UsageError(`--concurrency must be a positive whole number, got ${concurrency}`)
   // Opened after the target's own checks, so a usage mistake is named before a bundle problem.
   const {images, delta, parts} = await verifiedImages(await openBundle(dir), progress)
   const archive = await OciArchive.open(parts)
@@ -41,7 +42,10 @@ export async function importRegistry(dir: string, options: RegistryImportOptions
  * thousands of images lists every blob, which the push has no use for, so
  * the bundle itself is not kept.
  */
-async function verifiedImages(bundle: Bundle, progress: Progress): Promise<{images: LockImage[]; delta?: BundleLock; parts: string[]}> {
+async function verifiedImages(
+  bundle: Bundle,
+  progress: Progress,
+): Promise<{images: LockImage[]; delta?: BundleLock; parts: string[]}> {
   await verifyBeforeImport(bundle, ['images'], progress)
   const {lock} = bundle
   const parts = await bundle.parts(BUNDLE_FILES.images)

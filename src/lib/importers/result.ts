@@ -65,7 +65,11 @@ export function totals(files: ImportedFile[]): ImportTotals {
 }
 
 /** `rows` in bundle.json order, each path once (a binary and a package may share one); `keyOf` maps a lock path to a row's path. */
-export function inLockOrder(lock: BundleLock, rows: ImportedFile[], keyOf: (path: string) => string = (p) => p): ImportedFile[] {
+export function inLockOrder(
+  lock: BundleLock,
+  rows: ImportedFile[],
+  keyOf: (path: string) => string = (p) => p,
+): ImportedFile[] {
   const byPath = new Map(rows.map((r) => [r.path, r]))
   const out: ImportedFile[] = []
   for (const f of lock.files) {

@@ -1,14 +1,23 @@
 import {GetBucketPolicyCommand, PutBucketPolicyCommand, type S3Client} from '@aws-sdk/client-s3'
 
+import {openBundle} from '../bundle/format/open-bundle.js'
 import {digestHex, sha256Digest} from '../content/digest.js'
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
-import {openBundle} from '../bundle/format/open-bundle.js'
-import {silentProgress, type Progress} from '../ui/index.js'
+import {
+  bucketUrl,
+  checkS3Target,
+  makeClient,
+  normalizePrefix,
+  objectKey,
+  s3Error,
+  type S3TargetOptions,
+  statusOf,
+} from '../targets/s3/s3-client.js'
+import {S3Sink} from '../targets/s3/s3-sink.js'
+import {type Progress, silentProgress} from '../ui/index.js'
 import {importFiles} from './file-import.js'
 import {type OsSourceFile, osSourceFiles} from './os-sources.js'
 import type {ImportTotals} from './result.js'
-import {bucketUrl, checkS3Target, makeClient, normalizePrefix, objectKey, s3Error, type S3TargetOptions, statusOf} from '../targets/s3/s3-client.js'
-import {S3Sink} from '../targets/s3/s3-sink.js'
 import {verifyBeforeImport} from './verify-first.js'
 
 export interface S3ImportOptions extends S3TargetOptions {
@@ -81,7 +90,11 @@ async function putTexts(sink: S3Sink, files: {path: string; text: string}[]): Pr
     await sink.open()
     for (const f of files) {
       const bytes = Buffer.from(f.text)
-      await sink.put({path: f.path, size: bytes.length, sha256: digestHex(sha256Digest(bytes))}, once(bytes), {executable: false, onBytes: () => {}, onStored: () => {}})
+      await sink.put({path: f.path, size: bytes.length, sha256: digestHex(sha256Digest(bytes))}, once(bytes), {
+        executable: false,
+        onBytes: () => {},
+        onStored: () => {},
+      })
     }
     await sink.commit()
   } catch (err) {
@@ -105,8 +118,16 @@ const POLICY_SID = 'AirlockPublicRead'
 export function publicReadPolicy(existing: string | undefined, bucket: string, prefix: string): string {
   const policy = existing ? (JSON.parse(existing) as {Version?: string; Statement?: unknown[]}) : {}
   const sid = prefix ? `${POLICY_SID}${prefix.replace(/[^A-Za-z0-9]/g, '')}` : POLICY_SID
-  const statements = (Array.isArray(policy.Statement) ? policy.Statement : []).filter((st) => (st as {Sid?: string}).Sid !== sid)
-  statements.push({Sid: sid, Effect: 'Allow', Principal: {AWS: ['*']}, Action: ['s3:GetObject'], Resource: [publicResource(bucket, prefix)]})
+  const statements = (Array.isArray(policy.Statement) ? policy.Statement : []).filter(
+    (st) => (st as {Sid?: string}).Sid !== sid,
+  )
+  statements.push({
+    Sid: sid,
+    Effect: 'Allow',
+    Principal: {AWS: ['*']},
+    Action: ['s3:GetObject'],
+    Resource: [publicResource(bucket, prefix)],
+  })
   return JSON.stringify({Version: policy.Version ?? '2012-10-17', Statement: statements})
 }
 

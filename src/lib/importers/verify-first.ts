@@ -13,7 +13,12 @@ export type RefusedAction = 'imported' | 'served'
  * import does not read is left to `airlock verify`, the full check, unless
  * the bundle is refused: then the refusal lists what `airlock verify` lists.
  */
-export async function verifyBeforeImport(bundle: Bundle, scope: ArchiveScope[], progress?: Progress, action: RefusedAction = 'imported'): Promise<void> {
+export async function verifyBeforeImport(
+  bundle: Bundle,
+  scope: ArchiveScope[],
+  progress?: Progress,
+  action: RefusedAction = 'imported',
+): Promise<void> {
   const report = await bundle.verify({progress, only: scope})
   if (!report.ok) throw await refusal(bundle, action, report.problems)
 }
@@ -34,7 +39,10 @@ export async function refusal(bundle: Bundle, action: RefusedAction, known: stri
 /** The error of a command refused because its bundle has these problems (exit 2), each listed. */
 export function refusedBundle(dir: string, problems: string[], action: RefusedAction = 'imported'): BundleError {
   const n = problems.length
-  const err = new BundleError(`${dir}: the bundle failed verification (${n} problem${n === 1 ? '' : 's'}); nothing was ${action}`, {details: problems})
+  const err = new BundleError(
+    `${dir}: the bundle failed verification (${n} problem${n === 1 ? '' : 's'}); nothing was ${action}`,
+    {details: problems},
+  )
   refusals.add(err)
   return err
 }

@@ -1,19 +1,19 @@
 import {readFile, stat} from 'node:fs/promises'
 
-import type {BundleLock, LockBlob, LockFile} from '../bundle-json.js'
 import {openBundleFolder} from '../bundle/format/bundle-folder.js'
 import {parseBundleLock} from '../bundle/format/read-lock.js'
-import {BundleError, UsageError} from '../errors.js'
-import {DEFAULT_CONCURRENCY} from '../defaults.js'
-import {filesHeld} from '../targets/holds.js'
-import {RootSink} from '../targets/root/root-sink.js'
-import {RegistryHolds} from '../targets/registry/registry-holds.js'
-import {checkTargetOptions, planTargets} from '../targets/registry/registry-target.js'
+import type {BundleLock, LockBlob, LockFile} from '../bundle-json.js'
 import type {Descriptor} from '../content/descriptor.js'
+import {DEFAULT_CONCURRENCY} from '../defaults.js'
+import {BundleError, UsageError} from '../errors.js'
 import {walkGraph} from '../graph/walk.js'
-import {type RegistryTargetOptions, targetClient} from '../targets/registry/registry-sink.js'
 import {writeFileAtomic} from '../store/atomic.js'
-import {silentProgress, type Progress} from '../ui/progress.js'
+import {filesHeld} from '../targets/holds.js'
+import {RegistryHolds} from '../targets/registry/registry-holds.js'
+import {type RegistryTargetOptions, targetClient} from '../targets/registry/registry-sink.js'
+import {checkTargetOptions, planTargets} from '../targets/registry/registry-target.js'
+import {RootSink} from '../targets/root/root-sink.js'
+import {type Progress, silentProgress} from '../ui/progress.js'
 import type {CommandResult} from '../ui/result.js'
 import {plural} from '../ui/table.js'
 
@@ -25,8 +25,10 @@ import {plural} from '../ui/table.js'
  */
 
 /** What the target holds, counted against the lock, and listed (an image by ref, a blob by digest, a file by path). */
-export interface InventoryResult
-  extends CommandResult<{kind: 'image' | 'blob' | 'file'; id: string; size: number}, {images: number; blobs: number; files: number; imagesInLock: number; blobsInLock: number; filesInLock: number}> {
+export interface InventoryResult extends CommandResult<
+  {kind: 'image' | 'blob' | 'file'; id: string; size: number},
+  {images: number; blobs: number; files: number; imagesInLock: number; blobsInLock: number; filesInLock: number}
+> {
   out: string
   target: string
 }
@@ -45,7 +47,12 @@ export async function readInventoryLock(path: string): Promise<BundleLock> {
 }
 
 /** What the target holds of `lock`, as a lock: images and files held, every blob and manifest held. */
-export function inventoryLock(lock: BundleLock, images: Set<string>, blobs: Set<string>, files: Set<LockFile>): BundleLock {
+export function inventoryLock(
+  lock: BundleLock,
+  images: Set<string>,
+  blobs: Set<string>,
+  files: Set<LockFile>,
+): BundleLock {
   return {
     apiVersion: 'airlock/v1',
     name: lock.name,
@@ -56,7 +63,12 @@ export function inventoryLock(lock: BundleLock, images: Set<string>, blobs: Set<
   }
 }
 
-export async function writeInventory(out: string, lock: BundleLock, target: string, of: BundleLock): Promise<InventoryResult> {
+export async function writeInventory(
+  out: string,
+  lock: BundleLock,
+  target: string,
+  of: BundleLock,
+): Promise<InventoryResult> {
   await writeFileAtomic(out, `${JSON.stringify(lock, null, 2)}\n`)
   return {
     out,
@@ -145,22 +157,34 @@ export async function inventoryRegistry(opts: RegistryInventoryOptions): Promise
     }),
   )
   const result = await writeInventory(opts.out, inventoryLock(lock, images, blobs, new Set()), target.registry, lock)
-  task.done(`${result.counts.images}/${plural(result.counts.imagesInLock, 'image')}, ${result.counts.blobs}/${plural(result.counts.blobsInLock, 'blob')} held`)
+  task.done(
+    `${result.counts.images}/${plural(result.counts.imagesInLock, 'image')}, ${result.counts.blobs}/${plural(result.counts.blobsInLock, 'blob')} held`,
+  )
   return result
 }
 
 /** A web server root: each file of the lock held at its mirrored path with its size and sha256. */
-export async function inventoryNginx(opts: {root: string; lock: string; out: string; concurrency?: number; progress?: Progress}): Promise<InventoryResult> {
+export async function inventoryNginx(opts: {
+  root: string
+  lock: string
+  out: string
+  concurrency?: number
+  progress?: Progress
+}): Promise<InventoryResult> {
   const progress = opts.progress ?? silentProgress
   const lock = await readInventoryLock(opts.lock)
   const task = progress.task(`inventory of ${opts.root}`, lock.files.length)
   // The same `has` import nginx skips with.
   const sink = new RootSink(opts.root)
-  const held = await filesHeld(lock.files, async (f) => {
-    const ok = await sink.has(f)
-    task.advance(1)
-    return ok
-  }, opts.concurrency ?? DEFAULT_CONCURRENCY)
+  const held = await filesHeld(
+    lock.files,
+    async (f) => {
+      const ok = await sink.has(f)
+      task.advance(1)
+      return ok
+    },
+    opts.concurrency ?? DEFAULT_CONCURRENCY,
+  )
   const result = await writeInventory(opts.out, inventoryLock(lock, new Set(), new Set(), held), opts.root, lock)
   task.done(`${result.counts.files}/${plural(result.counts.filesInLock, 'file')} held`)
   return result

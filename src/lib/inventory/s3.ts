@@ -1,10 +1,10 @@
+import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import {filesHeld} from '../targets/holds.js'
 import {checkS3Target, makeClient, normalizePrefix, type S3TargetOptions} from '../targets/s3/s3-client.js'
 import {S3Sink} from '../targets/s3/s3-sink.js'
-import {DEFAULT_CONCURRENCY} from '../defaults.js'
-import {silentProgress, type Progress} from '../ui/progress.js'
-import {type InventoryResult, inventoryLock, readInventoryLock, writeInventory} from './inventory.js'
+import {type Progress, silentProgress} from '../ui/progress.js'
 import {plural} from '../ui/table.js'
+import {inventoryLock, type InventoryResult, readInventoryLock, writeInventory} from './inventory.js'
 
 /**
  * An S3 bucket, with import s3's flags: each file of the lock held as
@@ -13,7 +13,10 @@ import {plural} from '../ui/table.js'
  * that the AWS SDK loads only for s3.
  */
 export async function inventoryS3(
-  opts: Pick<S3TargetOptions, 'endpoint' | 'bucket' | 'prefix' | 'region' | 'caFiles' | 'insecure' | 'credentials' | 'concurrency'> & {lock: string; out: string; progress?: Progress},
+  opts: Pick<
+    S3TargetOptions,
+    'endpoint' | 'bucket' | 'prefix' | 'region' | 'caFiles' | 'insecure' | 'credentials' | 'concurrency'
+  > & {lock: string; out: string; progress?: Progress},
 ): Promise<InventoryResult> {
   const progress = opts.progress ?? silentProgress
   const host = checkS3Target(opts).host
@@ -33,7 +36,12 @@ export async function inventoryS3(
       },
       concurrency,
     )
-    const result = await writeInventory(opts.out, inventoryLock(lock, new Set(), new Set(), held), `${host}/${opts.bucket}`, lock)
+    const result = await writeInventory(
+      opts.out,
+      inventoryLock(lock, new Set(), new Set(), held),
+      `${host}/${opts.bucket}`,
+      lock,
+    )
     task.done(`${result.counts.files}/${plural(result.counts.filesInLock, 'file')} held`)
     return result
   } finally {

@@ -24,7 +24,8 @@ export async function readManifestFile(file: string): Promise<Buffer> {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'ENOENT') throw new UsageError(`manifest not found: ${file}`)
     if (code === 'EISDIR') throw new UsageError(`manifest is a directory, not a file: ${file}`)
-    if (code === 'EACCES' || code === 'EPERM') throw new UsageError(`manifest is not readable (permission denied): ${file}`)
+    if (code === 'EACCES' || code === 'EPERM')
+      throw new UsageError(`manifest is not readable (permission denied): ${file}`)
     throw new UsageError(`cannot read manifest ${file}: ${(error as Error).message}`)
   }
 }
@@ -36,7 +37,11 @@ export function parseManifest(bytes: Buffer, file: string): Manifest {
   if (!isUtf8(bytes)) {
     const bad = firstInvalidUtf8(bytes)
     const {line, column} = bytePosition(bytes, bad)
-    throw problem(line, column, `invalid UTF-8 (byte 0x${bytes[bad].toString(16).padStart(2, '0')} at offset ${bad}): save the manifest as UTF-8`)
+    throw problem(
+      line,
+      column,
+      `invalid UTF-8 (byte 0x${bytes[bad].toString(16).padStart(2, '0')} at offset ${bad}): save the manifest as UTF-8`,
+    )
   }
   let text = bytes.toString('utf8')
   // A byte order mark is harmless; drop it so columns count from the first real character.
@@ -47,14 +52,23 @@ export function parseManifest(bytes: Buffer, file: string): Manifest {
   const tree = parseTree(text)
   const at = tree.pos
   if (tree.errors.length > 0) {
-    const problems = tree.errors.map((e): ManifestProblem => ({file, ...at(e.off), path: '', message: `YAML syntax error: ${e.message}`}))
+    const problems = tree.errors.map((e): ManifestProblem => ({
+      file,
+      ...at(e.off),
+      path: '',
+      message: `YAML syntax error: ${e.message}`,
+    }))
     throw new ManifestError(file, sortProblems(problems))
   }
-  if (!tree.root) throw problem(1, 1, 'the manifest is empty (only comments): expected apiVersion, kind, metadata and spec')
+  if (!tree.root)
+    throw problem(1, 1, 'the manifest is empty (only comments): expected apiVersion, kind, metadata and spec')
   const dir = path.resolve(path.dirname(file))
   const {manifest, problems} = validateTree(tree.root, file, dir, at)
   if (problems.length > 0) {
-    throw new ManifestError(file, sortProblems(problems.map((p): ManifestProblem => ({file, ...at(p.off), path: p.path, message: p.message}))))
+    throw new ManifestError(
+      file,
+      sortProblems(problems.map((p): ManifestProblem => ({file, ...at(p.off), path: p.path, message: p.message}))),
+    )
   }
   return manifest
 }

@@ -74,7 +74,16 @@ function splice(text: string, spec: YAMLMap, edits: LockEdits): string | undefin
         if (!at) return undefined
         const refs = edits.expansions.get(`spec.images[${i}]`) ?? []
         const note = `locked from ${flowText(item, ['repository', 'tags'])}${trailing(item)}`
-        out.push({start: at.lineStart, end: item.range[2], insert: entriesText(text, refs, item, {drop: ['repository', 'tags'], dashCol: at.dashCol, keyCol: at.keyCol, notes: [note]})})
+        out.push({
+          start: at.lineStart,
+          end: item.range[2],
+          insert: entriesText(text, refs, item, {
+            drop: ['repository', 'tags'],
+            dashCol: at.dashCol,
+            keyCol: at.keyCol,
+            notes: [note],
+          }),
+        })
         continue
       }
       const e = pinEdit(item, edits.digests)
@@ -111,11 +120,28 @@ function splice(text: string, spec: YAMLMap, edits: LockEdits): string | undefin
       if (!at) return undefined
       style ??= at
       // Comment lines between the previous entry and this one.
-      const between = text.slice(from, at.lineStart).split('\n').slice(j === 0 ? 1 : 0).map((l) => l.trim()).filter((l) => l.startsWith('#')).map((l) => l.replace(/^#\s?/, ''))
+      const between = text
+        .slice(from, at.lineStart)
+        .split('\n')
+        .slice(j === 0 ? 1 : 0)
+        .map((l) => l.trim())
+        .filter((l) => l.startsWith('#'))
+        .map((l) => l.replace(/^#\s?/, ''))
       from = item.range[2]
-      const notes = [...(j === 0 ? carried : []), ...(j === 0 && key.comment ? [key.comment.trim()] : []), ...between, `locked from repositories: ${flowText(item, ['registry', 'include', 'exclude', 'tags'])}${trailing(item)}`]
+      const notes = [
+        ...(j === 0 ? carried : []),
+        ...(j === 0 && key.comment ? [key.comment.trim()] : []),
+        ...between,
+        `locked from repositories: ${flowText(item, ['registry', 'include', 'exclude', 'tags'])}${trailing(item)}`,
+      ]
       const refs = edits.expansions.get(`spec.repositories[${j}]`) ?? []
-      generated += entriesText(text, refs, item, {drop: ['registry', 'include', 'exclude', 'tags'], dashCol: style.dashCol, keyCol: style.keyCol, notes: refs.length > 0 ? notes : [], fromKeyCol: at.keyCol})
+      generated += entriesText(text, refs, item, {
+        drop: ['registry', 'include', 'exclude', 'tags'],
+        dashCol: style.dashCol,
+        keyCol: style.keyCol,
+        notes: refs.length > 0 ? notes : [],
+        fromKeyCol: at.keyCol,
+      })
     }
     const blockEnd = repos.range[2]
     if (imagesStyle) {
@@ -124,8 +150,12 @@ function splice(text: string, spec: YAMLMap, edits: LockEdits): string | undefin
       out.push({start: end, end, insert: (end > 0 && text[end - 1] !== '\n' ? '\n' : '') + generated})
     } else if (images === undefined || images === null) {
       const keyCol = key.range[0] - keyLine
-      out.push({start: blockStart, end: blockEnd, insert: `${' '.repeat(keyCol)}images:
-${generated}`})
+      out.push({
+        start: blockStart,
+        end: blockEnd,
+        insert: `${' '.repeat(keyCol)}images:
+${generated}`,
+      })
     } else return undefined
   }
   for (const key of ['binaries', 'packages']) {
@@ -155,7 +185,11 @@ function checksumPin(item: unknown, checksums: Map<string, string> | undefined):
  * `sha256: HEX` on its own line after the `checksumUrl` line, at its column:
  * undefined when there is nothing to pin, null for a layout this does not edit.
  */
-function checksumEdit(text: string, item: unknown, checksums: Map<string, string> | undefined): Edit | undefined | null {
+function checksumEdit(
+  text: string,
+  item: unknown,
+  checksums: Map<string, string> | undefined,
+): Edit | undefined | null {
   const hex = checksumPin(item, checksums)
   if (!hex) return undefined
   const map = item as YAMLMap
@@ -170,7 +204,10 @@ function checksumEdit(text: string, item: unknown, checksums: Map<string, string
 }
 
 /** Where a block sequence item starts: its line, the column of its `-` and of its content. */
-function itemStart(text: string, contentStart: number): {lineStart: number; dashCol: number; keyCol: number} | undefined {
+function itemStart(
+  text: string,
+  contentStart: number,
+): {lineStart: number; dashCol: number; keyCol: number} | undefined {
   const ls = lineStart(text, contentStart)
   const m = /^( *)-( +)/.exec(text.slice(ls, contentStart))
   if (!m || m[0].length !== contentStart - ls) return undefined
@@ -254,7 +291,13 @@ function reindent(block: string, delta: number): string {
   if (delta === 0) return block
   return block
     .split('\n')
-    .map((line, i) => (i === 0 || line.trim() === '' ? line : delta > 0 ? ' '.repeat(delta) + line : line.replace(new RegExp(`^ {0,${-delta}}`), '')))
+    .map((line, i) =>
+      i === 0 || line.trim() === ''
+        ? line
+        : delta > 0
+          ? ' '.repeat(delta) + line
+          : line.replace(new RegExp(`^ {0,${-delta}}`), ''),
+    )
     .join('\n')
 }
 
@@ -265,7 +308,12 @@ function trimEnd(text: string, end: number): number {
 }
 
 /** The fallback: edit the parsed tree and write it in the file's indentation (comments kept, some spacing not). */
-function rewrite(text: string, doc: ReturnType<typeof parseDocument>, spec: YAMLMap, edits: LockEdits): {text: string; changed: boolean} {
+function rewrite(
+  text: string,
+  doc: ReturnType<typeof parseDocument>,
+  spec: YAMLMap,
+  edits: LockEdits,
+): {text: string; changed: boolean} {
   let changed = false
   const images: unknown = spec.get('images', true)
   if (isSeq(images)) {
@@ -289,7 +337,11 @@ function rewrite(text: string, doc: ReturnType<typeof parseDocument>, spec: YAML
       const refs = edits.expansions.get(`spec.repositories[${j}]`) ?? []
       const entries = refs.map((ref) => entryFor(ref, item, ['registry', 'include', 'exclude', 'tags']))
       if (entries.length > 0) {
-        entries[0].commentBefore = joinComments(item.commentBefore, j === 0 ? repos.commentBefore : undefined, ` locked from repositories: ${flowText(item, ['registry', 'include', 'exclude', 'tags'])}${trailing(item)}`)
+        entries[0].commentBefore = joinComments(
+          item.commentBefore,
+          j === 0 ? repos.commentBefore : undefined,
+          ` locked from repositories: ${flowText(item, ['registry', 'include', 'exclude', 'tags'])}${trailing(item)}`,
+        )
       }
       added.push(...entries)
     })
@@ -337,7 +389,10 @@ function expandSelection(item: YAMLMap, refs: string[], note: boolean): YAMLMap[
   const entries = refs.map((ref) => entryFor(ref, item, ['repository', 'tags']))
   if (entries.length > 0 && note) {
     entries[0].spaceBefore = item.spaceBefore
-    entries[0].commentBefore = joinComments(item.commentBefore, ` locked from ${flowText(item, ['repository', 'tags'])}${trailing(item)}`)
+    entries[0].commentBefore = joinComments(
+      item.commentBefore,
+      ` locked from ${flowText(item, ['repository', 'tags'])}${trailing(item)}`,
+    )
   }
   return entries
 }
@@ -362,7 +417,10 @@ function flowText(item: YAMLMap, keys: string[]): string {
   for (const k of keys) {
     const v = item.get(k, true) as Node | undefined
     if (v === undefined) continue
-    const copy = typeof (v as {clone?: unknown}).clone === 'function' ? ((v as YAMLMap).clone() as Node & {flow?: boolean; comment?: string | null}) : v
+    const copy =
+      typeof (v as {clone?: unknown}).clone === 'function'
+        ? ((v as YAMLMap).clone() as Node & {flow?: boolean; comment?: string | null})
+        : v
     if (isMap(copy) || isSeq(copy)) copy.flow = true
     ;(copy as {comment?: string | null}).comment = null
     const doc = parseDocument('x')
@@ -374,7 +432,9 @@ function flowText(item: YAMLMap, keys: string[]): string {
 
 /** A trailing comment on the selection's fields, carried into the note. */
 function trailing(item: YAMLMap): string {
-  const notes = item.items.map((p) => (p.value as {comment?: string | null} | null)?.comment?.trim()).filter((c): c is string => Boolean(c))
+  const notes = item.items
+    .map((p) => (p.value as {comment?: string | null} | null)?.comment?.trim())
+    .filter((c): c is string => Boolean(c))
   return notes.length > 0 ? ` (${notes.join('; ')})` : ''
 }
 

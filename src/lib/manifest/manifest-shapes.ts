@@ -41,7 +41,13 @@ export class ManifestShapes {
   }
 
   /** The known fields of a mapping; reports unknown and missing ones. */
-  protected fields<K extends string>(map: TreeMap, p: string, known: K[], required: K[], unknownHint?: string): Partial<Record<K, TreeNode>> {
+  protected fields<K extends string>(
+    map: TreeMap,
+    p: string,
+    known: K[],
+    required: K[],
+    unknownHint?: string,
+  ): Partial<Record<K, TreeNode>> {
     const out: Partial<Record<K, TreeNode>> = {}
     for (const pair of map.pairs) {
       const fp = p ? `${p}.${pair.key}` : pair.key
@@ -88,13 +94,20 @@ export class ManifestShapes {
 
   protected sha256(node: TreeNode, p: string): string | undefined {
     // A checksum made only of digits (or digits and one e) is a number to YAML; take it as written.
-    const s = node.kind === 'scalar' && node.plain && typeof node.value === 'number' ? node.source : node.kind === 'scalar' && typeof node.value === 'string' ? node.value : undefined
+    const s =
+      node.kind === 'scalar' && node.plain && typeof node.value === 'number'
+        ? node.source
+        : node.kind === 'scalar' && typeof node.value === 'string'
+          ? node.value
+          : undefined
     if (s === undefined) {
       this.add(node.off, p, `expected a sha256 (64 hex digits), got ${describe(node)}`)
       return undefined
     }
     if (!SHA256.test(s)) {
-      const why = s.startsWith('sha256:') ? ' (without the sha256: prefix)' : ` (got ${s.length} characters${/[^0-9a-fA-F]/.test(s) ? ', not all hex' : ''})`
+      const why = s.startsWith('sha256:')
+        ? ' (without the sha256: prefix)'
+        : ` (got ${s.length} characters${/[^0-9a-fA-F]/.test(s) ? ', not all hex' : ''})`
       this.add(node.off, p, `bad sha256 "${truncate(s)}": expected 64 hex digits${why}`)
       return undefined
     }
@@ -189,7 +202,8 @@ export function checkUrl(s: string): string | undefined {
   } catch {
     return `"${truncate(s)}" is not a URL: expected http:// or https://`
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return `expected an http:// or https:// URL, got ${u.protocol}//`
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    return `expected an http:// or https:// URL, got ${u.protocol}//`
   if (u.username || u.password) {
     return 'credentials inside a URL are refused (they would end up in the store and the bundle): pass them with flags or the Docker config'
   }
@@ -209,4 +223,3 @@ export function describe(node: TreeNode): string {
 export function truncate(s: string): string {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s
 }
-

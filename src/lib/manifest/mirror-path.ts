@@ -51,7 +51,8 @@ export function mirroredBase(url: string): string {
 export function checkRelativePath(p: string): string {
   const why = relativePathProblem(p)
   if (why) throw new MirrorPathError(`${why}: the path must be relative, /-separated, without empty, . or .. segments`)
-  if (p.split('/').some((s) => FORBIDDEN_IN_SEGMENT.test(s))) throw new MirrorPathError('the path contains a control character')
+  if (p.split('/').some((s) => FORBIDDEN_IN_SEGMENT.test(s)))
+    throw new MirrorPathError('the path contains a control character')
   return p
 }
 
@@ -73,11 +74,14 @@ function checkSegments(segments: string[], what: string): string[] {
     }
     if (s === '') {
       throw new MirrorPathError(
-        i === segments.length - 1 ? `the ${what} ends with / and names no file` : `the ${what} has an empty segment (//)`,
+        i === segments.length - 1
+          ? `the ${what} ends with / and names no file`
+          : `the ${what} has an empty segment (//)`,
       )
     }
     if (s === '.' || s === '..') throw new MirrorPathError(`the ${what} must not contain "${s}" segments`)
-    if (FORBIDDEN_IN_SEGMENT.test(s)) throw new MirrorPathError(`the ${what} segment "${seg}" decodes to a separator or control character`)
+    if (FORBIDDEN_IN_SEGMENT.test(s))
+      throw new MirrorPathError(`the ${what} segment "${seg}" decodes to a separator or control character`)
     return s
   })
 }

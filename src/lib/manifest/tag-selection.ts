@@ -41,7 +41,9 @@ export interface TagSelectionResult {
 /** undefined when `range` is an npm semver range, else why not. */
 export function checkSemverRange(range: string): string | undefined {
   if (range.trim() === '') return 'expected a semver range, e.g. ">=1.29.0 <1.30.0" or "~1.29"'
-  return semver.validRange(range) === null ? `"${range}" is not a semver range: expected npm's syntax, e.g. ">=1.29.0 <1.30.0", "~1.29", "^1.2.0"` : undefined
+  return semver.validRange(range) === null
+    ? `"${range}" is not a semver range: expected npm's syntax, e.g. ">=1.29.0 <1.30.0", "~1.29", "^1.2.0"`
+    : undefined
 }
 
 /** undefined when `re` compiles as a regular expression, else why not. */
@@ -58,7 +60,9 @@ export function checkRegex(re: string): string | undefined {
 /** The selection as the manifest writes it, for messages: `all`, `{semver: ">=1.28.0", latest: 2}`. */
 export function describeSelection(sel: TagSelection): string {
   if (sel === 'all') return 'all'
-  const parts = TAG_RULE_KEYS.filter((k) => sel[k] !== undefined).map((k) => `${k}: ${typeof sel[k] === 'number' ? sel[k] : JSON.stringify(sel[k])}`)
+  const parts = TAG_RULE_KEYS.filter((k) => sel[k] !== undefined).map(
+    (k) => `${k}: ${typeof sel[k] === 'number' ? sel[k] : JSON.stringify(sel[k])}`,
+  )
   return `{${parts.join(', ')}}`
 }
 
@@ -86,7 +90,8 @@ export function selectTags(tags: string[], sel: TagSelection): TagSelectionResul
   const sorted: string[] = []
   for (const tag of [...new Set(tags)].sort(compareTags)) {
     // A signature's or attestation's tag is not an image: it comes with the referrers of the image it names.
-    if (isReferrerTag(tag)) left.push({tag, reason: 'an artifact tag (referrers tag schema or cosign), copied with its image\'s referrers'})
+    if (isReferrerTag(tag))
+      left.push({tag, reason: "an artifact tag (referrers tag schema or cosign), copied with its image's referrers"})
     else sorted.push(tag)
   }
   if (sel === 'all') return {selected: sorted.map((tag) => ({tag, rule: 'all'})), left}
@@ -114,14 +119,20 @@ export function selectTags(tags: string[], sel: TagSelection): TagSelectionResul
       }
       if (!semver.satisfies(v, sel.semver)) {
         const prerelease = v.prerelease.length > 0 && semver.satisfies(v, sel.semver, {includePrerelease: true})
-        left.push({tag, reason: prerelease ? `a prerelease, which ${sel.semver} does not ask for` : `outside ${sel.semver}`})
+        left.push({
+          tag,
+          reason: prerelease ? `a prerelease, which ${sel.semver} does not ask for` : `outside ${sel.semver}`,
+        })
         continue
       }
     }
     passed.push(tag)
   }
   if (sel.latest === undefined) {
-    return {selected: passed.map((tag) => ({tag, rule: rules.join(', ')})), left: left.sort((a, b) => compareTags(a.tag, b.tag))}
+    return {
+      selected: passed.map((tag) => ({tag, rule: rules.join(', ')})),
+      left: left.sort((a, b) => compareTags(a.tag, b.tag)),
+    }
   }
   // `latest` ranks versions only; without a range that asks for them, releases only (npm's rule for prereleases).
   // Tags of one version (`v1.2.3`, `1.2.3`) are one version: both are kept or neither.

@@ -159,7 +159,10 @@ class Builder {
     const map = this.stack.at(-1)
     const dup = map?.children.find((c) => c.start === off || c.open === off)
     const key = dup ? keyString(dup.result) : undefined
-    const first = key === undefined ? undefined : map!.children.find((c, i) => i % 2 === 0 && c.start < off && keyString(c.result) === key)
+    const first =
+      key === undefined
+        ? undefined
+        : map!.children.find((c, i) => i % 2 === 0 && c.start < off && keyString(c.result) === key)
     if (key === undefined) return 'duplicate key: map keys must be unique'
     const where = first ? ` (also on line ${this.pos(first.start).line})` : ''
     return `duplicate key "${key}"${where}: map keys must be unique`
@@ -220,12 +223,17 @@ class Builder {
       const v = children[i + 1]
       const jsKey = keyString(k.result)
       if (!Object.hasOwn(result, jsKey) || !Object.is(result[jsKey], v.result)) aligned = false
-      const key = k.node!.kind === 'scalar' ? (k.result === null ? '' : String(k.result)) : this.text.slice(k.start, k.end).trim()
+      const key =
+        k.node!.kind === 'scalar' ? (k.result === null ? '' : String(k.result)) : this.text.slice(k.start, k.end).trim()
       pairs.push({key, keyOff: k.start, value: v.node!})
     }
     // Explicit (?) keys and [a: b] pairs do not follow that pattern: keep the values, at the mapping's position.
     const node: TreeMap = aligned ? {kind: 'map', off: f.start, pairs} : (fromValue(result, f.start) as TreeMap)
-    if (aligned) this.sumAliases(node, pairs.map((p) => p.value))
+    if (aligned)
+      this.sumAliases(
+        node,
+        pairs.map((p) => p.value),
+      )
     return node
   }
 
@@ -298,7 +306,11 @@ function fromValue(v: unknown, off: number, ancestors = new Set<unknown>()): Tre
     ancestors.add(v)
     const node: TreeNode = Array.isArray(v)
       ? {kind: 'seq', off, items: v.map((x) => fromValue(x, off, ancestors))}
-      : {kind: 'map', off, pairs: Object.entries(v).map(([key, x]) => ({key, keyOff: off, value: fromValue(x, off, ancestors)}))}
+      : {
+          kind: 'map',
+          off,
+          pairs: Object.entries(v).map(([key, x]) => ({key, keyOff: off, value: fromValue(x, off, ancestors)})),
+        }
     ancestors.delete(v)
     return node
   }

@@ -1,9 +1,9 @@
 import {folderClashes} from '../content/paths.js'
 import {parseReference, ReferenceError} from '../oci/reference.js'
-import {chartPath, checkRelativePath, MirrorPathError, mirroredPath} from './mirror-path.js'
+import {ManifestShapes, truncate} from './manifest-shapes.js'
+import {chartPath, checkRelativePath, mirroredPath, MirrorPathError} from './mirror-path.js'
 import type {TreeMap, TreeNode} from './tree.js'
 import type {ChartEntry, PackageEntry, UrlFileEntry} from './types.js'
-import {ManifestShapes, truncate} from './manifest-shapes.js'
 const CHART_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const CHART_VERSION = /^[A-Za-z0-9][A-Za-z0-9.+_-]*$/
 
@@ -20,7 +20,13 @@ export class FileSections extends ManifestShapes {
     return out
   }
 
-  protected urlFile(item: TreeNode, p: string, kind: 'binary' | 'package', claims: PathClaims, map?: TreeMap): UrlFileEntry | undefined {
+  protected urlFile(
+    item: TreeNode,
+    p: string,
+    kind: 'binary' | 'package',
+    claims: PathClaims,
+    map?: TreeMap,
+  ): UrlFileEntry | undefined {
     map ??= this.map(item, p, 'a mapping with url and sha256 or checksumUrl')
     if (!map) return undefined
     const f = this.fields(map, p, ['url', 'sha256', 'checksumUrl', 'path'], ['url'])
@@ -39,7 +45,11 @@ export class FileSections extends ManifestShapes {
     }
     // Both: the sha256 is what the file must hash to (as `lock` writes it); checksumUrl says where it came from and is not fetched.
     if (!f.sha256 && !f.checksumUrl) {
-      this.add(map.off, `${p}.sha256`, 'missing checksum: expected sha256 (64 hex digits) or checksumUrl (a sha256sum file)')
+      this.add(
+        map.off,
+        `${p}.sha256`,
+        'missing checksum: expected sha256 (64 hex digits) or checksumUrl (a sha256sum file)',
+      )
       ok = false
     }
     let filePath: string | undefined
@@ -68,8 +78,25 @@ export class FileSections extends ManifestShapes {
     }
     if (!ok || url === undefined || filePath === undefined) return undefined
     const where = f.path ? `${p}.path` : `${p}.url`
-    if (!claims.claim(filePath, {off: (pathNode ?? map).off, path: where, entry: p, identity: url, what: 'URL', content: sha256 ?? checksumUrl!})) return undefined
-    return {kind, url, ...(sha256 ? {sha256} : {}), ...(checksumUrl ? {checksumUrl} : {}), path: filePath, pos: this.pos(map.off)}
+    if (
+      !claims.claim(filePath, {
+        off: (pathNode ?? map).off,
+        path: where,
+        entry: p,
+        identity: url,
+        what: 'URL',
+        content: sha256 ?? checksumUrl!,
+      })
+    )
+      return undefined
+    return {
+      kind,
+      url,
+      ...(sha256 ? {sha256} : {}),
+      ...(checksumUrl ? {checksumUrl} : {}),
+      path: filePath,
+      pos: this.pos(map.off),
+    }
   }
 
   protected packages(node: TreeNode, claims: PathClaims): PackageEntry[] {
@@ -88,7 +115,13 @@ export class FileSections extends ManifestShapes {
   }
 
   protected chart(map: TreeMap, p: string, claims: PathClaims): ChartEntry | undefined {
-    const f = this.fields(map, p, ['chart'], ['chart'], 'a chart entry has only chart: {repo, name, version} or chart: {ref, version}')
+    const f = this.fields(
+      map,
+      p,
+      ['chart'],
+      ['chart'],
+      'a chart entry has only chart: {repo, name, version} or chart: {ref, version}',
+    )
     const cp = `${p}.chart`
     const c = this.map(f.chart!, cp, 'a mapping {repo, name, version} or {ref, version}')
     if (!c) return undefined
@@ -102,7 +135,11 @@ export class FileSections extends ManifestShapes {
       return undefined
     }
     if (!g.repo && !g.ref) {
-      this.add(c.off, `${cp}.repo`, 'missing chart source: expected repo (an HTTP chart repository URL) and name, or ref (oci://host/path)')
+      this.add(
+        c.off,
+        `${cp}.repo`,
+        'missing chart source: expected repo (an HTTP chart repository URL) and name, or ref (oci://host/path)',
+      )
       ok = false
     }
     if (g.repo) {
@@ -149,8 +186,26 @@ export class FileSections extends ManifestShapes {
     if (!ok || name === undefined || version === undefined) return undefined
     const filePath = chartPath(name, version)
     const source = repo ?? ociRef!
-    if (!claims.claim(filePath, {off: c.off, path: cp, entry: p, identity: `${source} ${name} ${version}`, what: 'chart', content: `${source} ${name} ${version}`})) return undefined
-    return {kind: 'chart', ...(repo ? {repo} : {}), ...(ociRef ? {ociRef} : {}), name, version, path: filePath, pos: this.pos(c.off)}
+    if (
+      !claims.claim(filePath, {
+        off: c.off,
+        path: cp,
+        entry: p,
+        identity: `${source} ${name} ${version}`,
+        what: 'chart',
+        content: `${source} ${name} ${version}`,
+      })
+    )
+      return undefined
+    return {
+      kind: 'chart',
+      ...(repo ? {repo} : {}),
+      ...(ociRef ? {ociRef} : {}),
+      name,
+      version,
+      path: filePath,
+      pos: this.pos(c.off),
+    }
   }
 }
 
@@ -204,7 +259,11 @@ export class PathClaims {
     for (const [p, c] of this.files) {
       const o = other.files.get(p)
       if (o && o.content !== c.content) {
-        this.v.addClaimProblem(c.off, c.path, `${o.entry} maps to the same path "${p}" with a different checksum (binaries and packages are imported into one tree): give one of them a path:`)
+        this.v.addClaimProblem(
+          c.off,
+          c.path,
+          `${o.entry} maps to the same path "${p}" with a different checksum (binaries and packages are imported into one tree): give one of them a path:`,
+        )
       }
     }
   }
@@ -214,7 +273,11 @@ export class PathClaims {
     const paths = [...this.files.keys()]
     for (const [file, under] of folderClashes(paths)) {
       const c = this.files.get(paths[under])!
-      this.v.addClaimProblem(c.off, c.path, `"${paths[file]}" is a file for ${this.files.get(paths[file])!.entry}; it cannot also be a folder`)
+      this.v.addClaimProblem(
+        c.off,
+        c.path,
+        `"${paths[file]}" is a file for ${this.files.get(paths[file])!.entry}; it cannot also be a folder`,
+      )
     }
   }
 }

@@ -1,10 +1,17 @@
 import path from 'node:path'
 
-import {formatReference, type ImageReference, isRegistryHost, normalizeRegistryHost, parseReference, ReferenceError} from '../oci/reference.js'
+import {
+  formatReference,
+  type ImageReference,
+  isRegistryHost,
+  normalizeRegistryHost,
+  parseReference,
+  ReferenceError,
+} from '../oci/reference.js'
+import {describe} from './manifest-shapes.js'
 import {checkRegex, checkSemverRange, TAG_RULE_KEYS, type TagSelection} from './tag-selection.js'
 import type {TreeMap, TreeNode} from './tree.js'
 import type {ImageEntry, ImageSelection, ReferrerSelection, RegistrySettings, RepositorySelection} from './types.js'
-import {describe} from './manifest-shapes.js'
 import {FileSections} from './validate-files.js'
 /** A media type (RFC 6838 type/subtype, as artifactType holds). */
 const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/
@@ -33,8 +40,14 @@ export class ImageSections extends FileSections {
       const ip = `${p}[${i}]`
       const s = this.string(item, ip)
       if (s === undefined) return
-      if (!MEDIA_TYPE_RE.test(s)) this.add(item.off, ip, `"${s}" is not an artifact type: expected a media type such as application/vnd.cyclonedx+json`)
-      else if (types.includes(s)) this.add(item.off, ip, `duplicate artifact type "${s}" (also ${p}[${types.indexOf(s)}])`)
+      if (!MEDIA_TYPE_RE.test(s))
+        this.add(
+          item.off,
+          ip,
+          `"${s}" is not an artifact type: expected a media type such as application/vnd.cyclonedx+json`,
+        )
+      else if (types.includes(s))
+        this.add(item.off, ip, `duplicate artifact type "${s}" (also ${p}[${types.indexOf(s)}])`)
       else types.push(s)
     })
     return types.length === seq.items.length ? {artifactTypes: types} : undefined
@@ -55,13 +68,18 @@ export class ImageSections extends FileSections {
         const h = this.string(f.host, `${p}.host`)
         if (h !== undefined) {
           if (/^[a-z][a-z0-9+.-]*:\/\//i.test(h)) {
-            this.add(f.host.off, `${p}.host`, `expected host[:port] without a scheme, e.g. ${h.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '')}`)
+            this.add(
+              f.host.off,
+              `${p}.host`,
+              `expected host[:port] without a scheme, e.g. ${h.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/.*$/, '')}`,
+            )
           } else if (!isRegistryHost(h)) {
             this.add(f.host.off, `${p}.host`, `"${h}" is not a registry host: expected host or host:port`)
           } else {
             host = normalizeRegistryHost(h.toLowerCase())
             const first = seen.get(host)
-            if (first !== undefined) this.add(f.host.off, `${p}.host`, `duplicate registry "${host}" (also spec.registries[${first}])`)
+            if (first !== undefined)
+              this.add(f.host.off, `${p}.host`, `duplicate registry "${host}" (also spec.registries[${first}])`)
             else seen.set(host, i)
           }
         }
@@ -109,7 +127,11 @@ export class ImageSections extends FileSections {
       } else if (item.kind === 'scalar' && typeof item.value === 'string') {
         refNode = item
       } else {
-        this.add(item.off, p, `expected an image reference, a mapping with ref and platforms, or one with repository and tags, got ${describe(item)}`)
+        this.add(
+          item.off,
+          p,
+          `expected an image reference, a mapping with ref and platforms, or one with repository and tags, got ${describe(item)}`,
+        )
         return
       }
       if (!refNode) return
@@ -133,7 +155,8 @@ export class ImageSections extends FileSections {
       seen.set(name, i)
       if (!platformsOk) return
       // Neither `@digest` nor a `:tag` after the last `/` (a `:` before it is a registry's port).
-      const latestAssumed = !s.includes('@') && s.lastIndexOf(':') < s.lastIndexOf('/') + 1 ? {latestAssumed: refPath} : {}
+      const latestAssumed =
+        !s.includes('@') && s.lastIndexOf(':') < s.lastIndexOf('/') + 1 ? {latestAssumed: refPath} : {}
       out.push({name, ref, platforms: platforms ?? [...defaults], pos: this.pos(refNode.off), ...latestAssumed})
     })
     return out
@@ -143,7 +166,11 @@ export class ImageSections extends FileSections {
   protected imageSelection(map: TreeMap, p: string, defaults: string[]): ImageSelection | undefined {
     const f = this.fields(map, p, ['repository', 'tags', 'platforms', 'ref'], ['repository', 'tags'])
     if (f.ref) {
-      this.add(f.ref.off, `${p}.ref`, 'give either ref (one image) or repository with tags (a selection of its tags), not both')
+      this.add(
+        f.ref.off,
+        `${p}.ref`,
+        'give either ref (one image) or repository with tags (a selection of its tags), not both',
+      )
       return undefined
     }
     let ok = true
@@ -153,7 +180,11 @@ export class ImageSections extends FileSections {
       try {
         ref = parseReference(s)
         if (ref.digest || s.lastIndexOf(':') > s.lastIndexOf('/')) {
-          this.add(f.repository!.off, `${p}.repository`, `"${s}" names a tag or digest: a repository is host/path, and tags: says which tags to take`)
+          this.add(
+            f.repository!.off,
+            `${p}.repository`,
+            `"${s}" names a tag or digest: a repository is host/path, and tags: says which tags to take`,
+          )
           ok = false
         }
       } catch (error) {
@@ -210,7 +241,11 @@ export class ImageSections extends FileSections {
     if (f.latest) {
       const n = f.latest.kind === 'scalar' ? f.latest.value : undefined
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
-        this.add(f.latest.off, `${p}.latest`, `expected a whole number of at least 1 (how many of the highest versions to keep), got ${describe(f.latest)}`)
+        this.add(
+          f.latest.off,
+          `${p}.latest`,
+          `expected a whole number of at least 1 (how many of the highest versions to keep), got ${describe(f.latest)}`,
+        )
         ok = false
       } else out.latest = n
     }
@@ -232,7 +267,11 @@ export class ImageSections extends FileSections {
       if (f.registry) {
         const h = this.string(f.registry, `${p}.registry`)
         if (h !== undefined && (/^[a-z][a-z0-9+.-]*:\/\//i.test(h) || !isRegistryHost(h))) {
-          this.add(f.registry.off, `${p}.registry`, `"${h}" is not a registry host: expected host or host:port, without a scheme or path`)
+          this.add(
+            f.registry.off,
+            `${p}.registry`,
+            `"${h}" is not a registry host: expected host or host:port, without a scheme or path`,
+          )
         } else if (h !== undefined) registry = normalizeRegistryHost(h.toLowerCase())
       }
       const patterns: {include?: string; exclude?: string} = {}

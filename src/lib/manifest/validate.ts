@@ -1,11 +1,11 @@
 import path from 'node:path'
 
 import {closest} from '../closest.js'
-import {MirrorPathError, mirroredBase} from './mirror-path.js'
-import type {TreeNode} from './tree.js'
-import {aptArchitectures, rpmArchitectures} from './os-arch.js'
-import type {Manifest, OsPackageEntry, SourcePos} from './types.js'
 import type {RawProblem} from './manifest-shapes.js'
+import {mirroredBase, MirrorPathError} from './mirror-path.js'
+import {aptArchitectures, rpmArchitectures} from './os-arch.js'
+import type {TreeNode} from './tree.js'
+import type {Manifest, OsPackageEntry, SourcePos} from './types.js'
 import {PathClaims} from './validate-files.js'
 import {ImageSections} from './validate-images.js'
 
@@ -59,7 +59,12 @@ class Validator extends ImageSections {
     }
     const top = this.map(root, '', 'a mapping with apiVersion, kind, metadata and spec')
     if (!top) return manifest
-    const f = this.fields(top, '', ['apiVersion', 'kind', 'metadata', 'spec'], ['apiVersion', 'kind', 'metadata', 'spec'])
+    const f = this.fields(
+      top,
+      '',
+      ['apiVersion', 'kind', 'metadata', 'spec'],
+      ['apiVersion', 'kind', 'metadata', 'spec'],
+    )
     const apiVersion = f.apiVersion && this.string(f.apiVersion, 'apiVersion')
     if (apiVersion !== undefined && apiVersion !== API_VERSION) {
       this.add(f.apiVersion!.off, 'apiVersion', `expected "${API_VERSION}", got "${apiVersion}"`)
@@ -79,7 +84,11 @@ class Validator extends ImageSections {
       const name = this.string(f.name, 'metadata.name')
       if (name !== undefined) {
         if (!NAME.test(name) || name.length > 253) {
-          this.add(f.name.off, 'metadata.name', `"${name}" is not a valid name: expected lowercase letters, digits, . and -, starting with a letter or digit`)
+          this.add(
+            f.name.off,
+            'metadata.name',
+            `"${name}" is not a valid name: expected lowercase letters, digits, . and -, starting with a letter or digit`,
+          )
         } else {
           m.name = name
         }
@@ -95,9 +104,18 @@ class Validator extends ImageSections {
   }
 
   protected spec(node: TreeNode, m: Manifest): void {
-    const map = this.map(node, 'spec', 'a mapping with platforms, registries, referrers, images, repositories, binaries and packages')
+    const map = this.map(
+      node,
+      'spec',
+      'a mapping with platforms, registries, referrers, images, repositories, binaries and packages',
+    )
     if (!map) return
-    const f = this.fields(map, 'spec', ['platforms', 'registries', 'referrers', 'images', 'repositories', 'binaries', 'packages', 'osPackages'], [])
+    const f = this.fields(
+      map,
+      'spec',
+      ['platforms', 'registries', 'referrers', 'images', 'repositories', 'binaries', 'packages', 'osPackages'],
+      [],
+    )
     if (f.platforms) {
       const platforms = this.platforms(f.platforms, 'spec.platforms', false)
       if (platforms && platforms !== 'all') m.platforms = platforms
@@ -138,11 +156,20 @@ class Validator extends ImageSections {
       if (typeName === undefined) return
       if (!(OS_TYPES as readonly string[]).includes(typeName)) {
         const near = closest(typeName, [...OS_TYPES])
-        this.add(typeNode.off, `${p}.type`, `unknown type "${typeName}": ${near ? `did you mean "${near}"?` : 'expected apt or rpm'}`)
+        this.add(
+          typeNode.off,
+          `${p}.type`,
+          `unknown type "${typeName}": ${near ? `did you mean "${near}"?` : 'expected apt or rpm'}`,
+        )
         return
       }
       const type = typeName as OsPackageEntry['type']
-      const f = this.fields(map, p, type === 'apt' ? APT_FIELDS : RPM_FIELDS, type === 'apt' ? ['url', 'suites', 'keyring', 'packages'] : ['url', 'gpgKey', 'packages'])
+      const f = this.fields(
+        map,
+        p,
+        type === 'apt' ? APT_FIELDS : RPM_FIELDS,
+        type === 'apt' ? ['url', 'suites', 'keyring', 'packages'] : ['url', 'gpgKey', 'packages'],
+      )
       let ok = true
       const url = f.url ? this.url(f.url, `${p}.url`)?.replace(/\/+$/, '') : undefined
       let base: string | undefined
@@ -154,12 +181,21 @@ class Validator extends ImageSections {
           this.add(f.url!.off, `${p}.url`, error.message)
         }
       }
-      const packages = f.packages ? this.words(f.packages, `${p}.packages`, type === 'apt' ? APT_PACKAGE : RPM_PACKAGE, 'a package name') : undefined
+      const packages = f.packages
+        ? this.words(f.packages, `${p}.packages`, type === 'apt' ? APT_PACKAGE : RPM_PACKAGE, 'a package name')
+        : undefined
       const defaults = type === 'apt' ? aptArchitectures(platforms) : rpmArchitectures(platforms)
-      let architectures = f.architectures ? this.words(f.architectures, `${p}.architectures`, APT_WORD, 'an architecture') : defaults
-      if (type === 'rpm' && architectures && !architectures.includes('noarch')) architectures = [...architectures, 'noarch']
+      let architectures = f.architectures
+        ? this.words(f.architectures, `${p}.architectures`, APT_WORD, 'an architecture')
+        : defaults
+      if (type === 'rpm' && architectures && !architectures.includes('noarch'))
+        architectures = [...architectures, 'noarch']
       if (architectures && architectures.length === 0) {
-        this.add(map.off, `${p}.architectures`, `no ${type} architecture for spec.platforms (${platforms.join(', ')}): give architectures`)
+        this.add(
+          map.off,
+          `${p}.architectures`,
+          `no ${type} architecture for spec.platforms (${platforms.join(', ')}): give architectures`,
+        )
         ok = false
       }
       const keyField = type === 'apt' ? 'keyring' : 'gpgKey'
@@ -167,13 +203,18 @@ class Validator extends ImageSections {
       let key: string | undefined
       if (keyNode) {
         const k = this.string(keyNode, `${p}.${keyField}`)
-        if (k === '') this.add(keyNode.off, `${p}.${keyField}`, 'expected a file path (OpenPGP public key, binary or armored)')
+        if (k === '')
+          this.add(keyNode.off, `${p}.${keyField}`, 'expected a file path (OpenPGP public key, binary or armored)')
         else if (k !== undefined) key = path.resolve(this.dir, k)
       }
       if (url !== undefined && key !== undefined) {
         const other = keyOfUrl.get(url)
         if (other && (other.type !== type || other.key !== key)) {
-          this.add(keyNode!.off, `${p}.${keyField}`, `${other.entry} names the same url with ${other.type === type ? `another ${keyField}` : `type ${other.type}`}: one repository is checked with one key`)
+          this.add(
+            keyNode!.off,
+            `${p}.${keyField}`,
+            `${other.entry} names the same url with ${other.type === type ? `another ${keyField}` : `type ${other.type}`}: one repository is checked with one key`,
+          )
           ok = false
         } else if (!other) keyOfUrl.set(url, {type, key, entry: p})
       }
@@ -196,7 +237,11 @@ class Validator extends ImageSections {
         const id = `${url} ${suite}`
         const first = suites.get(id)
         if (first !== undefined) {
-          this.add(f.suites!.kind === 'seq' ? f.suites!.items[k].off : f.suites!.off, `${p}.suites[${k}]`, `suite ${suite} of ${url} is also in ${first}: list its packages in one entry`)
+          this.add(
+            f.suites!.kind === 'seq' ? f.suites!.items[k].off : f.suites!.off,
+            `${p}.suites[${k}]`,
+            `suite ${suite} of ${url} is also in ${first}: list its packages in one entry`,
+          )
           return
         }
         suites.set(id, p)

@@ -14,7 +14,12 @@ export function manifestWarnings(m: Manifest): ManifestProblem[] {
   const warnings: ManifestProblem[] = []
   for (const i of m.images) {
     if (i.latestAssumed === undefined) continue
-    warnings.push({file: m.file, ...i.pos, path: i.latestAssumed, message: `no tag or digest: latest is assumed (${i.name}); name the tag, or pin it with airlock lock`})
+    warnings.push({
+      file: m.file,
+      ...i.pos,
+      path: i.latestAssumed,
+      message: `no tag or digest: latest is assumed (${i.name}); name the tag, or pin it with airlock lock`,
+    })
   }
   const seen = new Map<string, {url: string; path: string}>()
   const entries = [
@@ -49,7 +54,9 @@ const METADATA_NAMES = new Set(['metadata.google.internal', 'metadata'])
 export function isMetadataHost(urlOrHost: string): boolean {
   let hostname: string
   try {
-    hostname = new URL(urlOrHost.includes('://') ? urlOrHost : `http://${urlOrHost}`).hostname.toLowerCase().replace(/\.$/, '')
+    hostname = new URL(urlOrHost.includes('://') ? urlOrHost : `http://${urlOrHost}`).hostname
+      .toLowerCase()
+      .replace(/\.$/, '')
   } catch {
     return false
   }
@@ -68,15 +75,26 @@ function metadataHostWarnings(m: Manifest): ManifestProblem[] {
     ...m.images.map((e, i) => ({what: e.ref.registry, path: `spec.images[${i}]`, pos: e.pos})),
     ...(m.selections ?? []).map((e) => ({what: e.registry, path: e.field, pos: e.pos})),
     ...(m.repositories ?? []).map((e) => ({what: e.registry, path: e.field, pos: e.pos})),
-    ...m.binaries.flatMap((e, i) => [{what: e.url, path: `spec.binaries[${i}].url`, pos: e.pos}, ...(e.checksumUrl ? [{what: e.checksumUrl, path: `spec.binaries[${i}].checksumUrl`, pos: e.pos}] : [])]),
+    ...m.binaries.flatMap((e, i) => [
+      {what: e.url, path: `spec.binaries[${i}].url`, pos: e.pos},
+      ...(e.checksumUrl ? [{what: e.checksumUrl, path: `spec.binaries[${i}].checksumUrl`, pos: e.pos}] : []),
+    ]),
     ...m.packages.flatMap((e, i) =>
       e.kind === 'chart'
         ? [{what: e.repo ?? e.ociRef?.replace(/^oci:\/\//, '') ?? '', path: `spec.packages[${i}].chart`, pos: e.pos}]
-        : [{what: e.url, path: `spec.packages[${i}].url`, pos: e.pos}, ...(e.checksumUrl ? [{what: e.checksumUrl, path: `spec.packages[${i}].checksumUrl`, pos: e.pos}] : [])],
+        : [
+            {what: e.url, path: `spec.packages[${i}].url`, pos: e.pos},
+            ...(e.checksumUrl ? [{what: e.checksumUrl, path: `spec.packages[${i}].checksumUrl`, pos: e.pos}] : []),
+          ],
     ),
     ...(m.osPackages ?? []).map((e) => ({what: e.url, path: `${e.field}.url`, pos: e.pos})),
   ]
   return named
     .filter((n) => n.what !== '' && isMetadataHost(n.what))
-    .map((n) => ({file: m.file, ...n.pos, path: n.path, message: `${n.what} is a link-local or cloud metadata address: on a cloud bastion it reaches the instance's metadata service, not a mirror`}))
+    .map((n) => ({
+      file: m.file,
+      ...n.pos,
+      path: n.path,
+      message: `${n.what} is a link-local or cloud metadata address: on a cloud bastion it reaches the instance's metadata service, not a mirror`,
+    }))
 }

@@ -99,7 +99,12 @@ const q = (s: string): string => JSON.stringify(s)
  * and tag resolution; a prefix goes into the host's path with
  * `override_path`. `serve --print-mirror-config` prints the same text.
  */
-export function containerdHostsToml(registry: string, endpoint: MirrorEndpoint, prefix = '', comments: string[] = []): string {
+export function containerdHostsToml(
+  registry: string,
+  endpoint: MirrorEndpoint,
+  prefix = '',
+  comments: string[] = [],
+): string {
   const host = prefix === '' ? endpoint.url : `${endpoint.url}/v2/${prefix}`
   return [
     ...comments.map((c) => `# ${c}`.trimEnd()),
@@ -114,14 +119,18 @@ export function containerdHostsToml(registry: string, endpoint: MirrorEndpoint, 
   ].join('\n')
 }
 
-const renamedLines = (list: MirroredName[], host: string): string[] => list.map((n) => `  ${n.registry}/${n.repository} -> ${host}/${n.target}`)
+const renamedLines = (list: MirroredName[], host: string): string[] =>
+  list.map((n) => `  ${n.registry}/${n.repository} -> ${host}/${n.target}`)
 
 /** The three files for `names` pulled from `endpoint`; `by` names the command, for the files' first comment. */
 export function mirrorConfig(names: MirroredName[], endpoint: MirrorEndpoint, by: string): MirrorConfig {
   const plans = planRegistries(names)
   const host = hostOf(endpoint.url)
   const plain = endpoint.url.startsWith('http://')
-  const caNote = endpoint.privateCa && !endpoint.skipVerify ? ["TLS: the nodes must trust the CA of the registry's certificate (see docs/registry-targets.md)."] : []
+  const caNote =
+    endpoint.privateCa && !endpoint.skipVerify
+      ? ["TLS: the nodes must trust the CA of the registry's certificate (see docs/registry-targets.md)."]
+      : []
   const files: MirrorConfigFile[] = []
   const containerdMisses: {source: string; target: string}[] = []
 
@@ -133,10 +142,14 @@ export function mirrorConfig(names: MirroredName[], endpoint: MirrorEndpoint, by
         'through this file (pull them by their target names, or use registries.conf / registries.yaml):',
         ...renamedLines(p.renamed, host),
       )
-      for (const n of p.renamed) containerdMisses.push({source: `${n.registry}/${n.repository}`, target: `${host}/${n.target}`})
+      for (const n of p.renamed)
+        containerdMisses.push({source: `${n.registry}/${n.repository}`, target: `${host}/${n.target}`})
     }
     if (caNote.length > 0) comments.push(...caNote)
-    files.push({path: `${CONTAINERD_HOSTS_DIR}/${p.registry}/hosts.toml`, content: containerdHostsToml(p.registry, endpoint, p.prefix, comments)})
+    files.push({
+      path: `${CONTAINERD_HOSTS_DIR}/${p.registry}/hosts.toml`,
+      content: containerdHostsToml(p.registry, endpoint, p.prefix, comments),
+    })
   }
 
   const conf: string[] = [
@@ -223,7 +236,11 @@ export async function writePushedMirrorConfig(
   warn: (message: string) => void,
 ): Promise<string[]> {
   const https = target.url.startsWith('https://')
-  const endpoint: MirrorEndpoint = {url: target.url, skipVerify: https && Boolean(target.insecure), privateCa: https && (target.caFiles?.length ?? 0) > 0}
+  const endpoint: MirrorEndpoint = {
+    url: target.url,
+    skipVerify: https && Boolean(target.insecure),
+    privateCa: https && (target.caFiles?.length ?? 0) > 0,
+  }
   const config = mirrorConfig(
     targets.map((t) => ({registry: t.source.registry, repository: t.source.repository, target: t.repository})),
     endpoint,

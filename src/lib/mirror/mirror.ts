@@ -1,11 +1,9 @@
 import pLimit from 'p-limit'
 
-import type {Descriptor} from '../content/descriptor.js'
 import type {LockReferrer} from '../bundle-json.js'
+import type {Descriptor} from '../content/descriptor.js'
 import {BlobQueue, Copier} from '../copy.js'
 import {UsageError} from '../errors.js'
-import {type PushStats, PushRun, pushReferrersTags, type RegistryTargetOptions, RegistrySink, targetClient} from '../targets/registry/registry-sink.js'
-import {checkTargetOptions, type ImageTarget, planTargets} from '../targets/registry/registry-target.js'
 import type {ImageEntry, Manifest} from '../manifest/types.js'
 import {writePushedMirrorConfig} from '../mirror-config/mirror-config.js'
 import {chooseRoot} from '../oci/choose-root.js'
@@ -15,6 +13,15 @@ import {RegistryPusher} from '../registry/push.js'
 import {RegistrySource} from '../registry/source.js'
 import {sourceClients} from '../select/clients.js'
 import {type RepositoriesReport, resolveManifest, type SelectionReport} from '../select/resolve.js'
+import {
+  pushReferrersTags,
+  PushRun,
+  type PushStats,
+  RegistrySink,
+  type RegistryTargetOptions,
+  targetClient,
+} from '../targets/registry/registry-sink.js'
+import {checkTargetOptions, type ImageTarget, planTargets} from '../targets/registry/registry-target.js'
 import {formatBytes, shortDigest} from '../ui/format.js'
 import type {Progress} from '../ui/progress.js'
 
@@ -68,14 +75,24 @@ export interface MirrorResult {
 export async function mirror(given: Manifest, opts: MirrorOptions): Promise<MirrorResult> {
   const target = checkTargetOptions(opts)
   const {progress} = opts
-  if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new UsageError(`--concurrency must be a positive whole number, got ${opts.concurrency}`)
+  if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1)
+    throw new UsageError(`--concurrency must be a positive whole number, got ${opts.concurrency}`)
   const sources = sourceClients(given, {caFiles: opts.caFiles, signal: opts.signal, onWarning: (m) => progress.warn(m)})
   const {manifest, resolution} = await resolveManifest(given, {registry: sources.lister})
   const report = resolution ? {selections: resolution.selections, repositories: resolution.repositories} : {}
   const planned = plan(manifest.images, target)
   const stats: PushStats = {uploaded: 0, mounted: 0, present: 0, bytesUploaded: 0, manifestsPushed: 0}
   if (opts.dryRun || planned.length === 0) {
-    return {images: planned.map((p) => ({source: p.entry.name, target: p.target.ref, digest: p.entry.ref.digest ?? '', platforms: []})), stats, ...report}
+    return {
+      images: planned.map((p) => ({
+        source: p.entry.name,
+        target: p.target.ref,
+        digest: p.entry.ref.digest ?? '',
+        platforms: [],
+      })),
+      stats,
+      ...report,
+    }
   }
   const client = targetClient(target.registry, opts, progress, opts.signal)
   const run = new PushRun(new RegistryPusher(client, {chunkSize: opts.chunkSize}))
@@ -103,7 +120,10 @@ export async function mirror(given: Manifest, opts: MirrorOptions): Promise<Mirr
         const src = sources.client(entry.ref.registry)
         const repo = entry.ref.repository
         const fetched = await src.getManifest(repo, entry.ref.digest ?? entry.ref.tag ?? 'latest')
-        const chosen = await chooseRoot(entry.name, fetched, wanted(entry), entry.ref, {config: (d) => readConfig(src, repo, d), warn: (m) => progress.warn(m)})
+        const chosen = await chooseRoot(entry.name, fetched, wanted(entry), entry.ref, {
+          config: (d) => readConfig(src, repo, d),
+          warn: (m) => progress.warn(m),
+        })
         let total = 0
         const source = new RegistrySource(src, repo)
         const copier = copierFor(t.repository)
@@ -156,20 +176,33 @@ export async function mirror(given: Manifest, opts: MirrorOptions): Promise<Mirr
     const first = failed[0].reason
     if (first instanceof Error && 'details' in first && Array.isArray(first.details)) {
       first.details.push(...failed.slice(1).map((f) => `also: ${(f.reason as Error).message}`))
-      if (failed.length > 1) first.details.push('run the mirror again to finish them: what is in the target already is skipped')
+      if (failed.length > 1)
+        first.details.push('run the mirror again to finish them: what is in the target already is skipped')
     }
     throw first
   }
   const images = results.map((r) => (r as PromiseFulfilledResult<MirroredImage>).value)
   if (opts.mirrorConfig === undefined) return {images, stats: run.stats, ...report}
   const pushed = {url: await client.base(), insecure: opts.insecure, caFiles: opts.caFiles}
-  const mirrorConfig = await writePushedMirrorConfig(opts.mirrorConfig, planned.map((p) => p.target), pushed, 'airlock mirror', (m) => progress.warn(m))
+  const mirrorConfig = await writePushedMirrorConfig(
+    opts.mirrorConfig,
+    planned.map((p) => p.target),
+    pushed,
+    'airlock mirror',
+    (m) => progress.warn(m),
+  )
   return {images, stats: run.stats, ...report, mirrorConfig}
 }
 
 /** Each image's target, all known before anything is copied (a collision is refused there). */
-function plan(images: ImageEntry[], options: ReturnType<typeof checkTargetOptions>): {entry: ImageEntry; target: ImageTarget}[] {
-  const targets = planTargets(images.map((e) => ({ref: e.name, digest: e.ref.digest ?? ''})), options)
+function plan(
+  images: ImageEntry[],
+  options: ReturnType<typeof checkTargetOptions>,
+): {entry: ImageEntry; target: ImageTarget}[] {
+  const targets = planTargets(
+    images.map((e) => ({ref: e.name, digest: e.ref.digest ?? ''})),
+    options,
+  )
   return images.map((entry, n) => ({entry, target: targets[n]}))
 }
 

@@ -1,7 +1,7 @@
 import {Readable} from 'node:stream'
 
-import {digestHex} from '../content/digest.js'
 import type {Descriptor} from '../content/descriptor.js'
+import {digestHex} from '../content/digest.js'
 import {MediaType} from '../content/media-types.js'
 import type {Opener} from '../content/opener.js'
 import type {ImageSource} from '../content/roles.js'
@@ -146,11 +146,20 @@ export class OciArchiveWriter {
         yield encodeHeader({path, type: 'file', size: b.desc.size, mode: 0o644, mtime})
         const body = await ahead[i]!
         ahead[i] = undefined
-        yield* checkedBody(body.chunks, {size: b.desc.size, sha256: digestHex(digest), label: `${b.label} (${body.url})`, onBytes})
+        yield* checkedBody(body.chunks, {
+          size: b.desc.size,
+          sha256: digestHex(digest),
+          label: `${b.label} (${body.url})`,
+          onBytes,
+        })
       }
     } finally {
       // Stopped early (a failure, or the reader went away): close what was opened ahead.
-      for (const p of ahead) void p?.then((body) => body.close(), () => {})
+      for (const p of ahead)
+        void p?.then(
+          (body) => body.close(),
+          () => {},
+        )
     }
     yield endOfArchive()
   }

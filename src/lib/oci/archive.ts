@@ -1,14 +1,14 @@
 import {createReadStream} from 'node:fs'
-import {open, stat, type FileHandle} from 'node:fs/promises'
+import {type FileHandle, open, stat} from 'node:fs/promises'
 import {PassThrough, Readable} from 'node:stream'
 
+import type {Descriptor, ImageIndex} from '../content/descriptor.js'
+import {digestHex, isDigest} from '../content/digest.js'
+import type {OpenedStream, Opener} from '../content/opener.js'
+import type {ImageSource} from '../content/roles.js'
 import {BundleError} from '../errors.js'
 import {ManifestParseError, parseLayoutIndex} from '../graph/parse.js'
-import type {Opener, OpenedStream} from '../content/opener.js'
-import type {ImageSource} from '../content/roles.js'
 import {BLOCK, padded, TarHeaderDecoder} from '../tar/headers.js'
-import {digestHex, isDigest} from '../content/digest.js'
-import type {Descriptor, ImageIndex} from '../content/descriptor.js'
 
 /**
  * An oci-archive (a plain tar of an OCI image layout) read in place: the tar
@@ -133,7 +133,8 @@ export class OciArchive {
       const dataAt = pos + BLOCK
       if (step.kind === 'meta') {
         const data = await this.readAt(dataAt, step.size)
-        if (data.length < step.size) throw new BundleError(`${this.path}: truncated: a metadata record ends past the end of the archive`)
+        if (data.length < step.size)
+          throw new BundleError(`${this.path}: truncated: a metadata record ends past the end of the archive`)
         decoder.meta(data)
         pos = dataAt + padded(step.size)
         continue
@@ -141,7 +142,8 @@ export class OciArchive {
       const {header} = step
       const name = cleanName(header.path)
       if (header.type === 'file') {
-        if (dataAt + header.size > this.size) throw new BundleError(`${this.path}: truncated: ${name} ends past the end of the archive`)
+        if (dataAt + header.size > this.size)
+          throw new BundleError(`${this.path}: truncated: ${name} ends past the end of the archive`)
         entries.set(name, {name, offset: dataAt, size: header.size})
       } else if (header.type === 'hardlink') {
         links.push([name, cleanName(header.linkpath ?? '')])
@@ -191,13 +193,20 @@ export class OciArchive {
         for await (const chunk of rs) {
           // The reader went away (a failed upload destroys its source): stop, which closes `rs` too.
           if (out.destroyed) return
-          if (!out.write(chunk)) await new Promise<void>((resolve, reject) => {
-            if (out.destroyed) return reject(new Error('stream closed'))
-            const onDrain = (): void => { out.off('close', onClose); resolve() }
-            const onClose = (): void => { out.off('drain', onDrain); reject(new Error('stream closed')) }
-            out.once('drain', onDrain)
-            out.once('close', onClose)
-          })
+          if (!out.write(chunk))
+            await new Promise<void>((resolve, reject) => {
+              if (out.destroyed) return reject(new Error('stream closed'))
+              const onDrain = (): void => {
+                out.off('close', onClose)
+                resolve()
+              }
+              const onClose = (): void => {
+                out.off('drain', onDrain)
+                reject(new Error('stream closed'))
+              }
+              out.once('drain', onDrain)
+              out.once('close', onClose)
+            })
         }
         pos += to - from
       }
@@ -247,7 +256,8 @@ export class OciArchive {
     try {
       return parseLayoutIndex(bytes)
     } catch (err) {
-      if (err instanceof ManifestParseError && err.reason === 'json') throw new BundleError(`${this.path}: index.json is not valid JSON`)
+      if (err instanceof ManifestParseError && err.reason === 'json')
+        throw new BundleError(`${this.path}: index.json is not valid JSON`)
       if (err instanceof ManifestParseError) throw new BundleError(`${this.path}: index.json has no manifests list`)
       throw err
     }
@@ -276,21 +286,34 @@ export class ArchiveImageSource implements ImageSource {
   }
 
   async fetchManifest(desc: Descriptor): Promise<Buffer> {
-    if (!this.archive.hasBlob(desc.digest)) throw new BundleError(`${this.archive.path}: manifest ${desc.digest} is missing`)
+    if (!this.archive.hasBlob(desc.digest))
+      throw new BundleError(`${this.archive.path}: manifest ${desc.digest} is missing`)
     return this.archive.readBlob(desc.digest)
   }
 
   blobOpener(desc: Descriptor): Opener {
     return async (offset: number): Promise<OpenedStream> => {
-      if (!this.archive.hasBlob(desc.digest)) throw new BundleError(`${this.archive.path}: blob ${desc.digest} is missing`)
+      if (!this.archive.hasBlob(desc.digest))
+        throw new BundleError(`${this.archive.path}: blob ${desc.digest} is missing`)
       const e = this.archive.entry(OciArchive.blobName(desc.digest))
       const from = Math.min(Math.max(0, offset), e.size)
       if (e.size - from <= WHOLE_BLOB) {
         // Small: read whole through the archive's open handle, no file opened per blob.
         const bytes = await this.archive.readRange(e.offset + from, e.size - from)
-        return {stream: Readable.from([bytes], {objectMode: false}), bytes, start: from, total: e.size, url: `${this.archive.path}#${e.name}`}
+        return {
+          stream: Readable.from([bytes], {objectMode: false}),
+          bytes,
+          start: from,
+          total: e.size,
+          url: `${this.archive.path}#${e.name}`,
+        }
       }
-      return {stream: this.archive.streamRange(e.offset + from, e.size - from), start: from, total: e.size, url: `${this.archive.path}#${e.name}`}
+      return {
+        stream: this.archive.streamRange(e.offset + from, e.size - from),
+        start: from,
+        total: e.size,
+        url: `${this.archive.path}#${e.name}`,
+      }
     }
   }
 }

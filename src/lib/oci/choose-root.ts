@@ -1,7 +1,7 @@
 import type {Descriptor} from '../content/descriptor.js'
+import {sha256Digest} from '../content/digest.js'
 import {FailureError} from '../errors.js'
 import {ManifestParseError, type ParsedManifest, parseManifestJson} from '../graph/parse.js'
-import {sha256Digest} from '../content/digest.js'
 import {formatPlatform, indexPlatforms, isRunnableDescriptor, parsePlatform, platformMatches} from './platform.js'
 import type {ImageReference} from './reference.js'
 
@@ -56,8 +56,10 @@ export async function chooseRoot(
   try {
     doc = parseManifestJson(fetched.bytes, fetched.mediaType)
   } catch (err) {
-    if (err instanceof ManifestParseError && err.reason === 'json') throw new FailureError(`manifest ${fetched.digest} of ${name} is not valid JSON`)
-    if (err instanceof ManifestParseError) throw new FailureError(`${name}: unsupported manifest media type ${fetched.mediaType}`)
+    if (err instanceof ManifestParseError && err.reason === 'json')
+      throw new FailureError(`manifest ${fetched.digest} of ${name} is not valid JSON`)
+    if (err instanceof ManifestParseError)
+      throw new FailureError(`${name}: unsupported manifest media type ${fetched.mediaType}`)
     throw err
   }
   if (doc.kind === 'index') {
@@ -66,22 +68,32 @@ export async function chooseRoot(
     if (wanted === 'all') return {root: fetched, platforms: has}
     const specs = wanted.map(parsePlatform)
     if (keepsWholeIndex(ref)) {
-      if (!index.manifests.every((d) => isRunnableDescriptor(d) && specs.some((w) => platformMatches(w, d.platform!)))) {
+      if (
+        !index.manifests.every((d) => isRunnableDescriptor(d) && specs.some((w) => platformMatches(w, d.platform!)))
+      ) {
         warn(
           `${name}: pinned to an index digest with no tag; carrying all ${index.manifests.length} platforms (${has.join(', ')}) so that the mirror serves ${fetched.digest}, not only ${wanted.join(', ')} (name a tag too, host/repo:tag@sha256:..., to filter it)`,
         )
       }
       return {root: fetched, platforms: has}
     }
-    const kept = index.manifests.filter((d) => isRunnableDescriptor(d) && specs.some((w) => platformMatches(w, d.platform!)))
+    const kept = index.manifests.filter(
+      (d) => isRunnableDescriptor(d) && specs.some((w) => platformMatches(w, d.platform!)),
+    )
     if (kept.length === 0) {
-      throw new FailureError(`${name}: none of the platforms asked for (${wanted.join(', ')}) is in the image; it has ${has.join(', ') || 'none'}`)
+      throw new FailureError(
+        `${name}: none of the platforms asked for (${wanted.join(', ')}) is in the image; it has ${has.join(', ') || 'none'}`,
+      )
     }
     const missing = wanted.filter((w) => !kept.some((d) => platformMatches(parsePlatform(w), d.platform!)))
     if (missing.length > 0) warn(`${name}: has no ${missing.join(', ')} (it has ${has.join(', ')}); keeping the rest`)
     if (kept.length === index.manifests.length) return {root: fetched, platforms: indexPlatforms(kept)}
     const bytes = Buffer.from(JSON.stringify({...index, manifests: kept}))
-    return {root: {bytes, mediaType: fetched.mediaType, digest: sha256Digest(bytes)}, platforms: indexPlatforms(kept), sourceDigest: fetched.digest}
+    return {
+      root: {bytes, mediaType: fetched.mediaType, digest: sha256Digest(bytes)},
+      platforms: indexPlatforms(kept),
+      sourceDigest: fetched.digest,
+    }
   }
   const platform = configPlatform(await config(doc.manifest.config))
   if (wanted !== 'all' && platform && !wanted.some((w) => platformMatches(parsePlatform(w), parsePlatform(platform)))) {

@@ -1,10 +1,9 @@
 import {createPublicKey, type KeyObject, verify} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 
-import {UsageError} from '../errors.js'
-
-import {digestHex, isDigest} from '../content/digest.js'
 import type {ImageManifest} from '../content/descriptor.js'
+import {digestHex, isDigest} from '../content/digest.js'
+import {UsageError} from '../errors.js'
 
 /**
  * cosign's key-based signatures, as cosign stores them: a manifest tagged
@@ -51,13 +50,18 @@ const COSIGN_KEY_HINT = 'pass the cosign.pub that cosign generate-key-pair wrote
 /** A PEM public key file (`cosign.pub`, as `cosign generate-key-pair` writes it); a usage error when it is not one. */
 export async function readPublicKey(file: string): Promise<KeyObject> {
   const key = await readPemPublicKey(file, COSIGN_KEY_HINT)
-  if (key.asymmetricKeyType !== 'ec') throw new UsageError(`${file} is not a PEM public key: a ${key.asymmetricKeyType} key, cosign keys are ECDSA`, {suggestions: [COSIGN_KEY_HINT]})
+  if (key.asymmetricKeyType !== 'ec')
+    throw new UsageError(`${file} is not a PEM public key: a ${key.asymmetricKeyType} key, cosign keys are ECDSA`, {
+      suggestions: [COSIGN_KEY_HINT],
+    })
   return key
 }
 
 /** The simple-signing layers of a manifest: one per signature. */
 export function simpleSigningLayers(manifest: Pick<ImageManifest, 'layers'>): ImageManifest['layers'] {
-  return (Array.isArray(manifest.layers) ? manifest.layers : []).filter((l) => l?.mediaType === SIMPLE_SIGNING_MEDIA_TYPE)
+  return (Array.isArray(manifest.layers) ? manifest.layers : []).filter(
+    (l) => l?.mediaType === SIMPLE_SIGNING_MEDIA_TYPE,
+  )
 }
 
 export type SimpleSignatureCheck =
@@ -71,7 +75,11 @@ export type SimpleSignatureCheck =
  * bytes with `key`, then the payload's `critical.image.docker-manifest-digest`.
  * Whether that digest is the right one is the caller's question.
  */
-export function checkSimpleSignature(payload: Buffer, base64Signature: string | undefined, key: KeyObject): SimpleSignatureCheck {
+export function checkSimpleSignature(
+  payload: Buffer,
+  base64Signature: string | undefined,
+  key: KeyObject,
+): SimpleSignatureCheck {
   if (!base64Signature) return {verified: false, why: `no ${COSIGN_SIGNATURE_ANNOTATION} annotation`}
   let ok: boolean
   try {
@@ -82,10 +90,13 @@ export function checkSimpleSignature(payload: Buffer, base64Signature: string | 
   if (!ok) return {verified: false, why: 'the signature does not verify with this key'}
   let names: unknown
   try {
-    names = (JSON.parse(payload.toString('utf8')) as {critical?: {image?: Record<string, unknown>}}).critical?.image?.['docker-manifest-digest']
+    names = (JSON.parse(payload.toString('utf8')) as {critical?: {image?: Record<string, unknown>}}).critical?.image?.[
+      'docker-manifest-digest'
+    ]
   } catch {
     return {verified: false, why: 'the signed payload is not JSON'}
   }
-  if (typeof names !== 'string' || !isDigest(names)) return {verified: false, why: 'the signed payload names no sha256 manifest digest'}
+  if (typeof names !== 'string' || !isDigest(names))
+    return {verified: false, why: 'the signed payload names no sha256 manifest digest'}
   return {verified: true, names}
 }

@@ -3,21 +3,21 @@ import {type FileHandle, open, readFile, rm, stat, writeFile} from 'node:fs/prom
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
 
-import {FailureError, IntegrityError} from '../errors.js'
-import {parseLayoutIndex} from '../graph/parse.js'
+import type {Descriptor, ImageIndex} from '../content/descriptor.js'
+import {digestHex, sha256Digest} from '../content/digest.js'
+import {manifestMediaType, MediaType} from '../content/media-types.js'
 import type {Opener} from '../content/opener.js'
 import type {BlobPutOptions, BlobPutResult, ImageSink, ImageSource, Resolver} from '../content/roles.js'
+import {FailureError, IntegrityError} from '../errors.js'
 import {downloadVerified} from '../fetch/download.js'
 import type {LowSpeed} from '../fetch/low-speed.js'
 import type {RetryPolicy} from '../fetch/retry.js'
+import {parseLayoutIndex} from '../graph/parse.js'
 import {Once} from '../once.js'
 import {writeFileAtomic} from '../store/atomic.js'
 import {readSmall, SMALL_FILE} from '../store/read-small.js'
 import {StagedFiles} from '../store/staged.js'
 import type {Store} from '../store/store.js'
-import {digestHex, sha256Digest} from '../content/digest.js'
-import type {Descriptor, ImageIndex} from '../content/descriptor.js'
-import {manifestMediaType, MediaType} from '../content/media-types.js'
 
 /** index.json annotations every entry carries (contract: "The store"). */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name'
@@ -34,7 +34,14 @@ export const REFERRER_SUBJECT_ANNOTATION = 'io.airlock.referrer.subject'
 export const REFERRER_TAG_ANNOTATION = 'io.airlock.referrer.tag'
 
 /** The index.json entry of a referrer. */
-export function referrerEntry(r: {digest: string; mediaType: string; size: number; artifactType: string; subject: string; tag?: string}): Descriptor {
+export function referrerEntry(r: {
+  digest: string
+  mediaType: string
+  size: number
+  artifactType: string
+  subject: string
+  tag?: string
+}): Descriptor {
   return {
     mediaType: r.mediaType,
     digest: r.digest,
@@ -90,7 +97,8 @@ export async function readLayoutIndex(root: string): Promise<ImageIndex> {
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: []}
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      return {schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: []}
     throw err
   }
   try {
@@ -259,7 +267,10 @@ export class OciLayoutSink implements ImageSink {
   }
 
   private loadIndex(): Promise<{head: ImageIndex; entries: Map<string, Descriptor>}> {
-    this.index ??= readLayoutIndex(this.root).then((head) => ({head, entries: new Map(head.manifests.map((m) => [indexKey(m), m]))}))
+    this.index ??= readLayoutIndex(this.root).then((head) => ({
+      head,
+      entries: new Map(head.manifests.map((m) => [indexKey(m), m])),
+    }))
     // A failed read is tried again by the next caller.
     this.index.catch(() => (this.index = undefined))
     return this.index
@@ -361,7 +372,8 @@ export class OciLayoutSource implements ImageSource, Resolver {
       try {
         fh = await open(path, 'r')
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FailureError(`blob ${desc.digest} is missing from ${this.root}`)
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+          throw new FailureError(`blob ${desc.digest} is missing from ${this.root}`)
         throw err
       }
       let size: number
@@ -372,7 +384,11 @@ export class OciLayoutSource implements ImageSource, Resolver {
         throw err
       }
       const start = offset > 0 && offset < size ? offset : 0
-      const stream = fh.createReadStream({start, end: Math.max(start, size - 1), highWaterMark: Math.max(1, Math.min(READ_CHUNK, size - start))})
+      const stream = fh.createReadStream({
+        start,
+        end: Math.max(start, size - 1),
+        highWaterMark: Math.max(1, Math.min(READ_CHUNK, size - start)),
+      })
       return {stream, start, total: size, url: `file://${path}`}
     }
   }

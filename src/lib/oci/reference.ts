@@ -15,7 +15,8 @@ export interface ImageReference {
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
 const DIGEST = /^sha256:[a-f0-9]{64}$/
-const REGISTRY_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
+const REGISTRY_HOST =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
 
 export class ReferenceError extends Error {}
 
@@ -30,7 +31,8 @@ export function parseReference(input: string): ImageReference {
   if (at >= 0) {
     digest = rest.slice(at + 1)
     rest = rest.slice(0, at)
-    if (!DIGEST.test(digest)) throw new ReferenceError(`bad digest "${digest}": expected sha256: and 64 lowercase hex digits`)
+    if (!DIGEST.test(digest))
+      throw new ReferenceError(`bad digest "${digest}": expected sha256: and 64 lowercase hex digits`)
   }
   let tag: string | undefined
   const lastSlash = rest.lastIndexOf('/')
@@ -42,14 +44,18 @@ export function parseReference(input: string): ImageReference {
   }
   const parts = rest.split('/')
   let registry = 'docker.io'
-  if (parts.length > 1 && (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost' || parts[0].startsWith('['))) {
+  if (
+    parts.length > 1 &&
+    (parts[0].includes('.') || parts[0].includes(':') || parts[0] === 'localhost' || parts[0].startsWith('['))
+  ) {
     registry = parts.shift()!
     if (!isRegistryHost(registry)) throw new ReferenceError(`bad registry host "${registry}"`)
   }
   registry = normalizeRegistryHost(registry)
   if (parts.length === 0 || parts.some((p) => p === '')) throw new ReferenceError(`bad repository path in "${input}"`)
   for (const p of parts) {
-    if (!COMPONENT.test(p)) throw new ReferenceError(`bad repository name component "${p}" (lowercase letters, digits and . _ - only)`)
+    if (!COMPONENT.test(p))
+      throw new ReferenceError(`bad repository name component "${p}" (lowercase letters, digits and . _ - only)`)
   }
   if (registry === 'docker.io' && parts.length === 1) parts.unshift('library')
   const repository = parts.join('/')

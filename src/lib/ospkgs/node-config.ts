@@ -37,7 +37,9 @@ const apt: NodeConfigSupport = {
       `#   install -d /etc/apt/keyrings && curl -fsSLo ${keyring} ${keyUrl}`,
       `#   this file as /etc/apt/sources.list.d/${nodeKeyName(repos[0].path)}.list`,
     ]
-    for (const r of repos) for (const suite of r.suites ?? []) lines.push(`deb [signed-by=${keyring}] ${baseUrl} ${suite} ${(r.components ?? ['main']).join(' ')}`)
+    for (const r of repos)
+      for (const suite of r.suites ?? [])
+        lines.push(`deb [signed-by=${keyring}] ${baseUrl} ${suite} ${(r.components ?? ['main']).join(' ')}`)
     return `${lines.join('\n')}\n`
   },
 }

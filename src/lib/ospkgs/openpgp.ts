@@ -20,14 +20,22 @@ export async function readPublicKeys(file: string, what: string): Promise<Key[]>
   try {
     bytes = await readFile(file)
   } catch (err) {
-    throw new FailureError(`${what}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new FailureError(
+      `${what}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    )
   }
   const pgp = await openpgp()
   try {
     const armored = bytes.subarray(0, 64).toString('latin1').includes('-----BEGIN PGP')
     // An armored file may hold several blocks one after another (readKeys reads only the first).
-    const blocks = armored ? (bytes.toString('utf8').match(/-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g) ?? []) : []
-    const keys = armored ? (await Promise.all(blocks.map((armoredKeys) => pgp.readKeys({armoredKeys})))).flat() : await pgp.readKeys({binaryKeys: bytes})
+    const blocks = armored
+      ? (bytes
+          .toString('utf8')
+          .match(/-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g) ?? [])
+      : []
+    const keys = armored
+      ? (await Promise.all(blocks.map((armoredKeys) => pgp.readKeys({armoredKeys})))).flat()
+      : await pgp.readKeys({binaryKeys: bytes})
     if (keys.length === 0) throw new Error('no key in it')
     return keys
   } catch (err) {
@@ -60,12 +68,19 @@ export async function verifyClearSigned(text: string, keys: Key[], what: string)
 }
 
 /** A detached signature (Release.gpg, repomd.xml.asc, binary or armored) over `data`; SignatureError unless one by `keys` verifies. */
-export async function verifyDetached(data: Uint8Array, signature: Uint8Array, keys: Key[], what: string): Promise<void> {
+export async function verifyDetached(
+  data: Uint8Array,
+  signature: Uint8Array,
+  keys: Key[],
+  what: string,
+): Promise<void> {
   const pgp = await openpgp()
   let sig
   try {
     const text = Buffer.from(signature.subarray(0, 64)).toString('latin1')
-    sig = text.includes('-----BEGIN PGP') ? await pgp.readSignature({armoredSignature: Buffer.from(signature).toString('utf8')}) : await pgp.readSignature({binarySignature: signature})
+    sig = text.includes('-----BEGIN PGP')
+      ? await pgp.readSignature({armoredSignature: Buffer.from(signature).toString('utf8')})
+      : await pgp.readSignature({binarySignature: signature})
   } catch (err) {
     throw new SignatureError(what, `the signature is not an OpenPGP signature (${(err as Error).message})`)
   }
@@ -74,7 +89,11 @@ export async function verifyDetached(data: Uint8Array, signature: Uint8Array, ke
 }
 
 /** At least one signature must verify with one of the keys (apt accepts a document when any listed key signed it). */
-async function checkSignatures(result: {signatures: {keyID: {toHex(): string}; verified: Promise<unknown>}[]}, keys: Key[], what: string): Promise<void> {
+async function checkSignatures(
+  result: {signatures: {keyID: {toHex(): string}; verified: Promise<unknown>}[]},
+  keys: Key[],
+  what: string,
+): Promise<void> {
   const problems: string[] = []
   for (const s of result.signatures) {
     try {
@@ -85,5 +104,11 @@ async function checkSignatures(result: {signatures: {keyID: {toHex(): string}; v
     }
   }
   const known = keys.map((k) => k.getFingerprint().toUpperCase()).join(', ')
-  throw new SignatureError(what, result.signatures.length === 0 ? 'it carries no signature' : `no signature verifies with the ${keys.length === 1 ? 'key' : 'keys'} ${known}`, {details: problems})
+  throw new SignatureError(
+    what,
+    result.signatures.length === 0
+      ? 'it carries no signature'
+      : `no signature verifies with the ${keys.length === 1 ? 'key' : 'keys'} ${known}`,
+    {details: problems},
+  )
 }

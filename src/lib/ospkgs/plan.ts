@@ -68,7 +68,14 @@ export interface OsFetchContext {
    * only then written into the store at `path`. undefined when the server
    * answers 404 and `optional` is set.
    */
-  fetchSigned(req: {url: string; path: string; label: string; maxBytes: number; optional?: boolean; verify: (bytes: Buffer) => Promise<void>}): Promise<SignedFile | undefined>
+  fetchSigned(req: {
+    url: string
+    path: string
+    label: string
+    maxBytes: number
+    optional?: boolean
+    verify: (bytes: Buffer) => Promise<void>
+  }): Promise<SignedFile | undefined>
   /** Put bytes the resolver has verified (a detached signature it checked) into the store at `path`. */
   putVerified(req: {url: string; path: string; bytes: Buffer}): Promise<SignedFile>
   /** Fetch a small document (a detached signature) without storing it; undefined on 404 when optional. */
@@ -83,4 +90,7 @@ export interface OsFetchContext {
  * Resolve every entry of one type together (as apt or dnf would with all of
  * them configured), each entry's packages from the whole set's closure.
  */
-export type OsResolver<E extends OsPackageEntry = OsPackageEntry> = (entries: E[], ctx: OsFetchContext) => Promise<OsRepositoryPlan[]>
+export type OsResolver<E extends OsPackageEntry = OsPackageEntry> = (
+  entries: E[],
+  ctx: OsFetchContext,
+) => Promise<OsRepositoryPlan[]>

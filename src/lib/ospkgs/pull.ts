@@ -4,6 +4,7 @@ import {join, resolve} from 'node:path'
 
 import pLimit from 'p-limit'
 
+import type {LockFile, LockOsRepository} from '../bundle-json.js'
 import {relativePathProblem} from '../content/paths.js'
 import {inFlight} from '../defaults.js'
 import {FailureError, NetworkError} from '../errors.js'
@@ -11,17 +12,16 @@ import {FileFetcher} from '../fetch/file-pull.js'
 import {HashCache} from '../fetch/hash-cache.js'
 import {createHttp, redactUrl} from '../fetch/http.js'
 import {fetchSmall} from '../fetch/small.js'
-import type {LockFile, LockOsRepository} from '../bundle-json.js'
 import type {Manifest, OsPackageEntry, OsPackageType} from '../manifest/types.js'
 import {Once} from '../once.js'
 import {type PullContext, valuesOrFirstFailure} from '../pull/context.js'
 import {writeFileAtomic} from '../store/atomic.js'
 import {formatBytes} from '../ui/format.js'
+import {plural} from '../ui/table.js'
 import {nodeConfigOf} from './node-config.js'
 import {readPublicKeys, writeKeys} from './openpgp.js'
 import type {OsFetchContext, PlannedFile} from './plan.js'
 import {resolverOf} from './resolvers.js'
-import {plural} from '../ui/table.js'
 
 export interface OsPullResult {
   repositories: LockOsRepository[]
@@ -53,7 +53,11 @@ export async function pullOsPackages(manifest: Manifest, ctx: PullContext): Prom
     return resolve(ctx.store.packages, ...path.split('/'))
   }
   let bytesFetched = 0
-  const fetchFile = (file: Omit<PlannedFile, 'kind' | 'os'>, label: string, task?: ReturnType<typeof ctx.progress.task>) =>
+  const fetchFile = (
+    file: Omit<PlannedFile, 'kind' | 'os'>,
+    label: string,
+    task?: ReturnType<typeof ctx.progress.task>,
+  ) =>
     ctx.pool(() =>
       fetcher.fetch({
         url: file.url,
@@ -67,7 +71,12 @@ export async function pullOsPackages(manifest: Manifest, ctx: PullContext): Prom
         onBytes: task ? (n) => task.advance(n) : undefined,
       }),
     )
-  const small = async (url: string, label: string, maxBytes: number, optional?: boolean): Promise<Buffer | undefined> => {
+  const small = async (
+    url: string,
+    label: string,
+    maxBytes: number,
+    optional?: boolean,
+  ): Promise<Buffer | undefined> => {
     try {
       return await ctx.pool(() => fetchSmall(http, url, {what: label, maxBytes, signal: ctx.signal}))
     } catch (err) {
@@ -106,11 +115,19 @@ export async function pullOsPackages(manifest: Manifest, ctx: PullContext): Prom
     await Promise.allSettled(
       [...byType].map(async ([type, list]) => {
         const resolver = resolverOf(type)
-        if (!resolver) throw new FailureError(`${manifest.file}:${list[0].pos.line}:${list[0].pos.column}: ${list[0].field}: OS packages of type ${type} are not supported yet`)
+        if (!resolver)
+          throw new FailureError(
+            `${manifest.file}:${list[0].pos.line}:${list[0].pos.column}: ${list[0].field}: OS packages of type ${type} are not supported yet`,
+          )
         const task = ctx.progress.task(`${type} repositories: reading signed metadata and resolving`)
         try {
           const p = await resolver(list, fetchCtx)
-          task.done(`${plural(p.reduce((n, r) => n + r.packages.length, 0), 'package')} in the closure`)
+          task.done(
+            `${plural(
+              p.reduce((n, r) => n + r.packages.length, 0),
+              'package',
+            )} in the closure`,
+          )
           return p
         } catch (err) {
           task.fail((err as Error).message)
@@ -129,7 +146,10 @@ export async function pullOsPackages(manifest: Manifest, ctx: PullContext): Prom
     const path = `${plan.entry.path}${node.keySuffix}`
     if (keys.has(plan.entry.path)) continue
     const keyFile = plan.entry.type === 'apt' ? plan.entry.keyring : plan.entry.gpgKey
-    const bytes = await writeKeys(await readPublicKeys(keyFile, `${manifest.file}: ${plan.entry.field}`), node.armoredKey)
+    const bytes = await writeKeys(
+      await readPublicKeys(keyFile, `${manifest.file}: ${plan.entry.field}`),
+      node.armoredKey,
+    )
     await writeIfChanged(storePath(path), bytes)
     keys.set(plan.entry.path, path)
     add({kind: 'os-metadata', url: '', path, size: bytes.length, sha256: sha256Hex(bytes)})
@@ -161,13 +181,17 @@ export async function pullOsPackages(manifest: Manifest, ctx: PullContext): Prom
   await hashes.save()
   for (const p of fetched) add(lockFileOf(p))
 
-  const repositories = plans.map(
-    (plan): LockOsRepository => ({
-      ...plan.repository,
-      key: keys.get(plan.entry.path)!,
-      files: [...new Set([keys.get(plan.entry.path)!, ...plan.metadata.map((m) => m.path), ...plan.packages.map((p) => p.path)])].sort(),
-    }),
-  )
+  const repositories = plans.map((plan): LockOsRepository => ({
+    ...plan.repository,
+    key: keys.get(plan.entry.path)!,
+    files: [
+      ...new Set([
+        keys.get(plan.entry.path)!,
+        ...plan.metadata.map((m) => m.path),
+        ...plan.packages.map((p) => p.path),
+      ]),
+    ].sort(),
+  }))
   return {repositories, files: [...files.values()], packages: packages.size, bytesFetched}
 }
 

@@ -1,11 +1,9 @@
 import type {LimitFunction} from 'p-limit'
 
 import {combineFailures} from '../errors.js'
-
 import type {LowSpeed} from '../fetch/low-speed.js'
 import type {ConnectionOptions} from '../fetch/tls.js'
 import type {RegistryClient} from '../registry/client.js'
-
 import type {Store} from '../store/store.js'
 import type {Progress} from '../ui/progress.js'
 
@@ -35,7 +33,9 @@ export interface PullContext extends Required<Pick<ConnectionOptions, 'caFiles'>
  * its chance before the pull reports.
  */
 export function valuesOrFirstFailure<T>(settled: PromiseSettledResult<T>[]): T[] {
-  const failures = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as unknown)
+  const failures = settled
+    .filter((s): s is PromiseRejectedResult => s.status === 'rejected')
+    .map((s) => s.reason as unknown)
   if (failures.length > 0) throw combineFailures(failures)
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value)
 }

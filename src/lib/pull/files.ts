@@ -3,20 +3,20 @@ import {join, resolve} from 'node:path'
 import type {Got} from 'got'
 import pLimit from 'p-limit'
 
-import {relativePathProblem} from '../content/paths.js'
 import type {LockFile} from '../bundle-json.js'
 import {parseOciChartRef, resolveOciChart} from '../charts/oci.js'
 import {findChart, RepoIndexCache} from '../charts/repo-index.js'
 import {type StoredChart, writeStoreIndex} from '../charts/store-index.js'
+import {digestHex} from '../content/digest.js'
+import type {Opener} from '../content/opener.js'
+import {relativePathProblem} from '../content/paths.js'
 import {inFlight} from '../defaults.js'
 import {FailureError} from '../errors.js'
 import {ChecksumFiles} from '../fetch/checksum.js'
 import {FileFetcher} from '../fetch/file-pull.js'
 import {HashCache} from '../fetch/hash-cache.js'
-import type {Opener} from '../content/opener.js'
 import {createHttp, headSize, redactUrl} from '../fetch/http.js'
 import type {ChartEntry, Manifest, PackageEntry, UrlFileEntry} from '../manifest/types.js'
-import {digestHex} from '../content/digest.js'
 import {Once} from '../once.js'
 import type {Store} from '../store/store.js'
 import {formatBytes, shortDigest} from '../ui/format.js'
@@ -49,7 +49,11 @@ interface Resolved {
  * index or an OCI chart), with the repository indexes and checksum files of
  * one run read once; a checksum file's problem named by the entry's line.
  */
-function entryResolver(manifest: Manifest, ctx: Pick<PullContext, 'registry' | 'signal'>, http: Got): (entry: UrlFileEntry | ChartEntry) => Promise<Resolved> {
+function entryResolver(
+  manifest: Manifest,
+  ctx: Pick<PullContext, 'registry' | 'signal'>,
+  http: Got,
+): (entry: UrlFileEntry | ChartEntry) => Promise<Resolved> {
   const repos = new RepoIndexCache({http, signal: ctx.signal})
   const checksums = new ChecksumFiles({http, signal: ctx.signal})
   const resolveEntry = async (entry: UrlFileEntry | ChartEntry): Promise<Resolved> => {
@@ -61,14 +65,22 @@ function entryResolver(manifest: Manifest, ctx: Pick<PullContext, 'registry' | '
       const found = findChart(await repos.get(entry.repo), entry.repo, entry.name, entry.version)
       return {url: found.url, digest: found.digest, chart: found.entry}
     }
-    const oci = await resolveOciChart(ctx.registry(parseOciChartRef(entry.ociRef!).registry), entry.ociRef!, entry.name, entry.version)
+    const oci = await resolveOciChart(
+      ctx.registry(parseOciChartRef(entry.ociRef!).registry),
+      entry.ociRef!,
+      entry.name,
+      entry.version,
+    )
     return {url: oci.url, digest: oci.digest, size: oci.size, open: oci.open, chart: oci.entry}
   }
   return (entry) =>
     resolveEntry(entry).catch((error: unknown) => {
       // A checksum file's problem is the entry's: named by its manifest line, as a sha256 mismatch is.
       if (error instanceof FailureError && entry.kind !== 'chart' && entry.checksumUrl) {
-        throw new FailureError(`${manifest.file}:${entry.pos.line}:${entry.pos.column}: ${error.message}`, {details: error.details, suggestions: error.suggestions})
+        throw new FailureError(`${manifest.file}:${entry.pos.line}:${entry.pos.column}: ${error.message}`, {
+          details: error.details,
+          suggestions: error.suggestions,
+        })
       }
       throw error
     })
@@ -102,7 +114,10 @@ export interface FilePlan {
  * checks it (nothing written, the hash cache only read), and a missing
  * file's size asked with HEAD, as many at once as pull's pool.
  */
-export async function planFiles(manifest: Manifest, ctx: Pick<PullContext, 'store' | 'registry' | 'caFiles' | 'concurrency' | 'signal'>): Promise<FilePlan[]> {
+export async function planFiles(
+  manifest: Manifest,
+  ctx: Pick<PullContext, 'store' | 'registry' | 'caFiles' | 'concurrency' | 'signal'>,
+): Promise<FilePlan[]> {
   const entries: (UrlFileEntry | PackageEntry)[] = [...manifest.binaries, ...manifest.packages]
   if (entries.length === 0) return []
   const http = await createHttp({caFiles: ctx.caFiles})
@@ -113,8 +128,11 @@ export async function planFiles(manifest: Manifest, ctx: Pick<PullContext, 'stor
   const pool = pLimit(ctx.concurrency)
   const planOne = async (entry: UrlFileEntry | ChartEntry): Promise<FilePlan> => {
     const src = await resolveEntry(entry)
-    const held = await pool(() => fetcher.holds({dest: storePathOf(ctx.store, entry), digest: src.digest, size: src.size}))
-    const size = held ?? src.size ?? (await pool(() => headSize(http, src.url, entryLabel(manifest, entry, src)))) ?? null
+    const held = await pool(() =>
+      fetcher.holds({dest: storePathOf(ctx.store, entry), digest: src.digest, size: src.size}),
+    )
+    const size =
+      held ?? src.size ?? (await pool(() => headSize(http, src.url, entryLabel(manifest, entry, src)))) ?? null
     return {
       kind: entry.kind,
       url: entry.kind === 'chart' ? src.url : entry.url,
@@ -175,7 +193,9 @@ export async function pullFiles(manifest: Manifest, ctx: PullContext): Promise<F
         }),
       )
       if (src.chart) charts.push({entry: src.chart, digest: src.digest})
-      task.done(`${shortDigest(src.digest)} ${formatBytes(r.size)}${r.reused ? ', in the store' : `, fetched ${formatBytes(r.bytesFetched)}`}`)
+      task.done(
+        `${shortDigest(src.digest)} ${formatBytes(r.size)}${r.reused ? ', in the store' : `, fetched ${formatBytes(r.bytesFetched)}`}`,
+      )
       const sha256 = digestHex(src.digest)
       const url = entry.kind === 'chart' ? src.url : entry.url
       return {

@@ -2,15 +2,15 @@ import type {LimitFunction} from 'p-limit'
 import pLimit from 'p-limit'
 
 import type {LockImage} from '../bundle-json.js'
+import type {Descriptor} from '../content/descriptor.js'
 import {Copier, planGraph, verifiedManifest} from '../copy.js'
 import {inFlight} from '../defaults.js'
 import {FailureError} from '../errors.js'
+import type {ImageEntry, Manifest, ReferrerSelection} from '../manifest/types.js'
 import {chooseRoot} from '../oci/choose-root.js'
 import {OciLayoutSink} from '../oci/layout.js'
-import type {Descriptor} from '../content/descriptor.js'
 import type {RegistryClient} from '../registry/client.js'
 import {RegistrySource} from '../registry/source.js'
-import type {ImageEntry, Manifest, ReferrerSelection} from '../manifest/types.js'
 import {formatBytes, shortDigest} from '../ui/format.js'
 import {type PullContext, valuesOrFirstFailure} from './context.js'
 import {pullReferrers, referrerSubjects} from './referrers.js'
@@ -36,7 +36,12 @@ export interface ImagePullResult {
 export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<ImagePullResult[]> {
   if (manifest.images.length === 0) return []
   // Blobs and manifests get their final names in batches, each after one flush of the filesystem (see StagedFiles).
-  const layout = new OciLayoutSink(ctx.store, {lowSpeed: ctx.lowSpeed, signal: ctx.signal, deferIndex: true, deferCommit: true})
+  const layout = new OciLayoutSink(ctx.store, {
+    lowSpeed: ctx.lowSpeed,
+    signal: ctx.signal,
+    deferIndex: true,
+    deferCommit: true,
+  })
   const copier = new Copier({sink: layout, pool: ctx.pool, concurrency: ctx.concurrency})
 
   // A bounded number of images at once: each holds its manifests and a progress row only while it runs.
@@ -44,7 +49,11 @@ export async function pullImages(manifest: Manifest, ctx: PullContext): Promise<
   let settled: PromiseSettledResult<ImagePullResult>[]
   try {
     settled = await Promise.allSettled(
-      manifest.images.map((entry) => images(() => pullImage(entry, ctx.registry(entry.ref.registry), {layout, copier}, ctx, manifest.referrers ?? 'all'))),
+      manifest.images.map((entry) =>
+        images(() =>
+          pullImage(entry, ctx.registry(entry.ref.registry), {layout, copier}, ctx, manifest.referrers ?? 'all'),
+        ),
+      ),
     )
   } finally {
     // Every staged blob under its final name, then index.json once, with every image tagged, the failed ones' neighbours too.
@@ -145,7 +154,12 @@ async function pullImage(
  * layout when there, else downloaded into it (verified, so the copy that
  * follows finds it and does not fetch it again).
  */
-async function readConfig(desc: Descriptor, source: RegistrySource, layout: OciLayoutSink, label: string): Promise<{bytes: Buffer; fetched: number}> {
+async function readConfig(
+  desc: Descriptor,
+  source: RegistrySource,
+  layout: OciLayoutSink,
+  label: string,
+): Promise<{bytes: Buffer; fetched: number}> {
   let fetched = 0
   let bytes = await layout.readBlob(desc)
   if (!bytes) {
@@ -246,13 +260,35 @@ async function planOneImage(
   const source = new RegistrySource(client, entry.ref.repository, layout)
   const fetched = await client.getManifest(entry.ref.repository, entry.ref.digest ?? entry.ref.tag ?? 'latest')
   // A config is small (capped like a manifest, verified) and read into memory only: a dry run writes nothing.
-  const config = async (d: Descriptor) => (await layout?.readBlob(d)) ?? reads(() => client.getSmallBlob(entry.ref.repository, d, `config ${d.digest} of ${entry.name}`))
-  const {root, platforms, sourceDigest} = await chooseRoot(entry.name, fetched, wantedPlatforms(entry, ctx), entry.ref, {config, warn: (m) => ctx.progress.warn(m)})
+  const config = async (d: Descriptor) =>
+    (await layout?.readBlob(d)) ??
+    reads(() => client.getSmallBlob(entry.ref.repository, d, `config ${d.digest} of ${entry.name}`))
+  const {root, platforms, sourceDigest} = await chooseRoot(
+    entry.name,
+    fetched,
+    wantedPlatforms(entry, ctx),
+    entry.ref,
+    {config, warn: (m) => ctx.progress.warn(m)},
+  )
   const rootDesc: Descriptor = {mediaType: root.mediaType, digest: root.digest, size: root.bytes.length}
-  const graph = await planGraph(rootDesc, root.bytes, (d) => reads(() => verifiedManifest(source, d, entry.name)), entry.name)
+  const graph = await planGraph(
+    rootDesc,
+    root.bytes,
+    (d) => reads(() => verifiedManifest(source, d, entry.name)),
+    entry.name,
+  )
   const blobs = [...graph.blobs.values()]
   const held = await Promise.all(blobs.map(async (b) => (layout ? layout.hasBlob(b) : false)))
   const blobBytes = blobs.reduce((n, b) => n + b.size, 0)
   const size = [...graph.manifests.values()].reduce((n, m) => n + m.bytes.length, 0) + blobBytes
-  return {entry, root, platforms, sourceDigest, size, blobBytes, missing: blobs.filter((_, n) => !held[n]), present: blobs.filter((_, n) => held[n])}
+  return {
+    entry,
+    root,
+    platforms,
+    sourceDigest,
+    size,
+    blobBytes,
+    missing: blobs.filter((_, n) => !held[n]),
+    present: blobs.filter((_, n) => held[n]),
+  }
 }

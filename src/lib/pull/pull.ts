@@ -1,11 +1,12 @@
 import pLimit from 'p-limit'
 
 import type {LockFile, LockImage} from '../bundle-json.js'
+import {formatProblem} from '../errors.js'
 import type {LowSpeed} from '../fetch/low-speed.js'
 import type {ConnectionOptions} from '../fetch/tls.js'
-import {formatProblem} from '../errors.js'
 import type {Manifest} from '../manifest/types.js'
 import {manifestWarnings} from '../manifest/warnings.js'
+import {type OsPullResult, pullOsPackages} from '../ospkgs/pull.js'
 import {sourceClients} from '../select/clients.js'
 import {type RepositoriesReport, type Resolution, resolveManifest, type SelectionReport} from '../select/resolve.js'
 import {mergeRecords} from '../store/records.js'
@@ -14,7 +15,6 @@ import type {Progress} from '../ui/progress.js'
 import {type PullContext, valuesOrFirstFailure} from './context.js'
 import {type FilePlan, type FilePullResult, planFiles, pullFiles} from './files.js'
 import {type ImagePlan, type ImagePullResult, planImages, pullImages} from './images.js'
-import {type OsPullResult, pullOsPackages} from '../ospkgs/pull.js'
 
 export interface PullOptions extends Pick<ConnectionOptions, 'caFiles'> {
   store: string
@@ -50,7 +50,10 @@ export interface PullPlan {
 }
 
 /** The manifest with its selections resolved against the registries (as it is when it has none). */
-export function resolvePullManifest(manifest: Manifest, opts: Pick<PullOptions, 'caFiles' | 'username' | 'password' | 'signal' | 'progress'>): Promise<{manifest: Manifest; resolution?: Resolution}> {
+export function resolvePullManifest(
+  manifest: Manifest,
+  opts: Pick<PullOptions, 'caFiles' | 'username' | 'password' | 'signal' | 'progress'>,
+): Promise<{manifest: Manifest; resolution?: Resolution}> {
   const sources = sourceClients(manifest, {...opts, onWarning: (m) => opts.progress.warn(m)})
   return resolveManifest(manifest, {registry: sources.lister})
 }
@@ -75,7 +78,9 @@ export async function planPull(given: Manifest, opts: PullOptions): Promise<Pull
     caFiles: opts.caFiles ?? [],
     signal: opts.signal,
   }
-  const [images, files] = valuesOrFirstFailure(await Promise.allSettled([planImages(manifest, ctx), planFiles(manifest, ctx)])) as [ImagePlan[], FilePlan[]]
+  const [images, files] = valuesOrFirstFailure(
+    await Promise.allSettled([planImages(manifest, ctx), planFiles(manifest, ctx)]),
+  ) as [ImagePlan[], FilePlan[]]
   return {
     store: store.root,
     images: images.map((i) => ({kind: 'image' as const, ...i})),
@@ -126,7 +131,9 @@ export async function pull(given: Manifest, opts: PullOptions): Promise<PullResu
       store: store.root,
       images,
       files,
-      ...(os.repositories.length > 0 ? {osPackages: {repositories: os.repositories, packages: os.packages, bytesFetched: os.bytesFetched}} : {}),
+      ...(os.repositories.length > 0
+        ? {osPackages: {repositories: os.repositories, packages: os.packages, bytesFetched: os.bytesFetched}}
+        : {}),
       ...(resolution ? {selections: resolution.selections, repositories: resolution.repositories} : {}),
     }
   } finally {

@@ -3,10 +3,10 @@ import type {Descriptor, ImageManifest} from '../content/descriptor.js'
 import {MediaType} from '../content/media-types.js'
 import type {ImageSource} from '../content/roles.js'
 import type {Copier} from '../copy.js'
-import {parseManifestJson} from '../graph/parse.js'
 import {FailureError} from '../errors.js'
-import {COSIGN_TAG_SUFFIXES, cosignTag} from '../oci/cosign.js'
+import {parseManifestJson} from '../graph/parse.js'
 import type {ReferrerSelection} from '../manifest/types.js'
+import {COSIGN_TAG_SUFFIXES, cosignTag} from '../oci/cosign.js'
 import type {RegistryClient} from '../registry/client.js'
 
 /** A referrer as a registry lists it: its descriptor, and the tag it was found under (cosign's). */
@@ -23,7 +23,11 @@ export interface FoundReferrer {
  * are looked up in the repository's tag list, read once per run (see
  * `RegistryClient.mayHaveTag`): only those it holds get a HEAD.
  */
-export async function findReferrers(client: RegistryClient, repository: string, digest: string): Promise<FoundReferrer[]> {
+export async function findReferrers(
+  client: RegistryClient,
+  repository: string,
+  digest: string,
+): Promise<FoundReferrer[]> {
   // The lookups are independent small requests: all at once.
   const [listed, ...tagged] = await Promise.all([
     client.referrers(repository, digest, undefined, {listedTags: true}),
@@ -34,11 +38,17 @@ export async function findReferrers(client: RegistryClient, repository: string, 
       return {desc: {mediaType: m.mediaType, digest: m.digest, size: m.bytes.length}, tag}
     }),
   ])
-  return [...(listed as Descriptor[]).map((desc) => ({desc})), ...tagged.filter((t): t is FoundReferrer => t !== undefined)]
+  return [
+    ...(listed as Descriptor[]).map((desc) => ({desc})),
+    ...tagged.filter((t): t is FoundReferrer => t !== undefined),
+  ]
 }
 
 /** A referrer's manifest (or index) as parsed by the one parser; a failure names it. */
-function referrerDoc(bytes: Buffer, what: string): {mediaType?: string; artifactType?: string; config?: Descriptor; subject?: Descriptor} {
+function referrerDoc(
+  bytes: Buffer,
+  what: string,
+): {mediaType?: string; artifactType?: string; config?: Descriptor; subject?: Descriptor} {
   let parsed
   try {
     parsed = parseManifestJson(bytes)
@@ -46,14 +56,20 @@ function referrerDoc(bytes: Buffer, what: string): {mediaType?: string; artifact
     throw new FailureError(`${what} is not a manifest: ${(err as Error).message}`)
   }
   const doc = (parsed.kind === 'index' ? parsed.index : parsed.manifest) as ImageManifest & {artifactType?: string}
-  return {mediaType: parsed.mediaType, artifactType: doc.artifactType, config: parsed.kind === 'manifest' ? doc.config : undefined, subject: doc.subject}
+  return {
+    mediaType: parsed.mediaType,
+    artifactType: doc.artifactType,
+    config: parsed.kind === 'manifest' ? doc.config : undefined,
+    subject: doc.subject,
+  }
 }
 
 /** The OCI rule: a manifest's own artifactType, else its config's media type. */
 export function artifactTypeOf(bytes: Buffer, what: string): string {
   const doc = referrerDoc(bytes, what)
   const t = doc.artifactType ?? doc.config?.mediaType
-  if (typeof t !== 'string' || t === '') throw new FailureError(`${what} has neither an artifactType nor a config media type`)
+  if (typeof t !== 'string' || t === '')
+    throw new FailureError(`${what} has neither an artifactType nor a config media type`)
   return t
 }
 
@@ -63,8 +79,17 @@ export function artifactTypeOf(bytes: Buffer, what: string): string {
  * cosign signature then still comes) and each manifest copied under it, but
  * a filtered index of our own making, which no registry has referrers of.
  */
-export function referrerSubjects(fetchedDigest: string, copied: {digest: string; manifests: {desc: Descriptor}[]}, replaced?: string): string[] {
-  return [...new Set([fetchedDigest, ...copied.manifests.map((m) => m.desc.digest).filter((d) => d !== copied.digest || !replaced)])]
+export function referrerSubjects(
+  fetchedDigest: string,
+  copied: {digest: string; manifests: {desc: Descriptor}[]},
+  replaced?: string,
+): string[] {
+  return [
+    ...new Set([
+      fetchedDigest,
+      ...copied.manifests.map((m) => m.desc.digest).filter((d) => d !== copied.digest || !replaced),
+    ]),
+  ]
 }
 
 export function selected(selection: ReferrerSelection, artifactType: string): boolean {
@@ -112,22 +137,38 @@ export async function pullReferrers(req: PullReferrersRequest): Promise<LockRefe
         if (seen.has(f.desc.digest)) continue
         const what = `referrer ${f.desc.digest} of ${req.image}`
         const bytes = await req.source.fetchManifest(f.desc)
-        if (bytes.length !== f.desc.size) throw new FailureError(`${what}: ${bytes.length} bytes, its descriptor says ${f.desc.size}`)
+        if (bytes.length !== f.desc.size)
+          throw new FailureError(`${what}: ${bytes.length} bytes, its descriptor says ${f.desc.size}`)
         // A stale or careless fallback index may list a manifest whose subject is another digest: not a referrer of this one.
         const points = referrerDoc(bytes, what).subject?.digest
         if (points !== undefined && points !== subject) continue
         seen.add(f.desc.digest)
         if (points !== undefined && points === req.replaced) {
           // Copying it would copy its subject, the whole upstream index, platforms the filter dropped included.
-          req.warn?.(`${req.image}: left out referrer ${f.desc.digest}: it refers to the upstream index ${points}, which the platform filter replaced (keep every platform to carry it)`)
+          req.warn?.(
+            `${req.image}: left out referrer ${f.desc.digest}: it refers to the upstream index ${points}, which the platform filter replaced (keep every platform to carry it)`,
+          )
           continue
         }
         const artifactType = artifactTypeOf(bytes, what)
         if (!selected(req.selection, artifactType)) continue
         const mediaType = manifestMediaTypeOf(bytes, f.desc.mediaType)
         const refs = req.tagInSink && f.tag ? [f.tag] : []
-        const r = await req.copier.copyImage({source: req.source, root: {bytes, mediaType, digest: f.desc.digest}, refs, label: what, onBytes: req.onBytes})
-        const entry: LockReferrer = {digest: r.digest, mediaType, artifactType, size: bytes.length, subject, ...(f.tag ? {tag: f.tag} : {})}
+        const r = await req.copier.copyImage({
+          source: req.source,
+          root: {bytes, mediaType, digest: f.desc.digest},
+          refs,
+          label: what,
+          onBytes: req.onBytes,
+        })
+        const entry: LockReferrer = {
+          digest: r.digest,
+          mediaType,
+          artifactType,
+          size: bytes.length,
+          subject,
+          ...(f.tag ? {tag: f.tag} : {}),
+        }
         await req.record?.(entry, bytes)
         out.push(entry)
         next.push(r.digest)

@@ -40,7 +40,10 @@ export function pickChallenge(header: string | string[] | undefined): Challenge 
 }
 
 /** Headers with names lowercased and the Authorization value set when there is one. */
-export function withAuth(headers: Record<string, string> | undefined, auth: string | undefined): Record<string, string> {
+export function withAuth(
+  headers: Record<string, string> | undefined,
+  auth: string | undefined,
+): Record<string, string> {
   const h: Record<string, string> = {}
   for (const [k, v] of Object.entries(headers ?? {})) h[k.toLowerCase()] = v
   if (auth) {
@@ -118,7 +121,12 @@ export class RegistryAuth {
       const form = new URLSearchParams({grant_type: 'refresh_token', refresh_token: creds.token, client_id: 'airlock'})
       if (ch.params.service) form.set('service', ch.params.service)
       if (scopes.length > 0) form.set('scope', scopes.join(' '))
-      res = await this.transport.exchange(realm.toString(), 'POST', {headers: {'content-type': 'application/x-www-form-urlencoded'}, body: form.toString(), followRedirect: false, maxBody: MAX_ERROR_BODY})
+      res = await this.transport.exchange(realm.toString(), 'POST', {
+        headers: {'content-type': 'application/x-www-form-urlencoded'},
+        body: form.toString(),
+        followRedirect: false,
+        maxBody: MAX_ERROR_BODY,
+      })
     } else {
       const u = new URL(realm)
       if (ch.params.service) u.searchParams.set('service', ch.params.service)
@@ -128,14 +136,18 @@ export class RegistryAuth {
     }
     if (res.status === 401 || res.status === 403) {
       throw withHint(
-        new RegistryError(`${registry}: the token service ${realm.host} refused ${creds ? 'the credentials' : 'anonymous access'} (HTTP ${res.status})`, {
-          host,
-          status: res.status,
-        }),
+        new RegistryError(
+          `${registry}: the token service ${realm.host} refused ${creds ? 'the credentials' : 'anonymous access'} (HTTP ${res.status})`,
+          {
+            host,
+            status: res.status,
+          },
+        ),
         this.hint(res.status, creds),
       )
     }
-    if (res.status < 200 || res.status >= 300) throw responseError(res, {registry, host, what: `a token from ${realm.host}`})
+    if (res.status < 200 || res.status >= 300)
+      throw responseError(res, {registry, host, what: `a token from ${realm.host}`})
     let j: {token?: string; access_token?: string; expires_in?: number}
     try {
       j = JSON.parse(res.body.toString('utf8'))
@@ -143,7 +155,8 @@ export class RegistryAuth {
       throw new RegistryError(`${registry}: the token service ${realm.host} sent no JSON`, {host, status: res.status})
     }
     const value = j.token || j.access_token
-    if (!value) throw new RegistryError(`${registry}: the token service ${realm.host} sent no token`, {host, status: res.status})
+    if (!value)
+      throw new RegistryError(`${registry}: the token service ${realm.host} sent no token`, {host, status: res.status})
     const ttl = typeof j.expires_in === 'number' && j.expires_in > 0 ? j.expires_in : 60
     // Renew a little early so a token does not expire between check and use.
     return {value, expires: Date.now() + Math.max(1, ttl - 10) * 1000}
@@ -155,9 +168,11 @@ export class RegistryAuth {
    * ones would not help.
    */
   hint(status: number, creds: Credentials | undefined = this.resolvedCreds): string {
-    if (!creds) return 'log in with `docker login` or pass --username and --password; check that the account may use this repository'
+    if (!creds)
+      return 'log in with `docker login` or pass --username and --password; check that the account may use this repository'
     const from = this.opts.credentials ? '--username/--password' : 'the Docker config'
-    if (creds.username === undefined) return `the registry refused the token from ${from}: log in again with \`docker login\``
+    if (creds.username === undefined)
+      return `the registry refused the token from ${from}: log in again with \`docker login\``
     const whose = `user ${creds.username} (from ${from})`
     return status === 403
       ? `the registry refused access for ${whose}: check the username and password, and that the account may use this repository`

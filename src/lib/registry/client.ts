@@ -1,15 +1,21 @@
 import type {Readable} from 'node:stream'
 
 import type {Descriptor} from '../content/descriptor.js'
-import {MAX_MANIFEST_BYTES} from '../defaults.js'
-import type {Opener, OpenedStream} from '../content/opener.js'
+import {isDigest, sha256Digest} from '../content/digest.js'
+import {
+  bareMediaType,
+  isSchema1MediaType,
+  MANIFEST_ACCEPT,
+  manifestMediaType,
+  MediaType,
+} from '../content/media-types.js'
+import type {OpenedStream, Opener} from '../content/opener.js'
 import type {ReferrerLister, TagLister} from '../content/roles.js'
+import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import {IntegrityError, NetworkError, RegistryError} from '../errors.js'
 import {openStream} from '../fetch/http.js'
 import {defaultRetryPolicy, type RetryPolicy, withRetry} from '../fetch/retry.js'
 import {type ConnectionOptions, isCertificateError} from '../fetch/tls.js'
-import {isDigest, sha256Digest} from '../content/digest.js'
-import {bareMediaType, isSchema1MediaType, MANIFEST_ACCEPT, manifestMediaType, MediaType} from '../content/media-types.js'
 import {manifestGaps, parseManifestJson} from '../graph/parse.js'
 import {registryEndpointHost} from '../oci/reference.js'
 import {Once} from '../once.js'
@@ -101,12 +107,21 @@ export class RegistryClient implements TagLister, ReferrerLister {
 
   constructor(opts: RegistryClientOptions) {
     this.opts = opts
-    if (opts.insecure) opts.onWarning?.(`${opts.registry}: insecure: TLS certificates are not verified and plain HTTP is allowed`)
+    if (opts.insecure)
+      opts.onWarning?.(`${opts.registry}: insecure: TLS certificates are not verified and plain HTTP is allowed`)
     this.registry = opts.registry
     this.host = registryEndpointHost(opts.registry)
     this.policy = opts.policy ?? defaultRetryPolicy
-    this.transport = new RegistryTransport({registry: opts.registry, host: this.host, insecure: opts.insecure, caFiles: opts.caFiles})
-    this.auth = new RegistryAuth({registry: opts.registry, host: this.host, credentials: opts.credentials, dockerConfig: opts.dockerConfig}, this.transport)
+    this.transport = new RegistryTransport({
+      registry: opts.registry,
+      host: this.host,
+      insecure: opts.insecure,
+      caFiles: opts.caFiles,
+    })
+    this.auth = new RegistryAuth(
+      {registry: opts.registry, host: this.host, credentials: opts.credentials, dockerConfig: opts.dockerConfig},
+      this.transport,
+    )
   }
 
   /** `https://host` or `http://host`, found by `GET /v2/` once. */
@@ -119,10 +134,13 @@ export class RegistryClient implements TagLister, ReferrerLister {
       this.baseUrl = undefined
       if (err instanceof NetworkError && err.status === undefined && !isCertificateError(err)) {
         const reason = err.message.startsWith(`${this.host}: `) ? err.message.slice(this.host.length + 2) : err.message
-        throw new NetworkError(`${this.registry}: cannot reach the registry: ${reason}${attempts > 1 ? ` (${attempts} attempts)` : ''}`, {
-          host: this.host,
-          cause: err,
-        })
+        throw new NetworkError(
+          `${this.registry}: cannot reach the registry: ${reason}${attempts > 1 ? ` (${attempts} attempts)` : ''}`,
+          {
+            host: this.host,
+            cause: err,
+          },
+        )
       }
       throw err
     })
@@ -141,7 +159,13 @@ export class RegistryClient implements TagLister, ReferrerLister {
   }
 
   private errorFor(res: RegistryResponse, req: Pick<RegistryRequest, 'path' | 'what' | 'repository'>): RegistryError {
-    return responseError(res, {registry: this.registry, host: this.host, what: req.what ?? req.path, repository: req.repository, authHint: (status) => this.auth.hint(status)})
+    return responseError(res, {
+      registry: this.registry,
+      host: this.host,
+      what: req.what ?? req.path,
+      repository: req.repository,
+      authHint: (status) => this.auth.hint(status),
+    })
   }
 
   private toUrl(base: string, path: string): string {
@@ -175,7 +199,12 @@ export class RegistryClient implements TagLister, ReferrerLister {
     const maxBody = req.maxBody ?? MAX_MANIFEST_BYTES
     const once = async (): Promise<RegistryResponse> => {
       let auth = await this.auth.authorization(scopes)
-      let res = await this.transport.exchange(url, method, {headers: withAuth(req.headers, auth), body: body(), followRedirect: follow, maxBody})
+      let res = await this.transport.exchange(url, method, {
+        headers: withAuth(req.headers, auth),
+        body: body(),
+        followRedirect: follow,
+        maxBody,
+      })
       if (res.status === 401) {
         const ch = this.auth.challenged(res.headers['www-authenticate'])
         if (ch) {
@@ -183,7 +212,13 @@ export class RegistryClient implements TagLister, ReferrerLister {
           scopes = [...new Set([...scopes, ...asked])].sort()
         }
         auth = await this.auth.authorization(scopes, true)
-        if (auth) res = await this.transport.exchange(url, method, {headers: withAuth(req.headers, auth), body: body(), followRedirect: follow, maxBody})
+        if (auth)
+          res = await this.transport.exchange(url, method, {
+            headers: withAuth(req.headers, auth),
+            body: body(),
+            followRedirect: follow,
+            maxBody,
+          })
       }
       if (!accept(res.status)) throw this.errorFor(res, req)
       return res
@@ -240,12 +275,18 @@ export class RegistryClient implements TagLister, ReferrerLister {
       repository,
       codes: err.codes,
       details: err.details,
-      suggestions: [`list its tags with \`skopeo list-tags docker://${repo}\` or GET /v2/${repository}/tags/list on ${this.registry}`],
+      suggestions: [
+        `list its tags with \`skopeo list-tags docker://${repo}\` or GET /v2/${repository}/tags/list on ${this.registry}`,
+      ],
     })
   }
 
   /** HEAD a manifest: its digest, media type and size, or undefined when absent. */
-  async headManifest(repository: string, reference: string, actions: string[] = ['pull']): Promise<{digest?: string; mediaType?: string; size?: number} | undefined> {
+  async headManifest(
+    repository: string,
+    reference: string,
+    actions: string[] = ['pull'],
+  ): Promise<{digest?: string; mediaType?: string; size?: number} | undefined> {
     const res = await this.request({
       method: 'HEAD',
       path: `/v2/${repository}/manifests/${reference}`,
@@ -258,7 +299,8 @@ export class RegistryClient implements TagLister, ReferrerLister {
     if (res.status === 404) return undefined
     const len = res.headers['content-length']
     return {
-      digest: typeof res.headers['docker-content-digest'] === 'string' ? res.headers['docker-content-digest'] : undefined,
+      digest:
+        typeof res.headers['docker-content-digest'] === 'string' ? res.headers['docker-content-digest'] : undefined,
       mediaType: bareMediaType(res.headers['content-type']),
       size: len === undefined ? undefined : Number(len),
     }
@@ -278,17 +320,24 @@ export class RegistryClient implements TagLister, ReferrerLister {
       for (let round = 0; ; round++) {
         const auth = await this.auth.authorization(scopes, round > 0)
         try {
-          return await openStream(http, url, {offset, headers: withAuth({}, auth), what: what ?? `blob ${digest} of ${this.registry}/${repository}`})
+          return await openStream(http, url, {
+            offset,
+            headers: withAuth({}, auth),
+            what: what ?? `blob ${digest} of ${this.registry}/${repository}`,
+          })
         } catch (err) {
           const status = (err as {status?: number}).status
           if (status === 401 && round === 0 && this.auth.challenge) continue
           if (status === 401 || status === 403 || status === 404) {
-            throw new RegistryError(`${this.registry}: ${what ?? `blob ${digest} of ${repository}`}: HTTP ${status}${status === 404 ? ' BLOB_UNKNOWN' : ''}`, {
-              host: this.host,
-              status,
-              repository,
-              codes: status === 404 ? ['BLOB_UNKNOWN'] : [],
-            })
+            throw new RegistryError(
+              `${this.registry}: ${what ?? `blob ${digest} of ${repository}`}: HTTP ${status}${status === 404 ? ' BLOB_UNKNOWN' : ''}`,
+              {
+                host: this.host,
+                status,
+                repository,
+                codes: status === 404 ? ['BLOB_UNKNOWN'] : [],
+              },
+            )
           }
           throw err
         }
@@ -302,7 +351,12 @@ export class RegistryClient implements TagLister, ReferrerLister {
    * not know is a RegistryError (404 NAME_UNKNOWN).
    */
   async listTags(repository: string, opts: {pageSize?: number} = {}): Promise<string[]> {
-    return this.pages(`/v2/${repository}/tags/list?n=${opts.pageSize ?? PAGE_SIZE}`, repository, `the tags of ${this.registry}/${repository}`, (j) => (j as {tags?: unknown}).tags)
+    return this.pages(
+      `/v2/${repository}/tags/list?n=${opts.pageSize ?? PAGE_SIZE}`,
+      repository,
+      `the tags of ${this.registry}/${repository}`,
+      (j) => (j as {tags?: unknown}).tags,
+    )
   }
 
   /**
@@ -331,8 +385,18 @@ export class RegistryClient implements TagLister, ReferrerLister {
    * and verified against its digest: the one reader of config blobs
    * straight from a registry (mirror learns a platform, a chart its metadata).
    */
-  async getSmallBlob(repository: string, desc: Pick<Descriptor, 'digest' | 'size'>, what: string, maxBytes = MAX_MANIFEST_BYTES): Promise<Buffer> {
-    const res = await this.request({path: `/v2/${repository}/blobs/${desc.digest}`, repository, maxBody: Math.min(desc.size, maxBytes), what})
+  async getSmallBlob(
+    repository: string,
+    desc: Pick<Descriptor, 'digest' | 'size'>,
+    what: string,
+    maxBytes = MAX_MANIFEST_BYTES,
+  ): Promise<Buffer> {
+    const res = await this.request({
+      path: `/v2/${repository}/blobs/${desc.digest}`,
+      repository,
+      maxBody: Math.min(desc.size, maxBytes),
+      what,
+    })
     const actual = sha256Digest(res.body)
     if (actual !== desc.digest) throw new IntegrityError(what, desc.digest, actual)
     return res.body
@@ -340,24 +404,45 @@ export class RegistryClient implements TagLister, ReferrerLister {
 
   /** Every repository of the registry, from the paginated `_catalog`. */
   async catalog(opts: {pageSize?: number} = {}): Promise<string[]> {
-    return this.pages(`/v2/_catalog?n=${opts.pageSize ?? PAGE_SIZE}`, undefined, `the catalog of ${this.registry}`, (j) => (j as {repositories?: unknown}).repositories, ['registry:catalog:*'])
+    return this.pages(
+      `/v2/_catalog?n=${opts.pageSize ?? PAGE_SIZE}`,
+      undefined,
+      `the catalog of ${this.registry}`,
+      (j) => (j as {repositories?: unknown}).repositories,
+      ['registry:catalog:*'],
+    )
   }
 
   /** GET a JSON list page after page, as long as the answer links to a next one. */
-  private async pages(first: string, repository: string | undefined, what: string, pick: (j: unknown) => unknown, scopes?: string[]): Promise<string[]> {
+  private async pages(
+    first: string,
+    repository: string | undefined,
+    what: string,
+    pick: (j: unknown) => unknown,
+    scopes?: string[],
+  ): Promise<string[]> {
     const out: string[] = []
     const seen = new Set<string>()
-    for (let path: string | undefined = first; path && !seen.has(path); ) {
+    for (let path: string | undefined = first; path && !seen.has(path);) {
       seen.add(path)
       const res = await this.request({path, repository, scopes, what})
       let list: unknown
       try {
         list = pick(JSON.parse(res.body.toString('utf8')))
       } catch {
-        throw new RegistryError(`${this.registry}: ${what}: the answer is not JSON`, {host: this.host, status: res.status, repository})
+        throw new RegistryError(`${this.registry}: ${what}: the answer is not JSON`, {
+          host: this.host,
+          status: res.status,
+          repository,
+        })
       }
       // A registry answers an empty repository with `null`.
-      if (list !== null && list !== undefined && !Array.isArray(list)) throw new RegistryError(`${this.registry}: ${what}: the answer has no list`, {host: this.host, status: res.status, repository})
+      if (list !== null && list !== undefined && !Array.isArray(list))
+        throw new RegistryError(`${this.registry}: ${what}: the answer has no list`, {
+          host: this.host,
+          status: res.status,
+          repository,
+        })
       for (const name of (list as unknown[] | null) ?? []) if (typeof name === 'string') out.push(name)
       path = nextLink(res.headers.link, res.url)
     }
@@ -372,7 +457,12 @@ export class RegistryClient implements TagLister, ReferrerLister {
    * `listedTags`: ask `mayHaveTag` before the HEAD of that tag (for a
    * repository only read from during the run).
    */
-  async referrers(repository: string, digest: string, artifactType?: string, opts: {listedTags?: boolean} = {}): Promise<Descriptor[]> {
+  async referrers(
+    repository: string,
+    digest: string,
+    artifactType?: string,
+    opts: {listedTags?: boolean} = {},
+  ): Promise<Descriptor[]> {
     const what = `the referrers of ${this.registry}/${repository}@${digest}`
     const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''
     // A registry with the API never answers it 404 (distribution spec), so one 404 says it has
@@ -389,9 +479,19 @@ export class RegistryClient implements TagLister, ReferrerLister {
       : undefined
     if (res?.status === 404) this.referrersApi = false
     let list: Descriptor[] | undefined
-    if (res && res.status >= 200 && res.status < 300 && bareMediaType(res.headers['content-type']) === MediaType.ociIndex) {
+    if (
+      res &&
+      res.status >= 200 &&
+      res.status < 300 &&
+      bareMediaType(res.headers['content-type']) === MediaType.ociIndex
+    ) {
       list = manifestsOf(res.body)
-      if (list === undefined) throw new RegistryError(`${this.registry}: ${what}: the answer is not an OCI index`, {host: this.host, status: res.status, repository})
+      if (list === undefined)
+        throw new RegistryError(`${this.registry}: ${what}: the answer is not an OCI index`, {
+          host: this.host,
+          status: res.status,
+          repository,
+        })
     } else {
       const tag = `sha256-${digest.slice('sha256:'.length)}`
       if (opts.listedTags && !(await this.mayHaveTag(repository, tag))) return []

@@ -33,7 +33,10 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 
 /** `https://host:5000/v1/` -> `host:5000`; Docker Hub's names -> `docker.io`. */
 export function normalizeAuthKey(key: string): string {
-  const host = key.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').toLowerCase()
+  const host = key
+    .replace(/^[a-z]+:\/\//i, '')
+    .replace(/\/.*$/, '')
+    .toLowerCase()
   return normalizeRegistryHost(host)
 }
 
@@ -79,7 +82,9 @@ export function runCredentialHelper(helper: string, server: string): Promise<Cre
       if (code !== 0) {
         // The helper's way of saying "no credentials for this server".
         if (/credentials not found/i.test(out + err)) return resolve(undefined)
-        return reject(new UsageError(`credential helper docker-credential-${helper} failed for ${server} (exit ${code})`))
+        return reject(
+          new UsageError(`credential helper docker-credential-${helper} failed for ${server} (exit ${code})`),
+        )
       }
       try {
         const j = JSON.parse(out) as {Username?: string; Secret?: string}
@@ -98,7 +103,10 @@ export function runCredentialHelper(helper: string, server: string): Promise<Cre
  * Credentials for a registry (as users name it: `docker.io`, `host:port`)
  * from the Docker config: `credHelpers`, then `credsStore`, then `auths`.
  */
-export async function dockerCredentials(registry: string, configPath = dockerConfigPath()): Promise<Credentials | undefined> {
+export async function dockerCredentials(
+  registry: string,
+  configPath = dockerConfigPath(),
+): Promise<Credentials | undefined> {
   const cfg = await readConfig(configPath)
   if (!cfg) return undefined
   const want = normalizeAuthKey(registry)

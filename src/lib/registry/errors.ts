@@ -14,7 +14,9 @@ export const MAX_ERROR_BODY = 64 * 1024
 /** `{errors: [{code, message}]}` from an error body, when it is one. */
 export function parseErrorBody(body: Buffer): {codes: string[]; messages: string[]} {
   try {
-    const j = JSON.parse(body.subarray(0, MAX_ERROR_BODY).toString('utf8')) as {errors?: {code?: string; message?: string}[]}
+    const j = JSON.parse(body.subarray(0, MAX_ERROR_BODY).toString('utf8')) as {
+      errors?: {code?: string; message?: string}[]
+    }
     const errors = Array.isArray(j.errors) ? j.errors : []
     return {
       codes: errors.map((e) => String(e.code ?? '')).filter(Boolean),
@@ -38,7 +40,10 @@ export interface ErrorContext {
 }
 
 /** An answer the caller did not accept, as a RegistryError (a Retry-After kept for the retry policy). */
-export function responseError(res: {status: number; headers: IncomingHttpHeaders; body: Buffer}, ctx: ErrorContext): RegistryError {
+export function responseError(
+  res: {status: number; headers: IncomingHttpHeaders; body: Buffer},
+  ctx: ErrorContext,
+): RegistryError {
   const {codes, messages} = parseErrorBody(res.body)
   const detail = messages.length > 0 ? `: ${messages.join('; ')}` : ''
   const codeText = codes.length > 0 ? ` ${codes.join(', ')}` : ''

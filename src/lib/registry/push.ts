@@ -1,8 +1,8 @@
 import {pipeline, Readable} from 'node:stream'
 
+import {sha256Digest} from '../content/digest.js'
 import {IntegrityError, RegistryError} from '../errors.js'
 import {countingStream} from '../fetch/counting.js'
-import {sha256Digest} from '../content/digest.js'
 import type {RegistryClient, RegistryResponse} from './client.js'
 
 /**
@@ -183,11 +183,14 @@ export class RegistryPusher {
       } catch (err) {
         if (!(err instanceof RestartUpload || isLostSession(err))) throw err
         if (session >= MAX_SESSIONS) {
-          throw new RegistryError(`${this.client.registry}: the upload of blob ${blob.digest} to ${repository} was lost ${session} times`, {
-            host: this.client.host,
-            repository,
-            cause: err,
-          })
+          throw new RegistryError(
+            `${this.client.registry}: the upload of blob ${blob.digest} to ${repository} was lost ${session} times`,
+            {
+              host: this.client.host,
+              repository,
+              cause: err,
+            },
+          )
         }
         // The registry may have completed the blob even though its answer was lost.
         if (await this.hasBlob(repository, blob.digest, blob.size)) return
@@ -206,7 +209,10 @@ export class RegistryPusher {
     const chunk = Math.max(this.chunkSize, Number.isFinite(min) ? min : 0)
     let location = locationOf(start, this.client, repository)
     if (blob.size > chunk) {
-      location = await this.sendChunks(repository, blob, Buffer.isBuffer(read) ? bufferReader(read) : read, location, {chunk, onBytes})
+      location = await this.sendChunks(repository, blob, Buffer.isBuffer(read) ? bufferReader(read) : read, location, {
+        chunk,
+        onBytes,
+      })
       await this.client.retry(() => this.finish(repository, blob, location, Buffer.alloc(0), 0))
       return
     }
@@ -220,7 +226,13 @@ export class RegistryPusher {
     await this.client.retry(async () => {
       const meter = byteMeter(onBytes)
       try {
-        await this.finish(repository, blob, location, blob.size > 0 ? () => meter.wrap(read(0, blob.size)) : Buffer.alloc(0), blob.size)
+        await this.finish(
+          repository,
+          blob,
+          location,
+          blob.size > 0 ? () => meter.wrap(read(0, blob.size)) : Buffer.alloc(0),
+          blob.size,
+        )
       } catch (err) {
         meter.rollback()
         throw err
@@ -248,7 +260,8 @@ export class RegistryPusher {
       what: `upload of blob ${blob.digest} to ${this.client.registry}/${repository}`,
     })
     const dcd = header(res, 'docker-content-digest')
-    if (dcd && dcd !== blob.digest) throw new IntegrityError(`blob pushed to ${this.client.registry}/${repository}`, blob.digest, dcd)
+    if (dcd && dcd !== blob.digest)
+      throw new IntegrityError(`blob pushed to ${this.client.registry}/${repository}`, blob.digest, dcd)
   }
 
   /** PATCH the blob in chunks; returns the location for the closing PUT. */
@@ -264,18 +277,20 @@ export class RegistryPusher {
       await this.client.retry(async (attempt) => {
         if (attempt > 1) {
           // Ask where the upload stands and resume there.
-          const st = await this.client.request({
-            method: 'GET',
-            path: location,
-            repository,
-            actions: PUSH,
-            accept: (s) => s === 204 || s === 200,
-            // A status query is safe to repeat: a 503 on it must not use up one of the chunk's attempts.
-            what: `upload status of blob ${blob.digest} in ${this.client.registry}/${repository}`,
-          }).catch((err: unknown) => {
-            if (isLostSession(err)) throw new RestartUpload()
-            throw err
-          })
+          const st = await this.client
+            .request({
+              method: 'GET',
+              path: location,
+              repository,
+              actions: PUSH,
+              accept: (s) => s === 204 || s === 200,
+              // A status query is safe to repeat: a 503 on it must not use up one of the chunk's attempts.
+              what: `upload status of blob ${blob.digest} in ${this.client.registry}/${repository}`,
+            })
+            .catch((err: unknown) => {
+              if (isLostSession(err)) throw new RestartUpload()
+              throw err
+            })
           const held = rangeHeld(st)
           if (held === undefined || held > blob.size) throw new RestartUpload()
           offset = held
@@ -331,7 +346,11 @@ export class RegistryPusher {
     })
     const dcd = header(res, 'docker-content-digest')
     if (dcd && dcd !== digest) {
-      throw new IntegrityError(`manifest ${this.client.registry}/${repository}:${reference} (Docker-Content-Digest)`, digest, dcd)
+      throw new IntegrityError(
+        `manifest ${this.client.registry}/${repository}:${reference} (Docker-Content-Digest)`,
+        digest,
+        dcd,
+      )
     }
     return digest
   }
@@ -376,6 +395,7 @@ class RestartUpload extends Error {
 function isLostSession(err: unknown): boolean {
   if (!(err instanceof RegistryError)) return false
   const codes = err.codes
-  if (codes.includes('BLOB_UPLOAD_UNKNOWN') || codes.includes('BLOB_UPLOAD_INVALID') || codes.includes('RANGE_INVALID')) return true
+  if (codes.includes('BLOB_UPLOAD_UNKNOWN') || codes.includes('BLOB_UPLOAD_INVALID') || codes.includes('RANGE_INVALID'))
+    return true
   return err.status === 404 || err.status === 416
 }

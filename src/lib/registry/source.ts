@@ -1,6 +1,6 @@
+import type {Descriptor} from '../content/descriptor.js'
 import type {Opener} from '../content/opener.js'
 import type {ImageSource} from '../content/roles.js'
-import type {Descriptor} from '../content/descriptor.js'
 import type {RegistryClient} from './client.js'
 
 /** A repository of a registry as a copy source. */

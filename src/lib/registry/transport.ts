@@ -1,6 +1,7 @@
-import type {Got} from 'got'
 import type {IncomingHttpHeaders} from 'node:http'
 import type {Readable} from 'node:stream'
+
+import type {Got} from 'got'
 
 import {FailureError, isAirlockError} from '../errors.js'
 import {connectionError, createHttp, redactUrl} from '../fetch/http.js'
@@ -76,7 +77,9 @@ export class RegistryTransport {
         n += chunk.length
         if (n > cap) {
           if (cap === MAX_ERROR_BODY) break
-          throw new FailureError(`${new URL(url).host}: the answer to ${method} ${redactUrl(url)} is larger than ${cap} bytes`)
+          throw new FailureError(
+            `${new URL(url).host}: the answer to ${method} ${redactUrl(url)} is larger than ${cap} bytes`,
+          )
         }
         chunks.push(chunk)
       }

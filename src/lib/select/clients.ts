@@ -47,7 +47,10 @@ export function sourceClients(manifest: Manifest, opts: SourceClientOptions): So
   }
   return {
     client,
-    lister: (host) => ({listTags: (repository) => client(host).listTags(repository), catalog: () => client(host).catalog()}),
+    lister: (host) => ({
+      listTags: (repository) => client(host).listTags(repository),
+      catalog: () => client(host).catalog(),
+    }),
   }
 }
 

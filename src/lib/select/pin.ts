@@ -1,12 +1,13 @@
 import {stat} from 'node:fs/promises'
 import path from 'node:path'
+
 import pLimit from 'p-limit'
 
 import {DEFAULT_CONCURRENCY} from '../defaults.js'
+import {FailureError, ManifestError} from '../errors.js'
 import {ChecksumFiles} from '../fetch/checksum.js'
 import {createHttp, redactUrl} from '../fetch/http.js'
 import type {ConnectionOptions} from '../fetch/tls.js'
-import {FailureError, ManifestError} from '../errors.js'
 import {parseManifest, readManifestFile} from '../manifest/load.js'
 import {writeLocked} from '../manifest/lock-writer.js'
 import type {ImageEntry, Manifest, UrlFileEntry} from '../manifest/types.js'
@@ -93,7 +94,10 @@ export async function lockManifest(file: string, opts: LockOptions): Promise<Loc
   )
   const expansions = new Map<string, string[]>()
   for (const [field, entries] of resolution.expansions) {
-    expansions.set(field, entries.map((e) => `${formatReference(e.ref)}@${digests.get(formatReference(e.ref))!}`))
+    expansions.set(
+      field,
+      entries.map((e) => `${formatReference(e.ref)}@${digests.get(formatReference(e.ref))!}`),
+    )
   }
   const files = await checksumPins(manifest, opts)
   const checksums = new Map(files.filter((f) => f.action === 'pinned').map((f) => [f.url, f.sha256]))
@@ -122,14 +126,29 @@ export async function lockManifest(file: string, opts: LockOptions): Promise<Loc
   const images = resolution.images.map((e): LockedImage => {
     const digest = e.ref.digest ?? digests.get(formatReference(e.ref))!
     const from = fromField.get(e)
-    return {ref: formatReference({...e.ref, digest}), digest, action: e.ref.digest ? 'unchanged' : 'pinned', ...(from ? {from} : {})}
+    return {
+      ref: formatReference({...e.ref, digest}),
+      digest,
+      action: e.ref.digest ? 'unchanged' : 'pinned',
+      ...(from ? {from} : {}),
+    }
   })
-  return {file, out, changed: locked.changed, images, files, selections: resolution.selections, repositories: resolution.repositories}
+  return {
+    file,
+    out,
+    changed: locked.changed,
+    images,
+    files,
+    selections: resolution.selections,
+    repositories: resolution.repositories,
+  }
 }
 
 /** The sha256 each binary and package named by checksumUrl has: its checksum file read now (each file once), or its sha256 already written. */
 async function checksumPins(manifest: Manifest, opts: LockOptions): Promise<LockedFile[]> {
-  const entries = [...manifest.binaries, ...manifest.packages].filter((e): e is UrlFileEntry => e.kind !== 'chart' && e.checksumUrl !== undefined)
+  const entries = [...manifest.binaries, ...manifest.packages].filter(
+    (e): e is UrlFileEntry => e.kind !== 'chart' && e.checksumUrl !== undefined,
+  )
   if (entries.length === 0) return []
   const checksums = new ChecksumFiles({http: await createHttp({caFiles: opts.caFiles})})
   const limit = pLimit(opts.concurrency ?? DEFAULT_CONCURRENCY)

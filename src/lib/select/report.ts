@@ -14,14 +14,24 @@ const SHOWN = 20
 export function formatSelections(selections: SelectionReport[], repositories: RepositoriesReport[] = []): string[] {
   const lines: string[] = []
   for (const r of repositories) {
-    const patterns = [r.include === undefined ? '' : `include ${JSON.stringify(r.include)}`, r.exclude === undefined ? '' : `exclude ${JSON.stringify(r.exclude)}`].filter(Boolean).join(', ')
-    lines.push(`${r.field} ${r.registry}${patterns ? ` (${patterns})` : ''}: ${r.repositories.length} repositor${r.repositories.length === 1 ? 'y' : 'ies'}${r.leftOut > 0 ? `, ${r.leftOut} left out` : ''}`)
+    const patterns = [
+      r.include === undefined ? '' : `include ${JSON.stringify(r.include)}`,
+      r.exclude === undefined ? '' : `exclude ${JSON.stringify(r.exclude)}`,
+    ]
+      .filter(Boolean)
+      .join(', ')
+    lines.push(
+      `${r.field} ${r.registry}${patterns ? ` (${patterns})` : ''}: ${r.repositories.length} repositor${r.repositories.length === 1 ? 'y' : 'ies'}${r.leftOut > 0 ? `, ${r.leftOut} left out` : ''}`,
+    )
   }
   for (const s of selections) {
     const total = s.selected.length + s.left.length
-    lines.push(`${s.field} ${s.repository} ${s.selection}: ${s.selected.length} of ${total} tag${total === 1 ? '' : 's'}`)
+    lines.push(
+      `${s.field} ${s.repository} ${s.selection}: ${s.selected.length} of ${total} tag${total === 1 ? '' : 's'}`,
+    )
     const width = Math.max(0, ...s.selected.map((t) => t.tag.length))
-    for (const t of s.selected) lines.push(`  + ${t.tag.padEnd(width)}  ${t.rule}${t.duplicateOf ? ` (already named by ${t.duplicateOf})` : ''}`)
+    for (const t of s.selected)
+      lines.push(`  + ${t.tag.padEnd(width)}  ${t.rule}${t.duplicateOf ? ` (already named by ${t.duplicateOf})` : ''}`)
     const byReason = new Map<string, string[]>()
     for (const l of s.left) byReason.set(l.reason, [...(byReason.get(l.reason) ?? []), l.tag])
     for (const [reason, tags] of byReason) {

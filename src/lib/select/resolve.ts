@@ -61,7 +61,10 @@ export function hasSelections(m: Manifest): boolean {
  * (its own entries and each selected tag), and no selection is left. A
  * manifest without selections is returned as it is, and no registry is read.
  */
-export async function resolveManifest(m: Manifest, opts: ResolveOptions): Promise<{manifest: Manifest; resolution?: Resolution}> {
+export async function resolveManifest(
+  m: Manifest,
+  opts: ResolveOptions,
+): Promise<{manifest: Manifest; resolution?: Resolution}> {
   if (!hasSelections(m)) return {manifest: m}
   const resolution = await resolveSelections(m, opts)
   return {manifest: {...m, images: resolution.images, selections: [], repositories: []}, resolution}
@@ -92,25 +95,52 @@ interface Pending {
 export async function resolveSelections(m: Manifest, opts: ResolveOptions): Promise<Resolution> {
   const limit = pLimit(opts.concurrency ?? DEFAULT_CONCURRENCY)
   const problems: ManifestProblem[] = []
-  const problem = (pos: SourcePos, path: string, message: string) => problems.push({file: m.file, ...pos, path, message})
+  const problem = (pos: SourcePos, path: string, message: string) =>
+    problems.push({file: m.file, ...pos, path, message})
 
   // Catalogs first: they say which repositories the repositories entries add.
   const repositories: RepositoriesReport[] = []
   const pending: Pending[] = (m.selections ?? []).map((s) => ({...s, fromCatalog: false}))
   await Promise.all(
     (m.repositories ?? []).map(async (r) => {
-      const all = await limit(() => withContext(() => opts.registry(r.registry).catalog(), `the catalog of ${r.registry}`))
+      const all = await limit(() =>
+        withContext(() => opts.registry(r.registry).catalog(), `the catalog of ${r.registry}`),
+      )
       const include = r.include === undefined ? undefined : new RegExp(r.include)
       const exclude = r.exclude === undefined ? undefined : new RegExp(r.exclude)
       const taken = all.filter((path) => (!include || include.test(path)) && !exclude?.test(path)).sort()
-      repositories.push({field: r.field, registry: r.registry, include: r.include, exclude: r.exclude, repositories: taken, leftOut: all.length - taken.length})
+      repositories.push({
+        field: r.field,
+        registry: r.registry,
+        include: r.include,
+        exclude: r.exclude,
+        repositories: taken,
+        leftOut: all.length - taken.length,
+      })
       if (taken.length === 0) {
-        const patterns = [r.include === undefined ? '' : `include ${JSON.stringify(r.include)}`, r.exclude === undefined ? '' : `exclude ${JSON.stringify(r.exclude)}`].filter(Boolean).join(' and ')
-        problem(r.pos, r.field, `no repository of ${r.registry} matches ${patterns || 'the entry'}: its catalog lists ${all.length === 0 ? 'none' : sample(all.sort())}`)
+        const patterns = [
+          r.include === undefined ? '' : `include ${JSON.stringify(r.include)}`,
+          r.exclude === undefined ? '' : `exclude ${JSON.stringify(r.exclude)}`,
+        ]
+          .filter(Boolean)
+          .join(' and ')
+        problem(
+          r.pos,
+          r.field,
+          `no repository of ${r.registry} matches ${patterns || 'the entry'}: its catalog lists ${all.length === 0 ? 'none' : sample(all.sort())}`,
+        )
         return
       }
       for (const repository of taken) {
-        pending.push({field: r.field, registry: r.registry, repository, tags: r.tags, platforms: r.platforms, pos: r.pos, fromCatalog: true})
+        pending.push({
+          field: r.field,
+          registry: r.registry,
+          repository,
+          tags: r.tags,
+          platforms: r.platforms,
+          pos: r.pos,
+          fromCatalog: true,
+        })
       }
     }),
   )
@@ -120,10 +150,14 @@ export async function resolveSelections(m: Manifest, opts: ResolveOptions): Prom
     pending.map((p) =>
       limit(async () => {
         try {
-          return await withContext(() => opts.registry(p.registry).listTags(p.repository), `the tags of ${p.registry}/${p.repository}`)
+          return await withContext(
+            () => opts.registry(p.registry).listTags(p.repository),
+            `the tags of ${p.registry}/${p.repository}`,
+          )
         } catch (error) {
           // A repository the registry does not know has no tags: the selection matches nothing.
-          if (error instanceof RegistryError && (error.status === 404 || error.codes.includes('NAME_UNKNOWN'))) return undefined
+          if (error instanceof RegistryError && (error.status === 404 || error.codes.includes('NAME_UNKNOWN')))
+            return undefined
           throw error
         }
       }),
@@ -139,13 +173,24 @@ export async function resolveSelections(m: Manifest, opts: ResolveOptions): Prom
     const tags = listed[k]
     const repo = `${p.registry}/${p.repository}`
     const {selected, left} = selectTags(tags ?? [], p.tags)
-    const report: SelectionReport = {field: p.field, repository: repo, selection: describeSelection(p.tags), selected: [], left}
+    const report: SelectionReport = {
+      field: p.field,
+      repository: repo,
+      selection: describeSelection(p.tags),
+      selected: [],
+      left,
+    }
     selections.push(report)
     const added = expansions.get(p.field) ?? []
     expansions.set(p.field, added)
     if (p.fromCatalog) catalogHits.set(p.field, (catalogHits.get(p.field) ?? 0) + selected.length)
     if (selected.length === 0 && !p.fromCatalog) {
-      const has = tags === undefined ? 'the registry does not know the repository' : tags.length === 0 ? 'it has no tags' : `it has ${sample([...tags].sort())}`
+      const has =
+        tags === undefined
+          ? 'the registry does not know the repository'
+          : tags.length === 0
+            ? 'it has no tags'
+            : `it has ${sample([...tags].sort())}`
       problem(p.pos, `${p.field}.tags`, `no tag of ${repo} matches ${report.selection}: ${has}`)
       return
     }
@@ -168,10 +213,18 @@ export async function resolveSelections(m: Manifest, opts: ResolveOptions): Prom
   for (const r of m.repositories ?? []) {
     const report = repositories.find((x) => x.field === r.field)
     if (report && report.repositories.length > 0 && (catalogHits.get(r.field) ?? 0) === 0) {
-      problem(r.pos, `${r.field}.tags`, `no tag of the ${report.repositories.length} repositories of ${r.registry} that the entry takes matches ${describeSelection(r.tags)}`)
+      problem(
+        r.pos,
+        `${r.field}.tags`,
+        `no tag of the ${report.repositories.length} repositories of ${r.registry} that the entry takes matches ${describeSelection(r.tags)}`,
+      )
     }
   }
-  if (problems.length > 0) throw new ManifestError(m.file, problems.sort((a, b) => a.line - b.line || a.column - b.column))
+  if (problems.length > 0)
+    throw new ManifestError(
+      m.file,
+      problems.sort((a, b) => a.line - b.line || a.column - b.column),
+    )
   return {images, expansions, selections, repositories}
 }
 

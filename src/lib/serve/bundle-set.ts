@@ -23,9 +23,13 @@ function label(b: {name?: string; version?: string}): string {
 export async function openBundleSet(dir: string, baseDirs: string[]): Promise<BundleSet> {
   const main = await openBundle(dir)
   if (isDelta(main.lock) && baseDirs.length === 0) {
-    throw new AirlockError('bundle', `${dir} is a delta bundle: it leaves out what its base ${main.lock.base!.length === 1 ? 'bundle holds' : 'bundles hold'} (${main.lock.base!.map(label).join(', ')}), so it cannot be served alone`, {
-      suggestions: ['name each base bundle folder with --base DIR; their content is served too'],
-    })
+    throw new AirlockError(
+      'bundle',
+      `${dir} is a delta bundle: it leaves out what its base ${main.lock.base!.length === 1 ? 'bundle holds' : 'bundles hold'} (${main.lock.base!.map(label).join(', ')}), so it cannot be served alone`,
+      {
+        suggestions: ['name each base bundle folder with --base DIR; their content is served too'],
+      },
+    )
   }
   const bases = await Promise.all(baseDirs.map(openBundle))
   const all = [main, ...bases]
@@ -35,14 +39,23 @@ export async function openBundleSet(dir: string, baseDirs: string[]): Promise<Bu
     for (const want of b.lock.base ?? []) {
       named.add(want.lockSha256)
       if (!bySha.has(want.lockSha256)) {
-        throw new AirlockError('bundle', `${b.dir} is a delta of ${label(want)} (bundle.json sha256 ${want.lockSha256}), which no --base names`, {
-          suggestions: ['give that bundle\'s folder with --base DIR (a delta of a delta needs every bundle of the chain)'],
-        })
+        throw new AirlockError(
+          'bundle',
+          `${b.dir} is a delta of ${label(want)} (bundle.json sha256 ${want.lockSha256}), which no --base names`,
+          {
+            suggestions: [
+              "give that bundle's folder with --base DIR (a delta of a delta needs every bundle of the chain)",
+            ],
+          },
+        )
       }
     }
   }
   for (const b of bases) {
-    if (!named.has(b.lockSha256)) throw new UsageError(`--base ${b.dir} (${label(b.lock)}) is not a base of ${dir}: no bundle.json's base names its sha256 ${b.lockSha256}`)
+    if (!named.has(b.lockSha256))
+      throw new UsageError(
+        `--base ${b.dir} (${label(b.lock)}) is not a base of ${dir}: no bundle.json's base names its sha256 ${b.lockSha256}`,
+      )
   }
   const unpack: Bundle[] = []
   const done = new Set<string>()

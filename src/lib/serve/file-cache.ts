@@ -1,14 +1,14 @@
 import {createHash} from 'node:crypto'
-import {constants, type BigIntStats} from 'node:fs'
+import {type BigIntStats, constants} from 'node:fs'
 import {lstat, mkdir, open, readFile, stat} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {extname, join} from 'node:path'
 import type {Readable} from 'node:stream'
 
 import {BUNDLE_FILES} from '../bundle/format/bundle-files.js'
+import type {BundleError} from '../errors.js'
 import {FailureError} from '../errors.js'
 import {importNginx} from '../importers/nginx.js'
-import type {BundleError} from '../errors.js'
 import {isRefusedBundle, refusedBundle, verifyBeforeImport} from '../importers/verify-first.js'
 import type {Progress} from '../ui/index.js'
 import type {BundleSet} from './bundle-set.js'
@@ -51,7 +51,8 @@ interface FileIdentity {
 }
 
 const identityOf = (st: BigIntStats): FileIdentity => ({dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs})
-const sameIdentity = (a: FileIdentity, b: FileIdentity): boolean => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs
+const sameIdentity = (a: FileIdentity, b: FileIdentity): boolean =>
+  a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs
 
 /** The default cache root: `$XDG_CACHE_HOME/airlock/serve`, else `~/.cache/airlock/serve`. */
 export function defaultCacheRoot(): string {
@@ -79,7 +80,10 @@ export async function cacheFolder(root: string, dirs: string[]): Promise<string>
     if (err.code !== 'EEXIST') throw err
   })
   const st = await lstat(folder)
-  if (!st.isDirectory()) throw new FailureError(`cache folder ${folder} is not a folder (a link or a file is there)`, {suggestions: CACHE_HINT})
+  if (!st.isDirectory())
+    throw new FailureError(`cache folder ${folder} is not a folder (a link or a file is there)`, {
+      suggestions: CACHE_HINT,
+    })
   checkOwned(folder, st, uid, false)
   return folder
 }
@@ -90,13 +94,19 @@ const CACHE_HINT = ['give serve a cache folder only you can write with --cache-d
 function checkOwned(path: string, st: {uid: number; mode: number}, uid: number | undefined, isRoot: boolean): void {
   if (uid === undefined) return
   if (st.uid !== uid && !(isRoot && st.uid === 0)) {
-    throw new FailureError(`${path} belongs to another user (uid ${st.uid}): serve uses no cache folder it did not make`, {suggestions: CACHE_HINT})
+    throw new FailureError(
+      `${path} belongs to another user (uid ${st.uid}): serve uses no cache folder it did not make`,
+      {suggestions: CACHE_HINT},
+    )
   }
   const sticky = (st.mode & 0o1000) !== 0
   if ((st.mode & 0o022) !== 0 && !(isRoot && sticky)) {
-    throw new FailureError(`${path} may be written by other users (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}): they could change what serve hands out`, {
-      suggestions: [`chmod go-w ${path}`, ...CACHE_HINT],
-    })
+    throw new FailureError(
+      `${path} may be written by other users (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}): they could change what serve hands out`,
+      {
+        suggestions: [`chmod go-w ${path}`, ...CACHE_HINT],
+      },
+    )
   }
 }
 
@@ -106,12 +116,21 @@ function checkOwned(path: string, st: {uid: number; mode: number}, uid: number |
  * served path, looked up in the set's order. A bundle that
  * fails verification throws its BundleError and nothing new becomes visible.
  */
-export async function prepareFiles(set: BundleSet, folder: string, progress?: Progress): Promise<Map<string, CachedFile>> {
+export async function prepareFiles(
+  set: BundleSet,
+  folder: string,
+  progress?: Progress,
+): Promise<Map<string, CachedFile>> {
   for (const bundle of set.unpack) {
     const {dir} = bundle
     // import nginx checks the two archives it unpacks; the images, served from the tar as they are, are checked beside it.
-    const [unpacked, images] = await Promise.allSettled([importNginx(bundle, {root: folder, progress}), verifyBeforeImport(bundle, ['images'], progress, 'served')])
-    const failed = [images, unpacked].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown)
+    const [unpacked, images] = await Promise.allSettled([
+      importNginx(bundle, {root: folder, progress}),
+      verifyBeforeImport(bundle, ['images'], progress, 'served'),
+    ])
+    const failed = [images, unpacked]
+      .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      .map((r) => r.reason as unknown)
     // A refused bundle is refused in serve's words, with every problem verify lists (each refusal ran the full check).
     const refused = failed.find(isRefusedBundle) as BundleError | undefined
     if (refused) throw refusedBundle(dir, refused.details, 'served')
@@ -123,8 +142,17 @@ export async function prepareFiles(set: BundleSet, folder: string, progress?: Pr
       if (table.has(f.path)) continue
       const file = join(folder, ...f.path.split('/'))
       const st = await lstat(file, {bigint: true})
-      if (!st.isFile() || st.size !== BigInt(f.size)) throw new FailureError(`${file} is not the verified file of ${f.size} bytes it was a moment ago: was the cache changed while serve started?`)
-      table.set(f.path, {file, size: f.size, sha256: f.sha256, contentType: contentTypeOf(f.path), identity: identityOf(st)})
+      if (!st.isFile() || st.size !== BigInt(f.size))
+        throw new FailureError(
+          `${file} is not the verified file of ${f.size} bytes it was a moment ago: was the cache changed while serve started?`,
+        )
+      table.set(f.path, {
+        file,
+        size: f.size,
+        sha256: f.sha256,
+        contentType: contentTypeOf(f.path),
+        identity: identityOf(st),
+      })
     }
   }
   return table
@@ -140,11 +168,19 @@ export async function openCached(f: CachedFile, start: number, end: number): Pro
     fh = await open(f.file, constants.O_RDONLY | constants.O_NOFOLLOW)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    throw new FailureError(code === 'ELOOP' ? `${f.file} is a link now, not the file verified: not served` : `${f.file}: ${(err as Error).message}`, {cause: err})
+    throw new FailureError(
+      code === 'ELOOP'
+        ? `${f.file} is a link now, not the file verified: not served`
+        : `${f.file}: ${(err as Error).message}`,
+      {cause: err},
+    )
   }
   try {
     const st = await fh.stat({bigint: true})
-    if (!st.isFile() || !sameIdentity(identityOf(st), f.identity)) throw new FailureError(`${f.file} is not the file verified (replaced or changed since): not served; restart serve to verify the cache again`)
+    if (!st.isFile() || !sameIdentity(identityOf(st), f.identity))
+      throw new FailureError(
+        `${f.file} is not the file verified (replaced or changed since): not served; restart serve to verify the cache again`,
+      )
   } catch (err) {
     await fh.close()
     throw err

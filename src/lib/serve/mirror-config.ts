@@ -1,5 +1,5 @@
-import {UsageError} from '../errors.js'
 import type {BundleLock} from '../bundle-json.js'
+import {UsageError} from '../errors.js'
 import {containerdHostsToml, type MirroredName} from '../mirror-config/mirror-config.js'
 import {parseReference} from '../oci/reference.js'
 
@@ -23,7 +23,8 @@ export function checkAdvertiseUrl(url: string): string {
   } catch {
     throw new UsageError(`--advertise must be a URL such as http://seed.example:5000, got "${url}"`)
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--advertise must be an http:// or https:// URL, got "${url}"`)
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new UsageError(`--advertise must be an http:// or https:// URL, got "${url}"`)
   if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash || u.username || u.password) {
     throw new UsageError(`--advertise names the server only (scheme, host, port), got "${url}"`)
   }

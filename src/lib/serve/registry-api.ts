@@ -1,8 +1,8 @@
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import {Readable} from 'node:stream'
 
-import {isDigest} from '../content/digest.js'
 import type {ImageIndex} from '../content/descriptor.js'
+import {isDigest} from '../content/digest.js'
 import {MediaType} from '../content/media-types.js'
 import {sendBody} from './range.js'
 import type {RegistryContent} from './registry-content.js'
@@ -20,7 +20,14 @@ const JSON_TYPE = 'application/json; charset=utf-8'
 const DEFAULT_PAGE = 1000
 const MAX_PAGE = 10_000
 
-type ErrorCode = 'NAME_UNKNOWN' | 'NAME_INVALID' | 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'DIGEST_INVALID' | 'UNSUPPORTED' | 'PAGINATION_NUMBER_INVALID'
+type ErrorCode =
+  | 'NAME_UNKNOWN'
+  | 'NAME_INVALID'
+  | 'MANIFEST_UNKNOWN'
+  | 'BLOB_UNKNOWN'
+  | 'DIGEST_INVALID'
+  | 'UNSUPPORTED'
+  | 'PAGINATION_NUMBER_INVALID'
 
 /** An error body of the distribution API: its code, message and optional detail. */
 interface ApiError {
@@ -72,38 +79,62 @@ const TAGS = /^\/v2\/(.+)\/tags\/list$/
  * Answer one request under `/v2`. `path` is the decoded, checked path
  * (no `.` or `..` segment). Only GET and HEAD reach here.
  */
-export async function handleRegistry(content: RegistryContent, req: IncomingMessage, res: ServerResponse, path: string, params: URLSearchParams): Promise<void> {
+export async function handleRegistry(
+  content: RegistryContent,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  params: URLSearchParams,
+): Promise<void> {
   for (const [k, v] of Object.entries(API_VERSION)) res.setHeader(k, v)
   if (path === '/v2' || path === '/v2/') return sendJson(req, res, {})
   if (path === '/v2/_catalog') {
     const names = page(path, params, res, content.repositoryNames())
-    if (names === false) return sendError(req, res, 400, {code: 'PAGINATION_NUMBER_INVALID', message: 'n must be a whole number'})
+    if (names === false)
+      return sendError(req, res, 400, {code: 'PAGINATION_NUMBER_INVALID', message: 'n must be a whole number'})
     return sendJson(req, res, {repositories: names})
   }
   const ns = params.get('ns') ?? undefined
   const tags = TAGS.exec(path)
   if (tags) {
     const repo = content.repository(tags[1], ns)
-    if (!repo) return sendError(req, res, 404, {code: 'NAME_UNKNOWN', message: 'repository name not known to registry', detail: {name: tags[1]}})
+    if (!repo)
+      return sendError(req, res, 404, {
+        code: 'NAME_UNKNOWN',
+        message: 'repository name not known to registry',
+        detail: {name: tags[1]},
+      })
     const list = page(path, params, res, [...repo.tags.keys()].sort())
-    if (list === false) return sendError(req, res, 400, {code: 'PAGINATION_NUMBER_INVALID', message: 'n must be a whole number'})
+    if (list === false)
+      return sendError(req, res, 400, {code: 'PAGINATION_NUMBER_INVALID', message: 'n must be a whole number'})
     return sendJson(req, res, {name: tags[1], tags: list})
   }
   const m = ROUTE.exec(path)
-  if (!m) return sendError(req, res, 404, {code: 'NAME_UNKNOWN', message: 'no such path in the registry API', detail: {path}})
+  if (!m)
+    return sendError(req, res, 404, {code: 'NAME_UNKNOWN', message: 'no such path in the registry API', detail: {path}})
   const [, name, kind, reference] = m
   const repo = content.repository(name, ns)
-  if (!repo) return sendError(req, res, 404, {code: 'NAME_UNKNOWN', message: 'repository name not known to registry', detail: {name}})
+  if (!repo)
+    return sendError(req, res, 404, {
+      code: 'NAME_UNKNOWN',
+      message: 'repository name not known to registry',
+      detail: {name},
+    })
 
   if (kind === 'manifests') {
     const digest = isDigest(reference) ? reference : repo.tags.get(reference)
     if (!digest) {
       return reference.startsWith('sha256:') || reference.includes(':')
         ? sendError(req, res, 400, {code: 'DIGEST_INVALID', message: 'not a sha256 digest', detail: {reference}})
-        : sendError(req, res, 404, {code: 'MANIFEST_UNKNOWN', message: 'manifest unknown', detail: {name, tag: reference}})
+        : sendError(req, res, 404, {
+            code: 'MANIFEST_UNKNOWN',
+            message: 'manifest unknown',
+            detail: {name, tag: reference},
+          })
     }
     const manifest = await content.manifest(digest)
-    if (!manifest) return sendError(req, res, 404, {code: 'MANIFEST_UNKNOWN', message: 'manifest unknown', detail: {name, digest}})
+    if (!manifest)
+      return sendError(req, res, 404, {code: 'MANIFEST_UNKNOWN', message: 'manifest unknown', detail: {name, digest}})
     const bytes = manifest.bytes
     return sendBody(req, res, {
       size: bytes.length,
@@ -112,14 +143,29 @@ export async function handleRegistry(content: RegistryContent, req: IncomingMess
     })
   }
 
-  if (!isDigest(reference)) return sendError(req, res, 400, {code: 'DIGEST_INVALID', message: 'not a sha256 digest', detail: {digest: reference}})
+  if (!isDigest(reference))
+    return sendError(req, res, 400, {
+      code: 'DIGEST_INVALID',
+      message: 'not a sha256 digest',
+      detail: {digest: reference},
+    })
 
   if (kind === 'blobs') {
     const size = content.blobSize(reference)
-    if (size === undefined) return sendError(req, res, 404, {code: 'BLOB_UNKNOWN', message: 'blob unknown to registry', detail: {digest: reference}})
+    if (size === undefined)
+      return sendError(req, res, 404, {
+        code: 'BLOB_UNKNOWN',
+        message: 'blob unknown to registry',
+        detail: {digest: reference},
+      })
     return sendBody(req, res, {
       size,
-      headers: {'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': reference, ETag: `"${reference}"`, 'Cache-Control': 'max-age=31536000'},
+      headers: {
+        'Content-Type': 'application/octet-stream',
+        'Docker-Content-Digest': reference,
+        ETag: `"${reference}"`,
+        'Cache-Control': 'max-age=31536000',
+      },
       open: (start, end) => content.openBlob(reference, start, end),
     })
   }

@@ -1,14 +1,14 @@
 import type {Readable} from 'node:stream'
 
 import type {BundleLock, LockImage, LockReferrer} from '../bundle-json.js'
-import {hostComponent} from '../targets/registry/registry-target.js'
-import {MAX_MANIFEST_BYTES} from '../defaults.js'
-import {OciArchive} from '../oci/archive.js'
-import {isDigest} from '../content/digest.js'
 import type {Descriptor} from '../content/descriptor.js'
+import {isDigest} from '../content/digest.js'
 import {MediaType} from '../content/media-types.js'
+import {MAX_MANIFEST_BYTES} from '../defaults.js'
 import {type ParsedManifest, parseManifestJson} from '../graph/parse.js'
+import {OciArchive} from '../oci/archive.js'
 import {normalizeRegistryHost, parseReference} from '../oci/reference.js'
+import {hostComponent} from '../targets/registry/registry-target.js'
 
 /**
  * What the served registry holds, built once at start from the bundle's
@@ -124,7 +124,10 @@ export class RegistryContent {
       this.manifestTypes.set(digest, null)
       return undefined
     }
-    const mediaType = own.mediaType ?? this.manifestTypes.get(digest) ?? (own.kind === 'index' ? MediaType.ociIndex : MediaType.ociManifest)
+    const mediaType =
+      own.mediaType ??
+      this.manifestTypes.get(digest) ??
+      (own.kind === 'index' ? MediaType.ociIndex : MediaType.ociManifest)
     this.manifestTypes.set(digest, mediaType)
     return {bytes, mediaType}
   }
@@ -156,7 +159,6 @@ export class RegistryContent {
     }
     return out
   }
-
 }
 
 /** read-lock checked each referrer's shape (digests included). */

@@ -5,17 +5,17 @@ import type {AddressInfo, Socket} from 'node:net'
 import {BUNDLE_FILES} from '../bundle/format/bundle-files.js'
 import {isSafeRelativePath, relativePathProblem} from '../content/paths.js'
 import {BundleError, FailureError} from '../errors.js'
-import {hostComponent} from '../targets/registry/registry-target.js'
 import {OciArchive} from '../oci/archive.js'
 import {parseReference} from '../oci/reference.js'
-import {silentProgress, type Progress} from '../ui/index.js'
+import {hostComponent} from '../targets/registry/registry-target.js'
+import {type Progress, silentProgress} from '../ui/index.js'
+import {plural} from '../ui/table.js'
 import {openBundleSet} from './bundle-set.js'
 import {type CachedFile, cacheFolder, openCached, prepareFiles} from './file-cache.js'
 import type {ListenAddress} from './listen.js'
+import {bodyProblems, sendBody} from './range.js'
 import {handleRegistry, refuseRegistryWrite, registryNotFound} from './registry-api.js'
 import {RegistryContent} from './registry-content.js'
-import {bodyProblems, sendBody} from './range.js'
-import {plural} from '../ui/table.js'
 
 export interface ServeOptions {
   /** Base bundles of a delta, in the order given. */
@@ -82,7 +82,10 @@ export async function serveBundle(dir: string, opts: ServeOptions): Promise<Bund
   const set = await openBundleSet(dir, opts.bases ?? [])
   const locks = set.lookup.map((b) => b.lock)
   // Bases are unpacked (and verified) first, into the same folder: a delta's import then finds there what it leaves out.
-  const cache = await cacheFolder(opts.cacheRoot, set.unpack.map((b) => b.dir))
+  const cache = await cacheFolder(
+    opts.cacheRoot,
+    set.unpack.map((b) => b.dir),
+  )
   const files = await prepareFiles(set, cache, progress)
 
   const archives: OciArchive[] = []
@@ -97,7 +100,10 @@ export async function serveBundle(dir: string, opts: ServeOptions): Promise<Bund
   const missing = locks.flatMap((l) => l.blobs ?? []).filter((b) => content.blobSize(b.digest) !== b.size)
   if (missing.length > 0) {
     await Promise.all(archives.map((a) => a.close()))
-    throw new BundleError(`${dir}: ${plural(missing.length, 'blob')} its bundle.json lists ${missing.length === 1 ? 'is' : 'are'} in neither it nor its bases`, {details: missing.slice(0, 20).map((b) => `${b.digest} (${b.mediaType}, ${b.size} bytes)`)})
+    throw new BundleError(
+      `${dir}: ${plural(missing.length, 'blob')} its bundle.json lists ${missing.length === 1 ? 'is' : 'are'} in neither it nor its bases`,
+      {details: missing.slice(0, 20).map((b) => `${b.digest} (${b.mediaType}, ${b.size} bytes)`)},
+    )
   }
 
   let requests = 0
@@ -127,7 +133,9 @@ export async function serveBundle(dir: string, opts: ServeOptions): Promise<Bund
       const ms = Number(process.hrtime.bigint() - started) / 1e6
       const sent = res.writableFinished ? String(res.getHeader('content-length') ?? '-') : 'aborted'
       const problem = bodyProblems.get(res)
-      opts.onAccess(`${client} "${req.method} ${logText(req.url ?? '')} HTTP/${req.httpVersion}" ${res.statusCode} ${sent} ${ms.toFixed(1)}ms${problem ? ` error="${logText(problem)}"` : ''}`)
+      opts.onAccess(
+        `${client} "${req.method} ${logText(req.url ?? '')} HTTP/${req.httpVersion}" ${res.statusCode} ${sent} ${ms.toFixed(1)}ms${problem ? ` error="${logText(problem)}"` : ''}`,
+      )
     })
     route(content, files, req, res).catch((err: unknown) => {
       if (!res.headersSent) {
@@ -140,15 +148,27 @@ export async function serveBundle(dir: string, opts: ServeOptions): Promise<Bund
   }
   const t = {...SERVE_TIMEOUTS, ...opts.timeouts}
   // Node checks the headers' deadline every connectionsCheckingInterval: often enough for it to hold.
-  const common = {headersTimeout: t.headersMs, requestTimeout: t.headersMs, keepAliveTimeout: t.idleMs, connectionsCheckingInterval: Math.min(1000, t.headersMs / 2)}
-  const server: Server = opts.tls ? createHttpsServer({...common, cert: opts.tls.cert, key: opts.tls.key}, handler) : createHttpServer(common, handler)
+  const common = {
+    headersTimeout: t.headersMs,
+    requestTimeout: t.headersMs,
+    keepAliveTimeout: t.idleMs,
+    connectionsCheckingInterval: Math.min(1000, t.headersMs / 2),
+  }
+  const server: Server = opts.tls
+    ? createHttpsServer({...common, cert: opts.tls.cert, key: opts.tls.key}, handler)
+    : createHttpServer(common, handler)
   // A socket that moves no byte either way for stallMs is closed: a client that stopped reading leaves the last
   // write unfinished, so nothing moves. A slow one that keeps reading moves bytes and is never cut (large blobs to
   // slow nodes); the request itself is bounded by requestTimeout (GET and HEAD carry no body).
   server.setTimeout(t.stallMs)
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(new FailureError(`cannot listen on ${opts.listen.text}: ${err.code === 'EADDRINUSE' ? 'the address is in use' : err.message}`, {cause: err}))
+      reject(
+        new FailureError(
+          `cannot listen on ${opts.listen.text}: ${err.code === 'EADDRINUSE' ? 'the address is in use' : err.message}`,
+          {cause: err},
+        ),
+      )
     })
     server.listen(opts.listen.port, opts.listen.host, () => resolve())
   }).catch(async (err: unknown) => {
@@ -165,7 +185,13 @@ export async function serveBundle(dir: string, opts: ServeOptions): Promise<Bund
     refs.add(img.ref)
     const ref = parseReference(img.ref)
     const at = ref.tag ? `:${ref.tag}` : `@${img.digest}`
-    items.push({kind: 'image', ref: img.ref, digest: img.digest, mediaType: img.mediaType, paths: [`${ref.repository}${at}`, `${hostComponent(ref.registry)}/${ref.repository}${at}`]})
+    items.push({
+      kind: 'image',
+      ref: img.ref,
+      digest: img.digest,
+      mediaType: img.mediaType,
+      paths: [`${ref.repository}${at}`, `${hostComponent(ref.registry)}/${ref.repository}${at}`],
+    })
   }
   for (const [path, f] of files) items.push({kind: 'file', path, size: f.size, sha256: f.sha256})
   const imageCount = refs.size
@@ -192,7 +218,9 @@ export async function serveBundle(dir: string, opts: ServeOptions): Promise<Bund
 
 /** A client's URL or a problem in the access log: one line, its `"` and `\\` escaped, control characters as \\xNN. */
 export function logText(text: string): string {
-  return text.replace(/["\\\x00-\x1f\x7f-\x9f]/g, (c) => (c === '"' || c === '\\' ? `\\${c}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`))
+  return text.replace(/["\\\x00-\x1f\x7f-\x9f]/g, (c) =>
+    c === '"' || c === '\\' ? `\\${c}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  )
 }
 
 /**
@@ -217,7 +245,12 @@ function decodePath(raw: string): string | undefined {
   return out.join('/')
 }
 
-async function route(content: RegistryContent, files: Map<string, CachedFile>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(
+  content: RegistryContent,
+  files: Map<string, CachedFile>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const raw = req.url ?? '/'
   const q = raw.indexOf('?')
   const rawPath = q === -1 ? raw : raw.slice(0, q)

@@ -1,5 +1,5 @@
-import {hostname} from 'node:os'
 import {readFile, rm, writeFile} from 'node:fs/promises'
+import {hostname} from 'node:os'
 
 import {FailureError} from '../errors.js'
 

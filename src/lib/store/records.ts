@@ -25,7 +25,13 @@ export async function readRecords(store: Store): Promise<BundleLock | undefined>
 
 export async function mergeRecords(
   store: Store,
-  update: {name: string; version?: string; images?: LockImage[]; files?: LockFile[]; osRepositories?: LockOsRepository[]},
+  update: {
+    name: string
+    version?: string
+    images?: LockImage[]
+    files?: LockFile[]
+    osRepositories?: LockOsRepository[]
+  },
 ): Promise<BundleLock> {
   const prev = await readRecords(store)
   const images = new Map((prev?.images ?? []).map((i) => [i.ref, i]))
@@ -40,7 +46,9 @@ export async function mergeRecords(
     ...(update.version === undefined ? {} : {version: update.version}),
     images: [...images.values()].sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0)),
     files: [...files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
-    ...(repos.size > 0 ? {osRepositories: [...repos.values()].sort((a, b) => cmp(osRepositoryKey(a), osRepositoryKey(b)))} : {}),
+    ...(repos.size > 0
+      ? {osRepositories: [...repos.values()].sort((a, b) => cmp(osRepositoryKey(a), osRepositoryKey(b)))}
+      : {}),
   }
   await writeFileAtomic(recordsPath(store), `${JSON.stringify(lock, null, 2)}\n`)
   return lock

@@ -60,7 +60,10 @@ export class Store {
     const layout = join(this.images, 'oci-layout')
     if (!(await exists(layout))) await writeFileAtomic(layout, '{"imageLayoutVersion":"1.0.0"}')
     if (!(await exists(this.indexPath))) {
-      await writeFileAtomic(this.indexPath, `${JSON.stringify({schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: []}, null, 2)}\n`)
+      await writeFileAtomic(
+        this.indexPath,
+        `${JSON.stringify({schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: []}, null, 2)}\n`,
+      )
     }
   }
 
@@ -69,7 +72,6 @@ export class Store {
     await mkdir(this.root, {recursive: true})
     return acquirePidLock(join(this.root, '.lock'), `store ${this.root}`)
   }
-
 }
 
 async function exists(p: string): Promise<boolean> {

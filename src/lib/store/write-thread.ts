@@ -98,18 +98,21 @@ export class WriteThread {
     this.worker.once('online', retuneHeap)
     // Held open only while it has work, so an idle thread never keeps the process alive.
     this.worker.unref()
-    this.worker.on('message', (m: {done: number; released: number} | {failed: string; message: string; code?: string}) => {
-      // Reports still on their way when stop() was called: the thread is ending, and an unref
-      // here would let the process exit before it has (exit 13, with stop() never settled).
-      if (this.stopped) return
-      if ('failed' in m) this.fail(new WriteThreadError(m.failed, m.message, m.code))
-      else {
-        this.written += m.done
-        this.used -= m.released
-        if (this.written === this.queued) this.worker.unref()
-      }
-      this.wake()
-    })
+    this.worker.on(
+      'message',
+      (m: {done: number; released: number} | {failed: string; message: string; code?: string}) => {
+        // Reports still on their way when stop() was called: the thread is ending, and an unref
+        // here would let the process exit before it has (exit 13, with stop() never settled).
+        if (this.stopped) return
+        if ('failed' in m) this.fail(new WriteThreadError(m.failed, m.message, m.code))
+        else {
+          this.written += m.done
+          this.used -= m.released
+          if (this.written === this.queued) this.worker.unref()
+        }
+        this.wake()
+      },
+    )
     this.worker.on('error', (err) => this.fail(err))
     this.worker.on('exit', () => {
       if (!this.stopped) this.fail(new Error('the thread writing files ended unexpectedly'))
@@ -129,7 +132,8 @@ export class WriteThread {
 
   /** As write, when the ring has room now; false (nothing queued) when it has not. */
   tryWrite(path: string, chunks: readonly Buffer[], length: number, mode: number, chmod: boolean): boolean {
-    if (length > this.ringBytes / 2) throw new RangeError(`${length} bytes are more than half the write thread's ring of ${this.ringBytes}`)
+    if (length > this.ringBytes / 2)
+      throw new RangeError(`${length} bytes are more than half the write thread's ring of ${this.ringBytes}`)
     if (this.failure) throw this.failure
     // A file is never split across the ring's end: it starts again at 0, and the gap left at the end is held until the file is written.
     const gap = this.head + length > this.ringBytes ? this.ringBytes - this.head : 0

@@ -19,7 +19,8 @@ export const BLOCK = 512
 /** Pax and GNU long-name records are metadata; anything bigger is hostile. */
 export const MAX_META = 1024 * 1024
 
-export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'char-device' | 'block-device' | 'fifo' | 'other'
+export type TarEntryType =
+  'file' | 'directory' | 'symlink' | 'hardlink' | 'char-device' | 'block-device' | 'fifo' | 'other'
 
 export interface TarHeader {
   /** The name as stored (pax or GNU long name applied); a `./` prefix is left for the caller. */
@@ -87,11 +88,15 @@ export class TarHeaderDecoder {
       throw new BundleError(`bad archive: ${this.what}: bad tar header at byte ${at}: ${(err as Error).message}`)
     }
     if (!h.cksumValid && !signedChecksumOk(block, h.cksum)) {
-      throw new BundleError(`bad archive: ${this.what}: header checksum mismatch at byte ${at} (not a tar archive, or a corrupt one)`)
+      throw new BundleError(
+        `bad archive: ${this.what}: header checksum mismatch at byte ${at} (not a tar archive, or a corrupt one)`,
+      )
     }
     // node-tar leaves a number it cannot read undefined (and a negative size too) rather than failing.
-    if (h.size === undefined) throw new BundleError(`bad archive: ${this.what}: bad tar header at byte ${at}: size is not a number`)
-    if (h.mode === undefined) throw new BundleError(`bad archive: ${this.what}: bad tar header at byte ${at}: mode is not a number`)
+    if (h.size === undefined)
+      throw new BundleError(`bad archive: ${this.what}: bad tar header at byte ${at}: size is not a number`)
+    if (h.mode === undefined)
+      throw new BundleError(`bad archive: ${this.what}: bad tar header at byte ${at}: mode is not a number`)
     const typeflag = String.fromCharCode(block[156])
     if (META.has(typeflag)) {
       if (h.size > MAX_META) throw new BundleError(`bad archive: ${this.what}: metadata record of ${h.size} bytes`)
@@ -171,7 +176,8 @@ export function parsePax(body: Buffer): Map<string, string> {
     const space = body.indexOf(0x20, pos)
     if (space === -1) throw new BundleError('bad pax header: record without length')
     const len = Number(body.subarray(pos, space).toString('ascii'))
-    if (!Number.isInteger(len) || len <= space - pos + 1 || pos + len > body.length) throw new BundleError('bad pax header: bad record length')
+    if (!Number.isInteger(len) || len <= space - pos + 1 || pos + len > body.length)
+      throw new BundleError('bad pax header: bad record length')
     const record = body.subarray(space + 1, pos + len)
     if (record[record.length - 1] !== 0x0a) throw new BundleError('bad pax header: record not ended by a newline')
     const eq = record.indexOf(0x3d)

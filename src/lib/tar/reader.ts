@@ -1,5 +1,5 @@
 import {BundleError} from '../errors.js'
-import {BLOCK, padded, TarHeaderDecoder, type TarHeader} from './headers.js'
+import {BLOCK, padded, type TarHeader, TarHeaderDecoder} from './headers.js'
 
 /**
  * A pull-based reader of a plain tar stream: the entries already read in
@@ -103,7 +103,9 @@ export interface TarEntry {
 export const WHOLE_BODY_BYTES = 256 * 1024
 
 /** One entry of a batch: its whole body, or (for a bigger one) its body as it comes. */
-export type TarBatchItem = {header: TarHeader; data: Buffer; body?: undefined} | {header: TarHeader; data?: undefined; body: AsyncGenerator<Buffer>}
+export type TarBatchItem =
+  | {header: TarHeader; data: Buffer; body?: undefined}
+  | {header: TarHeader; data?: undefined; body: AsyncGenerator<Buffer>}
 
 /**
  * The entries of a plain tar stream, in order, in batches: every entry
@@ -117,7 +119,10 @@ export type TarBatchItem = {header: TarHeader; data: Buffer; body?: undefined} |
  * the source, so a broken stream after the last entry (a truncated gzip)
  * still fails.
  */
-export async function* readTarBatches(source: AsyncIterable<Buffer | string>, what = 'archive'): AsyncGenerator<TarBatchItem[]> {
+export async function* readTarBatches(
+  source: AsyncIterable<Buffer | string>,
+  what = 'archive',
+): AsyncGenerator<TarBatchItem[]> {
   const r = new ByteReader(source)
   const decoder = new TarHeaderDecoder(what)
   const batch: TarBatchItem[] = []

@@ -77,7 +77,11 @@ export function inBlocks(chunks: AsyncIterable<Buffer>, size = TAR_BLOCK): Async
  * give the same buffer every time to a taker that is done with each block
  * when it asks for the next.
  */
-export async function* gathered(chunks: AsyncIterable<Buffer> | Iterable<Buffer>, size: number, block: () => Buffer): AsyncGenerator<Buffer> {
+export async function* gathered(
+  chunks: AsyncIterable<Buffer> | Iterable<Buffer>,
+  size: number,
+  block: () => Buffer,
+): AsyncGenerator<Buffer> {
   let buf: Buffer | undefined
   let used = 0
   for await (const chunk of chunks) {
@@ -120,7 +124,10 @@ export interface BodyCheck {
  * have; returns the hex sha256. Then its padding. The hot path of a bundle:
  * no stream object per entry, one hash update per chunk.
  */
-export async function* checkedBody(chunks: AsyncIterable<Buffer> | Iterable<Buffer>, want: BodyCheck): AsyncGenerator<Buffer, string> {
+export async function* checkedBody(
+  chunks: AsyncIterable<Buffer> | Iterable<Buffer>,
+  want: BodyCheck,
+): AsyncGenerator<Buffer, string> {
   const hash = createHash('sha256')
   let n = 0
   for await (const chunk of chunks) {

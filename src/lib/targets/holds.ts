@@ -1,7 +1,7 @@
 import pLimit from 'p-limit'
 
-import {DEFAULT_CONCURRENCY} from '../defaults.js'
 import type {LockFile} from '../bundle-json.js'
+import {DEFAULT_CONCURRENCY} from '../defaults.js'
 
 /**
  * What a target already holds, read only: the checks a delta import runs
@@ -9,7 +9,11 @@ import type {LockFile} from '../bundle-json.js'
  */
 
 /** The files of `files` that `holds` finds, asked `concurrency` at a time. */
-export async function filesHeld(files: LockFile[], holds: (f: LockFile) => Promise<boolean>, concurrency = DEFAULT_CONCURRENCY): Promise<Set<LockFile>> {
+export async function filesHeld(
+  files: LockFile[],
+  holds: (f: LockFile) => Promise<boolean>,
+  concurrency = DEFAULT_CONCURRENCY,
+): Promise<Set<LockFile>> {
   const limit = pLimit(concurrency)
   const held = new Set<LockFile>()
   await Promise.all(files.map((f) => limit(async () => void ((await holds(f)) && held.add(f)))))

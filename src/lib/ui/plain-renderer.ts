@@ -23,7 +23,10 @@ export class PlainProgress implements Progress {
       done: (summary) => {
         if (finished) return
         finished = true
-        const parts = [summary ?? (size === undefined ? '' : formatBytes(bytes || size)), formatDuration(Date.now() - started)]
+        const parts = [
+          summary ?? (size === undefined ? '' : formatBytes(bytes || size)),
+          formatDuration(Date.now() - started),
+        ]
         this.write(`ok   ${title} (${parts.filter(Boolean).join(', ')})`)
       },
       fail: (message) => {

@@ -8,7 +8,9 @@ export function columns(rows: string[][], opts: {head?: string[]; indent?: strin
   const n = Math.max(...all.map((r) => r.length))
   const widths = Array.from({length: n}, (_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)))
   const indent = opts.indent ?? ''
-  return all.map((r) => `${indent}${r.map((v, c) => (c === r.length - 1 ? v : v.padEnd(widths[c]))).join('  ')}`.trimEnd())
+  return all.map((r) =>
+    `${indent}${r.map((v, c) => (c === r.length - 1 ? v : v.padEnd(widths[c]))).join('  ')}`.trimEnd(),
+  )
 }
 
 /** `3 image(s)` -> `3 images`, `1 images` -> `1 image`; `many` for a word that does not take an s (`binaries`). */

@@ -1,4 +1,11 @@
-import {DefaultRenderer, Listr, ListrDefaultRendererLogLevels, ListrLogger, ProcessOutput, ProcessOutputStream} from 'listr2'
+import {
+  DefaultRenderer,
+  Listr,
+  ListrDefaultRendererLogLevels,
+  ListrLogger,
+  ProcessOutput,
+  ProcessOutputStream,
+} from 'listr2'
 
 import {formatBytes, formatDuration, formatRate} from './format.js'
 import type {Progress, TaskHandle} from './progress.js'
@@ -218,7 +225,10 @@ export class TtyProgress implements Progress {
 
   private size(): Size {
     // 0 or undefined: a terminal that reports no size (some serial consoles, a bare pty).
-    return {columns: this.stream.columns || Number(process.env.COLUMNS) || 80, rows: this.stream.rows || Number(process.env.LINES) || 24}
+    return {
+      columns: this.stream.columns || Number(process.env.COLUMNS) || 80,
+      rows: this.stream.rows || Number(process.env.LINES) || 24,
+    }
   }
 
   private start(): void {
@@ -288,7 +298,9 @@ export class TtyProgress implements Progress {
     const task = this.wrapper
     if (!task || this.closing) return
     // The title line, a blank margin and the line the cursor waits on: the rest is for the output.
-    task.output = this.frame().slice(0, Math.max(0, this.size().rows - 3)).join('\n')
+    task.output = this.frame()
+      .slice(0, Math.max(0, this.size().rows - 3))
+      .join('\n')
     task.title = this.summary(true)
   }
 
@@ -301,7 +313,8 @@ export class TtyProgress implements Progress {
     }
     const {finished, failed} = this
     const elapsed = Date.now() - this.started
-    const bytes = done > 0 || total > 0 ? `, ${formatBytes(done)}${live && total > done ? ` of ${formatBytes(total)}` : ''}` : ''
+    const bytes =
+      done > 0 || total > 0 ? `, ${formatBytes(done)}${live && total > done ? ` of ${formatBytes(total)}` : ''}` : ''
     const rate = done > 0 ? `, ${formatRate(done, elapsed)}` : ''
     return `${this.heading}: ${finished}/${this.count} done${failed > 0 ? `, ${failed} failed` : ''}${bytes}${rate}${live ? '' : ` in ${formatDuration(elapsed)}`}`
   }

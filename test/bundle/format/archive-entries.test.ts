@@ -1,11 +1,17 @@
 import {Readable} from 'node:stream'
 import {gzipSync} from 'node:zlib'
+
 import {describe, expect, it} from 'vitest'
 
-import {archiveBatches, type BundleEntry, checkEntryPath, maxTarBytes} from '../../../src/lib/bundle/format/archive-entries.js'
-import {IntegrityError} from '../../../src/lib/errors.js'
+import {
+  archiveBatches,
+  type BundleEntry,
+  checkEntryPath,
+  maxTarBytes,
+} from '../../../src/lib/bundle/format/archive-entries.js'
 import type {BundleLock} from '../../../src/lib/bundle-json.js'
-import {type FixtureFile, fileData, hostileArchives, lockEntry, tarBytes} from '../../helpers/bundle-fixture.js'
+import {IntegrityError} from '../../../src/lib/errors.js'
+import {fileData, type FixtureFile, hostileArchives, lockEntry, tarBytes} from '../../helpers/bundle-fixture.js'
 
 function lockOf(files: FixtureFile[]): BundleLock {
   return {apiVersion: 'airlock/v1', name: 't', images: [], files: files.map(lockEntry)}
@@ -98,10 +104,16 @@ describe('archiveBatches', () => {
       {path: 'h/a', data: Buffer.from('good\n')},
       {path: 'h/b', data: Buffer.from('good too\n')},
     ]
-    const tgz = gzipSync(tarBytes([{name: 'offline-files/h/a', data: listed[0].data}, {name: 'offline-files/h/b', data: Buffer.from('EVIL too\n')}]))
+    const tgz = gzipSync(
+      tarBytes([
+        {name: 'offline-files/h/a', data: listed[0].data},
+        {name: 'offline-files/h/b', data: Buffer.from('EVIL too\n')},
+      ]),
+    )
     const seen: string[] = []
     const err = await (async () => {
-      for await (const batch of archiveBatches(Readable.from([tgz]), lockOf(listed), 'files')) seen.push(...batch.map((e) => e.path))
+      for await (const batch of archiveBatches(Readable.from([tgz]), lockOf(listed), 'files'))
+        seen.push(...batch.map((e) => e.path))
     })().catch((e: unknown) => e)
     expect(err).toBeInstanceOf(IntegrityError)
     expect((err as Error).message).toMatch(/offline-files\.tar\.gz: h\/b/)

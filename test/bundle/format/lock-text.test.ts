@@ -11,8 +11,20 @@ describe('lockText', () => {
       {},
       {a: undefined},
       {apiVersion: 'airlock/v1', images: [], files: [], blobs: []},
-      {name: 'line\nbreak "quoted" ünïcode', n: 0, ok: true, nothing: null, gone: undefined, nested: {deep: {x: [1, {y: 2}], e: {}}}},
-      {images: [{ref: 'a', platforms: ['linux/amd64', 'linux/arm64'], referrers: [{digest: 'sha256:1', tag: undefined}]}, {ref: 'b', platforms: []}]},
+      {
+        name: 'line\nbreak "quoted" ünïcode',
+        n: 0,
+        ok: true,
+        nothing: null,
+        gone: undefined,
+        nested: {deep: {x: [1, {y: 2}], e: {}}},
+      },
+      {
+        images: [
+          {ref: 'a', platforms: ['linux/amd64', 'linux/arm64'], referrers: [{digest: 'sha256:1', tag: undefined}]},
+          {ref: 'b', platforms: []},
+        ],
+      },
       {list: [1, 'two', null, [3, [4]], {}, []], sparse: [undefined, 5]},
     ]
     for (const s of shapes) expect(text(s)).toBe(expected(s))
@@ -22,8 +34,16 @@ describe('lockText', () => {
     const lock = {
       apiVersion: 'airlock/v1',
       name: 'count',
-      images: Array.from({length: 3000}, (_, i) => ({ref: `registry.example/app-${i}:1.0`, digest: `sha256:${String(i).padStart(64, '0')}`, platforms: ['linux/amd64']})),
-      blobs: Array.from({length: 5000}, (_, i) => ({digest: `sha256:${String(i).padStart(64, 'f')}`, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: i})),
+      images: Array.from({length: 3000}, (_, i) => ({
+        ref: `registry.example/app-${i}:1.0`,
+        digest: `sha256:${String(i).padStart(64, '0')}`,
+        platforms: ['linux/amd64'],
+      })),
+      blobs: Array.from({length: 5000}, (_, i) => ({
+        digest: `sha256:${String(i).padStart(64, 'f')}`,
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        size: i,
+      })),
     }
     const pieces = [...lockText(lock)]
     expect(pieces.length).toBeGreaterThan(10)

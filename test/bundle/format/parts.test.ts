@@ -3,8 +3,8 @@ import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {bundlePartPaths, partName} from '../../../src/lib/bundle/format/parts.js'
 import {openBundle} from '../../../src/lib/bundle/format/open-bundle.js'
+import {bundlePartPaths, partName} from '../../../src/lib/bundle/format/parts.js'
 import {BundleError} from '../../../src/lib/errors.js'
 import {makeTempDir} from '../../helpers/tmp.js'
 
@@ -14,7 +14,11 @@ describe('split parts', () => {
     // Written out of order, and past 999 parts the names get a fourth digit.
     for (const i of [2, 0, 1]) await writeFile(join(dir, partName('a.tar', i)), `part${i};`)
     await writeFile(join(dir, 'a.tar.sha256'), 'not a part')
-    expect((await bundlePartPaths(dir, 'a.tar')).map((p) => p.slice(dir.length + 1))).toEqual(['a.tar.000', 'a.tar.001', 'a.tar.002'])
+    expect((await bundlePartPaths(dir, 'a.tar')).map((p) => p.slice(dir.length + 1))).toEqual([
+      'a.tar.000',
+      'a.tar.001',
+      'a.tar.002',
+    ])
     expect(partName('x', 1000)).toBe('x.1000')
   })
 
@@ -36,7 +40,15 @@ describe('openBundle', () => {
   const good = {
     apiVersion: 'airlock/v1',
     name: 'k8s',
-    images: [{ref: 'docker.io/library/nginx:1', digest: `sha256:${'a'.repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json', platforms: ['linux/amd64'], size: 3}],
+    images: [
+      {
+        ref: 'docker.io/library/nginx:1',
+        digest: `sha256:${'a'.repeat(64)}`,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        platforms: ['linux/amd64'],
+        size: 3,
+      },
+    ],
     files: [{kind: 'binary', url: 'https://x/y', path: 'x/y', size: 1, sha256: 'b'.repeat(64)}],
   }
 
@@ -50,7 +62,11 @@ describe('openBundle', () => {
     const dir = await makeTempDir()
     await expect(openBundle(dir)).rejects.toThrow(/bundle\.json is missing/)
     await writeFile(join(dir, 'bundle.json'), '{')
-    await expect(openBundle(dir)).rejects.toMatchObject({kind: 'bundle', exitCode: 2, message: expect.stringMatching(/not valid JSON/)})
+    await expect(openBundle(dir)).rejects.toMatchObject({
+      kind: 'bundle',
+      exitCode: 2,
+      message: expect.stringMatching(/not valid JSON/),
+    })
     const bad = {
       ...good,
       apiVersion: 'v2',
@@ -76,10 +92,15 @@ describe('openBundle', () => {
     const pkg = {...good.files[0], kind: 'package'}
     await writeFile(join(dir, 'bundle.json'), JSON.stringify({...good, files: [good.files[0], pkg]}))
     expect((await openBundle(dir)).lock.files).toHaveLength(2)
-    await writeFile(join(dir, 'bundle.json'), JSON.stringify({...good, files: [good.files[0], {...pkg, sha256: 'c'.repeat(64)}]}))
+    await writeFile(
+      join(dir, 'bundle.json'),
+      JSON.stringify({...good, files: [good.files[0], {...pkg, sha256: 'c'.repeat(64)}]}),
+    )
     const err = (await openBundle(dir).catch((e: unknown) => e)) as BundleError
     expect(err).toBeInstanceOf(BundleError)
-    expect(err.details).toEqual(['files[1].path: x/y is both a binary and a package with a different sha256 (they are imported into one tree)'])
+    expect(err.details).toEqual([
+      'files[1].path: x/y is both a binary and a package with a different sha256 (they are imported into one tree)',
+    ])
   })
 
   it('refuses a file at a path another file needs as a folder, in either order and across the two trees', async () => {
@@ -94,7 +115,10 @@ describe('openBundle', () => {
       expect(err).toBeInstanceOf(BundleError)
       expect(err.details).toEqual([expected])
     }
-    await writeFile(join(dir, 'bundle.json'), JSON.stringify({...good, files: [good.files[0], {...under, path: 'x/yz'}]}))
+    await writeFile(
+      join(dir, 'bundle.json'),
+      JSON.stringify({...good, files: [good.files[0], {...under, path: 'x/yz'}]}),
+    )
     expect((await openBundle(dir)).lock.files).toHaveLength(2)
   })
 })

@@ -7,8 +7,14 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {fileData, makeBundle} from '../../helpers/bundle-fixture.js'
 import {runCli} from '../../helpers/cli.js'
+import {
+  type CosignKeyPair,
+  cosignKeyPair,
+  cosignSignature,
+  sbomArtifact,
+  writePublicKey,
+} from '../../helpers/referrers.js'
 import {type BundleFixture, makeRegistryBundle} from '../../helpers/registry-bundle-fixture.js'
-import {cosignKeyPair, cosignSignature, type CosignKeyPair, sbomArtifact, writePublicKey} from '../../helpers/referrers.js'
 import {makeTempDir} from '../../helpers/tmp.js'
 
 // verify --key and inspect --format cyclonedx on bundles that carry referrers,
@@ -89,7 +95,10 @@ describe('verify --key', () => {
     const {code, error} = await verifyJson(bundle.dir, '--key', keyFile, '--require-signatures')
     expect(code).toBe(1)
     expect(error?.kind).toBe('failure')
-    expect(error?.details).toEqual([`unsigned ${PLAIN}@${bundle.images[1].digest}`, expect.stringMatching(new RegExp(`^${PLAIN}: unsigned`))])
+    expect(error?.details).toEqual([
+      `unsigned ${PLAIN}@${bundle.images[1].digest}`,
+      expect.stringMatching(new RegExp(`^${PLAIN}: unsigned`)),
+    ])
   })
 
   it('bad with another key: exit 1, the signature named', async () => {
@@ -109,12 +118,22 @@ describe('verify --key', () => {
   it('a valid signature that names another digest is bad', async () => {
     const elsewhere = `sha256:${randomBytes(32).toString('hex')}`
     const b = await makeRegistryBundle(
-      [{ref: SIGNED, referrers: (root) => [cosignSignature(key, {dockerReference: 'docker.io/library/signed', signs: elsewhere, subject: root.digest})]}],
+      [
+        {
+          ref: SIGNED,
+          referrers: (root) => [
+            cosignSignature(key, {dockerReference: 'docker.io/library/signed', signs: elsewhere, subject: root.digest}),
+          ],
+        },
+      ],
       {dir: join(tmp, 'replayed')},
     )
     const {code, error} = await verifyJson(b.dir, '--key', keyFile)
     expect(code).toBe(1)
-    expect(error?.details).toEqual([`bad ${SIGNED}@${b.images[0].digest}`, expect.stringContaining(`verifies, but signs ${elsewhere}, not this image`)])
+    expect(error?.details).toEqual([
+      `bad ${SIGNED}@${b.images[0].digest}`,
+      expect.stringContaining(`verifies, but signs ${elsewhere}, not this image`),
+    ])
   })
 
   it('a key that is not a PEM public key is a usage error (exit 2)', async () => {
@@ -151,9 +170,30 @@ describe('inspect', () => {
     const img = JSON.parse(r.stdout).images.find((i: {ref: string}) => i.ref === SIGNED)
     const [sig, sbom, sbomSig] = bundle.images[0].referrers
     expect(img.referrers).toEqual([
-      {digest: sig.digest, mediaType: sig.mediaType, artifactType: 'application/vnd.oci.image.config.v1+json', size: sig.size, subject: bundle.images[0].digest, tag: sig.tag},
-      {digest: sbom.digest, mediaType: sbom.mediaType, artifactType: 'application/vnd.cyclonedx+json', size: sbom.size, subject: bundle.images[0].digest, tag: null},
-      {digest: sbomSig.digest, mediaType: sbomSig.mediaType, artifactType: 'application/vnd.oci.image.config.v1+json', size: sbomSig.size, subject: sbom.digest, tag: sbomSig.tag},
+      {
+        digest: sig.digest,
+        mediaType: sig.mediaType,
+        artifactType: 'application/vnd.oci.image.config.v1+json',
+        size: sig.size,
+        subject: bundle.images[0].digest,
+        tag: sig.tag,
+      },
+      {
+        digest: sbom.digest,
+        mediaType: sbom.mediaType,
+        artifactType: 'application/vnd.cyclonedx+json',
+        size: sbom.size,
+        subject: bundle.images[0].digest,
+        tag: null,
+      },
+      {
+        digest: sbomSig.digest,
+        mediaType: sbomSig.mediaType,
+        artifactType: 'application/vnd.oci.image.config.v1+json',
+        size: sbomSig.size,
+        subject: sbom.digest,
+        tag: sbomSig.tag,
+      },
     ])
     const human = await runCli(['inspect', bundle.dir])
     expect(human.stdout).toMatch(/REFERRERS \(3\)/)
@@ -170,14 +210,21 @@ describe('inspect', () => {
     const [signed, plain] = bundle.images
     const hex = (d: string) => d.slice(7)
     const image = bom.components.find((c: {'bom-ref': string}) => c['bom-ref'] === SIGNED)
-    expect(image.purl).toBe(`pkg:oci/signed@sha256%3A${hex(signed.digest)}?repository_url=docker.io/library/signed&tag=1.0`)
+    expect(image.purl).toBe(
+      `pkg:oci/signed@sha256%3A${hex(signed.digest)}?repository_url=docker.io/library/signed&tag=1.0`,
+    )
     expect(bom.components.find((c: {'bom-ref': string}) => c['bom-ref'] === PLAIN).purl).toBe(
       `pkg:oci/plain@sha256%3A${hex(plain.digest)}?repository_url=quay.io/example/plain&tag=2.0`,
     )
-    expect(image.components.map((c: {hashes: {content: string}[]}) => `sha256:${c.hashes[0].content}`)).toEqual(signed.referrers.map((x) => x.digest))
-    expect(image.components[0].purl).toBe(`pkg:oci/signed@sha256%3A${hex(signed.referrers[0].digest)}?repository_url=docker.io/library/signed&tag=${signed.referrers[0].tag}`)
+    expect(image.components.map((c: {hashes: {content: string}[]}) => `sha256:${c.hashes[0].content}`)).toEqual(
+      signed.referrers.map((x) => x.digest),
+    )
+    expect(image.components[0].purl).toBe(
+      `pkg:oci/signed@sha256%3A${hex(signed.referrers[0].digest)}?repository_url=docker.io/library/signed&tag=${signed.referrers[0].tag}`,
+    )
     // Every digest of the bundle's images and referrers is named in the document.
-    for (const d of [signed.digest, plain.digest, ...signed.referrers.map((x) => x.digest)]) expect(r.stdout).toContain(hex(d))
+    for (const d of [signed.digest, plain.digest, ...signed.referrers.map((x) => x.digest)])
+      expect(r.stdout).toContain(hex(d))
     // The same bundle gives the same document.
     expect((await runCli(['inspect', bundle.dir, '--format', 'cyclonedx'])).stdout).toBe(r.stdout)
   })
@@ -194,7 +241,12 @@ describe('inspect', () => {
     const bom = JSON.parse(r.stdout)
     expect(bom.components).toEqual(
       b.lock.files.map((f) =>
-        expect.objectContaining({type: 'file', name: f.path, hashes: [{alg: 'SHA-256', content: f.sha256}], externalReferences: [{type: 'distribution', url: f.url}]}),
+        expect.objectContaining({
+          type: 'file',
+          name: f.path,
+          hashes: [{alg: 'SHA-256', content: f.sha256}],
+          externalReferences: [{type: 'distribution', url: f.url}],
+        }),
       ),
     )
   })

@@ -5,8 +5,8 @@ import {promisify} from 'node:util'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {writeBundle} from '../../../src/lib/bundle/write/bundle.js'
 import {verifyBundle} from '../../../src/lib/bundle/format/verify.js'
+import {writeBundle} from '../../../src/lib/bundle/write/bundle.js'
 import {BundleError} from '../../../src/lib/errors.js'
 import {RecordingProgress} from '../../../src/lib/ui/progress.js'
 import {hostileArchives, makeRawBundle} from '../../helpers/bundle-fixture.js'
@@ -41,7 +41,8 @@ async function flipAt(file: string, needle: Buffer): Promise<void> {
 }
 
 /** Re-sum the folder as a tamperer who knows sha256sum would, so only the deeper check can notice. */
-const resum = (dir: string) => sh('sha256sum bundle.json offline-files.tar.gz component-tools.tar.gz offline-images.tar > SHA256SUMS', dir)
+const resum = (dir: string) =>
+  sh('sha256sum bundle.json offline-files.tar.gz component-tools.tar.gz offline-images.tar > SHA256SUMS', dir)
 
 describe('verify', () => {
   it('passes a good bundle', async () => {
@@ -57,7 +58,11 @@ describe('verify', () => {
     expect(r.ok).toBe(false)
     // Corrupt, not missing: under the image that references it, with the expected and the actual digest.
     expect(r.problems).toEqual([
-      expect.stringMatching(new RegExp(`^offline-images\\.tar: \\S+ .*layer \\d: blob ${layer} is corrupt: expected ${layer}, got sha256:[0-9a-f]{64}$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^offline-images\\.tar: \\S+ .*layer \\d: blob ${layer} is corrupt: expected ${layer}, got sha256:[0-9a-f]{64}$`,
+        ),
+      ),
       expect.stringMatching(/^offline-images\.tar: sha256 [0-9a-f]{64} does not match SHA256SUMS/),
     ])
     expect(r.problems.join('\n')).not.toMatch(/missing/)
@@ -71,10 +76,17 @@ describe('verify', () => {
     await writeFile(join(dir, 'offline-files.tar.gz'), gz)
     const progress = new RecordingProgress()
     const r = await verifyBundle(dir, {progress})
-    expect(r.problems).toEqual([expect.stringMatching(/^offline-files\.tar\.gz: sha256 [0-9a-f]{64} does not match SHA256SUMS/)])
+    expect(r.problems).toEqual([
+      expect.stringMatching(/^offline-files\.tar\.gz: sha256 [0-9a-f]{64} does not match SHA256SUMS/),
+    ])
     expect(progress.events).toContain('fail verify offline-files.tar.gz 1 problem')
     expect(progress.events.filter((e) => e.startsWith('done verify offline-files'))).toEqual([])
-    expect(progress.events).toEqual(expect.arrayContaining([expect.stringMatching(/^done verify component-tools\.tar\.gz /), expect.stringMatching(/^done verify offline-images\.tar /)]))
+    expect(progress.events).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^done verify component-tools\.tar\.gz /),
+        expect.stringMatching(/^done verify offline-images\.tar /),
+      ]),
+    )
   })
 
   it('a flipped byte in a compressed archive or in bundle.json is named', async () => {
@@ -91,7 +103,11 @@ describe('verify', () => {
       expect.arrayContaining([
         expect.stringMatching(/^offline-files\.tar\.gz: (corrupt or truncated gzip|.*sha256)/),
         expect.stringMatching(/^offline-files\.tar\.gz: sha256 .* does not match SHA256SUMS/),
-        expect.stringMatching(new RegExp(`^component-tools\\.tar\\.gz: component-tools/${pkg.path}: sha256 [0-9a-f]{64}, bundle\\.json says ${pkg.sha256}`)),
+        expect.stringMatching(
+          new RegExp(
+            `^component-tools\\.tar\\.gz: component-tools/${pkg.path}: sha256 [0-9a-f]{64}, bundle\\.json says ${pkg.sha256}`,
+          ),
+        ),
         expect.stringMatching(/^bundle\.json: sha256 .* does not match SHA256SUMS/),
       ]),
     )
@@ -102,17 +118,27 @@ describe('verify', () => {
     // The first platform's own layer (blobs[0] is the base layer every image shares).
     const layer = store.images[2].blobs[1]
     const x = await makeTempDir()
-    await sh(`tar -xf ${join(dir, 'offline-images.tar')} -C ${x} && rm ${x}/blobs/sha256/${layer.slice(7)} && tar -cf ${join(dir, 'offline-images.tar')} -C ${x} .`, dir)
+    await sh(
+      `tar -xf ${join(dir, 'offline-images.tar')} -C ${x} && rm ${x}/blobs/sha256/${layer.slice(7)} && tar -cf ${join(dir, 'offline-images.tar')} -C ${x} .`,
+      dir,
+    )
     await resum(dir)
     const r = await verifyBundle(dir)
-    expect(r.problems).toEqual([expect.stringMatching(new RegExp(`^offline-images\\.tar: quay\\.io/example/multi:1\\.0 > linux/amd64 sha256:[0-9a-f]{64} layer 1: blob ${layer} is missing$`))])
+    expect(r.problems).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^offline-images\\.tar: quay\\.io/example/multi:1\\.0 > linux/amd64 sha256:[0-9a-f]{64} layer 1: blob ${layer} is missing$`,
+        ),
+      ),
+    ])
   })
 
   it('an image whose index.json entry points at a config is named as not a manifest (configs are not kept in memory)', async () => {
     const dir = await copyOfGood()
     const x = await makeTempDir()
     await sh(`tar -xf offline-images.tar -C ${x}`, dir)
-    const blob = async (digest: string) => JSON.parse(await readFile(join(x, 'blobs', 'sha256', digest.slice(7)), 'utf8'))
+    const blob = async (digest: string) =>
+      JSON.parse(await readFile(join(x, 'blobs', 'sha256', digest.slice(7)), 'utf8'))
     const index = JSON.parse(await readFile(join(x, 'index.json'), 'utf8'))
     const entry = index.manifests[0]
     let doc = await blob(entry.digest)
@@ -134,9 +160,15 @@ describe('verify', () => {
   it('an extra file in a .tar.gz and an extra blob are named', async () => {
     const dir = await copyOfGood()
     const x = await makeTempDir()
-    await sh(`tar -xzf offline-files.tar.gz -C ${x} && echo evil > ${x}/offline-files/evil.sh && tar -czf offline-files.tar.gz -C ${x} offline-files`, dir)
+    await sh(
+      `tar -xzf offline-files.tar.gz -C ${x} && echo evil > ${x}/offline-files/evil.sh && tar -czf offline-files.tar.gz -C ${x} offline-files`,
+      dir,
+    )
     const y = await makeTempDir()
-    await sh(`tar -xf offline-images.tar -C ${y} && echo -n extra > ${y}/blobs/sha256/$(echo -n extra | sha256sum | cut -c1-64) && tar -cf offline-images.tar -C ${y} .`, dir)
+    await sh(
+      `tar -xf offline-images.tar -C ${y} && echo -n extra > ${y}/blobs/sha256/$(echo -n extra | sha256sum | cut -c1-64) && tar -cf offline-images.tar -C ${y} .`,
+      dir,
+    )
     await resum(dir)
     const r = await verifyBundle(dir)
     expect(r.problems).toEqual([
@@ -149,9 +181,14 @@ describe('verify', () => {
     const dir = await copyOfGood()
     const x = await makeTempDir()
     const bin = store.files.find((f) => f.kind === 'binary')!
-    await sh(`tar -xzf offline-files.tar.gz -C ${x} && rm ${x}/offline-files/${bin.path} && tar -czf offline-files.tar.gz -C ${x} offline-files`, dir)
+    await sh(
+      `tar -xzf offline-files.tar.gz -C ${x} && rm ${x}/offline-files/${bin.path} && tar -czf offline-files.tar.gz -C ${x} offline-files`,
+      dir,
+    )
     await resum(dir)
-    expect((await verifyBundle(dir)).problems).toEqual([`offline-files.tar.gz: offline-files/${bin.path} is listed in bundle.json but not in the archive`])
+    expect((await verifyBundle(dir)).problems).toEqual([
+      `offline-files.tar.gz: offline-files/${bin.path} is listed in bundle.json but not in the archive`,
+    ])
   })
 
   it('truncated archives and a missing one are named', async () => {
@@ -175,11 +212,13 @@ describe('verify', () => {
     const dir = await copyOfGood()
     const sums = (await readFile(join(dir, 'SHA256SUMS'), 'utf8')).split('\n').filter((l) => !l.endsWith('bundle.json'))
     await writeFile(join(dir, 'SHA256SUMS'), `${sums.join('\n')}\n${'0'.repeat(64)}  ghost.tar\nrubbish\n`)
-    expect((await verifyBundle(dir)).problems.sort()).toEqual([
-      'SHA256SUMS: lists ghost.tar, which is not in the bundle',
-      expect.stringMatching(/^SHA256SUMS:\d+: not a/),
-      'bundle.json: not listed in SHA256SUMS',
-    ].sort())
+    expect((await verifyBundle(dir)).problems.sort()).toEqual(
+      [
+        'SHA256SUMS: lists ghost.tar, which is not in the bundle',
+        expect.stringMatching(/^SHA256SUMS:\d+: not a/),
+        'bundle.json: not listed in SHA256SUMS',
+      ].sort(),
+    )
   })
 
   it('reads split parts as one archive and names a damaged part', async () => {
@@ -191,7 +230,9 @@ describe('verify', () => {
     data[1000] ^= 0x01
     await writeFile(part, data)
     const r = await verifyBundle(dir)
-    expect(r.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^offline-images\.tar\.002: sha256 .* does not match SHA256SUMS/)]))
+    expect(r.problems).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^offline-images\.tar\.002: sha256 .* does not match SHA256SUMS/)]),
+    )
   })
 
   it('a missing or malformed bundle.json is a BundleError, not a report', async () => {
@@ -215,6 +256,8 @@ describe('verifyBundle on hostile archives', () => {
     const bomb = hostileArchives().find((h) => h.name === 'gzip bomb')!
     const b = await makeRawBundle(join(await makeTempDir('airlock-bomb-'), 'bundle'), bomb.listed, bomb.tgz())
     const r = await verifyBundle(b.dir)
-    expect(r.problems[0]).toMatch(/^offline-files\.tar\.gz: decompresses to more than the \d+ bytes bundle\.json accounts for/)
+    expect(r.problems[0]).toMatch(
+      /^offline-files\.tar\.gz: decompresses to more than the \d+ bytes bundle\.json accounts for/,
+    )
   })
 })

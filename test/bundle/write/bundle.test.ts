@@ -6,8 +6,8 @@ import {promisify} from 'node:util'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {writeBundle} from '../../../src/lib/bundle/write/bundle.js'
 import {verifyBundle} from '../../../src/lib/bundle/format/verify.js'
+import {writeBundle} from '../../../src/lib/bundle/write/bundle.js'
 import {FailureError, IntegrityError} from '../../../src/lib/errors.js'
 import {parseManifest} from '../../../src/lib/manifest/load.js'
 import {makeStoreFixture, type StoreFixture} from '../../helpers/store-fixture.js'
@@ -15,7 +15,10 @@ import {makeTempDir} from '../../helpers/tmp.js'
 
 const run = promisify(execFile)
 const sh = async (cmd: string, cwd: string) => (await run('sh', ['-c', cmd], {cwd, maxBuffer: 64 << 20})).stdout
-const sha = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex')
+const sha = async (file: string) =>
+  createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex')
 const FIVE = ['SHA256SUMS', 'bundle.json', 'component-tools.tar.gz', 'offline-files.tar.gz', 'offline-images.tar']
 
 async function tree(root: string, rel = ''): Promise<string[]> {
@@ -41,22 +44,39 @@ describe('bundle from a store', () => {
   it('writes the five files and nothing else; sha256sum -c passes', async () => {
     expect((await readdir(out)).sort()).toEqual(FIVE)
     const check = await sh('sha256sum -c SHA256SUMS', out)
-    expect(check.trim().split('\n').sort()).toEqual(FIVE.filter((f) => f !== 'SHA256SUMS').map((f) => `${f}: OK`).sort())
+    expect(check.trim().split('\n').sort()).toEqual(
+      FIVE.filter((f) => f !== 'SHA256SUMS')
+        .map((f) => `${f}: OK`)
+        .sort(),
+    )
   })
 
   it('tar lists one top folder with every file at its mirrored path', async () => {
     const files = (await sh('tar -tzf offline-files.tar.gz', out)).trim().split('\n')
     expect(files.every((p) => p.startsWith('offline-files/'))).toBe(true)
-    expect(files.filter((p) => !p.endsWith('/')).sort()).toEqual(store.files.filter((f) => f.kind === 'binary').map((f) => `offline-files/${f.path}`).sort())
-    const pkgs = (await sh('tar -tzf component-tools.tar.gz', out)).trim().split('\n').filter((p) => !p.endsWith('/'))
-    expect(pkgs.sort()).toEqual([
-      'component-tools/charts/index.yaml',
-      ...store.files.filter((f) => f.kind !== 'binary').map((f) => `component-tools/${f.path}`),
-    ].sort())
+    expect(files.filter((p) => !p.endsWith('/')).sort()).toEqual(
+      store.files
+        .filter((f) => f.kind === 'binary')
+        .map((f) => `offline-files/${f.path}`)
+        .sort(),
+    )
+    const pkgs = (await sh('tar -tzf component-tools.tar.gz', out))
+      .trim()
+      .split('\n')
+      .filter((p) => !p.endsWith('/'))
+    expect(pkgs.sort()).toEqual(
+      [
+        'component-tools/charts/index.yaml',
+        ...store.files.filter((f) => f.kind !== 'binary').map((f) => `component-tools/${f.path}`),
+      ].sort(),
+    )
   })
 
   it('tar -xzf --strip-components=1 gives the store files byte for byte, executables executable', async () => {
-    for (const [archive, folder] of [['offline-files.tar.gz', 'files'], ['component-tools.tar.gz', 'packages']]) {
+    for (const [archive, folder] of [
+      ['offline-files.tar.gz', 'files'],
+      ['component-tools.tar.gz', 'packages'],
+    ]) {
       const dest = await makeTempDir()
       await sh(`tar -xzf ${join(out, archive)} --strip-components=1 -C ${dest}`, out)
       expect(await tree(dest)).toEqual(await tree(join(store.root, folder)))
@@ -74,12 +94,19 @@ describe('bundle from a store', () => {
     expect(names.slice(0, 4)).toEqual(['oci-layout', 'index.json', 'blobs/', 'blobs/sha256/'])
     expect(names.slice(4).sort()).toEqual(store.blobs.map((d) => `blobs/sha256/${d.slice(7)}`))
     const index = JSON.parse(await sh('tar -xOf offline-images.tar index.json', out))
-    expect(index.manifests.map((m: {annotations: Record<string, string>}) => m.annotations['org.opencontainers.image.ref.name'])).toEqual(store.images.map((i) => i.ref).sort())
+    expect(
+      index.manifests.map(
+        (m: {annotations: Record<string, string>}) => m.annotations['org.opencontainers.image.ref.name'],
+      ),
+    ).toEqual(store.images.map((i) => i.ref).sort())
     const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8'))
     expect(lock.images.map((i: {ref: string; digest: string}) => [i.ref, i.digest])).toEqual(
       store.images.map((i) => [i.ref, i.digest]).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
     )
-    expect(lock.files.find((f: {path: string}) => f.path === 'charts/index.yaml')).toMatchObject({kind: 'chart', size: expect.any(Number)})
+    expect(lock.files.find((f: {path: string}) => f.path === 'charts/index.yaml')).toMatchObject({
+      kind: 'chart',
+      size: expect.any(Number),
+    })
     expect((await verifyBundle(out)).problems).toEqual([])
   })
 
@@ -94,7 +121,9 @@ describe('bundle from a store', () => {
   it('takes mtimes from SOURCE_DATE_EPOCH; a gzip header carries no name and no time', async () => {
     const dir = await makeTempDir()
     await writeBundle({store: store.root, out: dir, mtime: 1_700_000_000})
-    expect((await sh('TZ=UTC tar --full-time -tvzf offline-files.tar.gz | head -1', dir)).trim()).toMatch(/2023-11-14 22:13:20 offline-files\/$/)
+    expect((await sh('TZ=UTC tar --full-time -tvzf offline-files.tar.gz | head -1', dir)).trim()).toMatch(
+      /2023-11-14 22:13:20 offline-files\/$/,
+    )
     const gz = await readFile(join(out, 'offline-files.tar.gz'))
     expect([...gz.subarray(0, 10)]).toEqual([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])
   })
@@ -187,11 +216,15 @@ describe('bundle refuses a store that differs from its records', () => {
     const records = JSON.parse(await readFile(join(store.root, 'records.json'), 'utf8'))
     records.images[0].digest = `sha256:${'0'.repeat(64)}`
     await writeFile(join(store.root, 'records.json'), JSON.stringify(records))
-    await expect(writeBundle({store: store.root, out: await makeTempDir()})).rejects.toThrow(/does not match its records/)
+    await expect(writeBundle({store: store.root, out: await makeTempDir()})).rejects.toThrow(
+      /does not match its records/,
+    )
   })
 
   it('no records.json is a usage error', async () => {
-    await expect(writeBundle({store: await makeTempDir(), out: await makeTempDir()})).rejects.toMatchObject({kind: 'usage'})
+    await expect(writeBundle({store: await makeTempDir(), out: await makeTempDir()})).rejects.toMatchObject({
+      kind: 'usage',
+    })
   })
 })
 
@@ -202,7 +235,12 @@ describe('an empty store', () => {
     await writeBundle({store: store.root, out})
     expect((await readdir(out)).sort()).toEqual(FIVE)
     expect((await sh('tar -tzf offline-files.tar.gz', out)).trim()).toBe('offline-files/')
-    expect((await sh('tar -tf offline-images.tar', out)).trim().split('\n')).toEqual(['oci-layout', 'index.json', 'blobs/', 'blobs/sha256/'])
+    expect((await sh('tar -tf offline-images.tar', out)).trim().split('\n')).toEqual([
+      'oci-layout',
+      'index.json',
+      'blobs/',
+      'blobs/sha256/',
+    ])
     expect(await verifyBundle(out)).toMatchObject({ok: true})
   })
 })
@@ -238,14 +276,27 @@ describe('bundle narrowed to a manifest', () => {
     const out = await makeTempDir('airlock-bundle-narrow-')
     const r = await writeBundle({store: store.root, out, manifest})
     expect(r).toMatchObject({name: 'narrow', images: 0, files: 3})
-    expect((await sh('tar -tzf offline-files.tar.gz', out)).trim().split('\n')).toEqual(['offline-files/', 'offline-files/dl.k8s.io/', 'offline-files/dl.k8s.io/kubeadm'])
+    expect((await sh('tar -tzf offline-files.tar.gz', out)).trim().split('\n')).toEqual([
+      'offline-files/',
+      'offline-files/dl.k8s.io/',
+      'offline-files/dl.k8s.io/kubeadm',
+    ])
     const index = await sh('tar -xzOf component-tools.tar.gz component-tools/charts/index.yaml', out)
     expect(index).toContain('beta-2.0.0.tgz')
     expect(index).not.toContain('alpha-1.0.0.tgz')
     expect((await verifyBundle(out)).ok).toBe(true)
 
-    const missing = parseManifest(Buffer.from('apiVersion: airlock/v1\nkind: Manifest\nmetadata: {name: more}\nspec:\n  images: [docker.io/library/nginx:1.25.3]\n'), join(store.root, 'more.yaml'))
-    const err = await writeBundle({store: store.root, out: await makeTempDir('airlock-bundle-narrow-'), manifest: missing}).catch((e: unknown) => e)
+    const missing = parseManifest(
+      Buffer.from(
+        'apiVersion: airlock/v1\nkind: Manifest\nmetadata: {name: more}\nspec:\n  images: [docker.io/library/nginx:1.25.3]\n',
+      ),
+      join(store.root, 'more.yaml'),
+    )
+    const err = await writeBundle({
+      store: store.root,
+      out: await makeTempDir('airlock-bundle-narrow-'),
+      manifest: missing,
+    }).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(FailureError)
     expect((err as FailureError).details).toEqual(['image docker.io/library/nginx:1.25.3'])
   })

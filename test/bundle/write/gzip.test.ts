@@ -37,7 +37,11 @@ async function compress(data: Buffer, chunk: number): Promise<Buffer> {
 /** How many member headers the stream holds: 1f 8b 08, time 0, OS byte 3 (a chance match inside compressed data is unlikely at these sizes). */
 function memberCount(gz: Buffer): number {
   let n = 0
-  for (let i = gz.indexOf(Buffer.from([0x1f, 0x8b, 0x08])); i >= 0; i = gz.indexOf(Buffer.from([0x1f, 0x8b, 0x08]), i + 1)) {
+  for (
+    let i = gz.indexOf(Buffer.from([0x1f, 0x8b, 0x08]));
+    i >= 0;
+    i = gz.indexOf(Buffer.from([0x1f, 0x8b, 0x08]), i + 1)
+  ) {
     if (gz[i + 9] === 3 && gz.readUInt32LE(i + 4) === 0) n++
   }
   return n
@@ -70,7 +74,10 @@ describe('reproducibleGzip', () => {
     await mkdir(join(dir, 'in'))
     await writeFile(join(dir, 'in', 'a.bin'), data)
     await writeFile(join(dir, 'in', 'b.txt'), 'hello\n')
-    const {stdout: tar} = await run('tar', ['-cf', '-', '-C', join(dir, 'in'), '.'], {encoding: 'buffer', maxBuffer: 64 * 1024 * 1024})
+    const {stdout: tar} = await run('tar', ['-cf', '-', '-C', join(dir, 'in'), '.'], {
+      encoding: 'buffer',
+      maxBuffer: 64 * 1024 * 1024,
+    })
     await writeFile(join(dir, 'x.tar.gz'), await compress(tar, 100_000))
     await mkdir(join(dir, 'out'))
     await run('tar', ['-xzf', join(dir, 'x.tar.gz'), '-C', join(dir, 'out')])

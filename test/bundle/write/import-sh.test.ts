@@ -5,7 +5,14 @@ import {promisify} from 'node:util'
 
 import {describe, expect, it} from 'vitest'
 
-import {fileData, hostileArchives, makeBundle, makeRawBundle, sha256Hex, type FixtureFile} from '../../helpers/bundle-fixture.js'
+import {
+  fileData,
+  type FixtureFile,
+  hostileArchives,
+  makeBundle,
+  makeRawBundle,
+  sha256Hex,
+} from '../../helpers/bundle-fixture.js'
 import {repoRoot} from '../../helpers/cli.js'
 import {ownArch} from '../../helpers/executable.js'
 import {makeTempDir} from '../../helpers/tmp.js'
@@ -46,12 +53,18 @@ async function bundleWithScript(files = FILES): Promise<string> {
 /** A stand-in for the executable (it prints its arguments), listed in SHA256SUMS as the bundle lists the real one. */
 async function standIn(dir: string, text = '#!/bin/sh\nprintf "%s|" "$@"\n'): Promise<void> {
   await writeFile(join(dir, `airlock-linux-${ownArch}`), text, {mode: 0o755})
-  await writeFile(join(dir, 'SHA256SUMS'), `${await readFile(join(dir, 'SHA256SUMS'), 'utf8')}${sha256Hex(Buffer.from(text))}  airlock-linux-${ownArch}\n`)
+  await writeFile(
+    join(dir, 'SHA256SUMS'),
+    `${await readFile(join(dir, 'SHA256SUMS'), 'utf8')}${sha256Hex(Buffer.from(text))}  airlock-linux-${ownArch}\n`,
+  )
 }
 
 describe('import.sh', () => {
   it('passes shellcheck as POSIX sh', async () => {
-    const r = await exec('shellcheck', ['--shell=sh', '--severity=style', SCRIPT]).catch((e: {stdout: string}) => ({stdout: e.stdout, failed: true}))
+    const r = await exec('shellcheck', ['--shell=sh', '--severity=style', SCRIPT]).catch((e: {stdout: string}) => ({
+      stdout: e.stdout,
+      failed: true,
+    }))
     expect(r.stdout).toBe('')
   })
 
@@ -59,7 +72,19 @@ describe('import.sh', () => {
     const dir = await bundleWithScript()
     const help = await importSh(dir, ['--help'])
     expect(help.code).toBe(0)
-    for (const t of ['./import.sh nginx ROOT [--endpoint URL --cluster-config FILE]', './import.sh s3', './import.sh registry', './import.sh serve [--listen ADDR:PORT]', './import.sh verify', './import.sh inspect', '--no-executable', '--base DIR', 'x86_64 -> amd64', 'aarch64 -> arm64']) expect(help.out).toContain(t)
+    for (const t of [
+      './import.sh nginx ROOT [--endpoint URL --cluster-config FILE]',
+      './import.sh s3',
+      './import.sh registry',
+      './import.sh serve [--listen ADDR:PORT]',
+      './import.sh verify',
+      './import.sh inspect',
+      '--no-executable',
+      '--base DIR',
+      'x86_64 -> amd64',
+      'aarch64 -> arm64',
+    ])
+      expect(help.out).toContain(t)
     expect((await importSh(dir, [])).code).toBe(2)
     const bad = await importSh(dir, ['ftp'])
     expect(bad.code).toBe(2)
@@ -76,13 +101,19 @@ describe('import.sh', () => {
     expect(await run(['nginx', '/srv/www', '--endpoint', 'http://seed:8080', '--cluster-config', 'c.yaml'])).toBe(
       `import|nginx|${dir}|--root|/srv/www|--endpoint|http://seed:8080|--cluster-config|c.yaml|`,
     )
-    expect(await run(['s3', '--endpoint', 'http://s3:9000', '--bucket', 'b'])).toBe(`import|s3|${dir}|--endpoint|http://s3:9000|--bucket|b|`)
-    expect(await run(['registry', '--registry', 'r:5000', '--insecure'])).toBe(`import|registry|${dir}|--registry|r:5000|--insecure|`)
+    expect(await run(['s3', '--endpoint', 'http://s3:9000', '--bucket', 'b'])).toBe(
+      `import|s3|${dir}|--endpoint|http://s3:9000|--bucket|b|`,
+    )
+    expect(await run(['registry', '--registry', 'r:5000', '--insecure'])).toBe(
+      `import|registry|${dir}|--registry|r:5000|--insecure|`,
+    )
     expect(await run(['verify'])).toBe(`verify|${dir}|`)
     expect(await run(['serve', '--listen', '0.0.0.0:5000'])).toBe(`serve|${dir}|--listen|0.0.0.0:5000|`)
     expect(await run(['inspect', '--json'])).toBe(`inspect|${dir}|--json|`)
     // --base is serve's and verify's flag; for an import it only says where a delta's base is, and is not passed on.
-    expect(await run(['serve', '--base', '/b1', '--listen', 'x', '--base=/b2'])).toBe(`serve|${dir}|--base|/b1|--listen|x|--base|/b2|`)
+    expect(await run(['serve', '--base', '/b1', '--listen', 'x', '--base=/b2'])).toBe(
+      `serve|${dir}|--base|/b1|--listen|x|--base|/b2|`,
+    )
     expect(await run(['registry', '--base', '/b1', '--registry', 'r'])).toBe(`import|registry|${dir}|--registry|r|`)
     // Not executable any more (copied without its mode): said so, not silently worked around.
     await chmod(join(dir, `airlock-linux-${ownArch}`), 0o644)
@@ -117,7 +148,10 @@ describe('import.sh', () => {
     expect(s3.code).toBe(2)
     expect(s3.err).toContain("--no-executable: only 'nginx ROOT' works without the executable (not s3)")
     // Not listed at all: not run unchecked either.
-    await writeFile(join(dir, 'SHA256SUMS'), (await readFile(join(dir, 'SHA256SUMS'), 'utf8')).replace(/^.*airlock-linux-.*\n/m, ''))
+    await writeFile(
+      join(dir, 'SHA256SUMS'),
+      (await readFile(join(dir, 'SHA256SUMS'), 'utf8')).replace(/^.*airlock-linux-.*\n/m, ''),
+    )
     const unlisted = await importSh(dir, ['verify'])
     expect(unlisted.code).toBe(1)
     expect(unlisted.err).toContain(`SHA256SUMS has no line for airlock-linux-${ownArch}: refusing to run it unchecked`)
@@ -134,18 +168,36 @@ describe('import.sh', () => {
     await copyFile(SCRIPT, join(delta, 'import.sh'))
     const exeBytes = await readFile(join(base, `airlock-linux-${ownArch}`))
     const lock = JSON.parse(await readFile(join(delta, 'bundle.json'), 'utf8'))
-    lock.tools = [{path: `airlock-linux-${ownArch}`, platform: `linux/${ownArch}`, size: exeBytes.length, sha256: sha256Hex(exeBytes), fromBase: true}]
+    lock.tools = [
+      {
+        path: `airlock-linux-${ownArch}`,
+        platform: `linux/${ownArch}`,
+        size: exeBytes.length,
+        sha256: sha256Hex(exeBytes),
+        fromBase: true,
+      },
+    ]
     const lockText = `${JSON.stringify(lock, null, 2)}\n`
     await writeFile(join(delta, 'bundle.json'), lockText)
-    await writeFile(join(delta, 'SHA256SUMS'), (await readFile(join(delta, 'SHA256SUMS'), 'utf8')).replace(/^.*  bundle\.json$/m, `${sha256Hex(Buffer.from(lockText))}  bundle.json`))
+    await writeFile(
+      join(delta, 'SHA256SUMS'),
+      (await readFile(join(delta, 'SHA256SUMS'), 'utf8')).replace(
+        /^.*  bundle\.json$/m,
+        `${sha256Hex(Buffer.from(lockText))}  bundle.json`,
+      ),
+    )
     const elsewhere = join(await makeTempDir(), 'v1')
     await rename(base, elsewhere)
     // Elsewhere: not found, and said how to point at it; found when named with --base.
     const missing = await importSh(delta, ['verify'])
     expect(missing.code).toBe(1)
-    expect(missing.err).toContain(`this delta leaves airlock-linux-${ownArch} to its base, and no folder named with --base nor beside ${delta}`)
+    expect(missing.err).toContain(
+      `this delta leaves airlock-linux-${ownArch} to its base, and no folder named with --base nor beside ${delta}`,
+    )
     expect((await importSh(delta, ['serve', '--base', elsewhere])).out).toBe(`serve|${delta}|--base|${elsewhere}|`)
-    expect((await importSh(delta, ['registry', '--base', elsewhere, '--registry', 'r'])).out).toBe(`import|registry|${delta}|--registry|r|`)
+    expect((await importSh(delta, ['registry', '--base', elsewhere, '--registry', 'r'])).out).toBe(
+      `import|registry|${delta}|--registry|r|`,
+    )
     await rename(elsewhere, base)
     // Beside it: a folder next to the delta's that holds an executable of that sha256 (another one, with other bytes, is passed over).
     const other = join(work, 'a-other')
@@ -180,14 +232,19 @@ describe('import.sh', () => {
     expect((await importSh(dir, ['nginx', root, '--endpoint', 'http://x'])).code).toBe(2)
   })
 
-  it('without an executable, folders are 0755 and files 0644 (0755 executables) whatever the caller\'s umask; ROOT and its missing parents too', async () => {
+  it("without an executable, folders are 0755 and files 0644 (0755 executables) whatever the caller's umask; ROOT and its missing parents too", async () => {
     const dir = await bundleWithScript()
     const work = await makeTempDir()
     for (const umask of ['000', '077']) {
       const root = join(work, umask, 'srv', 'www')
-      const r = await exec('sh', ['-c', `umask ${umask} && exec sh "$0" "$@"`, join(dir, 'import.sh'), 'nginx', root], {env: {PATH: process.env.PATH!}})
+      const r = await exec('sh', ['-c', `umask ${umask} && exec sh "$0" "$@"`, join(dir, 'import.sh'), 'nginx', root], {
+        env: {PATH: process.env.PATH!},
+      })
       expect(r.stderr).toBe('')
-      for (const f of FILES) expect((await stat(join(root, f.path))).mode & 0o7777, `umask ${umask}: ${f.path}`).toBe(f.executable ? 0o755 : 0o644)
+      for (const f of FILES)
+        expect((await stat(join(root, f.path))).mode & 0o7777, `umask ${umask}: ${f.path}`).toBe(
+          f.executable ? 0o755 : 0o644,
+        )
       const folders = [join(work, umask), join(work, umask, 'srv'), root]
       for (const f of FILES) for (let d = dirname(f.path); d !== '.'; d = dirname(d)) folders.push(join(root, d))
       for (const d of folders) expect((await stat(d)).mode & 0o7777, `umask ${umask}: ${d}/`).toBe(0o755)
@@ -241,7 +298,15 @@ describe('import.sh', () => {
 
   // What tar's listing shows: links, devices, fifos, absolute paths and '..' are refused before tar unpacks a byte.
   // (Entries that only bundle.json could tell apart, such as a file it does not list, need the executable's verify.)
-  const structural = new Set(['dot-dot', 'absolute path', 'symlink out', 'hardlink', 'device', 'fifo', 'truncated gzip'])
+  const structural = new Set([
+    'dot-dot',
+    'absolute path',
+    'symlink out',
+    'hardlink',
+    'device',
+    'fifo',
+    'truncated gzip',
+  ])
   for (const h of hostileArchives().filter((x) => structural.has(x.name))) {
     it(`refuses a hostile archive (${h.name}) and writes nothing`, async () => {
       const base = await makeTempDir('airlock-import-sh-hostile-')

@@ -2,6 +2,7 @@ import {createHash, randomBytes} from 'node:crypto'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {finished} from 'node:stream/promises'
+
 import {describe, expect, it} from 'vitest'
 
 import {BundleOutput} from '../../../src/lib/bundle/write/output.js'
@@ -11,7 +12,9 @@ describe('BundleOutput', () => {
   it('writes many small pieces gathered in one reused buffer, and large ones as they are, byte for byte, across parts', async () => {
     const dir = await makeTempDir('bundle-output-')
     // A tar as the bundle hands it on: small headers, bodies and padding, now and then a body past the 1 MiB buffer.
-    const pieces = Array.from({length: 3000}, (_, i) => randomBytes(i % 700 === 5 ? 1_500_000 : [512, 1 + (i % 3000), 300][i % 3]))
+    const pieces = Array.from({length: 3000}, (_, i) =>
+      randomBytes(i % 700 === 5 ? 1_500_000 : [512, 1 + (i % 3000), 300][i % 3]),
+    )
     const out = new BundleOutput(dir, 'x.tar', 3_000_000)
     // Corked, so that the stream hands them over together (its _writev), as it does when the disk is slower than the tar.
     out.cork()

@@ -6,8 +6,8 @@ import {promisify} from 'node:util'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {writeBundle} from '../../../src/lib/bundle/write/bundle.js'
 import {verifyBundle} from '../../../src/lib/bundle/format/verify.js'
+import {writeBundle} from '../../../src/lib/bundle/write/bundle.js'
 import {MEDIA} from '../../helpers/images.js'
 import {DEFAULT_FILES, DEFAULT_IMAGES, makeStoreFixture, type StoreFixture} from '../../helpers/store-fixture.js'
 import {makeTempDir} from '../../helpers/tmp.js'
@@ -44,14 +44,21 @@ let store: StoreFixture
 let work: string
 
 /** Bytes put into the store's blobs, described. */
-async function put(data: string | Buffer, mediaType: string): Promise<{mediaType: string; digest: string; size: number}> {
+async function put(
+  data: string | Buffer,
+  mediaType: string,
+): Promise<{mediaType: string; digest: string; size: number}> {
   const b = Buffer.isBuffer(data) ? data : Buffer.from(data)
   await writeFile(join(store.root, 'images', 'blobs', 'sha256', sha256(b)), b)
   return {mediaType, digest: digestOf(b), size: b.length}
 }
 
 /** A referrer manifest (OCI 1.1 artifact) of `subject`, its blobs in the store. */
-async function artifact(subject: {mediaType: string; digest: string; size: number} | undefined, artifactType: string, body: string) {
+async function artifact(
+  subject: {mediaType: string; digest: string; size: number} | undefined,
+  artifactType: string,
+  body: string,
+) {
   const config = await put(EMPTY, 'application/vnd.oci.empty.v1+json')
   const layer = await put(body, artifactType)
   const bytes = JSON.stringify({
@@ -73,7 +80,13 @@ beforeAll(async () => {
     images: [
       ...DEFAULT_IMAGES,
       // Docker manifest list, and a ref that sorts before `multi:1.0` by code unit but after it by locale.
-      {ref: 'quay.io/example/multi.docker:2', format: 'docker', platforms: ['linux/amd64', 'linux/arm/v7'], layers: 1, layerSize: 2_000},
+      {
+        ref: 'quay.io/example/multi.docker:2',
+        format: 'docker',
+        platforms: ['linux/amd64', 'linux/arm/v7'],
+        layers: 1,
+        layerSize: 2_000,
+      },
     ],
     files: DEFAULT_FILES,
     name: 'golden',
@@ -82,37 +95,95 @@ beforeAll(async () => {
   const records = JSON.parse(await readFile(join(store.root, 'records.json'), 'utf8'))
 
   // An image with foreign layers (Windows-style): one the store holds, one only at its URL.
-  const config = await put(JSON.stringify({architecture: 'amd64', os: 'windows', rootfs: {type: 'layers', diff_ids: []}}), MEDIA.dockerConfig)
+  const config = await put(
+    JSON.stringify({architecture: 'amd64', os: 'windows', rootfs: {type: 'layers', diff_ids: []}}),
+    MEDIA.dockerConfig,
+  )
   const own = await put(Buffer.from('own layer'), MEDIA.dockerLayer)
-  const held = {...(await put(Buffer.from('foreign layer the store holds'), FOREIGN)), urls: ['https://foreign.example/held']}
-  const away = {mediaType: FOREIGN, digest: digestOf('foreign layer only at its url'), size: 29, urls: ['https://foreign.example/away']}
-  const win = await put(JSON.stringify({schemaVersion: 2, mediaType: MEDIA.dockerManifest, config, layers: [held, away, own]}), MEDIA.dockerManifest)
+  const held = {
+    ...(await put(Buffer.from('foreign layer the store holds'), FOREIGN)),
+    urls: ['https://foreign.example/held'],
+  }
+  const away = {
+    mediaType: FOREIGN,
+    digest: digestOf('foreign layer only at its url'),
+    size: 29,
+    urls: ['https://foreign.example/away'],
+  }
+  const win = await put(
+    JSON.stringify({schemaVersion: 2, mediaType: MEDIA.dockerManifest, config, layers: [held, away, own]}),
+    MEDIA.dockerManifest,
+  )
   const winRef = 'mcr.microsoft.com/windows/nanoserver:ltsc2022'
-  index.manifests.push({mediaType: MEDIA.ociManifest, digest: win.digest, size: win.size, annotations: {'org.opencontainers.image.ref.name': winRef, 'io.containerd.image.name': winRef}})
-  records.images.push({ref: winRef, digest: win.digest, mediaType: MEDIA.dockerManifest, platforms: ['windows/amd64'], size: win.size + config.size + held.size + own.size})
+  index.manifests.push({
+    mediaType: MEDIA.ociManifest,
+    digest: win.digest,
+    size: win.size,
+    annotations: {'org.opencontainers.image.ref.name': winRef, 'io.containerd.image.name': winRef},
+  })
+  records.images.push({
+    ref: winRef,
+    digest: win.digest,
+    mediaType: MEDIA.dockerManifest,
+    platforms: ['windows/amd64'],
+    size: win.size + config.size + held.size + own.size,
+  })
 
   // Referrers: an SBOM of nginx (by subject), a cosign-style signature of it found by tag (no subject
   // field), the SBOM's signature (a referrer of a referrer), and an SBOM of one platform of multi.
   const nginx = records.images.find((i: {ref: string}) => i.ref === 'docker.io/library/nginx:1.25.3')
-  const nginxDesc = {mediaType: nginx.mediaType, digest: nginx.digest, size: index.manifests.find((m: {digest: string}) => m.digest === nginx.digest).size}
+  const nginxDesc = {
+    mediaType: nginx.mediaType,
+    digest: nginx.digest,
+    size: index.manifests.find((m: {digest: string}) => m.digest === nginx.digest).size,
+  }
   const sbom = await artifact(nginxDesc, SBOM_TYPE, '{"bomFormat":"CycloneDX"}')
   const sig = await artifact(undefined, SIG_TYPE, `{"critical":{"image":{"docker-manifest-digest":"${nginx.digest}"}}}`)
-  const sbomSig = await artifact(undefined, SIG_TYPE, `{"critical":{"image":{"docker-manifest-digest":"${sbom.digest}"}}}`)
+  const sbomSig = await artifact(
+    undefined,
+    SIG_TYPE,
+    `{"critical":{"image":{"docker-manifest-digest":"${sbom.digest}"}}}`,
+  )
   const multi = records.images.find((i: {ref: string}) => i.ref === 'quay.io/example/multi:1.0')
-  const multiIndex = JSON.parse(await readFile(join(store.root, 'images', 'blobs', 'sha256', multi.digest.slice(7)), 'utf8'))
+  const multiIndex = JSON.parse(
+    await readFile(join(store.root, 'images', 'blobs', 'sha256', multi.digest.slice(7)), 'utf8'),
+  )
   const armSbom = await artifact(multiIndex.manifests[1], SBOM_TYPE, '{"bomFormat":"CycloneDX","arm":true}')
   const tagOf = (d: string, kind: string) => `sha256-${d.slice(7)}.${kind}`
   nginx.referrers = [
-    {digest: sig.digest, mediaType: sig.mediaType, artifactType: SIG_TYPE, size: sig.size, subject: nginx.digest, tag: tagOf(nginx.digest, 'sig')},
+    {
+      digest: sig.digest,
+      mediaType: sig.mediaType,
+      artifactType: SIG_TYPE,
+      size: sig.size,
+      subject: nginx.digest,
+      tag: tagOf(nginx.digest, 'sig'),
+    },
     {digest: sbom.digest, mediaType: sbom.mediaType, artifactType: SBOM_TYPE, size: sbom.size, subject: nginx.digest},
-    {digest: sbomSig.digest, mediaType: sbomSig.mediaType, artifactType: SIG_TYPE, size: sbomSig.size, subject: sbom.digest, tag: tagOf(sbom.digest, 'sig')},
+    {
+      digest: sbomSig.digest,
+      mediaType: sbomSig.mediaType,
+      artifactType: SIG_TYPE,
+      size: sbomSig.size,
+      subject: sbom.digest,
+      tag: tagOf(sbom.digest, 'sig'),
+    },
   ]
-  const arm = {digest: armSbom.digest, mediaType: armSbom.mediaType, artifactType: SBOM_TYPE, size: armSbom.size, subject: multiIndex.manifests[1].digest}
+  const arm = {
+    digest: armSbom.digest,
+    mediaType: armSbom.mediaType,
+    artifactType: SBOM_TYPE,
+    size: armSbom.size,
+    subject: multiIndex.manifests[1].digest,
+  }
   multi.referrers = [arm]
   // A second tag of the same index, with the same referrer (both listed in index.json, its content once).
   const latest = 'quay.io/example/multi:latest'
   const multiEntry = index.manifests.find((m: {digest: string}) => m.digest === multi.digest)
-  index.manifests.push({...multiEntry, annotations: {'org.opencontainers.image.ref.name': latest, 'io.containerd.image.name': latest}})
+  index.manifests.push({
+    ...multiEntry,
+    annotations: {'org.opencontainers.image.ref.name': latest, 'io.containerd.image.name': latest},
+  })
   records.images.push({...multi, ref: latest, referrers: [{...arm}]})
   await writeFile(join(store.root, 'images', 'index.json'), JSON.stringify(index, null, 2))
   await writeFile(join(store.root, 'records.json'), `${JSON.stringify(records, null, 2)}\n`)
@@ -128,7 +199,11 @@ describe('offline-images.tar is byte for byte what it always was for the same st
     await writeBundle({store: store.root, out, mtime: 0})
     expect(await verifyBundle(out)).toMatchObject({ok: true, problems: []})
     // What the constant stands for, readably.
-    const listing = (await run('tar', ['--full-time', '-tvf', join(out, 'offline-images.tar')], {env: {...process.env, TZ: 'UTC'}})).stdout.trim().split('\n')
+    const listing = (
+      await run('tar', ['--full-time', '-tvf', join(out, 'offline-images.tar')], {env: {...process.env, TZ: 'UTC'}})
+    ).stdout
+      .trim()
+      .split('\n')
     expect(listing.slice(0, 4).map((l) => l.replace(/ +/g, ' '))).toEqual([
       '-rw-r--r-- 0/0 30 1970-01-01 00:00:00 oci-layout',
       expect.stringMatching(/^-rw-r--r-- 0\/0 \d+ 1970-01-01 00:00:00 index\.json$/),
@@ -140,7 +215,13 @@ describe('offline-images.tar is byte for byte what it always was for the same st
     expect(names).toContain(`blobs/sha256/${sha256('foreign layer the store holds')}`)
     expect(names).not.toContain(`blobs/sha256/${sha256('foreign layer only at its url')}`)
     const index = JSON.parse((await run('tar', ['-xOf', join(out, 'offline-images.tar'), 'index.json'])).stdout)
-    expect(index.manifests.map((m: {annotations: Record<string, string>}) => m.annotations['org.opencontainers.image.ref.name'] ?? m.annotations['io.airlock.referrer.subject'].slice(0, 15))).toEqual([
+    expect(
+      index.manifests.map(
+        (m: {annotations: Record<string, string>}) =>
+          m.annotations['org.opencontainers.image.ref.name'] ??
+          m.annotations['io.airlock.referrer.subject'].slice(0, 15),
+      ),
+    ).toEqual([
       'docker.io/library/nginx:1.25.3',
       'mcr.microsoft.com/windows/nanoserver:ltsc2022',
       'quay.io/example/multi.docker:2',
@@ -149,7 +230,10 @@ describe('offline-images.tar is byte for byte what it always was for the same st
       'registry.k8s.io/pause:3.9',
       ...Array(4).fill(expect.stringMatching(/^sha256:/)),
     ])
-    expect({images: await fileSha(join(out, 'offline-images.tar')), lock: await fileSha(join(out, 'bundle.json'))}).toEqual(GOLDEN.full)
+    expect({
+      images: await fileSha(join(out, 'offline-images.tar')),
+      lock: await fileSha(join(out, 'bundle.json')),
+    }).toEqual(GOLDEN.full)
   })
 
   it('a delta (--since a base that holds one image whole and one shared layer; SOURCE_DATE_EPOCH mtime)', async () => {
@@ -160,7 +244,15 @@ describe('offline-images.tar is byte for byte what it always was for the same st
       apiVersion: 'airlock/v1',
       name: 'golden',
       version: '0.9.0',
-      images: [{ref: pause.ref, digest: pause.digest, mediaType: pause.mediaType, platforms: pause.platforms, size: pause.size}],
+      images: [
+        {
+          ref: pause.ref,
+          digest: pause.digest,
+          mediaType: pause.mediaType,
+          platforms: pause.platforms,
+          size: pause.size,
+        },
+      ],
       files: [],
       blobs: [{digest: shared, mediaType: MEDIA.ociLayer, size: 5_000}],
     }
@@ -169,7 +261,12 @@ describe('offline-images.tar is byte for byte what it always was for the same st
     const out = join(work, 'delta')
     await writeBundle({store: store.root, out, mtime: 1_700_000_000, since: [baseFile]})
     const lock = JSON.parse(await readFile(join(out, 'bundle.json'), 'utf8'))
-    expect(lock.blobs.filter((b: {fromBase?: boolean}) => b.fromBase).map((b: {digest: string}) => b.digest)).toContain(shared)
-    expect({images: await fileSha(join(out, 'offline-images.tar')), lock: await fileSha(join(out, 'bundle.json'))}).toEqual(GOLDEN.delta)
+    expect(lock.blobs.filter((b: {fromBase?: boolean}) => b.fromBase).map((b: {digest: string}) => b.digest)).toContain(
+      shared,
+    )
+    expect({
+      images: await fileSha(join(out, 'offline-images.tar')),
+      lock: await fileSha(join(out, 'bundle.json')),
+    }).toEqual(GOLDEN.delta)
   })
 })

@@ -1,4 +1,5 @@
 import path from 'node:path'
+
 import {describe, expect, it} from 'vitest'
 
 import {loadManifest} from '../../../src/lib/manifest/load.js'

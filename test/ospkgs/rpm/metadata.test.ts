@@ -2,6 +2,7 @@ import {execFileSync} from 'node:child_process'
 import {createReadStream} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {decompressed} from '../../../src/lib/ospkgs/rpm/decompress.js'
@@ -15,7 +16,15 @@ let repo: string
 beforeAll(async () => {
   repo = await makeTempDir('airlock-rpmrepo-')
   const rpms = await buildRpms([
-    {name: 'alpha', version: '1.2', release: '3.el9', epoch: 2, requires: ['beta >= 2', '/usr/share/gamma/data', '(delta or epsilon)', 'rpmlib(PayloadIsZstd) <= 5.4.18-1'], provides: ['alphacap = 3'], files: ['/usr/bin/alpha', '/usr/share/alpha/x', '/etc/alpha.conf']},
+    {
+      name: 'alpha',
+      version: '1.2',
+      release: '3.el9',
+      epoch: 2,
+      requires: ['beta >= 2', '/usr/share/gamma/data', '(delta or epsilon)', 'rpmlib(PayloadIsZstd) <= 5.4.18-1'],
+      provides: ['alphacap = 3'],
+      files: ['/usr/bin/alpha', '/usr/share/alpha/x', '/etc/alpha.conf'],
+    },
     {name: 'gamma', files: ['/usr/share/gamma/data']},
   ])
   await createRepo(repo, rpms)
@@ -58,7 +67,11 @@ describe('primary.xml', () => {
     expect(alpha.size).toBe((await readFile(join(repo, alpha.location))).length)
     expect(alpha.checksum.type).toBe('sha256')
     expect(alpha.provides).toContainEqual({name: 'alphacap', flags: 'EQ', evr: {epoch: 0, version: '3'}})
-    expect(alpha.provides).toContainEqual({name: 'alpha', flags: 'EQ', evr: {epoch: 2, version: '1.2', release: '3.el9'}})
+    expect(alpha.provides).toContainEqual({
+      name: 'alpha',
+      flags: 'EQ',
+      evr: {epoch: 2, version: '1.2', release: '3.el9'},
+    })
     expect(alpha.requires).toContainEqual({name: 'beta', flags: 'GE', evr: {epoch: 0, version: '2'}})
     expect(alpha.requires).toContainEqual({name: '(delta or epsilon)'})
     expect(alpha.requires).toContainEqual({name: '/usr/share/gamma/data'})
@@ -93,7 +106,10 @@ describe('filelists.xml', () => {
     const pkgs = await primaryOf(await repodataFile(repo, 'primary'))
     const gamma = pkgs.find((p) => p.name === 'gamma')!
     const path = await repodataFile(repo, 'filelists')
-    const found = await readFilelists(decompressed(createReadStream(path), path), new Set(['/usr/share/gamma/data', '/nowhere']))
+    const found = await readFilelists(
+      decompressed(createReadStream(path), path),
+      new Set(['/usr/share/gamma/data', '/nowhere']),
+    )
     expect([...found]).toEqual([['/usr/share/gamma/data', [gamma.checksum.value]]])
   })
 })

@@ -1,9 +1,10 @@
 import {copyFile, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {parseLayout, TAG} from '../../../src/lib/ospkgs/rpm/header.js'
 import {readPublicKeys} from '../../../src/lib/ospkgs/openpgp.js'
+import {parseLayout, TAG} from '../../../src/lib/ospkgs/rpm/header.js'
 import {verifyRpmFile} from '../../../src/lib/ospkgs/rpm/package-signature.js'
 import {buildRpms, makeRpmKey, type RpmKey, signRpms} from '../../helpers/rpm-repo.js'
 import {makeTempDir} from '../../helpers/tmp.js'
@@ -18,7 +19,10 @@ let edSigned: string
 let rsaSigned: string
 
 beforeAll(async () => {
-  ;[ed, rsa] = await Promise.all([makeRpmKey('ed <ed@test.invalid>', 'ed25519'), makeRpmKey('rsa <rsa@test.invalid>', 'rsa3072')])
+  ;[ed, rsa] = await Promise.all([
+    makeRpmKey('ed <ed@test.invalid>', 'ed25519'),
+    makeRpmKey('rsa <rsa@test.invalid>', 'rsa3072'),
+  ])
   const [built] = await buildRpms([{name: 'hello', version: '2.0', release: '1', files: ['/usr/bin/hello']}])
   dir = await makeTempDir()
   unsigned = join(dir, 'unsigned.rpm')
@@ -53,11 +57,15 @@ describe('verifyRpmFile', () => {
   })
 
   it('refuses an unsigned package', async () => {
-    await expect(verifyRpmFile(unsigned, await keysOf(ed), 'hello.rpm')).rejects.toThrow('hello.rpm (hello-2.0-1.noarch): signature check failed: the package is not signed')
+    await expect(verifyRpmFile(unsigned, await keysOf(ed), 'hello.rpm')).rejects.toThrow(
+      'hello.rpm (hello-2.0-1.noarch): signature check failed: the package is not signed',
+    )
   })
 
   it('refuses a package signed by a key gpgKey does not hold', async () => {
-    await expect(verifyRpmFile(rsaSigned, await keysOf(ed))).rejects.toThrow(/signed by key [0-9a-f]{16}, which gpgKey does not hold/)
+    await expect(verifyRpmFile(rsaSigned, await keysOf(ed))).rejects.toThrow(
+      /signed by key [0-9a-f]{16}, which gpgKey does not hold/,
+    )
   })
 
   it('refuses a changed header', async () => {

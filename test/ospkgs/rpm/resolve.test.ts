@@ -1,4 +1,5 @@
 import {createReadStream} from 'node:fs'
+
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {decompressed} from '../../../src/lib/ospkgs/rpm/decompress.js'
@@ -17,7 +18,15 @@ beforeAll(async () => {
   const rpms = await buildRpms([
     {
       name: 'app',
-      requires: ['libfoo >= 2', '/usr/share/data/file', '(backend-a or backend-b)', '(app-selinux if selinux-policy)', '(app-docs if nosuchthing)', 'somecap >= 1', '/usr/sbin/helper'],
+      requires: [
+        'libfoo >= 2',
+        '/usr/share/data/file',
+        '(backend-a or backend-b)',
+        '(app-selinux if selinux-policy)',
+        '(app-docs if nosuchthing)',
+        'somecap >= 1',
+        '/usr/sbin/helper',
+      ],
     },
     {name: 'libfoo', version: '1.0'},
     {name: 'libfoo', version: '2.0'},
@@ -81,6 +90,8 @@ describe('resolveClosure', () => {
   })
 
   it('fails naming a requirement nothing provides', async () => {
-    await expect(resolve(['broken'])).rejects.toThrow('broken-1.0-1.noarch requires missing-lib: no package provides it')
+    await expect(resolve(['broken'])).rejects.toThrow(
+      'broken-1.0-1.noarch requires missing-lib: no package provides it',
+    )
   })
 })

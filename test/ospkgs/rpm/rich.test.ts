@@ -26,7 +26,10 @@ describe('parseRich', () => {
       op: 'or',
       terms: [
         {op: 'dep', dep: {name: 'perl(Foo::Bar)', flags: 'GE', evr: {epoch: 1, version: '2.0', release: '3'}}},
-        {op: 'and', terms: [dep('libx.so.1()(64bit)'), {op: 'dep', dep: {name: 'c', flags: 'LT', evr: {epoch: 0, version: '2'}}}]},
+        {
+          op: 'and',
+          terms: [dep('libx.so.1()(64bit)'), {op: 'dep', dep: {name: 'c', flags: 'LT', evr: {epoch: 0, version: '2'}}}],
+        },
       ],
     })
   })
@@ -41,7 +44,11 @@ describe('parseRich', () => {
 })
 
 describe('provideMeets', () => {
-  const p = (name: string, flags?: 'EQ' | 'GE' | 'LT' | 'LE' | 'GT', evr?: string) => ({name, flags, evr: evr ? parseEvr(evr) : undefined})
+  const p = (name: string, flags?: 'EQ' | 'GE' | 'LT' | 'LE' | 'GT', evr?: string) => ({
+    name,
+    flags,
+    evr: evr ? parseEvr(evr) : undefined,
+  })
   it('matches overlapping ranges as rpm does', () => {
     expect(provideMeets(p('a', 'EQ', '1.2-1'), p('a', 'GE', '1.0'))).toBe(true)
     expect(provideMeets(p('a', 'EQ', '0.9-1'), p('a', 'GE', '1.0'))).toBe(false)

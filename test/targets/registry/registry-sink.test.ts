@@ -1,11 +1,12 @@
 import {Readable} from 'node:stream'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {Opener} from '../../../src/lib/content/opener.js'
-import {PushRun, RegistrySink} from '../../../src/lib/targets/registry/registry-sink.js'
 import {RegistryClient} from '../../../src/lib/registry/client.js'
 import {RegistryPusher} from '../../../src/lib/registry/push.js'
 import {RegistrySource} from '../../../src/lib/registry/source.js'
+import {PushRun, RegistrySink} from '../../../src/lib/targets/registry/registry-sink.js'
 import {imageSinkContract, imageSourceContract, putSmallImage, smallImage} from '../../helpers/image-role-contracts.js'
 import {type FakeRegistry, startFakeRegistry} from '../../helpers/registry-fake.js'
 
@@ -24,7 +25,12 @@ afterAll(async () => {
 })
 
 function client(): RegistryClient {
-  return new RegistryClient({registry: reg.host, dockerConfig: false, credentials: {username: reg.username!, password: reg.password!}, policy: {attempts: 3, baseDelayMs: 1, maxDelayMs: 5}})
+  return new RegistryClient({
+    registry: reg.host,
+    dockerConfig: false,
+    credentials: {username: reg.username!, password: reg.password!},
+    policy: {attempts: 3, baseDelayMs: 1, maxDelayMs: 5},
+  })
 }
 
 function place(): {client: RegistryClient; run: PushRun; sink: RegistrySink; repository: string} {
@@ -43,7 +49,10 @@ imageSinkContract('RegistrySink (fake registry)', async () => {
   return {
     sink,
     reference: '1.0',
-    read: async (digest) => reg.repos.get(repository)?.blobs.has(digest) || reg.repos.get(repository)?.manifests.has(digest) ? (reg.blobs.get(digest) ?? reg.manifests.get(digest)?.bytes) : undefined,
+    read: async (digest) =>
+      reg.repos.get(repository)?.blobs.has(digest) || reg.repos.get(repository)?.manifests.has(digest)
+        ? (reg.blobs.get(digest) ?? reg.manifests.get(digest)?.bytes)
+        : undefined,
     resolve: async (tag) => {
       const m = await c.getManifest(repository, tag).catch(() => undefined)
       return m && {mediaType: m.mediaType, digest: m.digest, size: m.bytes.length}

@@ -1,7 +1,13 @@
 import {describe, expect, it} from 'vitest'
 
 import {UsageError} from '../../../src/lib/errors.js'
-import {checkTargetOptions, parseMapRule, planTargets, targetFor, type TargetOptions} from '../../../src/lib/targets/registry/registry-target.js'
+import {
+  checkTargetOptions,
+  parseMapRule,
+  planTargets,
+  targetFor,
+  type TargetOptions,
+} from '../../../src/lib/targets/registry/registry-target.js'
 
 const D = `sha256:${'a'.repeat(64)}`
 
@@ -19,10 +25,12 @@ describe('targetFor', () => {
   })
 
   it('keeps the source host as a path component when asked, a port made valid', () => {
-    expect(targetFor('docker.io/library/nginx:1', D, {registry: 'r', keepRegistryHost: true}).ref).toBe('r/docker.io/library/nginx:1')
-    expect(targetFor('127.0.0.1:5001/app/web:2', D, {registry: 'r', namespace: 'ns', keepRegistryHost: true}).repository).toBe(
-      'ns/127.0.0.1_5001/app/web',
+    expect(targetFor('docker.io/library/nginx:1', D, {registry: 'r', keepRegistryHost: true}).ref).toBe(
+      'r/docker.io/library/nginx:1',
     )
+    expect(
+      targetFor('127.0.0.1:5001/app/web:2', D, {registry: 'r', namespace: 'ns', keepRegistryHost: true}).repository,
+    ).toBe('ns/127.0.0.1_5001/app/web')
   })
 
   it('pushes by digest when the source names none but a digest, by tag when it names both', () => {
@@ -51,7 +59,8 @@ describe('checkTargetOptions', () => {
 })
 
 describe('--map and --max-path-depth', () => {
-  const repo = (ref: string, opts: Omit<TargetOptions, 'registry'>) => targetFor(ref, D, {registry: 'r', ...opts}).repository
+  const repo = (ref: string, opts: Omit<TargetOptions, 'registry'>) =>
+    targetFor(ref, D, {registry: 'r', ...opts}).repository
   const map = (...rules: string[]) => rules.map((r) => parseMapRule(r))
 
   it('matches a prefix on whole path components, host included, and puts TO under the namespace', () => {
@@ -83,22 +92,52 @@ describe('--map and --max-path-depth', () => {
     expect(repo('r.io/a/b/c/d:1', {maxPathDepth: 1})).toBe('a-b-c-d')
     expect(repo('r.io/a/b:1', {maxPathDepth: 2})).toBe('a/b')
     // After --map and --keep-registry-host.
-    expect(repo('quay.io/calico/node:1', {map: map('quay.io/calico=tools/k8s/calico'), maxPathDepth: 2})).toBe('tools-k8s-calico/node')
+    expect(repo('quay.io/calico/node:1', {map: map('quay.io/calico=tools/k8s/calico'), maxPathDepth: 2})).toBe(
+      'tools-k8s-calico/node',
+    )
     expect(repo('127.0.0.1:5001/app/web:1', {keepRegistryHost: true, maxPathDepth: 2})).toBe('127.0.0.1_5001-app/web')
   })
 
   it('refuses two source repositories in one target repository, naming both; tags of one source are fine', () => {
     const opts = {registry: 'r', map: map('quay.io/a=x')}
-    expect(planTargets([{ref: 'quay.io/a/app:1', digest: D}, {ref: 'quay.io/a/app:2', digest: D}], opts).map((t) => t.ref)).toEqual(['r/x/app:1', 'r/x/app:2'])
-    expect(() => planTargets([{ref: 'quay.io/a/app:1', digest: D}, {ref: 'docker.io/x/app:1', digest: D}], opts)).toThrow(
-      'quay.io/a/app and docker.io/x/app would both land in r/x/app',
-    )
+    expect(
+      planTargets(
+        [
+          {ref: 'quay.io/a/app:1', digest: D},
+          {ref: 'quay.io/a/app:2', digest: D},
+        ],
+        opts,
+      ).map((t) => t.ref),
+    ).toEqual(['r/x/app:1', 'r/x/app:2'])
+    expect(() =>
+      planTargets(
+        [
+          {ref: 'quay.io/a/app:1', digest: D},
+          {ref: 'docker.io/x/app:1', digest: D},
+        ],
+        opts,
+      ),
+    ).toThrow('quay.io/a/app and docker.io/x/app would both land in r/x/app')
     // Different tags still collide: one repository, two sources.
-    expect(() => planTargets([{ref: 'docker.io/x/app:1', digest: D}, {ref: 'quay.io/x/app:2', digest: D}], {registry: 'r'})).toThrow(UsageError)
+    expect(() =>
+      planTargets(
+        [
+          {ref: 'docker.io/x/app:1', digest: D},
+          {ref: 'quay.io/x/app:2', digest: D},
+        ],
+        {registry: 'r'},
+      ),
+    ).toThrow(UsageError)
     // Depth joining can make one name of two.
-    expect(() => planTargets([{ref: 'r.io/a/b/c:1', digest: D}, {ref: 'r.io/a-b/c:1', digest: D}], {registry: 'r', maxPathDepth: 2})).toThrow(
-      'r.io/a/b/c and r.io/a-b/c would both land in r/a-b/c',
-    )
+    expect(() =>
+      planTargets(
+        [
+          {ref: 'r.io/a/b/c:1', digest: D},
+          {ref: 'r.io/a-b/c:1', digest: D},
+        ],
+        {registry: 'r', maxPathDepth: 2},
+      ),
+    ).toThrow('r.io/a/b/c and r.io/a-b/c would both land in r/a-b/c')
   })
 
   it('refuses a FROM without its host, a bad rule, a bad depth, and a mapping that leaves no name', () => {
@@ -106,7 +145,12 @@ describe('--map and --max-path-depth', () => {
     expect(() => parseMapRule('quay.io/calico')).toThrow(/expected FROM=TO/)
     expect(() => parseMapRule('quay.io/calico=Tools')).toThrow(/bad component "Tools" in TO/)
     expect(() => checkTargetOptions({registry: 'r', maxPathDepth: 0})).toThrow(/--max-path-depth/)
-    expect(() => targetFor('quay.io/calico/node:1', D, {registry: 'r', map: map('quay.io/calico/node=')})).toThrow(/leaves no repository name/)
-    expect(targetFor('quay.io/calico/node:1', D, {registry: 'r', namespace: 'ns', map: map('quay.io/calico/node=')}).repository).toBe('ns')
+    expect(() => targetFor('quay.io/calico/node:1', D, {registry: 'r', map: map('quay.io/calico/node=')})).toThrow(
+      /leaves no repository name/,
+    )
+    expect(
+      targetFor('quay.io/calico/node:1', D, {registry: 'r', namespace: 'ns', map: map('quay.io/calico/node=')})
+        .repository,
+    ).toBe('ns')
   })
 })

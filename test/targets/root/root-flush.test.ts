@@ -2,10 +2,11 @@ import {execFile} from 'node:child_process'
 import {mkdir, readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+
 import {describe, expect, it} from 'vitest'
 
 import {syncFilesystem} from '../../../src/lib/store/atomic.js'
-import {type FixtureFile, fileData, makeBundle, sha256Hex} from '../../helpers/bundle-fixture.js'
+import {fileData, type FixtureFile, makeBundle, sha256Hex} from '../../helpers/bundle-fixture.js'
 import {repoRoot} from '../../helpers/cli.js'
 import {makeTempDir} from '../../helpers/tmp.js'
 
@@ -34,9 +35,30 @@ async function tracedImport(env: Record<string, string> = {}): Promise<{calls: C
   const root = join(work, 'www')
   const log = join(work, 'strace.log')
   const setEnv = Object.entries(env).flatMap(([k, v]) => ['-E', `${k}=${v}`])
-  await run('strace', ['-f', '-qq', '-y', '-o', log, ...setEnv, '-e', 'trace=syncfs,fsync,fdatasync,rename,renameat,renameat2', process.execPath, join(repoRoot, 'bin', 'run.js'), 'import', 'nginx', b.dir, '--root', root, '--quiet'], {
-    env: {...process.env, CI: '1'},
-  })
+  await run(
+    'strace',
+    [
+      '-f',
+      '-qq',
+      '-y',
+      '-o',
+      log,
+      ...setEnv,
+      '-e',
+      'trace=syncfs,fsync,fdatasync,rename,renameat,renameat2',
+      process.execPath,
+      join(repoRoot, 'bin', 'run.js'),
+      'import',
+      'nginx',
+      b.dir,
+      '--root',
+      root,
+      '--quiet',
+    ],
+    {
+      env: {...process.env, CI: '1'},
+    },
+  )
   // In the order the calls returned: a call another thread interrupts is logged as `<unfinished ...>` and later `<... resumed>`.
   const calls: Call[] = []
   const pending = new Map<string, Call>()
@@ -89,18 +111,42 @@ describe('import nginx modes', () => {
     const work = await makeTempDir('root-umask-')
     // Enough files that the later ones are written by the write thread, not the main one.
     const files: FixtureFile[] = Array.from({length: 48}, (_, i) =>
-      i % 2 === 0 ? {path: `example.com/bin/tool-${i}`, data: fileData(3000 + i), executable: true} : {path: `example.com/doc/readme-${i}`, data: fileData(100 + i)},
+      i % 2 === 0
+        ? {path: `example.com/bin/tool-${i}`, data: fileData(3000 + i), executable: true}
+        : {path: `example.com/doc/readme-${i}`, data: fileData(100 + i)},
     )
     const b = await makeBundle(join(work, 'bundle'), files)
-    for (const [umask, name] of [['077', 'strict'], ['022', 'usual'], ['000', 'open']]) {
+    for (const [umask, name] of [
+      ['077', 'strict'],
+      ['022', 'usual'],
+      ['000', 'open'],
+    ]) {
       // --root missing, with two missing parents: all three are made 0755 too, whatever the umask.
       const root = join(work, name, 'srv', 'www')
-      await run('sh', ['-c', `umask ${umask} && exec "$0" "$@"`, process.execPath, join(repoRoot, 'bin', 'run.js'), 'import', 'nginx', b.dir, '--root', root, '--quiet'], {
-        env: {...process.env, CI: '1'},
-      })
-      for (const f of files) expect((await stat(join(root, f.path))).mode & 0o777, `${name}: ${f.path}`).toBe(f.executable ? 0o755 : 0o644)
-      for (const d of ['example.com', 'example.com/bin', 'example.com/doc']) expect((await stat(join(root, d))).mode & 0o777, `${name}: ${d}/`).toBe(0o755)
-      for (const d of [join(work, name), join(work, name, 'srv'), root]) expect((await stat(d)).mode & 0o777, `${name}: ${d}/`).toBe(0o755)
+      await run(
+        'sh',
+        [
+          '-c',
+          `umask ${umask} && exec "$0" "$@"`,
+          process.execPath,
+          join(repoRoot, 'bin', 'run.js'),
+          'import',
+          'nginx',
+          b.dir,
+          '--root',
+          root,
+          '--quiet',
+        ],
+        {
+          env: {...process.env, CI: '1'},
+        },
+      )
+      for (const f of files)
+        expect((await stat(join(root, f.path))).mode & 0o777, `${name}: ${f.path}`).toBe(f.executable ? 0o755 : 0o644)
+      for (const d of ['example.com', 'example.com/bin', 'example.com/doc'])
+        expect((await stat(join(root, d))).mode & 0o777, `${name}: ${d}/`).toBe(0o755)
+      for (const d of [join(work, name), join(work, name, 'srv'), root])
+        expect((await stat(d)).mode & 0o777, `${name}: ${d}/`).toBe(0o755)
     }
   })
 })

@@ -2,6 +2,7 @@ import {createHash} from 'node:crypto'
 import {rmSync} from 'node:fs'
 import {readdir, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
+
 import {describe, expect, it} from 'vitest'
 
 import {FailureError} from '../../../src/lib/errors.js'
@@ -25,19 +26,29 @@ describe('RootSink, many small files', () => {
     // which takes some milliseconds to start: the folder is gone before it creates anything.
     const files = Array.from({length: 60}, (_, i) => ({path: `h.example/d/f${i}`, data: Buffer.from(`file ${i}\n`)}))
     for (const f of files) {
-      await sink.put({path: f.path, size: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex')}, once(f.data), noop)
+      await sink.put(
+        {path: f.path, size: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex')},
+        once(f.data),
+        noop,
+      )
     }
     rmSync(join(root, 'h.example', 'd'), {recursive: true})
     const err = await sink.commit().catch((e: unknown) => e)
     expect(err).toBeInstanceOf(FailureError)
-    expect((err as Error).message).toMatch(new RegExp(`^cannot write beside ${join(root, 'h.example/d/f')}\\d+: ENOENT`))
+    expect((err as Error).message).toMatch(
+      new RegExp(`^cannot write beside ${join(root, 'h.example/d/f')}\\d+: ENOENT`),
+    )
     await sink.abort()
     await expect(readdir(root)).rejects.toThrow(/ENOENT/)
   })
 })
 
 describe('RootSink.putWhole', () => {
-  const ref = (path: string, data: Buffer) => ({path, size: data.length, sha256: createHash('sha256').update(data).digest('hex')})
+  const ref = (path: string, data: Buffer) => ({
+    path,
+    size: data.length,
+    sha256: createHash('sha256').update(data).digest('hex'),
+  })
 
   it('takes checked small files without an await once its thread runs, waits while the ring is full, and refuses the place of a folder', async () => {
     const root = join(await makeTempDir('root-sink-whole-'), 'www')
@@ -59,7 +70,9 @@ describe('RootSink.putWhole', () => {
     expect(waiting.every((r) => r instanceof Promise)).toBe(true)
     await Promise.all(waiting)
     expect(stored).toEqual(Array(64).fill('written'))
-    expect(() => sink.putWhole(ref('h/early', Buffer.from('x')), Buffer.from('x'), opts)).toThrow(/is a folder; the bundle has a file there/)
+    expect(() => sink.putWhole(ref('h/early', Buffer.from('x')), Buffer.from('x'), opts)).toThrow(
+      /is a folder; the bundle has a file there/,
+    )
     // Nothing under a final name before commit().
     expect((await readdir(join(root, 'h', 'early'))).filter((n) => /^[fw]\d+$/.test(n))).toEqual([])
     await sink.commit()
@@ -69,7 +82,8 @@ describe('RootSink.putWhole', () => {
     const again = new RootSink(root)
     await again.open()
     const kept: string[] = []
-    for (const f of [...early, ...whole]) await again.putWhole(ref(f.path, f.data), f.data, {...opts, onStored: (a: string) => kept.push(a)})
+    for (const f of [...early, ...whole])
+      await again.putWhole(ref(f.path, f.data), f.data, {...opts, onStored: (a: string) => kept.push(a)})
     expect(kept).toEqual(Array(64).fill('skipped'))
     await again.commit()
   })
@@ -81,15 +95,27 @@ describe('RootSink, a file where another needs a folder', () => {
     const work = await makeTempDir('root-sink-file-folder-')
     const file = {path: 'h.example/x/a', data: Buffer.from('a file\n')}
     const under = {path: 'h.example/x/a/b', data: Buffer.from('under it\n')}
-    for (const [name, order] of [['file first', [file, under]], ['folder first', [under, file]]] as const) {
+    for (const [name, order] of [
+      ['file first', [file, under]],
+      ['folder first', [under, file]],
+    ] as const) {
       const root = join(work, name.replace(' ', '-'))
       const sink = new RootSink(root)
       await sink.open()
-      const put = (f: {path: string; data: Buffer}) => sink.put({path: f.path, size: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex')}, once(f.data), noop)
+      const put = (f: {path: string; data: Buffer}) =>
+        sink.put(
+          {path: f.path, size: f.data.length, sha256: createHash('sha256').update(f.data).digest('hex')},
+          once(f.data),
+          noop,
+        )
       await put(order[0])
       const err = await put(order[1]).catch((e: unknown) => e)
       expect(err, name).toBeInstanceOf(FailureError)
-      expect((err as Error).message, name).toMatch(name === 'file first' ? /the bundle has a file there and files under it/ : /is a folder; the bundle has a file there/)
+      expect((err as Error).message, name).toMatch(
+        name === 'file first'
+          ? /the bundle has a file there and files under it/
+          : /is a folder; the bundle has a file there/,
+      )
       await sink.abort()
       await expect(readdir(root), name).rejects.toThrow(/ENOENT/)
     }

@@ -2,15 +2,15 @@ import {createHash, hash as hashOnce} from 'node:crypto'
 import {pipeline, Readable, Transform, type TransformCallback} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
+import type {BundleLock, LockFile} from '../../bundle-json.js'
 import {relativePathProblem} from '../../content/paths.js'
 import {AirlockError, BundleError, IntegrityError} from '../../errors.js'
 import {padded, type TarHeader} from '../../tar/headers.js'
 import {readTarBatches, wholeBody} from '../../tar/reader.js'
-import type {BundleLock, LockFile} from '../../bundle-json.js'
+import {plural} from '../../ui/table.js'
 import {BUNDLE_FILES, TOP_FOLDERS} from './bundle-files.js'
 import type {BundleFolder} from './bundle-folder.js'
 import {PartsReader} from './parts.js'
-import {plural} from '../../ui/table.js'
 
 /**
  * The one place that reads a bundle's `.tar.gz` for an import and refuses
@@ -59,7 +59,11 @@ export function lockFilesOf(lock: BundleLock, kind: ArchiveKind): LockFile[] {
 export function writtenByOtherArchive(lock: BundleLock, kind: ArchiveKind): Set<string> {
   if (kind === 'files') return new Set()
   const binaries = new Set(lockFilesOf(lock, 'files').map((f) => f.path))
-  return new Set(lockFilesOf(lock, 'packages').filter((f) => binaries.has(f.path)).map((f) => f.path))
+  return new Set(
+    lockFilesOf(lock, 'packages')
+      .filter((f) => binaries.has(f.path))
+      .map((f) => f.path),
+  )
 }
 
 /**
@@ -118,7 +122,8 @@ export function maxTarBytes(files: LockFile[], top: string): number {
   for (const f of files) {
     const full = `${top}/${f.path}`
     total += padded(f.size) + meta(full)
-    for (let slash = full.indexOf('/'); slash !== -1; slash = full.indexOf('/', slash + 1)) dirs.add(full.slice(0, slash))
+    for (let slash = full.indexOf('/'); slash !== -1; slash = full.indexOf('/', slash + 1))
+      dirs.add(full.slice(0, slash))
   }
   for (const d of dirs) total += meta(d)
   return total + 64 * 1024
@@ -137,7 +142,11 @@ export class ByteCap extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.n += chunk.length
     if (this.n > this.cap) {
-      cb(new BundleError(`${this.what}: decompresses to more than the ${this.cap} bytes bundle.json accounts for (a gzip bomb?)`))
+      cb(
+        new BundleError(
+          `${this.what}: decompresses to more than the ${this.cap} bytes bundle.json accounts for (a gzip bomb?)`,
+        ),
+      )
       return
     }
     cb(null, chunk)
@@ -150,7 +159,12 @@ function checkRead(file: LockFile, label: string, size: number, sha256: string):
   if (sha256 !== file.sha256) throw new IntegrityError(label, `sha256:${file.sha256}`, `sha256:${sha256}`)
 }
 
-async function* verified(body: AsyncIterable<Buffer>, file: LockFile, label: string, what: string): AsyncGenerator<Buffer> {
+async function* verified(
+  body: AsyncIterable<Buffer>,
+  file: LockFile,
+  label: string,
+  what: string,
+): AsyncGenerator<Buffer> {
   const hash = createHash('sha256')
   let n = 0
   try {
@@ -169,7 +183,8 @@ async function* verified(body: AsyncIterable<Buffer>, file: LockFile, label: str
 function asBundleError(err: unknown, what: string): unknown {
   if (err instanceof AirlockError) return err
   const e = err as NodeJS.ErrnoException
-  if (typeof e?.code === 'string' && e.code.startsWith('Z_')) return new BundleError(`${what}: corrupt gzip: ${e.message}`, {cause: err})
+  if (typeof e?.code === 'string' && e.code.startsWith('Z_'))
+    return new BundleError(`${what}: corrupt gzip: ${e.message}`, {cause: err})
   if (e?.code === 'ENOENT') return new BundleError(`${what}: missing`, {cause: err})
   return err
 }
@@ -188,7 +203,11 @@ function asBundleError(err: unknown, what: string): unknown {
  * the iteration ends normally, `digests` holds the sha256 of each by name,
  * for SHA256SUMS.
  */
-export async function* bundleBatches(bundle: BundleFolder, kind: ArchiveKind, digests?: Map<string, string>): AsyncGenerator<BundleEntry[]> {
+export async function* bundleBatches(
+  bundle: BundleFolder,
+  kind: ArchiveKind,
+  digests?: Map<string, string>,
+): AsyncGenerator<BundleEntry[]> {
   const name = ARCHIVES.find((a) => a.kind === kind)!.name
   let reader: PartsReader
   try {
@@ -207,7 +226,11 @@ export async function* bundleBatches(bundle: BundleFolder, kind: ArchiveKind, di
 }
 
 /** As bundleBatches, from an already opened `.tar.gz` stream. */
-export async function* archiveBatches(source: Readable, lock: BundleLock, kind: ArchiveKind): AsyncGenerator<BundleEntry[]> {
+export async function* archiveBatches(
+  source: Readable,
+  lock: BundleLock,
+  kind: ArchiveKind,
+): AsyncGenerator<BundleEntry[]> {
   const archive = ARCHIVES.find((a) => a.kind === kind)!
   const files = lockFilesOf(lock, kind)
   const byPath = new Map(files.map((f) => [f.path, f]))
@@ -263,8 +286,11 @@ export async function* archiveBatches(source: Readable, lock: BundleLock, kind: 
   }
   const missing = files.filter((f) => !seen.has(f.path))
   if (missing.length > 0) {
-    throw new BundleError(`${what}: ${plural(missing.length, 'file')} listed in bundle.json ${missing.length === 1 ? 'is' : 'are'} not in the archive`, {
-      details: missing.slice(0, 20).map((f) => f.path),
-    })
+    throw new BundleError(
+      `${what}: ${plural(missing.length, 'file')} listed in bundle.json ${missing.length === 1 ? 'is' : 'are'} not in the archive`,
+      {
+        details: missing.slice(0, 20).map((f) => f.path),
+      },
+    )
   }
 }

@@ -2,8 +2,8 @@ import {createHash} from 'node:crypto'
 import {readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {UsageError} from '../../errors.js'
 import type {BundleLock, LockBase, LockFile} from '../../bundle-json.js'
+import {UsageError} from '../../errors.js'
 import {BUNDLE_FILES} from './bundle-files.js'
 import {parseBundleLock} from './read-lock.js'
 

@@ -38,7 +38,9 @@ export function* lockText(lock: object): Generator<string> {
       out = ''
     }
   }
-  const entries = Object.entries(lock).filter(([, v]) => v !== undefined && typeof v !== 'function' && typeof v !== 'symbol')
+  const entries = Object.entries(lock).filter(
+    ([, v]) => v !== undefined && typeof v !== 'function' && typeof v !== 'symbol',
+  )
   if (entries.length === 0) {
     yield '{}\n'
     return

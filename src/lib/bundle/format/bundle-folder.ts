@@ -4,9 +4,9 @@ import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {StringDecoder} from 'node:string_decoder'
 
+import type {BundleLock} from '../../bundle-json.js'
 import {SEQUENTIAL_READ_BYTES} from '../../defaults.js'
 import {BundleError} from '../../errors.js'
-import type {BundleLock} from '../../bundle-json.js'
 import {BUNDLE_FILES} from './bundle-files.js'
 import {bundlePartPaths} from './parts.js'
 import {parseBundleLock} from './read-lock.js'
@@ -60,7 +60,10 @@ export async function openBundleFolder(dir: string): Promise<BundleFolder> {
     text += decoder.end()
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    throw new BundleError(code === 'ENOENT' ? `${file} is missing: not a bundle folder` : `cannot read ${file}: ${(err as Error).message}`, {cause: err})
+    throw new BundleError(
+      code === 'ENOENT' ? `${file} is missing: not a bundle folder` : `cannot read ${file}: ${(err as Error).message}`,
+      {cause: err},
+    )
   }
   return new BundleFolder(dir, parseBundleLock(text, file), hash.digest('hex'))
 }

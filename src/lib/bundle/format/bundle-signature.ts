@@ -21,7 +21,8 @@ export const SUMS_SIGNATURE = `${BUNDLE_FILES.sums}.sig`
 /** Where cosign's encrypted key takes its password from (`COSIGN_PASSWORD` for cosign). */
 export const SIGN_PASSWORD_ENV = 'AIRLOCK_SIGN_PASSWORD'
 
-const COSIGN_PEM = /-----BEGIN ENCRYPTED (SIGSTORE|COSIGN) PRIVATE KEY-----([\s\S]*?)-----END ENCRYPTED \1 PRIVATE KEY-----/
+const COSIGN_PEM =
+  /-----BEGIN ENCRYPTED (SIGSTORE|COSIGN) PRIVATE KEY-----([\s\S]*?)-----END ENCRYPTED \1 PRIVATE KEY-----/
 
 /**
  * cosign's encrypted private key, as sigstore's cryptoutils writes it with go-securesystemslib `encrypted`: the PEM
@@ -45,18 +46,24 @@ function decryptCosignKey(file: string, body: string, password: string): Buffer 
   }
   const {kdf, cipher} = box
   if (kdf?.name !== 'scrypt' || cipher?.name !== 'nacl/secretbox') {
-    throw new UsageError(`${file}: a cosign key sealed with ${kdf?.name}/${cipher?.name}; only scrypt with nacl/secretbox is known`)
+    throw new UsageError(
+      `${file}: a cosign key sealed with ${kdf?.name}/${cipher?.name}; only scrypt with nacl/secretbox is known`,
+    )
   }
   const {N, r, p} = kdf.params ?? {}
   // The only parameter sets go-securesystemslib opens (legacy, standard: what cosign writes today, OWASP): anything
   // else is refused before scrypt runs, as there, so a doctored file cannot make it spend unbounded memory or time.
   if (!SCRYPT_PARAMS.some((q) => q.N === N && q.r === r && q.p === p)) {
-    throw new UsageError(`${file}: unsupported scrypt parameters (N ${N}, r ${r}, p ${p}); cosign writes N 65536, r 8, p 1`)
+    throw new UsageError(
+      `${file}: unsupported scrypt parameters (N ${N}, r ${r}, p ${p}); cosign writes N 65536, r 8, p 1`,
+    )
   }
   const key = scryptSync(password, Buffer.from(kdf.salt, 'base64'), 32, {N, r, p, maxmem: 256 * N * r + (1 << 20)})
   const opened = nacl.secretbox.open(Buffer.from(box.ciphertext, 'base64'), Buffer.from(cipher.nonce, 'base64'), key)
   if (!opened) {
-    throw new UsageError(`${file}: the password does not open this key`, {suggestions: [`set ${SIGN_PASSWORD_ENV} to the password the key was made with`]})
+    throw new UsageError(`${file}: the password does not open this key`, {
+      suggestions: [`set ${SIGN_PASSWORD_ENV} to the password the key was made with`],
+    })
   }
   return Buffer.from(opened)
 }
@@ -73,7 +80,8 @@ export async function readSigningKey(file: string, env: NodeJS.ProcessEnv = proc
   const cosign = COSIGN_PEM.exec(text)
   if (cosign) {
     const password = env[SIGN_PASSWORD_ENV]
-    if (password === undefined) throw new UsageError(`${file} is a cosign key sealed with a password: set ${SIGN_PASSWORD_ENV}`)
+    if (password === undefined)
+      throw new UsageError(`${file} is a cosign key sealed with a password: set ${SIGN_PASSWORD_ENV}`)
     key = createPrivateKey({key: decryptCosignKey(file, cosign[2], password), format: 'der', type: 'pkcs8'})
   } else {
     try {
@@ -90,7 +98,10 @@ export async function readSigningKey(file: string, env: NodeJS.ProcessEnv = proc
 
 /** A PEM public key (cosign.pub) to check a bundle's signature with. */
 export async function readBundleKey(file: string): Promise<KeyObject> {
-  const key = await readPemPublicKey(file, 'pass the cosign.pub (or the public half) of the key the bundle was signed with')
+  const key = await readPemPublicKey(
+    file,
+    'pass the cosign.pub (or the public half) of the key the bundle was signed with',
+  )
   checkP256(file, key)
   return key
 }
@@ -98,7 +109,9 @@ export async function readBundleKey(file: string): Promise<KeyObject> {
 function checkP256(file: string, key: KeyObject): void {
   const curve = key.asymmetricKeyDetails?.namedCurve
   if (key.asymmetricKeyType !== 'ec' || curve !== 'prime256v1') {
-    throw new UsageError(`${file}: a ${key.asymmetricKeyType}${curve ? ` ${curve}` : ''} key; a bundle is signed with ECDSA P-256`)
+    throw new UsageError(
+      `${file}: a ${key.asymmetricKeyType}${curve ? ` ${curve}` : ''} key; a bundle is signed with ECDSA P-256`,
+    )
   }
 }
 
@@ -119,7 +132,9 @@ export async function removeStaleSignature(dir: string): Promise<void> {
  */
 export async function checkBundleSignature(dir: string, key: KeyObject, keyFile: string): Promise<void> {
   const refuse = (why: string) =>
-    new BundleError(`${dir}: ${why}; nothing was imported`, {details: [`only a bundle signed with the private half of ${keyFile} is taken`]})
+    new BundleError(`${dir}: ${why}; nothing was imported`, {
+      details: [`only a bundle signed with the private half of ${keyFile} is taken`],
+    })
   const sig = await readFile(join(dir, SUMS_SIGNATURE), 'utf8').catch(() => undefined)
   if (sig === undefined) throw refuse(`${SUMS_SIGNATURE} is missing: the bundle is not signed`)
   const sums = await readFile(join(dir, BUNDLE_FILES.sums)).catch(() => undefined)

@@ -1,8 +1,8 @@
 import {createHash} from 'node:crypto'
 
+import type {BundleLock, LockImage, LockReferrer} from '../../bundle-json.js'
 import {digestHex} from '../../content/digest.js'
 import {parseReference} from '../../oci/reference.js'
-import type {BundleLock, LockImage, LockReferrer} from '../../bundle-json.js'
 
 /**
  * A bundle's bill of materials as CycloneDX 1.5 JSON, for approval before the
@@ -117,7 +117,12 @@ function fileComponent(f: BundleLock['files'][number]): BomComponent {
     properties: [
       {name: 'airlock:kind', value: f.kind},
       {name: 'airlock:size', value: String(f.size)},
-      ...(f.os ? [{name: 'airlock:path', value: f.path}, {name: 'airlock:architecture', value: f.os.architecture}] : []),
+      ...(f.os
+        ? [
+            {name: 'airlock:path', value: f.path},
+            {name: 'airlock:architecture', value: f.os.architecture},
+          ]
+        : []),
     ],
   }
 }

@@ -1,10 +1,10 @@
 import {readFile} from 'node:fs/promises'
 
 import type {LockFile, LockReferrer} from '../../bundle-json.js'
-import {deltaSummary, type DeltaSummary} from './delta.js'
-import {bundleBom, type CycloneDxBom} from './cyclonedx.js'
 import {BUNDLE_FILES} from './bundle-files.js'
 import type {BundleFolder} from './bundle-folder.js'
+import {bundleBom, type CycloneDxBom} from './cyclonedx.js'
+import {type DeltaSummary, deltaSummary} from './delta.js'
 
 export interface InspectImage {
   ref: string
@@ -72,8 +72,22 @@ export function inspectBundle(bundle: BundleFolder): InspectResult {
         tag: r.tag ?? null,
       })),
     })),
-    files: lock.files.map((f) => ({kind: f.kind, path: f.path, size: f.size, sha256: f.sha256, url: f.url, fromBase: f.fromBase === true, os: f.os ?? null})),
-    tools: (lock.tools ?? []).map((t) => ({path: t.path, platform: t.platform ?? null, size: t.size, sha256: t.sha256, fromBase: t.fromBase === true})),
+    files: lock.files.map((f) => ({
+      kind: f.kind,
+      path: f.path,
+      size: f.size,
+      sha256: f.sha256,
+      url: f.url,
+      fromBase: f.fromBase === true,
+      os: f.os ?? null,
+    })),
+    tools: (lock.tools ?? []).map((t) => ({
+      path: t.path,
+      platform: t.platform ?? null,
+      size: t.size,
+      sha256: t.sha256,
+      fromBase: t.fromBase === true,
+    })),
     delta: null,
   }
   const delta = deltaSummary(lock)
@@ -82,7 +96,10 @@ export function inspectBundle(bundle: BundleFolder): InspectResult {
 }
 
 /** The bundle's CycloneDX 1.5 bill of materials, from its bundle.json (see cyclonedx.ts). */
-export async function inspectBundleBom(bundle: BundleFolder, tool: {name: string; version: string}): Promise<CycloneDxBom> {
+export async function inspectBundleBom(
+  bundle: BundleFolder,
+  tool: {name: string; version: string},
+): Promise<CycloneDxBom> {
   // The serial number and the hash are of bundle.json's bytes.
   const bytes = await readFile(bundle.path(BUNDLE_FILES.lock))
   return bundleBom(bundle.lock, bytes, tool)

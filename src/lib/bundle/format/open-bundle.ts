@@ -1,7 +1,7 @@
+import type {LockFile} from '../../bundle-json.js'
 import {type ArchiveKind, bundleBatches, type BundleEntry, lockFilesOf} from './archive-entries.js'
 import {BundleFolder, openBundleFolder} from './bundle-folder.js'
 import {type ArchiveScope, importedSumsProblems, verifyBundle, type VerifyOptions, type VerifyReport} from './verify.js'
-import type {LockFile} from '../../bundle-json.js'
 
 /**
  * A bundle on disk as a value: opened once (`openBundle`), then passed to

@@ -39,7 +39,10 @@ export async function bundlePartPaths(dir: string, name: string): Promise<string
     .filter((x) => x.m !== null)
     .map((x) => ({file: x.e, n: Number(x.m![1])}))
     .sort((a, b) => a.n - b.n)
-  if (parts.length === 0) throw new BundleError(`${name} is missing from ${dir} (neither the file nor its parts ${partName(name, 0)}, ... are there)`)
+  if (parts.length === 0)
+    throw new BundleError(
+      `${name} is missing from ${dir} (neither the file nor its parts ${partName(name, 0)}, ... are there)`,
+    )
   const gaps = parts.map((p, i) => (p.n === i ? undefined : partName(name, i))).filter((x) => x !== undefined)
   if (gaps.length > 0) throw new BundleError(`${name} in ${dir}: part ${gaps[0]} is missing`)
   for (const p of parts) {
@@ -48,7 +51,6 @@ export async function bundlePartPaths(dir: string, name: string): Promise<string
   }
   return parts.map((p) => join(dir, p.file))
 }
-
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')

@@ -1,9 +1,9 @@
 import type {KeyObject} from 'node:crypto'
 
-import {checkSimpleSignature, COSIGN_SIGNATURE_ANNOTATION, simpleSigningLayers} from '../../oci/cosign.js'
-import type {ImageManifest} from '../../content/descriptor.js'
-import {shortDigest} from '../../ui/format.js'
 import type {BundleLock} from '../../bundle-json.js'
+import type {ImageManifest} from '../../content/descriptor.js'
+import {checkSimpleSignature, COSIGN_SIGNATURE_ANNOTATION, simpleSigningLayers} from '../../oci/cosign.js'
+import {shortDigest} from '../../ui/format.js'
 
 export type SignatureStatus = 'signed' | 'unsigned' | 'bad'
 
@@ -34,7 +34,11 @@ export interface SignatureReport {
  * else `unsigned`. Signatures by other keys beside a good one are not an
  * error: an image may carry several parties' signatures.
  */
-export function checkImageSignatures(lock: BundleLock, blob: (digest: string) => Buffer | undefined, key: KeyObject): SignatureReport {
+export function checkImageSignatures(
+  lock: BundleLock,
+  blob: (digest: string) => Buffer | undefined,
+  key: KeyObject,
+): SignatureReport {
   const signatures: ImageSignature[] = []
   const problems: string[] = []
   for (const img of lock.images) {

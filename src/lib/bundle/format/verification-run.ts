@@ -59,7 +59,10 @@ export class VerificationRun {
   }
 
   /** An archive's parts opened for one read with its progress task; a missing part is a problem in `problems`, and undefined. */
-  async openParts(name: string, problems: string[]): Promise<{reader: PartsReader; archive: OpenedArchive} | undefined> {
+  async openParts(
+    name: string,
+    problems: string[],
+  ): Promise<{reader: PartsReader; archive: OpenedArchive} | undefined> {
     let paths: string[]
     try {
       paths = await this.bundle.parts(name)

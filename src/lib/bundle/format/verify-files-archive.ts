@@ -3,17 +3,20 @@ import {pipeline, Readable} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
 import {readTar} from '../../tar/reader.js'
+import {plural} from '../../ui/table.js'
 import {ByteCap, checkEntryPath, entryTypeProblem, lockFilesOf, maxTarBytes} from './archive-entries.js'
 import {BUNDLE_FILES, TOP_FOLDERS} from './bundle-files.js'
 import {describeReadError, type OpenedArchive, type VerificationRun} from './verification-run.js'
-import {plural} from '../../ui/table.js'
 
 /**
  * A `.tar.gz` against bundle.json: each entry's path, type, size and sha256,
  * nothing extra, nothing missing; its parts' sha256 go to the run for
  * SHA256SUMS, and each intact file to what the run found carried.
  */
-export async function verifyFilesArchive(run: VerificationRun, kind: 'files' | 'packages'): Promise<OpenedArchive | undefined> {
+export async function verifyFilesArchive(
+  run: VerificationRun,
+  kind: 'files' | 'packages',
+): Promise<OpenedArchive | undefined> {
   const problems = run.problems(kind)
   const name = BUNDLE_FILES[kind]
   const top = TOP_FOLDERS[kind]
@@ -22,7 +25,8 @@ export async function verifyFilesArchive(run: VerificationRun, kind: 'files' | '
   const seen = new Set<string>()
   const opened = await run.openParts(name, problems)
   if (!opened) {
-    if (expected.length > 0) problems.push(`${name}: the ${plural(expected.length, 'file')} bundle.json lists for it cannot be checked`)
+    if (expected.length > 0)
+      problems.push(`${name}: the ${plural(expected.length, 'file')} bundle.json lists for it cannot be checked`)
     return undefined
   }
   const {reader} = opened
@@ -77,8 +81,12 @@ export async function verifyFilesArchive(run: VerificationRun, kind: 'files' | '
     stream.destroy()
   }
   const missing = expected.filter((f) => !seen.has(f.path))
-  if (complete) for (const f of missing) problems.push(`${name}: ${top}/${f.path} is listed in bundle.json but not in the archive`)
-  else if (missing.length > 0) problems.push(`${name}: ${plural(missing.length, 'file')} listed in bundle.json ${missing.length === 1 ? 'was' : 'were'} not reached`)
+  if (complete)
+    for (const f of missing) problems.push(`${name}: ${top}/${f.path} is listed in bundle.json but not in the archive`)
+  else if (missing.length > 0)
+    problems.push(
+      `${name}: ${plural(missing.length, 'file')} listed in bundle.json ${missing.length === 1 ? 'was' : 'were'} not reached`,
+    )
   await reader.finish().catch((err: Error) => problems.push(`${name}: ${err.message}`))
   run.readAll(reader.digests)
   return opened.archive

@@ -30,7 +30,8 @@ export async function verifyImagesArchive(run: VerificationRun): Promise<OpenedA
       const path = header.path.replace(/^\.\//, '')
       const label = `${name}: ${header.path}`
       if (header.type === 'directory') {
-        if (!['', '.', 'blobs', 'blobs/', 'blobs/sha256', 'blobs/sha256/'].includes(path)) problems.push(`${label}: unexpected folder`)
+        if (!['', '.', 'blobs', 'blobs/', 'blobs/sha256', 'blobs/sha256/'].includes(path))
+          problems.push(`${label}: unexpected folder`)
         continue
       }
       if (header.type !== 'file') {
@@ -44,7 +45,8 @@ export async function verifyImagesArchive(run: VerificationRun): Promise<OpenedA
         if (path === 'index.json') scan.indexBytes = bytes
         else {
           try {
-            layoutOk = (JSON.parse(bytes.toString('utf8')) as {imageLayoutVersion?: string}).imageLayoutVersion === '1.0.0'
+            layoutOk =
+              (JSON.parse(bytes.toString('utf8')) as {imageLayoutVersion?: string}).imageLayoutVersion === '1.0.0'
           } catch {
             // not JSON: layoutOk stays false and the line below says so
           }
@@ -90,7 +92,8 @@ export async function verifyImagesArchive(run: VerificationRun): Promise<OpenedA
   await reader.finish().catch((err: Error) => problems.push(`${name}: ${err.message}`))
   run.readAll(reader.digests)
   if (!complete) {
-    for (const [digest, got] of corrupt) problems.push(`${name}: blobs/sha256/${digest.slice(7)}: corrupt: expected ${digest}, got ${got}`)
+    for (const [digest, got] of corrupt)
+      problems.push(`${name}: blobs/sha256/${digest.slice(7)}: corrupt: expected ${digest}, got ${got}`)
     problems.push(`${name}: the image layout was not checked past the damage`)
     return opened.archive
   }

@@ -1,10 +1,10 @@
+import type {BundleLock} from '../../bundle-json.js'
 import type {Descriptor, ImageIndex} from '../../content/descriptor.js'
 import {isDigest} from '../../content/digest.js'
 import {manifestGaps, type ParsedManifest, parseLayoutIndex, parseManifestJson} from '../../graph/parse.js'
 import {type GraphVisitor, walkGraph} from '../../graph/walk.js'
 import {parseCosignTag} from '../../oci/cosign.js'
 import {layoutEntryMediaType, REF_NAME_ANNOTATION, REFERRER_SUBJECT_ANNOTATION} from '../../oci/layout.js'
-import type {BundleLock} from '../../bundle-json.js'
 import type {VerificationRun} from './verification-run.js'
 
 /** What one read of the oci-archive found, for the layout check. */
@@ -56,8 +56,12 @@ export async function checkLayout(run: VerificationRun, scan: LayoutScan): Promi
   for (const d of index.manifests) {
     const ref = d.annotations?.[REF_NAME_ANNOTATION]
     if (ref) byRef.set(ref, [...(byRef.get(ref) ?? []), d])
-    else if (listedReferrers.has(d.digest) && d.annotations?.[REFERRER_SUBJECT_ANNOTATION]) referrerEntries.set(d.digest, d)
-    else problems.push(`${name}: index.json entry ${d.digest} has no ${REF_NAME_ANNOTATION} annotation and is not a referrer bundle.json lists`)
+    else if (listedReferrers.has(d.digest) && d.annotations?.[REFERRER_SUBJECT_ANNOTATION])
+      referrerEntries.set(d.digest, d)
+    else
+      problems.push(
+        `${name}: index.json entry ${d.digest} has no ${REF_NAME_ANNOTATION} annotation and is not a referrer bundle.json lists`,
+      )
   }
   const lockRefs = new Set(lock.images.map((i) => i.ref))
   for (const [ref, ds] of byRef) {
@@ -84,8 +88,10 @@ export async function checkLayout(run: VerificationRun, scan: LayoutScan): Promi
         if (!edge?.optional && !fromBase.has(d.digest)) problems.push(`${name}: ${of}: blob ${d.digest} is missing`)
         return false
       }
-      if (fromBase.has(d.digest)) problems.push(`${name}: ${of}: blob ${d.digest} is carried, but bundle.json says it is left to the bases`)
-      if (size !== d.size) problems.push(`${name}: ${of}: blob ${d.digest} has ${size} bytes, the reference says ${d.size}`)
+      if (fromBase.has(d.digest))
+        problems.push(`${name}: ${of}: blob ${d.digest} is carried, but bundle.json says it is left to the bases`)
+      if (size !== d.size)
+        problems.push(`${name}: ${of}: blob ${d.digest} has ${size} bytes, the reference says ${d.size}`)
       if (reached.has(d.digest)) return false
       reached.add(d.digest)
       return true
@@ -98,10 +104,15 @@ export async function checkLayout(run: VerificationRun, scan: LayoutScan): Promi
       return undefined
     },
     invalid: (d, of, err) => {
-      problems.push(err.reason === 'json' ? `${name}: ${of}: manifest ${d.digest} is not valid JSON` : `${name}: ${of}: ${d.digest} is not an image manifest or index`)
+      problems.push(
+        err.reason === 'json'
+          ? `${name}: ${of}: manifest ${d.digest} is not valid JSON`
+          : `${name}: ${of}: ${d.digest} is not an image manifest or index`,
+      )
     },
     node: (d, {parsed}, of) => {
-      for (const gap of manifestGaps(parsed)) problems.push(`${name}: ${of}: ${parsed.kind === 'index' ? 'index' : 'manifest'} ${d.digest} has no ${gap}`)
+      for (const gap of manifestGaps(parsed))
+        problems.push(`${name}: ${of}: ${parsed.kind === 'index' ? 'index' : 'manifest'} ${d.digest} has no ${gap}`)
     },
     label: (of, edge) => {
       if (edge.role === 'manifest') {
@@ -120,18 +131,23 @@ export async function checkLayout(run: VerificationRun, scan: LayoutScan): Promi
       continue
     }
     const d = ds[0]
-    if (d.digest !== img.digest) problems.push(`${name}: ${img.ref}: index.json has ${d.digest}, bundle.json says ${img.digest}`)
+    if (d.digest !== img.digest)
+      problems.push(`${name}: ${img.ref}: index.json has ${d.digest}, bundle.json says ${img.digest}`)
     // Docker content is listed under its OCI twin in index.json (see layoutEntryMediaType).
-    if (d.mediaType !== img.mediaType && d.mediaType !== layoutEntryMediaType(img.mediaType)) problems.push(`${name}: ${img.ref}: index.json has media type ${d.mediaType}, bundle.json says ${img.mediaType}`)
+    if (d.mediaType !== img.mediaType && d.mediaType !== layoutEntryMediaType(img.mediaType))
+      problems.push(`${name}: ${img.ref}: index.json has media type ${d.mediaType}, bundle.json says ${img.mediaType}`)
     await walk(d, img.ref)
   }
   const referrers: ReferrerCheck = {name, problems, json, entries: referrerEntries, walk}
   for (const img of lock.images) await checkReferrers(referrers, img)
   for (const b of lock.blobs ?? []) {
     // Under a manifest left to the bases nothing is visited here; what is carried must be reached.
-    if (!b.fromBase && !referenced.has(b.digest)) problems.push(`${name}: blob ${b.digest} is listed in bundle.json's blobs but no image refers to it`)
+    if (!b.fromBase && !referenced.has(b.digest))
+      problems.push(`${name}: blob ${b.digest} is listed in bundle.json's blobs but no image refers to it`)
   }
-  for (const digest of [...blobs.keys()].sort()) if (!reached.has(digest)) problems.push(`${name}: blobs/sha256/${digest.slice(7)}: extra blob, no image references it`)
+  for (const digest of [...blobs.keys()].sort())
+    if (!reached.has(digest))
+      problems.push(`${name}: blobs/sha256/${digest.slice(7)}: extra blob, no image references it`)
   for (const digest of [...corrupt.keys()].sort()) reportCorrupt(digest, `blobs/sha256/${digest.slice(7)}`)
 }
 
@@ -147,26 +163,37 @@ async function checkReferrers(check: ReferrerCheck, img: BundleLock['images'][nu
   const {name, problems, json, entries, walk} = check
   const referrers = img.referrers ?? []
   if (referrers.length === 0) return
-  const targets = new Set([img.digest, ...(img.sourceDigest ? [img.sourceDigest] : []), ...referrers.map((r) => r.digest)])
+  const targets = new Set([
+    img.digest,
+    ...(img.sourceDigest ? [img.sourceDigest] : []),
+    ...referrers.map((r) => r.digest),
+  ])
   // An unreadable root: the image walk already reported it.
   const root = parsedOrUndefined(json.get(img.digest))
-  if (root?.kind === 'index' && Array.isArray(root.index.manifests)) for (const m of root.index.manifests) targets.add(m.digest)
+  if (root?.kind === 'index' && Array.isArray(root.index.manifests))
+    for (const m of root.index.manifests) targets.add(m.digest)
   for (const r of referrers) {
     const of = `${img.ref}: referrer ${r.digest}`
     const entry = entries.get(r.digest)
     if (!entry) problems.push(`${name}: ${of} has no index.json entry`)
     else if (entry.annotations?.[REFERRER_SUBJECT_ANNOTATION] !== r.subject) {
-      problems.push(`${name}: ${of}: index.json says its subject is ${entry.annotations?.[REFERRER_SUBJECT_ANNOTATION]}, bundle.json says ${r.subject}`)
+      problems.push(
+        `${name}: ${of}: index.json says its subject is ${entry.annotations?.[REFERRER_SUBJECT_ANNOTATION]}, bundle.json says ${r.subject}`,
+      )
     }
-    if (!targets.has(r.subject)) problems.push(`${name}: ${of}: its subject ${r.subject} is not this image, one of its manifests or referrers`)
+    if (!targets.has(r.subject))
+      problems.push(`${name}: ${of}: its subject ${r.subject} is not this image, one of its manifests or referrers`)
     await walk({mediaType: r.mediaType, digest: r.digest, size: r.size}, of)
     const parsed = parsedOrUndefined(json.get(r.digest), r.mediaType)
     if (!parsed) continue
     const doc = parsed.kind === 'index' ? parsed.index : parsed.manifest
-    const artifactType = doc.artifactType ?? (parsed.kind === 'manifest' ? parsed.manifest.config?.mediaType : undefined)
-    if (artifactType !== r.artifactType) problems.push(`${name}: ${of}: its artifact type is ${artifactType}, bundle.json says ${r.artifactType}`)
+    const artifactType =
+      doc.artifactType ?? (parsed.kind === 'manifest' ? parsed.manifest.config?.mediaType : undefined)
+    if (artifactType !== r.artifactType)
+      problems.push(`${name}: ${of}: its artifact type is ${artifactType}, bundle.json says ${r.artifactType}`)
     const points = doc.subject?.digest ?? (r.tag ? parseCosignTag(r.tag)?.digest : undefined)
-    if (points === undefined) problems.push(`${name}: ${of}: has no subject field and no cosign tag that names what it refers to`)
+    if (points === undefined)
+      problems.push(`${name}: ${of}: has no subject field and no cosign tag that names what it refers to`)
     else if (points !== r.subject) problems.push(`${name}: ${of}: refers to ${points}, bundle.json says ${r.subject}`)
   }
 }
@@ -183,7 +210,12 @@ export function isManifestOrIndex(bytes: Buffer): boolean {
   } catch {
     return true // the walk reports it as not valid JSON, should anything point at it
   }
-  return typeof doc !== 'object' || doc === null || Array.isArray(doc) || ['schemaVersion', 'mediaType', 'manifests', 'layers'].some((k) => k in doc)
+  return (
+    typeof doc !== 'object' ||
+    doc === null ||
+    Array.isArray(doc) ||
+    ['schemaVersion', 'mediaType', 'manifests', 'layers'].some((k) => k in doc)
+  )
 }
 
 /** Manifest bytes parsed, or undefined when they are not a manifest (reported by the walk). */

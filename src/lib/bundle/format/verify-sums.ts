@@ -17,14 +17,17 @@ export async function checkSums(run: VerificationRun, ignored: (name: string) =>
     if (have === undefined) problems.push(`${BUNDLE_FILES.sums}: lists ${l.name}, which is not in the bundle`)
     else if (have !== l.sha256) problems.push(`${l.name}: sha256 ${have} does not match SHA256SUMS (${l.sha256})`)
   }
-  for (const name of run.actual.keys()) if (!listed.has(name)) problems.push(`${name}: not listed in ${BUNDLE_FILES.sums}`)
+  for (const name of run.actual.keys())
+    if (!listed.has(name)) problems.push(`${name}: not listed in ${BUNDLE_FILES.sums}`)
 }
 
 /** SHA256SUMS lines a check limited to `only` leaves alone: an archive it does not read (and its parts), and the tools. */
 export function notRead(lock: BundleLock, only: ArchiveScope[] | undefined): (name: string) => boolean {
   if (only === undefined) return () => false
   // An archive left out (an import that does not use it) is neither read nor held to its SHA256SUMS lines; nor are the tools then.
-  const skipped = (['files', 'packages', 'images'] as const).filter((k) => !only.includes(k)).map((k) => BUNDLE_FILES[k])
+  const skipped = (['files', 'packages', 'images'] as const)
+    .filter((k) => !only.includes(k))
+    .map((k) => BUNDLE_FILES[k])
   const tools = new Set((lock.tools ?? []).map((t) => t.path))
   return (name) => tools.has(name) || skipped.some((a) => name === a || partOf(name, a))
 }

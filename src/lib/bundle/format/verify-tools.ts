@@ -2,8 +2,8 @@ import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {lstat} from 'node:fs/promises'
 
-import type {VerificationRun} from './verification-run.js'
 import {plural} from '../../ui/table.js'
+import type {VerificationRun} from './verification-run.js'
 
 /** Manifests and configs are small JSON (up to MAX_MANIFEST_BYTES); anything bigger is a layer and is only hashed. */
 const READ_CHUNK = 1 << 20
@@ -14,7 +14,10 @@ export async function verifyTools(run: VerificationRun): Promise<void> {
   // An executable a delta leaves to its base is not in this folder: import.sh finds it there by its sha256.
   const tools = (run.bundle.lock.tools ?? []).filter((t) => !t.fromBase)
   if (tools.length === 0) return
-  const task = run.progress.task('verify tools', tools.reduce((n, t) => n + t.size, 0))
+  const task = run.progress.task(
+    'verify tools',
+    tools.reduce((n, t) => n + t.size, 0),
+  )
   for (const t of tools) {
     const file = run.bundle.path(t.path)
     const st = await lstat(file).catch(() => undefined)

@@ -1,8 +1,8 @@
 import type {KeyObject} from 'node:crypto'
 
-import {silentProgress, type Progress} from '../../ui/progress.js'
-import {formatBytes} from '../../ui/format.js'
 import type {BundleLock} from '../../bundle-json.js'
+import {formatBytes} from '../../ui/format.js'
+import {type Progress, silentProgress} from '../../ui/progress.js'
 import {BUNDLE_FILES} from './bundle-files.js'
 import {type BundleFolder, openBundleFolder} from './bundle-folder.js'
 import {checkImageSignatures, type ImageSignature} from './signatures.js'
@@ -68,7 +68,10 @@ export async function verifyBundle(at: BundleFolder | string, opts: VerifyOption
     const report = checkImageSignatures(lock, (d) => run.json.get(d), opts.key)
     signatures = report.signatures
     signatureProblems.push(...report.problems)
-    if (opts.requireSignatures) for (const s of signatures) if (s.status === 'unsigned') signatureProblems.push(`${s.ref}: unsigned (no cosign signature names ${s.digest})`)
+    if (opts.requireSignatures)
+      for (const s of signatures)
+        if (s.status === 'unsigned')
+          signatureProblems.push(`${s.ref}: unsigned (no cosign signature names ${s.digest})`)
   }
   const problems = run.allProblems()
   // An archive is ok only once SHA256SUMS agrees too: a flipped byte the content check cannot see shows there.
@@ -79,7 +82,14 @@ export async function verifyBundle(at: BundleFolder | string, opts: VerifyOption
     else a.task.fail(`${own} problem${own === 1 ? '' : 's'}`)
   }
   const files = [...run.actual].map(([name, sha256]) => ({name, sha256})).sort((a, b) => a.name.localeCompare(b.name))
-  return {ok: problems.length === 0, problems, lock, files, carried: run.carried, ...(signatures ? {signatures, signatureProblems} : {})}
+  return {
+    ok: problems.length === 0,
+    problems,
+    lock,
+    files,
+    carried: run.carried,
+    ...(signatures ? {signatures, signatureProblems} : {}),
+  }
 }
 
 /**
@@ -88,7 +98,11 @@ export async function verifyBundle(at: BundleFolder | string, opts: VerifyOption
  * out must be carried, intact, by one of the bases. Bases may be deltas
  * themselves (a chain), so only what each one carries counts.
  */
-export async function verifyWithBases(bundle: BundleFolder, bases: string[], opts: VerifyOptions = {}): Promise<VerifyReport & {bases: VerifyReport[]}> {
+export async function verifyWithBases(
+  bundle: BundleFolder,
+  bases: string[],
+  opts: VerifyOptions = {},
+): Promise<VerifyReport & {bases: VerifyReport[]}> {
   const report = await verifyBundle(bundle, opts)
   const reports: VerifyReport[] = []
   const problems = [...report.problems]
@@ -103,10 +117,14 @@ export async function verifyWithBases(bundle: BundleFolder, bases: string[], opt
   }
   const lock = report.lock
   for (const blob of lock.blobs ?? []) {
-    if (blob.fromBase && !digests.has(blob.digest)) problems.push(`${blob.digest} (${blob.mediaType || 'blob'}, ${formatBytes(blob.size)}): left to the bases, and no base carries it`)
+    if (blob.fromBase && !digests.has(blob.digest))
+      problems.push(
+        `${blob.digest} (${blob.mediaType || 'blob'}, ${formatBytes(blob.size)}): left to the bases, and no base carries it`,
+      )
   }
   for (const f of lock.files) {
-    if (f.fromBase && !files.has(`${f.path}\0${f.sha256}`)) problems.push(`${f.path} (sha256 ${f.sha256}, ${formatBytes(f.size)}): left to the bases, and no base carries it`)
+    if (f.fromBase && !files.has(`${f.path}\0${f.sha256}`))
+      problems.push(`${f.path} (sha256 ${f.sha256}, ${formatBytes(f.size)}): left to the bases, and no base carries it`)
   }
   return {...report, ok: problems.length === 0, problems, bases: reports}
 }
@@ -118,7 +136,11 @@ export async function verifyWithBases(bundle: BundleFolder, bases: string[], opt
  * read with. An empty list means SHA256SUMS agrees with everything the
  * import used.
  */
-export async function importedSumsProblems(bundle: BundleFolder, only: ArchiveScope[], read: Map<string, string>): Promise<string[]> {
+export async function importedSumsProblems(
+  bundle: BundleFolder,
+  only: ArchiveScope[],
+  read: Map<string, string>,
+): Promise<string[]> {
   const run = new VerificationRun(bundle, silentProgress)
   run.readAll(read)
   run.actual.set(BUNDLE_FILES.lock, bundle.lockSha256)

@@ -7,30 +7,30 @@ import {pipeline} from 'node:stream/promises'
 
 import pLimit from 'p-limit'
 
+import type {BundleLock, LockTool} from '../../bundle-json.js'
 import {DEFAULT_CONCURRENCY} from '../../defaults.js'
 import {FailureError, UsageError} from '../../errors.js'
 import type {Manifest} from '../../manifest/types.js'
 import {parseTempName} from '../../store/atomic.js'
-import {readSmall, SMALL_FILE} from '../../store/read-small.js'
 import {acquirePidLock} from '../../store/pid-lock.js'
+import {readSmall, SMALL_FILE} from '../../store/read-small.js'
 import {readRecords, recordsPath} from '../../store/records.js'
 import {Store} from '../../store/store.js'
-import {formatBytes, formatRate} from '../../ui/format.js'
-import {silentProgress, type Progress} from '../../ui/progress.js'
-import {reproducibleGzip} from './gzip.js'
-import type {BundleLock, LockTool} from '../../bundle-json.js'
-import {BUNDLE_FILES, isToolName, lockText} from '../format/bundle-files.js'
-import {readBases} from '../format/base.js'
-import {deltaSummary, type DeltaSummary} from '../format/delta.js'
-import {BundleOutput, type WrittenFile} from './output.js'
-import {imagesArchive} from './images.js'
-import {type ArchiveItem, planBundle} from './plan.js'
-import {lockProblems} from '../format/read-lock.js'
-import {selectRecords} from './select.js'
-import {removeStaleSignature, signSums, SUMS_SIGNATURE} from '../format/bundle-signature.js'
-import {formatSums} from '../format/sums.js'
 import {checkedBody, encodeHeader, endOfArchive, inBlocks, padding} from '../../tar/writer.js'
+import {formatBytes, formatRate} from '../../ui/format.js'
+import {type Progress, silentProgress} from '../../ui/progress.js'
 import {plural} from '../../ui/table.js'
+import {readBases} from '../format/base.js'
+import {BUNDLE_FILES, isToolName, lockText} from '../format/bundle-files.js'
+import {removeStaleSignature, signSums, SUMS_SIGNATURE} from '../format/bundle-signature.js'
+import {type DeltaSummary, deltaSummary} from '../format/delta.js'
+import {lockProblems} from '../format/read-lock.js'
+import {formatSums} from '../format/sums.js'
+import {reproducibleGzip} from './gzip.js'
+import {imagesArchive} from './images.js'
+import {BundleOutput, type WrittenFile} from './output.js'
+import {type ArchiveItem, planBundle} from './plan.js'
+import {selectRecords} from './select.js'
 
 export interface BundleOptions {
   store: string
@@ -86,7 +86,8 @@ const READ_CHUNK = 1 << 20
 export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.SOURCE_DATE_EPOCH
   if (v === undefined || v === '') return 0
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got "${v}"`)
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)))
+    throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got "${v}"`)
   return Number(v)
 }
 
@@ -106,7 +107,9 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
     throw new FailureError(`${recordsPath(store)} is not readable JSON: ${err.message}`)
   })
   if (!records) {
-    throw new UsageError(`${store.root} holds no records.json: nothing was pulled into it`, {suggestions: ['run `airlock pull MANIFEST --store DIR` first, or point --store at the store pull wrote']})
+    throw new UsageError(`${store.root} holds no records.json: nothing was pulled into it`, {
+      suggestions: ['run `airlock pull MANIFEST --store DIR` first, or point --store at the store pull wrote'],
+    })
   }
   const shape = lockProblems(records)
   if (shape.length > 0) throw new FailureError(`${recordsPath(store)} is malformed`, {details: shape})
@@ -122,12 +125,18 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
     releaseStore = await store.lock()
     const plan = await planBundle(store, selected, base)
     if (plan.problems.length > 0) {
-      throw new FailureError(`the store ${store.root} does not match its records (${plan.problems.length} problem${plan.problems.length === 1 ? '' : 's'}); nothing was bundled`, {
-        details: plan.problems,
-        suggestions: ['run `airlock pull` again with the same manifest to repair the store'],
-      })
+      throw new FailureError(
+        `the store ${store.root} does not match its records (${plan.problems.length} problem${plan.problems.length === 1 ? '' : 's'}); nothing was bundled`,
+        {
+          details: plan.problems,
+          suggestions: ['run `airlock pull` again with the same manifest to repair the store'],
+        },
+      )
     }
-    if (plan.strays > 0 && !opts.manifest) progress.warn(`${plural(plan.strays, 'file')} in the store ${plan.strays === 1 ? 'is' : 'are'} not in records.json and ${plan.strays === 1 ? 'is' : 'are'} left out`)
+    if (plan.strays > 0 && !opts.manifest)
+      progress.warn(
+        `${plural(plan.strays, 'file')} in the store ${plan.strays === 1 ? 'is' : 'are'} not in records.json and ${plan.strays === 1 ? 'is' : 'are'} left out`,
+      )
 
     let bytesIn = 0
     /** An archive's bytes, and their total for progress; `onBytes` counts what is read from the store. */
@@ -135,7 +144,8 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
     const files = (items: ArchiveItem[]) => async (): Promise<Archive> => ({
       total: items.reduce((n, i) => n + i.size, 0),
       // In blocks for gzip (see TAR_BLOCK).
-      bytes: (onBytes) => Readable.from(inBlocks(archiveBytes(items, mtime, onBytes)), {objectMode: false, highWaterMark: READ_CHUNK}),
+      bytes: (onBytes) =>
+        Readable.from(inBlocks(archiveBytes(items, mtime, onBytes)), {objectMode: false, highWaterMark: READ_CHUNK}),
     })
     const jobs: {name: string; archive: () => Promise<Archive>; gzip: boolean}[] = [
       {name: BUNDLE_FILES.files, archive: files(plan.files), gzip: true},
@@ -172,7 +182,9 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
               await pipeline(source, output)
             }
             const ms = Date.now() - t0
-            task.done(`${formatBytes(output.bytes)}${opts.split === undefined ? '' : ` in ${plural(output.parts.length, 'part')}`}, ${formatRate(total, ms)}`)
+            task.done(
+              `${formatBytes(output.bytes)}${opts.split === undefined ? '' : ` in ${plural(output.parts.length, 'part')}`}, ${formatRate(total, ms)}`,
+            )
           } catch (err) {
             limit.clearQueue()
             task.fail((err as Error).message)
@@ -186,17 +198,37 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
 
     const tools: LockTool[] = []
     for (const tool of [...(opts.tools ?? [])].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
-      const inBase = base && tool.platform !== undefined ? await toolInBase(tool, base.bases.map((b) => b.lock)) : undefined
+      const inBase =
+        base && tool.platform !== undefined
+          ? await toolInBase(
+              tool,
+              base.bases.map((b) => b.lock),
+            )
+          : undefined
       if (inBase) {
-        tools.push({path: inBase.path, platform: tool.platform, size: inBase.size, sha256: inBase.sha256, fromBase: true})
+        tools.push({
+          path: inBase.path,
+          platform: tool.platform,
+          size: inBase.size,
+          sha256: inBase.sha256,
+          fromBase: true,
+        })
         continue
       }
       const toolOut = new BundleOutput(out, tool.path, undefined, undefined, tool.mode)
       outputs.push(toolOut)
-      const source = typeof tool.source === 'string' ? createReadStream(tool.source, {highWaterMark: READ_CHUNK}) : Readable.from([tool.source])
+      const source =
+        typeof tool.source === 'string'
+          ? createReadStream(tool.source, {highWaterMark: READ_CHUNK})
+          : Readable.from([tool.source])
       await pipeline(source, toolOut)
       const [w] = toolOut.written
-      tools.push({path: tool.path, ...(tool.platform === undefined ? {} : {platform: tool.platform}), size: w.size, sha256: w.sha256})
+      tools.push({
+        path: tool.path,
+        ...(tool.platform === undefined ? {} : {platform: tool.platform}),
+        size: w.size,
+        sha256: w.sha256,
+      })
     }
 
     // Archives done: the lock now has every digest (the chart index's too).
@@ -248,7 +280,11 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
  * (hashed as it flows, the hot path) and padding, then the end marker.
  * A body that differs from what the records say stops the archive.
  */
-export async function* archiveBytes(items: ArchiveItem[], mtime: number, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
+export async function* archiveBytes(
+  items: ArchiveItem[],
+  mtime: number,
+  onBytes: (n: number) => void,
+): AsyncGenerator<Buffer> {
   for (const item of items) {
     yield encodeHeader({path: item.path, type: item.type, size: item.size, mode: item.mode, mtime})
     if (item.type !== 'file') continue
@@ -263,8 +299,15 @@ export async function* archiveBytes(items: ArchiveItem[], mtime: number, onBytes
     const chunks =
       item.size <= SMALL_FILE
         ? [readSmall(item.source!, item.size, () => `${item.label}: missing from the store`)]
-        : (createReadStream(item.source!, {highWaterMark: Math.max(1, Math.min(READ_CHUNK, item.size))}) as AsyncIterable<Buffer>)
-    const hex = yield* checkedBody(chunks, {size: item.size, sha256: item.sha256, label: `${item.label} (the store file changed since it was pulled)`, onBytes})
+        : (createReadStream(item.source!, {
+            highWaterMark: Math.max(1, Math.min(READ_CHUNK, item.size)),
+          }) as AsyncIterable<Buffer>)
+    const hex = yield* checkedBody(chunks, {
+      size: item.size,
+      sha256: item.sha256,
+      label: `${item.label} (the store file changed since it was pulled)`,
+      onBytes,
+    })
     item.onDigest?.(hex)
   }
   yield endOfArchive()
@@ -274,12 +317,18 @@ export async function* archiveBytes(items: ArchiveItem[], mtime: number, onBytes
  * A delta leaves out an executable a base lists with the same bytes (a base that carries it, or one that left it to
  * its own base): import.sh finds it there by its sha256. Hashed first, as the bytes decide.
  */
-async function toolInBase(tool: BundleTool, bases: BundleLock[]): Promise<Pick<LockTool, 'path' | 'size' | 'sha256'> | undefined> {
+async function toolInBase(
+  tool: BundleTool,
+  bases: BundleLock[],
+): Promise<Pick<LockTool, 'path' | 'size' | 'sha256'> | undefined> {
   const listed = bases.flatMap((l) => l.tools ?? []).filter((t) => t.path === tool.path)
   if (listed.length === 0) return undefined
   const hash = createHash('sha256')
   let size = 0
-  const chunks = typeof tool.source === 'string' ? (createReadStream(tool.source, {highWaterMark: READ_CHUNK}) as AsyncIterable<Buffer>) : [tool.source]
+  const chunks =
+    typeof tool.source === 'string'
+      ? (createReadStream(tool.source, {highWaterMark: READ_CHUNK}) as AsyncIterable<Buffer>)
+      : [tool.source]
   for await (const chunk of chunks) {
     hash.update(chunk)
     size += chunk.length

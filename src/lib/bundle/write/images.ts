@@ -16,7 +16,10 @@ import type {ImagesPlan} from './plan.js'
 export function imagesArchive(store: Store, plan: ImagesPlan, lock: BundleLock, mtime: number): OciArchiveWriter {
   const archive = new OciArchiveWriter({mtime, holds: plan.fromBase, source: new OciLayoutSource(store.images)})
   for (const b of lock.blobs ?? []) {
-    archive.note({mediaType: b.mediaType, digest: b.digest, size: b.size}, `blob ${b.digest} of ${plan.labels.get(b.digest) ?? 'the bundle'}`)
+    archive.note(
+      {mediaType: b.mediaType, digest: b.digest, size: b.size},
+      `blob ${b.digest} of ${plan.labels.get(b.digest) ?? 'the bundle'}`,
+    )
   }
   for (const i of plan.images) archive.tag(i.ref, i.desc)
   for (const r of plan.referrers) archive.addReferrer(r)

@@ -74,7 +74,8 @@ export class BundleOutput extends Writable {
 
   private async writeGathered(chunks: Buffer[]): Promise<void> {
     // One buffer for every block: each is written before the next is gathered.
-    for await (const block of gathered(chunks, GATHER, () => (this.scratch ??= Buffer.allocUnsafeSlow(GATHER)))) await this.writeChunk(block)
+    for await (const block of gathered(chunks, GATHER, () => (this.scratch ??= Buffer.allocUnsafeSlow(GATHER))))
+      await this.writeChunk(block)
   }
 
   private async writeChunk(chunk: Buffer): Promise<void> {

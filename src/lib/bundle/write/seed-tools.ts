@@ -5,11 +5,11 @@ import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {FailureError, isAirlockError, UsageError} from '../../errors.js'
-import {acquirePidLock} from '../../store/pid-lock.js'
 import {standaloneRuntime} from '../../standalone-runtime.js'
-import {silentProgress, type Progress} from '../../ui/progress.js'
-import type {BundleTool} from './bundle.js'
+import {acquirePidLock} from '../../store/pid-lock.js'
+import {type Progress, silentProgress} from '../../ui/progress.js'
 import {executableName, IMPORT_SCRIPT} from '../format/bundle-files.js'
+import type {BundleTool} from './bundle.js'
 
 /**
  * The importer a bundle carries for the seed node: the standalone executable
@@ -36,9 +36,12 @@ function ownArch(): string | undefined {
 export function defaultSeedToolPlatform(): string {
   const own = ownArch()
   if (own) return `linux/${own}`
-  throw new UsageError(`there is no standalone executable for this machine's arch (${arch()}) to carry as the importer`, {
-    suggestions: [`name one with --importer (${SEED_TOOL_PLATFORMS.join(', ')}), or bundle with --no-importer`],
-  })
+  throw new UsageError(
+    `there is no standalone executable for this machine's arch (${arch()}) to carry as the importer`,
+    {
+      suggestions: [`name one with --importer (${SEED_TOOL_PLATFORMS.join(', ')}), or bundle with --no-importer`],
+    },
+  )
 }
 
 /** `--importer` values checked and deduplicated, in a stable order. */
@@ -46,7 +49,9 @@ export function seedToolPlatforms(asked: string[] | undefined): string[] {
   const list = asked && asked.length > 0 ? asked : [defaultSeedToolPlatform()]
   for (const p of list) {
     if (!(SEED_TOOL_PLATFORMS as readonly string[]).includes(p)) {
-      throw new UsageError(`--importer ${p}: the standalone executable is built for ${SEED_TOOL_PLATFORMS.join(' and ')} only`)
+      throw new UsageError(
+        `--importer ${p}: the standalone executable is built for ${SEED_TOOL_PLATFORMS.join(' and ')} only`,
+      )
     }
   }
   return [...new Set(list)].sort()
@@ -61,7 +66,9 @@ export async function seedTools(platforms: string[], progress: Progress = silent
     const source = standalone ? await besideSelf(standalone.executable, a) : await fromClone(a, progress)
     tools.push({path: executableName(a), platform, source, mode: 0o755})
   }
-  const script = standalone ? standalone.asset(IMPORT_SCRIPT) : await readFile(new URL(`./${IMPORT_SCRIPT}`, import.meta.url))
+  const script = standalone
+    ? standalone.asset(IMPORT_SCRIPT)
+    : await readFile(new URL(`./${IMPORT_SCRIPT}`, import.meta.url))
   tools.push({path: IMPORT_SCRIPT, source: script, mode: 0o755})
   return tools
 }
@@ -75,9 +82,14 @@ async function besideSelf(self: string, a: string): Promise<string> {
   if (a === own) return self
   const other = join(dirname(self), executableName(a))
   if (await isFile(other)) return other
-  throw new FailureError(`the importer for linux/${a} is not here: the standalone executable carries only itself (linux/${own}), and ${other} does not exist`, {
-    suggestions: [`put ${executableName(a)} (from \`npm run build:bin -- --arch ${a}\`) beside ${self}, or bundle with --no-importer`],
-  })
+  throw new FailureError(
+    `the importer for linux/${a} is not here: the standalone executable carries only itself (linux/${own}), and ${other} does not exist`,
+    {
+      suggestions: [
+        `put ${executableName(a)} (from \`npm run build:bin -- --arch ${a}\`) beside ${self}, or bundle with --no-importer`,
+      ],
+    },
+  )
 }
 
 /** The package root: this file is dist/lib/bundle/write/seed-tools.js (or src/lib/bundle/write/seed-tools.ts under bin/dev.js). */
@@ -92,7 +104,9 @@ async function fromClone(a: string, progress: Progress): Promise<string> {
   const script = join(root, 'scripts', 'build-bin.ts')
   const cannot = (why: string) =>
     new FailureError(`no standalone executable for linux/${a} at ${target}, and it cannot be built here: ${why}`, {
-      suggestions: [`run \`npm run build:bin -- --arch ${a}\` in a clone of airlock (after npm ci), or bundle with --no-importer`],
+      suggestions: [
+        `run \`npm run build:bin -- --arch ${a}\` in a clone of airlock (after npm ci), or bundle with --no-importer`,
+      ],
     })
   if (!(await isFile(script))) throw cannot(`${script} is not there (airlock was installed without its sources)`)
   const release = await waitForLock(join(root, 'dist', 'bin', '.build.lock'))
@@ -136,6 +150,14 @@ function run(cmd: string, args: string[], cwd: string): Promise<void> {
       err = (err + d.toString()).slice(-4000)
     })
     child.on('error', reject)
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the build exited ${code}: ${err.replace(/^warning: Can't find string offset.*\n/gm, '').trim()}`))))
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve()
+        : reject(
+            new Error(
+              `the build exited ${code}: ${err.replace(/^warning: Can't find string offset.*\n/gm, '').trim()}`,
+            ),
+          ),
+    )
   })
 }

@@ -1,7 +1,7 @@
+import type {BundleLock, LockFile} from '../../bundle-json.js'
 import {FailureError} from '../../errors.js'
 import {describeSelection, selectTags} from '../../manifest/tag-selection.js'
 import type {Manifest} from '../../manifest/types.js'
-import type {BundleLock, LockFile} from '../../bundle-json.js'
 import {osRepositoryKey} from '../../store/records.js'
 
 /** binaries live under files/, packages and charts under packages/: a path is unique within its tree. */
@@ -86,8 +86,13 @@ export function selectRecords(records: BundleLock, manifest: Manifest): BundleLo
       missing.push(`${e.field}: ${e.type} repository ${e.url}`)
       continue
     }
-    const lacking = repo.packages.filter((p) => !e.packages.includes(p)).length + e.packages.filter((p) => !repo.packages.includes(p)).length
-    if (lacking > 0) missing.push(`${e.field}: ${e.type} repository ${e.url} was pulled for other packages (${repo.packages.join(', ')})`)
+    const lacking =
+      repo.packages.filter((p) => !e.packages.includes(p)).length +
+      e.packages.filter((p) => !repo.packages.includes(p)).length
+    if (lacking > 0)
+      missing.push(
+        `${e.field}: ${e.type} repository ${e.url} was pulled for other packages (${repo.packages.join(', ')})`,
+      )
     ;(lock.osRepositories ??= []).push(repo)
     for (const p of repo.files) {
       const k = treePathKey('packages', p)
@@ -99,10 +104,13 @@ export function selectRecords(records: BundleLock, manifest: Manifest): BundleLo
     }
   }
   if (missing.length > 0) {
-    throw new FailureError(`the store lacks ${missing.length} entr${missing.length === 1 ? 'y' : 'ies'} of ${manifest.file}; nothing was bundled`, {
-      details: missing,
-      suggestions: [`run \`airlock pull ${manifest.file}\` with the same --store first`],
-    })
+    throw new FailureError(
+      `the store lacks ${missing.length} entr${missing.length === 1 ? 'y' : 'ies'} of ${manifest.file}; nothing was bundled`,
+      {
+        details: missing,
+        suggestions: [`run \`airlock pull ${manifest.file}\` with the same --store first`],
+      },
+    )
   }
   return lock
 }

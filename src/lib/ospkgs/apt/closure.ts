@@ -49,7 +49,11 @@ const key = (p: DebPackage) => `${p.name}:${p.architecture}`
  * Packages nobody declares a dependency on (Essential ones a node already
  * has) are not added.
  */
-export function aptClosure(u: AptUniverse, requests: AptRequest[], opts: {arch: string; recommends: boolean}): DebPackage[] {
+export function aptClosure(
+  u: AptUniverse,
+  requests: AptRequest[],
+  opts: {arch: string; recommends: boolean},
+): DebPackage[] {
   const chosen = new Map<string, DebPackage>()
   const queue: DebPackage[] = []
   const choose = (p: DebPackage) => {
@@ -68,10 +72,15 @@ export function aptClosure(u: AptUniverse, requests: AptRequest[], opts: {arch: 
     return p.architecture === opts.arch || p.architecture === 'all'
   }
   const real = (r: DebRelation) =>
-    (u.byName.get(r.name) ?? []).filter((p) => archOk(p, r) && (!r.op || satisfiesVersion(p.version, r.op, r.version!))).sort((a, b) => compareDebVersions(b.version, a.version))
+    (u.byName.get(r.name) ?? [])
+      .filter((p) => archOk(p, r) && (!r.op || satisfiesVersion(p.version, r.op, r.version!)))
+      .sort((a, b) => compareDebVersions(b.version, a.version))
   const providers = (r: DebRelation) =>
     (u.provides.get(r.name) ?? [])
-      .filter((v) => archOk(v.pkg, r) && (!r.op || (v.version !== undefined && satisfiesVersion(v.version, r.op, r.version!))))
+      .filter(
+        (v) =>
+          archOk(v.pkg, r) && (!r.op || (v.version !== undefined && satisfiesVersion(v.version, r.op, r.version!))),
+      )
       .map((v) => v.pkg)
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : compareDebVersions(b.version, a.version)))
   const met = (r: DebRelation) =>
@@ -110,7 +119,9 @@ export function aptClosure(u: AptUniverse, requests: AptRequest[], opts: {arch: 
         for (const r of alts) if ((picked = candidate(r))) break
         if (picked) choose(picked)
         else if (field !== 'Recommends') {
-          throw new AptResolveError(`${p.name} ${p.version} (${p.architecture}) ${field === 'Depends' ? 'depends' : 'pre-depends'} on ${alts.map(formatRelation).join(' | ')}, which no repository has for ${opts.arch}`)
+          throw new AptResolveError(
+            `${p.name} ${p.version} (${p.architecture}) ${field === 'Depends' ? 'depends' : 'pre-depends'} on ${alts.map(formatRelation).join(' | ')}, which no repository has for ${opts.arch}`,
+          )
         }
       }
     }

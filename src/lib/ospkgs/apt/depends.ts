@@ -14,7 +14,8 @@ export interface DebRelation {
 /** A comma-separated group of `|` alternatives: any one satisfies it. */
 export type DebDependency = DebRelation[]
 
-const RELATION = /^([a-z0-9][a-z0-9+.-]*)(?::([a-z0-9-]+))?\s*(?:\(\s*(<<|<=|=|>=|>>|<|>)\s*([^)\s]+)\s*\))?\s*(?:\[([^\]]*)\])?\s*(?:<[^>]*>\s*)*$/
+const RELATION =
+  /^([a-z0-9][a-z0-9+.-]*)(?::([a-z0-9-]+))?\s*(?:\(\s*(<<|<=|=|>=|>>|<|>)\s*([^)\s]+)\s*\))?\s*(?:\[([^\]]*)\])?\s*(?:<[^>]*>\s*)*$/
 
 /** A Depends/Pre-Depends/Recommends/Provides field; a relation that does not parse is an Error naming it. */
 export function parseDependencies(field: string): DebDependency[] {

@@ -37,7 +37,9 @@ export async function openIndex(file: string, compression: IndexCompression): Pr
   if (compression === 'xz') {
     // Loaded on use: WebAssembly, only for repositories that offer .xz.
     // A webpack bundle seen from ESM: its exports sit under `default`.
-    const mod = (await import('xz-decompress')) as unknown as {default?: typeof import('xz-decompress')} & typeof import('xz-decompress')
+    const mod = (await import('xz-decompress')) as unknown as {
+      default?: typeof import('xz-decompress')
+    } & typeof import('xz-decompress')
     const XzReadableStream = mod.default?.XzReadableStream ?? mod.XzReadableStream
     const web = Readable.toWeb(raw) as unknown as ReadableStream<Uint8Array>
     return Readable.fromWeb(new XzReadableStream(web) as unknown as WebReadableStream<Uint8Array>)
@@ -51,7 +53,11 @@ export async function openIndex(file: string, compression: IndexCompression): Pr
  * the fields listed in DebPackage are kept; a stanza without Package,
  * Version, Filename or SHA256 is an Error naming it.
  */
-export async function* readPackages(stream: AsyncIterable<Uint8Array | string>, repo: number, what: string): AsyncGenerator<DebPackage> {
+export async function* readPackages(
+  stream: AsyncIterable<Uint8Array | string>,
+  repo: number,
+  what: string,
+): AsyncGenerator<DebPackage> {
   let fields = new Map<string, string>()
   let last = ''
   let line = 0
@@ -65,7 +71,9 @@ export async function* readPackages(stream: AsyncIterable<Uint8Array | string>, 
     const filename = f.get('filename')
     const sha256 = f.get('sha256')?.toLowerCase()
     if (!name || !version || !filename || !sha256 || !/^[0-9a-f]{64}$/.test(sha256)) {
-      throw new Error(`${what}: the stanza ending at line ${line} lacks ${!name ? 'Package' : !version ? 'Version' : !filename ? 'Filename' : 'a SHA256'}${name ? ` (package ${name})` : ''}`)
+      throw new Error(
+        `${what}: the stanza ending at line ${line} lacks ${!name ? 'Package' : !version ? 'Version' : !filename ? 'Filename' : 'a SHA256'}${name ? ` (package ${name})` : ''}`,
+      )
     }
     return {
       name,
@@ -111,7 +119,10 @@ export async function* readPackages(stream: AsyncIterable<Uint8Array | string>, 
   }
   let rest: Buffer = Buffer.alloc(0)
   for await (const chunk of stream) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    const bytes =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, 'utf8')
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
     const buf = rest.length > 0 ? Buffer.concat([rest, bytes]) : bytes
     let start = 0
     for (let nl = buf.indexOf(0x0a); nl >= 0; nl = buf.indexOf(0x0a, start)) {
@@ -130,4 +141,18 @@ export async function* readPackages(stream: AsyncIterable<Uint8Array | string>, 
   if (p) yield p
 }
 
-const KEPT = new Set(['package', 'version', 'architecture', 'multi-arch', 'essential', 'priority', 'depends', 'pre-depends', 'recommends', 'provides', 'filename', 'size', 'sha256'])
+const KEPT = new Set([
+  'package',
+  'version',
+  'architecture',
+  'multi-arch',
+  'essential',
+  'priority',
+  'depends',
+  'pre-depends',
+  'recommends',
+  'provides',
+  'filename',
+  'size',
+  'sha256',
+])

@@ -15,7 +15,8 @@ export function parseRelease(text: string): AptRelease {
     if (line.startsWith(' ') || line.startsWith('\t')) {
       if (current === 'sha256') {
         const [hex, size, path] = line.trim().split(/\s+/)
-        if (hex && size && path && /^[0-9a-fA-F]{64}$/.test(hex)) sha256.set(path, {sha256: hex.toLowerCase(), size: Number.parseInt(size, 10)})
+        if (hex && size && path && /^[0-9a-fA-F]{64}$/.test(hex))
+          sha256.set(path, {sha256: hex.toLowerCase(), size: Number.parseInt(size, 10)})
       }
       continue
     }
@@ -25,5 +26,10 @@ export function parseRelease(text: string): AptRelease {
     fields.set(current, line.slice(colon + 1).trim())
   }
   const words = (k: string) => (fields.get(k) ?? '').split(/\s+/).filter(Boolean)
-  return {architectures: words('architectures'), components: words('components'), acquireByHash: /^yes$/i.test(fields.get('acquire-by-hash') ?? ''), sha256}
+  return {
+    architectures: words('architectures'),
+    components: words('components'),
+    acquireByHash: /^yes$/i.test(fields.get('acquire-by-hash') ?? ''),
+    sha256,
+  }
 }

@@ -2,9 +2,9 @@ import {relativePathProblem} from '../../content/paths.js'
 import {FailureError, IntegrityError} from '../../errors.js'
 import {redactUrl} from '../../fetch/http.js'
 import type {AptOsPackageEntry} from '../../manifest/types.js'
-import {verifyClearSigned, verifyDetached, readPublicKeys} from '../openpgp.js'
+import {readPublicKeys, verifyClearSigned, verifyDetached} from '../openpgp.js'
 import type {OsFetchContext, OsRepositoryPlan, PlannedFile} from '../plan.js'
-import {AptResolveError, aptClosure, AptUniverse} from './closure.js'
+import {aptClosure, AptResolveError, AptUniverse} from './closure.js'
 import {INDEX_COMPRESSIONS, openIndex, readPackages} from './packages-index.js'
 import {parseRelease} from './release.js'
 
@@ -40,13 +40,16 @@ export async function resolveApt(entries: AptOsPackageEntry[], ctx: OsFetchConte
           const offered = INDEX_COMPRESSIONS.filter((c) => parsed.sha256.has(`${base}${c.suffix}`))
           if (offered.length === 0) {
             if (arch === 'all') continue
-            throw new FailureError(`${entry.field}: ${redactUrl(entry.url)} suite ${suite}: the Release lists no ${base} index (component ${component}, architecture ${arch})`)
+            throw new FailureError(
+              `${entry.field}: ${redactUrl(entry.url)} suite ${suite}: the Release lists no ${base} index (component ${component}, architecture ${arch})`,
+            )
           }
           const index = await fetchIndex(entry, suite, {base, offered, release: parsed}, ctx)
           metadata[i].push(...index.files)
           const stream = await openIndex(index.file, index.compression)
           const targets = arch === 'all' ? entry.architectures : [arch]
-          for await (const p of readPackages(stream, i, `${entry.field}: ${index.files[0].url}`)) for (const a of targets) universeOf(a).add(p)
+          for await (const p of readPackages(stream, i, `${entry.field}: ${index.files[0].url}`))
+            for (const a of targets) universeOf(a).add(p)
         }
       }
     }
@@ -58,7 +61,11 @@ export async function resolveApt(entries: AptOsPackageEntry[], ctx: OsFetchConte
     for (const arch of entry.architectures) {
       let closure
       try {
-        closure = aptClosure(universeOf(arch), entry.packages.map((name) => ({name})), {arch, recommends: entry.recommends})
+        closure = aptClosure(
+          universeOf(arch),
+          entry.packages.map((name) => ({name})),
+          {arch, recommends: entry.recommends},
+        )
       } catch (err) {
         if (err instanceof AptResolveError) throw new FailureError(`${entry.field} (${arch}): ${err.message}`)
         throw err
@@ -66,8 +73,14 @@ export async function resolveApt(entries: AptOsPackageEntry[], ctx: OsFetchConte
       for (const p of closure) {
         const from = entries[p.repo]
         const why = relativePathProblem(p.filename)
-        if (why) throw new IntegrityError(`${from.field}: package ${p.name} ${p.version}`, 'a relative Filename', `"${p.filename}" (${why})`)
-        if (!(p.size >= 0)) throw new FailureError(`${from.field}: package ${p.name} ${p.version} has no Size in its index`)
+        if (why)
+          throw new IntegrityError(
+            `${from.field}: package ${p.name} ${p.version}`,
+            'a relative Filename',
+            `"${p.filename}" (${why})`,
+          )
+        if (!(p.size >= 0))
+          throw new FailureError(`${from.field}: package ${p.name} ${p.version} has no Size in its index`)
         packages[p.repo].set(p.filename, {
           kind: 'os-package',
           url: `${from.url}/${p.filename}`,
@@ -81,14 +94,27 @@ export async function resolveApt(entries: AptOsPackageEntry[], ctx: OsFetchConte
   }
   return entries.map((entry, i) => ({
     entry,
-    repository: {type: 'apt', url: entry.url, path: entry.path, suites: entry.suites, components: entry.components, architectures: entry.architectures, packages: entry.packages},
+    repository: {
+      type: 'apt',
+      url: entry.url,
+      path: entry.path,
+      suites: entry.suites,
+      components: entry.components,
+      architectures: entry.architectures,
+      packages: entry.packages,
+    },
     metadata: metadata[i],
     packages: [...packages[i].values()].sort((a, b) => (a.path < b.path ? -1 : 1)),
   }))
 }
 
 /** The suite's Release text, verified: InRelease when the mirror has it (apt's first choice), else Release with Release.gpg. Both land in the store only once verified. */
-async function readSignedRelease(entry: AptOsPackageEntry, suite: string, keys: Awaited<ReturnType<typeof readPublicKeys>>, ctx: OsFetchContext): Promise<{text: string; files: PlannedFile[]}> {
+async function readSignedRelease(
+  entry: AptOsPackageEntry,
+  suite: string,
+  keys: Awaited<ReturnType<typeof readPublicKeys>>,
+  ctx: OsFetchContext,
+): Promise<{text: string; files: PlannedFile[]}> {
   const dists = `dists/${suite}`
   const at = (name: string) => ({url: `${entry.url}/${dists}/${name}`, path: `${entry.path}/${dists}/${name}`})
   const what = (name: string) => `${entry.field}: ${redactUrl(at(name).url)}`
@@ -103,8 +129,16 @@ async function readSignedRelease(entry: AptOsPackageEntry, suite: string, keys: 
     },
   })
   if (inRelease) return {text, files: [metadataFile(inRelease)]}
-  const sig = await ctx.fetchBytes({url: at('Release.gpg').url, label: what('Release.gpg'), maxBytes: MAX_RELEASE_BYTES, optional: true})
-  if (!sig) throw new FailureError(`${entry.field}: ${redactUrl(entry.url)} suite ${suite} has neither InRelease nor Release.gpg: an unsigned repository is refused`)
+  const sig = await ctx.fetchBytes({
+    url: at('Release.gpg').url,
+    label: what('Release.gpg'),
+    maxBytes: MAX_RELEASE_BYTES,
+    optional: true,
+  })
+  if (!sig)
+    throw new FailureError(
+      `${entry.field}: ${redactUrl(entry.url)} suite ${suite} has neither InRelease nor Release.gpg: an unsigned repository is refused`,
+    )
   const release = await ctx.fetchSigned({
     ...at('Release'),
     label: what('Release'),
@@ -143,7 +177,10 @@ async function fetchIndex(
     const sum = release.sha256.get(name)!
     const file = {url: `${entry.url}/dists/${suite}/${name}`, path: `${entry.path}/dists/${suite}/${name}`, ...sum}
     try {
-      const stored = await ctx.fetchVerified(file, `${entry.field}: ${redactUrl(file.url)} (sha256 from the Release of ${suite})`)
+      const stored = await ctx.fetchVerified(
+        file,
+        `${entry.field}: ${redactUrl(file.url)} (sha256 from the Release of ${suite})`,
+      )
       const files: PlannedFile[] = [{kind: 'os-metadata', ...file}]
       if (release.acquireByHash) {
         const dir = name.slice(0, name.lastIndexOf('/'))

@@ -18,7 +18,9 @@ export function parseDebVersion(v: string): DebVersion {
   const epoch = colon > 0 ? Number.parseInt(s.slice(0, colon), 10) || 0 : 0
   const rest = colon > 0 ? s.slice(colon + 1) : s
   const dash = rest.lastIndexOf('-')
-  return dash >= 0 ? {epoch, upstream: rest.slice(0, dash), revision: rest.slice(dash + 1)} : {epoch, upstream: rest, revision: ''}
+  return dash >= 0
+    ? {epoch, upstream: rest.slice(0, dash), revision: rest.slice(dash + 1)}
+    : {epoch, upstream: rest, revision: ''}
 }
 
 function order(c: number): number {

@@ -49,7 +49,12 @@ export class RpmHeader {
     const il = bytes.readUInt32BE(8)
     for (let i = 0; i < il; i++) {
       const at = 16 + i * 16
-      const e = {tag: bytes.readUInt32BE(at), type: bytes.readUInt32BE(at + 4), offset: bytes.readInt32BE(at + 8), count: bytes.readUInt32BE(at + 12)}
+      const e = {
+        tag: bytes.readUInt32BE(at),
+        type: bytes.readUInt32BE(at + 4),
+        offset: bytes.readInt32BE(at + 8),
+        count: bytes.readUInt32BE(at + 12),
+      }
       this.entries.set(e.tag, e)
     }
   }
@@ -102,7 +107,8 @@ export function headerSize(buf: Buffer, at: number, what: string): number | unde
   const il = buf.readUInt32BE(at + 8)
   const dl = buf.readUInt32BE(at + 12)
   const size = 16 + il * 16 + dl
-  if (il > 0xffff || size > MAX_HEADER) throw new Error(`${what}: header at byte ${at} claims ${il} entries and ${dl} bytes of store`)
+  if (il > 0xffff || size > MAX_HEADER)
+    throw new Error(`${what}: header at byte ${at} claims ${il} entries and ${dl} bytes of store`)
   return size
 }
 

@@ -62,7 +62,9 @@ async function verifyHeader(layout: RpmLayout, keys: Key[], what: string): Promi
     const legacy = layout.signature.bin(TAG.SIG_PGP) ?? layout.signature.bin(TAG.SIG_GPG)
     throw new SignatureError(
       `${what} (${nevra})`,
-      legacy ? 'it has only a legacy header+payload signature; a header signature is required' : 'the package is not signed',
+      legacy
+        ? 'it has only a legacy header+payload signature; a header signature is required'
+        : 'the package is not signed',
     )
   }
   const pgp = await openpgp()
@@ -89,12 +91,18 @@ async function verifyHeader(layout: RpmLayout, keys: Key[], what: string): Promi
         verified.push(s.keyID.toHex())
       } catch (e) {
         // A signature by one of our keys that does not verify: the header was changed after signing.
-        throw new SignatureError(`${what} (${nevra})`, `the signature by key ${s.keyID.toHex()} does not verify: ${(e as Error).message}`)
+        throw new SignatureError(
+          `${what} (${nevra})`,
+          `the signature by key ${s.keyID.toHex()} does not verify: ${(e as Error).message}`,
+        )
       }
     }
   }
   if (verified.length === 0) {
-    throw new SignatureError(`${what} (${nevra})`, `signed by key ${[...new Set(unknown)].join(', ')}, which gpgKey does not hold`)
+    throw new SignatureError(
+      `${what} (${nevra})`,
+      `signed by key ${[...new Set(unknown)].join(', ')}, which gpgKey does not hold`,
+    )
   }
   return verified
 }
@@ -136,7 +144,10 @@ export async function verifyRpmFile(file: string, keys: Key[], what = file): Pro
   if (payload && want !== undefined) {
     const got = payload.digest('hex')
     if (got !== want.toLowerCase()) {
-      throw new SignatureError(`${what} (${describe(layout)})`, `payload digest mismatch: the signed header says ${want}, the file has ${got}`)
+      throw new SignatureError(
+        `${what} (${describe(layout)})`,
+        `payload digest mismatch: the signed header says ${want}, the file has ${got}`,
+      )
     }
   }
   return {nevra: describe(layout), keyIds}

@@ -25,12 +25,16 @@ const MAX_REPOMD = 4 * 1024 * 1024
 
 function fileOf(entry: RpmOsPackageEntry, location: string, what: string): {url: string; path: string} {
   const why = relativePathProblem(location)
-  if (why) throw new FailureError(`${entry.field}: ${what} ${JSON.stringify(location)} is not a path inside the repository (${why})`)
+  if (why)
+    throw new FailureError(
+      `${entry.field}: ${what} ${JSON.stringify(location)} is not a path inside the repository (${why})`,
+    )
   return {url: `${entry.url}/${location}`, path: `${entry.path}/${location}`}
 }
 
 function sha256Of(checksum: {type: string; value: string}, what: string): string {
-  if (checksum.type !== 'sha256') throw new FailureError(`${what}: checksum type ${checksum.type} is not supported (sha256 only)`)
+  if (checksum.type !== 'sha256')
+    throw new FailureError(`${what}: checksum type ${checksum.type} is not supported (sha256 only)`)
   return checksum.value.toLowerCase()
 }
 
@@ -45,7 +49,12 @@ interface ReadRepo {
 async function readRepository(entry: RpmOsPackageEntry, ctx: OsFetchContext): Promise<ReadRepo> {
   const keys = await readPublicKeys(entry.gpgKey, `${entry.field}.gpgKey`)
   const base = `${entry.url}/repodata/repomd.xml`
-  const asc = await ctx.fetchBytes({url: `${base}.asc`, label: `${entry.url} repomd.xml.asc`, maxBytes: 64 * 1024, optional: true})
+  const asc = await ctx.fetchBytes({
+    url: `${base}.asc`,
+    label: `${entry.url} repomd.xml.asc`,
+    maxBytes: 64 * 1024,
+    optional: true,
+  })
   let repomd: Repomd | undefined
   const signed = await ctx.fetchSigned({
     url: base,
@@ -62,7 +71,9 @@ async function readRepository(entry: RpmOsPackageEntry, ctx: OsFetchContext): Pr
     },
   })
   if (!signed || !repomd) throw new FailureError(`${base}: not found`)
-  const metadata: PlannedFile[] = [{kind: 'os-metadata', url: signed.url, path: signed.path, size: signed.size, sha256: signed.sha256}]
+  const metadata: PlannedFile[] = [
+    {kind: 'os-metadata', url: signed.url, path: signed.path, size: signed.size, sha256: signed.sha256},
+  ]
   if (asc) {
     const ascFile = await ctx.fetchSigned({
       url: `${base}.asc`,
@@ -71,10 +82,18 @@ async function readRepository(entry: RpmOsPackageEntry, ctx: OsFetchContext): Pr
       maxBytes: 64 * 1024,
       // The signature just checked against repomd.xml; the same bytes again.
       verify: async (bytes) => {
-        if (!bytes.equals(asc)) throw new IntegrityError(`${base}.asc`, 'the signature verified a moment ago', 'other bytes')
+        if (!bytes.equals(asc))
+          throw new IntegrityError(`${base}.asc`, 'the signature verified a moment ago', 'other bytes')
       },
     })
-    if (ascFile) metadata.push({kind: 'os-metadata', url: ascFile.url, path: ascFile.path, size: ascFile.size, sha256: ascFile.sha256})
+    if (ascFile)
+      metadata.push({
+        kind: 'os-metadata',
+        url: ascFile.url,
+        path: ascFile.path,
+        size: ascFile.size,
+        sha256: ascFile.sha256,
+      })
   }
   if (!repomdData(repomd, 'primary')) throw new FailureError(`${base}: lists no primary metadata`)
   const stored = new Map<string, string>()
@@ -133,19 +152,31 @@ export async function resolveRpm(entries: RpmOsPackageEntry[], ctx: OsFetchConte
   } catch (e) {
     if (e instanceof ClosureError) {
       const names = entries.map((en) => en.field)
-      throw new FailureError(`${names.join(', ')}: ${e.message}`, {details: e.problems.slice(1), suggestions: e.suggestions})
+      throw new FailureError(`${names.join(', ')}: ${e.message}`, {
+        details: e.problems.slice(1),
+        suggestions: e.suggestions,
+      })
     }
     throw e
   }
   const keysOf = new Map<number, ReturnType<typeof readPublicKeys>>()
   return repos.map((r, i) => ({
     entry: r.entry,
-    repository: {type: 'rpm', url: r.entry.url, path: r.entry.path, architectures: r.entry.architectures, packages: r.entry.packages},
+    repository: {
+      type: 'rpm',
+      url: r.entry.url,
+      path: r.entry.path,
+      architectures: r.entry.architectures,
+      packages: r.entry.packages,
+    },
     metadata: r.metadata,
     packages: closure
       .filter((p) => p.repo === i)
       .map((p): PlannedFile => {
-        if (p.locationBase) throw new FailureError(`${r.entry.field}: ${nevraOf(p)} lives under ${p.locationBase} (xml:base), outside the repository; not supported`)
+        if (p.locationBase)
+          throw new FailureError(
+            `${r.entry.field}: ${nevraOf(p)} lives under ${p.locationBase} (xml:base), outside the repository; not supported`,
+          )
         const {url, path} = fileOf(r.entry, p.location, `package ${nevraOf(p)} location`)
         return {
           kind: 'os-package',
@@ -153,7 +184,11 @@ export async function resolveRpm(entries: RpmOsPackageEntry[], ctx: OsFetchConte
           path,
           size: p.size,
           sha256: sha256Of(p.checksum, nevraOf(p)),
-          os: {name: p.name, version: `${p.evr.epoch ? `${p.evr.epoch}:` : ''}${p.evr.version}-${p.evr.release}`, architecture: p.arch},
+          os: {
+            name: p.name,
+            version: `${p.evr.epoch ? `${p.evr.epoch}:` : ''}${p.evr.version}-${p.evr.release}`,
+            architecture: p.arch,
+          },
           // Before the file gets its name: its header signature with gpgKey, and its payload digest.
           async check(file) {
             let keys = keysOf.get(i)

@@ -240,7 +240,9 @@ export async function resolveClosure(input: ClosureInput): Promise<RpmCandidate[
       const list = own.length > 0 ? own : providers({name})
       if (list.length === 0) {
         const near = closest(name, allNames)
-        problems.push(`entry ${repo}: no package named ${name} in the repositories${near ? ` (did you mean ${near}?)` : ''}`)
+        problems.push(
+          `entry ${repo}: no package named ${name} in the repositories${near ? ` (did you mean ${near}?)` : ''}`,
+        )
         if (near) suggestions.push(near)
         continue
       }

@@ -18,7 +18,16 @@ export type Rich =
   | {op: 'if' | 'unless'; then: Rich; cond: Rich; else?: Rich}
 
 const OPS = new Set(['and', 'or', 'with', 'without', 'if', 'unless'])
-const COMPARISON: Record<string, DepFlag> = {'=': 'EQ', '==': 'EQ', '<': 'LT', '>': 'GT', '<=': 'LE', '=<': 'LE', '>=': 'GE', '=>': 'GE'}
+const COMPARISON: Record<string, DepFlag> = {
+  '=': 'EQ',
+  '==': 'EQ',
+  '<': 'LT',
+  '>': 'GT',
+  '<=': 'LE',
+  '=<': 'LE',
+  '>=': 'GE',
+  '=>': 'GE',
+}
 
 export class RichSyntaxError extends Error {}
 

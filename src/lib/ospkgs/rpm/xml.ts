@@ -5,8 +5,9 @@
  * most of npm uses; namespaces are left off, so elements keep their prefix
  * (`rpm:entry`).
  */
-import sax from 'sax'
 import {StringDecoder} from 'node:string_decoder'
+
+import sax from 'sax'
 
 export interface XmlHandlers {
   open(name: string, attributes: Record<string, string>): void

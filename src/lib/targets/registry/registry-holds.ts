@@ -1,11 +1,11 @@
 import pLimit from 'p-limit'
 
 import type {BundleLock, LockBlob} from '../../bundle-json.js'
-import {DEFAULT_CONCURRENCY, MAX_MANIFEST_BYTES} from '../../defaults.js'
 import type {Descriptor} from '../../content/descriptor.js'
 import {isImageManifestMediaType, isIndexMediaType} from '../../content/media-types.js'
 import type {Opener} from '../../content/opener.js'
 import type {ImageSource} from '../../content/roles.js'
+import {DEFAULT_CONCURRENCY, MAX_MANIFEST_BYTES} from '../../defaults.js'
 import {walkGraph} from '../../graph/walk.js'
 import type {OciArchive} from '../../oci/archive.js'
 import type {RegistryClient} from '../../registry/client.js'
@@ -32,7 +32,9 @@ export class RegistryHolds {
     const key = `${repository}@${desc.digest}`
     let p = this.seen.get(key)
     if (!p) {
-      p = this.limit(() => (isManifest(desc.mediaType) ? this.manifest(repository, desc.digest) : this.blob(repository, desc)))
+      p = this.limit(() =>
+        isManifest(desc.mediaType) ? this.manifest(repository, desc.digest) : this.blob(repository, desc),
+      )
       this.seen.set(key, p)
     }
     return p

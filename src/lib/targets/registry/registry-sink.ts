@@ -1,13 +1,13 @@
 import {Readable} from 'node:stream'
 
 import type {LockReferrer} from '../../bundle-json.js'
-import type {Opener} from '../../content/opener.js'
-import type {BlobPutResult, BlobPutOptions, ImageSink, ManifestPutOptions} from '../../content/roles.js'
-import {BundleError, IntegrityError} from '../../errors.js'
 import type {Descriptor} from '../../content/descriptor.js'
 import {manifestMediaType, MediaType} from '../../content/media-types.js'
-import {RegistryClient} from '../../registry/client.js'
+import type {Opener} from '../../content/opener.js'
+import type {BlobPutOptions, BlobPutResult, ImageSink, ManifestPutOptions} from '../../content/roles.js'
+import {BundleError, IntegrityError} from '../../errors.js'
 import type {ConnectionOptions} from '../../fetch/tls.js'
+import {RegistryClient} from '../../registry/client.js'
 import type {Credentials} from '../../registry/credentials.js'
 import {type BlobBody, type BlobReader, RegistryPusher} from '../../registry/push.js'
 import {hasReferrersApi, referrersTag} from '../../registry/referrers.js'
@@ -23,9 +23,20 @@ export interface RegistryTargetOptions extends TargetOptions, ConnectionOptions 
  * The client of the target registry (`registry` as checkTargetOptions left
  * it), with one warning when --insecure lets plain HTTP and unverified TLS in.
  */
-export function targetClient(registry: string, opts: RegistryTargetOptions, progress: Progress, signal?: AbortSignal): RegistryClient {
+export function targetClient(
+  registry: string,
+  opts: RegistryTargetOptions,
+  progress: Progress,
+  signal?: AbortSignal,
+): RegistryClient {
   if (opts.insecure) progress.warn(`--insecure: plain HTTP and unverified TLS allowed for ${registry}`)
-  return new RegistryClient({registry, insecure: opts.insecure, caFiles: opts.caFiles, credentials: opts.credentials, signal})
+  return new RegistryClient({
+    registry,
+    insecure: opts.insecure,
+    caFiles: opts.caFiles,
+    credentials: opts.credentials,
+    signal,
+  })
 }
 
 export interface PushStats {
@@ -115,12 +126,23 @@ export class PushRun {
   }
 
   /** Upload a blob into `repository` (mounting when another repository got it meanwhile). */
-  async put(repository: string, desc: Descriptor, read: BlobBody, onBytes?: (n: number) => void): Promise<BlobPutResult> {
+  async put(
+    repository: string,
+    desc: Descriptor,
+    read: BlobBody,
+    onBytes?: (n: number) => void,
+  ): Promise<BlobPutResult> {
     const claim = this.claims.get(desc.digest)
     const mine = claim?.repository === repository
     try {
       const from = this.holders.get(desc.digest)
-      const outcome = await this.pusher.pushBlob(repository, desc, read, from === repository ? undefined : from, onBytes)
+      const outcome = await this.pusher.pushBlob(
+        repository,
+        desc,
+        read,
+        from === repository ? undefined : from,
+        onBytes,
+      )
       this.held(desc.digest, repository, desc.size)
       if (mine) {
         // Settled: whoever waits has the promise; a later repository mounts from `holders` in its own put.
@@ -223,7 +245,8 @@ export class RegistrySink implements ImageSink {
   private async push(reference: string, desc: Descriptor, bytes: Buffer): Promise<void> {
     const mediaType = desc.mediaType || manifestMediaType(bytes)
     const digest = await this.run.pusher.putManifest(this.repository, reference, bytes, mediaType)
-    if (digest !== desc.digest) throw new IntegrityError(`manifest ${this.repository}:${reference}`, desc.digest, digest)
+    if (digest !== desc.digest)
+      throw new IntegrityError(`manifest ${this.repository}:${reference}`, desc.digest, digest)
     this.run.stats.manifestsPushed++
   }
 }
@@ -253,11 +276,18 @@ export async function pushReferrersTags(
       if (manifests.some((m) => m.digest === r.digest)) continue
       let annotations: Record<string, string> | undefined
       try {
-        annotations = (JSON.parse((await read(r.digest)).toString('utf8')) as {annotations?: Record<string, string>}).annotations
+        annotations = (JSON.parse((await read(r.digest)).toString('utf8')) as {annotations?: Record<string, string>})
+          .annotations
       } catch {
         annotations = undefined
       }
-      manifests.push({mediaType: r.mediaType, digest: r.digest, size: r.size, artifactType: r.artifactType, ...(annotations ? {annotations} : {})})
+      manifests.push({
+        mediaType: r.mediaType,
+        digest: r.digest,
+        size: r.size,
+        artifactType: r.artifactType,
+        ...(annotations ? {annotations} : {}),
+      })
     }
     if (manifests.length === existing.length) continue
     const bytes = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MediaType.ociIndex, manifests}))

@@ -1,5 +1,11 @@
 import {UsageError} from '../../errors.js'
-import {isRegistryHost, normalizeRegistryHost, parseReference, ReferenceError, type ImageReference} from '../../oci/reference.js'
+import {
+  type ImageReference,
+  isRegistryHost,
+  normalizeRegistryHost,
+  parseReference,
+  ReferenceError,
+} from '../../oci/reference.js'
 
 /**
  * Where an image goes in the target registry, the one mapping that
@@ -50,7 +56,9 @@ export function checkTargetOptions(opts: TargetOptions): TargetOptions {
   if (namespace !== undefined) {
     for (const c of namespace.split('/')) {
       if (!COMPONENT.test(c)) {
-        throw new UsageError(`--namespace "${opts.namespace}": bad component "${c}" (lowercase letters, digits and . _ - only)`)
+        throw new UsageError(
+          `--namespace "${opts.namespace}": bad component "${c}" (lowercase letters, digits and . _ - only)`,
+        )
       }
     }
   }
@@ -81,7 +89,10 @@ function checkMapRule(rule: MapRule): MapRule {
     })
   }
   for (const c of path) if (!COMPONENT.test(c)) throw new UsageError(`--map ${text}: bad component "${c}" in FROM`)
-  if (to !== '') for (const c of to.split('/')) if (!COMPONENT.test(c)) throw new UsageError(`--map ${text}: bad component "${c}" in TO (lowercase letters, digits and . _ - only)`)
+  if (to !== '')
+    for (const c of to.split('/'))
+      if (!COMPONENT.test(c))
+        throw new UsageError(`--map ${text}: bad component "${c}" in TO (lowercase letters, digits and . _ - only)`)
   // Docker Hub's other names are docker.io in every reference airlock reads.
   return {from: [normalizeRegistryHost(host), ...path].join('/'), to}
 }
@@ -97,7 +108,10 @@ function looksLikeHost(s: string): boolean {
  * `127.0.0.1_5001`.
  */
 export function hostComponent(host: string): string {
-  return host.toLowerCase().replace(/^\[|\]$/g, '').replace(/:/g, '_')
+  return host
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/:/g, '_')
 }
 
 export interface ImageTarget {
@@ -116,12 +130,14 @@ export function targetFor(sourceRef: string, digest: string, options: TargetOpti
   try {
     source = parseReference(sourceRef)
   } catch (err) {
-    if (err instanceof ReferenceError) throw new UsageError(`bad image reference "${sourceRef}" in the bundle: ${err.message}`)
+    if (err instanceof ReferenceError)
+      throw new UsageError(`bad image reference "${sourceRef}" in the bundle: ${err.message}`)
     throw err
   }
   const path = limitDepth(mappedPath(source, options), options.maxPathDepth)
   const repository = options.namespace ? (path === '' ? options.namespace : `${options.namespace}/${path}`) : path
-  if (repository === '') throw new UsageError(`${sourceRef}: --map leaves no repository name; give TO, or a --namespace`)
+  if (repository === '')
+    throw new UsageError(`${sourceRef}: --map leaves no repository name; give TO, or a --namespace`)
   if (repository.length > 255) throw new UsageError(`target repository name longer than 255 characters: ${repository}`)
   const reference = source.tag ?? digest
   const ref = `${options.registry}/${repository}${source.tag ? `:${source.tag}` : `@${digest}`}`
@@ -162,7 +178,9 @@ export function planTargets(images: {ref: string; digest: string}[], options: Ta
     const clash = bySource.get(target.repository)
     if (clash !== undefined && clash !== source) {
       throw new UsageError(`${clash} and ${source} would both land in ${options.registry}/${target.repository}`, {
-        suggestions: ['give one of them its own --map rule, or keep the source registries apart with --keep-registry-host'],
+        suggestions: [
+          'give one of them its own --map rule, or keep the source registries apart with --keep-registry-host',
+        ],
       })
     }
     bySource.set(target.repository, source)

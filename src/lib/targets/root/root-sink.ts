@@ -1,7 +1,18 @@
-import {chmodSync, closeSync, fchmodSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, type Stats, writeSync} from 'node:fs'
+import {
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  writeSync,
+} from 'node:fs'
 import {chmod, lstat, mkdir, readdir, realpath, rm, rmdir} from 'node:fs/promises'
-import {setImmediate as nextTurn} from 'node:timers/promises'
 import {dirname, join, resolve, sep} from 'node:path'
+import {setImmediate as nextTurn} from 'node:timers/promises'
 
 import type {FilePutOptions, FileRef, FileSink} from '../../content/roles.js'
 import {FailureError} from '../../errors.js'
@@ -52,7 +63,6 @@ function lstatSyncOrUndefined(p: string): Stats | undefined {
   }
 }
 
-
 /** fsync each path, a few at once: what one flush of the filesystem does, where that is not to be had. */
 async function flushEach(paths: string[]): Promise<void> {
   let next = 0
@@ -70,7 +80,14 @@ function cannotWrite(target: string, err: Error): FailureError {
 /** rmdir `dir` and its parents up to and including `top`, stopping at the first that is not empty. */
 async function removeEmptyChain(dir: string, top: string): Promise<void> {
   for (let d = dir; d.startsWith(top); d = dirname(d)) {
-    if (!(await rmdir(d).then(() => true, () => false)) || d === top) return
+    if (
+      !(await rmdir(d).then(
+        () => true,
+        () => false,
+      )) ||
+      d === top
+    )
+      return
   }
 }
 
@@ -204,7 +221,8 @@ export class RootSink implements FileSink {
   putWhole(file: FileRef, bytes: Buffer, opts: FilePutOptions): Promise<void> | undefined {
     const rel = folderOf(file.path)
     const thread = this.thread
-    if (!thread || file.size > THREAD_FILE_BYTES || !this.readyDirs.has(rel)) return this.put(file, wholeBody(bytes), opts)
+    if (!thread || file.size > THREAD_FILE_BYTES || !this.readyDirs.has(rel))
+      return this.put(file, wholeBody(bytes), opts)
     const place = this.placeOf(file, opts.executable, rel)
     // A file of the same size there: compared with ours, which reads it.
     if (place.existing) return this.put(file, wholeBody(bytes), opts)
@@ -260,7 +278,13 @@ export class RootSink implements FileSink {
   }
 
   /** A small file read whole (the body checks itself as it ends), then handed to the thread; staged from then on, written or not. */
-  private async putOnThread(tmp: string, place: Place, body: AsyncIterable<Buffer>, fixMode: boolean, opts: FilePutOptions): Promise<void> {
+  private async putOnThread(
+    tmp: string,
+    place: Place,
+    body: AsyncIterable<Buffer>,
+    fixMode: boolean,
+    opts: FilePutOptions,
+  ): Promise<void> {
     const chunks: Buffer[] = []
     let length = 0
     for await (const chunk of body) {
@@ -276,7 +300,13 @@ export class RootSink implements FileSink {
     }
   }
 
-  private async putHere(tmp: string, place: Place, body: AsyncIterable<Buffer>, fixMode: boolean, opts: FilePutOptions): Promise<void> {
+  private async putHere(
+    tmp: string,
+    place: Place,
+    body: AsyncIterable<Buffer>,
+    fixMode: boolean,
+    opts: FilePutOptions,
+  ): Promise<void> {
     let fd: number
     try {
       fd = openSync(tmp, 'wx', place.mode)
@@ -286,7 +316,7 @@ export class RootSink implements FileSink {
     try {
       // The body hashes as it flows and throws before its end if the bytes are not the file's.
       for await (const chunk of body) {
-        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off)
+        for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off, chunk.length - off)
         opts.onBytes(chunk.length)
       }
       if (fixMode) fchmodSync(fd, place.mode)
@@ -351,7 +381,10 @@ export class RootSink implements FileSink {
     if (!p) {
       p = this.makeDir(rel)
       this.dirs.set(rel, p)
-      p.then(() => this.readyDirs.add(rel), () => {})
+      p.then(
+        () => this.readyDirs.add(rel),
+        () => {},
+      )
       p.catch(() => this.dirs.delete(rel))
     }
     return p

@@ -1,3 +1,6 @@
+import http from 'node:http'
+import https from 'node:https'
+
 import {
   CreateBucketCommand,
   type CreateBucketCommandInput,
@@ -6,16 +9,14 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3'
-import http from 'node:http'
-import https from 'node:https'
 
+import type {FileRef} from '../../content/roles.js'
 import {AirlockError, FailureError, NetworkError, UsageError} from '../../errors.js'
 import {proxyAgents, proxyFor} from '../../fetch/proxy.js'
 import {type ConnectionOptions, suggestTrust, trustedCas} from '../../fetch/tls.js'
 import {isLoopbackRegistry} from '../../oci/reference.js'
 import {formatBytes} from '../../ui/format.js'
 import type {Progress} from '../../ui/index.js'
-import type {FileRef} from '../../content/roles.js'
 import type {S3Credentials} from './s3-credentials.js'
 
 /**
@@ -80,13 +81,22 @@ export function s3Error(err: unknown, host: string, what: string): AirlockError 
     }
     const code = named ?? `HTTP ${status}`
     const hint: string[] = []
-    return new FailureError(`${what}: ${host} answered ${status ?? ''} ${code}${e.message && e.message !== e.name ? `: ${e.message}` : ''}`.replace(/\s+/g, ' '), {
-      suggestions: hint,
-      cause: err,
-    })
+    return new FailureError(
+      `${what}: ${host} answered ${status ?? ''} ${code}${e.message && e.message !== e.name ? `: ${e.message}` : ''}`.replace(
+        /\s+/g,
+        ' ',
+      ),
+      {
+        suggestions: hint,
+        cause: err,
+      },
+    )
   }
   const e = err as NodeJS.ErrnoException
-  const net = new NetworkError(`${what}: ${host}: ${e?.code ?? ''} ${e?.message ?? String(err)}`.trim(), {host, cause: err})
+  const net = new NetworkError(`${what}: ${host}: ${e?.code ?? ''} ${e?.message ?? String(err)}`.trim(), {
+    host,
+    cause: err,
+  })
   suggestTrust(net, host, 'with --ca-file, or skip the check with --insecure')
   return net
 }
@@ -121,21 +131,34 @@ export async function makeClient(opts: S3TargetOptions, concurrency: number): Pr
 }
 
 /** Check the flags that decide how to reach the endpoint; before anything is read. */
-export function checkS3Target(opts: Pick<S3TargetOptions, 'endpoint' | 'bucket' | 'insecure' | 'partSize' | 'concurrency'>): URL {
+export function checkS3Target(
+  opts: Pick<S3TargetOptions, 'endpoint' | 'bucket' | 'insecure' | 'partSize' | 'concurrency'>,
+): URL {
   let url: URL
   try {
     url = new URL(opts.endpoint)
   } catch {
-    throw new UsageError(`--endpoint ${opts.endpoint} is not a URL (e.g. https://s3.example.com or http://127.0.0.1:7480)`)
+    throw new UsageError(
+      `--endpoint ${opts.endpoint} is not a URL (e.g. https://s3.example.com or http://127.0.0.1:7480)`,
+    )
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--endpoint ${opts.endpoint}: only http:// and https:// are supported`)
-  if (url.username || url.password) throw new UsageError('--endpoint must not carry credentials; use --access-key/--secret-key, the environment or ~/.aws/credentials')
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`--endpoint ${opts.endpoint}: only http:// and https:// are supported`)
+  if (url.username || url.password)
+    throw new UsageError(
+      '--endpoint must not carry credentials; use --access-key/--secret-key, the environment or ~/.aws/credentials',
+    )
   if (url.protocol === 'http:' && !opts.insecure && !isLoopbackRegistry(url.host)) {
-    throw new UsageError(`--endpoint ${opts.endpoint} is plain HTTP; add --insecure to allow it for a host that is not loopback`)
+    throw new UsageError(
+      `--endpoint ${opts.endpoint} is plain HTTP; add --insecure to allow it for a host that is not loopback`,
+    )
   }
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(opts.bucket)) throw new UsageError(`--bucket ${opts.bucket} is not a valid bucket name`)
-  if (opts.partSize !== undefined && opts.partSize < MIN_PART_SIZE) throw new UsageError(`part size must be at least ${formatBytes(MIN_PART_SIZE)}`)
-  if (opts.concurrency !== undefined && (!Number.isInteger(opts.concurrency) || opts.concurrency < 1)) throw new UsageError('--concurrency must be at least 1')
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(opts.bucket))
+    throw new UsageError(`--bucket ${opts.bucket} is not a valid bucket name`)
+  if (opts.partSize !== undefined && opts.partSize < MIN_PART_SIZE)
+    throw new UsageError(`part size must be at least ${formatBytes(MIN_PART_SIZE)}`)
+  if (opts.concurrency !== undefined && (!Number.isInteger(opts.concurrency) || opts.concurrency < 1))
+    throw new UsageError('--concurrency must be at least 1')
   return url
 }
 
@@ -150,10 +173,17 @@ export function checkS3Target(opts: Pick<S3TargetOptions, 'endpoint' | 'bucket' 
  * us-east-1 included.
  */
 export function createBucketInput(bucket: string, region = 'us-east-1'): CreateBucketCommandInput {
-  return region === 'us-east-1' ? {Bucket: bucket} : {Bucket: bucket, CreateBucketConfiguration: {LocationConstraint: region as never}}
+  return region === 'us-east-1'
+    ? {Bucket: bucket}
+    : {Bucket: bucket, CreateBucketConfiguration: {LocationConstraint: region as never}}
 }
 
-export async function ensureBucket(client: S3Client, opts: Pick<S3TargetOptions, 'bucket' | 'createBucket' | 'region'>, host: string, progress: Progress): Promise<void> {
+export async function ensureBucket(
+  client: S3Client,
+  opts: Pick<S3TargetOptions, 'bucket' | 'createBucket' | 'region'>,
+  host: string,
+  progress: Progress,
+): Promise<void> {
   try {
     await client.send(new HeadBucketCommand({Bucket: opts.bucket}))
     return
@@ -161,7 +191,9 @@ export async function ensureBucket(client: S3Client, opts: Pick<S3TargetOptions,
     if (statusOf(err) !== 404) throw s3Error(err, host, `bucket ${opts.bucket}`)
   }
   if (!opts.createBucket) {
-    throw new FailureError(`bucket ${opts.bucket} does not exist on ${host}`, {suggestions: ['add --create-bucket to create it']})
+    throw new FailureError(`bucket ${opts.bucket} does not exist on ${host}`, {
+      suggestions: ['add --create-bucket to create it'],
+    })
   }
   try {
     await client.send(new CreateBucketCommand(createBucketInput(opts.bucket, opts.region || 'us-east-1')))
@@ -181,7 +213,13 @@ export async function ensureBucket(client: S3Client, opts: Pick<S3TargetOptions,
 }
 
 /** Same size and the same sha256 metadata: the object is already what the bundle has. */
-export async function objectHolds(client: S3Client, bucket: string, key: string, file: Pick<FileRef, 'size' | 'sha256'>, host: string): Promise<boolean> {
+export async function objectHolds(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  file: Pick<FileRef, 'size' | 'sha256'>,
+  host: string,
+): Promise<boolean> {
   try {
     const head = await client.send(new HeadObjectCommand({Bucket: bucket, Key: key}))
     return head.ContentLength === file.size && head.Metadata?.sha256 === file.sha256

@@ -45,7 +45,10 @@ export function parseIni(text: string): Map<string, Map<string, string>> {
  * credentials file (`AWS_SHARED_CREDENTIALS_FILE` or ~/.aws/credentials)
  * under `--profile`, AWS_PROFILE or `default`.
  */
-export async function resolveS3Credentials(input: CredentialInput, env: NodeJS.ProcessEnv = process.env): Promise<S3Credentials> {
+export async function resolveS3Credentials(
+  input: CredentialInput,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<S3Credentials> {
   if (input.accessKey !== undefined || input.secretKey !== undefined) {
     if (!input.accessKey || !input.secretKey) throw new UsageError('--access-key and --secret-key go together')
     return {accessKeyId: input.accessKey, secretAccessKey: input.secretKey, source: 'flags'}
@@ -64,13 +67,21 @@ export async function resolveS3Credentials(input: CredentialInput, env: NodeJS.P
   try {
     text = await readFile(file, 'utf8')
   } catch {
-    throw new UsageError('no S3 credentials: give --access-key and --secret-key, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write them to ~/.aws/credentials', {
-      details: [`${file} could not be read`],
-    })
+    throw new UsageError(
+      'no S3 credentials: give --access-key and --secret-key, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write them to ~/.aws/credentials',
+      {
+        details: [`${file} could not be read`],
+      },
+    )
   }
   const section = parseIni(text).get(profile)
   const id = section?.get('aws_access_key_id')
   const secret = section?.get('aws_secret_access_key')
   if (!id || !secret) throw new UsageError(`no credentials for profile ${profile} in ${file}`)
-  return {accessKeyId: id, secretAccessKey: secret, sessionToken: section?.get('aws_session_token') || undefined, source: `${file} [${profile}]`}
+  return {
+    accessKeyId: id,
+    secretAccessKey: secret,
+    sessionToken: section?.get('aws_session_token') || undefined,
+    source: `${file} [${profile}]`,
+  }
 }

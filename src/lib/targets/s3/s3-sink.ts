@@ -1,11 +1,26 @@
-import {AbortMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client} from '@aws-sdk/client-s3'
-import {Upload} from '@aws-sdk/lib-storage'
 import {Readable} from 'node:stream'
 
+import {
+  AbortMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3'
+import {Upload} from '@aws-sdk/lib-storage'
+
 import type {FilePutOptions, FileRef, OpenableFileSink} from '../../content/roles.js'
-import {silentProgress, type Progress} from '../../ui/index.js'
-import {DEFAULT_PART_SIZE, ensureBucket, objectHolds, objectKey, s3Error, statusOf, type S3TargetOptions} from './s3-client.js'
+import {type Progress, silentProgress} from '../../ui/index.js'
 import {plural} from '../../ui/table.js'
+import {
+  DEFAULT_PART_SIZE,
+  ensureBucket,
+  objectHolds,
+  objectKey,
+  s3Error,
+  type S3TargetOptions,
+  statusOf,
+} from './s3-client.js'
 
 export interface S3SinkOptions extends Pick<S3TargetOptions, 'bucket' | 'createBucket' | 'region'> {
   /** Normalized: no slash at either end. */
@@ -72,7 +87,10 @@ export class S3Sink implements OpenableFileSink {
     const {bucket, host, prefix, keys = new Set(), progress = silentProgress} = this.opts
     await ensureBucket(this.client, this.opts, host, progress)
     const aborted = await abortLeftUploads(this.client, bucket, prefix, keys, host)
-    if (aborted.length > 0) progress.info(`aborted ${plural(aborted.length, 'unfinished multipart upload')} an earlier import left in ${bucket}: ${aborted.join(', ')}`)
+    if (aborted.length > 0)
+      progress.info(
+        `aborted ${plural(aborted.length, 'unfinished multipart upload')} an earlier import left in ${bucket}: ${aborted.join(', ')}`,
+      )
     this.present = keys.size > 0 ? await listPresent(this.client, bucket, prefix, keys, host) : undefined
   }
 
@@ -103,7 +121,9 @@ export class S3Sink implements OpenableFileSink {
           return
         }
         try {
-          await client.send(new PutObjectCommand({Bucket: bucket, Key: key, Body: data, ContentLength: data.length, Metadata}))
+          await client.send(
+            new PutObjectCommand({Bucket: bucket, Key: key, Body: data, ContentLength: data.length, Metadata}),
+          )
         } catch (err) {
           throw s3Error(err, host, `PUT ${key}`)
         }
@@ -125,7 +145,13 @@ export class S3Sink implements OpenableFileSink {
     }
     const upload = new Upload({
       client,
-      params: {Bucket: bucket, Key: key, Body: Readable.from(counted(body, opts.onBytes)), ContentLength: file.size, Metadata},
+      params: {
+        Bucket: bucket,
+        Key: key,
+        Body: Readable.from(counted(body, opts.onBytes)),
+        ContentLength: file.size,
+        Metadata,
+      },
       partSize,
       queueSize: concurrency,
       leavePartsOnError: false,
@@ -181,7 +207,13 @@ async function* counted(body: AsyncIterable<Buffer>, onBytes: (n: number) => voi
  * as a HEAD for each of the bundle's keys would (a prefix holding far more
  * than the bundle): asking each file then costs less.
  */
-async function listPresent(client: S3Client, bucket: string, prefix: string, keys: Set<string>, host: string): Promise<Map<string, number> | undefined> {
+async function listPresent(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+  keys: Set<string>,
+  host: string,
+): Promise<Map<string, number> | undefined> {
   const present = new Map<string, number>()
   let pages = 0
   let token: string | undefined
@@ -189,7 +221,9 @@ async function listPresent(client: S3Client, bucket: string, prefix: string, key
     if (++pages > keys.size) return undefined
     let page
     try {
-      page = await client.send(new ListObjectsV2Command({Bucket: bucket, Prefix: prefix ? `${prefix}/` : undefined, ContinuationToken: token}))
+      page = await client.send(
+        new ListObjectsV2Command({Bucket: bucket, Prefix: prefix ? `${prefix}/` : undefined, ContinuationToken: token}),
+      )
     } catch (err) {
       if (statusOf(err) === 403) return undefined
       throw s3Error(err, host, `list ${bucket}${prefix ? `/${prefix}/` : ''}`)
@@ -207,7 +241,13 @@ async function listPresent(client: S3Client, bucket: string, prefix: string, key
  * until aborted): those under the prefix for a key this bundle writes,
  * started before this run. Another writer's uploads for other keys are left alone.
  */
-async function abortLeftUploads(client: S3Client, bucket: string, prefix: string, keys: Set<string>, host: string): Promise<string[]> {
+async function abortLeftUploads(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+  keys: Set<string>,
+  host: string,
+): Promise<string[]> {
   const started = Date.now()
   const aborted: string[] = []
   let keyMarker: string | undefined
@@ -215,7 +255,14 @@ async function abortLeftUploads(client: S3Client, bucket: string, prefix: string
   for (;;) {
     let page
     try {
-      page = await client.send(new ListMultipartUploadsCommand({Bucket: bucket, Prefix: prefix ? `${prefix}/` : undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker}))
+      page = await client.send(
+        new ListMultipartUploadsCommand({
+          Bucket: bucket,
+          Prefix: prefix ? `${prefix}/` : undefined,
+          KeyMarker: keyMarker,
+          UploadIdMarker: uploadIdMarker,
+        }),
+      )
     } catch (err) {
       throw s3Error(err, host, `list the multipart uploads of ${bucket}`)
     }
