@@ -52,7 +52,7 @@ describe('RegistryClient on the fake registry', () => {
     expect(m).toEqual({bytes: img.manifest, mediaType: MediaType.ociManifest, digest: img.descs.manifest.digest})
     expect(await c.headManifest('team/app', '1.0')).toEqual({digest: img.descs.manifest.digest, mediaType: MediaType.ociManifest, size: img.manifest.length})
     expect(await c.headManifest('team/app', 'nope')).toBeUndefined()
-    await expect(c.getManifest('team/app', 'nope')).rejects.toThrow(`${reg.host}/team/app:nope: tag nope not found in ${reg.host}/team/app (HTTP 404 MANIFEST_UNKNOWN)`)
+    await expect(c.getManifest('team/app', 'nope')).rejects.toThrow(`${reg.host}/team/app:nope: no such tag (HTTP 404 MANIFEST_UNKNOWN)`)
   })
 
   it('lists tags and the catalog page after page through Link headers', async () => {
@@ -163,7 +163,7 @@ describe('RegistryClient on the fake registry', () => {
     const err = (await client(reg).getManifest('team/app', '1.0').catch((e: unknown) => e)) as RegistryError
     expect(err).toBeInstanceOf(RegistryError)
     expect(err).toMatchObject({status: 503, host: reg.host, codes: ['UNAVAILABLE']})
-    expect(err.message).toBe(`${reg.host}: manifest ${reg.host}/team/app:1.0: HTTP 503 UNAVAILABLE: a fault of the fake registry`)
+    expect(err.message).toBe(`manifest ${reg.host}/team/app:1.0: HTTP 503 UNAVAILABLE: a fault of the fake registry`)
     expect(reg.count('GET', /\/manifests\//)).toBe(FAST.attempts)
   })
 

@@ -9,7 +9,7 @@ import {parseOciChartRef, resolveOciChart} from '../charts/oci.js'
 import {findChart, RepoIndexCache} from '../charts/repo-index.js'
 import {type StoredChart, writeStoreIndex} from '../charts/store-index.js'
 import {inFlight} from '../defaults.js'
-import {FailureError} from '../errors.js'
+import {FailureError, isAirlockError} from '../errors.js'
 import {ChecksumFiles} from '../fetch/checksum.js'
 import {FileFetcher} from '../fetch/file-pull.js'
 import {HashCache} from '../fetch/hash-cache.js'
@@ -67,8 +67,9 @@ function entryResolver(manifest: Manifest, ctx: Pick<PullContext, 'registry' | '
   return (entry) =>
     resolveEntry(entry).catch((error: unknown) => {
       // A checksum file's problem is the entry's: named by its manifest line, as a sha256 mismatch is.
-      if (error instanceof FailureError && entry.kind !== 'chart' && entry.checksumUrl) {
-        throw new FailureError(`${manifest.file}:${entry.pos.line}:${entry.pos.column}: ${error.message}`, {details: error.details, suggestions: error.suggestions})
+      // Any of ours (a 404 or an unreachable host is a NetworkError): its kind kept, the line put in front.
+      if (isAirlockError(error) && entry.kind !== 'chart' && entry.checksumUrl) {
+        error.message = `${manifest.file}:${entry.pos.line}:${entry.pos.column}: binary ${redactUrl(entry.url)}: ${error.message}`
       }
       throw error
     })
@@ -114,7 +115,7 @@ export async function planFiles(manifest: Manifest, ctx: Pick<PullContext, 'stor
   const planOne = async (entry: UrlFileEntry | ChartEntry): Promise<FilePlan> => {
     const src = await resolveEntry(entry)
     const held = await pool(() => fetcher.holds({dest: storePathOf(ctx.store, entry), digest: src.digest, size: src.size}))
-    const size = held ?? src.size ?? (await pool(() => headSize(http, src.url, entryLabel(manifest, entry, src)))) ?? null
+    const size = held ?? src.size ?? (await pool(() => headSize(http, src.url, entryLabel(manifest, entry, src), ctx.signal))) ?? null
     return {
       kind: entry.kind,
       url: entry.kind === 'chart' ? src.url : entry.url,
