@@ -234,14 +234,14 @@ describe('pullFiles against nginx', () => {
     const broken = `${web.url}/files/broken.sha256`
     // Prefixed with the entry's file:line:col, as a sha256 mismatch is.
     await expect(pullFiles(manifestOf([binary(`${web.url}/files/good.bin`, undefined, broken)]), ctx)).rejects.toThrow(
-      `test.yaml:${pos.line}:${pos.column}: checksum file ${broken} has no sha256 line`,
+      `test.yaml:${pos.line}:${pos.column}: binary ${web.url}/files/good.bin: checksum file ${broken} has no sha256 line`,
     )
     // SHA256SUMS names other.bin, good.bin and big.bin, not f0.bin.
     await expect(
       pullFiles(manifestOf([binary(`${web.url}/many/f0.bin`, undefined, `${web.url}/files/SHA256SUMS`)]), ctx),
     ).rejects.toThrow(
       new RegExp(
-        `^test\\.yaml:${pos.line}:${pos.column}: checksum file .*SHA256SUMS has 3 lines and none names f0\\.bin`,
+        `^test\\.yaml:${pos.line}:${pos.column}: binary \\S+/many/f0\\.bin: checksum file .*SHA256SUMS has 3 lines and none names f0\\.bin`,
       ),
     )
     expect(await listFiles(ctx.store.files)).toEqual([])
@@ -253,7 +253,7 @@ describe('pullFiles against nginx', () => {
     const err = await pullFiles(manifestOf([binary(url, sha(good))]), ctx).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(NetworkError)
     expect((err as NetworkError).status).toBe(404)
-    expect((err as Error).message).toContain(`${web.host}: HTTP 404`)
+    expect((err as Error).message).toContain(`${web.url}/files/missing.bin: HTTP 404`)
     expect((err as Error).message).toContain(url)
     // Not retried: one request.
     expect((await requestsFor(web, '/files/missing.bin')).length).toBe(1)

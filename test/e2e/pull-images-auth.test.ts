@@ -90,7 +90,7 @@ describe('airlock pull: Basic auth over TLS with a CA made at test time', () => 
       env: {DOCKER_CONFIG: dir},
     })
     expect(r.code).toBe(1)
-    expect(r.stderr).toContain(`${reg.host}: manifest ${img.ref}: HTTP 401`)
+    expect(r.stderr).toContain(`manifest ${img.ref}: HTTP 401`)
     expect(r.stderr).toMatch(/--username and --password/)
     // Without the CA: a certificate error, no plain HTTP retry.
     r = await runCli(['pull', file, '--store', join(dir, 'store'), '--username', 'alice', '--password', 'tls-s3cret'], {

@@ -268,21 +268,17 @@ describe('airlock pull (images) against the distribution registry', () => {
     for (const [ref, expected] of [
       [
         `${front.host}/lib/multi:nope`,
-        new RegExp(
-          `Error: ${front.host}/lib/multi:nope: tag nope not found in ${front.host}/lib/multi \\(HTTP 404 MANIFEST_UNKNOWN\\)`,
-        ),
+        new RegExp(`Error: ${front.host}/lib/multi:nope: no such tag \\(HTTP 404 MANIFEST_UNKNOWN\\)`),
       ],
       [
         `${front.host}/lib/nothing:1`,
         new RegExp(
-          `Error: ${front.host}/lib/nothing(:1: tag 1 not found in ${front.host}/lib/nothing|: no such repository in ${front.host}) \\(HTTP 404 (NAME|MANIFEST)_UNKNOWN\\)`,
+          `Error: ${front.host}/lib/nothing:1: no such (tag|repository) \\(HTTP 404 (NAME|MANIFEST)_UNKNOWN\\)`,
         ),
       ],
       [
         `${front.host}/lib/multi:1.0@sha256:${'ab'.repeat(32)}`,
-        new RegExp(
-          `lib/multi@sha256:${'ab'.repeat(32)}: no manifest with that digest in ${front.host}/lib/multi \\(HTTP 404 MANIFEST_UNKNOWN\\)`,
-        ),
+        new RegExp(`lib/multi@sha256:${'ab'.repeat(32)}: no manifest with that digest \\(HTTP 404 MANIFEST_UNKNOWN\\)`),
       ],
     ] as const) {
       const file = await manifestFile(dir, `    - ${ref}\n`)
@@ -309,7 +305,7 @@ describe('airlock pull (images) against the distribution registry', () => {
     const t0 = Date.now()
     const r = await runCli(['pull', file, '--store', join(dir, 'store')])
     expect(r.code).toBe(1)
-    expect(r.stderr).toContain(`Error: ${host}: cannot reach the registry: connect ECONNREFUSED ${host}`)
+    expect(r.stderr).toContain(`Error: ${host}: cannot reach the registry: connect ECONNREFUSED (5 attempts)`)
     expect(r.stderr).toContain('(5 attempts)')
     // The retries waited (backoff), but not forever.
     expect(Date.now() - t0).toBeGreaterThan(1000)

@@ -225,7 +225,7 @@ describe('RegistryClient', () => {
     expect(err.codes).toEqual(['MANIFEST_UNKNOWN'])
     expect(err.status).toBe(404)
     expect(err.repository).toBe('a/b')
-    expect(err.message).toBe(`${host}/a/b:nope: tag nope not found in ${host}/a/b (HTTP 404 MANIFEST_UNKNOWN)`)
+    expect(err.message).toBe(`${host}/a/b:nope: no such tag (HTTP 404 MANIFEST_UNKNOWN)`)
     expect(calls).toBe(1)
     calls = 0
     await c.getManifest('a/flaky', 'v1')
@@ -266,7 +266,7 @@ describe('RegistryClient', () => {
     await new Promise((r) => dead.close(r))
     const c = new RegistryClient({registry: `127.0.0.1:${port}`, policy})
     await expect(c.getManifest('a/b', 'v1')).rejects.toThrow(
-      new RegExp(`^127.0.0.1:${port}: cannot reach the registry: connect ECONNREFUSED .*\\(3 attempts\\)$`),
+      new RegExp(`^127.0.0.1:${port}: cannot reach the registry: connect ECONNREFUSED \\(3 attempts\\)$`),
     )
   })
   it("asks a token service that answers 503 at most the policy's attempts (retries live in one layer)", async () => {

@@ -108,7 +108,7 @@ describe('mirror between two fake registries', () => {
       action: {status: 400, code: 'MANIFEST_INVALID'},
     })
     await expect(mirror(manifestOf([`${source.host}/team/app:1.0`]), options('broken'))).rejects.toThrow(
-      `${target.host}: manifest ${target.host}/broken/team/app@${single.digest}: HTTP 400 MANIFEST_INVALID`,
+      `manifest ${target.host}/broken/team/app@${single.digest}: HTTP 400 MANIFEST_INVALID`,
     )
   })
 })

@@ -63,7 +63,7 @@ describe('RegistryClient on the fake registry', () => {
     })
     expect(await c.headManifest('team/app', 'nope')).toBeUndefined()
     await expect(c.getManifest('team/app', 'nope')).rejects.toThrow(
-      `${reg.host}/team/app:nope: tag nope not found in ${reg.host}/team/app (HTTP 404 MANIFEST_UNKNOWN)`,
+      `${reg.host}/team/app:nope: no such tag (HTTP 404 MANIFEST_UNKNOWN)`,
     )
   })
 
@@ -235,9 +235,7 @@ describe('RegistryClient on the fake registry', () => {
       .catch((e: unknown) => e)) as RegistryError
     expect(err).toBeInstanceOf(RegistryError)
     expect(err).toMatchObject({status: 503, host: reg.host, codes: ['UNAVAILABLE']})
-    expect(err.message).toBe(
-      `${reg.host}: manifest ${reg.host}/team/app:1.0: HTTP 503 UNAVAILABLE: a fault of the fake registry`,
-    )
+    expect(err.message).toBe(`manifest ${reg.host}/team/app:1.0: HTTP 503 UNAVAILABLE: a fault of the fake registry`)
     expect(reg.count('GET', /\/manifests\//)).toBe(FAST.attempts)
   })
 

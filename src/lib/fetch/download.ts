@@ -120,7 +120,11 @@ function named(err: unknown, req: DownloadRequest, seen: {url?: string; attempts
   const host = hostOf(seen.url)
   const tried = `${seen.attempts} attempt${seen.attempts === 1 ? '' : 's'}${seen.attempts > 1 && have > 0 ? ', each resuming with Range where the last stopped' : ''}`
   if (err instanceof NetworkError && !err.message.includes(req.label)) {
-    return new NetworkError(`${req.label}: ${err.message}; gave up after ${tried}`, {
+    const own =
+      req.label.includes(err.host) && err.message.startsWith(`${err.host}: `)
+        ? err.message.slice(err.host.length + 2)
+        : err.message
+    return new NetworkError(`${req.label}: ${own}; gave up after ${tried}`, {
       host: err.host,
       status: err.status,
       cause: err,

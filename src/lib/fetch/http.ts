@@ -4,6 +4,7 @@ import type {Got, Response} from 'got'
 
 import type {OpenedStream} from '../content/opener.js'
 import {NetworkError} from '../errors.js'
+import {withRetry} from './retry.js'
 import {type ConnectionOptions, trustedCas} from './tls.js'
 
 export const USER_AGENT = 'airlock/0.1'
@@ -56,8 +57,10 @@ export function statusError(
   what?: string,
 ): NetworkError {
   const u = new URL(url.toString())
+  // What was asked names the URL, and so the host, once: the host is added only where it does not.
+  const subject = what ?? redactUrl(u)
   const err = new NetworkError(
-    `${u.host}: HTTP ${res.statusCode}${res.statusMessage ? ` ${res.statusMessage}` : ''} for ${what ?? redactUrl(u)}`,
+    `${subject.includes(u.host) ? '' : `${u.host}: `}${subject}: HTTP ${res.statusCode}${res.statusMessage ? ` ${res.statusMessage}` : ''}`,
     {host: u.host, status: res.statusCode},
   )
   const ra = res.headers['retry-after']
@@ -70,8 +73,11 @@ export function connectionError(err: unknown, url: URL | string): NetworkError {
   const u = new URL(url.toString())
   const e = err as {code?: string; message?: string}
   if (err instanceof NetworkError) return err
-  const code = e.code && e.code !== 'ERR_GOT_REQUEST_ERROR' ? ` (${e.code})` : ''
-  const ne = new NetworkError(`${u.host}: ${e.message ?? String(err)}${code}`, {host: u.host, cause: err})
+  let message = e.message ?? String(err)
+  // Node says the address again ("connect ECONNREFUSED 127.0.0.1:1"): the host leads the line once.
+  if (message.endsWith(` ${u.host}`)) message = message.slice(0, -u.host.length - 1)
+  const code = e.code && e.code !== 'ERR_GOT_REQUEST_ERROR' && !message.includes(e.code) ? ` (${e.code})` : ''
+  const ne = new NetworkError(`${u.host}: ${message}${code}`, {host: u.host, cause: err})
   ;(ne as NetworkError & {code?: string}).code = e.code
   return ne
 }
@@ -141,12 +147,41 @@ export async function openStream(
  * plan; undefined when it gives none or refuses HEAD. A 404 or 410 throws as
  * the GET of a pull would (statusError); a socket failure throws too.
  */
-export async function headSize(http: Got, url: string, what?: string): Promise<number | undefined> {
+export async function headSize(
+  http: Got,
+  url: string,
+  what?: string,
+  signal?: AbortSignal,
+): Promise<number | undefined> {
+  let attempts = 0
   let res: Response
   try {
-    res = await http.head(url)
+    // The one retry policy, as the GET of a pull retries.
+    res = await withRetry(
+      async () => {
+        attempts++
+        try {
+          return await http.head(url)
+        } catch (err) {
+          throw connectionError(err, url)
+        }
+      },
+      {signal},
+    )
   } catch (err) {
-    throw connectionError(err, url)
+    // Named as a pull names its download: the manifest's file:line label, then what went wrong.
+    if (err instanceof NetworkError && what && !err.message.includes(what)) {
+      const own =
+        what.includes(err.host) && err.message.startsWith(`${err.host}: `)
+          ? err.message.slice(err.host.length + 2)
+          : err.message
+      throw new NetworkError(`${what}: ${own}${attempts > 1 ? `; gave up after ${attempts} attempts` : ''}`, {
+        host: err.host,
+        status: err.status,
+        cause: err,
+      })
+    }
+    throw err
   }
   if (res.statusCode === 404 || res.statusCode === 410) throw statusError(res, url, what)
   if (res.statusCode < 200 || res.statusCode >= 300) return undefined

@@ -11,7 +11,7 @@ import {digestHex} from '../content/digest.js'
 import type {Opener} from '../content/opener.js'
 import {relativePathProblem} from '../content/paths.js'
 import {inFlight} from '../defaults.js'
-import {FailureError} from '../errors.js'
+import {FailureError, isAirlockError} from '../errors.js'
 import {ChecksumFiles} from '../fetch/checksum.js'
 import {FileFetcher} from '../fetch/file-pull.js'
 import {HashCache} from '../fetch/hash-cache.js'
@@ -76,11 +76,9 @@ function entryResolver(
   return (entry) =>
     resolveEntry(entry).catch((error: unknown) => {
       // A checksum file's problem is the entry's: named by its manifest line, as a sha256 mismatch is.
-      if (error instanceof FailureError && entry.kind !== 'chart' && entry.checksumUrl) {
-        throw new FailureError(`${manifest.file}:${entry.pos.line}:${entry.pos.column}: ${error.message}`, {
-          details: error.details,
-          suggestions: error.suggestions,
-        })
+      // Any of ours (a 404 or an unreachable host is a NetworkError): its kind kept, the line put in front.
+      if (isAirlockError(error) && entry.kind !== 'chart' && entry.checksumUrl) {
+        error.message = `${manifest.file}:${entry.pos.line}:${entry.pos.column}: binary ${redactUrl(entry.url)}: ${error.message}`
       }
       throw error
     })
@@ -132,7 +130,10 @@ export async function planFiles(
       fetcher.holds({dest: storePathOf(ctx.store, entry), digest: src.digest, size: src.size}),
     )
     const size =
-      held ?? src.size ?? (await pool(() => headSize(http, src.url, entryLabel(manifest, entry, src)))) ?? null
+      held ??
+      src.size ??
+      (await pool(() => headSize(http, src.url, entryLabel(manifest, entry, src), ctx.signal))) ??
+      null
     return {
       kind: entry.kind,
       url: entry.kind === 'chart' ? src.url : entry.url,

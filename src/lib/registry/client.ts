@@ -263,13 +263,15 @@ export class RegistryClient implements TagLister, ReferrerLister {
   private notFound(err: RegistryError, repository: string, reference: string): RegistryError {
     const repo = `${this.registry}/${repository}`
     const code = err.codes[0] ?? 'MANIFEST_UNKNOWN'
+    // The reference once, at the start, as the task that failed names it.
+    const name = `${repo}${isDigest(reference) ? '@' : ':'}${reference}`
     const what =
       code === 'NAME_UNKNOWN'
-        ? `${repo}: no such repository in ${this.registry}`
+        ? 'no such repository'
         : isDigest(reference)
-          ? `${repo}@${reference}: no manifest with that digest in ${repo}`
-          : `${repo}:${reference}: tag ${reference} not found in ${repo}`
-    return new RegistryError(`${what} (HTTP 404 ${code})`, {
+          ? 'no manifest with that digest'
+          : 'no such tag'
+    return new RegistryError(`${name}: ${what} (HTTP 404 ${code})`, {
       host: this.host,
       status: 404,
       repository,

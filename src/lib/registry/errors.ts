@@ -47,7 +47,8 @@ export function responseError(
   const {codes, messages} = parseErrorBody(res.body)
   const detail = messages.length > 0 ? `: ${messages.join('; ')}` : ''
   const codeText = codes.length > 0 ? ` ${codes.join(', ')}` : ''
-  const err = new RegistryError(`${ctx.registry}: ${ctx.what}: HTTP ${res.status}${codeText}${detail}`, {
+  const subject = ctx.what.includes(ctx.registry) ? ctx.what : `${ctx.registry}: ${ctx.what}`
+  const err = new RegistryError(`${subject}: HTTP ${res.status}${codeText}${detail}`, {
     host: ctx.host,
     status: res.status,
     repository: ctx.repository,

@@ -29,3 +29,8 @@ export function shortDigest(digest: string): string {
   const [alg, hex] = digest.split(':')
   return hex ? `${alg}:${hex.slice(0, 12)}` : digest
 }
+
+/** A failed task's line: its title, then the message, the title left out when the message names it already. */
+export function failureLine(title: string, message: string): string {
+  return message.includes(title) ? message : `${title}: ${message}`
+}

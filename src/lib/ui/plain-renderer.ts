@@ -1,4 +1,4 @@
-import {formatBytes, formatDuration} from './format.js'
+import {failureLine, formatBytes, formatDuration} from './format.js'
 import type {Progress, TaskHandle} from './progress.js'
 
 /**
@@ -32,7 +32,7 @@ export class PlainProgress implements Progress {
       fail: (message) => {
         if (finished) return
         finished = true
-        this.write(`FAIL ${title}: ${message}`)
+        this.write(`FAIL ${failureLine(title, message)}`)
       },
     }
   }

@@ -7,7 +7,7 @@ import {
   ProcessOutputStream,
 } from 'listr2'
 
-import {formatBytes, formatDuration, formatRate} from './format.js'
+import {failureLine, formatBytes, formatDuration, formatRate} from './format.js'
 import type {Progress, TaskHandle} from './progress.js'
 
 interface Item {
@@ -191,7 +191,7 @@ export class TtyProgress implements Progress {
         item.note = message
         this.end(item)
         this.failed++
-        this.keep(`✖ ${item.title}: ${message}`)
+        this.keep(`✖ ${failureLine(item.title, message)}`)
       },
     }
   }
