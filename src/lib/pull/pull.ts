@@ -6,7 +6,6 @@ import type {LowSpeed} from '../fetch/low-speed.js'
 import type {ConnectionOptions} from '../fetch/tls.js'
 import type {Manifest} from '../manifest/types.js'
 import {manifestWarnings} from '../manifest/warnings.js'
-import {type OsPullResult, pullOsPackages} from '../ospkgs/pull.js'
 import {sourceClients} from '../select/clients.js'
 import {type RepositoriesReport, type Resolution, resolveManifest, type SelectionReport} from '../select/resolve.js'
 import {mergeRecords} from '../store/records.js'
@@ -15,6 +14,7 @@ import type {Progress} from '../ui/progress.js'
 import {type PullContext, valuesOrFirstFailure} from './context.js'
 import {type FilePlan, type FilePullResult, planFiles, pullFiles} from './files.js'
 import {type ImagePlan, type ImagePullResult, planImages, pullImages} from './images.js'
+import {type OsPullResult, pullOsPackages} from './os-packages.js'
 
 export interface PullOptions extends Pick<ConnectionOptions, 'caFiles'> {
   store: string
