@@ -83,7 +83,7 @@ describe('airlock import registry (plain HTTP)', () => {
     expect(r.stdout).toContain(`quay.io/org/multi:2 -> ${reg.host}/mirror/org/multi:2`)
     // The summary is a result: on stdout, last.
     expect(r.stdout.trimEnd().split('\n').pop()).toMatch(
-      new RegExp(`^total: ${bundle.images.length} image\\(s\\) would be pushed to ${reg.host} \\(dry run`),
+      new RegExp(`^total: ${bundle.images.length} images would be pushed to ${reg.host} \\(dry run`),
     )
     expect((await logLines(reg)).length).toBe(before)
   })
