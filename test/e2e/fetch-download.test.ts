@@ -8,15 +8,16 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {IntegrityError} from '../../src/lib/errors.js'
-import {downloadVerified} from '../../src/lib/fetch/download.js'
+import {downloadVerified, SMALL_BODY_BYTES} from '../../src/lib/fetch/download.js'
 import {createHttp, openStream} from '../../src/lib/fetch/http.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
-// A loopback HTTP server whose faults (ignore Range, cut the body, serve wrong bytes)
+// A loopback HTTP server whose faults (ignore Range, cut the body, serve wrong bytes, trickle)
 // are switched per test; these are the faults a real static server cannot be told to make.
-const body = randomBytes(256 * 1024)
-const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
-let mode: 'ok' | 'no-range' | 'cut' | 'corrupt' = 'ok'
+// Each test runs with a body that streams (past SMALL_BODY_BYTES) and one read whole.
+let body = randomBytes(256 * 1024)
+let digest = ''
+let mode: 'ok' | 'no-range' | 'cut' | 'corrupt' | 'trickle' = 'ok'
 let served = 0
 let requests = 0
 let ranges: string[] = []
@@ -40,6 +41,18 @@ beforeAll(async () => {
       res.writeHead(200, {'content-length': data.length})
     }
     const chunk = data.subarray(start)
+    if (mode === 'trickle') {
+      // Half at once, then a byte every 100 ms; the Range request that follows is served in full.
+      let at = Math.floor(chunk.length / 2)
+      res.write(chunk.subarray(0, at))
+      const t = setInterval(() => {
+        if (res.destroyed || at >= chunk.length) return clearInterval(t)
+        res.write(chunk.subarray(at, ++at))
+      }, 100)
+      res.on('close', () => clearInterval(t))
+      mode = 'ok'
+      return
+    }
     if (mode === 'cut') {
       const half = chunk.subarray(0, Math.floor(chunk.length / 2))
       served += half.length
@@ -55,7 +68,13 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/blob`
 })
 
-afterAll(() => new Promise<void>((r) => server.close(() => r())))
+afterAll(
+  () =>
+    new Promise<void>((r) => {
+      server.closeAllConnections()
+      server.close(() => r())
+    }),
+)
 
 beforeEach(() => {
   mode = 'ok'
@@ -81,7 +100,16 @@ async function setup() {
   }
 }
 
-describe('downloadVerified', () => {
+describe.each([
+  ['streamed', 256 * 1024],
+  ['read whole', 16 * 1024],
+])('downloadVerified, a body %s', (_how, size) => {
+  beforeAll(() => {
+    expect(size > SMALL_BODY_BYTES).toBe(_how === 'streamed')
+    body = randomBytes(size)
+    digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
+  })
+
   it('writes verified content under its final name', async () => {
     const {req} = await setup()
     const r = await downloadVerified(req)
@@ -108,11 +136,12 @@ describe('downloadVerified', () => {
     await downloadVerified({...req, dest: join(req.dest + '-seed')})
     const {mkdir} = await import('node:fs/promises')
     await mkdir(join(req.partial, '..'), {recursive: true})
-    await writeFile(req.partial, body.subarray(0, 100_000))
+    const kept = Math.floor(body.length / 3)
+    await writeFile(req.partial, body.subarray(0, kept))
     served = 0
     const r = await downloadVerified(req)
-    expect(r.bytesResumed).toBe(100_000)
-    expect(served).toBe(body.length - 100_000)
+    expect(r.bytesResumed).toBe(kept)
+    expect(served).toBe(body.length - kept)
     expect(await readFile(req.dest)).toEqual(body)
   })
 
@@ -120,7 +149,7 @@ describe('downloadVerified', () => {
     const {req} = await setup()
     const {mkdir} = await import('node:fs/promises')
     await mkdir(join(req.partial, '..'), {recursive: true})
-    await writeFile(req.partial, body.subarray(0, 50_000))
+    await writeFile(req.partial, body.subarray(0, Math.floor(body.length / 5)))
     mode = 'no-range'
     await downloadVerified(req)
     expect(served).toBe(body.length)
@@ -137,5 +166,36 @@ describe('downloadVerified', () => {
     expect(requests).toBe(2)
     expect(existsSync(req.dest)).toBe(false)
     expect(existsSync(req.partial)).toBe(false)
+  })
+
+  it('refuses a body longer than the size it was asked for, and leaves nothing', async () => {
+    const {req} = await setup()
+    const err = await downloadVerified({...req, size: body.length - 10}).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(IntegrityError)
+    expect((err as Error).message).toContain(`more than ${body.length - 10} bytes`)
+    expect(existsSync(req.dest)).toBe(false)
+    expect(existsSync(req.partial)).toBe(false)
+  })
+
+  it('abandons a transfer under the speed floor and resumes it with Range from what came', async () => {
+    const {req} = await setup()
+    mode = 'trickle'
+    const r = await downloadVerified({...req, lowSpeed: {bytesPerSecond: 1000, seconds: 1}})
+    expect(ranges[0]).toBe('')
+    expect(Number(/^bytes=(\d+)-$/.exec(ranges[1])![1])).toBeGreaterThanOrEqual(Math.floor(body.length / 2))
+    expect(r.size).toBe(body.length)
+    expect(await readFile(req.dest)).toEqual(body)
+  })
+
+  it('stops when its signal aborts, keeping what came for the next run', async () => {
+    const {req} = await setup()
+    mode = 'trickle'
+    const ac = new AbortController()
+    setTimeout(() => ac.abort(new Error('stopped by the test')), 300)
+    const err = await downloadVerified({...req, signal: ac.signal}).catch((e: unknown) => e)
+    // The signal's reason (read whole) or the pipeline's AbortError (streamed).
+    expect((err as Error).message).toMatch(/stopped by the test|aborted/)
+    expect(existsSync(req.dest)).toBe(false)
+    expect((await readFile(req.partial)).length).toBeGreaterThanOrEqual(Math.floor(body.length / 2))
   })
 })

@@ -1,16 +1,18 @@
 import {createHash, type Hash} from 'node:crypto'
 import {createReadStream, createWriteStream} from 'node:fs'
-import {mkdir, rm, stat, truncate} from 'node:fs/promises'
+import {mkdir, rm, truncate} from 'node:fs/promises'
 import {dirname} from 'node:path'
+import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
 import type {Opener} from '../content/opener.js'
 import {IntegrityError, isAirlockError, NetworkError} from '../errors.js'
 import {streamingHeap} from '../heap.js'
 import {commitFile} from '../store/atomic.js'
+import {sizeOnDisk, writeSmall} from '../store/small-files.js'
 import {countingStream} from './counting.js'
 import {HashingStream} from './hashing-stream.js'
-import {defaultLowSpeed, type LowSpeed, lowSpeedGuard} from './low-speed.js'
+import {defaultLowSpeed, type LowSpeed, lowSpeedGuard, lowSpeedWatch} from './low-speed.js'
 import {type RetryPolicy, withRetry} from './retry.js'
 
 export interface DownloadRequest {
@@ -52,12 +54,28 @@ export interface DownloadResult {
   size: number
 }
 
-async function sizeOf(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size
-  } catch {
-    return 0
-  }
+/** The bytes a partial file holds (0 when there is none). */
+function sizeOf(path: string): number {
+  return sizeOnDisk(path) ?? 0
+}
+
+/**
+ * A fresh body of up to this many bytes (an image's config, a small layer, a
+ * small file) is read whole into memory, hashed, and written to its partial
+ * file in one synchronous call, rather than streamed through a pipeline and a
+ * write stream: on a pull of thousands of tiny blobs the pipeline's stages,
+ * the write stream's open, writes and close through the thread pool, and the
+ * low-speed guard's stream cost more than the bytes.
+ */
+export const SMALL_BODY_BYTES = 64 << 10
+
+/** Folders partial files were put in already by this process (one mkdir per folder, not per download). */
+const madeDirs = new Set<string>()
+
+async function makeDir(dir: string): Promise<void> {
+  if (madeDirs.has(dir)) return
+  await mkdir(dir, {recursive: true})
+  madeDirs.add(dir)
 }
 
 /**
@@ -77,8 +95,8 @@ interface RunningHash {
  * mismatch deletes the partial file and starts over once before failing.
  */
 export async function downloadVerified(req: DownloadRequest): Promise<DownloadResult> {
-  await mkdir(dirname(req.partial), {recursive: true})
-  const initial = await sizeOf(req.partial)
+  await makeDir(dirname(req.partial))
+  const initial = sizeOf(req.partial)
   let fetched = 0
   const running: RunningHash = {hash: createHash('sha256'), bytes: 0}
   // What a final error names: the server last spoken to and how many attempts it got.
@@ -157,7 +175,7 @@ async function attempt(
   count: (n: number) => void,
   seen: {url?: string},
 ): Promise<{size: number}> {
-  let have = await sizeOf(req.partial)
+  let have = sizeOf(req.partial)
   if (req.size !== undefined && have > req.size) {
     // A tail past the content's size is not the content's: cut it, and check what is left like any kept bytes.
     have = await cut(req.partial, req.size, running)
@@ -198,37 +216,96 @@ async function attempt(
     hash = createHash('sha256')
     have = 0
   }
+  let size: number | undefined
   if (opened) {
     seen.url = opened.url
     const expectedTotal = req.size ?? opened.total
-    const hasher = new HashingStream(expectedTotal === undefined ? undefined : expectedTotal - have, req.label, hash)
-    const counter = countingStream((n) => {
-      count(n)
-      req.onBytes?.(n)
-    })
-    // A large body: the collector's limits for streams while it flows (see streamingHeap).
-    const streamed = streamingHeap(expectedTotal === undefined ? undefined : expectedTotal - have)
-    try {
-      const guard = lowSpeedGuard(req.lowSpeed ?? defaultLowSpeed, `${req.label} from ${hostOf(opened.url)}`)
-      await pipeline(opened.stream, guard, hasher, counter, createWriteStream(req.partial, {flags: 'a'}), {
-        signal: req.signal,
+    const what = `${req.label} from ${hostOf(opened.url)}`
+    if (have === 0 && expectedTotal !== undefined && expectedTotal <= SMALL_BODY_BYTES) {
+      size = await smallBody(req, {stream: opened.stream, max: expectedTotal, what, hash, running}, (n) => {
+        count(n)
+        req.onBytes?.(n)
       })
-    } finally {
-      streamed()
-      // Valid for the next attempt only if the file then holds every byte hashed here.
-      running.hash = hash
-      running.bytes = have + hasher.bytes
+    } else {
+      const hasher = new HashingStream(expectedTotal === undefined ? undefined : expectedTotal - have, req.label, hash)
+      const counter = countingStream((n) => {
+        count(n)
+        req.onBytes?.(n)
+      })
+      // A large body: the collector's limits for streams while it flows (see streamingHeap).
+      const streamed = streamingHeap(expectedTotal === undefined ? undefined : expectedTotal - have)
+      try {
+        const guard = lowSpeedGuard(req.lowSpeed ?? defaultLowSpeed, what)
+        await pipeline(opened.stream, guard, hasher, counter, createWriteStream(req.partial, {flags: 'a'}), {
+          signal: req.signal,
+        })
+      } finally {
+        streamed()
+        // Valid for the next attempt only if the file then holds every byte hashed here.
+        running.hash = hash
+        running.bytes = have + hasher.bytes
+      }
     }
   } else {
     req.onBytes?.(0)
     running.hash = hash
     running.bytes = have
   }
-  const size = await sizeOf(req.partial)
+  size ??= sizeOf(req.partial)
   // A copy: a short body leaves the running hash to carry on from.
   const actual = digestOf(hash)
   check(req, size, actual, opened?.total)
   return {size}
+}
+
+/**
+ * A small body read whole (see SMALL_BODY_BYTES): hashed as it comes,
+ * refused once it passes `max` bytes, written to the partial file in one
+ * call, also when the transfer breaks (the next attempt resumes from what
+ * came, as a streamed body's does). The low-speed clock and the abort
+ * signal apply as to a stream. Returns the bytes written.
+ */
+async function smallBody(
+  req: DownloadRequest,
+  body: {stream: Readable; max: number; what: string; hash: Hash; running: RunningHash},
+  onBytes: (n: number) => void,
+): Promise<number> {
+  const {stream, max, what, hash, running} = body
+  const chunks: Buffer[] = []
+  let bytes = 0
+  // Why the transfer was stopped from here: thrown as it is (got would wrap an error given to destroy).
+  let stopped: Error | undefined
+  const stop = (err: Error) => {
+    stopped ??= err
+    stream.destroy()
+  }
+  const watch = lowSpeedWatch(req.lowSpeed ?? defaultLowSpeed, what, stop)
+  const abort = () => stop(req.signal?.reason instanceof Error ? req.signal.reason : new Error('aborted'))
+  req.signal?.addEventListener('abort', abort, {once: true})
+  try {
+    req.signal?.throwIfAborted()
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (bytes + chunk.length > max) throw new IntegrityError(req.label, `${max} bytes`, `more than ${max} bytes`)
+      bytes += chunk.length
+      watch.add(chunk.length)
+      hash.update(chunk)
+      chunks.push(chunk)
+      onBytes(chunk.length)
+    }
+    if (stopped) throw stopped
+  } catch (err) {
+    throw stopped ?? err
+  } finally {
+    watch.stop()
+    req.signal?.removeEventListener('abort', abort)
+    // The next attempt carries on from the running hash only if the file holds every byte it saw.
+    running.hash = createHash('sha256')
+    running.bytes = 0
+    writeSmall(req.partial, chunks)
+    running.hash = hash
+    running.bytes = bytes
+  }
+  return bytes
 }
 
 /** `sha256:<hex>` of what `hash` has seen so far, leaving it open to carry on. */

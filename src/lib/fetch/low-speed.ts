@@ -21,13 +21,19 @@ export class LowSpeedError extends Error {
   readonly code = 'ELOWSPEED'
 }
 
+/** Counts a transfer's bytes and calls `fail` once it went slower than the limit (see lowSpeedGuard). */
+export interface LowSpeedWatch {
+  add(bytes: number): void
+  stop(): void
+}
+
 /**
- * A pass-through that fails when fewer than bytesPerSecond x seconds bytes
- * went through in the last `seconds` (checked once a second; the clock
- * starts with the stream, so a slow first byte counts too).
+ * The clock of a transfer: fails it when fewer than bytesPerSecond x seconds
+ * bytes were added in the last `seconds` (checked once a second; the clock
+ * starts now, so a slow first byte counts too). Call `stop` when it ends.
  */
-export function lowSpeedGuard(limit: LowSpeed, what: string): Transform {
-  if (limit.bytesPerSecond <= 0) return new PassThrough()
+export function lowSpeedWatch(limit: LowSpeed, what: string, fail: (err: LowSpeedError) => void): LowSpeedWatch {
+  if (limit.bytesPerSecond <= 0) return {add() {}, stop() {}}
   const windowMs = limit.seconds * 1000
   const tickMs = Math.min(1000, windowMs)
   const floor = limit.bytesPerSecond * limit.seconds
@@ -35,26 +41,7 @@ export function lowSpeedGuard(limit: LowSpeed, what: string): Transform {
   const ticks: number[] = []
   let current = 0
   let elapsed = 0
-  let timer: NodeJS.Timeout | undefined
-  const stop = () => {
-    if (timer) clearInterval(timer)
-    timer = undefined
-  }
-  const guard = new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      current += chunk.length
-      cb(null, chunk)
-    },
-    flush(cb) {
-      stop()
-      cb()
-    },
-    destroy(err, cb) {
-      stop()
-      cb(err)
-    },
-  })
-  timer = setInterval(() => {
+  let timer: NodeJS.Timeout | undefined = setInterval(() => {
     ticks.push(current)
     current = 0
     elapsed += tickMs
@@ -63,7 +50,7 @@ export function lowSpeedGuard(limit: LowSpeed, what: string): Transform {
     const seen = ticks.reduce((a, b) => a + b, 0)
     if (seen < floor) {
       stop()
-      guard.destroy(
+      fail(
         new LowSpeedError(
           `${what}: slower than ${formatBytes(limit.bytesPerSecond)}/s for ${limit.seconds} s (${formatBytes(seen)} in the last ${limit.seconds} s); transfer abandoned`,
         ),
@@ -71,5 +58,35 @@ export function lowSpeedGuard(limit: LowSpeed, what: string): Transform {
     }
   }, tickMs)
   timer.unref()
+  function stop(): void {
+    if (timer) clearInterval(timer)
+    timer = undefined
+  }
+  return {
+    add(bytes) {
+      current += bytes
+    },
+    stop,
+  }
+}
+
+/** A pass-through that fails (is destroyed with a LowSpeedError) when lowSpeedWatch says so. */
+export function lowSpeedGuard(limit: LowSpeed, what: string): Transform {
+  if (limit.bytesPerSecond <= 0) return new PassThrough()
+  const watch = lowSpeedWatch(limit, what, (err) => guard.destroy(err))
+  const guard: Transform = new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      watch.add(chunk.length)
+      cb(null, chunk)
+    },
+    flush(cb) {
+      watch.stop()
+      cb()
+    },
+    destroy(err, cb) {
+      watch.stop()
+      cb(err)
+    },
+  })
   return guard
 }

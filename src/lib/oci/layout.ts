@@ -1,5 +1,5 @@
 import {readFileSync} from 'node:fs'
-import {type FileHandle, open, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {type FileHandle, open, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
 
@@ -15,7 +15,7 @@ import type {RetryPolicy} from '../fetch/retry.js'
 import {parseLayoutIndex} from '../graph/parse.js'
 import {Once} from '../once.js'
 import {writeFileAtomic} from '../store/atomic.js'
-import {readSmall, SMALL_FILE} from '../store/read-small.js'
+import {readSmall, readSmallOrUndefined, sizeOnDisk, SMALL_FILE, writeSmall} from '../store/small-files.js'
 import {StagedFiles} from '../store/staged.js'
 import type {Store} from '../store/store.js'
 
@@ -81,14 +81,6 @@ export function layoutEntry(ref: string, desc: Descriptor): Descriptor {
 
 export function layoutBlobPath(root: string, digest: string): string {
   return join(root, 'blobs', 'sha256', digestHex(digest))
-}
-
-async function sizeOf(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).size
-  } catch {
-    return undefined
-  }
 }
 
 export async function readLayoutIndex(root: string): Promise<ImageIndex> {
@@ -160,7 +152,7 @@ export class OciLayoutSink implements ImageSink {
   async hasBlob(desc: Descriptor): Promise<boolean> {
     const dest = this.store.blobPath(desc.digest)
     // Staged: verified, size included.
-    return this.staged?.has(dest) === true || (await sizeOf(dest)) === desc.size
+    return this.staged?.has(dest) === true || sizeOnDisk(dest) === desc.size
   }
 
   /**
@@ -201,7 +193,8 @@ export class OciLayoutSink implements ImageSink {
       if (staged.has(dest)) return
       const tmp = this.store.partialPath(desc.digest, 'manifest')
       try {
-        await writeFile(tmp, bytes)
+        if (bytes.length <= SMALL_FILE) writeSmall(tmp, [bytes])
+        else await writeFile(tmp, bytes)
       } catch (err) {
         await rm(tmp, {force: true})
         throw err
@@ -216,7 +209,10 @@ export class OciLayoutSink implements ImageSink {
     let bytes: Buffer | undefined
     // A staged blob may get its final name between the lookup and the read: then it is there.
     for (const path of new Set([this.staged?.pathOf(dest) ?? dest, dest])) {
-      bytes = await readFile(path).catch(() => undefined)
+      // Most manifests a pull asks for are new: a stat says so without a rejected read.
+      const size = sizeOnDisk(path)
+      if (size === undefined) continue
+      bytes = size <= SMALL_FILE ? readSmallOrUndefined(path, size) : await readFile(path).catch(() => undefined)
       if (bytes) break
     }
     if (!bytes) return undefined

@@ -1,10 +1,10 @@
-import {writeFile} from 'node:fs/promises'
+import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
 import {FailureError} from '../../src/lib/errors.js'
-import {readSmall} from '../../src/lib/store/read-small.js'
+import {readSmall, sizeOnDisk, writeSmall} from '../../src/lib/store/small-files.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 describe('readSmall', () => {
@@ -24,5 +24,20 @@ describe('readSmall', () => {
     })()
     expect(err).toBeInstanceOf(FailureError)
     expect((err as Error).message).toBe('gone1: missing from the store')
+  })
+})
+
+describe('writeSmall and sizeOnDisk', () => {
+  it('writes the chunks as the whole file, over what was there, and sizes regular files only', async () => {
+    const dir = await makeTempDir('small-files-')
+    const f = join(dir, 'f')
+    await writeFile(f, 'a much longer earlier content')
+    writeSmall(f, [Buffer.from('abc'), Buffer.alloc(0), Buffer.from('def')])
+    expect(await readFile(f, 'utf8')).toBe('abcdef')
+    expect(sizeOnDisk(f)).toBe(6)
+    writeSmall(f, [])
+    expect(sizeOnDisk(f)).toBe(0)
+    expect(sizeOnDisk(join(dir, 'gone'))).toBeUndefined()
+    expect(sizeOnDisk(dir)).toBeUndefined()
   })
 })
