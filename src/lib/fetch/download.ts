@@ -10,9 +10,8 @@ import {IntegrityError, isAirlockError, NetworkError} from '../errors.js'
 import {streamingHeap} from '../heap.js'
 import {commitFile} from '../store/atomic.js'
 import {sizeOnDisk, writeSmall} from '../store/small-files.js'
-import {countingStream} from './counting.js'
 import {HashingStream} from './hashing-stream.js'
-import {defaultLowSpeed, type LowSpeed, lowSpeedGuard, lowSpeedWatch} from './low-speed.js'
+import {defaultLowSpeed, type LowSpeed, lowSpeedWatch} from './low-speed.js'
 import {type RetryPolicy, withRetry} from './retry.js'
 
 export interface DownloadRequest {
@@ -227,19 +226,23 @@ async function attempt(
         req.onBytes?.(n)
       })
     } else {
-      const hasher = new HashingStream(expectedTotal === undefined ? undefined : expectedTotal - have, req.label, hash)
-      const counter = countingStream((n) => {
-        count(n)
-        req.onBytes?.(n)
-      })
+      const watch = lowSpeedWatch(req.lowSpeed ?? defaultLowSpeed, what, (err) => hasher.destroy(err))
+      const hasher: HashingStream = new HashingStream(
+        expectedTotal === undefined ? undefined : expectedTotal - have,
+        req.label,
+        hash,
+        (n) => {
+          watch.add(n)
+          count(n)
+          req.onBytes?.(n)
+        },
+      )
       // A large body: the collector's limits for streams while it flows (see streamingHeap).
       const streamed = streamingHeap(expectedTotal === undefined ? undefined : expectedTotal - have)
       try {
-        const guard = lowSpeedGuard(req.lowSpeed ?? defaultLowSpeed, what)
-        await pipeline(opened.stream, guard, hasher, counter, createWriteStream(req.partial, {flags: 'a'}), {
-          signal: req.signal,
-        })
+        await pipeline(opened.stream, hasher, createWriteStream(req.partial, {flags: 'a'}), {signal: req.signal})
       } finally {
+        watch.stop()
         streamed()
         // Valid for the next attempt only if the file then holds every byte hashed here.
         running.hash = hash

@@ -26,7 +26,9 @@ export async function hashFile(path: string): Promise<{digest: string; size: num
 /**
  * A pass-through stream that hashes what flows and refuses to pass more than
  * `maxSize` bytes (a server that sends more than announced is cut off at
- * once, not after filling the disk). The hot path of every download.
+ * once, not after filling the disk), telling `onChunk` each chunk's length
+ * (progress, the low-speed clock). The hot path of every download: one stage
+ * for all of it, as each stage of a pipeline costs its own hop per chunk.
  */
 export class HashingStream extends Transform {
   readonly hash: Hash
@@ -36,6 +38,7 @@ export class HashingStream extends Transform {
     private readonly maxSize?: number,
     private readonly label = 'stream',
     hash?: Hash,
+    private readonly onChunk?: (bytes: number) => void,
   ) {
     super()
     this.hash = hash ?? createHash('sha256')
@@ -48,6 +51,7 @@ export class HashingStream extends Transform {
       return
     }
     this.hash.update(chunk)
+    this.onChunk?.(chunk.length)
     cb(null, chunk)
   }
 

@@ -1,5 +1,3 @@
-import {PassThrough, Transform, type TransformCallback} from 'node:stream'
-
 import {formatBytes} from '../ui/format.js'
 
 /**
@@ -21,7 +19,7 @@ export class LowSpeedError extends Error {
   readonly code = 'ELOWSPEED'
 }
 
-/** Counts a transfer's bytes and calls `fail` once it went slower than the limit (see lowSpeedGuard). */
+/** Counts a transfer's bytes and calls `fail` once it went slower than the limit. */
 export interface LowSpeedWatch {
   add(bytes: number): void
   stop(): void
@@ -68,25 +66,4 @@ export function lowSpeedWatch(limit: LowSpeed, what: string, fail: (err: LowSpee
     },
     stop,
   }
-}
-
-/** A pass-through that fails (is destroyed with a LowSpeedError) when lowSpeedWatch says so. */
-export function lowSpeedGuard(limit: LowSpeed, what: string): Transform {
-  if (limit.bytesPerSecond <= 0) return new PassThrough()
-  const watch = lowSpeedWatch(limit, what, (err) => guard.destroy(err))
-  const guard: Transform = new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      watch.add(chunk.length)
-      cb(null, chunk)
-    },
-    flush(cb) {
-      watch.stop()
-      cb()
-    },
-    destroy(err, cb) {
-      watch.stop()
-      cb(err)
-    },
-  })
-  return guard
 }
