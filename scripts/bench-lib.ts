@@ -21,7 +21,33 @@ export interface Timed {
   code: number
   /** Peak RSS in KiB of the largest single process (GNU time %M). */
   rssKb?: number
+  /** CPU time of the server the command talked to, over the run (see servedBy). */
+  serverCpuMs?: number
   stderr: string
+}
+
+/** User + system CPU time of a running process, from /proc/PID/stat; undefined when it is gone. */
+export function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS
+  } catch {
+    return undefined
+  }
+}
+
+/** Linux's USER_HZ, the unit of /proc/PID/stat's times (getconf CLK_TCK). */
+const CLOCK_TICKS = 100
+
+/** `run`, with the CPU time the server process `pid` spent meanwhile as its serverCpuMs. */
+export async function servedBy(pid: number | undefined, run: () => Promise<Timed>): Promise<Timed> {
+  const before = processCpuMs(pid)
+  const t = await run()
+  const after = processCpuMs(pid)
+  return before === undefined || after === undefined ? t : {...t, serverCpuMs: after - before}
 }
 
 /**
@@ -64,6 +90,9 @@ export function summed(...runs: Timed[]): Timed {
     cpuMs: runs.reduce((a, r) => a + (r.cpuMs ?? 0), 0),
     code: runs.find((r) => r.code !== 0)?.code ?? 0,
     rssKb: Math.max(...runs.map((r) => r.rssKb ?? 0)),
+    serverCpuMs: runs.some((r) => r.serverCpuMs !== undefined)
+      ? runs.reduce((a, r) => a + (r.serverCpuMs ?? 0), 0)
+      : undefined,
     stderr: runs.map((r) => r.stderr).join(''),
   }
 }

@@ -16,7 +16,9 @@
  *   import registry  skopeo sync --all of skopeo's pull into a fresh registry
  *
  * Prints per job wall and CPU time (user + sys, children included) and peak
- * RSS (GNU time), medians over the rounds, the ratios to the references and
+ * RSS (GNU time), for pull and import registry the CPU time the registry
+ * spent serving the job (/proc/PID/stat: on 2 cores client and registry share
+ * the CPU), medians over the rounds, the ratios to the references and
  * new/old, then each goal as a PASS or FAIL line. The load average is printed
  * beside each job: the machine is shared, so compare CPU time as well as wall
  * time, and builds only within one run.
@@ -46,6 +48,7 @@ import {
   MB,
   median,
   seedBenchImages,
+  servedBy,
   smallFile,
   summed,
   type Timed,
@@ -170,6 +173,11 @@ class Runs {
     const l = this.byWho.get(who)
     return l ? median(l.map((t) => t.cpuMs ?? 0)) : undefined
   }
+  /** The CPU time of the registry the job talked to (pull: the source; import registry: the target). */
+  serverCpu(who: string): number | undefined {
+    const l = this.byWho.get(who)?.filter((t) => t.serverCpuMs !== undefined)
+    return l && l.length > 0 ? median(l.map((t) => t.serverCpuMs!)) : undefined
+  }
   spread(who: string): string {
     const l = this.byWho.get(who) ?? []
     if (l.length < 2) return ''
@@ -263,16 +271,18 @@ async function runSet(set: SetUp): Promise<boolean> {
           b.name,
           check(
             `${b.name} pull`,
-            await timed(process.execPath, [
-              b.cli,
-              'pull',
-              manifest,
-              '--store',
-              store(b),
-              '--quiet',
-              '--concurrency',
-              String(CONCURRENCY),
-            ]),
+            await servedBy(set.registry.pid, () =>
+              timed(process.execPath, [
+                b.cli,
+                'pull',
+                manifest,
+                '--store',
+                store(b),
+                '--quiet',
+                '--concurrency',
+                String(CONCURRENCY),
+              ]),
+            ),
           ),
         )
       }
@@ -292,7 +302,10 @@ async function runSet(set: SetUp): Promise<boolean> {
       )
       jobs.pull.add(
         'curl',
-        summed(check('curl', await curl(allCfg)), check('sync -f', await timed('sync', ['-f', curlDir]))),
+        summed(
+          check('curl', await servedBy(set.registry.pid, () => curl(allCfg))),
+          check('sync -f', await timed('sync', ['-f', curlDir])),
+        ),
       )
       say('skopeo sync')
       const skopeoDir = join(dir, 'skopeo')
@@ -303,17 +316,19 @@ async function runSet(set: SetUp): Promise<boolean> {
         summed(
           check(
             'skopeo sync',
-            await timed('skopeo', [
-              'sync',
-              '--all',
-              '--preserve-digests',
-              '--src',
-              'yaml',
-              '--dest',
-              'dir',
-              syncFile,
-              skopeoDir,
-            ]),
+            await servedBy(set.registry.pid, () =>
+              timed('skopeo', [
+                'sync',
+                '--all',
+                '--preserve-digests',
+                '--src',
+                'yaml',
+                '--dest',
+                'dir',
+                syncFile,
+                skopeoDir,
+              ]),
+            ),
           ),
           check('curl (files)', await curl(fileCfg)),
           check('sync -f', await timed('sync', ['-f', skopeoDir])),
@@ -407,17 +422,19 @@ async function runSet(set: SetUp): Promise<boolean> {
             b.name,
             check(
               `${b.name} import registry`,
-              await timed(process.execPath, [
-                b.cli,
-                'import',
-                'registry',
-                bundle(b),
-                '--registry',
-                target.host,
-                '--concurrency',
-                String(CONCURRENCY),
-                '--quiet',
-              ]),
+              await servedBy(target.pid, () =>
+                timed(process.execPath, [
+                  b.cli,
+                  'import',
+                  'registry',
+                  bundle(b),
+                  '--registry',
+                  target.host,
+                  '--concurrency',
+                  String(CONCURRENCY),
+                  '--quiet',
+                ]),
+              ),
             ),
           )
         } finally {
@@ -431,18 +448,20 @@ async function runSet(set: SetUp): Promise<boolean> {
           'skopeo',
           check(
             'skopeo sync to a registry',
-            await timed('skopeo', [
-              'sync',
-              '--all',
-              '--preserve-digests',
-              '--src',
-              'dir',
-              '--dest',
-              'docker',
-              '--dest-tls-verify=false',
-              skopeoDir,
-              `${target.host}/bench`,
-            ]),
+            await servedBy(target.pid, () =>
+              timed('skopeo', [
+                'sync',
+                '--all',
+                '--preserve-digests',
+                '--src',
+                'dir',
+                '--dest',
+                'docker',
+                '--dest-tls-verify=false',
+                skopeoDir,
+                `${target.host}/bench`,
+              ]),
+            ),
           ),
         )
       } finally {
@@ -458,8 +477,8 @@ async function runSet(set: SetUp): Promise<boolean> {
   const hasOld = BUILDS.length > 1
   const f = (ms?: number) => (ms === undefined ? '-' : (ms / 1000).toFixed(2))
   const x = (a?: number, b?: number) => (a === undefined || b === undefined ? '-' : `${(a / b).toFixed(2)}x`)
-  const header = ['job', 'who', 'wall s', 'cpu s', 'RSS MB', 'wall/new', 'cpu/new', 'spread s', 'load']
-  const widths = [16, 36, 8, 8, 8, 10, 9, 12, 10]
+  const header = ['job', 'who', 'wall s', 'cpu s', 'reg cpu s', 'RSS MB', 'wall/new', 'cpu/new', 'spread s', 'load']
+  const widths = [16, 36, 8, 8, 10, 8, 10, 9, 12, 10]
   const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('')
   const rows: string[][] = []
   const names: [keyof typeof jobs, string, [string, string][]][] = [
@@ -484,6 +503,7 @@ async function runSet(set: SetUp): Promise<boolean> {
       text,
       f(r.wall(id)),
       f(r.cpu(id)),
+      r.serverCpu(id) === undefined ? '' : f(r.serverCpu(id)),
       rss ? r.rssMb(id).toFixed(0) : '',
       x(r.wall(id), nw),
       x(r.cpu(id), nc),
@@ -492,7 +512,7 @@ async function runSet(set: SetUp): Promise<boolean> {
     ]
     const first = who('new', `new ${BUILDS[0].rev}`, true)
     first[0] = label
-    first[8] = r.loadRange()
+    first[9] = r.loadRange()
     rows.push(first)
     if (hasOld) rows.push(who('old', `old ${BUILDS[1].rev}`, true))
     for (const [id, text] of rs) rows.push(who(id, text, false))

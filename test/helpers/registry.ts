@@ -30,6 +30,8 @@ export interface RegistryServer {
   dataDir: string
   /** The registry's own log (stdout and stderr). */
   logFile: string
+  /** The registry's process (the benchmarks read its CPU time). */
+  pid?: number
   stop(): Promise<void>
 }
 
@@ -163,6 +165,7 @@ export async function startRegistry(opts: RegistryOpts = {}): Promise<RegistrySe
     token,
     dataDir,
     logFile,
+    pid: child.pid,
     stop,
   }
 }
