@@ -4,6 +4,7 @@ import {promisify} from 'node:util'
 
 import {describe, expect, it} from 'vitest'
 
+import {STREAMING_GROWTH, streamingGrowth} from '../src/lib/heap.js'
 import {repoRoot} from './helpers/cli.js'
 import {makeTempDir} from './helpers/tmp.js'
 
@@ -16,6 +17,7 @@ type Mode =
   | 'tuned-worker-only'
   | 'tuned-write-thread'
   | 'tuned-streaming'
+  | 'tuned-streaming-upload'
   | 'tuned-streamed'
 
 async function youngGeneration(
@@ -62,4 +64,20 @@ describe('tuneHeap', () => {
     // The young generation stays put all the same.
     expect(streaming.largest).toBe(streaming.initial)
   }, 120_000)
+
+  // An upload holds the archive's plan beside its stream: a smaller factor than a download's, yet far fewer collections than the tight limit.
+  it('lets it grow too while an upload streams', async () => {
+    const [tuned, upload] = await Promise.all([youngGeneration('tuned'), youngGeneration('tuned-streaming-upload')])
+    expect(upload.major).toBeLessThanOrEqual(tuned.major * 0.7)
+  }, 120_000)
+})
+
+describe('streamingGrowth', () => {
+  it("takes the kind's factor, the smaller one while both kinds stream, and none while nothing does", () => {
+    expect(streamingGrowth({download: 0, upload: 0})).toBeUndefined()
+    expect(streamingGrowth({download: 2, upload: 0})).toBe(STREAMING_GROWTH.download)
+    expect(streamingGrowth({download: 0, upload: 1})).toBe(STREAMING_GROWTH.upload)
+    expect(streamingGrowth({download: 3, upload: 1})).toBe(Math.min(STREAMING_GROWTH.download, STREAMING_GROWTH.upload))
+    expect(STREAMING_GROWTH.upload).toBeLessThan(STREAMING_GROWTH.download)
+  })
 })

@@ -3,6 +3,7 @@ import {pipeline, Readable} from 'node:stream'
 import {sha256Digest} from '../content/digest.js'
 import {IntegrityError, RegistryError} from '../errors.js'
 import {countingStream} from '../fetch/counting.js'
+import {streamingHeap} from '../heap.js'
 import type {RegistryClient, RegistryResponse} from './client.js'
 
 /**
@@ -168,6 +169,22 @@ export class RegistryPusher {
    * new one starts, up to MAX_SESSIONS times.
    */
   private async upload(
+    repository: string,
+    blob: {digest: string; size: number},
+    read: BlobBody,
+    onBytes: OnBytes | undefined,
+    opened?: RegistryResponse,
+  ): Promise<void> {
+    // A large body read from a stream: the collector's limits for streams while it flows (see streamingHeap).
+    const streamed = streamingHeap(Buffer.isBuffer(read) ? undefined : blob.size, 'upload')
+    try {
+      await this.uploadInSessions(repository, blob, read, onBytes, opened)
+    } finally {
+      streamed()
+    }
+  }
+
+  private async uploadInSessions(
     repository: string,
     blob: {digest: string; size: number},
     read: BlobBody,

@@ -2,6 +2,7 @@ import {createHash} from 'node:crypto'
 import {Readable} from 'node:stream'
 
 import {MAX_MANIFEST_BYTES} from '../../defaults.js'
+import {streamingHeap} from '../../heap.js'
 import {readTar} from '../../tar/reader.js'
 import {BUNDLE_FILES} from './bundle-files.js'
 import {describeReadError, type OpenedArchive, type VerificationRun} from './verification-run.js'
@@ -64,10 +65,16 @@ export async function verifyImagesArchive(run: VerificationRun): Promise<OpenedA
       const hash = createHash('sha256')
       const keep: Buffer[] | undefined = header.size <= MAX_MANIFEST_BYTES ? [] : undefined
       let n = 0
-      for await (const c of body) {
-        hash.update(c)
-        n += c.length
-        keep?.push(c)
+      // A large blob: the collector's limits for streams while it flows (see streamingHeap; the check before an upload).
+      const streamed = streamingHeap(header.size, 'upload')
+      try {
+        for await (const c of body) {
+          hash.update(c)
+          n += c.length
+          keep?.push(c)
+        }
+      } finally {
+        streamed()
       }
       const hex = hash.digest('hex')
       if (hex !== m[1]) {
