@@ -1,6 +1,6 @@
 import {createHash, type Hash} from 'node:crypto'
-import {createReadStream, createWriteStream} from 'node:fs'
-import {mkdir, rm, truncate} from 'node:fs/promises'
+import {createReadStream, createWriteStream, mkdirSync} from 'node:fs'
+import {rm, truncate} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -68,15 +68,6 @@ function sizeOf(path: string): number {
  */
 export const SMALL_BODY_BYTES = 64 << 10
 
-/** Folders partial files were put in already by this process (one mkdir per folder, not per download). */
-const madeDirs = new Set<string>()
-
-async function makeDir(dir: string): Promise<void> {
-  if (madeDirs.has(dir)) return
-  await mkdir(dir, {recursive: true})
-  madeDirs.add(dir)
-}
-
 /**
  * The hash of the partial file's first `bytes` bytes, carried from one
  * attempt to the next so a resume need not read them back from disk.
@@ -94,7 +85,8 @@ interface RunningHash {
  * mismatch deletes the partial file and starts over once before failing.
  */
 export async function downloadVerified(req: DownloadRequest): Promise<DownloadResult> {
-  await makeDir(dirname(req.partial))
+  // Synchronous: the folder is there for all but the first download, and this answers without a thread-pool round trip.
+  mkdirSync(dirname(req.partial), {recursive: true})
   const initial = sizeOf(req.partial)
   let fetched = 0
   const running: RunningHash = {hash: createHash('sha256'), bytes: 0}
