@@ -8,13 +8,14 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {IntegrityError} from '../../src/lib/errors.js'
-import {downloadVerified, SMALL_BODY_BYTES} from '../../src/lib/fetch/download.js'
+import {downloadVerified} from '../../src/lib/fetch/download.js'
 import {createHttp, openStream} from '../../src/lib/fetch/http.js'
+import {SMALL_FILE} from '../../src/lib/store/small-files.js'
 import {makeTempDir} from '../helpers/tmp.js'
 
 // A loopback HTTP server whose faults (ignore Range, cut the body, serve wrong bytes, trickle)
 // are switched per test; these are the faults a real static server cannot be told to make.
-// Each test runs with a body that streams (past SMALL_BODY_BYTES) and one read whole.
+// Each test runs with a body that streams (past SMALL_FILE) and one read whole.
 let body = randomBytes(256 * 1024)
 let digest = ''
 let mode: 'ok' | 'no-range' | 'cut' | 'corrupt' | 'trickle' = 'ok'
@@ -105,7 +106,7 @@ describe.each([
   ['read whole', 16 * 1024],
 ])('downloadVerified, a body %s', (_how, size) => {
   beforeAll(() => {
-    expect(size > SMALL_BODY_BYTES).toBe(_how === 'streamed')
+    expect(size > SMALL_FILE).toBe(_how === 'streamed')
     body = randomBytes(size)
     digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
   })

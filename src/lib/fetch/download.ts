@@ -9,7 +9,7 @@ import type {Opener} from '../content/opener.js'
 import {IntegrityError, isAirlockError, NetworkError} from '../errors.js'
 import {streamingHeap} from '../heap.js'
 import {commitFile} from '../store/atomic.js'
-import {sizeOnDisk, writeSmall} from '../store/small-files.js'
+import {sizeOnDisk, SMALL_FILE, writeSmall} from '../store/small-files.js'
 import {HashingStream} from './hashing-stream.js'
 import {defaultLowSpeed, type LowSpeed, lowSpeedWatch} from './low-speed.js'
 import {type RetryPolicy, withRetry} from './retry.js'
@@ -57,16 +57,6 @@ export interface DownloadResult {
 function sizeOf(path: string): number {
   return sizeOnDisk(path) ?? 0
 }
-
-/**
- * A fresh body of up to this many bytes (an image's config, a small layer, a
- * small file) is read whole into memory, hashed, and written to its partial
- * file in one synchronous call, rather than streamed through a pipeline and a
- * write stream: on a pull of thousands of tiny blobs the pipeline's stages,
- * the write stream's open, writes and close through the thread pool, and the
- * low-speed guard's stream cost more than the bytes.
- */
-export const SMALL_BODY_BYTES = 64 << 10
 
 /**
  * The hash of the partial file's first `bytes` bytes, carried from one
@@ -212,7 +202,9 @@ async function attempt(
     seen.url = opened.url
     const expectedTotal = req.size ?? opened.total
     const what = `${req.label} from ${hostOf(opened.url)}`
-    if (have === 0 && expectedTotal !== undefined && expectedTotal <= SMALL_BODY_BYTES) {
+    // A fresh small body (a config, a manifest, a small layer or file) is read whole: through a pipeline and a
+    // write stream (open, writes, close on the thread pool) each of thousands of tiny blobs cost more than its bytes.
+    if (have === 0 && expectedTotal !== undefined && expectedTotal <= SMALL_FILE) {
       size = await smallBody(req, {stream: opened.stream, max: expectedTotal, what, hash, running}, (n) => {
         count(n)
         req.onBytes?.(n)
@@ -254,7 +246,7 @@ async function attempt(
 }
 
 /**
- * A small body read whole (see SMALL_BODY_BYTES): hashed as it comes,
+ * A small body read whole (up to SMALL_FILE): hashed as it comes,
  * refused once it passes `max` bytes, written to the partial file in one
  * call, also when the transfer breaks (the next attempt resumes from what
  * came, as a streamed body's does). The low-speed clock and the abort

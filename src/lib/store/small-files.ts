@@ -9,7 +9,7 @@ import {FailureError} from '../errors.js'
  * rejected promise costs an error with its stack.
  */
 
-/** Files up to this size are read whole, at once, where thousands of them are read in a row. */
+/** Files and bodies up to this size are read or taken whole, at once, where thousands of them come in a row. */
 export const SMALL_FILE = 64 << 10
 
 /** readSmall, or undefined where the file is missing or cannot be read (renamed meanwhile). */
