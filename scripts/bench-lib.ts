@@ -83,6 +83,23 @@ export function timed(
   })
 }
 
+/**
+ * The arguments of `skopeo sync --all --preserve-digests` (the skopeo
+ * reference of every registry benchmark): from a sync YAML file or a folder
+ * skopeo wrote, to a folder or to `registry/prefix` over plain HTTP.
+ */
+export function skopeoSyncArgs(from: {yaml: string} | {dir: string}, to: {dir: string} | {registry: string}): string[] {
+  return [
+    'sync',
+    '--all',
+    '--preserve-digests',
+    ...('yaml' in from ? ['--src', 'yaml'] : ['--src', 'dir']),
+    ...('dir' in to ? ['--dest', 'dir'] : ['--dest', 'docker', '--dest-tls-verify=false']),
+    'yaml' in from ? from.yaml : from.dir,
+    'dir' in to ? to.dir : to.registry,
+  ]
+}
+
 /** The sum of runs made one after the other (a reference of several commands): times added, the largest RSS. */
 export function summed(...runs: Timed[]): Timed {
   return {

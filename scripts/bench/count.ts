@@ -47,7 +47,19 @@ import {startRegistry} from '../../test/helpers/registry.js'
 import {countImageStorage} from '../../test/helpers/registry-storage.js'
 import {startRgw} from '../../test/helpers/rgw.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
-import {check, goalLine, GOALS, MB, root, rssGoalLine, secs, smallFile, type Timed, timed} from '../bench-lib.js'
+import {
+  check,
+  goalLine,
+  GOALS,
+  MB,
+  root,
+  rssGoalLine,
+  secs,
+  skopeoSyncArgs,
+  smallFile,
+  type Timed,
+  timed,
+} from '../bench-lib.js'
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 1000)
 const FILES = Number(process.env.BENCH_FILES ?? 1000)
@@ -159,17 +171,7 @@ async function runJobs(
   say('skopeo sync + curl')
   const skopeoDir = join(dir, 'skopeo-dir')
   await mkdir(skopeoDir)
-  const sync = await reference('skopeo sync', 'skopeo', [
-    'sync',
-    '--all',
-    '--preserve-digests',
-    '--src',
-    'yaml',
-    '--dest',
-    'dir',
-    syncFile,
-    skopeoDir,
-  ])
+  const sync = await reference('skopeo sync', 'skopeo', skopeoSyncArgs({yaml: syncFile}, {dir: skopeoDir}))
   const curlCfg = join(dir, 'curl.cfg')
   await writeFile(curlCfg, urls.map((u) => `url = "${u}"\noutput = "/dev/null"\n`).join(''))
   const curl = await reference('curl', 'curl', [
@@ -239,18 +241,11 @@ async function runJobs(
     ),
   )
   say('skopeo sync dir -> registry')
-  const iregRef = await reference('skopeo sync to a registry', 'skopeo', [
-    'sync',
-    '--all',
-    '--preserve-digests',
-    '--src',
-    'dir',
-    '--dest',
-    'docker',
-    '--dest-tls-verify=false',
-    skopeoDir,
-    `${regB.host}/${tag}`,
-  ])
+  const iregRef = await reference(
+    'skopeo sync to a registry',
+    'skopeo',
+    skopeoSyncArgs({dir: skopeoDir}, {registry: `${regB.host}/${tag}`}),
+  )
 
   // import nginx
   say('airlock import nginx')

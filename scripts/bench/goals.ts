@@ -49,6 +49,7 @@ import {
   median,
   seedBenchImages,
   servedBy,
+  skopeoSyncArgs,
   smallFile,
   summed,
   type Timed,
@@ -316,19 +317,7 @@ async function runSet(set: SetUp): Promise<boolean> {
         summed(
           check(
             'skopeo sync',
-            await servedBy(set.registry.pid, () =>
-              timed('skopeo', [
-                'sync',
-                '--all',
-                '--preserve-digests',
-                '--src',
-                'yaml',
-                '--dest',
-                'dir',
-                syncFile,
-                skopeoDir,
-              ]),
-            ),
+            await servedBy(set.registry.pid, () => timed('skopeo', skopeoSyncArgs({yaml: syncFile}, {dir: skopeoDir}))),
           ),
           check('curl (files)', await curl(fileCfg)),
           check('sync -f', await timed('sync', ['-f', skopeoDir])),
@@ -449,18 +438,7 @@ async function runSet(set: SetUp): Promise<boolean> {
           check(
             'skopeo sync to a registry',
             await servedBy(target.pid, () =>
-              timed('skopeo', [
-                'sync',
-                '--all',
-                '--preserve-digests',
-                '--src',
-                'dir',
-                '--dest',
-                'docker',
-                '--dest-tls-verify=false',
-                skopeoDir,
-                `${target.host}/bench`,
-              ]),
+              timed('skopeo', skopeoSyncArgs({dir: skopeoDir}, {registry: `${target.host}/bench`})),
             ),
           ),
         )

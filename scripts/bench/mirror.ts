@@ -22,7 +22,7 @@ import {promisify} from 'node:util'
 import {startNginx} from '../../test/helpers/nginx.js'
 import {startRegistry} from '../../test/helpers/registry.js'
 import {makeTempDir} from '../../test/helpers/tmp.js'
-import {check, MB, root, rssGoalLine, secs, seedBenchImages, timed} from '../bench-lib.js'
+import {check, MB, root, rssGoalLine, secs, seedBenchImages, skopeoSyncArgs, timed} from '../bench-lib.js'
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 16)
 const RATE = process.env.BENCH_RATE ?? '4m'
@@ -72,18 +72,7 @@ try {
     `${nginx.host}:\n  tls-verify: false\n  images:\n${images.map((i) => `    ${i.repository}: ["${i.tag}"]\n`).join('')}`,
   )
   process.stderr.write('skopeo sync...\n')
-  const skopeo = await timed('skopeo', [
-    'sync',
-    '--all',
-    '--preserve-digests',
-    '--src',
-    'yaml',
-    '--dest',
-    'docker',
-    '--dest-tls-verify=false',
-    syncFile,
-    `${regB.host}/bench`,
-  ])
+  const skopeo = await timed('skopeo', skopeoSyncArgs({yaml: syncFile}, {registry: `${regB.host}/bench`}))
   check('skopeo sync', skopeo)
 
   // Both ended complete: every target has the source's digest (skopeo sync names a target by the source's last path component).
