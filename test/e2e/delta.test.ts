@@ -309,6 +309,25 @@ describe('importing a delta, and inventories', () => {
   let s3: S3Server
   let root: string
   const creds = () => ['--access-key', s3.accessKey, '--secret-key', s3.secretKey, '--region', s3.region]
+  /** v1 into the registry, the web root and the bucket (an import skips what is already there). */
+  const importV1 = async () => {
+    await cli(['import', 'registry', join(dir, 'v1'), '--registry', dst.host, '--quiet'])
+    await cli(['import', 'nginx', join(dir, 'v1'), '--root', root, '--quiet'])
+    await cli([
+      'import',
+      's3',
+      join(dir, 'v1'),
+      '--endpoint',
+      s3.endpoint,
+      '--bucket',
+      'seed',
+      '--prefix',
+      'k8s',
+      '--create-bucket',
+      ...creds(),
+      '--quiet',
+    ])
+  }
 
   beforeAll(async () => {
     dst = await startRegistry()
@@ -363,22 +382,7 @@ describe('importing a delta, and inventories', () => {
   })
 
   it('inventories of targets holding v1 write nothing, and bundle --since them gives the archives --since v1 gives', async () => {
-    await cli(['import', 'registry', join(dir, 'v1'), '--registry', dst.host, '--quiet'])
-    await cli(['import', 'nginx', join(dir, 'v1'), '--root', root, '--quiet'])
-    await cli([
-      'import',
-      's3',
-      join(dir, 'v1'),
-      '--endpoint',
-      s3.endpoint,
-      '--bucket',
-      'seed',
-      '--prefix',
-      'k8s',
-      '--create-bucket',
-      ...creds(),
-      '--quiet',
-    ])
+    await importV1()
 
     const storage = await snapshot(dst.dataDir)
     const files = await snapshot(root)
@@ -461,22 +465,7 @@ describe('importing a delta, and inventories', () => {
   it('imported after v1, the delta completes v2: every image reads back at its digest, every file with its sha256', async () => {
     const delta = join(dir, 'v2-delta')
     // v1 first (again when the test above ran: an import skips what is there).
-    await cli(['import', 'registry', join(dir, 'v1'), '--registry', dst.host, '--quiet'])
-    await cli(['import', 'nginx', join(dir, 'v1'), '--root', root, '--quiet'])
-    await cli([
-      'import',
-      's3',
-      join(dir, 'v1'),
-      '--endpoint',
-      s3.endpoint,
-      '--bucket',
-      'seed',
-      '--prefix',
-      'k8s',
-      '--create-bucket',
-      ...creds(),
-      '--quiet',
-    ])
+    await importV1()
     const pushed = JSON.parse(await cli(['import', 'registry', delta, '--registry', dst.host, '--json']))
     expect(pushed.items).toHaveLength(3)
     for (const [ref, digest] of await v2Targets(dst.host)) {
